@@ -1,0 +1,12 @@
+/// A continuous function from 3-D positions to values: a sampled volume, and later
+/// compressed models, RBF fits and smoothed maps. Consumers (point lists, planes,
+/// grids, slabs, renders, error metrics) are written once against this trait.
+///
+/// Calls are batched: one virtual call evaluates a whole block, so dispatch cost
+/// never appears per point. Implementations must be deterministic and thread-safe.
+pub trait Field: Send + Sync {
+    /// Evaluates the field at `points` (in the field's own coordinate frame) into
+    /// `out`, which has the same length. Positions the field cannot evaluate
+    /// (outside, NaN, inf) receive the field's fill value; this never fails.
+    fn sample_block(&self, points: &[[f64; 3]], out: &mut [f64]);
+}

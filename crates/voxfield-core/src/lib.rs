@@ -1,0 +1,16 @@
+//! voxfield's shared vocabulary. No I/O lives here: only the types every engine and
+//! source agrees on (dtypes, affines, volume layouts, the `Field` and `VolumeSource`
+//! traits and the error type).
+
+pub mod affine;
+pub mod dtype;
+pub mod error;
+pub mod field;
+pub mod volume;
+pub mod voxel;
+
+pub use affine::Affine;
+pub use dtype::{DType, Endian};
+pub use error::{Error, Result};
+pub use field::Field;
+pub use volume::{ContiguousView, VolumeInfo, VolumeSource};

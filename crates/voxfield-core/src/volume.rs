@@ -1,0 +1,160 @@
+use std::path::PathBuf;
+
+use crate::voxel::read_f64;
+use crate::{Affine, DType, Endian, Error, Result};
+
+/// What a source knows about itself, cheaply (no voxel read).
+#[derive(Clone, Debug)]
+pub struct VolumeInfo {
+    /// Short format name (`npy`, `raw`, `nifti`, `nrrd`, ...).
+    pub format: &'static str,
+    pub path: PathBuf,
+    pub shape: [usize; 3],
+    pub dtype: DType,
+    pub endian: Endian,
+    /// Storage chunk shape; the whole shape for contiguous storage.
+    pub chunk_shape: [usize; 3],
+    /// Index → world map given by the file, if the format carries one.
+    pub affine: Option<Affine>,
+    pub bytes_on_disk: u64,
+    /// `value = slope * stored + intercept` (NIfTI `scl_slope`/`scl_inter`).
+    pub value_scale: Option<(f64, f64)>,
+    /// Things the user should know about how the source was opened
+    /// (for example that a gzip file was decompressed to a temporary file).
+    pub notes: Vec<String>,
+}
+
+/// Zero-copy access to voxels laid out with fixed byte strides in one buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct ContiguousView<'a> {
+    bytes: &'a [u8],
+    shape: [usize; 3],
+    strides: [isize; 3],
+    origin: usize,
+    dtype: DType,
+    endian: Endian,
+}
+
+impl<'a> ContiguousView<'a> {
+    /// Checks that every voxel `origin + Σ i·stride` lies inside `bytes`.
+    pub fn new(
+        bytes: &'a [u8],
+        shape: [usize; 3],
+        strides: [isize; 3],
+        origin: usize,
+        dtype: DType,
+        endian: Endian,
+    ) -> Result<Self> {
+        if shape.contains(&0) {
+            return Err(Error::invalid(format!("volume shape {shape:?} is empty")));
+        }
+        let mut lo = origin as i128;
+        let mut hi = origin as i128;
+        for a in 0..3 {
+            let span = (shape[a] as i128 - 1) * strides[a] as i128;
+            if span < 0 {
+                lo += span
+            } else {
+                hi += span
+            }
+        }
+        if lo < 0 || hi + dtype.size() as i128 > bytes.len() as i128 {
+            return Err(Error::invalid(format!(
+                "view of shape {shape:?} with strides {strides:?} does not fit in {} bytes",
+                bytes.len()
+            )));
+        }
+        Ok(Self {
+            bytes,
+            shape,
+            strides,
+            origin,
+            dtype,
+            endian,
+        })
+    }
+
+    /// A dense C-order (`fortran == false`) or Fortran-order array.
+    pub fn dense(
+        bytes: &'a [u8],
+        shape: [usize; 3],
+        dtype: DType,
+        endian: Endian,
+        fortran: bool,
+    ) -> Result<Self> {
+        let s = dtype.size() as isize;
+        let [a, b, c] = shape.map(|n| n as isize);
+        let strides = if fortran {
+            [s, s * a, s * a * b]
+        } else {
+            [s * b * c, s * c, s]
+        };
+        Self::new(bytes, shape, strides, 0, dtype, endian)
+    }
+
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+    pub fn shape(&self) -> [usize; 3] {
+        self.shape
+    }
+    /// Byte strides per array axis.
+    pub fn strides(&self) -> [isize; 3] {
+        self.strides
+    }
+    /// Byte offset of voxel (0, 0, 0).
+    pub fn origin(&self) -> usize {
+        self.origin
+    }
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn endian(&self) -> Endian {
+        self.endian
+    }
+
+    /// One voxel as f64 (slow path: runtime dtype dispatch; samplers use `Voxel`).
+    pub fn get(&self, idx: [usize; 3]) -> f64 {
+        assert!(idx.iter().zip(&self.shape).all(|(i, n)| i < n));
+        let off = self.origin as isize
+            + (0..3)
+                .map(|a| idx[a] as isize * self.strides[a])
+                .sum::<isize>();
+        read_f64(&self.bytes[off as usize..], self.dtype, self.endian)
+    }
+}
+
+/// Discrete voxel storage. Opening is O(1); implementations never read more than asked.
+pub trait VolumeSource: Send + Sync {
+    fn info(&self) -> &VolumeInfo;
+
+    /// Zero-copy strided access, for memory-mapped files and in-memory arrays.
+    fn contiguous(&self) -> Option<ContiguousView<'_>>;
+
+    /// Copies the stored values of the box `[start, start + size)` into `out`
+    /// (C order, f64, before `value_scale`).
+    fn read_box(&self, start: [usize; 3], size: [usize; 3], out: &mut [f64]) -> Result<()> {
+        let shape = self.info().shape;
+        if (0..3).any(|a| start[a] + size[a] > shape[a]) {
+            return Err(Error::invalid(format!(
+                "box start {start:?} size {size:?} exceeds volume shape {shape:?}"
+            )));
+        }
+        if out.len() != size.iter().product::<usize>() {
+            return Err(Error::invalid("read_box: output length does not match box"));
+        }
+        let view = self
+            .contiguous()
+            .ok_or_else(|| Error::invalid("source has no contiguous view"))?;
+        let mut n = 0;
+        for i in 0..size[0] {
+            for j in 0..size[1] {
+                for k in 0..size[2] {
+                    out[n] = view.get([start[0] + i, start[1] + j, start[2] + k]);
+                    n += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
