@@ -1,1 +1,18 @@
-fn main() {}
+//! The `voxfield` command-line tool: a thin shell that parses arguments, opens
+//! sources and calls the engines. Exit codes: 0 success, 1 error, 2 bad usage.
+
+mod args;
+mod commands;
+mod phantom;
+mod points;
+mod render;
+
+use clap::Parser;
+
+fn main() {
+    let cli = args::Cli::parse();
+    if let Err(e) = commands::run(cli) {
+        eprintln!("voxfield: error: {e:#}");
+        std::process::exit(1);
+    }
+}

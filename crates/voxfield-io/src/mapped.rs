@@ -1,5 +1,5 @@
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use memmap2::Mmap;
 use voxfield_core::{ContiguousView, Error, Result, VolumeInfo, VolumeSource};
@@ -118,7 +118,7 @@ pub(crate) fn file_len(path: &Path) -> Result<u64> {
         .map_err(|e| Error::io(path, e))
 }
 
-pub(crate) fn is_gzip(path: &PathBuf) -> bool {
+pub(crate) fn is_gzip(path: &Path) -> bool {
     path.extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }

@@ -11,7 +11,7 @@ use crate::mapped::{file_len, gunzip_to_temp, is_gzip, open_file, MappedVolume};
 
 /// Opens a NIfTI-1 volume. A gzip file is decompressed once to a temporary file.
 pub fn open(path: &Path) -> Result<MappedVolume> {
-    let gz = is_gzip(&path.to_path_buf());
+    let gz = is_gzip(path);
     let (mut file, notes) = if gz {
         let (f, n) = gunzip_to_temp(path, 0)?;
         let note = format!(

@@ -282,10 +282,16 @@ pub fn write_atomic(
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".voxfield-tmp-")
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".voxfield-tmp-");
+    #[cfg(unix)]
+    {
+        // Results are ordinary files: readable by others, as `File::create` (with
+        // the usual umask) would make them, not tempfile's private 0600.
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    let tmp = builder.tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
     {
         let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
         fill(&mut w).map_err(|e| Error::io(path, e))?;

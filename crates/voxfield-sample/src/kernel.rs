@@ -68,10 +68,26 @@ fn start_and_frac<const K: usize>(c: f64) -> (f64, f64) {
 }
 
 impl Kernel {
+    /// Maps a position to index space. World positions that land within
+    /// `EDGE_SNAP` voxels of the volume's faces are snapped onto them: a voxel
+    /// centre on the border mapped through an affine and back must stay inside
+    /// despite rounding (index-space positions are taken exactly as given).
     #[inline(always)]
     fn to_index(&self, p: &[f64; 3]) -> [f64; 3] {
+        const EDGE_SNAP: f64 = 1e-9;
         match &self.to_index {
-            Some(a) => a.apply(*p),
+            Some(a) => {
+                let mut x = a.apply(*p);
+                for ax in 0..3 {
+                    let last = (self.shape[ax] - 1) as f64;
+                    if x[ax].abs() < EDGE_SNAP {
+                        x[ax] = 0.0;
+                    } else if (x[ax] - last).abs() < EDGE_SNAP {
+                        x[ax] = last;
+                    }
+                }
+                x
+            }
             None => *p,
         }
     }

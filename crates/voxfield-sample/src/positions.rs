@@ -21,7 +21,7 @@ pub struct PointList<'a, T> {
 impl<'a, T: Copy + Into<f64> + Sync> PointList<'a, T> {
     /// `xyz` holds N rows of 3 coordinates.
     pub fn new(xyz: &'a [T]) -> Result<Self> {
-        if xyz.len() % 3 != 0 {
+        if !xyz.len().is_multiple_of(3) {
             return Err(Error::invalid(format!(
                 "point list has {} values, not a multiple of 3",
                 xyz.len()

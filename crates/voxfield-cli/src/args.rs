@@ -1,0 +1,303 @@
+//! Command-line syntax. Vectors are typed as `X,Y,Z`; negative numbers work both as
+//! `--u -0.5,0,1` and `--u=-0.5,0,1`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use voxfield_core::{Affine, DType, Endian};
+use voxfield_io::{OpenOptions, RawOptions};
+use voxfield_sample::{Method, Mode, Reduce, SampleOptions};
+
+#[derive(Parser, Debug)]
+#[command(name = "voxfield", version, about = "Lazy, exact sampling of big 3-D volumes", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Describe a volume: format, shape, dtype, chunks, affine, bytes on disk.
+    Info {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Raw element type (same as --raw-dtype).
+        #[arg(long, value_parser = parse_dtype, conflicts_with = "raw_dtype")]
+        dtype: Option<DType>,
+    },
+    /// Sample a volume at a list of points (an (N,3) .npy or a 3-column CSV).
+    Sample {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// (N,3) .npy (float32 or float64) or CSV with three columns.
+        #[arg(long)]
+        points: PathBuf,
+        /// Output (N,) .npy.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+    },
+    /// Sample an oblique plane (or a slab) to a PNG picture or an .npy array.
+    Slice {
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        plane: PlaneArgs,
+        /// Output .png (windowed, colour-mapped) or .npy (shape NV,NU).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+        #[command(flatten)]
+        picture: PictureArgs,
+    },
+    /// The main job on a built-in 3-D Shepp–Logan phantom (or on PATH): an oblique
+    /// slice written as a PNG, with what was done and how long it took.
+    Demo {
+        #[command(flatten)]
+        source: OptionalSourceArgs,
+        /// Output picture.
+        #[arg(long, default_value = "voxfield-demo.png")]
+        out: PathBuf,
+        /// Edge length of the generated phantom volume.
+        #[arg(long, default_value_t = 256)]
+        phantom_size: usize,
+        /// Pixels per side of the slice.
+        #[arg(long, default_value_t = 512)]
+        pixels: usize,
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Raw element type (same as --raw-dtype).
+        #[arg(long, value_parser = parse_dtype, conflicts_with = "raw_dtype")]
+        dtype: Option<DType>,
+    },
+}
+
+/// How to open a volume path. Raw layout flags apply to headerless files.
+#[derive(Args, Debug, Clone)]
+pub struct SourceArgs {
+    /// Volume file: .npy, .nii, .nii.gz, .nrrd, .nhdr, or raw with --shape/--dtype.
+    pub path: PathBuf,
+    #[command(flatten)]
+    pub raw: RawArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OptionalSourceArgs {
+    /// Volume file (default: a generated phantom).
+    pub path: Option<PathBuf>,
+    #[command(flatten)]
+    pub raw: RawArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RawArgs {
+    /// Raw file shape, e.g. 512,512,300 (axis 0 first).
+    #[arg(long, value_parser = parse_shape)]
+    pub shape: Option<[usize; 3]>,
+    /// Raw element type: bool u8 i8 u16 i16 u32 i32 u64 i64 f32 f64. (`info` and
+    /// `demo` also take it as `--dtype`; on `sample`/`slice`, `--dtype` is the output type.)
+    #[arg(long, value_parser = parse_dtype)]
+    pub raw_dtype: Option<DType>,
+    /// Bytes before the first voxel of a raw file.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Raw axis order: C (last axis fastest) or F (first axis fastest).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Order::C)]
+    pub order: Order,
+    /// Raw byte order: little or big.
+    #[arg(long, value_parser = parse_endian, default_value = "little")]
+    pub endian: Endian,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Order {
+    C,
+    F,
+}
+
+impl RawArgs {
+    /// `info` and `demo` have no output type, so there `--dtype` names the raw type.
+    pub fn with_dtype_alias(mut self, dtype: Option<DType>) -> Self {
+        self.raw_dtype = self.raw_dtype.or(dtype);
+        self
+    }
+
+    pub fn open_options(&self) -> anyhow::Result<OpenOptions> {
+        let raw = match (self.shape, self.raw_dtype) {
+            (Some(shape), Some(dtype)) => Some(RawOptions {
+                shape,
+                dtype,
+                offset: self.offset,
+                fortran: self.order == Order::F,
+                endian: self.endian,
+            }),
+            (None, None) => None,
+            _ => anyhow::bail!(
+                "a raw volume needs both --shape and --raw-dtype (--dtype on info and demo)"
+            ),
+        };
+        Ok(OpenOptions { raw })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SamplingArgs {
+    /// nearest, linear or cubic (local Catmull-Rom).
+    #[arg(long, value_parser = parse_method, default_value = "linear")]
+    pub method: Method,
+    /// Edge mode, as scipy.ndimage.map_coordinates: constant, grid-constant, nearest, reflect, mirror, wrap.
+    #[arg(long, value_parser = parse_mode, default_value = "constant")]
+    pub mode: Mode,
+    /// Value outside the volume (and at NaN/inf positions).
+    #[arg(long, default_value = "nan", allow_hyphen_values = true, value_parser = parse_f64)]
+    pub cval: f64,
+    /// Positions are world coordinates: mapped through the file's affine (or --affine).
+    #[arg(long)]
+    pub world: bool,
+    /// Index→world 4×4 matrix, 16 (or 12) comma-separated numbers, row-major; implies --world.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_affine)]
+    pub affine: Option<Affine>,
+    /// Output dtype: f32, f64, or `source` (the volume's dtype, rounded and saturated).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+impl SamplingArgs {
+    pub fn options(&self) -> SampleOptions {
+        SampleOptions {
+            method: self.method,
+            mode: self.mode,
+            cval: self.cval,
+        }
+    }
+    pub fn world(&self) -> bool {
+        self.world || self.affine.is_some()
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlaneArgs {
+    /// Position of output pixel (0,0).
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_vec3)]
+    pub origin: [f64; 3],
+    /// Step between neighbouring columns.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_vec3)]
+    pub u: [f64; 3],
+    /// Step between neighbouring rows.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_vec3)]
+    pub v: [f64; 3],
+    /// Columns,rows of the output.
+    #[arg(long, value_parser = parse_size2)]
+    pub size: [usize; 2],
+    /// Slab thickness along the plane's unit normal (0: a plain plane).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_f64)]
+    pub thickness: f64,
+    /// Sample spacing across the slab.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_f64)]
+    pub step: f64,
+    /// How the slab is reduced: mean or max (NaN samples skipped).
+    #[arg(long, value_enum, default_value_t = ReduceArg::Mean)]
+    pub reduce: ReduceArg,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReduceArg {
+    Mean,
+    Max,
+}
+impl From<ReduceArg> for Reduce {
+    fn from(r: ReduceArg) -> Self {
+        match r {
+            ReduceArg::Mean => Reduce::Mean,
+            ReduceArg::Max => Reduce::Max,
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PictureArgs {
+    /// Display window LO,HI for PNG output (default: the slice's finite min,max).
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_window)]
+    pub window: Option<[f64; 2]>,
+    #[arg(long, value_enum, default_value_t = Colormap::Gray)]
+    pub colormap: Colormap,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Colormap {
+    Gray,
+    Viridis,
+}
+
+fn parse_f64(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .map_err(|_| format!("'{s}' is not a number"))
+}
+
+fn parse_list<const N: usize>(s: &str) -> Result<[f64; N], String> {
+    let v: Vec<f64> = s.split(',').map(parse_f64).collect::<Result<_, _>>()?;
+    v.try_into()
+        .map_err(|v: Vec<f64>| format!("expected {N} comma-separated numbers, got {}", v.len()))
+}
+
+pub fn parse_vec3(s: &str) -> Result<[f64; 3], String> {
+    let v = parse_list::<3>(s)?;
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(format!("'{s}' has a non-finite component"));
+    }
+    Ok(v)
+}
+
+fn parse_window(s: &str) -> Result<[f64; 2], String> {
+    let w = parse_list::<2>(s)?;
+    if !(w[0].is_finite() && w[1].is_finite() && w[0] < w[1]) {
+        return Err(format!(
+            "window '{s}' must be two finite numbers LO,HI with LO < HI"
+        ));
+    }
+    Ok(w)
+}
+
+fn parse_counts<const N: usize>(s: &str) -> Result<[usize; N], String> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|t| match t.trim().parse::<i64>() {
+            Ok(n) if n > 0 => Ok(n as usize),
+            Ok(n) => Err(format!("'{n}' must be positive")),
+            Err(_) => Err(format!("'{t}' is not a whole number")),
+        })
+        .collect::<Result<_, _>>()?;
+    v.try_into()
+        .map_err(|v: Vec<usize>| format!("expected {N} comma-separated counts, got {}", v.len()))
+}
+
+fn parse_shape(s: &str) -> Result<[usize; 3], String> {
+    parse_counts::<3>(s)
+}
+fn parse_size2(s: &str) -> Result<[usize; 2], String> {
+    parse_counts::<2>(s)
+}
+fn parse_dtype(s: &str) -> Result<DType, String> {
+    s.parse().map_err(|e: voxfield_core::Error| e.to_string())
+}
+fn parse_endian(s: &str) -> Result<Endian, String> {
+    s.parse().map_err(|e: voxfield_core::Error| e.to_string())
+}
+fn parse_method(s: &str) -> Result<Method, String> {
+    s.parse().map_err(|e: voxfield_core::Error| e.to_string())
+}
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse().map_err(|e: voxfield_core::Error| e.to_string())
+}
+fn parse_affine(s: &str) -> Result<Affine, String> {
+    Affine::parse(s).map_err(|e| e.to_string())
+}

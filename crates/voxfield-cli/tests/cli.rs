@@ -1,0 +1,504 @@
+//! End-to-end tests of the `voxfield` binary: the exact command forms scripts rely on,
+//! results against scipy's golden values, and bad input (clear message, exit code).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use voxfield_io::npy;
+
+fn fx(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(p)
+}
+
+fn voxfield(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_voxfield"))
+        .args(args)
+        .output()
+        .expect("run voxfield")
+}
+
+fn ok(args: &[&str]) -> Output {
+    let o = voxfield(args);
+    assert!(
+        o.status.success(),
+        "voxfield {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// Runs a command that must fail with `code`, returning its stderr.
+fn fails(args: &[&str], code: i32) -> String {
+    let o = voxfield(args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(code), "voxfield {args:?}: {err}");
+    assert!(
+        !err.contains("panicked"),
+        "voxfield {args:?} panicked: {err}"
+    );
+    err
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn info_json_describes_a_nifti_file() {
+    let o = ok(&["info", s(&fx("nifti/sform.nii.gz")), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["format"], "nifti");
+    assert_eq!(v["shape"], serde_json::json!([4, 5, 3]));
+    assert_eq!(v["dtype"], "int16");
+    assert_eq!(v["chunk_shape"], serde_json::json!([4, 5, 3]));
+    assert_eq!(v["affine"][0][3], 10.0);
+    assert!(v["bytes_on_disk"].as_u64().unwrap() > 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("decompressed"));
+    let text = ok(&["info", s(&fx("nrrd/raw.nrrd"))]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("affine (index -> world)"));
+}
+
+#[test]
+fn sample_matches_scipy_from_npy_and_csv_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let pts = fx("golden/points_5x7x3.npy");
+    let vol = fx("golden/vol_5x7x3_float64.npy");
+    let exp = npy::read_array(&fx("golden/expected_5x7x3_float64.npy")).unwrap();
+    let n = exp.data.len() / 12;
+    // modes: constant=0, reflect=3; orders: nearest=0, linear=1
+    for (mode, m, method, o) in [
+        ("constant", 0, "linear", 1),
+        ("reflect", 3, "nearest", 0),
+        ("mirror", 4, "linear", 1),
+    ] {
+        let out = dir.path().join(format!("{mode}.npy"));
+        ok(&[
+            "sample",
+            s(&vol),
+            "--points",
+            s(&pts),
+            "--out",
+            s(&out),
+            "--method",
+            method,
+            "--mode",
+            mode,
+            "--cval",
+            "-7.5",
+            "--dtype",
+            "f64",
+        ]);
+        let got = npy::read_array(&out).unwrap();
+        assert_eq!(got.shape, vec![n]);
+        let want = &exp.data[(m * 2 + o) * n..(m * 2 + o + 1) * n];
+        for (g, w) in got.data.iter().zip(want) {
+            assert!(
+                (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
+                "{mode}: {g} vs {w}"
+            );
+        }
+    }
+    // The same points as CSV (with a header), default f32 output.
+    let p = npy::read_array(&pts).unwrap().data;
+    let mut csv = String::from("x,y,z\n");
+    for r in p.chunks(3) {
+        csv += &format!("{:?},{:?},{:?}\n", r[0], r[1], r[2]);
+    }
+    let csv_path = dir.path().join("pts.csv");
+    std::fs::write(&csv_path, csv).unwrap();
+    let out = dir.path().join("csv.npy");
+    ok(&[
+        "sample",
+        s(&vol),
+        "--points",
+        s(&csv_path),
+        "--out",
+        s(&out),
+        "--cval=-7.5",
+    ]);
+    let got = npy::read_array(&out).unwrap();
+    assert_eq!(got.dtype, voxfield_core::DType::F32);
+    for (g, w) in got.data.iter().zip(&exp.data[n..2 * n]) {
+        assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{g} vs {w}");
+    }
+}
+
+#[test]
+fn sample_source_dtype_rounds_and_refuses_nan_cval() {
+    let dir = tempfile::tempdir().unwrap();
+    let vol = fx("golden/vol_5x7x3_uint8.npy");
+    let pts = fx("golden/points_5x7x3.npy");
+    let out = dir.path().join("u8.npy");
+    let e = fails(
+        &[
+            "sample",
+            s(&vol),
+            "--points",
+            s(&pts),
+            "--out",
+            s(&out),
+            "--dtype",
+            "source",
+        ],
+        1,
+    );
+    assert!(e.contains("--cval"), "{e}");
+    ok(&[
+        "sample",
+        s(&vol),
+        "--points",
+        s(&pts),
+        "--out",
+        s(&out),
+        "--dtype",
+        "source",
+        "--cval",
+        "0",
+    ]);
+    let got = npy::read_array(&out).unwrap();
+    assert_eq!(got.dtype, voxfield_core::DType::U8);
+    let exp = npy::read_array(&fx("golden/expected_5x7x3_uint8.npy")).unwrap();
+    // constant mode with cval -7.5 there, 0 here: compare inside points only.
+    let n = got.data.len();
+    for (g, w) in got.data.iter().zip(&exp.data[n..2 * n]) {
+        if *w != -7.5 {
+            assert_eq!(*g, w.round().clamp(0.0, 255.0));
+        }
+    }
+}
+
+#[test]
+fn slice_npy_equals_points_and_png_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let vol = fx("golden/vol_5x7x3_float32.npy");
+    let npy_out = dir.path().join("plane.npy");
+    ok(&[
+        "slice",
+        s(&vol),
+        "--origin",
+        "-0.5,0.25,2",
+        "--u",
+        "0.3,0.1,-0.05",
+        "--v",
+        "-0.5,0,1",
+        "--size",
+        "7,5",
+        "--out",
+        s(&npy_out),
+        "--dtype",
+        "f64",
+    ]);
+    let plane = npy::read_array(&npy_out).unwrap();
+    assert_eq!(plane.shape, vec![5, 7]);
+    // The same positions as a point list.
+    let mut csv = String::new();
+    for j in 0..5 {
+        for i in 0..7 {
+            let (i, j) = (i as f64, j as f64);
+            csv += &format!(
+                "{:?},{:?},{:?}\n",
+                -0.5 + 0.3 * i - 0.5 * j,
+                0.25 + 0.1 * i,
+                2.0 - 0.05 * i + j
+            );
+        }
+    }
+    let pts = dir.path().join("p.csv");
+    std::fs::write(&pts, csv).unwrap();
+    let pout = dir.path().join("p.npy");
+    ok(&[
+        "sample",
+        s(&vol),
+        "--points",
+        s(&pts),
+        "--out",
+        s(&pout),
+        "--dtype",
+        "f64",
+    ]);
+    let want = npy::read_array(&pout).unwrap();
+    for (g, w) in plane.data.iter().zip(&want.data) {
+        assert!(
+            (g.is_nan() && w.is_nan()) || (g - w).abs() < 1e-12,
+            "{g} vs {w}"
+        );
+    }
+    // PNG, viridis, explicit window typed with a negative number, `=` form.
+    let png = dir.path().join("plane.png");
+    ok(&[
+        "slice",
+        s(&vol),
+        "--origin=-1,0,0",
+        "--u=0,0.05,0",
+        "--v",
+        "0.05,0,0",
+        "--size",
+        "64,48",
+        "--out",
+        s(&png),
+        "--window",
+        "-100,100",
+        "--colormap",
+        "viridis",
+    ]);
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 64);
+    assert_eq!(u32::from_be_bytes(bytes[20..24].try_into().unwrap()), 48);
+    // A slab.
+    let slab = dir.path().join("slab.npy");
+    ok(&[
+        "slice",
+        s(&vol),
+        "--origin",
+        "0,0,1",
+        "--u",
+        "0.5,0,0",
+        "--v",
+        "0,0.5,0",
+        "--size",
+        "9,13",
+        "--thickness",
+        "2",
+        "--step",
+        "0.5",
+        "--reduce",
+        "max",
+        "--out",
+        s(&slab),
+    ]);
+    assert_eq!(npy::read_array(&slab).unwrap().shape, vec![13, 9]);
+}
+
+#[test]
+fn world_coordinates_use_the_file_affine() {
+    // Sampling the NIfTI at world positions of voxel centres returns scaled voxel values.
+    let dir = tempfile::tempdir().unwrap();
+    let nii = fx("nifti/sform.nii");
+    let values = npy::read_array(&fx("nifti/sform_values.npy")).unwrap().data;
+    let aff = npy::read_array(&fx("nifti/sform_affine.npy")).unwrap().data;
+    let mut csv = String::new();
+    let mut want = vec![];
+    for (i, j, k) in [(0, 0, 0), (3, 4, 2), (1, 2, 1), (2, 0, 1)] {
+        let idx = [i as f64, j as f64, k as f64];
+        let w: Vec<f64> = (0..3)
+            .map(|r| (0..3).map(|c| aff[4 * r + c] * idx[c]).sum::<f64>() + aff[4 * r + 3])
+            .collect();
+        csv += &format!("{:?} {:?} {:?}\n", w[0], w[1], w[2]);
+        want.push(values[(i * 5 + j) * 3 + k]);
+    }
+    let pts = dir.path().join("w.csv");
+    std::fs::write(&pts, csv).unwrap();
+    let out = dir.path().join("w.npy");
+    ok(&[
+        "sample",
+        s(&nii),
+        "--points",
+        s(&pts),
+        "--out",
+        s(&out),
+        "--world",
+        "--dtype",
+        "f64",
+    ]);
+    let got = npy::read_array(&out).unwrap().data;
+    for (g, w) in got.iter().zip(&want) {
+        assert!((g - w).abs() < 1e-6, "{g} vs {w}");
+    }
+}
+
+#[test]
+fn raw_volumes_take_layout_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("v.bin");
+    let mut bytes = vec![0u8; 5];
+    bytes.extend((0..24u16).flat_map(|v| (v * 10).to_be_bytes()));
+    std::fs::write(&raw, bytes).unwrap();
+    let o = ok(&[
+        "info",
+        s(&raw),
+        "--shape",
+        "2,3,4",
+        "--dtype",
+        "u16",
+        "--offset",
+        "5",
+        "--endian",
+        "big",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["format"], "raw");
+    let pts = dir.path().join("p.csv");
+    std::fs::write(&pts, "1,2,3\n0.5,0,0\n").unwrap();
+    let out = dir.path().join("o.npy");
+    ok(&[
+        "sample",
+        s(&raw),
+        "--shape",
+        "2,3,4",
+        "--raw-dtype",
+        "u16",
+        "--offset",
+        "5",
+        "--endian",
+        "big",
+        "--order",
+        "C",
+        "--points",
+        s(&pts),
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(npy::read_array(&out).unwrap().data, vec![230.0, 60.0]);
+    let e = fails(&["info", s(&raw)], 1);
+    assert!(e.contains("--shape"), "{e}");
+}
+
+#[test]
+fn bad_input_fails_cleanly_and_names_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let vol = fx("golden/vol_5x7x3_float32.npy");
+    let out = d.join("o.npy");
+    let e = fails(&["info", s(&d.join("nope.npy"))], 1);
+    assert!(e.contains("nope.npy"), "{e}");
+    // Points of the wrong shape, wrong dtype, bad CSV.
+    let p2 = d.join("p2.npy");
+    npy::write_npy(&p2, &[4, 2], &[0.0f64; 8]).unwrap();
+    assert!(fails(
+        &["sample", s(&vol), "--points", s(&p2), "--out", s(&out)],
+        1
+    )
+    .contains("(N, 3)"));
+    let pi = d.join("pi.npy");
+    npy::write_npy(&pi, &[2, 3], &[0i32; 6]).unwrap();
+    assert!(fails(
+        &["sample", s(&vol), "--points", s(&pi), "--out", s(&out)],
+        1
+    )
+    .contains("float"));
+    let csv = d.join("bad.csv");
+    std::fs::write(&csv, "1,2,3\n4,5\n").unwrap();
+    assert!(fails(
+        &["sample", s(&vol), "--points", s(&csv), "--out", s(&out)],
+        1
+    )
+    .contains("line 2"));
+    // Truncated volume.
+    let good = std::fs::read(&vol).unwrap();
+    let trunc = d.join("trunc.npy");
+    std::fs::write(&trunc, &good[..good.len() - 4]).unwrap();
+    let e = fails(&["info", s(&trunc)], 1);
+    assert!(e.contains("trunc.npy") && e.contains("truncated"), "{e}");
+    // Raw offset past the end.
+    let raw = d.join("r.raw");
+    std::fs::write(&raw, [0u8; 8]).unwrap();
+    assert!(fails(
+        &[
+            "info",
+            s(&raw),
+            "--shape",
+            "2,2,2",
+            "--raw-dtype",
+            "u8",
+            "--offset",
+            "9"
+        ],
+        1
+    )
+    .contains("past the end"));
+    // Usage errors: zero or negative shape and size, NaN in an affine, bad vector, unknown mode.
+    assert!(fails(&["info", s(&raw), "--shape", "2,0,2", "--dtype", "u8"], 2).contains("positive"));
+    assert!(
+        fails(&["info", s(&raw), "--shape", "2,-2,2", "--dtype", "u8"], 2).contains("positive")
+    );
+    let plane = ["--origin", "0,0,0", "--u", "1,0,0", "--v", "0,1,0"];
+    let slice = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["slice", s(&vol)].iter().map(|x| x.to_string()).collect();
+        a.extend(plane.iter().map(|x| x.to_string()));
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let run = |a: Vec<String>, code| fails(&a.iter().map(String::as_str).collect::<Vec<_>>(), code);
+    assert!(run(slice(&["--size", "0,5", "--out", s(&out)]), 2).contains("positive"));
+    let nan_affine = "1,0,0,0,0,nan,0,0,0,0,1,0,0,0,0,1";
+    assert!(run(
+        slice(&["--size", "4,4", "--out", s(&out), "--affine", nan_affine]),
+        2
+    )
+    .contains("non-finite"));
+    assert!(run(
+        slice(&["--size", "4,4", "--out", s(&out), "--mode", "bogus"]),
+        2
+    )
+    .contains("unknown mode"));
+    assert!(fails(
+        &[
+            "slice",
+            s(&vol),
+            "--origin",
+            "0,0",
+            "--u",
+            "1,0,0",
+            "--v",
+            "0,1,0",
+            "--size",
+            "2,2",
+            "--out",
+            s(&out)
+        ],
+        2
+    )
+    .contains("3 comma-separated"));
+    // Parallel u and v: degenerate plane.
+    assert!(fails(
+        &[
+            "slice",
+            s(&vol),
+            "--origin",
+            "0,0,0",
+            "--u",
+            "1,0,0",
+            "--v",
+            "-2,0,0",
+            "--size",
+            "2,2",
+            "--out",
+            s(&out)
+        ],
+        1
+    )
+    .contains("parallel"));
+    assert!(!out.exists(), "a failed command must not leave output");
+}
+
+#[test]
+fn demo_writes_a_png_of_the_phantom_and_of_a_given_volume() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("demo.png");
+    let o = ok(&[
+        "demo",
+        "--phantom-size",
+        "48",
+        "--pixels",
+        "64",
+        "--out",
+        s(&png),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Shepp") && text.contains("ms"), "{text}");
+    assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
+    let png2 = dir.path().join("demo2.png");
+    ok(&[
+        "demo",
+        s(&fx("nrrd/gzip.nrrd")),
+        "--pixels",
+        "32",
+        "--out",
+        s(&png2),
+    ]);
+    assert!(png2.exists());
+}
