@@ -472,7 +472,28 @@ fn bad_input_fails_cleanly_and_names_the_problem() {
         1
     )
     .contains("parallel"));
+    assert!(fails(
+        &["info", s(&raw), "--shape", "2,2,2", "--raw-dtype", "q7"],
+        2
+    )
+    .contains("unknown dtype"));
+    assert!(fails(&["info", s(&raw), "--shape", "2,2,2"], 1).contains("--raw-dtype"));
     assert!(!out.exists(), "a failed command must not leave output");
+}
+
+#[test]
+fn empty_point_lists_give_empty_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let vol = fx("golden/vol_5x7x3_float32.npy");
+    let csv = dir.path().join("empty.csv");
+    std::fs::write(&csv, "x,y,z\n").unwrap();
+    let out = dir.path().join("o.npy");
+    ok(&["sample", s(&vol), "--points", s(&csv), "--out", s(&out)]);
+    assert_eq!(npy::read_array(&out).unwrap().shape, vec![0]);
+    let e = dir.path().join("e.npy");
+    npy::write_npy(&e, &[0, 3], &[0.0f32; 0]).unwrap();
+    ok(&["sample", s(&vol), "--points", s(&e), "--out", s(&out)]);
+    assert_eq!(npy::read_array(&out).unwrap().shape, vec![0]);
 }
 
 #[test]

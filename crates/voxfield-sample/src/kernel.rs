@@ -110,8 +110,15 @@ impl Kernel {
             if !inside {
                 return None;
             }
-            let (s, t) = start_and_frac::<K>(c);
-            off += s as isize * self.strides[a];
+            // c ≥ 0 here, so truncation is floor (and avoids a libm call on
+            // targets without SSE4.1 rounding).
+            let (s, t) = if K == 1 {
+                ((c + 0.5) as isize, 0.0)
+            } else {
+                let i = c as isize;
+                (i - (K / 2 - 1) as isize, c - i as f64)
+            };
+            off += s * self.strides[a];
             frac[a] = t;
         }
         Some((off, frac))
@@ -144,11 +151,9 @@ impl Kernel {
         let w2 = weights::<K>(frac[2]);
         let mut t = 0.0;
         for a in 0..K {
-            if w0[a] == 0.0 {
-                continue;
-            }
             for b in 0..K {
-                if w1[b] == 0.0 {
+                let wab = w0[a] * w1[b];
+                if wab == 0.0 {
                     continue;
                 }
                 let row = off + a as isize * self.strides[0] + b as isize * self.strides[1];
@@ -159,7 +164,7 @@ impl Kernel {
                     // SAFETY: fast_taps checked that every tap is inside the volume.
                     let v =
                         unsafe { V::load(self.base.offset(row + c as isize * self.strides[2])) };
-                    t += v * w0[a] * w1[b] * w2[c];
+                    t += v * (wab * w2[c]);
                 }
             }
         }
@@ -219,12 +224,18 @@ impl Kernel {
         debug_assert_eq!(points.len(), out.len());
         let mut idx = [[0.0; 3]; BLOCK];
         let mut fast = [None; BLOCK];
+        let mut last = isize::MIN;
         for (pts, out) in points.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
             for (i, p) in pts.iter().enumerate() {
                 idx[i] = self.to_index(p);
                 fast[i] = self.fast_taps::<K>(&idx[i]);
                 if let Some((off, _)) = fast[i] {
-                    self.prefetch::<K>(off);
+                    // Coherent requests (planes, grids) touch the lines the previous
+                    // point touched; prefetch only on a jump.
+                    if off.abs_diff(last) > 4096 {
+                        self.prefetch::<K>(off);
+                    }
+                    last = off;
                 }
             }
             for (i, o) in out.iter_mut().enumerate() {
