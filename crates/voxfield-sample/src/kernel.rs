@@ -153,18 +153,14 @@ impl Kernel {
         for a in 0..K {
             for b in 0..K {
                 let wab = w0[a] * w1[b];
-                if wab == 0.0 {
-                    continue;
-                }
                 let row = off + a as isize * self.strides[0] + b as isize * self.strides[1];
                 for c in 0..K {
-                    if w2[c] == 0.0 {
-                        continue;
-                    }
+                    let w = wab * w2[c];
                     // SAFETY: fast_taps checked that every tap is inside the volume.
                     let v =
                         unsafe { V::load(self.base.offset(row + c as isize * self.strides[2])) };
-                    t += v * (wab * w2[c]);
+                    // Branch-free: a zero-weight tap contributes exactly 0, even if NaN.
+                    t += if w != 0.0 { v * w } else { 0.0 };
                 }
             }
         }
