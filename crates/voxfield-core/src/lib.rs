@@ -3,6 +3,7 @@
 //! traits and the error type).
 
 pub mod affine;
+pub mod cache;
 pub mod dtype;
 pub mod error;
 pub mod field;
@@ -10,7 +11,8 @@ pub mod volume;
 pub mod voxel;
 
 pub use affine::Affine;
+pub use cache::{ChunkCache, ChunkKey};
 pub use dtype::{DType, Endian};
 pub use error::{Error, Result};
 pub use field::Field;
-pub use volume::{ContiguousView, VolumeInfo, VolumeSource};
+pub use volume::{check_chunk, chunk_grid, ContiguousView, VolumeInfo, VolumeSource};

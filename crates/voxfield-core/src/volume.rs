@@ -113,6 +113,24 @@ impl<'a> ContiguousView<'a> {
         self.endian
     }
 
+    /// Copies one element, converted to native byte order, into `out`.
+    pub fn copy_native(&self, idx: [usize; 3], out: &mut [u8]) {
+        let off = self.offset(idx);
+        let n = self.dtype.size();
+        out[..n].copy_from_slice(&self.bytes[off..off + n]);
+        if self.endian != Endian::NATIVE {
+            out[..n].reverse();
+        }
+    }
+
+    fn offset(&self, idx: [usize; 3]) -> usize {
+        assert!(idx.iter().zip(&self.shape).all(|(i, n)| i < n));
+        (self.origin as isize
+            + (0..3)
+                .map(|a| idx[a] as isize * self.strides[a])
+                .sum::<isize>()) as usize
+    }
+
     /// One voxel as f64 (slow path: runtime dtype dispatch; samplers use `Voxel`).
     pub fn get(&self, idx: [usize; 3]) -> f64 {
         assert!(idx.iter().zip(&self.shape).all(|(i, n)| i < n));
@@ -129,12 +147,43 @@ pub trait VolumeSource: Send + Sync {
     fn info(&self) -> &VolumeInfo;
 
     /// Zero-copy strided access, for memory-mapped files and in-memory arrays.
-    fn contiguous(&self) -> Option<ContiguousView<'_>>;
+    fn contiguous(&self) -> Option<ContiguousView<'_>> {
+        None
+    }
+
+    /// Decodes chunk `idx` (chunk-grid coordinates) into `out`: native byte order,
+    /// C order, the full `chunk_shape` (voxels beyond the volume's edge are
+    /// unspecified). `out.len()` is the chunk's voxel count times the dtype size.
+    fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {
+        let info = self.info();
+        let view = self
+            .contiguous()
+            .ok_or_else(|| Error::invalid("source has neither a contiguous view nor chunks"))?;
+        let cs = info.chunk_shape;
+        let size = info.dtype.size();
+        check_chunk(info, idx, out.len())?;
+        let start = [0, 1, 2].map(|a| idx[a] * cs[a]);
+        let mut n = 0;
+        for i in 0..cs[0] {
+            for j in 0..cs[1] {
+                for k in 0..cs[2] {
+                    let g = [start[0] + i, start[1] + j, start[2] + k];
+                    if (0..3).all(|a| g[a] < info.shape[a]) {
+                        view.copy_native(g, &mut out[n..n + size]);
+                    }
+                    n += size;
+                }
+            }
+        }
+        Ok(())
+    }
 
     /// Copies the stored values of the box `[start, start + size)` into `out`
-    /// (C order, f64, before `value_scale`).
+    /// (C order, f64, before `value_scale`). Chunked sources decode each
+    /// intersecting chunk once.
     fn read_box(&self, start: [usize; 3], size: [usize; 3], out: &mut [f64]) -> Result<()> {
-        let shape = self.info().shape;
+        let info = self.info();
+        let shape = info.shape;
         if (0..3).any(|a| start[a] + size[a] > shape[a]) {
             return Err(Error::invalid(format!(
                 "box start {start:?} size {size:?} exceeds volume shape {shape:?}"
@@ -143,18 +192,71 @@ pub trait VolumeSource: Send + Sync {
         if out.len() != size.iter().product::<usize>() {
             return Err(Error::invalid("read_box: output length does not match box"));
         }
-        let view = self
-            .contiguous()
-            .ok_or_else(|| Error::invalid("source has no contiguous view"))?;
-        let mut n = 0;
-        for i in 0..size[0] {
-            for j in 0..size[1] {
-                for k in 0..size[2] {
-                    out[n] = view.get([start[0] + i, start[1] + j, start[2] + k]);
-                    n += 1;
+        if let Some(view) = self.contiguous() {
+            let mut n = 0;
+            for i in 0..size[0] {
+                for j in 0..size[1] {
+                    for k in 0..size[2] {
+                        out[n] = view.get([start[0] + i, start[1] + j, start[2] + k]);
+                        n += 1;
+                    }
+                }
+            }
+            return Ok(());
+        }
+        if size.contains(&0) {
+            return Ok(());
+        }
+        let cs = info.chunk_shape;
+        let esize = info.dtype.size();
+        let mut buf = vec![0u8; cs.iter().product::<usize>() * esize];
+        let first = [0, 1, 2].map(|a| start[a] / cs[a]);
+        let last = [0, 1, 2].map(|a| (start[a] + size[a] - 1) / cs[a]);
+        for ci in first[0]..=last[0] {
+            for cj in first[1]..=last[1] {
+                for ck in first[2]..=last[2] {
+                    let c = [ci, cj, ck];
+                    self.read_chunk(c, &mut buf)?;
+                    let lo = [0, 1, 2].map(|a| (c[a] * cs[a]).max(start[a]));
+                    let hi = [0, 1, 2].map(|a| ((c[a] + 1) * cs[a]).min(start[a] + size[a]));
+                    for i in lo[0]..hi[0] {
+                        for j in lo[1]..hi[1] {
+                            for k in lo[2]..hi[2] {
+                                let local = ((i - c[0] * cs[0]) * cs[1] + (j - c[1] * cs[1]))
+                                    * cs[2]
+                                    + (k - c[2] * cs[2]);
+                                let o = ((i - start[0]) * size[1] + (j - start[1])) * size[2]
+                                    + (k - start[2]);
+                                out[o] =
+                                    read_f64(&buf[local * esize..], info.dtype, Endian::NATIVE);
+                            }
+                        }
+                    }
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Number of chunks along each axis.
+pub fn chunk_grid(info: &VolumeInfo) -> [usize; 3] {
+    [0, 1, 2].map(|a| info.shape[a].div_ceil(info.chunk_shape[a]))
+}
+
+/// Checks a chunk index and the output buffer length for `read_chunk`.
+pub fn check_chunk(info: &VolumeInfo, idx: [usize; 3], out_len: usize) -> Result<()> {
+    let grid = chunk_grid(info);
+    if (0..3).any(|a| idx[a] >= grid[a]) {
+        return Err(Error::invalid(format!(
+            "chunk {idx:?} is outside the chunk grid {grid:?}"
+        )));
+    }
+    let want = info.chunk_shape.iter().product::<usize>() * info.dtype.size();
+    if out_len != want {
+        return Err(Error::invalid(format!(
+            "chunk buffer has {out_len} bytes, chunk needs {want}"
+        )));
+    }
+    Ok(())
 }

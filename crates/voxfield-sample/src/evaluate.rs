@@ -6,12 +6,14 @@ use voxfield_core::{Error, Field, Result};
 
 use crate::{OutElem, Plane, Positions};
 
-/// Positions per `Field::sample_block` call.
+/// Positions per `Field::sample_block` call for fields that take small blocks.
 const BLOCK: usize = 256;
 /// Positions per parallel task; smaller requests run inline on the caller's thread.
 const TASK: usize = 1 << 14;
 /// Side of the square output tiles planes are walked in (coherent volume access).
 const TILE: usize = 16;
+/// Largest batch handed to fields that want whole requests (bounds their scratch).
+const MAX_BATCH: usize = 1 << 19;
 
 /// Evaluates `field` at every position into `out` (same length).
 pub fn evaluate<O: OutElem>(field: &dyn Field, pos: &dyn Positions, out: &mut [O]) -> Result<()> {
@@ -22,26 +24,56 @@ pub fn evaluate<O: OutElem>(field: &dyn Field, pos: &dyn Positions, out: &mut [O
             pos.len()
         )));
     }
-    let run = |start: usize, out: &mut [O]| {
+    let hint = field.batch_hint();
+    if hint > BLOCK {
+        return evaluate_batched(field, pos, out, hint.min(MAX_BATCH));
+    }
+    let run = |start: usize, out: &mut [O]| -> Result<()> {
         let mut buf = [[0.0; 3]; BLOCK];
         let mut vals = [0.0; BLOCK];
         for (b, o) in out.chunks_mut(BLOCK).enumerate() {
             let n = o.len();
             pos.fill(start + b * BLOCK, &mut buf[..n]);
-            field.sample_block(&buf[..n], &mut vals[..n]);
+            field.sample_block(&buf[..n], &mut vals[..n])?;
             for (o, v) in o.iter_mut().zip(&vals[..n]) {
                 *o = O::from_f64(*v);
             }
         }
+        Ok(())
     };
     if out.len() <= TASK {
-        run(0, out);
+        run(0, out)
     } else {
         out.par_chunks_mut(TASK)
             .enumerate()
-            .for_each(|(t, o)| run(t * TASK, o));
+            .try_for_each(|(t, o)| run(t * TASK, o))
+    }
+}
+
+/// Whole batches for fields that parallelise internally (chunked storage).
+fn evaluate_batched<O: OutElem>(
+    field: &dyn Field,
+    pos: &dyn Positions,
+    out: &mut [O],
+    batch: usize,
+) -> Result<()> {
+    let mut buf = vec![[0.0; 3]; batch.min(out.len())];
+    let mut vals = vec![0.0; buf.len()];
+    for (b, o) in out.chunks_mut(batch).enumerate() {
+        let n = o.len();
+        fill_parallel(pos, b * batch, &mut buf[..n]);
+        field.sample_block(&buf[..n], &mut vals[..n])?;
+        for (o, v) in o.iter_mut().zip(&vals[..n]) {
+            *o = O::from_f64(*v);
+        }
     }
     Ok(())
+}
+
+fn fill_parallel(pos: &dyn Positions, start: usize, buf: &mut [[f64; 3]]) {
+    buf.par_chunks_mut(TASK)
+        .enumerate()
+        .for_each(|(t, b)| pos.fill(start + t * TASK, b));
 }
 
 /// How a slab combines its samples along the normal. NaN samples (outside, with
@@ -54,9 +86,66 @@ pub enum Reduce {
     Max,
 }
 
+/// Running reduction of one pixel over depths.
+#[derive(Clone, Copy)]
+struct Acc {
+    sum: f64,
+    n: u32,
+}
+
+impl Acc {
+    fn new(reduce: Reduce) -> Self {
+        let sum = if reduce == Reduce::Max {
+            f64::NEG_INFINITY
+        } else {
+            0.0
+        };
+        Acc { sum, n: 0 }
+    }
+    #[inline]
+    fn add(&mut self, v: f64, reduce: Reduce) {
+        if !v.is_nan() {
+            self.n += 1;
+            self.sum = match reduce {
+                Reduce::Mean => self.sum + v,
+                Reduce::Max => self.sum.max(v),
+            };
+        }
+    }
+    #[inline]
+    fn value(self, reduce: Reduce) -> f64 {
+        match (self.n, reduce) {
+            (0, _) => f64::NAN,
+            (n, Reduce::Mean) => self.sum / n as f64,
+            (_, Reduce::Max) => self.sum,
+        }
+    }
+}
+
+/// A plane shifted along its unit normal (one depth of a slab).
+struct Shifted<'a> {
+    plane: &'a Plane,
+    shift: [f64; 3],
+}
+
+impl Positions for Shifted<'_> {
+    fn len(&self) -> usize {
+        self.plane.len()
+    }
+    fn fill(&self, start: usize, buf: &mut [[f64; 3]]) {
+        self.plane.fill(start, buf);
+        for b in buf {
+            for a in 0..3 {
+                b[a] += self.shift[a];
+            }
+        }
+    }
+}
+
 /// Evaluates `field` on an oblique plane (output shape `(nv, nu)`, row-major), or
 /// on a slab when `depths` has several offsets along the plane's unit normal.
-/// Output is produced in `TILE`×`TILE` tiles so each touches a compact region.
+/// Small-block fields are walked in `TILE`×`TILE` output tiles so each touches a
+/// compact region; chunked fields get whole batches and group them by chunk.
 pub fn evaluate_plane<O: OutElem>(
     field: &dyn Field,
     plane: &Plane,
@@ -76,60 +165,82 @@ pub fn evaluate_plane<O: OutElem>(
         return Err(Error::invalid("slab needs at least one depth"));
     }
     let normal = plane.unit_normal().unwrap_or([0.0; 3]);
+    if field.batch_hint() > BLOCK {
+        return plane_batched(field, plane, depths, normal, reduce, out);
+    }
     let nu = plane.nu;
-    let band = |(b, rows): (usize, &mut [O])| {
+    let band = |(b, rows): (usize, &mut [O])| -> Result<()> {
         let j0 = b * TILE;
         let nrows = rows.len() / nu;
         let mut buf = [[0.0; 3]; TILE * TILE];
         let mut vals = [0.0; TILE * TILE];
-        let mut acc = [0.0; TILE * TILE];
-        let mut cnt = [0u32; TILE * TILE];
+        let mut acc = [Acc::new(reduce); TILE * TILE];
         for i0 in (0..nu).step_by(TILE) {
             let w = TILE.min(nu - i0);
             let n = w * nrows;
-            acc[..n].fill(if reduce == Reduce::Max {
-                f64::NEG_INFINITY
-            } else {
-                0.0
-            });
-            cnt[..n].fill(0);
+            acc[..n].fill(Acc::new(reduce));
             for &d in depths {
                 for (k, b) in buf[..n].iter_mut().enumerate() {
                     let p = plane.at(i0 + k % w, j0 + k / w);
                     *b = [0, 1, 2].map(|a| p[a] + d * normal[a]);
                 }
-                field.sample_block(&buf[..n], &mut vals[..n]);
-                if depths.len() == 1 {
-                    acc[..n].copy_from_slice(&vals[..n]);
-                    cnt[..n].fill(1);
-                    continue;
-                }
-                for k in 0..n {
-                    let v = vals[k];
-                    if !v.is_nan() {
-                        cnt[k] += 1;
-                        acc[k] = match reduce {
-                            Reduce::Mean => acc[k] + v,
-                            Reduce::Max => acc[k].max(v),
-                        };
+                field.sample_block(&buf[..n], &mut vals[..n])?;
+                if depths.len() > 1 {
+                    for k in 0..n {
+                        acc[k].add(vals[k], reduce);
                     }
                 }
             }
             for k in 0..n {
-                let v = match (depths.len(), cnt[k], reduce) {
-                    (1, _, _) => acc[k],
-                    (_, 0, _) => f64::NAN,
-                    (_, c, Reduce::Mean) => acc[k] / c as f64,
-                    (_, _, Reduce::Max) => acc[k],
+                let v = if depths.len() == 1 {
+                    vals[k]
+                } else {
+                    acc[k].value(reduce)
                 };
                 rows[(k / w) * nu + i0 + k % w] = O::from_f64(v);
             }
         }
+        Ok(())
     };
     if out.len() <= TASK {
-        out.chunks_mut(TILE * nu).enumerate().for_each(band);
+        out.chunks_mut(TILE * nu).enumerate().try_for_each(band)
     } else {
-        out.par_chunks_mut(TILE * nu).enumerate().for_each(band);
+        out.par_chunks_mut(TILE * nu).enumerate().try_for_each(band)
+    }
+}
+
+fn plane_batched<O: OutElem>(
+    field: &dyn Field,
+    plane: &Plane,
+    depths: &[f64],
+    normal: [f64; 3],
+    reduce: Reduce,
+    out: &mut [O],
+) -> Result<()> {
+    if depths.len() == 1 {
+        let shifted = Shifted {
+            plane,
+            shift: normal.map(|x| x * depths[0]),
+        };
+        return evaluate(field, &shifted, out);
+    }
+    let mut acc = vec![Acc::new(reduce); out.len()];
+    let mut vals = vec![0.0f64; out.len()];
+    for &d in depths {
+        evaluate(
+            field,
+            &Shifted {
+                plane,
+                shift: normal.map(|x| x * d),
+            },
+            &mut vals,
+        )?;
+        for (a, v) in acc.iter_mut().zip(&vals) {
+            a.add(*v, reduce);
+        }
+    }
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = O::from_f64(a.value(reduce));
     }
     Ok(())
 }

@@ -15,21 +15,40 @@ use voxfield_core::Affine;
 use crate::edge::{map_coordinate, tap_index};
 use crate::Mode;
 
-/// Everything the kernel needs, resolved once per call.
-pub(crate) struct Kernel {
+/// A strided voxel buffer: a whole memory-mapped volume or one decoded chunk.
+#[derive(Clone, Copy)]
+pub(crate) struct Strided {
     pub base: *const u8,
     pub shape: [usize; 3],
     pub strides: [isize; 3],
+}
+
+// SAFETY: the pointer refers to immutable memory that outlives every use (a
+// mapping borrowed by `VolumeField`, or a chunk held by an `Arc` during the call).
+unsafe impl Send for Strided {}
+unsafe impl Sync for Strided {}
+
+impl Strided {
+    /// Reads voxel `idx`, which must be inside `shape`.
+    #[inline(always)]
+    pub fn load<V: Voxel>(&self, idx: [usize; 3]) -> f64 {
+        let off = (0..3)
+            .map(|a| idx[a] as isize * self.strides[a])
+            .sum::<isize>();
+        // SAFETY: callers pass indices inside the shape.
+        unsafe { V::load(self.base.offset(off)) }
+    }
+}
+
+/// The sampling rule, resolved once per request.
+pub(crate) struct Kernel {
+    /// The whole volume's shape (edge modes apply to it).
+    pub shape: [usize; 3],
     pub mode: Mode,
     pub cval: f64,
     pub scale: Option<(f64, f64)>,
     pub to_index: Option<Affine>,
 }
-
-// SAFETY: the pointer refers to an immutable mapping that outlives the kernel
-// (guaranteed by the borrow in `VolumeField`).
-unsafe impl Send for Kernel {}
-unsafe impl Sync for Kernel {}
 
 const BLOCK: usize = 64;
 
@@ -94,12 +113,12 @@ impl Kernel {
 
     /// Byte offset of the first tap and per-axis fractions, when every tap is inside.
     #[inline(always)]
-    fn fast_taps<const K: usize>(&self, x: &[f64; 3]) -> Option<(isize, [f64; 3])> {
+    fn fast_taps<const K: usize>(g: &Strided, x: &[f64; 3]) -> Option<(isize, [f64; 3])> {
         let mut off = 0isize;
         let mut frac = [0.0; 3];
         for a in 0..3 {
             let c = x[a];
-            let last = (self.shape[a] - 1) as f64;
+            let last = (g.shape[a] - 1) as f64;
             // Interior test on the coordinate itself (NaN fails it): the mode only
             // matters outside, and every tap of an interior point is in range.
             let inside = match K {
@@ -118,24 +137,24 @@ impl Kernel {
                 let i = c as isize;
                 (i - (K / 2 - 1) as isize, c - i as f64)
             };
-            off += s * self.strides[a];
+            off += s * g.strides[a];
             frac[a] = t;
         }
         Some((off, frac))
     }
 
     #[inline(always)]
-    fn prefetch<const K: usize>(&self, off: isize) {
+    fn prefetch<const K: usize>(g: &Strided, off: isize) {
         #[cfg(target_arch = "x86_64")]
         for a in 0..K {
             for b in 0..K {
-                let row = off + a as isize * self.strides[0] + b as isize * self.strides[1];
-                // SAFETY: prefetch never faults; the address is inside the mapping anyway.
+                let row = off + a as isize * g.strides[0] + b as isize * g.strides[1];
+                // SAFETY: prefetch never faults; the address is inside the buffer anyway.
                 unsafe {
                     use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    _mm_prefetch::<_MM_HINT_T0>(self.base.offset(row) as *const i8);
+                    _mm_prefetch::<_MM_HINT_T0>(g.base.offset(row) as *const i8);
                     _mm_prefetch::<_MM_HINT_T0>(
-                        self.base.offset(row + (K - 1) as isize * self.strides[2]) as *const i8,
+                        g.base.offset(row + (K - 1) as isize * g.strides[2]) as *const i8,
                     );
                 }
             }
@@ -145,7 +164,12 @@ impl Kernel {
     }
 
     #[inline(always)]
-    fn gather_fast<V: Voxel, const K: usize>(&self, off: isize, frac: [f64; 3]) -> f64 {
+    fn gather_fast<V: Voxel, const K: usize>(
+        &self,
+        g: &Strided,
+        off: isize,
+        frac: [f64; 3],
+    ) -> f64 {
         let w0 = weights::<K>(frac[0]);
         let w1 = weights::<K>(frac[1]);
         let w2 = weights::<K>(frac[2]);
@@ -153,12 +177,11 @@ impl Kernel {
         for a in 0..K {
             for b in 0..K {
                 let wab = w0[a] * w1[b];
-                let row = off + a as isize * self.strides[0] + b as isize * self.strides[1];
+                let row = off + a as isize * g.strides[0] + b as isize * g.strides[1];
                 for c in 0..K {
                     let w = wab * w2[c];
-                    // SAFETY: fast_taps checked that every tap is inside the volume.
-                    let v =
-                        unsafe { V::load(self.base.offset(row + c as isize * self.strides[2])) };
+                    // SAFETY: fast_taps checked that every tap is inside the buffer.
+                    let v = unsafe { V::load(g.base.offset(row + c as isize * g.strides[2])) };
                     // Branch-free: a zero-weight tap contributes exactly 0, even if NaN.
                     t += if w != 0.0 { v * w } else { 0.0 };
                 }
@@ -171,7 +194,12 @@ impl Kernel {
     }
 
     /// The general path: edge modes, outside points, non-finite coordinates.
-    fn sample_general<V: Voxel, const K: usize>(&self, x: &[f64; 3]) -> f64 {
+    /// `load` reads a voxel of the whole volume by global index.
+    fn sample_general<const K: usize>(
+        &self,
+        x: &[f64; 3],
+        load: &impl Fn([usize; 3]) -> f64,
+    ) -> f64 {
         let mut taps = [[None; K]; 3];
         let mut w = [[0.0; K]; 3];
         for a in 0..3 {
@@ -196,11 +224,7 @@ impl Kernel {
                     }
                     let v = match (taps[0][a], taps[1][b], taps[2][c]) {
                         (Some(i), Some(j), Some(k)) => {
-                            let off = i as isize * self.strides[0]
-                                + j as isize * self.strides[1]
-                                + k as isize * self.strides[2];
-                            // SAFETY: tap_index returns indices inside the shape.
-                            let raw = unsafe { V::load(self.base.offset(off)) };
+                            let raw = load([i, j, k]);
                             match self.scale {
                                 Some((m, q)) => raw * m + q,
                                 None => raw,
@@ -215,31 +239,71 @@ impl Kernel {
         t
     }
 
-    /// Samples `points` into `out` (same length).
-    pub(crate) fn sample<V: Voxel, const K: usize>(&self, points: &[[f64; 3]], out: &mut [f64]) {
+    /// Samples `points` into `out` (same length). `grid` holds the voxels from
+    /// global index `origin` on (the whole volume, or one chunk); points whose taps
+    /// all lie in `grid` take the fast path, the others go through `load`, which
+    /// reads any voxel of the volume. `transform` maps positions to index space
+    /// first (positions are already indices when false).
+    pub(crate) fn sample<V: Voxel, const K: usize>(
+        &self,
+        grid: &Strided,
+        origin: [usize; 3],
+        transform: bool,
+        points: &[[f64; 3]],
+        out: &mut [f64],
+        load: &impl Fn([usize; 3]) -> f64,
+    ) {
         debug_assert_eq!(points.len(), out.len());
+        let shift = origin.map(|o| o as f64);
         let mut idx = [[0.0; 3]; BLOCK];
         let mut fast = [None; BLOCK];
         let mut last = isize::MIN;
         for (pts, out) in points.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
             for (i, p) in pts.iter().enumerate() {
-                idx[i] = self.to_index(p);
-                fast[i] = self.fast_taps::<K>(&idx[i]);
+                idx[i] = if transform { self.to_index(p) } else { *p };
+                let local = [
+                    idx[i][0] - shift[0],
+                    idx[i][1] - shift[1],
+                    idx[i][2] - shift[2],
+                ];
+                fast[i] = Self::fast_taps::<K>(grid, &local);
                 if let Some((off, _)) = fast[i] {
                     // Coherent requests (planes, grids) touch the lines the previous
                     // point touched; prefetch only on a jump.
                     if off.abs_diff(last) > 4096 {
-                        self.prefetch::<K>(off);
+                        Self::prefetch::<K>(grid, off);
                     }
                     last = off;
                 }
             }
             for (i, o) in out.iter_mut().enumerate() {
                 *o = match fast[i] {
-                    Some((off, frac)) => self.gather_fast::<V, K>(off, frac),
-                    None => self.sample_general::<V, K>(&idx[i]),
+                    Some((off, frac)) => self.gather_fast::<V, K>(grid, off, frac),
+                    None => self.sample_general::<K>(&idx[i], load),
                 };
             }
         }
+    }
+
+    /// Maps a position to index space (public to the chunked engine, which groups
+    /// points by chunk in index space).
+    #[inline]
+    pub(crate) fn index_of(&self, p: &[f64; 3]) -> [f64; 3] {
+        self.to_index(p)
+    }
+
+    /// The chunk-grid cell holding the first tap of index-space position `x`,
+    /// clamped into the grid (None for non-finite positions).
+    #[inline]
+    pub(crate) fn first_tap<const K: usize>(&self, x: &[f64; 3]) -> Option<[usize; 3]> {
+        let mut t = [0usize; 3];
+        for a in 0..3 {
+            if !x[a].is_finite() {
+                return None;
+            }
+            let (s, _) = start_and_frac::<K>(x[a]);
+            t[a] = s.clamp(0.0, (self.shape[a] - 1) as f64) as usize;
+        }
+        Some(t)
     }
 }

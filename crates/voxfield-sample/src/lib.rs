@@ -7,6 +7,7 @@
 //!   oblique planes, rectilinear grids and slabs without materialising coordinates,
 //!   in parallel (rayon's current pool) with bounded per-thread scratch.
 
+mod chunked;
 mod edge;
 mod evaluate;
 mod kernel;
@@ -15,6 +16,7 @@ mod output;
 mod positions;
 mod volume_field;
 
+pub use chunked::ChunkedField;
 pub use evaluate::{evaluate, evaluate_plane, Reduce};
 pub use options::{Method, Mode, SampleOptions};
 pub use output::OutElem;

@@ -1,6 +1,6 @@
 use voxfield_core::{with_voxel, Affine, ContiguousView, Field, Result, VolumeInfo};
 
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, Strided};
 use crate::{Method, SampleOptions};
 
 /// A volume seen as a continuous field. Borrowing the view keeps the mapping alive
@@ -9,6 +9,7 @@ pub struct VolumeField<'a> {
     view: ContiguousView<'a>,
     method: Method,
     kernel: Kernel,
+    grid: Strided,
 }
 
 impl<'a> VolumeField<'a> {
@@ -20,11 +21,14 @@ impl<'a> VolumeField<'a> {
         value_scale: Option<(f64, f64)>,
         world_to_index: Option<Affine>,
     ) -> Self {
-        let kernel = Kernel {
+        let grid = Strided {
             // SAFETY: origin lies inside the view's buffer (checked by ContiguousView::new).
             base: unsafe { view.bytes().as_ptr().add(view.origin()) },
             shape: view.shape(),
             strides: view.strides(),
+        };
+        let kernel = Kernel {
+            shape: view.shape(),
             mode: opts.mode,
             cval: opts.cval,
             scale: value_scale,
@@ -34,6 +38,7 @@ impl<'a> VolumeField<'a> {
             view,
             method: opts.method,
             kernel,
+            grid,
         }
     }
 
@@ -61,16 +66,16 @@ impl<'a> VolumeField<'a> {
 }
 
 impl Field for VolumeField<'_> {
-    fn sample_block(&self, points: &[[f64; 3]], out: &mut [f64]) {
-        let k = &self.kernel;
-        with_voxel!(
-            self.view.dtype(),
-            self.view.endian(),
-            |V| match self.method {
-                Method::Nearest => k.sample::<V, 1>(points, out),
-                Method::Linear => k.sample::<V, 2>(points, out),
-                Method::Cubic => k.sample::<V, 4>(points, out),
+    fn sample_block(&self, points: &[[f64; 3]], out: &mut [f64]) -> Result<()> {
+        let (k, g) = (&self.kernel, &self.grid);
+        with_voxel!(self.view.dtype(), self.view.endian(), |V| {
+            let load = |i: [usize; 3]| g.load::<V>(i);
+            match self.method {
+                Method::Nearest => k.sample::<V, 1>(g, [0; 3], true, points, out, &load),
+                Method::Linear => k.sample::<V, 2>(g, [0; 3], true, points, out, &load),
+                Method::Cubic => k.sample::<V, 4>(g, [0; 3], true, points, out, &load),
             }
-        )
+        });
+        Ok(())
     }
 }

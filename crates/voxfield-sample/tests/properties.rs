@@ -52,7 +52,7 @@ fn field(bytes: &[u8], method: Method, mode: Mode) -> VolumeField<'_> {
 
 fn at(f: &dyn Field, p: [f64; 3]) -> f64 {
     let mut o = [0.0];
-    f.sample_block(&[p], &mut o);
+    f.sample_block(&[p], &mut o).unwrap();
     o[0]
 }
 
