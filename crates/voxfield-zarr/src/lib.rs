@@ -1,0 +1,12 @@
+//! Zarr v2/v3 arrays (blosc, zstd, gzip, sharding) and OME-Zarr multiscale images
+//! on the local filesystem, read chunk by chunk through `zarrs`, and the Zarr v3
+//! writer behind `voxfield convert`.
+//!
+//! Paths: `store.zarr` (an array, or an OME-Zarr image), or `store.zarr/group/array`.
+//! Sharded arrays are read by inner chunk, so a sample never decodes a whole shard.
+
+mod ome;
+mod read;
+mod write;
+
+pub use read::{list_container, open, ZarrOptions, ZarrVolume};

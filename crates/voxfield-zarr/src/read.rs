@@ -1,0 +1,330 @@
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use voxfield_core::{check_chunk, Affine, DType, Endian, Error, Result, VolumeInfo, VolumeSource};
+use zarrs::array::{
+    Array, ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
+};
+use zarrs::filesystem::FilesystemStore;
+
+use crate::ome;
+
+/// How to pick a level of an OME-Zarr multiscale image.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum ZarrOptions {
+    /// Level 0 (full resolution).
+    #[default]
+    FullResolution,
+    /// Level by index.
+    Level(usize),
+    /// The coarsest level whose voxel spacing (smallest axis, world units) is at
+    /// most this; the finest level if none is that fine.
+    Spacing(f64),
+}
+
+/// One Zarr array as a chunked volume source.
+pub struct ZarrVolume {
+    array: Array<FilesystemStore>,
+    shards: ArrayShardedReadableExtCache,
+    info: VolumeInfo,
+}
+
+/// Splits `a/b/store.zarr/g/arr` into the store root and the node path inside it.
+fn split_store(path: &Path) -> (PathBuf, String) {
+    let comps: Vec<_> = path.components().collect();
+    for (i, c) in comps.iter().enumerate() {
+        if c.as_os_str()
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .ends_with(".zarr")
+        {
+            let root: PathBuf = comps[..=i].iter().collect();
+            let inner: Vec<String> = comps[i + 1..]
+                .iter()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            return (root, format!("/{}", inner.join("/")));
+        }
+    }
+    (path.to_path_buf(), "/".to_string())
+}
+
+fn node_dir(root: &Path, node: &str) -> PathBuf {
+    root.join(node.trim_start_matches('/'))
+}
+
+/// What a node in a store is, from its metadata files.
+pub(crate) enum Node {
+    Array,
+    Group(Value),
+}
+
+fn read_json(p: &Path) -> Result<Option<Value>> {
+    match std::fs::read_to_string(p) {
+        Ok(s) => serde_json::from_str(&s)
+            .map(Some)
+            .map_err(|e| Error::format(p, format!("invalid JSON metadata: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(p, e)),
+    }
+}
+
+pub(crate) fn node_kind(dir: &Path) -> Result<Option<Node>> {
+    if let Some(v) = read_json(&dir.join("zarr.json"))? {
+        return match v.get("node_type").and_then(Value::as_str) {
+            Some("array") => Ok(Some(Node::Array)),
+            Some("group") => Ok(Some(Node::Group(
+                v.get("attributes").cloned().unwrap_or(Value::Null),
+            ))),
+            other => Err(Error::format(
+                dir.join("zarr.json"),
+                format!("invalid zarr.json: node_type is {other:?}"),
+            )),
+        };
+    }
+    if dir.join(".zarray").exists() {
+        read_json(&dir.join(".zarray"))?;
+        return Ok(Some(Node::Array));
+    }
+    if dir.join(".zgroup").exists() {
+        let attrs = read_json(&dir.join(".zattrs"))?.unwrap_or(Value::Null);
+        return Ok(Some(Node::Group(attrs)));
+    }
+    Ok(None)
+}
+
+/// Opens a Zarr array (or an OME-Zarr image's level) as a volume.
+pub fn open(path: &Path, opts: ZarrOptions) -> Result<ZarrVolume> {
+    let (root, node) = split_store(path);
+    let dir = node_dir(&root, &node);
+    if !dir.exists() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such Zarr node"),
+        ));
+    }
+    let store = Arc::new(
+        FilesystemStore::new(&root)
+            .map_err(|e| Error::format(&root, format!("cannot open Zarr store: {e}")))?,
+    );
+    match node_kind(&dir)? {
+        Some(Node::Array) => ZarrVolume::new(store, &root, &node, path, None, vec![]),
+        Some(Node::Group(attrs)) => match ome::multiscales(&attrs)
+            .map_err(|m| Error::format(&dir, m))?
+        {
+            Some(levels) => {
+                let (i, level) = ome::choose(&levels, opts).map_err(|m| Error::format(&dir, m))?;
+                let child = format!("{}/{}", node.trim_end_matches('/'), level.path);
+                let note = format!(
+                    "OME-Zarr image with {} levels: using level {i} ('{}', spacing {:?})",
+                    levels.len(),
+                    level.path,
+                    level.spacing()
+                );
+                ZarrVolume::new(store, &root, &child, path, Some(level.affine), vec![note])
+            }
+            None => {
+                let arrays = list_container(path)?;
+                let names: Vec<String> = arrays
+                    .iter()
+                    .map(|(n, s, d)| format!("{n} {s:?} {d}"))
+                    .collect();
+                Err(Error::format(
+                    path,
+                    format!(
+                        "is a Zarr group, not an array; name one of its arrays: {}",
+                        if names.is_empty() {
+                            "(none)".into()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                ))
+            }
+        },
+        None => Err(Error::format(
+            path,
+            "not a Zarr array or group (no zarr.json, .zarray or .zgroup)",
+        )),
+    }
+}
+
+/// The arrays below a Zarr group (or an HDF5-like container listing): path, shape, dtype.
+pub fn list_container(path: &Path) -> Result<Vec<(String, Vec<u64>, String)>> {
+    let (root, node) = split_store(path);
+    let base = node_dir(&root, &node);
+    let mut out = vec![];
+    let mut stack = vec![base.clone()];
+    while let Some(dir) = stack.pop() {
+        if let Some(Node::Array) = node_kind(&dir)? {
+            let meta = read_json(&dir.join("zarr.json"))?
+                .or(read_json(&dir.join(".zarray"))?)
+                .unwrap_or(Value::Null);
+            let shape = meta["shape"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                .unwrap_or_default();
+            let dtype = meta
+                .get("data_type")
+                .or(meta.get("dtype"))
+                .map(|d| d.to_string().trim_matches('"').to_string())
+                .unwrap_or_default();
+            let rel = dir
+                .strip_prefix(&base)
+                .unwrap_or(&dir)
+                .to_string_lossy()
+                .into_owned();
+            out.push((if rel.is_empty() { ".".into() } else { rel }, shape, dtype));
+            continue;
+        }
+        let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        subdirs.sort();
+        stack.extend(subdirs.into_iter().rev());
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn dtype_of(name: &str) -> Option<DType> {
+    Some(match name {
+        "bool" => DType::Bool,
+        "uint8" => DType::U8,
+        "int8" => DType::I8,
+        "uint16" => DType::U16,
+        "int16" => DType::I16,
+        "uint32" => DType::U32,
+        "int32" => DType::I32,
+        "uint64" => DType::U64,
+        "int64" => DType::I64,
+        "float32" => DType::F32,
+        "float64" => DType::F64,
+        _ => return None,
+    })
+}
+
+impl ZarrVolume {
+    fn new(
+        store: Arc<FilesystemStore>,
+        root: &Path,
+        node: &str,
+        user_path: &Path,
+        affine: Option<Affine>,
+        notes: Vec<String>,
+    ) -> Result<Self> {
+        let meta_path = node_dir(root, node);
+        let array = Array::open(store, node)
+            .map_err(|e| Error::format(&meta_path, format!("invalid Zarr array metadata: {e}")))?;
+        let shape: Vec<u64> = array.shape().to_vec();
+        let shape3: [usize; 3] = shape
+            .iter()
+            .map(|&n| n as usize)
+            .collect::<Vec<_>>()
+            .try_into()
+            .map_err(|_| {
+                Error::format(
+                    user_path,
+                    format!(
+                        "expected a 3-D array, got shape {shape:?} ({}-D)",
+                        shape.len()
+                    ),
+                )
+            })?;
+        if shape3.contains(&0) {
+            return Err(Error::format(
+                user_path,
+                format!("volume shape {shape3:?} has a zero-length axis"),
+            ));
+        }
+        let dt_name = array.data_type().to_string();
+        let dt_name = dt_name.split(" / ").next().unwrap_or("").to_string();
+        let dtype = dtype_of(&dt_name).ok_or_else(|| {
+            Error::format(user_path, format!("unsupported Zarr data type '{dt_name}'"))
+        })?;
+        let chunk: Vec<u64> = match array.effective_subchunk_shape() {
+            Some(s) => s.iter().map(|n| n.get()).collect(),
+            None => array
+                .chunk_shape(&[0, 0, 0])
+                .map_err(|e| Error::format(user_path, format!("irregular chunk grid: {e}")))?
+                .iter()
+                .map(|n| n.get())
+                .collect(),
+        };
+        let chunk_shape: [usize; 3] = [chunk[0] as usize, chunk[1] as usize, chunk[2] as usize];
+        let bytes_on_disk = dir_size(&meta_path);
+        let shards = ArrayShardedReadableExtCache::new(&array);
+        let info = VolumeInfo {
+            format: if meta_path.join("zarr.json").exists() {
+                "zarr-v3"
+            } else {
+                "zarr-v2"
+            },
+            path: user_path.to_path_buf(),
+            shape: shape3,
+            dtype,
+            endian: Endian::NATIVE,
+            chunk_shape,
+            affine,
+            bytes_on_disk,
+            value_scale: None,
+            notes,
+        };
+        Ok(Self {
+            array,
+            shards,
+            info,
+        })
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                match e.metadata() {
+                    Ok(m) if m.is_dir() => stack.push(e.path()),
+                    Ok(m) => total += m.len(),
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+    total
+}
+
+impl VolumeSource for ZarrVolume {
+    fn info(&self) -> &VolumeInfo {
+        &self.info
+    }
+
+    fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {
+        check_chunk(&self.info, idx, out.len())?;
+        let i = idx.map(|x| x as u64);
+        let bytes: ArrayBytes<'static> = self
+            .array
+            .retrieve_subchunk_opt(&self.shards, &i, &Default::default())
+            .map_err(|e| Error::format(&self.info.path, format!("chunk {idx:?}: {e}")))?;
+        let raw = bytes
+            .into_fixed()
+            .map_err(|e| Error::format(&self.info.path, format!("chunk {idx:?}: {e}")))?;
+        if raw.len() != out.len() {
+            return Err(Error::format(
+                &self.info.path,
+                format!(
+                    "chunk {idx:?} decoded to {} bytes, expected {}",
+                    raw.len(),
+                    out.len()
+                ),
+            ));
+        }
+        out.copy_from_slice(&raw);
+        Ok(())
+    }
+}

@@ -1,0 +1,118 @@
+//! voxfield: one entry point over every volume source and the sampling engine.
+//!
+//! ```no_run
+//! use voxfield::{open, field, OpenOptions, SampleOptions, ChunkCache};
+//! let src = open("scan.zarr/0".as_ref(), &OpenOptions::default()).unwrap();
+//! let cache = ChunkCache::new(ChunkCache::DEFAULT_BYTES);
+//! let f = field(src.as_ref(), SampleOptions::default(), false, None, &cache).unwrap();
+//! let mut out = [0.0f32; 1];
+//! voxfield::evaluate(f.as_ref(), &voxfield::PointList::new(&[1.0, 2.0, 3.0]).unwrap(), &mut out).unwrap();
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use voxfield_core::{
+    Affine, ChunkCache, DType, Endian, Error, Field, Result, VolumeInfo, VolumeSource,
+};
+pub use voxfield_io::RawOptions;
+pub use voxfield_sample::{
+    evaluate, evaluate_plane, ChunkedField, Grid, Method, Mode, OutElem, Plane, PointList,
+    Positions, Reduce, SampleOptions, VolumeField,
+};
+pub use voxfield_zarr::ZarrOptions;
+
+/// How to open a path; fields that do not apply to its format are ignored.
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// Read the file as raw binary with this layout.
+    pub raw: Option<RawOptions>,
+    /// OME-Zarr level choice.
+    pub level: ZarrOptions,
+}
+
+/// The container formats a path can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Zarr,
+    Hdf5,
+    Local,
+}
+
+/// Which backend a path belongs to (by name; the backend checks the content).
+pub fn kind_of(path: &Path) -> Kind {
+    let s = path.to_string_lossy().to_ascii_lowercase();
+    let is_h5 = [".h5", ".hdf5", ".he5", ".nc"]
+        .iter()
+        .any(|e| s.ends_with(e) || s.contains(&format!("{e}:")));
+    if is_h5 {
+        Kind::Hdf5
+    } else if path.components().any(|c| {
+        c.as_os_str()
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .ends_with(".zarr")
+    }) {
+        Kind::Zarr
+    } else {
+        Kind::Local
+    }
+}
+
+/// Opens any supported volume: `.npy`, raw, NIfTI, NRRD, sparse `.npz`, Zarr/OME-Zarr,
+/// and HDF5 (`file.h5:/group/dataset`, with the `hdf5` feature).
+pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
+    if opts.raw.is_some() {
+        return voxfield_io::open(
+            path,
+            &voxfield_io::OpenOptions {
+                raw: opts.raw.clone(),
+            },
+        );
+    }
+    match kind_of(path) {
+        Kind::Zarr => Ok(Box::new(voxfield_zarr::open(path, opts.level)?)),
+        Kind::Hdf5 => open_hdf5(path),
+        Kind::Local => voxfield_io::open(path, &voxfield_io::OpenOptions::default()),
+    }
+}
+
+#[cfg(feature = "hdf5")]
+fn open_hdf5(path: &Path) -> Result<Box<dyn VolumeSource>> {
+    Ok(Box::new(voxfield_hdf5::open(path)?))
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn open_hdf5(path: &Path) -> Result<Box<dyn VolumeSource>> {
+    Err(Error::format(
+        path,
+        "HDF5 support is not compiled in: install libhdf5-dev and build with `--features hdf5`",
+    ))
+}
+
+/// The field that samples `src`: zero-copy for memory-mapped sources, chunk-aware
+/// (decoding through `cache`) for chunked ones. `world` maps positions through the
+/// inverse of `affine` (or of the source's own affine).
+pub fn field<'a>(
+    src: &'a dyn VolumeSource,
+    opts: SampleOptions,
+    world: bool,
+    affine: Option<Affine>,
+    cache: &Arc<ChunkCache>,
+) -> Result<Box<dyn Field + 'a>> {
+    let info = src.info();
+    let to_index = if world {
+        Some(
+            affine
+                .or(info.affine)
+                .unwrap_or(Affine::IDENTITY)
+                .inverse()?,
+        )
+    } else {
+        None
+    };
+    Ok(match src.contiguous() {
+        Some(view) => Box::new(VolumeField::new(view, opts, info.value_scale, to_index)),
+        None => Box::new(ChunkedField::new(src, opts, to_index, cache.clone())),
+    })
+}
