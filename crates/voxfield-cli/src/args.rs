@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use voxfield::ZarrOptions;
 use voxfield_core::{Affine, DType, Endian};
-use voxfield_io::{OpenOptions, RawOptions};
+use voxfield_io::RawOptions;
 use voxfield_sample::{Method, Mode, Reduce, SampleOptions};
 
 #[derive(Parser, Debug)]
@@ -80,7 +81,7 @@ pub enum Command {
 /// How to open a volume path. Raw layout flags apply to headerless files.
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
-    /// Volume file: .npy, .nii, .nii.gz, .nrrd, .nhdr, or raw with --shape/--dtype.
+    /// Volume: .npy, .nii(.gz), .nrrd/.nhdr, sparse .npz, store.zarr[/group/array], file.h5:/dataset, or raw with --shape/--raw-dtype.
     pub path: PathBuf,
     #[command(flatten)]
     pub raw: RawArgs,
@@ -112,6 +113,12 @@ pub struct RawArgs {
     /// Raw byte order: little or big.
     #[arg(long, value_parser = parse_endian, default_value = "little")]
     pub endian: Endian,
+    /// OME-Zarr: the level to read (0 = full resolution).
+    #[arg(long, conflicts_with = "spacing")]
+    pub level: Option<usize>,
+    /// OME-Zarr: the coarsest level with voxel spacing at most this (world units).
+    #[arg(long, value_parser = parse_f64)]
+    pub spacing: Option<f64>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -127,7 +134,7 @@ impl RawArgs {
         self
     }
 
-    pub fn open_options(&self) -> anyhow::Result<OpenOptions> {
+    pub fn open_options(&self) -> anyhow::Result<voxfield::OpenOptions> {
         let raw = match (self.shape, self.raw_dtype) {
             (Some(shape), Some(dtype)) => Some(RawOptions {
                 shape,
@@ -141,7 +148,13 @@ impl RawArgs {
                 "a raw volume needs both --shape and --raw-dtype (--dtype on info and demo)"
             ),
         };
-        Ok(OpenOptions { raw })
+        let level = match (self.level, self.spacing) {
+            (Some(l), _) => ZarrOptions::Level(l),
+            (None, Some(s)) if s.is_finite() && s > 0.0 => ZarrOptions::Spacing(s),
+            (None, Some(s)) => anyhow::bail!("--spacing {s} must be a positive number"),
+            (None, None) => ZarrOptions::FullResolution,
+        };
+        Ok(voxfield::OpenOptions { raw, level })
     }
 }
 
@@ -168,6 +181,9 @@ pub struct SamplingArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Byte budget of the decoded-chunk cache for chunked sources, in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub cache_mb: usize,
 }
 
 impl SamplingArgs {

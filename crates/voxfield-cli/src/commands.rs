@@ -6,9 +6,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use voxfield::ChunkCache;
 use voxfield_core::{DType, Field, VolumeSource};
 use voxfield_io::{npy, NpyElement};
-use voxfield_sample::{evaluate, evaluate_plane, OutElem, Plane, PointList, Reduce, VolumeField};
+use voxfield_sample::{evaluate, evaluate_plane, OutElem, Plane, PointList, Reduce};
 
 use crate::args::{Cli, Colormap, Command, PictureArgs, PlaneArgs, RawArgs, SamplingArgs};
 use crate::{phantom, points, render};
@@ -55,7 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn open(path: &Path, raw: &RawArgs) -> Result<Box<dyn VolumeSource>> {
-    let src = voxfield_io::open(path, &raw.open_options()?)?;
+    let src = voxfield::open(path, &raw.open_options()?)?;
     for note in &src.info().notes {
         eprintln!("voxfield: note: {note}");
     }
@@ -75,16 +76,14 @@ fn set_threads(n: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-fn field<'a>(src: &'a dyn VolumeSource, s: &SamplingArgs) -> Result<VolumeField<'a>> {
-    let view = src
-        .contiguous()
-        .context("this source has no memory-mapped view")?;
-    Ok(VolumeField::from_info(
-        view,
-        src.info(),
+fn field<'a>(src: &'a dyn VolumeSource, s: &SamplingArgs) -> Result<Box<dyn Field + 'a>> {
+    let cache = ChunkCache::new(s.cache_mb.saturating_mul(1 << 20));
+    Ok(voxfield::field(
+        src,
         s.options(),
         s.world(),
         s.affine,
+        &cache,
     )?)
 }
 
@@ -165,6 +164,11 @@ fn progress(total: u64, what: &str) -> ProgressBar {
 }
 
 fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
+    if raw.shape.is_none() {
+        if let Some(entries) = voxfield::list_container(path)? {
+            return list(path, &entries, json);
+        }
+    }
     let src = open(path, raw)?;
     let i = src.info();
     let affine = i.affine.map(|a| a.rows());
@@ -203,6 +207,27 @@ fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
+fn list(path: &Path, entries: &[voxfield::Entry], json: bool) -> Result<()> {
+    if json {
+        let items: Vec<_> = entries
+            .iter()
+            .map(|e| serde_json::json!({"path": e.path, "shape": e.shape, "dtype": e.dtype}))
+            .collect();
+        let v = serde_json::json!({"path": path, "container": true, "arrays": items});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "{} is a container with {} arrays:",
+        path.display(),
+        entries.len()
+    );
+    for e in entries {
+        println!("  {:<30} {:?} {}", e.path, e.shape, e.dtype);
+    }
+    Ok(())
+}
+
 fn sample(
     path: &Path,
     raw: &RawArgs,
@@ -218,7 +243,7 @@ fn sample(
     let f = field(src.as_ref(), s)?;
     let n = pts.len() / 3;
     let t1 = Instant::now();
-    with_out!(dt, |O| sample_points::<O>(&f, &pts, out)?);
+    with_out!(dt, |O| sample_points::<O>(f.as_ref(), &pts, out)?);
     eprintln!(
         "voxfield: sampled {n} points of {} ({}, mode {}) in {:.1} ms ({:.1} ms with loading) -> {}",
         path.display(),
@@ -298,14 +323,14 @@ fn slice(
     let f = field(src.as_ref(), s)?;
     let t = Instant::now();
     if is_png(out) {
-        let vals = plane_values::<f32>(&f, &plane, &depths, pa.reduce.into())?;
+        let vals = plane_values::<f32>(f.as_ref(), &plane, &depths, pa.reduce.into())?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         write_picture(out, &vals, &plane, pic)?;
         report_slice(path, &plane, depths.len(), ms, out);
     } else {
         let dt = output_dtype(s, src.as_ref())?;
         with_out!(dt, |O| {
-            let vals = plane_values::<O>(&f, &plane, &depths, pa.reduce.into())?;
+            let vals = plane_values::<O>(f.as_ref(), &plane, &depths, pa.reduce.into())?;
             let ms = t.elapsed().as_secs_f64() * 1e3;
             npy::write_npy(out, &[plane.nv, plane.nu], &vals)?;
             report_slice(path, &plane, depths.len(), ms, out);
@@ -432,16 +457,16 @@ fn demo(
         i.dtype
     );
     let plane = central_oblique_plane(i.shape, pixels)?;
-    let s = voxfield_sample::SampleOptions::default();
-    let f = VolumeField::from_info(
-        src.contiguous().context("no memory-mapped view")?,
-        i,
-        s,
+    let cache = ChunkCache::new(ChunkCache::DEFAULT_BYTES);
+    let f = voxfield::field(
+        src.as_ref(),
+        voxfield::SampleOptions::default(),
         false,
         None,
+        &cache,
     )?;
     let t = Instant::now();
-    let vals = plane_values::<f32>(&f, &plane, &[0.0], Reduce::Mean)?;
+    let vals = plane_values::<f32>(f.as_ref(), &plane, &[0.0], Reduce::Mean)?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
     let pic = PictureArgs {
         window: None,

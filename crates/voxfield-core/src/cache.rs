@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::Result;
+use crate::{Error, Result};
 
 /// Identifies one chunk of one source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,9 +25,13 @@ pub struct ChunkCache {
     inner: Mutex<Lru>,
 }
 
+/// A chunk being decoded: other requests for it wait instead of decoding it again.
+type Pending = Arc<OnceLock<std::result::Result<Arc<[u8]>, String>>>;
+
 #[derive(Default)]
 struct Lru {
     map: HashMap<ChunkKey, (Arc<[u8]>, u64)>,
+    pending: HashMap<ChunkKey, Pending>,
     order: BTreeMap<u64, ChunkKey>,
     bytes: usize,
     clock: u64,
@@ -66,14 +70,15 @@ impl ChunkCache {
     }
 
     /// Returns the cached chunk, or decodes it with `load` (outside the lock) and
-    /// caches it, evicting least-recently-used chunks beyond the budget. A chunk
-    /// larger than the whole budget is returned without being cached.
+    /// caches it, evicting least-recently-used chunks beyond the budget. Concurrent
+    /// requests for a chunk being decoded wait for that decode instead of repeating
+    /// it. A chunk larger than the whole budget is returned without being cached.
     pub fn get_or_load(
         &self,
         key: ChunkKey,
         load: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<Arc<[u8]>> {
-        {
+        let pending = {
             let mut l = self.lock();
             l.clock += 1;
             let now = l.clock;
@@ -86,14 +91,26 @@ impl ChunkCache {
                 return Ok(data);
             }
             l.misses += 1;
-        }
-        let data: Arc<[u8]> = load()?.into();
-        if data.len() > self.budget {
-            return Ok(data);
-        }
+            l.pending.entry(key).or_default().clone()
+        };
+        let mut own_error = None;
+        let outcome = pending.get_or_init(|| match load() {
+            Ok(v) => Ok(v.into()),
+            Err(e) => {
+                let msg = e.to_string();
+                own_error = Some(e);
+                Err(msg)
+            }
+        });
         let mut l = self.lock();
-        if let Some((existing, _)) = l.map.get(&key) {
-            return Ok(existing.clone()); // decoded concurrently by another thread
+        l.pending.remove(&key);
+        let data = match (outcome, own_error) {
+            (Ok(d), _) => d.clone(),
+            (Err(_), Some(e)) => return Err(e),
+            (Err(msg), None) => return Err(Error::invalid(msg.clone())),
+        };
+        if data.len() > self.budget || l.map.contains_key(&key) {
+            return Ok(data);
         }
         while l.bytes + data.len() > self.budget {
             let Some((_, victim)) = l.order.pop_first() else {
@@ -154,6 +171,29 @@ mod tests {
             1000
         );
         assert!(c.stats().bytes <= 300);
+    }
+
+    #[test]
+    fn concurrent_misses_decode_once() {
+        let c = ChunkCache::new(1 << 20);
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let k = ChunkKey {
+            source: 2,
+            chunk: [1, 2, 3],
+        };
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    c.get_or_load(k, || {
+                        loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(50));
+                        Ok(vec![9; 10])
+                    })
+                    .unwrap()
+                });
+            }
+        });
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -260,3 +260,11 @@ pub fn check_chunk(info: &VolumeInfo, idx: [usize; 3], out_len: usize) -> Result
     }
     Ok(())
 }
+
+/// One array inside a container (a Zarr group or an HDF5 file), for listings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArrayEntry {
+    pub path: String,
+    pub shape: Vec<u64>,
+    pub dtype: String,
+}

@@ -9,4 +9,4 @@ mod ome;
 mod read;
 mod write;
 
-pub use read::{list_container, open, ZarrOptions, ZarrVolume};
+pub use read::{is_plain_group, list_container, open, ZarrOptions, ZarrVolume};

@@ -2,7 +2,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
-use voxfield_core::{check_chunk, Affine, DType, Endian, Error, Result, VolumeInfo, VolumeSource};
+use voxfield_core::{
+    check_chunk, Affine, ArrayEntry, DType, Endian, Error, Result, VolumeInfo, VolumeSource,
+};
 use zarrs::array::{
     Array, ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
 };
@@ -128,7 +130,7 @@ pub fn open(path: &Path, opts: ZarrOptions) -> Result<ZarrVolume> {
                 let arrays = list_container(path)?;
                 let names: Vec<String> = arrays
                     .iter()
-                    .map(|(n, s, d)| format!("{n} {s:?} {d}"))
+                    .map(|e| format!("{} {:?} {}", e.path, e.shape, e.dtype))
                     .collect();
                 Err(Error::format(
                     path,
@@ -150,8 +152,17 @@ pub fn open(path: &Path, opts: ZarrOptions) -> Result<ZarrVolume> {
     }
 }
 
+/// Whether `path` names a Zarr group that is not an OME-Zarr image.
+pub fn is_plain_group(path: &Path) -> Result<bool> {
+    let (root, node) = split_store(path);
+    Ok(match node_kind(&node_dir(&root, &node))? {
+        Some(Node::Group(attrs)) => ome::multiscales(&attrs).ok().flatten().is_none(),
+        _ => false,
+    })
+}
+
 /// The arrays below a Zarr group (or an HDF5-like container listing): path, shape, dtype.
-pub fn list_container(path: &Path) -> Result<Vec<(String, Vec<u64>, String)>> {
+pub fn list_container(path: &Path) -> Result<Vec<ArrayEntry>> {
     let (root, node) = split_store(path);
     let base = node_dir(&root, &node);
     let mut out = vec![];
@@ -175,7 +186,8 @@ pub fn list_container(path: &Path) -> Result<Vec<(String, Vec<u64>, String)>> {
                 .unwrap_or(&dir)
                 .to_string_lossy()
                 .into_owned();
-            out.push((if rel.is_empty() { ".".into() } else { rel }, shape, dtype));
+            let path = if rel.is_empty() { ".".into() } else { rel };
+            out.push(ArrayEntry { path, shape, dtype });
             continue;
         }
         let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -187,7 +199,7 @@ pub fn list_container(path: &Path) -> Result<Vec<(String, Vec<u64>, String)>> {
         subdirs.sort();
         stack.extend(subdirs.into_iter().rev());
     }
-    out.sort();
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
 

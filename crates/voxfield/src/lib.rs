@@ -13,7 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use voxfield_core::{
-    Affine, ChunkCache, DType, Endian, Error, Field, Result, VolumeInfo, VolumeSource,
+    Affine, ArrayEntry as Entry, ChunkCache, DType, Endian, Error, Field, Result, VolumeInfo,
+    VolumeSource,
 };
 pub use voxfield_io::RawOptions;
 pub use voxfield_sample::{
@@ -79,7 +80,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
 
 #[cfg(feature = "hdf5")]
 fn open_hdf5(path: &Path) -> Result<Box<dyn VolumeSource>> {
-    Ok(Box::new(voxfield_hdf5::open(path)?))
+    voxfield_hdf5::open(path)
 }
 
 #[cfg(not(feature = "hdf5"))]
@@ -88,6 +89,29 @@ fn open_hdf5(path: &Path) -> Result<Box<dyn VolumeSource>> {
         path,
         "HDF5 support is not compiled in: install libhdf5-dev and build with `--features hdf5`",
     ))
+}
+
+/// The arrays inside `path` when it names a container rather than a volume
+/// (a Zarr group that is not an OME-Zarr image, or an HDF5 file without a
+/// dataset path); `None` for a volume.
+pub fn list_container(path: &Path) -> Result<Option<Vec<Entry>>> {
+    match kind_of(path) {
+        Kind::Zarr if voxfield_zarr::is_plain_group(path)? => {
+            Ok(Some(voxfield_zarr::list_container(path)?))
+        }
+        Kind::Zarr | Kind::Local => Ok(None),
+        Kind::Hdf5 => list_hdf5(path),
+    }
+}
+
+#[cfg(feature = "hdf5")]
+fn list_hdf5(path: &Path) -> Result<Option<Vec<Entry>>> {
+    voxfield_hdf5::list_container(path)
+}
+
+#[cfg(not(feature = "hdf5"))]
+fn list_hdf5(path: &Path) -> Result<Option<Vec<Entry>>> {
+    open_hdf5(path).map(|_| None)
 }
 
 /// The field that samples `src`: zero-copy for memory-mapped sources, chunk-aware
