@@ -113,6 +113,10 @@ pub struct RawArgs {
     /// Raw byte order: little or big.
     #[arg(long, value_parser = parse_endian, default_value = "little")]
     pub endian: Endian,
+    /// Sparse volume given as PATH = (N,3) integer coordinates .npy: its (N,) values
+    /// .npy (the volume's shape comes from --shape).
+    #[arg(long)]
+    pub values: Option<PathBuf>,
     /// OME-Zarr: the level to read (0 = full resolution).
     #[arg(long, conflicts_with = "spacing")]
     pub level: Option<usize>,
@@ -135,6 +139,19 @@ impl RawArgs {
     }
 
     pub fn open_options(&self) -> anyhow::Result<voxfield::OpenOptions> {
+        if let Some(values) = &self.values {
+            let shape = self
+                .shape
+                .ok_or_else(|| anyhow::anyhow!("--values needs the volume's --shape"))?;
+            anyhow::ensure!(
+                self.raw_dtype.is_none(),
+                "--values (sparse) and --raw-dtype (raw) exclude each other"
+            );
+            return Ok(voxfield::OpenOptions {
+                sparse_values: Some((values.clone(), shape)),
+                ..Default::default()
+            });
+        }
         let raw = match (self.shape, self.raw_dtype) {
             (Some(shape), Some(dtype)) => Some(RawOptions {
                 shape,
@@ -154,7 +171,11 @@ impl RawArgs {
             (None, Some(s)) => anyhow::bail!("--spacing {s} must be a positive number"),
             (None, None) => ZarrOptions::FullResolution,
         };
-        Ok(voxfield::OpenOptions { raw, level })
+        Ok(voxfield::OpenOptions {
+            raw,
+            level,
+            sparse_values: None,
+        })
     }
 }
 

@@ -15,4 +15,6 @@ pub use cache::{ChunkCache, ChunkKey};
 pub use dtype::{DType, Endian};
 pub use error::{Error, Result};
 pub use field::Field;
-pub use volume::{check_chunk, chunk_grid, ArrayEntry, ContiguousView, VolumeInfo, VolumeSource};
+pub use volume::{
+    check_chunk, chunk_grid, ArrayEntry, ContiguousView, SparseVoxels, VolumeInfo, VolumeSource,
+};

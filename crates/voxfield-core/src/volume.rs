@@ -151,6 +151,12 @@ pub trait VolumeSource: Send + Sync {
         None
     }
 
+    /// O(1) access to the voxels of a sparse source (built on first use, which can
+    /// fail); samplers use it instead of decoding chunks.
+    fn sparse(&self) -> Option<Result<Box<dyn SparseVoxels + '_>>> {
+        None
+    }
+
     /// Decodes chunk `idx` (chunk-grid coordinates) into `out`: native byte order,
     /// C order, the full `chunk_shape` (voxels beyond the volume's edge are
     /// unspecified). `out.len()` is the chunk's voxel count times the dtype size.
@@ -236,6 +242,17 @@ pub trait VolumeSource: Send + Sync {
             }
         }
         Ok(())
+    }
+}
+
+/// Voxel lookup of a sparse volume: stored values, and the fill value elsewhere.
+pub trait SparseVoxels: Send + Sync {
+    /// The value at `idx` (inside the shape).
+    fn get(&self, idx: [usize; 3]) -> f64;
+    /// Number of stored (non-fill) voxels.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -6,11 +6,14 @@
 mod mapped;
 pub mod nifti;
 pub mod npy;
+pub mod npz;
 pub mod nrrd;
 mod open;
 pub mod raw;
+pub mod sparse;
 
 pub use mapped::MappedVolume;
 pub use npy::{write_npy, NpyElement};
 pub use open::{open, Format, OpenOptions};
 pub use raw::RawOptions;
+pub use sparse::SparseVolume;

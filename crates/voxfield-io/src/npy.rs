@@ -360,20 +360,40 @@ pub struct NpyArray {
 
 /// Reads a whole `.npy` of any supported dtype and layout into C-order f64.
 pub fn read_array(path: &Path) -> Result<NpyArray> {
-    let h = read_header(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_array(&bytes).map_err(|m| Error::format(path, m))
+}
+
+/// Parses the bytes of a whole `.npy` (for example a member of an `.npz`).
+pub fn parse_array(bytes: &[u8]) -> Result<NpyArray, String> {
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err("not a .npy array (missing \\x93NUMPY magic)".into());
+    }
+    let (hlen, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(format!("unsupported .npy format version {v}")),
+    };
+    let text = bytes
+        .get(start..start + hlen)
+        .ok_or("truncated .npy header")?;
+    let h = parse_header_dict(
+        &String::from_utf8_lossy(text),
+        (bytes[6], bytes[7]),
+        (start + hlen) as u64,
+    )?;
     let n: usize = h.shape.iter().product();
     let size = h.dtype.size();
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let start = h.data_offset as usize;
     let need = start + n * size;
     if bytes.len() < need {
-        return Err(Error::format(
-            path,
-            format!(
-                "file is truncated: shape {:?} needs {need} bytes, file has {}",
-                h.shape,
-                bytes.len()
-            ),
+        return Err(format!(
+            "array is truncated: shape {:?} needs {need} bytes, has {}",
+            h.shape,
+            bytes.len()
         ));
     }
     let raw: Vec<f64> = bytes[start..need]

@@ -12,6 +12,7 @@ pub enum Format {
     Raw,
     Nifti,
     Nrrd,
+    SparseNpz,
 }
 
 /// Options for `open`. With `raw` set the file is read as raw binary whatever its name.
@@ -29,6 +30,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
         Format::Npy => Box::new(crate::npy::open(path)?),
         Format::Nifti => Box::new(crate::nifti::open(path)?),
         Format::Nrrd => Box::new(crate::nrrd::open(path)?),
+        Format::SparseNpz => Box::new(crate::sparse::SparseVolume::open_npz(path)?),
         Format::Raw => {
             return Err(Error::format(
                 path,
@@ -60,6 +62,7 @@ pub fn detect(path: &Path) -> Result<Format> {
         (".hdr", Format::Nifti),
         (".nrrd", Format::Nrrd),
         (".nhdr", Format::Nrrd),
+        (".npz", Format::SparseNpz),
         (".raw", Format::Raw),
         (".bin", Format::Raw),
     ] {

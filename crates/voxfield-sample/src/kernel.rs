@@ -285,6 +285,19 @@ impl Kernel {
         }
     }
 
+    /// Samples every point through `load` alone (sparse volumes: no buffer to
+    /// take a fast path on; every tap is an O(1) lookup).
+    pub(crate) fn sample_lookup<const K: usize>(
+        &self,
+        points: &[[f64; 3]],
+        out: &mut [f64],
+        load: &impl Fn([usize; 3]) -> f64,
+    ) {
+        for (p, o) in points.iter().zip(out) {
+            *o = self.sample_general::<K>(&self.to_index(p), load);
+        }
+    }
+
     /// Maps a position to index space (public to the chunked engine, which groups
     /// points by chunk in index space).
     #[inline]

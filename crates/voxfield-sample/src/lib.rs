@@ -14,6 +14,7 @@ mod kernel;
 mod options;
 mod output;
 mod positions;
+mod sparse;
 mod volume_field;
 
 pub use chunked::ChunkedField;
@@ -21,5 +22,6 @@ pub use evaluate::{evaluate, evaluate_plane, Reduce};
 pub use options::{Method, Mode, SampleOptions};
 pub use output::OutElem;
 pub use positions::{Grid, Plane, PointList, Positions};
+pub use sparse::SparseField;
 pub use volume_field::VolumeField;
 pub use voxfield_core::Field;

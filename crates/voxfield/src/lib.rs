@@ -19,7 +19,7 @@ pub use voxfield_core::{
 pub use voxfield_io::RawOptions;
 pub use voxfield_sample::{
     evaluate, evaluate_plane, ChunkedField, Grid, Method, Mode, OutElem, Plane, PointList,
-    Positions, Reduce, SampleOptions, VolumeField,
+    Positions, Reduce, SampleOptions, SparseField, VolumeField,
 };
 pub use voxfield_zarr::ZarrOptions;
 
@@ -30,6 +30,9 @@ pub struct OpenOptions {
     pub raw: Option<RawOptions>,
     /// OME-Zarr level choice.
     pub level: ZarrOptions,
+    /// With an (N,3) coordinates `.npy` as the path: its (N,) values `.npy` and the
+    /// volume's shape (a sparse volume with fill value 0).
+    pub sparse_values: Option<(std::path::PathBuf, [usize; 3])>,
 }
 
 /// The container formats a path can name.
@@ -63,6 +66,11 @@ pub fn kind_of(path: &Path) -> Kind {
 /// Opens any supported volume: `.npy`, raw, NIfTI, NRRD, sparse `.npz`, Zarr/OME-Zarr,
 /// and HDF5 (`file.h5:/group/dataset`, with the `hdf5` feature).
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
+    if let Some((values, shape)) = &opts.sparse_values {
+        return Ok(Box::new(voxfield_io::SparseVolume::open_pair(
+            path, values, *shape, 0.0,
+        )?));
+    }
     if opts.raw.is_some() {
         return voxfield_io::open(
             path,
@@ -135,6 +143,15 @@ pub fn field<'a>(
     } else {
         None
     };
+    if let Some(voxels) = src.sparse() {
+        return Ok(Box::new(SparseField::new(
+            voxels?,
+            info.shape,
+            opts,
+            info.value_scale,
+            to_index,
+        )));
+    }
     Ok(match src.contiguous() {
         Some(view) => Box::new(VolumeField::new(view, opts, info.value_scale, to_index)),
         None => Box::new(ChunkedField::new(src, opts, to_index, cache.clone())),

@@ -1,0 +1,161 @@
+//! A minimal reader for `.npz` archives (zip, stored or deflated, zip64 aware):
+//! numpy's `savez`/`savez_compressed` and PyData sparse's `save_npz` write them.
+
+use std::io::Read;
+use std::path::Path;
+
+use voxfield_core::{Error, Result};
+
+/// One member's location in the archive.
+struct Member {
+    name: String,
+    method: u16,
+    compressed: u64,
+    uncompressed: u64,
+    header_offset: u64,
+}
+
+/// An `.npz` held in memory (archives of sparse coordinates are read whole once).
+pub struct Npz {
+    path: std::path::PathBuf,
+    bytes: Vec<u8>,
+    members: Vec<Member>,
+}
+
+fn u16_at(b: &[u8], o: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
+}
+fn u32_at(b: &[u8], o: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
+}
+fn u64_at(b: &[u8], o: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
+}
+
+impl Npz {
+    pub fn open(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let members = Self::directory(&bytes)
+            .ok_or_else(|| Error::format(path, "not a valid .npz (zip) archive"))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            bytes,
+            members,
+        })
+    }
+
+    fn directory(b: &[u8]) -> Option<Vec<Member>> {
+        // End of central directory: the last occurrence of its signature.
+        let eocd = (0..b.len().saturating_sub(21))
+            .rev()
+            .take(66_000)
+            .find(|&i| u32_at(b, i) == Some(0x0605_4b50))?;
+        let mut count = u16_at(b, eocd + 10)? as u64;
+        let mut cd = u32_at(b, eocd + 16)? as u64;
+        if count == 0xFFFF || cd == 0xFFFF_FFFF {
+            // zip64 end of central directory locator, just before the EOCD.
+            let loc = eocd.checked_sub(20)?;
+            if u32_at(b, loc)? != 0x0706_4b50 {
+                return None;
+            }
+            let z64 = u64_at(b, loc + 8)? as usize;
+            count = u64_at(b, z64 + 32)?;
+            cd = u64_at(b, z64 + 48)?;
+        }
+        let mut out = vec![];
+        let mut p = cd as usize;
+        for _ in 0..count {
+            if u32_at(b, p)? != 0x0201_4b50 {
+                return None;
+            }
+            let method = u16_at(b, p + 10)?;
+            let mut compressed = u32_at(b, p + 20)? as u64;
+            let mut uncompressed = u32_at(b, p + 24)? as u64;
+            let (nlen, xlen, clen) = (
+                u16_at(b, p + 28)? as usize,
+                u16_at(b, p + 30)? as usize,
+                u16_at(b, p + 32)? as usize,
+            );
+            let mut header_offset = u32_at(b, p + 42)? as u64;
+            let name = String::from_utf8_lossy(b.get(p + 46..p + 46 + nlen)?).into_owned();
+            // zip64 extra field: the 0xFFFFFFFF fields, in order.
+            let mut x = p + 46 + nlen;
+            let xend = x + xlen;
+            while x + 4 <= xend {
+                let (id, size) = (u16_at(b, x)?, u16_at(b, x + 2)? as usize);
+                if id == 1 {
+                    let mut q = x + 4;
+                    for field in [&mut uncompressed, &mut compressed, &mut header_offset] {
+                        if *field == 0xFFFF_FFFF {
+                            *field = u64_at(b, q)?;
+                            q += 8;
+                        }
+                    }
+                }
+                x += 4 + size;
+            }
+            out.push(Member {
+                name,
+                method,
+                compressed,
+                uncompressed,
+                header_offset,
+            });
+            p = xend + clen;
+        }
+        Some(out)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.members.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    /// The uncompressed bytes of member `name` (e.g. `coords.npy`).
+    pub fn read(&self, name: &str) -> Result<Vec<u8>> {
+        let bad = |m: String| Error::format(&self.path, format!("member '{name}': {m}"));
+        let m = self
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| {
+                Error::format(
+                    &self.path,
+                    format!(
+                        "has no member '{name}' (members: {})",
+                        self.names().join(", ")
+                    ),
+                )
+            })?;
+        let b = &self.bytes;
+        let h = m.header_offset as usize;
+        if u32_at(b, h) != Some(0x0403_4b50) {
+            return Err(bad("bad local header".into()));
+        }
+        let data = h
+            + 30
+            + u16_at(b, h + 26).unwrap_or(0) as usize
+            + u16_at(b, h + 28).unwrap_or(0) as usize;
+        let raw = b
+            .get(data..data + m.compressed as usize)
+            .ok_or_else(|| bad("truncated".into()))?;
+        let out = match m.method {
+            0 => raw.to_vec(),
+            8 => {
+                let mut out = Vec::with_capacity(m.uncompressed as usize);
+                flate2::read::DeflateDecoder::new(raw)
+                    .read_to_end(&mut out)
+                    .map_err(|e| bad(format!("corrupt deflate data: {e}")))?;
+                out
+            }
+            other => return Err(bad(format!("unsupported zip compression method {other}"))),
+        };
+        if out.len() as u64 != m.uncompressed {
+            return Err(bad(format!(
+                "decompressed to {} bytes, expected {}",
+                out.len(),
+                m.uncompressed
+            )));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,48 @@
+//! Sampling sparse volumes: every tap is an O(1) lookup of the stored voxels, with
+//! the fill value everywhere else; nothing is densified and no chunk is built.
+
+use voxfield_core::{Affine, Field, Result, SparseVoxels};
+
+use crate::kernel::Kernel;
+use crate::{Method, SampleOptions};
+
+pub struct SparseField<'a> {
+    voxels: Box<dyn SparseVoxels + 'a>,
+    method: Method,
+    kernel: Kernel,
+}
+
+impl<'a> SparseField<'a> {
+    pub fn new(
+        voxels: Box<dyn SparseVoxels + 'a>,
+        shape: [usize; 3],
+        opts: SampleOptions,
+        value_scale: Option<(f64, f64)>,
+        world_to_index: Option<Affine>,
+    ) -> Self {
+        let kernel = Kernel {
+            shape,
+            mode: opts.mode,
+            cval: opts.cval,
+            scale: value_scale,
+            to_index: world_to_index.filter(|a| !a.is_identity()),
+        };
+        Self {
+            voxels,
+            method: opts.method,
+            kernel,
+        }
+    }
+}
+
+impl Field for SparseField<'_> {
+    fn sample_block(&self, points: &[[f64; 3]], out: &mut [f64]) -> Result<()> {
+        let load = |i: [usize; 3]| self.voxels.get(i);
+        match self.method {
+            Method::Nearest => self.kernel.sample_lookup::<1>(points, out, &load),
+            Method::Linear => self.kernel.sample_lookup::<2>(points, out, &load),
+            Method::Cubic => self.kernel.sample_lookup::<4>(points, out, &load),
+        }
+        Ok(())
+    }
+}
