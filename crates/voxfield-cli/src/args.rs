@@ -56,6 +56,24 @@ pub enum Command {
         #[command(flatten)]
         picture: PictureArgs,
     },
+    /// Write any volume to a Zarr v3 array, chunk by chunk (bounded memory), through a
+    /// temporary name renamed into place.
+    Convert {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Destination `.zarr` directory (must not exist).
+        dst: PathBuf,
+        /// Chunk shape of the new array.
+        #[arg(long, value_parser = parse_shape, default_value = "64,64,64")]
+        chunks: [usize; 3],
+        #[arg(long, value_enum, default_value_t = CodecArg::Zstd)]
+        codec: CodecArg,
+        /// Compression level (zstd 1–22, blosc and gzip 0–9).
+        #[arg(long, default_value_t = 3, allow_hyphen_values = true)]
+        level: i32,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// The main job on a built-in 3-D Shepp–Logan phantom (or on PATH): an oblique
     /// slice written as a PNG, with what was done and how long it took.
     Demo {
@@ -117,9 +135,9 @@ pub struct RawArgs {
     /// .npy (the volume's shape comes from --shape).
     #[arg(long)]
     pub values: Option<PathBuf>,
-    /// OME-Zarr: the level to read (0 = full resolution).
+    /// OME-Zarr: the multiscale level to read (0 = full resolution).
     #[arg(long, conflicts_with = "spacing")]
-    pub level: Option<usize>,
+    pub scale_level: Option<usize>,
     /// OME-Zarr: the coarsest level with voxel spacing at most this (world units).
     #[arg(long, value_parser = parse_f64)]
     pub spacing: Option<f64>,
@@ -165,7 +183,7 @@ impl RawArgs {
                 "a raw volume needs both --shape and --raw-dtype (--dtype on info and demo)"
             ),
         };
-        let level = match (self.level, self.spacing) {
+        let level = match (self.scale_level, self.spacing) {
             (Some(l), _) => ZarrOptions::Level(l),
             (None, Some(s)) if s.is_finite() && s > 0.0 => ZarrOptions::Spacing(s),
             (None, Some(s)) => anyhow::bail!("--spacing {s} must be a positive number"),
@@ -243,6 +261,13 @@ pub struct PlaneArgs {
     /// How the slab is reduced: mean or max (NaN samples skipped).
     #[arg(long, value_enum, default_value_t = ReduceArg::Mean)]
     pub reduce: ReduceArg,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CodecArg {
+    Zstd,
+    Blosc,
+    Gzip,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]

@@ -11,11 +11,29 @@ use voxfield_core::{DType, Field, VolumeSource};
 use voxfield_io::{npy, NpyElement};
 use voxfield_sample::{evaluate, evaluate_plane, OutElem, Plane, PointList, Reduce};
 
-use crate::args::{Cli, Colormap, Command, PictureArgs, PlaneArgs, RawArgs, SamplingArgs};
+use crate::args::{
+    Cli, CodecArg, Colormap, Command, PictureArgs, PlaneArgs, RawArgs, SamplingArgs,
+};
 use crate::{phantom, points, render};
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
+        Command::Convert {
+            source,
+            dst,
+            chunks,
+            codec,
+            level,
+            threads,
+        } => convert(
+            &source.path,
+            &source.raw,
+            &dst,
+            chunks,
+            codec,
+            level,
+            threads,
+        ),
         Command::Info {
             source,
             json,
@@ -204,6 +222,73 @@ fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
         }
         None => println!("affine:        none (index space)"),
     }
+    Ok(())
+}
+
+/// Set by SIGINT/SIGTERM so long work stops between chunks and cleans up.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn catch_interrupts() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
+fn convert(
+    path: &Path,
+    raw: &RawArgs,
+    dst: &Path,
+    chunks: [usize; 3],
+    codec: CodecArg,
+    level: i32,
+    threads: Option<usize>,
+) -> Result<()> {
+    set_threads(threads)?;
+    let src = open(path, raw)?;
+    let opts = voxfield::ZarrWriteOptions {
+        chunks,
+        codec: match codec {
+            CodecArg::Zstd => voxfield::ZarrCodec::Zstd,
+            CodecArg::Blosc => voxfield::ZarrCodec::Blosc,
+            CodecArg::Gzip => voxfield::ZarrCodec::Gzip,
+        },
+        level,
+    };
+    catch_interrupts();
+    let bar = progress(0, "converting (chunks)");
+    let t = Instant::now();
+    let result = voxfield::write_zarr(
+        src.as_ref(),
+        dst,
+        &opts,
+        &|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        },
+        &INTERRUPTED,
+    );
+    bar.finish_and_clear();
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!("voxfield: interrupted; {} was not created", dst.display());
+        std::process::exit(130);
+    }
+    result?;
+    let i = src.info();
+    eprintln!(
+        "voxfield: wrote {} ({:?} {}, chunks {:?}, {:?} level {level}) in {:.1} s",
+        dst.display(),
+        i.shape,
+        i.dtype,
+        chunks,
+        codec,
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

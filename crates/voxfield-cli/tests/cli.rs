@@ -523,3 +523,226 @@ fn demo_writes_a_png_of_the_phantom_and_of_a_given_volume() {
     ]);
     assert!(png2.exists());
 }
+
+fn chunked(p: &str) -> PathBuf {
+    fx("chunked").join(p)
+}
+
+#[test]
+fn chunked_and_sparse_sources_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Zarr group lists its arrays; an OME-Zarr image picks a level.
+    let o = ok(&["info", s(&chunked("group.zarr")), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["arrays"][1]["path"], "scans/ct");
+    let o = ok(&[
+        "info",
+        s(&chunked("ome.zarr")),
+        "--scale-level",
+        "1",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["shape"], serde_json::json!([6, 5, 4]));
+    let o = ok(&[
+        "info",
+        s(&chunked("ome.zarr")),
+        "--spacing",
+        "1.0",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        v["shape"],
+        serde_json::json!([6, 5, 4]),
+        "coarsest level with spacing <= 1"
+    );
+    // Sampling a sharded Zarr, a sparse archive and a coords/values pair matches scipy.
+    for (name, src, extra) in [
+        ("v3_sharded", chunked("v3_sharded.zarr"), vec![]),
+        ("sparse_fill", chunked("sparse_fill.npz"), vec![]),
+        (
+            "sparse_pair",
+            chunked("pair_coords.npy"),
+            vec![
+                "--values".to_string(),
+                s(&chunked("pair_values.npy")).to_string(),
+                "--shape".into(),
+                "20,15,12".into(),
+            ],
+        ),
+    ] {
+        let pts = chunked(&format!("expected/{name}_points.npy"));
+        let out = dir.path().join(format!("{name}.npy"));
+        let mut args: Vec<String> = [
+            "sample",
+            s(&src),
+            "--points",
+            s(&pts),
+            "--out",
+            s(&out),
+            "--cval",
+            "-7.5",
+            "--dtype",
+            "f64",
+            "--cache-mb",
+            "1",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        args.extend(extra);
+        ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let got = npy::read_array(&out).unwrap().data;
+        let want = npy::read_array(&chunked(&format!("expected/{name}_linear_constant.npy")))
+            .unwrap()
+            .data;
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-9 * (1.0 + w.abs()),
+                "{name}: {g} vs {w}"
+            );
+        }
+    }
+    // A slice and the demo on a Zarr store.
+    let png = dir.path().join("z.png");
+    ok(&[
+        "slice",
+        s(&chunked("v3_zstd.zarr")),
+        "--origin",
+        "0,0,0",
+        "--u",
+        "0.2,0,0",
+        "--v",
+        "0,0.2,0.05",
+        "--size",
+        "40,30",
+        "--out",
+        s(&png),
+    ]);
+    ok(&[
+        "demo",
+        s(&chunked("v2_blosc.zarr")),
+        "--pixels",
+        "32",
+        "--out",
+        s(&png),
+    ]);
+    // Errors name the problem.
+    assert!(fails(&["info", s(&chunked("bad_json.zarr"))], 1).contains("zarr.json"));
+    assert!(fails(&["info", s(&chunked("not_sparse.npz"))], 1).contains("not a sparse COO archive"));
+    assert!(fails(
+        &["info", s(&chunked("pair_coords.npy")), "--values", "v.npy"],
+        1
+    )
+    .contains("--shape"));
+}
+
+#[test]
+fn convert_writes_a_zarr_store_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let dst = dir.path().join("out.zarr");
+    let src = fx("golden/vol_5x7x3_float32.npy");
+    ok(&[
+        "convert",
+        s(&src),
+        s(&dst),
+        "--chunks",
+        "2,3,2",
+        "--codec",
+        "gzip",
+        "--level",
+        "6",
+    ]);
+    let o = ok(&["info", s(&dst), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["format"].as_str(), v["chunk_shape"].clone()),
+        (Some("zarr-v3"), serde_json::json!([2, 3, 2]))
+    );
+    // Same samples from the store as from the .npy.
+    let pts = fx("golden/points_5x7x3.npy");
+    let (a, b) = (dir.path().join("a.npy"), dir.path().join("b.npy"));
+    ok(&[
+        "sample",
+        s(&src),
+        "--points",
+        s(&pts),
+        "--out",
+        s(&a),
+        "--dtype",
+        "f64",
+    ]);
+    ok(&[
+        "sample",
+        s(&dst),
+        "--points",
+        s(&pts),
+        "--out",
+        s(&b),
+        "--dtype",
+        "f64",
+    ]);
+    let (x, y) = (
+        npy::read_array(&a).unwrap().data,
+        npy::read_array(&b).unwrap().data,
+    );
+    assert!(x
+        .iter()
+        .zip(&y)
+        .all(|(p, q)| (p.is_nan() && q.is_nan()) || p == q));
+    assert!(fails(&["convert", s(&src), s(&dst)], 1).contains("already exists"));
+    assert!(fails(
+        &[
+            "convert",
+            s(&src),
+            s(&dir.path().join("z.zarr")),
+            "--codec",
+            "zstd",
+            "--level",
+            "40"
+        ],
+        1
+    )
+    .contains("1..=22"));
+}
+
+#[cfg(feature = "hdf5")]
+#[test]
+fn hdf5_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let h5 = chunked("volumes.h5");
+    let o = ok(&["info", s(&h5), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["arrays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["path"] == "/chunked/lzf"));
+    let lzf = format!("{}:/chunked/shuffle_lzf", h5.display());
+    let pts = chunked("expected/h5_shuffle_lzf_points.npy");
+    let out = dir.path().join("h.npy");
+    ok(&[
+        "sample",
+        &lzf,
+        "--points",
+        s(&pts),
+        "--out",
+        s(&out),
+        "--cval",
+        "-7.5",
+        "--dtype",
+        "f64",
+    ]);
+    let got = npy::read_array(&out).unwrap().data;
+    let want = npy::read_array(&chunked("expected/h5_shuffle_lzf_linear_constant.npy"))
+        .unwrap()
+        .data;
+    assert!(got
+        .iter()
+        .zip(&want)
+        .all(|(g, w)| (g - w).abs() <= 1e-9 * (1.0 + w.abs())));
+    let dst = dir.path().join("h.zarr");
+    ok(&["convert", &lzf, s(&dst)]);
+    assert!(fails(&["info", &format!("{}:/bzip2", h5.display())], 1).contains("bzip2"));
+}

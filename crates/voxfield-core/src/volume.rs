@@ -185,36 +185,54 @@ pub trait VolumeSource: Send + Sync {
     }
 
     /// Copies the stored values of the box `[start, start + size)` into `out`
-    /// (C order, f64, before `value_scale`). Chunked sources decode each
-    /// intersecting chunk once.
+    /// (C order, f64, before `value_scale`).
     fn read_box(&self, start: [usize; 3], size: [usize; 3], out: &mut [f64]) -> Result<()> {
+        if out.len() != size.iter().product::<usize>() {
+            return Err(Error::invalid("read_box: output length does not match box"));
+        }
+        let dtype = self.info().dtype;
+        let mut bytes = vec![0u8; out.len() * dtype.size()];
+        self.read_box_native(start, size, &mut bytes)?;
+        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(dtype.size())) {
+            *o = read_f64(b, dtype, Endian::NATIVE);
+        }
+        Ok(())
+    }
+
+    /// Copies the box `[start, start + size)` as stored elements in native byte
+    /// order, C order, into `out`. Chunked sources decode each intersecting chunk once.
+    fn read_box_native(&self, start: [usize; 3], size: [usize; 3], out: &mut [u8]) -> Result<()> {
         let info = self.info();
         let shape = info.shape;
+        let esize = info.dtype.size();
         if (0..3).any(|a| start[a] + size[a] > shape[a]) {
             return Err(Error::invalid(format!(
                 "box start {start:?} size {size:?} exceeds volume shape {shape:?}"
             )));
         }
-        if out.len() != size.iter().product::<usize>() {
-            return Err(Error::invalid("read_box: output length does not match box"));
+        if out.len() != size.iter().product::<usize>() * esize {
+            return Err(Error::invalid(
+                "read_box_native: output length does not match box",
+            ));
         }
+        if size.contains(&0) {
+            return Ok(());
+        }
+        let dst = |i: usize, j: usize, k: usize| {
+            (((i - start[0]) * size[1] + (j - start[1])) * size[2] + (k - start[2])) * esize
+        };
         if let Some(view) = self.contiguous() {
-            let mut n = 0;
-            for i in 0..size[0] {
-                for j in 0..size[1] {
-                    for k in 0..size[2] {
-                        out[n] = view.get([start[0] + i, start[1] + j, start[2] + k]);
-                        n += 1;
+            for i in start[0]..start[0] + size[0] {
+                for j in start[1]..start[1] + size[1] {
+                    for k in start[2]..start[2] + size[2] {
+                        let o = dst(i, j, k);
+                        view.copy_native([i, j, k], &mut out[o..o + esize]);
                     }
                 }
             }
             return Ok(());
         }
-        if size.contains(&0) {
-            return Ok(());
-        }
         let cs = info.chunk_shape;
-        let esize = info.dtype.size();
         let mut buf = vec![0u8; cs.iter().product::<usize>() * esize];
         let first = [0, 1, 2].map(|a| start[a] / cs[a]);
         let last = [0, 1, 2].map(|a| (start[a] + size[a] - 1) / cs[a]);
@@ -225,17 +243,14 @@ pub trait VolumeSource: Send + Sync {
                     self.read_chunk(c, &mut buf)?;
                     let lo = [0, 1, 2].map(|a| (c[a] * cs[a]).max(start[a]));
                     let hi = [0, 1, 2].map(|a| ((c[a] + 1) * cs[a]).min(start[a] + size[a]));
+                    let row = (hi[2] - lo[2]) * esize;
                     for i in lo[0]..hi[0] {
                         for j in lo[1]..hi[1] {
-                            for k in lo[2]..hi[2] {
-                                let local = ((i - c[0] * cs[0]) * cs[1] + (j - c[1] * cs[1]))
-                                    * cs[2]
-                                    + (k - c[2] * cs[2]);
-                                let o = ((i - start[0]) * size[1] + (j - start[1])) * size[2]
-                                    + (k - start[2]);
-                                out[o] =
-                                    read_f64(&buf[local * esize..], info.dtype, Endian::NATIVE);
-                            }
+                            let local = (((i - c[0] * cs[0]) * cs[1] + (j - c[1] * cs[1])) * cs[2]
+                                + (lo[2] - c[2] * cs[2]))
+                                * esize;
+                            let o = dst(i, j, lo[2]);
+                            out[o..o + row].copy_from_slice(&buf[local..local + row]);
                         }
                     }
                 }

@@ -218,8 +218,9 @@ impl Kernel {
         for a in 0..K {
             for b in 0..K {
                 for c in 0..K {
-                    let w = [w[0][a], w[1][b], w[2][c]];
-                    if w.contains(&0.0) {
+                    // Same product order as the fast path, so both paths agree bit for bit.
+                    let wt = (w[0][a] * w[1][b]) * w[2][c];
+                    if wt == 0.0 {
                         continue;
                     }
                     let v = match (taps[0][a], taps[1][b], taps[2][c]) {
@@ -232,7 +233,7 @@ impl Kernel {
                         }
                         _ => self.cval,
                     };
-                    t += v * w[0] * w[1] * w[2];
+                    t += v * wt;
                 }
             }
         }

@@ -10,3 +10,4 @@ mod read;
 mod write;
 
 pub use read::{is_plain_group, list_container, open, ZarrOptions, ZarrVolume};
+pub use write::{write_zarr, Codec, WriteOptions};

@@ -21,7 +21,9 @@ pub use voxfield_sample::{
     evaluate, evaluate_plane, ChunkedField, Grid, Method, Mode, OutElem, Plane, PointList,
     Positions, Reduce, SampleOptions, SparseField, VolumeField,
 };
-pub use voxfield_zarr::ZarrOptions;
+pub use voxfield_zarr::{
+    write_zarr, Codec as ZarrCodec, WriteOptions as ZarrWriteOptions, ZarrOptions,
+};
 
 /// How to open a path; fields that do not apply to its format are ignored.
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,125 @@
+//! The memory bound for chunked volumes (its own process): sampling 1e6 points from
+//! a Zarr volume four times the cache budget keeps private memory within the budget
+//! plus a fixed overhead (the batch's index arrays and the output).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use voxfield::{
+    evaluate, field, open, write_zarr, ChunkCache, OpenOptions, PointList, SampleOptions,
+    VolumeInfo, VolumeSource, ZarrCodec, ZarrWriteOptions,
+};
+use voxfield_core::{DType, Endian};
+
+fn rss_anon_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = s
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kib / 1024.0
+}
+
+/// A 256 MiB float32 volume generated chunk by chunk (never held whole).
+struct Ramp(VolumeInfo);
+impl VolumeSource for Ramp {
+    fn info(&self) -> &VolumeInfo {
+        &self.0
+    }
+    fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> voxfield::Result<()> {
+        let cs = self.0.chunk_shape;
+        for (n, v) in out.chunks_exact_mut(4).enumerate() {
+            let (i, j, k) = (n / (cs[1] * cs[2]), (n / cs[2]) % cs[1], n % cs[2]);
+            let x =
+                ((idx[0] * cs[0] + i) + 3 * (idx[1] * cs[1] + j) + 7 * (idx[2] * cs[2] + k)) as f32;
+            v.copy_from_slice(&x.to_ne_bytes());
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn sampling_a_volume_bigger_than_the_cache_stays_within_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("ramp.zarr");
+    let shape = [512, 512, 256];
+    let ramp = Ramp(VolumeInfo {
+        format: "test",
+        path: "ramp".into(),
+        shape,
+        dtype: DType::F32,
+        endian: Endian::NATIVE,
+        chunk_shape: [64, 64, 64],
+        affine: None,
+        bytes_on_disk: 0,
+        value_scale: None,
+        notes: vec![],
+    });
+    let opts = ZarrWriteOptions {
+        chunks: [64, 64, 64],
+        codec: ZarrCodec::Zstd,
+        level: 1,
+    };
+    write_zarr(&ramp, &store, &opts, &|_, _| {}, &AtomicBool::new(false)).unwrap();
+    let src = open(&store, &OpenOptions::default()).unwrap();
+
+    let n = 1_000_000;
+    let mut s = 1u64;
+    let pts: Vec<f64> = (0..3 * n)
+        .map(|i| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64 * (shape[i % 3] - 1) as f64
+        })
+        .collect();
+    let list = PointList::new(&pts).unwrap();
+    let budget_mib = 64.0;
+    let cache = ChunkCache::new((budget_mib as usize) << 20);
+    let f = field(src.as_ref(), SampleOptions::default(), false, None, &cache).unwrap();
+    let mut out = vec![0f32; n];
+
+    let base = rss_anon_mib();
+    let peak = Arc::new(AtomicU64::new(base.to_bits()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let monitor = {
+        let (peak, stop) = (peak.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let now = rss_anon_mib();
+                if now > f64::from_bits(peak.load(Ordering::Relaxed)) {
+                    peak.store(now.to_bits(), Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    evaluate(f.as_ref(), &list, &mut out).unwrap();
+    stop.store(true, Ordering::Relaxed);
+    monitor.join().unwrap();
+    // Spot-check values: the ramp is linear, so trilinear sampling is exact.
+    for i in (0..n).step_by(99_991) {
+        let want = pts[3 * i] + 3.0 * pts[3 * i + 1] + 7.0 * pts[3 * i + 2];
+        assert!(
+            (out[i] as f64 - want).abs() < 1e-2 * want.max(1.0),
+            "{} vs {want}",
+            out[i]
+        );
+    }
+    let grew = f64::from_bits(peak.load(Ordering::Relaxed)) - base;
+    let volume_mib = 512.0 * 512.0 * 256.0 * 4.0 / 1048576.0;
+    let overhead = 96.0; // batch of 2^19 positions (index arrays, values) and the output
+    eprintln!(
+        "private memory grew {grew:.1} MiB (budget {budget_mib} MiB, volume {volume_mib} MiB)"
+    );
+    assert!(
+        grew <= budget_mib + overhead,
+        "private memory grew {grew:.1} MiB (budget {budget_mib}, volume {volume_mib})"
+    );
+    assert!(cache.stats().bytes <= (budget_mib as usize) << 20);
+}
