@@ -10,7 +10,11 @@ use crate::filters::{decode, Step};
 
 unsafe extern "C" {
     // In libhdf5 since 1.10.5; not bound by hdf5-sys. A B-tree lookup, like H5Dread_chunk.
-    fn H5Dget_chunk_storage_size(dset_id: hid_t, offset: *const hsize_t, chunk_bytes: *mut hsize_t) -> herr_t;
+    fn H5Dget_chunk_storage_size(
+        dset_id: hid_t,
+        offset: *const hsize_t,
+        chunk_bytes: *mut hsize_t,
+    ) -> herr_t;
 }
 
 /// A chunked HDF5 dataset.
@@ -24,8 +28,20 @@ pub struct H5ChunkedVolume {
 }
 
 impl H5ChunkedVolume {
-    pub(crate) fn new(file: hdf5::File, ds: hdf5::Dataset, file_path: &Path, info: VolumeInfo, steps: Vec<Step>) -> Result<Self> {
-        Ok(Self { _file: file, ds, file_path: file_path.to_path_buf(), info, steps })
+    pub(crate) fn new(
+        file: hdf5::File,
+        ds: hdf5::Dataset,
+        file_path: &Path,
+        info: VolumeInfo,
+        steps: Vec<Step>,
+    ) -> Result<Self> {
+        Ok(Self {
+            _file: file,
+            ds,
+            file_path: file_path.to_path_buf(),
+            info,
+            steps,
+        })
     }
 
     /// The chunk's stored (still filtered) bytes and filter mask, read by libhdf5
@@ -34,7 +50,9 @@ impl H5ChunkedVolume {
     /// file address for a lock-free read, but libhdf5 1.10 finds it by scanning
     /// every chunk, which made 1e3 points on a 262,144-chunk dataset take 9 s.)
     fn stored(&self, idx: [usize; 3]) -> std::result::Result<Option<(Vec<u8>, u32)>, String> {
-        let offset: Vec<hsize_t> = (0..3).map(|a| (idx[a] * self.info.chunk_shape[a]) as hsize_t).collect();
+        let offset: Vec<hsize_t> = (0..3)
+            .map(|a| (idx[a] * self.info.chunk_shape[a]) as hsize_t)
+            .collect();
         let id = self.ds.id();
         hdf5::sync::sync(|| {
             let mut size: hsize_t = 0;
@@ -48,9 +66,20 @@ impl H5ChunkedVolume {
             let mut buf = vec![0u8; size as usize];
             let mut mask = 0u32;
             // SAFETY: buf holds the chunk's stored size, as libhdf5 just reported it.
-            let status = unsafe { H5Dread_chunk(id, H5P_DEFAULT, offset.as_ptr(), &mut mask, buf.as_mut_ptr().cast()) };
+            let status = unsafe {
+                H5Dread_chunk(
+                    id,
+                    H5P_DEFAULT,
+                    offset.as_ptr(),
+                    &mut mask,
+                    buf.as_mut_ptr().cast(),
+                )
+            };
             if status < 0 {
-                return Err(format!("cannot read its {size} stored bytes from {}", self.file_path.display()));
+                return Err(format!(
+                    "cannot read its {size} stored bytes from {}",
+                    self.file_path.display()
+                ));
             }
             Ok(Some((buf, mask)))
         })

@@ -364,8 +364,8 @@ pub fn read_array(path: &Path) -> Result<NpyArray> {
     parse_array(&bytes).map_err(|m| Error::format(path, m))
 }
 
-/// Parses the bytes of a whole `.npy` (for example a member of an `.npz`).
-pub fn parse_array(bytes: &[u8]) -> Result<NpyArray, String> {
+/// The header of an in-memory `.npy` prefix (at least its header bytes).
+pub fn parse_header_bytes(bytes: &[u8]) -> Result<NpyHeader, String> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err("not a .npy array (missing \\x93NUMPY magic)".into());
     }
@@ -380,23 +380,33 @@ pub fn parse_array(bytes: &[u8]) -> Result<NpyArray, String> {
     let text = bytes
         .get(start..start + hlen)
         .ok_or("truncated .npy header")?;
-    let h = parse_header_dict(
+    parse_header_dict(
         &String::from_utf8_lossy(text),
         (bytes[6], bytes[7]),
         (start + hlen) as u64,
-    )?;
+    )
+}
+
+/// The header and the element bytes of a whole in-memory `.npy` (no conversion).
+pub fn split_array(bytes: &[u8]) -> Result<(NpyHeader, &[u8]), String> {
+    let h = parse_header_bytes(bytes)?;
+    let start = h.data_offset as usize;
+    let need = h.shape.iter().product::<usize>() * h.dtype.size();
+    let data = bytes.get(start..start + need).ok_or_else(|| {
+        format!(
+            "array is truncated: shape {:?} needs {need} data bytes",
+            h.shape
+        )
+    })?;
+    Ok((h, data))
+}
+
+/// Parses the bytes of a whole `.npy` (for example a member of an `.npz`).
+pub fn parse_array(bytes: &[u8]) -> Result<NpyArray, String> {
+    let (h, data) = split_array(bytes)?;
     let n: usize = h.shape.iter().product();
     let size = h.dtype.size();
-    let start = h.data_offset as usize;
-    let need = start + n * size;
-    if bytes.len() < need {
-        return Err(format!(
-            "array is truncated: shape {:?} needs {need} bytes, has {}",
-            h.shape,
-            bytes.len()
-        ));
-    }
-    let raw: Vec<f64> = bytes[start..need]
+    let raw: Vec<f64> = data
         .chunks_exact(size)
         .map(|c| voxfield_core::voxel::read_f64(c, h.dtype, h.endian))
         .collect();

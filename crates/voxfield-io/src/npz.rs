@@ -110,8 +110,18 @@ impl Npz {
         self.members.iter().map(|m| m.name.as_str()).collect()
     }
 
+    /// The first `n` uncompressed bytes of member `name` (fewer if it is shorter):
+    /// enough to parse an `.npy` header without inflating the data.
+    pub fn read_prefix(&self, name: &str, n: usize) -> Result<Vec<u8>> {
+        self.read_limited(name, Some(n))
+    }
+
     /// The uncompressed bytes of member `name` (e.g. `coords.npy`).
     pub fn read(&self, name: &str) -> Result<Vec<u8>> {
+        self.read_limited(name, None)
+    }
+
+    fn read_limited(&self, name: &str, limit: Option<usize>) -> Result<Vec<u8>> {
         let bad = |m: String| Error::format(&self.path, format!("member '{name}': {m}"));
         let m = self
             .members
@@ -138,22 +148,26 @@ impl Npz {
         let raw = b
             .get(data..data + m.compressed as usize)
             .ok_or_else(|| bad("truncated".into()))?;
+        let want = limit.map_or(m.uncompressed, |l| (l as u64).min(m.uncompressed));
         let out = match m.method {
-            0 => raw.to_vec(),
+            0 => raw
+                .get(..want as usize)
+                .ok_or_else(|| bad("truncated".into()))?
+                .to_vec(),
             8 => {
-                let mut out = Vec::with_capacity(m.uncompressed as usize);
+                let mut out = Vec::with_capacity(want as usize);
                 flate2::read::DeflateDecoder::new(raw)
+                    .take(want)
                     .read_to_end(&mut out)
                     .map_err(|e| bad(format!("corrupt deflate data: {e}")))?;
                 out
             }
             other => return Err(bad(format!("unsupported zip compression method {other}"))),
         };
-        if out.len() as u64 != m.uncompressed {
+        if out.len() as u64 != want {
             return Err(bad(format!(
-                "decompressed to {} bytes, expected {}",
-                out.len(),
-                m.uncompressed
+                "decompressed to {} bytes, expected {want}",
+                out.len()
             )));
         }
         Ok(out)

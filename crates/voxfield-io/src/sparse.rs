@@ -12,7 +12,9 @@ use voxfield_core::{
     check_chunk, DType, Endian, Error, Result, SparseVoxels, VolumeInfo, VolumeSource,
 };
 
-use crate::npy::{parse_array, NpyArray};
+use rayon::prelude::*;
+
+use crate::npy::{parse_array, split_array};
 use crate::npz::Npz;
 
 /// A multiply-shift hasher for u64 keys (linear voxel indices): fast and good
@@ -46,15 +48,36 @@ pub struct SparseVolume {
     info: VolumeInfo,
     fill: f64,
     origin: Origin,
-    map: OnceLock<std::result::Result<Map, String>>,
+    map: OnceLock<std::result::Result<Shards, String>>,
+}
+
+/// The non-zeros, split by key into shards built in parallel.
+struct Shards {
+    maps: Vec<Map>,
+}
+
+impl Shards {
+    #[inline]
+    fn get(&self, key: u64) -> Option<f64> {
+        self.maps[(key as usize) & (self.maps.len() - 1)]
+            .get(&key)
+            .copied()
+    }
+    fn len(&self) -> usize {
+        self.maps.iter().map(|m| m.len()).sum()
+    }
+}
+
+/// Element `e` of an integer array's raw bytes.
+fn int_at(raw: &[u8], e: usize, dtype: DType, endian: Endian) -> i64 {
+    let n = dtype.size();
+    let v = voxfield_core::voxel::read_f64(&raw[e * n..e * n + n], dtype, endian);
+    // Integers up to 2^53 are exact in f64, far beyond any volume's shape.
+    v as i64
 }
 
 /// Chunk edge used when a sparse volume is read chunk by chunk (convert, read_box).
 const BRICK: usize = 32;
-
-fn dtype_of_values(a: &NpyArray) -> DType {
-    a.dtype
-}
 
 impl SparseVolume {
     /// Opens a `sparse.save_npz` archive: reads its shape and fill value only.
@@ -97,16 +120,12 @@ impl SparseVolume {
                 .unwrap_or(0.0),
             false => 0.0,
         };
-        let data = parse_array(&npz.read("data.npy")?)
-            .map_err(|m| Error::format(path, format!("data.npy: {m}")))?;
+        let head = npz.read_prefix("data.npy", 4096)?;
+        let dtype = crate::npy::parse_header_bytes(&head)
+            .map_err(|m| Error::format(path, format!("data.npy: {m}")))?
+            .dtype;
         let shape: Vec<usize> = shape.data.iter().map(|&v| v as usize).collect();
-        Self::new(
-            path,
-            &shape,
-            dtype_of_values(&data),
-            fill,
-            Origin::Npz(path.to_path_buf()),
-        )
+        Self::new(path, &shape, dtype, fill, Origin::Npz(path.to_path_buf()))
     }
 
     /// An (N,3) integer coordinates `.npy` and an (N,) values `.npy`, in a volume of `shape`.
@@ -151,71 +170,102 @@ impl SparseVolume {
         self.fill
     }
 
-    /// Reads the non-zeros once and indexes them (duplicates are summed, as COO does).
-    fn build(&self) -> std::result::Result<Map, String> {
-        let (coords, values) = match &self.origin {
+    /// Reads the non-zeros once and indexes them (duplicates are summed, as COO
+    /// does): keys are computed in parallel, then each worker fills its own shard.
+    fn build(&self) -> std::result::Result<Shards, String> {
+        let (keys, values) = match &self.origin {
             Origin::Npz(p) => {
                 let npz = Npz::open(p).map_err(|e| e.to_string())?;
-                let c = parse_array(&npz.read("coords.npy").map_err(|e| e.to_string())?)
-                    .map_err(|m| format!("coords.npy: {m}"))?;
-                let v = parse_array(&npz.read("data.npy").map_err(|e| e.to_string())?)
-                    .map_err(|m| format!("data.npy: {m}"))?;
-                // sparse stores coords as (ndim, nnz); transpose to rows.
-                let nnz = v.data.len();
-                if c.shape != [3, nnz] {
+                let (cb, vb) = rayon::join(|| npz.read("coords.npy"), || npz.read("data.npy"));
+                let (cb, vb) = (
+                    cb.map_err(|e| e.to_string())?,
+                    vb.map_err(|e| e.to_string())?,
+                );
+                let values = parse_array(&vb).map_err(|m| format!("data.npy: {m}"))?.data;
+                let (h, raw) = split_array(&cb).map_err(|m| format!("coords.npy: {m}"))?;
+                let nnz = values.len();
+                if h.shape != [3, nnz] || h.dtype.is_float() {
                     return Err(format!(
-                        "coords.npy has shape {:?}, expected (3, {nnz})",
-                        c.shape
+                        "coords.npy has shape {:?} {}, expected (3, {nnz}) integers",
+                        h.shape, h.dtype
                     ));
                 }
-                let rows: Vec<f64> = (0..nnz)
-                    .flat_map(|i| [c.data[i], c.data[nnz + i], c.data[2 * nnz + i]])
-                    .collect();
-                (rows, v.data)
+                // sparse stores coords as (ndim, nnz), in C order unless Fortran.
+                let at = |axis: usize, i: usize| -> i64 {
+                    let e = if h.fortran_order {
+                        i * 3 + axis
+                    } else {
+                        axis * nnz + i
+                    };
+                    int_at(raw, e, h.dtype, h.endian)
+                };
+                (self.keys(nnz, &|i| [at(0, i), at(1, i), at(2, i)])?, values)
             }
             Origin::Pair { coords, values } => {
-                let c = crate::npy::read_array(coords).map_err(|e| e.to_string())?;
-                let v = crate::npy::read_array(values).map_err(|e| e.to_string())?;
-                if c.shape.len() != 2 || c.shape[1] != 3 || c.dtype.is_float() {
+                let cb = std::fs::read(coords).map_err(|e| format!("{}: {e}", coords.display()))?;
+                let (h, raw) =
+                    split_array(&cb).map_err(|m| format!("{}: {m}", coords.display()))?;
+                if h.shape.len() != 2 || h.shape[1] != 3 || h.dtype.is_float() || h.fortran_order {
                     return Err(format!(
-                        "{}: coordinates must be an (N, 3) integer array, got {:?} {}",
+                        "{}: coordinates must be a C-order (N, 3) integer array, got {:?} {}",
                         coords.display(),
-                        c.shape,
-                        c.dtype
+                        h.shape,
+                        h.dtype
                     ));
                 }
-                if v.data.len() != c.shape[0] {
+                let v = crate::npy::read_array(values).map_err(|e| e.to_string())?;
+                if v.data.len() != h.shape[0] {
                     return Err(format!(
                         "{} has {} values for {} coordinates",
                         values.display(),
                         v.data.len(),
-                        c.shape[0]
+                        h.shape[0]
                     ));
                 }
-                (c.data, v.data)
+                let at = |i: usize| [0, 1, 2].map(|a| int_at(raw, 3 * i + a, h.dtype, h.endian));
+                (self.keys(h.shape[0], &at)?, v.data)
             }
         };
-        let [n0, n1, n2] = self.info.shape;
-        let mut map = Map::with_capacity_and_hasher(values.len(), Default::default());
-        for (i, (c, v)) in coords.chunks_exact(3).zip(&values).enumerate() {
-            let inside = c
-                .iter()
-                .zip(self.info.shape)
-                .all(|(&x, n)| x >= 0.0 && (x as usize) < n);
-            if !inside {
-                return Err(format!(
-                    "entry {i}: coordinate ({}, {}, {}) is outside the shape {:?}",
-                    c[0], c[1], c[2], self.info.shape
-                ));
-            }
-            let key = ((c[0] as u64) * n1 as u64 + c[1] as u64) * n2 as u64 + c[2] as u64;
-            *map.entry(key).or_insert(0.0) += v;
-        }
-        let _ = n0;
-        Ok(map)
+        let nshards = (rayon::current_num_threads() * 2).next_power_of_two();
+        let shards = (0..nshards)
+            .into_par_iter()
+            .map(|s| {
+                let mut m =
+                    Map::with_capacity_and_hasher(keys.len() / nshards + 16, Default::default());
+                for (k, v) in keys.iter().zip(&values) {
+                    if (*k as usize) & (nshards - 1) == s {
+                        *m.entry(*k).or_insert(0.0) += v;
+                    }
+                }
+                m
+            })
+            .collect();
+        Ok(Shards { maps: shards })
     }
 
-    fn map(&self) -> Result<&Map> {
+    /// Linear indices of the entries, checked against the shape.
+    fn keys(
+        &self,
+        n: usize,
+        coord: &(dyn Fn(usize) -> [i64; 3] + Sync),
+    ) -> std::result::Result<Vec<u64>, String> {
+        let s = self.info.shape;
+        (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let c = coord(i);
+                if (0..3).any(|a| c[a] < 0 || c[a] as u64 >= s[a] as u64) {
+                    return Err(format!(
+                        "entry {i}: coordinate ({}, {}, {}) is outside the shape {s:?}",
+                        c[0], c[1], c[2]
+                    ));
+                }
+                Ok((c[0] as u64 * s[1] as u64 + c[1] as u64) * s[2] as u64 + c[2] as u64)
+            })
+            .collect()
+    }
+
+    fn map(&self) -> Result<&Shards> {
         self.map
             .get_or_init(|| self.build())
             .as_ref()
@@ -223,15 +273,15 @@ impl SparseVolume {
     }
 
     #[inline]
-    fn lookup(map: &Map, shape: [usize; 3], idx: [usize; 3], fill: f64) -> f64 {
+    fn lookup(map: &Shards, shape: [usize; 3], idx: [usize; 3], fill: f64) -> f64 {
         let key =
             ((idx[0] as u64) * shape[1] as u64 + idx[1] as u64) * shape[2] as u64 + idx[2] as u64;
-        map.get(&key).copied().unwrap_or(fill)
+        map.get(key).unwrap_or(fill)
     }
 }
 
 struct Lookup<'a> {
-    map: &'a Map,
+    map: &'a Shards,
     shape: [usize; 3],
     fill: f64,
 }
