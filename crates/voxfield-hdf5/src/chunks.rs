@@ -6,6 +6,7 @@ use hdf5_sys::h5i::hid_t;
 use hdf5_sys::h5p::H5P_DEFAULT;
 use voxfield_core::{check_chunk, Endian, Error, Result, VolumeInfo, VolumeSource};
 
+use crate::btree::ChunkIndex;
 use crate::filters::{decode, Step};
 
 unsafe extern "C" {
@@ -25,6 +26,8 @@ pub struct H5ChunkedVolume {
     file_path: PathBuf,
     info: VolumeInfo,
     steps: Vec<Step>,
+    /// Our own reader of the chunk B-tree, when the file uses one we understand.
+    index: Option<ChunkIndex>,
 }
 
 impl H5ChunkedVolume {
@@ -35,13 +38,21 @@ impl H5ChunkedVolume {
         info: VolumeInfo,
         steps: Vec<Step>,
     ) -> Result<Self> {
+        let index = ChunkIndex::open(file_path, &ds, info.chunk_shape);
         Ok(Self {
             _file: file,
             ds,
             file_path: file_path.to_path_buf(),
             info,
             steps,
+            index,
         })
+    }
+
+    /// Whether chunks are located by voxfield's own B-tree reader (lock-free)
+    /// rather than by libhdf5.
+    pub fn reads_index_directly(&self) -> bool {
+        self.index.is_some()
     }
 
     /// The chunk's stored (still filtered) bytes and filter mask, read by libhdf5
@@ -53,6 +64,12 @@ impl H5ChunkedVolume {
         let offset: Vec<hsize_t> = (0..3)
             .map(|a| (idx[a] * self.info.chunk_shape[a]) as hsize_t)
             .collect();
+        if let Some(index) = &self.index {
+            return match index.locate([offset[0], offset[1], offset[2]])? {
+                Some((addr, size, mask)) => Ok(Some((index.read_at(addr, size)?, mask))),
+                None => Ok(None),
+            };
+        }
         let id = self.ds.id();
         hdf5::sync::sync(|| {
             let mut size: hsize_t = 0;

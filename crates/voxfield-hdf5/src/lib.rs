@@ -2,13 +2,15 @@
 //!
 //! * Contiguous, unfiltered datasets are memory-mapped at their file offset and
 //!   sampled zero-copy, like `.npy` files.
-//! * Chunked datasets are read chunk by chunk: libhdf5 is asked (once per chunk,
-//!   under its global lock) where the chunk lies; the bytes are then read with a
-//!   positioned read and decoded in Rust (deflate, shuffle, fletcher32, and h5py's
-//!   lzf, id 32000), so decoding runs in parallel outside libhdf5's lock. Each
+//! * Chunked datasets are read chunk by chunk. Where the chunk index is the
+//!   version-1 B-tree (h5py's default), voxfield reads the tree itself and each
+//!   chunk with one positioned read, lock-free; otherwise libhdf5 reads the stored
+//!   bytes (under its global lock). Either way the filters are undone in Rust
+//!   (deflate, shuffle, fletcher32, and h5py's lzf, id 32000), in parallel. Each
 //!   chunk's filter mask is honoured (h5py stores chunks that lzf cannot shrink
 //!   raw). Any other filter is refused at open with its name and id.
 
+mod btree;
 mod chunks;
 mod filters;
 
@@ -53,8 +55,28 @@ fn open_file(file: &Path) -> Result<hdf5::File> {
     hdf5::File::open(file).map_err(|e| h5err(file, "cannot open as HDF5", e))
 }
 
+/// Opens a chunked 3-D dataset (an error for other layouts).
+pub fn open_chunked(path: &Path) -> Result<H5ChunkedVolume> {
+    match open_any(path)? {
+        Opened::Chunked(v) => Ok(*v),
+        Opened::Other(_) => Err(Error::format(path, "dataset is not chunked")),
+    }
+}
+
+enum Opened {
+    Chunked(Box<H5ChunkedVolume>),
+    Other(Box<dyn VolumeSource>),
+}
+
 /// Opens one 3-D dataset as a volume source.
 pub fn open(path: &Path) -> Result<Box<dyn VolumeSource>> {
+    Ok(match open_any(path)? {
+        Opened::Chunked(v) => v,
+        Opened::Other(v) => v,
+    })
+}
+
+fn open_any(path: &Path) -> Result<Opened> {
     let (file_path, ds_path) = split_path(path);
     let file = open_file(&file_path)?;
     let Some(ds_path) = ds_path else {
@@ -141,18 +163,16 @@ pub fn open(path: &Path) -> Result<Box<dyn VolumeSource>> {
             info.chunk_shape = c
                 .try_into()
                 .map_err(|_| Error::format(path, "chunk shape is not 3-D"))?;
-            Ok(Box::new(H5ChunkedVolume::new(
-                file, ds, &file_path, info, pipeline,
-            )?))
+            let v = H5ChunkedVolume::new(file, ds, &file_path, info, pipeline)?;
+            Ok(Opened::Chunked(Box::new(v)))
         }
         None => {
             let offset = ds.offset().ok_or_else(|| {
                 Error::format(path, format!("dataset '{ds_path}' has no data in the file (compact layout or never written)"))
             })?;
             let f = std::fs::File::open(&file_path).map_err(|e| Error::io(&file_path, e))?;
-            Ok(Box::new(voxfield_io::MappedVolume::new(
-                &f, info, offset, false, false,
-            )?))
+            let mapped = voxfield_io::MappedVolume::new(&f, info, offset, false, false)?;
+            Ok(Opened::Other(Box::new(mapped)))
         }
     }
 }

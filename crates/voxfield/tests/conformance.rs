@@ -161,6 +161,6 @@ fn every_source_reads_and_samples_like_its_reference_library() {
             ran += 1;
         }
     }
-    let want = if cfg!(feature = "hdf5") { 19 } else { 14 };
+    let want = if cfg!(feature = "hdf5") { 21 } else { 14 };
     assert!(ran >= want, "only {ran} cases ran");
 }

@@ -1,0 +1,41 @@
+//! The direct B-tree reader is used for h5py's default layout and not for
+//! libver="latest" files (which fall back to libhdf5); both read the same values.
+
+use std::path::{Path, PathBuf};
+
+use voxfield_core::VolumeSource;
+use voxfield_hdf5::{open_chunked, H5ChunkedVolume};
+
+fn fx(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/chunked")
+        .join(p)
+}
+
+fn chunked(p: &str) -> H5ChunkedVolume {
+    open_chunked(&fx(p)).unwrap()
+}
+
+#[test]
+fn default_files_use_the_direct_index_latest_ones_fall_back() {
+    for ds in [
+        "/chunked/gzip",
+        "/chunked/lzf",
+        "/chunked/shuffle_lzf",
+        "/chunked/raw_chunk",
+        "/holes",
+    ] {
+        assert!(
+            chunked(&format!("volumes.h5:{ds}")).reads_index_directly(),
+            "{ds}"
+        );
+    }
+    let latest = chunked("latest.h5:/vol");
+    assert!(!latest.reads_index_directly());
+    // Same values either way.
+    let direct = chunked("volumes.h5:/chunked/gzip");
+    let (mut a, mut b) = (vec![0.0; 13 * 9 * 7], vec![0.0; 13 * 9 * 7]);
+    direct.read_box([0; 3], [13, 9, 7], &mut a).unwrap();
+    latest.read_box([0; 3], [13, 9, 7], &mut b).unwrap();
+    assert_eq!(a, b);
+}
