@@ -164,3 +164,40 @@ fn every_source_reads_and_samples_like_its_reference_library() {
     let want = if cfg!(feature = "hdf5") { 21 } else { 14 };
     assert!(ran >= want, "only {ran} cases ran");
 }
+
+#[test]
+fn sparse_empty_regions_give_the_fill_value_whatever_the_batch() {
+    // A batch whose points touch no stored voxel (LeanVolumeInterpolator's sparse
+    // class returns NaN here), in volumes with fill value 0 and 2.5, and an all-zero one.
+    for (file, fill) in [
+        ("sparse.npz", 0.0),
+        ("sparse_fill.npz", 2.5),
+        ("sparse_empty.npz", 0.0),
+    ] {
+        let src = open(&dir().join(file), &OpenOptions::default()).unwrap();
+        let shape = src.info().shape;
+        let mut dense = vec![0.0; shape.iter().product()];
+        src.read_box([0; 3], shape, &mut dense).unwrap();
+        // Grid nodes whose 8 surrounding voxels all hold the fill value.
+        let mut pts = vec![];
+        for i in 0..shape[0] - 1 {
+            for j in 0..shape[1] - 1 {
+                for k in 0..shape[2] - 1 {
+                    let empty = (0..8).all(|c| {
+                        let (a, b, d) = (i + (c >> 2 & 1), j + (c >> 1 & 1), k + (c & 1));
+                        dense[(a * shape[1] + b) * shape[2] + d] == fill
+                    });
+                    if empty && pts.len() < 300 {
+                        pts.extend([i as f64 + 0.5, j as f64 + 0.25, k as f64 + 0.75]);
+                    }
+                }
+            }
+        }
+        assert!(!pts.is_empty(), "{file}: no empty region found");
+        let cache = ChunkCache::new(1 << 20);
+        let f = field(src.as_ref(), SampleOptions::default(), false, None, &cache).unwrap();
+        let mut out = vec![f64::NAN; pts.len() / 3];
+        evaluate(f.as_ref(), &PointList::new(&pts).unwrap(), &mut out).unwrap();
+        assert!(out.iter().all(|v| *v == fill), "{file}: {:?}", &out[..4]);
+    }
+}
