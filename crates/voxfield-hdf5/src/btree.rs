@@ -39,6 +39,18 @@ fn read(file: &File, at: u64, len: usize) -> Option<Vec<u8>> {
     Some(b)
 }
 
+/// Reads up to `buf.len()` bytes at `at`; returns how many were read.
+fn read_up_to(file: &File, at: u64, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], at + n as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
 fn u16_at(b: &[u8], o: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
 }
@@ -136,15 +148,22 @@ impl ChunkIndex {
             return Ok(n.clone());
         }
         let bad = || format!("chunk index node at byte {addr} is corrupt or truncated");
-        let h = read(&self.file, addr, 24).ok_or_else(bad)?;
+        // One read covers a node of h5py's default width (64 entries); wider nodes
+        // take a second read.
+        let key = 8 + 8 * 4; // size, mask, 4 offsets (3 axes + element)
+        let mut buf = vec![0u8; 24 + 65 * key + 64 * 8];
+        let got = read_up_to(&self.file, addr, &mut buf);
+        let h = buf.get(..24).filter(|_| got >= 24).ok_or_else(bad)?;
         if &h[..4] != b"TREE" || h[4] != 1 {
             return Err(bad());
         }
         let level = h[5];
-        let entries = u16_at(&h, 6).ok_or_else(bad)? as usize;
-        let key = 8 + 8 * 4; // size, mask, 4 offsets (3 axes + element)
-        let body =
-            read(&self.file, addr + 24, (entries + 1) * key + entries * 8).ok_or_else(bad)?;
+        let entries = u16_at(h, 6).ok_or_else(bad)? as usize;
+        let need = 24 + (entries + 1) * key + entries * 8;
+        if need > got {
+            buf = read(&self.file, addr, need).ok_or_else(bad)?;
+        }
+        let body = &buf[24..need];
         let mut node = Node {
             level,
             keys: vec![],
@@ -153,14 +172,14 @@ impl ChunkIndex {
         };
         for i in 0..=entries {
             let k = i * (key + 8);
-            let off = [0, 1, 2].map(|a| u64_at(&body, k + 8 + 8 * a).unwrap_or(0));
+            let off = [0, 1, 2].map(|a| u64_at(body, k + 8 + 8 * a).unwrap_or(0));
             node.keys.push(off);
             if i < entries {
                 node.meta.push((
-                    u32_at(&body, k).ok_or_else(bad)?,
-                    u32_at(&body, k + 4).ok_or_else(bad)?,
+                    u32_at(body, k).ok_or_else(bad)?,
+                    u32_at(body, k + 4).ok_or_else(bad)?,
                 ));
-                node.children.push(u64_at(&body, k + key).ok_or_else(bad)?);
+                node.children.push(u64_at(body, k + key).ok_or_else(bad)?);
             }
         }
         let node = Arc::new(node);
