@@ -7,6 +7,7 @@ pub mod cache;
 pub mod dtype;
 pub mod error;
 pub mod field;
+pub mod le;
 pub mod volume;
 pub mod voxel;
 
@@ -16,5 +17,6 @@ pub use dtype::{DType, Endian};
 pub use error::{Error, Result};
 pub use field::Field;
 pub use volume::{
-    check_chunk, chunk_grid, ArrayEntry, ContiguousView, SparseVoxels, VolumeInfo, VolumeSource,
+    check_chunk, chunk_grid, volume_shape, ArrayEntry, ContiguousView, SparseVoxels, VolumeInfo,
+    VolumeSource,
 };

@@ -271,6 +271,26 @@ pub trait SparseVoxels: Send + Sync {
     }
 }
 
+/// Checks that an array shape is a non-empty 3-D volume shape (errors name `path`).
+pub fn volume_shape(path: &std::path::Path, shape: &[usize]) -> Result<[usize; 3]> {
+    let s: [usize; 3] = shape.try_into().map_err(|_| {
+        Error::format(
+            path,
+            format!(
+                "expected a 3-D array, got shape {shape:?} ({}-D)",
+                shape.len()
+            ),
+        )
+    })?;
+    if s.contains(&0) {
+        return Err(Error::format(
+            path,
+            format!("volume shape {s:?} has a zero-length axis"),
+        ));
+    }
+    Ok(s)
+}
+
 /// Number of chunks along each axis.
 pub fn chunk_grid(info: &VolumeInfo) -> [usize; 3] {
     [0, 1, 2].map(|a| info.shape[a].div_ceil(info.chunk_shape[a]))

@@ -14,6 +14,8 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use voxfield_core::le::{u16_at, u32_at, u64_at};
+
 const UNDEF: u64 = u64::MAX;
 /// Parsed nodes kept per dataset before the node cache is cleared.
 const MAX_NODES: usize = 1 << 14;
@@ -49,16 +51,6 @@ fn read_up_to(file: &File, at: u64, buf: &mut [u8]) -> usize {
         }
     }
     n
-}
-
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
-}
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
-}
-fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
 }
 
 /// The object header address of a dataset.

@@ -112,21 +112,7 @@ fn open_any(path: &Path) -> Result<Opened> {
         )
     })?;
     let shape = ds.shape();
-    let shape3: [usize; 3] = shape.clone().try_into().map_err(|_| {
-        Error::format(
-            path,
-            format!(
-                "dataset '{ds_path}' has shape {shape:?} ({}-D); a volume must be 3-D",
-                shape.len()
-            ),
-        )
-    })?;
-    if shape3.contains(&0) {
-        return Err(Error::format(
-            path,
-            format!("dataset '{ds_path}' shape {shape3:?} has a zero-length axis"),
-        ));
-    }
+    let shape3 = voxfield_core::volume_shape(path, &shape)?;
     let dt = ds
         .dtype()
         .map_err(|e| h5err(path, "cannot read the datatype", e))?;

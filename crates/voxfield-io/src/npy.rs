@@ -171,7 +171,7 @@ pub fn parse_descr(d: &str) -> Result<(DType, Endian), String> {
 /// Opens a 3-D `.npy` file as a memory-mapped volume (O(1): reads only the header).
 pub fn open(path: &Path) -> Result<MappedVolume> {
     let h = read_header(path)?;
-    let shape = volume_shape(path, &h.shape)?;
+    let shape = voxfield_core::volume_shape(path, &h.shape)?;
     let info = VolumeInfo {
         format: "npy",
         path: path.to_path_buf(),
@@ -186,25 +186,6 @@ pub fn open(path: &Path) -> Result<MappedVolume> {
     };
     let f = open_file(path)?;
     MappedVolume::new(&f, info, h.data_offset, h.fortran_order, true)
-}
-
-pub(crate) fn volume_shape(path: &Path, shape: &[usize]) -> Result<[usize; 3]> {
-    let s: [usize; 3] = shape.try_into().map_err(|_| {
-        Error::format(
-            path,
-            format!(
-                "expected a 3-D array, got shape {shape:?} ({}-D)",
-                shape.len()
-            ),
-        )
-    })?;
-    if s.contains(&0) {
-        return Err(Error::format(
-            path,
-            format!("volume shape {s:?} has a zero-length axis"),
-        ));
-    }
-    Ok(s)
 }
 
 /// Element types `write_npy` can store.

@@ -2,7 +2,9 @@
 //! numpy's `savez`/`savez_compressed` and PyData sparse's `save_npz` write them.
 
 use std::io::Read;
+
 use std::path::Path;
+use voxfield_core::le::{u16_at, u32_at, u64_at};
 
 use voxfield_core::{Error, Result};
 
@@ -20,16 +22,6 @@ pub struct Npz {
     path: std::path::PathBuf,
     bytes: Vec<u8>,
     members: Vec<Member>,
-}
-
-fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
-}
-fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
-}
-fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
 }
 
 impl Npz {

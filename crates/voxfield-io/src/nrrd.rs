@@ -36,7 +36,7 @@ pub fn open(path: &Path) -> Result<MappedVolume> {
             ),
         ));
     }
-    let shape = crate::npy::volume_shape(path, &sizes)?;
+    let shape = voxfield_core::volume_shape(path, &sizes)?;
     let endian = match get("endian") {
         Some(e) => e
             .trim()

@@ -144,7 +144,7 @@ impl SparseVolume {
     }
 
     fn new(path: &Path, shape: &[usize], dtype: DType, fill: f64, origin: Origin) -> Result<Self> {
-        let shape3 = crate::npy::volume_shape(path, shape)?;
+        let shape3 = voxfield_core::volume_shape(path, shape)?;
         let chunk = shape3.map(|n| n.min(BRICK));
         let info = VolumeInfo {
             format: "sparse",

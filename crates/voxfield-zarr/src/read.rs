@@ -203,23 +203,6 @@ pub fn list_container(path: &Path) -> Result<Vec<ArrayEntry>> {
     Ok(out)
 }
 
-fn dtype_of(name: &str) -> Option<DType> {
-    Some(match name {
-        "bool" => DType::Bool,
-        "uint8" => DType::U8,
-        "int8" => DType::I8,
-        "uint16" => DType::U16,
-        "int16" => DType::I16,
-        "uint32" => DType::U32,
-        "int32" => DType::I32,
-        "uint64" => DType::U64,
-        "int64" => DType::I64,
-        "float32" => DType::F32,
-        "float64" => DType::F64,
-        _ => return None,
-    })
-}
-
 impl ZarrVolume {
     fn new(
         store: Arc<FilesystemStore>,
@@ -233,31 +216,17 @@ impl ZarrVolume {
         let array = Array::open(store, node)
             .map_err(|e| Error::format(&meta_path, format!("invalid Zarr array metadata: {e}")))?;
         let shape: Vec<u64> = array.shape().to_vec();
-        let shape3: [usize; 3] = shape
-            .iter()
-            .map(|&n| n as usize)
-            .collect::<Vec<_>>()
-            .try_into()
-            .map_err(|_| {
-                Error::format(
-                    user_path,
-                    format!(
-                        "expected a 3-D array, got shape {shape:?} ({}-D)",
-                        shape.len()
-                    ),
-                )
-            })?;
-        if shape3.contains(&0) {
-            return Err(Error::format(
-                user_path,
-                format!("volume shape {shape3:?} has a zero-length axis"),
-            ));
-        }
+        let shape_usize: Vec<usize> = shape.iter().map(|&n| n as usize).collect();
+        let shape3 = voxfield_core::volume_shape(user_path, &shape_usize)?;
         let dt_name = array.data_type().to_string();
         let dt_name = dt_name.split(" / ").next().unwrap_or("").to_string();
-        let dtype = dtype_of(&dt_name).ok_or_else(|| {
-            Error::format(user_path, format!("unsupported Zarr data type '{dt_name}'"))
-        })?;
+        let dtype = dt_name
+            .parse::<DType>()
+            .ok()
+            .filter(|_| !dt_name.is_empty())
+            .ok_or_else(|| {
+                Error::format(user_path, format!("unsupported Zarr data type '{dt_name}'"))
+            })?;
         let chunk: Vec<u64> = match array.effective_subchunk_shape() {
             Some(s) => s.iter().map(|n| n.get()).collect(),
             None => array

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use voxfield_core::{chunk_grid, DType, Error, Result, VolumeSource};
+use voxfield_core::{chunk_grid, Error, Result, VolumeSource};
 use zarrs::array::codec::{
     BloscCodec, BloscCompressionLevel, BloscCompressor, BloscShuffleMode, GzipCodec, ZstdCodec,
 };
@@ -29,22 +29,6 @@ pub struct WriteOptions {
     pub codec: Codec,
     /// Compression level (zstd 1–22, blosc 0–9, gzip 0–9).
     pub level: i32,
-}
-
-fn zarr_dtype(d: DType) -> &'static str {
-    match d {
-        DType::Bool => "bool",
-        DType::U8 => "uint8",
-        DType::I8 => "int8",
-        DType::U16 => "uint16",
-        DType::I16 => "int16",
-        DType::U32 => "uint32",
-        DType::I32 => "int32",
-        DType::U64 => "uint64",
-        DType::I64 => "int64",
-        DType::F32 => "float32",
-        DType::F64 => "float64",
-    }
 }
 
 fn codec(opts: &WriteOptions, elem: usize) -> Result<Arc<dyn BytesToBytesCodecTraits>> {
@@ -125,7 +109,7 @@ pub fn write_zarr(
     let array = ArrayBuilder::new(
         shape,
         chunks,
-        zarr_dtype(info.dtype),
+        info.dtype.name(), // numpy's names are Zarr v3's
         FillValue::from(vec![0u8; esize]),
     )
     .bytes_to_bytes_codecs(vec![codec(opts, esize)?])
