@@ -1,0 +1,409 @@
+//! The `voxfield._voxfield` extension module. The Python layer (`python/voxfield/`)
+//! inspects numpy arrays and other objects and hands this module plain numbers:
+//! buffer addresses, shapes, strides and dtype names. Work runs with the GIL
+//! released; results are written straight into numpy arrays the Python layer
+//! allocated, so nothing is copied on the way in or out.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use voxfield::{
+    evaluate, evaluate_plane, Affine, ChunkCache, DType, Endian, Error, Field, Grid, Method, Mode,
+    OpenOptions, Plane, PointList, Positions, RawOptions, Reduce, SampleOptions, VolumeInfo,
+    VolumeSource, ZarrOptions,
+};
+use voxfield_core::ContiguousView;
+
+fn py_err(e: Error) -> PyErr {
+    match &e {
+        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            PyFileNotFoundError::new_err(e.to_string())
+        }
+        Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        Error::Format { .. } | Error::Invalid(_) => PyValueError::new_err(e.to_string()),
+    }
+}
+
+fn parse<T: std::str::FromStr<Err = Error>>(s: &str) -> PyResult<T> {
+    s.parse().map_err(py_err)
+}
+
+/// A numpy buffer seen as a volume; holds a reference to its owner so the memory
+/// outlives every use.
+struct BufferVolume {
+    info: VolumeInfo,
+    addr: usize,
+    len: usize,
+    strides: [isize; 3],
+    origin: usize,
+    _owner: Py<PyAny>,
+}
+
+impl VolumeSource for BufferVolume {
+    fn info(&self) -> &VolumeInfo {
+        &self.info
+    }
+    fn contiguous(&self) -> Option<ContiguousView<'_>> {
+        // SAFETY: the Python layer passed the address and extent of a live numpy
+        // buffer, kept alive by `_owner`; ContiguousView checks that every voxel fits.
+        let bytes = unsafe { std::slice::from_raw_parts(self.addr as *const u8, self.len) };
+        ContiguousView::new(
+            bytes,
+            self.info.shape,
+            self.strides,
+            self.origin,
+            self.info.dtype,
+            self.info.endian,
+        )
+        .ok()
+    }
+}
+
+/// An open volume: a file, a store, or a numpy buffer. Safe to share across threads.
+#[pyclass(frozen, module = "voxfield._voxfield")]
+struct Volume {
+    src: Box<dyn VolumeSource>,
+    cache: Arc<ChunkCache>,
+}
+
+/// Runs `$body` with `$o` bound to the caller's output buffer as `&mut [T]`.
+macro_rules! with_output {
+    ($dtype:expr, $addr:expr, $n:expr, |$o:ident| $body:expr) => {{
+        macro_rules! arm {
+            ($t:ty) => {{
+                // SAFETY: the Python layer allocated `n` C-contiguous elements of
+                // this dtype at `addr` and keeps the array alive during the call.
+                let $o = unsafe { std::slice::from_raw_parts_mut($addr as *mut $t, $n) };
+                $body
+            }};
+        }
+        match $dtype {
+            DType::F32 => arm!(f32),
+            DType::F64 => arm!(f64),
+            DType::U8 => arm!(u8),
+            DType::I8 => arm!(i8),
+            DType::U16 => arm!(u16),
+            DType::I16 => arm!(i16),
+            DType::U32 => arm!(u32),
+            DType::I32 => arm!(i32),
+            DType::U64 => arm!(u64),
+            DType::I64 => arm!(i64),
+            DType::Bool => arm!(bool),
+        }
+    }};
+}
+
+struct Opts {
+    sample: SampleOptions,
+    world: bool,
+    affine: Option<Affine>,
+}
+
+fn opts(
+    method: &str,
+    mode: &str,
+    cval: f64,
+    world: bool,
+    affine: Option<Vec<f64>>,
+) -> PyResult<Opts> {
+    let affine = match affine {
+        Some(v) => {
+            let s: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+            Some(Affine::parse(&s.join(",")).map_err(py_err)?)
+        }
+        None => None,
+    };
+    Ok(Opts {
+        sample: SampleOptions {
+            method: parse::<Method>(method)?,
+            mode: parse::<Mode>(mode)?,
+            cval,
+        },
+        world: world || affine.is_some(),
+        affine,
+    })
+}
+
+impl Volume {
+    fn field(&self, o: &Opts) -> voxfield::Result<Box<dyn Field + '_>> {
+        voxfield::field(self.src.as_ref(), o.sample, o.world, o.affine, &self.cache)
+    }
+
+    fn run(
+        &self,
+        py: Python<'_>,
+        o: Opts,
+        out_dtype: &str,
+        out_addr: usize,
+        n: usize,
+        pos: &(dyn Positions + Sync),
+    ) -> PyResult<()> {
+        let dtype = parse::<DType>(out_dtype)?;
+        if !dtype.is_float() && o.sample.cval.is_nan() {
+            return Err(PyValueError::new_err(format!("cval=nan cannot be stored as {dtype}: pass a number for cval or a float output dtype")));
+        }
+        if pos.len() != n {
+            return Err(PyValueError::new_err(format!(
+                "output has {n} elements for {} positions",
+                pos.len()
+            )));
+        }
+        py.detach(|| {
+            let f = self.field(&o)?;
+            with_output!(dtype, out_addr, n, |out| evaluate(f.as_ref(), pos, out))
+        })
+        .map_err(py_err)
+    }
+}
+
+/// Positions in a caller's (N, 3) float64 C-contiguous buffer.
+struct Raw {
+    addr: usize,
+    n: usize,
+}
+
+impl Raw {
+    fn slice(&self) -> &[f64] {
+        // SAFETY: the Python layer passed a live C-contiguous float64 (N, 3) array.
+        unsafe { std::slice::from_raw_parts(self.addr as *const f64, 3 * self.n) }
+    }
+}
+
+#[pymethods]
+impl Volume {
+    /// What the source knows about itself (shape, dtype, chunks, affine, ...).
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let i = self.src.info();
+        let d = PyDict::new(py);
+        d.set_item("format", i.format)?;
+        d.set_item("path", i.path.to_string_lossy())?;
+        d.set_item("shape", i.shape.to_vec())?;
+        d.set_item("dtype", i.dtype.name())?;
+        d.set_item("chunks", i.chunk_shape.to_vec())?;
+        d.set_item(
+            "affine",
+            i.affine
+                .map(|a| a.rows().iter().flatten().copied().collect::<Vec<f64>>()),
+        )?;
+        d.set_item("value_scale", i.value_scale)?;
+        d.set_item("notes", i.notes.clone())?;
+        d.set_item("bytes_on_disk", i.bytes_on_disk)?;
+        Ok(d)
+    }
+
+    /// Samples the (N, 3) float64 points at `points_addr` into the output buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn sample_into(
+        &self,
+        py: Python<'_>,
+        points_addr: usize,
+        n: usize,
+        out_addr: usize,
+        out_dtype: &str,
+        method: &str,
+        mode: &str,
+        cval: f64,
+        world: bool,
+        affine: Option<Vec<f64>>,
+    ) -> PyResult<()> {
+        let o = opts(method, mode, cval, world, affine)?;
+        let raw = Raw {
+            addr: points_addr,
+            n,
+        };
+        let list = PointList::new(raw.slice()).map_err(py_err)?;
+        self.run(py, o, out_dtype, out_addr, n, &list)
+    }
+
+    /// Samples an oblique plane (or a slab with several `depths`) into an (nv, nu) buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn plane_into(
+        &self,
+        py: Python<'_>,
+        origin: [f64; 3],
+        u: [f64; 3],
+        v: [f64; 3],
+        nu: usize,
+        nv: usize,
+        depths: Vec<f64>,
+        reduce: &str,
+        out_addr: usize,
+        out_dtype: &str,
+        method: &str,
+        mode: &str,
+        cval: f64,
+        world: bool,
+        affine: Option<Vec<f64>>,
+    ) -> PyResult<()> {
+        let o = opts(method, mode, cval, world, affine)?;
+        let plane = Plane::new(origin, u, v, nu, nv).map_err(py_err)?;
+        let reduce = match reduce {
+            "mean" => Reduce::Mean,
+            "max" => Reduce::Max,
+            r => {
+                return Err(PyValueError::new_err(format!(
+                    "reduce must be 'mean' or 'max', not {r:?}"
+                )))
+            }
+        };
+        let dtype = parse::<DType>(out_dtype)?;
+        if !dtype.is_float() && o.sample.cval.is_nan() {
+            return Err(PyValueError::new_err(format!(
+                "cval=nan cannot be stored as {dtype}"
+            )));
+        }
+        py.detach(|| {
+            let f = self.field(&o)?;
+            with_output!(dtype, out_addr, nu * nv, |out| evaluate_plane(
+                f.as_ref(),
+                &plane,
+                &depths,
+                reduce,
+                out
+            ))
+        })
+        .map_err(py_err)
+    }
+
+    /// Samples the outer product of three coordinate vectors into a (nx, ny, nz) buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn grid_into(
+        &self,
+        py: Python<'_>,
+        x: Vec<f64>,
+        y: Vec<f64>,
+        z: Vec<f64>,
+        out_addr: usize,
+        out_dtype: &str,
+        method: &str,
+        mode: &str,
+        cval: f64,
+        world: bool,
+        affine: Option<Vec<f64>>,
+    ) -> PyResult<()> {
+        let o = opts(method, mode, cval, world, affine)?;
+        let grid = Grid { axes: [&x, &y, &z] };
+        let n = grid.len();
+        self.run(py, o, out_dtype, out_addr, n, &grid)
+    }
+}
+
+/// Opens a path (any format the CLI reads).
+#[pyfunction]
+#[pyo3(signature = (path, raw_shape=None, raw_dtype=None, offset=0, order="C", endian="little", level=None, spacing=None, values=None, shape=None, cache_mb=512))]
+#[allow(clippy::too_many_arguments)]
+fn open_path(
+    py: Python<'_>,
+    path: PathBuf,
+    raw_shape: Option<[usize; 3]>,
+    raw_dtype: Option<String>,
+    offset: u64,
+    order: &str,
+    endian: &str,
+    level: Option<usize>,
+    spacing: Option<f64>,
+    values: Option<PathBuf>,
+    shape: Option<[usize; 3]>,
+    cache_mb: usize,
+) -> PyResult<Volume> {
+    let raw = match (raw_shape, raw_dtype) {
+        (Some(shape), Some(dtype)) => Some(RawOptions {
+            shape,
+            dtype: parse(&dtype)?,
+            offset,
+            fortran: match order {
+                "C" | "c" => false,
+                "F" | "f" => true,
+                o => {
+                    return Err(PyValueError::new_err(format!(
+                        "order must be 'C' or 'F', not {o:?}"
+                    )))
+                }
+            },
+            endian: parse::<Endian>(endian)?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(PyValueError::new_err(
+                "a raw file needs both shape and dtype",
+            ))
+        }
+    };
+    let level = match (level, spacing) {
+        (Some(l), _) => ZarrOptions::Level(l),
+        (None, Some(s)) => ZarrOptions::Spacing(s),
+        (None, None) => ZarrOptions::FullResolution,
+    };
+    let sparse_values = match (values, shape) {
+        (Some(v), Some(s)) => Some((v, s)),
+        (Some(_), None) => return Err(PyValueError::new_err("values= needs the volume's shape=")),
+        _ => None,
+    };
+    let opts = OpenOptions {
+        raw,
+        level,
+        sparse_values,
+    };
+    let src = py.detach(|| voxfield::open(&path, &opts)).map_err(py_err)?;
+    Ok(Volume {
+        src,
+        cache: ChunkCache::new(cache_mb << 20),
+    })
+}
+
+/// Wraps a numpy buffer without copying it: `address` is the lowest byte any
+/// element occupies, `nbytes` the extent from there, `origin` the offset of
+/// element (0, 0, 0), `strides` in bytes (negative allowed).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn from_buffer(
+    owner: Py<PyAny>,
+    address: usize,
+    nbytes: usize,
+    shape: [usize; 3],
+    strides: [isize; 3],
+    origin: usize,
+    dtype: &str,
+    endian: &str,
+) -> PyResult<Volume> {
+    let dtype: DType = parse(dtype)?;
+    let endian: Endian = parse(endian)?;
+    let info = VolumeInfo {
+        format: "numpy",
+        path: PathBuf::from("<array>"),
+        shape,
+        dtype,
+        endian,
+        chunk_shape: shape,
+        affine: None,
+        bytes_on_disk: 0,
+        value_scale: None,
+        notes: vec![],
+    };
+    let v = BufferVolume {
+        info,
+        addr: address,
+        len: nbytes,
+        strides,
+        origin,
+        _owner: owner,
+    };
+    if v.contiguous().is_none() {
+        return Err(PyValueError::new_err(format!("array of shape {shape:?} with strides {strides:?} does not fit its buffer of {nbytes} bytes")));
+    }
+    Ok(Volume {
+        src: Box::new(v),
+        cache: ChunkCache::new(1),
+    })
+}
+
+#[pymodule]
+fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Volume>()?;
+    m.add_function(wrap_pyfunction!(open_path, m)?)?;
+    m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
+    Ok(())
+}
