@@ -57,6 +57,25 @@ struct Shards {
 }
 
 impl Shards {
+    /// Each worker fills its own shard from one pass over the keys.
+    fn build(keys: &[u64], values: &[f64]) -> Self {
+        let nshards = (rayon::current_num_threads() * 2).next_power_of_two();
+        let maps = (0..nshards)
+            .into_par_iter()
+            .map(|s| {
+                let mut m =
+                    Map::with_capacity_and_hasher(keys.len() / nshards + 16, Default::default());
+                for (k, v) in keys.iter().zip(values) {
+                    if (*k as usize) & (nshards - 1) == s {
+                        *m.entry(*k).or_insert(0.0) += v;
+                    }
+                }
+                m
+            })
+            .collect();
+        Shards { maps }
+    }
+
     #[inline]
     fn get(&self, key: u64) -> Option<f64> {
         self.maps[(key as usize) & (self.maps.len() - 1)]
@@ -166,6 +185,31 @@ impl SparseVolume {
         })
     }
 
+    /// A sparse volume from coordinates already in memory (`coords` holds the three
+    /// rows of a (3, nnz) array, as PyData sparse keeps them): indexed at once, in
+    /// one parallel pass; the caller's arrays are not kept.
+    pub fn from_memory(
+        coords: [&[i64]; 3],
+        values: &[f64],
+        shape: [usize; 3],
+        dtype: DType,
+        fill: f64,
+    ) -> Result<Self> {
+        let path = Path::new("<sparse array>");
+        let n = values.len();
+        if coords.iter().any(|c| c.len() != n) {
+            return Err(Error::invalid(format!(
+                "sparse coordinates and {n} values differ in length"
+            )));
+        }
+        let v = Self::new(path, &shape, dtype, fill, Origin::Npz(path.to_path_buf()))?;
+        let keys = v
+            .keys(n, &|i| [coords[0][i], coords[1][i], coords[2][i]])
+            .map_err(Error::invalid)?;
+        let _ = v.map.set(Ok(Shards::build(&keys, values)));
+        Ok(v)
+    }
+
     pub fn fill_value(&self) -> f64 {
         self.fill
     }
@@ -226,21 +270,7 @@ impl SparseVolume {
                 (self.keys(h.shape[0], &at)?, v.data)
             }
         };
-        let nshards = (rayon::current_num_threads() * 2).next_power_of_two();
-        let shards = (0..nshards)
-            .into_par_iter()
-            .map(|s| {
-                let mut m =
-                    Map::with_capacity_and_hasher(keys.len() / nshards + 16, Default::default());
-                for (k, v) in keys.iter().zip(&values) {
-                    if (*k as usize) & (nshards - 1) == s {
-                        *m.entry(*k).or_insert(0.0) += v;
-                    }
-                }
-                m
-            })
-            .collect();
-        Ok(Shards { maps: shards })
+        Ok(Shards::build(&keys, &values))
     }
 
     /// Linear indices of the entries, checked against the shape.

@@ -400,10 +400,44 @@ fn from_buffer(
     })
 }
 
+/// A sparse volume from a (3, nnz) int64 C-contiguous coordinate array and (nnz,)
+/// float64 values: indexed once (O(nnz), in parallel), never densified.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn from_sparse(
+    py: Python<'_>,
+    coords_addr: usize,
+    values_addr: usize,
+    nnz: usize,
+    shape: [usize; 3],
+    dtype: &str,
+    fill: f64,
+    cache_mb: usize,
+) -> PyResult<Volume> {
+    let dtype: DType = parse(dtype)?;
+    // SAFETY: the Python layer passed live C-contiguous arrays of these sizes and
+    // keeps them alive for the call; they are copied into the index here.
+    let (coords, values) = unsafe {
+        (
+            std::slice::from_raw_parts(coords_addr as *const i64, 3 * nnz),
+            std::slice::from_raw_parts(values_addr as *const f64, nnz),
+        )
+    };
+    let rows = [&coords[..nnz], &coords[nnz..2 * nnz], &coords[2 * nnz..]];
+    let v = py
+        .detach(|| voxfield_io::SparseVolume::from_memory(rows, values, shape, dtype, fill))
+        .map_err(py_err)?;
+    Ok(Volume {
+        src: Box::new(v),
+        cache: ChunkCache::new(cache_mb << 20),
+    })
+}
+
 #[pymodule]
 fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Volume>()?;
     m.add_function(wrap_pyfunction!(open_path, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(from_sparse, m)?)?;
     Ok(())
 }

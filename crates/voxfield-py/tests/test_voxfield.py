@@ -195,6 +195,26 @@ def test_compat_lean_interpolator_fixes_the_reference_edge_bugs():
     np.testing.assert_array_equal(interp(tuple(grid)), v)
 
 
+def test_sparse_coo_and_dok_are_indexed_not_densified():
+    sparse = pytest.importorskip("sparse")
+    from voxfield.compat import SparseLeanVolumeInterpolator
+
+    rng = np.random.default_rng(10)
+    s = sparse.random((30, 25, 20), density=0.02, random_state=3, format="coo") * 5
+    dense = s.todense()
+    pts = points(rng, dense.shape)
+    want = scipy_mc(dense, pts.T, order=1, mode="constant", cval=-1.0, output=np.float64)
+    for obj in (s, sparse.DOK(s)):
+        got = voxfield.open(obj).sample(pts, cval=-1.0, dtype=np.float64)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    # A batch that touches no stored voxel gives 0, not the fill value of the reference's bug.
+    empty = sparse.COO(np.array([[0], [0], [0]]), np.array([9.0]), shape=(10, 10, 10))
+    interp = SparseLeanVolumeInterpolator(empty)
+    np.testing.assert_array_equal(interp((np.array([5.5, 7.0]), np.array([5.0, 2.5]), np.array([5.0, 8.0]))), [0, 0])
+    filled = sparse.COO(np.array([[0], [0], [0]]), np.array([9.0]), shape=(10, 10, 10), fill_value=2.5)
+    assert voxfield.open(filled).sample([[5.0, 5.0, 5.0]])[0] == 2.5
+
+
 def test_bad_input_raises_the_right_exception(tmp_path):
     v = voxfield.open(np.zeros((3, 4, 5), np.float32))
     with pytest.raises(FileNotFoundError, match="nope.npy"):

@@ -56,7 +56,8 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
     ``.nii[.gz]``, ``.nrrd``, ``store.zarr[/group/array]`` (OME-Zarr: ``level`` or ``spacing``),
     ``file.h5:/dataset``, sparse ``.npz``, or (N,3) coordinates ``.npy`` with ``values`` and ``shape``),
     a numpy array or memmap (used in place), an ``h5py.Dataset`` (read from its file by voxfield),
-    or a ``zarr.Array`` in a local store.
+    a ``zarr.Array`` in a local store, or a PyData ``sparse.COO``/``DOK`` (coordinates copied once
+    into an index, never densified).
     """
     if isinstance(obj, np.ndarray):
         return Volume(_from_array(obj))
@@ -69,6 +70,16 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
         return Volume(_voxfield.open_path(os.fspath(obj), raw_shape, raw_dtype, offset, order, endian, level, spacing,
                                           None if values is None else os.fspath(values), sparse_shape, cache_mb))
     kind = type(obj).__module__.split(".")[0]
+    if kind == "sparse" and type(obj).__name__ in ("COO", "DOK"):
+        coo = obj.to_coo() if type(obj).__name__ == "DOK" else obj
+        if coo.ndim != 3:
+            raise ValueError(f"a sparse volume must be 3-D, got shape {coo.shape}")
+        name = _dtype_name(coo.dtype, "the sparse array")
+        coords = np.ascontiguousarray(coo.coords, dtype=np.int64)
+        data = np.ascontiguousarray(coo.data, dtype=np.float64)
+        return Volume(_voxfield.from_sparse(coords.__array_interface__["data"][0], data.__array_interface__["data"][0],
+                                            data.shape[0], [int(s) for s in coo.shape], name,
+                                            float(coo.fill_value), cache_mb))
     if kind == "h5py":
         if not obj.id.valid:
             raise ValueError("the h5py dataset's file is closed")
@@ -79,7 +90,8 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
             raise TypeError(f"zarr array in a {type(obj.store).__name__}: voxfield reads arrays in a local store")
         path = os.path.join(os.fspath(root), obj.path) if obj.path else os.fspath(root)
         return open(path, cache_mb=cache_mb)
-    raise TypeError(f"cannot open a {type(obj).__name__}: pass a path, a numpy array, an h5py.Dataset or a zarr.Array")
+    raise TypeError(f"cannot open a {type(obj).__name__}: pass a path, a numpy array, an h5py.Dataset, "
+                    "a zarr.Array or a sparse.COO/DOK")
 
 
 def _points(points: Any) -> tuple[np.ndarray, tuple[int, ...]]:
