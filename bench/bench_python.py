@@ -1,0 +1,117 @@
+"""The Python API, side by side in one run with scipy and with the Rust library
+itself (the harness binaries of bench_sampling.py / bench_chunked.py), to measure
+the Python layer's overhead. Reuses bench/data/ from those scripts.
+
+    .venv/bin/pip install ./crates/voxfield-py   (MATURIN_PEP517_ARGS="--features hdf5" for HDF5)
+    cargo build --release -p voxfield-sample --example bench_sample
+    .venv/bin/python bench/bench_python.py [--repeats 7]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import time
+
+import numpy as np
+from scipy.ndimage import map_coordinates
+
+import voxfield
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "data")
+SAMPLE_BIN = os.path.join(os.path.dirname(HERE), "target", "release", "examples", "bench_sample")
+
+
+def med(fn, repeats, inner=1):
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        ts.append((time.perf_counter() - t) / inner)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=7)
+    a = ap.parse_args()
+    res = {}
+    path = os.path.join(DATA, "u8_1300x900x2300.npy")
+    mm = np.load(path, mmap_mode="r")
+    with open(path, "rb") as f:
+        while f.read(1 << 24):
+            pass
+    t = time.perf_counter()
+    vol = voxfield.open(mm)
+    res["open_memmap_s"] = time.perf_counter() - t
+    for n in [1000, 1_000_000]:
+        ppath = os.path.join(DATA, f"points_u8_{n}.npy")
+        pts = np.load(ppath)
+        coords = np.ascontiguousarray(pts.T)
+        inner = 100 if n <= 1000 else 1
+        py = med(lambda: vol.sample(pts), a.repeats, inner)
+        mc = med(lambda: map_coordinates(mm, coords, order=1, mode="constant", cval=np.nan, output=np.float32),
+                 a.repeats, inner)
+        lib = json.loads(subprocess.run([SAMPLE_BIN, path, "--points", ppath, "--repeats", str(a.repeats)],
+                                        check=True, capture_output=True, text=True).stdout)["median_s"]
+        row = {"python_s": py, "library_s": lib, "python_overhead": py / lib - 1,
+               "python_overhead_us": (py - lib) * 1e6, "map_coordinates_s": mc, "ratio_vs_map_coordinates": mc / py}
+        res[f"memmap_points_{n}"] = row
+        print("memmap", n, json.dumps(row), flush=True)
+    # The oblique plane of bench_sampling.py.
+    from scipy.spatial.transform import Rotation
+    r = Rotation.from_euler("xyz", [30, -45, 5], degrees=True).as_matrix()
+    u, v = r[:, 2], r[:, 1]
+    origin = (np.array(mm.shape) - 1) / 2 - 499.5 * u - 499.5 * v
+    j, i = np.mgrid[0:1000, 0:1000]
+    pc = (origin[:, None, None] + i[None] * u[:, None, None] + j[None] * v[:, None, None]).reshape(3, -1)
+    py = med(lambda: vol.plane(origin, u, v, (1000, 1000)), a.repeats)
+    plane_arg = ",".join(repr(float(x)) for x in list(origin) + list(u) + list(v) + [1000, 1000])
+    lib = json.loads(subprocess.run([SAMPLE_BIN, path, "--plane", plane_arg, "--repeats", str(a.repeats)],
+                                    check=True, capture_output=True, text=True).stdout)["median_s"]
+    mc = med(lambda: map_coordinates(mm, pc, order=1, mode="constant", cval=np.nan, output=np.float32), a.repeats)
+    row = {"python_s": py, "library_s": lib, "python_overhead": py / lib - 1, "map_coordinates_s": mc,
+           "ratio_vs_map_coordinates": mc / py}
+    res["memmap_plane_1000x1000"] = row
+    print("memmap plane", json.dumps(row), flush=True)
+    # Sparse 100³ and 500³ at density 0.01 (index built once when opening the in-memory COO).
+    import sparse
+    for n in (100, 500):
+        p = os.path.join(DATA, f"sparse_{n}_0.01.npz")
+        if not os.path.exists(p):
+            sparse.save_npz(p, sparse.random((n, n, n), density=0.01, random_state=5, format="coo"))
+        sp = sparse.load_npz(p)
+        t = time.perf_counter()
+        svol = voxfield.open(sp)
+        build = time.perf_counter() - t
+        for npts in (1000, 100_000):
+            pts = np.random.default_rng(4).uniform(0, n - 1, size=(npts, 3))
+            py = med(lambda: svol.sample(pts), a.repeats)
+            dm = med(lambda: map_coordinates(sp.todense(), pts.T, order=1, mode="constant", cval=np.nan,
+                                             output=np.float32), max(3, a.repeats // 2))
+            row = {"index_build_s": build, "python_s": py, "densify_plus_mc_s": dm, "ratio": dm / py}
+            res[f"sparse_{n}_{npts}"] = row
+            print("sparse", n, npts, json.dumps(row), flush=True)
+    # HDF5 512³ 8³ lzf through an h5py.Dataset, end to end (open included) vs load + map_coordinates.
+    import h5py
+    f = h5py.File(os.path.join(DATA, "vol512_lzf8.h5"), "r")
+    load = med(lambda: f["vol"][...], 3)
+    dense = f["vol"][...]
+    for npts in (1000, 10_000):
+        pts = np.random.default_rng(9).uniform(0, 511, size=(npts, 3))
+        py = med(lambda: voxfield.open(f["vol"]).sample(pts), a.repeats)
+        mc = med(lambda: map_coordinates(dense, pts.T, order=1, mode="constant", cval=np.nan, output=np.float32),
+                 a.repeats)
+        row = {"python_e2e_s": py, "load_plus_mc_s": load + mc, "ratio": (load + mc) / py}
+        res[f"hdf5_lzf8_{npts}"] = row
+        print("hdf5", npts, json.dumps(row), flush=True)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    with open(os.path.join(HERE, "results", "python.json"), "w") as f:
+        json.dump(res, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
