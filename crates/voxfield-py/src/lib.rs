@@ -127,6 +127,17 @@ fn opts(
     })
 }
 
+/// The output element type; a NaN fill value cannot go into an integer output.
+fn output_dtype(name: &str, o: &Opts) -> PyResult<DType> {
+    let dtype = parse::<DType>(name)?;
+    if !dtype.is_float() && o.sample.cval.is_nan() {
+        return Err(PyValueError::new_err(format!(
+            "cval=nan cannot be stored as {dtype}: pass a number for cval or a float output dtype"
+        )));
+    }
+    Ok(dtype)
+}
+
 impl Volume {
     fn field(&self, o: &Opts) -> voxfield::Result<Box<dyn Field + '_>> {
         voxfield::field(self.src.as_ref(), o.sample, o.world, o.affine, &self.cache)
@@ -141,10 +152,7 @@ impl Volume {
         n: usize,
         pos: &(dyn Positions + Sync),
     ) -> PyResult<()> {
-        let dtype = parse::<DType>(out_dtype)?;
-        if !dtype.is_float() && o.sample.cval.is_nan() {
-            return Err(PyValueError::new_err(format!("cval=nan cannot be stored as {dtype}: pass a number for cval or a float output dtype")));
-        }
+        let dtype = output_dtype(out_dtype, &o)?;
         if pos.len() != n {
             return Err(PyValueError::new_err(format!(
                 "output has {n} elements for {} positions",
@@ -249,12 +257,7 @@ impl Volume {
                 )))
             }
         };
-        let dtype = parse::<DType>(out_dtype)?;
-        if !dtype.is_float() && o.sample.cval.is_nan() {
-            return Err(PyValueError::new_err(format!(
-                "cval=nan cannot be stored as {dtype}"
-            )));
-        }
+        let dtype = output_dtype(out_dtype, &o)?;
         py.detach(|| {
             let f = self.field(&o)?;
             with_output!(dtype, out_addr, nu * nv, |out| evaluate_plane(
