@@ -262,3 +262,33 @@ def test_zero_copy_memmap_keeps_private_memory_small(tmp_path):
     grew = rss_anon_mib() - before
     assert out.shape == (1_000_000,) and (out == 0).all()
     assert grew < 64 + out.nbytes / 2**20, f"private memory grew {grew:.1f} MiB"
+
+
+def test_compat_classes_on_the_reference_readme_usage():
+    """The reference README's two usage examples (dense with a rotated mgrid slice, and
+    sparse with linspace vectors), checked against scipy on the same coordinates."""
+    from scipy.spatial.transform import Rotation
+    from voxfield.compat import SparseLeanVolumeInterpolator
+    sparse = pytest.importorskip("sparse")
+
+    test_vol = np.random.default_rng(11).random((100, 100, 100))
+    lean_interp = LeanVolumeInterpolator(test_vol, extrap_val=np.nan, dtype=np.float32)
+    single = lean_interp((51.5, 13.1, 10.5))
+    assert single.shape == () and single.dtype == np.float32
+    want = scipy_mc(test_vol, [[51.5], [13.1], [10.5]], order=1, mode="constant", cval=np.nan)[0]
+    assert abs(float(single) - want) < 1e-6
+    X, Y, Z = np.mgrid[0:100, 0:100, 50:51]
+    XYZ = np.vstack((X.ravel(), Y.ravel(), Z.ravel())).T
+    XYZrot = Rotation.from_rotvec([30, -45, 5], degrees=True).apply(XYZ)
+    rot_slice = lean_interp((XYZrot[:, 0], XYZrot[:, 1], XYZrot[:, 2])).reshape(X.shape)
+    want = scipy_mc(test_vol, XYZrot.T, order=1, mode="constant", cval=np.nan).reshape(X.shape)
+    np.testing.assert_allclose(rot_slice, want, rtol=1e-6, atol=1e-6)
+    assert np.isnan(rot_slice).sum() == np.isnan(want).sum()
+
+    test_vol_sparse = sparse.random((100, 100, 100), density=0.1, random_state=2)
+    sparse_interp = SparseLeanVolumeInterpolator(test_vol_sparse, extrap_val=np.nan, dtype=np.float32)
+    c = np.linspace(0, 50, 150)
+    vals = sparse_interp((c, c, c))
+    want = scipy_mc(test_vol_sparse.todense(), np.stack([c, c, c]), order=1, mode="constant", cval=np.nan)
+    assert vals.shape == (150,) and vals.dtype == np.float32
+    np.testing.assert_allclose(vals, want, rtol=1e-6, atol=1e-6)
