@@ -45,13 +45,7 @@ impl<'a> ChunkedField<'a> {
         cache: Arc<ChunkCache>,
     ) -> Self {
         let info = source.info();
-        let kernel = Kernel {
-            shape: info.shape,
-            mode: opts.mode,
-            cval: opts.cval,
-            scale: info.value_scale,
-            to_index: world_to_index.filter(|a| !a.is_identity()),
-        };
+        let kernel = Kernel::new(info.shape, &opts, info.value_scale, world_to_index);
         Self {
             source,
             id: new_source_id(),
@@ -103,7 +97,7 @@ impl<'a> ChunkedField<'a> {
         let n = points.len();
         let idx: Cow<[[f64; 3]]> = match self.kernel.to_index {
             None => Cow::Borrowed(points),
-            Some(_) => Cow::Owned(points.par_iter().map(|p| self.kernel.index_of(p)).collect()),
+            Some(_) => Cow::Owned(points.par_iter().map(|p| self.kernel.to_index(p)).collect()),
         };
         let keys: Vec<usize> = idx
             .par_iter()

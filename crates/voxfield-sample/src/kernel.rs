@@ -87,12 +87,29 @@ fn start_and_frac<const K: usize>(c: f64) -> (f64, f64) {
 }
 
 impl Kernel {
+    /// The rule for a volume of `shape`: an identity `world_to_index` is dropped so
+    /// index-space requests skip the affine entirely.
+    pub(crate) fn new(
+        shape: [usize; 3],
+        opts: &crate::SampleOptions,
+        scale: Option<(f64, f64)>,
+        world_to_index: Option<Affine>,
+    ) -> Self {
+        Kernel {
+            shape,
+            mode: opts.mode,
+            cval: opts.cval,
+            scale,
+            to_index: world_to_index.filter(|a| !a.is_identity()),
+        }
+    }
+
     /// Maps a position to index space. World positions that land within
     /// `EDGE_SNAP` voxels of the volume's faces are snapped onto them: a voxel
     /// centre on the border mapped through an affine and back must stay inside
     /// despite rounding (index-space positions are taken exactly as given).
     #[inline(always)]
-    fn to_index(&self, p: &[f64; 3]) -> [f64; 3] {
+    pub(crate) fn to_index(&self, p: &[f64; 3]) -> [f64; 3] {
         const EDGE_SNAP: f64 = 1e-9;
         match &self.to_index {
             Some(a) => {
@@ -297,13 +314,6 @@ impl Kernel {
         for (p, o) in points.iter().zip(out) {
             *o = self.sample_general::<K>(&self.to_index(p), load);
         }
-    }
-
-    /// Maps a position to index space (public to the chunked engine, which groups
-    /// points by chunk in index space).
-    #[inline]
-    pub(crate) fn index_of(&self, p: &[f64; 3]) -> [f64; 3] {
-        self.to_index(p)
     }
 
     /// The chunk-grid cell holding the first tap of index-space position `x`,

@@ -20,13 +20,7 @@ impl<'a> SparseField<'a> {
         value_scale: Option<(f64, f64)>,
         world_to_index: Option<Affine>,
     ) -> Self {
-        let kernel = Kernel {
-            shape,
-            mode: opts.mode,
-            cval: opts.cval,
-            scale: value_scale,
-            to_index: world_to_index.filter(|a| !a.is_identity()),
-        };
+        let kernel = Kernel::new(shape, &opts, value_scale, world_to_index);
         Self {
             voxels,
             method: opts.method,

@@ -1,4 +1,4 @@
-use voxfield_core::{with_voxel, Affine, ContiguousView, Field, Result, VolumeInfo};
+use voxfield_core::{with_voxel, Affine, ContiguousView, Field, Result};
 
 use crate::kernel::{Kernel, Strided};
 use crate::{Method, SampleOptions};
@@ -27,37 +27,13 @@ impl<'a> VolumeField<'a> {
             shape: view.shape(),
             strides: view.strides(),
         };
-        let kernel = Kernel {
-            shape: view.shape(),
-            mode: opts.mode,
-            cval: opts.cval,
-            scale: value_scale,
-            to_index: world_to_index.filter(|a| !a.is_identity()),
-        };
+        let kernel = Kernel::new(view.shape(), &opts, value_scale, world_to_index);
         Self {
             view,
             method: opts.method,
             kernel,
             grid,
         }
-    }
-
-    /// Builds the field for a source's view and info; `world` uses `affine` (or the
-    /// file's own affine when `affine` is `None`) to map world positions to indices.
-    pub fn from_info(
-        view: ContiguousView<'a>,
-        info: &VolumeInfo,
-        opts: SampleOptions,
-        world: bool,
-        affine: Option<Affine>,
-    ) -> Result<Self> {
-        let to_index = if world {
-            let a = affine.or(info.affine).unwrap_or(Affine::IDENTITY);
-            Some(a.inverse()?)
-        } else {
-            None
-        };
-        Ok(Self::new(view, opts, info.value_scale, to_index))
     }
 
     pub fn shape(&self) -> [usize; 3] {
