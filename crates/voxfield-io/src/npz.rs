@@ -17,16 +17,27 @@ struct Member {
     header_offset: u64,
 }
 
-/// An `.npz` held in memory (archives of sparse coordinates are read whole once).
+/// An `.npz` archive, memory-mapped.
 pub struct Npz {
     path: std::path::PathBuf,
-    bytes: Vec<u8>,
+    // Mapped, not read: opening touches only the central directory, and each
+    // member is inflated straight from the page cache when asked for.
+    bytes: memmap2::Mmap,
     members: Vec<Member>,
 }
 
 impl Npz {
     pub fn open(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        if file.metadata().map_err(|e| Error::io(path, e))?.len() == 0 {
+            return Err(Error::format(
+                path,
+                "not a valid .npz (zip) archive: the file is empty",
+            ));
+        }
+        // SAFETY: read-only map; like every mapped reader we rely on the file not
+        // being truncated while it is open.
+        let bytes = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         let members = Self::directory(&bytes)
             .ok_or_else(|| Error::format(path, "not a valid .npz (zip) archive"))?;
         Ok(Self {
