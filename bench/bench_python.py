@@ -34,9 +34,37 @@ def med(fn, repeats, inner=1):
     return statistics.median(ts)
 
 
+def thread_rows(vol, all_pts, repeats, res):
+    """8 Python threads sharing one Volume vs the same calls in series; each thread samples
+    1.6M points in calls of the given size, so one run lasts long enough to time."""
+    import threading
+    for size in (2_000, 12_500, 125_000):
+        parts = [all_pts[k * size:(k + 1) * size] for k in range(8)]
+        calls = 1_600_000 // size
+
+        def work(p):
+            for _ in range(calls):
+                vol.sample(p)
+
+        def threaded():
+            ts = [threading.Thread(target=work, args=(p,)) for p in parts]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+
+        serial = med(lambda: [work(p) for p in parts], repeats)
+        par = med(threaded, repeats)
+        row = {"points_per_call": size, "calls_per_thread": calls, "serial_s": serial, "eight_threads_s": par,
+               "speedup": serial / par}
+        res[f"threads_8_vs_serial_{size}"] = row
+        print("threads", size, json.dumps(row), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--only", choices=["threads"], help="run only the thread-scaling rows")
     a = ap.parse_args()
     res = {}
     path = os.path.join(DATA, "u8_1300x900x2300.npy")
@@ -47,6 +75,9 @@ def main():
     t = time.perf_counter()
     vol = voxfield.open(mm)
     res["open_memmap_s"] = time.perf_counter() - t
+    if a.only == "threads":
+        thread_rows(vol, np.load(os.path.join(DATA, "points_u8_1000000.npy")), a.repeats, res)
+        return
     for n in [1000, 1_000_000]:
         ppath = os.path.join(DATA, f"points_u8_{n}.npy")
         pts = np.load(ppath)
@@ -61,28 +92,7 @@ def main():
                "python_overhead_us": (py - lib) * 1e6, "map_coordinates_s": mc, "ratio_vs_map_coordinates": mc / py}
         res[f"memmap_points_{n}"] = row
         print("memmap", n, json.dumps(row), flush=True)
-    # 8 Python threads sharing one Volume, each making 10 calls, vs the same 80 calls in series.
-    import threading
-    all_pts = np.load(os.path.join(DATA, "points_u8_1000000.npy"))
-    for size in (2_000, 12_500, 125_000):
-        parts = [all_pts[k * size:(k + 1) * size] for k in range(8)]
-
-        def work(p):
-            for _ in range(10):
-                vol.sample(p)
-
-        def threaded():
-            ts = [threading.Thread(target=work, args=(p,)) for p in parts]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-
-        serial = med(lambda: [work(p) for p in parts], a.repeats)
-        par = med(threaded, a.repeats)
-        row = {"points_per_call": size, "serial_s": serial, "eight_threads_s": par, "speedup": serial / par}
-        res[f"threads_8_vs_serial_{size}"] = row
-        print("threads", size, json.dumps(row), flush=True)
+    thread_rows(vol, np.load(os.path.join(DATA, "points_u8_1000000.npy")), a.repeats, res)
     # scipy's RegularGridInterpolator on the float32 memmap (it would copy the uint8 one to float64).
     from scipy.interpolate import RegularGridInterpolator
     f32 = np.load(os.path.join(DATA, "f32_650x450x1150.npy"), mmap_mode="r")
