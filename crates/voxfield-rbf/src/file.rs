@@ -1,0 +1,259 @@
+//! The `.vxr` model file: magic, format version, JSON header (`ModelInfo`),
+//! little-endian cell records, CRC-32 of everything before it. Written to a
+//! temporary name and renamed into place.
+//!
+//! ```text
+//! \x89VXR\r\n\x1a\n | u32 version | u64 header length | header JSON |
+//! per cell: f64 lo[3] hi[3] width[3] centre[3] scale shape, u8 open_lo[3] open_hi[3] grown, u8 pad,
+//!           u64 m, u64 terms, f64 centres[dim·m], lambda[channels·m], poly[channels·terms] |
+//! u32 crc32
+//! ```
+
+use std::io::Write;
+use std::path::Path;
+
+use voxfield_core::{Error, Result};
+
+use crate::blend::CellBox;
+use crate::cell::{Buckets, Cell};
+use crate::kernel::{Kernel, Scaled};
+use crate::model::{cover, ModelInfo, RbfModel};
+
+pub const MAGIC: [u8; 8] = *b"\x89VXR\r\n\x1a\n";
+pub const VERSION: u32 = 1;
+
+/// Whether `bytes` start like a `.vxr` model.
+pub fn is_vxr(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+}
+
+/// A writer that keeps a running CRC-32.
+struct Crc<W: Write> {
+    inner: W,
+    hasher: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Crc<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn f64s(w: &mut impl Write, v: &[f64]) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(v.len().min(8192) * 8);
+    for chunk in v.chunks(8192) {
+        buf.clear();
+        for x in chunk {
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+        w.write_all(&buf)?;
+    }
+    Ok(())
+}
+
+impl RbfModel {
+    /// Writes the model to `path` atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let header = serde_json::to_vec(&self.info).map_err(|e| Error::invalid(e.to_string()))?;
+        voxfield_io::npy::write_atomic(path, |w| {
+            let mut w = Crc {
+                inner: w,
+                hasher: crc32fast::Hasher::new(),
+            };
+            w.write_all(&MAGIC)?;
+            w.write_all(&VERSION.to_le_bytes())?;
+            w.write_all(&(header.len() as u64).to_le_bytes())?;
+            w.write_all(&header)?;
+            for c in &self.cells {
+                let b = &c.bounds;
+                let mut fixed = Vec::with_capacity(14);
+                fixed.extend_from_slice(&b.lo);
+                fixed.extend_from_slice(&b.hi);
+                fixed.extend_from_slice(&b.width);
+                fixed.extend_from_slice(&c.centre);
+                fixed.push(c.scale);
+                fixed.push(c.kernel.shape);
+                f64s(&mut w, &fixed)?;
+                let flags: Vec<u8> = b
+                    .open_lo
+                    .iter()
+                    .chain(&b.open_hi)
+                    .chain(std::iter::once(&c.grown))
+                    .map(|&f| f as u8)
+                    .chain(std::iter::once(0))
+                    .collect();
+                w.write_all(&flags)?;
+                w.write_all(&(c.len(self.info.dim) as u64).to_le_bytes())?;
+                w.write_all(&(c.terms as u64).to_le_bytes())?;
+                f64s(&mut w, &c.centres)?;
+                f64s(&mut w, &c.lambda)?;
+                f64s(&mut w, &c.poly)?;
+            }
+            let crc = w.hasher.clone().finalize();
+            w.inner.write_all(&crc.to_le_bytes())?;
+            Ok(())
+        })
+    }
+
+    /// Reads a model written by [`RbfModel::save`], checking magic, version,
+    /// checksum and every length.
+    pub fn load(path: &Path) -> Result<RbfModel> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        parse(&bytes).map_err(|m| Error::format(path, m))
+    }
+}
+
+/// Reads the header only (for `voxfield info`): cheap, no checksum pass.
+pub fn read_info(path: &Path) -> Result<ModelInfo> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut head = [0u8; 20];
+    f.read_exact(&mut head)
+        .map_err(|_| Error::format(path, "truncated .vxr model (no header)"))?;
+    let len = check_head(&head).map_err(|m| Error::format(path, m))?;
+    let mut json = vec![0u8; len];
+    f.read_exact(&mut json)
+        .map_err(|_| Error::format(path, "truncated .vxr model (header cut short)"))?;
+    serde_json::from_slice(&json).map_err(|e| Error::format(path, format!("bad model header: {e}")))
+}
+
+fn check_head(b: &[u8]) -> std::result::Result<usize, String> {
+    if b.len() < 20 || !is_vxr(b) {
+        return Err("not a voxfield RBF model (.vxr magic missing)".into());
+    }
+    let version = u32::from_le_bytes(b[8..12].try_into().unwrap());
+    if version != VERSION {
+        return Err(format!(
+            "model format version {version}; this voxfield reads version {VERSION}"
+        ));
+    }
+    let len = u64::from_le_bytes(b[12..20].try_into().unwrap());
+    usize::try_from(len)
+        .ok()
+        .filter(|&l| l < 1 << 30)
+        .ok_or_else(|| format!("implausible header length {len}"))
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len());
+        let end = end.ok_or_else(|| {
+            format!(
+                "truncated .vxr model (cell data ends at byte {})",
+                self.b.len()
+            )
+        })?;
+        let s = &self.b[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+    fn u64(&mut self) -> std::result::Result<usize, String> {
+        let v = u64::from_le_bytes(self.take(8)?.try_into().unwrap());
+        usize::try_from(v).map_err(|_| "implausible count".to_string())
+    }
+    fn f64s(&mut self, n: usize) -> std::result::Result<Vec<f64>, String> {
+        let bytes = self.take(n.checked_mul(8).ok_or("implausible count")?)?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect())
+    }
+}
+
+fn parse(bytes: &[u8]) -> std::result::Result<RbfModel, String> {
+    let len = check_head(bytes)?;
+    if bytes.len() < 24 + len {
+        return Err("truncated .vxr model".into());
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 4);
+    let stored = u32::from_le_bytes(tail.try_into().unwrap());
+    if crc32fast::hash(body) != stored {
+        return Err("checksum mismatch: the model file is corrupt or truncated".into());
+    }
+    let info: ModelInfo = serde_json::from_slice(&body[20..20 + len])
+        .map_err(|e| format!("bad model header: {e}"))?;
+    let kernel: Kernel = info.kernel.parse().map_err(|e: Error| e.to_string())?;
+    let dim = info.dim;
+    if !(1..=3).contains(&dim)
+        || info.channels == 0
+        || info.grid.dim != dim
+        || info.grid.count[..dim].contains(&0)
+        || info.grid.count[..dim]
+            .iter()
+            .try_fold(1usize, |a, &n| a.checked_mul(n))
+            .is_none_or(|g| g > 1 << 28)
+    {
+        return Err(format!(
+            "bad model header: dim {dim}, channels {}",
+            info.channels
+        ));
+    }
+    let mut r = Reader {
+        b: body,
+        at: 20 + len,
+    };
+    let mut cells = Vec::with_capacity(info.cells.min(1 << 24));
+    for _ in 0..info.cells {
+        let f = r.f64s(14)?;
+        let flags = r.take(8)?;
+        let m = r.u64()?;
+        let terms = r.u64()?;
+        if terms > 4 {
+            return Err(format!("bad cell record: {terms} polynomial terms"));
+        }
+        let centres = r.f64s(dim.checked_mul(m).ok_or("implausible count")?)?;
+        let lambda = r.f64s(info.channels.checked_mul(m).ok_or("implausible count")?)?;
+        let poly = r.f64s(info.channels * terms)?;
+        let arr = |i: usize| [f[i], f[i + 1], f[i + 2]];
+        let flag = |i: usize| [flags[i] != 0, flags[i + 1] != 0, flags[i + 2] != 0];
+        let scaled = Scaled {
+            kernel,
+            shape: f[13],
+        };
+        let buckets = kernel
+            .is_compact()
+            .then(|| Buckets::new(dim, m, &centres, 1.0 / scaled.shape));
+        cells.push(Cell {
+            bounds: CellBox {
+                lo: arr(0),
+                hi: arr(3),
+                width: arr(6),
+                open_lo: flag(0),
+                open_hi: flag(3),
+            },
+            centre: arr(9),
+            scale: f[12],
+            kernel: scaled,
+            centres,
+            lambda,
+            poly,
+            terms,
+            buckets,
+            grown: flags[6] != 0,
+        });
+    }
+    if r.at != body.len() {
+        return Err(format!(
+            "{} unexpected bytes after the cells",
+            body.len() - r.at
+        ));
+    }
+    let (cover_start, cover) = cover(&info.grid, &cells);
+    Ok(RbfModel {
+        info,
+        kernel,
+        cells,
+        cover_start,
+        cover,
+    })
+}

@@ -1,0 +1,560 @@
+//! Fitting: validation, duplicate handling, subdivision into cells, parallel
+//! per-cell solves.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use faer::{Mat, Side};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use voxfield_core::{Error, Result};
+
+use crate::blend::{CellBox, DomainGrid, Ramp};
+use crate::cell::{poly_terms, Cell, SolveSpec};
+use crate::kernel::{Kernel, Scaled};
+
+/// What to do with points that share exactly the same coordinates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Duplicates {
+    /// Keep one point with the mean of their values (reported in the model info).
+    Merge,
+    /// Refuse the input, naming the first pair.
+    Reject,
+}
+
+/// How to fit. `Default` is thin-plate spline + linear polynomial, ~300 points
+/// per domain, overlap 0.25, smoothstep blending.
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    pub kernel: Kernel,
+    /// Polynomial degree −1 (none), 0 or 1; `None` = the kernel's default (1).
+    pub degree: Option<i32>,
+    /// Added to the diagonal (scipy's `smoothing`); 0 interpolates.
+    pub smoothing: f64,
+    /// ε for gaussian and mq, the support radius α for wendland (world units);
+    /// `None` = from the point density.
+    pub shape: Option<f64>,
+    /// Target points per domain; `None` = 300 for dense kernels, 3000 for wendland.
+    pub points_per_cell: Option<usize>,
+    /// Overlap δ as a fraction of the domain size, in (0, 0.5].
+    pub overlap: f64,
+    pub ramp: Ramp,
+    pub duplicates: Duplicates,
+    /// Cells holding fewer points grow until they hold this many; `None` = max(20, 3·(polynomial terms)).
+    pub min_points: Option<usize>,
+    /// Largest cell solved; `None` = 8192 for dense kernels (a 512 MiB matrix), 200,000 for wendland.
+    pub max_points: Option<usize>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            kernel: Kernel::ThinPlate,
+            degree: None,
+            smoothing: 0.0,
+            shape: None,
+            points_per_cell: None,
+            overlap: 0.25,
+            ramp: Ramp::Smooth,
+            duplicates: Duplicates::Merge,
+            min_points: None,
+            max_points: None,
+        }
+    }
+}
+
+/// Everything about a fitted model except its cells (stored as the JSON header
+/// of a `.vxr` file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub dim: usize,
+    pub channels: usize,
+    pub kernel: String,
+    pub degree: i32,
+    pub smoothing: f64,
+    /// ε (gaussian, mq) or support radius (wendland) in world units; null otherwise.
+    pub shape: Option<f64>,
+    pub points_per_cell: usize,
+    pub overlap: f64,
+    pub ramp: Ramp,
+    pub input_points: usize,
+    pub points: usize,
+    pub merged_duplicates: usize,
+    pub bbox_lo: Vec<f64>,
+    pub bbox_hi: Vec<f64>,
+    pub value_min: Vec<f64>,
+    pub value_max: Vec<f64>,
+    pub grid: DomainGrid,
+    pub cells: usize,
+    /// Σ points over cells (each point counts once per cell holding it).
+    pub cell_points: usize,
+    pub largest_cell: usize,
+    pub grown_cells: usize,
+}
+
+/// A fitted subdivided RBF interpolant.
+#[derive(Clone, Debug)]
+pub struct RbfModel {
+    pub info: ModelInfo,
+    pub kernel: Kernel,
+    pub cells: Vec<Cell>,
+    /// Per domain, the cells whose box meets it (CSR over `grid` domain ids).
+    pub(crate) cover_start: Vec<u32>,
+    pub(crate) cover: Vec<u32>,
+}
+
+/// Fits `values` (n × channels, row-major) at `points` (n × dim, row-major).
+/// `progress(done, total)` is called as cells finish.
+pub fn fit(
+    points: &[f64],
+    dim: usize,
+    values: &[f64],
+    channels: usize,
+    opts: &FitOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<RbfModel> {
+    let kernel = opts.kernel;
+    kernel.check_dim(dim)?;
+    if channels == 0 {
+        return Err(Error::invalid("values need at least one channel"));
+    }
+    if !points.len().is_multiple_of(dim) {
+        return Err(Error::invalid(format!(
+            "{} coordinates do not form {dim}-D points",
+            points.len()
+        )));
+    }
+    let n_in = points.len() / dim;
+    if values.len() != n_in * channels {
+        return Err(Error::invalid(format!(
+            "{n_in} points but {} values (expected {} for {channels} channel(s))",
+            values.len(),
+            n_in * channels
+        )));
+    }
+    if n_in == 0 {
+        return Err(Error::invalid("no points to fit"));
+    }
+    check_finite(points, dim, "coordinate")?;
+    check_finite(values, channels, "value")?;
+    let degree = opts.degree.unwrap_or(kernel.default_degree());
+    if !(-1..=1).contains(&degree) {
+        return Err(Error::invalid(format!(
+            "degree must be -1, 0 or 1, not {degree}"
+        )));
+    }
+    if degree < kernel.min_degree() {
+        return Err(Error::invalid(format!(
+            "kernel {kernel} is only conditionally positive definite: it needs degree >= {}, not {degree}",
+            kernel.min_degree()
+        )));
+    }
+    if !(opts.overlap > 0.0 && opts.overlap <= 0.5) {
+        return Err(Error::invalid(format!(
+            "overlap must be in (0, 0.5] (a fraction of the domain size), not {}",
+            opts.overlap
+        )));
+    }
+    if !(opts.smoothing >= 0.0 && opts.smoothing.is_finite()) {
+        return Err(Error::invalid(format!(
+            "smoothing must be finite and >= 0, not {}",
+            opts.smoothing
+        )));
+    }
+    if let Some(s) = opts.shape {
+        if !(s > 0.0 && s.is_finite()) {
+            return Err(Error::invalid(format!(
+                "shape parameter must be finite and > 0, not {s}"
+            )));
+        }
+    }
+    let (points, values, merged) = dedupe(points, dim, values, channels, opts.duplicates)?;
+    let n = points.len() / dim;
+    let terms = poly_terms(dim, degree);
+    if n < terms.max(1) {
+        return Err(Error::invalid(format!(
+            "{n} distinct point(s) are fewer than kernel {kernel} with degree {degree} needs in {dim}-D ({})",
+            terms.max(1)
+        )));
+    }
+    check_spread(&points, dim)?;
+
+    let mut lo = [0.0; 3];
+    let mut hi = [0.0; 3];
+    for a in 0..dim {
+        lo[a] = f64::INFINITY;
+        hi[a] = f64::NEG_INFINITY;
+    }
+    for p in points.chunks_exact(dim) {
+        for a in 0..dim {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    let ppc = opts
+        .points_per_cell
+        .unwrap_or(if kernel.is_compact() { 3000 } else { 300 })
+        .max(1);
+    let grid = DomainGrid::new(dim, lo, hi, n.div_ceil(ppc));
+    let (start, order) = bin(&grid, &points, dim);
+    let occupied: Vec<usize> = (0..grid.len())
+        .filter(|&g| start[g + 1] > start[g])
+        .collect();
+
+    let volume: f64 = (0..dim).map(|a| hi[a] - lo[a]).product();
+    let spacing = (volume / n as f64).powf(1.0 / dim as f64);
+    let shape = kernel.has_shape().then(|| {
+        opts.shape.unwrap_or_else(|| {
+            if kernel.is_compact() {
+                // Support holding ~K neighbours on average: α = (K·vol / (V_d·n))^(1/d).
+                let (k, vd) = match dim {
+                    1 => (10.0, 2.0),
+                    2 => (30.0, std::f64::consts::PI),
+                    _ => (50.0, 4.0 / 3.0 * std::f64::consts::PI),
+                };
+                (k * volume / (vd * n as f64)).powf(1.0 / dim as f64)
+            } else {
+                1.0 / spacing
+            }
+        })
+    });
+    let min_points = opts.min_points.unwrap_or((3 * terms).max(20)).min(n);
+    let max_points = opts
+        .max_points
+        .unwrap_or(if kernel.is_compact() { 200_000 } else { 8192 });
+
+    let done = AtomicUsize::new(0);
+    let total = occupied.len();
+    progress(0, total);
+    let cells: Vec<Cell> = occupied
+        .par_iter()
+        .enumerate()
+        .map(|(k, &g)| {
+            let (bounds, members, grown) = gather(
+                &grid,
+                &start,
+                &order,
+                &points,
+                g,
+                opts.overlap,
+                min_points,
+                &lo,
+                &hi,
+            );
+            if members.len() > max_points {
+                return Err(Error::invalid(format!(
+                    "cell {k} holds {} points, more than the limit of {max_points}: the points are \
+                     clustered; lower points_per_cell or raise max_points",
+                    members.len()
+                )));
+            }
+            let mut cp = Vec::with_capacity(members.len() * dim);
+            let mut cv = Vec::with_capacity(members.len() * channels);
+            for &i in &members {
+                let i = i as usize;
+                cp.extend_from_slice(&points[i * dim..(i + 1) * dim]);
+                cv.extend_from_slice(&values[i * channels..(i + 1) * channels]);
+            }
+            let scale = (0..dim)
+                .map(|a| 0.5 * (bounds.hi[a] - bounds.lo[a]))
+                .fold(0.0, f64::max);
+            let local_shape = match (kernel.is_compact(), shape) {
+                (true, Some(alpha)) => scale / alpha,
+                (false, Some(eps)) => eps * scale,
+                _ => 1.0,
+            };
+            let spec = SolveSpec {
+                dim,
+                channels,
+                kernel: Scaled {
+                    kernel,
+                    shape: local_shape,
+                },
+                terms,
+                smoothing: opts.smoothing / scale.powi(kernel.homogeneity()),
+            };
+            let mut cell = Cell::solve(k, bounds, &spec, &cp, &cv)?;
+            cell.grown = grown;
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+            Ok(cell)
+        })
+        .collect::<Result<_>>()?;
+
+    let (cover_start, cover) = cover(&grid, &cells);
+    let (mut vmin, mut vmax) = (
+        vec![f64::INFINITY; channels],
+        vec![f64::NEG_INFINITY; channels],
+    );
+    for v in values.chunks_exact(channels) {
+        for k in 0..channels {
+            vmin[k] = vmin[k].min(v[k]);
+            vmax[k] = vmax[k].max(v[k]);
+        }
+    }
+    let info = ModelInfo {
+        dim,
+        channels,
+        kernel: kernel.name().into(),
+        degree,
+        smoothing: opts.smoothing,
+        shape,
+        points_per_cell: ppc,
+        overlap: opts.overlap,
+        ramp: opts.ramp,
+        input_points: n_in,
+        points: n,
+        merged_duplicates: merged,
+        bbox_lo: lo[..dim].to_vec(),
+        bbox_hi: hi[..dim].to_vec(),
+        value_min: vmin,
+        value_max: vmax,
+        grid,
+        cells: cells.len(),
+        cell_points: cells.iter().map(|c| c.len(dim)).sum(),
+        largest_cell: cells.iter().map(|c| c.len(dim)).max().unwrap_or(0),
+        grown_cells: cells.iter().filter(|c| c.grown).count(),
+    };
+    Ok(RbfModel {
+        info,
+        kernel,
+        cells,
+        cover_start,
+        cover,
+    })
+}
+
+fn check_finite(data: &[f64], width: usize, what: &str) -> Result<()> {
+    match data.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::invalid(format!(
+            "point {} has a non-finite {what} ({})",
+            i / width,
+            data[i]
+        ))),
+    }
+}
+
+/// Merges (or rejects) points with identical coordinates; keeps first-occurrence order.
+fn dedupe(
+    points: &[f64],
+    dim: usize,
+    values: &[f64],
+    channels: usize,
+    policy: Duplicates,
+) -> Result<(Vec<f64>, Vec<f64>, usize)> {
+    let n = points.len() / dim;
+    let p = |i: usize| &points[i * dim..(i + 1) * dim];
+    let mut idx: Vec<u32> = (0..n as u32).collect();
+    idx.par_sort_unstable_by(|&a, &b| {
+        let (pa, pb) = (p(a as usize), p(b as usize));
+        pa.iter()
+            .zip(pb)
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.cmp(&b))
+    });
+    // first[i] = the first occurrence of point i's coordinates.
+    let mut first: Vec<u32> = (0..n as u32).collect();
+    let mut merged = 0;
+    for w in idx.windows(2) {
+        let (a, b) = (w[0] as usize, w[1] as usize);
+        if p(a) == p(b) {
+            if policy == Duplicates::Reject {
+                return Err(Error::invalid(format!(
+                    "points {} and {} have the same coordinates {:?} (duplicates are rejected)",
+                    a.min(b),
+                    a.max(b),
+                    p(a)
+                )));
+            }
+            first[b] = first[a];
+            merged += 1;
+        }
+    }
+    if merged == 0 {
+        return Ok((points.to_vec(), values.to_vec(), 0));
+    }
+    let mut sum = vec![0.0; n * channels];
+    let mut count = vec![0u32; n];
+    for i in 0..n {
+        let f = first[i] as usize;
+        count[f] += 1;
+        for k in 0..channels {
+            sum[f * channels + k] += values[i * channels + k];
+        }
+    }
+    let (mut op, mut ov) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        if count[i] > 0 {
+            op.extend_from_slice(p(i));
+            ov.extend(
+                sum[i * channels..(i + 1) * channels]
+                    .iter()
+                    .map(|s| s / count[i] as f64),
+            );
+        }
+    }
+    Ok((op, ov, merged))
+}
+
+/// Refuses point sets that do not span their dimension (collinear in 2-D,
+/// coplanar in 3-D): no grid of domains or polynomial fits them.
+fn check_spread(points: &[f64], dim: usize) -> Result<()> {
+    let n = points.len() / dim;
+    let mut mean = [0.0; 3];
+    for p in points.chunks_exact(dim) {
+        for a in 0..dim {
+            mean[a] += p[a] / n as f64;
+        }
+    }
+    let mut cov = Mat::<f64>::zeros(dim, dim);
+    for p in points.chunks_exact(dim) {
+        for a in 0..dim {
+            for b in 0..dim {
+                cov[(a, b)] += (p[a] - mean[a]) * (p[b] - mean[b]);
+            }
+        }
+    }
+    let eig = cov
+        .self_adjoint_eigenvalues(Side::Lower)
+        .map_err(|_| Error::invalid("could not analyse the point spread"))?;
+    let max = eig.iter().cloned().fold(0.0, f64::max);
+    let rank = eig
+        .iter()
+        .filter(|&&e| e > 1e-12 * max && max > 0.0)
+        .count();
+    if rank < dim {
+        let what = match (dim, rank) {
+            (_, 0) => "all points coincide".to_string(),
+            (2, 1) | (3, 1) => "all points are collinear".to_string(),
+            (3, 2) => "all points are coplanar".to_string(),
+            _ => format!("the points span only {rank} of {dim} dimensions"),
+        };
+        return Err(Error::invalid(format!(
+            "{what}: a {dim}-D interpolant needs points that span {dim} dimensions"
+        )));
+    }
+    Ok(())
+}
+
+/// Counting sort of point indices by domain: (start offsets per domain, order).
+fn bin(grid: &DomainGrid, points: &[f64], dim: usize) -> (Vec<u32>, Vec<u32>) {
+    let ids: Vec<u32> = points
+        .par_chunks_exact(dim)
+        .map(|p| grid.id(grid.coords_of(p)) as u32)
+        .collect();
+    let mut start = vec![0u32; grid.len() + 1];
+    for &g in &ids {
+        start[g as usize + 1] += 1;
+    }
+    for g in 0..grid.len() {
+        start[g + 1] += start[g];
+    }
+    let mut fill = start.clone();
+    let mut order = vec![0u32; ids.len()];
+    for (i, &g) in ids.iter().enumerate() {
+        order[fill[g as usize] as usize] = i as u32;
+        fill[g as usize] += 1;
+    }
+    (start, order)
+}
+
+/// The cell of domain `g`: its box (grown by doubling δ until it holds
+/// `min_points`) and every point inside it.
+#[allow(clippy::too_many_arguments)]
+fn gather(
+    grid: &DomainGrid,
+    start: &[u32],
+    order: &[u32],
+    points: &[f64],
+    g: usize,
+    overlap: f64,
+    min_points: usize,
+    lo: &[f64; 3],
+    hi: &[f64; 3],
+) -> (CellBox, Vec<u32>, bool) {
+    let dim = grid.dim;
+    let c = grid.coords(g);
+    let corner = grid.corner(c);
+    let mut grow = 1.0;
+    loop {
+        let mut b = CellBox {
+            lo: [0.0; 3],
+            hi: [0.0; 3],
+            width: [0.0; 3],
+            open_lo: [false; 3],
+            open_hi: [false; 3],
+        };
+        let mut covers_all = true;
+        for a in 0..dim {
+            let delta = overlap * grid.size[a] * grow;
+            b.lo[a] = corner[a] - delta;
+            b.hi[a] = corner[a] + grid.size[a] + delta;
+            b.width[a] = (2.0 * delta).min(0.5 * (b.hi[a] - b.lo[a]));
+            b.open_lo[a] = c[a] == 0;
+            b.open_hi[a] = c[a] + 1 == grid.count[a];
+            covers_all &= (b.open_lo[a] || b.lo[a] <= lo[a]) && (b.open_hi[a] || b.hi[a] >= hi[a]);
+        }
+        let (r0, r1) = grid.range_of(&b.lo, &b.hi);
+        let mut members = Vec::new();
+        for_each_domain(dim, r0, r1, |d| {
+            let d = grid.id(d);
+            for &i in &order[start[d] as usize..start[d + 1] as usize] {
+                if b.contains(dim, &points[i as usize * dim..(i as usize + 1) * dim]) {
+                    members.push(i);
+                }
+            }
+        });
+        if members.len() >= min_points || covers_all {
+            members.sort_unstable();
+            return (b, members, grow > 1.0);
+        }
+        grow *= 2.0;
+    }
+}
+
+fn for_each_domain(dim: usize, r0: [usize; 3], r1: [usize; 3], mut f: impl FnMut([usize; 3])) {
+    let mut c = r0;
+    loop {
+        f(c);
+        let mut a = dim;
+        loop {
+            if a == 0 {
+                return;
+            }
+            a -= 1;
+            if c[a] < r1[a] {
+                c[a] += 1;
+                break;
+            }
+            c[a] = r0[a];
+        }
+    }
+}
+
+/// Per domain, the cells whose box meets it, in cell order.
+pub(crate) fn cover(grid: &DomainGrid, cells: &[Cell]) -> (Vec<u32>, Vec<u32>) {
+    let dim = grid.dim;
+    let mut start = vec![0u32; grid.len() + 1];
+    let ranges: Vec<_> = cells
+        .iter()
+        .map(|c| grid.range_of(&c.bounds.lo, &c.bounds.hi))
+        .collect();
+    for &(r0, r1) in &ranges {
+        for_each_domain(dim, r0, r1, |d| start[grid.id(d) + 1] += 1);
+    }
+    for g in 0..grid.len() {
+        start[g + 1] += start[g];
+    }
+    let mut fill = start.clone();
+    let mut list = vec![0u32; start[grid.len()] as usize];
+    for (k, &(r0, r1)) in ranges.iter().enumerate() {
+        for_each_domain(dim, r0, r1, |d| {
+            let g = grid.id(d);
+            list[fill[g] as usize] = k as u32;
+            fill[g] += 1;
+        });
+    }
+    (start, list)
+}

@@ -1,0 +1,376 @@
+//! Properties of the subdivided fit against analytic fields: interpolation,
+//! partition of unity, continuity, polynomial reproduction, determinism, the
+//! model file, and bad input.
+
+use voxfield_rbf::{fit, Duplicates, FitOptions, Kernel, Ramp, RbfModel};
+
+/// splitmix64: deterministic uniform numbers in [0, 1) without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+fn franke(x: f64, y: f64) -> f64 {
+    0.75 * (-((9.0 * x - 2.0).powi(2) + (9.0 * y - 2.0).powi(2)) / 4.0).exp()
+        + 0.75 * (-(9.0 * x + 1.0).powi(2) / 49.0 - (9.0 * y + 1.0) / 10.0).exp()
+        + 0.5 * (-((9.0 * x - 7.0).powi(2) + (9.0 * y - 3.0).powi(2)) / 4.0).exp()
+        - 0.2 * (-(9.0 * x - 4.0).powi(2) - (9.0 * y - 7.0).powi(2)).exp()
+}
+
+fn field(p: &[f64]) -> f64 {
+    match p.len() {
+        2 => franke(p[0], p[1]),
+        _ => franke(p[0], p[1]) * (1.0 + 0.5 * (3.0 * p[2]).sin()),
+    }
+}
+
+fn scattered(n: usize, dim: usize, seed: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut r = Rng(seed);
+    let pts: Vec<f64> = (0..n * dim).map(|_| r.next()).collect();
+    let vals = pts.chunks(dim).map(field).collect();
+    (pts, vals)
+}
+
+fn opts(kernel: Kernel, ppc: usize) -> FitOptions {
+    FitOptions {
+        kernel,
+        points_per_cell: Some(ppc),
+        ..Default::default()
+    }
+}
+
+fn quiet(_: usize, _: usize) {}
+
+fn eval(model: &RbfModel, pts: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; pts.len() / model.dim() * model.channels()];
+    model.eval_points(pts, &mut out, &quiet).unwrap();
+    out
+}
+
+fn range(v: &[f64]) -> f64 {
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+    hi - lo
+}
+
+#[test]
+fn interpolates_every_sample() {
+    for (dim, n, ppc) in [(2, 4000, 250), (3, 4000, 400)] {
+        let (pts, vals) = scattered(n, dim, 7 + dim as u64);
+        for kernel in [
+            Kernel::ThinPlate,
+            Kernel::WendlandC2,
+            Kernel::WendlandC4,
+            Kernel::Cubic,
+        ] {
+            let model = fit(&pts, dim, &vals, 1, &opts(kernel, ppc), &quiet).unwrap();
+            assert!(
+                model.info.cells > 4,
+                "{kernel} {dim}-D: {} cells",
+                model.info.cells
+            );
+            let got = eval(&model, &pts);
+            let worst = got
+                .iter()
+                .zip(&vals)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                worst <= 1e-8 * range(&vals),
+                "{kernel} {dim}-D: residual {worst:e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn weights_are_a_partition_of_unity_and_the_blend_is_continuous() {
+    let (pts, vals) = scattered(3000, 2, 3);
+    for ramp in [Ramp::Smooth, Ramp::Linear, Ramp::Quintic] {
+        let o = FitOptions {
+            ramp,
+            ..opts(Kernel::ThinPlate, 200)
+        };
+        let model = fit(&pts, 2, &vals, 1, &o, &quiet).unwrap();
+        assert_eq!(model.info.grown_cells, 0);
+        let g = &model.info.grid;
+        let mut r = Rng(11);
+        for _ in 0..2000 {
+            let x = [r.next(), r.next()];
+            assert!((model.weight_sum(&x) - 1.0).abs() < 1e-14);
+        }
+        // Every domain border b and ramp end b ± δ on axis 0, crossed along a line.
+        let mut worst = 0.0f64;
+        let mut typical = 0.0f64;
+        for i in 0..=g.count[0] {
+            let b = g.lo[0] + i as f64 * g.size[0];
+            for x0 in [b - o.overlap * g.size[0], b, b + o.overlap * g.size[0]] {
+                for k in 0..25 {
+                    let y = (k as f64 + 0.37) / 25.0;
+                    let a = eval(&model, &[x0 - 5e-10, y]);
+                    let c = eval(&model, &[x0 + 5e-10, y]);
+                    worst = worst.max((a[0] - c[0]).abs());
+                    let m = eval(&model, &[x0 + 0.013, y]);
+                    let n = eval(&model, &[x0 + 0.013 + 1e-9, y]);
+                    typical = typical.max((m[0] - n[0]).abs());
+                }
+            }
+        }
+        // A discontinuity would show as a jump far above the field's own change
+        // over 1e-9 (|∇f| ≤ ~10 here, so ~1e-8) plus round-off.
+        assert!(
+            worst < 2e-8,
+            "{ramp:?}: jump {worst:e} (typical step {typical:e})"
+        );
+    }
+}
+
+#[test]
+fn linear_fields_are_reproduced() {
+    for dim in [2, 3] {
+        let mut r = Rng(5);
+        let pts: Vec<f64> = (0..2500 * dim).map(|_| r.next() * 10.0 - 3.0).collect();
+        let lin =
+            |p: &[f64]| 1.5 + 2.0 * p[0] - 3.0 * p[1] + if p.len() > 2 { 0.5 * p[2] } else { 0.0 };
+        let vals: Vec<f64> = pts.chunks(dim).map(lin).collect();
+        for kernel in Kernel::ALL {
+            let model = fit(&pts, dim, &vals, 1, &opts(kernel, 300), &quiet).unwrap();
+            // Inside and a little outside the data's box.
+            let q: Vec<f64> = (0..500 * dim).map(|_| r.next() * 11.0 - 3.5).collect();
+            let got = eval(&model, &q);
+            let worst = q
+                .chunks(dim)
+                .zip(&got)
+                .map(|(p, g)| (lin(p) - g).abs())
+                .fold(0.0, f64::max);
+            assert!(worst < 1e-8, "{kernel} {dim}-D: {worst:e}");
+        }
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    let (pts, vals) = scattered(3000, 2, 9);
+    let (q, _) = scattered(5000, 2, 10);
+    let run = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                let m = fit(&pts, 2, &vals, 1, &opts(Kernel::ThinPlate, 200), &quiet).unwrap();
+                eval(&m, &q)
+            })
+    };
+    let one = run(1);
+    let two = run(2);
+    assert!(one
+        .iter()
+        .zip(&two)
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+}
+
+#[test]
+fn channels_share_a_fit_and_match_separate_fits() {
+    let (pts, vals) = scattered(2000, 2, 12);
+    let second: Vec<f64> = pts.chunks(2).map(|p| (p[0] * 4.0).cos() * p[1]).collect();
+    let both: Vec<f64> = vals
+        .iter()
+        .zip(&second)
+        .flat_map(|(a, b)| [*a, *b])
+        .collect();
+    for kernel in [Kernel::ThinPlate, Kernel::WendlandC2] {
+        let m2 = fit(&pts, 2, &both, 2, &opts(kernel, 200), &quiet).unwrap();
+        let m1 = fit(&pts, 2, &second, 1, &opts(kernel, 200), &quiet).unwrap();
+        let (q, _) = scattered(300, 2, 13);
+        let a = eval(&m2, &q);
+        let b = eval(&m1, &q);
+        for (i, v) in b.iter().enumerate() {
+            assert!((a[2 * i + 1] - v).abs() < 1e-10, "{kernel}");
+        }
+    }
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let (pts, vals) = scattered(2000, 2, 14);
+    for kernel in [Kernel::ThinPlate, Kernel::WendlandC4, Kernel::Gaussian] {
+        let m = fit(&pts, 2, &vals, 1, &opts(kernel, 200), &quiet).unwrap();
+        let (q, _) = scattered(200, 2, 15);
+        let mut g = vec![0.0; q.len()];
+        m.eval_gradients(&q, 0, &mut g).unwrap();
+        let h = 1e-6;
+        for (p, g) in q.chunks(2).zip(g.chunks(2)) {
+            for a in 0..2 {
+                let mut lo = [p[0], p[1]];
+                let mut hi = lo;
+                lo[a] -= h;
+                hi[a] += h;
+                let fd = (eval(&m, &hi)[0] - eval(&m, &lo)[0]) / (2.0 * h);
+                assert!(
+                    (fd - g[a]).abs() < 1e-4 * (1.0 + g[a].abs()),
+                    "{kernel}: {fd} vs {}",
+                    g[a]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn sparse_regions_grow_cells_and_still_interpolate() {
+    // Dense clusters in two corners, a few lone points elsewhere.
+    let mut r = Rng(21);
+    let mut pts = Vec::new();
+    for _ in 0..1500 {
+        pts.extend([r.next() * 0.2, r.next() * 0.2]);
+        pts.extend([0.8 + r.next() * 0.2, 0.8 + r.next() * 0.2]);
+    }
+    for _ in 0..30 {
+        pts.extend([r.next(), r.next()]);
+    }
+    let vals: Vec<f64> = pts.chunks(2).map(field).collect();
+    let m = fit(&pts, 2, &vals, 1, &opts(Kernel::ThinPlate, 100), &quiet).unwrap();
+    assert!(m.info.grown_cells > 0);
+    let got = eval(&m, &pts);
+    let worst = got
+        .iter()
+        .zip(&vals)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= 1e-8 * range(&vals), "{worst:e}");
+    // Continuous in the middle too: every position gets a finite value.
+    let (q, _) = scattered(2000, 2, 22);
+    assert!(eval(&m, &q).iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn duplicates_are_merged_or_rejected() {
+    let (mut pts, mut vals) = scattered(500, 2, 30);
+    pts.extend_from_within(20..22);
+    vals.push(vals[10] + 1.0);
+    let m = fit(&pts, 2, &vals, 1, &FitOptions::default(), &quiet).unwrap();
+    assert_eq!(m.info.merged_duplicates, 1);
+    assert_eq!(m.info.points, 500);
+    let at = eval(&m, &pts[20..22]);
+    assert!((at[0] - (vals[10] + 0.5)).abs() < 1e-9);
+    let o = FitOptions {
+        duplicates: Duplicates::Reject,
+        ..Default::default()
+    };
+    let e = fit(&pts, 2, &vals, 1, &o, &quiet).unwrap_err().to_string();
+    assert!(e.contains("points 10 and 500"), "{e}");
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message() {
+    let (pts, vals) = scattered(200, 2, 40);
+    let err = |p: &[f64], dim: usize, v: &[f64], o: &FitOptions| {
+        fit(p, dim, v, 1, o, &quiet).unwrap_err().to_string()
+    };
+    let d = FitOptions::default();
+    let mut nan = pts.clone();
+    nan[37] = f64::NAN;
+    assert!(err(&nan, 2, &vals, &d).contains("point 18 has a non-finite coordinate"));
+    let mut inf = vals.clone();
+    inf[3] = f64::INFINITY;
+    assert!(err(&pts, 2, &inf, &d).contains("point 3 has a non-finite value"));
+    assert!(err(&pts, 2, &vals[1..], &d).contains("200 points but 199 values"));
+    assert!(err(&pts[..4], 2, &vals[..2], &d).contains("fewer than kernel tps"));
+    assert!(err(&[], 2, &[], &d).contains("no points"));
+    let line: Vec<f64> = (0..50)
+        .flat_map(|i| [i as f64, 2.0 * i as f64 + 1.0])
+        .collect();
+    assert!(err(&line, 2, &vec![1.0; 50], &d).contains("collinear"));
+    let plane: Vec<f64> = pts
+        .chunks(2)
+        .flat_map(|p| [p[0], p[1], p[0] + p[1]])
+        .collect();
+    assert!(err(&plane, 3, &vals, &d).contains("coplanar"));
+    let four: Vec<f64> = (0..40).map(|i| i as f64).collect();
+    let w = FitOptions {
+        kernel: Kernel::WendlandC2,
+        ..Default::default()
+    };
+    assert!(err(&four, 4, &[0.0; 10], &w).contains("only in 1 to 3 dimensions"));
+    let low = FitOptions {
+        degree: Some(0),
+        ..Default::default()
+    };
+    assert!(err(&pts, 2, &vals, &low).contains("needs degree >= 1"));
+    let ov = FitOptions {
+        overlap: 0.7,
+        ..Default::default()
+    };
+    assert!(err(&pts, 2, &vals, &ov).contains("overlap must be in (0, 0.5]"));
+    let cap = FitOptions {
+        max_points: Some(50),
+        ..opts(Kernel::ThinPlate, 500)
+    };
+    assert!(err(&pts, 2, &vals, &cap).contains("more than the limit of 50"));
+}
+
+#[test]
+fn model_files_round_trip_and_corruption_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pts, vals) = scattered(1500, 3, 50);
+    for kernel in [Kernel::ThinPlate, Kernel::WendlandC2] {
+        let m = fit(&pts, 3, &vals, 1, &opts(kernel, 300), &quiet).unwrap();
+        let path = dir.path().join("m.vxr");
+        m.save(&path).unwrap();
+        let back = RbfModel::load(&path).unwrap();
+        assert_eq!(back.info, m.info);
+        let (q, _) = scattered(1000, 3, 51);
+        assert!(eval(&m, &q)
+            .iter()
+            .zip(eval(&back, &q))
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert_eq!(voxfield_rbf::file::read_info(&path).unwrap(), m.info);
+        let bytes = std::fs::read(&path).unwrap();
+        let bad = dir.path().join("bad.vxr");
+        let mut flipped = bytes.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 1;
+        std::fs::write(&bad, &flipped).unwrap();
+        let e = RbfModel::load(&bad).unwrap_err().to_string();
+        assert!(
+            e.contains("bad.vxr") && e.contains("checksum mismatch"),
+            "{e}"
+        );
+        std::fs::write(&bad, &bytes[..bytes.len() - 100]).unwrap();
+        assert!(RbfModel::load(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("checksum mismatch"));
+        std::fs::write(&bad, &bytes[..10]).unwrap();
+        assert!(RbfModel::load(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("magic"));
+        std::fs::write(&bad, b"hello world, not a model").unwrap();
+        assert!(RbfModel::load(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("not a voxfield RBF model"));
+    }
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "temporary files left: {names:?}");
+}
+
+#[test]
+fn non_finite_query_points_give_nan() {
+    let (pts, vals) = scattered(300, 2, 60);
+    let m = fit(&pts, 2, &vals, 1, &FitOptions::default(), &quiet).unwrap();
+    let got = eval(&m, &[f64::NAN, 0.5, 0.5, f64::INFINITY, 0.5, 0.5]);
+    assert!(got[0].is_nan() && got[1].is_nan() && got[2].is_finite());
+}
