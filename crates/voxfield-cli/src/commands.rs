@@ -52,6 +52,7 @@ pub fn run(cli: Cli) -> Result<()> {
             sampling,
             picture,
         } => slice(&source.path, &source.raw, &plane, &out, &sampling, &picture),
+        Command::Rbf { cmd } => crate::rbf::run(cmd),
         Command::Demo {
             source,
             out,
@@ -81,7 +82,7 @@ fn open(path: &Path, raw: &RawArgs) -> Result<Box<dyn VolumeSource>> {
     Ok(src)
 }
 
-fn set_threads(n: Option<usize>) -> Result<()> {
+pub(crate) fn set_threads(n: Option<usize>) -> Result<()> {
     if let Some(n) = n {
         if n == 0 {
             bail!("--threads must be at least 1");
@@ -103,6 +104,29 @@ fn field<'a>(src: &'a dyn VolumeSource, s: &SamplingArgs) -> Result<Box<dyn Fiel
         s.affine,
         &cache,
     )?)
+}
+
+/// A fitted model as a field (positions are the model's coordinates; 2-D models
+/// read x, y). Sampling options that only apply to voxel grids are refused.
+fn model_field<'a>(
+    model: &'a voxfield_rbf::RbfModel,
+    s: &SamplingArgs,
+) -> Result<voxfield_rbf::RbfField<'a>> {
+    if s.world() {
+        bail!(
+            "--world/--affine do not apply to an RBF model: it is evaluated in its own coordinates"
+        );
+    }
+    Ok(voxfield_rbf::RbfField { model, channel: 0 })
+}
+
+/// Output type for fields without a stored dtype.
+fn float_dtype(s: &SamplingArgs) -> Result<DType> {
+    match s.dtype.as_str() {
+        "f32" | "float32" => Ok(DType::F32),
+        "f64" | "float64" => Ok(DType::F64),
+        o => bail!("--dtype '{o}': an RBF model is written as f32 or f64"),
+    }
 }
 
 /// The element type results are written in.
@@ -170,7 +194,7 @@ macro_rules! with_out {
     };
 }
 
-fn progress(total: u64, what: &str) -> ProgressBar {
+pub(crate) fn progress(total: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
@@ -182,6 +206,9 @@ fn progress(total: u64, what: &str) -> ProgressBar {
 }
 
 fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
+    if crate::rbf::is_model(path) {
+        return crate::rbf::info(path, json);
+    }
     if raw.shape.is_none() {
         if let Some(entries) = voxfield::list_container(path)? {
             return list(path, &entries, json);
@@ -322,10 +349,16 @@ fn sample(
 ) -> Result<()> {
     set_threads(s.threads)?;
     let t0 = Instant::now();
-    let src = open(path, raw)?;
-    let dt = output_dtype(s, src.as_ref())?;
+    let model;
+    let src;
+    let (f, dt): (Box<dyn Field + '_>, DType) = if crate::rbf::is_model(path) {
+        model = voxfield_rbf::RbfModel::load(path)?;
+        (Box::new(model_field(&model, s)?), float_dtype(s)?)
+    } else {
+        src = open(path, raw)?;
+        (field(src.as_ref(), s)?, output_dtype(s, src.as_ref())?)
+    };
     let pts = points::load(points_path)?;
-    let f = field(src.as_ref(), s)?;
     let n = pts.len() / 3;
     let t1 = Instant::now();
     with_out!(dt, |O| sample_points::<O>(f.as_ref(), &pts, out)?);
@@ -398,14 +431,26 @@ fn slice(
     if !is_png(out) && !is_npy {
         bail!("--out {}: expected a .png or .npy file name", out.display());
     }
-    let src = open(path, raw)?;
     let plane = Plane::new(pa.origin, pa.u, pa.v, pa.size[0], pa.size[1])?;
     let depths = if pa.thickness > 0.0 {
         Plane::slab_offsets(pa.thickness, pa.step)?
     } else {
         vec![0.0]
     };
-    let f = field(src.as_ref(), s)?;
+    let model;
+    let src;
+    let (f, dt): (Box<dyn Field + '_>, Option<DType>) = if crate::rbf::is_model(path) {
+        model = voxfield_rbf::RbfModel::load(path)?;
+        (Box::new(model_field(&model, s)?), Some(float_dtype(s)?))
+    } else {
+        src = open(path, raw)?;
+        let dt = if is_png(out) {
+            None
+        } else {
+            Some(output_dtype(s, src.as_ref())?)
+        };
+        (field(src.as_ref(), s)?, dt)
+    };
     let t = Instant::now();
     if is_png(out) {
         let vals = plane_values::<f32>(f.as_ref(), &plane, &depths, pa.reduce.into())?;
@@ -413,7 +458,7 @@ fn slice(
         write_picture(out, &vals, &plane, pic)?;
         report_slice(path, &plane, depths.len(), ms, out);
     } else {
-        let dt = output_dtype(s, src.as_ref())?;
+        let dt = dt.expect("set for .npy output");
         with_out!(dt, |O| {
             let vals = plane_values::<O>(f.as_ref(), &plane, &depths, pa.reduce.into())?;
             let ms = t.elapsed().as_secs_f64() * 1e3;

@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod phantom;
 mod points;
+mod rbf;
 mod render;
 
 use clap::Parser;

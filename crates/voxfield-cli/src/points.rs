@@ -1,5 +1,6 @@
-//! Point lists for `voxfield sample`: an (N,3) `.npy` (float32/float64) or a CSV
-//! with three numeric columns (an optional header line, `#` comments).
+//! Tables of numbers: point lists for `voxfield sample` and scattered samples for
+//! `voxfield rbf`. An `.npy` (float32/float64, (N, C)) or a CSV/whitespace table
+//! (an optional header line naming the columns, `#` comments).
 
 use std::path::Path;
 
@@ -7,8 +8,71 @@ use anyhow::{bail, Context};
 use voxfield_core::DType;
 use voxfield_io::npy;
 
+/// A row-major table of `cols` columns.
+pub struct Table {
+    pub names: Option<Vec<String>>,
+    pub cols: usize,
+    pub data: Vec<f64>,
+}
+
+impl Table {
+    pub fn rows(&self) -> usize {
+        self.data.len().checked_div(self.cols).unwrap_or(0)
+    }
+
+    /// The listed columns (names from the header, or 0-based indices), row-major.
+    pub fn select(&self, path: &Path, spec: &[String]) -> anyhow::Result<Vec<f64>> {
+        let idx: Vec<usize> = spec
+            .iter()
+            .map(|s| {
+                if let Some(i) = self
+                    .names
+                    .as_ref()
+                    .and_then(|n| n.iter().position(|c| c == s))
+                {
+                    return Ok(i);
+                }
+                match s.parse::<usize>() {
+                    Ok(i) if i < self.cols => Ok(i),
+                    _ => bail!(
+                        "{}: no column {s:?} (columns: {})",
+                        path.display(),
+                        match &self.names {
+                            Some(n) => n.join(", "),
+                            None => format!("0 to {} by position, no header", self.cols - 1),
+                        }
+                    ),
+                }
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let mut out = Vec::with_capacity(self.rows() * idx.len());
+        for row in self.data.chunks_exact(self.cols) {
+            out.extend(idx.iter().map(|&i| row[i]));
+        }
+        Ok(out)
+    }
+}
+
 /// Loads points as N×3 row-major f64.
 pub fn load(path: &Path) -> anyhow::Result<Vec<f64>> {
+    load_cols(path, 3)
+}
+
+/// Loads an (N, cols) table of points, refusing any other width.
+pub fn load_cols(path: &Path, cols: usize) -> anyhow::Result<Vec<f64>> {
+    let t = load_table(path)?;
+    if t.rows() > 0 && t.cols != cols {
+        bail!(
+            "{}: points must have shape (N, {cols}), got {} columns",
+            path.display(),
+            t.cols
+        );
+    }
+    Ok(t.data)
+}
+
+/// Loads any table: `.npy` by extension, text otherwise.
+pub fn load_table(path: &Path) -> anyhow::Result<Table> {
     let is_npy = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
@@ -19,7 +83,7 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<f64>> {
     }
 }
 
-fn load_npy(path: &Path) -> anyhow::Result<Vec<f64>> {
+fn load_npy(path: &Path) -> anyhow::Result<Table> {
     let a = npy::read_array(path)?;
     if !matches!(a.dtype, DType::F32 | DType::F64) {
         bail!(
@@ -28,47 +92,66 @@ fn load_npy(path: &Path) -> anyhow::Result<Vec<f64>> {
             a.dtype
         );
     }
-    match a.shape.as_slice() {
-        [_, 3] => Ok(a.data),
-        [0] => Ok(vec![]),
+    let cols = match a.shape.as_slice() {
+        [_, c] => *c,
+        [0] => 0,
         s => bail!(
-            "{}: points must have shape (N, 3), got {s:?}",
+            "{}: points must have shape (N, C), got {s:?}",
             path.display()
         ),
-    }
+    };
+    Ok(Table {
+        names: None,
+        cols,
+        data: a.data,
+    })
 }
 
-fn load_csv(path: &Path) -> anyhow::Result<Vec<f64>> {
+fn load_csv(path: &Path) -> anyhow::Result<Table> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
+    let mut data = Vec::new();
+    let mut names = None;
+    let mut cols = 0;
     let mut first_data_line = true;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let cols: Vec<&str> = line
+        let fields: Vec<&str> = line
             .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
             .filter(|s| !s.is_empty())
             .collect();
-        let nums: Result<Vec<f64>, _> = cols.iter().map(|c| c.parse::<f64>()).collect();
-        match nums {
-            Ok(v) if v.len() == 3 => out.extend(v),
-            Ok(v) => bail!(
-                "{} line {}: expected 3 columns, found {}",
+        let before = data.len();
+        let parsed = fields
+            .iter()
+            .try_for_each(|c| c.parse::<f64>().map(|v| data.push(v)).map_err(|_| ()));
+        match parsed {
+            Ok(()) if cols == 0 || fields.len() == cols => cols = fields.len(),
+            Ok(()) => bail!(
+                "{} line {}: expected {cols} columns, found {}",
                 path.display(),
                 n + 1,
-                v.len()
+                fields.len()
             ),
-            Err(_) if first_data_line => {} // a header line
-            Err(_) => bail!(
-                "{} line {}: '{line}' is not three numbers",
+            Err(()) if first_data_line => {
+                data.truncate(before);
+                names = Some(
+                    fields
+                        .iter()
+                        .map(|s| s.trim_matches('"').to_string())
+                        .collect(),
+                );
+                cols = fields.len();
+            }
+            Err(()) => bail!(
+                "{} line {}: '{line}' is not {cols} numbers",
                 path.display(),
                 n + 1
             ),
         }
         first_data_line = false;
     }
-    Ok(out)
+    Ok(Table { names, cols, data })
 }

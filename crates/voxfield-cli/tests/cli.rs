@@ -746,3 +746,238 @@ fn hdf5_through_the_cli() {
     ok(&["convert", &lzf, s(&dst)]);
     assert!(fails(&["info", &format!("{}:/bzip2", h5.display())], 1).contains("bzip2"));
 }
+
+#[test]
+fn rbf_fit_eval_grid_and_models_as_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n);
+    // A linear field (reproduced exactly with the degree-1 default) at scattered points.
+    let lin = |x: f64, y: f64| 2.0 + 0.5 * x - 1.5 * y;
+    let mut seed = 1u64;
+    let mut next = || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut csv = String::from("id,x,y,elev\n");
+    let mut table = Vec::new();
+    for i in 0..3000 {
+        let (x, y) = (next() * 100.0, next() * 50.0);
+        csv += &format!("{i},{x},{y},{}\n", lin(x, y));
+        table.extend([x, y, lin(x, y)]);
+    }
+    std::fs::write(d("pts.csv"), csv).unwrap();
+    npy::write_npy(&d("pts.npy"), &[3000, 3], &table).unwrap();
+    let o = ok(&[
+        "rbf",
+        "fit",
+        s(&d("pts.csv")),
+        "--columns",
+        "x,y,elev",
+        "-o",
+        s(&d("m.vxr")),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fitted 3000 2-D points"));
+    ok(&[
+        "rbf",
+        "fit",
+        s(&d("pts.npy")),
+        "-o",
+        s(&d("w.vxr")),
+        "--kernel",
+        "wendland-c2",
+        "--points-per-cell",
+        "500",
+    ]);
+    let q: Vec<f64> = (0..400).map(|_| next() * 40.0 + 5.0).collect();
+    npy::write_npy(&d("q.npy"), &[200, 2], &q).unwrap();
+    for m in ["m.vxr", "w.vxr"] {
+        ok(&[
+            "rbf",
+            "eval",
+            s(&d(m)),
+            "--points",
+            s(&d("q.npy")),
+            "--out",
+            s(&d("v.npy")),
+            "--gradient",
+            s(&d("g.npy")),
+        ]);
+        let v = npy::read_array(&d("v.npy")).unwrap();
+        assert_eq!(v.shape, [200]);
+        for (p, v) in q.chunks(2).zip(&v.data) {
+            assert!((lin(p[0], p[1]) - v).abs() < 1e-8, "{m}: {v}");
+        }
+        let g = npy::read_array(&d("g.npy")).unwrap();
+        assert_eq!(g.shape, [200, 2]);
+        assert!(g
+            .data
+            .chunks(2)
+            .all(|g| (g[0] - 0.5).abs() < 1e-6 && (g[1] + 1.5).abs() < 1e-6));
+    }
+    ok(&[
+        "rbf",
+        "grid",
+        s(&d("m.vxr")),
+        "--bounds",
+        "0,100,0,50",
+        "--shape",
+        "11,6",
+        "--out",
+        s(&d("grid.npy")),
+    ]);
+    let grid = npy::read_array(&d("grid.npy")).unwrap();
+    assert_eq!(grid.shape, [11, 6]);
+    assert!((grid.data[6 * 3 + 2] - lin(30.0, 20.0)).abs() < 1e-8);
+    ok(&[
+        "rbf",
+        "grid",
+        s(&d("m.vxr")),
+        "--shape",
+        "64,32",
+        "--out",
+        s(&d("grid.png")),
+    ]);
+    assert!(std::fs::read(d("grid.png"))
+        .unwrap()
+        .starts_with(b"\x89PNG"));
+    ok(&[
+        "rbf",
+        "grid",
+        s(&d("m.vxr")),
+        "--bounds",
+        "0,100,0,50",
+        "--shape",
+        "11,6",
+        "--out",
+        s(&d("grid.zarr")),
+    ]);
+    let info = String::from_utf8(ok(&["info", s(&d("grid.zarr")), "--json"]).stdout).unwrap();
+    assert!(
+        info.contains("\"shape\": [\n    11,\n    6,\n    1\n  ]"),
+        "{info}"
+    );
+    // The model is a field: sample and slice it like a volume.
+    npy::write_npy(&d("p3.npy"), &[1, 3], &[30.0, 20.0, 0.0]).unwrap();
+    ok(&[
+        "sample",
+        s(&d("m.vxr")),
+        "--points",
+        s(&d("p3.npy")),
+        "--out",
+        s(&d("s.npy")),
+        "--dtype",
+        "f64",
+    ]);
+    assert!((npy::read_array(&d("s.npy")).unwrap().data[0] - lin(30.0, 20.0)).abs() < 1e-8);
+    ok(&[
+        "slice",
+        s(&d("m.vxr")),
+        "--origin",
+        "0,0,0",
+        "--u",
+        "1,0,0",
+        "--v",
+        "0,1,0",
+        "--size",
+        "50,40",
+        "--out",
+        s(&d("sl.png")),
+    ]);
+    let text = String::from_utf8(ok(&["info", s(&d("m.vxr"))]).stdout).unwrap();
+    assert!(
+        text.contains("kernel:        tps (degree 1") && text.contains("points:        3000"),
+        "{text}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&ok(&["info", s(&d("w.vxr")), "--json"]).stdout).unwrap();
+    assert_eq!(json["kernel"], "wendland-c2");
+    assert_eq!(json["points"], 3000);
+
+    // Bad input: clear messages, exit 1, nothing written.
+    std::fs::write(d("nan.csv"), "1,2,3\n4,nan,6\n7,8,9\n2,2,2\n").unwrap();
+    let e = fails(&["rbf", "fit", s(&d("nan.csv")), "-o", s(&d("nan.vxr"))], 1);
+    assert!(e.contains("point 1 has a non-finite coordinate"), "{e}");
+    assert!(!d("nan.vxr").exists());
+    let e = fails(
+        &[
+            "rbf",
+            "fit",
+            s(&d("pts.csv")),
+            "--columns",
+            "x,y,height",
+            "-o",
+            s(&d("x.vxr")),
+        ],
+        1,
+    );
+    assert!(
+        e.contains("no column \"height\"") && e.contains("id, x, y, elev"),
+        "{e}"
+    );
+    let e = fails(
+        &[
+            "rbf",
+            "fit",
+            s(&d("pts.npy")),
+            "--kernel",
+            "quintic",
+            "-o",
+            s(&d("x.vxr")),
+        ],
+        1,
+    );
+    assert!(e.contains("unknown kernel"), "{e}");
+    let e = fails(
+        &["rbf", "fit", s(&d("missing.csv")), "-o", s(&d("x.vxr"))],
+        1,
+    );
+    assert!(e.contains("missing.csv"), "{e}");
+    let mut bytes = std::fs::read(d("m.vxr")).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(d("cut.vxr"), &bytes).unwrap();
+    let e = fails(
+        &[
+            "rbf",
+            "eval",
+            s(&d("cut.vxr")),
+            "--points",
+            s(&d("q.npy")),
+            "--out",
+            s(&d("x.npy")),
+        ],
+        1,
+    );
+    assert!(
+        e.contains("cut.vxr") && e.contains("checksum mismatch"),
+        "{e}"
+    );
+    let e = fails(
+        &[
+            "rbf",
+            "eval",
+            s(&d("m.vxr")),
+            "--points",
+            s(&d("p3.npy")),
+            "--out",
+            s(&d("x.npy")),
+        ],
+        1,
+    );
+    assert!(e.contains("shape (N, 2)"), "{e}");
+    let e = fails(
+        &[
+            "rbf",
+            "grid",
+            s(&d("m.vxr")),
+            "--shape",
+            "10,10,10",
+            "--out",
+            s(&d("x.npy")),
+        ],
+        1,
+    );
+    assert!(e.contains("needs 2 positive sizes"), "{e}");
+    assert!(!d("x.npy").exists() && !d("x.vxr").exists());
+}

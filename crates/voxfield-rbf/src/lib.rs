@@ -19,10 +19,12 @@ pub mod blend;
 pub mod cell;
 pub mod eval;
 pub mod file;
+pub mod grid;
 pub mod kernel;
 pub mod model;
 
 pub use blend::Ramp;
 pub use eval::RbfField;
+pub use grid::GridVolume;
 pub use kernel::Kernel;
 pub use model::{fit, Duplicates, FitOptions, ModelInfo, RbfModel};
