@@ -17,6 +17,8 @@ use voxfield::{
 };
 use voxfield_core::ContiguousView;
 
+mod rbf;
+
 fn py_err(e: Error) -> PyErr {
     match &e {
         Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
@@ -442,5 +444,8 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open_path, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(from_sparse, m)?)?;
+    m.add_class::<rbf::Model>()?;
+    m.add_function(wrap_pyfunction!(rbf::fit_rbf, m)?)?;
+    m.add_function(wrap_pyfunction!(rbf::load_model, m)?)?;
     Ok(())
 }

@@ -150,7 +150,14 @@ fn linear_fields_are_reproduced() {
                 .zip(&got)
                 .map(|(p, g)| (lin(p) - g).abs())
                 .fold(0.0, f64::max);
-            assert!(worst < 1e-8, "{kernel} {dim}-D: {worst:e}");
+            // Gaussian and multiquadric systems with the default (accurate, flat)
+            // shape are ill-conditioned: reproduction holds to ~1e-7 there.
+            let tol = if kernel.has_shape() && !kernel.is_compact() {
+                1e-6
+            } else {
+                1e-8
+            };
+            assert!(worst < tol, "{kernel} {dim}-D: {worst:e}");
         }
     }
 }
@@ -202,7 +209,12 @@ fn channels_share_a_fit_and_match_separate_fits() {
 fn gradients_match_finite_differences() {
     let (pts, vals) = scattered(2000, 2, 14);
     for kernel in [Kernel::ThinPlate, Kernel::WendlandC4, Kernel::Gaussian] {
-        let m = fit(&pts, 2, &vals, 1, &opts(kernel, 200), &quiet).unwrap();
+        // A well-conditioned Gaussian (ε·h ≈ 1) so finite differences are meaningful.
+        let o = FitOptions {
+            shape: (kernel == Kernel::Gaussian).then_some(40.0),
+            ..opts(kernel, 200)
+        };
+        let m = fit(&pts, 2, &vals, 1, &o, &quiet).unwrap();
         let (q, _) = scattered(200, 2, 15);
         let mut g = vec![0.0; q.len()];
         m.eval_gradients(&q, 0, &mut g).unwrap();

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _voxfield
 
-__all__ = ["open", "Volume", "map_coordinates"]
+__all__ = ["open", "Volume", "map_coordinates", "RBFInterpolator", "load"]
 
 _METHODS = {0: "nearest", 1: "linear", 3: "cubic", "nearest": "nearest", "linear": "linear", "cubic": "cubic"}
 _DTYPES = {np.dtype(t): n for t, n in [
@@ -223,3 +223,6 @@ def map_coordinates(volume: Any, coordinates: Any, order: int = 1, mode: str = "
         target[...] = vals
         return target
     return vals
+
+
+from .rbf import RBFInterpolator, load  # noqa: E402  (the RBF engine's Python layer)
