@@ -223,111 +223,251 @@ impl Cell {
 #[inline]
 fn dense_sum(dim: usize, centres: &[f64], lam: &[f64], u: &[f64; 3], k: Scaled) -> f64 {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2 (checked just above).
-        return unsafe { dense_sum_avx2(dim, centres, lam, u, k) };
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { dense_sum_avx512(dim, centres, lam, u, k) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { dense_sum_avx2(dim, centres, lam, u, k) };
+        }
     }
     dense_sum_any(dim, centres, lam, u, k)
 }
 
-/// TPS and cubic with AVX2 intrinsics: the same operations in the same order
-/// as `lanes` (8 lanes, summed in lane order), so results are bit-identical.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dense_sum_avx2(dim: usize, centres: &[f64], lam: &[f64], u: &[f64; 3], k: Scaled) -> f64 {
-    use crate::kernel::Kernel;
-    use std::arch::x86_64::*;
-    let tps = match k.kernel {
-        Kernel::ThinPlate => true,
-        Kernel::Cubic => false,
-        _ => return dense_sum_any(dim, centres, lam, u, k),
-    };
-    let m = lam.len();
-    let full = m - m % 8;
-    let ua = [
-        _mm256_set1_pd(u[0]),
-        _mm256_set1_pd(u[1]),
-        _mm256_set1_pd(u[2]),
-    ];
-    let phi = |r2: __m256d| -> __m256d {
-        if !tps {
-            return _mm256_mul_pd(r2, _mm256_sqrt_pd(r2));
+/// φ(r²) in place (bit-identical on every path, like `dense_sum`).
+fn phi_fill(k: Scaled, r2s: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { phi_fill_avx512(k, r2s) };
         }
-        let one = _mm256_set1_pd(1.0);
-        let bits = _mm256_castpd_si256(r2);
-        let mant = _mm256_castsi256_pd(_mm256_or_si256(
-            _mm256_and_si256(bits, _mm256_set1_epi64x(0x000f_ffff_ffff_ffff)),
-            _mm256_set1_epi64x(0x3ff0_0000_0000_0000),
-        ));
-        let expo = _mm256_sub_pd(
-            _mm256_sub_pd(
-                _mm256_castsi256_pd(_mm256_or_si256(
-                    _mm256_set1_epi64x(0x4330_0000_0000_0000),
-                    _mm256_srli_epi64(bits, 52),
-                )),
-                _mm256_set1_pd(4_503_599_627_370_496.0),
-            ),
-            _mm256_set1_pd(1023.0),
-        );
-        let big = _mm256_cmp_pd(mant, _mm256_set1_pd(std::f64::consts::SQRT_2), _CMP_GT_OQ);
-        let mm = _mm256_blendv_pd(mant, _mm256_mul_pd(mant, _mm256_set1_pd(0.5)), big);
-        let kk = _mm256_blendv_pd(expo, _mm256_add_pd(expo, one), big);
-        let z = _mm256_div_pd(_mm256_sub_pd(mm, one), _mm256_add_pd(mm, one));
-        let z2 = _mm256_mul_pd(z, z);
-        let mut p = _mm256_set1_pd(1.0 / 19.0);
-        for c in [17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0, 1.0] {
-            p = _mm256_add_pd(_mm256_mul_pd(p, z2), _mm256_set1_pd(1.0 / c));
-        }
-        let ln = _mm256_add_pd(
-            _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(2.0), z), p),
-            _mm256_mul_pd(kk, _mm256_set1_pd(std::f64::consts::LN_2)),
-        );
-        _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(0.5), r2), ln)
-    };
-    let mut acc = [_mm256_setzero_pd(); 2];
-    for j in (0..full).step_by(8) {
-        for (h, acc) in acc.iter_mut().enumerate() {
-            let jj = j + 4 * h;
-            let mut r2 = _mm256_setzero_pd();
-            for a in 0..dim {
-                // SAFETY: jj + 3 < full <= m, and axis a holds m centres.
-                let c = unsafe { _mm256_loadu_pd(centres.as_ptr().add(a * m + jj)) };
-                let d = _mm256_sub_pd(ua[a], c);
-                r2 = _mm256_add_pd(r2, _mm256_mul_pd(d, d));
-            }
-            // SAFETY: as above, for the coefficients.
-            let l = unsafe { _mm256_loadu_pd(lam.as_ptr().add(jj)) };
-            *acc = _mm256_add_pd(*acc, _mm256_mul_pd(l, phi(r2)));
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { phi_fill_avx2(k, r2s) };
         }
     }
-    let mut lanes = [0.0f64; 8];
-    // SAFETY: `lanes` holds 8 doubles.
-    unsafe {
-        _mm256_storeu_pd(lanes.as_mut_ptr(), acc[0]);
-        _mm256_storeu_pd(lanes.as_mut_ptr().add(4), acc[1]);
-    }
-    let phi1 = |r2: f64| {
-        if tps {
-            0.5 * r2 * crate::kernel::ln(r2)
-        } else {
-            r2 * r2.sqrt()
-        }
-    };
-    let mut tail = 0.0;
-    for j in full..m {
-        let mut r2 = 0.0;
-        for a in 0..dim {
-            let d = u[a] - centres[a * m + j];
-            r2 += d * d;
-        }
-        tail += lam[j] * phi1(r2);
-    }
-    let mut s = 0.0;
-    for v in lanes {
-        s += v;
-    }
-    s + tail
+    r2s.iter_mut().for_each(|r| *r = k.phi_r2(*r));
 }
+
+/// TPS and cubic with x86 SIMD intrinsics (AVX2: 4 lanes per register, AVX-512:
+/// 8): the same operations in the same order as `lanes` (16 lanes, summed in
+/// lane order), so every path gives bit-identical results.
+macro_rules! simd_sum {
+    ($name:ident, $fill:ident, $feat:literal, $w:literal, $V:ty, $set1:ident, $zero:ident, $load:ident, $store:ident,
+     $add:ident, $sub:ident, $mul:ident, $div:ident, $sqrt:ident, $to_i:ident, $to_d:ident, $or:ident,
+     $and:ident, $set1i:ident, $srli:ident, $select_gt:expr) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feat)]
+        unsafe fn $name(dim: usize, centres: &[f64], lam: &[f64], u: &[f64; 3], k: Scaled) -> f64 {
+            use crate::kernel::Kernel;
+            use std::arch::x86_64::*;
+            let tps = match k.kernel {
+                Kernel::ThinPlate => true,
+                Kernel::Cubic => false,
+                _ => return dense_sum_any(dim, centres, lam, u, k),
+            };
+            let m = lam.len();
+            let full = m - m % 16;
+            let ua = [$set1(u[0]), $set1(u[1]), $set1(u[2])];
+            let c = |v: f64| -> $V { $set1(v) };
+            let phi = |r2: $V| -> $V {
+                if !tps {
+                    return $mul(r2, $sqrt(r2));
+                }
+                let one = c(1.0);
+                let bits = $to_i(r2);
+                let mant = $to_d($or(
+                    $and(bits, $set1i(0x000f_ffff_ffff_ffff)),
+                    $set1i(0x3ff0_0000_0000_0000),
+                ));
+                let expo = $sub(
+                    $sub(
+                        $to_d($or($set1i(0x4330_0000_0000_0000), $srli::<52>(bits))),
+                        c(4_503_599_627_370_496.0),
+                    ),
+                    c(1023.0),
+                );
+                let sel: fn($V, $V, $V, $V) -> $V = $select_gt;
+                let sq2 = c(std::f64::consts::SQRT_2);
+                let mm = sel(mant, sq2, $mul(mant, c(0.5)), mant);
+                let kk = sel(mant, sq2, $add(expo, one), expo);
+                let z = $div($sub(mm, one), $add(mm, one));
+                let z2 = $mul(z, z);
+                // kernel::atanh_series, operation for operation.
+                let lin = |a: f64, b: f64| $add(c(a), $mul(z2, c(b)));
+                let w2 = $mul(z2, z2);
+                let w4 = $mul(w2, w2);
+                let w8 = $mul(w4, w4);
+                let (q0, q1) = (lin(1.0, 1.0 / 3.0), lin(1.0 / 5.0, 1.0 / 7.0));
+                let (q2, q3) = (lin(1.0 / 9.0, 1.0 / 11.0), lin(1.0 / 13.0, 1.0 / 15.0));
+                let q4 = lin(1.0 / 17.0, 1.0 / 19.0);
+                let r0 = $add(q0, $mul(w2, q1));
+                let r1 = $add(q2, $mul(w2, q3));
+                let p = $add($add(r0, $mul(w4, r1)), $mul(w8, q4));
+                let ln = $add(
+                    $mul($mul(c(2.0), z), p),
+                    $mul(kk, c(std::f64::consts::LN_2)),
+                );
+                $mul($mul(c(0.5), r2), ln)
+            };
+            let mut acc = [$zero(); 16 / $w];
+            for j in (0..full).step_by(16) {
+                for (h, acc) in acc.iter_mut().enumerate() {
+                    let jj = j + $w * h;
+                    let mut r2 = $zero();
+                    for a in 0..dim {
+                        // SAFETY: jj + $w <= full <= m, and axis a holds m centres.
+                        let x = unsafe { $load(centres.as_ptr().add(a * m + jj)) };
+                        let d = $sub(ua[a], x);
+                        r2 = $add(r2, $mul(d, d));
+                    }
+                    // SAFETY: as above, for the coefficients.
+                    let l = unsafe { $load(lam.as_ptr().add(jj)) };
+                    *acc = $add(*acc, $mul(l, phi(r2)));
+                }
+            }
+            let mut lanes = [0.0f64; 16];
+            for (h, a) in acc.iter().enumerate() {
+                // SAFETY: `lanes` holds 16 doubles.
+                unsafe { $store(lanes.as_mut_ptr().add($w * h), *a) };
+            }
+            let mut tail = 0.0;
+            for j in full..m {
+                let mut r2 = 0.0;
+                for a in 0..dim {
+                    let d = u[a] - centres[a * m + j];
+                    r2 += d * d;
+                }
+                tail += lam[j]
+                    * if tps {
+                        0.5 * r2 * crate::kernel::ln(r2)
+                    } else {
+                        r2 * r2.sqrt()
+                    };
+            }
+            let mut s = 0.0;
+            for v in lanes {
+                s += v;
+            }
+            s + tail
+        }
+
+        /// φ(r²) in place over `r2`, for TPS and cubic (other kernels: scalar).
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feat)]
+        unsafe fn $fill(k: Scaled, r2s: &mut [f64]) {
+            use crate::kernel::Kernel;
+            use std::arch::x86_64::*;
+            let tps = match k.kernel {
+                Kernel::ThinPlate => true,
+                Kernel::Cubic => false,
+                _ => return r2s.iter_mut().for_each(|r| *r = k.phi_r2(*r)),
+            };
+            let c = |v: f64| -> $V { $set1(v) };
+            let phi = |r2: $V| -> $V {
+                if !tps {
+                    return $mul(r2, $sqrt(r2));
+                }
+                let one = c(1.0);
+                let bits = $to_i(r2);
+                let mant = $to_d($or(
+                    $and(bits, $set1i(0x000f_ffff_ffff_ffff)),
+                    $set1i(0x3ff0_0000_0000_0000),
+                ));
+                let expo = $sub(
+                    $sub(
+                        $to_d($or($set1i(0x4330_0000_0000_0000), $srli::<52>(bits))),
+                        c(4_503_599_627_370_496.0),
+                    ),
+                    c(1023.0),
+                );
+                let sel: fn($V, $V, $V, $V) -> $V = $select_gt;
+                let sq2 = c(std::f64::consts::SQRT_2);
+                let mm = sel(mant, sq2, $mul(mant, c(0.5)), mant);
+                let kk = sel(mant, sq2, $add(expo, one), expo);
+                let z = $div($sub(mm, one), $add(mm, one));
+                let z2 = $mul(z, z);
+                // kernel::atanh_series, operation for operation.
+                let lin = |a: f64, b: f64| $add(c(a), $mul(z2, c(b)));
+                let w2 = $mul(z2, z2);
+                let w4 = $mul(w2, w2);
+                let w8 = $mul(w4, w4);
+                let (q0, q1) = (lin(1.0, 1.0 / 3.0), lin(1.0 / 5.0, 1.0 / 7.0));
+                let (q2, q3) = (lin(1.0 / 9.0, 1.0 / 11.0), lin(1.0 / 13.0, 1.0 / 15.0));
+                let q4 = lin(1.0 / 17.0, 1.0 / 19.0);
+                let r0 = $add(q0, $mul(w2, q1));
+                let r1 = $add(q2, $mul(w2, q3));
+                let p = $add($add(r0, $mul(w4, r1)), $mul(w8, q4));
+                let ln = $add(
+                    $mul($mul(c(2.0), z), p),
+                    $mul(kk, c(std::f64::consts::LN_2)),
+                );
+                $mul($mul(c(0.5), r2), ln)
+            };
+            let full = r2s.len() - r2s.len() % $w;
+            for j in (0..full).step_by($w) {
+                // SAFETY: j + $w <= full <= r2s.len().
+                unsafe {
+                    let p = r2s.as_mut_ptr().add(j);
+                    $store(p, phi($load(p)));
+                }
+            }
+            for r in &mut r2s[full..] {
+                *r = k.phi_r2(*r);
+            }
+        }
+    };
+}
+
+simd_sum!(
+    dense_sum_avx2,
+    phi_fill_avx2,
+    "avx2",
+    4,
+    __m256d,
+    _mm256_set1_pd,
+    _mm256_setzero_pd,
+    _mm256_loadu_pd,
+    _mm256_storeu_pd,
+    _mm256_add_pd,
+    _mm256_sub_pd,
+    _mm256_mul_pd,
+    _mm256_div_pd,
+    _mm256_sqrt_pd,
+    _mm256_castpd_si256,
+    _mm256_castsi256_pd,
+    _mm256_or_si256,
+    _mm256_and_si256,
+    _mm256_set1_epi64x,
+    _mm256_srli_epi64,
+    |a, b, x, y| _mm256_blendv_pd(y, x, _mm256_cmp_pd::<_CMP_GT_OQ>(a, b))
+);
+simd_sum!(
+    dense_sum_avx512,
+    phi_fill_avx512,
+    "avx512f",
+    8,
+    __m512d,
+    _mm512_set1_pd,
+    _mm512_setzero_pd,
+    _mm512_loadu_pd,
+    _mm512_storeu_pd,
+    _mm512_add_pd,
+    _mm512_sub_pd,
+    _mm512_mul_pd,
+    _mm512_div_pd,
+    _mm512_sqrt_pd,
+    _mm512_castpd_si512,
+    _mm512_castsi512_pd,
+    _mm512_or_si512,
+    _mm512_and_si512,
+    _mm512_set1_epi64,
+    _mm512_srli_epi64,
+    |a, b, x, y| _mm512_mask_blend_pd(_mm512_cmp_pd_mask::<_CMP_GT_OQ>(a, b), y, x)
+);
 
 #[inline(always)]
 fn dense_sum_any(dim: usize, centres: &[f64], lam: &[f64], u: &[f64; 3], k: Scaled) -> f64 {
@@ -357,7 +497,7 @@ fn lanes<const D: usize>(
     u: [f64; D],
     phi: impl Fn(f64) -> f64 + Copy,
 ) -> f64 {
-    const L: usize = 8;
+    const L: usize = 16;
     let m = lam.len();
     let r2 = |j: usize| -> f64 {
         let mut r = 0.0;
@@ -398,30 +538,17 @@ fn solve_dense(
     mut rhs: Mat<f64>,
 ) -> Option<Mat<f64>> {
     let t = spec.terms;
-    let n = m + t;
-    let k = spec.kernel;
-    let mut a = Mat::<f64>::zeros(n, n);
+    let mut a = assemble(dim, m, centres, spec);
+    let mut p = Mat::<f64>::zeros(m, t);
     let mut pr = [0.0; 4];
     let mut u = [0.0; 3];
     for j in 0..m {
-        for i in j..m {
-            let mut r2 = 0.0;
-            for ax in 0..dim {
-                let d = centres[ax * m + i] - centres[ax * m + j];
-                r2 += d * d;
-            }
-            let v = k.phi_r2(r2);
-            a[(i, j)] = v;
-            a[(j, i)] = v;
-        }
-        a[(j, j)] += spec.smoothing;
         for ax in 0..dim {
             u[ax] = centres[ax * m + j];
         }
         poly_row(dim, t, &u, &mut pr);
         for q in 0..t {
-            a[(m + q, j)] = pr[q];
-            a[(j, m + q)] = pr[q];
+            p[(j, q)] = pr[q];
         }
     }
     if t == 0 {
@@ -429,10 +556,160 @@ fn solve_dense(
             llt.solve_in_place(rhs.as_mut());
             return finite(rhs);
         }
+    } else {
+        if let Some(sol) = solve_null_space(&mut a, &p, &rhs) {
+            return Some(sol);
+        }
+        // The null-space method overwrote `a`; the fallback assembles it again.
     }
-    let lu = a.partial_piv_lu();
-    lu.solve_in_place(rhs.as_mut());
+    solve_dense_lu(dim, m, centres, spec, p, rhs)
+}
+
+/// Fallback (not positive definite on the polynomial's null space: duplicate
+/// points, or a kernel/shape that is numerically indefinite): LU of the full
+/// saddle-point system.
+fn solve_dense_lu(
+    dim: usize,
+    m: usize,
+    centres: &[f64],
+    spec: &SolveSpec,
+    p: Mat<f64>,
+    mut rhs: Mat<f64>,
+) -> Option<Mat<f64>> {
+    let t = p.ncols();
+    let a = assemble(dim, m, centres, spec);
+    let n = m + t;
+    let mut full = Mat::<f64>::zeros(n, n);
+    full.as_mut()
+        .submatrix_mut(0, 0, m, m)
+        .copy_from(a.as_ref());
+    full.as_mut()
+        .submatrix_mut(0, m, m, t)
+        .copy_from(p.as_ref());
+    full.as_mut()
+        .submatrix_mut(m, 0, t, m)
+        .copy_from(p.transpose());
+    full.partial_piv_lu().solve_in_place(rhs.as_mut());
     finite(rhs)
+}
+
+/// The kernel matrix A (+ smoothing on the diagonal), built by whole columns
+/// (contiguous) so the kernel runs vectorised.
+fn assemble(dim: usize, m: usize, centres: &[f64], spec: &SolveSpec) -> Mat<f64> {
+    let mut a = Mat::<f64>::zeros(m, m);
+    for j in 0..m {
+        let col = a
+            .col_mut(j)
+            .try_as_col_major_mut()
+            .expect("owned columns are contiguous")
+            .as_slice_mut();
+        for ax in 0..dim {
+            let xs = &centres[ax * m..(ax + 1) * m];
+            let cj = xs[j];
+            for (r, &x) in col.iter_mut().zip(xs) {
+                let d = x - cj;
+                *r += d * d;
+            }
+        }
+        phi_fill(spec.kernel, col);
+        col[j] += spec.smoothing;
+    }
+    a
+}
+
+/// The saddle-point system [A P; Pᵀ 0][λ; a] = [f; 0] by the null-space method:
+/// with P = Q [R; 0] (Householder, t reflectors), λ = Q₂ μ where
+/// (Q₂ᵀ A Q₂) μ = Q₂ᵀ f is positive definite for (conditionally) positive
+/// definite kernels, so one Cholesky (⅓m³) replaces an LU (⅔m³); then R a =
+/// Q₁ᵀ (f − A λ).
+/// `a` is overwritten (with QᵀAQ).
+fn solve_null_space(a: &mut Mat<f64>, p: &Mat<f64>, f: &Mat<f64>) -> Option<Mat<f64>> {
+    let (m, t, c) = (a.nrows(), p.ncols(), f.ncols());
+    if m <= t {
+        return None;
+    }
+    let mut r = p.clone();
+    let mut g = f.subrows(0, m).to_owned();
+    let mut refl: Vec<(Vec<f64>, f64)> = Vec::with_capacity(t);
+    let mut w = vec![0.0; m];
+    for k in 0..t {
+        // Householder reflector H = I − β v vᵀ zeroing r[k+1.., k].
+        let norm = (k..m).map(|i| r[(i, k)] * r[(i, k)]).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return None;
+        }
+        let alpha = if r[(k, k)] > 0.0 { -norm } else { norm };
+        let mut v = vec![0.0; m];
+        v[k] = r[(k, k)] - alpha;
+        for i in k + 1..m {
+            v[i] = r[(i, k)];
+        }
+        let vv: f64 = v[k..].iter().map(|x| x * x).sum();
+        if vv == 0.0 {
+            return None;
+        }
+        let beta = 2.0 / vv;
+        for q in k..t {
+            let d: f64 = (k..m).map(|i| v[i] * r[(i, q)]).sum();
+            for i in k..m {
+                r[(i, q)] -= beta * d * v[i];
+            }
+        }
+        for q in 0..c {
+            let d: f64 = (k..m).map(|i| v[i] * g[(i, q)]).sum();
+            for i in k..m {
+                g[(i, q)] -= beta * d * v[i];
+            }
+        }
+        // A ← H A H = A − β v wᵀ − β w vᵀ + β² (vᵀw) v vᵀ with w = A v (A is
+        // symmetric, so w_j = column j · v); column j gains c1·v + c2·w.
+        for (j, wj) in w.iter_mut().enumerate() {
+            *wj = dot(column(a, j), &v);
+        }
+        let s = dot(&v, &w);
+        for j in 0..m {
+            let (c1, c2) = (-beta * w[j] + beta * beta * s * v[j], -beta * v[j]);
+            let col = a
+                .col_mut(j)
+                .try_as_col_major_mut()
+                .expect("contiguous")
+                .as_slice_mut();
+            for ((x, vi), wi) in col.iter_mut().zip(&v).zip(&w) {
+                *x += c1 * vi + c2 * wi;
+            }
+        }
+        refl.push((v, beta));
+    }
+    let llt = a.submatrix(t, t, m - t, m - t).llt(Side::Lower).ok()?;
+    let mut mu = g.subrows(t, m - t).to_owned();
+    llt.solve_in_place(mu.as_mut());
+    // Polynomial coefficients: R a = g₁ − (QᵀAQ)₁₂ μ (back substitution, t ≤ 4).
+    let top = g.subrows(0, t) - a.submatrix(0, t, t, m - t) * &mu;
+    let mut out = Mat::<f64>::zeros(m + t, c);
+    for q in 0..c {
+        for i in (0..t).rev() {
+            let mut v = top[(i, q)];
+            for j in i + 1..t {
+                v -= r[(i, j)] * out[(m + j, q)];
+            }
+            out[(m + i, q)] = v / r[(i, i)];
+        }
+        // λ = Q [0; μ] = H₀ … H_{t−1} [0; μ].
+        let mut lam = vec![0.0; m];
+        for i in t..m {
+            lam[i] = mu[(i - t, q)];
+        }
+        for (v, beta) in refl.iter().rev() {
+            let d: f64 = v.iter().zip(&lam).map(|(a, b)| a * b).sum();
+            for (l, vi) in lam.iter_mut().zip(v) {
+                *l -= beta * d * vi;
+            }
+        }
+        for i in 0..m {
+            out[(i, q)] = lam[i];
+        }
+    }
+    finite(out)
 }
 
 /// Sparse Cholesky of the compactly supported A; the polynomial block through
@@ -496,6 +773,26 @@ fn solve_sparse(
     out.as_mut().subrows_mut(0, m).copy_from(lam.as_ref());
     out.as_mut().subrows_mut(m, t).copy_from(coef.as_ref());
     finite(out)
+}
+
+fn column(a: &Mat<f64>, j: usize) -> &[f64] {
+    a.col(j)
+        .try_as_col_major()
+        .expect("owned columns are contiguous")
+        .as_slice()
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0; 4];
+    let n = a.len().min(b.len());
+    for i in 0..n / 4 * 4 {
+        acc[i % 4] += a[i] * b[i];
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for i in n / 4 * 4..n {
+        s += a[i] * b[i];
+    }
+    s
 }
 
 fn finite(m: Mat<f64>) -> Option<Mat<f64>> {
@@ -639,6 +936,21 @@ mod tests {
     use crate::kernel::Kernel;
 
     #[test]
+    fn vector_and_scalar_kernel_fills_are_bit_identical() {
+        for kernel in [Kernel::ThinPlate, Kernel::Cubic, Kernel::Multiquadric] {
+            let k = Scaled { kernel, shape: 0.7 };
+            let r2: Vec<f64> = (0..203)
+                .map(|i| (i as f64 * 0.37).sin().abs() * 3.0)
+                .collect();
+            let mut fast = r2.clone();
+            phi_fill(k, &mut fast);
+            for (f, r) in fast.iter().zip(&r2) {
+                assert_eq!(f.to_bits(), k.phi_r2(*r).to_bits(), "{kernel} at r2 = {r}");
+            }
+        }
+    }
+
+    #[test]
     fn vector_and_scalar_sums_are_bit_identical() {
         let mut s = 7u64;
         let mut next = || {
@@ -658,6 +970,12 @@ mod tests {
                         let a = dense_sum(dim, &centres, &lam, &u, k);
                         let b = dense_sum_any(dim, &centres, &lam, &u, k);
                         assert_eq!(a.to_bits(), b.to_bits(), "{kernel} dim {dim} m {m}");
+                        #[cfg(target_arch = "x86_64")]
+                        if std::arch::is_x86_feature_detected!("avx2") {
+                            // SAFETY: AVX2 is available.
+                            let c = unsafe { dense_sum_avx2(dim, &centres, &lam, &u, k) };
+                            assert_eq!(c.to_bits(), b.to_bits(), "avx2 {kernel} dim {dim} m {m}");
+                        }
                     }
                 }
             }

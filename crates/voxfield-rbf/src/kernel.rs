@@ -198,17 +198,26 @@ pub fn ln(x: f64) -> f64 {
     let z = (m - 1.0) / (m + 1.0);
     let z2 = z * z;
     // 2·atanh(z) = 2z·Σ z^{2i}/(2i+1), |z| ≤ 0.1716, so ten terms reach 1e-17.
-    let mut p = 1.0 / 19.0;
-    p = p * z2 + 1.0 / 17.0;
-    p = p * z2 + 1.0 / 15.0;
-    p = p * z2 + 1.0 / 13.0;
-    p = p * z2 + 1.0 / 11.0;
-    p = p * z2 + 1.0 / 9.0;
-    p = p * z2 + 1.0 / 7.0;
-    p = p * z2 + 1.0 / 5.0;
-    p = p * z2 + 1.0 / 3.0;
-    p = p * z2 + 1.0;
+    // Estrin's scheme: a shallow dependency chain, so vector loops overlap well.
+    let p = atanh_series(z2);
     2.0 * z * p + k * std::f64::consts::LN_2
+}
+
+/// Σ_{i<10} w^i/(2i+1) by Estrin's scheme (shared with the AVX2 path, which
+/// repeats these exact operations).
+#[inline(always)]
+pub fn atanh_series(w: f64) -> f64 {
+    let w2 = w * w;
+    let w4 = w2 * w2;
+    let w8 = w4 * w4;
+    let q0 = 1.0 + w * (1.0 / 3.0);
+    let q1 = 1.0 / 5.0 + w * (1.0 / 7.0);
+    let q2 = 1.0 / 9.0 + w * (1.0 / 11.0);
+    let q3 = 1.0 / 13.0 + w * (1.0 / 15.0);
+    let q4 = 1.0 / 17.0 + w * (1.0 / 19.0);
+    let r0 = q0 + w2 * q1;
+    let r1 = q2 + w2 * q3;
+    (r0 + w4 * r1) + w8 * q4
 }
 
 #[cfg(test)]
