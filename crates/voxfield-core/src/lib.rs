@@ -8,6 +8,7 @@ pub mod dtype;
 pub mod error;
 pub mod field;
 pub mod le;
+pub mod memory;
 pub mod volume;
 pub mod voxel;
 

@@ -6,23 +6,16 @@
 //!     VOLUME.npy (--points P.npy | --plane ox,oy,oz,ux,uy,uz,vx,vy,vz,nu,nv) [--repeats 5] [--threads N]
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+use std::time::Instant;
+
+use voxfield_core::memory::PeakRss;
 
 use voxfield_core::Field;
 use voxfield_io::{npy, open, OpenOptions};
 use voxfield_sample::{
     evaluate, evaluate_plane, Plane, PointList, Reduce, SampleOptions, VolumeField,
 };
-
-fn rss_anon_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -67,19 +60,9 @@ fn main() {
         |p| p.len() / 3,
     );
     let mut out = vec![0f32; n];
-    let base_kib = rss_anon_kib();
+    let monitor = PeakRss::start();
+    let base_kib = monitor.base_kib();
 
-    let peak = Arc::new(AtomicU64::new(base_kib));
-    let stop = Arc::new(AtomicBool::new(false));
-    let monitor = {
-        let (peak, stop) = (peak.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_anon_kib(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
     let mut run = || match (&points, &plane) {
         (Some(p), _) => evaluate(f, &PointList::new(p).unwrap(), &mut out).unwrap(),
         (_, Some(pl)) => evaluate_plane(f, pl, &[0.0], Reduce::Mean, &mut out).unwrap(),
@@ -97,8 +80,7 @@ fn main() {
             t.elapsed().as_secs_f64() / inner as f64
         })
         .collect();
-    stop.store(true, Ordering::Relaxed);
-    monitor.join().unwrap();
+    let peak = monitor.stop();
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let nan = out.iter().filter(|v| v.is_nan()).count();
     let checksum: f64 = out.iter().filter(|v| !v.is_nan()).map(|&v| v as f64).sum();
@@ -108,7 +90,7 @@ fn main() {
         times[times.len() / 2],
         times,
         rayon::current_num_threads(),
-        peak.load(Ordering::Relaxed),
+        peak,
         n * 4
     );
 }

@@ -3,21 +3,11 @@
 //! Measured as RssAnon (private memory); the file's page cache does not count.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
+use voxfield_core::memory::PeakRss;
 use voxfield_core::VolumeSource;
 use voxfield_io::npy;
 use voxfield_sample::{evaluate, Method, Mode, PointList, SampleOptions, VolumeField};
-
-fn rss_anon_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("RssAnon in /proc/self/status")
-}
 
 #[test]
 fn a_million_points_cost_the_output_plus_bounded_scratch() {
@@ -51,18 +41,8 @@ fn a_million_points_cost_the_output_plus_bounded_scratch() {
         .unwrap();
     pool.install(|| ()); // start the workers before the baseline
 
-    let base = rss_anon_kib();
-    let peak = Arc::new(AtomicU64::new(base));
-    let stop = Arc::new(AtomicBool::new(false));
-    let monitor = {
-        let (peak, stop) = (peak.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_anon_kib(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
+    let monitor = PeakRss::start();
+    let base = monitor.base_kib();
     for method in [Method::Linear, Method::Cubic] {
         let opts = SampleOptions {
             method,
@@ -74,10 +54,7 @@ fn a_million_points_cost_the_output_plus_bounded_scratch() {
         pool.install(|| evaluate(&field, &list, &mut out)).unwrap();
         assert!(out.iter().all(|v| *v == 0.0));
     }
-    stop.store(true, Ordering::Relaxed);
-    monitor.join().unwrap();
-    peak.fetch_max(rss_anon_kib(), Ordering::Relaxed);
-    let grew_mib = (peak.load(Ordering::Relaxed) - base) as f64 / 1024.0;
+    let grew_mib = (monitor.stop() - base) as f64 / 1024.0;
     let output_mib = (n * 4) as f64 / (1 << 20) as f64;
     assert!(
         grew_mib <= 64.0 + output_mib,

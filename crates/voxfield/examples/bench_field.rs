@@ -6,22 +6,15 @@
 //!     SOURCE (--points P.npy | --plane ox,oy,oz,ux,uy,uz,vx,vy,vz,nu,nv) [--repeats 3] [--cache-mb 512]
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+use std::time::Instant;
+
+use voxfield_core::memory::PeakRss;
 
 use voxfield::{
     evaluate, evaluate_plane, field, open, ChunkCache, OpenOptions, Plane, PointList, Reduce,
     SampleOptions,
 };
-
-fn rss_anon_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -53,18 +46,8 @@ fn main() {
         .as_ref()
         .map_or_else(|| plane.map_or(0, |p| p.nu * p.nv), |p| p.len() / 3);
     let mut out = vec![0f32; n];
-    let base = rss_anon_kib();
-    let peak = Arc::new(AtomicU64::new(base));
-    let stop = Arc::new(AtomicBool::new(false));
-    let monitor = {
-        let (peak, stop) = (peak.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(rss_anon_kib(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        })
-    };
+    let monitor = PeakRss::start();
+    let base = monitor.base_kib();
     let mut times = vec![];
     let mut warm = vec![];
     for _ in 0..repeats {
@@ -85,8 +68,7 @@ fn main() {
         warm.push(t.elapsed().as_secs_f64());
     }
     warm.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    stop.store(true, Ordering::Relaxed);
-    monitor.join().unwrap();
+    let peak = monitor.stop();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let nan = out.iter().filter(|v| v.is_nan()).count();
@@ -98,6 +80,6 @@ fn main() {
         warm[warm.len() / 2],
         times,
         rayon::current_num_threads(),
-        peak.load(Ordering::Relaxed)
+        peak
     );
 }

@@ -2,28 +2,14 @@
 //! a Zarr volume four times the cache budget keeps private memory within the budget
 //! plus a fixed overhead (the batch's index arrays and the output).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use voxfield::{
     evaluate, field, open, write_zarr, ChunkCache, OpenOptions, PointList, SampleOptions,
     VolumeInfo, VolumeSource, ZarrCodec, ZarrWriteOptions,
 };
+use voxfield_core::memory::PeakRss;
 use voxfield_core::{DType, Endian};
-
-fn rss_anon_mib() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: f64 = s
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap();
-    kib / 1024.0
-}
 
 /// A 256 MiB float32 volume generated chunk by chunk (never held whole).
 struct Ramp(VolumeInfo);
@@ -84,24 +70,10 @@ fn sampling_a_volume_bigger_than_the_cache_stays_within_budget() {
     let f = field(src.as_ref(), SampleOptions::default(), false, None, &cache).unwrap();
     let mut out = vec![0f32; n];
 
-    let base = rss_anon_mib();
-    let peak = Arc::new(AtomicU64::new(base.to_bits()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let monitor = {
-        let (peak, stop) = (peak.clone(), stop.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let now = rss_anon_mib();
-                if now > f64::from_bits(peak.load(Ordering::Relaxed)) {
-                    peak.store(now.to_bits(), Ordering::Relaxed);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-        })
-    };
+    let monitor = PeakRss::start();
+    let base = monitor.base_kib();
     evaluate(f.as_ref(), &list, &mut out).unwrap();
-    stop.store(true, Ordering::Relaxed);
-    monitor.join().unwrap();
+    let peak = monitor.stop();
     // Spot-check values: the ramp is linear, so trilinear sampling is exact.
     for i in (0..n).step_by(99_991) {
         let want = pts[3 * i] + 3.0 * pts[3 * i + 1] + 7.0 * pts[3 * i + 2];
@@ -111,7 +83,7 @@ fn sampling_a_volume_bigger_than_the_cache_stays_within_budget() {
             out[i]
         );
     }
-    let grew = f64::from_bits(peak.load(Ordering::Relaxed)) - base;
+    let grew = (peak - base) as f64 / 1024.0;
     let volume_mib = 512.0 * 512.0 * 256.0 * 4.0 / 1048576.0;
     let overhead = 96.0; // batch of 2^19 positions (index arrays, values) and the output
     eprintln!(
