@@ -9,7 +9,7 @@ use voxfield_io::npy;
 use voxfield_rbf::{file, Duplicates, FitOptions, GridVolume, Ramp, RbfModel};
 
 use crate::args::{PictureArgs, RbfCommand};
-use crate::commands::{progress, set_threads};
+use crate::commands::{catch_interrupts, progress, set_threads, INTERRUPTED};
 use crate::{points, render};
 
 /// Whether `path` names a `.vxr` model (by extension or magic).
@@ -219,8 +219,53 @@ fn grid(
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
     let total: usize = shape.iter().product();
+    // Ctrl-C stops between slabs/chunks; the temporary output is removed.
+    catch_interrupts();
+    let interrupted = || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
+    let stop = || voxfield_core::Error::invalid("interrupted");
     let t = Instant::now();
-    match ext.as_deref() {
+    let result = write_grid(
+        &model,
+        &lo,
+        &hi,
+        shape,
+        out,
+        ext.as_deref(),
+        channel,
+        pic,
+        &interrupted,
+        &stop,
+    );
+    if interrupted() {
+        eprintln!("voxfield: interrupted; {} was not written", out.display());
+        std::process::exit(130);
+    }
+    result?;
+    eprintln!(
+        "voxfield: evaluated {} on a {shape:?} grid ({total} nodes) in {:.2} s -> {}",
+        model_path.display(),
+        t.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_grid(
+    model: &RbfModel,
+    lo: &[f64],
+    hi: &[f64],
+    shape: &[usize],
+    out: &Path,
+    ext: Option<&str>,
+    channel: usize,
+    pic: &PictureArgs,
+    interrupted: &dyn Fn() -> bool,
+    stop: &dyn Fn() -> voxfield_core::Error,
+) -> Result<()> {
+    let dim = model.dim();
+    let total: usize = shape.iter().product();
+    match ext {
         Some("npy") => {
             let c = model.channels();
             let bar = progress(shape[0] as u64, "evaluating (rows)");
@@ -232,7 +277,10 @@ fn grid(
                 w.write_all(&npy::header_bytes("<f8", &dims))?;
                 let mut buf = Vec::new();
                 model
-                    .eval_grid(&lo, &hi, shape, &mut |_, vals| {
+                    .eval_grid(lo, hi, shape, &mut |_, vals| {
+                        if interrupted() {
+                            return Err(stop());
+                        }
                         buf.clear();
                         for v in vals {
                             buf.extend_from_slice(&v.to_le_bytes());
@@ -256,7 +304,10 @@ fn grid(
             let (nx, ny) = (shape[0], shape[1]);
             let c = model.channels();
             let mut img = vec![f32::NAN; nx * ny];
-            model.eval_grid(&lo, &hi, shape, &mut |r0, vals| {
+            model.eval_grid(lo, hi, shape, &mut |r0, vals| {
+                if interrupted() {
+                    return Err(stop());
+                }
                 for (k, v) in vals.chunks_exact(c).enumerate() {
                     let (ix, iy) = (r0 + k / ny, k % ny);
                     // Map view: x to the right, y up.
@@ -271,7 +322,7 @@ fn grid(
             render::write_png(out, &img, nx, ny, window, pic.colormap)?;
         }
         Some("zarr") => {
-            let vol = GridVolume::new(&model, channel, &lo, &hi, shape)?;
+            let vol = GridVolume::new(model, channel, lo, hi, shape)?;
             let chunks = [0, 1, 2].map(|a| vol_chunk(shape.get(a).copied().unwrap_or(1), dim));
             let bar = progress(0, "evaluating (chunks)");
             voxfield::write_zarr(
@@ -286,7 +337,7 @@ fn grid(
                     bar.set_length(total);
                     bar.set_position(done);
                 },
-                &std::sync::atomic::AtomicBool::new(false),
+                &INTERRUPTED,
             )?;
             bar.finish_and_clear();
         }
@@ -295,12 +346,6 @@ fn grid(
             out.display()
         ),
     }
-    eprintln!(
-        "voxfield: evaluated {} on a {shape:?} grid ({total} nodes) in {:.2} s -> {}",
-        model_path.display(),
-        t.elapsed().as_secs_f64(),
-        out.display()
-    );
     Ok(())
 }
 

@@ -981,3 +981,48 @@ fn rbf_fit_eval_grid_and_models_as_fields() {
     assert!(e.contains("needs 2 positive sizes"), "{e}");
     assert!(!d("x.npy").exists() && !d("x.vxr").exists());
 }
+
+#[test]
+fn an_interrupted_rbf_grid_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n);
+    let pts: Vec<f64> = (0..5000)
+        .flat_map(|i| {
+            let (x, y) = ((i % 71) as f64 + 0.3 * (i % 7) as f64, (i / 71) as f64);
+            [x, y, (0.1 * x).sin() + 0.01 * y]
+        })
+        .collect();
+    npy::write_npy(&d("p.npy"), &[5000, 3], &pts).unwrap();
+    ok(&["rbf", "fit", s(&d("p.npy")), "-o", s(&d("m.vxr"))]);
+    let child = Command::new(env!("CARGO_BIN_EXE_voxfield"))
+        .args([
+            "rbf",
+            "grid",
+            s(&d("m.vxr")),
+            "--shape",
+            "6000,6000",
+            "--out",
+            s(&d("big.npy")),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the temporary output to appear, then interrupt.
+    let t = std::time::Instant::now();
+    while std::fs::read_dir(dir.path()).unwrap().count() < 3 && t.elapsed().as_secs() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let mut left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["m.vxr", "p.npy"]);
+}
