@@ -226,17 +226,19 @@ def main():
     rows = []
     for name in a.only.split(","):
         make(name)
-        methods = ["voxfield", "voxfield_ppc150", "scipy_local"] + (["griddata_cubic"] if name != "field3d" else [])
+        methods = ["voxfield", "voxfield_ppc300", "voxfield_ppc150", "scipy_local"] + (["griddata_cubic"] if name != "field3d" else [])
         got = {m: run(m, name, a) for m in methods}
         one = run("voxfield", name, a, threads=1)
         v, s = got["voxfield"], got["scipy_local"]
-        f = got["voxfield_ppc150"]
+        f, a3 = got["voxfield_ppc150"], got["voxfield_ppc300"]
         summary = {
             "data": name,
             "speedup_fit_plus_1e6_vs_scipy_local": (s["fit_s"] + s["eval_1e6_s"]) / (v["fit_s"] + v["eval_1e6_s"]),
             "rmse_ratio_scipy_over_voxfield": s["rmse"] / v["rmse"],
             "speedup_ppc150": (s["fit_s"] + s["eval_1e6_s"]) / (f["fit_s"] + f["eval_1e6_s"]),
             "rmse_ratio_scipy_over_ppc150": s["rmse"] / f["rmse"],
+            "speedup_ppc300": (s["fit_s"] + s["eval_1e6_s"]) / (a3["fit_s"] + a3["eval_1e6_s"]),
+            "rmse_ratio_scipy_over_ppc300": s["rmse"] / a3["rmse"],
             "threads_2_over_1": (one["fit_s"] + one["eval_1e6_s"]) / (v["fit_s"] + v["eval_1e6_s"]),
         }
         print("summary", json.dumps(summary), flush=True)

@@ -124,7 +124,7 @@ pub enum RbfCommand {
         /// Polynomial degree: -1 (none), 0 or 1 (default 1).
         #[arg(long, allow_hyphen_values = true)]
         degree: Option<i32>,
-        /// Target points per domain (default 300 for dense kernels, 3000 for wendland).
+        /// Target points per domain (default 200 for dense kernels, 3000 for wendland).
         #[arg(long)]
         points_per_cell: Option<usize>,
         /// Overlap of neighbouring cells as a fraction of the domain size, in (0, 0.5].

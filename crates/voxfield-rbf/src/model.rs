@@ -22,7 +22,7 @@ pub enum Duplicates {
     Reject,
 }
 
-/// How to fit. `Default` is thin-plate spline + linear polynomial, ~300 points
+/// How to fit. `Default` is thin-plate spline + linear polynomial, ~200 points
 /// per domain, overlap 0.25, smoothstep blending.
 #[derive(Clone, Debug)]
 pub struct FitOptions {
@@ -34,7 +34,8 @@ pub struct FitOptions {
     /// ε for gaussian and mq, the support radius α for wendland (world units);
     /// `None` = from the point density.
     pub shape: Option<f64>,
-    /// Target points per domain; `None` = 300 for dense kernels, 3000 for wendland.
+    /// Target points per domain; `None` = 200 for dense kernels (300 is ~1.6× slower
+    /// and ~1.6× more accurate on smooth data), 3000 for wendland.
     pub points_per_cell: Option<usize>,
     /// Overlap δ as a fraction of the domain size, in (0, 0.5].
     pub overlap: f64,
@@ -193,7 +194,7 @@ pub fn fit(
     }
     let ppc = opts
         .points_per_cell
-        .unwrap_or(if kernel.is_compact() { 3000 } else { 300 })
+        .unwrap_or(if kernel.is_compact() { 3000 } else { 200 })
         .max(1);
     let grid = DomainGrid::new(dim, lo, hi, n.div_ceil(ppc));
     let (start, order) = bin(&grid, &points, dim);

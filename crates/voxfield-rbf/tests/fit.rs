@@ -106,20 +106,24 @@ fn weights_are_a_partition_of_unity_and_the_blend_is_continuous() {
             let x = [r.next(), r.next()];
             assert!((model.weight_sum(&x) - 1.0).abs() < 1e-14);
         }
-        // Every domain border b and ramp end b ± δ on axis 0, crossed along a line.
+        // Every domain border b and ramp end b ± δ on both axes, crossed along lines.
         let mut worst = 0.0f64;
         let mut typical = 0.0f64;
-        for i in 0..=g.count[0] {
-            let b = g.lo[0] + i as f64 * g.size[0];
-            for x0 in [b - o.overlap * g.size[0], b, b + o.overlap * g.size[0]] {
-                for k in 0..25 {
-                    let y = (k as f64 + 0.37) / 25.0;
-                    let a = eval(&model, &[x0 - 5e-10, y]);
-                    let c = eval(&model, &[x0 + 5e-10, y]);
-                    worst = worst.max((a[0] - c[0]).abs());
-                    let m = eval(&model, &[x0 + 0.013, y]);
-                    let n = eval(&model, &[x0 + 0.013 + 1e-9, y]);
-                    typical = typical.max((m[0] - n[0]).abs());
+        let at = |axis: usize, x: f64, y: f64| if axis == 0 { [x, y] } else { [y, x] };
+        for axis in 0..2 {
+            for i in 0..=g.count[axis] {
+                let b = g.lo[axis] + i as f64 * g.size[axis];
+                let d = o.overlap * g.size[axis];
+                for x0 in [b - d, b, b + d] {
+                    for k in 0..25 {
+                        let y = (k as f64 + 0.37) / 25.0;
+                        let a = eval(&model, &at(axis, x0 - 5e-10, y));
+                        let c = eval(&model, &at(axis, x0 + 5e-10, y));
+                        worst = worst.max((a[0] - c[0]).abs());
+                        let m = eval(&model, &at(axis, x0 + 0.013, y));
+                        let n = eval(&model, &at(axis, x0 + 0.013 + 1e-9, y));
+                        typical = typical.max((m[0] - n[0]).abs());
+                    }
                 }
             }
         }

@@ -49,7 +49,7 @@ class RBFInterpolator:
     for every kernel, so linear trends are reproduced exactly (scipy defaults to the
     kernel's minimum). ``smoothing`` is added to the kernel matrix diagonal, as in scipy
     (a scalar). ``neighbors`` is accepted for scipy compatibility and ignored: cells of
-    about ``points_per_cell`` points (default 300, or 3000 for Wendland) overlapping
+    about ``points_per_cell`` points (default 200, or 3000 for Wendland) overlapping
     by ``overlap`` of the cell size replace it. ``duplicates``: 'merge' (mean value,
     with a warning) or 'reject'. The fit runs in parallel with the GIL released.
     """
