@@ -8,6 +8,8 @@ use voxfield_core::{Error, Result};
 
 use crate::blend::CellBox;
 use crate::kernel::Scaled;
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{__m256d, __m512d};
 
 /// Number of polynomial terms of `degree` in `dim` dimensions (−1 → 0, 0 → 1, 1 → dim+1).
 pub fn poly_terms(dim: usize, degree: i32) -> usize {
@@ -258,7 +260,55 @@ fn phi_fill(k: Scaled, r2s: &mut [f64]) {
 macro_rules! simd_sum {
     ($name:ident, $fill:ident, $feat:literal, $w:literal, $V:ty, $set1:ident, $zero:ident, $load:ident, $store:ident,
      $add:ident, $sub:ident, $mul:ident, $div:ident, $sqrt:ident, $to_i:ident, $to_d:ident, $or:ident,
-     $and:ident, $set1i:ident, $srli:ident, $select_gt:expr) => {
+     $and:ident, $set1i:ident, $srli:ident, $select_gt:expr, $phi:ident) => {
+        /// φ(r²) for TPS (`tps`) or cubic on a register: the branch-free
+        /// logarithm of `kernel::ln` and `kernel::atanh_series`, operation for operation.
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feat)]
+        #[inline]
+        fn $phi(tps: bool, r2: $V) -> $V {
+            use std::arch::x86_64::*;
+            let c = |v: f64| -> $V { $set1(v) };
+            if !tps {
+                return $mul(r2, $sqrt(r2));
+            }
+            let one = c(1.0);
+            let bits = $to_i(r2);
+            let mant = $to_d($or(
+                $and(bits, $set1i(0x000f_ffff_ffff_ffff)),
+                $set1i(0x3ff0_0000_0000_0000),
+            ));
+            let expo = $sub(
+                $sub(
+                    $to_d($or($set1i(0x4330_0000_0000_0000), $srli::<52>(bits))),
+                    c(4_503_599_627_370_496.0),
+                ),
+                c(1023.0),
+            );
+            let sel: fn($V, $V, $V, $V) -> $V = $select_gt;
+            let sq2 = c(std::f64::consts::SQRT_2);
+            let mm = sel(mant, sq2, $mul(mant, c(0.5)), mant);
+            let kk = sel(mant, sq2, $add(expo, one), expo);
+            let z = $div($sub(mm, one), $add(mm, one));
+            let z2 = $mul(z, z);
+            // kernel::atanh_series, operation for operation.
+            let lin = |a: f64, b: f64| $add(c(a), $mul(z2, c(b)));
+            let w2 = $mul(z2, z2);
+            let w4 = $mul(w2, w2);
+            let w8 = $mul(w4, w4);
+            let (q0, q1) = (lin(1.0, 1.0 / 3.0), lin(1.0 / 5.0, 1.0 / 7.0));
+            let (q2, q3) = (lin(1.0 / 9.0, 1.0 / 11.0), lin(1.0 / 13.0, 1.0 / 15.0));
+            let q4 = lin(1.0 / 17.0, 1.0 / 19.0);
+            let r0 = $add(q0, $mul(w2, q1));
+            let r1 = $add(q2, $mul(w2, q3));
+            let p = $add($add(r0, $mul(w4, r1)), $mul(w8, q4));
+            let ln = $add(
+                $mul($mul(c(2.0), z), p),
+                $mul(kk, c(std::f64::consts::LN_2)),
+            );
+            $mul($mul(c(0.5), r2), ln)
+        }
+
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = $feat)]
         unsafe fn $name(dim: usize, centres: &[f64], lam: &[f64], u: &[f64; 3], k: Scaled) -> f64 {
@@ -272,47 +322,7 @@ macro_rules! simd_sum {
             let m = lam.len();
             let full = m - m % 16;
             let ua = [$set1(u[0]), $set1(u[1]), $set1(u[2])];
-            let c = |v: f64| -> $V { $set1(v) };
-            let phi = |r2: $V| -> $V {
-                if !tps {
-                    return $mul(r2, $sqrt(r2));
-                }
-                let one = c(1.0);
-                let bits = $to_i(r2);
-                let mant = $to_d($or(
-                    $and(bits, $set1i(0x000f_ffff_ffff_ffff)),
-                    $set1i(0x3ff0_0000_0000_0000),
-                ));
-                let expo = $sub(
-                    $sub(
-                        $to_d($or($set1i(0x4330_0000_0000_0000), $srli::<52>(bits))),
-                        c(4_503_599_627_370_496.0),
-                    ),
-                    c(1023.0),
-                );
-                let sel: fn($V, $V, $V, $V) -> $V = $select_gt;
-                let sq2 = c(std::f64::consts::SQRT_2);
-                let mm = sel(mant, sq2, $mul(mant, c(0.5)), mant);
-                let kk = sel(mant, sq2, $add(expo, one), expo);
-                let z = $div($sub(mm, one), $add(mm, one));
-                let z2 = $mul(z, z);
-                // kernel::atanh_series, operation for operation.
-                let lin = |a: f64, b: f64| $add(c(a), $mul(z2, c(b)));
-                let w2 = $mul(z2, z2);
-                let w4 = $mul(w2, w2);
-                let w8 = $mul(w4, w4);
-                let (q0, q1) = (lin(1.0, 1.0 / 3.0), lin(1.0 / 5.0, 1.0 / 7.0));
-                let (q2, q3) = (lin(1.0 / 9.0, 1.0 / 11.0), lin(1.0 / 13.0, 1.0 / 15.0));
-                let q4 = lin(1.0 / 17.0, 1.0 / 19.0);
-                let r0 = $add(q0, $mul(w2, q1));
-                let r1 = $add(q2, $mul(w2, q3));
-                let p = $add($add(r0, $mul(w4, r1)), $mul(w8, q4));
-                let ln = $add(
-                    $mul($mul(c(2.0), z), p),
-                    $mul(kk, c(std::f64::consts::LN_2)),
-                );
-                $mul($mul(c(0.5), r2), ln)
-            };
+            let phi = |r2: $V| -> $V { $phi(tps, r2) };
             let mut acc = [$zero(); 16 / $w];
             for j in (0..full).step_by(16) {
                 for (h, acc) in acc.iter_mut().enumerate() {
@@ -366,47 +376,7 @@ macro_rules! simd_sum {
                 Kernel::Cubic => false,
                 _ => return r2s.iter_mut().for_each(|r| *r = k.phi_r2(*r)),
             };
-            let c = |v: f64| -> $V { $set1(v) };
-            let phi = |r2: $V| -> $V {
-                if !tps {
-                    return $mul(r2, $sqrt(r2));
-                }
-                let one = c(1.0);
-                let bits = $to_i(r2);
-                let mant = $to_d($or(
-                    $and(bits, $set1i(0x000f_ffff_ffff_ffff)),
-                    $set1i(0x3ff0_0000_0000_0000),
-                ));
-                let expo = $sub(
-                    $sub(
-                        $to_d($or($set1i(0x4330_0000_0000_0000), $srli::<52>(bits))),
-                        c(4_503_599_627_370_496.0),
-                    ),
-                    c(1023.0),
-                );
-                let sel: fn($V, $V, $V, $V) -> $V = $select_gt;
-                let sq2 = c(std::f64::consts::SQRT_2);
-                let mm = sel(mant, sq2, $mul(mant, c(0.5)), mant);
-                let kk = sel(mant, sq2, $add(expo, one), expo);
-                let z = $div($sub(mm, one), $add(mm, one));
-                let z2 = $mul(z, z);
-                // kernel::atanh_series, operation for operation.
-                let lin = |a: f64, b: f64| $add(c(a), $mul(z2, c(b)));
-                let w2 = $mul(z2, z2);
-                let w4 = $mul(w2, w2);
-                let w8 = $mul(w4, w4);
-                let (q0, q1) = (lin(1.0, 1.0 / 3.0), lin(1.0 / 5.0, 1.0 / 7.0));
-                let (q2, q3) = (lin(1.0 / 9.0, 1.0 / 11.0), lin(1.0 / 13.0, 1.0 / 15.0));
-                let q4 = lin(1.0 / 17.0, 1.0 / 19.0);
-                let r0 = $add(q0, $mul(w2, q1));
-                let r1 = $add(q2, $mul(w2, q3));
-                let p = $add($add(r0, $mul(w4, r1)), $mul(w8, q4));
-                let ln = $add(
-                    $mul($mul(c(2.0), z), p),
-                    $mul(kk, c(std::f64::consts::LN_2)),
-                );
-                $mul($mul(c(0.5), r2), ln)
-            };
+            let phi = |r2: $V| -> $V { $phi(tps, r2) };
             let full = r2s.len() - r2s.len() % $w;
             for j in (0..full).step_by($w) {
                 // SAFETY: j + $w <= full <= r2s.len().
@@ -443,7 +413,8 @@ simd_sum!(
     _mm256_and_si256,
     _mm256_set1_epi64x,
     _mm256_srli_epi64,
-    |a, b, x, y| _mm256_blendv_pd(y, x, _mm256_cmp_pd::<_CMP_GT_OQ>(a, b))
+    |a, b, x, y| _mm256_blendv_pd(y, x, _mm256_cmp_pd::<_CMP_GT_OQ>(a, b)),
+    phi_avx2
 );
 simd_sum!(
     dense_sum_avx512,
@@ -466,7 +437,8 @@ simd_sum!(
     _mm512_and_si512,
     _mm512_set1_epi64,
     _mm512_srli_epi64,
-    |a, b, x, y| _mm512_mask_blend_pd(_mm512_cmp_pd_mask::<_CMP_GT_OQ>(a, b), y, x)
+    |a, b, x, y| _mm512_mask_blend_pd(_mm512_cmp_pd_mask::<_CMP_GT_OQ>(a, b), y, x),
+    phi_avx512
 );
 
 #[inline(always)]

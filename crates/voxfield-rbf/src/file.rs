@@ -17,7 +17,7 @@ use voxfield_core::{Error, Result};
 use crate::blend::CellBox;
 use crate::cell::{Buckets, Cell};
 use crate::kernel::{Kernel, Scaled};
-use crate::model::{cover, ModelInfo, RbfModel};
+use crate::model::{ModelInfo, RbfModel};
 
 pub const MAGIC: [u8; 8] = *b"\x89VXR\r\n\x1a\n";
 pub const VERSION: u32 = 1;
@@ -248,12 +248,5 @@ fn parse(bytes: &[u8]) -> std::result::Result<RbfModel, String> {
             body.len() - r.at
         ));
     }
-    let (cover_start, cover) = cover(&info.grid, &cells);
-    Ok(RbfModel {
-        info,
-        kernel,
-        cells,
-        cover_start,
-        cover,
-    })
+    Ok(RbfModel::new(info, kernel, cells))
 }

@@ -283,7 +283,6 @@ pub fn fit(
         })
         .collect::<Result<_>>()?;
 
-    let (cover_start, cover) = cover(&grid, &cells);
     let (mut vmin, mut vmax) = (
         vec![f64::INFINITY; channels],
         vec![f64::NEG_INFINITY; channels],
@@ -317,13 +316,21 @@ pub fn fit(
         largest_cell: cells.iter().map(|c| c.len(dim)).max().unwrap_or(0),
         grown_cells: cells.iter().filter(|c| c.grown).count(),
     };
-    Ok(RbfModel {
-        info,
-        kernel,
-        cells,
-        cover_start,
-        cover,
-    })
+    Ok(RbfModel::new(info, kernel, cells))
+}
+
+impl RbfModel {
+    /// Assembles a model from its parts, indexing which cells meet each domain.
+    pub(crate) fn new(info: ModelInfo, kernel: Kernel, cells: Vec<Cell>) -> RbfModel {
+        let (cover_start, cover) = cover(&info.grid, &cells);
+        RbfModel {
+            info,
+            kernel,
+            cells,
+            cover_start,
+            cover,
+        }
+    }
 }
 
 fn check_finite(data: &[f64], width: usize, what: &str) -> Result<()> {
@@ -537,7 +544,7 @@ fn for_each_domain(dim: usize, r0: [usize; 3], r1: [usize; 3], mut f: impl FnMut
 }
 
 /// Per domain, the cells whose box meets it, in cell order.
-pub(crate) fn cover(grid: &DomainGrid, cells: &[Cell]) -> (Vec<u32>, Vec<u32>) {
+fn cover(grid: &DomainGrid, cells: &[Cell]) -> (Vec<u32>, Vec<u32>) {
     let dim = grid.dim;
     let mut start = vec![0u32; grid.len() + 1];
     let ranges: Vec<_> = cells
