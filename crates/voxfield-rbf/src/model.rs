@@ -43,7 +43,9 @@ pub struct FitOptions {
     pub duplicates: Duplicates,
     /// Cells holding fewer points grow until they hold this many; `None` = max(20, 3·(polynomial terms)).
     pub min_points: Option<usize>,
-    /// Largest cell solved; `None` = 8192 for dense kernels (a 512 MiB matrix), 200,000 for wendland.
+    /// Largest cell solved; a domain whose cell holds more (clustered points) is
+    /// split in halves until its cells fit. `None` = 8 × the expected cell size,
+    /// 1000 to 8192 (a 512 MiB matrix), for dense kernels; 200,000 for wendland.
     pub max_points: Option<usize>,
 }
 
@@ -222,66 +224,51 @@ pub fn fit(
         })
     });
     let min_points = opts.min_points.unwrap_or((3 * terms).max(20)).min(n);
-    let max_points = opts
-        .max_points
-        .unwrap_or(if kernel.is_compact() { 200_000 } else { 8192 });
+    let expected_cell = ppc as f64 * (1.0 + 2.0 * opts.overlap).powi(dim as i32);
+    let max_points = opts.max_points.unwrap_or(if kernel.is_compact() {
+        200_000
+    } else {
+        ((8.0 * expected_cell) as usize).clamp(1000, 8192)
+    });
 
     let done = AtomicUsize::new(0);
     let total = occupied.len();
     progress(0, total);
+    let ctx = Ctx {
+        grid: &grid,
+        start: &start,
+        order: &order,
+        points: &points,
+        values: &values,
+        channels,
+        overlap: opts.overlap,
+        min_points,
+        part_points: (expected_cell as usize).clamp(min_points, max_points / 2),
+        max_points,
+        bbox: (lo, hi),
+        kernel,
+        shape,
+        terms,
+        smoothing: opts.smoothing,
+    };
     let cells: Vec<Cell> = occupied
         .par_iter()
-        .enumerate()
-        .map(|(k, &g)| {
-            let (bounds, members, grown) = gather(
-                &grid,
-                &start,
-                &order,
-                &points,
-                g,
-                opts.overlap,
-                min_points,
-                &lo,
-                &hi,
-            );
-            if members.len() > max_points {
-                return Err(Error::invalid(format!(
-                    "cell {k} holds {} points, more than the limit of {max_points}: the points are \
-                     clustered; lower points_per_cell or raise max_points",
-                    members.len()
-                )));
-            }
-            let mut cp = Vec::with_capacity(members.len() * dim);
-            let mut cv = Vec::with_capacity(members.len() * channels);
-            for &i in &members {
-                let i = i as usize;
-                cp.extend_from_slice(&points[i * dim..(i + 1) * dim]);
-                cv.extend_from_slice(&values[i * channels..(i + 1) * channels]);
-            }
-            let scale = (0..dim)
-                .map(|a| 0.5 * (bounds.hi[a] - bounds.lo[a]))
-                .fold(0.0, f64::max);
-            let local_shape = match (kernel.is_compact(), shape) {
-                (true, Some(alpha)) => scale / alpha,
-                (false, Some(eps)) => eps * scale,
-                _ => 1.0,
+        .map(|&g| {
+            let c = grid.coords(g);
+            let region = Region {
+                lo: grid.corner(c),
+                size: grid.size,
+                open_lo: [0, 1, 2].map(|a| a < dim && c[a] == 0),
+                open_hi: [0, 1, 2].map(|a| a < dim && c[a] + 1 == grid.count[a]),
             };
-            let spec = SolveSpec {
-                dim,
-                channels,
-                kernel: Scaled {
-                    kernel,
-                    shape: local_shape,
-                },
-                terms,
-                smoothing: opts.smoothing / scale.powi(kernel.homogeneity()),
-            };
-            let mut cell = Cell::solve(k, bounds, &spec, &cp, &cv)?;
-            cell.grown = grown;
+            let cells = cells_of(&ctx, &region, g, 0)?;
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-            Ok(cell)
+            Ok(cells)
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<Vec<Cell>>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
 
     let (mut vmin, mut vmax) = (
         vec![f64::INFINITY; channels],
@@ -470,57 +457,214 @@ fn bin(grid: &DomainGrid, points: &[f64], dim: usize) -> (Vec<u32>, Vec<u32>) {
     (start, order)
 }
 
-/// The cell of domain `g`: its box (grown by doubling δ until it holds
-/// `min_points`) and every point inside it.
-#[allow(clippy::too_many_arguments)]
-fn gather(
-    grid: &DomainGrid,
-    start: &[u32],
-    order: &[u32],
-    points: &[f64],
-    g: usize,
+/// A box of space one cell covers: a domain, or a part of an overfull one.
+#[derive(Clone, Copy, Debug)]
+struct Region {
+    lo: [f64; 3],
+    size: [f64; 3],
+    /// Faces on the outer boundary of the grid (no blending ramp there).
+    open_lo: [bool; 3],
+    open_hi: [bool; 3],
+}
+
+/// What every cell of one fit shares.
+struct Ctx<'a> {
+    grid: &'a DomainGrid,
+    start: &'a [u32],
+    order: &'a [u32],
+    points: &'a [f64],
+    values: &'a [f64],
+    channels: usize,
     overlap: f64,
     min_points: usize,
-    lo: &[f64; 3],
-    hi: &[f64; 3],
-) -> (CellBox, Vec<u32>, bool) {
+    /// Points a part of a split domain gathers at least (a regular cell's worth).
+    part_points: usize,
+    max_points: usize,
+    bbox: ([f64; 3], [f64; 3]),
+    kernel: Kernel,
+    shape: Option<f64>,
+    terms: usize,
+    smoothing: f64,
+}
+
+/// Halvings of an overfull domain before giving up (2^10 per axis).
+const MAX_SPLITS: usize = 10;
+
+/// The cells covering `region`: one, or (if it holds more than `max_points`)
+/// those of its 2^d halves, recursively. Cells of different sizes blend
+/// continuously because evaluation divides by the weight sum.
+fn cells_of(ctx: &Ctx, region: &Region, domain: usize, depth: usize) -> Result<Vec<Cell>> {
+    let dim = ctx.grid.dim;
+    // Domains grow their box to reach enough points (and so cover empty
+    // neighbours); halves of a split domain keep their box and borrow the
+    // nearest outside points instead, so they never reach into the cluster.
+    let (bounds, members, grown) = if depth == 0 {
+        gather(ctx, region)
+    } else {
+        gather_nearest(ctx, region)
+    };
+    if members.len() > ctx.max_points {
+        if depth >= MAX_SPLITS {
+            return Err(Error::invalid(format!(
+                "domain {domain}: {} points within {:?} after {MAX_SPLITS} halvings, more than the \
+                 limit of {}: the points are too clustered; raise max_points or add smoothing",
+                members.len(),
+                &region.size[..dim],
+                ctx.max_points
+            )));
+        }
+        let mut out = Vec::new();
+        for child in 0..1usize << dim {
+            let mut r = *region;
+            for a in 0..dim {
+                let upper = (child >> a) & 1 == 1;
+                r.size[a] = 0.5 * region.size[a];
+                if upper {
+                    r.lo[a] += r.size[a];
+                }
+                r.open_lo[a] = region.open_lo[a] && !upper;
+                r.open_hi[a] = region.open_hi[a] && upper;
+            }
+            out.extend(cells_of(ctx, &r, domain, depth + 1)?);
+        }
+        return Ok(out);
+    }
+    let (channels, kernel) = (ctx.channels, ctx.kernel);
+    let mut cp = Vec::with_capacity(members.len() * dim);
+    let mut cv = Vec::with_capacity(members.len() * channels);
+    for &i in &members {
+        let i = i as usize;
+        cp.extend_from_slice(&ctx.points[i * dim..(i + 1) * dim]);
+        cv.extend_from_slice(&ctx.values[i * channels..(i + 1) * channels]);
+    }
+    let scale = (0..dim)
+        .map(|a| 0.5 * (bounds.hi[a] - bounds.lo[a]))
+        .fold(0.0, f64::max);
+    let local_shape = match (kernel.is_compact(), ctx.shape) {
+        (true, Some(alpha)) => scale / alpha,
+        (false, Some(eps)) => eps * scale,
+        _ => 1.0,
+    };
+    let spec = SolveSpec {
+        dim,
+        channels,
+        kernel: Scaled {
+            kernel,
+            shape: local_shape,
+        },
+        terms: ctx.terms,
+        smoothing: ctx.smoothing / scale.powi(kernel.homogeneity()),
+    };
+    let mut cell = Cell::solve(domain, bounds, &spec, &cp, &cv)?;
+    cell.grown = grown;
+    Ok(vec![cell])
+}
+
+/// The cell of `region`: its box (grown by doubling δ until it holds
+/// `min_points`) and every point inside it.
+fn gather(ctx: &Ctx, region: &Region) -> (CellBox, Vec<u32>, bool) {
+    let grid = ctx.grid;
     let dim = grid.dim;
-    let c = grid.coords(g);
-    let corner = grid.corner(c);
+    let (lo, hi) = (&ctx.bbox.0, &ctx.bbox.1);
     let mut grow = 1.0;
     loop {
         let mut b = CellBox {
             lo: [0.0; 3],
             hi: [0.0; 3],
             width: [0.0; 3],
-            open_lo: [false; 3],
-            open_hi: [false; 3],
+            open_lo: region.open_lo,
+            open_hi: region.open_hi,
         };
         let mut covers_all = true;
         for a in 0..dim {
-            let delta = overlap * grid.size[a] * grow;
-            b.lo[a] = corner[a] - delta;
-            b.hi[a] = corner[a] + grid.size[a] + delta;
+            let delta = ctx.overlap * region.size[a] * grow;
+            b.lo[a] = region.lo[a] - delta;
+            b.hi[a] = region.lo[a] + region.size[a] + delta;
             b.width[a] = (2.0 * delta).min(0.5 * (b.hi[a] - b.lo[a]));
-            b.open_lo[a] = c[a] == 0;
-            b.open_hi[a] = c[a] + 1 == grid.count[a];
             covers_all &= (b.open_lo[a] || b.lo[a] <= lo[a]) && (b.open_hi[a] || b.hi[a] >= hi[a]);
         }
         let (r0, r1) = grid.range_of(&b.lo, &b.hi);
         let mut members = Vec::new();
         for_each_domain(dim, r0, r1, |d| {
             let d = grid.id(d);
-            for &i in &order[start[d] as usize..start[d + 1] as usize] {
-                if b.contains(dim, &points[i as usize * dim..(i as usize + 1) * dim]) {
+            for &i in &ctx.order[ctx.start[d] as usize..ctx.start[d + 1] as usize] {
+                if b.contains(dim, &ctx.points[i as usize * dim..(i as usize + 1) * dim]) {
                     members.push(i);
                 }
             }
         });
-        if members.len() >= min_points || covers_all {
+        if members.len() >= ctx.min_points || covers_all {
             members.sort_unstable();
             return (b, members, grow > 1.0);
         }
         grow *= 2.0;
+    }
+}
+
+/// The cell of a part of a split domain: its box un-grown, every point inside
+/// it, and if those are fewer than a regular cell holds, the nearest points
+/// outside (so parts in the sparse side of a cluster still see their surroundings).
+fn gather_nearest(ctx: &Ctx, region: &Region) -> (CellBox, Vec<u32>, bool) {
+    let grid = ctx.grid;
+    let dim = grid.dim;
+    let (lo, hi) = (&ctx.bbox.0, &ctx.bbox.1);
+    let mut b = CellBox {
+        lo: [0.0; 3],
+        hi: [0.0; 3],
+        width: [0.0; 3],
+        open_lo: region.open_lo,
+        open_hi: region.open_hi,
+    };
+    let mut centre = [0.0; 3];
+    for a in 0..dim {
+        let delta = ctx.overlap * region.size[a];
+        b.lo[a] = region.lo[a] - delta;
+        b.hi[a] = region.lo[a] + region.size[a] + delta;
+        b.width[a] = 2.0 * delta;
+        centre[a] = region.lo[a] + 0.5 * region.size[a];
+    }
+    let point = |i: u32| &ctx.points[i as usize * dim..(i as usize + 1) * dim];
+    let collect =
+        |slo: &[f64; 3], shi: &[f64; 3], inside: &mut Vec<u32>, outside: &mut Vec<u32>| {
+            let (r0, r1) = grid.range_of(slo, shi);
+            for_each_domain(dim, r0, r1, |d| {
+                let d = grid.id(d);
+                for &i in &ctx.order[ctx.start[d] as usize..ctx.start[d + 1] as usize] {
+                    let p = point(i);
+                    if (0..dim).all(|a| p[a] >= b.lo[a] && p[a] <= b.hi[a]) {
+                        inside.push(i);
+                    } else if (0..dim).all(|a| p[a] >= slo[a] && p[a] <= shi[a]) {
+                        outside.push(i);
+                    }
+                }
+            });
+        };
+    let mut scale = 1.0;
+    loop {
+        let (mut inside, mut outside) = (Vec::new(), Vec::new());
+        let mut slo = b.lo;
+        let mut shi = b.hi;
+        let mut covers_all = true;
+        for a in 0..dim {
+            let pad = (scale - 1.0) * (b.hi[a] - b.lo[a]);
+            slo[a] -= pad;
+            shi[a] += pad;
+            covers_all &= slo[a] <= lo[a] && shi[a] >= hi[a];
+        }
+        collect(&slo, &shi, &mut inside, &mut outside);
+        if inside.len() + outside.len() >= ctx.part_points || covers_all {
+            let need = ctx.part_points.saturating_sub(inside.len());
+            let d2 = |i: u32| {
+                (0..dim)
+                    .map(|a| (point(i)[a] - centre[a]).powi(2))
+                    .sum::<f64>()
+            };
+            outside.sort_by(|&x, &y| d2(x).total_cmp(&d2(y)).then(x.cmp(&y)));
+            inside.extend_from_slice(&outside[..need.min(outside.len())]);
+            inside.sort_unstable();
+            return (b, inside, need > 0);
+        }
+        scale *= 2.0;
     }
 }
 

@@ -268,6 +268,64 @@ fn sparse_regions_grow_cells_and_still_interpolate() {
 }
 
 #[test]
+fn overfull_domains_are_split_and_the_fit_stays_continuous() {
+    // Uniform background plus a dense cluster that fills one domain 30-fold.
+    let mut r = Rng(31);
+    let mut pts: Vec<f64> = (0..3000 * 2).map(|_| r.next()).collect();
+    for _ in 0..6000 {
+        pts.extend([0.61 + 0.03 * r.next(), 0.33 + 0.03 * r.next()]);
+    }
+    let vals: Vec<f64> = pts.chunks(2).map(field).collect();
+    let o = FitOptions {
+        max_points: Some(1200),
+        ..opts(Kernel::ThinPlate, 200)
+    };
+    let m = fit(&pts, 2, &vals, 1, &o, &quiet).unwrap();
+    assert!(m.info.largest_cell <= 1200);
+    let whole = FitOptions {
+        max_points: Some(8192),
+        ..opts(Kernel::ThinPlate, 200)
+    };
+    let unsplit = fit(&pts, 2, &vals, 1, &whole, &quiet).unwrap();
+    assert!(m.info.cells > unsplit.info.cells);
+    let got = eval(&m, &pts);
+    let worst = got
+        .iter()
+        .zip(&vals)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= 1e-8 * range(&vals), "residual {worst:e}");
+    // Along a line through the cluster: finite, and no step bigger than the
+    // field's own change (|∇f| ≲ 10, so 1e-9 apart moves ≲ 1e-8).
+    let mut jump = 0.0f64;
+    for k in 0..4000 {
+        let x = 0.55 + 0.15 * k as f64 / 4000.0;
+        let a = eval(&m, &[x, 0.345]);
+        let b = eval(&m, &[x + 1e-9, 0.345]);
+        assert!(a[0].is_finite());
+        jump = jump.max((a[0] - b[0]).abs());
+    }
+    assert!(jump < 5e-8, "jump {jump:e}");
+    // Away from the samples the split fit is nearly as accurate as the unsplit one
+    // (measured 1.6x its max error: parts on the sparse side of the cluster borrow
+    // the nearest points, which are mostly cluster points).
+    let (q, truth) = scattered(4000, 2, 32);
+    let err = |m: &RbfModel| {
+        eval(m, &q)
+            .iter()
+            .zip(&truth)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max)
+    };
+    let (split_err, unsplit_err) = (err(&m), err(&unsplit));
+    eprintln!("max error vs the true field: split {split_err:e}, unsplit {unsplit_err:e}");
+    assert!(
+        split_err < 2.0 * unsplit_err,
+        "split {split_err:e} vs unsplit {unsplit_err:e}"
+    );
+}
+
+#[test]
 fn duplicates_are_merged_or_rejected() {
     let (mut pts, mut vals) = scattered(500, 2, 30);
     pts.extend_from_within(20..22);
@@ -326,11 +384,21 @@ fn bad_input_is_refused_with_a_clear_message() {
         ..Default::default()
     };
     assert!(err(&pts, 2, &vals, &ov).contains("overlap must be in (0, 0.5]"));
+    // A cluster no number of halvings separates into cells of 50.
+    let mut tight = pts.clone();
+    for i in 0..120 {
+        tight[2 * i] = 0.5 + 1e-12 * i as f64;
+        tight[2 * i + 1] = 0.5 + 1e-12 * (i % 11) as f64;
+    }
     let cap = FitOptions {
         max_points: Some(50),
         ..opts(Kernel::ThinPlate, 500)
     };
-    assert!(err(&pts, 2, &vals, &cap).contains("more than the limit of 50"));
+    let e = err(&tight, 2, &vals, &cap);
+    assert!(
+        e.contains("more than the limit of 50") && e.contains("too clustered"),
+        "{e}"
+    );
 }
 
 #[test]
