@@ -260,6 +260,8 @@ pub fn fit(
                 size: grid.size,
                 open_lo: [0, 1, 2].map(|a| a < dim && c[a] == 0),
                 open_hi: [0, 1, 2].map(|a| a < dim && c[a] + 1 == grid.count[a]),
+                domain_lo: grid.corner(c),
+                domain_size: grid.size,
             };
             let cells = cells_of(&ctx, &region, g, 0)?;
             progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
@@ -465,6 +467,9 @@ struct Region {
     /// Faces on the outer boundary of the grid (no blending ramp there).
     open_lo: [bool; 3],
     open_hi: [bool; 3],
+    /// The whole domain this region is part of (where split parts borrow points).
+    domain_lo: [f64; 3],
+    domain_size: [f64; 3],
 }
 
 /// What every cell of one fit shares.
@@ -496,8 +501,8 @@ const MAX_SPLITS: usize = 10;
 fn cells_of(ctx: &Ctx, region: &Region, domain: usize, depth: usize) -> Result<Vec<Cell>> {
     let dim = ctx.grid.dim;
     // Domains grow their box to reach enough points (and so cover empty
-    // neighbours); halves of a split domain keep their box and borrow the
-    // nearest outside points instead, so they never reach into the cluster.
+    // neighbours); parts of a split domain keep their box and borrow outside
+    // points instead, so their box never reaches into the cluster.
     let (bounds, members, grown) = if depth == 0 {
         gather(ctx, region)
     } else {
@@ -602,8 +607,9 @@ fn gather(ctx: &Ctx, region: &Region) -> (CellBox, Vec<u32>, bool) {
 }
 
 /// The cell of a part of a split domain: its box un-grown, every point inside
-/// it, and if those are fewer than a regular cell holds, the nearest points
-/// outside (so parts in the sparse side of a cluster still see their surroundings).
+/// it, and if those are fewer than a regular cell holds, an even spread of the
+/// domain's other points (so parts on the sparse side of a cluster still see
+/// their surroundings, not only the cluster).
 fn gather_nearest(ctx: &Ctx, region: &Region) -> (CellBox, Vec<u32>, bool) {
     let grid = ctx.grid;
     let dim = grid.dim;
@@ -639,33 +645,86 @@ fn gather_nearest(ctx: &Ctx, region: &Region) -> (CellBox, Vec<u32>, bool) {
                 }
             });
         };
+    // Search the whole domain's cell first (widening if it holds too few), and
+    // borrow a spatially even selection: the point nearest each bin centre of a
+    // grid over the search box, then the nearest others if bins were empty.
     let mut scale = 1.0;
     loop {
         let (mut inside, mut outside) = (Vec::new(), Vec::new());
-        let mut slo = b.lo;
-        let mut shi = b.hi;
+        let (mut slo, mut shi) = ([0.0; 3], [0.0; 3]);
         let mut covers_all = true;
         for a in 0..dim {
-            let pad = (scale - 1.0) * (b.hi[a] - b.lo[a]);
-            slo[a] -= pad;
-            shi[a] += pad;
+            let pad = (ctx.overlap + scale - 1.0) * region.domain_size[a];
+            slo[a] = region.domain_lo[a] - pad;
+            shi[a] = region.domain_lo[a] + region.domain_size[a] + pad;
             covers_all &= slo[a] <= lo[a] && shi[a] >= hi[a];
         }
         collect(&slo, &shi, &mut inside, &mut outside);
         if inside.len() + outside.len() >= ctx.part_points || covers_all {
             let need = ctx.part_points.saturating_sub(inside.len());
-            let d2 = |i: u32| {
-                (0..dim)
-                    .map(|a| (point(i)[a] - centre[a]).powi(2))
-                    .sum::<f64>()
-            };
-            outside.sort_by(|&x, &y| d2(x).total_cmp(&d2(y)).then(x.cmp(&y)));
-            inside.extend_from_slice(&outside[..need.min(outside.len())]);
+            let borrowed = even_selection(dim, &slo, &shi, &outside, need, &point, &centre);
+            inside.extend_from_slice(&borrowed);
             inside.sort_unstable();
             return (b, inside, need > 0);
         }
         scale *= 2.0;
     }
+}
+
+/// Up to `need` of `candidates`, spread over the box [slo, shi]: per bin of an
+/// even grid the candidate nearest its centre, then the candidates nearest
+/// `centre` to make up the count.
+fn even_selection<'a>(
+    dim: usize,
+    slo: &[f64; 3],
+    shi: &[f64; 3],
+    candidates: &[u32],
+    need: usize,
+    point: &dyn Fn(u32) -> &'a [f64],
+    centre: &[f64; 3],
+) -> Vec<u32> {
+    if need == 0 || candidates.is_empty() {
+        return Vec::new();
+    }
+    if candidates.len() <= need {
+        return candidates.to_vec();
+    }
+    let per_axis = ((need as f64).powf(1.0 / dim as f64).floor() as usize).max(1);
+    let mut best: Vec<Option<(f64, u32)>> = vec![None; per_axis.pow(dim as u32)];
+    for &i in candidates {
+        let p = point(i);
+        let (mut bin, mut d2) = (0, 0.0);
+        for a in 0..dim {
+            let w = (shi[a] - slo[a]) / per_axis as f64;
+            let k = (((p[a] - slo[a]) / w) as usize).min(per_axis - 1);
+            bin = bin * per_axis + k;
+            d2 += (p[a] - (slo[a] + (k as f64 + 0.5) * w)).powi(2);
+        }
+        let better = match best[bin] {
+            None => true,
+            Some((bd, bi)) => d2 < bd || (d2 == bd && i < bi),
+        };
+        if better {
+            best[bin] = Some((d2, i));
+        }
+    }
+    let mut chosen: Vec<u32> = best.iter().flatten().map(|&(_, i)| i).collect();
+    if chosen.len() < need {
+        let taken: std::collections::HashSet<u32> = chosen.iter().copied().collect();
+        let d2 = |i: u32| {
+            (0..dim)
+                .map(|a| (point(i)[a] - centre[a]).powi(2))
+                .sum::<f64>()
+        };
+        let mut rest: Vec<u32> = candidates
+            .iter()
+            .copied()
+            .filter(|i| !taken.contains(i))
+            .collect();
+        rest.sort_by(|&x, &y| d2(x).total_cmp(&d2(y)).then(x.cmp(&y)));
+        chosen.extend_from_slice(&rest[..(need - chosen.len()).min(rest.len())]);
+    }
+    chosen
 }
 
 fn for_each_domain(dim: usize, r0: [usize; 3], r1: [usize; 3], mut f: impl FnMut([usize; 3])) {
