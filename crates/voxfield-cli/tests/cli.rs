@@ -979,6 +979,8 @@ fn rbf_fit_eval_grid_and_models_as_fields() {
         1,
     );
     assert!(e.contains("needs 2 positive sizes"), "{e}");
+    let e = fails(&["convert", s(&d("m.vxr")), s(&d("m.zarr"))], 1);
+    assert!(e.contains("is a fitted RBF model"), "{e}");
     assert!(!d("x.npy").exists() && !d("x.vxr").exists());
 }
 

@@ -21,3 +21,6 @@ pub use volume::{
     check_chunk, chunk_grid, volume_shape, ArrayEntry, ContiguousView, SparseVoxels, VolumeInfo,
     VolumeSource,
 };
+
+/// The first bytes of a `.vxr` fitted RBF model, so every reader can recognise one.
+pub const VXR_MAGIC: [u8; 8] = *b"\x89VXR\r\n\x1a\n";

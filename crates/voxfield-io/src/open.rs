@@ -74,6 +74,13 @@ pub fn detect(path: &Path) -> Result<Format> {
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let n = f.read(&mut head).map_err(|e| Error::io(path, e))?;
     let head = &head[..n];
+    if head.starts_with(&voxfield_core::VXR_MAGIC) || name.ends_with(".vxr") {
+        return Err(Error::format(
+            path,
+            "is a fitted RBF model (.vxr), not a volume: evaluate it with `voxfield rbf eval`/`grid`, \
+             `voxfield sample`/`slice`, or voxfield.load() in Python",
+        ));
+    }
     Ok(if head.starts_with(b"\x93NUMPY") {
         Format::Npy
     } else if head.starts_with(b"NRRD000") {

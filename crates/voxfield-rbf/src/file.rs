@@ -19,7 +19,7 @@ use crate::cell::{Buckets, Cell};
 use crate::kernel::{Kernel, Scaled};
 use crate::model::{ModelInfo, RbfModel};
 
-pub const MAGIC: [u8; 8] = *b"\x89VXR\r\n\x1a\n";
+pub const MAGIC: [u8; 8] = voxfield_core::VXR_MAGIC;
 pub const VERSION: u32 = 1;
 
 /// Whether `bytes` start like a `.vxr` model.
