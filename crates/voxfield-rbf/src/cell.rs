@@ -603,7 +603,6 @@ fn solve_null_space(a: &mut Mat<f64>, p: &Mat<f64>, f: &Mat<f64>) -> Option<Mat<
     let mut r = p.clone();
     let mut g = f.subrows(0, m).to_owned();
     let mut refl: Vec<(Vec<f64>, f64)> = Vec::with_capacity(t);
-    let mut w = vec![0.0; m];
     for k in 0..t {
         // Householder reflector H = I − β v vᵀ zeroing r[k+1.., k].
         let norm = (k..m).map(|i| r[(i, k)] * r[(i, k)]).sum::<f64>().sqrt();
@@ -633,25 +632,40 @@ fn solve_null_space(a: &mut Mat<f64>, p: &Mat<f64>, f: &Mat<f64>) -> Option<Mat<
                 g[(i, q)] -= beta * d * v[i];
             }
         }
-        // A ← H A H = A − β v wᵀ − β w vᵀ + β² (vᵀw) v vᵀ with w = A v (A is
-        // symmetric, so w_j = column j · v); column j gains c1·v + c2·w.
-        for (j, wj) in w.iter_mut().enumerate() {
-            *wj = dot(column(a, j), &v);
-        }
-        let s = dot(&v, &w);
-        for j in 0..m {
-            let (c1, c2) = (-beta * w[j] + beta * beta * s * v[j], -beta * v[j]);
-            let col = a
-                .col_mut(j)
-                .try_as_col_major_mut()
-                .expect("contiguous")
-                .as_slice_mut();
-            for ((x, vi), wi) in col.iter_mut().zip(&v).zip(&w) {
-                *x += c1 * vi + c2 * wi;
-            }
-        }
         refl.push((v, beta));
     }
+    // QᵀAQ in one pass with the compact WY form Q = H₀…H_{t−1} = I − V T Vᵀ:
+    // with W = A V, M = Tᵀ (VᵀW) T (symmetric) and Z = W T − ½ V M,
+    // QᵀAQ = A − V Zᵀ − Z Vᵀ (one rank-2t update, a GEMM).
+    let vm = Mat::<f64>::from_fn(m, t, |i, k| refl[k].0[i]);
+    let mut tt = Mat::<f64>::zeros(t, t);
+    for k in 0..t {
+        tt[(k, k)] = refl[k].1;
+        if k > 0 {
+            let vtv = vm.subcols(0, k).transpose() * vm.col(k);
+            let col = tt.submatrix(0, 0, k, k) * &vtv;
+            for i in 0..k {
+                tt[(i, k)] = -refl[k].1 * col[i];
+            }
+        }
+    }
+    let w = &*a * &vm;
+    let mmat = tt.transpose() * (vm.transpose() * &w) * &tt;
+    let z = &w * &tt - &vm * &mmat * faer::Scale(0.5);
+    let mut lhs = Mat::<f64>::zeros(m, 2 * t);
+    lhs.as_mut().subcols_mut(0, t).copy_from(vm.as_ref());
+    lhs.as_mut().subcols_mut(t, t).copy_from(z.as_ref());
+    let mut rhs = Mat::<f64>::zeros(2 * t, m);
+    rhs.as_mut().subrows_mut(0, t).copy_from(z.transpose());
+    rhs.as_mut().subrows_mut(t, t).copy_from(vm.transpose());
+    faer::linalg::matmul::matmul(
+        a.as_mut(),
+        faer::Accum::Add,
+        lhs.as_ref(),
+        rhs.as_ref(),
+        -1.0,
+        faer::Par::Seq,
+    );
     let llt = a.submatrix(t, t, m - t, m - t).llt(Side::Lower).ok()?;
     let mut mu = g.subrows(t, m - t).to_owned();
     llt.solve_in_place(mu.as_mut());
@@ -745,26 +759,6 @@ fn solve_sparse(
     out.as_mut().subrows_mut(0, m).copy_from(lam.as_ref());
     out.as_mut().subrows_mut(m, t).copy_from(coef.as_ref());
     finite(out)
-}
-
-fn column(a: &Mat<f64>, j: usize) -> &[f64] {
-    a.col(j)
-        .try_as_col_major()
-        .expect("owned columns are contiguous")
-        .as_slice()
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0; 4];
-    let n = a.len().min(b.len());
-    for i in 0..n / 4 * 4 {
-        acc[i % 4] += a[i] * b[i];
-    }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for i in n / 4 * 4..n {
-        s += a[i] * b[i];
-    }
-    s
 }
 
 fn finite(m: Mat<f64>) -> Option<Mat<f64>> {
