@@ -148,3 +148,27 @@ def test_bad_input_raises_clear_errors():
         r = voxfield.RBFInterpolator(dup, dv)
     assert any("merged 3 duplicate" in str(x.message) for x in w)
     np.testing.assert_allclose(r(pts[:3]), vals[:3] + 0.5, atol=1e-9)
+
+
+def test_fit_and_evaluation_release_the_gil():
+    import threading
+    rng = np.random.default_rng(7)
+    pts = rng.random((60_000, 2))
+    vals = franke(pts[:, 0], pts[:, 1])
+    done = {}
+    worker = threading.Thread(target=lambda: done.setdefault("rbf", voxfield.RBFInterpolator(pts, vals)))
+    ticks = 0
+    worker.start()
+    while worker.is_alive():
+        ticks += 1
+    worker.join()
+    # Held, the GIL would block this loop for the whole fit (~0.3 s).
+    assert ticks > 10_000, ticks
+    q = rng.random((400_000, 2))
+    worker = threading.Thread(target=lambda: done["rbf"](q))
+    ticks = 0
+    worker.start()
+    while worker.is_alive():
+        ticks += 1
+    worker.join()
+    assert ticks > 10_000, ticks
