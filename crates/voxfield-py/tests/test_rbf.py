@@ -150,25 +150,24 @@ def test_bad_input_raises_clear_errors():
     np.testing.assert_allclose(r(pts[:3]), vals[:3] + 0.5, atol=1e-9)
 
 
-def test_fit_and_evaluation_release_the_gil():
+def _ticks_while(fn):
+    """How often this thread runs a Python loop while ``fn`` runs in another thread:
+    if ``fn`` held the GIL, this loop would stall until it returned."""
     import threading
+    worker = threading.Thread(target=fn)
+    ticks = 0
+    worker.start()
+    while worker.is_alive():
+        ticks += 1
+    worker.join()
+    return ticks
+
+
+def test_fit_and_evaluation_release_the_gil():
     rng = np.random.default_rng(7)
     pts = rng.random((60_000, 2))
     vals = franke(pts[:, 0], pts[:, 1])
     done = {}
-    worker = threading.Thread(target=lambda: done.setdefault("rbf", voxfield.RBFInterpolator(pts, vals)))
-    ticks = 0
-    worker.start()
-    while worker.is_alive():
-        ticks += 1
-    worker.join()
-    # Held, the GIL would block this loop for the whole fit (~0.3 s).
-    assert ticks > 10_000, ticks
+    assert _ticks_while(lambda: done.setdefault("rbf", voxfield.RBFInterpolator(pts, vals))) > 10_000
     q = rng.random((400_000, 2))
-    worker = threading.Thread(target=lambda: done["rbf"](q))
-    ticks = 0
-    worker.start()
-    while worker.is_alive():
-        ticks += 1
-    worker.join()
-    assert ticks > 10_000, ticks
+    assert _ticks_while(lambda: done["rbf"](q)) > 10_000
