@@ -115,6 +115,21 @@ def med(fn, repeats):
     return float(np.median(ts))
 
 
+def timed_1e6(fn, ev, points):
+    """Evaluates the first `points` of `ev` once; returns the time scaled to N_EVAL points."""
+    m = min(points, len(ev))
+    t = time.perf_counter()
+    fn(ev[:m])
+    return {"eval_points_timed": m, "eval_1e6_s": (time.perf_counter() - t) * N_EVAL / m,
+            "eval_extrapolated": m < N_EVAL}
+
+
+def held_out(fn, test_x, test_v, k=20_000):
+    """Errors on the first k held-out points (the same points for every method)."""
+    k = min(len(test_v), k)
+    return {**errors(fn(test_x[:k]), test_v[:k]), "error_points": k}
+
+
 def worker(method, name, repeats, scipy_points, big_grid):
     d = np.load(make(name))
     tx, tv, test_x, test_v, ev = d["train_x"], d["train_v"], d["test_x"], d["test_v"], d["eval_x"]
@@ -145,22 +160,14 @@ def worker(method, name, repeats, scipy_points, big_grid):
             r["grid_2048_finite"] = float(np.isfinite(g).mean())
             del g
         # Errors on the same held-out points as scipy's local RBF (the first 20,000), and on all.
-        k = min(len(test_v), 20_000)
-        pred = rbf(test_x)
-        r.update(errors(pred[:k], test_v[:k]))
-        r["error_points"] = k
-        r["rmse_all_test"] = errors(pred, test_v)["rmse"]
+        r.update(held_out(rbf, test_x, test_v))
+        r["rmse_all_test"] = errors(rbf(test_x), test_v)["rmse"]
     elif method == "scipy_local":
         from scipy.interpolate import RBFInterpolator
         t = time.perf_counter()
         rbf = RBFInterpolator(tx, tv, neighbors=50, kernel="thin_plate_spline")
         r["fit_s"] = time.perf_counter() - t
-        m = min(scipy_points, len(ev))
-        t = time.perf_counter()
-        rbf(ev[:m])
-        r["eval_points_timed"] = m
-        r["eval_1e6_s"] = (time.perf_counter() - t) * N_EVAL / m
-        r["eval_extrapolated"] = True
+        r.update(timed_1e6(rbf, ev, scipy_points))
         if dim == 2:
             ys = np.linspace(lo[1], hi[1], 512)
             xs = np.linspace(lo[0], hi[0], 512)[:64]
@@ -168,25 +175,16 @@ def worker(method, name, repeats, scipy_points, big_grid):
             t = time.perf_counter()
             rbf(band)
             r["grid_512_s"] = (time.perf_counter() - t) * 8
-        k = min(len(test_v), 20_000)
-        r.update(errors(rbf(test_x[:k]), test_v[:k]))
-        r["error_points"] = k
+        r.update(held_out(rbf, test_x, test_v))
     elif method == "griddata_cubic":
         from scipy.interpolate import CloughTocher2DInterpolator
         t = time.perf_counter()
         ct = CloughTocher2DInterpolator(tx, tv)
         r["fit_s"] = time.perf_counter() - t
-        m = min(scipy_points, len(ev))
-        t = time.perf_counter()
-        ct(ev[:m])
-        r["eval_points_timed"] = m
-        r["eval_1e6_s"] = (time.perf_counter() - t) * N_EVAL / m
-        r["eval_extrapolated"] = m < N_EVAL
+        r.update(timed_1e6(ct, ev, scipy_points))
         X, Y = np.meshgrid(np.linspace(lo[0], hi[0], 512), np.linspace(lo[1], hi[1], 512), indexing="ij")
         r["grid_512_s"] = med(lambda: ct(X, Y), repeats)
-        k = min(len(test_v), 20_000)
-        r.update(errors(ct(test_x[:k]), test_v[:k]))
-        r["error_points"] = k
+        r.update(held_out(ct, test_x, test_v))
     r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     r["data_rss_mb"] = base
     print(json.dumps(r), flush=True)

@@ -158,6 +158,13 @@ pub struct CellBox {
 }
 
 impl CellBox {
+    /// Half the longest side: a cell's local coordinates are (x − centre) / scale.
+    pub fn scale(&self, dim: usize) -> f64 {
+        (0..dim)
+            .map(|a| 0.5 * (self.hi[a] - self.lo[a]))
+            .fold(0.0, f64::max)
+    }
+
     /// Whether `x` lies in the closed box (outer faces unbounded).
     pub fn contains(&self, dim: usize, x: &[f64]) -> bool {
         (0..dim).all(|a| {

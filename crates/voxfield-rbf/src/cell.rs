@@ -80,11 +80,10 @@ impl Cell {
         let m = points.len() / dim;
         let c = spec.channels;
         let mut centre = [0.0; 3];
-        let mut scale = 0.0f64;
         for a in 0..dim {
             centre[a] = 0.5 * (bounds.lo[a] + bounds.hi[a]);
-            scale = scale.max(0.5 * (bounds.hi[a] - bounds.lo[a]));
         }
+        let scale = bounds.scale(dim);
         let mut centres = vec![0.0; dim * m];
         for i in 0..m {
             for a in 0..dim {

@@ -240,17 +240,9 @@ pub struct RbfField<'a> {
 
 impl Field for RbfField<'_> {
     fn sample_block(&self, points: &[[f64; 3]], out: &mut [f64]) -> Result<()> {
-        let c = self.model.info.channels;
-        let mut v = [0.0; 16];
-        let mut heap;
-        let vals: &mut [f64] = if c <= 16 {
-            &mut v[..c]
-        } else {
-            heap = vec![0.0; c];
-            &mut heap
-        };
+        let mut vals = vec![0.0; self.model.info.channels];
         for (p, o) in points.iter().zip(out) {
-            self.model.eval_one(p, vals);
+            self.model.eval_one(p, &mut vals);
             *o = vals[self.channel];
         }
         Ok(())

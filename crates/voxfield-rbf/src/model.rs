@@ -492,6 +492,25 @@ struct Ctx<'a> {
     smoothing: f64,
 }
 
+impl Ctx<'_> {
+    fn point(&self, i: u32) -> &[f64] {
+        let dim = self.grid.dim;
+        &self.points[i as usize * dim..(i as usize + 1) * dim]
+    }
+
+    /// Calls `f` for every point of the domains the box [lo, hi] meets (the
+    /// caller tests the box itself).
+    fn points_near(&self, lo: &[f64; 3], hi: &[f64; 3], mut f: impl FnMut(u32, &[f64])) {
+        let (r0, r1) = self.grid.range_of(lo, hi);
+        for_each_domain(self.grid.dim, r0, r1, |d| {
+            let d = self.grid.id(d);
+            for &i in &self.order[self.start[d] as usize..self.start[d + 1] as usize] {
+                f(i, self.point(i));
+            }
+        });
+    }
+}
+
 /// Halvings of an overfull domain before giving up (2^10 per axis).
 const MAX_SPLITS: usize = 10;
 
@@ -542,9 +561,7 @@ fn cells_of(ctx: &Ctx, region: &Region, domain: usize, depth: usize) -> Result<V
         cp.extend_from_slice(&ctx.points[i * dim..(i + 1) * dim]);
         cv.extend_from_slice(&ctx.values[i * channels..(i + 1) * channels]);
     }
-    let scale = (0..dim)
-        .map(|a| 0.5 * (bounds.hi[a] - bounds.lo[a]))
-        .fold(0.0, f64::max);
+    let scale = bounds.scale(dim);
     let local_shape = match (kernel.is_compact(), ctx.shape) {
         (true, Some(alpha)) => scale / alpha,
         (false, Some(eps)) => eps * scale,
@@ -588,14 +605,10 @@ fn gather(ctx: &Ctx, region: &Region) -> (CellBox, Vec<u32>, bool) {
             b.width[a] = (2.0 * delta).min(0.5 * (b.hi[a] - b.lo[a]));
             covers_all &= (b.open_lo[a] || b.lo[a] <= lo[a]) && (b.open_hi[a] || b.hi[a] >= hi[a]);
         }
-        let (r0, r1) = grid.range_of(&b.lo, &b.hi);
         let mut members = Vec::new();
-        for_each_domain(dim, r0, r1, |d| {
-            let d = grid.id(d);
-            for &i in &ctx.order[ctx.start[d] as usize..ctx.start[d + 1] as usize] {
-                if b.contains(dim, &ctx.points[i as usize * dim..(i as usize + 1) * dim]) {
-                    members.push(i);
-                }
+        ctx.points_near(&b.lo, &b.hi, |i, p| {
+            if b.contains(dim, p) {
+                members.push(i);
             }
         });
         if members.len() >= ctx.min_points || covers_all {
@@ -629,22 +642,6 @@ fn gather_nearest(ctx: &Ctx, region: &Region) -> (CellBox, Vec<u32>, bool) {
         b.width[a] = 2.0 * delta;
         centre[a] = region.lo[a] + 0.5 * region.size[a];
     }
-    let point = |i: u32| &ctx.points[i as usize * dim..(i as usize + 1) * dim];
-    let collect =
-        |slo: &[f64; 3], shi: &[f64; 3], inside: &mut Vec<u32>, outside: &mut Vec<u32>| {
-            let (r0, r1) = grid.range_of(slo, shi);
-            for_each_domain(dim, r0, r1, |d| {
-                let d = grid.id(d);
-                for &i in &ctx.order[ctx.start[d] as usize..ctx.start[d + 1] as usize] {
-                    let p = point(i);
-                    if (0..dim).all(|a| p[a] >= b.lo[a] && p[a] <= b.hi[a]) {
-                        inside.push(i);
-                    } else if (0..dim).all(|a| p[a] >= slo[a] && p[a] <= shi[a]) {
-                        outside.push(i);
-                    }
-                }
-            });
-        };
     // Search the whole domain's cell first (widening if it holds too few), and
     // borrow a spatially even selection: the point nearest each bin centre of a
     // grid over the search box, then the nearest others if bins were empty.
@@ -659,10 +656,17 @@ fn gather_nearest(ctx: &Ctx, region: &Region) -> (CellBox, Vec<u32>, bool) {
             shi[a] = region.domain_lo[a] + region.domain_size[a] + pad;
             covers_all &= slo[a] <= lo[a] && shi[a] >= hi[a];
         }
-        collect(&slo, &shi, &mut inside, &mut outside);
+        ctx.points_near(&slo, &shi, |i, p| {
+            if b.contains(dim, p) {
+                inside.push(i);
+            } else if (0..dim).all(|a| p[a] >= slo[a] && p[a] <= shi[a]) {
+                outside.push(i);
+            }
+        });
         if inside.len() + outside.len() >= ctx.part_points || covers_all {
             let need = ctx.part_points.saturating_sub(inside.len());
-            let borrowed = even_selection(dim, &slo, &shi, &outside, need, &point, &centre);
+            let borrowed =
+                even_selection(dim, &slo, &shi, &outside, need, &|i| ctx.point(i), &centre);
             inside.extend_from_slice(&borrowed);
             inside.sort_unstable();
             return (b, inside, need > 0);

@@ -53,6 +53,13 @@ fn eval(model: &RbfModel, pts: &[f64]) -> Vec<f64> {
     out
 }
 
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
 fn range(v: &[f64]) -> f64 {
     let (lo, hi) = v
         .iter()
@@ -77,11 +84,7 @@ fn interpolates_every_sample() {
                 model.info.cells
             );
             let got = eval(&model, &pts);
-            let worst = got
-                .iter()
-                .zip(&vals)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f64::max);
+            let worst = max_abs_diff(&got, &vals);
             assert!(
                 worst <= 1e-8 * range(&vals),
                 "{kernel} {dim}-D: residual {worst:e}"
@@ -256,11 +259,7 @@ fn sparse_regions_grow_cells_and_still_interpolate() {
     let m = fit(&pts, 2, &vals, 1, &opts(Kernel::ThinPlate, 100), &quiet).unwrap();
     assert!(m.info.grown_cells > 0);
     let got = eval(&m, &pts);
-    let worst = got
-        .iter()
-        .zip(&vals)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let worst = max_abs_diff(&got, &vals);
     assert!(worst <= 1e-8 * range(&vals), "{worst:e}");
     // Continuous in the middle too: every position gets a finite value.
     let (q, _) = scattered(2000, 2, 22);
@@ -289,11 +288,7 @@ fn overfull_domains_are_split_and_the_fit_stays_continuous() {
     let unsplit = fit(&pts, 2, &vals, 1, &whole, &quiet).unwrap();
     assert!(m.info.cells > unsplit.info.cells);
     let got = eval(&m, &pts);
-    let worst = got
-        .iter()
-        .zip(&vals)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let worst = max_abs_diff(&got, &vals);
     assert!(worst <= 1e-8 * range(&vals), "residual {worst:e}");
     // Along a line through the cluster: finite, and no step bigger than the
     // field's own change (|∇f| ≲ 10, so 1e-9 apart moves ≲ 1e-8).
