@@ -106,26 +106,44 @@ fn field<'a>(src: &'a dyn VolumeSource, s: &SamplingArgs) -> Result<Box<dyn Fiel
     )?)
 }
 
-/// A fitted model as a field (positions are the model's coordinates; 2-D models
-/// read x, y). Sampling options that only apply to voxel grids are refused.
-fn model_field<'a>(
-    model: &'a voxfield_rbf::RbfModel,
-    s: &SamplingArgs,
-) -> Result<voxfield_rbf::RbfField<'a>> {
-    if s.world() {
-        bail!(
-            "--world/--affine do not apply to an RBF model: it is evaluated in its own coordinates"
-        );
-    }
-    Ok(voxfield_rbf::RbfField { model, channel: 0 })
+/// What `sample` and `slice` read: a stored volume or a fitted RBF model.
+enum Source {
+    Volume(Box<dyn VolumeSource>),
+    Model(Box<voxfield_rbf::RbfModel>),
 }
 
-/// Output type for fields without a stored dtype.
-fn float_dtype(s: &SamplingArgs) -> Result<DType> {
-    match s.dtype.as_str() {
-        "f32" | "float32" => Ok(DType::F32),
-        "f64" | "float64" => Ok(DType::F64),
-        o => bail!("--dtype '{o}': an RBF model is written as f32 or f64"),
+impl Source {
+    fn open(path: &Path, raw: &RawArgs) -> Result<Source> {
+        Ok(if crate::rbf::is_model(path) {
+            Source::Model(Box::new(voxfield_rbf::RbfModel::load(path)?))
+        } else {
+            Source::Volume(open(path, raw)?)
+        })
+    }
+
+    /// The field to sample. A model is evaluated in its own coordinates (2-D
+    /// models read x, y); options that only apply to voxel grids are refused.
+    fn field(&self, s: &SamplingArgs) -> Result<Box<dyn Field + '_>> {
+        match self {
+            Source::Volume(src) => field(src.as_ref(), s),
+            Source::Model(model) => {
+                if s.world() {
+                    bail!("--world/--affine do not apply to an RBF model: it is evaluated in its own coordinates");
+                }
+                Ok(Box::new(voxfield_rbf::RbfField { model, channel: 0 }))
+            }
+        }
+    }
+
+    fn output_dtype(&self, s: &SamplingArgs) -> Result<DType> {
+        match self {
+            Source::Volume(src) => output_dtype(s, src.as_ref()),
+            Source::Model(_) => match s.dtype.as_str() {
+                "f32" | "float32" => Ok(DType::F32),
+                "f64" | "float64" => Ok(DType::F64),
+                o => bail!("--dtype '{o}': an RBF model is written as f32 or f64"),
+            },
+        }
     }
 }
 
@@ -350,15 +368,8 @@ fn sample(
 ) -> Result<()> {
     set_threads(s.threads)?;
     let t0 = Instant::now();
-    let model;
-    let src;
-    let (f, dt): (Box<dyn Field + '_>, DType) = if crate::rbf::is_model(path) {
-        model = voxfield_rbf::RbfModel::load(path)?;
-        (Box::new(model_field(&model, s)?), float_dtype(s)?)
-    } else {
-        src = open(path, raw)?;
-        (field(src.as_ref(), s)?, output_dtype(s, src.as_ref())?)
-    };
+    let source = Source::open(path, raw)?;
+    let (f, dt) = (source.field(s)?, source.output_dtype(s)?);
     let pts = points::load(points_path)?;
     let n = pts.len() / 3;
     let t1 = Instant::now();
@@ -438,19 +449,12 @@ fn slice(
     } else {
         vec![0.0]
     };
-    let model;
-    let src;
-    let (f, dt): (Box<dyn Field + '_>, Option<DType>) = if crate::rbf::is_model(path) {
-        model = voxfield_rbf::RbfModel::load(path)?;
-        (Box::new(model_field(&model, s)?), Some(float_dtype(s)?))
+    let source = Source::open(path, raw)?;
+    let f = source.field(s)?;
+    let dt = if is_png(out) {
+        None
     } else {
-        src = open(path, raw)?;
-        let dt = if is_png(out) {
-            None
-        } else {
-            Some(output_dtype(s, src.as_ref())?)
-        };
-        (field(src.as_ref(), s)?, dt)
+        Some(source.output_dtype(s)?)
     };
     let t = Instant::now();
     if is_png(out) {
