@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use voxfield::ZarrOptions;
-use voxfield_core::{Affine, DType, Endian};
+use voxfield_core::{Affine, DType, Endian, IndexRequest};
 use voxfield_io::RawOptions;
 use voxfield_sample::{Method, Mode, Reduce, SampleOptions};
 
@@ -29,16 +29,22 @@ pub enum Command {
         #[arg(long, value_parser = parse_dtype, conflicts_with = "raw_dtype")]
         dtype: Option<DType>,
     },
-    /// Sample a volume at a list of points (an (N,3) .npy or a 3-column CSV).
+    /// Sample a volume at a list of points (an (N,3) .npy or a 3-column CSV; (N,2)
+    /// for a 2-D image).
     Sample {
         #[command(flatten)]
         source: SourceArgs,
-        /// (N,3) .npy (float32 or float64) or CSV with three columns.
+        /// (N,D) .npy (float32 or float64) or CSV with D columns, D the number of
+        /// spatial axes (3, or 2 for a 2-D image).
         #[arg(long)]
         points: PathBuf,
-        /// Output (N,) .npy.
+        /// Output (N,) .npy ((T,N) with --all-index).
         #[arg(long)]
         out: PathBuf,
+        /// Sample the same points at every index of this non-spatial axis (time
+        /// points, channels) into a (T,N) array.
+        #[arg(long)]
+        all_index: Option<String>,
         #[command(flatten)]
         sampling: SamplingArgs,
     },
@@ -226,6 +232,10 @@ pub struct RawArgs {
     /// OME-Zarr: the coarsest level with voxel spacing at most this (world units).
     #[arg(long, value_parser = parse_f64)]
     pub spacing: Option<f64>,
+    /// N-D arrays (time series, channels): the index of each non-spatial axis, by
+    /// name (`t=3,c=1`) or by position (`3,1`). Length-1 axes default to 0.
+    #[arg(long, value_parser = parse_index)]
+    pub index: Option<IndexRequest>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -252,6 +262,7 @@ impl RawArgs {
             );
             return Ok(voxfield::OpenOptions {
                 sparse_values: Some((values.clone(), shape)),
+                index: self.index.clone().unwrap_or_default(),
                 ..Default::default()
             });
         }
@@ -278,6 +289,7 @@ impl RawArgs {
             raw,
             level,
             sparse_values: None,
+            index: self.index.clone().unwrap_or_default(),
         })
     }
 }
@@ -325,15 +337,15 @@ impl SamplingArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct PlaneArgs {
-    /// Position of output pixel (0,0).
-    #[arg(long, allow_hyphen_values = true, value_parser = parse_vec3)]
-    pub origin: [f64; 3],
+    /// Position of output pixel (0,0) (2 numbers for a 2-D image).
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_vec)]
+    pub origin: Vec3OrLess,
     /// Step between neighbouring columns.
-    #[arg(long, allow_hyphen_values = true, value_parser = parse_vec3)]
-    pub u: [f64; 3],
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_vec)]
+    pub u: Vec3OrLess,
     /// Step between neighbouring rows.
-    #[arg(long, allow_hyphen_values = true, value_parser = parse_vec3)]
-    pub v: [f64; 3],
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_vec)]
+    pub v: Vec3OrLess,
     /// Columns,rows of the output.
     #[arg(long, value_parser = parse_size2)]
     pub size: [usize; 2],
@@ -396,12 +408,26 @@ fn parse_list<const N: usize>(s: &str) -> Result<[f64; N], String> {
         .map_err(|v: Vec<f64>| format!("expected {N} comma-separated numbers, got {}", v.len()))
 }
 
-pub fn parse_vec3(s: &str) -> Result<[f64; 3], String> {
-    let v = parse_list::<3>(s)?;
+/// A position or step of 1 to 3 finite coordinates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vec3OrLess(pub Vec<f64>);
+
+fn parse_vec(s: &str) -> Result<Vec3OrLess, String> {
+    let v: Vec<f64> = s.split(',').map(parse_f64).collect::<Result<_, _>>()?;
+    if !(1..=3).contains(&v.len()) {
+        return Err(format!(
+            "expected 2 or 3 comma-separated numbers, got {}",
+            v.len()
+        ));
+    }
     if v.iter().any(|x| !x.is_finite()) {
         return Err(format!("'{s}' has a non-finite component"));
     }
-    Ok(v)
+    Ok(Vec3OrLess(v))
+}
+
+fn parse_index(s: &str) -> Result<IndexRequest, String> {
+    IndexRequest::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_window(s: &str) -> Result<[f64; 2], String> {

@@ -43,8 +43,16 @@ pub fn run(cli: Cli) -> Result<()> {
             source,
             points,
             out,
+            all_index,
             sampling,
-        } => sample(&source.path, &source.raw, &points, &out, &sampling),
+        } => sample(
+            &source.path,
+            &source.raw,
+            &points,
+            &out,
+            all_index.as_deref(),
+            &sampling,
+        ),
         Command::Slice {
             source,
             plane,
@@ -133,6 +141,65 @@ impl Source {
                 Ok(Box::new(voxfield_rbf::RbfField { model, channel: 0 }))
             }
         }
+    }
+
+    /// How many coordinates a position takes (3, or 2 and 1 for lower-dimensional
+    /// images and models).
+    fn dims(&self) -> usize {
+        match self {
+            Source::Volume(src) => src.info().axes.spatial_dims(),
+            Source::Model(m) => m.info.dim,
+        }
+    }
+
+    /// Positions of `dims()` coordinates as 3-D ones: an image's padded view axes
+    /// come first; a model reads its leading coordinates.
+    fn lift(&self, pts: &[f64]) -> Vec<f64> {
+        let d = self.dims();
+        match self {
+            _ if d == 3 => pts.to_vec(),
+            Source::Volume(_) => voxfield::lift_points(d, pts),
+            Source::Model(_) => pts
+                .chunks_exact(d)
+                .flat_map(|p| (0..3).map(move |a| p.get(a).copied().unwrap_or(0.0)))
+                .collect(),
+        }
+    }
+
+    /// Points of `dims()` columns, as 3-D positions (a model also takes 3 columns
+    /// and reads the leading ones).
+    fn load_points(&self, path: &Path) -> Result<Vec<f64>> {
+        let t = points::load_table(path)?;
+        let d = self.dims();
+        if t.rows() > 0 && t.cols != d && !(matches!(self, Source::Model(_)) && t.cols == 3) {
+            bail!(
+                "{}: points must have shape (N, {d}) for this {d}-D source, got {} columns",
+                path.display(),
+                t.cols
+            );
+        }
+        Ok(if t.cols == 3 {
+            t.data
+        } else {
+            self.lift(&t.data)
+        })
+    }
+
+    /// A plane or step vector given with `dims()` components, as 3-D.
+    fn lift_vec(&self, what: &str, v: &[f64]) -> Result<[f64; 3]> {
+        let d = self.dims();
+        if matches!(self, Source::Model(_)) && v.len() == 3 {
+            return Ok([v[0], v[1], v[2]]);
+        }
+        if v.len() != d {
+            bail!(
+                "--{what} has {} components; this {}-D source takes {d}",
+                v.len(),
+                d
+            );
+        }
+        let l = self.lift(v);
+        Ok([l[0], l[1], l[2]])
     }
 
     fn output_dtype(&self, s: &SamplingArgs) -> Result<DType> {
@@ -235,8 +302,28 @@ fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
     let src = open(path, raw)?;
     let i = src.info();
     let affine = i.affine.map(|a| a.rows());
+    let spacing: Vec<f64> = i
+        .affine
+        .map(|a| {
+            (3 - i.axes.spatial_dims()..3)
+                .map(|r| (0..3).map(|c| a.linear[c][r].powi(2)).sum::<f64>().sqrt())
+                .collect()
+        })
+        .unwrap_or_default();
+    let axes: Vec<serde_json::Value> = i
+        .axes
+        .axes
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            let spatial = i.axes.spatial.contains(&k);
+            serde_json::json!({"name": a.name, "type": a.kind.name(), "unit": a.unit, "length": a.len,
+                "index": (!spatial).then_some(i.axes.index[k])})
+        })
+        .collect();
     if json {
         let v = serde_json::json!({
+            "axes": axes, "spatial_dims": i.axes.spatial_dims(), "spacing": spacing,
             "path": i.path, "format": i.format, "shape": i.shape, "dtype": i.dtype.name(),
             "endian": format!("{:?}", i.endian).to_lowercase(), "chunk_shape": i.chunk_shape,
             "affine": affine, "bytes_on_disk": i.bytes_on_disk,
@@ -248,7 +335,23 @@ fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
     }
     println!("path:          {}", i.path.display());
     println!("format:        {}", i.format);
+    if !i.axes.is_plain() {
+        let names: Vec<String> = i
+            .axes
+            .axes
+            .iter()
+            .map(|a| match &a.unit {
+                Some(u) => format!("{} ({}, {} {u})", a.name, a.len, a.kind.name()),
+                None => format!("{} ({}, {})", a.name, a.len, a.kind.name()),
+            })
+            .collect();
+        println!("array axes:    {}", names.join(", "));
+        println!("selected:      {}", i.axes.describe());
+    }
     println!("shape:         {:?}", i.shape);
+    if !spacing.is_empty() {
+        println!("spacing:       {spacing:?} (world units per voxel, spatial axes)");
+    }
     println!("dtype:         {} ({:?} endian)", i.dtype, i.endian);
     println!("chunk shape:   {:?}", i.chunk_shape);
     println!("bytes on disk: {}", i.bytes_on_disk);
@@ -364,16 +467,63 @@ fn sample(
     raw: &RawArgs,
     points_path: &Path,
     out: &Path,
+    all_index: Option<&str>,
     s: &SamplingArgs,
 ) -> Result<()> {
     set_threads(s.threads)?;
     let t0 = Instant::now();
+    let mut raw = raw.clone();
+    if let Some(name) = all_index {
+        // The axis swept need not be chosen: open at its index 0.
+        let req = raw.index.get_or_insert_with(Default::default);
+        if req.positional.is_empty() && !req.named.iter().any(|(n, _)| n == name) {
+            req.named.push((name.to_string(), 0));
+        }
+    }
+    let raw = &raw;
     let source = Source::open(path, raw)?;
-    let (f, dt) = (source.field(s)?, source.output_dtype(s)?);
-    let pts = points::load(points_path)?;
+    let dt = source.output_dtype(s)?;
+    let pts = source.load_points(points_path)?;
     let n = pts.len() / 3;
     let t1 = Instant::now();
-    with_out!(dt, |O| sample_points::<O>(f.as_ref(), &pts, out)?);
+    match (all_index, &source) {
+        (None, _) => {
+            let f = source.field(s)?;
+            with_out!(dt, |O| {
+                let vals = sample_points::<O>(f.as_ref(), &pts)?;
+                npy::write_npy(out, &[n], &vals)?;
+            })
+        }
+        (Some(name), Source::Volume(src)) => {
+            let axes = &src.info().axes;
+            let a = axes
+                .axes
+                .iter()
+                .position(|x| x.name == name)
+                .filter(|a| !axes.spatial.contains(a))
+                .with_context(|| {
+                    format!(
+                        "--all-index {name}: no non-spatial axis of that name ({})",
+                        axes.describe()
+                    )
+                })?;
+            let len = axes.axes[a].len;
+            let mut opts = raw.open_options()?;
+            with_out!(dt, |O| {
+                let mut all = Vec::with_capacity(len * n);
+                for i in 0..len {
+                    opts.index = index_at(axes, a, i);
+                    let one = voxfield::open(path, &opts)?;
+                    let f = field(one.as_ref(), s)?;
+                    all.extend(sample_points::<O>(f.as_ref(), &pts)?);
+                }
+                npy::write_npy(out, &[len, n], &all)?;
+            })
+        }
+        (Some(_), Source::Model(_)) => {
+            bail!("--all-index applies to N-D volumes, not to an RBF model")
+        }
+    }
     eprintln!(
         "voxfield: sampled {n} points of {} ({}, mode {}) in {:.1} ms ({:.1} ms with loading) -> {}",
         path.display(),
@@ -386,7 +536,23 @@ fn sample(
     Ok(())
 }
 
-fn sample_points<O: OutElem + NpyElement>(f: &dyn Field, pts: &[f64], out: &Path) -> Result<()> {
+/// The index request that selects `axes`' current indices with axis `a` at `i`.
+fn index_at(axes: &voxfield::Axes, a: usize, i: usize) -> voxfield::IndexRequest {
+    voxfield::IndexRequest {
+        named: axes
+            .others()
+            .map(|b| {
+                (
+                    axes.axes[b].name.clone(),
+                    if b == a { i } else { axes.index[b] },
+                )
+            })
+            .collect(),
+        positional: vec![],
+    }
+}
+
+fn sample_points<O: OutElem + NpyElement>(f: &dyn Field, pts: &[f64]) -> Result<Vec<O>> {
     const CHUNK: usize = 1 << 20;
     let n = pts.len() / 3;
     let mut vals = vec![O::default(); n];
@@ -397,8 +563,7 @@ fn sample_points<O: OutElem + NpyElement>(f: &dyn Field, pts: &[f64], out: &Path
         bar.inc(o.len() as u64);
     }
     bar.finish_and_clear();
-    npy::write_npy(out, &[n], &vals)?;
-    Ok(())
+    Ok(vals)
 }
 
 /// Evaluates a plane (or slab) in bands of rows, so long work shows progress.
@@ -443,13 +608,30 @@ fn slice(
     if !is_png(out) && !is_npy {
         bail!("--out {}: expected a .png or .npy file name", out.display());
     }
-    let plane = Plane::new(pa.origin, pa.u, pa.v, pa.size[0], pa.size[1])?;
+    let source = Source::open(path, raw)?;
+    let plane = Plane::new(
+        source.lift_vec("origin", &pa.origin.0)?,
+        source.lift_vec("u", &pa.u.0)?,
+        source.lift_vec("v", &pa.v.0)?,
+        pa.size[0],
+        pa.size[1],
+    )?;
     let depths = if pa.thickness > 0.0 {
+        if source.dims() < 3 {
+            bail!(
+                "--thickness: a slab needs a 3-D source; this one is {}-D",
+                source.dims()
+            );
+        }
         Plane::slab_offsets(pa.thickness, pa.step)?
+    } else if pa.thickness < 0.0 || pa.thickness.is_nan() {
+        bail!(
+            "--thickness {} must be ≥ 0 (0: a plain plane)",
+            pa.thickness
+        );
     } else {
         vec![0.0]
     };
-    let source = Source::open(path, raw)?;
     let f = source.field(s)?;
     let dt = if is_png(out) {
         None

@@ -53,11 +53,6 @@ impl Table {
     }
 }
 
-/// Loads points as N×3 row-major f64.
-pub fn load(path: &Path) -> anyhow::Result<Vec<f64>> {
-    load_cols(path, 3)
-}
-
 /// Loads an (N, cols) table of points, refusing any other width.
 pub fn load_cols(path: &Path, cols: usize) -> anyhow::Result<Vec<f64>> {
     let t = load_table(path)?;

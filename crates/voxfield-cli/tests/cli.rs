@@ -450,9 +450,9 @@ fn bad_input_fails_cleanly_and_names_the_problem() {
             "--out",
             s(&out)
         ],
-        2
+        1
     )
-    .contains("3 comma-separated"));
+    .contains("--origin has 2 components; this 3-D source takes 3"));
     // Parallel u and v: degenerate plane.
     assert!(fails(
         &[

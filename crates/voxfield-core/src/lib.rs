@@ -3,6 +3,7 @@
 //! traits and the error type).
 
 pub mod affine;
+pub mod axes;
 pub mod cache;
 pub mod dtype;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod volume;
 pub mod voxel;
 
 pub use affine::Affine;
+pub use axes::{lift_points, Axes, Axis, AxisKind, IndexRequest};
 pub use cache::{ChunkCache, ChunkKey};
 pub use dtype::{DType, Endian};
 pub use error::{Error, Result};

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use crate::voxel::read_f64;
-use crate::{Affine, DType, Endian, Error, Result};
+use crate::{Affine, Axes, DType, Endian, Error, Result};
 
 /// What a source knows about itself, cheaply (no voxel read).
 #[derive(Clone, Debug)]
@@ -9,6 +9,7 @@ pub struct VolumeInfo {
     /// Short format name (`npy`, `raw`, `nifti`, `nrrd`, ...).
     pub format: &'static str,
     pub path: PathBuf,
+    /// Shape of the 3-D view that is sampled (see `axes` for the stored array).
     pub shape: [usize; 3],
     pub dtype: DType,
     pub endian: Endian,
@@ -22,6 +23,35 @@ pub struct VolumeInfo {
     /// Things the user should know about how the source was opened
     /// (for example that a gzip file was decompressed to a temporary file).
     pub notes: Vec<String>,
+    /// The stored array's axes and the index selection that gives the 3-D view.
+    pub axes: Axes,
+}
+
+impl VolumeInfo {
+    /// The info of the 3-D view `axes` selects from an array stored in chunks of
+    /// `array_chunk` (the array shape for contiguous storage); no affine, no scale.
+    pub fn selected(
+        format: &'static str,
+        path: &std::path::Path,
+        axes: Axes,
+        array_chunk: &[usize],
+        dtype: DType,
+        endian: Endian,
+    ) -> Self {
+        VolumeInfo {
+            format,
+            path: path.to_path_buf(),
+            shape: axes.view_shape(),
+            dtype,
+            endian,
+            chunk_shape: axes.view_of(array_chunk),
+            affine: None,
+            bytes_on_disk: 0,
+            value_scale: None,
+            notes: vec![],
+            axes,
+        }
+    }
 }
 
 /// Zero-copy access to voxels laid out with fixed byte strides in one buffer.
@@ -90,6 +120,30 @@ impl<'a> ContiguousView<'a> {
             [s * b * c, s * c, s]
         };
         Self::new(bytes, shape, strides, 0, dtype, endian)
+    }
+
+    /// The 3-D view that `axes` selects from a dense N-D array (C or Fortran order).
+    pub fn select(
+        bytes: &'a [u8],
+        axes: &Axes,
+        dtype: DType,
+        endian: Endian,
+        fortran: bool,
+    ) -> Result<Self> {
+        let shape = axes.shape();
+        let n = shape.len();
+        let mut strides = vec![dtype.size() as isize; n];
+        if fortran {
+            for a in 1..n {
+                strides[a] = strides[a - 1] * shape[a - 1] as isize;
+            }
+        } else {
+            for a in (0..n.saturating_sub(1)).rev() {
+                strides[a] = strides[a + 1] * shape[a + 1] as isize;
+            }
+        }
+        let (origin, st) = axes.view_strides(&strides);
+        Self::new(bytes, axes.view_shape(), st, origin as usize, dtype, endian)
     }
 
     pub fn bytes(&self) -> &'a [u8] {

@@ -22,8 +22,8 @@ const MAX_NODES: usize = 1 << 14;
 
 struct Node {
     level: u8,
-    /// Chunk offsets (element coordinates) of keys 0..=entries.
-    keys: Vec<[u64; 3]>,
+    /// Chunk offsets (element coordinates, one per array axis) of keys 0..=entries.
+    keys: Vec<Vec<u64>>,
     /// (stored size, filter mask) of keys 0..entries (meaningful in leaves).
     meta: Vec<(u32, u32)>,
     children: Vec<u64>,
@@ -32,6 +32,7 @@ struct Node {
 pub(crate) struct ChunkIndex {
     file: File,
     root: u64,
+    rank: usize,
     nodes: Mutex<HashMap<u64, Arc<Node>>>,
 }
 
@@ -99,7 +100,7 @@ fn layout_message(file: &File, addr: u64) -> Option<Vec<u8>> {
 impl ChunkIndex {
     /// Reads the index root of `ds` in `path`, or None if this reader does not
     /// apply (the caller then uses libhdf5). Some(None) means no chunk was written.
-    pub(crate) fn open(path: &Path, ds: &hdf5::Dataset, chunk: [usize; 3]) -> Option<Self> {
+    pub(crate) fn open(path: &Path, ds: &hdf5::Dataset, chunk: &[usize]) -> Option<Self> {
         let file = File::open(path).ok()?;
         let sb = read(&file, 0, 16)?;
         if &sb[..8] != b"\x89HDF\r\n\x1a\n" {
@@ -110,8 +111,12 @@ impl ChunkIndex {
             return None;
         }
         let layout = layout_message(&file, header_address(ds)?)?;
-        if layout.first() != Some(&3) || layout.get(1) != Some(&2) || layout.get(2) != Some(&4) {
-            return None; // not a version-3 chunked layout of a 3-D dataset
+        let rank = chunk.len();
+        if layout.first() != Some(&3)
+            || layout.get(1) != Some(&2)
+            || layout.get(2).map(|&d| d as usize) != Some(rank + 1)
+        {
+            return None; // not a version-3 chunked layout of this rank
         }
         let root = u64_at(&layout, 3)?;
         for (a, &c) in chunk.iter().enumerate() {
@@ -122,6 +127,7 @@ impl ChunkIndex {
         let index = Self {
             file,
             root,
+            rank,
             nodes: Mutex::new(HashMap::new()),
         };
         if root != UNDEF && index.node(root).is_err() {
@@ -142,7 +148,7 @@ impl ChunkIndex {
         let bad = || format!("chunk index node at byte {addr} is corrupt or truncated");
         // One read covers a node of h5py's default width (64 entries); wider nodes
         // take a second read.
-        let key = 8 + 8 * 4; // size, mask, 4 offsets (3 axes + element)
+        let key = 8 + 8 * (self.rank + 1); // size, mask, offsets (axes + element)
         let mut buf = vec![0u8; 24 + 65 * key + 64 * 8];
         let got = read_up_to(&self.file, addr, &mut buf);
         let h = buf.get(..24).filter(|_| got >= 24).ok_or_else(bad)?;
@@ -164,7 +170,9 @@ impl ChunkIndex {
         };
         for i in 0..=entries {
             let k = i * (key + 8);
-            let off = [0, 1, 2].map(|a| u64_at(body, k + 8 + 8 * a).unwrap_or(0));
+            let off: Vec<u64> = (0..self.rank)
+                .map(|a| u64_at(body, k + 8 + 8 * a).unwrap_or(0))
+                .collect();
             node.keys.push(off);
             if i < entries {
                 node.meta.push((
@@ -185,7 +193,7 @@ impl ChunkIndex {
 
     /// The file address, stored size and filter mask of the chunk starting at
     /// element `offset`; None if it was never written.
-    pub(crate) fn locate(&self, offset: [u64; 3]) -> Result<Option<(u64, u32, u32)>, String> {
+    pub(crate) fn locate(&self, offset: &[u64]) -> Result<Option<(u64, u32, u32)>, String> {
         if self.root == UNDEF {
             return Ok(None);
         }
@@ -193,7 +201,7 @@ impl ChunkIndex {
         for _ in 0..64 {
             let n = self.node(addr)?;
             let entries = n.children.len();
-            let i = n.keys[..entries].partition_point(|k| *k <= offset);
+            let i = n.keys[..entries].partition_point(|k| k.as_slice() <= offset);
             if i == 0 {
                 return Ok(None);
             }

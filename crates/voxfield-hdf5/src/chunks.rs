@@ -26,6 +26,8 @@ pub struct H5ChunkedVolume {
     file_path: PathBuf,
     info: VolumeInfo,
     steps: Vec<Step>,
+    /// The stored array's chunk shape.
+    chunk: Vec<usize>,
     /// Our own reader of the chunk B-tree, when the file uses one we understand.
     index: Option<ChunkIndex>,
 }
@@ -37,14 +39,16 @@ impl H5ChunkedVolume {
         file_path: &Path,
         info: VolumeInfo,
         steps: Vec<Step>,
+        chunk: Vec<usize>,
     ) -> Result<Self> {
-        let index = ChunkIndex::open(file_path, &ds, info.chunk_shape);
+        let index = ChunkIndex::open(file_path, &ds, &chunk);
         Ok(Self {
             _file: file,
             ds,
             file_path: file_path.to_path_buf(),
             info,
             steps,
+            chunk,
             index,
         })
     }
@@ -60,12 +64,14 @@ impl H5ChunkedVolume {
     /// if the chunk was never written. (`H5Dget_chunk_info_by_coord` would give the
     /// file address for a lock-free read, but libhdf5 1.10 finds it by scanning
     /// every chunk, which made 1e3 points on a 262,144-chunk dataset take 9 s.)
-    fn stored(&self, idx: [usize; 3]) -> std::result::Result<Option<(Vec<u8>, u32)>, String> {
-        let offset: Vec<hsize_t> = (0..3)
-            .map(|a| (idx[a] * self.info.chunk_shape[a]) as hsize_t)
+    fn stored(&self, idx: &[usize]) -> std::result::Result<Option<(Vec<u8>, u32)>, String> {
+        let offset: Vec<hsize_t> = idx
+            .iter()
+            .zip(&self.chunk)
+            .map(|(&i, &c)| (i * c) as hsize_t)
             .collect();
         if let Some(index) = &self.index {
-            return match index.locate([offset[0], offset[1], offset[2]])? {
+            return match index.locate(&offset)? {
                 Some((addr, size, mask)) => Ok(Some((index.read_at(addr, size)?, mask))),
                 None => Ok(None),
             };
@@ -112,14 +118,16 @@ impl VolumeSource for H5ChunkedVolume {
     /// outside libhdf5's lock, so chunks decode in parallel.
     fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {
         check_chunk(&self.info, idx, out.len())?;
-        let bad = |m: String| Error::format(&self.info.path, format!("chunk {idx:?}: {m}"));
-        let Some((stored, mask)) = self.stored(idx).map_err(bad)? else {
+        let ci = self.info.axes.array_chunk(idx, &self.chunk);
+        let bad = |m: String| Error::format(&self.info.path, format!("chunk {ci:?}: {m}"));
+        let Some((stored, mask)) = self.stored(&ci).map_err(bad)? else {
             out.fill(0);
             return Ok(());
         };
         let elem = self.info.dtype.size();
-        let data = decode(&self.steps, mask, stored, out.len(), elem).map_err(bad)?;
-        out.copy_from_slice(&data);
+        let full = self.chunk.iter().product::<usize>() * elem;
+        let data = decode(&self.steps, mask, stored, full, elem).map_err(bad)?;
+        self.info.axes.extract_chunk(&self.chunk, elem, &data, out);
         if self.info.endian != Endian::NATIVE && elem > 1 {
             for e in out.chunks_exact_mut(elem) {
                 e.reverse();

@@ -17,7 +17,9 @@ mod filters;
 use std::path::{Path, PathBuf};
 
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
-use voxfield_core::{ArrayEntry, DType, Endian, Error, Result, VolumeInfo, VolumeSource};
+use voxfield_core::{
+    ArrayEntry, Axes, DType, Endian, Error, IndexRequest, Result, VolumeInfo, VolumeSource,
+};
 
 pub use chunks::H5ChunkedVolume;
 
@@ -55,9 +57,9 @@ fn open_file(file: &Path) -> Result<hdf5::File> {
     hdf5::File::open(file).map_err(|e| h5err(file, "cannot open as HDF5", e))
 }
 
-/// Opens a chunked 3-D dataset (an error for other layouts).
-pub fn open_chunked(path: &Path) -> Result<H5ChunkedVolume> {
-    match open_any(path)? {
+/// Opens a chunked dataset (an error for other layouts).
+pub fn open_chunked(path: &Path, index: &IndexRequest) -> Result<H5ChunkedVolume> {
+    match open_any(path, index)? {
         Opened::Chunked(v) => Ok(*v),
         Opened::Other(_) => Err(Error::format(path, "dataset is not chunked")),
     }
@@ -68,15 +70,16 @@ enum Opened {
     Other(Box<dyn VolumeSource>),
 }
 
-/// Opens one 3-D dataset as a volume source.
-pub fn open(path: &Path) -> Result<Box<dyn VolumeSource>> {
-    Ok(match open_any(path)? {
+/// Opens one dataset (rank 1 to 5 or more; `index` selects the leading
+/// non-spatial axes) as a volume source.
+pub fn open(path: &Path, index: &IndexRequest) -> Result<Box<dyn VolumeSource>> {
+    Ok(match open_any(path, index)? {
         Opened::Chunked(v) => v,
         Opened::Other(v) => v,
     })
 }
 
-fn open_any(path: &Path) -> Result<Opened> {
+fn open_any(path: &Path, index: &IndexRequest) -> Result<Opened> {
     let (file_path, ds_path) = split_path(path);
     let file = open_file(&file_path)?;
     let Some(ds_path) = ds_path else {
@@ -112,7 +115,7 @@ fn open_any(path: &Path) -> Result<Opened> {
         )
     })?;
     let shape = ds.shape();
-    let shape3 = voxfield_core::volume_shape(path, &shape)?;
+    let axes = Axes::select(path, Axes::default_for(&shape), index)?;
     let dt = ds
         .dtype()
         .map_err(|e| h5err(path, "cannot read the datatype", e))?;
@@ -130,26 +133,14 @@ fn open_any(path: &Path) -> Result<Opened> {
         _ => Endian::Little,
     };
     let bytes_on_disk = std::fs::metadata(&file_path).map(|m| m.len()).unwrap_or(0);
-    let mut info = VolumeInfo {
-        format: "hdf5",
-        path: path.to_path_buf(),
-        shape: shape3,
-        dtype,
-        endian,
-        chunk_shape: shape3,
-        affine: None,
-        bytes_on_disk,
-        value_scale: None,
-        notes: vec![],
-    };
+    let chunk = ds.chunk().unwrap_or_else(|| shape.clone());
+    let mut info = VolumeInfo::selected("hdf5", path, axes, &chunk, dtype, endian);
+    info.bytes_on_disk = bytes_on_disk;
     let pipeline = filters::pipeline(&ds)
         .map_err(|m| Error::format(path, format!("dataset '{ds_path}': {m}")))?;
     match ds.chunk() {
         Some(c) => {
-            info.chunk_shape = c
-                .try_into()
-                .map_err(|_| Error::format(path, "chunk shape is not 3-D"))?;
-            let v = H5ChunkedVolume::new(file, ds, &file_path, info, pipeline)?;
+            let v = H5ChunkedVolume::new(file, ds, &file_path, info, pipeline, c)?;
             Ok(Opened::Chunked(Box::new(v)))
         }
         None => {

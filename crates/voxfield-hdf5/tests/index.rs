@@ -13,7 +13,7 @@ fn fx(p: &str) -> PathBuf {
 }
 
 fn chunked(p: &str) -> H5ChunkedVolume {
-    open_chunked(&fx(p)).unwrap()
+    open_chunked(&fx(p), &Default::default()).unwrap()
 }
 
 #[test]

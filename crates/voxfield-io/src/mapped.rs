@@ -25,11 +25,12 @@ impl MappedVolume {
     ) -> Result<Self> {
         let path = info.path.clone();
         let len = file.metadata().map_err(|e| Error::io(&path, e))?.len();
-        let nbytes = info
-            .shape
+        let shape = info.axes.shape();
+        let nbytes = shape
             .iter()
             .try_fold(info.dtype.size() as u64, |a, &n| a.checked_mul(n as u64))
-            .ok_or_else(|| Error::format(&path, format!("shape {:?} overflows", info.shape)))?;
+            .filter(|&n| n <= isize::MAX as u64)
+            .ok_or_else(|| Error::format(&path, format!("shape {shape:?} overflows")))?;
         let need = data_offset.saturating_add(nbytes);
         if data_offset > len {
             return Err(Error::format(
@@ -41,9 +42,9 @@ impl MappedVolume {
             return Err(Error::format(
                 &path,
                 format!(
-                    "file is truncated: shape {:?} of {} needs {nbytes} data bytes from offset {data_offset} \
+                    "file is truncated: shape {shape:?} of {} needs {nbytes} data bytes from offset {data_offset} \
                      ({need} bytes in all) but the file has {len}",
-                    info.shape, info.dtype
+                    info.dtype
                 ),
             ));
         }
@@ -51,8 +52,8 @@ impl MappedVolume {
             return Err(Error::format(
                 &path,
                 format!(
-                    "file size {len} disagrees with the header: shape {:?} of {} needs exactly {need} bytes",
-                    info.shape, info.dtype
+                    "file size {len} disagrees with the header: shape {shape:?} of {} needs exactly {need} bytes",
+                    info.dtype
                 ),
             ));
         }
@@ -73,9 +74,9 @@ impl MappedVolume {
 
     fn view(&self) -> Result<ContiguousView<'_>> {
         let i = &self.info;
-        ContiguousView::dense(
+        ContiguousView::select(
             &self.map[self.data_offset..],
-            i.shape,
+            &i.axes,
             i.dtype,
             i.endian,
             self.fortran,

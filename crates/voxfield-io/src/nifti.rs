@@ -5,12 +5,15 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use voxfield_core::{Affine, DType, Endian, Error, Result, VolumeInfo};
+use voxfield_core::{
+    Affine, Axes, Axis, AxisKind, DType, Endian, Error, IndexRequest, Result, VolumeInfo,
+};
 
 use crate::mapped::{file_len, gunzip_to_temp, is_gzip, open_file, MappedVolume};
 
-/// Opens a NIfTI-1 volume. A gzip file is decompressed once to a temporary file.
-pub fn open(path: &Path) -> Result<MappedVolume> {
+/// Opens a NIfTI-1 volume (a 4-D or 5-D image at the time point or component
+/// `index` selects). A gzip file is decompressed once to a temporary file.
+pub fn open(path: &Path, index: &IndexRequest) -> Result<MappedVolume> {
     let gz = is_gzip(path);
     let (mut file, notes) = if gz {
         let (f, n) = gunzip_to_temp(path, 0)?;
@@ -33,18 +36,13 @@ pub fn open(path: &Path) -> Result<MappedVolume> {
         let img = img_path(path);
         (open_file(&img)?, img)
     };
-    let info = VolumeInfo {
-        format: "nifti",
-        path: path.to_path_buf(),
-        shape: h.shape,
-        dtype: h.dtype,
-        endian: h.endian,
-        chunk_shape: h.shape,
-        affine: Some(h.affine),
-        bytes_on_disk: file_len(path)?,
-        value_scale: h.value_scale,
-        notes,
-    };
+    let axes = Axes::select(path, h.axes.clone(), index)?;
+    let shape: Vec<usize> = h.axes.iter().map(|a| a.len).collect();
+    let mut info = VolumeInfo::selected("nifti", path, axes, &shape, h.dtype, h.endian);
+    info.affine = Some(h.affine);
+    info.bytes_on_disk = file_len(path)?;
+    info.value_scale = h.value_scale;
+    info.notes = notes;
     let offset = if h.single_file { h.vox_offset } else { 0 };
     MappedVolume::new(&data_file, info, offset, true, false).map_err(|e| match e {
         Error::Format { msg, .. } => Error::format(data_path, msg),
@@ -65,7 +63,8 @@ fn img_path(hdr: &Path) -> PathBuf {
 
 struct Header {
     endian: Endian,
-    shape: [usize; 3],
+    /// x, y, z (length 1 when absent), then t, u, v, w as the header has them.
+    axes: Vec<Axis>,
     dtype: DType,
     vox_offset: u64,
     affine: Affine,
@@ -117,12 +116,47 @@ impl Header {
                 shape[a] = n as usize;
             }
         }
-        if let Some(extra) = (4..=ndim as usize).find(|&i| dim[i] > 1) {
-            return Err(format!(
-                "{ndim}-D image with dim[{extra}] = {}: only 3-D volumes are supported",
-                dim[extra]
-            ));
+        // Axes beyond the third (t, then u, v, w) are selected by index.
+        let mut dims = shape.to_vec();
+        for i in 4..=ndim as usize {
+            if dim[i] <= 0 {
+                return Err(format!(
+                    "dim[{i}] = {}: every axis length must be positive",
+                    dim[i]
+                ));
+            }
+            dims.push(dim[i] as usize);
         }
+        let units = b[123];
+        let space_unit = match units & 0x07 {
+            1 => Some("meter"),
+            2 => Some("millimeter"),
+            3 => Some("micrometer"),
+            _ => None,
+        };
+        let time_unit = match units & 0x38 {
+            8 => Some("second"),
+            16 => Some("millisecond"),
+            24 => Some("microsecond"),
+            _ => None,
+        };
+        let axes = dims
+            .iter()
+            .enumerate()
+            .map(|(a, &len)| {
+                let (name, kind, unit) = match a {
+                    0..=2 => (["x", "y", "z"][a], AxisKind::Space, space_unit),
+                    3 => ("t", AxisKind::Time, time_unit),
+                    _ => (["u", "v", "w"][a - 4], AxisKind::Other, None),
+                };
+                Axis {
+                    name: name.into(),
+                    kind,
+                    unit: unit.map(str::to_string),
+                    len,
+                }
+            })
+            .collect();
         let code = r.i16(70);
         let dtype = match code {
             2 => DType::U8,
@@ -157,7 +191,7 @@ impl Header {
         let affine = header_affine(&r, shape)?;
         Ok(Header {
             endian,
-            shape,
+            axes,
             dtype,
             vox_offset,
             affine,

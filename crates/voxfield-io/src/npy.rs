@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use voxfield_core::{DType, Endian, Error, Result, VolumeInfo};
+use voxfield_core::{Axes, DType, Endian, Error, IndexRequest, Result, VolumeInfo};
 
 use crate::mapped::{file_len, open_file, MappedVolume};
 
@@ -168,22 +168,13 @@ pub fn parse_descr(d: &str) -> Result<(DType, Endian), String> {
     Ok((dtype, endian))
 }
 
-/// Opens a 3-D `.npy` file as a memory-mapped volume (O(1): reads only the header).
-pub fn open(path: &Path) -> Result<MappedVolume> {
+/// Opens an `.npy` file of rank 1 to 5 (or more) as a memory-mapped volume (O(1):
+/// reads only the header); `index` selects the non-spatial axes (all but the last 3).
+pub fn open(path: &Path, index: &IndexRequest) -> Result<MappedVolume> {
     let h = read_header(path)?;
-    let shape = voxfield_core::volume_shape(path, &h.shape)?;
-    let info = VolumeInfo {
-        format: "npy",
-        path: path.to_path_buf(),
-        shape,
-        dtype: h.dtype,
-        endian: h.endian,
-        chunk_shape: shape,
-        affine: None,
-        bytes_on_disk: file_len(path)?,
-        value_scale: None,
-        notes: vec![],
-    };
+    let axes = Axes::select(path, Axes::default_for(&h.shape), index)?;
+    let mut info = VolumeInfo::selected("npy", path, axes, &h.shape, h.dtype, h.endian);
+    info.bytes_on_disk = file_len(path)?;
     let f = open_file(path)?;
     MappedVolume::new(&f, info, h.data_offset, h.fortran_order, true)
 }

@@ -120,6 +120,7 @@ pub fn open(path: &Path) -> Result<MappedVolume> {
             },
         value_scale: None,
         notes,
+        axes: voxfield_core::Axes::plain(shape),
     };
     MappedVolume::new(&file, info, offset, true, false).map_err(|e| match e {
         Error::Format { msg, .. } => Error::format(&data_path, msg),

@@ -1,7 +1,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use voxfield_core::{Error, Result, VolumeSource};
+use voxfield_core::{Error, IndexRequest, Result, VolumeSource};
 
 use crate::raw::RawOptions;
 
@@ -19,6 +19,8 @@ pub enum Format {
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
     pub raw: Option<RawOptions>,
+    /// Index of each non-spatial axis (time, channel, ...) of an N-D array.
+    pub index: IndexRequest,
 }
 
 /// Opens any supported local volume in O(1) (gzip payloads excepted, see the crate docs).
@@ -27,8 +29,8 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
         return Ok(Box::new(crate::raw::open(path, raw)?));
     }
     Ok(match detect(path)? {
-        Format::Npy => Box::new(crate::npy::open(path)?),
-        Format::Nifti => Box::new(crate::nifti::open(path)?),
+        Format::Npy => Box::new(crate::npy::open(path, &opts.index)?),
+        Format::Nifti => Box::new(crate::nifti::open(path, &opts.index)?),
         Format::Nrrd => Box::new(crate::nrrd::open(path)?),
         Format::SparseNpz => Box::new(crate::sparse::SparseVolume::open_npz(path)?),
         Format::Raw => {

@@ -38,6 +38,7 @@ pub fn open(path: &Path, opts: &RawOptions) -> Result<MappedVolume> {
         bytes_on_disk: file_len(path)?,
         value_scale: None,
         notes: vec![],
+        axes: voxfield_core::Axes::plain(opts.shape),
     };
     let f = open_file(path)?;
     MappedVolume::new(&f, info, opts.offset, opts.fortran, false)

@@ -176,6 +176,7 @@ impl SparseVolume {
             bytes_on_disk: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
             value_scale: None,
             notes: vec![],
+            axes: voxfield_core::Axes::plain(shape3),
         };
         Ok(Self {
             info,

@@ -151,7 +151,14 @@ fn raw_with_offset_order_and_endianness() {
             fortran,
             endian,
         };
-        let v = open(&p, &OpenOptions { raw: Some(raw) }).unwrap();
+        let v = open(
+            &p,
+            &OpenOptions {
+                raw: Some(raw),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let mut got = vec![0.0; src.data.len()];
         v.read_box([0; 3], [5, 7, 3], &mut got).unwrap();
         assert_eq!(got, src.data);
@@ -180,7 +187,8 @@ fn bad_input_gives_clear_errors_naming_the_file() {
         ("extra.npy", [good.clone(), vec![0; 8]].concat(), "disagrees with the header"),
         ("f16.npy", npy::header_bytes("<f2", &[2, 2, 2]).into_iter().chain([0u8; 16]).collect(), "float16"),
         ("c8.npy", npy::header_bytes("<c8", &[1, 1, 1]).into_iter().chain([0u8; 8]).collect(), "complex"),
-        ("twod.npy", npy::header_bytes("<f4", &[3, 4]).into_iter().chain([0u8; 48]).collect(), "3-D"),
+        ("scalar.npy", npy::header_bytes("<f4", &[]).into_iter().chain([0u8; 4]).collect(), "no axes"),
+        ("empty.npy", npy::header_bytes("<f4", &[3, 0]).into_iter().collect(), "zero-length"),
         ("zero.npy", npy::header_bytes("<f4", &[3, 0, 4]).to_vec(), "zero-length"),
         ("notnpy.npy", b"hello world, definitely not numpy".to_vec(), "magic"),
         ("bad.nii", vec![0; 400], "sizeof_hdr"),
@@ -211,6 +219,7 @@ fn bad_input_gives_clear_errors_naming_the_file() {
             fortran: false,
             endian: Endian::Little,
         }),
+        ..Default::default()
     };
     assert!(err_of(&p, &raw(100, [2, 2, 2])).contains("past the end"));
     assert!(err_of(&p, &raw(0, [2, 0, 2])).contains("zero-length"));

@@ -11,9 +11,9 @@ use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use voxfield::{
-    evaluate, evaluate_plane, Affine, ChunkCache, DType, Endian, Error, Field, Grid, Method, Mode,
-    OpenOptions, Plane, PointList, Positions, RawOptions, Reduce, SampleOptions, VolumeInfo,
-    VolumeSource, ZarrOptions,
+    evaluate, evaluate_plane, Affine, Axes, ChunkCache, DType, Endian, Error, Field, Grid,
+    IndexRequest, Method, Mode, OpenOptions, Plane, PointList, Positions, RawOptions, Reduce,
+    SampleOptions, VolumeInfo, VolumeSource, ZarrOptions,
 };
 use voxfield_core::ContiguousView;
 
@@ -201,6 +201,22 @@ impl Volume {
         d.set_item("value_scale", i.value_scale)?;
         d.set_item("notes", i.notes.clone())?;
         d.set_item("bytes_on_disk", i.bytes_on_disk)?;
+        let axes: Vec<Bound<'py, PyDict>> = i
+            .axes
+            .axes
+            .iter()
+            .map(|a| {
+                let x = PyDict::new(py);
+                x.set_item("name", &a.name)?;
+                x.set_item("type", a.kind.name())?;
+                x.set_item("unit", a.unit.clone())?;
+                x.set_item("length", a.len)?;
+                Ok(x)
+            })
+            .collect::<PyResult<_>>()?;
+        d.set_item("axes", axes)?;
+        d.set_item("index", i.axes.index.clone())?;
+        d.set_item("spatial_axes", i.axes.spatial.clone())?;
         Ok(d)
     }
 
@@ -298,7 +314,7 @@ impl Volume {
 
 /// Opens a path (any format the CLI reads).
 #[pyfunction]
-#[pyo3(signature = (path, raw_shape=None, raw_dtype=None, offset=0, order="C", endian="little", level=None, spacing=None, values=None, shape=None, cache_mb=512))]
+#[pyo3(signature = (path, raw_shape=None, raw_dtype=None, offset=0, order="C", endian="little", level=None, spacing=None, values=None, shape=None, cache_mb=512, index_named=vec![], index_positional=vec![]))]
 #[allow(clippy::too_many_arguments)]
 fn open_path(
     py: Python<'_>,
@@ -313,6 +329,8 @@ fn open_path(
     values: Option<PathBuf>,
     shape: Option<[usize; 3]>,
     cache_mb: usize,
+    index_named: Vec<(String, usize)>,
+    index_positional: Vec<usize>,
 ) -> PyResult<Volume> {
     let raw = match (raw_shape, raw_dtype) {
         (Some(shape), Some(dtype)) => Some(RawOptions {
@@ -351,6 +369,10 @@ fn open_path(
         raw,
         level,
         sparse_values,
+        index: IndexRequest {
+            named: index_named,
+            positional: index_positional,
+        },
     };
     let src = py.detach(|| voxfield::open(&path, &opts)).map_err(py_err)?;
     Ok(Volume {
@@ -359,40 +381,45 @@ fn open_path(
     })
 }
 
-/// Wraps a numpy buffer without copying it: `address` is the lowest byte any
-/// element occupies, `nbytes` the extent from there, `origin` the offset of
-/// element (0, 0, 0), `strides` in bytes (negative allowed).
+/// Wraps a numpy buffer of any rank without copying it: `address` is the lowest
+/// byte any element occupies, `nbytes` the extent from there, `origin` the offset
+/// of element (0, ..., 0), `strides` in bytes (negative allowed). `index` selects
+/// the leading non-spatial axes of an array of rank above 3.
 #[pyfunction]
+#[pyo3(signature = (owner, address, nbytes, shape, strides, origin, dtype, endian, index_named=vec![], index_positional=vec![]))]
 #[allow(clippy::too_many_arguments)]
 fn from_buffer(
     owner: Py<PyAny>,
     address: usize,
     nbytes: usize,
-    shape: [usize; 3],
-    strides: [isize; 3],
+    shape: Vec<usize>,
+    strides: Vec<isize>,
     origin: usize,
     dtype: &str,
     endian: &str,
+    index_named: Vec<(String, usize)>,
+    index_positional: Vec<usize>,
 ) -> PyResult<Volume> {
     let dtype: DType = parse(dtype)?;
     let endian: Endian = parse(endian)?;
-    let info = VolumeInfo {
-        format: "numpy",
-        path: PathBuf::from("<array>"),
-        shape,
-        dtype,
-        endian,
-        chunk_shape: shape,
-        affine: None,
-        bytes_on_disk: 0,
-        value_scale: None,
-        notes: vec![],
+    if strides.len() != shape.len() {
+        return Err(PyValueError::new_err("shape and strides differ in length"));
+    }
+    let req = IndexRequest {
+        named: index_named,
+        positional: index_positional,
     };
+    let path = PathBuf::from("<array>");
+    let axes = Axes::select(&path, Axes::default_for(&shape), &req).map_err(py_err)?;
+    let (offset, view_strides) = axes.view_strides(&strides);
+    let origin = usize::try_from(origin as isize + offset)
+        .map_err(|_| PyValueError::new_err("the selected element lies before the buffer"))?;
+    let info = VolumeInfo::selected("numpy", &path, axes, &shape, dtype, endian);
     let v = BufferVolume {
         info,
         addr: address,
         len: nbytes,
-        strides,
+        strides: view_strides,
         origin,
         _owner: owner,
     };

@@ -64,6 +64,7 @@ impl<'a> GridVolume<'a> {
                 bytes_on_disk: 0,
                 value_scale: None,
                 notes: vec![],
+                axes: voxfield_core::Axes::plain(s3),
             },
         })
     }

@@ -87,6 +87,7 @@ fn volume(shape: [usize; 3], chunk: [usize; 3], dtype: DType, endian: Endian) ->
         bytes_on_disk: 0,
         value_scale: None,
         notes: vec![],
+        axes: voxfield_core::Axes::plain(shape),
     };
     Chunked {
         info,

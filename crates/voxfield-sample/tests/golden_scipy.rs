@@ -52,7 +52,7 @@ fn assert_close(got: &[f64], want: &[f64], pts: &[f64], what: &str) {
 }
 
 fn check_volume(path: &Path, tag: &str, dtype: &str) {
-    let vol = npy::open(path).unwrap();
+    let vol = npy::open(path, &Default::default()).unwrap();
     let pts = npy::read_array(&fixtures().join(format!("points_{tag}.npy")))
         .unwrap()
         .data;
@@ -109,7 +109,11 @@ fn npy_layouts_big_endian_fortran_and_versions_match_scipy() {
 
 #[test]
 fn nan_and_inf_coordinates_give_cval_in_every_mode() {
-    let vol = npy::open(&fixtures().join("vol_5x7x3_float32.npy")).unwrap();
+    let vol = npy::open(
+        &fixtures().join("vol_5x7x3_float32.npy"),
+        &Default::default(),
+    )
+    .unwrap();
     let bad = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
     let mut pts = vec![];
     for b in bad {
@@ -128,7 +132,11 @@ fn nan_and_inf_coordinates_give_cval_in_every_mode() {
 #[test]
 fn default_cval_nan_matches_scipy_constant_mode() {
     // scipy with cval=NaN: points outside are NaN, the upper edge n-1 is not.
-    let vol = npy::open(&fixtures().join("vol_5x7x3_float64.npy")).unwrap();
+    let vol = npy::open(
+        &fixtures().join("vol_5x7x3_float64.npy"),
+        &Default::default(),
+    )
+    .unwrap();
     let pts = [
         4.0,
         6.0,

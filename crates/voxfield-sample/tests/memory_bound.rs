@@ -22,7 +22,7 @@ fn a_million_points_cost_the_output_plus_bounded_scratch() {
     f.set_len(header.len() as u64 + 4 * 512 * 512 * 512)
         .unwrap();
     drop(f);
-    let vol = npy::open(&path).unwrap();
+    let vol = npy::open(&path, &Default::default()).unwrap();
 
     let n = 1_000_000usize;
     let mut state = 12345u64;

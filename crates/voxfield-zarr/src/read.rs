@@ -3,7 +3,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use voxfield_core::{
-    check_chunk, Affine, ArrayEntry, DType, Endian, Error, Result, VolumeInfo, VolumeSource,
+    check_chunk, ArrayEntry, Axes, Axis, DType, Endian, Error, IndexRequest, Result, VolumeInfo,
+    VolumeSource,
 };
 use zarrs::array::{
     Array, ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
@@ -30,6 +31,8 @@ pub struct ZarrVolume {
     array: Array<FilesystemStore>,
     shards: ArrayShardedReadableExtCache,
     info: VolumeInfo,
+    /// The stored array's (inner) chunk shape.
+    chunk: Vec<usize>,
 }
 
 /// Splits `a/b/store.zarr/g/arr` into the store root and the node path inside it.
@@ -96,55 +99,62 @@ pub(crate) fn node_kind(dir: &Path) -> Result<Option<Node>> {
     Ok(None)
 }
 
-/// Opens a Zarr array (or an OME-Zarr image's level) as a volume.
-pub fn open(path: &Path, opts: ZarrOptions) -> Result<ZarrVolume> {
+/// Opens a Zarr array (or an OME-Zarr image's level) as a volume; `index` selects
+/// the non-spatial axes of an N-D array.
+pub fn open(path: &Path, opts: ZarrOptions, index: &IndexRequest) -> Result<ZarrVolume> {
     let (root, node) = split_store(path);
     let dir = node_dir(&root, &node);
-    if !dir.exists() {
-        return Err(Error::io(
+    match std::fs::metadata(&dir) {
+        Ok(m) if !m.is_dir() => return Err(Error::format(
             path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such Zarr node"),
-        ));
+            "is a regular file, not a Zarr store or node (a Zarr array or group is a directory)",
+        )),
+        Ok(_) => {}
+        Err(e) => return Err(Error::io(path, e)),
     }
     let store = Arc::new(
         FilesystemStore::new(&root)
             .map_err(|e| Error::format(&root, format!("cannot open Zarr store: {e}")))?,
     );
     match node_kind(&dir)? {
-        Some(Node::Array) => ZarrVolume::new(store, &root, &node, path, None, vec![]),
-        Some(Node::Group(attrs)) => match ome::multiscales(&attrs)
-            .map_err(|m| Error::format(&dir, m))?
-        {
-            Some(levels) => {
-                let (i, level) = ome::choose(&levels, opts).map_err(|m| Error::format(&dir, m))?;
-                let child = format!("{}/{}", node.trim_end_matches('/'), level.path);
-                let note = format!(
-                    "OME-Zarr image with {} levels: using level {i} ('{}', spacing {:?})",
-                    levels.len(),
-                    level.path,
-                    level.spacing()
-                );
-                ZarrVolume::new(store, &root, &child, path, Some(level.affine), vec![note])
-            }
-            None => {
-                let arrays = list_container(path)?;
-                let names: Vec<String> = arrays
-                    .iter()
-                    .map(|e| format!("{} {:?} {}", e.path, e.shape, e.dtype))
-                    .collect();
-                Err(Error::format(
+        Some(Node::Array) => {
+            if opts != ZarrOptions::FullResolution {
+                return Err(Error::format(
                     path,
-                    format!(
-                        "is a Zarr group, not an array; name one of its arrays: {}",
-                        if names.is_empty() {
-                            "(none)".into()
-                        } else {
-                            names.join(", ")
-                        }
-                    ),
-                ))
+                    "is a single Zarr array, not a multiscale OME-Zarr image: --scale-level/--spacing do not apply",
+                ));
             }
-        },
+            ZarrVolume::new(store, &root, &node, path, None, index, vec![])
+        }
+        Some(Node::Group(attrs)) => {
+            let rank = |p: &str| {
+                let child = format!("{}/{p}", node.trim_end_matches('/'));
+                Array::open(store.clone(), &child)
+                    .ok()
+                    .map(|a| a.shape().len())
+            };
+            match ome::multiscales(&attrs, rank).map_err(|m| Error::format(&dir, m))? {
+                Some(image) => open_level(store, &root, &node, path, image, opts, index),
+                None => {
+                    let arrays = list_container(path)?;
+                    let names: Vec<String> = arrays
+                        .iter()
+                        .map(|e| format!("{} {:?} {}", e.path, e.shape, e.dtype))
+                        .collect();
+                    Err(Error::format(
+                        path,
+                        format!(
+                            "is a Zarr group, not an array; name one of its arrays: {}",
+                            if names.is_empty() {
+                                "(none)".into()
+                            } else {
+                                names.join(", ")
+                            }
+                        ),
+                    ))
+                }
+            }
+        }
         None => Err(Error::format(
             path,
             "not a Zarr array or group (no zarr.json, .zarray or .zgroup)",
@@ -152,11 +162,69 @@ pub fn open(path: &Path, opts: ZarrOptions) -> Result<ZarrVolume> {
     }
 }
 
+/// Opens the level of an OME-Zarr image that `opts` picks.
+fn open_level(
+    store: Arc<FilesystemStore>,
+    root: &Path,
+    node: &str,
+    path: &Path,
+    image: ome::Image,
+    opts: ZarrOptions,
+    index: &IndexRequest,
+) -> Result<ZarrVolume> {
+    let dir = node_dir(root, node);
+    let child = |p: &str| format!("{}/{p}", node.trim_end_matches('/'));
+    let first = Array::open(store.clone(), &child(&image.levels[0].path))
+        .map_err(|e| Error::format(&dir, format!("level '{}': {e}", image.levels[0].path)))?;
+    let axes0 = with_lengths(&dir, image.axes.clone(), first.shape())?;
+    let sel = Axes::select(path, axes0, index)?;
+    let (i, level) = ome::choose(&image.levels, &sel, opts).map_err(|m| Error::format(&dir, m))?;
+    let note = format!(
+        "OME-Zarr image with {} levels: using level {i} ('{}', spacing {:?})",
+        image.levels.len(),
+        level.path,
+        level.spacing(&sel)
+    );
+    ZarrVolume::new(
+        store,
+        root,
+        &child(&level.path),
+        path,
+        Some((image.axes, level)),
+        index,
+        vec![note],
+    )
+}
+
+/// OME axes (or the default ones) with the lengths of an array's shape.
+fn with_lengths(dir: &Path, axes: Option<Vec<Axis>>, shape: &[u64]) -> Result<Vec<Axis>> {
+    let shape: Vec<usize> = shape.iter().map(|&n| n as usize).collect();
+    match axes {
+        None => Ok(Axes::default_for(&shape)),
+        Some(a) if a.len() != shape.len() => Err(Error::format(
+            dir,
+            format!(
+                "OME metadata lists {} axes but the array has shape {shape:?}",
+                a.len()
+            ),
+        )),
+        Some(mut a) => {
+            for (x, n) in a.iter_mut().zip(shape) {
+                x.len = n;
+            }
+            Ok(a)
+        }
+    }
+}
+
 /// Whether `path` names a Zarr group that is not an OME-Zarr image.
 pub fn is_plain_group(path: &Path) -> Result<bool> {
     let (root, node) = split_store(path);
     Ok(match node_kind(&node_dir(&root, &node))? {
-        Some(Node::Group(attrs)) => ome::multiscales(&attrs).ok().flatten().is_none(),
+        Some(Node::Group(attrs)) => ome::multiscales(&attrs, |_| Some(3))
+            .ok()
+            .flatten()
+            .is_none(),
         _ => false,
     })
 }
@@ -209,15 +277,20 @@ impl ZarrVolume {
         root: &Path,
         node: &str,
         user_path: &Path,
-        affine: Option<Affine>,
+        ome: Option<(Option<Vec<Axis>>, &ome::Level)>,
+        index: &IndexRequest,
         notes: Vec<String>,
     ) -> Result<Self> {
         let meta_path = node_dir(root, node);
         let array = Array::open(store, node)
             .map_err(|e| Error::format(&meta_path, format!("invalid Zarr array metadata: {e}")))?;
         let shape: Vec<u64> = array.shape().to_vec();
-        let shape_usize: Vec<usize> = shape.iter().map(|&n| n as usize).collect();
-        let shape3 = voxfield_core::volume_shape(user_path, &shape_usize)?;
+        let template = ome.as_ref().and_then(|(a, _)| a.clone());
+        let axes = Axes::select(
+            user_path,
+            with_lengths(&meta_path, template, &shape)?,
+            index,
+        )?;
         let dt_name = array.data_type().to_string();
         let dt_name = dt_name.split(" / ").next().unwrap_or("").to_string();
         let dtype = dt_name
@@ -227,38 +300,39 @@ impl ZarrVolume {
             .ok_or_else(|| {
                 Error::format(user_path, format!("unsupported Zarr data type '{dt_name}'"))
             })?;
-        let chunk: Vec<u64> = match array.effective_subchunk_shape() {
-            Some(s) => s.iter().map(|n| n.get()).collect(),
+        let origin = vec![0u64; shape.len()];
+        let chunk: Vec<usize> = match array.effective_subchunk_shape() {
+            Some(s) => s.iter().map(|n| n.get() as usize).collect(),
             None => array
-                .chunk_shape(&[0, 0, 0])
+                .chunk_shape(&origin)
                 .map_err(|e| Error::format(user_path, format!("irregular chunk grid: {e}")))?
                 .iter()
-                .map(|n| n.get())
+                .map(|n| n.get() as usize)
                 .collect(),
         };
-        let chunk_shape: [usize; 3] = [chunk[0] as usize, chunk[1] as usize, chunk[2] as usize];
-        let bytes_on_disk = dir_size(&meta_path);
-        let shards = ArrayShardedReadableExtCache::new(&array);
-        let info = VolumeInfo {
-            format: if meta_path.join("zarr.json").exists() {
-                "zarr-v3"
-            } else {
-                "zarr-v2"
-            },
-            path: user_path.to_path_buf(),
-            shape: shape3,
-            dtype,
-            endian: Endian::NATIVE,
-            chunk_shape,
-            affine,
-            bytes_on_disk,
-            value_scale: None,
-            notes,
+        let affine = match &ome {
+            Some((_, level)) => Some(
+                level
+                    .affine(&axes)
+                    .map_err(|m| Error::format(&meta_path, m))?,
+            ),
+            None => None,
         };
+        let format = if meta_path.join("zarr.json").exists() {
+            "zarr-v3"
+        } else {
+            "zarr-v2"
+        };
+        let mut info = VolumeInfo::selected(format, user_path, axes, &chunk, dtype, Endian::NATIVE);
+        info.affine = affine;
+        info.bytes_on_disk = dir_size(&meta_path);
+        info.notes = notes;
+        let shards = ArrayShardedReadableExtCache::new(&array);
         Ok(Self {
             array,
             shards,
             info,
+            chunk,
         })
     }
 }
@@ -287,25 +361,32 @@ impl VolumeSource for ZarrVolume {
 
     fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {
         check_chunk(&self.info, idx, out.len())?;
-        let i = idx.map(|x| x as u64);
+        let i: Vec<u64> = self
+            .info
+            .axes
+            .array_chunk(idx, &self.chunk)
+            .iter()
+            .map(|&x| x as u64)
+            .collect();
         let bytes: ArrayBytes<'static> = self
             .array
             .retrieve_subchunk_opt(&self.shards, &i, &Default::default())
-            .map_err(|e| Error::format(&self.info.path, format!("chunk {idx:?}: {e}")))?;
+            .map_err(|e| Error::format(&self.info.path, format!("chunk {i:?}: {e}")))?;
         let raw = bytes
             .into_fixed()
-            .map_err(|e| Error::format(&self.info.path, format!("chunk {idx:?}: {e}")))?;
-        if raw.len() != out.len() {
+            .map_err(|e| Error::format(&self.info.path, format!("chunk {i:?}: {e}")))?;
+        let esize = self.info.dtype.size();
+        let want = self.chunk.iter().product::<usize>() * esize;
+        if raw.len() != want {
             return Err(Error::format(
                 &self.info.path,
                 format!(
-                    "chunk {idx:?} decoded to {} bytes, expected {}",
-                    raw.len(),
-                    out.len()
+                    "chunk {i:?} decoded to {} bytes, expected {want}",
+                    raw.len()
                 ),
             ));
         }
-        out.copy_from_slice(&raw);
+        self.info.axes.extract_chunk(&self.chunk, esize, &raw, out);
         Ok(())
     }
 }

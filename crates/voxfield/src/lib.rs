@@ -13,8 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use voxfield_core::{
-    Affine, ArrayEntry as Entry, ChunkCache, DType, Endian, Error, Field, Result, VolumeInfo,
-    VolumeSource,
+    lift_points, Affine, ArrayEntry as Entry, Axes, Axis, AxisKind, ChunkCache, DType, Endian,
+    Error, Field, IndexRequest, Result, VolumeInfo, VolumeSource,
 };
 pub use voxfield_io::RawOptions;
 pub use voxfield_sample::{
@@ -35,6 +35,8 @@ pub struct OpenOptions {
     /// With an (N,3) coordinates `.npy` as the path: its (N,) values `.npy` and the
     /// volume's shape (a sparse volume with fill value 0).
     pub sparse_values: Option<(std::path::PathBuf, [usize; 3])>,
+    /// Index of each non-spatial axis (time, channel, ...) of an N-D array.
+    pub index: IndexRequest,
 }
 
 /// The container formats a path can name.
@@ -73,28 +75,41 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
             path, values, *shape, 0.0,
         )?));
     }
-    if opts.raw.is_some() {
-        return voxfield_io::open(
+    let kind = if opts.raw.is_some() {
+        Kind::Local
+    } else {
+        kind_of(path)
+    };
+    if kind != Kind::Zarr && opts.level != ZarrOptions::FullResolution {
+        return Err(Error::format(
+            path,
+            "is not a multiscale OME-Zarr image: a scale level or spacing does not apply",
+        ));
+    }
+    match kind {
+        Kind::Zarr => Ok(Box::new(voxfield_zarr::open(
+            path,
+            opts.level,
+            &opts.index,
+        )?)),
+        Kind::Hdf5 => open_hdf5(path, &opts.index),
+        Kind::Local => voxfield_io::open(
             path,
             &voxfield_io::OpenOptions {
                 raw: opts.raw.clone(),
+                index: opts.index.clone(),
             },
-        );
-    }
-    match kind_of(path) {
-        Kind::Zarr => Ok(Box::new(voxfield_zarr::open(path, opts.level)?)),
-        Kind::Hdf5 => open_hdf5(path),
-        Kind::Local => voxfield_io::open(path, &voxfield_io::OpenOptions::default()),
+        ),
     }
 }
 
 #[cfg(feature = "hdf5")]
-fn open_hdf5(path: &Path) -> Result<Box<dyn VolumeSource>> {
-    voxfield_hdf5::open(path)
+fn open_hdf5(path: &Path, index: &IndexRequest) -> Result<Box<dyn VolumeSource>> {
+    voxfield_hdf5::open(path, index)
 }
 
 #[cfg(not(feature = "hdf5"))]
-fn open_hdf5(path: &Path) -> Result<Box<dyn VolumeSource>> {
+fn open_hdf5(path: &Path, _index: &IndexRequest) -> Result<Box<dyn VolumeSource>> {
     Err(Error::format(
         path,
         "HDF5 support is not compiled in: install libhdf5-dev and build with `--features hdf5`",
@@ -121,7 +136,7 @@ fn list_hdf5(path: &Path) -> Result<Option<Vec<Entry>>> {
 
 #[cfg(not(feature = "hdf5"))]
 fn list_hdf5(path: &Path) -> Result<Option<Vec<Entry>>> {
-    open_hdf5(path).map(|_| None)
+    open_hdf5(path, &IndexRequest::default()).map(|_| None)
 }
 
 /// The field that samples `src`: zero-copy for memory-mapped sources, chunk-aware

@@ -96,6 +96,7 @@ fn a_failed_or_cancelled_conversion_leaves_nothing_at_the_destination() {
         bytes_on_disk: 0,
         value_scale: None,
         notes: vec![],
+        axes: voxfield_core::Axes::plain([40, 8, 8]),
     };
     let src = FailsMidway(info);
     let dst = dir.path().join("out.zarr");

@@ -45,6 +45,7 @@ fn sampling_a_volume_bigger_than_the_cache_stays_within_budget() {
         bytes_on_disk: 0,
         value_scale: None,
         notes: vec![],
+        axes: voxfield_core::Axes::plain(shape),
     });
     let opts = ZarrWriteOptions {
         chunks: [64, 64, 64],

@@ -34,9 +34,20 @@ def _dtype_name(dt: np.dtype, what: str) -> str:
     return _DTYPES[base]
 
 
-def _from_array(a: np.ndarray) -> "_voxfield.Volume":
-    if a.ndim != 3:
-        raise ValueError(f"a volume must be a 3-D array, got shape {a.shape}")
+def _index(index: Any) -> tuple[list, list]:
+    """(named, positional) index lists from a dict {"t": 3}, a tuple (3, 1) or None."""
+    if index is None:
+        return [], []
+    if isinstance(index, dict):
+        return [(str(k), int(v)) for k, v in index.items()], []
+    if isinstance(index, (int, np.integer)):
+        return [], [int(index)]
+    return [], [int(i) for i in index]
+
+
+def _from_array(a: np.ndarray, index: Any = None) -> "_voxfield.Volume":
+    if a.ndim == 0:
+        raise ValueError("a volume must have 1 to 3 spatial axes, got a 0-d array")
     if 0 in a.shape:
         raise ValueError(f"volume shape {a.shape} has a zero-length axis")
     name = _dtype_name(a.dtype, "the array")
@@ -44,12 +55,14 @@ def _from_array(a: np.ndarray) -> "_voxfield.Volume":
     base = a.__array_interface__["data"][0]
     lo = base + sum(min(0, (n - 1) * s) for n, s in zip(a.shape, a.strides))
     hi = base + sum(max(0, (n - 1) * s) for n, s in zip(a.shape, a.strides)) + a.itemsize
-    return _voxfield.from_buffer(a, lo, hi - lo, list(a.shape), list(a.strides), base - lo, name, endian)
+    named, positional = _index(index)
+    return _voxfield.from_buffer(a, lo, hi - lo, list(a.shape), list(a.strides), base - lo, name, endian,
+                                 named, positional)
 
 
 def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, offset: int = 0, order: str = "C",
          endian: str = "little", level: int | None = None, spacing: float | None = None,
-         values: str | os.PathLike | None = None, cache_mb: int = 512) -> "Volume":
+         values: str | os.PathLike | None = None, cache_mb: int = 512, index: Any = None) -> "Volume":
     """Opens a volume without loading it.
 
     ``obj`` is a path (``.npy``, raw with ``shape``/``dtype``/``offset``/``order``/``endian``,
@@ -58,17 +71,25 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
     a numpy array or memmap (used in place), an ``h5py.Dataset`` (read from its file by voxfield),
     a ``zarr.Array`` in a local store, or a PyData ``sparse.COO``/``DOK`` (coordinates copied once
     into an index, never densified).
+
+    Arrays of rank 1 to 5 (or more) are opened: the spatial axes are the last 2 or 3 (or
+    those OME-Zarr metadata marks as space; NIfTI's first 3), every other axis (time,
+    channel) is fixed by ``index``: ``{"t": 3, "c": 1}`` by name or ``(3, 1)`` by position;
+    a length-1 axis defaults to 0. ``vol.info["axes"]`` lists them.
     """
     if isinstance(obj, np.ndarray):
-        return Volume(_from_array(obj))
+        return Volume(_from_array(obj, index), lambda i: _from_array(obj, i))
     if isinstance(obj, (str, os.PathLike)):
         raw_dtype = None if dtype is None else _dtype_name(np.dtype(dtype), "dtype")
         if raw_dtype is not None and np.dtype(dtype).byteorder == ">":
             endian = "big"
         raw_shape = None if shape is None or values is not None else [int(s) for s in shape]
         sparse_shape = None if values is None else [int(s) for s in shape]
-        return Volume(_voxfield.open_path(os.fspath(obj), raw_shape, raw_dtype, offset, order, endian, level, spacing,
-                                          None if values is None else os.fspath(values), sparse_shape, cache_mb))
+        def at(i: Any) -> "_voxfield.Volume":
+            return _voxfield.open_path(os.fspath(obj), raw_shape, raw_dtype, offset, order, endian, level, spacing,
+                                       None if values is None else os.fspath(values), sparse_shape, cache_mb,
+                                       *_index(i))
+        return Volume(at(index), at)
     kind = type(obj).__module__.split(".")[0]
     if kind == "sparse" and type(obj).__name__ in ("COO", "DOK"):
         coo = obj.to_coo() if type(obj).__name__ == "DOK" else obj
@@ -83,56 +104,98 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
     if kind == "h5py":
         if not obj.id.valid:
             raise ValueError("the h5py dataset's file is closed")
-        return open(f"{obj.file.filename}:{obj.name}", cache_mb=cache_mb)
+        return open(f"{obj.file.filename}:{obj.name}", cache_mb=cache_mb, index=index)
     if kind == "zarr":
         root = getattr(obj.store, "root", None)
         if root is None:
             raise TypeError(f"zarr array in a {type(obj.store).__name__}: voxfield reads arrays in a local store")
         path = os.path.join(os.fspath(root), obj.path) if obj.path else os.fspath(root)
-        return open(path, cache_mb=cache_mb)
+        return open(path, cache_mb=cache_mb, index=index)
     raise TypeError(f"cannot open a {type(obj).__name__}: pass a path, a numpy array, an h5py.Dataset, "
                     "a zarr.Array or a sparse.COO/DOK")
 
 
-def _points(points: Any) -> tuple[np.ndarray, tuple[int, ...]]:
-    """(N, 3) float64 C-contiguous positions and the shape results take."""
+def _points(points: Any, dims: int = 3) -> tuple[np.ndarray, tuple[int, ...]]:
+    """(N, 3) float64 C-contiguous positions and the shape results take. Positions of
+    ``dims`` < 3 coordinates (2-D images) get zeros in front (the view's padded axes)."""
+    names = "(z, y, x)" if dims == 3 else "(y, x)" if dims == 2 else "(x,)"
     if isinstance(points, tuple):
-        if len(points) != 3:
-            raise ValueError(f"a coordinate tuple needs 3 arrays (x, y, z), got {len(points)}")
+        if len(points) != dims:
+            raise ValueError(f"a coordinate tuple needs {dims} arrays {names}, got {len(points)}")
         arrs = [np.asarray(c) for c in points]
         if any(a.dtype.kind not in "biuf" for a in arrs):
             raise TypeError("coordinates must be numeric")
         shape = np.broadcast_shapes(*[a.shape for a in arrs])
-        pts = np.stack([np.broadcast_to(a, shape).astype(np.float64, copy=False).ravel() for a in arrs], axis=1)
-        return np.ascontiguousarray(pts), tuple(shape)
+        pts = np.zeros((int(np.prod(shape)), 3), dtype=np.float64)
+        for k, a in enumerate(arrs):
+            pts[:, 3 - dims + k] = np.broadcast_to(a, shape).ravel()
+        return pts, tuple(shape)
     a = np.asarray(points)
     if a.dtype.kind not in "biuf":
         raise TypeError(f"points must be numeric, got dtype {a.dtype}")
-    if a.ndim == 1 and a.shape[0] == 3:
+    if a.ndim == 1 and a.shape[0] == dims:
         a = a[None]
-    if a.ndim != 2 or a.shape[1] != 3:
-        raise ValueError(f"points must have shape (N, 3) or be an (x, y, z) tuple, got shape {a.shape}")
+    if a.ndim != 2 or a.shape[1] != dims:
+        raise ValueError(f"points must have shape (N, {dims}) or be a {names} tuple for this {dims}-D volume, "
+                         f"got shape {a.shape}")
+    if dims < 3:
+        full = np.zeros((a.shape[0], 3), dtype=np.float64)
+        full[:, 3 - dims:] = a
+        return full, (a.shape[0],)
     return np.ascontiguousarray(a, dtype=np.float64), (a.shape[0],)
+
+
+def _lift(v: Sequence[float], dims: int, what: str) -> list[float]:
+    v = [float(x) for x in v]
+    if len(v) != dims:
+        raise ValueError(f"{what} has {len(v)} components; this {dims}-D volume takes {dims}")
+    return [0.0] * (3 - dims) + v
 
 
 class Volume:
     """An open volume. Methods release the GIL; one Volume may be shared by threads."""
 
-    def __init__(self, inner: "_voxfield.Volume"):
+    def __init__(self, inner: "_voxfield.Volume", reopen: Any = None):
         self._v = inner
         self._info = inner.info()
+        self._reopen = reopen
 
     @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self._info["shape"])
+    def ndim(self) -> int:
+        """Number of spatial axes: the coordinates a position takes (3, or 2 for an image)."""
+        return len(self._info["spatial_axes"])
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The spatial shape sampled (the selected time point / channel of an N-D array)."""
+        return tuple(self._info["shape"][3 - self.ndim:])
+
+    @property
+    def axes(self) -> list[dict]:
+        """Every axis of the stored array: name, type, unit, length."""
+        return [dict(a) for a in self._info["axes"]]
+
+    @property
+    def index(self) -> dict:
+        """The index chosen on each non-spatial axis."""
+        spatial = set(self._info["spatial_axes"])
+        return {a["name"]: i for k, (a, i) in enumerate(zip(self._info["axes"], self._info["index"]))
+                if k not in spatial}
+
+    def at(self, **index: int) -> "Volume":
+        """The same array at other indices of its non-spatial axes, e.g. ``vol.at(t=4)``."""
+        if self._reopen is None:
+            raise TypeError("this volume has no other indices to select")
+        full = {**self.index, **{k: int(v) for k, v in index.items()}}
+        return Volume(self._reopen(full), self._reopen)
 
     @property
     def dtype(self) -> np.dtype:
         return np.dtype(self._info["dtype"])
 
     @property
-    def chunks(self) -> tuple[int, int, int]:
-        return tuple(self._info["chunks"])
+    def chunks(self) -> tuple[int, ...]:
+        return tuple(self._info["chunks"][3 - self.ndim:])
 
     @property
     def affine(self) -> np.ndarray | None:
@@ -152,11 +215,20 @@ class Volume:
         return out, _dtype_name(out.dtype, "the output dtype")
 
     def sample(self, points: Any, method: str = "linear", mode: str = "constant", cval: float = np.nan,
-               dtype: Any = np.float32, world: bool = False, affine: Any = None) -> np.ndarray:
-        """Samples at (N, 3) points, or an (x, y, z) tuple of equally shaped arrays (the
-        result then takes their shape). Index space unless ``world`` (through the
-        volume's affine, or ``affine``). Modes as scipy.ndimage.map_coordinates."""
-        pts, shape = _points(points)
+               dtype: Any = np.float32, world: bool = False, affine: Any = None,
+               all_index: str | None = None) -> np.ndarray:
+        """Samples at (N, 3) points ((N, 2) for a 2-D image), or a tuple of equally shaped
+        coordinate arrays (the result then takes their shape). Index space unless ``world``
+        (through the volume's affine, or ``affine``). Modes as scipy.ndimage.map_coordinates.
+        ``all_index="t"`` samples the same points at every index of that axis: (T, ...)."""
+        if all_index is not None:
+            axis = next((a for a in self.axes if a["name"] == all_index and all_index in self.index), None)
+            if axis is None:
+                raise ValueError(f"all_index={all_index!r}: no non-spatial axis of that name "
+                                 f"(non-spatial axes: {list(self.index)})")
+            return np.stack([self.at(**{all_index: i}).sample(points, method, mode, cval, dtype, world, affine)
+                             for i in range(axis["length"])])
+        pts, shape = _points(points, self.ndim)
         out, name = self._out(shape, dtype)
         aff = None if affine is None else [float(x) for x in np.asarray(affine, dtype=np.float64).ravel()]
         self._v.sample_into(pts.__array_interface__["data"][0], pts.shape[0], out.__array_interface__["data"][0],
@@ -180,21 +252,29 @@ class Volume:
         depths = [(k - (n - 1) / 2) * step for k in range(n)]
         out, name = self._out((nv, nu), dtype)
         aff = None if affine is None else [float(x) for x in np.asarray(affine, dtype=np.float64).ravel()]
-        self._v.plane_into([float(x) for x in origin], [float(x) for x in u], [float(x) for x in v], nu, nv, depths,
+        if thickness > 0 and self.ndim < 3:
+            raise ValueError(f"a slab needs a 3-D volume; this one is {self.ndim}-D")
+        d = self.ndim
+        self._v.plane_into(_lift(origin, d, "origin"), _lift(u, d, "u"), _lift(v, d, "v"), nu, nv, depths,
                            reduce, out.__array_interface__["data"][0], name, _METHODS.get(method, str(method)), mode,
                            float(cval), bool(world), aff)
         return out
 
-    def grid(self, x: Sequence[float], y: Sequence[float], z: Sequence[float], method: str = "linear",
-             mode: str = "constant", cval: float = np.nan, dtype: Any = np.float32, world: bool = False,
-             affine: Any = None) -> np.ndarray:
-        """The outer product of three coordinate vectors, shape (len(x), len(y), len(z))."""
-        axes = [np.asarray(a, dtype=np.float64).ravel() for a in (x, y, z)]
+    def grid(self, x: Sequence[float], y: Sequence[float] | None = None, z: Sequence[float] | None = None,
+             method: str = "linear", mode: str = "constant", cval: float = np.nan, dtype: Any = np.float32,
+             world: bool = False, affine: Any = None) -> np.ndarray:
+        """The outer product of one coordinate vector per spatial axis (three for a volume,
+        two for an image), shape (len(x), len(y), len(z))."""
+        given = [a for a in (x, y, z) if a is not None]
+        if len(given) != self.ndim:
+            raise ValueError(f"grid takes {self.ndim} coordinate vectors for this {self.ndim}-D volume, "
+                             f"got {len(given)}")
+        axes = [np.zeros(1)] * (3 - self.ndim) + [np.asarray(a, dtype=np.float64).ravel() for a in given]
         out, name = self._out(tuple(len(a) for a in axes), dtype)
         aff = None if affine is None else [float(x) for x in np.asarray(affine, dtype=np.float64).ravel()]
         self._v.grid_into(*[a.tolist() for a in axes], out.__array_interface__["data"][0], name,
                           _METHODS.get(method, str(method)), mode, float(cval), bool(world), aff)
-        return out
+        return out.reshape(tuple(len(a) for a in axes[3 - self.ndim:]))
 
 
 def map_coordinates(volume: Any, coordinates: Any, order: int = 1, mode: str = "constant", cval: float = 0.0,
@@ -207,12 +287,13 @@ def map_coordinates(volume: Any, coordinates: Any, order: int = 1, mode: str = "
     if order not in (0, 1, 3):
         raise ValueError(f"order must be 0, 1 or 3 (local cubic), got {order}")
     c = np.asarray(coordinates)
-    if c.ndim < 1 or c.shape[0] != 3:
-        raise ValueError(f"coordinates must have shape (3, ...), got {c.shape}")
+    d = vol.ndim
+    if c.ndim < 1 or c.shape[0] != d:
+        raise ValueError(f"coordinates must have shape ({d}, ...) for a {d}-D volume, got {c.shape}")
     target = output if isinstance(output, np.ndarray) else None
     dt = vol.dtype if output is None else (output.dtype if target is not None else np.dtype(output))
     float_dt = np.float64 if np.dtype(dt).kind == "f" else np.float64
-    vals = vol.sample(tuple(c[i] for i in range(3)), method=_METHODS[order], mode=mode, cval=cval, dtype=float_dt)
+    vals = vol.sample(tuple(c[i] for i in range(d)), method=_METHODS[order], mode=mode, cval=cval, dtype=float_dt)
     if np.dtype(dt).kind in "iu":
         info = np.iinfo(dt)
         vals = np.clip(np.where(vals > 0, vals + 0.5, vals - 0.5), info.min, info.max).astype(dt) if np.dtype(dt).kind == "i" \
