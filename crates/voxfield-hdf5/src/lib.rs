@@ -1,27 +1,35 @@
-//! HDF5 volumes (`file.h5:/group/dataset`). Opening reads metadata only.
+//! HDF5 volumes (`file.h5:/group/dataset`), read by voxfield's own parser of the
+//! HDF5 format: no libhdf5, no system package, no global lock. Opening reads the
+//! superblock and the dataset's object header only.
 //!
 //! * Contiguous, unfiltered datasets are memory-mapped at their file offset and
 //!   sampled zero-copy, like `.npy` files.
-//! * Chunked datasets are read chunk by chunk. Where the chunk index is the
-//!   version-1 B-tree (h5py's default), voxfield reads the tree itself and each
-//!   chunk with one positioned read, lock-free; otherwise libhdf5 reads the stored
-//!   bytes (under its global lock). Either way the filters are undone in Rust
-//!   (deflate, shuffle, fletcher32, and h5py's lzf, id 32000), in parallel. Each
-//!   chunk's filter mask is honoured (h5py stores chunks that lzf cannot shrink
-//!   raw). Any other filter is refused at open with its name and id.
+//! * Chunked datasets are read chunk by chunk: the chunk index (version-1 B-tree,
+//!   or the single-chunk, implicit and fixed-array indexes of `libver="latest"`
+//!   files) gives each chunk's address, one positioned read fetches it and the
+//!   filters are undone in Rust, in parallel. Each chunk's filter mask is honoured
+//!   (h5py stores chunks that lzf cannot shrink raw); chunks never written take
+//!   the dataset's fill value. An unknown filter is refused at open with its name
+//!   and id.
+//! * Datasets of any rank: the last (up to) three axes are spatial, the others are
+//!   selected by index.
 
-mod btree;
 mod chunks;
+mod dense;
 mod filters;
+mod format;
+mod group;
+mod index;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use hdf5::types::{FloatSize, IntSize, TypeDescriptor};
 use voxfield_core::{
     ArrayEntry, Axes, DType, Endian, Error, IndexRequest, Result, VolumeInfo, VolumeSource,
 };
 
 pub use chunks::H5ChunkedVolume;
+use format::{H5File, Layout, NumType, UNDEF};
 
 /// Splits `file.h5:/group/dataset` into the file and the dataset path (None when absent).
 pub fn split_path(path: &Path) -> (PathBuf, Option<String>) {
@@ -42,19 +50,18 @@ pub fn split_path(path: &Path) -> (PathBuf, Option<String>) {
     (path.to_path_buf(), None)
 }
 
-fn h5err(path: &Path, what: &str, e: hdf5::Error) -> Error {
-    Error::format(path, format!("{what}: {e}"))
-}
-
-fn open_file(file: &Path) -> Result<hdf5::File> {
-    if !file.exists() {
-        return Err(Error::io(
-            file,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        ));
+fn open_file(file: &Path) -> Result<H5File> {
+    match std::fs::metadata(file) {
+        Ok(m) if !m.is_file() => {
+            return Err(Error::format(
+                file,
+                "is not a regular file (a directory, device or FIFO)",
+            ))
+        }
+        Ok(_) => {}
+        Err(e) => return Err(Error::io(file, e)),
     }
-    hdf5::silence_errors(true);
-    hdf5::File::open(file).map_err(|e| h5err(file, "cannot open as HDF5", e))
+    H5File::open(file).map_err(|m| Error::format(file, format!("cannot open as HDF5: {m}")))
 }
 
 /// Opens a chunked dataset (an error for other layouts).
@@ -79,121 +86,193 @@ pub fn open(path: &Path, index: &IndexRequest) -> Result<Box<dyn VolumeSource>> 
     })
 }
 
-fn open_any(path: &Path, index: &IndexRequest) -> Result<Opened> {
-    let (file_path, ds_path) = split_path(path);
-    let file = open_file(&file_path)?;
-    let Some(ds_path) = ds_path else {
-        let list = list_datasets(&file, &file_path)?;
-        let names: Vec<String> = list
-            .iter()
-            .map(|e| format!("{} {:?} {}", e.path, e.shape, e.dtype))
-            .collect();
-        return Err(Error::format(
-            &file_path,
-            format!(
-                "name a dataset as FILE:/path; the file holds: {}",
-                if names.is_empty() {
-                    "(no datasets)".into()
-                } else {
-                    names.join(", ")
-                }
-            ),
-        ));
-    };
-    let ds = file.dataset(&ds_path).map_err(|_| {
-        let known: Vec<String> = list_datasets(&file, &file_path)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|d| d.path)
-            .collect();
-        Error::format(
-            &file_path,
-            format!(
-                "no dataset '{ds_path}' in the file (datasets: {})",
-                known.join(", ")
-            ),
-        )
-    })?;
-    let shape = ds.shape();
-    let axes = Axes::select(path, Axes::default_for(&shape), index)?;
-    let dt = ds
-        .dtype()
-        .map_err(|e| h5err(path, "cannot read the datatype", e))?;
-    let desc = dt
-        .to_descriptor()
-        .map_err(|e| h5err(path, "unsupported datatype", e))?;
-    let dtype = dtype_of(&desc).ok_or_else(|| {
-        Error::format(
-            path,
-            format!("dataset '{ds_path}' has datatype {desc:?}; a volume needs a numeric type"),
-        )
-    })?;
-    let endian = match dt.byte_order() {
-        hdf5::datatype::ByteOrder::BigEndian => Endian::Big,
-        _ => Endian::Little,
-    };
-    let bytes_on_disk = std::fs::metadata(&file_path).map(|m| m.len()).unwrap_or(0);
-    let chunk = ds.chunk().unwrap_or_else(|| shape.clone());
-    let mut info = VolumeInfo::selected("hdf5", path, axes, &chunk, dtype, endian);
-    info.bytes_on_disk = bytes_on_disk;
-    let pipeline = filters::pipeline(&ds)
-        .map_err(|m| Error::format(path, format!("dataset '{ds_path}': {m}")))?;
-    match ds.chunk() {
-        Some(c) => {
-            let v = H5ChunkedVolume::new(file, ds, &file_path, info, pipeline, c)?;
-            Ok(Opened::Chunked(Box::new(v)))
-        }
-        None => {
-            let offset = ds.offset().ok_or_else(|| {
-                Error::format(path, format!("dataset '{ds_path}' has no data in the file (compact layout or never written)"))
-            })?;
-            let f = std::fs::File::open(&file_path).map_err(|e| Error::io(&file_path, e))?;
-            let mapped = voxfield_io::MappedVolume::new(&f, info, offset, false, false)?;
-            Ok(Opened::Other(Box::new(mapped)))
-        }
-    }
-}
-
-fn dtype_of(d: &TypeDescriptor) -> Option<DType> {
-    Some(match d {
-        TypeDescriptor::Boolean => DType::Bool,
-        TypeDescriptor::Integer(IntSize::U1) => DType::I8,
-        TypeDescriptor::Integer(IntSize::U2) => DType::I16,
-        TypeDescriptor::Integer(IntSize::U4) => DType::I32,
-        TypeDescriptor::Integer(IntSize::U8) => DType::I64,
-        TypeDescriptor::Unsigned(IntSize::U1) => DType::U8,
-        TypeDescriptor::Unsigned(IntSize::U2) => DType::U16,
-        TypeDescriptor::Unsigned(IntSize::U4) => DType::U32,
-        TypeDescriptor::Unsigned(IntSize::U8) => DType::U64,
-        TypeDescriptor::Float(FloatSize::U4) => DType::F32,
-        TypeDescriptor::Float(FloatSize::U8) => DType::F64,
+fn dtype_of(t: &NumType) -> Option<DType> {
+    Some(match (t.boolean, t.float, t.signed, t.size) {
+        (true, ..) => DType::Bool,
+        (_, true, _, 4) => DType::F32,
+        (_, true, _, 8) => DType::F64,
+        (_, false, true, 1) => DType::I8,
+        (_, false, true, 2) => DType::I16,
+        (_, false, true, 4) => DType::I32,
+        (_, false, true, 8) => DType::I64,
+        (_, false, false, 1) => DType::U8,
+        (_, false, false, 2) => DType::U16,
+        (_, false, false, 4) => DType::U32,
+        (_, false, false, 8) => DType::U64,
         _ => return None,
     })
 }
 
-fn list_datasets(file: &hdf5::File, path: &Path) -> Result<Vec<ArrayEntry>> {
+fn open_any(path: &Path, index: &IndexRequest) -> Result<Opened> {
+    let (file_path, ds_path) = split_path(path);
+    let f = open_file(&file_path)?;
+    let bad = |m: String| Error::format(&file_path, m);
+    let Some(ds_path) = ds_path else {
+        let list = list_datasets(&f).map_err(bad)?;
+        let names: Vec<String> = list
+            .iter()
+            .map(|e| format!("{} {:?} {}", e.path, e.shape, e.dtype))
+            .collect();
+        return Err(bad(format!(
+            "name a dataset as FILE:/path; the file holds: {}",
+            if names.is_empty() {
+                "(no datasets)".into()
+            } else {
+                names.join(", ")
+            }
+        )));
+    };
+    let known = || {
+        list_datasets(&f)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.path)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let Some(addr) = group::resolve(&f, &ds_path).map_err(|m| bad(format!("'{ds_path}': {m}")))?
+    else {
+        return Err(bad(format!(
+            "no dataset '{ds_path}' in the file (datasets: {})",
+            known()
+        )));
+    };
+    let bad_ds = |m: String| Error::format(&file_path, format!("dataset '{ds_path}': {m}"));
+    let msgs = f.messages(addr).map_err(bad_ds)?;
+    let Some(layout) = format::find(&msgs, format::MSG_LAYOUT) else {
+        return Err(bad(format!(
+            "'{ds_path}' is a group, not a dataset (datasets: {})",
+            known()
+        )));
+    };
+    let layout = format::layout(layout, &f).map_err(bad_ds)?;
+    let space = format::find(&msgs, format::MSG_DATASPACE)
+        .ok_or_else(|| bad_ds("no dataspace message".into()))?;
+    let shape: Vec<usize> = format::dataspace(space, &f)
+        .map_err(bad_ds)?
+        .into_iter()
+        .map(|n| usize::try_from(n).map_err(|_| bad_ds(format!("axis length {n} is too large"))))
+        .collect::<Result<_>>()?;
+    let axes = Axes::select(path, Axes::default_for(&shape), index)?;
+    let dt = format::find(&msgs, format::MSG_DATATYPE)
+        .ok_or_else(|| bad_ds("no datatype message".into()))?;
+    if dt.flags & 0x02 != 0 {
+        return Err(bad_ds(
+            "its datatype is a shared (committed) type, which voxfield does not read yet".into(),
+        ));
+    }
+    let num = format::datatype(&dt.data)
+        .map_err(|m| bad_ds(format!("{m}; a volume needs a numeric type")))?;
+    let dtype = dtype_of(&num).ok_or_else(|| {
+        bad_ds(format!(
+            "{}-byte {} elements are not supported",
+            num.size,
+            if num.float { "float" } else { "integer" }
+        ))
+    })?;
+    let endian = if num.big_endian {
+        Endian::Big
+    } else {
+        Endian::Little
+    };
+    let filters = match format::find(&msgs, format::MSG_PIPELINE) {
+        Some(m) => format::pipeline(m, &f).map_err(bad_ds)?,
+        None => vec![],
+    };
+    let steps = filters::steps(&filters).map_err(bad_ds)?;
+    let bytes_on_disk = f.len;
+    let f = Arc::new(f);
+    match layout {
+        Layout::Chunked { chunk, index: kind } => {
+            if chunk.len() != shape.len() || chunk.contains(&0) {
+                return Err(bad_ds(format!(
+                    "chunk shape {chunk:?} does not fit the dataset shape {shape:?}"
+                )));
+            }
+            let mut info = VolumeInfo::selected("hdf5", path, axes, &chunk, dtype, endian);
+            info.bytes_on_disk = bytes_on_disk;
+            let chunk_bytes = chunk
+                .iter()
+                .try_fold(dtype.size() as u64, |a, &c| a.checked_mul(c as u64))
+                .filter(|&n| n <= 1 << 32)
+                .ok_or_else(|| {
+                    bad_ds(format!("chunk shape {chunk:?} is too large (over 4 GiB)"))
+                })?;
+            let grid: Vec<u64> = shape
+                .iter()
+                .zip(&chunk)
+                .map(|(&n, &c)| n.div_ceil(c) as u64)
+                .collect();
+            let index = index::ChunkIndex::open(&f, &kind, shape.len(), &grid, chunk_bytes)
+                .map_err(bad_ds)?;
+            let fill = match format::fill_value(&msgs, &f).map_err(bad_ds)? {
+                Some(v) if v.len() == dtype.size() => v,
+                Some(v) => {
+                    return Err(bad_ds(format!(
+                        "fill value has {} bytes for {}-byte elements",
+                        v.len(),
+                        dtype.size()
+                    )))
+                }
+                None => vec![0; dtype.size()],
+            };
+            let v = H5ChunkedVolume::new(f, info, steps, chunk, index, fill);
+            Ok(Opened::Chunked(Box::new(v)))
+        }
+        Layout::Contiguous { addr, .. } => {
+            if addr == UNDEF {
+                return Err(bad_ds("it was never written (no data in the file)".into()));
+            }
+            if !steps.is_empty() {
+                return Err(bad_ds(
+                    "a contiguous dataset with filters is invalid".into(),
+                ));
+            }
+            let offset = f.abs(addr).map_err(bad_ds)?;
+            let mut info = VolumeInfo::selected("hdf5", path, axes, &shape, dtype, endian);
+            info.bytes_on_disk = bytes_on_disk;
+            let mapped = voxfield_io::MappedVolume::new(&f.file, info, offset, false, false)?;
+            Ok(Opened::Other(Box::new(mapped)))
+        }
+        Layout::Compact => Err(bad_ds(
+            "its data is compact (stored in the object header), which voxfield does not read; \
+             such datasets hold at most 64 KiB: load them with h5py"
+                .into(),
+        )),
+    }
+}
+
+fn list_datasets(f: &H5File) -> std::result::Result<Vec<ArrayEntry>, String> {
     let mut out = vec![];
-    let mut stack = vec![(
-        "/".to_string(),
-        file.as_group().map_err(|e| h5err(path, "root group", e))?,
-    )];
-    while let Some((prefix, g)) = stack.pop() {
-        for name in g.member_names().map_err(|e| h5err(path, "listing", e))? {
-            let full = format!("{}{name}", prefix);
-            if let Ok(ds) = g.dataset(&name) {
-                let dtype = ds
-                    .dtype()
-                    .ok()
-                    .and_then(|t| t.to_descriptor().ok())
-                    .map(|d| dtype_of(&d).map_or(format!("{d:?}"), |t| t.name().to_string()))
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![("/".to_string(), f.root)];
+    while let Some((prefix, addr)) = stack.pop() {
+        if !seen.insert(addr) || seen.len() > 100_000 {
+            continue;
+        }
+        let msgs = f.messages(addr)?;
+        for link in group::links(f, &msgs)? {
+            let Some(child) = link.addr else { continue };
+            let full = format!("{prefix}{}", link.name);
+            let Ok(cm) = f.messages(child) else { continue };
+            if format::find(&cm, format::MSG_LAYOUT).is_some() {
+                let shape = format::find(&cm, format::MSG_DATASPACE)
+                    .and_then(|m| format::dataspace(m, f).ok())
+                    .unwrap_or_default();
+                let dtype = format::find(&cm, format::MSG_DATATYPE)
+                    .map(|m| match format::datatype(&m.data) {
+                        Ok(t) => dtype_of(&t)
+                            .map_or(format!("{}-byte number", t.size), |d| d.name().to_string()),
+                        Err(e) => e,
+                    })
                     .unwrap_or_default();
                 out.push(ArrayEntry {
                     path: full,
-                    shape: ds.shape().iter().map(|&n| n as u64).collect(),
+                    shape,
                     dtype,
                 });
-            } else if let Ok(sub) = g.group(&name) {
-                stack.push((format!("{full}/"), sub));
+            } else {
+                stack.push((format!("{full}/"), child));
             }
         }
     }
@@ -207,6 +286,8 @@ pub fn list_container(path: &Path) -> Result<Option<Vec<ArrayEntry>>> {
     if ds.is_some() {
         return Ok(None);
     }
-    let file = open_file(&file_path)?;
-    list_datasets(&file, &file_path).map(Some)
+    let f = open_file(&file_path)?;
+    list_datasets(&f)
+        .map(Some)
+        .map_err(|m| Error::format(&file_path, m))
 }

@@ -1,5 +1,5 @@
-//! The direct B-tree reader is used for h5py's default layout and not for
-//! libver="latest" files (which fall back to libhdf5); both read the same values.
+//! h5py's default files index chunks with a version-1 B-tree, libver="latest"
+//! ones with a fixed array; both are read directly and give the same values.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ fn chunked(p: &str) -> H5ChunkedVolume {
 }
 
 #[test]
-fn default_files_use_the_direct_index_latest_ones_fall_back() {
+fn default_files_use_the_btree_latest_ones_the_fixed_array() {
     for ds in [
         "/chunked/gzip",
         "/chunked/lzf",
@@ -25,13 +25,14 @@ fn default_files_use_the_direct_index_latest_ones_fall_back() {
         "/chunked/raw_chunk",
         "/holes",
     ] {
-        assert!(
-            chunked(&format!("volumes.h5:{ds}")).reads_index_directly(),
+        assert_eq!(
+            chunked(&format!("volumes.h5:{ds}")).index_kind(),
+            "v1 B-tree",
             "{ds}"
         );
     }
     let latest = chunked("latest.h5:/vol");
-    assert!(!latest.reads_index_directly());
+    assert_eq!(latest.index_kind(), "fixed array");
     // Same values either way.
     let direct = chunked("volumes.h5:/chunked/gzip");
     let (mut a, mut b) = (vec![0.0; 13 * 9 * 7], vec![0.0; 13 * 9 * 7]);

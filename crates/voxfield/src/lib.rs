@@ -68,7 +68,7 @@ pub fn kind_of(path: &Path) -> Kind {
 }
 
 /// Opens any supported volume: `.npy`, raw, NIfTI, NRRD, sparse `.npz`, Zarr/OME-Zarr,
-/// and HDF5 (`file.h5:/group/dataset`, with the `hdf5` feature).
+/// and HDF5 (`file.h5:/group/dataset`).
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
     if let Some((values, shape)) = &opts.sparse_values {
         return Ok(Box::new(voxfield_io::SparseVolume::open_pair(
@@ -103,17 +103,8 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
     }
 }
 
-#[cfg(feature = "hdf5")]
 fn open_hdf5(path: &Path, index: &IndexRequest) -> Result<Box<dyn VolumeSource>> {
     voxfield_hdf5::open(path, index)
-}
-
-#[cfg(not(feature = "hdf5"))]
-fn open_hdf5(path: &Path, _index: &IndexRequest) -> Result<Box<dyn VolumeSource>> {
-    Err(Error::format(
-        path,
-        "HDF5 support is not compiled in: install libhdf5-dev and build with `--features hdf5`",
-    ))
 }
 
 /// The arrays inside `path` when it names a container rather than a volume
@@ -129,14 +120,8 @@ pub fn list_container(path: &Path) -> Result<Option<Vec<Entry>>> {
     }
 }
 
-#[cfg(feature = "hdf5")]
 fn list_hdf5(path: &Path) -> Result<Option<Vec<Entry>>> {
     voxfield_hdf5::list_container(path)
-}
-
-#[cfg(not(feature = "hdf5"))]
-fn list_hdf5(path: &Path) -> Result<Option<Vec<Entry>>> {
-    open_hdf5(path, &IndexRequest::default()).map(|_| None)
 }
 
 /// The field that samples `src`: zero-copy for memory-mapped sources, chunk-aware

@@ -1,0 +1,262 @@
+//! Chunk indexes: where each chunk of a chunked dataset is stored. The version-1
+//! B-tree (h5py's default) is walked with a cache of parsed nodes; the layout
+//! version 4 indexes of `libver="latest"` files (single chunk, implicit, fixed
+//! array) are addressed directly. Lookups are lock-free but for the node cache.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::format::{ChunkIndexKind, Cur, H5File, Res, UNDEF};
+
+/// Parsed B-tree nodes kept per dataset before the node cache is cleared.
+const MAX_NODES: usize = 1 << 14;
+
+/// A stored chunk: file address, stored size, filter mask.
+pub(crate) type Stored = (u64, u64, u32);
+
+pub(crate) struct Node {
+    level: u8,
+    /// Chunk offsets (element coordinates, one per array axis) of keys 0..=entries.
+    keys: Vec<Vec<u64>>,
+    /// (stored size, filter mask) of keys 0..entries (meaningful in leaves).
+    meta: Vec<(u32, u32)>,
+    children: Vec<u64>,
+}
+
+pub(crate) enum ChunkIndex {
+    BTree {
+        root: u64,
+        rank: usize,
+        nodes: Mutex<HashMap<u64, Arc<Node>>>,
+    },
+    Single(Option<Stored>),
+    Implicit {
+        addr: u64,
+        chunk_bytes: u64,
+    },
+    Fixed {
+        /// Address of element 0 of page 0 (or of the unpaged element list).
+        first: u64,
+        entry: usize,
+        filtered: bool,
+        /// Entries per page and bytes per page (entries and checksum).
+        per_page: u64,
+        page_len: u64,
+        /// Per page: initialised? (one page when unpaged).
+        pages: Vec<bool>,
+        entries: u64,
+        chunk_bytes: u64,
+    },
+}
+
+impl ChunkIndex {
+    /// `grid` is the number of chunks per axis, `chunk_bytes` an unfiltered chunk's size.
+    pub fn open(
+        f: &H5File,
+        kind: &ChunkIndexKind,
+        rank: usize,
+        grid: &[u64],
+        chunk_bytes: u64,
+    ) -> Res<Self> {
+        Ok(match kind {
+            ChunkIndexKind::BTreeV1 { root } => {
+                let index = ChunkIndex::BTree {
+                    root: *root,
+                    rank,
+                    nodes: Mutex::new(HashMap::new()),
+                };
+                if *root != UNDEF {
+                    index.node(f, *root)?;
+                }
+                index
+            }
+            ChunkIndexKind::Single { addr, filtered } => ChunkIndex::Single(match (addr, filtered) {
+                (&UNDEF, _) => None,
+                (a, Some((size, mask))) => Some((*a, *size, *mask)),
+                (a, None) => Some((*a, chunk_bytes, 0)),
+            }),
+            ChunkIndexKind::Implicit { addr } => ChunkIndex::Implicit {
+                addr: *addr,
+                chunk_bytes,
+            },
+            ChunkIndexKind::FixedArray { header } => fixed_array(f, *header, grid, chunk_bytes)?,
+            ChunkIndexKind::Other(name) => {
+                return Err(format!(
+                    "chunks are indexed by an {name}, which voxfield does not read yet (HDF5 writes one for \
+                     resizable datasets with libver='latest'; rewrite with h5py's default libver)"
+                ))
+            }
+        })
+    }
+
+    /// The chunk at chunk-grid position `idx` (`offset` = idx · chunk shape, in
+    /// elements; `linear` its row-major number); None if it was never written.
+    pub fn locate(&self, f: &H5File, offset: &[u64], linear: u64) -> Res<Option<Stored>> {
+        match self {
+            ChunkIndex::BTree { root, .. } => self.btree_locate(f, *root, offset),
+            ChunkIndex::Single(s) => Ok(*s),
+            ChunkIndex::Implicit { addr, chunk_bytes } => {
+                Ok((*addr != UNDEF).then(|| (addr + linear * chunk_bytes, *chunk_bytes, 0)))
+            }
+            ChunkIndex::Fixed {
+                first,
+                entry,
+                filtered,
+                per_page,
+                page_len,
+                pages,
+                entries,
+                chunk_bytes,
+            } => {
+                if linear >= *entries {
+                    return Err(format!(
+                        "chunk {linear} is past the fixed array's {entries} entries"
+                    ));
+                }
+                let page = (linear / per_page) as usize;
+                if !pages.get(page).copied().unwrap_or(false) {
+                    return Ok(None);
+                }
+                let at = first + page as u64 * page_len + (linear % per_page) * *entry as u64;
+                let b = f.read(at, *entry as u64)?;
+                let mut c = Cur::new(&b, f);
+                let addr = c.addr()?;
+                if addr == UNDEF {
+                    return Ok(None);
+                }
+                if *filtered {
+                    let n = *entry - f.o - 4;
+                    let size = c.uint(n)?;
+                    Ok(Some((addr, size, c.u32()?)))
+                } else {
+                    Ok(Some((addr, *chunk_bytes, 0)))
+                }
+            }
+        }
+    }
+
+    fn node(&self, f: &H5File, addr: u64) -> Res<Arc<Node>> {
+        let ChunkIndex::BTree { rank, nodes, .. } = self else {
+            unreachable!("node() is only called on B-tree indexes")
+        };
+        if let Some(n) = nodes.lock().unwrap_or_else(|p| p.into_inner()).get(&addr) {
+            return Ok(n.clone());
+        }
+        let bad =
+            |m: String| format!("chunk index node at byte {addr} is corrupt or truncated: {m}");
+        let head_len = 8 + 2 * f.o as u64;
+        // One read covers a node of h5py's default width (64 entries); wider nodes
+        // take a second read.
+        let key = 8 + 8 * (*rank as u64 + 1); // size, mask, offsets (axes + element)
+        let guess = head_len + 65 * key + 64 * f.o as u64;
+        let mut buf = f.read_upto(addr, guess).map_err(bad)?;
+        if buf.len() < head_len as usize || &buf[..4] != b"TREE" || buf[4] != 1 {
+            return Err(bad("no chunk B-tree signature".into()));
+        }
+        let level = buf[5];
+        let entries = u16::from_le_bytes([buf[6], buf[7]]) as u64;
+        let need = head_len + (entries + 1) * key + entries * f.o as u64;
+        if need > buf.len() as u64 {
+            buf = f.read(addr, need).map_err(bad)?;
+        }
+        let mut c = Cur::at(&buf, head_len as usize, f);
+        let mut node = Node {
+            level,
+            keys: vec![],
+            meta: vec![],
+            children: vec![],
+        };
+        for i in 0..=entries {
+            let size = c.u32().map_err(bad)?;
+            let mask = c.u32().map_err(bad)?;
+            let off = (0..=*rank)
+                .map(|_| c.uint(8))
+                .collect::<Res<Vec<u64>>>()
+                .map_err(bad)?;
+            node.keys.push(off[..*rank].to_vec());
+            if i < entries {
+                node.meta.push((size, mask));
+                node.children.push(c.addr().map_err(bad)?);
+            }
+        }
+        let node = Arc::new(node);
+        let mut cache = nodes.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_NODES {
+            cache.clear();
+        }
+        cache.insert(addr, node.clone());
+        Ok(node)
+    }
+
+    fn btree_locate(&self, f: &H5File, root: u64, offset: &[u64]) -> Res<Option<Stored>> {
+        if root == UNDEF {
+            return Ok(None);
+        }
+        let mut addr = root;
+        for _ in 0..64 {
+            let n = self.node(f, addr)?;
+            let entries = n.children.len();
+            let i = n.keys[..entries].partition_point(|k| k.as_slice() <= offset);
+            if i == 0 {
+                return Ok(None);
+            }
+            if n.level == 0 {
+                let (size, mask) = n.meta[i - 1];
+                return Ok((n.keys[i - 1] == offset).then_some((
+                    n.children[i - 1],
+                    size as u64,
+                    mask,
+                )));
+            }
+            addr = n.children[i - 1];
+        }
+        Err("chunk index is deeper than 64 levels (corrupt)".into())
+    }
+}
+
+fn fixed_array(f: &H5File, header: u64, grid: &[u64], chunk_bytes: u64) -> Res<ChunkIndex> {
+    let bad = |m: String| format!("fixed-array chunk index at byte {header}: {m}");
+    let h = f
+        .read(header, 8 + f.l as u64 + f.o as u64 + 4)
+        .map_err(bad)?;
+    if !h.starts_with(b"FAHD") {
+        return Err(bad("no FAHD signature".into()));
+    }
+    let mut c = Cur::at(&h, 5, f);
+    let client = c.u8()?;
+    let entry = c.u8()? as usize;
+    let page_bits = c.u8()? as u32;
+    let entries = c.length()?;
+    let block = c.addr()?;
+    let want: u64 = grid.iter().product();
+    if entries < want || page_bits > 32 || entry < f.o || (client == 1 && entry < f.o + 5) {
+        return Err(bad(format!(
+            "{entries} entries of {entry} bytes for {want} chunks (corrupt)"
+        )));
+    }
+    let prefix = 6 + f.o as u64; // signature, version, client, header address
+    let paged = entries > 1u64 << page_bits;
+    let per_page = if paged { 1u64 << page_bits } else { entries };
+    let (first, pages) = if block == UNDEF {
+        (0, vec![])
+    } else if paged {
+        let npages = entries.div_ceil(per_page);
+        let bitmap = f.read(block + prefix, npages.div_ceil(8)).map_err(bad)?;
+        let pages = (0..npages as usize)
+            .map(|p| bitmap[p / 8] & (0x80 >> (p % 8)) != 0)
+            .collect();
+        (block + prefix + npages.div_ceil(8) + 4, pages)
+    } else {
+        (block + prefix, vec![true])
+    };
+    Ok(ChunkIndex::Fixed {
+        first,
+        entry,
+        filtered: client == 1,
+        per_page,
+        page_len: per_page * entry as u64 + 4,
+        pages,
+        entries,
+        chunk_bytes,
+    })
+}
