@@ -90,10 +90,16 @@ fn open(path: &Path, raw: &RawArgs) -> Result<Box<dyn VolumeSource>> {
     Ok(src)
 }
 
+/// The most worker threads `--threads` may ask for.
+const MAX_THREADS: usize = 1024;
+
 pub(crate) fn set_threads(n: Option<usize>) -> Result<()> {
     if let Some(n) = n {
-        if n == 0 {
-            bail!("--threads must be at least 1");
+        if n == 0 || n > MAX_THREADS {
+            bail!(
+                "--threads {n}: give 1 to {MAX_THREADS} (this machine has {} cores)",
+                rayon::current_num_threads()
+            );
         }
         rayon::ThreadPoolBuilder::new()
             .num_threads(n)
@@ -104,6 +110,12 @@ pub(crate) fn set_threads(n: Option<usize>) -> Result<()> {
 }
 
 fn field<'a>(src: &'a dyn VolumeSource, s: &SamplingArgs) -> Result<Box<dyn Field + 'a>> {
+    if s.world() && s.affine.is_none() && src.info().affine.is_none() {
+        bail!(
+            "--world: {} has no affine (its positions are voxel indices); give one with --affine, or drop --world",
+            src.info().path.display()
+        );
+    }
     let cache = ChunkCache::new(s.cache_mb.saturating_mul(1 << 20));
     Ok(voxfield::field(
         src,
@@ -399,6 +411,7 @@ fn convert(
     threads: Option<usize>,
 ) -> Result<()> {
     set_threads(threads)?;
+    voxfield_io::safety::check_not_input(dst, &[path])?;
     let src = open(path, raw)?;
     let opts = voxfield::ZarrWriteOptions {
         chunks,
@@ -481,6 +494,7 @@ fn sample(
         }
     }
     let raw = &raw;
+    voxfield_io::safety::check_not_input(out, &[path, points_path])?;
     let source = Source::open(path, raw)?;
     let dt = source.output_dtype(s)?;
     let pts = source.load_points(points_path)?;
@@ -566,6 +580,58 @@ fn sample_points<O: OutElem + NpyElement>(f: &dyn Field, pts: &[f64]) -> Result<
     Ok(vals)
 }
 
+/// Rows of `plane` evaluated per band: about 256k pixels, a multiple of 16.
+fn band_rows(plane: &Plane) -> usize {
+    ((1 << 18) / plane.nu.max(1)).clamp(16, 4096) / 16 * 16
+}
+
+/// Streams a plane (or slab) to an .npy band by band: memory is one band,
+/// whatever the output's size; Ctrl-C stops between bands (no file is left).
+fn write_plane_npy<O: OutElem + NpyElement>(
+    f: &dyn Field,
+    plane: &Plane,
+    depths: &[f64],
+    reduce: Reduce,
+    out: &Path,
+) -> Result<()> {
+    use std::io::Write;
+    catch_interrupts();
+    let rows = band_rows(plane);
+    let bar = progress(plane.nv as u64, "slicing (rows)");
+    let mut band_vals: Vec<O> = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    let result = npy::write_atomic(out, |w| {
+        w.write_all(&npy::header_bytes(O::DESCR, &[plane.nv, plane.nu]))?;
+        for r0 in (0..plane.nv).step_by(rows) {
+            if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(std::io::Error::other("interrupted"));
+            }
+            let band = Plane {
+                origin: plane.at(0, r0),
+                nv: rows.min(plane.nv - r0),
+                ..*plane
+            };
+            band_vals.clear();
+            band_vals.resize(band.nu * band.nv, O::default());
+            evaluate_plane(f, &band, depths, reduce, &mut band_vals)
+                .map_err(std::io::Error::other)?;
+            bytes.clear();
+            for &v in &band_vals {
+                v.write_le(&mut bytes);
+            }
+            w.write_all(&bytes)?;
+            bar.inc(band.nv as u64);
+        }
+        Ok(())
+    });
+    bar.finish_and_clear();
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!("voxfield: interrupted; {} was not written", out.display());
+        std::process::exit(130);
+    }
+    Ok(result?)
+}
+
 /// Evaluates a plane (or slab) in bands of rows, so long work shows progress.
 fn plane_values<O: OutElem>(
     f: &dyn Field,
@@ -573,7 +639,7 @@ fn plane_values<O: OutElem>(
     depths: &[f64],
     reduce: Reduce,
 ) -> Result<Vec<O>> {
-    let rows = ((1 << 18) / plane.nu).clamp(16, 4096) / 16 * 16;
+    let rows = band_rows(plane);
     let mut vals = vec![O::default(); plane.nu * plane.nv];
     let bar = progress(plane.nv as u64, "slicing (rows)");
     for (b, o) in vals.chunks_mut(rows * plane.nu).enumerate() {
@@ -608,6 +674,7 @@ fn slice(
     if !is_png(out) && !is_npy {
         bail!("--out {}: expected a .png or .npy file name", out.display());
     }
+    voxfield_io::safety::check_not_input(out, &[path])?;
     let source = Source::open(path, raw)?;
     let plane = Plane::new(
         source.lift_vec("origin", &pa.origin.0)?,
@@ -639,7 +706,22 @@ fn slice(
         Some(source.output_dtype(s)?)
     };
     let t = Instant::now();
+    let pixels = plane
+        .nu
+        .checked_mul(plane.nv)
+        .filter(|&n| n <= isize::MAX as usize / 8);
+    let Some(pixels) = pixels else {
+        bail!("--size {}x{} is too large to address", plane.nu, plane.nv);
+    };
     if is_png(out) {
+        if pixels > voxfield_io::safety::MAX_PNG_PIXELS {
+            bail!(
+                "--size {}x{}: a PNG of {pixels} pixels is over the {} allowed; write .npy (streamed) instead",
+                plane.nu,
+                plane.nv,
+                voxfield_io::safety::MAX_PNG_PIXELS
+            );
+        }
         let vals = plane_values::<f32>(f.as_ref(), &plane, &depths, pa.reduce.into())?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         write_picture(out, &vals, &plane, pic)?;
@@ -647,9 +729,8 @@ fn slice(
     } else {
         let dt = dt.expect("set for .npy output");
         with_out!(dt, |O| {
-            let vals = plane_values::<O>(f.as_ref(), &plane, &depths, pa.reduce.into())?;
+            write_plane_npy::<O>(f.as_ref(), &plane, &depths, pa.reduce.into(), out)?;
             let ms = t.elapsed().as_secs_f64() * 1e3;
-            npy::write_npy(out, &[plane.nv, plane.nu], &vals)?;
             report_slice(path, &plane, depths.len(), ms, out);
         });
     }

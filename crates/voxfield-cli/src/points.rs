@@ -68,6 +68,7 @@ pub fn load_cols(path: &Path, cols: usize) -> anyhow::Result<Vec<f64>> {
 
 /// Loads any table: `.npy` by extension, text otherwise.
 pub fn load_table(path: &Path) -> anyhow::Result<Table> {
+    voxfield_io::safety::regular_input(path)?;
     let is_npy = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));

@@ -20,6 +20,9 @@ pub fn is_model(path: &Path) -> bool {
     {
         return true;
     }
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false; // never open a FIFO or device just to look at it
+    }
     let mut head = [0u8; 8];
     std::fs::File::open(path)
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
@@ -97,6 +100,7 @@ fn fit(
     opts: &FitOptions,
 ) -> Result<()> {
     let t0 = Instant::now();
+    voxfield_io::safety::check_not_input(out, &[path])?;
     let table = points::load_table(path)?;
     let (data, width) = match columns {
         Some(c) => (table.select(path, c)?, c.len()),
@@ -158,6 +162,10 @@ fn fit(
 }
 
 fn eval(model_path: &Path, points_path: &Path, out: &Path, gradient: Option<&Path>) -> Result<()> {
+    voxfield_io::safety::check_not_input(out, &[model_path, points_path])?;
+    if let Some(g) = gradient {
+        voxfield_io::safety::check_not_input(g, &[model_path, points_path, out])?;
+    }
     let model = RbfModel::load(model_path)?;
     let (dim, c) = (model.dim(), model.channels());
     let pts = points::load_cols(points_path, dim)?;
@@ -192,6 +200,7 @@ fn grid(
     channel: usize,
     pic: &PictureArgs,
 ) -> Result<()> {
+    voxfield_io::safety::check_not_input(out, &[model_path])?;
     let model = RbfModel::load(model_path)?;
     let dim = model.dim();
     if shape.len() != dim || shape.contains(&0) {
@@ -218,7 +227,9 @@ fn grid(
     let ext = out
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    let total: usize = shape.iter().product();
+    let Some(total) = shape.iter().try_fold(1usize, |a, &n| a.checked_mul(n)) else {
+        bail!("--shape {shape:?} is too large to address");
+    };
     // Ctrl-C stops between slabs/chunks; the temporary output is removed.
     catch_interrupts();
     let interrupted = || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
@@ -264,7 +275,7 @@ fn write_grid(
     stop: &dyn Fn() -> voxfield_core::Error,
 ) -> Result<()> {
     let dim = model.dim();
-    let total: usize = shape.iter().product();
+    let total: usize = shape.iter().product(); // checked by the caller
     match ext {
         Some("npy") => {
             let c = model.channels();
@@ -302,6 +313,12 @@ fn write_grid(
                 );
             }
             let (nx, ny) = (shape[0], shape[1]);
+            if total > voxfield_io::safety::MAX_PNG_PIXELS {
+                bail!(
+                    "--shape {nx},{ny}: a PNG of {total} pixels is over the {} allowed; write .npy (streamed) instead",
+                    voxfield_io::safety::MAX_PNG_PIXELS
+                );
+            }
             let c = model.channels();
             let mut img = vec![f32::NAN; nx * ny];
             model.eval_grid(lo, hi, shape, &mut |r0, vals| {

@@ -20,8 +20,8 @@ pub use dtype::{DType, Endian};
 pub use error::{Error, Result};
 pub use field::Field;
 pub use volume::{
-    check_chunk, chunk_grid, volume_shape, ArrayEntry, ContiguousView, SparseVoxels, VolumeInfo,
-    VolumeSource,
+    check_chunk, chunk_bytes, chunk_grid, volume_shape, ArrayEntry, ContiguousView, SparseVoxels,
+    VolumeInfo, VolumeSource, MAX_DECODED_CHUNK,
 };
 
 /// The first bytes of a `.vxr` fitted RBF model, so every reader can recognise one.

@@ -196,6 +196,9 @@ impl<'a> ContiguousView<'a> {
     }
 }
 
+/// The largest decoded chunk any reader allocates outside a cache budget.
+pub const MAX_DECODED_CHUNK: usize = 1 << 31;
+
 /// Discrete voxel storage. Opening is O(1); implementations never read more than asked.
 pub trait VolumeSource: Send + Sync {
     fn info(&self) -> &VolumeInfo;
@@ -287,7 +290,7 @@ pub trait VolumeSource: Send + Sync {
             return Ok(());
         }
         let cs = info.chunk_shape;
-        let mut buf = vec![0u8; cs.iter().product::<usize>() * esize];
+        let mut buf = vec![0u8; chunk_bytes(info, MAX_DECODED_CHUNK)?];
         let first = [0, 1, 2].map(|a| start[a] / cs[a]);
         let last = [0, 1, 2].map(|a| (start[a] + size[a] - 1) / cs[a]);
         for ci in first[0]..=last[0] {
@@ -343,6 +346,28 @@ pub fn volume_shape(path: &std::path::Path, shape: &[usize]) -> Result<[usize; 3
         ));
     }
     Ok(s)
+}
+
+/// Bytes of one decoded chunk; an error (naming the file) when the chunk shape
+/// overflows or exceeds `limit`, so no metadata can make voxfield allocate wildly.
+pub fn chunk_bytes(info: &VolumeInfo, limit: usize) -> Result<usize> {
+    let n = info
+        .chunk_shape
+        .iter()
+        .try_fold(info.dtype.size(), |a, &c| a.checked_mul(c));
+    match n {
+        Some(n) if n <= limit => Ok(n),
+        _ => Err(Error::format(
+            &info.path,
+            format!(
+                "chunks of shape {:?} ({}) need more than the {} MiB allowed for one decoded chunk \
+                 (the chunk cache's budget: raise --cache-mb / cache_mb, or rechunk the data)",
+                info.chunk_shape,
+                info.dtype,
+                limit >> 20
+            ),
+        )),
+    }
 }
 
 /// Number of chunks along each axis.

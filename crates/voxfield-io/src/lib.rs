@@ -10,6 +10,7 @@ pub mod npz;
 pub mod nrrd;
 mod open;
 pub mod raw;
+pub mod safety;
 pub mod sparse;
 
 pub use mapped::MappedVolume;

@@ -95,6 +95,7 @@ impl VolumeSource for MappedVolume {
 }
 
 pub(crate) fn open_file(path: &Path) -> Result<File> {
+    crate::safety::regular_input(path)?;
     File::open(path).map_err(|e| Error::io(path, e))
 }
 

@@ -250,12 +250,16 @@ pub fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> std::io::Result<()>,
 ) -> Result<()> {
+    let target = crate::safety::output_target(path)?;
+    let path = target.as_path();
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    crate::safety::remove_stale_temporaries(path);
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".voxfield-tmp-");
+    let prefix = crate::safety::temp_prefix(path);
+    builder.prefix(&prefix);
     #[cfg(unix)]
     {
         // Results are ordinary files: readable by others, as `File::create` (with

@@ -75,6 +75,16 @@ pub fn open(path: &Path) -> Result<MappedVolume> {
     let affine = nrrd_affine(&fields).map_err(|m| Error::format(path, m))?;
 
     let (data_path, start) = match get("data file").or(get("datafile")) {
+        Some(df) if df.trim().starts_with("LIST") || df.split_whitespace().count() > 1 => {
+            return Err(Error::format(
+                path,
+                format!(
+                    "NRRD 'data file: {}' spreads the data over several files, which voxfield does \
+                     not read (one detached data file is supported)",
+                    df.trim()
+                ),
+            ))
+        }
         Some(df) => (
             detached_path(path, df.trim()).map_err(|m| Error::format(path, m))?,
             0u64,
@@ -137,7 +147,7 @@ fn read_fields(path: &Path) -> Result<(HashMap<String, String>, u64)> {
     let mut first = true;
     loop {
         line.clear();
-        let n = r
+        let n = std::io::Read::take(&mut r, (1 << 20) + 1 - consumed.min(1 << 20))
             .read_line(&mut line)
             .map_err(|_| Error::format(path, "NRRD header is not text"))?;
         if n == 0 {
@@ -147,6 +157,12 @@ fn read_fields(path: &Path) -> Result<(HashMap<String, String>, u64)> {
             break; // a detached header may end without a blank line
         }
         consumed += n as u64;
+        if consumed > 1 << 20 {
+            return Err(Error::format(
+                path,
+                "NRRD header runs past 1 MiB without its blank line: not a NRRD header",
+            ));
+        }
         let l = line.trim_end_matches(['\n', '\r']);
         if first {
             if !l.starts_with("NRRD000") {
@@ -167,7 +183,12 @@ fn read_fields(path: &Path) -> Result<(HashMap<String, String>, u64)> {
         let (k, v) = l
             .split_once(": ")
             .ok_or_else(|| Error::format(path, format!("bad NRRD header line '{l}'")))?;
-        fields.insert(k.trim().to_ascii_lowercase(), v.to_string());
+        let key = k.trim().to_ascii_lowercase();
+        let list = (key == "data file" || key == "datafile") && v.trim().starts_with("LIST");
+        fields.insert(key, v.to_string());
+        if list {
+            break; // the file names follow, one per line
+        }
         if consumed > 1 << 20 {
             return Err(Error::format(path, "NRRD header longer than 1 MiB"));
         }

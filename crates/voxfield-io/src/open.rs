@@ -48,14 +48,12 @@ pub fn detect(path: &Path) -> Result<Format> {
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    if !path.exists() {
-        return Err(Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        ));
-    }
-    if path.is_dir() {
-        return Err(Error::format(path, "is a directory, not a volume file"));
+    match std::fs::metadata(path) {
+        Err(e) => return Err(Error::io(path, e)),
+        Ok(m) if m.is_dir() => {
+            return Err(Error::format(path, "is a directory, not a volume file"))
+        }
+        Ok(_) => crate::safety::regular_input(path)?,
     }
     for (suffix, f) in [
         (".npy", Format::Npy),

@@ -21,7 +21,7 @@ mod rbf;
 
 fn py_err(e: Error) -> PyErr {
     match &e {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+        Error::Io { err, .. } if err.kind() == std::io::ErrorKind::NotFound => {
             PyFileNotFoundError::new_err(e.to_string())
         }
         Error::Io { .. } => PyOSError::new_err(e.to_string()),

@@ -66,12 +66,19 @@ pub struct DomainGrid {
     pub count: [usize; 3],
 }
 
+/// `(Π ext / n)^(1/d)` computed through logarithms (exact scale whatever the units).
+pub fn geometric_side(ext: &[f64], n: f64) -> f64 {
+    let logs: f64 = ext.iter().map(|e| e.max(f64::MIN_POSITIVE).ln()).sum();
+    ((logs - n.ln()) / ext.len() as f64).exp()
+}
+
 impl DomainGrid {
     /// About `target` domains over the box [lo, hi], as cubic as the extents allow.
     pub fn new(dim: usize, lo: [f64; 3], hi: [f64; 3], target: usize) -> DomainGrid {
         let ext: Vec<f64> = (0..dim).map(|a| hi[a] - lo[a]).collect();
-        let vol: f64 = ext.iter().product();
-        let h = (vol / target.max(1) as f64).powf(1.0 / dim as f64);
+        // The side of a cube of volume vol/target, computed in logs: extents of
+        // 1e-300 or 1e200 neither underflow nor overflow.
+        let h = geometric_side(&ext, target.max(1) as f64);
         let mut size = [1.0; 3];
         let mut count = [1; 3];
         for a in 0..dim {

@@ -103,15 +103,20 @@ impl RbfModel {
     /// Reads a model written by [`RbfModel::save`], checking magic, version,
     /// checksum and every length.
     pub fn load(path: &Path) -> Result<RbfModel> {
+        voxfield_io::safety::regular_input(path)?;
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         parse(&bytes).map_err(|m| Error::format(path, m))
     }
 }
 
-/// Reads the header only (for `voxfield info`): cheap, no checksum pass.
+/// Reads the header (for `voxfield info`), after checking the whole file's
+/// checksum in a streaming pass (no cell is parsed or kept).
 pub fn read_info(path: &Path) -> Result<ModelInfo> {
-    use std::io::Read;
+    use std::io::{Read, Seek};
+    voxfield_io::safety::regular_input(path)?;
     let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    verify_crc(&mut f).map_err(|m| Error::format(path, m))?;
+    f.rewind().map_err(|e| Error::io(path, e))?;
     let mut head = [0u8; 20];
     f.read_exact(&mut head)
         .map_err(|_| Error::format(path, "truncated .vxr model (no header)"))?;
@@ -120,6 +125,30 @@ pub fn read_info(path: &Path) -> Result<ModelInfo> {
     f.read_exact(&mut json)
         .map_err(|_| Error::format(path, "truncated .vxr model (header cut short)"))?;
     serde_json::from_slice(&json).map_err(|e| Error::format(path, format!("bad model header: {e}")))
+}
+
+/// Checks the trailing CRC-32 against everything before it, reading in blocks.
+fn verify_crc(f: &mut std::fs::File) -> std::result::Result<(), String> {
+    use std::io::Read;
+    let len = f.metadata().map_err(|e| e.to_string())?.len();
+    if len < 24 {
+        return Err("truncated .vxr model".into());
+    }
+    let mut h = crc32fast::Hasher::new();
+    let mut left = len - 4;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        f.read_exact(&mut buf[..n]).map_err(|e| e.to_string())?;
+        h.update(&buf[..n]);
+        left -= n as u64;
+    }
+    let mut tail = [0u8; 4];
+    f.read_exact(&mut tail).map_err(|e| e.to_string())?;
+    if h.finalize() != u32::from_le_bytes(tail) {
+        return Err("checksum mismatch: the model file is corrupt or truncated".into());
+    }
+    Ok(())
 }
 
 fn check_head(b: &[u8]) -> std::result::Result<usize, String> {
@@ -202,7 +231,16 @@ fn parse(bytes: &[u8]) -> std::result::Result<RbfModel, String> {
         b: body,
         at: 20 + len,
     };
-    let mut cells = Vec::with_capacity(info.cells.min(1 << 24));
+    // Each cell record takes at least 136 bytes: a count beyond what the file holds
+    // is refused before anything is allocated for it.
+    let room = (body.len() - r.at) / 136;
+    if info.cells > room {
+        return Err(format!(
+            "bad model header: {} cells, but the file holds at most {room}",
+            info.cells
+        ));
+    }
+    let mut cells = Vec::with_capacity(info.cells);
     for _ in 0..info.cells {
         let f = r.f64s(14)?;
         let flags = r.take(8)?;

@@ -171,9 +171,16 @@ pub fn fit(
             )));
         }
     }
+    let terms = poly_terms(dim, degree);
+    if let Some(p) = opts.points_per_cell {
+        if p <= terms {
+            return Err(Error::invalid(format!(
+                "points per cell must exceed the {terms} polynomial terms of degree {degree} in {dim}-D, not {p}"
+            )));
+        }
+    }
     let (points, values, merged) = dedupe(points, dim, values, channels, opts.duplicates)?;
     let n = points.len() / dim;
-    let terms = poly_terms(dim, degree);
     if n < terms.max(1) {
         return Err(Error::invalid(format!(
             "{n} distinct point(s) are fewer than kernel {kernel} with degree {degree} needs in {dim}-D ({})",
@@ -204,8 +211,8 @@ pub fn fit(
         .filter(|&g| start[g + 1] > start[g])
         .collect();
 
-    let volume: f64 = (0..dim).map(|a| hi[a] - lo[a]).product();
-    let spacing = (volume / n as f64).powf(1.0 / dim as f64);
+    let ext: Vec<f64> = (0..dim).map(|a| hi[a] - lo[a]).collect();
+    let spacing = crate::blend::geometric_side(&ext, n as f64);
     let shape = kernel.has_shape().then(|| {
         opts.shape.unwrap_or_else(|| {
             if kernel.is_compact() {
@@ -215,7 +222,7 @@ pub fn fit(
                     2 => (30.0, std::f64::consts::PI),
                     _ => (50.0, 4.0 / 3.0 * std::f64::consts::PI),
                 };
-                (k * volume / (vd * n as f64)).powf(1.0 / dim as f64)
+                crate::blend::geometric_side(&ext, vd * n as f64 / k)
             } else {
                 // ε·h ≈ 0.15: accurate and still well conditioned in cells of a few
                 // hundred points (ε·h = 1 loses accuracy, ε·h = 0.03 conditioning).
@@ -401,17 +408,47 @@ fn dedupe(
 /// coplanar in 3-D): no grid of domains or polynomial fits them.
 fn check_spread(points: &[f64], dim: usize) -> Result<()> {
     let n = points.len() / dim;
+    // Per-axis centre and half-range, so the analysis is scale-free (coordinates of
+    // 1e200 or 1e-300 neither overflow nor vanish).
+    let (mut lo, mut hi) = ([f64::INFINITY; 3], [f64::NEG_INFINITY; 3]);
+    for p in points.chunks_exact(dim) {
+        for a in 0..dim {
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
+        }
+    }
+    let mid = [0, 1, 2].map(|a| {
+        if a < dim {
+            lo[a] / 2.0 + hi[a] / 2.0
+        } else {
+            0.0
+        }
+    });
+    let half = [0, 1, 2].map(|a| {
+        if a < dim {
+            hi[a] / 2.0 - lo[a] / 2.0
+        } else {
+            0.0
+        }
+    });
+    let unit = |p: &[f64], a: usize| {
+        if half[a] > 0.0 {
+            (p[a] - mid[a]) / half[a]
+        } else {
+            0.0
+        }
+    };
     let mut mean = [0.0; 3];
     for p in points.chunks_exact(dim) {
         for a in 0..dim {
-            mean[a] += p[a] / n as f64;
+            mean[a] += unit(p, a) / n as f64;
         }
     }
     let mut cov = Mat::<f64>::zeros(dim, dim);
     for p in points.chunks_exact(dim) {
         for a in 0..dim {
             for b in 0..dim {
-                cov[(a, b)] += (p[a] - mean[a]) * (p[b] - mean[b]);
+                cov[(a, b)] += (unit(p, a) - mean[a]) * (unit(p, b) - mean[b]);
             }
         }
     }
@@ -575,7 +612,12 @@ fn cells_of(ctx: &Ctx, region: &Region, domain: usize, depth: usize) -> Result<V
             shape: local_shape,
         },
         terms: ctx.terms,
-        smoothing: ctx.smoothing / scale.powi(kernel.homogeneity()),
+        // (0 stays 0 even where scale^k underflows: no 0/0 at extreme scales.)
+        smoothing: if ctx.smoothing == 0.0 {
+            0.0
+        } else {
+            ctx.smoothing / scale.powi(kernel.homogeneity())
+        },
     };
     let mut cell = Cell::solve(domain, bounds, &spec, &cp, &cv)?;
     cell.grown = grown;

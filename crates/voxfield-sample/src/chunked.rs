@@ -59,7 +59,7 @@ impl<'a> ChunkedField<'a> {
 
     fn chunk(&self, c: [usize; 3]) -> Result<Arc<[u8]>> {
         let info = self.source.info();
-        let bytes = self.chunk_shape.iter().product::<usize>() * info.dtype.size();
+        let bytes = voxfield_core::chunk_bytes(info, self.cache.budget().max(1 << 20))?;
         self.cache.get_or_load(
             ChunkKey {
                 source: self.id,

@@ -56,7 +56,10 @@ fn split_store(path: &Path) -> (PathBuf, String) {
 }
 
 fn node_dir(root: &Path, node: &str) -> PathBuf {
-    root.join(node.trim_start_matches('/'))
+    match node.trim_matches('/') {
+        "" => root.to_path_buf(),
+        n => root.join(n),
+    }
 }
 
 /// What a node in a store is, from its metadata files.
@@ -76,6 +79,12 @@ fn read_json(p: &Path) -> Result<Option<Value>> {
 }
 
 pub(crate) fn node_kind(dir: &Path) -> Result<Option<Node>> {
+    if dir.is_file() {
+        return Err(Error::format(
+            dir,
+            "is a regular file, not a Zarr store or node (a Zarr array or group is a directory)",
+        ));
+    }
     if let Some(v) = read_json(&dir.join("zarr.json"))? {
         return match v.get("node_type").and_then(Value::as_str) {
             Some("array") => Ok(Some(Node::Array)),

@@ -45,11 +45,12 @@ fn codec(opts: &WriteOptions, elem: usize) -> Result<Arc<dyn BytesToBytesCodecTr
             }
             Arc::new(ZstdCodec::new(opts.level, false))
         }
-        Codec::Gzip => {
-            Arc::new(GzipCodec::new(opts.level.clamp(0, 9) as u32).map_err(|e| bad(e.to_string()))?)
+        Codec::Gzip | Codec::Blosc if !(0..=9).contains(&opts.level) => {
+            return Err(bad("gzip and blosc levels are 0..=9".into()));
         }
+        Codec::Gzip => Arc::new(GzipCodec::new(opts.level as u32).map_err(|e| bad(e.to_string()))?),
         Codec::Blosc => {
-            let level = BloscCompressionLevel::try_from(opts.level.clamp(0, 9) as u8)
+            let level = BloscCompressionLevel::try_from(opts.level as u8)
                 .map_err(|e| bad(format!("{e:?}")))?;
             Arc::new(
                 BloscCodec::new(
@@ -65,6 +66,27 @@ fn codec(opts: &WriteOptions, elem: usize) -> Result<Arc<dyn BytesToBytesCodecTr
     })
 }
 
+/// The largest chunk `convert` writes (bytes): every worker holds one or two.
+pub const MAX_CHUNK_BYTES: usize = 1 << 30;
+
+/// Refuses an empty chunk shape or one whose chunks exceed [`MAX_CHUNK_BYTES`].
+pub fn check_chunks(chunks: [usize; 3], elem: usize) -> Result<()> {
+    if chunks.contains(&0) {
+        return Err(Error::invalid(format!("chunk shape {chunks:?} has a zero")));
+    }
+    let bytes = chunks
+        .iter()
+        .try_fold(elem, |a, &c| a.checked_mul(c))
+        .filter(|&b| b <= MAX_CHUNK_BYTES);
+    if bytes.is_none() {
+        return Err(Error::invalid(format!(
+            "chunk shape {chunks:?} of {elem}-byte elements exceeds {} MiB per chunk",
+            MAX_CHUNK_BYTES >> 20
+        )));
+    }
+    Ok(())
+}
+
 /// Writes `src` to a new Zarr v3 array at `dst` (which must not exist). `progress`
 /// is called with the number of chunks written so far and the total; `cancel`
 /// stops the conversion between chunks (the destination is then not created).
@@ -76,28 +98,20 @@ pub fn write_zarr(
     cancel: &AtomicBool,
 ) -> Result<()> {
     let info = src.info();
-    if dst.exists() {
+    if std::fs::symlink_metadata(dst).is_ok() {
         return Err(Error::format(
             dst,
             "already exists; remove it or choose another destination",
         ));
     }
-    if opts.chunks.contains(&0) {
-        return Err(Error::invalid(format!(
-            "chunk shape {:?} has a zero",
-            opts.chunks
-        )));
-    }
+    check_chunks(opts.chunks, info.dtype.size())?;
     let parent = match dst.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let name = dst
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    voxfield_io::safety::remove_stale_temporaries(dst);
     let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.voxfield-tmp-"))
+        .prefix(&voxfield_io::safety::temp_prefix(dst))
         .tempdir_in(parent)
         .map_err(|e| Error::io(parent, e))?;
     let store = Arc::new(
