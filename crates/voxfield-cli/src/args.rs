@@ -62,13 +62,21 @@ pub enum Command {
         #[command(flatten)]
         picture: PictureArgs,
     },
-    /// Write any volume to a Zarr v3 array, chunk by chunk (bounded memory), through a
-    /// temporary name renamed into place.
+    /// Write any volume to a Zarr v3 array, or (DST.ome.zarr, or --levels) to an
+    /// OME-Zarr 0.5 multiscale image, chunk by chunk (bounded memory), through a
+    /// temporary name renamed into place. The source's affine is kept.
     Convert {
         #[command(flatten)]
         source: SourceArgs,
-        /// Destination `.zarr` directory (must not exist).
+        /// Destination `.zarr` or `.ome.zarr` directory (must not exist).
         dst: PathBuf,
+        /// OME-Zarr levels, level 0 included: a number, or `auto` (until a level
+        /// fits in one chunk; the default for .ome.zarr).
+        #[arg(long)]
+        levels: Option<String>,
+        /// How coarser levels are made: mean, mode (labels) or nearest.
+        #[arg(long, default_value = "mean")]
+        downsample: String,
         /// Chunk shape of the new array.
         #[arg(long, value_parser = parse_shape, default_value = "64,64,64")]
         chunks: [usize; 3],
@@ -226,9 +234,11 @@ pub struct RawArgs {
     /// .npy (the volume's shape comes from --shape).
     #[arg(long)]
     pub values: Option<PathBuf>,
-    /// OME-Zarr: the multiscale level to read (0 = full resolution).
-    #[arg(long, conflicts_with = "spacing")]
-    pub scale_level: Option<usize>,
+    /// OME-Zarr: the multiscale level to read (0 = full resolution), or `auto`
+    /// (`slice`: the coarsest level whose voxels are no larger than the pixels;
+    /// the default; other verbs read level 0).
+    #[arg(long, conflicts_with = "spacing", value_parser = parse_scale_level)]
+    pub scale_level: Option<ScaleLevel>,
     /// OME-Zarr: the coarsest level with voxel spacing at most this (world units).
     #[arg(long, value_parser = parse_f64)]
     pub spacing: Option<f64>,
@@ -236,6 +246,23 @@ pub struct RawArgs {
     /// name (`t=3,c=1`) or by position (`3,1`). Length-1 axes default to 0.
     #[arg(long, value_parser = parse_index)]
     pub index: Option<IndexRequest>,
+}
+
+/// `--scale-level N` or `--scale-level auto`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ScaleLevel {
+    Auto,
+    Level(usize),
+}
+
+fn parse_scale_level(s: &str) -> Result<ScaleLevel, String> {
+    match s {
+        "auto" => Ok(ScaleLevel::Auto),
+        n => n
+            .parse()
+            .map(ScaleLevel::Level)
+            .map_err(|_| format!("'{n}': give a level number or auto")),
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -280,7 +307,8 @@ impl RawArgs {
             ),
         };
         let level = match (self.scale_level, self.spacing) {
-            (Some(l), _) => ZarrOptions::Level(l),
+            (Some(ScaleLevel::Level(l)), _) => ZarrOptions::Level(l),
+            (Some(ScaleLevel::Auto), _) => ZarrOptions::FullResolution,
             (None, Some(s)) if s.is_finite() && s > 0.0 => ZarrOptions::Spacing(s),
             (None, Some(s)) => anyhow::bail!("--spacing {s} must be a positive number"),
             (None, None) => ZarrOptions::FullResolution,

@@ -21,19 +21,25 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Convert {
             source,
             dst,
+            levels,
+            downsample,
             chunks,
             codec,
             level,
             threads,
-        } => convert(
-            &source.path,
-            &source.raw,
-            &dst,
-            chunks,
-            codec,
-            level,
-            threads,
-        ),
+        } => {
+            let pyramid = pyramid_options(&dst, levels.as_deref(), &downsample)?;
+            convert(
+                &source.path,
+                &source.raw,
+                &dst,
+                pyramid,
+                chunks,
+                codec,
+                level,
+                threads,
+            )
+        }
         Command::Info {
             source,
             json,
@@ -126,9 +132,17 @@ fn field<'a>(src: &'a dyn VolumeSource, s: &SamplingArgs) -> Result<Box<dyn Fiel
     )?)
 }
 
-/// What `sample` and `slice` read: a stored volume or a fitted RBF model.
+/// What `sample` and `slice` read: a stored volume, a coarser level of a
+/// multiscale image chosen for the output's pixel spacing, or a fitted RBF model.
 enum Source {
     Volume(Box<dyn VolumeSource>),
+    /// A level other than 0; positions in level-0 index space are mapped by
+    /// `index_to_level` (the level's index→level-0-index affine), world ones by
+    /// the level's own affine (None).
+    Level {
+        src: Box<dyn VolumeSource>,
+        index_to_level: Option<voxfield::Affine>,
+    },
     Model(Box<voxfield_rbf::RbfModel>),
 }
 
@@ -145,6 +159,24 @@ impl Source {
     /// models read x, y); options that only apply to voxel grids are refused.
     fn field(&self, s: &SamplingArgs) -> Result<Box<dyn Field + '_>> {
         match self {
+            Source::Level {
+                src,
+                index_to_level,
+            } => {
+                let cache = ChunkCache::new(s.cache_mb.saturating_mul(1 << 20));
+                let (world, affine) = match index_to_level {
+                    // Positions are level-0 indices: map them to this level's.
+                    Some(m) => (true, Some(*m)),
+                    None => (true, None),
+                };
+                Ok(voxfield::field(
+                    src.as_ref(),
+                    s.options(),
+                    world,
+                    affine,
+                    &cache,
+                )?)
+            }
             Source::Volume(src) => field(src.as_ref(), s),
             Source::Model(model) => {
                 if s.world() {
@@ -159,7 +191,7 @@ impl Source {
     /// images and models).
     fn dims(&self) -> usize {
         match self {
-            Source::Volume(src) => src.info().axes.spatial_dims(),
+            Source::Volume(src) | Source::Level { src, .. } => src.info().axes.spatial_dims(),
             Source::Model(m) => m.info.dim,
         }
     }
@@ -170,7 +202,7 @@ impl Source {
         let d = self.dims();
         match self {
             _ if d == 3 => pts.to_vec(),
-            Source::Volume(_) => voxfield::lift_points(d, pts),
+            Source::Volume(_) | Source::Level { .. } => voxfield::lift_points(d, pts),
             Source::Model(_) => pts
                 .chunks_exact(d)
                 .flat_map(|p| (0..3).map(move |a| p.get(a).copied().unwrap_or(0.0)))
@@ -216,7 +248,7 @@ impl Source {
 
     fn output_dtype(&self, s: &SamplingArgs) -> Result<DType> {
         match self {
-            Source::Volume(src) => output_dtype(s, src.as_ref()),
+            Source::Volume(src) | Source::Level { src, .. } => output_dtype(s, src.as_ref()),
             Source::Model(_) => match s.dtype.as_str() {
                 "f32" | "float32" => Ok(DType::F32),
                 "f64" | "float64" => Ok(DType::F64),
@@ -224,6 +256,54 @@ impl Source {
             },
         }
     }
+}
+
+/// For a multiscale OME-Zarr image and no pinned level: the coarsest level whose
+/// voxel spacing is at most the plane's pixel spacing (`--scale-level auto`), said
+/// on stderr. Other sources are returned as they are.
+fn auto_level(
+    source: Source,
+    path: &Path,
+    raw: &RawArgs,
+    plane: &Plane,
+    s: &SamplingArgs,
+) -> Result<Source> {
+    let Source::Volume(src0) = &source else {
+        return Ok(source);
+    };
+    let pinned =
+        matches!(raw.scale_level, Some(crate::args::ScaleLevel::Level(_))) || raw.spacing.is_some();
+    let multiscale = src0
+        .info()
+        .notes
+        .iter()
+        .any(|n| n.starts_with("OME-Zarr image with"));
+    if pinned || !multiscale || s.affine.is_some() {
+        return Ok(source);
+    }
+    let a0 = src0.info().affine.unwrap_or(voxfield::Affine::IDENTITY);
+    let world_len = |v: [f64; 3]| {
+        let w = if s.world { v } else { a0.apply_vector(v) };
+        w.iter().map(|x| x * x).sum::<f64>().sqrt()
+    };
+    let want = world_len(plane.u).min(world_len(plane.v));
+    let mut opts = raw.open_options()?;
+    opts.level = voxfield::ZarrOptions::Spacing(want);
+    let src = voxfield::open(path, &opts)?;
+    let ak = src.info().affine.unwrap_or(voxfield::Affine::IDENTITY);
+    if ak == a0 {
+        return Ok(source);
+    }
+    for note in &src.info().notes {
+        eprintln!("voxfield: note: {note} (auto: pixel spacing {want:.4} world units)");
+    }
+    let index_to_level = (!s.world)
+        .then(|| a0.inverse().map(|inv| inv.after(&ak)))
+        .transpose()?;
+    Ok(Source::Level {
+        src,
+        index_to_level,
+    })
 }
 
 /// The element type results are written in.
@@ -401,10 +481,34 @@ pub(crate) fn catch_interrupts() {
     }
 }
 
+/// OME-Zarr pyramid options when the destination is `*.ome.zarr` or levels are given.
+fn pyramid_options(
+    dst: &Path,
+    levels: Option<&str>,
+    downsample: &str,
+) -> Result<Option<voxfield::PyramidOptions>> {
+    let ome = dst
+        .to_string_lossy()
+        .to_ascii_lowercase()
+        .trim_end_matches('/')
+        .ends_with(".ome.zarr");
+    let levels = match levels {
+        None | Some("auto") => None,
+        Some(n) => match n.parse::<usize>() {
+            Ok(n) if n >= 1 => Some(n),
+            _ => bail!("--levels {n}: give a number of levels ≥ 1, or auto"),
+        },
+    };
+    let downsample: voxfield::Downsample = downsample.parse()?;
+    Ok((ome || levels.is_some()).then_some(voxfield::PyramidOptions { levels, downsample }))
+}
+
+#[allow(clippy::too_many_arguments)]
 fn convert(
     path: &Path,
     raw: &RawArgs,
     dst: &Path,
+    pyramid: Option<voxfield::PyramidOptions>,
     chunks: [usize; 3],
     codec: CodecArg,
     level: i32,
@@ -425,16 +529,25 @@ fn convert(
     catch_interrupts();
     let bar = progress(0, "converting (chunks)");
     let t = Instant::now();
-    let result = voxfield::write_zarr(
-        src.as_ref(),
-        dst,
-        &opts,
-        &|done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        },
-        &INTERRUPTED,
-    );
+    let report = |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let result = match pyramid {
+        Some(p) => voxfield::write_ome_zarr(src.as_ref(), dst, &opts, &p, &report, &INTERRUPTED)
+            .map(|shapes| {
+                eprintln!(
+                    "voxfield: OME-Zarr 0.5 image with {} levels: {}",
+                    shapes.len(),
+                    shapes
+                        .iter()
+                        .map(|s| format!("{s:?}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )
+            }),
+        None => voxfield::write_zarr(src.as_ref(), dst, &opts, &report, &INTERRUPTED),
+    };
     bar.finish_and_clear();
     if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
         eprintln!("voxfield: interrupted; {} was not created", dst.display());
@@ -534,7 +647,7 @@ fn sample(
                 npy::write_npy(out, &[len, n], &all)?;
             })
         }
-        (Some(_), Source::Model(_)) => {
+        (Some(_), _) => {
             bail!("--all-index applies to N-D volumes, not to an RBF model")
         }
     }
@@ -683,6 +796,7 @@ fn slice(
         pa.size[0],
         pa.size[1],
     )?;
+    let source = auto_level(source, path, raw, &plane, s)?;
     let depths = if pa.thickness > 0.0 {
         if source.dims() < 3 {
             bail!(

@@ -116,6 +116,20 @@ impl Affine {
         ]
     }
 
+    /// The map `x ↦ self(inner(x))`.
+    pub fn after(&self, inner: &Affine) -> Affine {
+        let mut linear = [[0.0; 3]; 3];
+        for r in 0..3 {
+            for c in 0..3 {
+                linear[r][c] = (0..3).map(|k| self.linear[r][k] * inner.linear[k][c]).sum();
+            }
+        }
+        Affine {
+            linear,
+            translation: self.apply(inner.translation),
+        }
+    }
+
     pub fn is_identity(&self) -> bool {
         *self == Self::IDENTITY
     }

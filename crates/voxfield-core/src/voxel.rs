@@ -140,3 +140,32 @@ pub fn read_f64(bytes: &[u8], dtype: DType, endian: Endian) -> f64 {
     // SAFETY: length checked above.
     with_voxel!(dtype, endian, |V| unsafe { V::load(bytes.as_ptr()) })
 }
+
+/// Writes `v` as one native-endian element of `dtype` into `out`: integers are
+/// rounded half to even (as numpy's `rint`) and saturated, bool is `v != 0`.
+pub fn store_f64(v: f64, dtype: DType, out: &mut [u8]) {
+    let r = |lo: f64, hi: f64| {
+        if v.is_nan() {
+            0.0
+        } else {
+            v.round_ties_even().clamp(lo, hi)
+        }
+    };
+    match dtype {
+        DType::Bool => out[0] = (v != 0.0 && !v.is_nan()) as u8,
+        DType::U8 => out[0] = r(0.0, 255.0) as u8,
+        DType::I8 => out[0] = r(-128.0, 127.0) as i8 as u8,
+        DType::U16 => out[..2].copy_from_slice(&(r(0.0, 65535.0) as u16).to_ne_bytes()),
+        DType::I16 => out[..2].copy_from_slice(&(r(-32768.0, 32767.0) as i16).to_ne_bytes()),
+        DType::U32 => out[..4].copy_from_slice(&(r(0.0, u32::MAX as f64) as u32).to_ne_bytes()),
+        DType::I32 => {
+            out[..4].copy_from_slice(&(r(i32::MIN as f64, i32::MAX as f64) as i32).to_ne_bytes())
+        }
+        DType::U64 => out[..8].copy_from_slice(&(r(0.0, u64::MAX as f64) as u64).to_ne_bytes()),
+        DType::I64 => {
+            out[..8].copy_from_slice(&(r(i64::MIN as f64, i64::MAX as f64) as i64).to_ne_bytes())
+        }
+        DType::F32 => out[..4].copy_from_slice(&(v as f32).to_ne_bytes()),
+        DType::F64 => out[..8].copy_from_slice(&v.to_ne_bytes()),
+    }
+}

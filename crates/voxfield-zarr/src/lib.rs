@@ -6,8 +6,10 @@
 //! Sharded arrays are read by inner chunk, so a sample never decodes a whole shard.
 
 mod ome;
+mod pyramid;
 mod read;
 mod write;
 
+pub use pyramid::{write_ome_zarr, Downsample, PyramidOptions};
 pub use read::{is_plain_group, list_container, open, ZarrOptions, ZarrVolume};
-pub use write::{write_zarr, Codec, WriteOptions};
+pub use write::{check_chunks, write_zarr, Codec, WriteOptions, MAX_CHUNK_BYTES};

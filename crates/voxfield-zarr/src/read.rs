@@ -3,8 +3,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use voxfield_core::{
-    check_chunk, ArrayEntry, Axes, Axis, DType, Endian, Error, IndexRequest, Result, VolumeInfo,
-    VolumeSource,
+    check_chunk, Affine, ArrayEntry, Axes, Axis, DType, Endian, Error, IndexRequest, Result,
+    VolumeInfo, VolumeSource,
 };
 use zarrs::array::{
     Array, ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
@@ -325,7 +325,7 @@ impl ZarrVolume {
                     .affine(&axes)
                     .map_err(|m| Error::format(&meta_path, m))?,
             ),
-            None => None,
+            None => stored_affine(&array, &meta_path)?,
         };
         let format = if meta_path.join("zarr.json").exists() {
             "zarr-v3"
@@ -344,6 +344,34 @@ impl ZarrVolume {
             chunk,
         })
     }
+}
+
+/// The affine voxfield keeps in a plain array's attributes (`voxfield.affine`).
+fn stored_affine(array: &Array<FilesystemStore>, path: &Path) -> Result<Option<Affine>> {
+    let Some(v) = array
+        .attributes()
+        .get("voxfield")
+        .and_then(|v| v.get("affine"))
+    else {
+        return Ok(None);
+    };
+    let bad = || {
+        Error::format(
+            path,
+            "attribute voxfield.affine is not a 4×4 matrix of numbers",
+        )
+    };
+    let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).map_err(|_| bad())?;
+    let mut m = [[0.0; 4]; 4];
+    for (r, row) in rows.iter().enumerate() {
+        if rows.len() != 4 || row.len() != 4 {
+            return Err(bad());
+        }
+        m[r].copy_from_slice(row);
+    }
+    Affine::from_rows(m)
+        .map(Some)
+        .map_err(|e| Error::format(path, format!("attribute voxfield.affine: {e}")))
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 use voxfield_core::{chunk_grid, Error, Result, VolumeSource};
+
 use zarrs::array::codec::{
     BloscCodec, BloscCompressionLevel, BloscCompressor, BloscShuffleMode, GzipCodec, ZstdCodec,
 };
@@ -87,9 +88,158 @@ pub fn check_chunks(chunks: [usize; 3], elem: usize) -> Result<()> {
     Ok(())
 }
 
-/// Writes `src` to a new Zarr v3 array at `dst` (which must not exist). `progress`
-/// is called with the number of chunks written so far and the total; `cancel`
-/// stops the conversion between chunks (the destination is then not created).
+/// A new store's temporary directory beside `dst` (which must not exist); it is
+/// renamed into place by [`publish`].
+pub(crate) fn start_store(dst: &Path, chunks: &[usize], elem: usize) -> Result<tempfile::TempDir> {
+    if std::fs::symlink_metadata(dst).is_ok() {
+        return Err(Error::format(
+            dst,
+            "already exists; remove it or choose another destination",
+        ));
+    }
+    let c3: [usize; 3] = match chunks {
+        [a, b, c] => [*a, *b, *c],
+        [b, c] => [1, *b, *c],
+        [c] => [1, 1, *c],
+        _ => return Err(Error::invalid(format!("chunk shape {chunks:?}"))),
+    };
+    check_chunks(c3, elem)?;
+    let parent = match dst.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    voxfield_io::safety::remove_stale_temporaries(dst);
+    tempfile::Builder::new()
+        .prefix(&voxfield_io::safety::temp_prefix(dst))
+        .tempdir_in(parent)
+        .map_err(|e| Error::io(parent, e))
+}
+
+/// Renames a finished temporary store into place.
+pub(crate) fn publish(tmp: tempfile::TempDir, dst: &Path) -> Result<()> {
+    let kept = tmp.keep();
+    std::fs::rename(&kept, dst).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&kept);
+        Error::io(dst, e)
+    })
+}
+
+/// One array to write: where, its shape, chunks, element type and attributes.
+pub(crate) struct ArraySpec<'a> {
+    pub node: &'a str,
+    pub shape: &'a [usize],
+    pub chunks: &'a [usize],
+    pub dtype: voxfield_core::DType,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Fills `out` with the box at `start` of `size` (native-endian C order).
+pub(crate) type BoxReader<'a> = dyn Fn(&[usize], &[usize], &mut [u8]) -> Result<()> + Sync + 'a;
+
+/// Writes one array chunk by chunk, in parallel: `read(start, size, out)` fills
+/// each chunk's box (native-endian C order); edge chunks are padded with zeros.
+/// `done` is called after each chunk; `cancel` stops between chunks.
+pub(crate) fn write_array(
+    store: &Arc<FilesystemStore>,
+    dst: &Path,
+    spec: &ArraySpec,
+    opts: &WriteOptions,
+    read: &BoxReader,
+    done: &(dyn Fn() + Sync),
+    cancel: &AtomicBool,
+) -> Result<()> {
+    let esize = spec.dtype.size();
+    let rank = spec.shape.len();
+    let mut builder = ArrayBuilder::new(
+        spec.shape.iter().map(|&n| n as u64).collect::<Vec<_>>(),
+        spec.chunks.iter().map(|&n| n as u64).collect::<Vec<_>>(),
+        spec.dtype.name(), // numpy's names are Zarr v3's
+        FillValue::from(vec![0u8; esize]),
+    );
+    builder
+        .bytes_to_bytes_codecs(vec![codec(opts, esize)?])
+        .attributes(spec.attributes.clone());
+    let array = builder
+        .build(store.clone(), spec.node)
+        .map_err(|e| Error::format(dst, format!("cannot create the array: {e}")))?;
+    array
+        .store_metadata()
+        .map_err(|e| Error::format(dst, format!("cannot write metadata: {e}")))?;
+    let grid: Vec<usize> = (0..rank)
+        .map(|a| spec.shape[a].div_ceil(spec.chunks[a]))
+        .collect();
+    let total: usize = grid.iter().product();
+    let full_len = spec.chunks.iter().product::<usize>() * esize;
+    (0..total).into_par_iter().try_for_each(|id| -> Result<()> {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::invalid("conversion interrupted"));
+        }
+        let mut c = vec![0usize; rank];
+        let mut r = id;
+        for a in (0..rank).rev() {
+            c[a] = r % grid[a];
+            r /= grid[a];
+        }
+        let start: Vec<usize> = (0..rank).map(|a| c[a] * spec.chunks[a]).collect();
+        let size: Vec<usize> = (0..rank)
+            .map(|a| spec.chunks[a].min(spec.shape[a] - start[a]))
+            .collect();
+        let mut part = vec![0u8; size.iter().product::<usize>() * esize];
+        read(&start, &size, &mut part)?;
+        let full = if size == spec.chunks {
+            part
+        } else {
+            pad(&part, &size, spec.chunks, esize, full_len)
+        };
+        let idx: Vec<u64> = c.iter().map(|&x| x as u64).collect();
+        array
+            .store_chunk_opt(&idx, ArrayBytes::new_flen(full), &Default::default())
+            .map_err(|e| Error::format(dst, format!("cannot write chunk {c:?}: {e}")))?;
+        done();
+        Ok(())
+    })
+}
+
+/// Copies a C-order box of `size` into the corner of a zeroed box of `chunks`.
+fn pad(part: &[u8], size: &[usize], chunks: &[usize], esize: usize, full_len: usize) -> Vec<u8> {
+    let mut full = vec![0u8; full_len];
+    let rank = size.len();
+    let row = size[rank - 1] * esize;
+    let rows: usize = size[..rank - 1].iter().product();
+    let mut idx = vec![0usize; rank - 1];
+    for r in 0..rows {
+        let mut rem = r;
+        for a in (0..rank - 1).rev() {
+            idx[a] = rem % size[a];
+            rem /= size[a];
+        }
+        let d = idx
+            .iter()
+            .enumerate()
+            .fold(0, |acc, (a, &i)| acc * chunks[a] + i)
+            * chunks[rank - 1]
+            * esize;
+        full[d..d + row].copy_from_slice(&part[r * row..(r + 1) * row]);
+    }
+    full
+}
+
+/// The attributes that keep a volume's geometry in a plain Zarr array
+/// (`voxfield.affine`, index → world, row-major 4×4), read back by voxfield.
+pub(crate) fn affine_attributes(
+    affine: Option<voxfield_core::Affine>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    if let Some(a) = affine {
+        m.insert("voxfield".into(), serde_json::json!({ "affine": a.rows() }));
+    }
+    m
+}
+
+/// Writes `src` to a new Zarr v3 array at `dst` (which must not exist), with the
+/// source's affine in its attributes. `progress` is called with the number of
+/// chunks written so far and the total; `cancel` stops the conversion between
+/// chunks (the destination is then not created).
 pub fn write_zarr(
     src: &dyn VolumeSource,
     dst: &Path,
@@ -98,92 +248,32 @@ pub fn write_zarr(
     cancel: &AtomicBool,
 ) -> Result<()> {
     let info = src.info();
-    if std::fs::symlink_metadata(dst).is_ok() {
-        return Err(Error::format(
-            dst,
-            "already exists; remove it or choose another destination",
-        ));
-    }
-    check_chunks(opts.chunks, info.dtype.size())?;
-    let parent = match dst.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    voxfield_io::safety::remove_stale_temporaries(dst);
-    let tmp = tempfile::Builder::new()
-        .prefix(&voxfield_io::safety::temp_prefix(dst))
-        .tempdir_in(parent)
-        .map_err(|e| Error::io(parent, e))?;
+    let tmp = start_store(dst, &opts.chunks, info.dtype.size())?;
     let store = Arc::new(
         FilesystemStore::new(tmp.path()).map_err(|e| Error::format(tmp.path(), e.to_string()))?,
     );
-    let chunks = opts.chunks.map(|c| c as u64);
-    let shape: Vec<u64> = info.shape.iter().map(|&n| n as u64).collect();
-    let esize = info.dtype.size();
-    let array = ArrayBuilder::new(
-        shape,
-        chunks,
-        info.dtype.name(), // numpy's names are Zarr v3's
-        FillValue::from(vec![0u8; esize]),
-    )
-    .bytes_to_bytes_codecs(vec![codec(opts, esize)?])
-    .build(store, "/")
-    .map_err(|e| Error::format(dst, format!("cannot create the array: {e}")))?;
-    array
-        .store_metadata()
-        .map_err(|e| Error::format(dst, format!("cannot write metadata: {e}")))?;
-
-    // The destination's chunk grid, written in parallel, each chunk read once.
     let grid = {
         let mut i = info.clone();
         i.chunk_shape = opts.chunks;
         chunk_grid(&i)
     };
     let total = (grid[0] * grid[1] * grid[2]) as u64;
-    let done = std::sync::atomic::AtomicU64::new(0);
-    (0..total)
-        .into_par_iter()
-        .try_for_each(|id| -> Result<()> {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(Error::invalid("conversion interrupted"));
-            }
-            let id = id as usize;
-            let c = [
-                id / (grid[1] * grid[2]),
-                (id / grid[2]) % grid[1],
-                id % grid[2],
-            ];
-            let start = [0, 1, 2].map(|a| c[a] * opts.chunks[a]);
-            let size = [0, 1, 2].map(|a| opts.chunks[a].min(info.shape[a] - start[a]));
-            let mut part = vec![0u8; size.iter().product::<usize>() * esize];
-            src.read_box_native(start, size, &mut part)?;
-            // Pad edge chunks to the full chunk shape (zero: the fill value).
-            let full: Vec<u8> = if size == opts.chunks {
-                part
-            } else {
-                let mut full = vec![0u8; opts.chunks.iter().product::<usize>() * esize];
-                let row = size[2] * esize;
-                for i in 0..size[0] {
-                    for j in 0..size[1] {
-                        let s = (i * size[1] + j) * row;
-                        let d = (i * opts.chunks[1] + j) * opts.chunks[2] * esize;
-                        full[d..d + row].copy_from_slice(&part[s..s + row]);
-                    }
-                }
-                full
-            };
-            let idx = c.map(|x| x as u64);
-            array
-                .store_chunk_opt(&idx, ArrayBytes::new_flen(full), &Default::default())
-                .map_err(|e| Error::format(dst, format!("cannot write chunk {c:?}: {e}")))?;
-            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-            progress(n, total);
-            Ok(())
-        })?;
-    let kept = tmp.keep();
-    std::fs::rename(&kept, dst).map_err(|e| {
-        let _ = std::fs::remove_dir_all(&kept);
-        Error::io(dst, e)
-    })?;
-    Ok(())
+    let n = std::sync::atomic::AtomicU64::new(0);
+    let spec = ArraySpec {
+        node: "/",
+        shape: &info.shape,
+        chunks: &opts.chunks,
+        dtype: info.dtype,
+        attributes: affine_attributes(info.affine),
+    };
+    let read = |start: &[usize], size: &[usize], out: &mut [u8]| {
+        src.read_box_native(
+            [start[0], start[1], start[2]],
+            [size[0], size[1], size[2]],
+            out,
+        )
+    };
+    let done = || progress(n.fetch_add(1, Ordering::Relaxed) + 1, total);
+    write_array(&store, dst, &spec, opts, &read, &done, cancel)?;
+    publish(tmp, dst)
 }

@@ -22,7 +22,8 @@ pub use voxfield_sample::{
     Positions, Reduce, SampleOptions, SparseField, VolumeField,
 };
 pub use voxfield_zarr::{
-    write_zarr, Codec as ZarrCodec, WriteOptions as ZarrWriteOptions, ZarrOptions,
+    write_ome_zarr, write_zarr, Codec as ZarrCodec, Downsample, PyramidOptions,
+    WriteOptions as ZarrWriteOptions, ZarrOptions,
 };
 
 /// How to open a path; fields that do not apply to its format are ignored.
