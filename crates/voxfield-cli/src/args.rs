@@ -324,7 +324,9 @@ impl RawArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct SamplingArgs {
-    /// nearest, linear or cubic (local Catmull-Rom).
+    /// nearest, linear, cubic (local Catmull-Rom), or a B-spline of order 2 to 5
+    /// (spline2..spline5, or 2..5) as scipy's map_coordinates: coefficients are
+    /// computed brick by brick with a halo (equal to scipy's global prefilter).
     #[arg(long, value_parser = parse_method, default_value = "linear")]
     pub method: Method,
     /// Edge mode, as scipy.ndimage.map_coordinates: constant, grid-constant, nearest, reflect, mirror, wrap.

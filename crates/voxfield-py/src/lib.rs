@@ -118,9 +118,21 @@ fn opts(
         }
         None => None,
     };
+    // The Python layer asks for an unfiltered B-spline (scipy's prefilter=False)
+    // as "splineN/raw".
+    let method = match method.strip_suffix("/raw") {
+        Some(m) => match parse::<Method>(m)? {
+            Method::Spline { order, .. } => Method::Spline {
+                order,
+                prefilter: false,
+            },
+            other => other,
+        },
+        None => parse::<Method>(method)?,
+    };
     Ok(Opts {
         sample: SampleOptions {
-            method: parse::<Method>(method)?,
+            method,
             mode: parse::<Mode>(mode)?,
             cval,
         },

@@ -20,9 +20,25 @@ use voxfield_core::{chunk_grid, with_voxel, Affine, Error, Field, Result, Volume
 use crate::kernel::{Kernel, Strided};
 use crate::{Method, SampleOptions};
 
+/// A borrowed source, or one the field owns (spline coefficients of a source).
+enum Src<'a> {
+    Borrowed(&'a dyn VolumeSource),
+    Owned(Box<dyn VolumeSource + 'a>),
+}
+
+impl<'a> std::ops::Deref for Src<'a> {
+    type Target = dyn VolumeSource + 'a;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Src::Borrowed(s) => *s,
+            Src::Owned(s) => s.as_ref(),
+        }
+    }
+}
+
 /// A chunked volume seen as a continuous field.
 pub struct ChunkedField<'a> {
-    source: &'a dyn VolumeSource,
+    source: Src<'a>,
     id: u64,
     cache: Arc<ChunkCache>,
     method: Method,
@@ -47,7 +63,7 @@ impl<'a> ChunkedField<'a> {
         let info = source.info();
         let kernel = Kernel::new(info.shape, &opts, info.value_scale, world_to_index);
         Self {
-            source,
+            source: Src::Borrowed(source),
             id: new_source_id(),
             cache,
             method: opts.method,
@@ -55,6 +71,47 @@ impl<'a> ChunkedField<'a> {
             chunk_shape: info.chunk_shape,
             grid: chunk_grid(info),
         }
+    }
+
+    /// A prefiltered B-spline of `source` (orders 2 to 5, `opts.method` must be a
+    /// `Spline`): coefficients are computed per brick with a halo and cached.
+    pub fn spline(
+        source: &'a dyn VolumeSource,
+        opts: SampleOptions,
+        world_to_index: Option<Affine>,
+        cache: Arc<ChunkCache>,
+    ) -> Result<Self> {
+        let Method::Spline { order, .. } = opts.method else {
+            return Err(Error::invalid(
+                "ChunkedField::spline needs a B-spline method",
+            ));
+        };
+        let coef = crate::spline::SplineCoefficients::new(source, order, opts.mode, opts.cval)?;
+        let shift = coef.shift();
+        let info = coef.info().clone();
+        let unfiltered = SampleOptions {
+            method: Method::Spline {
+                order,
+                prefilter: false,
+            },
+            ..opts
+        };
+        let mut kernel = Kernel::new(info.shape, &unfiltered, None, world_to_index);
+        // Positions move by the padding; every padded axis is padded alike.
+        kernel.shift = shift.iter().copied().max().unwrap_or(0) as f64;
+        if shift.iter().any(|&p| p != 0 && p as f64 != kernel.shift) {
+            return Err(Error::invalid("inconsistent spline padding"));
+        }
+        kernel.pad_axes = shift.map(|p| p > 0);
+        Ok(Self {
+            id: new_source_id(),
+            cache,
+            method: unfiltered.method,
+            kernel,
+            chunk_shape: info.chunk_shape,
+            grid: chunk_grid(&info),
+            source: Src::Owned(Box::new(coef)),
+        })
     }
 
     fn chunk(&self, c: [usize; 3]) -> Result<Arc<[u8]>> {
@@ -95,9 +152,9 @@ impl<'a> ChunkedField<'a> {
 
     fn run<V: Voxel, const K: usize>(&self, points: &[[f64; 3]], out: &mut [f64]) -> Result<()> {
         let n = points.len();
-        let idx: Cow<[[f64; 3]]> = match self.kernel.to_index {
-            None => Cow::Borrowed(points),
-            Some(_) => Cow::Owned(points.par_iter().map(|p| self.kernel.to_index(p)).collect()),
+        let idx: Cow<[[f64; 3]]> = match (&self.kernel.to_index, self.kernel.shift) {
+            (None, 0.0) => Cow::Borrowed(points),
+            _ => Cow::Owned(points.par_iter().map(|p| self.kernel.to_index(p)).collect()),
         };
         let keys: Vec<usize> = idx
             .par_iter()
@@ -237,12 +294,10 @@ impl Field for ChunkedField<'_> {
         if points.len() > u32::MAX as usize {
             return Err(Error::invalid("more than 2^32 positions in one batch"));
         }
+        crate::check_unfiltered(self.method)?;
         let dtype = self.source.info().dtype;
-        with_voxel!(dtype, Endian::NATIVE, |V| match self.method {
-            Method::Nearest => self.run::<V, 1>(points, out),
-            Method::Linear => self.run::<V, 2>(points, out),
-            Method::Cubic => self.run::<V, 4>(points, out),
-        })
+        with_voxel!(dtype, Endian::NATIVE, |V| with_taps!(self.method, |K| self
+            .run::<V, K>(points, out)))
     }
 
     fn batch_hint(&self) -> usize {

@@ -1,5 +1,6 @@
 //! The interpolation kernel, monomorphised over the voxel type `V` and the tap
-//! count `K` (1 nearest, 2 linear, 4 cubic). Points whose taps all lie inside the
+//! count `K` (1 nearest, 2 linear, 4 local cubic or cubic B-spline, K = order + 1
+//! for B-splines of order 2 to 5 evaluated on prefiltered coefficients). Points whose taps all lie inside the
 //! volume take a branch-free fast path; their cache lines are prefetched a block
 //! ahead so that many independent gathers are in flight at once (random points in
 //! big volumes are bound by memory latency, not arithmetic). Everything else
@@ -48,13 +49,20 @@ pub(crate) struct Kernel {
     pub cval: f64,
     pub scale: Option<(f64, f64)>,
     pub to_index: Option<Affine>,
+    /// B-spline weights (K = 4 is then the cubic B-spline, not Catmull-Rom).
+    pub spline: bool,
+    /// Added to index coordinates on the `pad_axes`: the padding in front of
+    /// prefiltered coefficients.
+    pub shift: f64,
+    pub pad_axes: [bool; 3],
 }
 
 const BLOCK: usize = 64;
 
-/// Interpolation weights for fractional offset `t` in `[0, 1)`.
+/// Interpolation weights for offset `t` from the middle tap (`[0, 1)` for even K,
+/// `[-0.5, 0.5)` for odd K).
 #[inline(always)]
-fn weights<const K: usize>(t: f64) -> [f64; K] {
+fn weights<const K: usize>(t: f64, spline: bool) -> [f64; K] {
     let mut w = [0.0; K];
     match K {
         1 => w[0] = 1.0,
@@ -62,6 +70,7 @@ fn weights<const K: usize>(t: f64) -> [f64; K] {
             w[0] = 1.0 - t;
             w[1] = t;
         }
+        _ if spline => bspline_weights(t, &mut w),
         _ => {
             // Catmull-Rom
             let t2 = t * t;
@@ -75,11 +84,60 @@ fn weights<const K: usize>(t: f64) -> [f64; K] {
     w
 }
 
-/// First tap index and fraction for coordinate `c` (scipy's filter start).
+/// The B-spline of degree K−1 at the K taps around offset `t`: the uniform
+/// B-spline basis (Unser 1999), `w[i] = β(t + K/2 − 1 − i)` for even K and
+/// `β(t + (K−1)/2 − i)` for odd K; the last weight closes the partition of unity.
+#[inline(always)]
+fn bspline_weights<const K: usize>(t: f64, w: &mut [f64; K]) {
+    match K {
+        3 => {
+            w[1] = 0.75 - t * t;
+            let y = 0.5 - t;
+            w[0] = 0.5 * y * y;
+        }
+        4 => {
+            let (y, z) = (t, 1.0 - t);
+            w[1] = (y * y * (y - 2.0) * 3.0 + 4.0) / 6.0;
+            w[2] = (z * z * (z - 2.0) * 3.0 + 4.0) / 6.0;
+            w[0] = z * z * z / 6.0;
+        }
+        5 => {
+            let t2 = t * t;
+            w[2] = t2 * (t2 * 0.25 - 0.625) + 115.0 / 192.0;
+            let y = 1.0 + t;
+            w[1] = y * (y * (y * (5.0 - y) / 6.0 - 1.25) + 5.0 / 24.0) + 55.0 / 96.0;
+            let z = 1.0 - t;
+            w[3] = z * (z * (z * (5.0 - z) / 6.0 - 1.25) + 5.0 / 24.0) + 55.0 / 96.0;
+            let y = 0.5 - t;
+            let y2 = y * y;
+            w[0] = y2 * y2 / 24.0;
+        }
+        6 => {
+            let (y, z) = (t, 1.0 - t);
+            let y2 = y * y;
+            w[2] = y2 * (y2 * (0.25 - y / 12.0) - 0.5) + 0.55;
+            let z2 = z * z;
+            w[3] = z2 * (z2 * (0.25 - z / 12.0) - 0.5) + 0.55;
+            let y = y + 1.0;
+            w[1] = y * (y * (y * (y * (y / 24.0 - 0.375) + 1.25) - 1.75) + 0.625) + 0.425;
+            let z = z + 1.0;
+            w[4] = z * (z * (z * (z * (z / 24.0 - 0.375) + 1.25) - 1.75) + 0.625) + 0.425;
+            let y = 1.0 - t;
+            let y2 = y * y;
+            w[0] = y * y2 * y2 / 120.0;
+        }
+        _ => unreachable!("B-splines have 3 to 6 taps"),
+    }
+    w[K - 1] = 1.0 - w[..K - 1].iter().sum::<f64>();
+}
+
+/// First tap index and offset for coordinate `c` (scipy's filter start): odd K
+/// centre on the nearest node, even K start below the floor.
 #[inline(always)]
 fn start_and_frac<const K: usize>(c: f64) -> (f64, f64) {
-    if K == 1 {
-        ((c + 0.5).floor(), 0.0)
+    if K % 2 == 1 {
+        let r = (c + 0.5).floor();
+        (r - (K / 2) as f64, c - r)
     } else {
         let f = c.floor();
         (f - (K / 2 - 1) as f64, c - f)
@@ -101,6 +159,9 @@ impl Kernel {
             cval: opts.cval,
             scale,
             to_index: world_to_index.filter(|a| !a.is_identity()),
+            spline: matches!(opts.method, crate::Method::Spline { .. }),
+            shift: 0.0,
+            pad_axes: [false; 3],
         }
     }
 
@@ -110,6 +171,19 @@ impl Kernel {
     /// despite rounding (index-space positions are taken exactly as given).
     #[inline(always)]
     pub(crate) fn to_index(&self, p: &[f64; 3]) -> [f64; 3] {
+        let mut x = self.to_index_unshifted(p);
+        if self.shift != 0.0 {
+            for a in 0..3 {
+                if self.pad_axes[a] {
+                    x[a] += self.shift;
+                }
+            }
+        }
+        x
+    }
+
+    #[inline(always)]
+    fn to_index_unshifted(&self, p: &[f64; 3]) -> [f64; 3] {
         const EDGE_SNAP: f64 = 1e-9;
         match &self.to_index {
             Some(a) => {
@@ -141,19 +215,31 @@ impl Kernel {
             let inside = match K {
                 1 => c >= 0.0 && c <= last,
                 2 => c >= 0.0 && c < last,
-                _ => c >= 1.0 && c < last - 1.0,
+                4 => c >= 1.0 && c < last - 1.0,
+                _ => c >= 0.0 && c <= last,
             };
             if !inside {
                 return None;
             }
             // c ≥ 0 here, so truncation is floor (and avoids a libm call on
             // targets without SSE4.1 rounding).
-            let (s, t) = if K == 1 {
-                ((c + 0.5) as isize, 0.0)
-            } else {
-                let i = c as isize;
-                (i - (K / 2 - 1) as isize, c - i as f64)
+            let (s, t) = match K {
+                1 => ((c + 0.5) as isize, 0.0),
+                _ if K % 2 == 1 => {
+                    let r = (c + 0.5) as isize;
+                    (r - (K / 2) as isize, c - r as f64)
+                }
+                _ => {
+                    let i = c as isize;
+                    (i - (K / 2 - 1) as isize, c - i as f64)
+                }
             };
+            if K > 4 || K == 3 {
+                // Wider B-splines: check the taps themselves.
+                if s < 0 || s + K as isize > g.shape[a] as isize {
+                    return None;
+                }
+            }
             off += s * g.strides[a];
             frac[a] = t;
         }
@@ -187,9 +273,9 @@ impl Kernel {
         off: isize,
         frac: [f64; 3],
     ) -> f64 {
-        let w0 = weights::<K>(frac[0]);
-        let w1 = weights::<K>(frac[1]);
-        let w2 = weights::<K>(frac[2]);
+        let w0 = weights::<K>(frac[0], self.spline);
+        let w1 = weights::<K>(frac[1], self.spline);
+        let w2 = weights::<K>(frac[2], self.spline);
         let mut t = 0.0;
         for a in 0..K {
             for b in 0..K {
@@ -219,16 +305,22 @@ impl Kernel {
     ) -> f64 {
         let mut taps = [[None; K]; 3];
         let mut w = [[0.0; K]; 3];
+        // scipy maps the taps of a `wrap`-mode B-spline by mirroring (its mapped
+        // coordinate stays wrapped).
+        let tap_mode = match (self.spline, self.mode) {
+            (true, Mode::Wrap) => Mode::Mirror,
+            (_, m) => m,
+        };
         for a in 0..3 {
             let n = self.shape[a];
             let Some(c) = map_coordinate(x[a], n, self.mode) else {
                 return self.cval;
             };
             let (s, t) = start_and_frac::<K>(c);
-            w[a] = weights::<K>(t);
+            w[a] = weights::<K>(t, self.spline);
             let s = s as isize;
             for i in 0..K {
-                taps[a][i] = tap_index(s + i as isize, n, self.mode);
+                taps[a][i] = tap_index(s + i as isize, n, tap_mode);
             }
         }
         let mut t = 0.0;

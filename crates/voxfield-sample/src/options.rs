@@ -4,13 +4,32 @@ use std::str::FromStr;
 use voxfield_core::Error;
 
 /// Interpolation method. `Cubic` is local Catmull-Rom (no global prefilter), so it
-/// stays lazy; it interpolates the samples and reproduces quadratics.
+/// stays lazy; it interpolates the samples and reproduces quadratics. `Spline` is
+/// scipy's B-spline of order 2 to 5: with `prefilter` the samples are first turned
+/// into spline coefficients (per chunk, with a halo; see `spline`), as
+/// `map_coordinates(order=…)` does; without it the values are used as coefficients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Method {
     Nearest,
     #[default]
     Linear,
     Cubic,
+    Spline {
+        order: u8,
+        prefilter: bool,
+    },
+}
+
+impl Method {
+    /// Taps per axis.
+    pub fn taps(self) -> usize {
+        match self {
+            Method::Nearest => 1,
+            Method::Linear => 2,
+            Method::Cubic => 4,
+            Method::Spline { order, .. } => order as usize + 1,
+        }
+    }
 }
 
 /// Edge handling, exactly as `scipy.ndimage.map_coordinates`.
@@ -56,10 +75,25 @@ impl FromStr for Method {
         match s {
             "nearest" | "0" => Ok(Method::Nearest),
             "linear" | "1" => Ok(Method::Linear),
-            "cubic" | "3" => Ok(Method::Cubic),
-            o => Err(Error::invalid(format!(
-                "unknown method '{o}' (expected nearest, linear or cubic)"
-            ))),
+            "cubic" => Ok(Method::Cubic),
+            o => {
+                let order = o
+                    .strip_prefix("spline")
+                    .unwrap_or(o)
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|k| (2..=5).contains(k));
+                match order {
+                    Some(order) => Ok(Method::Spline {
+                        order,
+                        prefilter: true,
+                    }),
+                    None => Err(Error::invalid(format!(
+                        "unknown method '{o}' (expected nearest, linear, cubic (local Catmull-Rom), \
+                         or a B-spline order 2 to 5 as spline2..spline5 or 2..5)"
+                    ))),
+                }
+            }
         }
     }
 }
@@ -87,6 +121,14 @@ impl fmt::Display for Method {
             Method::Nearest => "nearest",
             Method::Linear => "linear",
             Method::Cubic => "cubic",
+            Method::Spline {
+                order,
+                prefilter: true,
+            } => return write!(f, "spline{order}"),
+            Method::Spline {
+                order,
+                prefilter: false,
+            } => return write!(f, "spline{order} (no prefilter)"),
         })
     }
 }

@@ -31,12 +31,11 @@ impl<'a> SparseField<'a> {
 
 impl Field for SparseField<'_> {
     fn sample_block(&self, points: &[[f64; 3]], out: &mut [f64]) -> Result<()> {
+        crate::check_unfiltered(self.method)?;
         let load = |i: [usize; 3]| self.voxels.get(i);
-        match self.method {
-            Method::Nearest => self.kernel.sample_lookup::<1>(points, out, &load),
-            Method::Linear => self.kernel.sample_lookup::<2>(points, out, &load),
-            Method::Cubic => self.kernel.sample_lookup::<4>(points, out, &load),
-        }
+        with_taps!(self.method, |K| self
+            .kernel
+            .sample_lookup::<K>(points, out, &load));
         Ok(())
     }
 }

@@ -43,14 +43,12 @@ impl<'a> VolumeField<'a> {
 
 impl Field for VolumeField<'_> {
     fn sample_block(&self, points: &[[f64; 3]], out: &mut [f64]) -> Result<()> {
+        crate::check_unfiltered(self.method)?;
         let (k, g) = (&self.kernel, &self.grid);
         with_voxel!(self.view.dtype(), self.view.endian(), |V| {
             let load = |i: [usize; 3]| g.load::<V>(i);
-            match self.method {
-                Method::Nearest => k.sample::<V, 1>(g, [0; 3], true, points, out, &load),
-                Method::Linear => k.sample::<V, 2>(g, [0; 3], true, points, out, &load),
-                Method::Cubic => k.sample::<V, 4>(g, [0; 3], true, points, out, &load),
-            }
+            with_taps!(self.method, |K| k
+                .sample::<V, K>(g, [0; 3], true, points, out, &load))
         });
         Ok(())
     }

@@ -146,6 +146,17 @@ pub fn field<'a>(
     } else {
         None
     };
+    if let voxfield_sample::Method::Spline {
+        prefilter: true, ..
+    } = opts.method
+    {
+        return Ok(Box::new(ChunkedField::spline(
+            src,
+            opts,
+            to_index,
+            cache.clone(),
+        )?));
+    }
     if let Some(voxels) = src.sparse() {
         return Ok(Box::new(SparseField::new(
             voxels?,

@@ -20,7 +20,10 @@ from . import _voxfield
 
 __all__ = ["open", "Volume", "map_coordinates", "RBFInterpolator", "load"]
 
-_METHODS = {0: "nearest", 1: "linear", 3: "cubic", "nearest": "nearest", "linear": "linear", "cubic": "cubic"}
+# Numbers are scipy's spline orders (2 to 5: B-splines on prefiltered coefficients);
+# "cubic" is voxfield's local Catmull-Rom cubic (no prefilter, lazy).
+_METHODS = {0: "nearest", 1: "linear", 2: "spline2", 3: "spline3", 4: "spline4", 5: "spline5",
+            "nearest": "nearest", "linear": "linear", "cubic": "cubic"}
 _DTYPES = {np.dtype(t): n for t, n in [
     (np.bool_, "bool"), (np.uint8, "uint8"), (np.int8, "int8"), (np.uint16, "uint16"), (np.int16, "int16"),
     (np.uint32, "uint32"), (np.int32, "int32"), (np.uint64, "uint64"), (np.int64, "int64"),
@@ -277,23 +280,29 @@ class Volume:
         return out.reshape(tuple(len(a) for a in axes[3 - self.ndim:]))
 
 
-def map_coordinates(volume: Any, coordinates: Any, order: int = 1, mode: str = "constant", cval: float = 0.0,
-                    output: Any = None) -> np.ndarray:
-    """``scipy.ndimage.map_coordinates`` for order 0 and 1 (and voxfield's local cubic
-    as order 3), on any voxfield source or numpy array, with scipy's (3, ...)
-    coordinate layout. ``output`` is a dtype or an array to fill (default: the
-    volume's dtype, as scipy)."""
+def map_coordinates(volume: Any, coordinates: Any, output: Any = None, order: int = 3, mode: str = "constant",
+                    cval: float = 0.0, prefilter: bool = True) -> np.ndarray:
+    """``scipy.ndimage.map_coordinates`` on any voxfield source or numpy array (1 to 3
+    dimensions), with scipy's signature, defaults and results: orders 0 to 5 (2 to 5 are
+    B-splines; with ``prefilter`` the coefficients are computed lazily per brick with a
+    halo, equal to scipy's global prefilter to rounding), every mode, ``prefilter=False``
+    for already-filtered input. ``output`` is a dtype or an array to fill (default: the
+    volume's dtype, as scipy). voxfield's local cubic is ``Volume.sample(method="cubic")``."""
+    if isinstance(volume, np.ndarray) and volume.ndim > 3:
+        raise NotImplementedError(
+            f"map_coordinates on a {volume.ndim}-D array: voxfield samples 1 to 3 spatial axes; select the "
+            "leading axes with voxfield.open(array, index=...) and sample that, or use scipy")
     vol = volume if isinstance(volume, Volume) else open(volume)
-    if order not in (0, 1, 3):
-        raise ValueError(f"order must be 0, 1 or 3 (local cubic), got {order}")
+    if order not in range(6):
+        raise ValueError(f"order must be 0 to 5, got {order}")
     c = np.asarray(coordinates)
     d = vol.ndim
     if c.ndim < 1 or c.shape[0] != d:
         raise ValueError(f"coordinates must have shape ({d}, ...) for a {d}-D volume, got {c.shape}")
     target = output if isinstance(output, np.ndarray) else None
     dt = vol.dtype if output is None else (output.dtype if target is not None else np.dtype(output))
-    float_dt = np.float64 if np.dtype(dt).kind == "f" else np.float64
-    vals = vol.sample(tuple(c[i] for i in range(d)), method=_METHODS[order], mode=mode, cval=cval, dtype=float_dt)
+    method = _METHODS[order] + ("" if prefilter or order < 2 else "/raw")
+    vals = vol.sample(tuple(c[i] for i in range(d)), method=method, mode=mode, cval=cval, dtype=np.float64)
     if np.dtype(dt).kind in "iu":
         info = np.iinfo(dt)
         vals = np.clip(np.where(vals > 0, vals + 0.5, vals - 0.5), info.min, info.max).astype(dt) if np.dtype(dt).kind == "i" \
