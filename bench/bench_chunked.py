@@ -4,11 +4,12 @@ array with h5py / zarr-python, or densify a PyData sparse array, then
 scipy.ndimage.map_coordinates(order=1)). Medians of --repeats.
 
     .venv/bin/pip install -r bench/requirements.txt
-    cargo build --release -p voxfield --features hdf5 --example bench_field
-    .venv/bin/python bench/bench_chunked.py [--repeats 3] [--only h5lzf,h5gzip,zarr,sparse]
+    cargo build --release -p voxfield --example bench_field
+    .venv/bin/python bench/bench_chunked.py [--repeats 3] [--only h5lzf,h5gzip,h5bslz4,zarr,sparse]
 
 Data (created once in bench/data/): 512³ float32 with 10 % non-zeros as HDF5
-(8³ chunks, lzf), HDF5 (64³ chunks, gzip) and Zarr v3 (64³ chunks, zstd); sparse COO
+(8³ chunks, lzf), HDF5 (64³ chunks, gzip), HDF5 Bitshuffle+LZ4 (hdf5plugin; 8³ and 64³
+chunks) and Zarr v3 (64³ chunks, zstd); sparse COO
 500³ at density 0.01 and 1500³ at density 0.001 (`sparse.save_npz`).
 The anchor's load is timed once per repeat and added to each workload's
 map_coordinates time (end to end = load + map_coordinates).
@@ -184,7 +185,7 @@ def main():
     ap.add_argument("--json", default=os.path.join(HERE, "results", "chunked.json"))
     a = ap.parse_args()
     if not os.path.exists(BIN):
-        sys.exit("build first: cargo build --release -p voxfield --features hdf5 --example bench_field")
+        sys.exit("build first: cargo build --release -p voxfield --example bench_field")
     os.makedirs(DATA, exist_ok=True)
     only = a.only.split(",")
     results = {"repeats": a.repeats}
@@ -194,6 +195,13 @@ def main():
         p = os.path.join(DATA, "vol512_lzf8.h5")
         make_h5(p, (8, 8, 8), compression="lzf")
         dense_case("hdf5_lzf_8", p + ":/vol", lambda: h5py.File(p, "r")["vol"][...], a.repeats, counts, results)
+    if "h5bslz4" in only:
+        import hdf5plugin
+        for c in (8, 64):
+            p = os.path.join(DATA, f"vol512_bslz4_{c}.h5")
+            make_h5(p, (c, c, c), **hdf5plugin.Bitshuffle(cname="lz4"))
+            dense_case(f"hdf5_bitshuffle_lz4_{c}", p + ":/vol", lambda: h5py.File(p, "r")["vol"][...], a.repeats,
+                       [1000, 100_000], results)
     if "h5gzip" in only:
         p = os.path.join(DATA, "vol512_gzip64.h5")
         make_h5(p, (64, 64, 64), compression="gzip", compression_opts=4)

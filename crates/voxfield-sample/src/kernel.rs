@@ -313,7 +313,12 @@ impl Kernel {
         };
         for a in 0..3 {
             let n = self.shape[a];
-            let Some(c) = map_coordinate(x[a], n, self.mode) else {
+            // scipy leaves a `nearest` B-spline's coordinate as it is (its taps clamp).
+            let c = match (self.spline, self.mode) {
+                (true, Mode::Nearest) if x[a].is_finite() => Some(x[a]),
+                _ => map_coordinate(x[a], n, self.mode),
+            };
+            let Some(c) = c else {
                 return self.cval;
             };
             let (s, t) = start_and_frac::<K>(c);
