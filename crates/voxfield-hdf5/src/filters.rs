@@ -106,8 +106,7 @@ pub(crate) fn decode(
                     .map_err(|e| format!("deflate data is corrupt: {e}"))?;
                 out
             }
-            Step::Lzf => lzf::decompress(&data, out_len)
-                .map_err(|e| format!("lzf data is corrupt or truncated: {e:?}"))?,
+            Step::Lzf => lzf(&data, out_len)?,
             Step::Shuffle => unshuffle(&data, elem),
             Step::Fletcher32 => {
                 if data.len() < 4 {
@@ -143,6 +142,50 @@ pub(crate) fn decode(
         ));
     }
     Ok(data)
+}
+
+/// Decodes LZF (liblzf's format, as h5py's filter 32000 writes it): a control
+/// byte below 32 starts a run of that many + 1 literals; otherwise its top 3 bits
+/// (7: plus the next byte) + 2 are a length to copy from a distance given by its low
+/// 5 bits and the next byte, + 1. At most `max` bytes are produced.
+fn lzf(data: &[u8], max: usize) -> Res<Vec<u8>> {
+    let bad = || "lzf data is corrupt or truncated".to_string();
+    let mut out: Vec<u8> = Vec::with_capacity(max);
+    let mut ip = 0;
+    while ip < data.len() {
+        let ctrl = data[ip] as usize;
+        ip += 1;
+        if ctrl < 32 {
+            let run = data.get(ip..ip + ctrl + 1).ok_or_else(bad)?;
+            if out.len() + run.len() > max {
+                return Err(bad());
+            }
+            out.extend_from_slice(run);
+            ip += ctrl + 1;
+            continue;
+        }
+        let mut len = ctrl >> 5;
+        if len == 7 {
+            len += *data.get(ip).ok_or_else(bad)? as usize;
+            ip += 1;
+        }
+        len += 2;
+        let dist = ((ctrl & 0x1f) << 8) + *data.get(ip).ok_or_else(bad)? as usize + 1;
+        ip += 1;
+        let start = out.len().checked_sub(dist).ok_or_else(bad)?;
+        if out.len() + len > max {
+            return Err(bad());
+        }
+        // An overlapping copy repeats the last `dist` bytes: copy in doubling
+        // blocks (each a whole number of periods, so the pattern continues).
+        let mut copied = 0;
+        while copied < len {
+            let n = (out.len() - start).min(len - copied);
+            out.extend_from_within(start..start + n);
+            copied += n;
+        }
+    }
+    Ok(out)
 }
 
 /// HDF5's shuffle stores byte k of every element together; this puts them back.
@@ -354,6 +397,16 @@ mod tests {
             }
         }
         assert_eq!(unshuffle(&shuffled, 4), elems);
+    }
+
+    #[test]
+    fn lzf_decodes_literals_and_overlapping_copies() {
+        // "abc" literal, then copy 6 from distance 3 (overlapping), then literal "x".
+        let data = [2, b'a', b'b', b'c', (4 << 5), 2, 0, b'x'];
+        assert_eq!(lzf(&data, 100).unwrap(), b"abcabcabcx");
+        assert!(lzf(&data, 5).is_err());
+        assert!(lzf(&[0x20, 9], 100).is_err()); // distance before the start
+        assert!(lzf(&[5, b'a'], 100).is_err()); // truncated literal run
     }
 
     #[test]

@@ -16,8 +16,8 @@ pub(crate) type Stored = (u64, u64, u32);
 
 pub(crate) struct Node {
     level: u8,
-    /// Chunk offsets (element coordinates, one per array axis) of keys 0..=entries.
-    keys: Vec<Vec<u64>>,
+    /// Chunk offsets (element coordinates, `rank` per key) of keys 0..=entries, flat.
+    keys: Vec<u64>,
     /// (stored size, filter mask) of keys 0..entries (meaningful in leaves).
     meta: Vec<(u32, u32)>,
     children: Vec<u64>,
@@ -160,20 +160,22 @@ impl ChunkIndex {
             buf = f.read(addr, need).map_err(bad)?;
         }
         let mut c = Cur::at(&buf, head_len as usize, f);
+        let entries = entries as usize;
         let mut node = Node {
             level,
-            keys: vec![],
-            meta: vec![],
-            children: vec![],
+            keys: Vec::with_capacity((entries + 1) * *rank),
+            meta: Vec::with_capacity(entries),
+            children: Vec::with_capacity(entries),
         };
         for i in 0..=entries {
             let size = c.u32().map_err(bad)?;
             let mask = c.u32().map_err(bad)?;
-            let off = (0..=*rank)
-                .map(|_| c.uint(8))
-                .collect::<Res<Vec<u64>>>()
-                .map_err(bad)?;
-            node.keys.push(off[..*rank].to_vec());
+            let key = c.bytes(8 * (*rank + 1)).map_err(bad)?;
+            node.keys.extend(
+                key.chunks_exact(8)
+                    .take(*rank)
+                    .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))),
+            );
             if i < entries {
                 node.meta.push((size, mask));
                 node.children.push(c.addr().map_err(bad)?);
@@ -192,17 +194,29 @@ impl ChunkIndex {
         if root == UNDEF {
             return Ok(None);
         }
+        let rank = offset.len();
         let mut addr = root;
         for _ in 0..64 {
             let n = self.node(f, addr)?;
             let entries = n.children.len();
-            let i = n.keys[..entries].partition_point(|k| k.as_slice() <= offset);
+            let key = |k: usize| &n.keys[k * rank..(k + 1) * rank];
+            // Keys are sorted: find the last one not after `offset`.
+            let (mut lo, mut hi) = (0, entries);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if key(mid) <= offset {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            let i = lo;
             if i == 0 {
                 return Ok(None);
             }
             if n.level == 0 {
                 let (size, mask) = n.meta[i - 1];
-                return Ok((n.keys[i - 1] == offset).then_some((
+                return Ok((key(i - 1) == offset).then_some((
                     n.children[i - 1],
                     size as u64,
                     mask,
