@@ -279,8 +279,22 @@ pub trait VolumeSource: Send + Sync {
             (((i - start[0]) * size[1] + (j - start[1])) * size[2] + (k - start[2])) * esize
         };
         if let Some(view) = self.contiguous() {
+            let st = view.strides();
+            let rows = st[2] == esize as isize && (view.endian() == Endian::NATIVE || esize == 1);
             for i in start[0]..start[0] + size[0] {
                 for j in start[1]..start[1] + size[1] {
+                    if rows {
+                        // Rows are contiguous in native order: one copy per row.
+                        let from = (view.origin() as isize
+                            + i as isize * st[0]
+                            + j as isize * st[1]
+                            + start[2] as isize * st[2])
+                            as usize;
+                        let o = dst(i, j, start[2]);
+                        let n = size[2] * esize;
+                        out[o..o + n].copy_from_slice(&view.bytes()[from..from + n]);
+                        continue;
+                    }
                     for k in start[2]..start[2] + size[2] {
                         let o = dst(i, j, k);
                         view.copy_native([i, j, k], &mut out[o..o + esize]);

@@ -111,6 +111,46 @@ fn scale_translation(src: &dyn VolumeSource, dims: usize) -> Result<(Vec<f64>, V
     ))
 }
 
+/// The mean of each 2×2×2 block of a native-endian 3-D box of `T`, for the types
+/// volumes mostly hold (the general `reduce` handles the rest).
+fn mean3<T: Copy + Into<f64>, const N: usize>(
+    prev: &[u8],
+    ps: &[usize],
+    size: &[usize],
+    dtype: DType,
+    from: fn([u8; N]) -> T,
+    out: &mut [u8],
+) {
+    let at = |i: usize, j: usize, k: usize| -> f64 {
+        let o = ((i * ps[1] + j) * ps[2] + k) * N;
+        from(prev[o..o + N].try_into().expect("N bytes")).into()
+    };
+    let mut o = 0;
+    for i in 0..size[0] {
+        let (i0, i1) = (2 * i, (2 * i + 1).min(ps[0] - 1));
+        for j in 0..size[1] {
+            let (j0, j1) = (2 * j, (2 * j + 1).min(ps[1] - 1));
+            for k in 0..size[2] {
+                let (k0, k1) = (2 * k, (2 * k + 1).min(ps[2] - 1));
+                let mut s = 0.0;
+                let mut n = 0.0;
+                for ii in [i0, i1].into_iter().take(if i1 > i0 { 2 } else { 1 }) {
+                    for jj in [j0, j1].into_iter().take(if j1 > j0 { 2 } else { 1 }) {
+                        s += at(ii, jj, k0);
+                        n += 1.0;
+                        if k1 > k0 {
+                            s += at(ii, jj, k1);
+                            n += 1.0;
+                        }
+                    }
+                }
+                store_f64(s / n, dtype, &mut out[o..o + N]);
+                o += N;
+            }
+        }
+    }
+}
+
 /// Reduces the box `[2·start, 2·start + 2·size)` ∩ the previous level into `out`.
 fn reduce(
     prev: &[u8],
@@ -120,6 +160,16 @@ fn reduce(
     how: Downsample,
     out: &mut [u8],
 ) {
+    if how == Downsample::Mean && size.len() == 3 {
+        match dtype {
+            DType::F32 => return mean3(prev, prev_size, size, dtype, f32::from_ne_bytes, out),
+            DType::F64 => return mean3(prev, prev_size, size, dtype, f64::from_ne_bytes, out),
+            DType::U8 => return mean3(prev, prev_size, size, dtype, u8::from_ne_bytes, out),
+            DType::U16 => return mean3(prev, prev_size, size, dtype, u16::from_ne_bytes, out),
+            DType::I16 => return mean3(prev, prev_size, size, dtype, i16::from_ne_bytes, out),
+            _ => {}
+        }
+    }
     let e = dtype.size();
     let rank = size.len();
     let n: usize = size.iter().product();
