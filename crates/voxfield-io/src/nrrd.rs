@@ -6,11 +6,16 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use voxfield_core::{Affine, DType, Endian, Error, Result, VolumeInfo};
+use voxfield_core::{
+    Affine, Axes, Axis, AxisKind, DType, Endian, Error, IndexRequest, Result, VolumeInfo,
+};
 
 use crate::mapped::{file_len, gunzip_to_temp, open_file, MappedVolume};
 
-pub fn open(path: &Path) -> Result<MappedVolume> {
+/// Opens an NRRD volume of any dimension: the axes whose `kinds` are `domain` or
+/// `space` (or whose `space directions` entry is a vector) are spatial; the others
+/// (`vector`, `list`, colours, `time`, ...) are selected by `index`.
+pub fn open(path: &Path, index: &IndexRequest) -> Result<MappedVolume> {
     let (fields, header_len) = read_fields(path)?;
     let get = |k: &str| fields.get(k).map(String::as_str);
     let req = |k: &str| {
@@ -36,7 +41,7 @@ pub fn open(path: &Path) -> Result<MappedVolume> {
             ),
         ));
     }
-    let shape = voxfield_core::volume_shape(path, &sizes)?;
+    let axes = Axes::select(path, nrrd_axes(&fields, &sizes), index)?;
     let endian = match get("endian") {
         Some(e) => e
             .trim()
@@ -72,7 +77,11 @@ pub fn open(path: &Path) -> Result<MappedVolume> {
     if line_skip > 0 {
         return Err(Error::format(path, "NRRD 'line skip' is not supported"));
     }
-    let affine = nrrd_affine(&fields).map_err(|m| Error::format(path, m))?;
+    let affine = if axes.spatial_dims() == 3 {
+        Some(nrrd_affine(&fields, &axes.spatial).map_err(|m| Error::format(path, m))?)
+    } else {
+        None // 1-D and 2-D images are sampled in index space
+    };
 
     let (data_path, start) = match get("data file").or(get("datafile")) {
         Some(df) if df.trim().starts_with("LIST") || df.split_whitespace().count() > 1 => {
@@ -91,7 +100,10 @@ pub fn open(path: &Path) -> Result<MappedVolume> {
         ),
         None => (path.to_path_buf(), header_len),
     };
-    let nbytes = (shape.iter().product::<usize>() * dtype.size()) as u64;
+    let nbytes = sizes
+        .iter()
+        .try_fold(dtype.size() as u64, |a, &n| a.checked_mul(n as u64))
+        .ok_or_else(|| Error::format(path, format!("sizes {sizes:?} overflow")))?;
     let mut notes = vec![];
     let (file, offset) = if gzip {
         let (f, n) = gunzip_to_temp(&data_path, start)?;
@@ -114,24 +126,15 @@ pub fn open(path: &Path) -> Result<MappedVolume> {
         };
         (open_file(&data_path)?, skip)
     };
-    let info = VolumeInfo {
-        format: "nrrd",
-        path: path.to_path_buf(),
-        shape,
-        dtype,
-        endian,
-        chunk_shape: shape,
-        affine: Some(affine),
-        bytes_on_disk: file_len(path)?
-            + if data_path != path {
-                file_len(&data_path)?
-            } else {
-                0
-            },
-        value_scale: None,
-        notes,
-        axes: voxfield_core::Axes::plain(shape),
-    };
+    let mut info = VolumeInfo::selected("nrrd", path, axes, &sizes, dtype, endian);
+    info.affine = affine;
+    info.bytes_on_disk = file_len(path)?
+        + if data_path != path {
+            file_len(&data_path)?
+        } else {
+            0
+        };
+    info.notes = notes;
     MappedVolume::new(&file, info, offset, true, false).map_err(|e| match e {
         Error::Format { msg, .. } => Error::format(&data_path, msg),
         e => e,
@@ -252,14 +255,86 @@ fn parse_vector(s: &str) -> Result<Vec<f64>, String> {
         .collect()
 }
 
-fn nrrd_affine(fields: &HashMap<String, String>) -> Result<Affine, String> {
+/// The axes of an NRRD array (axis 0 = the first entry of `sizes`, the fastest).
+fn nrrd_axes(fields: &HashMap<String, String>, sizes: &[usize]) -> Vec<Axis> {
+    let words = |k: &str| -> Option<Vec<String>> {
+        let v: Vec<String> = fields
+            .get(k)?
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        (v.len() == sizes.len()).then_some(v)
+    };
+    let kinds = words("kinds");
+    let dirs = fields.get("space directions").map(|d| {
+        // Vectors are parenthesised; "none" marks a non-spatial axis.
+        d.split_whitespace()
+            .map(|t| t != "none")
+            .collect::<Vec<bool>>()
+    });
+    let dirs = dirs.filter(|d| d.len() == sizes.len());
+    let labels = words("labels");
+    let mut space_names = ["x", "y", "z"].iter();
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(a, &len)| {
+            let kind = kinds.as_ref().map(|k| k[a].to_ascii_lowercase());
+            let axis_kind = match (kind.as_deref(), &dirs) {
+                (Some("domain" | "space"), _) => AxisKind::Space,
+                (Some("time"), _) => AxisKind::Time,
+                (Some(k), _) if k.contains("color") || k.contains("vector") || k == "list" => {
+                    AxisKind::Channel
+                }
+                (Some(_), _) => AxisKind::Other,
+                (None, Some(d)) => {
+                    if d[a] {
+                        AxisKind::Space
+                    } else {
+                        AxisKind::Other
+                    }
+                }
+                // No metadata: the last (up to) three axes are spatial.
+                (None, None) if sizes.len() <= 3 || a >= sizes.len() - 3 => AxisKind::Space,
+                (None, None) => AxisKind::Other,
+            };
+            let label = labels.as_ref().map(|l| l[a].trim_matches('"').to_string());
+            let name = match (label, axis_kind) {
+                (Some(l), _) if !l.is_empty() => l,
+                (_, AxisKind::Space) => space_names
+                    .next()
+                    .map_or(format!("axis{a}"), |n| n.to_string()),
+                (_, AxisKind::Time) => "t".into(),
+                (_, AxisKind::Channel) => "c".into(),
+                _ => format!("axis{a}"),
+            };
+            Axis {
+                name,
+                kind: axis_kind,
+                unit: None,
+                len,
+            }
+        })
+        .collect()
+}
+
+/// Index → world of the three spatial axes `spatial` (in array order).
+fn nrrd_affine(fields: &HashMap<String, String>, spatial: &[usize]) -> Result<Affine, String> {
     let mut m = [[0.0; 4]; 4];
     m[3][3] = 1.0;
     if let Some(dirs) = fields.get("space directions") {
-        let cols: Vec<&str> = dirs.split_whitespace().collect();
+        let all: Vec<&str> = dirs.split_whitespace().collect();
+        let cols: Vec<&str> = if all.len() == 3 {
+            all.clone()
+        } else {
+            spatial
+                .iter()
+                .filter_map(|&a| all.get(a).copied())
+                .collect()
+        };
         if cols.len() != 3 || cols.contains(&"none") {
             return Err(format!(
-                "'space directions' must give 3 vectors, got '{dirs}'"
+                "'space directions' must give a vector for each of the 3 spatial axes, got '{dirs}'"
             ));
         }
         for (j, c) in cols.iter().enumerate() {
@@ -273,10 +348,20 @@ fn nrrd_affine(fields: &HashMap<String, String>) -> Result<Affine, String> {
         }
     } else {
         let sp: Vec<f64> = match fields.get("spacings") {
-            Some(s) => s
-                .split_whitespace()
-                .map(|t| t.parse::<f64>().unwrap_or(f64::NAN))
-                .collect(),
+            Some(s) => {
+                let all: Vec<f64> = s
+                    .split_whitespace()
+                    .map(|t| t.parse::<f64>().unwrap_or(f64::NAN))
+                    .collect();
+                if all.len() == 3 {
+                    all
+                } else {
+                    spatial
+                        .iter()
+                        .filter_map(|&a| all.get(a).copied())
+                        .collect()
+                }
+            }
             None => vec![1.0; 3],
         };
         if sp.len() != 3 {

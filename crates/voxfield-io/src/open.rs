@@ -31,7 +31,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
     Ok(match detect(path)? {
         Format::Npy => Box::new(crate::npy::open(path, &opts.index)?),
         Format::Nifti => Box::new(crate::nifti::open(path, &opts.index)?),
-        Format::Nrrd => Box::new(crate::nrrd::open(path)?),
+        Format::Nrrd => Box::new(crate::nrrd::open(path, &opts.index)?),
         Format::SparseNpz => Box::new(crate::sparse::SparseVolume::open_npz(path)?),
         Format::Raw => {
             return Err(Error::format(

@@ -261,3 +261,22 @@ def test_map_coordinates_has_scipys_signature_and_default_order():
     assert np.abs(local - scipy_mc(a, c, order=3)).max() > 1e-3
     with pytest.raises(NotImplementedError, match="4-D"):
         voxfield.map_coordinates(np.zeros((2, 3, 4, 5)), np.zeros((4, 1)))
+
+
+def test_nrrd_time_series_and_vector_volumes_written_by_pynrrd(tmp_path):
+    nrrd = pytest.importorskip("nrrd")
+    rng = np.random.default_rng(11)
+    # pynrrd's default index order is Fortran: data[x, y, z, t] with x fastest on disk.
+    ts = rng.random((6, 5, 4, 3)).astype(np.float32)
+    nrrd.write(str(tmp_path / "ts.nrrd"), ts, {"kinds": ["domain", "domain", "domain", "time"],
+                                              "space directions": [[2, 0, 0], [0, 3, 0], [0, 0, 4], [np.nan] * 3],
+                                              "space": "right-anterior-superior", "space origin": [1, 2, 3]})
+    v = voxfield.open(tmp_path / "ts.nrrd", index={"t": 2})
+    assert [x["name"] for x in v.axes] == ["x", "y", "z", "t"]
+    check(v, ts[..., 2], rng)
+    np.testing.assert_allclose(np.diag(v.affine), [2, 3, 4, 1])
+    with pytest.raises(ValueError, match=r"t=0\.\.2"):
+        voxfield.open(tmp_path / "ts.nrrd")
+    vec = rng.random((3, 6, 5, 4)).astype(np.float32)
+    nrrd.write(str(tmp_path / "vec.nrrd"), vec, {"kinds": ["vector", "domain", "domain", "domain"]})
+    check(voxfield.open(tmp_path / "vec.nrrd", index={"c": 1}), vec[1], rng)
