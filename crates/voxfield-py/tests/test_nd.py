@@ -259,8 +259,21 @@ def test_map_coordinates_has_scipys_signature_and_default_order():
     # The local Catmull-Rom cubic stays available by its own name, and differs from the B-spline.
     local = voxfield.open(a).sample(c.T, method="cubic", dtype=np.float64)
     assert np.abs(local - scipy_mc(a, c, order=3)).max() > 1e-3
-    with pytest.raises(NotImplementedError, match="4-D"):
-        voxfield.map_coordinates(np.zeros((2, 3, 4, 5)), np.zeros((4, 1)))
+    with pytest.raises(NotImplementedError, match="orders 0 and 1"):
+        voxfield.map_coordinates(np.zeros((2, 3, 4, 5)), np.zeros((4, 1)), order=3)
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 6, 7), (2, 3, 4, 5, 6), (1, 5, 6, 7)])
+def test_map_coordinates_on_4d_and_5d_arrays_matches_scipy(shape):
+    rng = np.random.default_rng(len(shape))
+    a = rng.standard_normal(shape)
+    c = np.stack([rng.uniform(-1.5, n + 0.5, size=400) for n in shape])
+    c[:, ::7] = np.round(c[:, ::7])
+    for order in (0, 1):
+        for mode in ["constant", "grid-constant", "nearest", "reflect", "mirror", "wrap"]:
+            np.testing.assert_allclose(voxfield.map_coordinates(a, c, order=order, mode=mode, cval=-2.5),
+                                       scipy_mc(a, c, order=order, mode=mode, cval=-2.5), atol=1e-12,
+                                       err_msg=f"{shape} order {order} {mode}")
 
 
 def test_nrrd_time_series_and_vector_volumes_written_by_pynrrd(tmp_path):
