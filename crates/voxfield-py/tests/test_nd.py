@@ -293,3 +293,16 @@ def test_nrrd_time_series_and_vector_volumes_written_by_pynrrd(tmp_path):
     vec = rng.random((3, 6, 5, 4)).astype(np.float32)
     nrrd.write(str(tmp_path / "vec.nrrd"), vec, {"kinds": ["vector", "domain", "domain", "domain"]})
     check(voxfield.open(tmp_path / "vec.nrrd", index={"c": 1}), vec[1], rng)
+
+
+def test_sparse_4d_arrays_select_a_slice_of_their_non_zeros():
+    sparse = pytest.importorskip("sparse")
+    rng = np.random.default_rng(12)
+    s = sparse.random((3, 8, 9, 10), density=0.05, random_state=4, format="coo")
+    v = voxfield.open(s, index={"axis0": 2})
+    dense = s.todense()[2]
+    p = rng.uniform(0, 7, size=(300, 3))
+    np.testing.assert_allclose(v.sample(p, dtype=np.float64),
+                               scipy_mc(dense, p.T, order=1, mode="constant", cval=np.nan), atol=1e-12)
+    with pytest.raises(ValueError, match=r"axis0=0\.\.2"):
+        voxfield.open(s)

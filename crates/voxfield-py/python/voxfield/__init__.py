@@ -96,14 +96,7 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
     kind = type(obj).__module__.split(".")[0]
     if kind == "sparse" and type(obj).__name__ in ("COO", "DOK"):
         coo = obj.to_coo() if type(obj).__name__ == "DOK" else obj
-        if coo.ndim != 3:
-            raise ValueError(f"a sparse volume must be 3-D, got shape {coo.shape}")
-        name = _dtype_name(coo.dtype, "the sparse array")
-        coords = np.ascontiguousarray(coo.coords, dtype=np.int64)
-        data = np.ascontiguousarray(coo.data, dtype=np.float64)
-        return Volume(_voxfield.from_sparse(coords.__array_interface__["data"][0], data.__array_interface__["data"][0],
-                                            data.shape[0], [int(s) for s in coo.shape], name,
-                                            float(coo.fill_value), cache_mb))
+        return _open_sparse(coo, index, cache_mb)
     if kind == "h5py":
         if not obj.id.valid:
             raise ValueError("the h5py dataset's file is closed")
@@ -116,6 +109,37 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
         return open(path, cache_mb=cache_mb, index=index)
     raise TypeError(f"cannot open a {type(obj).__name__}: pass a path, a numpy array, an h5py.Dataset, "
                     "a zarr.Array or a sparse.COO/DOK")
+
+
+def _open_sparse(coo: Any, index: Any, cache_mb: int) -> "Volume":
+    """A PyData sparse COO array: 3-D as it is; of higher rank, the leading axes
+    (axis0, axis1, ...) are fixed by ``index`` and only that slice's non-zeros are indexed."""
+    if coo.ndim < 3:
+        raise ValueError(f"a sparse volume must have 3 or more axes, got shape {coo.shape}")
+    coords, data, shape = coo.coords, coo.data, tuple(int(s) for s in coo.shape)
+    if coo.ndim > 3:
+        lead = coo.ndim - 3
+        named, positional = _index(index)
+        chosen = dict(enumerate(positional))
+        for k, v in named:
+            if not (k.startswith("axis") and k[4:].isdigit() and int(k[4:]) < lead):
+                raise ValueError(f"no non-spatial axis named {k!r} (axes: {', '.join(f'axis{i}' for i in range(lead))})")
+            chosen[int(k[4:])] = v
+        for a in range(lead):
+            if a not in chosen:
+                if shape[a] != 1:
+                    raise ValueError(f"the sparse array has leading axes {shape[:lead]}; choose an index for "
+                                     f"axis{a}=0..{shape[a] - 1}")
+                chosen[a] = 0
+            if not 0 <= chosen[a] < shape[a]:
+                raise ValueError(f"index {chosen[a]} is out of range for axis{a} of length {shape[a]}")
+        keep = np.all(coords[:lead] == np.array([chosen[a] for a in range(lead)])[:, None], axis=0)
+        coords, data, shape = coords[lead:, keep], data[keep], shape[lead:]
+    name = _dtype_name(coo.dtype, "the sparse array")
+    coords = np.ascontiguousarray(coords, dtype=np.int64)
+    data = np.ascontiguousarray(data, dtype=np.float64)
+    return Volume(_voxfield.from_sparse(coords.__array_interface__["data"][0], data.__array_interface__["data"][0],
+                                        data.shape[0], list(shape), name, float(coo.fill_value), cache_mb))
 
 
 def _points(points: Any, dims: int = 3) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -282,8 +306,8 @@ class Volume:
 
 def map_coordinates(volume: Any, coordinates: Any, output: Any = None, order: int = 3, mode: str = "constant",
                     cval: float = 0.0, prefilter: bool = True) -> np.ndarray:
-    """``scipy.ndimage.map_coordinates`` on any voxfield source or numpy array (1 to 3
-    dimensions), with scipy's signature, defaults and results: orders 0 to 5 (2 to 5 are
+    """``scipy.ndimage.map_coordinates`` on any voxfield source or numpy array, with scipy's
+    signature, defaults and results (arrays of 4 or more axes: orders 0 and 1): orders 0 to 5 (2 to 5 are
     B-splines; with ``prefilter`` the coefficients are computed lazily per brick with a
     halo, equal to scipy's global prefilter to rounding), every mode, ``prefilter=False``
     for already-filtered input. ``output`` is a dtype or an array to fill (default: the
