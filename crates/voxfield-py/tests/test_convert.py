@@ -143,3 +143,19 @@ def test_slice_picks_the_level_matching_the_pixel_spacing(tmp_path, nifti):
     assert got.shape == (3, 3)
     ok = ~np.isnan(got)
     assert ok.sum() == 4 and np.isin(got[ok], l2).all()
+
+
+def test_ome_metadata_errors_name_the_real_cause(tmp_path):
+    a = np.zeros((4, 5, 6), np.float32)
+    dst = tmp_path / "x.ome.zarr"
+    run("convert", np.save(tmp_path / "a.npy", a) or tmp_path / "a.npy", dst, "--levels", "1")
+    meta = json.loads((dst / "zarr.json").read_text())
+    ms = meta["attributes"]["ome"]["multiscales"][0]
+    ms["datasets"][0]["coordinateTransformations"][0]["scale"] = ["a", 1.0, 1.0]
+    (dst / "zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="non-numeric"):
+        voxfield.open(dst)
+    ms["datasets"][0]["coordinateTransformations"][0]["scale"] = [1.0, 1.0]
+    (dst / "zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="2 values for an image of 3 axes"):
+        voxfield.open(dst)
