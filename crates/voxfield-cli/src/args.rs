@@ -85,6 +85,9 @@ pub enum Command {
         /// Compression level (zstd 1–22, blosc and gzip 0–9).
         #[arg(long, default_value_t = 3, allow_hyphen_values = true)]
         level: i32,
+        /// Zarr v3 sharding: N×N×N chunks per shard file (fewer files).
+        #[arg(long)]
+        shard: Option<usize>,
         #[arg(long)]
         threads: Option<usize>,
     },

@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<()> {
             chunks,
             codec,
             level,
+            shard,
             threads,
         } => {
             let pyramid = pyramid_options(&dst, levels.as_deref(), &downsample)?;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 chunks,
                 codec,
                 level,
+                shard,
                 threads,
             )
         }
@@ -512,6 +514,7 @@ fn convert(
     chunks: [usize; 3],
     codec: CodecArg,
     level: i32,
+    shard: Option<usize>,
     threads: Option<usize>,
 ) -> Result<()> {
     set_threads(threads)?;
@@ -525,7 +528,11 @@ fn convert(
             CodecArg::Gzip => voxfield::ZarrCodec::Gzip,
         },
         level,
+        shard,
     };
+    if shard == Some(0) {
+        bail!("--shard 0: give the number of chunks per shard along each axis (≥ 1)");
+    }
     catch_interrupts();
     let bar = progress(0, "converting (chunks)");
     let t = Instant::now();

@@ -349,6 +349,7 @@ fn write_grid(
                     chunks,
                     codec: voxfield::ZarrCodec::Zstd,
                     level: 3,
+                    shard: None,
                 },
                 &|done, total| {
                     bar.set_length(total);

@@ -159,3 +159,21 @@ def test_ome_metadata_errors_name_the_real_cause(tmp_path):
     (dst / "zarr.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="2 values for an image of 3 axes"):
         voxfield.open(dst)
+
+
+def test_sharded_pyramids_open_in_ome_zarr_py_and_voxfield(tmp_path, nifti):
+    pytest.importorskip("ome_zarr")
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+    p, a, aff = nifti
+    dst = tmp_path / "s.ome.zarr"
+    run("convert", p, dst, "--chunks", "8,8,8", "--shard", "2")
+    meta = json.loads((dst / "0" / "zarr.json").read_text())
+    assert meta["codecs"][0]["name"] == "sharding_indexed"
+    assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [16, 16, 16]
+    node = list(Reader(parse_url(str(dst)))())[0]
+    np.testing.assert_array_equal(np.asarray(node.data[0]), a)
+    np.testing.assert_array_equal(np.asarray(node.data[1]), block_reduce(a, "mean"))
+    v = voxfield.open(dst, level=1)
+    assert v.chunks == (8, 8, 8)  # read by inner chunk
+    np.testing.assert_allclose(v.sample([[3.0, 4.0, 5.0]], method="nearest"), block_reduce(a, "mean")[3, 4, 5])

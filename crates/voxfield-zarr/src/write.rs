@@ -17,19 +17,23 @@ use zarrs::array::{ArrayBuilder, ArrayBytes, BytesToBytesCodecTraits, FillValue}
 use zarrs::filesystem::FilesystemStore;
 
 /// The compressor of a written array.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Codec {
+    #[default]
     Zstd,
     Blosc,
     Gzip,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Default)]
 pub struct WriteOptions {
     pub chunks: [usize; 3],
     pub codec: Codec,
     /// Compression level (zstd 1–22, blosc 0–9, gzip 0–9).
     pub level: i32,
+    /// Zarr v3 sharding: this many chunks per shard along each axis (fewer files;
+    /// each worker then holds one shard while writing it).
+    pub shard: Option<usize>,
 }
 
 fn codec(opts: &WriteOptions, elem: usize) -> Result<Arc<dyn BytesToBytesCodecTraits>> {
@@ -150,26 +154,46 @@ pub(crate) fn write_array(
 ) -> Result<()> {
     let esize = spec.dtype.size();
     let rank = spec.shape.len();
+    // With sharding, the unit written (and held by a worker) is a shard, clipped to
+    // the array so small levels do not pad to a whole shard.
+    let shards: Vec<usize> = match opts.shard {
+        Some(k) => (0..rank)
+            .map(|a| (spec.chunks[a] * k).min(spec.shape[a].next_multiple_of(spec.chunks[a])))
+            .collect(),
+        None => spec.chunks.to_vec(),
+    };
     let mut builder = ArrayBuilder::new(
         spec.shape.iter().map(|&n| n as u64).collect::<Vec<_>>(),
-        spec.chunks.iter().map(|&n| n as u64).collect::<Vec<_>>(),
+        shards.iter().map(|&n| n as u64).collect::<Vec<_>>(),
         spec.dtype.name(), // numpy's names are Zarr v3's
         FillValue::from(vec![0u8; esize]),
     );
     builder
         .bytes_to_bytes_codecs(vec![codec(opts, esize)?])
         .attributes(spec.attributes.clone());
+    if opts.shard.is_some() {
+        builder.subchunk_shape(spec.chunks.iter().map(|&n| n as u64).collect::<Vec<_>>());
+    }
+    let unit: &[usize] = &shards;
+    if unit
+        .iter()
+        .try_fold(esize, |a, &c| a.checked_mul(c))
+        .is_none_or(|b| b > MAX_CHUNK_BYTES)
+    {
+        return Err(Error::invalid(format!(
+            "shards of shape {unit:?} exceed {} MiB; use fewer chunks per shard",
+            MAX_CHUNK_BYTES >> 20
+        )));
+    }
     let array = builder
         .build(store.clone(), spec.node)
         .map_err(|e| Error::format(dst, format!("cannot create the array: {e}")))?;
     array
         .store_metadata()
         .map_err(|e| Error::format(dst, format!("cannot write metadata: {e}")))?;
-    let grid: Vec<usize> = (0..rank)
-        .map(|a| spec.shape[a].div_ceil(spec.chunks[a]))
-        .collect();
+    let grid: Vec<usize> = (0..rank).map(|a| spec.shape[a].div_ceil(unit[a])).collect();
     let total: usize = grid.iter().product();
-    let full_len = spec.chunks.iter().product::<usize>() * esize;
+    let full_len = unit.iter().product::<usize>() * esize;
     (0..total).into_par_iter().try_for_each(|id| -> Result<()> {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::invalid("conversion interrupted"));
@@ -180,16 +204,16 @@ pub(crate) fn write_array(
             c[a] = r % grid[a];
             r /= grid[a];
         }
-        let start: Vec<usize> = (0..rank).map(|a| c[a] * spec.chunks[a]).collect();
+        let start: Vec<usize> = (0..rank).map(|a| c[a] * unit[a]).collect();
         let size: Vec<usize> = (0..rank)
-            .map(|a| spec.chunks[a].min(spec.shape[a] - start[a]))
+            .map(|a| unit[a].min(spec.shape[a] - start[a]))
             .collect();
         let mut part = vec![0u8; size.iter().product::<usize>() * esize];
         read(&start, &size, &mut part)?;
-        let full = if size == spec.chunks {
+        let full = if size == unit {
             part
         } else {
-            pad(&part, &size, spec.chunks, esize, full_len)
+            pad(&part, &size, unit, esize, full_len)
         };
         let idx: Vec<u64> = c.iter().map(|&x| x as u64).collect();
         array

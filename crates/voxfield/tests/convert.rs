@@ -31,6 +31,7 @@ fn round_trips_every_codec_and_odd_chunks() {
             chunks: [2, 4, 2],
             codec,
             level,
+            shard: None,
         };
         write_zarr(
             src.as_ref(),
@@ -54,6 +55,7 @@ fn round_trips_every_codec_and_odd_chunks() {
         chunks: [5, 5, 5],
         codec: ZarrCodec::Zstd,
         level: 1,
+        shard: None,
     };
     write_zarr(z.as_ref(), &dst, &opts, &|_, _| {}, &AtomicBool::new(false)).unwrap();
     let (a, b) = (z.info().shape, open(&dst, &OpenOptions::default()).unwrap());
@@ -104,6 +106,7 @@ fn a_failed_or_cancelled_conversion_leaves_nothing_at_the_destination() {
         chunks: [8, 8, 8],
         codec: ZarrCodec::Zstd,
         level: 3,
+        shard: None,
     };
     let e = write_zarr(&src, &dst, &opts, &|_, _| {}, &AtomicBool::new(false)).unwrap_err();
     assert!(e.to_string().contains("[2, 0, 0]"), "{e}");

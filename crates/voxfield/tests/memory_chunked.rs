@@ -51,6 +51,7 @@ fn sampling_a_volume_bigger_than_the_cache_stays_within_budget() {
         chunks: [64, 64, 64],
         codec: ZarrCodec::Zstd,
         level: 1,
+        shard: None,
     };
     write_zarr(&ramp, &store, &opts, &|_, _| {}, &AtomicBool::new(false)).unwrap();
     let src = open(&store, &OpenOptions::default()).unwrap();

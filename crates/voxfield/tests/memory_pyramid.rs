@@ -51,6 +51,7 @@ fn a_pyramid_of_a_volume_bigger_than_memory_budget_stays_bounded() {
         chunks: [64, 64, 64],
         codec: ZarrCodec::Zstd,
         level: 1,
+        shard: None,
     };
     let pyramid = PyramidOptions {
         levels: Some(4),
