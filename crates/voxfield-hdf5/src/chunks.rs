@@ -12,9 +12,12 @@ pub struct H5ChunkedVolume {
     f: Arc<H5File>,
     info: VolumeInfo,
     steps: Vec<Step>,
-    /// The stored array's chunk shape and chunk-grid shape.
+    /// The stored array's chunk shape, and the chunk grid the index numbers chunks
+    /// in: axes in `order` (an extensible array puts its unlimited axis first),
+    /// sized by the maximum dimensions (libhdf5's `max_down_chunks`).
     chunk: Vec<usize>,
     grid: Vec<u64>,
+    order: Vec<usize>,
     index: ChunkIndex,
     /// One element of the dataset's fill value (file byte order), for unwritten chunks.
     fill: Vec<u8>,
@@ -28,20 +31,33 @@ impl H5ChunkedVolume {
         chunk: Vec<usize>,
         index: ChunkIndex,
         fill: Vec<u8>,
+        max_dims: Option<Vec<u64>>,
     ) -> Self {
-        let grid = info
-            .axes
-            .shape()
-            .iter()
-            .zip(&chunk)
-            .map(|(&n, &c)| n.div_ceil(c) as u64)
+        let shape = info.axes.shape();
+        let grid = (0..chunk.len())
+            .map(|a| {
+                let n = match max_dims.as_ref().map(|m| m[a]) {
+                    Some(m) if m != crate::format::UNDEF && m as usize >= shape[a] => m as usize,
+                    _ => shape[a],
+                };
+                n.div_ceil(chunk[a]) as u64
+            })
             .collect();
+        let unlimited = max_dims
+            .as_ref()
+            .and_then(|m| m.iter().position(|&x| x == crate::format::UNDEF));
+        let mut order: Vec<usize> = (0..chunk.len()).collect();
+        if let (ChunkIndex::Extensible(_), Some(u)) = (&index, unlimited) {
+            order.remove(u);
+            order.insert(0, u);
+        }
         Self {
             f,
             info,
             steps,
             chunk,
             grid,
+            order,
             index,
             fill,
         }
@@ -54,6 +70,7 @@ impl H5ChunkedVolume {
             ChunkIndex::Single(_) => "single chunk",
             ChunkIndex::Implicit { .. } => "implicit",
             ChunkIndex::Fixed { .. } => "fixed array",
+            ChunkIndex::Extensible(_) => "extensible array",
         }
     }
 }
@@ -72,10 +89,10 @@ impl VolumeSource for H5ChunkedVolume {
             .zip(&self.chunk)
             .map(|(&i, &c)| (i * c) as u64)
             .collect();
-        let linear = ci
+        let linear = self
+            .order
             .iter()
-            .zip(&self.grid)
-            .fold(0u64, |a, (&i, &g)| a * g + i as u64);
+            .fold(0u64, |acc, &a| acc * self.grid[a] + ci[a] as u64);
         let elem = self.info.dtype.size();
         match self.index.locate(&self.f, &offset, linear).map_err(bad)? {
             None => {

@@ -332,10 +332,16 @@ pub(crate) fn find(msgs: &[Message], kind: u16) -> Option<&Message> {
 
 /// Dataspace: the dimensions (a scalar has none).
 pub(crate) fn dataspace(m: &Message, f: &H5File) -> Res<Vec<u64>> {
+    dataspace_max(m, f).map(|(d, _)| d)
+}
+
+/// Dataspace: the dimensions and, when stored, the maximum dimensions (UNDEF:
+/// unlimited).
+pub(crate) fn dataspace_max(m: &Message, f: &H5File) -> Res<(Vec<u64>, Option<Vec<u64>>)> {
     let mut c = Cur::new(&m.data, f);
     let version = c.u8()?;
     let rank = c.u8()? as usize;
-    let _flags = c.u8()?;
+    let flags = c.u8()?;
     match version {
         1 => c.skip(5)?,
         2 => {
@@ -345,7 +351,13 @@ pub(crate) fn dataspace(m: &Message, f: &H5File) -> Res<Vec<u64>> {
         }
         v => return Err(format!("dataspace message version {v} is not supported")),
     }
-    (0..rank).map(|_| c.length()).collect()
+    let dims = (0..rank).map(|_| c.length()).collect::<Res<Vec<_>>>()?;
+    let max = if flags & 1 != 0 {
+        Some((0..rank).map(|_| c.length()).collect::<Res<Vec<_>>>()?)
+    } else {
+        None
+    };
+    Ok((dims, max))
 }
 
 /// A numeric element type.
@@ -522,6 +534,10 @@ pub(crate) enum ChunkIndexKind {
     FixedArray {
         header: u64,
     },
+    /// Extensible array (layout version 4, one unlimited dimension).
+    ExtensibleArray {
+        header: u64,
+    },
     Other(&'static str),
 }
 
@@ -580,7 +596,10 @@ pub(crate) fn layout(m: &Message, f: &H5File) -> Res<Layout> {
                     c.skip(1)?;
                     ChunkIndexKind::FixedArray { header: c.addr()? }
                 }
-                4 => ChunkIndexKind::Other("extensible array"),
+                4 => {
+                    c.skip(5)?; // max bits, index elements, min pointers, min elements, page bits
+                    ChunkIndexKind::ExtensibleArray { header: c.addr()? }
+                }
                 5 => ChunkIndexKind::Other("version-2 B-tree"),
                 t => return Err(format!("unknown chunk index type {t}")),
             };

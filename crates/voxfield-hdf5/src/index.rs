@@ -34,6 +34,7 @@ pub(crate) enum ChunkIndex {
         addr: u64,
         chunk_bytes: u64,
     },
+    Extensible(Box<crate::earray::Earray>),
     Fixed {
         /// Address of element 0 of page 0 (or of the unpaged element list).
         first: u64,
@@ -80,6 +81,9 @@ impl ChunkIndex {
                 chunk_bytes,
             },
             ChunkIndexKind::FixedArray { header } => fixed_array(f, *header, grid, chunk_bytes)?,
+            ChunkIndexKind::ExtensibleArray { header } => ChunkIndex::Extensible(Box::new(
+                crate::earray::Earray::open(f, *header, chunk_bytes)?,
+            )),
             ChunkIndexKind::Other(name) => {
                 return Err(format!(
                     "chunks are indexed by an {name}, which voxfield does not read yet (HDF5 writes one for \
@@ -95,6 +99,7 @@ impl ChunkIndex {
         match self {
             ChunkIndex::BTree { root, .. } => self.btree_locate(f, *root, offset),
             ChunkIndex::Single(s) => Ok(*s),
+            ChunkIndex::Extensible(ea) => ea.locate(f, linear),
             ChunkIndex::Implicit { addr, chunk_bytes } => {
                 Ok((*addr != UNDEF).then(|| (addr + linear * chunk_bytes, *chunk_bytes, 0)))
             }

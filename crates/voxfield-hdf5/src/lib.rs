@@ -16,6 +16,7 @@
 
 mod chunks;
 mod dense;
+mod earray;
 mod filters;
 mod format;
 mod group;
@@ -148,8 +149,8 @@ fn open_any(path: &Path, index: &IndexRequest) -> Result<Opened> {
     let layout = format::layout(layout, &f).map_err(bad_ds)?;
     let space = format::find(&msgs, format::MSG_DATASPACE)
         .ok_or_else(|| bad_ds("no dataspace message".into()))?;
-    let shape: Vec<usize> = format::dataspace(space, &f)
-        .map_err(bad_ds)?
+    let (dims, max_dims) = format::dataspace_max(space, &f).map_err(bad_ds)?;
+    let shape: Vec<usize> = dims
         .into_iter()
         .map(|n| usize::try_from(n).map_err(|_| bad_ds(format!("axis length {n} is too large"))))
         .collect::<Result<_>>()?;
@@ -216,7 +217,7 @@ fn open_any(path: &Path, index: &IndexRequest) -> Result<Opened> {
                 }
                 None => vec![0; dtype.size()],
             };
-            let v = H5ChunkedVolume::new(f, info, steps, chunk, index, fill);
+            let v = H5ChunkedVolume::new(f, info, steps, chunk, index, fill, max_dims);
             Ok(Opened::Chunked(Box::new(v)))
         }
         Layout::Contiguous { addr, .. } => {

@@ -134,3 +134,28 @@ def test_errors_name_the_file_dataset_and_filter(tmp_path):
     junk.write_bytes(b"not hdf5" * 100)
     with pytest.raises(ValueError, match="HDF5"):
         voxfield.open(f"{junk}:/x")
+
+
+def test_resizable_latest_format_datasets_use_the_extensible_array(tmp_path):
+    """Datasets with an unlimited axis written with libver='latest': the extensible-array
+    index, its super blocks, paged data blocks (> 65,520 chunks) and swizzled chunk order
+    (unlimited axis not first); finite maxshape beyond the shape in the fixed array."""
+    p = tmp_path / "ea.h5"
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((300, 4, 5)).astype(np.float32)
+    b = np.arange(4 * 300, dtype=np.float32).reshape(4, 300)
+    c = rng.standard_normal((3, 5, 70)).astype(np.float32)
+    big = (np.arange(2 * 70000) % 30011).astype(np.int16).reshape(2, 70000)
+    with h5py.File(p, "w", libver="latest") as f:
+        f.create_dataset("frames", data=a, chunks=(1, 4, 5), maxshape=(None, 4, 5))
+        f.create_dataset("gz", data=a, chunks=(2, 2, 5), maxshape=(None, 4, 5), compression="gzip")
+        f.create_dataset("swizzled", data=b, chunks=(2, 1), maxshape=(4, None))
+        f.create_dataset("maxbig", data=c, chunks=(2, 2, 3), maxshape=(9, None, 70), **hdf5plugin.LZ4())
+        f.create_dataset("fixedmax", data=c, chunks=(2, 2, 3), maxshape=(9, 8, 70))
+        f.create_dataset("paged", data=big, chunks=(2, 1), maxshape=(2, None))
+    for ds, ref in [("frames", a), ("gz", a), ("swizzled", b), ("maxbig", c), ("fixedmax", c)]:
+        np.testing.assert_array_equal(full(voxfield.open(f"{p}:/{ds}")), ref.astype(np.float64), err_msg=ds)
+    v = voxfield.open(f"{p}:/paged")
+    q = np.array([[0, 0], [1, 5], [0, 65519], [1, 65521], [1, 69999], [0, 40000]], float)
+    np.testing.assert_array_equal(v.sample(q, method="nearest", dtype=np.float64),
+                                  big[q[:, 0].astype(int), q[:, 1].astype(int)])
