@@ -11,6 +11,12 @@ mod render;
 use clap::Parser;
 
 fn main() {
+    // A closed pipe (`voxfield info ... | head`) ends the process quietly, as other
+    // command-line tools do, instead of a panic on the next print.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = args::Cli::parse();
     if let Err(e) = commands::run(cli) {
         eprintln!("voxfield: error: {e:#}");

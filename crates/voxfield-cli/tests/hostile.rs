@@ -167,6 +167,21 @@ fn outputs_never_destroy_or_lie() {
 }
 
 #[test]
+fn a_closed_stdout_ends_quietly() {
+    let c = Case::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_voxfield"))
+        .args(["info", s(&c.p("vol.npy"))])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away, as `| head -0` would
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn special_files_as_inputs_are_refused_not_read() {
     let c = Case::new();
     let fifo = c.p("in.fifo");

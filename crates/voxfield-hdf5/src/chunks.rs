@@ -71,6 +71,7 @@ impl H5ChunkedVolume {
             ChunkIndex::Implicit { .. } => "implicit",
             ChunkIndex::Fixed { .. } => "fixed array",
             ChunkIndex::Extensible(_) => "extensible array",
+            ChunkIndex::BTreeV2 { .. } => "v2 B-tree",
         }
     }
 }

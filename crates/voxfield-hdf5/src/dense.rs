@@ -146,7 +146,7 @@ impl Heap {
 }
 
 /// Every record of the version-2 B-tree at `addr`, in key order.
-fn btree_records(f: &H5File, addr: u64) -> Res<Vec<Vec<u8>>> {
+pub(crate) fn btree_records(f: &H5File, addr: u64) -> Res<Vec<Vec<u8>>> {
     let b = f.read_upto(addr, 64)?;
     if !b.starts_with(b"BTHD") {
         return Err(format!("B-tree at {addr} has no BTHD signature (corrupt)"));

@@ -518,27 +518,20 @@ pub(crate) enum Layout {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum ChunkIndexKind {
     /// Version-1 B-tree (layout version 3: h5py's default).
-    BTreeV1 {
-        root: u64,
-    },
+    BTreeV1 { root: u64 },
     /// One chunk for the whole dataset, possibly filtered.
     Single {
         addr: u64,
         filtered: Option<(u64, u32)>,
     },
     /// Unfiltered chunks stored one after another in chunk order.
-    Implicit {
-        addr: u64,
-    },
+    Implicit { addr: u64 },
     /// Fixed array (layout version 4, fixed-size datasets).
-    FixedArray {
-        header: u64,
-    },
+    FixedArray { header: u64 },
     /// Extensible array (layout version 4, one unlimited dimension).
-    ExtensibleArray {
-        header: u64,
-    },
-    Other(&'static str),
+    ExtensibleArray { header: u64 },
+    /// Version-2 B-tree (layout version 4, several unlimited dimensions).
+    BTreeV2 { header: u64 },
 }
 
 pub(crate) fn layout(m: &Message, f: &H5File) -> Res<Layout> {
@@ -600,7 +593,10 @@ pub(crate) fn layout(m: &Message, f: &H5File) -> Res<Layout> {
                     c.skip(5)?; // max bits, index elements, min pointers, min elements, page bits
                     ChunkIndexKind::ExtensibleArray { header: c.addr()? }
                 }
-                5 => ChunkIndexKind::Other("version-2 B-tree"),
+                5 => {
+                    c.skip(6)?; // node size, split and merge percentages
+                    ChunkIndexKind::BTreeV2 { header: c.addr()? }
+                }
                 t => return Err(format!("unknown chunk index type {t}")),
             };
             Ok(Layout::Chunked { chunk, index })

@@ -35,6 +35,15 @@ pub(crate) enum ChunkIndex {
         chunk_bytes: u64,
     },
     Extensible(Box<crate::earray::Earray>),
+    /// Version-2 B-tree: its records are read once, on first use, into a map from
+    /// chunk coordinates (in chunks) to the stored chunk.
+    BTreeV2 {
+        header: u64,
+        filtered: bool,
+        chunk_bytes: u64,
+        chunk: Vec<u64>,
+        map: std::sync::OnceLock<Result<HashMap<Vec<u64>, Stored>, String>>,
+    },
     Fixed {
         /// Address of element 0 of page 0 (or of the unpaged element list).
         first: u64,
@@ -58,6 +67,8 @@ impl ChunkIndex {
         rank: usize,
         grid: &[u64],
         chunk_bytes: u64,
+        filtered: bool,
+        chunk: &[usize],
     ) -> Res<Self> {
         Ok(match kind {
             ChunkIndexKind::BTreeV1 { root } => {
@@ -71,25 +82,28 @@ impl ChunkIndex {
                 }
                 index
             }
-            ChunkIndexKind::Single { addr, filtered } => ChunkIndex::Single(match (addr, filtered) {
-                (&UNDEF, _) => None,
-                (a, Some((size, mask))) => Some((*a, *size, *mask)),
-                (a, None) => Some((*a, chunk_bytes, 0)),
-            }),
+            ChunkIndexKind::Single { addr, filtered } => {
+                ChunkIndex::Single(match (addr, filtered) {
+                    (&UNDEF, _) => None,
+                    (a, Some((size, mask))) => Some((*a, *size, *mask)),
+                    (a, None) => Some((*a, chunk_bytes, 0)),
+                })
+            }
             ChunkIndexKind::Implicit { addr } => ChunkIndex::Implicit {
                 addr: *addr,
                 chunk_bytes,
             },
             ChunkIndexKind::FixedArray { header } => fixed_array(f, *header, grid, chunk_bytes)?,
+            ChunkIndexKind::BTreeV2 { header } => ChunkIndex::BTreeV2 {
+                header: *header,
+                filtered,
+                chunk_bytes,
+                chunk: chunk.iter().map(|&c| c as u64).collect(),
+                map: std::sync::OnceLock::new(),
+            },
             ChunkIndexKind::ExtensibleArray { header } => ChunkIndex::Extensible(Box::new(
                 crate::earray::Earray::open(f, *header, chunk_bytes)?,
             )),
-            ChunkIndexKind::Other(name) => {
-                return Err(format!(
-                    "chunks are indexed by an {name}, which voxfield does not read yet (HDF5 writes one for \
-                     resizable datasets with libver='latest'; rewrite with h5py's default libver)"
-                ))
-            }
         })
     }
 
@@ -100,6 +114,20 @@ impl ChunkIndex {
             ChunkIndex::BTree { root, .. } => self.btree_locate(f, *root, offset),
             ChunkIndex::Single(s) => Ok(*s),
             ChunkIndex::Extensible(ea) => ea.locate(f, linear),
+            ChunkIndex::BTreeV2 {
+                header,
+                filtered,
+                chunk_bytes,
+                chunk,
+                map,
+            } => {
+                let map = map
+                    .get_or_init(|| btree2_map(f, *header, offset.len(), *filtered, *chunk_bytes))
+                    .as_ref()
+                    .map_err(|e| e.clone())?;
+                let scaled: Vec<u64> = offset.iter().zip(chunk).map(|(o, c)| o / c).collect();
+                Ok(map.get(&scaled).copied())
+            }
             ChunkIndex::Implicit { addr, chunk_bytes } => {
                 Ok((*addr != UNDEF).then(|| (addr + linear * chunk_bytes, *chunk_bytes, 0)))
             }
@@ -231,6 +259,35 @@ impl ChunkIndex {
         }
         Err("chunk index is deeper than 64 levels (corrupt)".into())
     }
+}
+
+/// Every chunk of a version-2 B-tree index, keyed by its chunk coordinates (the
+/// records' scaled offsets).
+fn btree2_map(
+    f: &H5File,
+    header: u64,
+    rank: usize,
+    filtered: bool,
+    chunk_bytes: u64,
+) -> Result<HashMap<Vec<u64>, Stored>, String> {
+    let records = crate::dense::btree_records(f, header)?;
+    let mut map = HashMap::with_capacity(records.len());
+    for r in records {
+        let mut c = Cur::new(&r, f);
+        let addr = c.addr()?;
+        let (size, mask) = if filtered {
+            let n = r
+                .len()
+                .checked_sub(f.o + 4 + 8 * rank)
+                .ok_or("chunk record too short")?;
+            (c.uint(n)?, c.u32()?)
+        } else {
+            (chunk_bytes, 0)
+        };
+        let scaled = (0..rank).map(|_| c.uint(8)).collect::<Res<Vec<u64>>>()?;
+        map.insert(scaled, (addr, size, mask));
+    }
+    Ok(map)
 }
 
 fn fixed_array(f: &H5File, header: u64, grid: &[u64], chunk_bytes: u64) -> Res<ChunkIndex> {

@@ -204,8 +204,16 @@ fn open_any(path: &Path, index: &IndexRequest) -> Result<Opened> {
                 .zip(&chunk)
                 .map(|(&n, &c)| n.div_ceil(c) as u64)
                 .collect();
-            let index = index::ChunkIndex::open(&f, &kind, shape.len(), &grid, chunk_bytes)
-                .map_err(bad_ds)?;
+            let index = index::ChunkIndex::open(
+                &f,
+                &kind,
+                shape.len(),
+                &grid,
+                chunk_bytes,
+                !steps.is_empty(),
+                &chunk,
+            )
+            .map_err(bad_ds)?;
             let fill = match format::fill_value(&msgs, &f).map_err(bad_ds)? {
                 Some(v) if v.len() == dtype.size() => v,
                 Some(v) => {

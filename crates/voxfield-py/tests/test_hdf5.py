@@ -153,7 +153,11 @@ def test_resizable_latest_format_datasets_use_the_extensible_array(tmp_path):
         f.create_dataset("maxbig", data=c, chunks=(2, 2, 3), maxshape=(9, None, 70), **hdf5plugin.LZ4())
         f.create_dataset("fixedmax", data=c, chunks=(2, 2, 3), maxshape=(9, 8, 70))
         f.create_dataset("paged", data=big, chunks=(2, 1), maxshape=(2, None))
-    for ds, ref in [("frames", a), ("gz", a), ("swizzled", b), ("maxbig", c), ("fixedmax", c)]:
+        # Two unlimited axes: the version-2 B-tree index.
+        f.create_dataset("bt2", data=c, chunks=(2, 2, 7), maxshape=(None, None, 70))
+        f.create_dataset("bt2z", data=c, chunks=(2, 2, 7), maxshape=(None, None, None), compression="gzip")
+    for ds, ref in [("frames", a), ("gz", a), ("swizzled", b), ("maxbig", c), ("fixedmax", c), ("bt2", c),
+                    ("bt2z", c)]:
         np.testing.assert_array_equal(full(voxfield.open(f"{p}:/{ds}")), ref.astype(np.float64), err_msg=ds)
     v = voxfield.open(f"{p}:/paged")
     q = np.array([[0, 0], [1, 5], [0, 65519], [1, 65521], [1, 69999], [0, 40000]], float)
