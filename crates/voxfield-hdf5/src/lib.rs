@@ -5,8 +5,8 @@
 //! * Contiguous, unfiltered datasets are memory-mapped at their file offset and
 //!   sampled zero-copy, like `.npy` files.
 //! * Chunked datasets are read chunk by chunk: the chunk index (version-1 B-tree,
-//!   or the single-chunk, implicit and fixed-array indexes of `libver="latest"`
-//!   files) gives each chunk's address, one positioned read fetches it and the
+//!   or the single-chunk, implicit, fixed-array, extensible-array and version-2
+//!   B-tree indexes of `libver="latest"` files) gives each chunk's address, one positioned read fetches it and the
 //!   filters are undone in Rust, in parallel. Each chunk's filter mask is honoured
 //!   (h5py stores chunks that lzf cannot shrink raw); chunks never written take
 //!   the dataset's fill value. An unknown filter is refused at open with its name
