@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use voxfield::ChunkCache;
 use voxfield_core::{DType, Field, VolumeSource};
 use voxfield_io::{npy, NpyElement};
@@ -14,6 +13,7 @@ use voxfield_sample::{evaluate, evaluate_plane, OutElem, Plane, PointList, Reduc
 use crate::args::{
     Cli, CodecArg, Colormap, Command, PictureArgs, PlaneArgs, RawArgs, SamplingArgs,
 };
+use crate::work::{catch_interrupts, progress, set_threads, INTERRUPTED};
 use crate::{phantom, points, render};
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -96,25 +96,6 @@ fn open(path: &Path, raw: &RawArgs) -> Result<Box<dyn VolumeSource>> {
         eprintln!("voxfield: note: {note}");
     }
     Ok(src)
-}
-
-/// The most worker threads `--threads` may ask for.
-const MAX_THREADS: usize = 1024;
-
-pub(crate) fn set_threads(n: Option<usize>) -> Result<()> {
-    if let Some(n) = n {
-        if n == 0 || n > MAX_THREADS {
-            bail!(
-                "--threads {n}: give 1 to {MAX_THREADS} (this machine has {} cores)",
-                rayon::current_num_threads()
-            );
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build_global()
-            .context("setting up threads")?;
-    }
-    Ok(())
 }
 
 fn field<'a>(src: &'a dyn VolumeSource, s: &SamplingArgs) -> Result<Box<dyn Field + 'a>> {
@@ -373,17 +354,6 @@ macro_rules! with_out {
     };
 }
 
-pub(crate) fn progress(total: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({eta})")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_message(what.to_string());
-    bar
-}
-
 fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
     if crate::rbf::is_model(path) {
         return crate::rbf::info(path, json);
@@ -465,22 +435,6 @@ fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
         None => println!("affine:        none (index space)"),
     }
     Ok(())
-}
-
-/// Set by SIGINT/SIGTERM so long work stops between chunks and cleans up.
-pub(crate) static INTERRUPTED: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
-}
-
-pub(crate) fn catch_interrupts() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
 }
 
 /// OME-Zarr pyramid options when the destination is `*.ome.zarr` or levels are given.

@@ -7,6 +7,7 @@ mod phantom;
 mod points;
 mod rbf;
 mod render;
+mod work;
 
 use clap::Parser;
 

@@ -9,7 +9,7 @@ use voxfield_io::npy;
 use voxfield_rbf::{file, Duplicates, FitOptions, GridVolume, Ramp, RbfModel};
 
 use crate::args::{PictureArgs, RbfCommand};
-use crate::commands::{catch_interrupts, progress, set_threads, INTERRUPTED};
+use crate::work::{catch_interrupts, progress, set_threads, INTERRUPTED};
 use crate::{points, render};
 
 /// Whether `path` names a `.vxr` model (by extension or magic).
