@@ -16,12 +16,15 @@
 //! ```
 
 pub mod blend;
+pub mod buckets;
 pub mod cell;
 pub mod eval;
 pub mod file;
 pub mod grid;
 pub mod kernel;
 pub mod model;
+mod solve;
+mod sums;
 
 pub use blend::Ramp;
 pub use eval::RbfField;
