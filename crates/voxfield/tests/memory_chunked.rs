@@ -6,47 +6,19 @@ use std::sync::atomic::AtomicBool;
 
 use voxfield::{
     evaluate, field, open, write_zarr, ChunkCache, OpenOptions, PointList, SampleOptions,
-    VolumeInfo, VolumeSource, ZarrCodec, ZarrWriteOptions,
+    ZarrCodec, ZarrWriteOptions,
 };
 use voxfield_core::memory::PeakRss;
-use voxfield_core::{DType, Endian};
 
-/// A 256 MiB float32 volume generated chunk by chunk (never held whole).
-struct Ramp(VolumeInfo);
-impl VolumeSource for Ramp {
-    fn info(&self) -> &VolumeInfo {
-        &self.0
-    }
-    fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> voxfield::Result<()> {
-        let cs = self.0.chunk_shape;
-        for (n, v) in out.chunks_exact_mut(4).enumerate() {
-            let (i, j, k) = (n / (cs[1] * cs[2]), (n / cs[2]) % cs[1], n % cs[2]);
-            let x =
-                ((idx[0] * cs[0] + i) + 3 * (idx[1] * cs[1] + j) + 7 * (idx[2] * cs[2] + k)) as f32;
-            v.copy_from_slice(&x.to_ne_bytes());
-        }
-        Ok(())
-    }
-}
+mod common;
+use common::Ramp;
 
 #[test]
 fn sampling_a_volume_bigger_than_the_cache_stays_within_budget() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("ramp.zarr");
     let shape = [512, 512, 256];
-    let ramp = Ramp(VolumeInfo {
-        format: "test",
-        path: "ramp".into(),
-        shape,
-        dtype: DType::F32,
-        endian: Endian::NATIVE,
-        chunk_shape: [64, 64, 64],
-        affine: None,
-        bytes_on_disk: 0,
-        value_scale: None,
-        notes: vec![],
-        axes: voxfield_core::Axes::plain(shape),
-    });
+    let ramp = Ramp::new(shape, [64, 64, 64], [1.0, 3.0, 7.0]);
     let opts = ZarrWriteOptions {
         chunks: [64, 64, 64],
         codec: ZarrCodec::Zstd,

@@ -321,14 +321,20 @@ def map_coordinates(volume: Any, coordinates: Any, output: Any = None, order: in
     d = vol.ndim
     if c.ndim < 1 or c.shape[0] != d:
         raise ValueError(f"coordinates must have shape ({d}, ...) for a {d}-D volume, got {c.shape}")
-    target = output if isinstance(output, np.ndarray) else None
-    dt = vol.dtype if output is None else (output.dtype if target is not None else np.dtype(output))
     method = _METHODS[order] + ("" if prefilter or order < 2 else "/raw")
     vals = vol.sample(tuple(c[i] for i in range(d)), method=method, mode=mode, cval=cval, dtype=np.float64)
-    if np.dtype(dt).kind in "iu":
+    return _to_output(vals, output, vol.dtype)
+
+
+def _to_output(vals: np.ndarray, output: Any, default: np.dtype) -> np.ndarray:
+    """f64 results as scipy writes them: into ``output`` (an array, or a dtype; default
+    ``default``), integers rounded half away from zero and clipped."""
+    target = output if isinstance(output, np.ndarray) else None
+    dt = np.dtype(default if output is None else (output.dtype if target is not None else output))
+    if dt.kind in "iu":
         info = np.iinfo(dt)
-        vals = np.clip(np.where(vals > 0, vals + 0.5, vals - 0.5), info.min, info.max).astype(dt) if np.dtype(dt).kind == "i" \
-            else np.clip(np.where(vals > 0, vals + 0.5, 0), 0, info.max).astype(dt)
+        vals = np.clip(np.where(vals > 0, vals + 0.5, vals - 0.5 if dt.kind == "i" else 0),
+                       info.min, info.max).astype(dt)
     else:
         vals = vals.astype(dt, copy=False)
     if target is not None:
@@ -445,19 +451,7 @@ def _map_coordinates_nd(a: np.ndarray, coordinates: Any, output: Any, order: int
                                                              cval=cval, dtype=np.float64)
             total[members] += w[members] * vals
     total[dead | ~finite] = cval
-    target = output if isinstance(output, np.ndarray) else None
-    dt = a.dtype if output is None else (output.dtype if target is not None else np.dtype(output))
-    vals = total.reshape(shape)
-    if np.dtype(dt).kind in "iu":
-        info = np.iinfo(dt)
-        vals = np.clip(np.where(vals > 0, vals + 0.5, vals - 0.5 if np.dtype(dt).kind == "i" else 0),
-                       info.min, info.max).astype(dt)
-    else:
-        vals = vals.astype(dt, copy=False)
-    if target is not None:
-        target[...] = vals
-        return target
-    return vals
+    return _to_output(total.reshape(shape), output, a.dtype)
 
 
 from .rbf import RBFInterpolator, load  # noqa: E402  (the RBF engine's Python layer)
