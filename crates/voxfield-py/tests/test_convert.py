@@ -177,3 +177,24 @@ def test_sharded_pyramids_open_in_ome_zarr_py_and_voxfield(tmp_path, nifti):
     v = voxfield.open(dst, level=1)
     assert v.chunks == (8, 8, 8)  # read by inner chunk
     np.testing.assert_allclose(v.sample([[3.0, 4.0, 5.0]], method="nearest"), block_reduce(a, "mean")[3, 4, 5])
+
+
+def test_python_plane_reads_the_level_matching_its_pixels(tmp_path, nifti):
+    p, a, aff = nifti
+    dst = tmp_path / "a.ome.zarr"
+    run("convert", p, dst, "--chunks", "8,8,8")
+    vol = voxfield.open(dst)
+    for step, level in [(1, 0), (4, 2), (8, 3)]:
+        got = vol.plane([2, 3, 10], [step, 0, 0], [0, step, 0], (3, 4))
+        lk = voxfield.open(dst, level=level)
+        # The same plane through level `level`, in that level's own indices.
+        m = np.linalg.inv(lk.affine) @ vol.affine
+        o = m @ [2, 3, 10, 1]
+        want = lk.plane(o[:3], m[:3, :3] @ [step, 0, 0], m[:3, :3] @ [0, step, 0], (3, 4))
+        np.testing.assert_allclose(got, want, equal_nan=True, err_msg=f"step {step}")
+    # World coordinates take the level's own affine; auto_level=False reads level 0.
+    w = vol.plane(aff[:3, 3], [8, 0, 0], [0, 10, 0], (2, 2), world=True)
+    np.testing.assert_allclose(w, voxfield.open(dst, level=2).plane(aff[:3, 3], [8, 0, 0], [0, 10, 0], (2, 2),
+                                                                     world=True), equal_nan=True)
+    full = vol.plane([2, 3, 10], [4, 0, 0], [0, 4, 0], (3, 4), auto_level=False)
+    np.testing.assert_allclose(full, voxfield.open(dst, level=0).plane([2, 3, 10], [4, 0, 0], [0, 4, 0], (3, 4)))

@@ -88,11 +88,15 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
             endian = "big"
         raw_shape = None if shape is None or values is not None else [int(s) for s in shape]
         sparse_shape = None if values is None else [int(s) for s in shape]
-        def at(i: Any) -> "_voxfield.Volume":
-            return _voxfield.open_path(os.fspath(obj), raw_shape, raw_dtype, offset, order, endian, level, spacing,
+        def at(i: Any, at_spacing: float | None = spacing) -> "_voxfield.Volume":
+            return _voxfield.open_path(os.fspath(obj), raw_shape, raw_dtype, offset, order, endian, level, at_spacing,
                                        None if values is None else os.fspath(values), sparse_shape, cache_mb,
                                        *_index(i))
-        return Volume(at(index), at)
+        vol = Volume(at(index), at)
+        if level is None and spacing is None:
+            # A multiscale image may then be read at a coarser level by plane().
+            vol._at_spacing = lambda s: at(vol.index, s)
+        return vol
     kind = type(obj).__module__.split(".")[0]
     if kind == "sparse" and type(obj).__name__ in ("COO", "DOK"):
         coo = obj.to_coo() if type(obj).__name__ == "DOK" else obj
@@ -186,6 +190,7 @@ class Volume:
         self._v = inner
         self._info = inner.info()
         self._reopen = reopen
+        self._at_spacing = None
 
     @property
     def ndim(self) -> int:
@@ -264,9 +269,37 @@ class Volume:
 
     def plane(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
               method: str = "linear", mode: str = "constant", cval: float = np.nan, dtype: Any = np.float32,
-              world: bool = False, affine: Any = None) -> np.ndarray:
-        """An oblique plane: pixel (j, i) samples ``origin + i*u + j*v``; ``shape`` is (nv, nu)."""
+              world: bool = False, affine: Any = None, auto_level: bool = True) -> np.ndarray:
+        """An oblique plane: pixel (j, i) samples ``origin + i*u + j*v``; ``shape`` is (nv, nu).
+        On a multiscale OME-Zarr image opened without a level, ``auto_level`` reads the
+        coarsest level whose voxels are no larger than the pixels (positions stay in level-0
+        indices, or world units with ``world``)."""
+        level = self._level_for(u, v, world) if auto_level and affine is None else None
+        if level is not None:
+            vk, m = level
+            if m is not None:  # level-0 indices -> this level's indices
+                d = self.ndim
+                lift = lambda x, w: np.asarray(_lift(x, d, "vector"), float) @ m[:3, :3].T + w
+                origin3 = lift(origin, m[:3, 3])
+                u3, v3 = lift(u, 0.0), lift(v, 0.0)
+                return vk.slab(origin3[3 - d:], u3[3 - d:], v3[3 - d:], shape, 0.0, 1.0, "mean", method, mode,
+                               cval, dtype, False, None)
+            return vk.slab(origin, u, v, shape, 0.0, 1.0, "mean", method, mode, cval, dtype, True, None)
         return self.slab(origin, u, v, shape, 0.0, 1.0, "mean", method, mode, cval, dtype, world, affine)
+
+    def _level_for(self, u: Sequence[float], v: Sequence[float], world: bool):
+        """(the level to read, level-0 index -> level index affine or None for world), or None."""
+        if self._at_spacing is None or not any(n.startswith("OME-Zarr image with") for n in self._info["notes"]):
+            return None
+        d = self.ndim
+        a0 = self.affine if self.affine is not None else np.eye(4)
+        vecs = [np.asarray(_lift(x, d, "vector"), float) for x in (u, v)]
+        want = min(np.linalg.norm(x if world else a0[:3, :3] @ x) for x in vecs)
+        vk = Volume(self._at_spacing(float(want)))
+        ak = vk.affine if vk.affine is not None else np.eye(4)
+        if np.allclose(ak, a0):
+            return None
+        return vk, (None if world else np.linalg.inv(ak) @ a0)
 
     def slab(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
              thickness: float, step: float = 1.0, reduce: str = "mean", method: str = "linear",
