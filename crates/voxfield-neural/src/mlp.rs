@@ -1,0 +1,114 @@
+//! The bias-free MLP of tiny-cuda-nn's fully fused networks: `inputs → width →
+//! … → 1`, ReLU after each hidden layer, a linear output (values are normalised
+//! to [0, 1]). Weights are row-major per layer, stored in a flat slice.
+
+/// Layer sizes and where each layer's weights start.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    /// Widths from the input to the output, e.g. [32, 64, 64, 1].
+    pub sizes: Vec<usize>,
+    offsets: Vec<usize>,
+    pub n_params: usize,
+}
+
+impl Mlp {
+    pub fn new(inputs: usize, width: usize, hidden: usize) -> Self {
+        let mut sizes = vec![inputs];
+        sizes.extend(std::iter::repeat_n(width, hidden));
+        sizes.push(1);
+        let mut offsets = vec![];
+        let mut n = 0;
+        for w in sizes.windows(2) {
+            offsets.push(n);
+            n += w[0] * w[1];
+        }
+        Mlp {
+            sizes,
+            offsets,
+            n_params: n,
+        }
+    }
+
+    fn layer<'a>(&self, params: &'a [f32], k: usize) -> &'a [f32] {
+        &params[self.offsets[k]..self.offsets[k] + self.sizes[k] * self.sizes[k + 1]]
+    }
+
+    /// Xavier-uniform initialisation (tiny-cuda-nn's default for its MLPs).
+    pub fn init(&self, rng: &mut crate::Rng, params: &mut [f32]) {
+        for (k, w) in self.sizes.windows(2).enumerate() {
+            let a = (6.0 / (w[0] + w[1]) as f32).sqrt();
+            let start = self.offsets[k];
+            for p in &mut params[start..start + w[0] * w[1]] {
+                *p = rng.uniform(-a, a);
+            }
+        }
+    }
+
+    /// Runs one input through the network; `acts` receives every layer's output
+    /// (after ReLU for hidden layers) for the backward pass. Returns the output.
+    pub fn forward(&self, params: &[f32], input: &[f32], acts: &mut Vec<Vec<f32>>) -> f32 {
+        acts.resize(self.sizes.len(), vec![]);
+        acts[0].clear();
+        acts[0].extend_from_slice(input);
+        let last = self.sizes.len() - 2;
+        for k in 0..=last {
+            let (n_in, n_out) = (self.sizes[k], self.sizes[k + 1]);
+            let w = self.layer(params, k);
+            let (prev, next) = acts.split_at_mut(k + 1);
+            let x = &prev[k];
+            let y = &mut next[0];
+            y.clear();
+            y.extend((0..n_out).map(|o| {
+                let row = &w[o * n_in..(o + 1) * n_in];
+                let s: f32 = row.iter().zip(x).map(|(a, b)| a * b).sum();
+                if k < last {
+                    s.max(0.0)
+                } else {
+                    s
+                }
+            }));
+        }
+        acts[last + 1][0]
+    }
+
+    /// Backpropagates dL/d(output) = `d_out` through the activations of the last
+    /// `forward`: adds the weight gradient into `grad` and writes dL/d(input).
+    pub fn backward(
+        &self,
+        params: &[f32],
+        acts: &[Vec<f32>],
+        d_out: f32,
+        grad: &mut [f32],
+        d_input: &mut [f32],
+    ) {
+        let last = self.sizes.len() - 2;
+        let mut delta = vec![d_out];
+        for k in (0..=last).rev() {
+            let (n_in, n_out) = (self.sizes[k], self.sizes[k + 1]);
+            let w = self.layer(params, k);
+            let g = &mut grad[self.offsets[k]..self.offsets[k] + n_in * n_out];
+            let x = &acts[k];
+            let mut prev = vec![0.0f32; n_in];
+            for o in 0..n_out {
+                let d = delta[o];
+                if d == 0.0 {
+                    continue;
+                }
+                for i in 0..n_in {
+                    g[o * n_in + i] += d * x[i];
+                    prev[i] += d * w[o * n_in + i];
+                }
+            }
+            if k > 0 {
+                // Through the ReLU of the layer below (its output is acts[k]).
+                for i in 0..n_in {
+                    if x[i] <= 0.0 {
+                        prev[i] = 0.0;
+                    }
+                }
+            }
+            delta = prev;
+        }
+        d_input.copy_from_slice(&delta);
+    }
+}
