@@ -91,6 +91,51 @@ pub enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Compress a volume into a neural model (.vxn): a multiresolution hash grid and a
+    /// small MLP trained on CPU; the model samples like a volume.
+    Compress {
+        #[command(flatten)]
+        source: SourceArgs,
+        /// Model file to write.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Passes over every voxel.
+        #[arg(long, default_value_t = 5)]
+        epochs: usize,
+        /// Stop once an epoch reaches this PSNR (dB, estimated from the training loss).
+        #[arg(long, value_parser = parse_f64)]
+        target_psnr: Option<f64>,
+        /// Stop after this many seconds.
+        #[arg(long, value_parser = parse_f64)]
+        time_limit: Option<f64>,
+        /// log2 of the hash table size per level (model size grows with it).
+        #[arg(long, default_value_t = 11)]
+        log2_table: u32,
+        /// Encoding levels.
+        #[arg(long, default_value_t = 16)]
+        levels: usize,
+        /// MLP width (2 hidden layers).
+        #[arg(long, default_value_t = 64)]
+        width: usize,
+        /// Samples per Adam step.
+        #[arg(long, default_value_t = 65536)]
+        batch: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Decode a neural model (.vxn) to a volume file (.npy), slab by slab.
+    Decompress {
+        model: PathBuf,
+        #[arg(short, long)]
+        out: PathBuf,
+        /// source (the compressed volume's type, rounded and clipped) or f32.
+        #[arg(long, default_value = "source")]
+        dtype: String,
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Scattered-data RBF interpolation by space subdivision: fit, eval, grid.
     Rbf {
         #[command(subcommand)]

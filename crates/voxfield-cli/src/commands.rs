@@ -69,6 +69,43 @@ pub fn run(cli: Cli) -> Result<()> {
             picture,
         } => slice(&source.path, &source.raw, &plane, &out, &sampling, &picture),
         Command::Rbf { cmd } => crate::rbf::run(cmd),
+        Command::Compress {
+            source,
+            out,
+            epochs,
+            target_psnr,
+            time_limit,
+            log2_table,
+            levels,
+            width,
+            batch,
+            seed,
+            threads,
+        } => {
+            set_threads(threads)?;
+            let src = open(&source.path, &source.raw)?;
+            let opts = voxfield::neural::CompressOptions {
+                epochs,
+                target_psnr,
+                time_limit,
+                log2_table,
+                levels,
+                width,
+                batch,
+                seed,
+                ..Default::default()
+            };
+            crate::neural::compress(&source.path, src.as_ref(), &out, &opts)
+        }
+        Command::Decompress {
+            model,
+            out,
+            dtype,
+            threads,
+        } => {
+            set_threads(threads)?;
+            crate::neural::decompress(&model, &out, &dtype)
+        }
         Command::Demo {
             source,
             out,
@@ -127,11 +164,15 @@ enum Source {
         index_to_level: Option<voxfield::Affine>,
     },
     Model(Box<voxfield_rbf::RbfModel>),
+    /// A neural model (`.vxn`): the volume it was trained on, in its index space.
+    Neural(Box<voxfield::neural::NeuralModel>),
 }
 
 impl Source {
     fn open(path: &Path, raw: &RawArgs) -> Result<Source> {
-        Ok(if crate::rbf::is_model(path) {
+        Ok(if crate::neural::is_model(path) {
+            Source::Neural(Box::new(voxfield::neural::NeuralModel::load(path)?))
+        } else if crate::rbf::is_model(path) {
             Source::Model(Box::new(voxfield_rbf::RbfModel::load(path)?))
         } else {
             Source::Volume(open(path, raw)?)
@@ -161,6 +202,19 @@ impl Source {
                 )?)
             }
             Source::Volume(src) => field(src.as_ref(), s),
+            Source::Neural(model) => {
+                if s.affine.is_some() {
+                    bail!("--affine does not apply to a neural model: --world uses the affine it was trained with");
+                }
+                match (s.world, model.affine) {
+                    (false, _) => Ok(Box::new(voxfield::neural::NeuralField { model })),
+                    (true, None) => bail!("--world: the model's source had no affine"),
+                    (true, Some(a)) => Ok(Box::new(WorldField {
+                        inner: voxfield::neural::NeuralField { model },
+                        to_index: a.inverse()?,
+                    })),
+                }
+            }
             Source::Model(model) => {
                 if s.world() {
                     bail!("--world/--affine do not apply to an RBF model: it is evaluated in its own coordinates");
@@ -175,6 +229,7 @@ impl Source {
     fn dims(&self) -> usize {
         match self {
             Source::Volume(src) | Source::Level { src, .. } => src.info().axes.spatial_dims(),
+            Source::Neural(_) => 3,
             Source::Model(m) => m.info.dim,
         }
     }
@@ -185,7 +240,9 @@ impl Source {
         let d = self.dims();
         match self {
             _ if d == 3 => pts.to_vec(),
-            Source::Volume(_) | Source::Level { .. } => voxfield::lift_points(d, pts),
+            Source::Volume(_) | Source::Level { .. } | Source::Neural(_) => {
+                voxfield::lift_points(d, pts)
+            }
             Source::Model(_) => pts
                 .chunks_exact(d)
                 .flat_map(|p| (0..3).map(move |a| p.get(a).copied().unwrap_or(0.0)))
@@ -232,6 +289,12 @@ impl Source {
     fn output_dtype(&self, s: &SamplingArgs) -> Result<DType> {
         match self {
             Source::Volume(src) | Source::Level { src, .. } => output_dtype(s, src.as_ref()),
+            Source::Neural(m) => match s.dtype.as_str() {
+                "f32" | "float32" => Ok(DType::F32),
+                "f64" | "float64" => Ok(DType::F64),
+                "source" => Ok(m.dtype.parse()?),
+                o => bail!("--dtype '{o}': expected f32, f64 or source"),
+            },
             Source::Model(_) => match s.dtype.as_str() {
                 "f32" | "float32" => Ok(DType::F32),
                 "f64" | "float64" => Ok(DType::F64),
@@ -287,6 +350,22 @@ fn auto_level(
         src,
         index_to_level,
     })
+}
+
+/// A field sampled at world positions through the inverse of an affine.
+struct WorldField<F> {
+    inner: F,
+    to_index: voxfield::Affine,
+}
+
+impl<F: Field> Field for WorldField<F> {
+    fn sample_block(&self, points: &[[f64; 3]], out: &mut [f64]) -> voxfield::Result<()> {
+        let idx: Vec<[f64; 3]> = points.iter().map(|p| self.to_index.apply(*p)).collect();
+        self.inner.sample_block(&idx, out)
+    }
+    fn batch_hint(&self) -> usize {
+        self.inner.batch_hint()
+    }
 }
 
 /// The element type results are written in.
@@ -357,6 +436,9 @@ macro_rules! with_out {
 fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
     if crate::rbf::is_model(path) {
         return crate::rbf::info(path, json);
+    }
+    if crate::neural::is_model(path) {
+        return crate::neural::info(path, json);
     }
     if raw.shape.is_none() {
         if let Some(entries) = voxfield::list_container(path)? {

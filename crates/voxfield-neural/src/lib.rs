@@ -9,12 +9,16 @@
 pub mod adam;
 pub mod encoding;
 pub mod mlp;
+pub mod model;
 pub mod net;
+pub mod train;
 
 pub use adam::Adam;
 pub use encoding::{HashGrid, HashGridConfig};
 pub use mlp::Mlp;
+pub use model::{NeuralField, NeuralModel};
 pub use net::Net;
+pub use train::{compress, CompressOptions, Progress};
 
 /// A small deterministic generator (SplitMix64) for initialisation and shuffles,
 /// so a seed reproduces a model bit for bit.

@@ -127,3 +127,38 @@ fn the_same_seed_and_threads_give_the_same_bits() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn model_files_round_trip_bit_exactly() {
+    use voxfield_neural::NeuralModel;
+    let cfg = HashGridConfig::with_finest(4, 2, 8, 4, 16);
+    let mut net = Net::new(cfg, 16, 2, 9);
+    net.params
+        .iter_mut()
+        .for_each(|p| *p = voxfield_neural::model::f16_value(voxfield_neural::model::f16_bits(*p)));
+    let model = NeuralModel {
+        net,
+        shape: [5, 6, 7],
+        dtype: "uint8".into(),
+        lo: 2.0,
+        hi: 9.5,
+        affine: None,
+        record: serde_json::json!({"epochs": 1}),
+        width: 16,
+        hidden: 2,
+    };
+    let d = tempfile::tempdir().unwrap();
+    let a = d.path().join("a.vxn");
+    model.save(&a).unwrap();
+    let back = NeuralModel::load(&a).unwrap();
+    assert_eq!(back.net.params, model.net.params);
+    assert_eq!(
+        (back.shape, back.lo, back.hi),
+        (model.shape, model.lo, model.hi)
+    );
+    let b = d.path().join("b.vxn");
+    back.save(&b).unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(back.value(&[1.0, 2.0, 3.0]), model.value(&[1.0, 2.0, 3.0]));
+    assert!(back.value(&[-0.5, 2.0, 3.0]).is_nan() && back.value(&[f64::NAN, 0.0, 0.0]).is_nan());
+}

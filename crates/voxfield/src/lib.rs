@@ -26,6 +26,12 @@ pub use voxfield_zarr::{
     WriteOptions as ZarrWriteOptions, ZarrOptions,
 };
 
+/// Neural compression: hash-grid + MLP models of volumes (`.vxn`), trained on CPU.
+pub mod neural {
+    pub use voxfield_neural::model::MAGIC;
+    pub use voxfield_neural::{compress, CompressOptions, NeuralField, NeuralModel, Progress};
+}
+
 /// How to open a path; fields that do not apply to its format are ignored.
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {

@@ -1,0 +1,175 @@
+//! `voxfield compress` / `decompress` / `info` on neural models, and their bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use voxfield_io::npy;
+
+fn run(args: &[&str]) -> (i32, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_voxfield"))
+        .args(args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    (o.status.code().unwrap_or(-1), err)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn smooth(shape: [usize; 3]) -> Vec<f32> {
+    let mut v = vec![];
+    for i in 0..shape[0] {
+        for j in 0..shape[1] {
+            for k in 0..shape[2] {
+                let (x, y, z) = (i as f32 / 20.0, j as f32 / 20.0, k as f32 / 20.0);
+                v.push(10.0 + 5.0 * (3.0 * x).sin() * (2.0 * y).cos() + 3.0 * z);
+            }
+        }
+    }
+    v
+}
+
+fn read_f64(p: &Path) -> Vec<f64> {
+    let a = npy::read_array(p).unwrap();
+    a.data
+}
+
+#[test]
+fn compress_decompress_sample_and_info() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { d.path().join(n) };
+    let shape = [20, 18, 22];
+    let vol = smooth(shape);
+    npy::write_npy(&p("v.npy"), &shape, &vol).unwrap();
+    let (code, err) = run(&[
+        "compress",
+        s(&p("v.npy")),
+        "-o",
+        s(&p("m.vxn")),
+        "--epochs",
+        "12",
+        "--log2-table",
+        "10",
+        "--batch",
+        "256",
+        "--levels",
+        "8",
+        "--width",
+        "32",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("ratio") && err.contains("PSNR"), "{err}");
+    let (code, err) = run(&["decompress", s(&p("m.vxn")), "-o", s(&p("d.npy"))]);
+    assert_eq!(code, 0, "{err}");
+    let dec = read_f64(&p("d.npy"));
+    assert_eq!(dec.len(), vol.len());
+    let mse: f64 = dec
+        .iter()
+        .zip(&vol)
+        .map(|(a, b)| (a - *b as f64).powi(2))
+        .sum::<f64>()
+        / vol.len() as f64;
+    let range = 16.0; // ≈ max − min of the field
+    let psnr = 10.0 * (range * range / mse).log10();
+    assert!(psnr > 28.0, "decoded PSNR {psnr:.1} dB");
+    // The model is a field: sampling at voxel centres equals the decoded volume (f32 output).
+    let pts: Vec<f64> = vec![3.0, 4.0, 5.0, 19.0, 17.0, 21.0];
+    npy::write_npy(&p("pts.npy"), &[2, 3], &pts).unwrap();
+    let (code, err) = run(&[
+        "sample",
+        s(&p("m.vxn")),
+        "--points",
+        s(&p("pts.npy")),
+        "--out",
+        s(&p("o.npy")),
+        "--dtype",
+        "f64",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let got = read_f64(&p("o.npy"));
+    let at = |i: usize, j: usize, k: usize| dec[(i * shape[1] + j) * shape[2] + k];
+    assert!(
+        (got[0] as f32 - at(3, 4, 5) as f32).abs() < 1e-4
+            && (got[1] as f32 - at(19, 17, 21) as f32).abs() < 1e-4
+    );
+    // info reads the header.
+    let o = Command::new(env!("CARGO_BIN_EXE_voxfield"))
+        .args(["info", s(&p("m.vxn")), "--json"])
+        .output()
+        .unwrap();
+    let h: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(h["shape"], serde_json::json!([20, 18, 22]));
+    assert_eq!(h["training"]["epochs"], 12);
+}
+
+#[test]
+fn bad_models_and_volumes_are_refused_clearly() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { d.path().join(n) };
+    let shape = [8, 1, 9]; // a length-1 axis
+    npy::write_npy(&p("thin.npy"), &shape, &smooth(shape)).unwrap();
+    let args = |src: &Path, out: &Path| {
+        vec![
+            "compress".to_string(),
+            s(src).into(),
+            "-o".into(),
+            s(out).into(),
+            "--epochs".into(),
+            "2".into(),
+            "--log2-table".into(),
+            "8".into(),
+            "--levels".into(),
+            "4".into(),
+            "--width".into(),
+            "16".into(),
+        ]
+    };
+    let a = args(&p("thin.npy"), &p("thin.vxn"));
+    assert_eq!(run(&a.iter().map(String::as_str).collect::<Vec<_>>()).0, 0);
+    // A constant volume: no division by zero, decodes to the constant.
+    npy::write_npy(&p("c.npy"), &[4, 5, 6], &vec![7.0f32; 120]).unwrap();
+    let a = args(&p("c.npy"), &p("c.vxn"));
+    assert_eq!(run(&a.iter().map(String::as_str).collect::<Vec<_>>()).0, 0);
+    assert_eq!(
+        run(&["decompress", s(&p("c.vxn")), "-o", s(&p("c_out.npy"))]).0,
+        0
+    );
+    assert!(read_f64(&p("c_out.npy")).iter().all(|&v| v == 7.0));
+    // NaN voxels are refused, and nothing is written.
+    let mut v = smooth([4, 5, 6]);
+    v[17] = f32::NAN;
+    npy::write_npy(&p("nan.npy"), &[4, 5, 6], &v).unwrap();
+    let a = args(&p("nan.npy"), &p("nan.vxn"));
+    let (code, err) = run(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(code == 1 && err.contains("NaN"), "{err}");
+    assert!(!p("nan.vxn").exists());
+    // Truncated, bit-flipped and foreign files.
+    let good = std::fs::read(p("thin.vxn")).unwrap();
+    std::fs::write(p("cut.vxn"), &good[..good.len() / 2]).unwrap();
+    let mut flipped = good.clone();
+    let k = good.len() - 10;
+    flipped[k] ^= 1;
+    std::fs::write(p("flip.vxn"), &flipped).unwrap();
+    std::fs::write(
+        p("foreign.vxn"),
+        b"this is not a model at all, just some text",
+    )
+    .unwrap();
+    for (name, needle) in [
+        ("cut.vxn", "checksum"),
+        ("flip.vxn", "checksum"),
+        ("foreign.vxn", "magic"),
+    ] {
+        let (code, err) = run(&["decompress", s(&p(name)), "-o", s(&p("x.npy"))]);
+        assert!(
+            code == 1 && err.contains(needle) && err.contains(name),
+            "{name}: {err}"
+        );
+        let (code, err) = run(&["info", s(&p(name))]);
+        assert!(code == 1 && err.contains(needle), "{name}: {err}");
+    }
+    assert!(!p("x.npy").exists());
+}

@@ -1,0 +1,305 @@
+//! A trained model of one volume: the network, the value range it was normalised
+//! by, and what it came from; the `.vxn` file; the model as a field in the
+//! source's voxel index space.
+//!
+//! ```text
+//! \x89VXN\r\n\x1a\n | u32 version | u64 header length | header JSON | parameters (f16 LE) | u32 CRC-32
+//! ```
+
+use std::io::Write;
+use std::path::Path;
+
+use serde_json::{json, Value};
+use voxfield_core::{Affine, Error, Field, Result};
+
+use crate::{HashGridConfig, Net};
+
+pub const MAGIC: [u8; 8] = *b"\x89VXN\r\n\x1a\n";
+pub const VERSION: u32 = 1;
+
+/// A volume's network and the facts needed to decode it.
+#[derive(Clone, Debug)]
+pub struct NeuralModel {
+    pub net: Net,
+    /// Source shape (the 3-D view) and element type name.
+    pub shape: [usize; 3],
+    pub dtype: String,
+    /// Values are `lo + (hi − lo)·net(x)`.
+    pub lo: f64,
+    pub hi: f64,
+    pub affine: Option<Affine>,
+    /// Training record: epochs, seconds, final PSNR, samples.
+    pub record: Value,
+    pub width: usize,
+    pub hidden: usize,
+}
+
+/// f32 → IEEE half, round to nearest even (finite values; the parameters are small).
+pub fn f16_bits(x: f32) -> u16 {
+    let b = x.to_bits();
+    let sign = ((b >> 16) & 0x8000) as u16;
+    let exp = ((b >> 23) & 0xff) as i32 - 127 + 15;
+    let man = b & 0x7f_ffff;
+    if exp >= 31 {
+        return sign | 0x7c00; // overflow to infinity
+    }
+    if exp <= 0 {
+        if exp < -10 {
+            return sign;
+        }
+        let m = man | 0x80_0000;
+        let shift = (14 - exp) as u32;
+        let half = 1 << (shift - 1);
+        let mut v = m >> shift;
+        let rest = m & ((1 << shift) - 1);
+        if rest > half || (rest == half && v & 1 == 1) {
+            v += 1;
+        }
+        return sign | v as u16;
+    }
+    let mut v = ((exp as u32) << 10) | (man >> 13);
+    let rest = man & 0x1fff;
+    if rest > 0x1000 || (rest == 0x1000 && v & 1 == 1) {
+        v += 1; // may carry into the exponent, which is the right rounding
+    }
+    sign | v as u16
+}
+
+/// IEEE half → f32.
+pub fn f16_value(h: u16) -> f32 {
+    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exp = ((h >> 10) & 0x1f) as i32;
+    let man = (h & 0x3ff) as f32;
+    sign * match exp {
+        0 => man * (2.0f32).powi(-24),
+        31 => f32::INFINITY,
+        e => (1.0 + man / 1024.0) * (2.0f32).powi(e - 15),
+    }
+}
+
+impl NeuralModel {
+    /// The value at index-space position `p` (NaN outside the volume or for NaN input).
+    pub fn value(&self, p: &[f64; 3]) -> f64 {
+        let mut x = [0f32; 3];
+        for a in 0..3 {
+            let n = self.shape[a];
+            if !(p[a] >= 0.0 && p[a] <= (n - 1) as f64) {
+                return f64::NAN;
+            }
+            x[a] = if n > 1 {
+                (p[a] / (n - 1) as f64) as f32
+            } else {
+                0.0
+            };
+        }
+        self.lo + (self.hi - self.lo) * self.net.predict(&x) as f64
+    }
+
+    /// Bytes the parameters take in the file (f16).
+    pub fn param_bytes(&self) -> usize {
+        2 * self.net.n_params()
+    }
+
+    fn header(&self) -> Value {
+        let c = &self.net.grid.cfg;
+        json!({
+            "shape": self.shape, "dtype": self.dtype, "lo": self.lo, "hi": self.hi,
+            "affine": self.affine.map(|a| a.rows()),
+            "encoding": {"levels": c.levels, "features": c.features, "log2_table": c.log2_table,
+                         "base": c.base, "per_level_scale": c.per_level_scale},
+            "mlp": {"width": self.width, "hidden": self.hidden},
+            "params": self.net.n_params(), "storage": "f16",
+            "training": self.record,
+        })
+    }
+
+    /// Writes the model atomically; the parameters are stored as f16.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let header =
+            serde_json::to_vec(&self.header()).map_err(|e| Error::invalid(e.to_string()))?;
+        let mut body = Vec::with_capacity(20 + header.len() + self.param_bytes());
+        body.extend_from_slice(&MAGIC);
+        body.extend_from_slice(&VERSION.to_le_bytes());
+        body.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        body.extend_from_slice(&header);
+        for &p in &self.net.params {
+            body.extend_from_slice(&f16_bits(p).to_le_bytes());
+        }
+        let crc = crc32fast::hash(&body);
+        voxfield_io::npy::write_atomic(path, |w| {
+            w.write_all(&body)?;
+            w.write_all(&crc.to_le_bytes())
+        })
+    }
+
+    /// The header only (for `info`), after checking the whole file's checksum.
+    pub fn read_header(path: &Path) -> Result<Value> {
+        let bytes = read_checked(path)?;
+        let (h, _) = parse_header(path, &bytes)?;
+        Ok(h)
+    }
+
+    /// Reads a model written by `save`, checking magic, version, checksum and sizes.
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = read_checked(path)?;
+        let bad = |m: String| Error::format(path, m);
+        let (h, at) = parse_header(path, &bytes)?;
+        let e = &h["encoding"];
+        let num = |v: &Value, k: &str| {
+            v[k].as_f64()
+                .ok_or_else(|| bad(format!("header field '{k}' is missing")))
+        };
+        let cfg = HashGridConfig {
+            levels: num(e, "levels")? as usize,
+            features: num(e, "features")? as usize,
+            log2_table: num(e, "log2_table")? as u32,
+            base: num(e, "base")? as u32,
+            per_level_scale: num(e, "per_level_scale")?,
+        };
+        let (width, hidden) = (
+            num(&h["mlp"], "width")? as usize,
+            num(&h["mlp"], "hidden")? as usize,
+        );
+        if !(1..=32).contains(&cfg.levels)
+            || !(1..=8).contains(&cfg.features)
+            || cfg.log2_table > 24
+            || !(1..=1024).contains(&width)
+            || !(1..=16).contains(&hidden)
+            || cfg.base < 1
+            || !(cfg.per_level_scale >= 1.0 && cfg.per_level_scale < 16.0)
+        {
+            return Err(bad("header describes an implausible network".into()));
+        }
+        let mut net = Net::new(cfg, width, hidden, 0);
+        let n = net.n_params();
+        let params = &bytes[at..bytes.len() - 4];
+        if params.len() != 2 * n {
+            return Err(bad(format!(
+                "holds {} parameter bytes, the header's network needs {}",
+                params.len(),
+                2 * n
+            )));
+        }
+        for (p, b) in net.params.iter_mut().zip(params.chunks_exact(2)) {
+            *p = f16_value(u16::from_le_bytes([b[0], b[1]]));
+        }
+        let shape: Vec<usize> = h["shape"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|v| v as usize)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let shape: [usize; 3] = shape
+            .try_into()
+            .ok()
+            .filter(|s: &[usize; 3]| !s.contains(&0))
+            .ok_or_else(|| bad("header 'shape' is not three positive lengths".into()))?;
+        let affine = match h["affine"].as_array() {
+            None => None,
+            Some(_) => {
+                let rows: [[f64; 4]; 4] = serde_json::from_value(h["affine"].clone())
+                    .map_err(|_| bad("header 'affine' is not a 4×4 matrix".into()))?;
+                Some(Affine::from_rows(rows).map_err(|e| bad(e.to_string()))?)
+            }
+        };
+        Ok(NeuralModel {
+            net,
+            shape,
+            dtype: h["dtype"].as_str().unwrap_or("float32").to_string(),
+            lo: num(&h, "lo")?,
+            hi: num(&h, "hi")?,
+            affine,
+            record: h["training"].clone(),
+            width,
+            hidden,
+        })
+    }
+}
+
+fn read_checked(path: &Path) -> Result<Vec<u8>> {
+    voxfield_io::safety::regular_input(path)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.len() < 24 || !bytes.starts_with(&MAGIC) {
+        return Err(Error::format(
+            path,
+            "not a voxfield neural model (.vxn magic missing)",
+        ));
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 4);
+    if crc32fast::hash(body) != u32::from_le_bytes(tail.try_into().expect("4 bytes")) {
+        return Err(Error::format(
+            path,
+            "checksum mismatch: the model file is corrupt or truncated",
+        ));
+    }
+    Ok(bytes)
+}
+
+fn parse_header(path: &Path, b: &[u8]) -> Result<(Value, usize)> {
+    let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(Error::format(
+            path,
+            format!("model format version {version}; this voxfield reads {VERSION}"),
+        ));
+    }
+    let len = u64::from_le_bytes(b[12..20].try_into().expect("8 bytes")) as usize;
+    let end = 20usize
+        .checked_add(len)
+        .filter(|&e| e <= b.len() - 4)
+        .ok_or_else(|| Error::format(path, "header length runs past the end of the file"))?;
+    let h = serde_json::from_slice(&b[20..end])
+        .map_err(|e| Error::format(path, format!("bad model header: {e}")))?;
+    Ok((h, end))
+}
+
+/// A model as a field over the source's voxel index space.
+pub struct NeuralField<'a> {
+    pub model: &'a NeuralModel,
+}
+
+impl Field for NeuralField<'_> {
+    fn sample_block(&self, points: &[[f64; 3]], out: &mut [f64]) -> Result<()> {
+        use rayon::prelude::*;
+        points
+            .par_chunks(1024)
+            .zip(out.par_chunks_mut(1024))
+            .for_each(|(p, o)| {
+                for (q, v) in p.iter().zip(o) {
+                    *v = self.model.value(q);
+                }
+            });
+        Ok(())
+    }
+
+    fn batch_hint(&self) -> usize {
+        usize::MAX
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_round_trips_like_ieee() {
+        for (x, bits) in [
+            (1.0f32, 0x3c00u16),
+            (-2.0, 0xc000),
+            (0.5, 0x3800),
+            (65504.0, 0x7bff),
+            (6.1035156e-5, 0x0400),
+        ] {
+            assert_eq!(f16_bits(x), bits, "{x}");
+            assert_eq!(f16_value(bits), x);
+        }
+        // Round to nearest: 1 + 2^-11 is halfway between 1 and 1 + 2^-10 → even (1).
+        assert_eq!(f16_bits(1.0 + 2f32.powi(-11)), 0x3c00);
+        assert_eq!(f16_bits(1.0 + 3.0 * 2f32.powi(-11)), 0x3c02);
+        // Subnormals.
+        assert_eq!(f16_value(f16_bits(1e-6)), 1.013279e-6);
+    }
+}

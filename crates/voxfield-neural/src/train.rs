@@ -1,0 +1,254 @@
+//! Training a network on a volume from any voxfield source, with memory bounded
+//! by the model plus a window of bricks: each epoch visits every voxel once, in
+//! an order shuffled at two levels (the order of 32³ bricks, then the voxels of a
+//! window of bricks), reading bricks through the source's own chunk reads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde_json::json;
+use voxfield_core::{Error, Result, VolumeSource};
+
+use crate::model::NeuralModel;
+use crate::{Adam, HashGridConfig, Net, Rng};
+
+/// Edge of the bricks a volume is read in.
+const BRICK: usize = 32;
+
+/// How to train (defaults: 16 levels × 2 features, tables of 2^11, N_min 16, a
+/// 64-wide MLP with 2 hidden layers, 5 epochs, batches of 2^16, Adam lr 1e-2
+/// decayed ×0.33 at 50 % and 80 % of the epochs).
+#[derive(Clone, Debug)]
+pub struct CompressOptions {
+    pub levels: usize,
+    pub features: usize,
+    pub log2_table: u32,
+    pub base: u32,
+    pub width: usize,
+    pub hidden: usize,
+    pub epochs: usize,
+    pub batch: usize,
+    pub lr: f32,
+    pub seed: u64,
+    /// Stop once an epoch's PSNR estimate reaches this (dB).
+    pub target_psnr: Option<f64>,
+    /// Stop after this many seconds (between batches).
+    pub time_limit: Option<f64>,
+    /// Bytes of samples held at once (the brick window).
+    pub budget: usize,
+}
+
+impl Default for CompressOptions {
+    fn default() -> Self {
+        CompressOptions {
+            levels: 16,
+            features: 2,
+            log2_table: 11,
+            base: 16,
+            width: 64,
+            hidden: 2,
+            epochs: 5,
+            batch: 1 << 16,
+            lr: 1e-2,
+            seed: 1,
+            target_psnr: None,
+            time_limit: None,
+            budget: 64 << 20,
+        }
+    }
+}
+
+/// What a progress callback sees.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub epoch: usize,
+    pub done: u64,
+    pub total: u64,
+    /// PSNR estimate of the running epoch so far (dB).
+    pub psnr: f64,
+}
+
+fn bricks(shape: [usize; 3]) -> Vec<[usize; 3]> {
+    let n = shape.map(|s| s.div_ceil(BRICK));
+    let mut out = Vec::with_capacity(n.iter().product());
+    for i in 0..n[0] {
+        for j in 0..n[1] {
+            for k in 0..n[2] {
+                out.push([i * BRICK, j * BRICK, k * BRICK]);
+            }
+        }
+    }
+    out
+}
+
+fn brick_size(shape: [usize; 3], start: [usize; 3]) -> [usize; 3] {
+    [0, 1, 2].map(|a| BRICK.min(shape[a] - start[a]))
+}
+
+/// The value range, streamed brick by brick; NaN or infinite voxels are refused.
+fn value_range(src: &dyn VolumeSource) -> Result<(f64, f64)> {
+    let info = src.info();
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut bad = 0u64;
+    let mut buf = vec![];
+    for b in bricks(info.shape) {
+        let size = brick_size(info.shape, b);
+        buf.resize(size.iter().product(), 0.0);
+        src.read_box(b, size, &mut buf)?;
+        for &v in &buf {
+            let v = match info.value_scale {
+                Some((m, q)) => v * m + q,
+                None => v,
+            };
+            if v.is_finite() {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            } else {
+                bad += 1;
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(Error::format(
+            &info.path,
+            format!("{bad} voxels are NaN or infinite; neural compression needs finite values (refused)"),
+        ));
+    }
+    Ok((lo, hi))
+}
+
+/// Trains a network on `src` (its 3-D view). `progress` is called after each
+/// batch; `cancel` stops between batches with an error.
+pub fn compress(
+    src: &dyn VolumeSource,
+    opts: &CompressOptions,
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<NeuralModel> {
+    let t0 = Instant::now();
+    let info = src.info();
+    let shape = info.shape;
+    if opts.epochs == 0
+        || opts.batch == 0
+        || opts.log2_table > 24
+        || opts.levels == 0
+        || opts.width == 0
+    {
+        return Err(Error::invalid(
+            "epochs, batch, levels and width must be positive; log2 table ≤ 24",
+        ));
+    }
+    let (lo, hi) = value_range(src)?;
+    let scale = if hi > lo { 1.0 / (hi - lo) } else { 0.0 };
+    let finest = (*shape.iter().max().expect("3 axes") as u32).max(opts.base);
+    let cfg = HashGridConfig::with_finest(
+        opts.levels,
+        opts.features,
+        opts.log2_table,
+        opts.base,
+        finest,
+    );
+    let mut net = Net::new(cfg, opts.width, opts.hidden, opts.seed);
+    let mut adam = Adam::new(net.n_params(), net.grid.n_params, opts.lr);
+    let mut rng = Rng(opts.seed ^ 0x5eed);
+    let total: u64 = shape.iter().map(|&n| n as u64).product();
+    let window = (opts.budget / (BRICK * BRICK * BRICK * 16)).max(1);
+    let inv = shape.map(|n| if n > 1 { 1.0 / (n - 1) as f32 } else { 0.0 });
+    let mut grad = vec![];
+    let mut buf = vec![];
+    let (mut epochs_run, mut psnr) = (0, 0.0);
+    let mut stopped = "epochs";
+    'epochs: for epoch in 0..opts.epochs {
+        // lr ×0.33 at 50 % and 80 % of the epochs.
+        let f = epoch as f64 / opts.epochs as f64;
+        adam.lr = opts.lr
+            * if f >= 0.8 {
+                0.33 * 0.33
+            } else if f >= 0.5 {
+                0.33
+            } else {
+                1.0
+            };
+        let mut order = bricks(shape);
+        shuffle(&mut order, &mut rng);
+        let (mut sq, mut done) = (0.0f64, 0u64);
+        for group in order.chunks(window) {
+            let mut xs: Vec<[f32; 3]> = vec![];
+            let mut ys: Vec<f32> = vec![];
+            for &b in group {
+                let size = brick_size(shape, b);
+                buf.resize(size.iter().product(), 0.0);
+                src.read_box(b, size, &mut buf)?;
+                let mut n = 0;
+                for i in 0..size[0] {
+                    for j in 0..size[1] {
+                        for k in 0..size[2] {
+                            let g = [b[0] + i, b[1] + j, b[2] + k];
+                            xs.push([0, 1, 2].map(|a| g[a] as f32 * inv[a]));
+                            let v = match info.value_scale {
+                                Some((m, q)) => buf[n] * m + q,
+                                None => buf[n],
+                            };
+                            ys.push(((v - lo) * scale) as f32);
+                            n += 1;
+                        }
+                    }
+                }
+            }
+            let mut idx: Vec<u32> = (0..xs.len() as u32).collect();
+            shuffle(&mut idx, &mut rng);
+            for batch in idx.chunks(opts.batch) {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::invalid("training interrupted"));
+                }
+                let bx: Vec<[f32; 3]> = batch.iter().map(|&i| xs[i as usize]).collect();
+                let by: Vec<f32> = batch.iter().map(|&i| ys[i as usize]).collect();
+                let mse = net.train_step(&mut adam, &bx, &by, &mut grad);
+                sq += mse * batch.len() as f64;
+                done += batch.len() as u64;
+                psnr = -10.0 * (sq / done as f64).max(1e-30).log10();
+                progress(Progress {
+                    epoch,
+                    done,
+                    total,
+                    psnr,
+                });
+                if opts
+                    .time_limit
+                    .is_some_and(|s| t0.elapsed().as_secs_f64() > s)
+                {
+                    epochs_run = epoch + 1;
+                    stopped = "time limit";
+                    break 'epochs;
+                }
+            }
+        }
+        epochs_run = epoch + 1;
+        if opts.target_psnr.is_some_and(|t| psnr >= t) {
+            stopped = "target PSNR";
+            break;
+        }
+    }
+    let record = json!({
+        "epochs": epochs_run, "seconds": t0.elapsed().as_secs_f64(), "psnr_estimate_db": psnr,
+        "stopped_by": stopped, "samples_per_epoch": total, "seed": opts.seed, "lr": opts.lr, "batch": opts.batch,
+    });
+    Ok(NeuralModel {
+        net,
+        shape,
+        dtype: info.dtype.name().to_string(),
+        lo,
+        hi,
+        affine: info.affine,
+        record,
+        width: opts.width,
+        hidden: opts.hidden,
+    })
+}
+
+fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
+    for i in (1..v.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        v.swap(i, j);
+    }
+}
