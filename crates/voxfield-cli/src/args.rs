@@ -99,6 +99,10 @@ pub enum Command {
         /// Model file to write.
         #[arg(short, long)]
         out: PathBuf,
+        /// Choose the network so the model file is at most native bytes / R (the
+        /// source's shape × dtype size); explicit --log2-table/--levels/--width override.
+        #[arg(long, value_parser = parse_f64)]
+        ratio: Option<f64>,
         /// Passes over every voxel.
         #[arg(long, default_value_t = 5)]
         epochs: usize,
@@ -108,15 +112,15 @@ pub enum Command {
         /// Stop after this many seconds.
         #[arg(long, value_parser = parse_f64)]
         time_limit: Option<f64>,
-        /// log2 of the hash table size per level (model size grows with it).
-        #[arg(long, default_value_t = 11)]
-        log2_table: u32,
-        /// Encoding levels.
-        #[arg(long, default_value_t = 16)]
-        levels: usize,
-        /// MLP width (2 hidden layers).
-        #[arg(long, default_value_t = 64)]
-        width: usize,
+        /// log2 of the hash table size per level (default 11; model size grows with it).
+        #[arg(long)]
+        log2_table: Option<u32>,
+        /// Encoding levels (default 16).
+        #[arg(long)]
+        levels: Option<usize>,
+        /// MLP width, 2 hidden layers (default 64).
+        #[arg(long)]
+        width: Option<usize>,
         /// Samples per Adam step.
         #[arg(long, default_value_t = 65536)]
         batch: usize,

@@ -72,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compress {
             source,
             out,
+            ratio,
             epochs,
             target_psnr,
             time_limit,
@@ -84,17 +85,33 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             set_threads(threads)?;
             let src = open(&source.path, &source.raw)?;
-            let opts = voxfield::neural::CompressOptions {
+            let mut opts = voxfield::neural::CompressOptions {
                 epochs,
                 target_psnr,
                 time_limit,
-                log2_table,
-                levels,
-                width,
                 batch,
                 seed,
                 ..Default::default()
             };
+            if let Some(r) = ratio {
+                let i = src.info();
+                let native =
+                    i.shape.iter().map(|&n| n as u64).product::<u64>() * i.dtype.size() as u64;
+                opts = voxfield::neural::for_ratio(&opts, i.shape, native, r)?;
+                eprintln!(
+                    "voxfield: --ratio {r}: {} levels, tables of 2^{}, MLP width {} ({} bytes)",
+                    opts.levels,
+                    opts.log2_table,
+                    opts.width,
+                    voxfield::neural::model_bytes(
+                        &opts,
+                        *i.shape.iter().max().expect("3 axes") as u32
+                    )
+                );
+            }
+            opts.log2_table = log2_table.unwrap_or(opts.log2_table);
+            opts.levels = levels.unwrap_or(opts.levels);
+            opts.width = width.unwrap_or(opts.width);
             crate::neural::compress(&source.path, src.as_ref(), &out, &opts)
         }
         Command::Decompress {

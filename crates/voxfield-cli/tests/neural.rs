@@ -173,3 +173,46 @@ fn bad_models_and_volumes_are_refused_clearly() {
     }
     assert!(!p("x.npy").exists());
 }
+
+#[test]
+fn ratio_chooses_a_network_that_reaches_it_or_says_none_does() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { d.path().join(n) };
+    let shape = [24, 20, 28];
+    npy::write_npy(&p("v.npy"), &shape, &smooth(shape)).unwrap();
+    let native = (shape.iter().product::<usize>() * 4) as f64;
+    for r in [2.0, 8.0] {
+        let out = p(&format!("r{r}.vxn"));
+        let (code, err) = run(&[
+            "compress",
+            s(&p("v.npy")),
+            "-o",
+            s(&out),
+            "--ratio",
+            &r.to_string(),
+            "--epochs",
+            "1",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let bytes = std::fs::metadata(&out).unwrap().len() as f64;
+        assert!(
+            native / bytes >= r,
+            "ratio {r}: reached {:.2}",
+            native / bytes
+        );
+        assert!(err.contains("tables of 2^"), "{err}");
+    }
+    let (code, err) = run(&[
+        "compress",
+        s(&p("v.npy")),
+        "-o",
+        s(&p("x.vxn")),
+        "--ratio",
+        "100000",
+    ]);
+    assert!(
+        code == 1 && err.contains("no configuration reaches ratio"),
+        "{err}"
+    );
+    assert!(!p("x.vxn").exists());
+}

@@ -18,7 +18,7 @@ pub use encoding::{HashGrid, HashGridConfig};
 pub use mlp::Mlp;
 pub use model::{NeuralField, NeuralModel};
 pub use net::Net;
-pub use train::{compress, CompressOptions, Progress};
+pub use train::{compress, for_ratio, model_bytes, CompressOptions, Progress};
 
 /// A small deterministic generator (SplitMix64) for initialisation and shuffles,
 /// so a seed reproduces a model bit for bit.

@@ -246,6 +246,62 @@ pub fn compress(
     })
 }
 
+/// Bytes a model file takes for `opts` on a volume whose largest axis is `finest`
+/// (f16 parameters, plus the header and checksum, ~700 bytes).
+pub fn model_bytes(opts: &CompressOptions, finest: u32) -> u64 {
+    let cfg = HashGridConfig::with_finest(
+        opts.levels,
+        opts.features,
+        opts.log2_table,
+        opts.base,
+        finest.max(opts.base),
+    );
+    let grid = crate::HashGrid::new(cfg);
+    let mlp = crate::Mlp::new(grid.n_out(), opts.width, opts.hidden);
+    2 * (grid.n_params + mlp.n_params) as u64 + 700
+}
+
+/// The largest configuration whose model file is at most `native / ratio` bytes:
+/// the table size first (2^24 down to 2^4), then fewer levels and a narrower MLP.
+/// Errors when even the smallest network is too big.
+pub fn for_ratio(
+    base: &CompressOptions,
+    shape: [usize; 3],
+    native: u64,
+    ratio: f64,
+) -> Result<CompressOptions> {
+    if !(ratio.is_finite() && ratio > 0.0) {
+        return Err(Error::invalid(format!(
+            "ratio {ratio} must be a positive number"
+        )));
+    }
+    let budget = native as f64 / ratio;
+    let finest = *shape.iter().max().expect("3 axes") as u32;
+    for (levels, width) in [(base.levels, base.width), (12, 32), (8, 16), (4, 8)] {
+        for t in (4..=24).rev() {
+            let o = CompressOptions {
+                log2_table: t,
+                levels,
+                width,
+                ..base.clone()
+            };
+            if (model_bytes(&o, finest) as f64) <= budget {
+                return Ok(o);
+            }
+        }
+    }
+    let smallest = CompressOptions {
+        log2_table: 4,
+        levels: 4,
+        width: 8,
+        ..base.clone()
+    };
+    Err(Error::invalid(format!(
+        "no configuration reaches ratio {ratio}: the smallest model takes {} bytes, the volume has {native}",
+        model_bytes(&smallest, finest)
+    )))
+}
+
 fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
     for i in (1..v.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;

@@ -29,7 +29,9 @@ pub use voxfield_zarr::{
 /// Neural compression: hash-grid + MLP models of volumes (`.vxn`), trained on CPU.
 pub mod neural {
     pub use voxfield_neural::model::MAGIC;
-    pub use voxfield_neural::{compress, CompressOptions, NeuralField, NeuralModel, Progress};
+    pub use voxfield_neural::{
+        compress, for_ratio, model_bytes, CompressOptions, NeuralField, NeuralModel, Progress,
+    };
 }
 
 /// How to open a path; fields that do not apply to its format are ignored.
