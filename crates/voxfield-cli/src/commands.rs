@@ -223,14 +223,12 @@ impl Source {
                 if s.affine.is_some() {
                     bail!("--affine does not apply to a neural model: --world uses the affine it was trained with");
                 }
-                match (s.world, model.affine) {
-                    (false, _) => Ok(Box::new(voxfield::neural::NeuralField { model })),
+                let to_index = match (s.world, model.affine) {
+                    (false, _) => None,
                     (true, None) => bail!("--world: the model's source had no affine"),
-                    (true, Some(a)) => Ok(Box::new(WorldField {
-                        inner: voxfield::neural::NeuralField { model },
-                        to_index: a.inverse()?,
-                    })),
-                }
+                    (true, Some(a)) => Some(a.inverse()?),
+                };
+                Ok(Box::new(voxfield::neural::NeuralField { model, to_index }))
             }
             Source::Model(model) => {
                 if s.world() {
@@ -367,22 +365,6 @@ fn auto_level(
         src,
         index_to_level,
     })
-}
-
-/// A field sampled at world positions through the inverse of an affine.
-struct WorldField<F> {
-    inner: F,
-    to_index: voxfield::Affine,
-}
-
-impl<F: Field> Field for WorldField<F> {
-    fn sample_block(&self, points: &[[f64; 3]], out: &mut [f64]) -> voxfield::Result<()> {
-        let idx: Vec<[f64; 3]> = points.iter().map(|p| self.to_index.apply(*p)).collect();
-        self.inner.sample_block(&idx, out)
-    }
-    fn batch_hint(&self) -> usize {
-        self.inner.batch_hint()
-    }
 }
 
 /// The element type results are written in.

@@ -14,20 +14,7 @@ use crate::work::{catch_interrupts, progress, INTERRUPTED};
 
 /// Whether `path` names a neural model (by extension or magic).
 pub fn is_model(path: &Path) -> bool {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("vxn"))
-    {
-        return true;
-    }
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let mut head = [0u8; 8];
-    std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
-        && head == voxfield::neural::MAGIC
+    voxfield::is_neural_model(path)
 }
 
 /// `voxfield info M.vxn`: the header (after the checksum is verified).
@@ -137,7 +124,10 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
         let mut vals = vec![0.0f64; s[1] * s[2]];
         let mut pts = vec![[0.0f64; 3]; s[1] * s[2]];
         let mut bytes = vec![0u8; s[1] * s[2] * dt.size()];
-        let field = voxfield::neural::NeuralField { model: &model };
+        let field = voxfield::neural::NeuralField {
+            model: &model,
+            to_index: None,
+        };
         for i in 0..s[0] {
             if INTERRUPTED.load(Ordering::SeqCst) {
                 return Err(std::io::Error::other("interrupted"));

@@ -95,6 +95,19 @@ fn compress_decompress_sample_and_info() {
         (got[0] as f32 - at(3, 4, 5) as f32).abs() < 1e-4
             && (got[1] as f32 - at(19, 17, 21) as f32).abs() < 1e-4
     );
+    // `convert M.vxn out.zarr` decodes the same voxels as `decompress`.
+    let (code, err) = run(&[
+        "convert",
+        s(&p("m.vxn")),
+        s(&p("m.zarr")),
+        "--chunks",
+        "8,8,8",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let z = voxfield::open(&p("m.zarr"), &Default::default()).unwrap();
+    let mut zv = vec![0.0; vol.len()];
+    z.read_box([0; 3], shape, &mut zv).unwrap();
+    assert_eq!(zv, dec);
     // info reads the header.
     let o = Command::new(env!("CARGO_BIN_EXE_voxfield"))
         .args(["info", s(&p("m.vxn")), "--json"])

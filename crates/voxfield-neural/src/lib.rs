@@ -16,7 +16,7 @@ pub mod train;
 pub use adam::Adam;
 pub use encoding::{HashGrid, HashGridConfig};
 pub use mlp::Mlp;
-pub use model::{NeuralField, NeuralModel};
+pub use model::{NeuralField, NeuralModel, NeuralVolume};
 pub use net::Net;
 pub use train::{compress, for_ratio, model_bytes, CompressOptions, Progress};
 

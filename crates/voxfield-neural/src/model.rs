@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::Path;
 
 use serde_json::{json, Value};
-use voxfield_core::{Affine, Error, Field, Result};
+use voxfield_core::{Affine, Axes, DType, Endian, Error, Field, Result, VolumeInfo, VolumeSource};
 
 use crate::{HashGridConfig, Net};
 
@@ -256,9 +256,11 @@ fn parse_header(path: &Path, b: &[u8]) -> Result<(Value, usize)> {
     Ok((h, end))
 }
 
-/// A model as a field over the source's voxel index space.
+/// A model as a field over the source's voxel index space (or world space
+/// through `to_index`, the inverse of the source's affine).
 pub struct NeuralField<'a> {
     pub model: &'a NeuralModel,
+    pub to_index: Option<Affine>,
 }
 
 impl Field for NeuralField<'_> {
@@ -269,7 +271,10 @@ impl Field for NeuralField<'_> {
             .zip(out.par_chunks_mut(1024))
             .for_each(|(p, o)| {
                 for (q, v) in p.iter().zip(o) {
-                    *v = self.model.value(q);
+                    *v = match &self.to_index {
+                        Some(a) => self.model.value(&a.apply(*q)),
+                        None => self.model.value(q),
+                    };
                 }
             });
         Ok(())
@@ -277,6 +282,57 @@ impl Field for NeuralField<'_> {
 
     fn batch_hint(&self) -> usize {
         usize::MAX
+    }
+}
+
+/// A model seen as a volume of its decoded voxels (the source's shape and
+/// dtype, rounded and clipped for integers), decoded chunk by chunk on demand:
+/// every verb that reads volumes (`convert`, `info`, `compare`) reads models too.
+pub struct NeuralVolume {
+    pub model: NeuralModel,
+    info: VolumeInfo,
+}
+
+impl NeuralVolume {
+    pub fn new(model: NeuralModel, path: &Path) -> Result<Self> {
+        let dtype: DType = model.dtype.parse()?;
+        let shape = model.shape;
+        let mut info = VolumeInfo::selected(
+            "vxn",
+            path,
+            Axes::plain(shape),
+            &shape.map(|n| n.min(32)),
+            dtype,
+            Endian::NATIVE,
+        );
+        info.affine = model.affine;
+        info.bytes_on_disk = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        Ok(NeuralVolume { model, info })
+    }
+}
+
+impl VolumeSource for NeuralVolume {
+    fn info(&self) -> &VolumeInfo {
+        &self.info
+    }
+    fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {
+        voxfield_core::check_chunk(&self.info, idx, out.len())?;
+        let cs = self.info.chunk_shape;
+        let e = self.info.dtype.size();
+        let mut n = 0;
+        for i in 0..cs[0] {
+            for j in 0..cs[1] {
+                for k in 0..cs[2] {
+                    let g = [idx[0] * cs[0] + i, idx[1] * cs[1] + j, idx[2] * cs[2] + k];
+                    if (0..3).all(|a| g[a] < self.info.shape[a]) {
+                        let v = self.model.value(&g.map(|x| x as f64));
+                        voxfield_core::voxel::store_f64(v, self.info.dtype, &mut out[n..n + e]);
+                    }
+                    n += e;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

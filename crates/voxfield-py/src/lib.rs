@@ -68,6 +68,8 @@ impl VolumeSource for BufferVolume {
 #[pyclass(frozen, module = "voxfield._voxfield")]
 struct Volume {
     src: Box<dyn VolumeSource>,
+    /// A neural model (`.vxn`) is sampled by evaluating its network directly.
+    neural: Option<Box<voxfield::neural::NeuralModel>>,
     cache: Arc<ChunkCache>,
 }
 
@@ -154,6 +156,18 @@ fn output_dtype(name: &str, o: &Opts) -> PyResult<DType> {
 
 impl Volume {
     fn field(&self, o: &Opts) -> voxfield::Result<Box<dyn Field + '_>> {
+        if let Some(model) = &self.neural {
+            let to_index = match (o.world, o.affine.or(model.affine)) {
+                (false, _) => None,
+                (true, None) => {
+                    return Err(Error::invalid(
+                        "world=True: the model's source had no affine",
+                    ))
+                }
+                (true, Some(a)) => Some(a.inverse()?),
+            };
+            return Ok(Box::new(voxfield::neural::NeuralField { model, to_index }));
+        }
         voxfield::field(self.src.as_ref(), o.sample, o.world, o.affine, &self.cache)
     }
 
@@ -196,6 +210,27 @@ impl Raw {
 
 #[pymethods]
 impl Volume {
+    /// Saves a neural model (`.vxn`, atomically); an error for other volumes.
+    fn save_model(&self, py: Python<'_>, path: PathBuf) -> PyResult<()> {
+        let model = self.neural.as_ref().ok_or_else(|| {
+            PyValueError::new_err("only a neural model (from voxfield.compress) can be saved")
+        })?;
+        py.detach(|| model.save(&path)).map_err(py_err)
+    }
+
+    /// A neural model's training record (epochs, seconds, PSNR estimate) and
+    /// parameter bytes as a dict; None for other volumes.
+    fn model_record<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(m) = &self.neural else {
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        d.set_item("record", m.record.to_string())?;
+        d.set_item("param_bytes", m.param_bytes())?;
+        d.set_item("params", m.net.n_params())?;
+        Ok(Some(d))
+    }
+
     /// What the source knows about itself (shape, dtype, chunks, affine, ...).
     fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let i = self.src.info();
@@ -386,11 +421,68 @@ fn open_path(
             positional: index_positional,
         },
     };
+    if voxfield::is_neural_model(&path) {
+        let model = py
+            .detach(|| voxfield::neural::NeuralModel::load(&path))
+            .map_err(py_err)?;
+        return neural_volume(model, &path);
+    }
     let src = py.detach(|| voxfield::open(&path, &opts)).map_err(py_err)?;
     Ok(Volume {
         src,
+        neural: None,
         cache: ChunkCache::new(cache_mb << 20),
     })
+}
+
+fn neural_volume(model: voxfield::neural::NeuralModel, path: &std::path::Path) -> PyResult<Volume> {
+    let vol = voxfield::neural::NeuralVolume::new(model.clone(), path).map_err(py_err)?;
+    Ok(Volume {
+        src: Box::new(vol),
+        neural: Some(Box::new(model)),
+        cache: ChunkCache::new(64 << 20),
+    })
+}
+
+/// Trains a neural model of `source` (its 3-D view); the GIL is released meanwhile.
+#[pyfunction]
+#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=65536))]
+#[allow(clippy::too_many_arguments)]
+fn compress(
+    py: Python<'_>,
+    source: &Volume,
+    ratio: Option<f64>,
+    epochs: usize,
+    target_psnr: Option<f64>,
+    time_limit: Option<f64>,
+    seed: u64,
+    log2_table: Option<u32>,
+    levels: Option<usize>,
+    width: Option<usize>,
+    batch: usize,
+) -> PyResult<Volume> {
+    let src = source.src.as_ref();
+    let i = src.info();
+    let mut opts = voxfield::neural::CompressOptions {
+        epochs,
+        target_psnr,
+        time_limit,
+        seed,
+        batch,
+        ..Default::default()
+    };
+    if let Some(r) = ratio {
+        let native = i.shape.iter().map(|&n| n as u64).product::<u64>() * i.dtype.size() as u64;
+        opts = voxfield::neural::for_ratio(&opts, i.shape, native, r).map_err(py_err)?;
+    }
+    opts.log2_table = log2_table.unwrap_or(opts.log2_table);
+    opts.levels = levels.unwrap_or(opts.levels);
+    opts.width = width.unwrap_or(opts.width);
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let model = py
+        .detach(|| voxfield::neural::compress(src, &opts, &|_| {}, &cancel))
+        .map_err(py_err)?;
+    neural_volume(model, &i.path)
 }
 
 /// Wraps a numpy buffer of any rank without copying it: `address` is the lowest
@@ -440,6 +532,7 @@ fn from_buffer(
     }
     Ok(Volume {
         src: Box::new(v),
+        neural: None,
         cache: ChunkCache::new(1),
     })
 }
@@ -473,6 +566,7 @@ fn from_sparse(
         .map_err(py_err)?;
     Ok(Volume {
         src: Box::new(v),
+        neural: None,
         cache: ChunkCache::new(cache_mb << 20),
     })
 }
@@ -483,6 +577,7 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(open_path, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(from_sparse, m)?)?;
+    m.add_function(wrap_pyfunction!(compress, m)?)?;
     m.add_class::<rbf::Model>()?;
     m.add_function(wrap_pyfunction!(rbf::fit_rbf, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::load_model, m)?)?;

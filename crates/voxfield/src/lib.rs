@@ -30,7 +30,8 @@ pub use voxfield_zarr::{
 pub mod neural {
     pub use voxfield_neural::model::MAGIC;
     pub use voxfield_neural::{
-        compress, for_ratio, model_bytes, CompressOptions, NeuralField, NeuralModel, Progress,
+        compress, for_ratio, model_bytes, CompressOptions, NeuralField, NeuralModel, NeuralVolume,
+        Progress,
     };
 }
 
@@ -46,6 +47,24 @@ pub struct OpenOptions {
     pub sparse_values: Option<(std::path::PathBuf, [usize; 3])>,
     /// Index of each non-spatial axis (time, channel, ...) of an N-D array.
     pub index: IndexRequest,
+}
+
+/// Whether `path` names a neural model (`.vxn` by name, or its magic).
+pub fn is_neural_model(path: &Path) -> bool {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("vxn"))
+    {
+        return true;
+    }
+    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && head == voxfield_neural::model::MAGIC
 }
 
 /// The container formats a path can name.
@@ -83,6 +102,10 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
         return Ok(Box::new(voxfield_io::SparseVolume::open_pair(
             path, values, *shape, 0.0,
         )?));
+    }
+    if opts.raw.is_none() && is_neural_model(path) {
+        let model = voxfield_neural::NeuralModel::load(path)?;
+        return Ok(Box::new(voxfield_neural::NeuralVolume::new(model, path)?));
     }
     let kind = if opts.raw.is_some() {
         Kind::Local

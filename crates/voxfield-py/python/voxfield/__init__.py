@@ -11,6 +11,7 @@ array([29.5], dtype=float32)
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Sequence
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from . import _voxfield
 
-__all__ = ["open", "Volume", "map_coordinates", "RBFInterpolator", "load"]
+__all__ = ["open", "Volume", "map_coordinates", "compress", "RBFInterpolator", "load"]
 
 # Numbers are scipy's spline orders (2 to 5: B-splines on prefiltered coefficients);
 # "cubic" is voxfield's local Catmull-Rom cubic (no prefilter, lazy).
@@ -113,6 +114,18 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
         return open(path, cache_mb=cache_mb, index=index)
     raise TypeError(f"cannot open a {type(obj).__name__}: pass a path, a numpy array, an h5py.Dataset, "
                     "a zarr.Array or a sparse.COO/DOK")
+
+
+def compress(source: Any, ratio: float | None = None, epochs: int = 5, target_psnr: float | None = None,
+             time_limit: float | None = None, seed: int = 1, log2_table: int | None = None,
+             levels: int | None = None, width: int | None = None, batch: int = 65536) -> "Volume":
+    """Trains a neural model of a volume (a multiresolution hash grid and a small MLP, on
+    CPU, GIL released) and returns it as a volume: ``.sample/.plane/.grid/.slab`` evaluate
+    the network, ``.save(path)`` writes a ``.vxn``, ``.psnr`` and ``.ratio`` describe it.
+    ``ratio`` picks the largest network whose file is at most native bytes / ratio."""
+    vol = source if isinstance(source, Volume) else open(source)
+    return Volume(_voxfield.compress(vol._v, ratio, epochs, target_psnr, time_limit, seed, log2_table, levels,
+                                     width, batch))
 
 
 def _open_sparse(coo: Any, index: Any, cache_mb: int) -> "Volume":
@@ -213,6 +226,30 @@ class Volume:
         spatial = set(self._info["spatial_axes"])
         return {a["name"]: i for k, (a, i) in enumerate(zip(self._info["axes"], self._info["index"]))
                 if k not in spatial}
+
+    @property
+    def is_model(self) -> bool:
+        """Whether this is a neural model (from ``compress`` or a ``.vxn`` file)."""
+        return self._v.model_record() is not None
+
+    @property
+    def psnr(self) -> float | None:
+        """A neural model's PSNR estimate from training (dB; measure with ``map_coordinates``)."""
+        r = self._v.model_record()
+        return None if r is None else json.loads(r["record"]).get("psnr_estimate_db")
+
+    @property
+    def ratio(self) -> float | None:
+        """A neural model's compression ratio: the source's native bytes / the model's bytes."""
+        r = self._v.model_record()
+        if r is None:
+            return None
+        native = int(np.prod(self._info["shape"])) * self.dtype.itemsize
+        return native / (r["param_bytes"] + 700)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes a neural model to ``path`` (``.vxn``, atomically)."""
+        self._v.save_model(os.fspath(path))
 
     def at(self, **index: int) -> "Volume":
         """The same array at other indices of its non-spatial axes, e.g. ``vol.at(t=4)``."""

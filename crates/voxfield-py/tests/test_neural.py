@@ -1,0 +1,48 @@
+"""Neural compression from Python (issue 10, first increments): compress any volume,
+sample the model like a volume, save and reopen it, the ratio option."""
+import numpy as np
+import pytest
+from scipy.ndimage import map_coordinates as scipy_mc
+
+import voxfield
+
+
+def field(shape):
+    z, y, x = np.mgrid[0:shape[0], 0:shape[1], 0:shape[2]] / 20.0
+    return (10 + 5 * np.sin(3 * x) * np.cos(2 * y) + 3 * z).astype(np.float32)
+
+
+def test_compress_sample_save_and_reopen(tmp_path):
+    a = field((20, 18, 22))
+    m = voxfield.compress(a, epochs=12, batch=256, log2_table=10, levels=8, width=32)
+    assert m.is_model and m.shape == a.shape and m.psnr > 20
+    grids = np.meshgrid(*[np.arange(n, dtype=float) for n in a.shape], indexing="ij")
+    pts = np.stack([g.ravel() for g in grids], axis=1)
+    dec = m.sample(pts, dtype=np.float64).reshape(a.shape)
+    psnr = 10 * np.log10((a.max() - a.min()) ** 2 / np.mean((dec - a) ** 2))
+    assert psnr > 28, psnr
+    m.save(tmp_path / "m.vxn")
+    back = voxfield.open(tmp_path / "m.vxn")
+    assert back.is_model
+    # f16 storage: the reopened model agrees with the trained one to f16 rounding of its weights.
+    np.testing.assert_allclose(back.sample(pts[:50], dtype=np.float64), dec.ravel()[:50], atol=0.05)
+    # A plane equals its point list; outside the volume is NaN.
+    plane = back.plane([1, 2, 3], [0, 0, 1], [0, 1, 0], (4, 5), dtype=np.float64)
+    jj, ii = np.mgrid[0:4, 0:5]
+    want = back.sample(np.stack([np.full(20, 1.0), (2 + jj).ravel(), (3 + ii).ravel()], axis=1), dtype=np.float64)
+    np.testing.assert_allclose(plane.ravel(), want)
+    assert np.isnan(back.sample([[-1.0, 0, 0]])[0])
+    with pytest.raises(ValueError, match="only a neural model"):
+        voxfield.open(a).save(tmp_path / "x.vxn")
+
+
+def test_ratio_and_refusals(tmp_path):
+    a = field((24, 20, 28))
+    m = voxfield.compress(a, ratio=4, epochs=1)
+    assert m.ratio >= 4
+    with pytest.raises(ValueError, match="no configuration reaches ratio"):
+        voxfield.compress(a, ratio=1e6)
+    bad = a.copy()
+    bad[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        voxfield.compress(bad, epochs=1)
