@@ -129,6 +129,16 @@ pub enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Compare two volumes or models of the same shape: PSNR (range of A), RMSE,
+    /// largest absolute error, SSIM (3-D, 7³ window, scikit-image's defaults).
+    Compare {
+        /// The reference.
+        a: PathBuf,
+        /// The volume or model compared with it.
+        b: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Decode a neural model (.vxn) to a volume file (.npy), slab by slab.
     Decompress {
         model: PathBuf,

@@ -114,6 +114,24 @@ pub fn run(cli: Cli) -> Result<()> {
             opts.width = width.unwrap_or(opts.width);
             crate::neural::compress(&source.path, src.as_ref(), &out, &opts)
         }
+        Command::Compare { a, b, json } => {
+            let (sa, sb) = (
+                voxfield::open(&a, &Default::default())?,
+                voxfield::open(&b, &Default::default())?,
+            );
+            let c = voxfield::compare(sa.as_ref(), sb.as_ref())?;
+            if json {
+                let v = serde_json::json!({"a": a, "b": b, "psnr_db": c.psnr, "rmse": c.rmse,
+                    "max_abs_error": c.max_abs, "ssim": c.ssim, "range": c.range});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("PSNR:          {:.3} dB (range {})", c.psnr, c.range);
+                println!("RMSE:          {}", c.rmse);
+                println!("max abs error: {}", c.max_abs);
+                println!("SSIM:          {:.5}", c.ssim);
+            }
+            Ok(())
+        }
         Command::Decompress {
             model,
             out,

@@ -46,3 +46,29 @@ def test_ratio_and_refusals(tmp_path):
     bad[1, 2, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         voxfield.compress(bad, epochs=1)
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_compare_matches_skimage_psnr_and_ssim(tmp_path):
+    import json
+    import os
+    import subprocess
+    metrics = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(3)
+    for shape in [(9, 12, 15), (20, 7, 11)]:
+        a = field(shape).astype(np.float64)
+        b = a + rng.normal(0, 0.3, size=shape)
+        np.save(tmp_path / "a.npy", a)
+        np.save(tmp_path / "b.npy", b)
+        r = subprocess.run([os.environ["VOXFIELD_CLI"], "compare", tmp_path / "a.npy", tmp_path / "b.npy", "--json"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout)
+        rng_a = a.max() - a.min()
+        assert got["psnr_db"] == pytest.approx(metrics.peak_signal_noise_ratio(a, b, data_range=rng_a), abs=1e-9)
+        assert got["ssim"] == pytest.approx(metrics.structural_similarity(a, b, data_range=rng_a), abs=1e-9)
+        assert got["max_abs_error"] == pytest.approx(np.abs(a - b).max())
+    np.save(tmp_path / "c.npy", np.zeros((3, 4, 5)))
+    r = subprocess.run([os.environ["VOXFIELD_CLI"], "compare", tmp_path / "a.npy", tmp_path / "c.npy"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "same shape" in r.stderr

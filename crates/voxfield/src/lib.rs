@@ -12,6 +12,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+mod compare;
+pub use compare::{compare, Comparison};
+
 pub use voxfield_core::{
     lift_points, Affine, ArrayEntry as Entry, Axes, Axis, AxisKind, ChunkCache, DType, Endian,
     Error, Field, IndexRequest, Result, VolumeInfo, VolumeSource,
