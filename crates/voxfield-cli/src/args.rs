@@ -128,6 +128,11 @@ pub enum Command {
         seed: u64,
         #[arg(long)]
         threads: Option<usize>,
+        /// Guarantee the same model bytes for the same seed and options. Training
+        /// is reproducible for any thread count (gradients are summed in a fixed
+        /// order); this flag refuses what is not: stopping on --time-limit.
+        #[arg(long)]
+        deterministic: bool,
     },
     /// Compare two volumes or models of the same shape: PSNR (range of A), RMSE,
     /// largest absolute error, SSIM (3-D, 7³ window, scikit-image's defaults).
@@ -139,7 +144,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Decode a neural model (.vxn) to a volume file (.npy), slab by slab.
+    /// Decode a neural model (.vxn) to a volume file (.npy, .nii, .nii.gz, .zarr),
+    /// slab by slab.
     Decompress {
         model: PathBuf,
         #[arg(short, long)]

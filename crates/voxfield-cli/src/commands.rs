@@ -82,7 +82,11 @@ pub fn run(cli: Cli) -> Result<()> {
             batch,
             seed,
             threads,
+            deterministic,
         } => {
+            if deterministic && time_limit.is_some() {
+                bail!("--deterministic with --time-limit: where a time limit stops training depends on the machine's speed; give --epochs or --target-psnr");
+            }
             set_threads(threads)?;
             let src = open(&source.path, &source.raw)?;
             let mut opts = voxfield::neural::CompressOptions {

@@ -84,14 +84,15 @@ pub fn compress(
     Ok(())
 }
 
-/// Decodes a model to an `.npy`, one slab of rows at a time (memory: one slab).
+/// Decodes a model to `.npy`, `.nii[.gz]` or `.zarr`/`.ome.zarr` (by the output's
+/// name), one slab or chunk at a time (memory: one slab of the output).
 pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
-    if !out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
-    {
+    let name = out.to_string_lossy().to_ascii_lowercase();
+    let nifti = name.ends_with(".nii") || name.ends_with(".nii.gz");
+    let zarr = name.trim_end_matches('/').ends_with(".zarr");
+    if !(nifti || zarr || name.ends_with(".npy")) {
         bail!(
-            "--out {}: decompress writes .npy (then `voxfield convert` for Zarr)",
+            "--out {}: decompress writes .npy, .nii, .nii.gz or .zarr",
             out.display()
         );
     }
@@ -104,51 +105,41 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
     };
     let s = model.shape;
     let t = Instant::now();
-    let descr = match dt {
-        DType::F32 => "<f4",
-        DType::F64 => "<f8",
-        DType::U8 => "|u1",
-        DType::I8 => "|i1",
-        DType::U16 => "<u2",
-        DType::I16 => "<i2",
-        DType::U32 => "<u4",
-        DType::I32 => "<i4",
-        DType::U64 => "<u8",
-        DType::I64 => "<i8",
-        DType::Bool => "|b1",
-    };
     catch_interrupts();
-    let bar = progress(s[0] as u64, "decoding (slabs)");
-    let result = npy::write_atomic(out, |w| {
-        w.write_all(&npy::header_bytes(descr, &s))?;
-        let mut vals = vec![0.0f64; s[1] * s[2]];
-        let mut pts = vec![[0.0f64; 3]; s[1] * s[2]];
-        let mut bytes = vec![0u8; s[1] * s[2] * dt.size()];
-        let field = voxfield::neural::NeuralField {
-            model: &model,
-            to_index: None,
+    let result = if zarr {
+        let vol = voxfield::neural::NeuralVolume::new(model, model_path)?.with_dtype(dt);
+        let bar = progress(0, "decoding (chunks)");
+        let report = |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
         };
-        for i in 0..s[0] {
-            if INTERRUPTED.load(Ordering::SeqCst) {
-                return Err(std::io::Error::other("interrupted"));
+        let opts = voxfield::ZarrWriteOptions {
+            chunks: [64; 3],
+            level: 3,
+            ..Default::default()
+        };
+        let r = voxfield::write_zarr(&vol, out, &opts, &report, &INTERRUPTED);
+        bar.finish_and_clear();
+        r
+    } else {
+        let head = if nifti {
+            voxfield_io::nifti::header_bytes(s, dt, model.affine.as_ref())?
+        } else {
+            npy::header_bytes(npy_descr(dt), &s)
+        };
+        let gz = name.ends_with(".gz");
+        npy::write_atomic(out, |w| {
+            if gz {
+                let mut z = flate2::write::GzEncoder::new(w, flate2::Compression::new(6));
+                z.write_all(&head)?;
+                write_slabs(&mut z, &model, dt, nifti)?;
+                z.finish().map(|_| ())
+            } else {
+                w.write_all(&head)?;
+                write_slabs(w, &model, dt, nifti)
             }
-            for (n, p) in pts.iter_mut().enumerate() {
-                *p = [i as f64, (n / s[2]) as f64, (n % s[2]) as f64];
-            }
-            voxfield_core::Field::sample_block(&field, &pts, &mut vals)
-                .map_err(std::io::Error::other)?;
-            for (v, b) in vals.iter().zip(bytes.chunks_exact_mut(dt.size())) {
-                voxfield_core::voxel::store_f64(*v, dt, b);
-                if cfg!(target_endian = "big") {
-                    b.reverse();
-                }
-            }
-            w.write_all(&bytes)?;
-            bar.inc(1);
-        }
-        Ok(())
-    });
-    bar.finish_and_clear();
+        })
+    };
     if INTERRUPTED.load(Ordering::SeqCst) {
         eprintln!("voxfield: interrupted; {} was not written", out.display());
         std::process::exit(130);
@@ -160,5 +151,68 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
         out.display(),
         t.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+fn npy_descr(dt: DType) -> &'static str {
+    match dt {
+        DType::F32 => "<f4",
+        DType::F64 => "<f8",
+        DType::U8 => "|u1",
+        DType::I8 => "|i1",
+        DType::U16 => "<u2",
+        DType::I16 => "<i2",
+        DType::U32 => "<u4",
+        DType::I32 => "<i4",
+        DType::U64 => "<u8",
+        DType::I64 => "<i8",
+        DType::Bool => "|b1",
+    }
+}
+
+/// Writes the decoded voxels, little-endian, one plane at a time: planes of the
+/// first axis with the last fastest (C order, `.npy`), or planes of the last
+/// axis with the first fastest (Fortran order, NIfTI).
+fn write_slabs(
+    w: &mut impl Write,
+    model: &NeuralModel,
+    dt: DType,
+    fortran: bool,
+) -> std::io::Result<()> {
+    let s = model.shape;
+    let (planes, rows) = if fortran { (s[2], s[0]) } else { (s[0], s[2]) };
+    let n = s.iter().product::<usize>() / planes.max(1);
+    let mut vals = vec![0.0f64; n];
+    let mut pts = vec![[0.0f64; 3]; n];
+    let mut bytes = vec![0u8; n * dt.size()];
+    let field = voxfield::neural::NeuralField {
+        model,
+        to_index: None,
+    };
+    let bar = progress(planes as u64, "decoding (planes)");
+    for p in 0..planes {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("interrupted"));
+        }
+        for (m, q) in pts.iter_mut().enumerate() {
+            let (fast, slow) = ((m % rows) as f64, (m / rows) as f64);
+            *q = if fortran {
+                [fast, slow, p as f64]
+            } else {
+                [p as f64, slow, fast]
+            };
+        }
+        voxfield_core::Field::sample_block(&field, &pts, &mut vals)
+            .map_err(std::io::Error::other)?;
+        for (v, b) in vals.iter().zip(bytes.chunks_exact_mut(dt.size())) {
+            voxfield_core::voxel::store_f64(*v, dt, b);
+            if cfg!(target_endian = "big") {
+                b.reverse();
+            }
+        }
+        w.write_all(&bytes)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
     Ok(())
 }

@@ -108,6 +108,22 @@ fn compress_decompress_sample_and_info() {
     let mut zv = vec![0.0; vol.len()];
     z.read_box([0; 3], shape, &mut zv).unwrap();
     assert_eq!(zv, dec);
+    // decompress writes NIfTI (gzip or not) and Zarr too: the same voxels, read back.
+    for out in ["d.nii.gz", "d.nii", "d.zarr"] {
+        let (code, err) = run(&["decompress", s(&p("m.vxn")), "-o", s(&p(out))]);
+        assert_eq!(code, 0, "{out}: {err}");
+        let v = voxfield::open(&p(out), &Default::default()).unwrap();
+        assert_eq!(v.info().shape, shape, "{out}");
+        assert_eq!(v.info().dtype, voxfield_core::DType::F32, "{out}");
+        let mut got = vec![0.0; vol.len()];
+        v.read_box([0; 3], shape, &mut got).unwrap();
+        assert_eq!(got, dec, "{out}");
+    }
+    let (code, err) = run(&["decompress", s(&p("m.vxn")), "-o", s(&p("d.tif"))]);
+    assert!(
+        code != 0 && err.contains(".nii.gz") && !p("d.tif").exists(),
+        "{err}"
+    );
     // info reads the header.
     let o = Command::new(env!("CARGO_BIN_EXE_voxfield"))
         .args(["info", s(&p("m.vxn")), "--json"])
@@ -228,4 +244,51 @@ fn ratio_chooses_a_network_that_reaches_it_or_says_none_does() {
         "{err}"
     );
     assert!(!p("x.vxn").exists());
+}
+
+#[test]
+fn deterministic_training_gives_the_same_bytes_on_any_thread_count() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { d.path().join(n) };
+    let shape = [12, 10, 14];
+    npy::write_npy(&p("v.npy"), &shape, &smooth(shape)).unwrap();
+    let train = |out: &str, threads: &str, extra: &[&str]| {
+        let (o, v) = (p(out), p("v.npy"));
+        let mut args = vec![
+            "compress",
+            s(&v),
+            "-o",
+            s(&o),
+            "--epochs",
+            "2",
+            "--log2-table",
+            "8",
+            "--levels",
+            "4",
+            "--width",
+            "16",
+            "--batch",
+            "128",
+            "--threads",
+            threads,
+            "--deterministic",
+        ];
+        args.extend_from_slice(extra);
+        let (code, err) = run(&args);
+        (code, err, o)
+    };
+    let (c1, e1, m1) = train("a.vxn", "1", &[]);
+    let (c2, e2, m2) = train("b.vxn", "2", &[]);
+    assert!(c1 == 0 && c2 == 0, "{e1}{e2}");
+    // The header's training record holds the wall time; the parameters must agree.
+    let (a, b) = (
+        voxfield::neural::NeuralModel::load(&m1).unwrap(),
+        voxfield::neural::NeuralModel::load(&m2).unwrap(),
+    );
+    assert_eq!(a.net.params, b.net.params);
+    let (code, err, m3) = train("c.vxn", "1", &["--time-limit", "5"]);
+    assert!(
+        code != 0 && err.contains("--time-limit") && !m3.exists(),
+        "{err}"
+    );
 }

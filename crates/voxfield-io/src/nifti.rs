@@ -283,3 +283,56 @@ fn header_affine(r: &Reader, shape: [usize; 3]) -> Result<Affine, String> {
         format!("bad affine in header (sform_code {sform_code}, qform_code {qform_code}): {e}")
     })
 }
+
+/// A single-file NIfTI-1 header (348 bytes plus the 4-byte empty extension flag)
+/// for a 3-D `shape` whose data follows in x-fastest (Fortran) order; the affine
+/// goes in the sform (code 2, aligned), identity when there is none. `bool` is
+/// stored as `uint8`.
+pub fn header_bytes(shape: [usize; 3], dtype: DType, affine: Option<&Affine>) -> Result<Vec<u8>> {
+    let mut h = vec![0u8; 352];
+    let put_i16 = |h: &mut [u8], o: usize, v: i16| h[o..o + 2].copy_from_slice(&v.to_le_bytes());
+    let put_f32 = |h: &mut [u8], o: usize, v: f32| h[o..o + 4].copy_from_slice(&v.to_le_bytes());
+    h[0..4].copy_from_slice(&348i32.to_le_bytes());
+    let dims = shape.map(|n| i16::try_from(n).ok().filter(|&d| d > 0));
+    let [Some(d0), Some(d1), Some(d2)] = dims else {
+        return Err(Error::invalid(format!(
+            "shape {shape:?}: NIfTI-1 stores axis lengths from 1 to 32767 (write Zarr instead)"
+        )));
+    };
+    for (i, d) in [3, d0, d1, d2, 1, 1, 1, 1].into_iter().enumerate() {
+        put_i16(&mut h, 40 + 2 * i, d);
+    }
+    let (code, bits) = match dtype {
+        DType::U8 | DType::Bool => (2, 8),
+        DType::I8 => (256, 8),
+        DType::I16 => (4, 16),
+        DType::U16 => (512, 16),
+        DType::I32 => (8, 32),
+        DType::U32 => (768, 32),
+        DType::I64 => (1024, 64),
+        DType::U64 => (1280, 64),
+        DType::F32 => (16, 32),
+        DType::F64 => (64, 64),
+    };
+    put_i16(&mut h, 70, code);
+    put_i16(&mut h, 72, bits);
+    let rows = affine.map_or(
+        Affine::from_spacing_origin([1.0; 3], [0.0; 3]).rows(),
+        |a| a.rows(),
+    );
+    put_f32(&mut h, 76, 1.0);
+    for a in 0..3 {
+        let norm = (0..3).map(|r| rows[r][a] * rows[r][a]).sum::<f64>().sqrt();
+        put_f32(&mut h, 80 + 4 * a, norm as f32);
+    }
+    put_f32(&mut h, 108, 352.0);
+    put_f32(&mut h, 112, 1.0);
+    put_i16(&mut h, 254, 2);
+    for (r, o) in [280, 296, 312].into_iter().enumerate() {
+        for c in 0..4 {
+            put_f32(&mut h, o + 4 * c, rows[r][c] as f32);
+        }
+    }
+    h[344..348].copy_from_slice(b"n+1\0");
+    Ok(h)
+}

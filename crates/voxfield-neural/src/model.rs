@@ -309,6 +309,13 @@ impl NeuralVolume {
         info.bytes_on_disk = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         Ok(NeuralVolume { model, info })
     }
+
+    /// The same voxels stored as `dtype` (e.g. `f32` to keep what the network
+    /// says between integer levels).
+    pub fn with_dtype(mut self, dtype: DType) -> Self {
+        self.info.dtype = dtype;
+        self
+    }
 }
 
 impl VolumeSource for NeuralVolume {

@@ -72,3 +72,26 @@ def test_compare_matches_skimage_psnr_and_ssim(tmp_path):
     r = subprocess.run([os.environ["VOXFIELD_CLI"], "compare", tmp_path / "a.npy", tmp_path / "c.npy"],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "same shape" in r.stderr
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_decompress_to_nifti_reads_back_in_nibabel(tmp_path):
+    import os
+    import subprocess
+    nib = pytest.importorskip("nibabel")
+    a = field((9, 7, 6))
+    affine = np.array([[0, 0, 2.0, -5], [0, 1.5, 0, 3], [-1.0, 0, 0, 7], [0, 0, 0, 1]])
+    nib.save(nib.Nifti1Image(a, affine), tmp_path / "a.nii")
+    cli = os.environ["VOXFIELD_CLI"]
+    r = subprocess.run([cli, "compress", tmp_path / "a.nii", "-o", tmp_path / "m.vxn", "--epochs", "2",
+                        "--log2-table", "8", "--levels", "4", "--width", "16", "--batch", "64"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for out in ["d.npy", "d.nii.gz"]:
+        r = subprocess.run([cli, "decompress", tmp_path / "m.vxn", "-o", tmp_path / out],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    img = nib.load(tmp_path / "d.nii.gz")
+    np.testing.assert_allclose(img.affine, affine, atol=1e-6)
+    assert img.get_data_dtype() == np.float32
+    np.testing.assert_array_equal(np.asarray(img.dataobj), np.load(tmp_path / "d.npy"))
