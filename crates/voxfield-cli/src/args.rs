@@ -93,6 +93,8 @@ pub enum Command {
     },
     /// Compress a volume into a neural model (.vxn): a multiresolution hash grid and a
     /// small MLP trained on CPU; the model samples like a volume.
+    /// `voxfield compress meta-train VOL... -o init.vxn` learns a Reptile
+    /// initialisation for --init.
     Compress {
         #[command(flatten)]
         source: SourceArgs,
@@ -133,6 +135,43 @@ pub enum Command {
         /// order); this flag refuses what is not: stopping on --time-limit.
         #[arg(long)]
         deterministic: bool,
+        /// Start from this initialisation (from `voxfield compress meta-train`); its
+        /// network shape is used.
+        #[arg(long)]
+        init: Option<PathBuf>,
+    },
+    /// `voxfield compress meta-train VOL... -o init.vxn`: Reptile meta-learning of an
+    /// initialisation over volumes of one kind (random 32³ bricks of them).
+    #[command(name = "meta-train", hide = true)]
+    MetaTrain {
+        /// Volumes to learn from (opened as `voxfield info` opens them).
+        #[arg(required = true)]
+        volumes: Vec<PathBuf>,
+        /// Initialisation file to write (.vxn).
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Adam steps on one brick per outer step (K).
+        #[arg(long, default_value_t = 16)]
+        inner_steps: usize,
+        /// Outer steps (M).
+        #[arg(long, default_value_t = 200)]
+        meta_steps: usize,
+        /// Outer step size at the start, decaying linearly to 0.
+        #[arg(long, default_value_t = 1.0)]
+        meta_lr: f32,
+        #[arg(long)]
+        log2_table: Option<u32>,
+        #[arg(long)]
+        levels: Option<usize>,
+        #[arg(long)]
+        width: Option<usize>,
+        /// Samples per inner Adam step.
+        #[arg(long, default_value_t = 4096)]
+        batch: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Compare two volumes or models of the same shape: PSNR (range of A), RMSE,
     /// largest absolute error, SSIM (3-D, 7³ window, scikit-image's defaults).

@@ -83,6 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
             seed,
             threads,
             deterministic,
+            init,
         } => {
             if deterministic && time_limit.is_some() {
                 bail!("--deterministic with --time-limit: where a time limit stops training depends on the machine's speed; give --epochs or --target-psnr");
@@ -116,7 +117,43 @@ pub fn run(cli: Cli) -> Result<()> {
             opts.log2_table = log2_table.unwrap_or(opts.log2_table);
             opts.levels = levels.unwrap_or(opts.levels);
             opts.width = width.unwrap_or(opts.width);
+            if let Some(init) = init {
+                if ratio.is_some() || log2_table.is_some() || levels.is_some() || width.is_some() {
+                    bail!("--init {}: the network's shape comes from the initialisation; drop --ratio/--log2-table/--levels/--width", init.display());
+                }
+                opts.init = Some(voxfield::neural::NeuralModel::load(&init)?.net);
+            }
             crate::neural::compress(&source.path, src.as_ref(), &out, &opts)
+        }
+        Command::MetaTrain {
+            volumes,
+            out,
+            inner_steps,
+            meta_steps,
+            meta_lr,
+            log2_table,
+            levels,
+            width,
+            batch,
+            seed,
+            threads,
+        } => {
+            set_threads(threads)?;
+            let base = voxfield::neural::CompressOptions::default();
+            let opts = voxfield::neural::MetaOptions {
+                net: voxfield::neural::CompressOptions {
+                    log2_table: log2_table.unwrap_or(base.log2_table),
+                    levels: levels.unwrap_or(base.levels),
+                    width: width.unwrap_or(base.width),
+                    batch,
+                    seed,
+                    ..base
+                },
+                inner_steps,
+                meta_steps,
+                meta_lr,
+            };
+            crate::neural::meta_train(&volumes, &out, &opts)
         }
         Command::Compare { a, b, json } => {
             let (sa, sb) = (

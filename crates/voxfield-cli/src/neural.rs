@@ -1,12 +1,12 @@
 //! `voxfield compress` and `voxfield decompress`: neural models of volumes.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use voxfield::neural::{CompressOptions, NeuralModel};
+use voxfield::neural::{CompressOptions, MetaOptions, NeuralModel};
 use voxfield_core::{DType, VolumeSource};
 use voxfield_io::npy;
 
@@ -79,6 +79,43 @@ pub fn compress(
         native as f64 / bytes as f64,
         model.record["psnr_estimate_db"].as_f64().unwrap_or(f64::NAN),
         model.record["epochs"],
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `voxfield compress meta-train`: a Reptile initialisation written to `out`.
+pub fn meta_train(volumes: &[PathBuf], out: &Path, opts: &MetaOptions) -> Result<()> {
+    let inputs: Vec<&Path> = volumes.iter().map(PathBuf::as_path).collect();
+    voxfield_io::safety::check_not_input(out, &inputs)?;
+    let srcs = volumes
+        .iter()
+        .map(|p| voxfield::open(p, &Default::default()))
+        .collect::<voxfield_core::Result<Vec<_>>>()?;
+    let refs: Vec<&dyn VolumeSource> = srcs.iter().map(|s| s.as_ref()).collect();
+    catch_interrupts();
+    let bar = progress(opts.meta_steps as u64, "meta-training (outer steps)");
+    let t = Instant::now();
+    let result = voxfield::neural::meta_train(
+        &refs,
+        opts,
+        &|done, _| bar.set_position(done as u64),
+        &INTERRUPTED,
+    );
+    bar.finish_and_clear();
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        eprintln!("voxfield: interrupted; {} was not written", out.display());
+        std::process::exit(130);
+    }
+    let model = result?;
+    model.save(out)?;
+    eprintln!(
+        "voxfield: Reptile initialisation over {} volumes ({} outer × {} inner steps, {} parameters) written to {} in {:.1} s",
+        volumes.len(),
+        opts.meta_steps,
+        opts.inner_steps,
+        model.net.n_params(),
+        out.display(),
         t.elapsed().as_secs_f64()
     );
     Ok(())

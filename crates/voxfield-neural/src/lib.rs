@@ -8,6 +8,7 @@
 
 pub mod adam;
 pub mod encoding;
+pub mod meta;
 pub mod mlp;
 pub mod model;
 pub mod net;
@@ -15,6 +16,7 @@ pub mod train;
 
 pub use adam::Adam;
 pub use encoding::{HashGrid, HashGridConfig};
+pub use meta::{meta_train, MetaOptions};
 pub use mlp::Mlp;
 pub use model::{NeuralField, NeuralModel, NeuralVolume};
 pub use net::Net;

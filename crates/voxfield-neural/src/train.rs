@@ -36,6 +36,9 @@ pub struct CompressOptions {
     pub time_limit: Option<f64>,
     /// Bytes of samples held at once (the brick window).
     pub budget: usize,
+    /// Start from this network (a Reptile initialisation) instead of a random
+    /// one; its encoding and MLP shape then replace the ones above.
+    pub init: Option<Net>,
 }
 
 impl Default for CompressOptions {
@@ -54,6 +57,7 @@ impl Default for CompressOptions {
             target_psnr: None,
             time_limit: None,
             budget: 64 << 20,
+            init: None,
         }
     }
 }
@@ -68,7 +72,7 @@ pub struct Progress {
     pub psnr: f64,
 }
 
-fn bricks(shape: [usize; 3]) -> Vec<[usize; 3]> {
+pub(crate) fn bricks(shape: [usize; 3]) -> Vec<[usize; 3]> {
     let n = shape.map(|s| s.div_ceil(BRICK));
     let mut out = Vec::with_capacity(n.iter().product());
     for i in 0..n[0] {
@@ -86,7 +90,7 @@ fn brick_size(shape: [usize; 3], start: [usize; 3]) -> [usize; 3] {
 }
 
 /// The value range, streamed brick by brick; NaN or infinite voxels are refused.
-fn value_range(src: &dyn VolumeSource) -> Result<(f64, f64)> {
+pub(crate) fn value_range(src: &dyn VolumeSource) -> Result<(f64, f64)> {
     let info = src.info();
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut bad = 0u64;
@@ -140,20 +144,14 @@ pub fn compress(
     }
     let (lo, hi) = value_range(src)?;
     let scale = if hi > lo { 1.0 / (hi - lo) } else { 0.0 };
-    let finest = (*shape.iter().max().expect("3 axes") as u32).max(opts.base);
-    let cfg = HashGridConfig::with_finest(
-        opts.levels,
-        opts.features,
-        opts.log2_table,
-        opts.base,
-        finest,
-    );
-    let mut net = Net::new(cfg, opts.width, opts.hidden, opts.seed);
+    let mut net = match &opts.init {
+        Some(init) => init.clone(),
+        None => Net::new(config(opts, shape), opts.width, opts.hidden, opts.seed),
+    };
     let mut adam = Adam::new(net.n_params(), net.grid.n_params, opts.lr);
     let mut rng = Rng(opts.seed ^ 0x5eed);
     let total: u64 = shape.iter().map(|&n| n as u64).product();
     let window = (opts.budget / (BRICK * BRICK * BRICK * 16)).max(1);
-    let inv = shape.map(|n| if n > 1 { 1.0 / (n - 1) as f32 } else { 0.0 });
     let mut grad = vec![];
     let mut buf = vec![];
     let (mut epochs_run, mut psnr) = (0, 0.0);
@@ -176,24 +174,7 @@ pub fn compress(
             let mut xs: Vec<[f32; 3]> = vec![];
             let mut ys: Vec<f32> = vec![];
             for &b in group {
-                let size = brick_size(shape, b);
-                buf.resize(size.iter().product(), 0.0);
-                src.read_box(b, size, &mut buf)?;
-                let mut n = 0;
-                for i in 0..size[0] {
-                    for j in 0..size[1] {
-                        for k in 0..size[2] {
-                            let g = [b[0] + i, b[1] + j, b[2] + k];
-                            xs.push([0, 1, 2].map(|a| g[a] as f32 * inv[a]));
-                            let v = match info.value_scale {
-                                Some((m, q)) => buf[n] * m + q,
-                                None => buf[n],
-                            };
-                            ys.push(((v - lo) * scale) as f32);
-                            n += 1;
-                        }
-                    }
-                }
+                brick_samples(src, b, (lo, scale), &mut buf, &mut xs, &mut ys)?;
             }
             let mut idx: Vec<u32> = (0..xs.len() as u32).collect();
             shuffle(&mut idx, &mut rng);
@@ -232,7 +213,9 @@ pub fn compress(
     let record = json!({
         "epochs": epochs_run, "seconds": t0.elapsed().as_secs_f64(), "psnr_estimate_db": psnr,
         "stopped_by": stopped, "samples_per_epoch": total, "seed": opts.seed, "lr": opts.lr, "batch": opts.batch,
+        "initialisation": if opts.init.is_some() { "given (Reptile)" } else { "random" },
     });
+    let (width, hidden) = (net.mlp.sizes[1], net.mlp.sizes.len() - 2);
     Ok(NeuralModel {
         net,
         shape,
@@ -241,9 +224,56 @@ pub fn compress(
         hi,
         affine: info.affine,
         record,
-        width: opts.width,
-        hidden: opts.hidden,
+        width,
+        hidden,
     })
+}
+
+/// The encoding `opts` asks for on a volume of `shape` (the finest level at the
+/// largest axis).
+pub(crate) fn config(opts: &CompressOptions, shape: [usize; 3]) -> HashGridConfig {
+    let finest = (*shape.iter().max().expect("3 axes") as u32).max(opts.base);
+    HashGridConfig::with_finest(
+        opts.levels,
+        opts.features,
+        opts.log2_table,
+        opts.base,
+        finest,
+    )
+}
+
+/// Appends the voxels of the brick at `start` as training samples: coordinates
+/// in [0,1]³ of the volume, values normalised by `(lo, scale)`.
+pub(crate) fn brick_samples(
+    src: &dyn VolumeSource,
+    start: [usize; 3],
+    (lo, scale): (f64, f64),
+    buf: &mut Vec<f64>,
+    xs: &mut Vec<[f32; 3]>,
+    ys: &mut Vec<f32>,
+) -> Result<()> {
+    let info = src.info();
+    let shape = info.shape;
+    let inv = shape.map(|n| if n > 1 { 1.0 / (n - 1) as f32 } else { 0.0 });
+    let size = brick_size(shape, start);
+    buf.resize(size.iter().product(), 0.0);
+    src.read_box(start, size, buf)?;
+    let mut n = 0;
+    for i in 0..size[0] {
+        for j in 0..size[1] {
+            for k in 0..size[2] {
+                let g = [start[0] + i, start[1] + j, start[2] + k];
+                xs.push([0, 1, 2].map(|a| g[a] as f32 * inv[a]));
+                let v = match info.value_scale {
+                    Some((m, q)) => buf[n] * m + q,
+                    None => buf[n],
+                };
+                ys.push(((v - lo) * scale) as f32);
+                n += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Bytes a model file takes for `opts` on a volume whose largest axis is `finest`
@@ -302,7 +332,7 @@ pub fn for_ratio(
     )))
 }
 
-fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
+pub(crate) fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
     for i in (1..v.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         v.swap(i, j);

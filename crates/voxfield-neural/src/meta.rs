@@ -1,0 +1,136 @@
+//! Reptile (Nichol et al. 2018) meta-learning of an initialisation: from the
+//! current weights φ, train a copy on one brick of one volume for K Adam steps to
+//! θ, then move φ ← φ + ε (θ − φ), ε decaying linearly to zero. A network that
+//! starts from φ fits a new volume of the same kind in fewer steps.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde_json::json;
+use voxfield_core::{Error, Result, VolumeSource};
+
+use crate::model::NeuralModel;
+use crate::train::{brick_samples, bricks, config, value_range, CompressOptions};
+use crate::{Adam, Net, Rng};
+
+/// How to meta-train: the network and inner Adam from `net` (its levels,
+/// table size, width, batch, lr and seed), plus Reptile's loop sizes.
+#[derive(Clone, Debug)]
+pub struct MetaOptions {
+    pub net: CompressOptions,
+    /// Adam steps on one brick per outer step (K).
+    pub inner_steps: usize,
+    /// Outer steps (M).
+    pub meta_steps: usize,
+    /// Outer step size ε at the start (decays linearly to 0).
+    pub meta_lr: f32,
+}
+
+impl Default for MetaOptions {
+    fn default() -> Self {
+        MetaOptions {
+            net: CompressOptions {
+                batch: 4096,
+                ..Default::default()
+            },
+            inner_steps: 16,
+            meta_steps: 200,
+            meta_lr: 1.0,
+        }
+    }
+}
+
+/// Learns an initialisation over `sources` (each outer step takes a random 32³
+/// brick of a random volume, coordinates in that volume's [0,1]³ and values
+/// normalised by its range). The result is a model of the first volume's shape
+/// whose network is the initialisation; `progress` sees (outer steps done, M).
+pub fn meta_train(
+    sources: &[&dyn VolumeSource],
+    opts: &MetaOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+    cancel: &AtomicBool,
+) -> Result<NeuralModel> {
+    let t0 = Instant::now();
+    let Some(first) = sources.first() else {
+        return Err(Error::invalid("meta-training needs at least one volume"));
+    };
+    let o = &opts.net;
+    if opts.inner_steps == 0
+        || opts.meta_steps == 0
+        || o.batch == 0
+        || o.levels == 0
+        || o.width == 0
+    {
+        return Err(Error::invalid(
+            "inner steps, meta steps, batch, levels and width must be positive",
+        ));
+    }
+    if !(opts.meta_lr.is_finite() && opts.meta_lr > 0.0 && opts.meta_lr <= 1.0) {
+        return Err(Error::invalid(format!(
+            "meta learning rate {} must lie in (0, 1]",
+            opts.meta_lr
+        )));
+    }
+    let ranges = sources
+        .iter()
+        .map(|s| value_range(*s))
+        .collect::<Result<Vec<_>>>()?;
+    let largest = sources
+        .iter()
+        .flat_map(|s| s.info().shape)
+        .max()
+        .expect("3 axes");
+    let mut net = Net::new(config(o, [largest, 1, 1]), o.width, o.hidden, o.seed);
+    let mut rng = Rng(o.seed ^ 0x4e97);
+    let (mut buf, mut xs, mut ys, mut grad) = (vec![], vec![], vec![], vec![]);
+    let mut bx = Vec::with_capacity(o.batch);
+    let mut by = Vec::with_capacity(o.batch);
+    for m in 0..opts.meta_steps {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::invalid("meta-training interrupted"));
+        }
+        let v = (rng.next_u64() % sources.len() as u64) as usize;
+        let (lo, hi) = ranges[v];
+        let scale = if hi > lo { 1.0 / (hi - lo) } else { 0.0 };
+        let all = bricks(sources[v].info().shape);
+        let b = all[(rng.next_u64() % all.len() as u64) as usize];
+        xs.clear();
+        ys.clear();
+        brick_samples(sources[v], b, (lo, scale), &mut buf, &mut xs, &mut ys)?;
+        let mut inner = net.clone();
+        let mut adam = Adam::new(inner.n_params(), inner.grid.n_params, o.lr);
+        for _ in 0..opts.inner_steps {
+            bx.clear();
+            by.clear();
+            for _ in 0..o.batch.min(xs.len()) {
+                let i = (rng.next_u64() % xs.len() as u64) as usize;
+                bx.push(xs[i]);
+                by.push(ys[i]);
+            }
+            inner.train_step(&mut adam, &bx, &by, &mut grad);
+        }
+        let eps = opts.meta_lr * (1.0 - m as f32 / opts.meta_steps as f32);
+        for (p, q) in net.params.iter_mut().zip(&inner.params) {
+            *p += eps * (q - *p);
+        }
+        progress(m + 1, opts.meta_steps);
+    }
+    let info = first.info();
+    let (lo, hi) = ranges[0];
+    let record = json!({
+        "kind": "Reptile initialisation", "volumes": sources.len(), "meta_steps": opts.meta_steps,
+        "inner_steps": opts.inner_steps, "meta_lr": opts.meta_lr, "batch": o.batch, "lr": o.lr,
+        "seed": o.seed, "seconds": t0.elapsed().as_secs_f64(), "epochs": 0,
+    });
+    Ok(NeuralModel {
+        net,
+        shape: info.shape,
+        dtype: info.dtype.name().to_string(),
+        lo,
+        hi,
+        affine: info.affine,
+        record,
+        width: o.width,
+        hidden: o.hidden,
+    })
+}
