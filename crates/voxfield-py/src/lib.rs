@@ -446,7 +446,7 @@ fn neural_volume(model: voxfield::neural::NeuralModel, path: &std::path::Path) -
 
 /// Trains a neural model of `source` (its 3-D view); the GIL is released meanwhile.
 #[pyfunction]
-#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=65536))]
+#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=65536, init=None))]
 #[allow(clippy::too_many_arguments)]
 fn compress(
     py: Python<'_>,
@@ -460,6 +460,7 @@ fn compress(
     levels: Option<usize>,
     width: Option<usize>,
     batch: usize,
+    init: Option<PyRef<'_, Volume>>,
 ) -> PyResult<Volume> {
     let src = source.src.as_ref();
     let i = src.info();
@@ -478,11 +479,66 @@ fn compress(
     opts.log2_table = log2_table.unwrap_or(opts.log2_table);
     opts.levels = levels.unwrap_or(opts.levels);
     opts.width = width.unwrap_or(opts.width);
+    if let Some(init) = init {
+        if ratio.is_some() || log2_table.is_some() || levels.is_some() || width.is_some() {
+            return Err(PyValueError::new_err(
+                "init= fixes the network's shape: drop ratio/log2_table/levels/width",
+            ));
+        }
+        let Some(m) = &init.neural else {
+            return Err(PyValueError::new_err(
+                "init= takes a neural model (from voxfield.meta_train or a .vxn)",
+            ));
+        };
+        opts.init = Some(m.net.clone());
+    }
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let model = py
         .detach(|| voxfield::neural::compress(src, &opts, &|_| {}, &cancel))
         .map_err(py_err)?;
     neural_volume(model, &i.path)
+}
+
+/// Reptile meta-learning of an initialisation over `sources` (GIL released).
+#[pyfunction]
+#[pyo3(signature = (sources, inner_steps=16, meta_steps=200, meta_lr=1.0, seed=1, log2_table=None, levels=None, width=None, batch=4096))]
+#[allow(clippy::too_many_arguments)]
+fn meta_train(
+    py: Python<'_>,
+    sources: Vec<PyRef<'_, Volume>>,
+    inner_steps: usize,
+    meta_steps: usize,
+    meta_lr: f32,
+    seed: u64,
+    log2_table: Option<u32>,
+    levels: Option<usize>,
+    width: Option<usize>,
+    batch: usize,
+) -> PyResult<Volume> {
+    let base = voxfield::neural::CompressOptions::default();
+    let opts = voxfield::neural::MetaOptions {
+        net: voxfield::neural::CompressOptions {
+            log2_table: log2_table.unwrap_or(base.log2_table),
+            levels: levels.unwrap_or(base.levels),
+            width: width.unwrap_or(base.width),
+            batch,
+            seed,
+            ..base
+        },
+        inner_steps,
+        meta_steps,
+        meta_lr,
+    };
+    let srcs: Vec<&dyn voxfield::VolumeSource> = sources.iter().map(|v| v.src.as_ref()).collect();
+    let path = srcs
+        .first()
+        .map(|s| s.info().path.clone())
+        .unwrap_or_default();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let model = py
+        .detach(|| voxfield::neural::meta_train(&srcs, &opts, &|_, _| {}, &cancel))
+        .map_err(py_err)?;
+    neural_volume(model, &path)
 }
 
 /// Wraps a numpy buffer of any rank without copying it: `address` is the lowest
@@ -578,6 +634,7 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
     m.add_function(wrap_pyfunction!(from_sparse, m)?)?;
     m.add_function(wrap_pyfunction!(compress, m)?)?;
+    m.add_function(wrap_pyfunction!(meta_train, m)?)?;
     m.add_class::<rbf::Model>()?;
     m.add_function(wrap_pyfunction!(rbf::fit_rbf, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::load_model, m)?)?;

@@ -95,3 +95,23 @@ def test_decompress_to_nifti_reads_back_in_nibabel(tmp_path):
     np.testing.assert_allclose(img.affine, affine, atol=1e-6)
     assert img.get_data_dtype() == np.float32
     np.testing.assert_array_equal(np.asarray(img.dataobj), np.load(tmp_path / "d.npy"))
+
+
+def test_meta_train_gives_an_initialisation_compress_starts_from(tmp_path):
+    vols = []
+    for n in range(4):
+        z, y, x = np.mgrid[0:32, 0:32, 0:32] / 32.0
+        r2 = (x - .5) ** 2 + (y - .5) ** 2 + (z - .5) ** 2
+        vols.append((100 + 60 * np.sin((2 + 0.7 * n) * x + n) * np.cos(3 * y) + 40 * np.exp(-9 * r2))
+                    .astype(np.float32))
+    net = dict(log2_table=10, levels=8, width=32)
+    init = voxfield.meta_train(vols[:3], meta_steps=60, inner_steps=8, batch=2048, **net)
+    assert init.is_model
+    init.save(tmp_path / "init.vxn")
+    random = voxfield.compress(vols[3], epochs=1, batch=2048, **net)
+    reptile = voxfield.compress(vols[3], epochs=1, batch=2048, init=tmp_path / "init.vxn")
+    assert reptile.psnr > random.psnr + 1.5, (reptile.psnr, random.psnr)
+    with pytest.raises(ValueError, match="init= fixes"):
+        voxfield.compress(vols[3], epochs=1, init=init, width=8)
+    with pytest.raises(ValueError, match="neural model"):
+        voxfield.compress(vols[3], epochs=1, init=vols[0])

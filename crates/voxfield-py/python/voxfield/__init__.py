@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _voxfield
 
-__all__ = ["open", "Volume", "map_coordinates", "compress", "RBFInterpolator", "load"]
+__all__ = ["open", "Volume", "map_coordinates", "compress", "meta_train", "RBFInterpolator", "load"]
 
 # Numbers are scipy's spline orders (2 to 5: B-splines on prefiltered coefficients);
 # "cubic" is voxfield's local Catmull-Rom cubic (no prefilter, lazy).
@@ -118,14 +118,29 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
 
 def compress(source: Any, ratio: float | None = None, epochs: int = 5, target_psnr: float | None = None,
              time_limit: float | None = None, seed: int = 1, log2_table: int | None = None,
-             levels: int | None = None, width: int | None = None, batch: int = 65536) -> "Volume":
+             levels: int | None = None, width: int | None = None, batch: int = 65536,
+             init: Any = None) -> "Volume":
     """Trains a neural model of a volume (a multiresolution hash grid and a small MLP, on
     CPU, GIL released) and returns it as a volume: ``.sample/.plane/.grid/.slab`` evaluate
     the network, ``.save(path)`` writes a ``.vxn``, ``.psnr`` and ``.ratio`` describe it.
-    ``ratio`` picks the largest network whose file is at most native bytes / ratio."""
+    ``ratio`` picks the largest network whose file is at most native bytes / ratio;
+    ``init`` (a model or ``.vxn`` path from :func:`meta_train`) starts from a learned
+    initialisation instead of a random one."""
     vol = source if isinstance(source, Volume) else open(source)
+    start = None if init is None else (init if isinstance(init, Volume) else open(init))
     return Volume(_voxfield.compress(vol._v, ratio, epochs, target_psnr, time_limit, seed, log2_table, levels,
-                                     width, batch))
+                                     width, batch, None if start is None else start._v))
+
+
+def meta_train(sources: Any, inner_steps: int = 16, meta_steps: int = 200, meta_lr: float = 1.0, seed: int = 1,
+               log2_table: int | None = None, levels: int | None = None, width: int | None = None,
+               batch: int = 4096) -> "Volume":
+    """Reptile meta-learning of an initialisation over volumes of one kind (random 32³
+    bricks of them; GIL released). Returns a model to pass as ``compress(..., init=...)``
+    or ``.save()`` as a ``.vxn``."""
+    vols = [s if isinstance(s, Volume) else open(s) for s in sources]
+    return Volume(_voxfield.meta_train([v._v for v in vols], inner_steps, meta_steps, meta_lr, seed, log2_table,
+                                       levels, width, batch))
 
 
 def _open_sparse(coo: Any, index: Any, cache_mb: int) -> "Volume":
