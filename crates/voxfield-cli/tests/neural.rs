@@ -108,6 +108,14 @@ fn compress_decompress_sample_and_info() {
     let mut zv = vec![0.0; vol.len()];
     z.read_box([0; 3], shape, &mut zv).unwrap();
     assert_eq!(zv, dec);
+    // Reading a box of the model as a volume decodes exactly those voxels.
+    let m = voxfield::open(&p("m.vxn"), &Default::default()).unwrap();
+    let mut bx = vec![0.0; 3 * 5 * 7];
+    m.read_box([2, 11, 13], [3, 5, 7], &mut bx).unwrap();
+    for (n, v) in bx.iter().enumerate() {
+        let (i, j, k) = (2 + n / 35, 11 + (n / 7) % 5, 13 + n % 7);
+        assert_eq!(*v, dec[(i * shape[1] + j) * shape[2] + k] as f32 as f64);
+    }
     // decompress writes NIfTI (gzip or not) and Zarr too: the same voxels, read back.
     for out in ["d.nii.gz", "d.nii", "d.zarr"] {
         let (code, err) = run(&["decompress", s(&p("m.vxn")), "-o", s(&p(out))]);

@@ -325,21 +325,55 @@ impl VolumeSource for NeuralVolume {
     fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {
         voxfield_core::check_chunk(&self.info, idx, out.len())?;
         let cs = self.info.chunk_shape;
-        let e = self.info.dtype.size();
-        let mut n = 0;
-        for i in 0..cs[0] {
-            for j in 0..cs[1] {
-                for k in 0..cs[2] {
-                    let g = [idx[0] * cs[0] + i, idx[1] * cs[1] + j, idx[2] * cs[2] + k];
-                    if (0..3).all(|a| g[a] < self.info.shape[a]) {
-                        let v = self.model.value(&g.map(|x| x as f64));
-                        voxfield_core::voxel::store_f64(v, self.info.dtype, &mut out[n..n + e]);
-                    }
-                    n += e;
-                }
-            }
-        }
+        let start = [0, 1, 2].map(|a| idx[a] * cs[a]);
+        self.decode(start, cs, out);
         Ok(())
+    }
+
+    /// Evaluates exactly the voxels of the box (not whole chunks: a plane read
+    /// would otherwise decode 32 planes per chunk), rows in parallel.
+    fn read_box_native(&self, start: [usize; 3], size: [usize; 3], out: &mut [u8]) -> Result<()> {
+        let shape = self.info.shape;
+        if (0..3).any(|a| start[a] + size[a] > shape[a]) {
+            return Err(voxfield_core::Error::invalid(format!(
+                "box start {start:?} size {size:?} exceeds volume shape {shape:?}"
+            )));
+        }
+        if out.len() != size.iter().product::<usize>() * self.info.dtype.size() {
+            return Err(voxfield_core::Error::invalid(
+                "read_box_native: output length does not match box",
+            ));
+        }
+        self.decode(start, size, out);
+        Ok(())
+    }
+}
+
+impl NeuralVolume {
+    /// Writes the decoded voxels of the box at `start` (C order, native bytes);
+    /// voxels outside the volume are left as they are.
+    fn decode(&self, start: [usize; 3], size: [usize; 3], out: &mut [u8]) {
+        use rayon::prelude::*;
+        let (dtype, shape) = (self.info.dtype, self.info.shape);
+        let e = dtype.size();
+        if size[2] == 0 {
+            return;
+        }
+        out.par_chunks_mut(size[2] * e)
+            .enumerate()
+            .for_each(|(row, o)| {
+                let (i, j) = (start[0] + row / size[1], start[1] + row % size[1]);
+                if i >= shape[0] || j >= shape[1] {
+                    return;
+                }
+                for (k, b) in o.chunks_exact_mut(e).enumerate() {
+                    let g = [i, j, start[2] + k];
+                    if g[2] < shape[2] {
+                        let v = self.model.value(&g.map(|x| x as f64));
+                        voxfield_core::voxel::store_f64(v, dtype, b);
+                    }
+                }
+            });
     }
 }
 
