@@ -36,11 +36,16 @@ impl Net {
 
     /// The network's value at `x` ∈ [0,1]³.
     pub fn predict(&self, x: &[f32; 3]) -> f32 {
-        let mut enc = vec![0.0; self.grid.n_out()];
-        let mut acts = vec![];
-        let (t, w) = self.params.split_at(self.grid.n_params);
-        self.grid.forward(t, x, &mut enc);
-        self.mlp.forward(w, &enc, &mut acts)
+        thread_local! {
+            /// Per-thread encoding and activation buffers, reused across calls.
+            static SCRATCH: std::cell::RefCell<(Vec<f32>, Vec<Vec<f32>>)> = Default::default();
+        }
+        SCRATCH.with_borrow_mut(|(enc, acts)| {
+            enc.resize(self.grid.n_out(), 0.0);
+            let (t, w) = self.params.split_at(self.grid.n_params);
+            self.grid.forward(t, x, enc);
+            self.mlp.forward(w, enc, acts)
+        })
     }
 
     /// Mean squared error over the batch and its gradient (written to `grad`).
