@@ -13,7 +13,7 @@ use voxfield_sample::{evaluate, evaluate_plane, OutElem, Plane, PointList, Reduc
 use crate::args::{
     Cli, CodecArg, Colormap, Command, PictureArgs, PlaneArgs, RawArgs, SamplingArgs,
 };
-use crate::work::{catch_interrupts, progress, set_threads, INTERRUPTED};
+use crate::work::{catch_interrupts, exit_if_interrupted, progress, set_threads, INTERRUPTED};
 use crate::{phantom, points, render};
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -100,9 +100,12 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             if let Some(r) = ratio {
                 let i = src.info();
-                let native =
-                    i.shape.iter().map(|&n| n as u64).product::<u64>() * i.dtype.size() as u64;
-                opts = voxfield::neural::for_ratio(&opts, i.shape, native, r)?;
+                opts = voxfield::neural::for_ratio(
+                    &opts,
+                    i.shape,
+                    voxfield::neural::native_bytes(i),
+                    r,
+                )?;
                 eprintln!(
                     "voxfield: --ratio {r}: {} levels, tables of 2^{}, MLP width {} ({} bytes)",
                     opts.levels,
@@ -114,9 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     )
                 );
             }
-            opts.log2_table = log2_table.unwrap_or(opts.log2_table);
-            opts.levels = levels.unwrap_or(opts.levels);
-            opts.width = width.unwrap_or(opts.width);
+            opts = opts.with_sizes(log2_table, levels, width);
             if let Some(init) = init {
                 if ratio.is_some() || log2_table.is_some() || levels.is_some() || width.is_some() {
                     bail!("--init {}: the network's shape comes from the initialisation; drop --ratio/--log2-table/--levels/--width", init.display());
@@ -139,16 +140,13 @@ pub fn run(cli: Cli) -> Result<()> {
             threads,
         } => {
             set_threads(threads)?;
-            let base = voxfield::neural::CompressOptions::default();
             let opts = voxfield::neural::MetaOptions {
                 net: voxfield::neural::CompressOptions {
-                    log2_table: log2_table.unwrap_or(base.log2_table),
-                    levels: levels.unwrap_or(base.levels),
-                    width: width.unwrap_or(base.width),
                     batch,
                     seed,
-                    ..base
-                },
+                    ..Default::default()
+                }
+                .with_sizes(log2_table, levels, width),
                 inner_steps,
                 meta_steps,
                 meta_lr,
@@ -650,10 +648,7 @@ fn convert(
         None => voxfield::write_zarr(src.as_ref(), dst, &opts, &report, &INTERRUPTED),
     };
     bar.finish_and_clear();
-    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-        eprintln!("voxfield: interrupted; {} was not created", dst.display());
-        std::process::exit(130);
-    }
+    exit_if_interrupted(dst);
     result?;
     let i = src.info();
     eprintln!(
@@ -839,10 +834,7 @@ fn write_plane_npy<O: OutElem + NpyElement>(
         Ok(())
     });
     bar.finish_and_clear();
-    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
-        eprintln!("voxfield: interrupted; {} was not written", out.display());
-        std::process::exit(130);
-    }
+    exit_if_interrupted(out);
     Ok(result?)
 }
 

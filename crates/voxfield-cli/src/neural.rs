@@ -10,7 +10,7 @@ use voxfield::neural::{CompressOptions, MetaOptions, NeuralModel};
 use voxfield_core::{DType, VolumeSource};
 use voxfield_io::npy;
 
-use crate::work::{catch_interrupts, progress, INTERRUPTED};
+use crate::work::{catch_interrupts, exit_if_interrupted, progress, INTERRUPTED};
 
 /// Whether `path` names a neural model (by extension or magic).
 pub fn is_model(path: &Path) -> bool {
@@ -43,8 +43,7 @@ pub fn compress(
 ) -> Result<()> {
     voxfield_io::safety::check_not_input(out, &[path])?;
     let info = src.info();
-    let native: u64 =
-        info.shape.iter().map(|&n| n as u64).product::<u64>() * info.dtype.size() as u64;
+    let native = voxfield::neural::native_bytes(info);
     catch_interrupts();
     let bar = progress(0, "training");
     let t = Instant::now();
@@ -61,10 +60,7 @@ pub fn compress(
     };
     let result = voxfield::neural::compress(src, opts, &report, &INTERRUPTED);
     bar.finish_and_clear();
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        eprintln!("voxfield: interrupted; {} was not written", out.display());
-        std::process::exit(130);
-    }
+    exit_if_interrupted(out);
     let model = result?;
     model.save(out)?;
     let bytes = std::fs::metadata(out)?.len();
@@ -103,10 +99,7 @@ pub fn meta_train(volumes: &[PathBuf], out: &Path, opts: &MetaOptions) -> Result
         &INTERRUPTED,
     );
     bar.finish_and_clear();
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        eprintln!("voxfield: interrupted; {} was not written", out.display());
-        std::process::exit(130);
-    }
+    exit_if_interrupted(out);
     let model = result?;
     model.save(out)?;
     eprintln!(
@@ -177,10 +170,7 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
             }
         })
     };
-    if INTERRUPTED.load(Ordering::SeqCst) {
-        eprintln!("voxfield: interrupted; {} was not written", out.display());
-        std::process::exit(130);
-    }
+    exit_if_interrupted(out);
     result?;
     eprintln!(
         "voxfield: decoded {} to {} ({s:?} {dt}) in {:.1} s",

@@ -9,7 +9,7 @@ use voxfield_io::npy;
 use voxfield_rbf::{file, Duplicates, FitOptions, GridVolume, Ramp, RbfModel};
 
 use crate::args::{PictureArgs, RbfCommand};
-use crate::work::{catch_interrupts, progress, set_threads, INTERRUPTED};
+use crate::work::{catch_interrupts, exit_if_interrupted, progress, set_threads, INTERRUPTED};
 use crate::{points, render};
 
 /// Whether `path` names a `.vxr` model (by extension or magic).
@@ -247,10 +247,7 @@ fn grid(
         &interrupted,
         &stop,
     );
-    if interrupted() {
-        eprintln!("voxfield: interrupted; {} was not written", out.display());
-        std::process::exit(130);
-    }
+    exit_if_interrupted(out);
     result?;
     eprintln!(
         "voxfield: evaluated {} on a {shape:?} grid ({total} nodes) in {:.2} s -> {}",

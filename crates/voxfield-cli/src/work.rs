@@ -44,6 +44,15 @@ extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
 }
 
+/// After interrupted work: says that `out` was not written and exits with 130
+/// (128 + SIGINT), as shells expect of an interrupted command.
+pub(crate) fn exit_if_interrupted(out: &std::path::Path) {
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+        eprintln!("voxfield: interrupted; {} was not written", out.display());
+        std::process::exit(130);
+    }
+}
+
 /// Installs the SIGINT/SIGTERM handler that sets `INTERRUPTED`.
 pub(crate) fn catch_interrupts() {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.

@@ -20,7 +20,7 @@ pub use meta::{meta_train, MetaOptions};
 pub use mlp::Mlp;
 pub use model::{NeuralField, NeuralModel, NeuralVolume};
 pub use net::Net;
-pub use train::{compress, for_ratio, model_bytes, CompressOptions, Progress};
+pub use train::{compress, for_ratio, model_bytes, native_bytes, CompressOptions, Progress};
 
 /// A small deterministic generator (SplitMix64) for initialisation and shuffles,
 /// so a seed reproduces a model bit for bit.

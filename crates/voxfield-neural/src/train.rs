@@ -62,6 +62,27 @@ impl Default for CompressOptions {
     }
 }
 
+impl CompressOptions {
+    /// These options with the network sizes a user gave explicitly.
+    pub fn with_sizes(
+        mut self,
+        log2_table: Option<u32>,
+        levels: Option<usize>,
+        width: Option<usize>,
+    ) -> Self {
+        self.log2_table = log2_table.unwrap_or(self.log2_table);
+        self.levels = levels.unwrap_or(self.levels);
+        self.width = width.unwrap_or(self.width);
+        self
+    }
+}
+
+/// The bytes a volume takes natively (shape × dtype size): what ratios are
+/// measured against.
+pub fn native_bytes(info: &voxfield_core::VolumeInfo) -> u64 {
+    info.shape.iter().map(|&n| n as u64).product::<u64>() * info.dtype.size() as u64
+}
+
 /// What a progress callback sees.
 #[derive(Clone, Copy, Debug)]
 pub struct Progress {

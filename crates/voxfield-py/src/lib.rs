@@ -473,12 +473,10 @@ fn compress(
         ..Default::default()
     };
     if let Some(r) = ratio {
-        let native = i.shape.iter().map(|&n| n as u64).product::<u64>() * i.dtype.size() as u64;
-        opts = voxfield::neural::for_ratio(&opts, i.shape, native, r).map_err(py_err)?;
+        opts = voxfield::neural::for_ratio(&opts, i.shape, voxfield::neural::native_bytes(i), r)
+            .map_err(py_err)?;
     }
-    opts.log2_table = log2_table.unwrap_or(opts.log2_table);
-    opts.levels = levels.unwrap_or(opts.levels);
-    opts.width = width.unwrap_or(opts.width);
+    opts = opts.with_sizes(log2_table, levels, width);
     if let Some(init) = init {
         if ratio.is_some() || log2_table.is_some() || levels.is_some() || width.is_some() {
             return Err(PyValueError::new_err(
@@ -515,16 +513,13 @@ fn meta_train(
     width: Option<usize>,
     batch: usize,
 ) -> PyResult<Volume> {
-    let base = voxfield::neural::CompressOptions::default();
     let opts = voxfield::neural::MetaOptions {
         net: voxfield::neural::CompressOptions {
-            log2_table: log2_table.unwrap_or(base.log2_table),
-            levels: levels.unwrap_or(base.levels),
-            width: width.unwrap_or(base.width),
             batch,
             seed,
-            ..base
-        },
+            ..Default::default()
+        }
+        .with_sizes(log2_table, levels, width),
         inner_steps,
         meta_steps,
         meta_lr,
