@@ -406,3 +406,42 @@ fn a_reptile_initialisation_speeds_up_the_first_epoch() {
         "{err}"
     );
 }
+
+#[test]
+fn an_interrupted_training_exits_130_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { d.path().join(n) };
+    let shape = [48, 48, 48];
+    npy::write_npy(&p("v.npy"), &shape, &smooth(shape)).unwrap();
+    let (v, m) = (p("v.npy"), p("m.vxn"));
+    let child = Command::new(env!("CARGO_BIN_EXE_voxfield"))
+        .args([
+            "compress",
+            s(&v),
+            "-o",
+            s(&m),
+            "--epochs",
+            "100000",
+            "--batch",
+            "256",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Opening and the value range take milliseconds; training then runs for hours.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted") && err.contains("was not written"),
+        "{err}"
+    );
+    let left: Vec<_> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(left, ["v.npy"]);
+}
