@@ -1,7 +1,7 @@
 //! Hash encoding + MLP as one network over a flat parameter vector: prediction,
-//! the L2 loss and its gradient over a batch (in parallel, per-thread gradient
-//! buffers reduced in a fixed order, so the same thread count gives the same
-//! bits), and a training step.
+//! the L2 loss and its gradient over a batch (in parallel tasks of a fixed
+//! partition, their gradient buffers summed in order, so any thread count gives
+//! the same bits), and a training step.
 
 use rayon::prelude::*;
 
@@ -15,8 +15,13 @@ pub struct Net {
     pub params: Vec<f32>,
 }
 
-/// Samples per parallel task of a batch.
+/// Samples per parallel task of a batch, at least.
 const TASK: usize = 1024;
+/// Parallel tasks per batch, at most: each holds a whole gradient buffer, so this
+/// bounds training memory at (MAX_TASKS + 4) × the parameters (with Adam's two
+/// moments and the summed gradient), whatever the batch size. Fixed, not the
+/// thread count, so results do not depend on it.
+const MAX_TASKS: usize = 8;
 
 impl Net {
     pub fn new(cfg: HashGridConfig, width: usize, hidden: usize, seed: u64) -> Self {
@@ -52,9 +57,10 @@ impl Net {
     pub fn loss_grad(&self, xs: &[[f32; 3]], ys: &[f32], grad: &mut [f32]) -> f64 {
         let n = xs.len().max(1) as f32;
         let (t, w) = self.params.split_at(self.grid.n_params);
+        let task = TASK.max(xs.len().div_ceil(MAX_TASKS));
         let parts: Vec<(f64, Vec<f32>)> = xs
-            .par_chunks(TASK)
-            .zip(ys.par_chunks(TASK))
+            .par_chunks(task)
+            .zip(ys.par_chunks(task))
             .map(|(xc, yc)| {
                 let mut g = vec![0.0f32; self.params.len()];
                 let (gt, gw) = g.split_at_mut(self.grid.n_params);
