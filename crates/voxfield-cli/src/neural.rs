@@ -115,7 +115,7 @@ pub fn meta_train(volumes: &[PathBuf], out: &Path, opts: &MetaOptions) -> Result
 }
 
 /// Decodes a model to `.npy`, `.nii[.gz]` or `.zarr`/`.ome.zarr` (by the output's
-/// name), one slab or chunk at a time (memory: one slab of the output).
+/// name), a band of ≤ 2^20 voxels or one chunk at a time.
 pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
     let name = out.to_string_lossy().to_ascii_lowercase();
     let nifti = name.ends_with(".nii") || name.ends_with(".nii.gz");
@@ -209,35 +209,41 @@ fn write_slabs(
     let s = model.shape;
     let (planes, rows) = if fortran { (s[2], s[0]) } else { (s[0], s[2]) };
     let n = s.iter().product::<usize>() / planes.max(1);
-    let mut vals = vec![0.0f64; n];
-    let mut pts = vec![[0.0f64; 3]; n];
-    let mut bytes = vec![0u8; n * dt.size()];
+    // Memory: one band of at most 2^20 voxels of a plane, whatever its size.
+    let band = n.min(1 << 20);
+    let mut vals = vec![0.0f64; band];
+    let mut pts = vec![[0.0f64; 3]; band];
+    let mut bytes = vec![0u8; band * dt.size()];
     let field = voxfield::neural::NeuralField {
         model,
         to_index: None,
     };
     let bar = progress(planes as u64, "decoding (planes)");
     for p in 0..planes {
-        if INTERRUPTED.load(Ordering::SeqCst) {
-            return Err(std::io::Error::other("interrupted"));
-        }
-        for (m, q) in pts.iter_mut().enumerate() {
-            let (fast, slow) = ((m % rows) as f64, (m / rows) as f64);
-            *q = if fortran {
-                [fast, slow, p as f64]
-            } else {
-                [p as f64, slow, fast]
-            };
-        }
-        voxfield_core::Field::sample_block(&field, &pts, &mut vals)
-            .map_err(std::io::Error::other)?;
-        for (v, b) in vals.iter().zip(bytes.chunks_exact_mut(dt.size())) {
-            voxfield_core::voxel::store_f64(*v, dt, b);
-            if cfg!(target_endian = "big") {
-                b.reverse();
+        for from in (0..n).step_by(band) {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return Err(std::io::Error::other("interrupted"));
             }
+            let len = band.min(n - from);
+            for (m, q) in (from..).zip(&mut pts[..len]) {
+                let (fast, slow) = ((m % rows) as f64, (m / rows) as f64);
+                *q = if fortran {
+                    [fast, slow, p as f64]
+                } else {
+                    [p as f64, slow, fast]
+                };
+            }
+            voxfield_core::Field::sample_block(&field, &pts[..len], &mut vals[..len])
+                .map_err(std::io::Error::other)?;
+            let out = &mut bytes[..len * dt.size()];
+            for (v, b) in vals.iter().zip(out.chunks_exact_mut(dt.size())) {
+                voxfield_core::voxel::store_f64(*v, dt, b);
+                if cfg!(target_endian = "big") {
+                    b.reverse();
+                }
+            }
+            w.write_all(out)?;
         }
-        w.write_all(&bytes)?;
         bar.inc(1);
     }
     bar.finish_and_clear();

@@ -445,3 +445,103 @@ fn an_interrupted_training_exits_130_and_writes_nothing() {
         .collect();
     assert_eq!(left, ["v.npy"]);
 }
+
+/// Rewrites a model's JSON header with `edit` and seals it with a valid CRC, as a
+/// hostile writer could.
+fn forge(model: &Path, out: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let b = std::fs::read(model).unwrap();
+    let len = u64::from_le_bytes(b[12..20].try_into().unwrap()) as usize;
+    let mut h: serde_json::Value = serde_json::from_slice(&b[20..20 + len]).unwrap();
+    edit(&mut h);
+    let head = serde_json::to_vec(&h).unwrap();
+    let mut body = b[..12].to_vec();
+    body.extend_from_slice(&(head.len() as u64).to_le_bytes());
+    body.extend_from_slice(&head);
+    body.extend_from_slice(&b[20 + len..b.len() - 4]);
+    let crc = crc32fast::hash(&body);
+    body.extend_from_slice(&crc.to_le_bytes());
+    std::fs::write(out, body).unwrap();
+}
+
+#[test]
+fn absurd_networks_shapes_and_sizes_are_refused_before_allocating() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { d.path().join(n) };
+    let shape = [8, 9, 10];
+    npy::write_npy(&p("v.npy"), &shape, &smooth(shape)).unwrap();
+    let (v, m) = (p("v.npy"), p("m.vxn"));
+    let small = [
+        "--epochs",
+        "1",
+        "--log2-table",
+        "6",
+        "--levels",
+        "2",
+        "--width",
+        "8",
+    ];
+    let mut args = vec!["compress", s(&v), "-o", s(&m)];
+    args.extend(small);
+    let (code, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    // A valid checksum over a header claiming a 2^32-parameter network.
+    forge(&m, &p("huge.vxn"), |h| {
+        h["encoding"]["levels"] = 32.into();
+        h["encoding"]["features"] = 8.into();
+        h["encoding"]["log2_table"] = 24.into();
+        h["encoding"]["per_level_scale"] = 2.0.into();
+    });
+    let (code, err) = run(&["info", s(&p("huge.vxn"))]);
+    assert!(code == 0, "info reads only the header: {err}");
+    let (code, err) = run(&["decompress", s(&p("huge.vxn")), "-o", s(&p("d.npy"))]);
+    assert!(
+        code != 0 && err.contains("over the limit") && !p("d.npy").exists(),
+        "{err}"
+    );
+    // A network inside the limits whose parameters the file does not hold.
+    forge(&m, &p("short.vxn"), |h| {
+        h["encoding"]["log2_table"] = 20.into()
+    });
+    let (code, err) = run(&["decompress", s(&p("short.vxn")), "-o", s(&p("d.npy"))]);
+    assert!(
+        code != 0 && err.contains("parameter bytes") && !p("d.npy").exists(),
+        "{err}"
+    );
+    // A model of 2^40-voxel planes: compare refuses rather than allocate planes.
+    forge(&m, &p("wide.vxn"), |h| {
+        h["shape"] = serde_json::json!([2, 1u64 << 20, 1u64 << 20])
+    });
+    let (code, err) = run(&["compare", s(&p("wide.vxn")), s(&p("wide.vxn"))]);
+    assert!(code != 0 && err.contains("MiB"), "{err}");
+    // Absurd options for training and meta-training.
+    for bad in [
+        vec!["--batch", "1000000000000"],
+        vec!["--batch", "0"],
+        vec!["--log2-table", "60"],
+        vec!["--levels", "1000000"],
+        vec!["--width", "100000"],
+        vec!["--threads", "100000"],
+    ] {
+        let x = p("x.vxn");
+        let mut args = vec!["compress", s(&v), "-o", s(&x)];
+        args.extend(&bad);
+        let (code, err) = run(&args);
+        assert!(
+            code != 0 && !err.is_empty() && !p("x.vxn").exists(),
+            "{bad:?}: {err}"
+        );
+        let mut args = vec!["compress", "meta-train", s(&v), "-o", s(&x)];
+        args.extend(&bad);
+        let (code, err) = run(&args);
+        assert!(
+            code != 0 && !err.is_empty() && !p("x.vxn").exists(),
+            "meta-train {bad:?}: {err}"
+        );
+    }
+    // Special files are not volumes, and an output that is an input is refused.
+    let (code, err) = run(&["compress", "meta-train", "/dev/zero", "-o", s(&p("x.vxn"))]);
+    assert!(code != 0 && !p("x.vxn").exists(), "{err}");
+    let (code, err) = run(&["compress", "meta-train", s(&v), "-o", s(&v)]);
+    assert!(code != 0 && p("v.npy").exists(), "{err}");
+    assert_eq!(npy::read_array(&v).unwrap().data.len(), 720);
+}

@@ -76,11 +76,12 @@ impl HashGrid {
             .map(|l| {
                 let scale =
                     ((l as f64) * cfg.per_level_scale.log2()).exp2() * cfg.base as f64 - 1.0;
-                let res = scale.ceil() as u32 + 1;
-                let full = (res as u64).pow(3).next_multiple_of(8);
-                let size = full.min(t) as u32;
+                // Saturating: a hostile header may ask for absurd resolutions.
+                let res = (scale.ceil() as u32).saturating_add(1);
+                let cube = (res as u64).saturating_pow(3);
+                let size = cube.min(1 << 62).next_multiple_of(8).min(t) as u32;
                 // tiny-cuda-nn hashes past res 1625 to avoid index overflow in 3-D.
-                let dense = size as u64 >= (res as u64).pow(3) && res <= 1625;
+                let dense = size as u64 >= cube && res <= 1625;
                 let lv = Level {
                     scale: scale as f32,
                     res,

@@ -10,7 +10,7 @@ use serde_json::json;
 use voxfield_core::{Error, Result, VolumeSource};
 
 use crate::model::NeuralModel;
-use crate::train::{brick_samples, bricks, config, value_range, CompressOptions};
+use crate::train::{brick_samples, bricks, check_batch, config, value_range, CompressOptions};
 use crate::{Adam, Net, Rng};
 
 /// How to meta-train: the network and inner Adam from `net` (its levels,
@@ -55,16 +55,12 @@ pub fn meta_train(
         return Err(Error::invalid("meta-training needs at least one volume"));
     };
     let o = &opts.net;
-    if opts.inner_steps == 0
-        || opts.meta_steps == 0
-        || o.batch == 0
-        || o.levels == 0
-        || o.width == 0
-    {
+    if opts.inner_steps == 0 || opts.meta_steps == 0 {
         return Err(Error::invalid(
-            "inner steps, meta steps, batch, levels and width must be positive",
+            "inner steps and meta steps must be positive",
         ));
     }
+    check_batch(o.batch)?;
     if !(opts.meta_lr.is_finite() && opts.meta_lr > 0.0 && opts.meta_lr <= 1.0) {
         return Err(Error::invalid(format!(
             "meta learning rate {} must lie in (0, 1]",
@@ -80,11 +76,11 @@ pub fn meta_train(
         .flat_map(|s| s.info().shape)
         .max()
         .expect("3 axes");
+    o.check([largest, 1, 1])?;
     let mut net = Net::new(config(o, [largest, 1, 1]), o.width, o.hidden, o.seed);
     let mut rng = Rng(o.seed ^ 0x4e97);
     let (mut buf, mut xs, mut ys, mut grad) = (vec![], vec![], vec![], vec![]);
-    let mut bx = Vec::with_capacity(o.batch);
-    let mut by = Vec::with_capacity(o.batch);
+    let (mut bx, mut by) = (vec![], vec![]);
     for m in 0..opts.meta_steps {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::invalid("meta-training interrupted"));

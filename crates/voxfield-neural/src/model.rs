@@ -160,18 +160,8 @@ impl NeuralModel {
             num(&h["mlp"], "width")? as usize,
             num(&h["mlp"], "hidden")? as usize,
         );
-        if !(1..=32).contains(&cfg.levels)
-            || !(1..=8).contains(&cfg.features)
-            || cfg.log2_table > 24
-            || !(1..=1024).contains(&width)
-            || !(1..=16).contains(&hidden)
-            || cfg.base < 1
-            || !(cfg.per_level_scale >= 1.0 && cfg.per_level_scale < 16.0)
-        {
-            return Err(bad("header describes an implausible network".into()));
-        }
-        let mut net = Net::new(cfg, width, hidden, 0);
-        let n = net.n_params();
+        let n = crate::net::checked_params(&cfg, width, hidden)
+            .map_err(|m| bad(format!("header describes an implausible network: {m}")))?;
         let params = &bytes[at..bytes.len() - 4];
         if params.len() != 2 * n {
             return Err(bad(format!(
@@ -180,6 +170,7 @@ impl NeuralModel {
                 2 * n
             )));
         }
+        let mut net = Net::new(cfg, width, hidden, 0);
         for (p, b) in net.params.iter_mut().zip(params.chunks_exact(2)) {
             *p = f16_value(u16::from_le_bytes([b[0], b[1]]));
         }

@@ -23,6 +23,37 @@ const TASK: usize = 1024;
 /// thread count, so results do not depend on it.
 const MAX_TASKS: usize = 8;
 
+/// The most parameters a network may have (1 GiB of f32; training holds about
+/// 12 copies).
+pub const MAX_PARAMS: usize = 1 << 28;
+
+/// Parameters of a network of this shape, or why it is refused: the limits of
+/// the `.vxn` reader, the trainer and `--ratio` alike, checked before allocating.
+pub fn checked_params(cfg: &HashGridConfig, width: usize, hidden: usize) -> Result<usize, String> {
+    if !(1..=32).contains(&cfg.levels)
+        || !(1..=8).contains(&cfg.features)
+        || !(1..=24).contains(&cfg.log2_table)
+        || !(1..=1024).contains(&width)
+        || !(1..=16).contains(&hidden)
+        || cfg.base < 1
+        || !(cfg.per_level_scale >= 1.0 && cfg.per_level_scale < 16.0)
+    {
+        return Err(format!(
+            "network out of range: levels {} (1–32), features {} (1–8), log2 table {} (1–24), width {width} (1–1024), \
+             hidden layers {hidden} (1–16), base {} (≥ 1), per-level scale {} (1–16)",
+            cfg.levels, cfg.features, cfg.log2_table, cfg.base, cfg.per_level_scale
+        ));
+    }
+    let grid = HashGrid::new(*cfg);
+    let n = grid.n_params + Mlp::new(grid.n_out(), width, hidden).n_params;
+    if n > MAX_PARAMS {
+        return Err(format!(
+            "network of {n} parameters is over the limit of {MAX_PARAMS}"
+        ));
+    }
+    Ok(n)
+}
+
 impl Net {
     pub fn new(cfg: HashGridConfig, width: usize, hidden: usize, seed: u64) -> Self {
         let grid = HashGrid::new(cfg);

@@ -63,6 +63,16 @@ impl Default for CompressOptions {
 }
 
 impl CompressOptions {
+    /// Refuses a network this crate will not build on a volume of `shape`
+    /// (see [`crate::net::checked_params`]), before anything is allocated.
+    pub fn check(&self, shape: [usize; 3]) -> Result<usize> {
+        if self.hidden == 0 || self.width == 0 {
+            return Err(Error::invalid("width and hidden layers must be positive"));
+        }
+        crate::net::checked_params(&config(self, shape), self.width, self.hidden)
+            .map_err(Error::invalid)
+    }
+
     /// These options with the network sizes a user gave explicitly.
     pub fn with_sizes(
         mut self,
@@ -81,6 +91,17 @@ impl CompressOptions {
 /// measured against.
 pub fn native_bytes(info: &voxfield_core::VolumeInfo) -> u64 {
     info.shape.iter().map(|&n| n as u64).product::<u64>() * info.dtype.size() as u64
+}
+
+/// Samples per Adam step: positive, and at most 2^24 (a batch is copied).
+pub(crate) fn check_batch(batch: usize) -> Result<()> {
+    if !(1..=1 << 24).contains(&batch) {
+        return Err(Error::invalid(format!(
+            "batch {batch}: give 1 to {} samples per step",
+            1 << 24
+        )));
+    }
+    Ok(())
 }
 
 /// What a progress callback sees.
@@ -153,16 +174,13 @@ pub fn compress(
     let t0 = Instant::now();
     let info = src.info();
     let shape = info.shape;
-    if opts.epochs == 0
-        || opts.batch == 0
-        || opts.log2_table > 24
-        || opts.levels == 0
-        || opts.width == 0
-    {
-        return Err(Error::invalid(
-            "epochs, batch, levels and width must be positive; log2 table ≤ 24",
-        ));
+    if opts.epochs == 0 {
+        return Err(Error::invalid("epochs must be positive"));
     }
+    if opts.init.is_none() {
+        opts.check(shape)?;
+    }
+    check_batch(opts.batch)?;
     let (lo, hi) = value_range(src)?;
     let scale = if hi > lo { 1.0 / (hi - lo) } else { 0.0 };
     let mut net = match &opts.init {
@@ -336,7 +354,7 @@ pub fn for_ratio(
                 width,
                 ..base.clone()
             };
-            if (model_bytes(&o, finest) as f64) <= budget {
+            if o.check(shape).is_ok() && (model_bytes(&o, finest) as f64) <= budget {
                 return Ok(o);
             }
         }

@@ -56,7 +56,10 @@ fn window_sums(v: &[f64], ny: usize, nx: usize) -> Vec<f64> {
     out
 }
 
-/// Compares `b` against `a` (same 3-D shape).
+/// The most memory `compare` takes (it holds whole planes).
+const MAX_BYTES: u128 = 4 << 30;
+
+/// Compares `b` against `a` (same 3-D shape); memory is O(plane), at most 4 GiB.
 pub fn compare(a: &dyn VolumeSource, b: &dyn VolumeSource) -> Result<Comparison> {
     let s = a.info().shape;
     if b.info().shape != s {
@@ -66,6 +69,19 @@ pub fn compare(a: &dyn VolumeSource, b: &dyn VolumeSource) -> Result<Comparison>
             s,
             b.info().path.display(),
             b.info().shape
+        )));
+    }
+    // Memory: two planes plus the SSIM ring of 7 × 5 planes, in f64.
+    let need = (s[1] as u128) * (s[2] as u128) * (2 + WIN as u128 * 5) * 8;
+    if need > MAX_BYTES {
+        return Err(Error::invalid(format!(
+            "comparing {} and {}: planes of {}×{} voxels need {} MiB (limit {} MiB)",
+            a.info().path.display(),
+            b.info().path.display(),
+            s[1],
+            s[2],
+            need >> 20,
+            MAX_BYTES >> 20
         )));
     }
     let (mut pa, mut pb) = (vec![], vec![]);
