@@ -155,7 +155,7 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
         let head = if nifti {
             voxfield_io::nifti::header_bytes(s, dt, model.affine.as_ref())?
         } else {
-            npy::header_bytes(npy_descr(dt), &s)
+            npy::header_bytes(npy::descr(dt), &s)
         };
         let gz = name.ends_with(".gz");
         npy::write_atomic(out, |w| {
@@ -179,22 +179,6 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-fn npy_descr(dt: DType) -> &'static str {
-    match dt {
-        DType::F32 => "<f4",
-        DType::F64 => "<f8",
-        DType::U8 => "|u1",
-        DType::I8 => "|i1",
-        DType::U16 => "<u2",
-        DType::I16 => "<i2",
-        DType::U32 => "<u4",
-        DType::I32 => "<i4",
-        DType::U64 => "<u8",
-        DType::I64 => "<i8",
-        DType::Bool => "|b1",
-    }
 }
 
 /// Writes the decoded voxels, little-endian, one plane at a time: planes of the

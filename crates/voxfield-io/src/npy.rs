@@ -141,6 +141,23 @@ fn dict_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     None
 }
 
+/// The little-endian `.npy` descriptor of `dt` (the inverse of [`parse_descr`]).
+pub fn descr(dt: DType) -> &'static str {
+    match dt {
+        DType::F32 => "<f4",
+        DType::F64 => "<f8",
+        DType::U8 => "|u1",
+        DType::I8 => "|i1",
+        DType::U16 => "<u2",
+        DType::I16 => "<i2",
+        DType::U32 => "<u4",
+        DType::I32 => "<i4",
+        DType::U64 => "<u8",
+        DType::I64 => "<i8",
+        DType::Bool => "|b1",
+    }
+}
+
 /// numpy type strings such as `<f4`, `|u1`, `>i2`, `|b1`.
 pub fn parse_descr(d: &str) -> Result<(DType, Endian), String> {
     let (endian, body) = match d.chars().next() {
@@ -280,6 +297,15 @@ pub fn write_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descr_is_the_inverse_of_parse_descr() {
+        use DType::*;
+        for dt in [Bool, U8, I8, U16, I16, U32, I32, U64, I64, F32, F64] {
+            let (back, _) = parse_descr(descr(dt)).unwrap();
+            assert_eq!(back, dt, "{}", descr(dt));
+        }
+    }
 
     #[test]
     fn parses_numpy_headers() {
