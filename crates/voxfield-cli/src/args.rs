@@ -126,6 +126,11 @@ pub enum Command {
         /// Samples per Adam step.
         #[arg(long, default_value_t = 65536)]
         batch: usize,
+        /// Memory for training samples, in MiB (16 bytes per voxel). A volume that
+        /// needs more is read in several passes per epoch, each a random share of
+        /// every voxel, so batches stay uniform over the volume.
+        #[arg(long, default_value_t = 1024)]
+        memory_mb: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         #[arg(long)]

@@ -80,6 +80,7 @@ pub fn run(cli: Cli) -> Result<()> {
             levels,
             width,
             batch,
+            memory_mb,
             seed,
             threads,
             deterministic,
@@ -96,6 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 time_limit,
                 batch,
                 seed,
+                budget: memory_mb.saturating_mul(1 << 20),
                 ..Default::default()
             };
             if let Some(r) = ratio {

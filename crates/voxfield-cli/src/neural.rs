@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use voxfield::neural::{CompressOptions, MetaOptions, NeuralModel};
+use voxfield::neural::{CompressOptions, MetaOptions, NeuralModel, NeuralVolume};
 use voxfield_core::{DType, VolumeSource};
 use voxfield_io::npy;
 
@@ -137,7 +137,7 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
     let t = Instant::now();
     catch_interrupts();
     let result = if zarr {
-        let vol = voxfield::neural::NeuralVolume::new(model, model_path)?.with_dtype(dt);
+        let vol = NeuralVolume::new(model, model_path)?.with_dtype(dt);
         let bar = progress(0, "decoding (chunks)");
         let report = |done, total| {
             bar.set_length(total);
@@ -158,15 +158,16 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
             npy::header_bytes(npy::descr(dt), &s)
         };
         let gz = name.ends_with(".gz");
+        let vol = NeuralVolume::new(model, model_path)?.with_dtype(dt);
         npy::write_atomic(out, |w| {
             if gz {
                 let mut z = flate2::write::GzEncoder::new(w, flate2::Compression::new(6));
                 z.write_all(&head)?;
-                write_slabs(&mut z, &model, dt, nifti)?;
+                write_slabs(&mut z, &vol, nifti)?;
                 z.finish().map(|_| ())
             } else {
                 w.write_all(&head)?;
-                write_slabs(w, &model, dt, nifti)
+                write_slabs(w, &vol, nifti)
             }
         })
     };
@@ -181,54 +182,64 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
     Ok(())
 }
 
-/// Writes the decoded voxels, little-endian, one plane at a time: planes of the
-/// first axis with the last fastest (C order, `.npy`), or planes of the last
-/// axis with the first fastest (Fortran order, NIfTI).
-fn write_slabs(
-    w: &mut impl Write,
-    model: &NeuralModel,
-    dt: DType,
-    fortran: bool,
-) -> std::io::Result<()> {
-    let s = model.shape;
-    let (planes, rows) = if fortran { (s[2], s[0]) } else { (s[0], s[2]) };
-    let n = s.iter().product::<usize>() / planes.max(1);
-    // Memory: one band of at most 2^20 voxels of a plane, whatever its size.
-    let band = n.min(1 << 20);
-    let mut vals = vec![0.0f64; band];
-    let mut pts = vec![[0.0f64; 3]; band];
-    let mut bytes = vec![0u8; band * dt.size()];
-    let field = voxfield::neural::NeuralField {
-        model,
-        to_index: None,
+/// Writes the decoded voxels, little-endian: C order (`.npy`, the last axis
+/// fastest) or Fortran order (NIfTI, the first axis fastest). Boxes of at most
+/// 2^22 voxels are decoded by whole rows (along the last axis, the coherent
+/// decoder) and transposed for Fortran order, so memory stays bounded whatever
+/// the shape.
+fn write_slabs(w: &mut impl Write, vol: &NeuralVolume, fortran: bool) -> std::io::Result<()> {
+    const BOX: usize = 1 << 22;
+    let s = vol.info().shape;
+    let e = vol.info().dtype.size();
+    // The box steps along the slowest output axis (`slow`) and the middle one.
+    let (slow, size) = if fortran {
+        let kz = (BOX / (s[0] * s[1]).max(1)).clamp(1, s[2]);
+        let nj = if kz > 1 {
+            s[1]
+        } else {
+            (BOX / s[0].max(1)).clamp(1, s[1])
+        };
+        (2, [s[0], nj, kz])
+    } else {
+        (0, [1, (BOX / s[2].max(1)).clamp(1, s[1]), s[2]])
     };
-    let bar = progress(planes as u64, "decoding (planes)");
-    for p in 0..planes {
-        for from in (0..n).step_by(band) {
+    let mut native = vec![0u8; size.iter().product::<usize>() * e];
+    let mut bytes = vec![0u8; native.len()];
+    let bar = progress(s[slow] as u64, "decoding");
+    for p in (0..s[slow]).step_by(size[slow]) {
+        for j0 in (0..s[1]).step_by(size[1]) {
             if INTERRUPTED.load(Ordering::SeqCst) {
                 return Err(std::io::Error::other("interrupted"));
             }
-            let len = band.min(n - from);
-            for (m, q) in (from..).zip(&mut pts[..len]) {
-                let (fast, slow) = ((m % rows) as f64, (m / rows) as f64);
-                *q = if fortran {
-                    [fast, slow, p as f64]
-                } else {
-                    [p as f64, slow, fast]
-                };
-            }
-            voxfield_core::Field::sample_block(&field, &pts[..len], &mut vals[..len])
+            let mut b = size;
+            b[1] = b[1].min(s[1] - j0);
+            b[slow] = b[slow].min(s[slow] - p);
+            let start = if fortran { [0, j0, p] } else { [p, j0, 0] };
+            let n = b.iter().product::<usize>() * e;
+            vol.read_box_native(start, b, &mut native[..n])
                 .map_err(std::io::Error::other)?;
-            let out = &mut bytes[..len * dt.size()];
-            for (v, b) in vals.iter().zip(out.chunks_exact_mut(dt.size())) {
-                voxfield_core::voxel::store_f64(*v, dt, b);
-                if cfg!(target_endian = "big") {
-                    b.reverse();
+            let out = if fortran {
+                // (i, j, k) in C order → k, j, i with i fastest.
+                let mut m = 0;
+                for k in 0..b[2] {
+                    for j in 0..b[1] {
+                        for i in 0..b[0] {
+                            let from = ((i * b[1] + j) * b[2] + k) * e;
+                            bytes[m..m + e].copy_from_slice(&native[from..from + e]);
+                            m += e;
+                        }
+                    }
                 }
+                &mut bytes[..n]
+            } else {
+                &mut native[..n]
+            };
+            if cfg!(target_endian = "big") {
+                out.chunks_exact_mut(e).for_each(|v| v.reverse());
             }
             w.write_all(out)?;
         }
-        bar.inc(1);
+        bar.inc(size[slow].min(s[slow] - p) as u64);
     }
     bar.finish_and_clear();
     Ok(())

@@ -68,8 +68,13 @@ pub struct HashGrid {
 
 const PRIMES: [u32; 3] = [1, 2_654_435_761, 805_459_861];
 
+/// The most levels an encoding may have.
+pub const MAX_LEVELS: usize = 32;
+
 impl HashGrid {
+    /// Panics past [`MAX_LEVELS`] levels (`net::checked_params` refuses them first).
     pub fn new(cfg: HashGridConfig) -> Self {
+        assert!(cfg.levels <= MAX_LEVELS, "{} levels", cfg.levels);
         let t = 1u64 << cfg.log2_table;
         let mut offset = 0;
         let levels = (0..cfg.levels)
@@ -108,75 +113,156 @@ impl HashGrid {
     /// The table entry of grid vertex `g` on `level`.
     #[inline]
     pub fn index(level: &Level, g: [u32; 3]) -> u32 {
-        if level.dense {
-            (g[0]
-                .wrapping_add(g[1].wrapping_mul(level.res))
-                .wrapping_add(g[2].wrapping_mul(level.res * level.res)))
-                % level.size
+        let i = if level.dense {
+            g[0].wrapping_add(g[1].wrapping_mul(level.res))
+                .wrapping_add(g[2].wrapping_mul(level.res.wrapping_mul(level.res)))
         } else {
-            let h = g[0].wrapping_mul(PRIMES[0])
+            g[0].wrapping_mul(PRIMES[0])
                 ^ g[1].wrapping_mul(PRIMES[1])
-                ^ g[2].wrapping_mul(PRIMES[2]);
-            h % level.size
+                ^ g[2].wrapping_mul(PRIMES[2])
+        };
+        // Hashed tables are powers of two; dense indices rarely reach the size
+        // (only vertices past the grid's far face): skip the division.
+        if level.size.is_power_of_two() {
+            i & (level.size - 1)
+        } else if i < level.size {
+            i
+        } else {
+            i % level.size
         }
     }
 
-    /// The 8 corners of `x` on `level`: (parameter offset of the entry, weight).
+    /// The 8 corners of `x` on `level`: parameter offsets of their entries and
+    /// trilinear weights, corner c having +1 on axis a where bit a of c is set.
     #[inline]
-    pub fn corners(&self, level: &Level, x: &[f32; 3]) -> [(usize, f32); 8] {
+    pub fn corners(&self, level: &Level, x: &[f32; 3], at: &mut [u32], w: &mut [f32]) {
         let mut g = [0u32; 3];
         let mut f = [0f32; 3];
         for a in 0..3 {
+            // x ∈ [0,1], so the position is positive and truncation is floor.
             let pos = x[a] * level.scale + 0.5;
-            let fl = pos.floor();
-            g[a] = fl as u32;
-            f[a] = pos - fl;
+            g[a] = pos as u32;
+            f[a] = pos - g[a] as f32;
         }
-        let mut out = [(0usize, 0f32); 8];
-        for (c, o) in out.iter_mut().enumerate() {
-            let mut w = 1.0;
-            let mut v = g;
-            for a in 0..3 {
-                if c & (1 << a) != 0 {
-                    v[a] += 1;
-                    w *= f[a];
-                } else {
-                    w *= 1.0 - f[a];
+        let nf = self.cfg.features as u32;
+        for c in 0..8 {
+            let v = [0, 1, 2].map(|a| g[a] + ((c >> a) & 1) as u32);
+            at[c] = level.offset as u32 + Self::index(level, v) * nf;
+            w[c] = [0, 1, 2]
+                .map(|a| if (c >> a) & 1 == 1 { f[a] } else { 1.0 - f[a] })
+                .iter()
+                .product();
+        }
+    }
+
+    /// Every level's corners of `x` (L·8 offsets and weights).
+    pub fn all_corners(&self, x: &[f32; 3], at: &mut [u32], w: &mut [f32]) {
+        for (l, level) in self.levels.iter().enumerate() {
+            let r = l * 8..(l + 1) * 8;
+            self.corners(level, x, &mut at[r.clone()], &mut w[r]);
+        }
+    }
+
+    /// Features from corners found by `all_corners` (L·F outputs).
+    pub fn gather(&self, params: &[f32], at: &[u32], w: &[f32], out: &mut [f32]) {
+        let nf = self.cfg.features;
+        for (l, o) in out.chunks_exact_mut(nf).enumerate() {
+            o.fill(0.0);
+            for c in l * 8..(l + 1) * 8 {
+                let p = &params[at[c] as usize..at[c] as usize + nf];
+                for k in 0..nf {
+                    o[k] += w[c] * p[k];
                 }
             }
-            *o = (
-                level.offset + Self::index(level, v) as usize * self.cfg.features,
-                w,
-            );
         }
-        out
+    }
+
+    /// Adds the table gradient of `d_out` (dL/d features) at corners found by
+    /// `all_corners` into `grad`.
+    pub fn scatter(&self, at: &[u32], w: &[f32], d_out: &[f32], grad: &mut [f32]) {
+        let nf = self.cfg.features;
+        for (l, d) in d_out.chunks_exact(nf).enumerate() {
+            for c in l * 8..(l + 1) * 8 {
+                let g = &mut grad[at[c] as usize..at[c] as usize + nf];
+                for k in 0..nf {
+                    g[k] += w[c] * d[k];
+                }
+            }
+        }
+    }
+
+    /// Encodes the row of positions (x, y, z) for each z of `zs` into `out`
+    /// (rows of L·F features), exploiting the row's coherence: on each level the
+    /// four (x, y) corners are fixed, so the bilinear feature of a z-line of
+    /// vertices is computed once and shared by every position between two
+    /// lines (on coarse levels, dozens). Equals `forward` up to float rounding.
+    pub fn encode_row(&self, params: &[f32], x: f32, y: f32, zs: &[f32], out: &mut [f32]) {
+        let nf = self.cfg.features;
+        let m = self.n_out();
+        for (l, level) in self.levels.iter().enumerate() {
+            let mut g = [0u32; 2];
+            let mut f = [0f32; 2];
+            for (a, v) in [x, y].into_iter().enumerate() {
+                let pos = v * level.scale + 0.5;
+                g[a] = pos as u32;
+                f[a] = pos - g[a] as f32;
+            }
+            let wxy = [
+                (1.0 - f[0]) * (1.0 - f[1]),
+                f[0] * (1.0 - f[1]),
+                (1.0 - f[0]) * f[1],
+                f[0] * f[1],
+            ];
+            // The bilinear feature of the z-line of vertices at `iz`.
+            let line = |iz: u32| {
+                let mut v = [0f32; 8];
+                for (c, w) in wxy.iter().enumerate() {
+                    let at = level.offset
+                        + Self::index(level, [g[0] + (c & 1) as u32, g[1] + (c >> 1) as u32, iz])
+                            as usize
+                            * nf;
+                    for k in 0..nf {
+                        v[k] += w * params[at + k];
+                    }
+                }
+                v
+            };
+            let mut cached = None;
+            let (mut lo, mut hi) = ([0f32; 8], [0f32; 8]);
+            for (z, o) in zs.iter().zip(out.chunks_exact_mut(m)) {
+                let pos = z * level.scale + 0.5;
+                let gz = pos as u32;
+                let fz = pos - gz as f32;
+                if cached != Some(gz) {
+                    if cached == Some(gz.wrapping_sub(1)) {
+                        lo = hi;
+                    } else {
+                        lo = line(gz);
+                    }
+                    hi = line(gz + 1);
+                    cached = Some(gz);
+                }
+                for k in 0..nf {
+                    o[l * nf + k] = (1.0 - fz) * lo[k] + fz * hi[k];
+                }
+            }
+        }
     }
 
     /// Encodes `x` into `out` (L·F features).
     pub fn forward(&self, params: &[f32], x: &[f32; 3], out: &mut [f32]) {
-        let nf = self.cfg.features;
-        for (l, level) in self.levels.iter().enumerate() {
-            let o = &mut out[l * nf..(l + 1) * nf];
-            o.fill(0.0);
-            for (at, w) in self.corners(level, x) {
-                for k in 0..nf {
-                    o[k] += w * params[at + k];
-                }
-            }
-        }
+        let (mut at, mut w) = ([0u32; 8 * MAX_LEVELS], [0f32; 8 * MAX_LEVELS]);
+        let n = 8 * self.cfg.levels;
+        self.all_corners(x, &mut at[..n], &mut w[..n]);
+        self.gather(params, &at[..n], &w[..n], out);
     }
 
     /// Adds the table gradient of `d_out` (dL/d features at `x`) into `grad`.
     pub fn backward(&self, x: &[f32; 3], d_out: &[f32], grad: &mut [f32]) {
-        let nf = self.cfg.features;
-        for (l, level) in self.levels.iter().enumerate() {
-            let d = &d_out[l * nf..(l + 1) * nf];
-            for (at, w) in self.corners(level, x) {
-                for k in 0..nf {
-                    grad[at + k] += w * d[k];
-                }
-            }
-        }
+        let (mut at, mut w) = ([0u32; 8 * MAX_LEVELS], [0f32; 8 * MAX_LEVELS]);
+        let n = 8 * self.cfg.levels;
+        self.all_corners(x, &mut at[..n], &mut w[..n]);
+        self.scatter(&at[..n], &w[..n], d_out, grad);
     }
 
     /// tiny-cuda-nn's table initialisation: uniform in ±1e-4.

@@ -92,7 +92,15 @@ pub fn meta_train(
         let b = all[(rng.next_u64() % all.len() as u64) as usize];
         xs.clear();
         ys.clear();
-        brick_samples(sources[v], b, (lo, scale), &mut buf, &mut xs, &mut ys)?;
+        brick_samples(
+            sources[v],
+            b,
+            (lo, scale),
+            &|_| true,
+            &mut buf,
+            &mut xs,
+            &mut ys,
+        )?;
         let mut inner = net.clone();
         let mut adam = Adam::new(inner.n_params(), inner.grid.n_params, o.lr);
         for _ in 0..opts.inner_steps {

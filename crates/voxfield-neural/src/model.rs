@@ -78,13 +78,14 @@ pub fn f16_value(h: u16) -> f32 {
 }
 
 impl NeuralModel {
-    /// The value at index-space position `p` (NaN outside the volume or for NaN input).
-    pub fn value(&self, p: &[f64; 3]) -> f64 {
+    /// The network's input for index-space position `p`: [0,1]³, or None
+    /// outside the volume or for NaN input.
+    fn unit(&self, p: &[f64; 3]) -> Option<[f32; 3]> {
         let mut x = [0f32; 3];
         for a in 0..3 {
             let n = self.shape[a];
             if !(p[a] >= 0.0 && p[a] <= (n - 1) as f64) {
-                return f64::NAN;
+                return None;
             }
             x[a] = if n > 1 {
                 (p[a] / (n - 1) as f64) as f32
@@ -92,7 +93,50 @@ impl NeuralModel {
                 0.0
             };
         }
-        self.lo + (self.hi - self.lo) * self.net.predict(&x) as f64
+        Some(x)
+    }
+
+    /// The value at index-space position `p` (NaN outside the volume or for NaN input).
+    pub fn value(&self, p: &[f64; 3]) -> f64 {
+        match self.unit(p) {
+            Some(x) => self.lo + (self.hi - self.lo) * self.net.predict(&x) as f64,
+            None => f64::NAN,
+        }
+    }
+
+    /// Values of the voxels (i, j, k) for k in `ks` (in the volume), through
+    /// the row-coherent encoding: what whole-grid decoding uses.
+    pub fn row(&self, i: usize, j: usize, ks: std::ops::Range<usize>) -> Vec<f64> {
+        let unit = |g: usize, a: usize| {
+            if self.shape[a] > 1 {
+                (g as f64 / (self.shape[a] - 1) as f64) as f32
+            } else {
+                0.0
+            }
+        };
+        let zs: Vec<f32> = ks.map(|k| unit(k, 2)).collect();
+        let mut ys = vec![0f32; zs.len()];
+        self.net.predict_row(unit(i, 0), unit(j, 1), &zs, &mut ys);
+        ys.iter()
+            .map(|&y| self.lo + (self.hi - self.lo) * y as f64)
+            .collect()
+    }
+
+    /// Values at many index-space positions (as `value`, batched through the
+    /// MLP; one thread).
+    pub fn values(&self, points: &[[f64; 3]], out: &mut [f64]) {
+        let xs: Vec<[f32; 3]> = points
+            .iter()
+            .map(|p| self.unit(p).unwrap_or([0.0; 3]))
+            .collect();
+        let mut ys = vec![0f32; xs.len()];
+        self.net.predict_many(&xs, &mut ys);
+        for ((o, y), p) in out.iter_mut().zip(ys).zip(points) {
+            *o = match self.unit(p) {
+                Some(_) => self.lo + (self.hi - self.lo) * y as f64,
+                None => f64::NAN,
+            };
+        }
     }
 
     /// Bytes the parameters take in the file (f16).
@@ -261,12 +305,11 @@ impl Field for NeuralField<'_> {
             .par_chunks(1024)
             .zip(out.par_chunks_mut(1024))
             .for_each(|(p, o)| {
-                for (q, v) in p.iter().zip(o) {
-                    *v = match &self.to_index {
-                        Some(a) => self.model.value(&a.apply(*q)),
-                        None => self.model.value(q),
-                    };
-                }
+                let index: Vec<[f64; 3]> = match &self.to_index {
+                    Some(a) => p.iter().map(|q| a.apply(*q)).collect(),
+                    None => p.to_vec(),
+                };
+                self.model.values(&index, o);
             });
         Ok(())
     }
@@ -357,12 +400,10 @@ impl NeuralVolume {
                 if i >= shape[0] || j >= shape[1] {
                     return;
                 }
-                for (k, b) in o.chunks_exact_mut(e).enumerate() {
-                    let g = [i, j, start[2] + k];
-                    if g[2] < shape[2] {
-                        let v = self.model.value(&g.map(|x| x as f64));
-                        voxfield_core::voxel::store_f64(v, dtype, b);
-                    }
+                let n = size[2].min(shape[2].saturating_sub(start[2]));
+                let v = self.model.row(i, j, start[2]..start[2] + n);
+                for (b, v) in o.chunks_exact_mut(e).zip(v) {
+                    voxfield_core::voxel::store_f64(v, dtype, b);
                 }
             });
     }

@@ -15,6 +15,21 @@ pub struct Net {
     pub params: Vec<f32>,
 }
 
+/// Samples that go through the MLP together (its layers as GEMMs; a block's
+/// activations stay in cache).
+const BLOCK: usize = 128;
+
+/// Per-task buffers of a block: corners, activations, output deltas,
+/// dL/d(encoding).
+#[derive(Default)]
+struct Scratch {
+    at: Vec<u32>,
+    w: Vec<f32>,
+    acts: Vec<Vec<f32>>,
+    delta: Vec<f32>,
+    d_enc: Vec<f32>,
+}
+
 /// Samples per parallel task of a batch, at least.
 const TASK: usize = 1024;
 /// Parallel tasks per batch, at most: each holds a whole gradient buffer, so this
@@ -30,7 +45,7 @@ pub const MAX_PARAMS: usize = 1 << 28;
 /// Parameters of a network of this shape, or why it is refused: the limits of
 /// the `.vxn` reader, the trainer and `--ratio` alike, checked before allocating.
 pub fn checked_params(cfg: &HashGridConfig, width: usize, hidden: usize) -> Result<usize, String> {
-    if !(1..=32).contains(&cfg.levels)
+    if !(1..=crate::encoding::MAX_LEVELS).contains(&cfg.levels)
         || !(1..=8).contains(&cfg.features)
         || !(1..=24).contains(&cfg.log2_table)
         || !(1..=1024).contains(&width)
@@ -70,6 +85,61 @@ impl Net {
         self.params.len()
     }
 
+    /// Encodes a block of positions into `s.acts[0]` (rows of L·F features),
+    /// keeping their corners in `s.at`/`s.w` for the backward pass.
+    fn encode(&self, tables: &[f32], xs: &[[f32; 3]], s: &mut Scratch) {
+        let m = self.grid.n_out();
+        let c = 8 * self.grid.cfg.levels;
+        s.acts.resize(self.mlp.sizes.len(), vec![]);
+        s.acts[0].resize(xs.len() * m, 0.0);
+        s.at.resize(xs.len() * c, 0);
+        s.w.resize(xs.len() * c, 0.0);
+        for (((x, e), at), w) in xs
+            .iter()
+            .zip(s.acts[0].chunks_exact_mut(m))
+            .zip(s.at.chunks_exact_mut(c))
+            .zip(s.w.chunks_exact_mut(c))
+        {
+            self.grid.all_corners(x, at, w);
+            self.grid.gather(tables, at, w, e);
+        }
+    }
+
+    /// The network's values at many positions in [0,1]³ (one thread; callers
+    /// split large batches across threads).
+    pub fn predict_many(&self, xs: &[[f32; 3]], out: &mut [f32]) {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = Default::default();
+        }
+        let (t, w) = self.params.split_at(self.grid.n_params);
+        SCRATCH.with_borrow_mut(|s| {
+            for (xb, ob) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
+                self.encode(t, xb, s);
+                self.mlp.forward_batch(w, xb.len(), &mut s.acts);
+                ob.copy_from_slice(&s.acts.last().expect("output layer")[..xb.len()]);
+            }
+        });
+    }
+
+    /// The network's values along a row of positions (x, y, z) for z in `zs`
+    /// (one thread), through the row-coherent encoding.
+    pub fn predict_row(&self, x: f32, y: f32, zs: &[f32], out: &mut [f32]) {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = Default::default();
+        }
+        let (t, w) = self.params.split_at(self.grid.n_params);
+        let m = self.grid.n_out();
+        SCRATCH.with_borrow_mut(|s| {
+            s.acts.resize(self.mlp.sizes.len(), vec![]);
+            for (zb, ob) in zs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
+                s.acts[0].resize(zb.len() * m, 0.0);
+                self.grid.encode_row(t, x, y, zb, &mut s.acts[0]);
+                self.mlp.forward_batch(w, zb.len(), &mut s.acts);
+                ob.copy_from_slice(&s.acts.last().expect("output layer")[..zb.len()]);
+            }
+        });
+    }
+
     /// The network's value at `x` ∈ [0,1]³.
     pub fn predict(&self, x: &[f32; 3]) -> f32 {
         thread_local! {
@@ -95,17 +165,30 @@ impl Net {
             .map(|(xc, yc)| {
                 let mut g = vec![0.0f32; self.params.len()];
                 let (gt, gw) = g.split_at_mut(self.grid.n_params);
-                let mut enc = vec![0.0; self.grid.n_out()];
-                let mut d_enc = vec![0.0; self.grid.n_out()];
-                let mut acts = vec![];
                 let mut loss = 0.0f64;
-                for (x, &y) in xc.iter().zip(yc) {
-                    self.grid.forward(t, x, &mut enc);
-                    let p = self.mlp.forward(w, &enc, &mut acts);
-                    let e = p - y;
-                    loss += (e as f64) * (e as f64);
-                    self.mlp.backward(w, &acts, 2.0 * e / n, gw, &mut d_enc);
-                    self.grid.backward(x, &d_enc, gt);
+                let mut s = Scratch::default();
+                for (xb, yb) in xc.chunks(BLOCK).zip(yc.chunks(BLOCK)) {
+                    let b = xb.len();
+                    self.encode(t, xb, &mut s);
+                    self.mlp.forward_batch(w, b, &mut s.acts);
+                    let out = s.acts.last().expect("output layer");
+                    s.delta.clear();
+                    for (&p, &y) in out.iter().zip(yb) {
+                        let e = p - y;
+                        loss += (e as f64) * (e as f64);
+                        s.delta.push(2.0 * e / n);
+                    }
+                    self.mlp
+                        .backward_batch(w, b, &s.acts, &mut s.delta, gw, &mut s.d_enc);
+                    let (m, c) = (self.grid.n_out(), 8 * self.grid.cfg.levels);
+                    for ((d, at), wt) in s
+                        .d_enc
+                        .chunks_exact(m)
+                        .zip(s.at.chunks_exact(c))
+                        .zip(s.w.chunks_exact(c))
+                    {
+                        self.grid.scatter(at, wt, d, gt);
+                    }
                 }
                 (loss, g)
             })

@@ -1,7 +1,11 @@
 //! Training a network on a volume from any voxfield source, with memory bounded
-//! by the model plus a window of bricks: each epoch visits every voxel once, in
-//! an order shuffled at two levels (the order of 32³ bricks, then the voxels of a
-//! window of bricks), reading bricks through the source's own chunk reads.
+//! by the model plus a sample budget. Each epoch visits every voxel once, and
+//! every batch is a uniform draw from the whole volume: a volume whose samples
+//! fit the budget is read once and reshuffled per epoch; a larger one is split
+//! into passes by a hash of each voxel's index (fresh per epoch), each pass
+//! reading all bricks through the source's own chunk reads and keeping its share.
+//! (Windows of whole bricks made batches local, and the network forgot the rest:
+//! 15.8 dB after one MNI epoch against 28.9 dB with uniform batches.)
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -14,6 +18,10 @@ use crate::{Adam, HashGridConfig, Net, Rng};
 
 /// Edge of the bricks a volume is read in.
 const BRICK: usize = 32;
+/// Bytes a training sample holds (coordinates and value, f32).
+const SAMPLE_BYTES: u64 = 16;
+/// Passes per epoch, at most (each reads the whole volume).
+const MAX_PASSES: u64 = 64;
 
 /// How to train (defaults: 16 levels × 2 features, tables of 2^11, N_min 16, a
 /// 64-wide MLP with 2 hidden layers, 5 epochs, batches of 2^16, Adam lr 1e-2
@@ -34,7 +42,8 @@ pub struct CompressOptions {
     pub target_psnr: Option<f64>,
     /// Stop after this many seconds (between batches).
     pub time_limit: Option<f64>,
-    /// Bytes of samples held at once (the brick window).
+    /// Bytes of training samples held at once (16 per voxel); a volume that
+    /// needs more is read in several passes per epoch.
     pub budget: usize,
     /// Start from this network (a Reptile initialisation) instead of a random
     /// one; its encoding and MLP shape then replace the ones above.
@@ -56,7 +65,7 @@ impl Default for CompressOptions {
             seed: 1,
             target_psnr: None,
             time_limit: None,
-            budget: 64 << 20,
+            budget: 1 << 30,
             init: None,
         }
     }
@@ -110,7 +119,7 @@ pub struct Progress {
     pub epoch: usize,
     pub done: u64,
     pub total: u64,
-    /// PSNR estimate of the running epoch so far (dB).
+    /// PSNR estimate from the loss of the last ~10 batches (dB).
     pub psnr: f64,
 }
 
@@ -190,10 +199,18 @@ pub fn compress(
     let mut adam = Adam::new(net.n_params(), net.grid.n_params, opts.lr);
     let mut rng = Rng(opts.seed ^ 0x5eed);
     let total: u64 = shape.iter().map(|&n| n as u64).product();
-    let window = (opts.budget / (BRICK * BRICK * BRICK * 16)).max(1);
+    let passes = passes(total, opts.budget);
+    if passes > MAX_PASSES {
+        return Err(Error::invalid(format!(
+            "a sample memory of {} MiB is too small for {total} voxels: give at least {} MiB \
+             (each pass per epoch reads the whole volume; at most {MAX_PASSES} passes)",
+            opts.budget >> 20,
+            (total * SAMPLE_BYTES * 11 / 10 / MAX_PASSES).div_ceil(1 << 20)
+        )));
+    }
     let mut grad = vec![];
-    let mut buf = vec![];
-    let (mut epochs_run, mut psnr) = (0, 0.0);
+    let (mut buf, mut xs, mut ys) = (vec![], vec![], vec![]);
+    let (mut epochs_run, mut psnr, mut recent) = (0, 0.0, f64::NAN);
     let mut stopped = "epochs";
     'epochs: for epoch in 0..opts.epochs {
         // lr ×0.33 at 50 % and 80 % of the epochs.
@@ -206,27 +223,32 @@ pub fn compress(
             } else {
                 1.0
             };
-        let mut order = bricks(shape);
-        shuffle(&mut order, &mut rng);
-        let (mut sq, mut done) = (0.0f64, 0u64);
-        for group in order.chunks(window) {
-            let mut xs: Vec<[f32; 3]> = vec![];
-            let mut ys: Vec<f32> = vec![];
-            for &b in group {
-                brick_samples(src, b, (lo, scale), &mut buf, &mut xs, &mut ys)?;
+        let key = rng.next_u64();
+        let mut done = 0u64;
+        for pass in 0..passes {
+            if passes > 1 || epoch == 0 {
+                xs.clear();
+                ys.clear();
+                let keep = |v: u64| passes == 1 || crate::mix64(v ^ key) % passes == pass;
+                for b in bricks(shape) {
+                    brick_samples(src, b, (lo, scale), &keep, &mut buf, &mut xs, &mut ys)?;
+                }
             }
-            let mut idx: Vec<u32> = (0..xs.len() as u32).collect();
-            shuffle(&mut idx, &mut rng);
-            for batch in idx.chunks(opts.batch) {
+            shuffle_pairs(&mut xs, &mut ys, &mut rng);
+            for (bx, by) in xs.chunks(opts.batch).zip(ys.chunks(opts.batch)) {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Error::invalid("training interrupted"));
                 }
-                let bx: Vec<[f32; 3]> = batch.iter().map(|&i| xs[i as usize]).collect();
-                let by: Vec<f32> = batch.iter().map(|&i| ys[i as usize]).collect();
-                let mse = net.train_step(&mut adam, &bx, &by, &mut grad);
-                sq += mse * batch.len() as f64;
-                done += batch.len() as u64;
-                psnr = -10.0 * (sq / done as f64).max(1e-30).log10();
+                let mse = net.train_step(&mut adam, bx, by, &mut grad);
+                // Each batch is a uniform draw, so its loss before the step
+                // estimates the volume's MSE; smoothed over ~10 batches.
+                recent = if recent.is_nan() {
+                    mse
+                } else {
+                    0.9 * recent + 0.1 * mse
+                };
+                done += bx.len() as u64;
+                psnr = -10.0 * recent.max(1e-30).log10();
                 progress(Progress {
                     epoch,
                     done,
@@ -281,12 +303,22 @@ pub(crate) fn config(opts: &CompressOptions, shape: [usize; 3]) -> HashGridConfi
     )
 }
 
-/// Appends the voxels of the brick at `start` as training samples: coordinates
-/// in [0,1]³ of the volume, values normalised by `(lo, scale)`.
+/// Passes per epoch so that one pass's samples fit `budget` bytes (with 10 %
+/// headroom: a pass's share of the voxels is random).
+pub(crate) fn passes(voxels: u64, budget: usize) -> u64 {
+    (voxels as u128 * SAMPLE_BYTES as u128 * 11 / 10)
+        .div_ceil(budget.max(1) as u128)
+        .clamp(1, u64::MAX as u128) as u64
+}
+
+/// Appends the voxels of the brick at `start` whose linear index passes `keep`
+/// as training samples: coordinates in [0,1]³ of the volume, values normalised
+/// by `(lo, scale)`.
 pub(crate) fn brick_samples(
     src: &dyn VolumeSource,
     start: [usize; 3],
     (lo, scale): (f64, f64),
+    keep: &dyn Fn(u64) -> bool,
     buf: &mut Vec<f64>,
     xs: &mut Vec<[f32; 3]>,
     ys: &mut Vec<f32>,
@@ -302,6 +334,11 @@ pub(crate) fn brick_samples(
         for j in 0..size[1] {
             for k in 0..size[2] {
                 let g = [start[0] + i, start[1] + j, start[2] + k];
+                let linear = ((g[0] * shape[1] + g[1]) * shape[2] + g[2]) as u64;
+                if !keep(linear) {
+                    n += 1;
+                    continue;
+                }
                 xs.push([0, 1, 2].map(|a| g[a] as f32 * inv[a]));
                 let v = match info.value_scale {
                     Some((m, q)) => buf[n] * m + q,
@@ -371,9 +408,80 @@ pub fn for_ratio(
     )))
 }
 
-pub(crate) fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
-    for i in (1..v.len()).rev() {
+/// Fisher–Yates shuffle of two slices in step.
+pub(crate) fn shuffle_pairs<A, B>(a: &mut [A], b: &mut [B], rng: &mut Rng) {
+    for i in (1..a.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        v.swap(i, j);
+        a.swap(i, j);
+        b.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxfield_core::{Axes, DType, Endian, VolumeInfo};
+
+    /// A float32 volume whose value is the voxel's linear index.
+    struct Index(VolumeInfo);
+
+    impl VolumeSource for Index {
+        fn info(&self) -> &VolumeInfo {
+            &self.0
+        }
+        fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {
+            let [a, b, c] = self.0.shape;
+            assert_eq!(idx, [0, 0, 0]);
+            for (n, v) in out.chunks_exact_mut(4).enumerate() {
+                assert!(n < a * b * c);
+                v.copy_from_slice(&(n as f32).to_ne_bytes());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn passes_split_every_voxel_exactly_once() {
+        let shape = [37, 40, 35];
+        let src = Index(VolumeInfo {
+            format: "test",
+            path: "index".into(),
+            shape,
+            dtype: DType::F32,
+            endian: Endian::NATIVE,
+            chunk_shape: shape,
+            affine: None,
+            bytes_on_disk: 0,
+            value_scale: None,
+            notes: vec![],
+            axes: Axes::plain(shape),
+        });
+        let total = 37 * 40 * 35;
+        // A budget of a fifth of the samples.
+        let n = passes(total as u64, total * 16 / 5);
+        assert_eq!(n, 6);
+        let key = 0x1234;
+        let mut seen = vec![0u8; total];
+        let (mut buf, mut xs, mut ys) = (vec![], vec![], vec![]);
+        for pass in 0..n {
+            xs.clear();
+            ys.clear();
+            let keep = |v: u64| crate::mix64(v ^ key) % n == pass;
+            for b in bricks(shape) {
+                brick_samples(&src, b, (0.0, 1.0), &keep, &mut buf, &mut xs, &mut ys).unwrap();
+            }
+            // Each pass holds about its share (within 10 %) and sees all of the volume.
+            assert!(
+                (xs.len() as f64 - total as f64 / n as f64).abs() < 0.1 * total as f64 / n as f64
+            );
+            assert!(xs.iter().any(|x| x[0] < 0.1) && xs.iter().any(|x| x[0] > 0.9));
+            for (x, &y) in xs.iter().zip(&ys) {
+                let g = [0, 1, 2].map(|a| (x[a] * (shape[a] - 1) as f32).round() as usize);
+                assert_eq!(((g[0] * 40 + g[1]) * 35 + g[2]) as f32, y);
+                seen[y as usize] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&s| s == 1));
+        assert_eq!(passes(total as u64, 1 << 30), 1);
     }
 }
