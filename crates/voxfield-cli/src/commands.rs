@@ -79,6 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
             log2_table,
             levels,
             width,
+            bits,
             batch,
             memory_mb,
             seed,
@@ -98,6 +99,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 batch,
                 seed,
                 budget: memory_mb.saturating_mul(1 << 20),
+                bits,
                 ..Default::default()
             };
             if let Some(r) = ratio {
@@ -109,14 +111,12 @@ pub fn run(cli: Cli) -> Result<()> {
                     r,
                 )?;
                 eprintln!(
-                    "voxfield: --ratio {r}: {} levels, tables of 2^{}, MLP width {} ({} bytes)",
+                    "voxfield: --ratio {r}: {} levels, tables of 2^{} at ≤ {} bits, MLP width {} (≤ {} bytes)",
                     opts.levels,
                     opts.log2_table,
+                    opts.bits,
                     opts.width,
-                    voxfield::neural::model_bytes(
-                        &opts,
-                        *i.shape.iter().max().expect("3 axes") as u32
-                    )
+                    opts.max_bytes.unwrap_or(0)
                 );
             }
             opts = opts.with_sizes(log2_table, levels, width);

@@ -64,9 +64,13 @@ pub fn compress(
     let model = result?;
     model.save(out)?;
     let bytes = std::fs::metadata(out)?.len();
+    let tables = match &model.quant {
+        Some(q) => format!("tables at {} bits", q.bits),
+        None => "f16".to_string(),
+    };
     eprintln!(
-        "voxfield: compressed {} ({:?} {}) to {} ({} parameters, {bytes} bytes): ratio {:.1}, PSNR ≈ {:.2} dB \
-         (training estimate; `voxfield compare` measures), {} epochs in {:.1} s",
+        "voxfield: compressed {} ({:?} {}) to {} ({} parameters, {tables}, {bytes} bytes): ratio {:.1}, \
+         PSNR ≈ {:.2} dB (training estimate, before quantisation; `voxfield compare` measures), {} epochs in {:.1} s",
         path.display(),
         info.shape,
         info.dtype,

@@ -504,9 +504,39 @@ fn absurd_networks_shapes_and_sizes_are_refused_before_allocating() {
     });
     let (code, err) = run(&["decompress", s(&p("short.vxn")), "-o", s(&p("d.npy"))]);
     assert!(
-        code != 0 && err.contains("parameter bytes") && !p("d.npy").exists(),
+        code != 0 && err.contains("the network needs") && !p("d.npy").exists(),
         "{err}"
     );
+    // Forged storage of the quantised tables.
+    type Edit = fn(&mut serde_json::Value);
+    let storage: [(&str, Edit, &str); 5] = [
+        ("bits9", |h| h["storage"]["bits"] = 9.into(), "bits"),
+        (
+            "levels",
+            |h| h["storage"]["levels"] = serde_json::json!([[0.0, 1.0]]),
+            "levels",
+        ),
+        (
+            "nan",
+            |h| h["storage"]["levels"][0] = serde_json::json!([0.0, -1.0]),
+            "levels",
+        ),
+        (
+            "bytes",
+            |h| h["storage"]["table_bytes"] = 3.into(),
+            "parameter bytes",
+        ),
+        ("kind", |h| h["storage"]["tables"] = "bf8".into(), "storage"),
+    ];
+    for (name, edit, says) in storage {
+        let f = p(&format!("{name}.vxn"));
+        forge(&m, &f, edit);
+        let (code, err) = run(&["decompress", s(&f), "-o", s(&p("d.npy"))]);
+        assert!(
+            code != 0 && err.contains(says) && !p("d.npy").exists(),
+            "{name}: {err}"
+        );
+    }
     // A model of 2^40-voxel planes: compare refuses rather than allocate planes.
     forge(&m, &p("wide.vxn"), |h| {
         h["shape"] = serde_json::json!([2, 1u64 << 20, 1u64 << 20])
@@ -521,6 +551,8 @@ fn absurd_networks_shapes_and_sizes_are_refused_before_allocating() {
         vec!["--levels", "1000000"],
         vec!["--width", "100000"],
         vec!["--threads", "100000"],
+        vec!["--bits", "0"],
+        vec!["--bits", "12"],
     ] {
         let x = p("x.vxn");
         let mut args = vec!["compress", s(&v), "-o", s(&x)];

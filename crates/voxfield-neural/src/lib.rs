@@ -12,6 +12,7 @@ pub mod meta;
 pub mod mlp;
 pub mod model;
 pub mod net;
+pub mod quant;
 pub mod train;
 
 pub use adam::Adam;
@@ -20,6 +21,7 @@ pub use meta::{meta_train, MetaOptions};
 pub use mlp::Mlp;
 pub use model::{NeuralField, NeuralModel, NeuralVolume};
 pub use net::Net;
+pub use quant::Quant;
 pub use train::{compress, for_ratio, model_bytes, native_bytes, CompressOptions, Progress};
 
 /// A small deterministic generator (SplitMix64) for initialisation and shuffles,

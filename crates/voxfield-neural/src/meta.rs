@@ -136,5 +136,6 @@ pub fn meta_train(
         record,
         width: o.width,
         hidden: o.hidden,
+        quant: None,
     })
 }

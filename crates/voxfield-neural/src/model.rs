@@ -3,8 +3,13 @@
 //! source's voxel index space.
 //!
 //! ```text
-//! \x89VXN\r\n\x1a\n | u32 version | u64 header length | header JSON | parameters (f16 LE) | u32 CRC-32
+//! \x89VXN\r\n\x1a\n | u32 version | u64 header length | header JSON | parameters | u32 CRC-32
 //! ```
+//!
+//! Parameters are all f16 (little-endian, tables then MLP) when the header's
+//! `storage` is `"f16"` (version 1 files always); with quantised tables
+//! (`storage.tables == "quantised"`, version 2) they are the MLP's f16 weights
+//! followed by the zstd-compressed table codes (see [`crate::quant`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -12,10 +17,10 @@ use std::path::Path;
 use serde_json::{json, Value};
 use voxfield_core::{Affine, Axes, DType, Endian, Error, Field, Result, VolumeInfo, VolumeSource};
 
-use crate::{HashGridConfig, Net};
+use crate::{HashGridConfig, Net, Quant};
 
 pub const MAGIC: [u8; 8] = *b"\x89VXN\r\n\x1a\n";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// A volume's network and the facts needed to decode it.
 #[derive(Clone, Debug)]
@@ -32,6 +37,9 @@ pub struct NeuralModel {
     pub record: Value,
     pub width: usize,
     pub hidden: usize,
+    /// How the tables are stored: quantised (and the in-memory tables already
+    /// on its grid, so a loaded model equals the saved one), or f16.
+    pub quant: Option<Quant>,
 }
 
 /// f32 → IEEE half, round to nearest even (finite values; the parameters are small).
@@ -139,41 +147,63 @@ impl NeuralModel {
         }
     }
 
-    /// Bytes the parameters take in the file (f16).
-    pub fn param_bytes(&self) -> usize {
-        2 * self.net.n_params()
-    }
-
-    fn header(&self) -> Value {
+    fn header(&self, table_bytes: usize) -> Value {
         let c = &self.net.grid.cfg;
+        let storage = match &self.quant {
+            None => json!("f16"),
+            Some(q) => json!({"tables": "quantised", "bits": q.bits, "levels": q.levels,
+                              "table_bytes": table_bytes, "mlp": "f16", "coder": "zstd"}),
+        };
         json!({
             "shape": self.shape, "dtype": self.dtype, "lo": self.lo, "hi": self.hi,
             "affine": self.affine.map(|a| a.rows()),
             "encoding": {"levels": c.levels, "features": c.features, "log2_table": c.log2_table,
                          "base": c.base, "per_level_scale": c.per_level_scale},
             "mlp": {"width": self.width, "hidden": self.hidden},
-            "params": self.net.n_params(), "storage": "f16",
+            "params": self.net.n_params(), "storage": storage,
             "training": self.record,
         })
     }
 
-    /// Writes the model atomically; the parameters are stored as f16.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let header =
-            serde_json::to_vec(&self.header()).map_err(|e| Error::invalid(e.to_string()))?;
-        let mut body = Vec::with_capacity(20 + header.len() + self.param_bytes());
+    /// The whole file's bytes (what `save` writes).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let f16 = |ps: &[f32], out: &mut Vec<u8>| {
+            for &p in ps {
+                out.extend_from_slice(&f16_bits(p).to_le_bytes());
+            }
+        };
+        let mut params = vec![];
+        let (tables, mlp) = self.net.params.split_at(self.net.grid.n_params);
+        let table_bytes = match &self.quant {
+            None => {
+                f16(tables, &mut params);
+                f16(mlp, &mut params);
+                0
+            }
+            Some(q) => {
+                f16(mlp, &mut params);
+                let z = q.encode(&self.net);
+                params.extend_from_slice(&z);
+                z.len()
+            }
+        };
+        let header = serde_json::to_vec(&self.header(table_bytes))
+            .map_err(|e| Error::invalid(e.to_string()))?;
+        let mut body = Vec::with_capacity(24 + header.len() + params.len());
         body.extend_from_slice(&MAGIC);
         body.extend_from_slice(&VERSION.to_le_bytes());
         body.extend_from_slice(&(header.len() as u64).to_le_bytes());
         body.extend_from_slice(&header);
-        for &p in &self.net.params {
-            body.extend_from_slice(&f16_bits(p).to_le_bytes());
-        }
+        body.extend_from_slice(&params);
         let crc = crc32fast::hash(&body);
-        voxfield_io::npy::write_atomic(path, |w| {
-            w.write_all(&body)?;
-            w.write_all(&crc.to_le_bytes())
-        })
+        body.extend_from_slice(&crc.to_le_bytes());
+        Ok(body)
+    }
+
+    /// Writes the model atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let bytes = self.to_bytes()?;
+        voxfield_io::npy::write_atomic(path, |w| w.write_all(&bytes))
     }
 
     /// The header only (for `info`), after checking the whole file's checksum.
@@ -207,16 +237,36 @@ impl NeuralModel {
         let n = crate::net::checked_params(&cfg, width, hidden)
             .map_err(|m| bad(format!("header describes an implausible network: {m}")))?;
         let params = &bytes[at..bytes.len() - 4];
-        if params.len() != 2 * n {
+        let mut net = Net::new(cfg, width, hidden, 0);
+        let quant = match &h["storage"] {
+            Value::String(s) if s == "f16" => None,
+            Value::Null => None,
+            st if st["tables"] == "quantised" => Some(quant_of(st, cfg.levels).map_err(bad)?),
+            st => return Err(bad(format!("unknown parameter storage {st}"))),
+        };
+        let n_mlp = net.n_params() - net.grid.n_params;
+        let expected = match &quant {
+            None => 2 * n,
+            Some(_) => 2 * n_mlp + h["storage"]["table_bytes"].as_u64().unwrap_or(0) as usize,
+        };
+        if params.len() != expected {
             return Err(bad(format!(
-                "holds {} parameter bytes, the header's network needs {}",
+                "holds {} parameter bytes, the header's network needs {expected}",
                 params.len(),
-                2 * n
             )));
         }
-        let mut net = Net::new(cfg, width, hidden, 0);
-        for (p, b) in net.params.iter_mut().zip(params.chunks_exact(2)) {
-            *p = f16_value(u16::from_le_bytes([b[0], b[1]]));
+        let f16 = |out: &mut [f32], b: &[u8]| {
+            for (p, b) in out.iter_mut().zip(b.chunks_exact(2)) {
+                *p = f16_value(u16::from_le_bytes([b[0], b[1]]));
+            }
+        };
+        let split = net.grid.n_params;
+        match &quant {
+            None => f16(&mut net.params, params),
+            Some(q) => {
+                f16(&mut net.params[split..], &params[..2 * n_mlp]);
+                q.decode(&mut net, &params[2 * n_mlp..]).map_err(bad)?;
+            }
         }
         let shape: Vec<usize> = h["shape"]
             .as_array()
@@ -250,8 +300,32 @@ impl NeuralModel {
             record: h["training"].clone(),
             width,
             hidden,
+            quant,
         })
     }
+}
+
+/// The quantisation a header's `storage` describes, checked.
+fn quant_of(st: &Value, levels: usize) -> std::result::Result<Quant, String> {
+    let bits = st["bits"]
+        .as_u64()
+        .filter(|b| (1..=8).contains(b))
+        .ok_or("storage 'bits' must be 1 to 8")? as u32;
+    let grids: Vec<(f32, f32)> = serde_json::from_value(st["levels"].clone())
+        .map_err(|_| "storage 'levels' is not a list of [lo, step] pairs")?;
+    if grids.len() != levels
+        || grids
+            .iter()
+            .any(|&(lo, s)| !(lo.is_finite() && s.is_finite() && s >= 0.0))
+    {
+        return Err(format!(
+            "storage 'levels' needs {levels} finite [lo, step ≥ 0] pairs"
+        ));
+    }
+    Ok(Quant {
+        bits,
+        levels: grids,
+    })
 }
 
 fn read_checked(path: &Path) -> Result<Vec<u8>> {
@@ -275,10 +349,10 @@ fn read_checked(path: &Path) -> Result<Vec<u8>> {
 
 fn parse_header(path: &Path, b: &[u8]) -> Result<(Value, usize)> {
     let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
-    if version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Err(Error::format(
             path,
-            format!("model format version {version}; this voxfield reads {VERSION}"),
+            format!("model format version {version}; this voxfield reads 1 to {VERSION}"),
         ));
     }
     let len = u64::from_le_bytes(b[12..20].try_into().expect("8 bytes")) as usize;

@@ -48,6 +48,11 @@ pub struct CompressOptions {
     /// Start from this network (a Reptile initialisation) instead of a random
     /// one; its encoding and MLP shape then replace the ones above.
     pub init: Option<Net>,
+    /// Bits per stored table entry: 1–8 (quantised, zstd-coded) or 16 (f16).
+    pub bits: u32,
+    /// The most bytes the model file may take (set by `for_ratio`): the table
+    /// bits are lowered after training until the file fits.
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for CompressOptions {
@@ -67,6 +72,8 @@ impl Default for CompressOptions {
             time_limit: None,
             budget: 1 << 30,
             init: None,
+            bits: 6,
+            max_bytes: None,
         }
     }
 }
@@ -78,17 +85,27 @@ impl CompressOptions {
         if self.hidden == 0 || self.width == 0 {
             return Err(Error::invalid("width and hidden layers must be positive"));
         }
+        if !((1..=8).contains(&self.bits) || self.bits == 16) {
+            return Err(Error::invalid(format!(
+                "{} bits per table entry: give 1 to 8 (quantised) or 16 (f16)",
+                self.bits
+            )));
+        }
         crate::net::checked_params(&config(self, shape), self.width, self.hidden)
             .map_err(Error::invalid)
     }
 
-    /// These options with the network sizes a user gave explicitly.
+    /// These options with the network sizes a user gave explicitly (which
+    /// then also lift `max_bytes`: explicit sizes override a ratio).
     pub fn with_sizes(
         mut self,
         log2_table: Option<u32>,
         levels: Option<usize>,
         width: Option<usize>,
     ) -> Self {
+        if log2_table.is_some() || levels.is_some() || width.is_some() {
+            self.max_bytes = None;
+        }
         self.log2_table = log2_table.unwrap_or(self.log2_table);
         self.levels = levels.unwrap_or(self.levels);
         self.width = width.unwrap_or(self.width);
@@ -277,7 +294,7 @@ pub fn compress(
         "initialisation": if opts.init.is_some() { "given (Reptile)" } else { "random" },
     });
     let (width, hidden) = (net.mlp.sizes[1], net.mlp.sizes.len() - 2);
-    Ok(NeuralModel {
+    let model = NeuralModel {
         net,
         shape,
         dtype: info.dtype.name().to_string(),
@@ -287,7 +304,27 @@ pub fn compress(
         record,
         width,
         hidden,
-    })
+        quant: None,
+    };
+    stored(model, opts.bits, opts.max_bytes)
+}
+
+/// `model` with its tables quantised to `bits` (16: kept for f16 storage), or
+/// to fewer bits if needed for its file to fit `max_bytes`.
+fn stored(model: NeuralModel, bits: u32, max_bytes: Option<u64>) -> Result<NeuralModel> {
+    if bits == 16 {
+        return Ok(model);
+    }
+    let fewest = if max_bytes.is_some() { 1 } else { bits };
+    let mut out = model.clone();
+    for b in (fewest..=bits).rev() {
+        out = model.clone();
+        out.quant = Some(crate::Quant::apply(&mut out.net, b));
+        if max_bytes.is_none_or(|m| out.to_bytes().is_ok_and(|f| f.len() as u64 <= m)) {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// The encoding `opts` asks for on a volume of `shape` (the finest level at the
@@ -352,8 +389,9 @@ pub(crate) fn brick_samples(
     Ok(())
 }
 
-/// Bytes a model file takes for `opts` on a volume whose largest axis is `finest`
-/// (f16 parameters, plus the header and checksum, ~700 bytes).
+/// Bytes a model file takes for `opts` on a volume whose largest axis is `finest`:
+/// f16 MLP weights, the tables (f16, or quantised codes after zstd, estimated at
+/// bits − 0.5 per entry: 0.65–0.97 below on MNI), the header and checksum.
 pub fn model_bytes(opts: &CompressOptions, finest: u32) -> u64 {
     let cfg = HashGridConfig::with_finest(
         opts.levels,
@@ -364,11 +402,20 @@ pub fn model_bytes(opts: &CompressOptions, finest: u32) -> u64 {
     );
     let grid = crate::HashGrid::new(cfg);
     let mlp = crate::Mlp::new(grid.n_out(), opts.width, opts.hidden);
-    2 * (grid.n_params + mlp.n_params) as u64 + 700
+    let tables = if opts.bits == 16 {
+        16.0 * grid.n_params as f64
+    } else {
+        (opts.bits as f64 - 0.5).max(0.5) * grid.n_params as f64
+    };
+    (tables / 8.0).ceil() as u64 + 2 * mlp.n_params as u64 + 700 + 40 * opts.levels as u64
 }
 
 /// The largest configuration whose model file is at most `native / ratio` bytes:
-/// the table size first (2^24 down to 2^4), then fewer levels and a narrower MLP.
+/// the table size first (2^24 down to 2^4, counted at 4 bits per entry unless
+/// `base.bits` is 16), then fewer levels and a narrower MLP. (A table twice as
+/// large at 4 bits beats one at 8 bits: ~1 dB lost to quantisation against
+/// ~3.5 dB per doubling.) `bits` stays `base.bits`: after training, the most
+/// bits up to it whose file fits `max_bytes` are kept.
 /// Errors when even the smallest network is too big.
 pub fn for_ratio(
     base: &CompressOptions,
@@ -385,13 +432,17 @@ pub fn for_ratio(
     let finest = *shape.iter().max().expect("3 axes") as u32;
     for (levels, width) in [(base.levels, base.width), (12, 32), (8, 16), (4, 8)] {
         for t in (4..=24).rev() {
-            let o = CompressOptions {
+            let mut o = CompressOptions {
                 log2_table: t,
                 levels,
                 width,
+                bits: fewest_bits(base.bits),
+                max_bytes: Some(budget as u64),
                 ..base.clone()
             };
             if o.check(shape).is_ok() && (model_bytes(&o, finest) as f64) <= budget {
+                // The most bits that fit are found after training, on the real file.
+                o.bits = base.bits;
                 return Ok(o);
             }
         }
@@ -400,12 +451,22 @@ pub fn for_ratio(
         log2_table: 4,
         levels: 4,
         width: 8,
+        bits: fewest_bits(base.bits),
         ..base.clone()
     };
     Err(Error::invalid(format!(
         "no configuration reaches ratio {ratio}: the smallest model takes {} bytes, the volume has {native}",
         model_bytes(&smallest, finest)
     )))
+}
+
+/// The table bits `for_ratio` sizes tables at: 4, or fewer if asked, or f16.
+fn fewest_bits(bits: u32) -> u32 {
+    if bits == 16 {
+        16
+    } else {
+        bits.min(4)
+    }
 }
 
 /// Fisher–Yates shuffle of two slices in step.

@@ -146,6 +146,7 @@ fn model_files_round_trip_bit_exactly() {
         record: serde_json::json!({"epochs": 1}),
         width: 16,
         hidden: 2,
+        quant: None,
     };
     let d = tempfile::tempdir().unwrap();
     let a = d.path().join("a.vxn");
@@ -161,4 +162,32 @@ fn model_files_round_trip_bit_exactly() {
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert_eq!(back.value(&[1.0, 2.0, 3.0]), model.value(&[1.0, 2.0, 3.0]));
     assert!(back.value(&[-0.5, 2.0, 3.0]).is_nan() && back.value(&[f64::NAN, 0.0, 0.0]).is_nan());
+
+    // Quantised tables: every entry on its level's grid of 2^bits values, the
+    // file a fraction of the f16 one, and the round trip still bit-exact.
+    for bits in [1, 4, 8] {
+        let mut q = model.clone();
+        q.quant = Some(voxfield_neural::Quant::apply(&mut q.net, bits));
+        let grids = &q.quant.as_ref().unwrap().levels;
+        for (l, lv) in q.net.grid.levels.iter().enumerate() {
+            let (lo, step) = grids[l];
+            let table = &q.net.params[lv.offset..lv.offset + lv.size as usize * 2];
+            let distinct: std::collections::BTreeSet<u32> =
+                table.iter().map(|v| v.to_bits()).collect();
+            assert!(distinct.len() <= 1 << bits, "level {l}");
+            for (v, o) in table.iter().zip(&model.net.params[lv.offset..]) {
+                assert!((v - o).abs() <= step / 2.0 * 1.0001, "{v} {o} {step}");
+                assert!(*v >= lo);
+            }
+        }
+        let c = d.path().join(format!("q{bits}.vxn"));
+        q.save(&c).unwrap();
+        let back = NeuralModel::load(&c).unwrap();
+        assert_eq!(back.net.params, q.net.params);
+        assert_eq!(back.quant, q.quant);
+        let e = d.path().join(format!("q{bits}b.vxn"));
+        back.save(&e).unwrap();
+        assert_eq!(std::fs::read(&c).unwrap(), std::fs::read(&e).unwrap());
+        assert!(std::fs::metadata(&c).unwrap().len() < std::fs::metadata(&a).unwrap().len());
+    }
 }

@@ -219,14 +219,14 @@ impl Volume {
     }
 
     /// A neural model's training record (epochs, seconds, PSNR estimate) and
-    /// parameter bytes as a dict; None for other volumes.
+    /// file size in bytes as a dict; None for other volumes.
     fn model_record<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         let Some(m) = &self.neural else {
             return Ok(None);
         };
         let d = PyDict::new(py);
         d.set_item("record", m.record.to_string())?;
-        d.set_item("param_bytes", m.param_bytes())?;
+        d.set_item("file_bytes", m.to_bytes().map_err(py_err)?.len())?;
         d.set_item("params", m.net.n_params())?;
         Ok(Some(d))
     }
@@ -446,7 +446,7 @@ fn neural_volume(model: voxfield::neural::NeuralModel, path: &std::path::Path) -
 
 /// Trains a neural model of `source` (its 3-D view); the GIL is released meanwhile.
 #[pyfunction]
-#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=65536, init=None))]
+#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=65536, init=None, bits=6))]
 #[allow(clippy::too_many_arguments)]
 fn compress(
     py: Python<'_>,
@@ -461,6 +461,7 @@ fn compress(
     width: Option<usize>,
     batch: usize,
     init: Option<PyRef<'_, Volume>>,
+    bits: u32,
 ) -> PyResult<Volume> {
     let src = source.src.as_ref();
     let i = src.info();
@@ -470,6 +471,7 @@ fn compress(
         time_limit,
         seed,
         batch,
+        bits,
         ..Default::default()
     };
     if let Some(r) = ratio {

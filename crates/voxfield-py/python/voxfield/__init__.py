@@ -260,7 +260,7 @@ class Volume:
         if r is None:
             return None
         native = int(np.prod(self._info["shape"])) * self.dtype.itemsize
-        return native / (r["param_bytes"] + 700)
+        return native / r["file_bytes"]
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes a neural model to ``path`` (``.vxn``, atomically)."""
