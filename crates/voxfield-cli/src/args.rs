@@ -128,9 +128,10 @@ pub enum Command {
         /// stores f16. With --ratio: the most bits, up to this, that fit.
         #[arg(long, default_value_t = 6)]
         bits: u32,
-        /// Samples per Adam step.
-        #[arg(long, default_value_t = 65536)]
-        batch: usize,
+        /// Samples per Adam step (default 65536, or fewer on small volumes so an
+        /// epoch takes at least 64 steps; never below 256).
+        #[arg(long)]
+        batch: Option<usize>,
         /// Memory for training samples, in MiB (16 bytes per voxel). A volume that
         /// needs more is read in several passes per epoch, each a random share of
         /// every voxel, so batches stay uniform over the volume.

@@ -91,7 +91,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 bail!("--deterministic with --time-limit: where a time limit stops training depends on the machine's speed; give --epochs or --target-psnr");
             }
             set_threads(threads)?;
-            let src = open(&source.path, &source.raw)?;
+            let rbf = match crate::rbf::is_model(&source.path) {
+                true => Some(voxfield_rbf::RbfModel::load(&source.path)?),
+                false => None,
+            };
+            let src: Box<dyn VolumeSource + '_> = match &rbf {
+                Some(m) => Box::new(rbf_grid(m, &source)?),
+                None => open(&source.path, &source.raw)?,
+            };
             let mut opts = voxfield::neural::CompressOptions {
                 epochs,
                 target_psnr,
@@ -144,7 +151,7 @@ pub fn run(cli: Cli) -> Result<()> {
             set_threads(threads)?;
             let opts = voxfield::neural::MetaOptions {
                 net: voxfield::neural::CompressOptions {
-                    batch,
+                    batch: Some(batch),
                     seed,
                     ..Default::default()
                 }
@@ -242,6 +249,27 @@ enum Source {
     Model(Box<voxfield_rbf::RbfModel>),
     /// A neural model (`.vxn`): the volume it was trained on, in its index space.
     Neural(Box<voxfield::neural::NeuralModel>),
+}
+
+/// An RBF model sampled on the grid `--shape` over its samples' bounding box,
+/// as a volume to train on (its affine maps indices to the model's coordinates).
+fn rbf_grid<'a>(
+    model: &'a voxfield_rbf::RbfModel,
+    source: &crate::args::SourceArgs,
+) -> Result<voxfield_rbf::GridVolume<'a>> {
+    let dim = model.dim();
+    let Some(shape) = source.raw.shape else {
+        bail!(
+            "{}: an RBF model has no voxels; give --shape X,Y,Z, the grid to sample it on \
+             (over its samples' bounding box)",
+            source.path.display()
+        );
+    };
+    if shape[dim..].iter().any(|&n| n != 1) {
+        bail!("--shape {shape:?}: this {dim}-D model takes {dim} sizes (then 1s)");
+    }
+    let (lo, hi) = (&model.info.bbox_lo, &model.info.bbox_hi);
+    Ok(voxfield_rbf::GridVolume::new(model, 0, lo, hi, &shape[..dim])?.with_world(&source.path)?)
 }
 
 impl Source {

@@ -577,3 +577,75 @@ fn absurd_networks_shapes_and_sizes_are_refused_before_allocating() {
     assert!(code != 0 && p("v.npy").exists(), "{err}");
     assert_eq!(npy::read_array(&v).unwrap().data.len(), 720);
 }
+
+#[test]
+fn an_rbf_model_trains_on_the_grid_it_is_sampled_on() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { d.path().join(n) };
+    // Scattered samples of a smooth function; its RBF fit is the source.
+    let mut rows = vec![];
+    let mut state = 7u64;
+    let mut unit = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for _ in 0..400 {
+        let (x, y, z) = (unit() * 4.0, unit() * 4.0, unit() * 4.0);
+        rows.extend([x, y, z, x.sin() + 0.5 * y.cos() + 0.25 * z]);
+    }
+    npy::write_npy(&p("pts.npy"), &[400, 4], &rows).unwrap();
+    let (code, err) = run(&["rbf", "fit", s(&p("pts.npy")), "-o", s(&p("f.vxr"))]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = run(&["compress", s(&p("f.vxr")), "-o", s(&p("m.vxn"))]);
+    assert!(
+        code != 0 && err.contains("--shape") && !p("m.vxn").exists(),
+        "{err}"
+    );
+    let (code, err) = run(&[
+        "compress",
+        s(&p("f.vxr")),
+        "-o",
+        s(&p("m.vxn")),
+        "--shape",
+        "16,16,16",
+        "--epochs",
+        "60",
+        "--levels",
+        "8",
+        "--log2-table",
+        "10",
+        "--width",
+        "16",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = run(&[
+        "rbf",
+        "grid",
+        s(&p("f.vxr")),
+        "--shape",
+        "16,16,16",
+        "--out",
+        s(&p("g.npy")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = run(&[
+        "decompress",
+        s(&p("m.vxn")),
+        "-o",
+        s(&p("m.npy")),
+        "--dtype",
+        "f32",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (a, b) = (read_f64(&p("g.npy")), read_f64(&p("m.npy")));
+    let range =
+        a.iter().cloned().fold(f64::MIN, f64::max) - a.iter().cloned().fold(f64::MAX, f64::min);
+    let mse = a.iter().zip(&b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64;
+    let psnr = 10.0 * (range * range / mse).log10();
+    assert!(psnr > 30.0, "PSNR {psnr:.1} dB against the RBF grid");
+    // The model keeps the grid's world coordinates (the samples' bounding box).
+    let (code, err) = run(&["info", s(&p("m.vxn")), "--json"]);
+    assert_eq!(code, 0, "{err}");
+}

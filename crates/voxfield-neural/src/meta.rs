@@ -30,7 +30,7 @@ impl Default for MetaOptions {
     fn default() -> Self {
         MetaOptions {
             net: CompressOptions {
-                batch: 4096,
+                batch: Some(4096),
                 ..Default::default()
             },
             inner_steps: 16,
@@ -60,7 +60,8 @@ pub fn meta_train(
             "inner steps and meta steps must be positive",
         ));
     }
-    check_batch(o.batch)?;
+    let batch = o.batch.unwrap_or(4096);
+    check_batch(batch)?;
     if !(opts.meta_lr.is_finite() && opts.meta_lr > 0.0 && opts.meta_lr <= 1.0) {
         return Err(Error::invalid(format!(
             "meta learning rate {} must lie in (0, 1]",
@@ -106,7 +107,7 @@ pub fn meta_train(
         for _ in 0..opts.inner_steps {
             bx.clear();
             by.clear();
-            for _ in 0..o.batch.min(xs.len()) {
+            for _ in 0..batch.min(xs.len()) {
                 let i = (rng.next_u64() % xs.len() as u64) as usize;
                 bx.push(xs[i]);
                 by.push(ys[i]);
@@ -123,7 +124,7 @@ pub fn meta_train(
     let (lo, hi) = ranges[0];
     let record = json!({
         "kind": "Reptile initialisation", "volumes": sources.len(), "meta_steps": opts.meta_steps,
-        "inner_steps": opts.inner_steps, "meta_lr": opts.meta_lr, "batch": o.batch, "lr": o.lr,
+        "inner_steps": opts.inner_steps, "meta_lr": opts.meta_lr, "batch": batch, "lr": o.lr,
         "seed": o.seed, "seconds": t0.elapsed().as_secs_f64(), "epochs": 0,
     });
     Ok(NeuralModel {

@@ -20,6 +20,8 @@ use crate::{Adam, HashGridConfig, Net, Rng};
 const BRICK: usize = 32;
 /// Bytes a training sample holds (coordinates and value, f32).
 const SAMPLE_BYTES: u64 = 16;
+/// Adam steps per epoch, at least, with the automatic batch (down to 256).
+const MIN_STEPS: u64 = 64;
 /// Passes per epoch, at most (each reads the whole volume).
 const MAX_PASSES: u64 = 64;
 
@@ -35,7 +37,9 @@ pub struct CompressOptions {
     pub width: usize,
     pub hidden: usize,
     pub epochs: usize,
-    pub batch: usize,
+    /// Samples per Adam step; None: 2^16, or fewer on small volumes so an
+    /// epoch takes at least 64 steps (never below 256).
+    pub batch: Option<usize>,
     pub lr: f32,
     pub seed: u64,
     /// Stop once an epoch's PSNR estimate reaches this (dB).
@@ -65,7 +69,7 @@ impl Default for CompressOptions {
             width: 64,
             hidden: 2,
             epochs: 5,
-            batch: 1 << 16,
+            batch: None,
             lr: 1e-2,
             seed: 1,
             target_psnr: None,
@@ -206,7 +210,9 @@ pub fn compress(
     if opts.init.is_none() {
         opts.check(shape)?;
     }
-    check_batch(opts.batch)?;
+    if let Some(b) = opts.batch {
+        check_batch(b)?;
+    }
     let (lo, hi) = value_range(src)?;
     let scale = if hi > lo { 1.0 / (hi - lo) } else { 0.0 };
     let mut net = match &opts.init {
@@ -216,6 +222,12 @@ pub fn compress(
     let mut adam = Adam::new(net.n_params(), net.grid.n_params, opts.lr);
     let mut rng = Rng(opts.seed ^ 0x5eed);
     let total: u64 = shape.iter().map(|&n| n as u64).product();
+    // Small volumes get smaller batches: at least MIN_STEPS steps per epoch
+    // (a 48³ grid in batches of 2^16 took 2 steps an epoch: 23 dB after 20
+    // epochs, against 40.5 dB in batches of 2048).
+    let batch = opts
+        .batch
+        .unwrap_or_else(|| (total / MIN_STEPS).clamp(256, 1 << 16) as usize);
     let passes = passes(total, opts.budget);
     if passes > MAX_PASSES {
         return Err(Error::invalid(format!(
@@ -252,7 +264,7 @@ pub fn compress(
                 }
             }
             shuffle_pairs(&mut xs, &mut ys, &mut rng);
-            for (bx, by) in xs.chunks(opts.batch).zip(ys.chunks(opts.batch)) {
+            for (bx, by) in xs.chunks(batch).zip(ys.chunks(batch)) {
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Error::invalid("training interrupted"));
                 }
@@ -290,7 +302,7 @@ pub fn compress(
     }
     let record = json!({
         "epochs": epochs_run, "seconds": t0.elapsed().as_secs_f64(), "psnr_estimate_db": psnr,
-        "stopped_by": stopped, "samples_per_epoch": total, "seed": opts.seed, "lr": opts.lr, "batch": opts.batch,
+        "stopped_by": stopped, "samples_per_epoch": total, "seed": opts.seed, "lr": opts.lr, "batch": batch,
         "initialisation": if opts.init.is_some() { "given (Reptile)" } else { "random" },
     });
     let (width, hidden) = (net.mlp.sizes[1], net.mlp.sizes.len() - 2);

@@ -446,7 +446,7 @@ fn neural_volume(model: voxfield::neural::NeuralModel, path: &std::path::Path) -
 
 /// Trains a neural model of `source` (its 3-D view); the GIL is released meanwhile.
 #[pyfunction]
-#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=65536, init=None, bits=6))]
+#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=None, init=None, bits=6))]
 #[allow(clippy::too_many_arguments)]
 fn compress(
     py: Python<'_>,
@@ -459,7 +459,7 @@ fn compress(
     log2_table: Option<u32>,
     levels: Option<usize>,
     width: Option<usize>,
-    batch: usize,
+    batch: Option<usize>,
     init: Option<PyRef<'_, Volume>>,
     bits: u32,
 ) -> PyResult<Volume> {
@@ -517,7 +517,7 @@ fn meta_train(
 ) -> PyResult<Volume> {
     let opts = voxfield::neural::MetaOptions {
         net: voxfield::neural::CompressOptions {
-            batch,
+            batch: Some(batch),
             seed,
             ..Default::default()
         }

@@ -70,6 +70,26 @@ impl<'a> GridVolume<'a> {
     }
 }
 
+impl GridVolume<'_> {
+    /// The same grid with the affine from its indices to the model's
+    /// coordinates (node i of axis a at lo[a] + i·step[a]), and a path to name.
+    pub fn with_world(mut self, path: &std::path::Path) -> Result<Self> {
+        let mut rows = [[0.0; 4]; 4];
+        for a in 0..3 {
+            rows[a][a] = if self.step[a] != 0.0 {
+                self.step[a]
+            } else {
+                1.0
+            };
+            rows[a][3] = self.lo[a];
+        }
+        rows[3][3] = 1.0;
+        self.info.affine = Some(voxfield_core::Affine::from_rows(rows)?);
+        self.info.path = path.to_path_buf();
+        Ok(self)
+    }
+}
+
 impl VolumeSource for GridVolume<'_> {
     fn info(&self) -> &VolumeInfo {
         &self.info
