@@ -128,6 +128,10 @@ pub enum Command {
         /// stores f16. With --ratio: the most bits, up to this, that fit.
         #[arg(long, default_value_t = 6)]
         bits: u32,
+        /// Training objective: l2 (mean squared error, what PSNR measures) or l1
+        /// (mean absolute error).
+        #[arg(long, default_value = "l2", value_parser = parse_loss)]
+        loss: voxfield::neural::Loss,
         /// Samples per Adam step (default 65536, or fewer on small volumes so an
         /// epoch takes at least 64 steps; never below 256).
         #[arg(long)]
@@ -601,6 +605,13 @@ fn parse_counts<const N: usize>(s: &str) -> Result<[usize; N], String> {
         .map_err(|v: Vec<usize>| format!("expected {N} comma-separated counts, got {}", v.len()))
 }
 
+fn parse_loss(s: &str) -> Result<voxfield::neural::Loss, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "l2" | "mse" => Ok(voxfield::neural::Loss::L2),
+        "l1" | "mae" => Ok(voxfield::neural::Loss::L1),
+        o => Err(format!("{o}: expected l2 or l1")),
+    }
+}
 fn parse_shape(s: &str) -> Result<[usize; 3], String> {
     parse_counts::<3>(s)
 }

@@ -80,6 +80,7 @@ pub fn run(cli: Cli) -> Result<()> {
             levels,
             width,
             bits,
+            loss,
             batch,
             memory_mb,
             seed,
@@ -107,6 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 seed,
                 budget: memory_mb.saturating_mul(1 << 20),
                 bits,
+                loss,
                 ..Default::default()
             };
             if let Some(r) = ratio {

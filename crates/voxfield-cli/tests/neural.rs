@@ -553,6 +553,7 @@ fn absurd_networks_shapes_and_sizes_are_refused_before_allocating() {
         vec!["--threads", "100000"],
         vec!["--bits", "0"],
         vec!["--bits", "12"],
+        vec!["--loss", "l3"],
     ] {
         let x = p("x.vxn");
         let mut args = vec!["compress", s(&v), "-o", s(&x)];

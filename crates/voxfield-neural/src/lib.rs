@@ -20,7 +20,7 @@ pub use encoding::{HashGrid, HashGridConfig};
 pub use meta::{meta_train, MetaOptions};
 pub use mlp::Mlp;
 pub use model::{NeuralField, NeuralModel, NeuralVolume};
-pub use net::Net;
+pub use net::{Loss, Net};
 pub use quant::Quant;
 pub use train::{compress, for_ratio, model_bytes, native_bytes, CompressOptions, Progress};
 

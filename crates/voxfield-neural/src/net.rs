@@ -15,6 +15,15 @@ pub struct Net {
     pub params: Vec<f32>,
 }
 
+/// The training objective: mean squared error (tiny-cuda-nn's default for
+/// volumes, what PSNR measures) or mean absolute error (less pulled by outliers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Loss {
+    #[default]
+    L2,
+    L1,
+}
+
 /// Samples that go through the MLP together (its layers as GEMMs; a block's
 /// activations stay in cache).
 const BLOCK: usize = 128;
@@ -154,18 +163,25 @@ impl Net {
         })
     }
 
-    /// Mean squared error over the batch and its gradient (written to `grad`).
-    pub fn loss_grad(&self, xs: &[[f32; 3]], ys: &[f32], grad: &mut [f32]) -> f64 {
+    /// The batch's loss (mean squared or mean absolute error) with its gradient
+    /// written to `grad`, and the mean squared error (for PSNR estimates).
+    pub fn loss_grad(
+        &self,
+        xs: &[[f32; 3]],
+        ys: &[f32],
+        grad: &mut [f32],
+        kind: Loss,
+    ) -> (f64, f64) {
         let n = xs.len().max(1) as f32;
         let (t, w) = self.params.split_at(self.grid.n_params);
         let task = TASK.max(xs.len().div_ceil(MAX_TASKS));
-        let parts: Vec<(f64, Vec<f32>)> = xs
+        let parts: Vec<(f64, f64, Vec<f32>)> = xs
             .par_chunks(task)
             .zip(ys.par_chunks(task))
             .map(|(xc, yc)| {
                 let mut g = vec![0.0f32; self.params.len()];
                 let (gt, gw) = g.split_at_mut(self.grid.n_params);
-                let mut loss = 0.0f64;
+                let (mut loss, mut sq) = (0.0f64, 0.0f64);
                 let mut s = Scratch::default();
                 for (xb, yb) in xc.chunks(BLOCK).zip(yc.chunks(BLOCK)) {
                     let b = xb.len();
@@ -175,8 +191,14 @@ impl Net {
                     s.delta.clear();
                     for (&p, &y) in out.iter().zip(yb) {
                         let e = p - y;
-                        loss += (e as f64) * (e as f64);
-                        s.delta.push(2.0 * e / n);
+                        sq += (e as f64) * (e as f64);
+                        s.delta.push(match kind {
+                            Loss::L2 => 2.0 * e / n,
+                            Loss::L1 => e.signum() * (e != 0.0) as u8 as f32 / n,
+                        });
+                        if kind == Loss::L1 {
+                            loss += e.abs() as f64;
+                        }
                     }
                     self.mlp
                         .backward_batch(w, b, &s.acts, &mut s.delta, gw, &mut s.d_enc);
@@ -190,16 +212,21 @@ impl Net {
                         self.grid.scatter(at, wt, d, gt);
                     }
                 }
-                (loss, g)
+                (loss, sq, g)
             })
             .collect();
         grad.fill(0.0);
-        let mut loss = 0.0;
-        for (l, g) in parts {
+        let (mut loss, mut sq) = (0.0, 0.0);
+        for (l, q, g) in parts {
             loss += l;
+            sq += q;
             grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
         }
-        loss / n as f64
+        let mse = sq / n as f64;
+        match kind {
+            Loss::L2 => (mse, mse),
+            Loss::L1 => (loss / n as f64, mse),
+        }
     }
 
     /// One Adam step on a batch; returns the batch's MSE before the step.
@@ -209,10 +236,11 @@ impl Net {
         xs: &[[f32; 3]],
         ys: &[f32],
         grad: &mut Vec<f32>,
+        kind: Loss,
     ) -> f64 {
         grad.resize(self.params.len(), 0.0);
-        let loss = self.loss_grad(xs, ys, grad);
+        let (_, mse) = self.loss_grad(xs, ys, grad, kind);
         adam.step(&mut self.params, grad);
-        loss
+        mse
     }
 }

@@ -52,6 +52,8 @@ pub struct CompressOptions {
     /// Start from this network (a Reptile initialisation) instead of a random
     /// one; its encoding and MLP shape then replace the ones above.
     pub init: Option<Net>,
+    /// The training objective (L2 by default).
+    pub loss: crate::net::Loss,
     /// Bits per stored table entry: 1–8 (quantised, zstd-coded) or 16 (f16).
     pub bits: u32,
     /// The most bytes the model file may take (set by `for_ratio`): the table
@@ -78,6 +80,7 @@ impl Default for CompressOptions {
             init: None,
             bits: 6,
             max_bytes: None,
+            loss: Default::default(),
         }
     }
 }
@@ -268,7 +271,7 @@ pub fn compress(
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Error::invalid("training interrupted"));
                 }
-                let mse = net.train_step(&mut adam, bx, by, &mut grad);
+                let mse = net.train_step(&mut adam, bx, by, &mut grad, opts.loss);
                 // Each batch is a uniform draw, so its loss before the step
                 // estimates the volume's MSE; smoothed over ~10 batches.
                 recent = if recent.is_nan() {
@@ -303,6 +306,7 @@ pub fn compress(
     let record = json!({
         "epochs": epochs_run, "seconds": t0.elapsed().as_secs_f64(), "psnr_estimate_db": psnr,
         "stopped_by": stopped, "samples_per_epoch": total, "seed": opts.seed, "lr": opts.lr, "batch": batch,
+        "loss": format!("{:?}", opts.loss),
         "initialisation": if opts.init.is_some() { "given (Reptile)" } else { "random" },
     });
     let (width, hidden) = (net.mlp.sizes[1], net.mlp.sizes.len() - 2);
@@ -321,9 +325,18 @@ pub fn compress(
     stored(model, opts.bits, opts.max_bytes)
 }
 
-/// `model` with its tables quantised to `bits` (16: kept for f16 storage), or
-/// to fewer bits if needed for its file to fit `max_bytes`.
-fn stored(model: NeuralModel, bits: u32, max_bytes: Option<u64>) -> Result<NeuralModel> {
+/// `model` as its file will hold it, so the model returned equals the model
+/// loaded: weights rounded to f16, tables quantised to `bits` (16: f16), or to
+/// fewer bits if needed for the file to fit `max_bytes`.
+fn stored(mut model: NeuralModel, bits: u32, max_bytes: Option<u64>) -> Result<NeuralModel> {
+    let from = if bits == 16 {
+        0
+    } else {
+        model.net.grid.n_params
+    };
+    for p in &mut model.net.params[from..] {
+        *p = crate::model::f16_value(crate::model::f16_bits(*p));
+    }
     if bits == 16 {
         return Ok(model);
     }

@@ -1,7 +1,7 @@
 //! The engine core against hand-computed hashes, finite differences and an
 //! analytic field it must learn.
 
-use voxfield_neural::{encoding::Level, Adam, HashGrid, HashGridConfig, Net, Rng};
+use voxfield_neural::{encoding::Level, Adam, HashGrid, HashGridConfig, Loss, Net, Rng};
 
 #[test]
 fn level_geometry_and_hash_indices_follow_tiny_cuda_nn() {
@@ -47,30 +47,32 @@ fn gradients_match_finite_differences() {
         .map(|_| [rng.unit() as f32, rng.unit() as f32, rng.unit() as f32])
         .collect();
     let ys: Vec<f32> = xs.iter().map(|x| x[0] * x[1] + x[2]).collect();
-    let mut grad = vec![0.0; net.n_params()];
-    net.loss_grad(&xs, &ys, &mut grad);
-    let mut checked = 0;
-    for i in (0..net.n_params()).step_by(7) {
-        if grad[i].abs() < 1e-4 {
-            continue;
+    for kind in [Loss::L2, Loss::L1] {
+        let mut grad = vec![0.0; net.n_params()];
+        net.loss_grad(&xs, &ys, &mut grad, kind);
+        let mut checked = 0;
+        for i in (0..net.n_params()).step_by(7) {
+            if grad[i].abs() < 1e-4 {
+                continue;
+            }
+            let h = 1e-2f32;
+            let orig = net.params[i];
+            let mut scratch = vec![0.0; net.n_params()];
+            net.params[i] = orig + h;
+            let up = net.loss_grad(&xs, &ys, &mut scratch, kind).0;
+            net.params[i] = orig - h;
+            let down = net.loss_grad(&xs, &ys, &mut scratch, kind).0;
+            net.params[i] = orig;
+            let fd = ((up - down) / (2.0 * h as f64)) as f32;
+            assert!(
+                (fd - grad[i]).abs() <= 2e-2 * grad[i].abs().max(1e-3) + 1e-4,
+                "{kind:?} param {i}: analytic {} vs finite difference {fd}",
+                grad[i]
+            );
+            checked += 1;
         }
-        let h = 1e-2f32;
-        let orig = net.params[i];
-        let mut scratch = vec![0.0; net.n_params()];
-        net.params[i] = orig + h;
-        let up = net.loss_grad(&xs, &ys, &mut scratch);
-        net.params[i] = orig - h;
-        let down = net.loss_grad(&xs, &ys, &mut scratch);
-        net.params[i] = orig;
-        let fd = ((up - down) / (2.0 * h as f64)) as f32;
-        assert!(
-            (fd - grad[i]).abs() <= 2e-2 * grad[i].abs().max(1e-3) + 1e-4,
-            "param {i}: analytic {} vs finite difference {fd}",
-            grad[i]
-        );
-        checked += 1;
+        assert!(checked > 20, "only {checked} parameters had gradient");
     }
-    assert!(checked > 20, "only {checked} parameters had gradient");
 }
 
 #[test]
@@ -97,7 +99,7 @@ fn a_smooth_field_is_learned() {
     let mut grad = vec![];
     let mut mse = 1.0;
     for _ in 0..300 {
-        mse = net.train_step(&mut adam, &xs, &ys, &mut grad);
+        mse = net.train_step(&mut adam, &xs, &ys, &mut grad, Loss::L2);
     }
     let psnr = 10.0 * (0.95f64.powi(2) / mse).log10(); // range of the field ≈ 0.95
     assert!(psnr > 35.0, "PSNR {psnr:.1} dB after 300 steps");
@@ -121,7 +123,7 @@ fn the_same_seed_and_threads_give_the_same_bits() {
         let mut adam = Adam::new(net.n_params(), net.grid.n_params, 1e-2);
         let mut grad = vec![];
         for _ in 0..5 {
-            net.train_step(&mut adam, &xs, &ys, &mut grad);
+            net.train_step(&mut adam, &xs, &ys, &mut grad, Loss::L2);
         }
         net.params
     };

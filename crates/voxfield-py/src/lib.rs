@@ -446,7 +446,7 @@ fn neural_volume(model: voxfield::neural::NeuralModel, path: &std::path::Path) -
 
 /// Trains a neural model of `source` (its 3-D view); the GIL is released meanwhile.
 #[pyfunction]
-#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=None, init=None, bits=6))]
+#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=None, init=None, bits=6, loss="l2"))]
 #[allow(clippy::too_many_arguments)]
 fn compress(
     py: Python<'_>,
@@ -462,7 +462,17 @@ fn compress(
     batch: Option<usize>,
     init: Option<PyRef<'_, Volume>>,
     bits: u32,
+    loss: &str,
 ) -> PyResult<Volume> {
+    let loss = match loss.to_ascii_lowercase().as_str() {
+        "l2" => voxfield::neural::Loss::L2,
+        "l1" => voxfield::neural::Loss::L1,
+        o => {
+            return Err(PyValueError::new_err(format!(
+                "loss={o:?}: expected 'l2' or 'l1'"
+            )))
+        }
+    };
     let src = source.src.as_ref();
     let i = src.info();
     let mut opts = voxfield::neural::CompressOptions {
@@ -472,6 +482,7 @@ fn compress(
         seed,
         batch,
         bits,
+        loss,
         ..Default::default()
     };
     if let Some(r) = ratio {
@@ -493,9 +504,22 @@ fn compress(
         opts.init = Some(m.net.clone());
     }
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let model = py
-        .detach(|| voxfield::neural::compress(src, &opts, &|_| {}, &cancel))
-        .map_err(py_err)?;
+    // Training runs on another thread while this one, every 50 ms, takes the
+    // GIL to let Python handle signals: Ctrl-C cancels between batches.
+    let model = std::thread::scope(|s| {
+        let job = s.spawn(|| voxfield::neural::compress(src, &opts, &|_| {}, &cancel));
+        while !job.is_finished() {
+            py.detach(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+            if let Err(e) = py.check_signals() {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                let _ = job.join();
+                return Err(e);
+            }
+        }
+        job.join()
+            .map_err(|_| PyValueError::new_err("training panicked"))?
+            .map_err(py_err)
+    })?;
     neural_volume(model, &i.path)
 }
 

@@ -33,8 +33,8 @@ pub use voxfield_zarr::{
 pub mod neural {
     pub use voxfield_neural::model::MAGIC;
     pub use voxfield_neural::{
-        compress, for_ratio, meta_train, model_bytes, native_bytes, CompressOptions, MetaOptions,
-        Net, NeuralField, NeuralModel, NeuralVolume, Progress,
+        compress, for_ratio, meta_train, model_bytes, native_bytes, CompressOptions, Loss,
+        MetaOptions, Net, NeuralField, NeuralModel, NeuralVolume, Progress, Quant,
     };
 }
 
