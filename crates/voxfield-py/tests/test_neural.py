@@ -142,3 +142,34 @@ def test_ctrl_c_stops_training_with_keyboard_interrupt():
     out, err = p.communicate(timeout=60)
     assert "interrupted" in out, err
     assert time.monotonic() - t < 10
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_training_memory_is_bounded_by_the_sample_budget(tmp_path):
+    """Peak RSS of `voxfield compress` with --memory-mb 2 (8 passes per epoch) stays
+    near the process's own footprint, while the default budget holds all 14 MB of
+    samples: the bound is the model + the budget, not the volume."""
+    import os
+    import subprocess
+    import sys
+    shape = (96, 96, 96)
+    np.save(tmp_path / "v.npy", field(shape))
+    probe = ("import resource, subprocess, sys\n"
+             "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+             "assert r.returncode == 0, r.stderr\n"
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+
+    def peak_kib(*args):
+        r = subprocess.run([sys.executable, "-c", probe, os.environ["VOXFIELD_CLI"], *map(str, args)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return int(r.stdout)
+
+    small = ["--epochs", "1", "--levels", "4", "--log2-table", "8", "--width", "8"]
+    base = peak_kib("info", tmp_path / "v.npy")
+    tight = peak_kib("compress", tmp_path / "v.npy", "-o", tmp_path / "a.vxn", "--memory-mb", "2", *small)
+    roomy = peak_kib("compress", tmp_path / "v.npy", "-o", tmp_path / "b.vxn", "--memory-mb", "64", *small)
+    samples_kib = np.prod(shape) * 16 // 1024
+    assert roomy - tight > samples_kib // 2, (base, tight, roomy)
+    # The volume's own pages (3.4 MB, memory-mapped) + 2 MB of samples + slack.
+    assert tight - base < 12 * 1024, (base, tight, roomy)
