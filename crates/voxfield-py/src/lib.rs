@@ -17,6 +17,7 @@ use voxfield::{
 };
 use voxfield_core::ContiguousView;
 
+mod env;
 mod rbf;
 
 fn py_err(e: Error) -> PyErr {
@@ -657,6 +658,7 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compress, m)?)?;
     m.add_function(wrap_pyfunction!(meta_train, m)?)?;
     m.add_class::<rbf::Model>()?;
+    m.add_class::<env::Env>()?;
     m.add_function(wrap_pyfunction!(rbf::fit_rbf, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::load_model, m)?)?;
     Ok(())

@@ -18,14 +18,14 @@ pub struct Model {
 
 /// # Safety
 /// `addr` must be a live, aligned buffer of at least `len` f64 values.
-unsafe fn f64s<'a>(addr: usize, len: usize) -> &'a [f64] {
+pub(crate) unsafe fn f64s<'a>(addr: usize, len: usize) -> &'a [f64] {
     // SAFETY: guaranteed by the caller.
     unsafe { std::slice::from_raw_parts(addr as *const f64, len) }
 }
 
 /// # Safety
 /// As [`f64s`], and nothing else may use the buffer during the call.
-unsafe fn f64s_mut<'a>(addr: usize, len: usize) -> &'a mut [f64] {
+pub(crate) unsafe fn f64s_mut<'a>(addr: usize, len: usize) -> &'a mut [f64] {
     // SAFETY: guaranteed by the caller.
     unsafe { std::slice::from_raw_parts_mut(addr as *mut f64, len) }
 }

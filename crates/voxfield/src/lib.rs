@@ -29,6 +29,13 @@ pub use voxfield_zarr::{
     WriteOptions as ZarrWriteOptions, ZarrOptions,
 };
 
+/// Spatial environments: bins with a connectivity graph over 1-3-D space,
+/// point→bin queries, paths, matrix-free diffusion smoothing, occupancy.
+pub mod env {
+    pub use voxfield_env::trajectory::OccupancyOptions;
+    pub use voxfield_env::{Environment, Generator, Graph, Grid, Mode, Operator};
+}
+
 /// Neural compression: hash-grid + MLP models of volumes (`.vxn`), trained on CPU.
 pub mod neural {
     pub use voxfield_neural::model::MAGIC;

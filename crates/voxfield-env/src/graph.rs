@@ -1,0 +1,169 @@
+//! The connectivity graph in compressed rows: `neighbors(b)` is a slice, edge
+//! lengths alongside; shortest paths by Dijkstra over it (a binary heap, no
+//! allocation per edge), single- and multi-source.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::grid::Grid;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Graph {
+    /// Row starts: bin b's neighbours are `nbrs[offsets[b]..offsets[b + 1]]`.
+    pub offsets: Vec<usize>,
+    /// Neighbours, ascending within a row.
+    pub nbrs: Vec<u32>,
+    /// Edge lengths (distance between the bin centres).
+    pub dist: Vec<f64>,
+}
+
+impl Graph {
+    /// Joins active grid neighbours: every offset in {−1, 0, 1}^n but 0 with
+    /// `diagonal`, else the 2n axis offsets.
+    pub fn grid(
+        grid: &Grid,
+        bin_to_flat: &[usize],
+        flat_to_bin: &[i64],
+        centers: &[f64],
+        diagonal: bool,
+    ) -> Graph {
+        let n = grid.n_dims();
+        let offsets_nd: Vec<Vec<i64>> = (0..3usize.pow(n as u32))
+            .map(|c| {
+                (0..n)
+                    .map(|d| (c / 3usize.pow(d as u32) % 3) as i64 - 1)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|o: &Vec<i64>| {
+                let nz = o.iter().filter(|&&v| v != 0).count();
+                nz > 0 && (diagonal || nz == 1)
+            })
+            .collect();
+        let mut offsets = Vec::with_capacity(bin_to_flat.len() + 1);
+        let (mut nbrs, mut dist) = (vec![], vec![]);
+        offsets.push(0);
+        let mut row = vec![];
+        for (b, &f) in bin_to_flat.iter().enumerate() {
+            let idx = grid.unflat(f);
+            row.clear();
+            'offs: for o in &offsets_nd {
+                let mut g = 0usize;
+                for d in 0..n {
+                    let v = idx[d] as i64 + o[d];
+                    if v < 0 || v >= grid.shape[d] as i64 {
+                        continue 'offs;
+                    }
+                    g = g * grid.shape[d] + v as usize;
+                }
+                let nb = flat_to_bin[g];
+                if nb >= 0 {
+                    row.push(nb as u32);
+                }
+            }
+            row.sort_unstable();
+            for &nb in &row {
+                let (p, q) = (
+                    &centers[b * n..(b + 1) * n],
+                    &centers[nb as usize * n..(nb as usize + 1) * n],
+                );
+                let d2: f64 = p.iter().zip(q).map(|(a, c)| (a - c) * (a - c)).sum();
+                nbrs.push(nb);
+                dist.push(d2.sqrt());
+            }
+            offsets.push(nbrs.len());
+        }
+        Graph {
+            offsets,
+            nbrs,
+            dist,
+        }
+    }
+
+    pub fn n_edges(&self) -> usize {
+        self.nbrs.len() / 2
+    }
+
+    pub fn neighbors(&self, b: usize) -> &[u32] {
+        &self.nbrs[self.offsets[b]..self.offsets[b + 1]]
+    }
+
+    /// Neighbours of `b` with the edge lengths.
+    pub fn edges(&self, b: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let r = self.offsets[b]..self.offsets[b + 1];
+        self.nbrs[r.clone()]
+            .iter()
+            .map(|&v| v as usize)
+            .zip(self.dist[r].iter().copied())
+    }
+
+    /// Geodesic distances from the nearest of `sources` to every bin (∞ where
+    /// unreachable), and each bin's predecessor on its shortest path.
+    pub fn dijkstra(&self, sources: &[usize], stop_at: Option<usize>) -> (Vec<f64>, Vec<u32>) {
+        let n = self.offsets.len() - 1;
+        let mut dist = vec![f64::INFINITY; n];
+        let mut prev = vec![u32::MAX; n];
+        let mut heap = BinaryHeap::new();
+        for &s in sources {
+            dist[s] = 0.0;
+            heap.push(Entry(0.0, s as u32));
+        }
+        while let Some(Entry(d, u)) = heap.pop() {
+            let u = u as usize;
+            if d > dist[u] {
+                continue;
+            }
+            if stop_at == Some(u) {
+                break;
+            }
+            for (v, w) in self.edges(u) {
+                let nd = d + w;
+                if nd < dist[v] {
+                    dist[v] = nd;
+                    prev[v] = u as u32;
+                    heap.push(Entry(nd, v as u32));
+                }
+            }
+        }
+        (dist, prev)
+    }
+
+    /// A shortest path from `a` to `b` (bins, both ends included), or empty when
+    /// `b` cannot be reached.
+    pub fn path(&self, a: usize, b: usize) -> Vec<usize> {
+        let (dist, prev) = self.dijkstra(&[a], Some(b));
+        if dist[b].is_infinite() {
+            return vec![];
+        }
+        let mut path = vec![b];
+        let mut at = b;
+        while at != a {
+            at = prev[at] as usize;
+            path.push(at);
+        }
+        path.reverse();
+        path
+    }
+
+    /// The geodesic distance from `a` to `b` (∞ when unreachable).
+    pub fn distance(&self, a: usize, b: usize) -> f64 {
+        self.dijkstra(&[a], Some(b)).0[b]
+    }
+}
+
+/// A heap entry ordered by smallest distance first (then bin, for a fixed order).
+#[derive(PartialEq)]
+struct Entry(f64, u32);
+
+impl Eq for Entry {}
+
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> Ordering {
+        o.0.total_cmp(&self.0).then_with(|| o.1.cmp(&self.1))
+    }
+}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}

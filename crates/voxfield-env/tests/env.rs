@@ -1,0 +1,390 @@
+//! The environment engine against neurospatial 0.6.0's documented rules (grid
+//! construction, connectivity counts, half-open bins), analytic properties of
+//! the diffusion kernel, a Taylor-series matrix exponential on a small graph,
+//! thread safety and bad input. Parity with neurospatial itself is tested from
+//! Python on fixtures it generates (crates/voxfield-py/tests/test_env.py).
+
+use voxfield_env::trajectory::OccupancyOptions;
+use voxfield_env::{Environment, Grid, Mode, Operator};
+
+fn lattice(nx: usize, ny: usize, h: f64) -> Vec<f64> {
+    let mut p = vec![];
+    for i in 0..nx {
+        for j in 0..ny {
+            p.extend([(i as f64 + 0.5) * h, (j as f64 + 0.5) * h]);
+        }
+    }
+    p
+}
+
+#[test]
+fn grids_follow_neurospatial_rules() {
+    // x in [0, 10], h = 3: edges −1.5 … 11.5 in 5 bins of 2.6.
+    let g = Grid::from_samples(&[0.0, 10.0, 4.0], 1, &[3.0], Some(0)).unwrap();
+    assert_eq!(g.shape, vec![5]);
+    assert_eq!(g.edges[0][0], -1.5);
+    assert_eq!(g.edges[0][5], 11.5);
+    assert!((g.edges[0][1] - g.edges[0][0] - 2.6).abs() < 1e-12);
+    assert_eq!(g.active, vec![true, false, true, false, true]);
+    // A lattice of centres gives exactly N² bins; 42 edges on 4×4 with
+    // diagonals, 24 without.
+    let p = lattice(4, 4, 2.0);
+    let g = Grid::from_samples(&p, 2, &[2.0], Some(0)).unwrap();
+    assert_eq!(g.shape, vec![4, 4]);
+    let env = Environment::new(g.clone(), true).unwrap();
+    assert_eq!((env.n_bins(), env.graph.n_edges()), (16, 42));
+    assert_eq!(Environment::new(g, false).unwrap().graph.n_edges(), 24);
+    assert!(env.bin_sizes().iter().all(|&a| (a - 4.0).abs() < 1e-12));
+    // Half-open bins: the top edge and NaN are outside; the bottom edge is in.
+    assert_eq!(env.bin_at(&[0.0, 0.0]), 0);
+    assert_eq!(env.bin_at(&[8.0, 1.0]), -1);
+    assert_eq!(env.bin_at(&[7.999, 7.999]), 15);
+    assert_eq!(env.bin_at(&[f64::NAN, 1.0]), -1);
+    assert_eq!(env.bin_at(&[2.0, 2.0]), 5);
+    // 3-D: 26 neighbours of an inner bin, 6 without diagonals.
+    let mut p3 = vec![];
+    for i in 0..3 {
+        for j in 0..3 {
+            for k in 0..3 {
+                p3.extend([i as f64, j as f64, k as f64]);
+            }
+        }
+    }
+    let g3 = Grid::from_samples(&p3, 3, &[1.0], Some(0)).unwrap();
+    assert_eq!(
+        Environment::new(g3.clone(), true)
+            .unwrap()
+            .graph
+            .neighbors(13)
+            .len(),
+        26
+    );
+    assert_eq!(
+        Environment::new(g3, false)
+            .unwrap()
+            .graph
+            .neighbors(13)
+            .len(),
+        6
+    );
+}
+
+/// exp(−tA)·x by a Taylor series with scaling (t·‖A‖ halved until < 0.5, then
+/// squared back): an independent route to the same action on a small graph.
+fn taylor_action(a: &[Vec<f64>], t: f64, x: &[f64]) -> Vec<f64> {
+    let n = x.len();
+    let norm: f64 = a
+        .iter()
+        .map(|r| r.iter().map(|v| v.abs()).sum::<f64>())
+        .fold(0.0, f64::max);
+    let s = ((t * norm / 0.5).log2().ceil().max(0.0)) as i32;
+    let h = t / 2f64.powi(s);
+    // E = exp(−hA) densely by Taylor, then E^(2^s) applied to x.
+    let mut e = vec![vec![0.0; n]; n];
+    let mut term: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| (i == j) as u8 as f64).collect())
+        .collect();
+    for k in 0..40 {
+        for i in 0..n {
+            for j in 0..n {
+                e[i][j] += term[i][j];
+            }
+        }
+        let mut next = vec![vec![0.0; n]; n];
+        for i in 0..n {
+            for j in 0..n {
+                next[i][j] =
+                    -h / (k + 1) as f64 * (0..n).map(|m| term[i][m] * a[m][j]).sum::<f64>();
+            }
+        }
+        term = next;
+    }
+    let mut y = x.to_vec();
+    for _ in 0..(1 << s) {
+        y = (0..n)
+            .map(|i| (0..n).map(|j| e[i][j] * y[j]).sum())
+            .collect();
+    }
+    y
+}
+
+#[test]
+fn smoothing_is_the_exponential_of_the_generator() {
+    // An L-shaped arena with unequal bin widths (3 × 2).
+    let mut p = lattice(5, 5, 1.0);
+    p.retain(|_| true);
+    let rows: Vec<f64> = p
+        .chunks(2)
+        .filter(|r| !(r[0] > 2.0 && r[1] > 2.0))
+        .flat_map(|r| [r[0] * 3.0, r[1] * 2.0])
+        .collect();
+    let g = Grid::from_samples(&rows, 2, &[3.0, 2.0], Some(0)).unwrap();
+    let env = Environment::new(g, true).unwrap();
+    let n = env.n_bins();
+    assert_eq!(n, 16);
+    let area = env.bin_sizes();
+    let sigma = 4.0;
+    // 0.6.0's generator: w = exp(−d²/2σ²), L = D − W.
+    let mut l = vec![vec![0.0; n]; n];
+    for b in 0..n {
+        for (v, d) in env.graph.edges(b) {
+            let w = (-(d * d) / (2.0 * sigma * sigma)).exp();
+            l[b][v] -= w;
+            l[b][b] += w;
+        }
+    }
+    let minv_l: Vec<Vec<f64>> = (0..n)
+        .map(|i| l[i].iter().map(|v| v / area[i]).collect())
+        .collect();
+    let f: Vec<f64> = (0..n).map(|i| ((i * 7) % 5) as f64 + 0.5).collect();
+    let t = sigma * sigma / 2.0;
+    let want_tr = taylor_action(&l, t, &f);
+    let got_tr = env
+        .smooth(&f, 1, sigma, Mode::Transition, Operator::Legacy060)
+        .unwrap();
+    let g_density: Vec<f64> = f.iter().zip(&area).map(|(v, a)| v / a).collect();
+    let want_de = taylor_action(&minv_l, t, &g_density);
+    let got_de = env
+        .smooth(&f, 1, sigma, Mode::Density, Operator::Legacy060)
+        .unwrap();
+    for i in 0..n {
+        assert!(
+            (got_tr[i] - want_tr[i]).abs() < 1e-12 * want_tr[i].abs().max(1.0),
+            "{i}"
+        );
+        assert!(
+            (got_de[i] - want_de[i]).abs() < 1e-12 * want_de[i].abs().max(1.0),
+            "{i}"
+        );
+    }
+    // Transition conserves the sum, density conserves Σ a·ρ, density of ones is 1/area.
+    let s = |v: &[f64]| v.iter().sum::<f64>();
+    assert!((s(&got_tr) - s(&f)).abs() < 1e-12 * s(&f));
+    let mass: f64 = got_de.iter().zip(&area).map(|(r, a)| r * a).sum();
+    assert!((mass - s(&f)).abs() < 1e-12 * s(&f));
+    let ones = env
+        .smooth(&vec![1.0; n], 1, sigma, Mode::Density, Operator::Legacy060)
+        .unwrap();
+    assert!(ones.iter().all(|v| (v - 1.0 / 6.0).abs() < 1e-12));
+    // Many fields at once equal one at a time.
+    let two: Vec<f64> = f.iter().flat_map(|v| [*v, 2.0 * v]).collect();
+    let both = env
+        .smooth(&two, 2, sigma, Mode::Transition, Operator::Legacy060)
+        .unwrap();
+    for i in 0..n {
+        assert!((both[2 * i] - got_tr[i]).abs() < 1e-13);
+        assert!((both[2 * i + 1] - 2.0 * got_tr[i]).abs() < 1e-12);
+    }
+    // The dense kernel's columns are smoothed unit vectors.
+    let k = env
+        .compute_kernel(sigma, Mode::Transition, Operator::Legacy060, 100)
+        .unwrap();
+    for i in 0..n {
+        let row: f64 = (0..n).map(|j| k[i * n + j] * f[j]).sum();
+        assert!((row - got_tr[i]).abs() < 1e-12);
+    }
+    let e = env
+        .compute_kernel(sigma, Mode::Transition, Operator::Legacy060, 10)
+        .unwrap_err();
+    assert!(e.to_string().contains("use smooth()"), "{e}");
+}
+
+#[test]
+fn the_finite_volume_bandwidth_is_the_physical_sigma() {
+    // A 1-D track: a point source spreads with standard deviation σ whatever h.
+    for h in [0.5, 1.0, 2.0] {
+        let n = (400.0 / h) as usize;
+        let xs: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5) * h).collect();
+        let env =
+            Environment::new(Grid::from_samples(&xs, 1, &[h], Some(0)).unwrap(), true).unwrap();
+        let mut f = vec![0.0; n];
+        f[n / 2] = 1.0;
+        for mode in [Mode::Transition, Mode::Average] {
+            let y = env
+                .smooth(&f, 1, 5.0, mode, Operator::FiniteVolume)
+                .unwrap();
+            let total: f64 = y.iter().sum();
+            let mean: f64 = y.iter().zip(&xs).map(|(w, x)| w * x).sum::<f64>() / total;
+            let var: f64 = y
+                .iter()
+                .zip(&xs)
+                .map(|(w, x)| w * (x - mean).powi(2))
+                .sum::<f64>()
+                / total;
+            assert!(
+                (var.sqrt() - 5.0).abs() < 0.02,
+                "h {h} {mode:?}: std {}",
+                var.sqrt()
+            );
+        }
+        // Average mode keeps constants.
+        let c = env
+            .smooth(&vec![3.0; n], 1, 5.0, Mode::Average, Operator::FiniteVolume)
+            .unwrap();
+        assert!(c.iter().all(|v| (v - 3.0).abs() < 1e-12));
+    }
+}
+
+#[test]
+fn paths_distances_and_trajectories() {
+    let env = Environment::new(
+        Grid::from_samples(&lattice(10, 10, 1.0), 2, &[1.0], Some(0)).unwrap(),
+        true,
+    )
+    .unwrap();
+    let p = env.graph.path(0, 99);
+    assert_eq!(p.len(), 10);
+    assert!((env.graph.distance(0, 99) - 9.0 * 2f64.sqrt()).abs() < 1e-12);
+    for w in p.windows(2) {
+        assert!(env.graph.neighbors(w[0]).contains(&(w[1] as u32)));
+    }
+    // Occupancy: times [0, .1, .2, 1.0, 1.1, 1.2] give 0.3 s: the 0.8 s gap, the
+    // interval starting outside and the last sample drop out.
+    let t = [0.0, 0.1, 0.2, 1.0, 1.1, 1.2];
+    let pos = [0.5, 0.5, 0.5, 0.5, 1.5, 0.5, -5.0, 0.5, 1.5, 1.5, 1.5, 1.5];
+    let occ = env
+        .occupancy(&t, &pos, &OccupancyOptions::default())
+        .unwrap();
+    assert!((occ.iter().sum::<f64>() - 0.3).abs() < 1e-12);
+    assert!((occ[0] - 0.2).abs() < 1e-12 && occ[10] == 0.0 && (occ[11] - 0.1).abs() < 1e-12);
+    assert_eq!(
+        env.bin_sequence(&t, &pos, true, true).unwrap(),
+        vec![0, 10, -1, 11]
+    );
+    assert_eq!(
+        env.bin_sequence(&t, &pos, true, false).unwrap(),
+        vec![0, 10, 11]
+    );
+    assert_eq!(env.bin_sequence(&t, &pos, false, true).unwrap().len(), 6);
+    let counts = OccupancyOptions {
+        return_seconds: false,
+        max_gap: None,
+        ..Default::default()
+    };
+    assert_eq!(
+        env.occupancy(&t, &pos, &counts)
+            .unwrap()
+            .iter()
+            .sum::<f64>(),
+        4.0
+    );
+    let bad = env.occupancy(&[0.0, 1.0, 0.5], &[0.5; 6], &OccupancyOptions::default());
+    assert!(bad.unwrap_err().to_string().contains("must not decrease"));
+}
+
+#[test]
+fn many_threads_query_one_environment() {
+    let env = std::sync::Arc::new(
+        Environment::new(
+            Grid::from_samples(&lattice(40, 40, 2.0), 2, &[2.0], Some(0)).unwrap(),
+            true,
+        )
+        .unwrap(),
+    );
+    let f: Vec<f64> = (0..env.n_bins()).map(|i| (i % 13) as f64).collect();
+    let want = env
+        .smooth(&f, 1, 5.0, Mode::Density, Operator::Legacy060)
+        .unwrap();
+    env.clear_cache();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let (env, f) = (env.clone(), f.clone());
+            std::thread::spawn(move || {
+                let s = env
+                    .smooth(&f, 1, 5.0, Mode::Density, Operator::Legacy060)
+                    .unwrap();
+                let p = env.graph.path(i, env.n_bins() - 1 - i);
+                (s, p.len(), env.bin_at(&[3.0 + i as f64, 5.0]))
+            })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let (s, _, b) = h.join().unwrap();
+        assert_eq!(s, want);
+        assert_eq!(b, env.bin_at(&[3.0 + i as f64, 5.0]));
+    }
+}
+
+#[test]
+fn density_smoothing_conserves_mass_at_a_million_bins() {
+    let g = Grid::with_edges(
+        vec![
+            voxfield_env::grid::linspace(0.0, 2000.0, 1000),
+            voxfield_env::grid::linspace(0.0, 2000.0, 1000),
+        ],
+        true,
+    )
+    .unwrap();
+    let env = Environment::new(g, true).unwrap();
+    assert_eq!(env.n_bins(), 1_000_000);
+    let f: Vec<f64> = (0..env.n_bins())
+        .map(|i| ((i * 2_654_435_761) % 1000) as f64)
+        .collect();
+    let y = env
+        .smooth(&f, 1, 5.0, Mode::Density, Operator::Legacy060)
+        .unwrap();
+    let mass: f64 = y.iter().map(|r| r * 4.0).sum();
+    let want: f64 = f.iter().sum();
+    assert!((mass - want).abs() < 1e-9 * want, "{mass} vs {want}");
+}
+
+#[test]
+fn bad_input_is_refused_clearly() {
+    let say = |r: voxfield_core::Result<Grid>, what: &str| {
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(what), "{e}");
+    };
+    say(
+        Grid::from_samples(&[0.0, f64::INFINITY], 1, &[1.0], Some(0)),
+        "infinite",
+    );
+    say(
+        Grid::from_samples(&[f64::NAN, f64::NAN], 1, &[1.0], Some(0)),
+        "no samples",
+    );
+    say(Grid::from_samples(&[], 2, &[1.0], Some(0)), "no samples");
+    say(
+        Grid::from_samples(&[0.0, 1.0], 1, &[0.0], Some(0)),
+        "bin_size",
+    );
+    say(
+        Grid::from_samples(&[0.0, 1.0], 1, &[-2.0], Some(0)),
+        "bin_size",
+    );
+    say(
+        Grid::from_samples(&[0.0, 1.0], 1, &[1e-12], Some(0)),
+        "too small",
+    );
+    say(
+        Grid::from_samples(&[0.0; 8], 4, &[1.0], Some(0)),
+        "1-D to 3-D",
+    );
+    let env = Environment::new(
+        Grid::from_samples(&lattice(3, 3, 1.0), 2, &[1.0], Some(0)).unwrap(),
+        true,
+    )
+    .unwrap();
+    let e = env
+        .smooth(&[1.0; 5], 1, 1.0, Mode::Density, Operator::Legacy060)
+        .unwrap_err();
+    assert!(e.to_string().contains("for 9 bins"), "{e}");
+    let e = env
+        .smooth(&[1.0; 9], 1, 0.0, Mode::Density, Operator::Legacy060)
+        .unwrap_err();
+    assert!(e.to_string().contains("bandwidth"), "{e}");
+    let mut nan = vec![1.0; 9];
+    nan[4] = f64::NAN;
+    assert!(env
+        .smooth(&nan, 1, 1.0, Mode::Density, Operator::Legacy060)
+        .is_err());
+    assert!(env
+        .check_bin(9)
+        .unwrap_err()
+        .to_string()
+        .contains("out of range"));
+    assert!(env.check_bin(-1).is_err());
+    let e = env
+        .occupancy(&[0.0, 1.0], &[0.5; 2], &OccupancyOptions::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("2 times for 1 positions"), "{e}");
+}

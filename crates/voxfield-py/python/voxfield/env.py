@@ -1,0 +1,230 @@
+"""Spatial environments with neurospatial 0.6.0's names and semantics, in Rust.
+
+``Environment.from_samples(positions, bin_size)`` bins an arena on a regular
+1-3-D grid exactly as neurospatial 0.6.0 does (edges, active bins, connectivity
+with diagonal neighbours by default); ``bin_at`` is O(1) per point; paths and
+distances run Dijkstra on a compressed graph; ``smooth`` applies 0.6.0's
+diffusion kernel as a matrix-free exponential action (never the dense n×n
+kernel, so a million bins take seconds) to one field or many at once;
+``occupancy`` and ``bin_sequence`` follow 0.6.0's rules. Environments are
+immutable and thread-safe: many threads may query one at once, and every call
+releases the GIL.
+
+``operator='finite_volume'`` selects the maintainers' later operator, whose
+``bandwidth`` is the physical σ whatever the bin size, with an ``'average'``
+mode for rate maps.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import _voxfield
+
+#: Largest environment ``compute_kernel`` builds a dense kernel for (n² × 8 bytes).
+MAX_KERNEL_BINS = 20_000
+
+
+def _positions(positions: Any, dims: int | None = None) -> np.ndarray:
+    p = np.asarray(positions)
+    if p.dtype.kind not in "biuf":
+        raise TypeError(f"positions must be numeric, got dtype {p.dtype}")
+    if p.ndim == 1:
+        p = p[:, None] if dims in (None, 1) else p[None, :]
+    if p.ndim != 2:
+        raise ValueError(f"positions must have shape (n_samples, n_dims), got {p.shape}")
+    if dims is not None and p.shape[1] != dims:
+        raise ValueError(f"positions have {p.shape[1]} coordinates, the environment has {dims} dimensions")
+    return np.ascontiguousarray(p, dtype=np.float64)
+
+
+def _times(times: Any, n: int) -> np.ndarray:
+    t = np.ascontiguousarray(np.asarray(times, dtype=np.float64).ravel())
+    if t.shape[0] != n:
+        raise ValueError(f"{t.shape[0]} times for {n} positions")
+    return t
+
+
+class Environment:
+    """Bins over 1-3-D space joined by a connectivity graph (see the module docs)."""
+
+    def __init__(self, _env: Any):
+        self._e = _env
+        self._centers = np.asarray(_env.centers, dtype=np.float64).reshape(_env.n_bins, _env.n_dims)
+        self._centers.flags.writeable = False
+
+    @classmethod
+    def from_samples(cls, positions: Any, bin_size: float | Sequence[float], *, infer_active_bins: bool = True,
+                     bin_count_threshold: int = 0, connect_diagonal_neighbors: bool = True,
+                     layout: str = "RegularGrid") -> "Environment":
+        """neurospatial 0.6.0's ``Environment.from_samples`` for regular grids: each axis
+        spans [min − h/2, max + h/2] in ceil(span / h) equal bins; a bin is active when
+        more than ``bin_count_threshold`` samples fall in it; rows with a NaN are dropped."""
+        if layout not in ("RegularGrid", "regular_grid"):
+            raise NotImplementedError(f"layout={layout!r}: only 'RegularGrid' is implemented")
+        if int(bin_count_threshold) < 0:
+            raise ValueError(f"bin_count_threshold {bin_count_threshold} must be ≥ 0")
+        p = _positions(positions)
+        sizes = [float(b) for b in np.atleast_1d(np.asarray(bin_size, dtype=np.float64))]
+        return cls(_voxfield.Env.from_samples(p.ctypes.data, p.shape[0], p.shape[1], sizes,
+                                              int(bin_count_threshold) if infer_active_bins else None,
+                                              bool(connect_diagonal_neighbors)))
+
+    @classmethod
+    def from_grid_mask(cls, active_mask: Any, grid_edges: Sequence[Any], *,
+                       connect_diagonal_neighbors: bool = True) -> "Environment":
+        """An environment over explicit ``grid_edges`` (one array per axis) whose active
+        cells are ``active_mask`` (shape = the number of bins per axis)."""
+        mask = np.asarray(active_mask, dtype=bool)
+        edges = [[float(x) for x in np.asarray(e, dtype=np.float64).ravel()] for e in grid_edges]
+        if mask.shape != tuple(len(e) - 1 for e in edges):
+            raise ValueError(f"active_mask has shape {mask.shape}, the edges make {tuple(len(e) - 1 for e in edges)}")
+        return cls(_voxfield.Env.from_mask(edges, mask.ravel().tolist(), bool(connect_diagonal_neighbors)))
+
+    # Geometry -------------------------------------------------------------------------
+    @property
+    def n_bins(self) -> int:
+        return self._e.n_bins
+
+    @property
+    def n_dims(self) -> int:
+        return self._e.n_dims
+
+    @property
+    def bin_centers(self) -> np.ndarray:
+        """(n_bins, n_dims) centres of the active bins, in C order of the grid."""
+        return self._centers
+
+    @property
+    def grid_edges(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.asarray(e) for e in self._e.edges)
+
+    @property
+    def grid_shape(self) -> tuple[int, ...]:
+        return tuple(self._e.shape)
+
+    @property
+    def active_mask(self) -> np.ndarray:
+        return np.asarray(self._e.active, dtype=bool).reshape(self.grid_shape)
+
+    @property
+    def bin_sizes(self) -> np.ndarray:
+        """Area (length, volume) of each bin: the product of its actual widths."""
+        return np.asarray(self._e.bin_sizes())
+
+    @property
+    def dimension_ranges(self) -> list[tuple[float, float]]:
+        return [(float(e[0]), float(e[-1])) for e in self.grid_edges]
+
+    def edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """The connectivity graph's edges (i < j) as an (n_edges, 2) array and their lengths."""
+        off, nbr, dist = self._e.csr()
+        off, nbr, dist = np.asarray(off), np.asarray(nbr, dtype=np.int64), np.asarray(dist)
+        src = np.repeat(np.arange(self.n_bins), np.diff(off))
+        keep = src < nbr
+        return np.stack([src[keep], nbr[keep]], axis=1), dist[keep]
+
+    # Queries --------------------------------------------------------------------------
+    def bin_at(self, points: Any) -> np.ndarray:
+        """Active bin of each point (int64), −1 outside, on the top edge, inactive or NaN."""
+        p = _positions(points, self.n_dims)
+        out = np.empty(p.shape[0], dtype=np.int64)
+        self._e.bin_at(p.ctypes.data, p.shape[0], out.ctypes.data)
+        return out
+
+    def contains(self, points: Any) -> np.ndarray:
+        return self.bin_at(points) >= 0
+
+    def bin_center_of(self, bin_indices: Any) -> np.ndarray:
+        return self._centers[np.asarray(bin_indices)]
+
+    def neighbors(self, bin_index: int) -> list[int]:
+        return [int(b) for b in self._e.neighbors(int(bin_index))]
+
+    def path_between(self, source_bin: int, target_bin: int) -> list[int]:
+        """A shortest path (Dijkstra on edge lengths), both ends included; [] if unreachable."""
+        return list(self._e.path_between(int(source_bin), int(target_bin)))
+
+    def distance_between(self, point1: Any, point2: Any) -> float:
+        """Geodesic distance between the bins of two points (inf if either is outside)."""
+        b = self.bin_at(np.stack([_positions(point1, self.n_dims)[0], _positions(point2, self.n_dims)[0]]))
+        if (b < 0).any():
+            return float("inf")
+        return float(self._e.distance_bins(int(b[0]), int(b[1])))
+
+    def distance_to(self, targets: Sequence[int], *, metric: str = "geodesic") -> np.ndarray:
+        """Distance from every bin to the nearest target bin: geodesic (multi-source
+        Dijkstra) or euclidean (between centres)."""
+        t = [int(x) for x in np.atleast_1d(np.asarray(targets, dtype=np.int64))]
+        if not t:
+            raise ValueError("distance_to needs at least one target bin")
+        if metric == "geodesic":
+            return np.asarray(self._e.distance_to(t))
+        if metric == "euclidean":
+            for b in t:
+                self._e.neighbors(b)  # range check
+            c = self._centers
+            return np.min(np.linalg.norm(c[:, None, :] - c[None, t, :], axis=2), axis=1)
+        raise ValueError(f"metric {metric!r}: expected 'geodesic' or 'euclidean'")
+
+    # Smoothing ------------------------------------------------------------------------
+    def smooth(self, field: Any, bandwidth: float, *, mode: str = "density",
+               operator: str = "legacy") -> np.ndarray:
+        """``field`` (n_bins,) or (n_bins, k) smoothed with neurospatial 0.6.0's diffusion
+        kernel (``operator='legacy'``: ``mode`` 'density' (default), 'transition' or
+        'average') or the physical-σ finite-volume operator, as an exponential action."""
+        f = np.asarray(field, dtype=np.float64)
+        if f.shape[0:1] != (self.n_bins,) or f.ndim not in (1, 2):
+            raise ValueError(f"field has shape {f.shape}; expected ({self.n_bins},) or ({self.n_bins}, k)")
+        k = 1 if f.ndim == 1 else f.shape[1]
+        if k == 0:
+            return f.copy()
+        f = np.ascontiguousarray(f)
+        out = np.empty_like(f)
+        self._e.smooth(f.ctypes.data, k, float(bandwidth), mode, operator, out.ctypes.data)
+        return out
+
+    def compute_kernel(self, bandwidth: float, *, mode: str = "density", operator: str = "legacy",
+                       cache: bool = True) -> np.ndarray:
+        """The dense (n_bins, n_bins) kernel K with ``smooth(f) == K @ f``; refused above
+        ``MAX_KERNEL_BINS`` bins (use ``smooth``)."""
+        k = self._e.compute_kernel(float(bandwidth), mode, operator, MAX_KERNEL_BINS)
+        # The engine returns smooth(e_j) for every j as rows of fields: K[i, j] at [i * n + j].
+        return np.asarray(k).reshape(self.n_bins, self.n_bins)
+
+    def clear_cache(self) -> None:
+        self._e.clear_cache()
+
+    # Trajectories ---------------------------------------------------------------------
+    def occupancy(self, times: Any, positions: Any, *, speed: Any = None, min_speed: float | None = None,
+                  max_gap: float | None = 0.5, bandwidth: float | None = None, time_allocation: str = "start",
+                  return_seconds: bool = True) -> np.ndarray:
+        """Seconds (or interval counts) in each bin: interval [t_i, t_i+1) goes to sample
+        i's bin when inside, no longer than ``max_gap`` and with ``speed[i] ≥ min_speed``;
+        ``bandwidth`` smooths it with the transition kernel (mass-conserving)."""
+        if time_allocation != "start":
+            raise NotImplementedError(f"time_allocation={time_allocation!r}: only 'start' is implemented")
+        p = _positions(positions, self.n_dims)
+        t = _times(times, p.shape[0])
+        s = None if speed is None else [float(v) for v in np.asarray(speed, dtype=np.float64).ravel()]
+        occ = np.asarray(self._e.occupancy(t.ctypes.data, t.shape[0], p.ctypes.data, s,
+                                           None if min_speed is None else float(min_speed),
+                                           None if max_gap is None else float(max_gap), bool(return_seconds)))
+        if bandwidth is not None:
+            occ = self.smooth(occ, bandwidth, mode="transition")
+        return occ
+
+    def bin_sequence(self, times: Any, positions: Any, *, dedup: bool = True,
+                     outside_value: int | None = -1) -> np.ndarray:
+        """The bins a trajectory visits (int32): −1 (``outside_value``) for samples outside,
+        or those samples dropped with ``outside_value=None``; repeats collapsed with ``dedup``."""
+        p = _positions(positions, self.n_dims)
+        t = _times(times, p.shape[0])
+        # As 0.6.0: any outside_value but None keeps −1 for outside samples.
+        return np.asarray(self._e.bin_sequence(t.ctypes.data, t.shape[0], p.ctypes.data, bool(dedup),
+                                               outside_value is not None), dtype=np.int32)
+
+    def __repr__(self) -> str:
+        return f"Environment({self.n_bins} bins, {self.n_dims}-D grid {self.grid_shape})"

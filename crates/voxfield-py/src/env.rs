@@ -1,0 +1,223 @@
+//! Spatial environments for `voxfield.env.Environment`: construction from
+//! samples, point→bin queries, graph paths, smoothing, occupancy. Buffers come
+//! from the Python layer as addresses of C-contiguous float64 arrays it keeps
+//! alive for the call; work runs with the GIL released.
+
+use pyo3::prelude::*;
+use voxfield::env::{Environment, Grid, Mode, OccupancyOptions, Operator};
+
+use crate::py_err;
+use crate::rbf::{f64s, f64s_mut};
+
+/// An environment (immutable; many threads may query it at once).
+#[pyclass(frozen, module = "voxfield._voxfield")]
+pub struct Env {
+    inner: Environment,
+}
+
+#[pymethods]
+impl Env {
+    /// Bins (n, dims) positions on a regular grid (neurospatial 0.6.0's rules).
+    #[staticmethod]
+    #[pyo3(signature = (addr, n, dims, bin_size, threshold, diagonal))]
+    fn from_samples(
+        py: Python<'_>,
+        addr: usize,
+        n: usize,
+        dims: usize,
+        bin_size: Vec<f64>,
+        threshold: Option<usize>,
+        diagonal: bool,
+    ) -> PyResult<Env> {
+        // SAFETY: the Python layer passed a C-contiguous float64 array of n × dims.
+        let pts = unsafe { f64s(addr, n * dims) };
+        let inner = py
+            .detach(|| {
+                Environment::new(
+                    Grid::from_samples(pts, dims, &bin_size, threshold)?,
+                    diagonal,
+                )
+            })
+            .map_err(py_err)?;
+        Ok(Env { inner })
+    }
+
+    /// An environment over explicit edges and an active mask (C order).
+    #[staticmethod]
+    fn from_mask(edges: Vec<Vec<f64>>, active: Vec<bool>, diagonal: bool) -> PyResult<Env> {
+        let mut grid = Grid::with_edges(edges, true).map_err(py_err)?;
+        if active.len() != grid.active.len() {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "active_mask has {} cells, the edges make {:?}",
+                active.len(),
+                grid.shape
+            )));
+        }
+        grid.active = active;
+        Ok(Env {
+            inner: Environment::new(grid, diagonal).map_err(py_err)?,
+        })
+    }
+
+    #[getter]
+    fn n_bins(&self) -> usize {
+        self.inner.n_bins()
+    }
+    #[getter]
+    fn n_dims(&self) -> usize {
+        self.inner.n_dims()
+    }
+    #[getter]
+    fn centers(&self) -> Vec<f64> {
+        self.inner.centers.clone()
+    }
+    #[getter]
+    fn edges(&self) -> Vec<Vec<f64>> {
+        self.inner.grid.edges.clone()
+    }
+    #[getter]
+    fn shape(&self) -> Vec<usize> {
+        self.inner.grid.shape.clone()
+    }
+    #[getter]
+    fn active(&self) -> Vec<bool> {
+        self.inner.grid.active.clone()
+    }
+    fn bin_sizes(&self) -> Vec<f64> {
+        self.inner.bin_sizes()
+    }
+    /// The graph as CSR (offsets, neighbours, lengths).
+    fn csr(&self) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
+        let g = &self.inner.graph;
+        (g.offsets.clone(), g.nbrs.clone(), g.dist.clone())
+    }
+
+    /// Bins of n positions into `out_addr` (n int64).
+    fn bin_at(&self, py: Python<'_>, addr: usize, n: usize, out_addr: usize) -> PyResult<()> {
+        let d = self.inner.n_dims();
+        // SAFETY: C-contiguous float64 (n, d) in, int64 (n,) out, owned by the caller.
+        let (pts, out) = unsafe {
+            (
+                f64s(addr, n * d),
+                std::slice::from_raw_parts_mut(out_addr as *mut i64, n),
+            )
+        };
+        let bins = py.detach(|| self.inner.bins_at(pts)).map_err(py_err)?;
+        out.copy_from_slice(&bins);
+        Ok(())
+    }
+
+    fn neighbors(&self, b: i64) -> PyResult<Vec<u32>> {
+        let b = self.inner.check_bin(b).map_err(py_err)?;
+        Ok(self.inner.graph.neighbors(b).to_vec())
+    }
+
+    fn path_between(&self, py: Python<'_>, a: i64, b: i64) -> PyResult<Vec<usize>> {
+        let (a, b) = (
+            self.inner.check_bin(a).map_err(py_err)?,
+            self.inner.check_bin(b).map_err(py_err)?,
+        );
+        Ok(py.detach(|| self.inner.graph.path(a, b)))
+    }
+
+    fn distance_bins(&self, py: Python<'_>, a: i64, b: i64) -> PyResult<f64> {
+        let (a, b) = (
+            self.inner.check_bin(a).map_err(py_err)?,
+            self.inner.check_bin(b).map_err(py_err)?,
+        );
+        Ok(py.detach(|| self.inner.graph.distance(a, b)))
+    }
+
+    /// Geodesic distance from the nearest of `targets` to every bin.
+    fn distance_to(&self, py: Python<'_>, targets: Vec<i64>) -> PyResult<Vec<f64>> {
+        let t = targets
+            .iter()
+            .map(|&b| self.inner.check_bin(b))
+            .collect::<voxfield::Result<Vec<_>>>()
+            .map_err(py_err)?;
+        Ok(py.detach(|| self.inner.graph.dijkstra(&t, None).0))
+    }
+
+    /// Smooths k fields (n_bins × k, bin-major) in place at `out_addr`.
+    #[allow(clippy::too_many_arguments)]
+    fn smooth(
+        &self,
+        py: Python<'_>,
+        addr: usize,
+        k: usize,
+        bandwidth: f64,
+        mode: &str,
+        operator: &str,
+        out_addr: usize,
+    ) -> PyResult<()> {
+        let n = self.inner.n_bins();
+        let mode: Mode = mode.parse().map_err(py_err)?;
+        let op: Operator = operator.parse().map_err(py_err)?;
+        // SAFETY: C-contiguous float64 arrays of n × k, owned by the caller.
+        let (f, out) = unsafe { (f64s(addr, n * k), f64s_mut(out_addr, n * k)) };
+        let y = py
+            .detach(|| self.inner.smooth(f, k, bandwidth, mode, op))
+            .map_err(py_err)?;
+        out.copy_from_slice(&y);
+        Ok(())
+    }
+
+    fn compute_kernel(
+        &self,
+        py: Python<'_>,
+        bandwidth: f64,
+        mode: &str,
+        operator: &str,
+        max_bins: usize,
+    ) -> PyResult<Vec<f64>> {
+        let mode: Mode = mode.parse().map_err(py_err)?;
+        let op: Operator = operator.parse().map_err(py_err)?;
+        py.detach(|| self.inner.compute_kernel(bandwidth, mode, op, max_bins))
+            .map_err(py_err)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (times_addr, n, pos_addr, speed, min_speed, max_gap, return_seconds))]
+    fn occupancy(
+        &self,
+        py: Python<'_>,
+        times_addr: usize,
+        n: usize,
+        pos_addr: usize,
+        speed: Option<Vec<f64>>,
+        min_speed: Option<f64>,
+        max_gap: Option<f64>,
+        return_seconds: bool,
+    ) -> PyResult<Vec<f64>> {
+        let d = self.inner.n_dims();
+        // SAFETY: C-contiguous float64 arrays of n and n × d, owned by the caller.
+        let (t, p) = unsafe { (f64s(times_addr, n), f64s(pos_addr, n * d)) };
+        let o = OccupancyOptions {
+            max_gap,
+            speed,
+            min_speed,
+            return_seconds,
+        };
+        py.detach(|| self.inner.occupancy(t, p, &o)).map_err(py_err)
+    }
+
+    fn bin_sequence(
+        &self,
+        py: Python<'_>,
+        times_addr: usize,
+        n: usize,
+        pos_addr: usize,
+        dedup: bool,
+        keep_outside: bool,
+    ) -> PyResult<Vec<i64>> {
+        let d = self.inner.n_dims();
+        // SAFETY: as in `occupancy`.
+        let (t, p) = unsafe { (f64s(times_addr, n), f64s(pos_addr, n * d)) };
+        py.detach(|| self.inner.bin_sequence(t, p, dedup, keep_outside))
+            .map_err(py_err)
+    }
+
+    fn clear_cache(&self) {
+        self.inner.clear_cache();
+    }
+}

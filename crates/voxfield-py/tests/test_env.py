@@ -1,0 +1,175 @@
+"""voxfield.env against neurospatial 0.6.0 itself (pip-installed in the test venv):
+grids, active masks and connectivity, bin_at, dense kernels and smoothing in both
+modes, occupancy, bin sequences, paths and distances, on fixtures it builds here."""
+import warnings
+
+import numpy as np
+import pytest
+
+from voxfield.env import Environment
+
+ns = pytest.importorskip("neurospatial")
+
+
+def walk(n, dims, span, seed):
+    """A reflected random walk: an animal exploring a box."""
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(0, span / 40, (n, dims))
+    p = np.cumsum(steps, axis=0) % (2 * span)
+    return np.where(p > span, 2 * span - p, p)
+
+
+def both(positions, bin_size, **kw):
+    return (ns.Environment.from_samples(positions, bin_size=bin_size, **kw),
+            Environment.from_samples(positions, bin_size, **kw))
+
+
+def graph_edges(env):
+    g = env.connectivity
+    return {(min(u, v), max(u, v)): d["distance"] for u, v, d in g.edges(data=True)}
+
+
+@pytest.mark.parametrize("dims,bin_size,kw", [
+    (2, 2.0, {}),
+    (2, [2.5, 1.5], {"bin_count_threshold": 2}),
+    (2, 3.0, {"connect_diagonal_neighbors": False}),
+    (3, 4.0, {}),
+    (1, 0.7, {}),
+    (2, 2.0, {"infer_active_bins": False}),
+])
+def test_grids_masks_and_connectivity_match(dims, bin_size, kw):
+    p = walk(3000, dims, 30.0, seed=dims)
+    p[5] = np.nan  # rows with a NaN are dropped by both
+    a, b = both(p, bin_size, **kw)
+    assert b.n_bins == a.n_bins and b.grid_shape == tuple(a.grid_shape)
+    for ea, eb in zip(a.grid_edges, b.grid_edges):
+        np.testing.assert_array_equal(eb, ea)
+    np.testing.assert_array_equal(b.active_mask, a.active_mask)
+    np.testing.assert_array_equal(b.bin_centers, a.bin_centers)
+    np.testing.assert_allclose(b.bin_sizes, a.bin_sizes, rtol=1e-14)
+    want = graph_edges(a)
+    pairs, dist = b.edges()
+    got = {(int(i), int(j)): d for (i, j), d in zip(pairs, dist)}
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=1e-14)
+    for i in [0, b.n_bins // 2, b.n_bins - 1]:
+        assert sorted(b.neighbors(i)) == sorted(a.neighbors(i))
+
+
+def test_bin_at_matches_on_edges_outside_and_nan():
+    p = walk(2000, 2, 20.0, seed=3)
+    a, b = both(p, 2.0)
+    rng = np.random.default_rng(4)
+    lo, hi = [e[0] for e in a.grid_edges], [e[-1] for e in a.grid_edges]
+    q = rng.uniform(np.array(lo) - 3, np.array(hi) + 3, (5000, 2))
+    # Exact edges (half-open bins; the top edge is outside) and NaN.
+    ex, ey = a.grid_edges
+    q[:40] = np.stack([ex[rng.integers(0, len(ex), 40)], ey[rng.integers(0, len(ey), 40)]], axis=1)
+    q[40] = [np.nan, 5.0]
+    q[41] = [ex[-1], ey[0]]
+    np.testing.assert_array_equal(b.bin_at(q), a.bin_at(q))
+    np.testing.assert_array_equal(b.contains(q), a.contains(q))
+
+
+@pytest.mark.parametrize("mode", ["density", "transition"])
+@pytest.mark.parametrize("bandwidth", [3.0, 7.5])
+def test_dense_kernels_and_smoothing_match(mode, bandwidth):
+    # An irregular arena (a walk's footprint, with holes) of ~400 bins, and a 3-D one.
+    for dims, span, size in [(2, 40.0, 2.0), (3, 10.0, 2.0)]:
+        p = walk(4000, dims, span, seed=10 + dims)
+        a, b = both(p, size)
+        assert b.n_bins <= 600
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ka = a.compute_kernel(bandwidth, mode=mode)
+        kb = b.compute_kernel(bandwidth, mode=mode)
+        np.testing.assert_allclose(kb, ka, rtol=0, atol=1e-10 * np.abs(ka).max())
+        f = np.random.default_rng(1).random((b.n_bins, 3))
+        np.testing.assert_allclose(b.smooth(f, bandwidth, mode=mode), ka @ f, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(b.smooth(f[:, 0], bandwidth, mode=mode), a.smooth(f[:, 0], bandwidth, mode=mode),
+                                   rtol=1e-10, atol=1e-13)
+
+
+def test_occupancy_and_bin_sequence_match():
+    rng = np.random.default_rng(7)
+    n = 3000
+    t = np.cumsum(rng.choice([1 / 30, 1 / 30, 1 / 30, 0.7], n))
+    p = walk(n, 2, 30.0, seed=8)
+    a, b = both(p, 2.5)
+    q = p.copy()
+    q[::97] += 100.0  # some samples outside
+    speed = rng.uniform(0, 10, n)
+    for kw in [{}, {"max_gap": None}, {"return_seconds": False}, {"speed": speed, "min_speed": 3.0},
+               {"bandwidth": 4.0}]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = a.occupancy(t, q, **kw)
+        np.testing.assert_allclose(b.occupancy(t, q, **kw), want, rtol=1e-10, atol=1e-12, err_msg=str(kw))
+    for kw in [{}, {"dedup": False}, {"outside_value": None}]:
+        got, want = b.bin_sequence(t, q, **kw), a.bin_sequence(t, q, **kw)
+        assert got.dtype == want.dtype == np.int32
+        np.testing.assert_array_equal(got, want)
+
+
+def test_paths_and_distances_match():
+    p = walk(4000, 2, 40.0, seed=21)
+    a, b = both(p, 2.0)
+    rng = np.random.default_rng(0)
+    ea = {(min(u, v), max(u, v)): d["distance"] for u, v, d in a.connectivity.edges(data=True)}
+    for _ in range(20):
+        i, j = (int(x) for x in rng.integers(0, b.n_bins, 2))
+        pa, pb = a.path_between(i, j), b.path_between(i, j)
+        length = lambda path: sum(ea[(min(u, v), max(u, v))] for u, v in zip(path, path[1:]))
+        # Many shortest paths exist on a grid: the lengths agree, not the bins.
+        assert (len(pb) == 0) == (len(pa) == 0)
+        if pb:
+            assert pb[0] == i and pb[-1] == j
+            assert length(pb) == pytest.approx(length(pa), rel=1e-12)
+    pts = rng.uniform(0, 40, (10, 2))
+    for u, v in zip(pts[::2], pts[1::2]):
+        assert b.distance_between(u, v) == pytest.approx(a.distance_between(u, v), rel=1e-12)
+    targets = [0, b.n_bins // 3]
+    np.testing.assert_allclose(b.distance_to(targets), a.distance_to(targets), rtol=1e-12)
+    np.testing.assert_allclose(b.distance_to(targets, metric="euclidean"),
+                               a.distance_to(targets, metric="euclidean"), rtol=1e-12)
+
+
+def test_threads_share_one_environment():
+    from concurrent.futures import ThreadPoolExecutor
+    b = Environment.from_samples(walk(5000, 2, 60.0, seed=2), 1.0)
+    f = np.random.default_rng(3).random(b.n_bins)
+    want = b.smooth(f, 4.0)
+    b.clear_cache()
+    with ThreadPoolExecutor(8) as ex:
+        outs = list(ex.map(lambda _: b.smooth(f, 4.0), range(8)))
+    for o in outs:
+        np.testing.assert_array_equal(o, want)
+
+
+def test_bad_input_is_refused_clearly():
+    p = walk(500, 2, 10.0, seed=1)
+    b = Environment.from_samples(p, 1.0)
+    with pytest.raises(ValueError, match="infinite"):
+        Environment.from_samples(np.array([[0.0, 1.0], [np.inf, 2.0]]), 1.0)
+    with pytest.raises(ValueError, match="no samples"):
+        Environment.from_samples(np.full((4, 2), np.nan), 1.0)
+    with pytest.raises(ValueError, match="no samples"):
+        Environment.from_samples(np.zeros((0, 2)), 1.0)
+    for bad in [0.0, -1.0, np.nan]:
+        with pytest.raises(ValueError, match="bin_size"):
+            Environment.from_samples(p, bad)
+    with pytest.raises(ValueError, match="field has shape"):
+        b.smooth(np.ones(b.n_bins + 1), 2.0)
+    with pytest.raises(ValueError, match="bandwidth"):
+        b.smooth(np.ones(b.n_bins), -1.0)
+    with pytest.raises(ValueError, match="must not decrease"):
+        b.occupancy([0.0, 1.0, 0.5], p[:3])
+    with pytest.raises(ValueError, match="out of range"):
+        b.path_between(0, b.n_bins)
+    with pytest.raises(ValueError, match="mode"):
+        b.smooth(np.ones(b.n_bins), 2.0, mode="sideways")
+    big = Environment.from_samples(np.array([[0.0, 0.0], [150.0, 150.0]]), 1.0, infer_active_bins=False)
+    assert big.n_bins > 20_000
+    with pytest.raises(ValueError, match="use smooth"):
+        big.compute_kernel(2.0)
