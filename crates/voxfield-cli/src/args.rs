@@ -123,11 +123,14 @@ pub enum Command {
         /// MLP width, 2 hidden layers (default 64).
         #[arg(long)]
         width: Option<usize>,
-        /// Bits per stored hash-table entry: 1–8 quantise per level and zstd-code
-        /// the codes (6 costs ~0.1 dB against f16 at a third of the bytes); 16
-        /// stores f16. With --ratio: the most bits, up to this, that fit.
+        /// Hash-table storage: 2–8 quantise every entry in steps that cover the
+        /// largest with 2^(bits−1) − 1 codes, zstd-coded; 16 stores f16. With
+        /// --ratio: the finest step, up to this, whose file fits.
         #[arg(long, default_value_t = 6)]
         bits: u32,
+        /// Epochs of MLP-only training on the quantised tables, after the others.
+        #[arg(long, default_value_t = 1)]
+        finetune_epochs: usize,
         /// Training objective: l2 (mean squared error, what PSNR measures) or l1
         /// (mean absolute error).
         #[arg(long, default_value = "l2", value_parser = parse_loss)]

@@ -80,6 +80,7 @@ pub fn run(cli: Cli) -> Result<()> {
             levels,
             width,
             bits,
+            finetune_epochs,
             loss,
             batch,
             memory_mb,
@@ -109,6 +110,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 budget: memory_mb.saturating_mul(1 << 20),
                 bits,
                 loss,
+                finetune: finetune_epochs,
                 ..Default::default()
             };
             if let Some(r) = ratio {

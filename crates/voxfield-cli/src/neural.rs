@@ -65,7 +65,7 @@ pub fn compress(
     model.save(out)?;
     let bytes = std::fs::metadata(out)?.len();
     let tables = match &model.quant {
-        Some(q) => format!("tables at {} bits", q.bits),
+        Some(q) => format!("tables quantised in steps of {:.3e}", q.step),
         None => "f16".to_string(),
     };
     eprintln!(

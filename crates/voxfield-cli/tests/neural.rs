@@ -510,16 +510,12 @@ fn absurd_networks_shapes_and_sizes_are_refused_before_allocating() {
     // Forged storage of the quantised tables.
     type Edit = fn(&mut serde_json::Value);
     let storage: [(&str, Edit, &str); 5] = [
-        ("bits9", |h| h["storage"]["bits"] = 9.into(), "bits"),
+        ("step0", |h| h["storage"]["step"] = 0.into(), "step"),
+        ("stepneg", |h| h["storage"]["step"] = (-0.5).into(), "step"),
         (
-            "levels",
-            |h| h["storage"]["levels"] = serde_json::json!([[0.0, 1.0]]),
-            "levels",
-        ),
-        (
-            "nan",
-            |h| h["storage"]["levels"][0] = serde_json::json!([0.0, -1.0]),
-            "levels",
+            "stepnull",
+            |h| h["storage"]["step"] = serde_json::Value::Null,
+            "step",
         ),
         (
             "bytes",

@@ -151,7 +151,7 @@ impl NeuralModel {
         let c = &self.net.grid.cfg;
         let storage = match &self.quant {
             None => json!("f16"),
-            Some(q) => json!({"tables": "quantised", "bits": q.bits, "levels": q.levels,
+            Some(q) => json!({"tables": "quantised", "step": q.step, "codes": "i8 + 128",
                               "table_bytes": table_bytes, "mlp": "f16", "coder": "zstd"}),
         };
         json!({
@@ -241,7 +241,13 @@ impl NeuralModel {
         let quant = match &h["storage"] {
             Value::String(s) if s == "f16" => None,
             Value::Null => None,
-            st if st["tables"] == "quantised" => Some(quant_of(st, cfg.levels).map_err(bad)?),
+            st if st["tables"] == "quantised" => Some(Quant {
+                step: st["step"]
+                    .as_f64()
+                    .filter(|s| s.is_finite() && *s > 0.0 && *s <= f32::MAX as f64)
+                    .ok_or_else(|| bad("storage 'step' must be a positive number".into()))?
+                    as f32,
+            }),
             st => return Err(bad(format!("unknown parameter storage {st}"))),
         };
         let n_mlp = net.n_params() - net.grid.n_params;
@@ -261,13 +267,17 @@ impl NeuralModel {
             }
         };
         let split = net.grid.n_params;
-        match &quant {
-            None => f16(&mut net.params, params),
+        let quant = match &quant {
+            None => {
+                f16(&mut net.params, params);
+                None
+            }
             Some(q) => {
                 f16(&mut net.params[split..], &params[..2 * n_mlp]);
                 q.decode(&mut net, &params[2 * n_mlp..]).map_err(bad)?;
+                Some(q.clone())
             }
-        }
+        };
         let shape: Vec<usize> = h["shape"]
             .as_array()
             .map(|a| {
@@ -303,29 +313,6 @@ impl NeuralModel {
             quant,
         })
     }
-}
-
-/// The quantisation a header's `storage` describes, checked.
-fn quant_of(st: &Value, levels: usize) -> std::result::Result<Quant, String> {
-    let bits = st["bits"]
-        .as_u64()
-        .filter(|b| (1..=8).contains(b))
-        .ok_or("storage 'bits' must be 1 to 8")? as u32;
-    let grids: Vec<(f32, f32)> = serde_json::from_value(st["levels"].clone())
-        .map_err(|_| "storage 'levels' is not a list of [lo, step] pairs")?;
-    if grids.len() != levels
-        || grids
-            .iter()
-            .any(|&(lo, s)| !(lo.is_finite() && s.is_finite() && s >= 0.0))
-    {
-        return Err(format!(
-            "storage 'levels' needs {levels} finite [lo, step ≥ 0] pairs"
-        ));
-    }
-    Ok(Quant {
-        bits,
-        levels: grids,
-    })
 }
 
 fn read_checked(path: &Path) -> Result<Vec<u8>> {

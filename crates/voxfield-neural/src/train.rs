@@ -54,10 +54,13 @@ pub struct CompressOptions {
     pub init: Option<Net>,
     /// The training objective (L2 by default).
     pub loss: crate::net::Loss,
-    /// Bits per stored table entry: 1–8 (quantised, zstd-coded) or 16 (f16).
+    /// Epochs of MLP-only training after the tables are quantised (default 1).
+    pub finetune: usize,
+    /// Table quantisation: the step covers the largest entry with
+    /// 2^(bits−1) − 1 codes (2–8; zstd-coded), or 16 for f16 storage.
     pub bits: u32,
-    /// The most bytes the model file may take (set by `for_ratio`): the table
-    /// bits are lowered after training until the file fits.
+    /// The most bytes the model file may take (set by `for_ratio`): after
+    /// training, the finest quantisation step whose file fits is kept.
     pub max_bytes: Option<u64>,
 }
 
@@ -81,6 +84,7 @@ impl Default for CompressOptions {
             bits: 6,
             max_bytes: None,
             loss: Default::default(),
+            finetune: 1,
         }
     }
 }
@@ -92,9 +96,9 @@ impl CompressOptions {
         if self.hidden == 0 || self.width == 0 {
             return Err(Error::invalid("width and hidden layers must be positive"));
         }
-        if !((1..=8).contains(&self.bits) || self.bits == 16) {
+        if !((2..=8).contains(&self.bits) || self.bits == 16) {
             return Err(Error::invalid(format!(
-                "{} bits per table entry: give 1 to 8 (quantised) or 16 (f16)",
+                "{} bits per table entry: give 2 to 8 (quantised) or 16 (f16)",
                 self.bits
             )));
         }
@@ -259,12 +263,14 @@ pub fn compress(
         let mut done = 0u64;
         for pass in 0..passes {
             if passes > 1 || epoch == 0 {
-                xs.clear();
-                ys.clear();
-                let keep = |v: u64| passes == 1 || crate::mix64(v ^ key) % passes == pass;
-                for b in bricks(shape) {
-                    brick_samples(src, b, (lo, scale), &keep, &mut buf, &mut xs, &mut ys)?;
-                }
+                load_pass(
+                    src,
+                    (pass, passes, key),
+                    (lo, scale),
+                    &mut buf,
+                    &mut xs,
+                    &mut ys,
+                )?;
             }
             shuffle_pairs(&mut xs, &mut ys, &mut rng);
             for (bx, by) in xs.chunks(batch).zip(ys.chunks(batch)) {
@@ -322,12 +328,86 @@ pub fn compress(
         hidden,
         quant: None,
     };
-    stored(model, opts.bits, opts.max_bytes)
+    let mut model = stored(model, opts.bits, opts.max_bytes)?;
+    if model.quant.is_some() && opts.finetune > 0 && stopped != "time limit" {
+        // Quantisation-aware finish: the MLP adapts to the quantised tables
+        // at the final learning rate.
+        let mut adam = Adam::new(
+            model.net.n_params(),
+            model.net.grid.n_params,
+            opts.lr * 0.33 * 0.33,
+        );
+        let mut recent = f64::NAN;
+        for e in 0..opts.finetune {
+            let key = rng.next_u64();
+            let mut done = 0u64;
+            for pass in 0..passes {
+                if passes > 1 {
+                    load_pass(
+                        src,
+                        (pass, passes, key),
+                        (lo, scale),
+                        &mut buf,
+                        &mut xs,
+                        &mut ys,
+                    )?;
+                }
+                shuffle_pairs(&mut xs, &mut ys, &mut rng);
+                for (bx, by) in xs.chunks(batch).zip(ys.chunks(batch)) {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Err(Error::invalid("training interrupted"));
+                    }
+                    let mse = model
+                        .net
+                        .train_mlp_step(&mut adam, bx, by, &mut grad, opts.loss);
+                    recent = if recent.is_nan() {
+                        mse
+                    } else {
+                        0.9 * recent + 0.1 * mse
+                    };
+                    done += bx.len() as u64;
+                    progress(Progress {
+                        epoch: epochs_run + e,
+                        done,
+                        total,
+                        psnr: -10.0 * recent.max(1e-30).log10(),
+                    });
+                }
+            }
+        }
+        let n = model.net.grid.n_params;
+        for p in &mut model.net.params[n..] {
+            *p = crate::model::f16_value(crate::model::f16_bits(*p));
+        }
+        model.record["finetune_epochs"] = opts.finetune.into();
+        model.record["finetune_psnr_estimate_db"] = (-10.0 * recent.max(1e-30).log10()).into();
+        model.record["seconds"] = t0.elapsed().as_secs_f64().into();
+    }
+    Ok(model)
+}
+
+/// Loads pass `pass` of `passes` (the voxels whose hash under `key` falls in
+/// it; every voxel when there is one pass) as training samples.
+fn load_pass(
+    src: &dyn VolumeSource,
+    (pass, passes, key): (u64, u64, u64),
+    norm: (f64, f64),
+    buf: &mut Vec<f64>,
+    xs: &mut Vec<[f32; 3]>,
+    ys: &mut Vec<f32>,
+) -> Result<()> {
+    xs.clear();
+    ys.clear();
+    let keep = |v: u64| passes == 1 || crate::mix64(v ^ key) % passes == pass;
+    for b in bricks(src.info().shape) {
+        brick_samples(src, b, norm, &keep, buf, xs, ys)?;
+    }
+    Ok(())
 }
 
 /// `model` as its file will hold it, so the model returned equals the model
-/// loaded: weights rounded to f16, tables quantised to `bits` (16: f16), or to
-/// fewer bits if needed for the file to fit `max_bytes`.
+/// loaded: weights rounded to f16, tables quantised with the step of `bits`
+/// (16: f16), or the finest coarser step whose file fits `max_bytes`.
 fn stored(mut model: NeuralModel, bits: u32, max_bytes: Option<u64>) -> Result<NeuralModel> {
     let from = if bits == 16 {
         0
@@ -340,16 +420,35 @@ fn stored(mut model: NeuralModel, bits: u32, max_bytes: Option<u64>) -> Result<N
     if bits == 16 {
         return Ok(model);
     }
-    let fewest = if max_bytes.is_some() { 1 } else { bits };
-    let mut out = model.clone();
-    for b in (fewest..=bits).rev() {
-        out = model.clone();
-        out.quant = Some(crate::Quant::apply(&mut out.net, b));
-        if max_bytes.is_none_or(|m| out.to_bytes().is_ok_and(|f| f.len() as u64 <= m)) {
-            break;
+    let quantised = |q: crate::Quant| {
+        let mut m = model.clone();
+        q.apply(&mut m.net);
+        m.quant = Some(q);
+        m
+    };
+    let fine = quantised(crate::Quant::for_bits(&model.net, bits));
+    let Some(max) = max_bytes else {
+        return Ok(fine);
+    };
+    let fits = |m: &NeuralModel| m.to_bytes().is_ok_and(|f| f.len() as u64 <= max);
+    if fits(&fine) {
+        return Ok(fine);
+    }
+    // The finest step whose file fits: bisect log(step) between the `bits`
+    // step and 256× coarser (every entry rounds to a few codes).
+    let s0 = fine.quant.as_ref().expect("quantised").step;
+    let (mut lo, mut hi) = (s0.ln(), (s0 * 256.0).ln());
+    let mut best = quantised(crate::Quant { step: hi.exp() });
+    for _ in 0..16 {
+        let mid = (lo + hi) / 2.0;
+        let m = quantised(crate::Quant { step: mid.exp() });
+        if fits(&m) {
+            (hi, best) = (mid, m);
+        } else {
+            lo = mid;
         }
     }
-    Ok(out)
+    Ok(best)
 }
 
 /// The encoding `opts` asks for on a volume of `shape` (the finest level at the
@@ -436,11 +535,10 @@ pub fn model_bytes(opts: &CompressOptions, finest: u32) -> u64 {
 }
 
 /// The largest configuration whose model file is at most `native / ratio` bytes:
-/// the table size first (2^24 down to 2^4, counted at 4 bits per entry unless
-/// `base.bits` is 16), then fewer levels and a narrower MLP. (A table twice as
-/// large at 4 bits beats one at 8 bits: ~1 dB lost to quantisation against
-/// ~3.5 dB per doubling.) `bits` stays `base.bits`: after training, the most
-/// bits up to it whose file fits `max_bytes` are kept.
+/// the table size first (2^24 down to 2^4, sized at 3.5 coded bits per entry
+/// unless `base.bits` is 16), then fewer levels and a narrower MLP. After
+/// training, the finest quantisation step (up to `base.bits`) whose file fits
+/// `max_bytes` is kept.
 /// Errors when even the smallest network is too big.
 pub fn for_ratio(
     base: &CompressOptions,
@@ -485,7 +583,8 @@ pub fn for_ratio(
     )))
 }
 
-/// The table bits `for_ratio` sizes tables at: 4, or fewer if asked, or f16.
+/// The table bits `for_ratio` sizes tables at (coded at ~bits − 0.5 each): 4,
+/// or fewer if asked, or f16.
 fn fewest_bits(bits: u32) -> u32 {
     if bits == 16 {
         16

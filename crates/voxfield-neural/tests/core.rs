@@ -167,21 +167,23 @@ fn model_files_round_trip_bit_exactly() {
 
     // Quantised tables: every entry on its level's grid of 2^bits values, the
     // file a fraction of the f16 one, and the round trip still bit-exact.
-    for bits in [1, 4, 8] {
+    for bits in [2, 4, 8] {
         let mut q = model.clone();
-        q.quant = Some(voxfield_neural::Quant::apply(&mut q.net, bits));
-        let grids = &q.quant.as_ref().unwrap().levels;
-        for (l, lv) in q.net.grid.levels.iter().enumerate() {
-            let (lo, step) = grids[l];
-            let table = &q.net.params[lv.offset..lv.offset + lv.size as usize * 2];
-            let distinct: std::collections::BTreeSet<u32> =
-                table.iter().map(|v| v.to_bits()).collect();
-            assert!(distinct.len() <= 1 << bits, "level {l}");
-            for (v, o) in table.iter().zip(&model.net.params[lv.offset..]) {
-                assert!((v - o).abs() <= step / 2.0 * 1.0001, "{v} {o} {step}");
-                assert!(*v >= lo);
-            }
+        let quant = voxfield_neural::Quant::for_bits(&q.net, bits);
+        quant.apply(&mut q.net);
+        q.quant = Some(quant.clone());
+        // Every entry is the nearest multiple of the step, within ±(2^(bits−1) − 1) steps.
+        let top = ((1 << (bits - 1)) - 1) as f32;
+        let n = q.net.grid.n_params;
+        for (v, o) in q.net.params[..n].iter().zip(&model.net.params[..n]) {
+            let k = v / quant.step;
+            assert!(
+                (k - k.round()).abs() < 1e-3 && k.round().abs() <= top,
+                "{v} = {k} steps"
+            );
+            assert!((v - o).abs() <= quant.step / 2.0 * 1.0001, "{v} {o}");
         }
+        assert_eq!(q.net.params[n..], model.net.params[n..]);
         let c = d.path().join(format!("q{bits}.vxn"));
         q.save(&c).unwrap();
         let back = NeuralModel::load(&c).unwrap();
@@ -190,6 +192,9 @@ fn model_files_round_trip_bit_exactly() {
         let e = d.path().join(format!("q{bits}b.vxn"));
         back.save(&e).unwrap();
         assert_eq!(std::fs::read(&c).unwrap(), std::fs::read(&e).unwrap());
-        assert!(std::fs::metadata(&c).unwrap().len() < std::fs::metadata(&a).unwrap().len());
+        // (At 8 bits this tiny model's 256-value codebooks outweigh its tables.)
+        if bits < 8 {
+            assert!(std::fs::metadata(&c).unwrap().len() < std::fs::metadata(&a).unwrap().len());
+        }
     }
 }

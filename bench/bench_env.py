@@ -1,0 +1,137 @@
+"""Spatial environments (issue 11): neurospatial 0.6.0 and voxfield.env side by side in
+one run, on the rows of neurospatial's performance page and of the reference's
+section C, plus smoothing at 10k, 100k and 1M bins (voxfield only: neurospatial's
+dense kernel needs n² memory and ~n³ time there).
+
+    .venv/bin/python bench/bench_env.py [--repeats 5] [--smooth-grids 20,30,50] [--skip-large]
+
+Medians of `--repeats` runs; "uncached" neurospatial smoothing runs once per case
+(the first call builds the dense kernel), voxfield's first call builds its sparse
+generator. Results: bench/results/env.json.
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+
+
+def med(f, repeats):
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def once(f):
+    t = time.perf_counter()
+    r = f()
+    return time.perf_counter() - t, r
+
+
+def lattice(n, h=2.0):
+    """Samples at the centres of an n×n lattice of bin size h: exactly n² bins."""
+    c = (np.arange(n) + 0.5) * h
+    x, y = np.meshgrid(c, c, indexing="ij")
+    return np.stack([x.ravel(), y.ravel()], axis=1)
+
+
+def walk(n, span, seed=0, dt=1 / 30):
+    rng = np.random.default_rng(seed)
+    p = np.cumsum(rng.normal(0, 1.5, (n, 2)), axis=0) % (2 * span)
+    p = np.where(p > span, 2 * span - p, p)
+    return np.arange(n) * dt, p
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--smooth-grids", default="20,30,50")
+    ap.add_argument("--bandwidths", default="5,10")
+    ap.add_argument("--skip-large", action="store_true")
+    a = ap.parse_args()
+    import neurospatial as ns
+    from voxfield.env import Environment
+    rows = []
+
+    def row(name, n_bins, t_ns, t_vf, **extra):
+        r = {"row": name, "n_bins": n_bins, "neurospatial_s": t_ns, "voxfield_s": t_vf,
+             "speedup": (t_ns / t_vf) if (t_ns and t_vf) else None, **extra}
+        rows.append(r)
+        sp = f"{r['speedup']:.0f}×" if r["speedup"] else "—"
+        ns_s = f"{t_ns * 1e3:.3f} ms" if t_ns is not None else "not run"
+        print(f"{name:48} {n_bins:>9} {ns_s:>14} {t_vf * 1e3:12.3f} ms {sp:>8}", flush=True)
+
+    print(f"{'row':48} {'bins':>9} {'neurospatial':>14} {'voxfield':>15} {'speedup':>8}")
+    # Point → bin, neighbours, paths (C.1, C.2).
+    for n in [10, 100]:
+        pts = lattice(n)
+        e_ns = ns.Environment.from_samples(pts, bin_size=2.0)
+        e_vf = Environment.from_samples(pts, 2.0)
+        assert e_ns.n_bins == e_vf.n_bins == n * n
+        for m in [1000, 10000]:
+            q = np.random.default_rng(m).uniform(0, 2 * n, (m, 2))
+            np.testing.assert_array_equal(e_vf.bin_at(q), e_ns.bin_at(q))
+            row(f"bin_at, grid {n}×{n}, {m} points", n * n, med(lambda: e_ns.bin_at(q), a.repeats),
+                med(lambda: e_vf.bin_at(q), a.repeats))
+        row(f"neighbors, grid {n}×{n}", n * n, med(lambda: e_ns.neighbors(n * n // 2), a.repeats),
+            med(lambda: e_vf.neighbors(n * n // 2), a.repeats))
+        row(f"path_between corner→corner, grid {n}×{n}", n * n,
+            med(lambda: e_ns.path_between(0, n * n - 1), a.repeats),
+            med(lambda: e_vf.path_between(0, n * n - 1), a.repeats))
+        p, q2 = [1.0, 1.0], [2 * n - 1.0, 2 * n - 1.0]
+        assert abs(e_vf.distance_between(p, q2) - e_ns.distance_between(p, q2)) < 1e-9
+        row(f"distance_between, grid {n}×{n}", n * n, med(lambda: e_ns.distance_between(p, q2), a.repeats),
+            med(lambda: e_vf.distance_between(p, q2), a.repeats))
+    # Occupancy / bin_sequence (C.5).
+    for n, samples in [(50, 10_000), (50, 100_000), (100, 10_000), (100, 100_000)]:
+        pts = lattice(n)
+        e_ns = ns.Environment.from_samples(pts, bin_size=2.0)
+        e_vf = Environment.from_samples(pts, 2.0)
+        t, pos = walk(samples, 2 * n - 1e-6, seed=samples)
+        np.testing.assert_allclose(e_vf.occupancy(t, pos), e_ns.occupancy(t, pos), rtol=1e-10, atol=1e-12)
+        row(f"occupancy, {samples} samples", n * n, med(lambda: e_ns.occupancy(t, pos), a.repeats),
+            med(lambda: e_vf.occupancy(t, pos), a.repeats))
+        row(f"bin_sequence, {samples} samples", n * n, med(lambda: e_ns.bin_sequence(t, pos), a.repeats),
+            med(lambda: e_vf.bin_sequence(t, pos), a.repeats))
+    # Smoothing (C.4): neurospatial's first call builds the dense kernel.
+    for n in [int(x) for x in a.smooth_grids.split(",")]:
+        for bw in [float(x) for x in a.bandwidths.split(",")]:
+            pts = lattice(n)
+            e_ns = ns.Environment.from_samples(pts, bin_size=2.0)
+            e_vf = Environment.from_samples(pts, 2.0)
+            f = np.random.default_rng(n).random(n * n)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t_ns, want = once(lambda: e_ns.smooth(f, bw))
+            t_vf, got = once(lambda: e_vf.smooth(f, bw))
+            err = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+            row(f"smooth first call, grid {n}×{n}, bw {bw:g}", n * n, t_ns, t_vf, max_rel_err=err)
+            row(f"smooth cached, grid {n}×{n}, bw {bw:g}", n * n, med(lambda: e_ns.smooth(f, bw), a.repeats),
+                med(lambda: e_vf.smooth(f, bw), a.repeats))
+    if not a.skip_large:
+        for n in [100, 316, 1000]:
+            e_vf = Environment.from_samples(np.array([[0.0, 0.0], [2.0 * n - 1e-9, 2.0 * n - 1e-9]]), 2.0,
+                                            infer_active_bins=False)
+            f = np.random.default_rng(0).random(e_vf.n_bins)
+            t_vf, y = once(lambda: e_vf.smooth(f, 5.0))
+            mass = float(abs((y * e_vf.bin_sizes).sum() - f.sum()) / f.sum())
+            row(f"smooth (density, bw 5), grid {n}×{n}", e_vf.n_bins, None, t_vf, mass_error=mass,
+                neurospatial="not run: dense n² kernel")
+            f8 = np.random.default_rng(1).random((e_vf.n_bins, 8))
+            row(f"smooth 8 fields at once, grid {n}×{n}", e_vf.n_bins, None, med(lambda: e_vf.smooth(f8, 5.0), 3))
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "env.json"), "w") as fh:
+        json.dump(rows, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
