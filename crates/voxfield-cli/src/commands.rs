@@ -113,29 +113,31 @@ pub fn run(cli: Cli) -> Result<()> {
                 finetune: finetune_epochs,
                 ..Default::default()
             };
-            if let Some(r) = ratio {
-                let i = src.info();
-                opts = voxfield::neural::for_ratio(
-                    &opts,
-                    i.shape,
-                    voxfield::neural::native_bytes(i),
-                    r,
-                )?;
-                eprintln!(
-                    "voxfield: --ratio {r}: {} levels, tables of 2^{} at ≤ {} bits, MLP width {} (≤ {} bytes)",
-                    opts.levels,
-                    opts.log2_table,
-                    opts.bits,
-                    opts.width,
-                    opts.max_bytes.unwrap_or(0)
-                );
-            }
-            opts = opts.with_sizes(log2_table, levels, width);
+            let native = voxfield::neural::native_bytes(src.info());
             if let Some(init) = init {
-                if ratio.is_some() || log2_table.is_some() || levels.is_some() || width.is_some() {
-                    bail!("--init {}: the network's shape comes from the initialisation; drop --ratio/--log2-table/--levels/--width", init.display());
+                if log2_table.is_some() || levels.is_some() || width.is_some() {
+                    bail!("--init {}: the network's shape comes from the initialisation; drop --log2-table/--levels/--width", init.display());
                 }
                 opts.init = Some(voxfield::neural::NeuralModel::load(&init)?.net);
+                if let Some(r) = ratio {
+                    if !(r.is_finite() && r > 0.0) {
+                        bail!("--ratio {r} must be a positive number");
+                    }
+                    // The shape is the initialisation's: the ratio only bounds the file.
+                    opts.max_bytes = Some((native as f64 / r) as u64);
+                }
+            } else {
+                if let Some(r) = ratio {
+                    opts = voxfield::neural::for_ratio(&opts, src.info().shape, native, r)?;
+                    eprintln!(
+                        "voxfield: --ratio {r}: {} levels, tables of 2^{}, MLP width {} (≤ {} bytes)",
+                        opts.levels,
+                        opts.log2_table,
+                        opts.width,
+                        opts.max_bytes.unwrap_or(0)
+                    );
+                }
+                opts = opts.with_sizes(log2_table, levels, width);
             }
             crate::neural::compress(&source.path, src.as_ref(), &out, &opts)
         }

@@ -217,6 +217,50 @@ impl Env {
             .map_err(py_err)
     }
 
+    /// Spike counts (units × bins) and occupancy from spike trains and a trajectory.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (spikes, times_addr, n, pos_addr, speed, min_speed, max_gap))]
+    fn spike_counts(
+        &self,
+        py: Python<'_>,
+        spikes: Vec<Vec<f64>>,
+        times_addr: usize,
+        n: usize,
+        pos_addr: usize,
+        speed: Option<Vec<f64>>,
+        min_speed: Option<f64>,
+        max_gap: Option<f64>,
+    ) -> PyResult<(Vec<f64>, Vec<f64>)> {
+        let d = self.inner.n_dims();
+        // SAFETY: as in `occupancy`.
+        let (t, p) = unsafe { (f64s(times_addr, n), f64s(pos_addr, n * d)) };
+        let o = OccupancyOptions {
+            max_gap,
+            speed,
+            min_speed,
+            return_seconds: true,
+        };
+        let refs: Vec<&[f64]> = spikes.iter().map(Vec::as_slice).collect();
+        py.detach(|| self.inner.spike_counts(&refs, t, p, &o))
+            .map_err(py_err)
+    }
+
+    /// `diffusion_kde` rates (units × bins) from counts and occupancy.
+    fn diffusion_rates(
+        &self,
+        py: Python<'_>,
+        counts: Vec<f64>,
+        occupancy: Vec<f64>,
+        bandwidth: f64,
+        min_occupancy: f64,
+    ) -> PyResult<Vec<f64>> {
+        py.detach(|| {
+            self.inner
+                .diffusion_rates(&counts, &occupancy, bandwidth, min_occupancy)
+        })
+        .map_err(py_err)
+    }
+
     fn clear_cache(&self) {
         self.inner.clear_cache();
     }

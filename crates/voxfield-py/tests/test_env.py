@@ -173,3 +173,41 @@ def test_bad_input_is_refused_clearly():
     assert big.n_bins > 20_000
     with pytest.raises(ValueError, match="use smooth"):
         big.compute_kernel(2.0)
+
+
+def test_rate_maps_and_scores_match():
+    from neurospatial.encoding import compute_spatial_rates as ns_rates
+    from voxfield.env import compute_spatial_rates, sparsity, spatial_information
+    rng = np.random.default_rng(11)
+    n = 6000
+    t = np.cumsum(rng.choice([1 / 30] * 9 + [0.8], n))
+    p = walk(n, 2, 30.0, seed=12)
+    a, b = both(p, 2.5)
+    # Place-cell-like units: Poisson spikes driven by the position, plus spikes
+    # outside the session and in dropped gaps.
+    centres = rng.uniform(0, 30, (12, 2))
+    trains = []
+    for c in centres:
+        rate = 20 * np.exp(-np.sum((p - c) ** 2, axis=1) / (2 * 4.0 ** 2))
+        k = rng.random(n) < rate / 30
+        trains.append(np.sort(np.concatenate([t[k] + rng.uniform(0, 1 / 30, k.sum()), [0.001, t[-1] + 3]])))
+    trains.append(np.array([]))
+    speed = rng.uniform(0, 10, n)
+    for kw in [{}, {"smoothing_method": "binned"}, {"min_occupancy": 0.05, "bandwidth": 3.0},
+               {"speed": speed, "min_speed": 2.0}, {"max_gap": None, "fill_value": 0.0}]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = ns_rates(a, trains, t, p, **kw)
+        got = compute_spatial_rates(b, trains, t, p, **kw)
+        np.testing.assert_allclose(got.occupancy, want.occupancy, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(got.firing_rates, np.asarray(want.firing_rates), rtol=1e-9, atol=1e-12,
+                                   equal_nan=True, err_msg=str(kw))
+        np.testing.assert_allclose(got.spatial_information(), want.spatial_information(), rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(got.sparsity(), want.sparsity(), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="non-negative"):
+        compute_spatial_rates(b, [np.array([-1.0, 2.0])], t, p)
+    with pytest.raises(ValueError, match="finite"):
+        compute_spatial_rates(b, [np.array([1.0, np.inf])], t, p)
+    r = got.firing_rates[0]
+    assert spatial_information(r, got.occupancy) == pytest.approx(float(got.spatial_information()[0]))
+    assert 0 <= sparsity(r, got.occupancy) <= 1

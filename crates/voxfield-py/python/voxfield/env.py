@@ -228,3 +228,108 @@ class Environment:
 
     def __repr__(self) -> str:
         return f"Environment({self.n_bins} bins, {self.n_dims}-D grid {self.grid_shape})"
+
+
+class SpatialRates:
+    """Rate maps of many units over one environment (neurospatial 0.6.0's
+    ``SpatialRatesResult`` fields): ``firing_rates`` (n_units, n_bins) in Hz,
+    ``occupancy`` (n_bins,) in seconds."""
+
+    def __init__(self, firing_rates: np.ndarray, occupancy: np.ndarray, env: Environment,
+                 smoothing_method: str, bandwidth: float):
+        self.firing_rates, self.occupancy, self.env = firing_rates, occupancy, env
+        self.smoothing_method, self.bandwidth = smoothing_method, bandwidth
+
+    def __len__(self) -> int:
+        return self.firing_rates.shape[0]
+
+    def spatial_information(self) -> np.ndarray:
+        """Skaggs information (bits per spike) of every unit."""
+        return spatial_information(self.firing_rates, self.occupancy)
+
+    def sparsity(self) -> np.ndarray:
+        return sparsity(self.firing_rates, self.occupancy)
+
+
+def compute_spatial_rates(env: Environment, spike_times: Any, times: Any, positions: Any, *,
+                          smoothing_method: str = "diffusion_kde", bandwidth: float = 5.0,
+                          min_occupancy: float = 0.0, fill_value: float | None = None, speed: Any = None,
+                          min_speed: float | None = None, max_gap: float | None = 0.5) -> SpatialRates:
+    """neurospatial 0.6.0's ``compute_spatial_rates``: spikes within the trajectory's time
+    span and in valid intervals (the ones occupancy keeps) are placed by linear
+    interpolation and binned; ``diffusion_kde`` divides the density-smoothed counts by
+    the density-smoothed occupancy (NaN where that is ≤ ``min_occupancy``); ``binned``
+    smooths the raw rate with NaN-aware weights. One smoothing action serves all units."""
+    if speed is not None and min_speed is None:
+        raise ValueError("speed is only used with min_speed")
+    if smoothing_method not in ("diffusion_kde", "binned"):
+        raise NotImplementedError(f"smoothing_method={smoothing_method!r}: 'diffusion_kde' or 'binned'")
+    padded = isinstance(spike_times, np.ndarray) and spike_times.ndim == 2
+    if isinstance(spike_times, np.ndarray) and spike_times.ndim == 1:
+        spike_times = [spike_times]
+    trains = [np.asarray(s, dtype=np.float64).ravel() for s in spike_times]
+    if padded:  # a 2-D array is NaN-padded per unit
+        trains = [s[~np.isnan(s)] for s in trains]
+    p = _positions(positions, env.n_dims)
+    t = _times(times, p.shape[0])
+    s = None if speed is None else [float(v) for v in np.asarray(speed, dtype=np.float64).ravel()]
+    counts, occ = env._e.spike_counts([x.tolist() for x in trains], t.ctypes.data, t.shape[0], p.ctypes.data, s,
+                                      None if min_speed is None else float(min_speed),
+                                      None if max_gap is None else float(max_gap))
+    n = env.n_bins
+    counts = np.asarray(counts).reshape(len(trains), n)
+    occ = np.asarray(occ)
+    if smoothing_method == "diffusion_kde":
+        rates = np.asarray(env._e.diffusion_rates(counts.ravel().tolist(), occ.tolist(), float(bandwidth),
+                                                  float(min_occupancy))).reshape(len(trains), n)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            raw = np.where(occ > 0, counts / occ, np.nan)
+        if min_occupancy > 0:
+            raw = np.where(occ >= min_occupancy, raw, np.nan)
+        if bandwidth <= 0:
+            rates = raw
+        else:
+            nan = np.isnan(raw[0]) if len(trains) else np.zeros(n, bool)
+            fields = np.concatenate([np.where(np.isnan(raw), 0.0, raw).T, (~nan)[:, None].astype(float)], axis=1)
+            sm = env.smooth(fields, bandwidth)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rates = np.where(sm[:, -1:] > 0, sm[:, :-1] / sm[:, -1:], np.nan).T
+            if nan.all():
+                rates = raw
+    if fill_value is not None:
+        rates = np.where(np.isnan(rates), fill_value, rates)
+    return SpatialRates(rates, occ, env, smoothing_method, float(bandwidth))
+
+
+def spatial_information(firing_rates: Any, occupancy: Any, *, base: float = 2.0) -> np.ndarray | float:
+    """Skaggs information per spike (0.6.0's formula: NaN as 0, 0 when degenerate, ≥ 0)."""
+    r = np.nan_to_num(np.asarray(firing_rates, dtype=np.float64), nan=0.0)
+    o = np.nan_to_num(np.asarray(occupancy, dtype=np.float64), nan=0.0)
+    single = r.ndim == 1
+    r = np.atleast_2d(r)
+    total = o.sum()
+    if total <= 0:
+        out = np.zeros(r.shape[0])
+    else:
+        p = o / total
+        mean = (p * r).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where((p > 0) & (r > 0) & (mean[:, None] > 0), r / np.where(mean > 0, mean, 1)[:, None], 1.0)
+            out = np.maximum((p * ratio * (np.log(ratio) / np.log(base))).sum(axis=1), 0.0)
+        out = np.where(mean > 0, out, 0.0)
+    return float(out[0]) if single else out
+
+
+def sparsity(firing_rates: Any, occupancy: Any) -> np.ndarray | float:
+    """Sparsity (Σ p·r)² / Σ p·r² in [0, 1], as 0.6.0 computes it."""
+    r = np.nan_to_num(np.asarray(firing_rates, dtype=np.float64), nan=0.0)
+    o = np.nan_to_num(np.asarray(occupancy, dtype=np.float64), nan=0.0)
+    single = r.ndim == 1
+    r = np.atleast_2d(r)
+    total = o.sum()
+    p = o / total if total > 0 else np.zeros_like(o)
+    num, den = (p * r).sum(axis=1) ** 2, (p * r * r).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.clip(np.where(den > 0, num / np.where(den > 0, den, 1), 0.0), 0.0, 1.0)
+    return float(out[0]) if single else out
