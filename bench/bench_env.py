@@ -117,6 +117,39 @@ def main():
             row(f"smooth first call, grid {n}×{n}, bw {bw:g}", n * n, t_ns, t_vf, max_rel_err=err)
             row(f"smooth cached, grid {n}×{n}, bw {bw:g}", n * n, med(lambda: e_ns.smooth(f, bw), a.repeats),
                 med(lambda: e_vf.smooth(f, bw), a.repeats))
+    # Rate maps: 100 units over one hour of 30 Hz tracking (108k samples), 10k-bin arena,
+    # with Skaggs information. neurospatial's diffusion_kde builds the dense 10k kernel
+    # first (hours here, C.5b), so it runs on a 900-bin arena side by side instead.
+    from voxfield.env import compute_spatial_rates
+    from neurospatial.encoding import compute_spatial_rates as ns_rates
+    for n, run_ns in [(30, True), (100, False)]:
+        pts = lattice(n)
+        e_vf = Environment.from_samples(pts, 2.0)
+        t, pos = walk(108_000, 2 * n - 1e-6, seed=5)
+        rng = np.random.default_rng(6)
+        centres = rng.uniform(0, 2 * n, (100, 2))
+        trains = []
+        for c in centres:
+            rate = 15 * np.exp(-np.sum((pos - c) ** 2, axis=1) / (2 * 8.0 ** 2))
+            k = rng.random(len(t)) < rate / 30
+            trains.append(t[k])
+
+        def vf():
+            r = compute_spatial_rates(e_vf, trains, t, pos, bandwidth=5.0)
+            return r.spatial_information()
+        t_vf = med(vf, 3)
+        t_ns = None
+        if run_ns:
+            e_ns = ns.Environment.from_samples(pts, bin_size=2.0)
+
+            def nsf():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    e_ns.clear_cache()
+                    return ns_rates(e_ns, trains, t, pos, bandwidth=5.0).spatial_information()
+            t_ns, want = once(nsf)
+            np.testing.assert_allclose(vf(), want, rtol=1e-8)
+        row(f"100 rate maps + Skaggs info, 108k samples, {n}×{n}", n * n, t_ns, t_vf)
     if not a.skip_large:
         for n in [100, 316, 1000]:
             e_vf = Environment.from_samples(np.array([[0.0, 0.0], [2.0 * n - 1e-9, 2.0 * n - 1e-9]]), 2.0,

@@ -14,7 +14,7 @@ voxfield figures: PSNR of the f32 decode, SSIM (voxfield compare: 7³ window),
 compress and full-decode time, decode voxels/s, random access µs/point (1e6 random
 points through the Python package), peak RSS of `voxfield compress`, model bytes.
 
-    .venv/bin/python bench/bench_neural.py [--epochs 10] [--curve 1,2,5,10] [--skip-turbulence]
+    .venv/bin/python bench/bench_neural.py [--epochs 10] [--curve 1,2,5,10] [--skip-turbulence | --only-turbulence]
 
 Needs in .venv: nilearn, nibabel, pysz, numcodecs-wasm-sperr, the voxfield package;
 zfpy in .venv-zfp (it breaks numcodecs in the same venv):
@@ -213,6 +213,7 @@ def main():
     ap.add_argument("--meta-steps", type=int, default=300)
     ap.add_argument("--turbulence-epochs", type=int, default=5)
     ap.add_argument("--skip-turbulence", action="store_true")
+    ap.add_argument("--only-turbulence", action="store_true")
     ap.add_argument("--voxfield", default=os.path.join(ROOT, "target", "release", "voxfield"))
     a = ap.parse_args()
     cli = a.voxfield
@@ -223,39 +224,40 @@ def main():
     print(f"MNI152 T1 {vol.shape} {vol.dtype}, {os.cpu_count()} cores", flush=True)
     result = {"mni": {}, "curve": {}, "turbulence": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        rows = anchors(vol, path, native, cli, tmp, bpps=[0.4, 0.2, 0.13, 0.1, 0.066, 0.05, 0.04],
-                       rels=[0.4, 0.3, 0.2, 0.15, 0.1, 0.05], tols=[1024, 512, 256, 128, 64, 32])
-        result["mni"]["anchors"] = rows
-        cr120 = None
-        for ratio in [60, 120]:
-            vf, model = voxfield_run(cli, path, vol, native, tmp, ["--ratio", ratio, "--epochs", a.epochs],
-                                     f"--ratio {ratio} --epochs {a.epochs}")
-            vf["matched"] = matched(rows, vf)
-            result["mni"][f"voxfield_{ratio}"] = vf
-            print(json.dumps(vf, default=str), flush=True)
-            if ratio == 120:
-                cr120 = vf
-        # Epoch curve at the CR-120 network, random vs Reptile.
-        log2 = json.loads(subprocess.run([cli, "info", model, "--json"], capture_output=True, text=True,
-                                         check=True).stdout)["encoding"]["log2_table"]
-        init = os.path.join(tmp, "init.vxn")
-        t = time.perf_counter()
-        subprocess.run([cli, "compress", "meta-train", nilearn_file("mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"),
-                        nilearn_file("mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"), "-o", init,
-                        "--meta-steps", str(a.meta_steps), "--log2-table", str(log2)], check=True, capture_output=True)
-        result["curve"]["meta_train_s"] = time.perf_counter() - t
-        for e in [int(x) for x in a.curve.split(",")]:
-            # Both at the CR-120 network and size bound (--ratio with --init only bounds the file).
-            for name, extra in [("random", []), ("reptile", ["--init", init])]:
-                out = os.path.join(tmp, f"c{name}{e}.vxn")
-                t = time.perf_counter()
-                subprocess.run([cli, "compress", path, "-o", out, "--epochs", str(e), "--ratio", "120", *extra],
-                               check=True, capture_output=True)
-                secs = time.perf_counter() - t
-                c = compare(cli, path, out)
-                result["curve"][f"{name}_{e}"] = {"psnr_db_u8": c["psnr_db"], "seconds": secs,
-                                                  "ratio": native / os.path.getsize(out)}
-                print(name, e, result["curve"][f"{name}_{e}"], flush=True)
+        if not a.only_turbulence:
+            rows = anchors(vol, path, native, cli, tmp, bpps=[0.4, 0.2, 0.13, 0.1, 0.066, 0.05, 0.04],
+                           rels=[0.4, 0.3, 0.2, 0.15, 0.1, 0.05], tols=[1024, 512, 256, 128, 64, 32])
+            result["mni"]["anchors"] = rows
+            cr120 = None
+            for ratio in [60, 120]:
+                vf, model = voxfield_run(cli, path, vol, native, tmp, ["--ratio", ratio, "--epochs", a.epochs],
+                                         f"--ratio {ratio} --epochs {a.epochs}")
+                vf["matched"] = matched(rows, vf)
+                result["mni"][f"voxfield_{ratio}"] = vf
+                print(json.dumps(vf, default=str), flush=True)
+                if ratio == 120:
+                    cr120 = vf
+            # Epoch curve at the CR-120 network, random vs Reptile.
+            log2 = json.loads(subprocess.run([cli, "info", model, "--json"], capture_output=True, text=True,
+                                             check=True).stdout)["encoding"]["log2_table"]
+            init = os.path.join(tmp, "init.vxn")
+            t = time.perf_counter()
+            subprocess.run([cli, "compress", "meta-train", nilearn_file("mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"),
+                            nilearn_file("mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"), "-o", init,
+                            "--meta-steps", str(a.meta_steps), "--log2-table", str(log2)], check=True, capture_output=True)
+            result["curve"]["meta_train_s"] = time.perf_counter() - t
+            for e in [int(x) for x in a.curve.split(",")]:
+                # Both at the CR-120 network and size bound (--ratio with --init only bounds the file).
+                for name, extra in [("random", []), ("reptile", ["--init", init])]:
+                    out = os.path.join(tmp, f"c{name}{e}.vxn")
+                    t = time.perf_counter()
+                    subprocess.run([cli, "compress", path, "-o", out, "--epochs", str(e), "--ratio", "120", *extra],
+                                   check=True, capture_output=True)
+                    secs = time.perf_counter() - t
+                    c = compare(cli, path, out)
+                    result["curve"][f"{name}_{e}"] = {"psnr_db_u8": c["psnr_db"], "seconds": secs,
+                                                      "ratio": native / os.path.getsize(out)}
+                    print(name, e, result["curve"][f"{name}_{e}"], flush=True)
         if not a.skip_turbulence:
             os.makedirs(DATA, exist_ok=True)
             tpath = os.path.join(DATA, "turb256.npy")
@@ -271,9 +273,10 @@ def main():
             result["turbulence"] = {"anchors": trows, "voxfield_500": vf}
             print(json.dumps(vf, default=str), flush=True)
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "neural.json"), "w") as f:
+    out = os.path.join(RESULTS, "neural_turbulence.json" if a.only_turbulence else "neural.json")
+    with open(out, "w") as f:
         json.dump(result, f, indent=1, default=str)
-    print("written", os.path.join(RESULTS, "neural.json"))
+    print("written", out)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ pub enum Command {
         width: Option<usize>,
         /// Hash-table storage: 2–8 quantise every entry in steps that cover the
         /// largest with 2^(bits−1) − 1 codes, zstd-coded; 16 stores f16. With
-        /// --ratio: the finest step, up to this, whose file fits.
+        /// --ratio: the finest step (down to 8 bits') whose file fits.
         #[arg(long, default_value_t = 6)]
         bits: u32,
         /// Epochs of MLP-only training on the quantised tables, after the others.

@@ -1,6 +1,6 @@
 //! The connectivity graph in compressed rows: `neighbors(b)` is a slice, edge
-//! lengths alongside; shortest paths by Dijkstra over it (a binary heap, no
-//! allocation per edge), single- and multi-source.
+//! lengths alongside; shortest paths by A* (point to point) and Dijkstra
+//! (multi-source distance fields) over it, with a binary heap.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -97,11 +97,10 @@ impl Graph {
     }
 
     /// Geodesic distances from the nearest of `sources` to every bin (∞ where
-    /// unreachable), and each bin's predecessor on its shortest path.
-    pub fn dijkstra(&self, sources: &[usize], stop_at: Option<usize>) -> (Vec<f64>, Vec<u32>) {
+    /// unreachable): multi-source Dijkstra.
+    pub fn distances_from(&self, sources: &[usize]) -> Vec<f64> {
         let n = self.offsets.len() - 1;
         let mut dist = vec![f64::INFINITY; n];
-        let mut prev = vec![u32::MAX; n];
         let mut heap = BinaryHeap::new();
         for &s in sources {
             dist[s] = 0.0;
@@ -112,26 +111,54 @@ impl Graph {
             if d > dist[u] {
                 continue;
             }
-            if stop_at == Some(u) {
-                break;
-            }
             for (v, w) in self.edges(u) {
                 let nd = d + w;
                 if nd < dist[v] {
                     dist[v] = nd;
-                    prev[v] = u as u32;
                     heap.push(Entry(nd, v as u32));
                 }
             }
         }
-        (dist, prev)
+        dist
+    }
+
+    /// A* from `a` to `b` guided by `h` (a lower bound of the remaining length,
+    /// consistent with the edge lengths, e.g. the straight-line distance between
+    /// centres): the distance to `b` and the predecessors on its path.
+    fn astar(&self, a: usize, b: usize, h: &dyn Fn(usize) -> f64) -> (f64, Vec<u32>) {
+        let n = self.offsets.len() - 1;
+        let mut dist = vec![f64::INFINITY; n];
+        let mut prev = vec![u32::MAX; n];
+        let mut done = vec![false; n];
+        let mut heap = BinaryHeap::new();
+        dist[a] = 0.0;
+        heap.push(Entry(h(a), a as u32));
+        while let Some(Entry(_, u)) = heap.pop() {
+            let u = u as usize;
+            if done[u] {
+                continue;
+            }
+            done[u] = true;
+            if u == b {
+                break;
+            }
+            for (v, w) in self.edges(u) {
+                let nd = dist[u] + w;
+                if nd < dist[v] {
+                    dist[v] = nd;
+                    prev[v] = u as u32;
+                    heap.push(Entry(nd + h(v), v as u32));
+                }
+            }
+        }
+        (dist[b], prev)
     }
 
     /// A shortest path from `a` to `b` (bins, both ends included), or empty when
-    /// `b` cannot be reached.
-    pub fn path(&self, a: usize, b: usize) -> Vec<usize> {
-        let (dist, prev) = self.dijkstra(&[a], Some(b));
-        if dist[b].is_infinite() {
+    /// `b` cannot be reached; `h` as for A* (`|_| 0.0` is Dijkstra).
+    pub fn path(&self, a: usize, b: usize, h: &dyn Fn(usize) -> f64) -> Vec<usize> {
+        let (dist, prev) = self.astar(a, b, h);
+        if dist.is_infinite() {
             return vec![];
         }
         let mut path = vec![b];
@@ -144,9 +171,9 @@ impl Graph {
         path
     }
 
-    /// The geodesic distance from `a` to `b` (∞ when unreachable).
-    pub fn distance(&self, a: usize, b: usize) -> f64 {
-        self.dijkstra(&[a], Some(b)).0[b]
+    /// The geodesic distance from `a` to `b` (∞ when unreachable); `h` as for A*.
+    pub fn distance(&self, a: usize, b: usize, h: &dyn Fn(usize) -> f64) -> f64 {
+        self.astar(a, b, h).0
     }
 }
 

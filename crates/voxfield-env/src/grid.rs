@@ -13,6 +13,8 @@ pub struct Grid {
     pub shape: Vec<usize>,
     /// Active cells, C order (the last axis fastest).
     pub active: Vec<bool>,
+    /// Per axis: cells per unit length (for the O(1) cell guess).
+    per_unit: Vec<f64>,
 }
 
 /// Axes a grid may have.
@@ -129,10 +131,15 @@ impl Grid {
             .try_fold(1usize, |a, &n| a.checked_mul(n))
             .filter(|&c| c <= MAX_CELLS)
             .ok_or_else(|| Error::invalid(format!("a grid of {shape:?} cells is too large")))?;
+        let per_unit = edges
+            .iter()
+            .map(|e| (e.len() - 1) as f64 / (e[e.len() - 1] - e[0]))
+            .collect();
         Ok(Grid {
             edges,
             shape,
             active: vec![active; cells],
+            per_unit,
         })
     }
 
@@ -164,8 +171,7 @@ impl Grid {
         if !(x >= e[0] && x < e[n]) {
             return None;
         }
-        let mut k = (((x - e[0]) / (e[n] - e[0])) * n as f64) as usize;
-        k = k.min(n - 1);
+        let mut k = (((x - e[0]) * self.per_unit[d]) as usize).min(n - 1);
         while k > 0 && x < e[k] {
             k -= 1;
         }

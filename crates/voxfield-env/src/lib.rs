@@ -109,6 +109,28 @@ impl Environment {
         }
     }
 
+    /// A shortest path between two bins (A* on the graph, the straight line
+    /// between centres as its guide), both ends included; empty if unreachable.
+    pub fn path_between(&self, a: usize, b: usize) -> Vec<usize> {
+        self.graph.path(a, b, &|v| self.straight(v, b))
+    }
+
+    /// The geodesic distance between two bins (∞ if unreachable).
+    pub fn distance_between(&self, a: usize, b: usize) -> f64 {
+        self.graph.distance(a, b, &|v| self.straight(v, b))
+    }
+
+    /// The straight-line distance between two bin centres (a lower bound of
+    /// the geodesic one: edges are straight segments between centres).
+    fn straight(&self, a: usize, b: usize) -> f64 {
+        let (p, q) = (self.center(a), self.center(b));
+        p.iter()
+            .zip(q)
+            .map(|(x, y)| (x - y) * (x - y))
+            .sum::<f64>()
+            .sqrt()
+    }
+
     /// Checks a bin index.
     pub fn check_bin(&self, b: i64) -> Result<usize> {
         if b < 0 || b as usize >= self.n_bins() {

@@ -123,6 +123,9 @@ fn face(env: &Environment, a: &[usize], v: usize) -> f64 {
         .product()
 }
 
+/// Rows (or values) per parallel task of a sparse product or update.
+const PAR_ROWS: usize = 8192;
+
 /// Which matrix the exponential acts with, given a generator: `y = A x`.
 #[derive(Clone, Copy)]
 enum Action {
@@ -230,26 +233,30 @@ impl Environment {
                 }
                 _ => v,
             };
-            out.par_chunks_mut(k).enumerate().for_each(|(b, o)| {
-                let r = gr.offsets[b]..gr.offsets[b + 1];
-                let own = &v_in[b * k..(b + 1) * k];
-                for j in 0..k {
-                    o[j] = g.deg[b] * own[j];
-                }
-                for (&nb, &w) in gr.nbrs[r.clone()].iter().zip(&g.w[r]) {
-                    let other = &v_in[nb as usize * k..(nb as usize + 1) * k];
+            // (Small environments stay on one thread: a term is microseconds.)
+            out.par_chunks_mut(k)
+                .with_min_len(PAR_ROWS)
+                .enumerate()
+                .for_each(|(b, o)| {
+                    let r = gr.offsets[b]..gr.offsets[b + 1];
+                    let own = &v_in[b * k..(b + 1) * k];
                     for j in 0..k {
-                        o[j] -= w * other[j];
+                        o[j] = g.deg[b] * own[j];
                     }
-                }
-                let s = match action {
-                    Action::MinvK => 2.0 / (lambda * g.area[b]),
-                    _ => 2.0 / lambda,
-                };
-                for j in 0..k {
-                    o[j] = s * o[j] - v[b * k + j];
-                }
-            });
+                    for (&nb, &w) in gr.nbrs[r.clone()].iter().zip(&g.w[r]) {
+                        let other = &v_in[nb as usize * k..(nb as usize + 1) * k];
+                        for j in 0..k {
+                            o[j] -= w * other[j];
+                        }
+                    }
+                    let s = match action {
+                        Action::MinvK => 2.0 / (lambda * g.area[b]),
+                        _ => 2.0 / lambda,
+                    };
+                    for j in 0..k {
+                        o[j] = s * o[j] - v[b * k + j];
+                    }
+                });
         };
         // y = c0·T0 x + Σ c_k (−1)^k·2·T_k x
         let mut y: Vec<f64> = x.iter().map(|v| coef[0] * v).collect();
@@ -259,12 +266,16 @@ impl Environment {
         let mut next = vec![0.0; x.len()];
         for (m, &c) in coef.iter().enumerate().skip(1) {
             let s = if m % 2 == 1 { -2.0 * c } else { 2.0 * c };
-            y.par_iter_mut().zip(&cur).for_each(|(a, b)| *a += s * b);
+            y.par_iter_mut()
+                .with_min_len(PAR_ROWS)
+                .zip(&cur)
+                .for_each(|(a, b)| *a += s * b);
             if m + 1 == coef.len() {
                 break;
             }
             apply_b(&cur, &mut next);
             next.par_iter_mut()
+                .with_min_len(PAR_ROWS)
                 .zip(&prev)
                 .for_each(|(a, p)| *a = 2.0 * *a - p);
             std::mem::swap(&mut prev, &mut cur);

@@ -232,9 +232,11 @@ fn paths_distances_and_trajectories() {
         true,
     )
     .unwrap();
-    let p = env.graph.path(0, 99);
+    let p = env.path_between(0, 99);
     assert_eq!(p.len(), 10);
-    assert!((env.graph.distance(0, 99) - 9.0 * 2f64.sqrt()).abs() < 1e-12);
+    assert!((env.distance_between(0, 99) - 9.0 * 2f64.sqrt()).abs() < 1e-12);
+    // Dijkstra (no guide) agrees.
+    assert_eq!(env.graph.path(0, 99, &|_| 0.0).len(), 10);
     for w in p.windows(2) {
         assert!(env.graph.neighbors(w[0]).contains(&(w[1] as u32)));
     }
@@ -293,7 +295,7 @@ fn many_threads_query_one_environment() {
                 let s = env
                     .smooth(&f, 1, 5.0, Mode::Density, Operator::Legacy060)
                     .unwrap();
-                let p = env.graph.path(i, env.n_bins() - 1 - i);
+                let p = env.path_between(i, env.n_bins() - 1 - i);
                 (s, p.len(), env.bin_at(&[3.0 + i as f64, 5.0]))
             })
         })

@@ -22,6 +22,8 @@ const BRICK: usize = 32;
 const SAMPLE_BYTES: u64 = 16;
 /// Adam steps per epoch, at least, with the automatic batch (down to 256).
 const MIN_STEPS: u64 = 64;
+/// Header bytes kept free for the fine-tune's additions to the training record.
+const RECORD_SLACK: u64 = 160;
 /// Passes per epoch, at most (each reads the whole volume).
 const MAX_PASSES: u64 = 64;
 
@@ -328,8 +330,13 @@ pub fn compress(
         hidden,
         quant: None,
     };
-    let mut model = stored(model, opts.bits, opts.max_bytes)?;
-    if model.quant.is_some() && opts.finetune > 0 && stopped != "time limit" {
+    let finetune = opts.bits != 16 && opts.finetune > 0 && stopped != "time limit";
+    // The fine-tune adds to the header's record after the size is settled.
+    let bound = opts
+        .max_bytes
+        .map(|m| m.saturating_sub(if finetune { RECORD_SLACK } else { 0 }));
+    let mut model = stored(model, opts.bits, bound)?;
+    if finetune {
         // Quantisation-aware finish: the MLP adapts to the quantised tables
         // at the final learning rate.
         let mut adam = Adam::new(
@@ -407,7 +414,8 @@ fn load_pass(
 
 /// `model` as its file will hold it, so the model returned equals the model
 /// loaded: weights rounded to f16, tables quantised with the step of `bits`
-/// (16: f16), or the finest coarser step whose file fits `max_bytes`.
+/// (16: f16) or, under `max_bytes`, the finest step (down to 8 bits' step)
+/// whose file fits.
 fn stored(mut model: NeuralModel, bits: u32, max_bytes: Option<u64>) -> Result<NeuralModel> {
     let from = if bits == 16 {
         0
@@ -426,15 +434,16 @@ fn stored(mut model: NeuralModel, bits: u32, max_bytes: Option<u64>) -> Result<N
         m.quant = Some(q);
         m
     };
-    let fine = quantised(crate::Quant::for_bits(&model.net, bits));
     let Some(max) = max_bytes else {
-        return Ok(fine);
+        return Ok(quantised(crate::Quant::for_bits(&model.net, bits)));
     };
+    // With a size bound, as fine as the codes allow when it fits.
+    let fine = quantised(crate::Quant::for_bits(&model.net, 8));
     let fits = |m: &NeuralModel| m.to_bytes().is_ok_and(|f| f.len() as u64 <= max);
     if fits(&fine) {
         return Ok(fine);
     }
-    // The finest step whose file fits: bisect log(step) between the `bits`
+    // The finest step whose file fits: bisect log(step) between the 8-bit
     // step and 256× coarser (every entry rounds to a few codes).
     let s0 = fine.quant.as_ref().expect("quantised").step;
     let (mut lo, mut hi) = (s0.ln(), (s0 * 256.0).ln());

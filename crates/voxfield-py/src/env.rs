@@ -117,7 +117,7 @@ impl Env {
             self.inner.check_bin(a).map_err(py_err)?,
             self.inner.check_bin(b).map_err(py_err)?,
         );
-        Ok(py.detach(|| self.inner.graph.path(a, b)))
+        Ok(py.detach(|| self.inner.path_between(a, b)))
     }
 
     fn distance_bins(&self, py: Python<'_>, a: i64, b: i64) -> PyResult<f64> {
@@ -125,7 +125,7 @@ impl Env {
             self.inner.check_bin(a).map_err(py_err)?,
             self.inner.check_bin(b).map_err(py_err)?,
         );
-        Ok(py.detach(|| self.inner.graph.distance(a, b)))
+        Ok(py.detach(|| self.inner.distance_between(a, b)))
     }
 
     /// Geodesic distance from the nearest of `targets` to every bin.
@@ -135,7 +135,7 @@ impl Env {
             .map(|&b| self.inner.check_bin(b))
             .collect::<voxfield::Result<Vec<_>>>()
             .map_err(py_err)?;
-        Ok(py.detach(|| self.inner.graph.dijkstra(&t, None).0))
+        Ok(py.detach(|| self.inner.graph.distances_from(&t)))
     }
 
     /// Smooths k fields (n_bins × k, bin-major) in place at `out_addr`.
@@ -176,8 +176,9 @@ impl Env {
             .map_err(py_err)
     }
 
+    /// Occupancy into `out_addr` (n_bins float64).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (times_addr, n, pos_addr, speed, min_speed, max_gap, return_seconds))]
+    #[pyo3(signature = (times_addr, n, pos_addr, speed, min_speed, max_gap, return_seconds, out_addr))]
     fn occupancy(
         &self,
         py: Python<'_>,
@@ -188,19 +189,33 @@ impl Env {
         min_speed: Option<f64>,
         max_gap: Option<f64>,
         return_seconds: bool,
-    ) -> PyResult<Vec<f64>> {
+        out_addr: usize,
+    ) -> PyResult<()> {
         let d = self.inner.n_dims();
-        // SAFETY: C-contiguous float64 arrays of n and n × d, owned by the caller.
-        let (t, p) = unsafe { (f64s(times_addr, n), f64s(pos_addr, n * d)) };
+        // SAFETY: C-contiguous float64 arrays of n and n × d in, n_bins out,
+        // owned by the caller.
+        let (t, p, out) = unsafe {
+            (
+                f64s(times_addr, n),
+                f64s(pos_addr, n * d),
+                f64s_mut(out_addr, self.inner.n_bins()),
+            )
+        };
         let o = OccupancyOptions {
             max_gap,
             speed,
             min_speed,
             return_seconds,
         };
-        py.detach(|| self.inner.occupancy(t, p, &o)).map_err(py_err)
+        let occ = py
+            .detach(|| self.inner.occupancy(t, p, &o))
+            .map_err(py_err)?;
+        out.copy_from_slice(&occ);
+        Ok(())
     }
 
+    /// The bin sequence into `out_addr` (n int32); returns its length.
+    #[allow(clippy::too_many_arguments)]
     fn bin_sequence(
         &self,
         py: Python<'_>,
@@ -209,12 +224,25 @@ impl Env {
         pos_addr: usize,
         dedup: bool,
         keep_outside: bool,
-    ) -> PyResult<Vec<i64>> {
+        out_addr: usize,
+    ) -> PyResult<usize> {
         let d = self.inner.n_dims();
-        // SAFETY: as in `occupancy`.
-        let (t, p) = unsafe { (f64s(times_addr, n), f64s(pos_addr, n * d)) };
-        py.detach(|| self.inner.bin_sequence(t, p, dedup, keep_outside))
-            .map_err(py_err)
+        // SAFETY: C-contiguous float64 arrays of n and n × d in, int32 (n,) out,
+        // owned by the caller.
+        let (t, p, out) = unsafe {
+            (
+                f64s(times_addr, n),
+                f64s(pos_addr, n * d),
+                std::slice::from_raw_parts_mut(out_addr as *mut i32, n),
+            )
+        };
+        let seq = py
+            .detach(|| self.inner.bin_sequence(t, p, dedup, keep_outside))
+            .map_err(py_err)?;
+        for (o, b) in out.iter_mut().zip(&seq) {
+            *o = *b as i32;
+        }
+        Ok(seq.len())
     }
 
     /// Spike counts (units × bins) and occupancy from spike trains and a trajectory.

@@ -209,9 +209,9 @@ class Environment:
         p = _positions(positions, self.n_dims)
         t = _times(times, p.shape[0])
         s = None if speed is None else [float(v) for v in np.asarray(speed, dtype=np.float64).ravel()]
-        occ = np.asarray(self._e.occupancy(t.ctypes.data, t.shape[0], p.ctypes.data, s,
-                                           None if min_speed is None else float(min_speed),
-                                           None if max_gap is None else float(max_gap), bool(return_seconds)))
+        occ = np.empty(self.n_bins)
+        self._e.occupancy(t.ctypes.data, t.shape[0], p.ctypes.data, s, None if min_speed is None else float(min_speed),
+                          None if max_gap is None else float(max_gap), bool(return_seconds), occ.ctypes.data)
         if bandwidth is not None:
             occ = self.smooth(occ, bandwidth, mode="transition")
         return occ
@@ -223,8 +223,10 @@ class Environment:
         p = _positions(positions, self.n_dims)
         t = _times(times, p.shape[0])
         # As 0.6.0: any outside_value but None keeps −1 for outside samples.
-        return np.asarray(self._e.bin_sequence(t.ctypes.data, t.shape[0], p.ctypes.data, bool(dedup),
-                                               outside_value is not None), dtype=np.int32)
+        out = np.empty(p.shape[0], dtype=np.int32)
+        n = self._e.bin_sequence(t.ctypes.data, t.shape[0], p.ctypes.data, bool(dedup), outside_value is not None,
+                                 out.ctypes.data)
+        return out[:n].copy()
 
     def __repr__(self) -> str:
         return f"Environment({self.n_bins} bins, {self.n_dims}-D grid {self.grid_shape})"
