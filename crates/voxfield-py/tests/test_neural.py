@@ -127,7 +127,10 @@ def test_ctrl_c_stops_training_with_keyboard_interrupt():
     import subprocess
     import sys
     import time
-    code = ("import numpy as np, voxfield\n"
+    # (A shell's background job inherits SIGINT ignored, and Python then leaves it
+    # ignored: install Python's own handler, as an interactive session has.)
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+            "import numpy as np, voxfield\n"
             "a = np.random.default_rng(0).random((48, 48, 48), dtype=np.float32)\n"
             "print('training', flush=True)\n"
             "try:\n"
@@ -138,7 +141,14 @@ def test_ctrl_c_stops_training_with_keyboard_interrupt():
     assert p.stdout.readline().strip() == "training"
     time.sleep(1.5)
     t = time.monotonic()
-    p.send_signal(signal.SIGINT)
+    # Resent until the process ends, in case one lands before the handler is armed.
+    for _ in range(20):
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=1.0)
+            break
+        except subprocess.TimeoutExpired:
+            pass
     out, err = p.communicate(timeout=60)
     assert "interrupted" in out, err
     assert time.monotonic() - t < 10
