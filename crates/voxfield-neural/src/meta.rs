@@ -90,18 +90,31 @@ pub fn meta_train(
         let (lo, hi) = ranges[v];
         let scale = if hi > lo { 1.0 / (hi - lo) } else { 0.0 };
         let all = bricks(sources[v].info().shape);
-        let b = all[(rng.next_u64() % all.len() as u64) as usize];
-        xs.clear();
-        ys.clear();
-        brick_samples(
-            sources[v],
-            b,
-            (lo, scale),
-            &|_| true,
-            &mut buf,
-            &mut xs,
-            &mut ys,
-        )?;
+        // A brick with (nearly) one value teaches nothing but to output a
+        // constant, which can silence ReLU units for good: draw again (up to 8
+        // times) when the brick's values span less than 5 % of the range.
+        for _ in 0..8 {
+            let b = all[(rng.next_u64() % all.len() as u64) as usize];
+            xs.clear();
+            ys.clear();
+            brick_samples(
+                sources[v],
+                b,
+                (lo, scale),
+                &|_| true,
+                &mut buf,
+                &mut xs,
+                &mut ys,
+            )?;
+            let (mn, mx) = ys
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &y| {
+                    (a.min(y), b.max(y))
+                });
+            if mx - mn >= 0.05 {
+                break;
+            }
+        }
         let mut inner = net.clone();
         let mut adam = Adam::new(inner.n_params(), inner.grid.n_params, o.lr);
         for _ in 0..opts.inner_steps {
