@@ -125,7 +125,7 @@ pub fn meta_train(
                 bx.push(xs[i]);
                 by.push(ys[i]);
             }
-            inner.train_step(&mut adam, &bx, &by, &mut grad, o.loss);
+            inner.train_step(&mut adam, (&bx, &by), &mut grad, o.loss, true);
         }
         let eps = opts.meta_lr * (1.0 - m as f32 / opts.meta_steps as f32);
         for (p, q) in net.params.iter_mut().zip(&inner.params) {

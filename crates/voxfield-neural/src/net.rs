@@ -229,34 +229,22 @@ impl Net {
         }
     }
 
-    /// One Adam step of the MLP alone (the tables stay as they are: Adam
-    /// leaves entries with a zero gradient alone); returns the batch's MSE.
-    pub fn train_mlp_step(
-        &mut self,
-        adam: &mut Adam,
-        xs: &[[f32; 3]],
-        ys: &[f32],
-        grad: &mut Vec<f32>,
-        kind: Loss,
-    ) -> f64 {
-        grad.resize(self.params.len(), 0.0);
-        let (_, mse) = self.loss_grad(xs, ys, grad, kind);
-        grad[..self.grid.n_params].fill(0.0);
-        adam.step(&mut self.params, grad);
-        mse
-    }
-
     /// One Adam step on a batch; returns the batch's MSE before the step.
+    /// With `tables` false only the MLP moves (Adam leaves entries with a zero
+    /// gradient alone).
     pub fn train_step(
         &mut self,
         adam: &mut Adam,
-        xs: &[[f32; 3]],
-        ys: &[f32],
+        (xs, ys): (&[[f32; 3]], &[f32]),
         grad: &mut Vec<f32>,
         kind: Loss,
+        tables: bool,
     ) -> f64 {
         grad.resize(self.params.len(), 0.0);
         let (_, mse) = self.loss_grad(xs, ys, grad, kind);
+        if !tables {
+            grad[..self.grid.n_params].fill(0.0);
+        }
         adam.step(&mut self.params, grad);
         mse
     }

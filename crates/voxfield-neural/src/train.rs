@@ -279,7 +279,7 @@ pub fn compress(
                 if cancel.load(Ordering::Relaxed) {
                     return Err(Error::invalid("training interrupted"));
                 }
-                let mse = net.train_step(&mut adam, bx, by, &mut grad, opts.loss);
+                let mse = net.train_step(&mut adam, (bx, by), &mut grad, opts.loss, true);
                 // Each batch is a uniform draw, so its loss before the step
                 // estimates the volume's MSE; smoothed over ~10 batches.
                 recent = if recent.is_nan() {
@@ -364,9 +364,10 @@ pub fn compress(
                     if cancel.load(Ordering::Relaxed) {
                         return Err(Error::invalid("training interrupted"));
                     }
-                    let mse = model
-                        .net
-                        .train_mlp_step(&mut adam, bx, by, &mut grad, opts.loss);
+                    let mse =
+                        model
+                            .net
+                            .train_step(&mut adam, (bx, by), &mut grad, opts.loss, false);
                     recent = if recent.is_nan() {
                         mse
                     } else {

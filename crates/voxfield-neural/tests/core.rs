@@ -99,7 +99,7 @@ fn a_smooth_field_is_learned() {
     let mut grad = vec![];
     let mut mse = 1.0;
     for _ in 0..300 {
-        mse = net.train_step(&mut adam, &xs, &ys, &mut grad, Loss::L2);
+        mse = net.train_step(&mut adam, (&xs, &ys), &mut grad, Loss::L2, true);
     }
     let psnr = 10.0 * (0.95f64.powi(2) / mse).log10(); // range of the field ≈ 0.95
     assert!(psnr > 35.0, "PSNR {psnr:.1} dB after 300 steps");
@@ -123,7 +123,7 @@ fn the_same_seed_and_threads_give_the_same_bits() {
         let mut adam = Adam::new(net.n_params(), net.grid.n_params, 1e-2);
         let mut grad = vec![];
         for _ in 0..5 {
-            net.train_step(&mut adam, &xs, &ys, &mut grad, Loss::L2);
+            net.train_step(&mut adam, (&xs, &ys), &mut grad, Loss::L2, true);
         }
         net.params
     };
