@@ -42,6 +42,8 @@ pub fn compress(
     opts: &CompressOptions,
 ) -> Result<()> {
     voxfield_io::safety::check_not_input(out, &[path])?;
+    // Refuse a FIFO, device or directory before training, not after.
+    voxfield_io::safety::output_target(out)?;
     let info = src.info();
     let native = voxfield::neural::native_bytes(info);
     catch_interrupts();
@@ -88,6 +90,7 @@ pub fn compress(
 pub fn meta_train(volumes: &[PathBuf], out: &Path, opts: &MetaOptions) -> Result<()> {
     let inputs: Vec<&Path> = volumes.iter().map(PathBuf::as_path).collect();
     voxfield_io::safety::check_not_input(out, &inputs)?;
+    voxfield_io::safety::output_target(out)?;
     let srcs = volumes
         .iter()
         .map(|p| voxfield::open(p, &Default::default()))
@@ -131,6 +134,7 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
         );
     }
     voxfield_io::safety::check_not_input(out, &[model_path])?;
+    voxfield_io::safety::output_target(out)?;
     let model = NeuralModel::load(model_path)?;
     let dt = match dtype {
         "source" => model.dtype.parse::<DType>()?,
@@ -138,6 +142,13 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
         o => bail!("--dtype {o}: expected source or f32"),
     };
     let s = model.shape;
+    if !zarr {
+        // A header can claim any shape (its checksum only proves it was written so).
+        let bytes = s
+            .iter()
+            .fold(dt.size() as u64, |a, &n| a.saturating_mul(n as u64));
+        voxfield_io::safety::check_free_space(out, bytes)?;
+    }
     let t = Instant::now();
     catch_interrupts();
     let result = if zarr {

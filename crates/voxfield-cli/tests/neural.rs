@@ -646,3 +646,107 @@ fn an_rbf_model_trains_on_the_grid_it_is_sampled_on() {
     let (code, err) = run(&["info", s(&p("m.vxn")), "--json"]);
     assert_eq!(code, 0, "{err}");
 }
+
+#[test]
+fn special_outputs_inputs_and_endless_claims_are_refused() {
+    fn args(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    use std::os::unix::fs::FileTypeExt;
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { d.path().join(n) };
+    let shape = [8, 9, 10];
+    npy::write_npy(&p("v.npy"), &shape, &smooth(shape)).unwrap();
+    let small = [
+        "--epochs",
+        "1",
+        "--log2-table",
+        "6",
+        "--levels",
+        "2",
+        "--width",
+        "8",
+    ];
+    let compress = |out: &Path| {
+        let mut a = vec![
+            "compress".to_string(),
+            s(&p("v.npy")).into(),
+            "-o".into(),
+            s(out).into(),
+        ];
+        a.extend(small.iter().map(|x| x.to_string()));
+        a
+    };
+    // A FIFO as -o is refused before training and stays a FIFO.
+    let fifo = p("out.vxn");
+    let c = std::ffi::CString::new(s(&fifo)).unwrap();
+    // SAFETY: a valid NUL-terminated path inside the test's temporary folder.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let v = compress(&fifo);
+    let (code, err) = run(&args(&v));
+    assert!(code == 1 && err.contains("FIFO"), "{err}");
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    // A symlink as -o: the target is written, the link stays a link.
+    let (target, link) = (p("target.vxn"), p("link.vxn"));
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let v = compress(&link);
+    let (code, err) = run(&args(&v));
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    voxfield::neural::NeuralModel::load(&target).unwrap();
+    // decompress: a FIFO as output or as model is refused, the FIFO kept.
+    let fifo_npy = p("out.npy");
+    let c = std::ffi::CString::new(s(&fifo_npy)).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let (code, err) = run(&["decompress", s(&target), "-o", s(&fifo_npy)]);
+    assert!(code == 1 && err.contains("FIFO"), "{err}");
+    assert!(std::fs::symlink_metadata(&fifo_npy)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    let (code, err) = run(&["decompress", s(&fifo), "-o", s(&p("d.npy"))]);
+    assert!(code == 1 && err.contains("regular file"), "{err}");
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+    // A valid checksum over a header claiming 10^12 voxels: decompress refuses
+    // before writing (not enough disk), info and sample still work.
+    forge(&target, &p("huge.vxn"), |h| {
+        h["shape"] = serde_json::json!([10000, 10000, 10000])
+    });
+    let (code, err) = run(&["decompress", s(&p("huge.vxn")), "-o", s(&p("huge.npy"))]);
+    assert!(code == 1 && err.contains("GiB free"), "{err}");
+    assert!(!p("huge.npy").exists());
+    let (code, err) = run(&["info", s(&p("huge.vxn"))]);
+    assert_eq!(code, 0, "{err}");
+    // Endless work is refused up front.
+    for bad in [
+        vec!["--epochs", "1000000000000000000"],
+        vec!["--finetune-epochs", "1000000000000000000"],
+    ] {
+        let mut v = compress(&p("x.vxn"));
+        v.retain(|a| a != "--epochs" && a != "1");
+        v.extend(bad.iter().map(|x| x.to_string()));
+        let (code, err) = run(&args(&v));
+        assert!(code == 1 && err.contains("epochs"), "{bad:?}: {err}");
+    }
+    let (code, err) = run(&[
+        "compress",
+        "meta-train",
+        s(&p("v.npy")),
+        "-o",
+        s(&p("x.vxn")),
+        "--meta-steps",
+        "1000000000000000000",
+    ]);
+    assert!(code == 1 && err.contains("meta steps"), "{err}");
+    assert!(!p("x.vxn").exists());
+}

@@ -19,8 +19,9 @@ pub struct Grid {
 
 /// Axes a grid may have.
 pub const MAX_DIMS: usize = 3;
-/// Cells a grid may have (a bool and an i64 each).
-pub const MAX_CELLS: usize = 1 << 31;
+/// Cells a grid may have: each costs a bool and an i64 (and an active bin its
+/// centre and up to 26 edges), so 2^26 cells stay under ~1 GiB before edges.
+pub const MAX_CELLS: usize = 1 << 26;
 
 /// `n + 1` edges from `lo` to `hi` as `np.linspace` computes them
 /// (`i·step + lo`, the last one exactly `hi`).

@@ -99,6 +99,54 @@ pub fn check_not_input(out: &Path, inputs: &[&Path]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to write `bytes` to `out` when its file system has less room: an
+/// output sized by a file's own header (a forged model claiming 10^12 voxels)
+/// must fail before it fills the disk, not after.
+pub fn check_free_space(out: &Path, bytes: u64) -> Result<()> {
+    let target = output_target(out)?;
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Some(free) = free_bytes(dir) else {
+        return Ok(());
+    };
+    if bytes > free {
+        return Err(Error::format(
+            out,
+            format!(
+                "needs {:.1} GiB but its file system has {:.1} GiB free",
+                bytes as f64 / (1u64 << 30) as f64,
+                free as f64 / (1u64 << 30) as f64
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Bytes an unprivileged writer may still use on `dir`'s file system (None
+/// where it cannot be asked).
+#[cfg(unix)]
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a NUL-terminated path and `st` is written by statvfs on success.
+    if unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: statvfs returned 0, so `st` is initialised.
+    let st = unsafe { st.assume_init() };
+    // (The field types vary between platforms: u64 here, u32 on some.)
+    #[allow(clippy::unnecessary_cast)]
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+#[cfg(not(unix))]
+fn free_bytes(_: &Path) -> Option<u64> {
+    None
+}
+
 /// The name prefix of this process's temporaries for `dst`: `.NAME.voxfield-tmp-PID-`.
 pub fn temp_prefix(dst: &Path) -> String {
     let name = dst

@@ -55,10 +55,12 @@ pub fn meta_train(
         return Err(Error::invalid("meta-training needs at least one volume"));
     };
     let o = &opts.net;
-    if opts.inner_steps == 0 || opts.meta_steps == 0 {
-        return Err(Error::invalid(
-            "inner steps and meta steps must be positive",
-        ));
+    const MAX_STEPS: usize = 1 << 24;
+    if !(1..=MAX_STEPS).contains(&opts.inner_steps) || !(1..=MAX_STEPS).contains(&opts.meta_steps) {
+        return Err(Error::invalid(format!(
+            "inner steps {} and meta steps {} must be 1 to {MAX_STEPS}",
+            opts.inner_steps, opts.meta_steps
+        )));
     }
     let batch = o.batch.unwrap_or(4096);
     check_batch(batch)?;

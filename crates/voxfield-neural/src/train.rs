@@ -22,6 +22,8 @@ const BRICK: usize = 32;
 const SAMPLE_BYTES: u64 = 16;
 /// Adam steps per epoch, at least, with the automatic batch (down to 256).
 const MIN_STEPS: u64 = 64;
+/// Epochs a training may ask for, at most (a typo's 10^18 would never end).
+pub const MAX_EPOCHS: usize = 1 << 20;
 /// Header bytes kept free for the fine-tune's additions to the training record.
 const RECORD_SLACK: u64 = 160;
 /// Passes per epoch, at most (each reads the whole volume).
@@ -213,8 +215,11 @@ pub fn compress(
     let t0 = Instant::now();
     let info = src.info();
     let shape = info.shape;
-    if opts.epochs == 0 {
-        return Err(Error::invalid("epochs must be positive"));
+    if !(1..=MAX_EPOCHS).contains(&opts.epochs) || opts.finetune > MAX_EPOCHS {
+        return Err(Error::invalid(format!(
+            "epochs {} and fine-tune epochs {}: give 1 to {MAX_EPOCHS} (and 0 to {MAX_EPOCHS})",
+            opts.epochs, opts.finetune
+        )));
     }
     if opts.init.is_none() {
         opts.check(shape)?;

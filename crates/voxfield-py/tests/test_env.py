@@ -169,6 +169,13 @@ def test_bad_input_is_refused_clearly():
         b.path_between(0, b.n_bins)
     with pytest.raises(ValueError, match="mode"):
         b.smooth(np.ones(b.n_bins), 2.0, mode="sideways")
+    # Absurd grids are refused before anything is allocated.
+    with pytest.raises(ValueError, match="too large"):
+        Environment.from_samples(np.array([[0.0, 0.0], [1e6, 1e6]]), 1.0, infer_active_bins=False)
+    with pytest.raises(ValueError, match="too small"):
+        Environment.from_samples(np.array([[0.0], [1.0]]), 1e-300)
+    with pytest.raises(ValueError, match="too large"):
+        Environment.from_grid_mask(np.zeros((1, 1, 1), bool), [np.arange(1001.0)] * 3)
     big = Environment.from_samples(np.array([[0.0, 0.0], [150.0, 150.0]]), 1.0, infer_active_bins=False)
     assert big.n_bins > 20_000
     with pytest.raises(ValueError, match="use smooth"):

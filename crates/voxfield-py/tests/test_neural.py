@@ -51,6 +51,10 @@ def test_ratio_and_refusals(tmp_path):
         voxfield.compress(a, epochs=1, loss="l3")
     with pytest.raises(ValueError, match="bits"):
         voxfield.compress(a, epochs=1, bits=12)
+    with pytest.raises(ValueError, match="epochs"):
+        voxfield.compress(a, epochs=10**18)
+    with pytest.raises(ValueError, match="batch"):
+        voxfield.compress(a, epochs=1, batch=10**12)
 
 
 @pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")

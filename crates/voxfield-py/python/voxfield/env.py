@@ -23,6 +23,8 @@ import numpy as np
 
 from . import _voxfield
 
+#: Cells a grid may have (as the engine's limit).
+MAX_CELLS = 1 << 26
 #: Largest environment ``compute_kernel`` builds a dense kernel for (n² × 8 bytes).
 MAX_KERNEL_BINS = 20_000
 
@@ -77,8 +79,12 @@ class Environment:
                        connect_diagonal_neighbors: bool = True) -> "Environment":
         """An environment over explicit ``grid_edges`` (one array per axis) whose active
         cells are ``active_mask`` (shape = the number of bins per axis)."""
+        arrays = [np.asarray(e, dtype=np.float64).ravel() for e in grid_edges]
+        cells = int(np.prod([max(len(e) - 1, 0) for e in arrays], dtype=object))
+        if cells > MAX_CELLS:
+            raise ValueError(f"a grid of {cells} cells is too large (at most {MAX_CELLS})")
         mask = np.asarray(active_mask, dtype=bool)
-        edges = [[float(x) for x in np.asarray(e, dtype=np.float64).ravel()] for e in grid_edges]
+        edges = [e.tolist() for e in arrays]
         if mask.shape != tuple(len(e) - 1 for e in edges):
             raise ValueError(f"active_mask has shape {mask.shape}, the edges make {tuple(len(e) - 1 for e in edges)}")
         return cls(_voxfield.Env.from_mask(edges, mask.ravel().tolist(), bool(connect_diagonal_neighbors)))
