@@ -252,10 +252,19 @@ pub fn compress(
         )));
     }
     let mut grad = vec![];
-    let (mut buf, mut xs, mut ys) = (vec![], vec![], vec![]);
-    let (mut epochs_run, mut psnr, mut recent) = (0, 0.0, f64::NAN);
+    let mut samples = Samples {
+        src,
+        passes,
+        batch,
+        norm: (lo, scale),
+        loaded: false,
+        buf: vec![],
+        xs: vec![],
+        ys: vec![],
+    };
+    let (mut epochs_run, mut psnr, mut estimate) = (0, 0.0, Estimate::default());
     let mut stopped = "epochs";
-    'epochs: for epoch in 0..opts.epochs {
+    for epoch in 0..opts.epochs {
         // lr ×0.33 at 50 % and 80 % of the epochs.
         let f = epoch as f64 / opts.epochs as f64;
         adam.lr = opts.lr
@@ -266,51 +275,26 @@ pub fn compress(
             } else {
                 1.0
             };
-        let key = rng.next_u64();
         let mut done = 0u64;
-        for pass in 0..passes {
-            if passes > 1 || epoch == 0 {
-                load_pass(
-                    src,
-                    (pass, passes, key),
-                    (lo, scale),
-                    &mut buf,
-                    &mut xs,
-                    &mut ys,
-                )?;
-            }
-            shuffle_pairs(&mut xs, &mut ys, &mut rng);
-            for (bx, by) in xs.chunks(batch).zip(ys.chunks(batch)) {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(Error::invalid("training interrupted"));
-                }
-                let mse = net.train_step(&mut adam, (bx, by), &mut grad, opts.loss, true);
-                // Each batch is a uniform draw, so its loss before the step
-                // estimates the volume's MSE; smoothed over ~10 batches.
-                recent = if recent.is_nan() {
-                    mse
-                } else {
-                    0.9 * recent + 0.1 * mse
-                };
-                done += bx.len() as u64;
-                psnr = -10.0 * recent.max(1e-30).log10();
-                progress(Progress {
-                    epoch,
-                    done,
-                    total,
-                    psnr,
-                });
-                if opts
-                    .time_limit
-                    .is_some_and(|s| t0.elapsed().as_secs_f64() > s)
-                {
-                    epochs_run = epoch + 1;
-                    stopped = "time limit";
-                    break 'epochs;
-                }
-            }
-        }
+        let whole = samples.epoch(&mut rng, cancel, |bx, by| {
+            let mse = net.train_step(&mut adam, (bx, by), &mut grad, opts.loss, true);
+            psnr = estimate.add(mse);
+            done += bx.len() as u64;
+            progress(Progress {
+                epoch,
+                done,
+                total,
+                psnr,
+            });
+            !opts
+                .time_limit
+                .is_some_and(|s| t0.elapsed().as_secs_f64() > s)
+        })?;
         epochs_run = epoch + 1;
+        if !whole {
+            stopped = "time limit";
+            break;
+        }
         if opts.target_psnr.is_some_and(|t| psnr >= t) {
             stopped = "target PSNR";
             break;
@@ -349,54 +333,99 @@ pub fn compress(
             model.net.grid.n_params,
             opts.lr * 0.33 * 0.33,
         );
-        let mut recent = f64::NAN;
+        let mut estimate = Estimate::default();
+        let mut psnr = 0.0;
         for e in 0..opts.finetune {
-            let key = rng.next_u64();
             let mut done = 0u64;
-            for pass in 0..passes {
-                if passes > 1 {
-                    load_pass(
-                        src,
-                        (pass, passes, key),
-                        (lo, scale),
-                        &mut buf,
-                        &mut xs,
-                        &mut ys,
-                    )?;
-                }
-                shuffle_pairs(&mut xs, &mut ys, &mut rng);
-                for (bx, by) in xs.chunks(batch).zip(ys.chunks(batch)) {
-                    if cancel.load(Ordering::Relaxed) {
-                        return Err(Error::invalid("training interrupted"));
-                    }
-                    let mse =
-                        model
-                            .net
-                            .train_step(&mut adam, (bx, by), &mut grad, opts.loss, false);
-                    recent = if recent.is_nan() {
-                        mse
-                    } else {
-                        0.9 * recent + 0.1 * mse
-                    };
-                    done += bx.len() as u64;
-                    progress(Progress {
-                        epoch: epochs_run + e,
-                        done,
-                        total,
-                        psnr: -10.0 * recent.max(1e-30).log10(),
-                    });
-                }
-            }
+            samples.epoch(&mut rng, cancel, |bx, by| {
+                let mse = model
+                    .net
+                    .train_step(&mut adam, (bx, by), &mut grad, opts.loss, false);
+                psnr = estimate.add(mse);
+                done += bx.len() as u64;
+                progress(Progress {
+                    epoch: epochs_run + e,
+                    done,
+                    total,
+                    psnr,
+                });
+                true
+            })?;
         }
         let n = model.net.grid.n_params;
         for p in &mut model.net.params[n..] {
             *p = crate::model::f16_value(crate::model::f16_bits(*p));
         }
         model.record["finetune_epochs"] = opts.finetune.into();
-        model.record["finetune_psnr_estimate_db"] = (-10.0 * recent.max(1e-30).log10()).into();
+        model.record["finetune_psnr_estimate_db"] = psnr.into();
         model.record["seconds"] = t0.elapsed().as_secs_f64().into();
     }
     Ok(model)
+}
+
+/// The samples of one training run: every voxel once per epoch, read in
+/// `passes` that fit the sample budget (one pass stays loaded across epochs),
+/// shuffled so each batch is a uniform draw from the whole volume.
+struct Samples<'a> {
+    src: &'a dyn VolumeSource,
+    passes: u64,
+    batch: usize,
+    norm: (f64, f64),
+    loaded: bool,
+    buf: Vec<f64>,
+    xs: Vec<[f32; 3]>,
+    ys: Vec<f32>,
+}
+
+impl Samples<'_> {
+    /// Runs `step` on every batch of one epoch; `step` returns false to stop,
+    /// and the epoch then returns false. Cancellation is checked before each batch.
+    fn epoch(
+        &mut self,
+        rng: &mut Rng,
+        cancel: &AtomicBool,
+        mut step: impl FnMut(&[[f32; 3]], &[f32]) -> bool,
+    ) -> Result<bool> {
+        let key = rng.next_u64();
+        for pass in 0..self.passes {
+            if self.passes > 1 || !self.loaded {
+                let at = (pass, self.passes, key);
+                load_pass(
+                    self.src,
+                    at,
+                    self.norm,
+                    &mut self.buf,
+                    &mut self.xs,
+                    &mut self.ys,
+                )?;
+                self.loaded = true;
+            }
+            shuffle_pairs(&mut self.xs, &mut self.ys, rng);
+            for (bx, by) in self.xs.chunks(self.batch).zip(self.ys.chunks(self.batch)) {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::invalid("training interrupted"));
+                }
+                if !step(bx, by) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// The volume's PSNR estimated from batch losses: each batch is a uniform
+/// draw, so its loss before the step estimates the MSE; smoothed over ~10.
+#[derive(Default)]
+struct Estimate(Option<f64>);
+
+impl Estimate {
+    /// Adds a batch's MSE; returns the PSNR estimate (dB).
+    fn add(&mut self, mse: f64) -> f64 {
+        let m = self.0.map_or(mse, |r| 0.9 * r + 0.1 * mse);
+        self.0 = Some(m);
+        -10.0 * m.max(1e-30).log10()
+    }
 }
 
 /// Loads pass `pass` of `passes` (the voxels whose hash under `key` falls in

@@ -15,6 +15,23 @@ pub struct Env {
     inner: Environment,
 }
 
+impl Env {
+    /// The times (n) and positions (n × dims) a Python call passed.
+    ///
+    /// # Safety
+    /// Both addresses must be live C-contiguous float64 arrays of those sizes.
+    unsafe fn trajectory<'a>(
+        &self,
+        times_addr: usize,
+        n: usize,
+        pos_addr: usize,
+    ) -> (&'a [f64], &'a [f64]) {
+        let d = self.inner.n_dims();
+        // SAFETY: guaranteed by the caller.
+        unsafe { (f64s(times_addr, n), f64s(pos_addr, n * d)) }
+    }
+}
+
 #[pymethods]
 impl Env {
     /// Bins (n, dims) positions on a regular grid (neurospatial 0.6.0's rules).
@@ -191,13 +208,11 @@ impl Env {
         return_seconds: bool,
         out_addr: usize,
     ) -> PyResult<()> {
-        let d = self.inner.n_dims();
-        // SAFETY: C-contiguous float64 arrays of n and n × d in, n_bins out,
-        // owned by the caller.
-        let (t, p, out) = unsafe {
+        // SAFETY: the caller passed C-contiguous float64 arrays of n and n × dims,
+        // and an n_bins float64 output, alive for the call.
+        let ((t, p), out) = unsafe {
             (
-                f64s(times_addr, n),
-                f64s(pos_addr, n * d),
+                self.trajectory(times_addr, n, pos_addr),
                 f64s_mut(out_addr, self.inner.n_bins()),
             )
         };
@@ -226,13 +241,10 @@ impl Env {
         keep_outside: bool,
         out_addr: usize,
     ) -> PyResult<usize> {
-        let d = self.inner.n_dims();
-        // SAFETY: C-contiguous float64 arrays of n and n × d in, int32 (n,) out,
-        // owned by the caller.
-        let (t, p, out) = unsafe {
+        // SAFETY: as in `occupancy`, with an int32 (n,) output.
+        let ((t, p), out) = unsafe {
             (
-                f64s(times_addr, n),
-                f64s(pos_addr, n * d),
+                self.trajectory(times_addr, n, pos_addr),
                 std::slice::from_raw_parts_mut(out_addr as *mut i32, n),
             )
         };
@@ -259,9 +271,8 @@ impl Env {
         min_speed: Option<f64>,
         max_gap: Option<f64>,
     ) -> PyResult<(Vec<f64>, Vec<f64>)> {
-        let d = self.inner.n_dims();
         // SAFETY: as in `occupancy`.
-        let (t, p) = unsafe { (f64s(times_addr, n), f64s(pos_addr, n * d)) };
+        let (t, p) = unsafe { self.trajectory(times_addr, n, pos_addr) };
         let o = OccupancyOptions {
             max_gap,
             speed,
