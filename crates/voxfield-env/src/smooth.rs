@@ -196,12 +196,22 @@ impl Environment {
                 (n * n * 8) as f64 / (1u64 << 30) as f64
             )));
         }
-        // Columns j of K are smooth(e_j): smooth all unit vectors as n fields.
-        let mut eye = vec![0.0; n * n];
-        for j in 0..n {
-            eye[j * n + j] = 1.0;
+        // Column j of K is smooth(e_j): unit vectors smoothed KERNEL_BLOCK at a
+        // time, so the work space is O(n · block), not a few more n² copies.
+        const KERNEL_BLOCK: usize = 256;
+        let mut kernel = vec![0.0; n * n];
+        for j0 in (0..n).step_by(KERNEL_BLOCK) {
+            let k = KERNEL_BLOCK.min(n - j0);
+            let mut eye = vec![0.0; n * k];
+            for c in 0..k {
+                eye[(j0 + c) * k + c] = 1.0;
+            }
+            let cols = self.smooth(&eye, k, sigma, mode, op)?;
+            for i in 0..n {
+                kernel[i * n + j0..i * n + j0 + k].copy_from_slice(&cols[i * k..(i + 1) * k]);
+            }
         }
-        self.smooth(&eye, n, sigma, mode, op)
+        Ok(kernel)
     }
 
     /// exp(−t·A)·x for the generator's A (see [`Action`]), k fields per row.

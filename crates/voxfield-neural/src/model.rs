@@ -133,14 +133,12 @@ impl NeuralModel {
     /// Values at many index-space positions (as `value`, batched through the
     /// MLP; one thread).
     pub fn values(&self, points: &[[f64; 3]], out: &mut [f64]) {
-        let xs: Vec<[f32; 3]> = points
-            .iter()
-            .map(|p| self.unit(p).unwrap_or([0.0; 3]))
-            .collect();
+        let units: Vec<Option<[f32; 3]>> = points.iter().map(|p| self.unit(p)).collect();
+        let xs: Vec<[f32; 3]> = units.iter().map(|u| u.unwrap_or([0.0; 3])).collect();
         let mut ys = vec![0f32; xs.len()];
         self.net.predict_many(&xs, &mut ys);
-        for ((o, y), p) in out.iter_mut().zip(ys).zip(points) {
-            *o = match self.unit(p) {
+        for ((o, y), u) in out.iter_mut().zip(ys).zip(&units) {
+            *o = match u {
                 Some(_) => self.lo + (self.hi - self.lo) * y as f64,
                 None => f64::NAN,
             };

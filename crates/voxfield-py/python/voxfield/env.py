@@ -26,7 +26,7 @@ from . import _voxfield
 #: Cells a grid may have (as the engine's limit).
 MAX_CELLS = 1 << 26
 #: Largest environment ``compute_kernel`` builds a dense kernel for (n² × 8 bytes).
-MAX_KERNEL_BINS = 20_000
+MAX_KERNEL_BINS = 10_000
 
 
 def _positions(positions: Any, dims: int | None = None) -> np.ndarray:
