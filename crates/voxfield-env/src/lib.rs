@@ -12,13 +12,15 @@
 pub mod encoding;
 pub mod graph;
 pub mod grid;
+pub mod nearest;
 pub mod smooth;
 pub mod trajectory;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use graph::Graph;
 pub use grid::Grid;
+pub use nearest::{Reach, TieBreak};
 pub use smooth::{Generator, Mode, Operator};
 use voxfield_core::{Error, Result};
 
@@ -35,6 +37,8 @@ pub struct Environment {
     pub graph: Graph,
     /// Smoothing generators by (operator, bandwidth bits), most recent last.
     generators: GeneratorCache,
+    /// Bucket grid over the centres for nearest-bin queries (O(n_bins), built once).
+    buckets: OnceLock<nearest::Buckets>,
 }
 
 /// Generators by (operator, bandwidth bits), least recently built first.
@@ -75,6 +79,7 @@ impl Environment {
             centers,
             graph,
             generators: Mutex::new(vec![]),
+            buckets: OnceLock::new(),
         })
     }
 
@@ -166,6 +171,12 @@ impl Environment {
             cache.push((key, g.clone()));
         }
         Ok(g)
+    }
+
+    /// The bucket grid over the bin centres, built on first use.
+    fn buckets(&self) -> &nearest::Buckets {
+        self.buckets
+            .get_or_init(|| nearest::Buckets::new(&self.centers, self.n_dims()))
     }
 
     /// Drops cached smoothing generators.

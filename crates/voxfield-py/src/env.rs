@@ -4,7 +4,7 @@
 //! alive for the call; work runs with the GIL released.
 
 use pyo3::prelude::*;
-use voxfield::env::{Environment, Grid, Mode, OccupancyOptions, Operator};
+use voxfield::env::{Environment, Grid, Mode, OccupancyOptions, Operator, Reach, TieBreak};
 
 use crate::py_err;
 use crate::rbf::{f64s, f64s_mut};
@@ -122,6 +122,76 @@ impl Env {
         let bins = py.detach(|| self.inner.bins_at(pts)).map_err(py_err)?;
         out.copy_from_slice(&bins);
         Ok(())
+    }
+
+    /// Nearest bins (int64) and distances of n points into the two outputs.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (addr, n, lowest_index, max_distance, factor, bins_addr, dist_addr))]
+    fn map_points_to_bins(
+        &self,
+        py: Python<'_>,
+        addr: usize,
+        n: usize,
+        lowest_index: bool,
+        max_distance: Option<f64>,
+        factor: Option<f64>,
+        bins_addr: usize,
+        dist_addr: usize,
+    ) -> PyResult<()> {
+        let d = self.inner.n_dims();
+        // SAFETY: C-contiguous float64 (n, d) in; int64 (n,) and float64 (n,) out.
+        let (pts, bins_out, dist_out) = unsafe {
+            (
+                f64s(addr, n * d),
+                std::slice::from_raw_parts_mut(bins_addr as *mut i64, n),
+                f64s_mut(dist_addr, n),
+            )
+        };
+        let tie = if lowest_index {
+            TieBreak::LowestIndex
+        } else {
+            TieBreak::ClosestCenter
+        };
+        let reach = match (max_distance, factor) {
+            (Some(x), _) => Reach::Distance(x),
+            (None, Some(f)) => Reach::Spacings(f),
+            (None, None) => Reach::default(),
+        };
+        let (bins, dist) = py
+            .detach(|| self.inner.map_points_to_bins(pts, tie, reach))
+            .map_err(py_err)?;
+        bins_out.copy_from_slice(&bins);
+        dist_out.copy_from_slice(&dist);
+        Ok(())
+    }
+
+    /// Linear interpolation of a bin field at n points into `out_addr`.
+    fn interpolate_linear(
+        &self,
+        py: Python<'_>,
+        field_addr: usize,
+        addr: usize,
+        n: usize,
+        out_addr: usize,
+    ) -> PyResult<()> {
+        let d = self.inner.n_dims();
+        // SAFETY: C-contiguous float64 field (n_bins), points (n, d) and output (n).
+        let (f, pts, out) = unsafe {
+            (
+                f64s(field_addr, self.inner.n_bins()),
+                f64s(addr, n * d),
+                f64s_mut(out_addr, n),
+            )
+        };
+        let v = py
+            .detach(|| self.inner.interpolate_linear(f, pts))
+            .map_err(py_err)?;
+        out.copy_from_slice(&v);
+        Ok(())
+    }
+
+    fn typical_spacing(&self, py: Python<'_>) -> f64 {
+        py.detach(|| self.inner.typical_spacing())
     }
 
     fn neighbors(&self, b: i64) -> PyResult<Vec<u32>> {

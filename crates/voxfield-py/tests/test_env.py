@@ -218,3 +218,79 @@ def test_rate_maps_and_scores_match():
     r = got.firing_rates[0]
     assert spatial_information(r, got.occupancy) == pytest.approx(float(got.spatial_information()[0]))
     assert 0 <= sparsity(r, got.occupancy) <= 1
+
+
+@pytest.mark.parametrize("dims,bin_size,threshold", [(2, 2.0, 0), (3, 4.0, 1), (1, 0.7, 0), (2, 3.0, 3)])
+def test_map_points_to_bins_matches_with_ties_and_far_points(dims, bin_size, threshold):
+    from neurospatial.ops.binning import map_points_to_bins as ns_map
+    from voxfield.env import map_points_to_bins
+
+    p = walk(3000, dims, 30.0, seed=10 + dims)
+    a, b = both(p, bin_size, bin_count_threshold=threshold)
+    rng = np.random.default_rng(dims)
+    q = np.concatenate([
+        rng.uniform(-40, 70, (2000, dims)),       # inside, outside, far outside
+        a.bin_centers[:50],                        # exactly on centres
+        (a.bin_centers[:-1] + a.bin_centers[1:])[:200] / 2,  # midpoints: ties
+        a.bin_centers[:20] + 10 * bin_size * 1.5,  # far
+    ])
+    for kw in [{}, {"max_distance": 3.0}, {"max_distance_factor": 1.5}, {"return_dist": True}]:
+        want, got = ns_map(q, a, **kw), map_points_to_bins(q, b, **kw)
+        if kw.get("return_dist"):
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_allclose(got[1], want[1], rtol=1e-12)
+        else:
+            np.testing.assert_array_equal(got, want)
+    assert (map_points_to_bins(q, b) == -1).any() and (map_points_to_bins(q, b) >= 0).any()
+    # closest_center: the same distances; the same bins wherever the nearest is unique.
+    wb, wd = ns_map(q, a, tie_break="closest_center", return_dist=True)
+    gb, gd = map_points_to_bins(q, b, tie_break="closest_center", return_dist=True)
+    np.testing.assert_allclose(gd, wd, rtol=1e-12)
+    lb, _ = map_points_to_bins(q, b, return_dist=True)
+    unique = ns_map(q, a, tie_break="lowest_index") == wb
+    np.testing.assert_array_equal(gb[unique], wb[unique])
+
+
+@pytest.mark.parametrize("dims,bin_size,threshold", [(2, 2.0, 0), (3, 4.0, 0), (2, 3.0, 2), (1, 0.7, 0)])
+def test_interpolate_matches_nearest_and_linear(dims, bin_size, threshold):
+    p = walk(3000, dims, 30.0, seed=20 + dims)
+    a, b = both(p, bin_size, bin_count_threshold=threshold)
+    field = np.sin(a.bin_centers @ np.arange(1, dims + 1) / 7.0)
+    rng = np.random.default_rng(5)
+    lo = np.array([e[0] for e in a.grid_edges]) - 2
+    hi = np.array([e[-1] for e in a.grid_edges]) + 2
+    q = np.concatenate([rng.uniform(lo, hi, (3000, dims)), a.bin_centers[:40]])
+    for mode in ("nearest", "linear"):
+        want, got = a.interpolate(field, q, mode=mode), b.interpolate(field, q, mode=mode)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        ok = ~np.isnan(want)
+        assert ok.sum() > 100
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-12, atol=1e-14)
+
+
+def test_interpolate_and_mapping_refuse_bad_input():
+    from voxfield.env import map_points_to_bins
+
+    env = Environment.from_samples(walk(500, 2, 20.0, seed=1), 2.0)
+    f = np.ones(env.n_bins)
+    with pytest.raises(ValueError, match="non-finite"):
+        env.interpolate(f, [[np.nan, 1.0]])
+    with pytest.raises(ValueError, match="non-finite"):
+        map_points_to_bins([[np.inf, 1.0]], env)
+    with pytest.raises(ValueError, match="expected"):
+        env.interpolate(f[:-1], [[1.0, 1.0]])
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        env.interpolate(np.full(env.n_bins, np.nan), [[1.0, 1.0]])
+    with pytest.raises(ValueError, match="mode"):
+        env.interpolate(f, [[1.0, 1.0]], mode="cubic")
+    with pytest.raises(ValueError, match="not both"):
+        map_points_to_bins([[1.0, 1.0]], env, max_distance=1, max_distance_factor=1)
+    with pytest.raises(ValueError, match="non-negative"):
+        map_points_to_bins([[1.0, 1.0]], env, max_distance=-1)
+    with pytest.raises(ValueError, match="tie_break"):
+        map_points_to_bins([[1.0, 1.0]], env, tie_break="first")
+    assert env.interpolate(f, np.empty((0, 2))).shape == (0,)
+    one = Environment.from_samples([[0.0, 0.0]], 1.0)
+    with pytest.raises(ValueError, match="at least 2 bins"):
+        one.interpolate([1.0], [[0.0, 0.0]], mode="linear")
+    assert map_points_to_bins([[1e6, 1e6]], one)[0] == 0  # one bin: no reach limit

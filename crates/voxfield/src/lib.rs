@@ -33,7 +33,7 @@ pub use voxfield_zarr::{
 /// point→bin queries, paths, matrix-free diffusion smoothing, occupancy.
 pub mod env {
     pub use voxfield_env::trajectory::OccupancyOptions;
-    pub use voxfield_env::{Environment, Generator, Graph, Grid, Mode, Operator};
+    pub use voxfield_env::{Environment, Generator, Graph, Grid, Mode, Operator, Reach, TieBreak};
 }
 
 /// Neural compression: hash-grid + MLP models of volumes (`.vxn`), trained on CPU.

@@ -146,6 +146,35 @@ class Environment:
     def bin_center_of(self, bin_indices: Any) -> np.ndarray:
         return self._centers[np.asarray(bin_indices)]
 
+    def interpolate(self, field: Any, points: Any, *, mode: str = "nearest") -> np.ndarray:
+        """``field`` (one value per bin) at ``points``: ``'nearest'`` takes the nearest bin's
+        value (``map_points_to_bins`` with its lowest-index tie rule and 10-spacing reach,
+        NaN beyond); ``'linear'`` interpolates between bin centres on any grid (NaN outside
+        the centres' hull and next to inactive bins, as scipy's RegularGridInterpolator)."""
+        f = np.ascontiguousarray(np.asarray(field, dtype=np.float64))
+        if f.ndim != 1 or f.shape[0] != self.n_bins:
+            raise ValueError(f"field has shape {f.shape}; expected ({self.n_bins},)")
+        if not np.isfinite(f).all():
+            raise ValueError(f"field has {int((~np.isfinite(f)).sum())} NaN or infinite values; interpolation needs finite values")
+        p = np.asarray(points, dtype=np.float64)
+        if p.ndim != 2 or p.shape[1] != self.n_dims:
+            raise ValueError(f"points have shape {p.shape}; expected (n_points, {self.n_dims})")
+        if mode not in ("nearest", "linear"):
+            raise ValueError(f"mode {mode!r}: expected 'nearest' or 'linear'")
+        if p.shape[0] == 0:
+            return np.array([], dtype=np.float64)
+        if not np.isfinite(p).all():
+            raise ValueError(f"points have {int((~np.isfinite(p)).sum())} non-finite coordinates (NaN or inf)")
+        p = np.ascontiguousarray(p)
+        if mode == "nearest":
+            bins = map_points_to_bins(p, self)
+            out = np.full(p.shape[0], np.nan)
+            out[bins >= 0] = f[bins[bins >= 0]]
+            return out
+        out = np.empty(p.shape[0])
+        self._e.interpolate_linear(f.ctypes.data, p.ctypes.data, p.shape[0], out.ctypes.data)
+        return out
+
     def neighbors(self, bin_index: int) -> list[int]:
         return [int(b) for b in self._e.neighbors(int(bin_index))]
 
@@ -236,6 +265,31 @@ class Environment:
 
     def __repr__(self) -> str:
         return f"Environment({self.n_bins} bins, {self.n_dims}-D grid {self.grid_shape})"
+
+
+def map_points_to_bins(points: Any, env: Environment, *, tie_break: str = "lowest_index",
+                       return_dist: bool = False, max_distance: float | None = None,
+                       max_distance_factor: float | None = None) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """neurospatial 0.6.0's nearest-bin mapping: the bin whose centre is nearest each point
+    (``'lowest_index'``: the lowest index among centres within 1e-10 of the nearest), −1 for
+    points farther than ``max_distance``, or ``max_distance_factor`` × the typical bin spacing
+    (default 10 ×). Exact nearest centres from a bucket grid, in parallel."""
+    if max_distance is not None and max_distance_factor is not None:
+        raise ValueError("give max_distance or max_distance_factor, not both")
+    if max_distance is not None and not max_distance >= 0:
+        raise ValueError(f"max_distance must be non-negative, got {max_distance}")
+    if max_distance_factor is not None and not max_distance_factor > 0:
+        raise ValueError(f"max_distance_factor must be positive, got {max_distance_factor}")
+    if tie_break not in ("lowest_index", "closest_center"):
+        raise ValueError(f"tie_break {tie_break!r}: expected 'lowest_index' or 'closest_center'")
+    p = _positions(points, env.n_dims)
+    bins = np.empty(p.shape[0], dtype=np.int64)
+    dist = np.empty(p.shape[0])
+    env._e.map_points_to_bins(p.ctypes.data, p.shape[0], tie_break == "lowest_index",
+                              None if max_distance is None else float(max_distance),
+                              None if max_distance_factor is None else float(max_distance_factor),
+                              bins.ctypes.data, dist.ctypes.data)
+    return (bins, dist) if return_dist else bins
 
 
 class SpatialRates:
