@@ -22,6 +22,7 @@ pub use graph::Graph;
 pub use grid::Grid;
 pub use nearest::{Reach, TieBreak};
 pub use smooth::{Generator, Mode, Operator};
+pub use trajectory::Csr;
 use voxfield_core::{Error, Result};
 
 /// Bins over 1-3-D space with their connectivity graph.

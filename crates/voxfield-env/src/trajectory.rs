@@ -7,6 +7,28 @@ use voxfield_core::{Error, Result};
 
 use crate::Environment;
 
+/// A sparse matrix in compressed rows (columns sorted within each row).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Csr {
+    pub offsets: Vec<usize>,
+    pub cols: Vec<u32>,
+    pub values: Vec<f64>,
+}
+
+impl Csr {
+    /// Scales each non-empty row to sum to 1.
+    fn normalize_rows(&mut self) {
+        for r in 0..self.offsets.len() - 1 {
+            let row = &mut self.values[self.offsets[r]..self.offsets[r + 1]];
+            let s: f64 = row.iter().sum();
+            if s > 0.0 {
+                let inv = 1.0 / s;
+                row.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+    }
+}
+
 /// What `occupancy` keeps and how it counts.
 #[derive(Clone, Debug)]
 pub struct OccupancyOptions {
@@ -17,6 +39,9 @@ pub struct OccupancyOptions {
     pub min_speed: Option<f64>,
     /// Seconds per bin (true) or interval counts (false).
     pub return_seconds: bool,
+    /// Split each interval along its straight segment (`linear`) instead of
+    /// giving it all to the start sample's bin.
+    pub linear: bool,
 }
 
 impl Default for OccupancyOptions {
@@ -26,6 +51,7 @@ impl Default for OccupancyOptions {
             speed: None,
             min_speed: None,
             return_seconds: true,
+            linear: false,
         }
     }
 }
@@ -100,20 +126,107 @@ impl Environment {
             }
         }
         let bins = self.bins_at(positions)?;
+        let valid = self.valid_intervals(times, &bins, o);
         let mut occ = vec![0.0; self.n_bins()];
-        for i in 0..times.len().saturating_sub(1) {
+        let d = self.n_dims();
+        let mut pieces = vec![];
+        for (i, _) in valid.iter().enumerate().filter(|(_, v)| **v) {
             let dt = times[i + 1] - times[i];
-            if bins[i] < 0 || o.max_gap.is_some_and(|g| dt > g) {
+            let weight = if o.return_seconds { dt } else { 1.0 };
+            if !o.linear || bins[i] == bins[i + 1] {
+                occ[bins[i] as usize] += weight;
                 continue;
             }
-            if let (Some(s), Some(m)) = (&o.speed, o.min_speed) {
-                if s[i].is_nan() || s[i] < m {
+            let (a, b) = (
+                &positions[i * d..(i + 1) * d],
+                &positions[(i + 1) * d..(i + 2) * d],
+            );
+            self.grid.segment_cells(a, b, dt, &mut pieces);
+            let total: f64 = pieces.iter().map(|p| p.1).sum();
+            for &(f, t) in &pieces {
+                let bin = self.flat_to_bin[f];
+                if bin < 0 {
                     continue;
                 }
+                occ[bin as usize] += if o.return_seconds {
+                    t
+                } else if total > 0.0 {
+                    t / total * weight
+                } else {
+                    0.0
+                };
             }
-            occ[bins[i] as usize] += if o.return_seconds { dt } else { 1.0 };
         }
         Ok(occ)
+    }
+
+    /// The empirical transition matrix of a bin sequence as CSR (row offsets,
+    /// columns, values): counts of `bins[k] → bins[k + lag]`, only between
+    /// neighbours or a bin and itself unless `allow_teleports`, each row
+    /// normalised to sum to 1 with `normalize` (0.6.0's `transitions`).
+    pub fn transitions(
+        &self,
+        bins: &[i64],
+        lag: usize,
+        allow_teleports: bool,
+        normalize: bool,
+    ) -> Result<Csr> {
+        let n = self.n_bins();
+        if lag < 1 {
+            return Err(Error::invalid(format!("lag must be positive (got {lag})")));
+        }
+        if let Some(i) = bins.iter().position(|&b| b < 0 || b as usize >= n) {
+            return Err(Error::invalid(format!(
+                "bin {} at position {i} is out of range [0, {n}) (−1, outside, is not allowed in transitions)",
+                bins[i]
+            )));
+        }
+        let mut pairs: Vec<u64> = if bins.len() <= lag {
+            vec![]
+        } else {
+            bins.iter()
+                .zip(&bins[lag..])
+                .map(|(&s, &t)| (s as usize, t as usize))
+                .filter(|&(s, t)| {
+                    allow_teleports || s == t || self.graph.neighbors(s).contains(&(t as u32))
+                })
+                .map(|(s, t)| (s as u64) << 32 | t as u64)
+                .collect()
+        };
+        pairs.sort_unstable();
+        let mut csr = Csr {
+            offsets: vec![0; n + 1],
+            cols: vec![],
+            values: vec![],
+        };
+        for run in pairs.chunk_by(|a, b| a == b) {
+            let (s, t) = ((run[0] >> 32) as usize, (run[0] & 0xffff_ffff) as u32);
+            csr.offsets[s + 1] += 1;
+            csr.cols.push(t);
+            csr.values.push(run.len() as f64);
+        }
+        for r in 0..n {
+            csr.offsets[r + 1] += csr.offsets[r];
+        }
+        if normalize {
+            csr.normalize_rows();
+        }
+        Ok(csr)
+    }
+
+    /// The random-walk transition matrix: uniform over each bin's neighbours
+    /// (adjacency, rows normalised with `normalize`).
+    pub fn random_walk(&self, normalize: bool) -> Csr {
+        let g = &self.graph;
+        let mut csr = Csr {
+            offsets: g.offsets.clone(),
+            cols: g.nbrs.clone(),
+            values: vec![1.0; g.nbrs.len()],
+        };
+        if normalize {
+            csr.normalize_rows();
+        }
+        csr
     }
 
     /// The bins a trajectory visits, in order: −1 for samples outside (or

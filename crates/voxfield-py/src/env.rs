@@ -265,7 +265,7 @@ impl Env {
 
     /// Occupancy into `out_addr` (n_bins float64).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (times_addr, n, pos_addr, speed, min_speed, max_gap, return_seconds, out_addr))]
+    #[pyo3(signature = (times_addr, n, pos_addr, speed, min_speed, max_gap, return_seconds, linear, out_addr))]
     fn occupancy(
         &self,
         py: Python<'_>,
@@ -276,6 +276,7 @@ impl Env {
         min_speed: Option<f64>,
         max_gap: Option<f64>,
         return_seconds: bool,
+        linear: bool,
         out_addr: usize,
     ) -> PyResult<()> {
         // SAFETY: the caller passed C-contiguous float64 arrays of n and n × dims,
@@ -291,6 +292,7 @@ impl Env {
             speed,
             min_speed,
             return_seconds,
+            linear,
         };
         let occ = py
             .detach(|| self.inner.occupancy(t, p, &o))
@@ -348,6 +350,7 @@ impl Env {
             speed,
             min_speed,
             return_seconds: true,
+            linear: false,
         };
         let refs: Vec<&[f64]> = spikes.iter().map(Vec::as_slice).collect();
         py.detach(|| self.inner.spike_counts(&refs, t, p, &o))
@@ -368,6 +371,29 @@ impl Env {
                 .diffusion_rates(&counts, &occupancy, bandwidth, min_occupancy)
         })
         .map_err(py_err)
+    }
+
+    /// Empirical transitions of a bin sequence as CSR (offsets, columns, values).
+    fn transitions(
+        &self,
+        py: Python<'_>,
+        bins: Vec<i64>,
+        lag: usize,
+        allow_teleports: bool,
+        normalize: bool,
+    ) -> PyResult<(Vec<usize>, Vec<u32>, Vec<f64>)> {
+        let c = py
+            .detach(|| {
+                self.inner
+                    .transitions(&bins, lag, allow_teleports, normalize)
+            })
+            .map_err(py_err)?;
+        Ok((c.offsets, c.cols, c.values))
+    }
+
+    fn random_walk(&self, normalize: bool) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
+        let c = self.inner.random_walk(normalize);
+        (c.offsets, c.cols, c.values)
     }
 
     fn clear_cache(&self) {

@@ -294,3 +294,54 @@ def test_interpolate_and_mapping_refuse_bad_input():
     with pytest.raises(ValueError, match="at least 2 bins"):
         one.interpolate([1.0], [[0.0, 0.0]], mode="linear")
     assert map_points_to_bins([[1e6, 1e6]], one)[0] == 0  # one bin: no reach limit
+
+
+@pytest.mark.parametrize("dims,bin_size,threshold", [(2, 2.0, 0), (3, 4.0, 0), (1, 0.7, 0), (2, 3.0, 2)])
+def test_linear_occupancy_matches(dims, bin_size, threshold):
+    p = walk(1500, dims, 30.0, seed=30 + dims)
+    a, b = both(p, bin_size, bin_count_threshold=threshold)
+    rng = np.random.default_rng(dims)
+    t = np.cumsum(rng.uniform(0.01, 0.05, len(p)))
+    t[700:] += 1.0  # one gap longer than max_gap
+    q = p * 1.4 - 4  # segments that leave and cross inactive bins
+    q[::97] = p[::97]  # and some axis-aligned steps
+    q[200:210, 0] = q[199, 0]
+    for kw in [{}, {"return_seconds": False}, {"max_gap": None}]:
+        want = a.occupancy(t, q, time_allocation="linear", **kw)
+        got = b.occupancy(t, q, time_allocation="linear", **kw)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13)
+        assert want.sum() > 0
+    with pytest.raises(ValueError, match="time_allocation"):
+        b.occupancy(t, q, time_allocation="middle")
+
+
+def test_transitions_match_empirical_random_walk_and_diffusion():
+    p = walk(4000, 2, 20.0, seed=40)
+    a, b = both(p, 2.0)
+    t = np.arange(len(p)) / 30.0
+    for kw in [{}, {"lag": 3}, {"allow_teleports": True, "lag": 5}, {"normalize": False}]:
+        want = a.transitions(times=t, positions=p, **kw).toarray()
+        got = b.transitions(times=t, positions=p, **kw)
+        assert got.shape == (b.n_bins, b.n_bins)
+        np.testing.assert_allclose(got.toarray(), want, rtol=1e-14)
+    seq = a.bin_sequence(t, p, dedup=True)
+    seq = seq[seq >= 0]
+    np.testing.assert_allclose(b.transitions(seq).toarray(), a.transitions(seq).toarray(), rtol=1e-14)
+    for norm in (True, False):
+        np.testing.assert_allclose(b.transitions(method="random_walk", normalize=norm).toarray(),
+                                   a.transitions(method="random_walk", normalize=norm).toarray(), rtol=1e-14)
+    np.testing.assert_allclose(b.transitions(method="diffusion", bandwidth=3.0).toarray(),
+                               a.transitions(method="diffusion", bandwidth=3.0).toarray(), atol=1e-10)
+    with pytest.raises(ValueError, match="out of range"):
+        b.transitions(np.array([0, -1, 2]))
+    with pytest.raises(ValueError, match="out of range"):
+        b.transitions(np.array([0, b.n_bins]))
+    with pytest.raises(ValueError, match="integers"):
+        b.transitions(np.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match="lag"):
+        b.transitions(np.array([0, 1]), lag=0)
+    with pytest.raises(ValueError, match="not both"):
+        b.transitions(np.array([0, 1]), method="random_walk")
+    with pytest.raises(ValueError, match="bandwidth"):
+        b.transitions(method="diffusion")
+    assert b.transitions(np.array([3])).nnz == 0

@@ -239,14 +239,15 @@ class Environment:
         """Seconds (or interval counts) in each bin: interval [t_i, t_i+1) goes to sample
         i's bin when inside, no longer than ``max_gap`` and with ``speed[i] ≥ min_speed``;
         ``bandwidth`` smooths it with the transition kernel (mass-conserving)."""
-        if time_allocation != "start":
-            raise NotImplementedError(f"time_allocation={time_allocation!r}: only 'start' is implemented")
+        if time_allocation not in ("start", "linear"):
+            raise ValueError(f"time_allocation {time_allocation!r}: expected 'start' or 'linear'")
         p = _positions(positions, self.n_dims)
         t = _times(times, p.shape[0])
         s = None if speed is None else [float(v) for v in np.asarray(speed, dtype=np.float64).ravel()]
         occ = np.empty(self.n_bins)
         self._e.occupancy(t.ctypes.data, t.shape[0], p.ctypes.data, s, None if min_speed is None else float(min_speed),
-                          None if max_gap is None else float(max_gap), bool(return_seconds), occ.ctypes.data)
+                          None if max_gap is None else float(max_gap), bool(return_seconds),
+                          time_allocation == "linear", occ.ctypes.data)
         if bandwidth is not None:
             occ = self.smooth(occ, bandwidth, mode="transition")
         return occ
@@ -262,6 +263,54 @@ class Environment:
         n = self._e.bin_sequence(t.ctypes.data, t.shape[0], p.ctypes.data, bool(dedup), outside_value is not None,
                                  out.ctypes.data)
         return out[:n].copy()
+
+    def transitions(self, bins: Any = None, *, times: Any = None, positions: Any = None, lag: int = 1,
+                    allow_teleports: bool = False, method: str | None = None, bandwidth: float | None = None,
+                    normalize: bool = True) -> Any:
+        """A (n_bins, n_bins) ``scipy.sparse.csr_matrix`` of transitions, as 0.6.0: empirical
+        counts ``bins[k] → bins[k + lag]`` (from ``bins`` or the trajectory's bin sequence; jumps
+        between non-neighbours dropped unless ``allow_teleports``), rows normalised with
+        ``normalize``; or a model: ``method='random_walk'`` (uniform over neighbours) or
+        ``'diffusion'`` (the transition-mode kernel at ``bandwidth``, dense below
+        ``MAX_KERNEL_BINS``)."""
+        import scipy.sparse
+
+        n = self.n_bins
+        if method is not None:
+            if bins is not None or times is not None or positions is not None:
+                raise ValueError("give method (a model) or bins/times/positions (empirical), not both")
+            if lag != 1 or allow_teleports:
+                raise ValueError("lag and allow_teleports apply to empirical transitions only")
+            if method == "random_walk":
+                if bandwidth is not None:
+                    raise ValueError("bandwidth applies to method='diffusion' only")
+                off, cols, vals = self._e.random_walk(bool(normalize))
+            elif method == "diffusion":
+                if bandwidth is None:
+                    raise ValueError("method='diffusion' needs a bandwidth (σ in the environment's units)")
+                if not normalize:
+                    raise ValueError("method='diffusion' is always normalised; normalize=False is not supported")
+                return scipy.sparse.csr_matrix(self.compute_kernel(bandwidth, mode="transition"))
+            else:
+                raise ValueError(f"method {method!r}: expected 'random_walk' or 'diffusion'")
+        else:
+            if bins is None and times is None and positions is None:
+                raise ValueError("give bins, or times and positions")
+            if bins is not None and (times is not None or positions is not None):
+                raise ValueError("give bins or times/positions, not both")
+            if bins is None:
+                if times is None or positions is None:
+                    raise ValueError("times and positions go together")
+                bins = self.bin_sequence(times, positions, dedup=False, outside_value=-1)
+            b = np.asarray(bins)
+            if b.dtype.kind not in "iu":
+                raise ValueError(f"bins must be integers, got dtype {b.dtype}")
+            if int(lag) < 1:
+                raise ValueError(f"lag must be positive (got {lag})")
+            off, cols, vals = self._e.transitions(b.astype(np.int64).ravel().tolist(), int(lag),
+                                                  bool(allow_teleports), bool(normalize))
+        return scipy.sparse.csr_matrix((np.asarray(vals), np.asarray(cols, dtype=np.int64), np.asarray(off)),
+                                       shape=(n, n))
 
     def __repr__(self) -> str:
         return f"Environment({self.n_bins} bins, {self.n_dims}-D grid {self.grid_shape})"
