@@ -13,6 +13,7 @@ pub mod encoding;
 pub mod graph;
 pub mod grid;
 pub mod nearest;
+pub mod scores;
 pub mod smooth;
 pub mod trajectory;
 
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub use graph::Graph;
 pub use grid::Grid;
 pub use nearest::{Reach, TieBreak};
+pub use scores::FieldOptions;
 pub use smooth::{Generator, Mode, Operator};
 pub use trajectory::Csr;
 use voxfield_core::{Error, Result};

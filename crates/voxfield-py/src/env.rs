@@ -4,7 +4,9 @@
 //! alive for the call; work runs with the GIL released.
 
 use pyo3::prelude::*;
-use voxfield::env::{Environment, Grid, Mode, OccupancyOptions, Operator, Reach, TieBreak};
+use voxfield::env::{
+    Environment, FieldOptions, Grid, Mode, OccupancyOptions, Operator, Reach, TieBreak,
+};
 
 use crate::py_err;
 use crate::rbf::{f64s, f64s_mut};
@@ -394,6 +396,26 @@ impl Env {
     fn random_walk(&self, normalize: bool) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
         let c = self.inner.random_walk(normalize);
         (c.offsets, c.cols, c.values)
+    }
+
+    /// Place fields of a rate map (each its sorted bins).
+    fn place_fields(
+        &self,
+        py: Python<'_>,
+        rate: Vec<f64>,
+        threshold: f64,
+        min_size: usize,
+        max_mean_rate: f64,
+        subfields: bool,
+    ) -> PyResult<Vec<Vec<usize>>> {
+        let o = FieldOptions {
+            threshold,
+            min_size,
+            max_mean_rate,
+            subfields,
+        };
+        py.detach(|| self.inner.place_fields(&rate, &o))
+            .map_err(py_err)
     }
 
     fn clear_cache(&self) {

@@ -345,3 +345,53 @@ def test_transitions_match_empirical_random_walk_and_diffusion():
     with pytest.raises(ValueError, match="bandwidth"):
         b.transitions(method="diffusion")
     assert b.transitions(np.array([3])).nnz == 0
+
+
+def place_maps(env, seed):
+    """Rate maps with several Gaussian fields (some merged, some small), noise and NaN bins."""
+    rng = np.random.default_rng(seed)
+    c = env.bin_centers
+    maps = []
+    for k in range(6):
+        peaks = c[rng.choice(len(c), 1 + k % 3, replace=False)]
+        widths = rng.uniform(1.5, 5.0, len(peaks))
+        r = sum(rng.uniform(2, 15) * np.exp(-np.sum((c - p) ** 2, axis=1) / (2 * w * w))
+                for p, w in zip(peaks, widths))
+        r = r + rng.uniform(0, 0.3, len(c))
+        if k == 4:
+            r[rng.choice(len(c), 10, replace=False)] = np.nan
+        maps.append(r)
+    maps.append(np.full(len(c), 20.0) + rng.uniform(0, 1, len(c)))  # an interneuron
+    maps.append(np.zeros(len(c)))
+    return maps
+
+
+@pytest.mark.parametrize("dims,diag", [(2, True), (2, False), (3, True), (1, True)])
+def test_scores_and_place_fields_match(dims, diag):
+    from neurospatial import encoding as ne
+    from voxfield import env as ve
+
+    p = walk(4000, dims, 30.0, seed=50 + dims)
+    a, b = both(p, 2.0 if dims < 3 else 4.0, connect_diagonal_neighbors=diag)
+    occ = a.occupancy(np.arange(len(p)) / 30.0, p)
+    for r in place_maps(a, seed=dims):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = ne.detect_place_fields(a, r)
+            got = ve.detect_place_fields(b, r)
+            for kw in [{"threshold": 0.5, "min_size": 3}, {"detect_subfields": False, "min_size": 2}]:
+                w2, g2 = ne.detect_place_fields(a, r, **kw), ve.detect_place_fields(b, r, **kw)
+                assert [list(f) for f in g2] == [list(f) for f in w2]
+        assert [list(f) for f in got] == [list(f) for f in want]
+        assert got.excluded_reason == want.excluded_reason
+        for name in ("selectivity", "information_per_second"):
+            w, g = getattr(ne, name)(r, occ), getattr(ve, name)(r, occ)
+            assert g == pytest.approx(w, rel=1e-12, nan_ok=True)
+        for method in ("pearson", "spearman"):
+            w, g = ne.rate_map_coherence(r, a, method=method), ve.rate_map_coherence(r, b, method=method)
+            assert g == pytest.approx(w, rel=1e-10, nan_ok=True)
+    assert any(len(ne.detect_place_fields(a, r)) > 1 for r in place_maps(a, seed=dims)[:6]) or dims == 1
+    with pytest.raises(ValueError, match="threshold"):
+        ve.detect_place_fields(b, np.ones(b.n_bins), threshold=1.5)
+    with pytest.raises(ValueError, match="n_bins"):
+        ve.detect_place_fields(b, np.ones(b.n_bins + 1))

@@ -444,3 +444,107 @@ def sparsity(firing_rates: Any, occupancy: Any) -> np.ndarray | float:
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.clip(np.where(den > 0, num / np.where(den > 0, den, 1), 0.0), 0.0, 1.0)
     return float(out[0]) if single else out
+
+
+def selectivity(firing_rate: Any, occupancy: Any) -> float:
+    """Peak rate over the occupancy-weighted mean rate (0.6.0): inf when the mean is 0 and
+    the peak is not, NaN when both are 0 or no bin is finite."""
+    r, o = np.asarray(firing_rate, dtype=np.float64), np.asarray(occupancy, dtype=np.float64)
+    ok = np.isfinite(r) & np.isfinite(o)
+    if not ok.any():
+        return float("nan")
+    p = o[ok] / o[ok].sum()
+    peak, mean = r[ok].max(), (p * r[ok]).sum()
+    if mean == 0:
+        return float("inf") if peak > 0 else float("nan")
+    return float(peak / mean)
+
+
+def information_per_second(firing_rate: Any, occupancy: Any, *, base: float = 2.0) -> float:
+    """Skaggs information in bits per second: bits per spike × the mean rate (0.6.0)."""
+    info = spatial_information(firing_rate, occupancy, base=base)
+    r, o = np.asarray(firing_rate, dtype=np.float64), np.asarray(occupancy, dtype=np.float64)
+    ok = np.isfinite(r) & np.isfinite(o)
+    if not ok.any():
+        return float("nan")
+    p = o[ok] / o[ok].sum()
+    return float(info * (p * r[ok]).sum())
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks with ties averaged (scipy's rankdata 'average')."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    starts = np.r_[0, np.flatnonzero(xs[1:] != xs[:-1]) + 1]
+    ends = np.r_[starts[1:], len(xs)]
+    avg = (starts + ends + 1) / 2.0
+    r = np.empty(len(x))
+    r[order] = np.repeat(avg, ends - starts)
+    return r
+
+
+def rate_map_coherence(firing_rate: Any, env: Environment, *, method: str = "pearson") -> float:
+    """The correlation between each bin's rate and the mean rate of its graph neighbours
+    (0.6.0's coherence; 'pearson' or 'spearman'); NaN when undefined."""
+    r = np.asarray(firing_rate, dtype=np.float64)
+    if r.shape != (env.n_bins,):
+        raise ValueError(f"firing_rate.shape must be ({env.n_bins},), got {r.shape}")
+    if method not in ("pearson", "spearman"):
+        raise ValueError(f"method {method!r}: expected 'pearson' or 'spearman'")
+    ok = np.isfinite(r)
+    if not ok.any() or np.all(r[ok] == r[ok][0]):
+        return float("nan")
+    off, nbr, _ = env._e.csr()
+    off, nbr = np.asarray(off), np.asarray(nbr, dtype=np.int64)
+    deg = np.diff(off)
+    src = np.repeat(np.arange(env.n_bins), deg)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.bincount(src, weights=r[nbr], minlength=env.n_bins) / deg
+    means[deg == 0] = np.nan
+    ok &= np.isfinite(means)
+    if ok.sum() < 2:
+        return float("nan")
+    a, b = r[ok], means[ok]
+    if np.std(a) == 0 or np.std(b) == 0:
+        return float("nan")
+    if method == "spearman":
+        a, b = _ranks(a), _ranks(b)
+    a, b = a - a.mean(), b - b.mean()
+    return float(np.clip((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()), -1.0, 1.0))
+
+
+class PlaceFields(list):
+    """The place fields of one unit (each an int64 array of bins), strongest first;
+    ``excluded_reason`` says why a unit has none by rule (a putative interneuron)."""
+
+    def __init__(self, fields: list, excluded_reason: str | None = None):
+        super().__init__(fields)
+        self.fields = list(fields)
+        self.excluded_reason = excluded_reason
+        self.n_excluded = 0 if excluded_reason is None else 1
+
+
+def detect_place_fields(env: Environment, firing_rate: Any, *, threshold: float = 0.2,
+                        min_size: int | None = None, max_mean_rate: float = 10.0,
+                        detect_subfields: bool = True) -> PlaceFields:
+    """neurospatial 0.6.0's place fields: from the highest remaining peak, the connected bins
+    at or above ``threshold`` × peak (at least ``min_size`` bins, default 9), split into
+    subfields at 0.5 / 0.7 of the peak when more than twice that size; none for a unit whose
+    mean rate exceeds ``max_mean_rate`` (with a warning)."""
+    import warnings
+
+    r = np.asarray(firing_rate, dtype=np.float64)
+    if r.shape[:1] != (env.n_bins,) or r.ndim != 1:
+        raise ValueError(f"firing_rate shape {r.shape} does not match env.n_bins ({env.n_bins})")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    size = 9 if min_size is None else int(min_size)
+    if size < 0:
+        raise ValueError(f"min_size {min_size} must be ≥ 0")
+    mean = float(np.nanmean(r)) if np.isfinite(r).any() or (~np.isnan(r)).any() else float("nan")
+    if mean > max_mean_rate:
+        warnings.warn(f"detect_place_fields: unit excluded as a putative interneuron (mean rate {mean:.2f} Hz "
+                      f"> max_mean_rate {max_mean_rate} Hz)", UserWarning, stacklevel=2)
+        return PlaceFields([], "mean_rate_above_threshold")
+    fields = env._e.place_fields(r.tolist(), float(threshold), size, float(max_mean_rate), bool(detect_subfields))
+    return PlaceFields([np.asarray(f, dtype=np.int64) for f in fields])

@@ -1,0 +1,203 @@
+//! Rate-map scores with neurospatial 0.6.0's formulas: Skaggs spatial
+//! information (bits per spike), sparsity, and place-field detection (the
+//! connected bins above a fraction of the peak, split into subfields at 0.5
+//! and 0.7 of the peak).
+
+use std::collections::VecDeque;
+
+use voxfield_core::{Error, Result};
+
+use crate::Environment;
+
+/// Occupancy probabilities (NaN as 0), or None when there is no time.
+fn probabilities(occupancy: &[f64]) -> Option<Vec<f64>> {
+    let o: Vec<f64> = occupancy
+        .iter()
+        .map(|&v| if v.is_nan() { 0.0 } else { v })
+        .collect();
+    let total: f64 = o.iter().sum();
+    (total > 0.0).then(|| o.iter().map(|v| v / total).collect())
+}
+
+/// Skaggs information per spike, in bits (`base` 2): Σ p·(r/r̄)·log(r/r̄) over
+/// bins with p > 0 and r > 0; NaN rates count as 0; 0 when the mean rate or
+/// the occupancy is 0; never negative.
+pub fn spatial_information(rate: &[f64], occupancy: &[f64], base: f64) -> f64 {
+    let Some(p) = probabilities(occupancy) else {
+        return 0.0;
+    };
+    let r = |v: f64| if v.is_nan() { 0.0 } else { v };
+    let mean: f64 = p.iter().zip(rate).map(|(p, &v)| p * r(v)).sum();
+    if mean <= 0.0 {
+        return 0.0;
+    }
+    let ln_base = base.ln();
+    let s: f64 = p
+        .iter()
+        .zip(rate)
+        .filter(|(p, &v)| **p > 0.0 && r(v) > 0.0)
+        .map(|(p, &v)| {
+            let q = r(v) / mean;
+            p * q * (q.ln() / ln_base)
+        })
+        .sum();
+    s.max(0.0)
+}
+
+/// Sparsity (Σ p·r)² / Σ p·r², in [0, 1] (0 when degenerate).
+pub fn sparsity(rate: &[f64], occupancy: &[f64]) -> f64 {
+    let p = probabilities(occupancy).unwrap_or_else(|| vec![0.0; occupancy.len()]);
+    let r = |v: f64| if v.is_nan() { 0.0 } else { v };
+    let num: f64 = p.iter().zip(rate).map(|(p, &v)| p * r(v)).sum();
+    let den: f64 = p.iter().zip(rate).map(|(p, &v)| p * r(v) * r(v)).sum();
+    if den > 0.0 {
+        (num * num / den).clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
+/// How place fields are found (0.6.0's `detect_place_fields` options).
+#[derive(Clone, Debug)]
+pub struct FieldOptions {
+    /// A field is the connected bins at or above this fraction of its peak.
+    pub threshold: f64,
+    /// Fields of fewer bins are dropped.
+    pub min_size: usize,
+    /// A unit whose mean rate exceeds this is taken for an interneuron: no fields.
+    pub max_mean_rate: f64,
+    /// Split large fields at 0.5 and 0.7 of the peak.
+    pub subfields: bool,
+}
+
+impl Default for FieldOptions {
+    fn default() -> Self {
+        FieldOptions {
+            threshold: 0.2,
+            min_size: 9,
+            max_mean_rate: 10.0,
+            subfields: true,
+        }
+    }
+}
+
+impl Environment {
+    /// The place fields of a rate map (one value per bin; NaN ignored), each
+    /// its sorted bins, strongest first; empty when the mean rate exceeds
+    /// `max_mean_rate`.
+    pub fn place_fields(&self, rate: &[f64], o: &FieldOptions) -> Result<Vec<Vec<usize>>> {
+        let n = self.n_bins();
+        if rate.len() != n {
+            return Err(Error::invalid(format!(
+                "the rate map has {} values for {n} bins",
+                rate.len()
+            )));
+        }
+        if !(o.threshold > 0.0 && o.threshold < 1.0) {
+            return Err(Error::invalid(format!(
+                "threshold must be in (0, 1), got {}",
+                o.threshold
+            )));
+        }
+        let finite: Vec<f64> = rate.iter().copied().filter(|v| !v.is_nan()).collect();
+        let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+        if mean > o.max_mean_rate {
+            return Ok(vec![]);
+        }
+        let mut map = rate.to_vec();
+        let mut fields = vec![];
+        // nanargmax: the first maximum, ignoring NaN.
+        let argmax = |map: &[f64]| {
+            (0..n)
+                .filter(|&b| !map[b].is_nan())
+                .fold(None, |best: Option<usize>, b| match best {
+                    Some(a) if map[a] >= map[b] => Some(a),
+                    _ => Some(b),
+                })
+        };
+        while let Some(peak) = argmax(&map) {
+            let peak_rate = map[peak];
+            if !(peak_rate > 0.0 && peak_rate.is_finite()) {
+                break;
+            }
+            let level = peak_rate * o.threshold;
+            let above: Vec<bool> = map.iter().map(|&v| v >= level).collect();
+            let field = self.component(peak, &above);
+            if field.len() < o.min_size {
+                field.iter().for_each(|&b| map[b] = 0.0);
+                continue;
+            }
+            let split = if o.subfields && field.len() > o.min_size * 2 {
+                self.subfields(rate, &field, peak_rate, o.min_size)
+            } else {
+                vec![]
+            };
+            field.iter().for_each(|&b| map[b] = 0.0);
+            if split.len() > 1 {
+                fields.extend(split);
+            } else {
+                fields.push(field);
+            }
+            let rest = map
+                .iter()
+                .copied()
+                .filter(|v| !v.is_nan())
+                .fold(f64::NEG_INFINITY, f64::max);
+            if rest < level {
+                break;
+            }
+        }
+        Ok(fields)
+    }
+
+    /// The connected bins of `mask` reached from `seed` (sorted).
+    fn component(&self, seed: usize, mask: &[bool]) -> Vec<usize> {
+        let mut seen = vec![false; self.n_bins()];
+        let mut out = vec![seed];
+        seen[seed] = true;
+        let mut queue = VecDeque::from([seed]);
+        while let Some(b) = queue.pop_front() {
+            for &nb in self.graph.neighbors(b) {
+                let nb = nb as usize;
+                if mask[nb] && !seen[nb] {
+                    seen[nb] = true;
+                    out.push(nb);
+                    queue.push_back(nb);
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// A field split at 0.5, else 0.7, of its peak into components of at
+    /// least `min_size` bins, when that makes more than one.
+    fn subfields(
+        &self,
+        rate: &[f64],
+        field: &[usize],
+        peak: f64,
+        min_size: usize,
+    ) -> Vec<Vec<usize>> {
+        for fraction in [0.5, 0.7] {
+            let level = peak * fraction;
+            let mut mask = vec![false; self.n_bins()];
+            for &b in field {
+                mask[b] = rate[b] >= level;
+            }
+            let mut left: Vec<usize> = field.iter().copied().filter(|&b| mask[b]).collect();
+            let mut parts = vec![];
+            while let Some(&seed) = left.first() {
+                let part = self.component(seed, &mask);
+                left.retain(|b| part.binary_search(b).is_err());
+                if part.len() >= min_size {
+                    parts.push(part);
+                }
+            }
+            if parts.len() > 1 {
+                return parts;
+            }
+        }
+        vec![]
+    }
+}
