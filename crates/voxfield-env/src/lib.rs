@@ -10,6 +10,7 @@
 //! of entries, so many threads can query one environment at once.
 
 pub mod encoding;
+pub mod file;
 pub mod graph;
 pub mod grid;
 pub mod nearest;
@@ -31,6 +32,8 @@ use voxfield_core::{Error, Result};
 #[derive(Debug)]
 pub struct Environment {
     pub grid: Grid,
+    /// Whether diagonal neighbours are joined (the full 3^n − 1 neighbourhood).
+    pub diagonal: bool,
     /// Active bin → flat grid index (C order).
     pub bin_to_flat: Vec<usize>,
     /// Flat grid index → active bin, or −1.
@@ -77,6 +80,7 @@ impl Environment {
         let graph = Graph::grid(&grid, &bin_to_flat, &flat_to_bin, &centers, diagonal);
         Ok(Environment {
             grid,
+            diagonal,
             bin_to_flat,
             flat_to_bin,
             centers,

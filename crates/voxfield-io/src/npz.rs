@@ -176,3 +176,62 @@ impl Npz {
         Ok(out)
     }
 }
+
+/// Writes `members` (name, `.npy` bytes) as an uncompressed `.npz` (a stored
+/// zip, as `np.savez` writes), atomically: a temporary name, then a rename.
+pub fn write_npz<N: AsRef<str>>(path: &Path, members: &[(N, Vec<u8>)]) -> Result<()> {
+    if members.iter().any(|(_, b)| b.len() >= u32::MAX as usize) || members.len() > 0xffff {
+        return Err(Error::invalid(format!(
+            "{}: members of 4 GiB or more (zip64) are not written",
+            path.display()
+        )));
+    }
+    crate::npy::write_atomic(path, |w| {
+        use std::io::Write;
+        let mut central = vec![];
+        let mut offset = 0u64;
+        for (name, bytes) in members {
+            let name = name.as_ref();
+            let mut crc = flate2::Crc::new();
+            crc.update(bytes);
+            let (crc, size, nlen) = (crc.sum(), bytes.len() as u32, name.len() as u16);
+            // Fields shared by the local and the central header: version needed,
+            // flags, method (stored), time, date (1980-01-01), crc, sizes, name length.
+            let mut common = vec![];
+            common.extend_from_slice(&20u16.to_le_bytes());
+            common.extend_from_slice(&0u16.to_le_bytes());
+            common.extend_from_slice(&0u16.to_le_bytes());
+            common.extend_from_slice(&0u16.to_le_bytes());
+            common.extend_from_slice(&0x21u16.to_le_bytes());
+            common.extend_from_slice(&crc.to_le_bytes());
+            common.extend_from_slice(&size.to_le_bytes());
+            common.extend_from_slice(&size.to_le_bytes());
+            common.extend_from_slice(&nlen.to_le_bytes());
+            common.extend_from_slice(&0u16.to_le_bytes()); // extra length
+            w.write_all(&0x0403_4b50u32.to_le_bytes())?;
+            w.write_all(&common)?;
+            w.write_all(name.as_bytes())?;
+            w.write_all(bytes)?;
+            central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+            central.extend_from_slice(&20u16.to_le_bytes()); // version made by
+            central.extend_from_slice(&common);
+            central.extend_from_slice(&[0; 6]); // comment length, disk, internal attributes
+            central.extend_from_slice(&0u32.to_le_bytes()); // external attributes
+            central.extend_from_slice(&(offset as u32).to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+            offset += 30 + name.len() as u64 + bytes.len() as u64;
+        }
+        if offset + central.len() as u64 >= u32::MAX as u64 {
+            return Err(std::io::Error::other("archive of 4 GiB or more (zip64)"));
+        }
+        w.write_all(&central)?;
+        w.write_all(&0x0605_4b50u32.to_le_bytes())?;
+        w.write_all(&[0; 4])?; // disk numbers
+        let n = members.len() as u16;
+        w.write_all(&n.to_le_bytes())?;
+        w.write_all(&n.to_le_bytes())?;
+        w.write_all(&(central.len() as u32).to_le_bytes())?;
+        w.write_all(&(offset as u32).to_le_bytes())?;
+        w.write_all(&0u16.to_le_bytes())
+    })
+}

@@ -78,6 +78,25 @@ impl Env {
         })
     }
 
+    /// Reads a neurospatial 0.6.0 environment pair (PATH.json + PATH.npz).
+    #[staticmethod]
+    fn from_file(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Env> {
+        let inner = py
+            .detach(|| Environment::from_file(&path))
+            .map_err(py_err)?;
+        Ok(Env { inner })
+    }
+
+    /// Writes the neurospatial 0.6.0 pair (PATH.json + PATH.npz).
+    fn to_file(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        py.detach(|| self.inner.to_file(&path)).map_err(py_err)
+    }
+
+    #[getter]
+    fn diagonal(&self) -> bool {
+        self.inner.diagonal
+    }
+
     #[getter]
     fn n_bins(&self) -> usize {
         self.inner.n_bins()

@@ -395,3 +395,64 @@ def test_scores_and_place_fields_match(dims, diag):
         ve.detect_place_fields(b, np.ones(b.n_bins), threshold=1.5)
     with pytest.raises(ValueError, match="n_bins"):
         ve.detect_place_fields(b, np.ones(b.n_bins + 1))
+
+
+@pytest.mark.parametrize("dims,kw", [(2, {}), (3, {"connect_diagonal_neighbors": False}), (1, {}),
+                                     (2, {"bin_count_threshold": 3})])
+def test_file_pair_both_ways(tmp_path, dims, kw):
+    p = walk(2000, dims, 30.0, seed=60 + dims)
+    a, b = both(p, 2.5 if dims < 3 else 5.0, **kw)
+    # neurospatial → voxfield
+    a.to_file(tmp_path / "ns")
+    r = Environment.from_file(tmp_path / "ns")
+    np.testing.assert_array_equal(r.bin_centers, a.bin_centers)
+    np.testing.assert_array_equal(r.active_mask, a.active_mask)
+    assert graph_edges(a).keys() == {(int(i), int(j)) for i, j in r.edges()[0]}
+    q = walk(500, dims, 32.0, seed=1)
+    np.testing.assert_array_equal(r.bin_at(q), a.bin_at(q))
+    # voxfield → neurospatial: the same bins, graph and queries
+    b.to_file(tmp_path / "vf.json")
+    back = ns.Environment.from_file(tmp_path / "vf")
+    # neurospatial 0.6.0 turns a MaskedGrid's grid_edges into one 2-D array when every axis
+    # has as many edges (its own files too), and bin_sizes then fails: give it its tuple back.
+    back.layout.grid_edges = tuple(np.asarray(e) for e in back.layout.grid_edges)
+    assert back.n_bins == a.n_bins
+    np.testing.assert_array_equal(back.bin_centers, a.bin_centers)
+    np.testing.assert_array_equal(back.active_mask, a.active_mask)
+    assert graph_edges(back).keys() == graph_edges(a).keys()
+    for k, d in graph_edges(back).items():
+        assert d == pytest.approx(graph_edges(a)[k], rel=1e-14)
+    np.testing.assert_array_equal(back.bin_at(q), a.bin_at(q))
+    f = np.linspace(0, 1, a.n_bins)
+    np.testing.assert_allclose(back.smooth(f, 4.0), a.smooth(f, 4.0), rtol=1e-10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ns.json", "ns.npz", "vf.json", "vf.npz"]
+
+
+def test_file_pair_refuses_bad_files(tmp_path):
+    import json
+
+    env = Environment.from_samples(walk(500, 2, 20.0, seed=1), 2.0)
+    env.to_file(tmp_path / "e")
+    with pytest.raises(Exception, match="missing.json"):
+        Environment.from_file(tmp_path / "missing")
+    meta = json.loads((tmp_path / "e.json").read_text())
+    for key, value, msg in [("schema_version", "Environment-v9", "schema_version"),
+                            ("layout_type", "Hexagonal", "not a grid layout"),
+                            ("n_bins", 3, "n_bins")]:
+        bad = dict(meta, **{key: value})
+        (tmp_path / "b.json").write_text(json.dumps(bad))
+        (tmp_path / "b.npz").write_bytes((tmp_path / "e.npz").read_bytes())
+        with pytest.raises(Exception, match=msg):
+            Environment.from_file(tmp_path / "b")
+    edited = json.loads(json.dumps(meta))
+    edited["graph"]["links"] = edited["graph"]["links"][1:]
+    (tmp_path / "b.json").write_text(json.dumps(edited))
+    with pytest.raises(Exception, match="edited graph"):
+        Environment.from_file(tmp_path / "b")
+    (tmp_path / "b.json").write_text("{not json")
+    with pytest.raises(Exception, match="not valid JSON"):
+        Environment.from_file(tmp_path / "b")
+    (tmp_path / "b.json").write_text(json.dumps(meta))
+    (tmp_path / "b.npz").write_bytes((tmp_path / "e.npz").read_bytes()[:100])
+    with pytest.raises(Exception, match="b.npz"):
+        Environment.from_file(tmp_path / "b")

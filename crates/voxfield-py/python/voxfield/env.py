@@ -89,6 +89,21 @@ class Environment:
             raise ValueError(f"active_mask has shape {mask.shape}, the edges make {tuple(len(e) - 1 for e in edges)}")
         return cls(_voxfield.Env.from_mask(edges, mask.ravel().tolist(), bool(connect_diagonal_neighbors)))
 
+    @classmethod
+    def from_file(cls, path: Any) -> "Environment":
+        """Reads neurospatial 0.6.0's ``to_file`` pair (``path.json`` + ``path.npz``) of any
+        grid layout; other layouts and edited graphs are refused with the reason."""
+        import os
+
+        return cls(_voxfield.Env.from_file(os.fspath(path)))
+
+    def to_file(self, path: Any) -> None:
+        """Writes neurospatial 0.6.0's pair (``path.json`` + ``path.npz``) as a ``MaskedGrid``
+        layout: neurospatial's ``Environment.from_file`` rebuilds the same bins and graph."""
+        import os
+
+        self._e.to_file(os.fspath(path))
+
     # Geometry -------------------------------------------------------------------------
     @property
     def n_bins(self) -> int:

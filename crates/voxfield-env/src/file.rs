@@ -1,0 +1,251 @@
+//! neurospatial 0.6.0's environment files: `NAME.json` (schema
+//! `Environment-v1`: layout, grid shape, the connectivity graph as networkx
+//! node-link data) beside `NAME.npz` (`bin_centers`, `active_mask`,
+//! `grid_edges_<axis>`).
+//!
+//! Written as a `MaskedGrid` layout (the exact edges and active mask, so
+//! neurospatial's `from_file` rebuilds the same bins); read from any grid
+//! layout (`RegularGrid`, `MaskedGrid`, `ImageMask`, `ShapelyPolygon`) by
+//! rebuilding the grid from its edges and mask and checking the saved centres
+//! and graph against it.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use voxfield_core::{Error, Result};
+use voxfield_io::npy;
+use voxfield_io::npz::{write_npz, Npz};
+
+use crate::{Environment, Grid};
+
+/// The schema neurospatial 0.6.0 writes and reads.
+pub const SCHEMA: &str = "Environment-v1";
+
+/// Layouts whose bins are the active cells of a grid.
+const GRID_LAYOUTS: [&str; 4] = ["RegularGrid", "MaskedGrid", "ImageMask", "ShapelyPolygon"];
+
+/// The `.json` and `.npz` paths of an environment file named with or
+/// without either suffix.
+pub fn pair(path: &Path) -> (PathBuf, PathBuf) {
+    let base = match path.extension().and_then(|e| e.to_str()) {
+        Some("json") | Some("npz") => path.with_extension(""),
+        _ => path.to_path_buf(),
+    };
+    let with = |ext: &str| {
+        let mut s = base.clone().into_os_string();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    (with(".json"), with(".npz"))
+}
+
+fn npy_bytes(descr: &str, shape: &[usize], data: impl Iterator<Item = [u8; 8]>) -> Vec<u8> {
+    let mut b = npy::header_bytes(descr, shape);
+    data.for_each(|v| b.extend_from_slice(&v));
+    b
+}
+
+impl Environment {
+    /// The node-link graph and the JSON metadata neurospatial writes.
+    fn metadata(&self) -> Value {
+        let d = self.n_dims();
+        let nodes: Vec<Value> = (0..self.n_bins())
+            .map(|b| {
+                let f = self.bin_to_flat[b];
+                json!({"pos": self.center(b), "source_grid_flat_index": f,
+                       "original_grid_nd_index": self.grid.unflat(f), "id": b})
+            })
+            .collect();
+        let g = &self.graph;
+        let mut links = vec![];
+        for a in 0..self.n_bins() {
+            for k in g.offsets[a]..g.offsets[a + 1] {
+                let b = g.nbrs[k] as usize;
+                if b <= a {
+                    continue;
+                }
+                let v: Vec<f64> = (0..d)
+                    .map(|i| self.center(b)[i] - self.center(a)[i])
+                    .collect();
+                let mut l = json!({"distance": g.dist[k], "vector": v, "edge_id": links.len(),
+                                   "source": a, "target": b});
+                if d == 2 {
+                    l["angle_2d"] = json!(v[1].atan2(v[0]));
+                }
+                links.push(l);
+            }
+        }
+        let active: Value = nest(&self.grid.shape, &self.grid.active);
+        json!({
+            "schema_version": SCHEMA,
+            "library_version": concat!("voxfield ", env!("CARGO_PKG_VERSION")),
+            "name": "",
+            "n_dims": d,
+            "n_bins": self.n_bins(),
+            "is_linearized_track": false,
+            "layout_type": "MaskedGrid",
+            "layout_parameters": {"active_mask": active, "grid_edges": self.grid.edges,
+                                  "connect_diagonal_neighbors": self.diagonal},
+            "dimension_ranges": self.grid.edges.iter().map(|e| [e[0], e[e.len() - 1]]).collect::<Vec<_>>(),
+            "grid_shape": self.grid.shape,
+            "graph": {"directed": false, "multigraph": false, "graph": {}, "nodes": nodes, "links": links},
+            "regions": [],
+        })
+    }
+
+    /// Writes `PATH.json` and `PATH.npz` (neurospatial 0.6.0's pair), each
+    /// under a temporary name first; the `.npz` goes first, so a `.json` is
+    /// never newer than its arrays.
+    pub fn to_file(&self, path: &Path) -> Result<()> {
+        let (json_path, npz_path) = pair(path);
+        let d = self.n_dims();
+        let mut members = vec![(
+            "bin_centers.npy".to_string(),
+            npy_bytes(
+                "<f8",
+                &[self.n_bins(), d],
+                self.centers.iter().map(|v| v.to_le_bytes()),
+            ),
+        )];
+        let mut mask = npy::header_bytes("|b1", &self.grid.shape);
+        mask.extend(self.grid.active.iter().map(|&a| a as u8));
+        members.push(("active_mask.npy".to_string(), mask));
+        for (i, e) in self.grid.edges.iter().enumerate() {
+            members.push((
+                format!("grid_edges_{i}.npy"),
+                npy_bytes("<f8", &[e.len()], e.iter().map(|v| v.to_le_bytes())),
+            ));
+        }
+        write_npz(&npz_path, &members)?;
+        let text = serde_json::to_string_pretty(&self.metadata())
+            .map_err(|e| Error::invalid(format!("encoding {}: {e}", json_path.display())))?;
+        npy::write_atomic(&json_path, |w| {
+            use std::io::Write;
+            w.write_all(text.as_bytes())
+        })
+    }
+
+    /// Reads a neurospatial environment pair written by either library.
+    pub fn from_file(path: &Path) -> Result<Environment> {
+        let (json_path, npz_path) = pair(path);
+        let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
+        let meta: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::format(&json_path, format!("not valid JSON: {e}")))?;
+        let bad = |m: String| Error::format(&json_path, m);
+        let schema = meta["schema_version"].as_str().unwrap_or("(none)");
+        if !schema.starts_with("Environment-v1") {
+            return Err(bad(format!(
+                "schema_version {schema:?}: this reader knows {SCHEMA}"
+            )));
+        }
+        let layout = meta["layout_type"]
+            .as_str()
+            .ok_or_else(|| bad("no layout_type".into()))?;
+        if !GRID_LAYOUTS.contains(&layout) {
+            return Err(bad(format!(
+                "layout_type {layout:?} is not a grid layout; voxfield reads {}",
+                GRID_LAYOUTS.join(", ")
+            )));
+        }
+        let dims = meta["n_dims"]
+            .as_u64()
+            .ok_or_else(|| bad("no n_dims".into()))? as usize;
+        let n_bins = meta["n_bins"]
+            .as_u64()
+            .ok_or_else(|| bad("no n_bins".into()))? as usize;
+        let diagonal = meta["layout_parameters"]["connect_diagonal_neighbors"]
+            .as_bool()
+            .unwrap_or(true);
+        let npz = Npz::open(&npz_path)?;
+        let member = |name: &str| -> Result<npy::NpyArray> {
+            let bytes = npz.read(&format!("{name}.npy"))?;
+            npy::parse_array(&bytes).map_err(|m| Error::format(&npz_path, format!("{name}: {m}")))
+        };
+        let edges: Vec<Vec<f64>> = (0..dims)
+            .map(|i| member(&format!("grid_edges_{i}")).map(|a| a.data))
+            .collect::<Result<_>>()?;
+        let mut grid = Grid::with_edges(edges, true)
+            .map_err(|e| Error::format(&npz_path, format!("grid_edges: {e}")))?;
+        let mask = member("active_mask")?;
+        if mask.shape != grid.shape {
+            return Err(Error::format(
+                &npz_path,
+                format!(
+                    "active_mask has shape {:?}, the edges make {:?}",
+                    mask.shape, grid.shape
+                ),
+            ));
+        }
+        grid.active = mask.data.iter().map(|&v| v != 0.0).collect();
+        let env = Environment::new(grid, diagonal)
+            .map_err(|e| Error::format(&npz_path, e.to_string()))?;
+        if env.n_bins() != n_bins {
+            return Err(bad(format!(
+                "n_bins is {n_bins} but the active mask in {} has {}",
+                npz_path.display(),
+                env.n_bins()
+            )));
+        }
+        let centers = member("bin_centers")?;
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()));
+        if centers.shape != [n_bins, dims]
+            || centers
+                .data
+                .iter()
+                .zip(&env.centers)
+                .any(|(&a, &b)| !close(a, b))
+        {
+            return Err(Error::format(
+                &npz_path,
+                "bin_centers differ from the centres of the grid's active cells".to_string(),
+            ));
+        }
+        env.check_links(&meta["graph"]["links"])
+            .map_err(|m| bad(format!("graph: {m}")))?;
+        Ok(env)
+    }
+
+    /// Checks saved node-link edges against this environment's graph.
+    fn check_links(&self, links: &Value) -> std::result::Result<(), String> {
+        let links = links.as_array().ok_or("no links")?;
+        let mut saved: Vec<(usize, usize)> = links
+            .iter()
+            .map(|l| match (l["source"].as_u64(), l["target"].as_u64()) {
+                (Some(s), Some(t)) => Ok((s.min(t) as usize, s.max(t) as usize)),
+                _ => Err("a link without integer source and target".to_string()),
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        saved.sort_unstable();
+        let g = &self.graph;
+        let mut ours = vec![];
+        for a in 0..self.n_bins() {
+            for &b in &g.nbrs[g.offsets[a]..g.offsets[a + 1]] {
+                if a < b as usize {
+                    ours.push((a, b as usize));
+                }
+            }
+        }
+        if saved != ours {
+            return Err(format!(
+                "{} edges differ from the grid rule's {} (connect_diagonal_neighbors={}); an edited graph is not supported",
+                saved.len(),
+                ours.len(),
+                self.diagonal
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A C-order flat mask as nested JSON lists of `shape`.
+fn nest(shape: &[usize], flat: &[bool]) -> Value {
+    if shape.len() == 1 {
+        return json!(flat);
+    }
+    let step = flat.len() / shape[0].max(1);
+    Value::Array(
+        (0..shape[0])
+            .map(|i| nest(&shape[1..], &flat[i * step..(i + 1) * step]))
+            .collect(),
+    )
+}
