@@ -69,6 +69,7 @@ pub fn run(cli: Cli) -> Result<()> {
             picture,
         } => slice(&source.path, &source.raw, &plane, &out, &sampling, &picture),
         Command::Rbf { cmd } => crate::rbf::run(cmd),
+        Command::Env { cmd } => crate::environment::run(cmd),
         Command::Compress {
             source,
             out,

@@ -456,3 +456,57 @@ def test_file_pair_refuses_bad_files(tmp_path):
     (tmp_path / "b.npz").write_bytes((tmp_path / "e.npz").read_bytes()[:100])
     with pytest.raises(Exception, match="b.npz"):
         Environment.from_file(tmp_path / "b")
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_cli_rate_maps_match_neurospatial_and_info_reads_the_pair(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from neurospatial.encoding import compute_spatial_rates, spatial_information
+
+    cli = os.environ["VOXFIELD_CLI"]
+    p = walk(6000, 2, 40.0, seed=70)
+    t = np.arange(len(p)) / 30.0
+    t[3000:] += 2.0  # a tracking gap
+    rng = np.random.default_rng(70)
+    spikes = {f"cell{u}": np.sort(rng.uniform(0, t[-1], 300 + 50 * u)) for u in range(4)}
+    np.save(tmp_path / "pos.npy", np.column_stack([t, p]))
+    np.savez(tmp_path / "spk.npz", **spikes)
+    r = subprocess.run([cli, "env", "rate-maps", tmp_path / "pos.npy", tmp_path / "spk.npz", "--bin-size", "4",
+                        "--bandwidth", "6", "-o", tmp_path / "rates.npy", "--png", tmp_path / "panel.png",
+                        "--env", tmp_path / "arena", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    table = json.loads(r.stdout)
+    env = ns.Environment.from_samples(p, bin_size=4.0)
+    want = compute_spatial_rates(env, list(spikes.values()), t, p, bandwidth=6.0)
+    got = np.load(tmp_path / "rates.npy")
+    assert got.shape == (4, env.n_bins)
+    np.testing.assert_allclose(got, np.asarray(want.firing_rates), rtol=1e-9, atol=1e-12)
+    occ = env.occupancy(t, p)
+    for u, row in enumerate(table["units"]):
+        assert row["unit"] == f"cell{u}" and row["spikes"] == len(spikes[row["unit"]])
+        w = spatial_information(np.asarray(want.firing_rates)[u], occ)
+        assert row["information_bits_per_spike"] == pytest.approx(w, rel=1e-9)
+    assert (tmp_path / "panel.png").read_bytes()[:4] == b"\x89PNG"
+    back = Environment.from_file(tmp_path / "arena")
+    np.testing.assert_array_equal(back.bin_centers, env.bin_centers)
+    r = subprocess.run([cli, "env", "info", tmp_path / "arena.json", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n_bins"] == env.n_bins
+    # Bad input: a clear error naming the file, nothing written.
+    np.save(tmp_path / "bad.npy", np.column_stack([t, p, p, p]))
+    r = subprocess.run([cli, "env", "rate-maps", tmp_path / "bad.npy", tmp_path / "spk.npz", "--bin-size", "4",
+                        "-o", tmp_path / "x.npy"], capture_output=True, text=True)
+    assert r.returncode == 1 and "bad.npy" in r.stderr and "1-3 coordinates" in r.stderr
+    tb = t.copy()
+    tb[10] = tb[5]
+    np.save(tmp_path / "back.npy", np.column_stack([tb, p]))
+    r = subprocess.run([cli, "env", "rate-maps", tmp_path / "back.npy", tmp_path / "spk.npz", "--bin-size", "4",
+                        "-o", tmp_path / "x.npy"], capture_output=True, text=True)
+    assert r.returncode == 1 and "must not decrease" in r.stderr
+    r = subprocess.run([cli, "env", "rate-maps", tmp_path / "pos.npy", tmp_path / "spk.npz", "--bin-size", "0",
+                        "-o", tmp_path / "x.npy"], capture_output=True, text=True)
+    assert r.returncode == 1 and "bin_size" in r.stderr
+    assert not (tmp_path / "x.npy").exists()

@@ -1,0 +1,300 @@
+//! `voxfield env rate-maps | info`: firing-rate maps of many units from a
+//! tracking table and spike trains, and environment files.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use voxfield::env::{sparsity, spatial_information, Environment, Grid, OccupancyOptions};
+use voxfield_io::npy;
+use voxfield_io::npz::Npz;
+
+use crate::args::{Colormap, EnvCommand};
+use crate::work::set_threads;
+use crate::{points, render};
+
+pub fn run(cmd: EnvCommand) -> Result<()> {
+    match cmd {
+        EnvCommand::RateMaps {
+            positions,
+            spikes,
+            bin_size,
+            bandwidth,
+            out,
+            png,
+            env,
+            min_occupancy,
+            max_gap,
+            bin_count_threshold,
+            json,
+            threads,
+        } => {
+            set_threads(threads)?;
+            let o = RateOptions {
+                bin_size,
+                bandwidth,
+                min_occupancy,
+                max_gap,
+                threshold: bin_count_threshold,
+            };
+            rate_maps(
+                &positions,
+                &spikes,
+                &o,
+                &out,
+                png.as_deref(),
+                env.as_deref(),
+                json,
+            )
+        }
+        EnvCommand::Info { file, json } => info(&file, json),
+    }
+}
+
+struct RateOptions {
+    bin_size: Vec<f64>,
+    bandwidth: f64,
+    min_occupancy: f64,
+    max_gap: f64,
+    threshold: usize,
+}
+
+/// Unit names and spike times from an `.npz` (one 1-D array per unit) or one `.npy`.
+fn load_spikes(path: &Path) -> Result<Vec<(String, Vec<f64>)>> {
+    voxfield_io::safety::regular_input(path)?;
+    let one = |name: &str, a: npy::NpyArray| -> Result<(String, Vec<f64>)> {
+        if a.shape.len() != 1 {
+            bail!(
+                "{}: unit {name:?} must be a 1-D array of spike times, got shape {:?}",
+                path.display(),
+                a.shape
+            );
+        }
+        Ok((name.to_string(), a.data))
+    };
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    {
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        return Ok(vec![one(&stem, npy::read_array(path)?)?]);
+    }
+    let npz = Npz::open(path)?;
+    let mut units = vec![];
+    for member in npz.names() {
+        let a = npy::parse_array(&npz.read(member)?)
+            .map_err(|m| anyhow::anyhow!("{}: member {member}: {m}", path.display()))?;
+        units.push(one(member.trim_end_matches(".npy"), a)?);
+    }
+    if units.is_empty() {
+        bail!("{}: no units (the archive is empty)", path.display());
+    }
+    Ok(units)
+}
+
+fn rate_maps(
+    positions: &Path,
+    spikes: &Path,
+    o: &RateOptions,
+    out: &Path,
+    png: Option<&Path>,
+    env_out: Option<&Path>,
+    json: bool,
+) -> Result<()> {
+    for p in [Some(out), png, env_out].into_iter().flatten() {
+        voxfield_io::safety::check_not_input(p, &[positions, spikes])?;
+    }
+    let t0 = Instant::now();
+    let table = points::load_table(positions)?;
+    let d = table.cols.saturating_sub(1);
+    if !(1..=3).contains(&d) || table.rows() == 0 {
+        bail!(
+            "{}: tracking must be (N, 1 + d) with times in column 0 and 1-3 coordinates, got {} rows of {} columns",
+            positions.display(),
+            table.rows(),
+            table.cols
+        );
+    }
+    let times: Vec<f64> = table.data.iter().step_by(table.cols).copied().collect();
+    let coords: Vec<f64> = table
+        .data
+        .chunks_exact(table.cols)
+        .flat_map(|r| r[1..].iter().copied())
+        .collect();
+    let units = load_spikes(spikes)?;
+    let grid = Grid::from_samples(&coords, d, &o.bin_size, Some(o.threshold))
+        .with_context(|| format!("binning {}", positions.display()))?;
+    let env = Environment::new(grid, true)?;
+    let occ_opts = OccupancyOptions {
+        max_gap: Some(o.max_gap),
+        ..OccupancyOptions::default()
+    };
+    let trains: Vec<&[f64]> = units.iter().map(|(_, s)| s.as_slice()).collect();
+    let (counts, occupancy) = env
+        .spike_counts(&trains, &times, &coords, &occ_opts)
+        .with_context(|| format!("{} with {}", positions.display(), spikes.display()))?;
+    let rates = env.diffusion_rates(&counts, &occupancy, o.bandwidth, o.min_occupancy)?;
+    let n = env.n_bins();
+    npy::write_npy(out, &[units.len(), n], &rates)?;
+    if let Some(e) = env_out {
+        env.to_file(e)?;
+    }
+    if let Some(p) = png {
+        panel(&env, &rates, units.len(), p)?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let rows: Vec<serde_json::Value> = units
+        .iter()
+        .enumerate()
+        .map(|(u, (name, s))| {
+            let r = &rates[u * n..(u + 1) * n];
+            let peak = r
+                .iter()
+                .copied()
+                .filter(|v| !v.is_nan())
+                .fold(0.0, f64::max);
+            json!({"unit": name, "spikes": s.len(), "peak_hz": peak,
+                   "information_bits_per_spike": spatial_information(r, &occupancy, 2.0),
+                   "sparsity": sparsity(r, &occupancy)})
+        })
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"n_bins": n, "grid_shape": env.grid.shape,
+                "seconds_tracked": occupancy.iter().sum::<f64>(), "units": rows}))?
+        );
+    } else {
+        println!(
+            "{:<16} {:>8} {:>9} {:>12} {:>9}",
+            "unit", "spikes", "peak Hz", "bits/spike", "sparsity"
+        );
+        for r in &rows {
+            println!(
+                "{:<16} {:>8} {:>9.3} {:>12.4} {:>9.4}",
+                r["unit"].as_str().unwrap_or(""),
+                r["spikes"],
+                r["peak_hz"].as_f64().unwrap_or(f64::NAN),
+                r["information_bits_per_spike"].as_f64().unwrap_or(f64::NAN),
+                r["sparsity"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    eprintln!(
+        "voxfield: {} units over {n} bins ({:?} grid, {:.1} s tracked) in {:.0} ms -> {}",
+        units.len(),
+        env.grid.shape,
+        occupancy.iter().sum::<f64>(),
+        secs * 1e3,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Pixels per panel tile at most (so a panel of many units stays a sane PNG).
+const MAX_PANEL_PIXELS: usize = 1 << 24;
+
+/// A panel of 2-D rate maps (x to the right, y up), each scaled to its own
+/// peak; black where a bin is outside the arena or has no rate.
+fn panel(env: &Environment, rates: &[f64], units: usize, path: &Path) -> Result<()> {
+    if env.n_dims() != 2 {
+        bail!(
+            "--png {}: a panel needs a 2-D arena, this one is {}-D",
+            path.display(),
+            env.n_dims()
+        );
+    }
+    let (nx, ny) = (env.grid.shape[0], env.grid.shape[1]);
+    let n = env.n_bins();
+    let cols = (units as f64).sqrt().ceil() as usize;
+    let rows = units.div_ceil(cols);
+    let scale = (256 / nx.max(ny)).max(1);
+    let (tw, th) = (nx * scale + 2, ny * scale + 2);
+    let (w, h) = (cols * tw, rows * th);
+    if w * h > MAX_PANEL_PIXELS {
+        bail!(
+            "--png {}: a panel of {w}×{h} pixels is too large",
+            path.display()
+        );
+    }
+    let mut px = vec![f32::NAN; w * h];
+    for u in 0..units {
+        let r = &rates[u * n..(u + 1) * n];
+        let peak = r
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .fold(0.0, f64::max);
+        let (ox, oy) = ((u % cols) * tw + 1, (u / cols) * th + 1);
+        for (b, &v) in r.iter().enumerate() {
+            let (i, j) = {
+                let f = env.bin_to_flat[b];
+                (f / ny, f % ny)
+            };
+            let value = if peak > 0.0 { (v / peak) as f32 } else { 0.0 };
+            for dy in 0..scale {
+                for dx in 0..scale {
+                    let (x, y) = (ox + i * scale + dx, oy + (ny - 1 - j) * scale + dy);
+                    px[y * w + x] = value;
+                }
+            }
+        }
+    }
+    render::write_png(path, &px, w, h, [0.0, 1.0], Colormap::Viridis)
+}
+
+fn info(file: &Path, json: bool) -> Result<()> {
+    let env = Environment::from_file(file)?;
+    let g = &env.grid;
+    let widths: Vec<[f64; 2]> = g
+        .edges
+        .iter()
+        .map(|e| {
+            let w: Vec<f64> = e.windows(2).map(|p| p[1] - p[0]).collect();
+            [
+                w.iter().copied().fold(f64::INFINITY, f64::min),
+                w.iter().copied().fold(0.0, f64::max),
+            ]
+        })
+        .collect();
+    let n_edges = env.graph.nbrs.len() / 2;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "n_dims": env.n_dims(), "n_bins": env.n_bins(), "grid_shape": g.shape,
+                "ranges": g.edges.iter().map(|e| [e[0], e[e.len() - 1]]).collect::<Vec<_>>(),
+                "bin_widths_min_max": widths, "n_edges": n_edges,
+                "connect_diagonal_neighbors": env.diagonal,
+                "area": env.bin_sizes().iter().sum::<f64>()}))?
+        );
+        return Ok(());
+    }
+    println!("{}: {}-D grid environment", file.display(), env.n_dims());
+    println!(
+        "  bins:   {} active of {} cells, grid {:?}",
+        env.n_bins(),
+        g.active.len(),
+        g.shape
+    );
+    for (a, (e, w)) in g.edges.iter().zip(&widths).enumerate() {
+        println!(
+            "  axis {a}: {} .. {} in {} bins of width {}",
+            e[0],
+            e[e.len() - 1],
+            e.len() - 1,
+            if (w[1] - w[0]).abs() <= 1e-12 * w[1].abs() {
+                format!("{}", w[0])
+            } else {
+                format!("{} to {}", w[0], w[1])
+            }
+        );
+    }
+    println!(
+        "  graph:  {n_edges} edges ({} neighbours)",
+        if env.diagonal { "diagonal" } else { "axis" }
+    );
+    println!("  area:   {}", env.bin_sizes().iter().sum::<f64>());
+    Ok(())
+}
