@@ -4,6 +4,7 @@ section C, plus smoothing at 10k, 100k and 1M bins (voxfield only: neurospatial'
 dense kernel needs n² memory and ~n³ time there).
 
     .venv/bin/python bench/bench_env.py [--repeats 5] [--smooth-grids 20,30,50] [--skip-large]
+                                        [--only queries,mapping,occupancy,smooth,rates,large]
 
 Medians of `--repeats` runs; "uncached" neurospatial smoothing runs once per case
 (the first call builds the dense kernel), voxfield's first call builds its sparse
@@ -57,7 +58,9 @@ def main():
     ap.add_argument("--smooth-grids", default="20,30,50")
     ap.add_argument("--bandwidths", default="5,10")
     ap.add_argument("--skip-large", action="store_true")
+    ap.add_argument("--only", default="queries,mapping,occupancy,smooth,rates,large")
     a = ap.parse_args()
+    only = set(a.only.split(","))
     import neurospatial as ns
     from voxfield.env import Environment
     rows = []
@@ -72,7 +75,7 @@ def main():
 
     print(f"{'row':48} {'bins':>9} {'neurospatial':>14} {'voxfield':>15} {'speedup':>8}")
     # Point → bin, neighbours, paths (C.1, C.2).
-    for n in [10, 100]:
+    for n in ([10, 100] if "queries" in only else []):
         pts = lattice(n)
         e_ns = ns.Environment.from_samples(pts, bin_size=2.0)
         e_vf = Environment.from_samples(pts, 2.0)
@@ -91,8 +94,42 @@ def main():
         assert abs(e_vf.distance_between(p, q2) - e_ns.distance_between(p, q2)) < 1e-9
         row(f"distance_between, grid {n}×{n}", n * n, med(lambda: e_ns.distance_between(p, q2), a.repeats),
             med(lambda: e_vf.distance_between(p, q2), a.repeats))
+    # Nearest-bin mapping and interpolation (C.1, C.3).
+    if "mapping" in only:
+        from neurospatial.ops.binning import clear_kdtree_cache, map_points_to_bins as ns_map
+        from voxfield.env import map_points_to_bins as vf_map
+        for n in [10, 100]:
+            pts = lattice(n)
+            e_ns = ns.Environment.from_samples(pts, bin_size=2.0)
+            fresh = [Environment.from_samples(pts, 2.0) for _ in range(a.repeats)]
+            e_vf = fresh[0]
+            for m in [1000, 10000]:
+                q = np.random.default_rng(m).uniform(-1, 2 * n + 1, (m, 2))
+                np.testing.assert_array_equal(vf_map(q, e_vf), ns_map(q, e_ns))
+
+                def ns_uncached():
+                    clear_kdtree_cache(e_ns)
+                    return ns_map(q, e_ns)
+                it = iter(fresh)
+                row(f"map_points_to_bins uncached, grid {n}×{n}, {m} points", n * n, med(ns_uncached, a.repeats),
+                    med(lambda: vf_map(q, next(it)), a.repeats))
+                row(f"map_points_to_bins cached, grid {n}×{n}, {m} points", n * n,
+                    med(lambda: ns_map(q, e_ns), a.repeats), med(lambda: vf_map(q, e_vf), a.repeats))
+                row(f"map_points_to_bins closest_center, grid {n}×{n}, {m} points", n * n,
+                    med(lambda: ns_map(q, e_ns, tie_break="closest_center"), a.repeats),
+                    med(lambda: vf_map(q, e_vf, tie_break="closest_center"), a.repeats))
+            if n == 100:
+                f = np.random.default_rng(1).random(n * n)
+                for m in [1000, 10000]:
+                    q = np.random.default_rng(m).uniform(0, 2 * n, (m, 2))
+                    for mode in ("nearest", "linear"):
+                        np.testing.assert_allclose(e_vf.interpolate(f, q, mode=mode), e_ns.interpolate(f, q, mode=mode),
+                                                   rtol=1e-12)
+                        row(f"interpolate {mode}, grid {n}×{n}, {m} points", n * n,
+                            med(lambda: e_ns.interpolate(f, q, mode=mode), a.repeats),
+                            med(lambda: e_vf.interpolate(f, q, mode=mode), a.repeats))
     # Occupancy / bin_sequence (C.5).
-    for n, samples in [(50, 10_000), (50, 100_000), (100, 10_000), (100, 100_000)]:
+    for n, samples in ([(50, 10_000), (50, 100_000), (100, 10_000), (100, 100_000)] if "occupancy" in only else []):
         pts = lattice(n)
         e_ns = ns.Environment.from_samples(pts, bin_size=2.0)
         e_vf = Environment.from_samples(pts, 2.0)
@@ -102,8 +139,16 @@ def main():
             med(lambda: e_vf.occupancy(t, pos), a.repeats))
         row(f"bin_sequence, {samples} samples", n * n, med(lambda: e_ns.bin_sequence(t, pos), a.repeats),
             med(lambda: e_vf.bin_sequence(t, pos), a.repeats))
+        if samples == 10_000:
+            lin = lambda e: e.occupancy(t, pos, time_allocation="linear")
+            np.testing.assert_allclose(lin(e_vf), lin(e_ns), rtol=1e-9, atol=1e-12)
+            row(f"occupancy linear, {samples} samples", n * n, med(lambda: lin(e_ns), 1), med(lambda: lin(e_vf), a.repeats))
+        tr = lambda e: e.transitions(times=t, positions=pos)
+        np.testing.assert_allclose(tr(e_vf).toarray(), tr(e_ns).toarray(), rtol=1e-12)
+        row(f"transitions (empirical), {samples} samples", n * n, med(lambda: tr(e_ns), a.repeats),
+            med(lambda: tr(e_vf), a.repeats))
     # Smoothing (C.4): neurospatial's first call builds the dense kernel.
-    for n in [int(x) for x in a.smooth_grids.split(",")]:
+    for n in ([int(x) for x in a.smooth_grids.split(",")] if "smooth" in only else []):
         for bw in [float(x) for x in a.bandwidths.split(",")]:
             pts = lattice(n)
             e_ns = ns.Environment.from_samples(pts, bin_size=2.0)
@@ -122,7 +167,7 @@ def main():
     # first (hours here, C.5b), so it runs on a 900-bin arena side by side instead.
     from voxfield.env import compute_spatial_rates
     from neurospatial.encoding import compute_spatial_rates as ns_rates
-    for n, run_ns in [(30, True), (100, False)]:
+    for n, run_ns in ([(30, True), (100, False)] if "rates" in only else []):
         pts = lattice(n)
         e_vf = Environment.from_samples(pts, 2.0)
         t, pos = walk(108_000, 2 * n - 1e-6, seed=5)
@@ -150,7 +195,16 @@ def main():
             t_ns, want = once(nsf)
             np.testing.assert_allclose(vf(), want, rtol=1e-8)
         row(f"100 rate maps + Skaggs info, 108k samples, {n}×{n}", n * n, t_ns, t_vf)
-    if not a.skip_large:
+        if run_ns:
+            from neurospatial.encoding import detect_place_fields as ns_fields
+            from voxfield.env import detect_place_fields as vf_fields
+            rates = compute_spatial_rates(e_vf, trains, t, pos, bandwidth=5.0).firing_rates
+            assert [[list(f) for f in vf_fields(e_vf, r)] for r in rates] == \
+                [[list(f) for f in ns_fields(e_ns, r)] for r in rates]
+            row(f"detect_place_fields, 100 units, {n}×{n}", n * n,
+                med(lambda: [ns_fields(e_ns, r) for r in rates], a.repeats),
+                med(lambda: [vf_fields(e_vf, r) for r in rates], a.repeats))
+    if not a.skip_large and "large" in only:
         for n in [100, 316, 1000]:
             e_vf = Environment.from_samples(np.array([[0.0, 0.0], [2.0 * n - 1e-9, 2.0 * n - 1e-9]]), 2.0,
                                             infer_active_bins=False)
@@ -162,7 +216,7 @@ def main():
             f8 = np.random.default_rng(1).random((e_vf.n_bins, 8))
             row(f"smooth 8 fields at once, grid {n}×{n}", e_vf.n_bins, None, med(lambda: e_vf.smooth(f8, 5.0), 3))
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "env.json"), "w") as fh:
+    with open(os.path.join(RESULTS, f"env-{'-'.join(sorted(only))}.json" if len(only) < 6 else "env.json"), "w") as fh:
         json.dump(rows, fh, indent=1)
 
 

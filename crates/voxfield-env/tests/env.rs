@@ -5,7 +5,7 @@
 //! Python on fixtures it generates (crates/voxfield-py/tests/test_env.py).
 
 use voxfield_env::trajectory::OccupancyOptions;
-use voxfield_env::{Environment, Grid, Mode, Operator};
+use voxfield_env::{Environment, Grid, Mode, Operator, Reach, TieBreak};
 
 fn lattice(nx: usize, ny: usize, h: f64) -> Vec<f64> {
     let mut p = vec![];
@@ -296,15 +296,97 @@ fn many_threads_query_one_environment() {
                     .smooth(&f, 1, 5.0, Mode::Density, Operator::Legacy060)
                     .unwrap();
                 let p = env.path_between(i, env.n_bins() - 1 - i);
-                (s, p.len(), env.bin_at(&[3.0 + i as f64, 5.0]))
+                // The nearest-bin index is built lazily by whichever thread comes first.
+                let q: Vec<f64> = (0..400).map(|k| (k * 7 % 97) as f64 - 8.0).collect();
+                let m = env
+                    .map_points_to_bins(&q, TieBreak::LowestIndex, Reach::default())
+                    .unwrap();
+                (s, p.len(), env.bin_at(&[3.0 + i as f64, 5.0]), m)
             })
         })
         .collect();
+    let mut maps = vec![];
     for (i, h) in handles.into_iter().enumerate() {
-        let (s, _, b) = h.join().unwrap();
+        let (s, _, b, m) = h.join().unwrap();
         assert_eq!(s, want);
         assert_eq!(b, env.bin_at(&[3.0 + i as f64, 5.0]));
+        maps.push(m);
     }
+    assert!(maps.windows(2).all(|w| w[0] == w[1]));
+}
+
+/// Brute force over every centre: the nearest, lowest index among ties within 1e-10.
+fn brute_nearest(env: &Environment, p: &[f64]) -> (i64, f64) {
+    let d: Vec<f64> = (0..env.n_bins())
+        .map(|b| {
+            let c = env.center(b);
+            ((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2)).sqrt()
+        })
+        .collect();
+    let best = d.iter().copied().fold(f64::INFINITY, f64::min);
+    let b = d.iter().position(|&x| x - best < 1e-10).unwrap();
+    (b as i64, best)
+}
+
+#[test]
+fn nearest_bins_are_exact_on_sparse_and_ragged_arenas() {
+    // An L-shaped arena with holes and uneven edges: buckets hold 0 to several centres.
+    let mut g = Grid::with_edges(
+        vec![
+            vec![0.0, 1.0, 3.0, 3.5, 7.0, 8.0, 12.0],
+            vec![-2.0, 0.0, 0.5, 4.0, 4.1, 9.0],
+        ],
+        true,
+    )
+    .unwrap();
+    for (f, a) in g.active.iter_mut().enumerate() {
+        *a = f % 7 != 3 && !(f >= 20 && f % 5 < 3);
+    }
+    let env = Environment::new(g, true).unwrap();
+    let mut q = vec![];
+    for i in 0..60 {
+        for j in 0..60 {
+            q.extend([-6.0 + i as f64 * 0.4, -8.0 + j as f64 * 0.4]);
+        }
+    }
+    let (bins, dist) = env
+        .map_points_to_bins(&q, TieBreak::LowestIndex, Reach::Distance(f64::INFINITY))
+        .unwrap();
+    for (k, p) in q.chunks(2).enumerate() {
+        let (b, d) = brute_nearest(&env, p);
+        assert_eq!(bins[k], b, "point {p:?}");
+        assert!((dist[k] - d).abs() < 1e-12);
+    }
+    // The default reach: 10 typical spacings from the nearest centre.
+    let s = env.typical_spacing();
+    let far = [12.0 + 10.0 * s + 1.0, 4.0];
+    let (b, d) = env
+        .map_points_to_bins(&far, TieBreak::LowestIndex, Reach::default())
+        .unwrap();
+    assert_eq!((b[0], d[0]), (-1, f64::INFINITY));
+    assert!(env
+        .map_points_to_bins(&[f64::NAN, 1.0], TieBreak::LowestIndex, Reach::default())
+        .is_err());
+}
+
+#[test]
+fn linear_occupancy_splits_a_segment_by_length() {
+    // Four unit cells; a segment from (0.5, 0.5) to (1.5, 1.0) crosses x = 1 halfway.
+    let g = Grid::with_edges(vec![vec![0.0, 1.0, 2.0], vec![0.0, 1.0, 2.0]], true).unwrap();
+    let env = Environment::new(g, true).unwrap();
+    let o = OccupancyOptions {
+        linear: true,
+        ..OccupancyOptions::default()
+    };
+    let occ = env
+        .occupancy(&[0.0, 0.4], &[0.5, 0.5, 1.5, 1.0], &o)
+        .unwrap();
+    // Bin order is C order: (0,0), (0,1), (1,0), (1,1); y = 1 is reached only at the end.
+    assert!(
+        (occ[0] - 0.2).abs() < 1e-12 && (occ[2] - 0.2).abs() < 1e-12,
+        "{occ:?}"
+    );
+    assert_eq!(occ[1] + occ[3], 0.0);
 }
 
 #[test]

@@ -235,3 +235,23 @@ pub fn write_npz<N: AsRef<str>>(path: &Path, members: &[(N, Vec<u8>)]) -> Result
         w.write_all(&0u16.to_le_bytes())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_archives_read_back() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.npz");
+        let a = crate::npy::header_bytes("<f8", &[2]);
+        let mut a1 = a.clone();
+        a1.extend_from_slice(&1.5f64.to_le_bytes());
+        a1.extend_from_slice(&(-2.0f64).to_le_bytes());
+        write_npz(&p, &[("x.npy", a1.clone()), ("empty.npy", vec![])]).unwrap();
+        let z = Npz::open(&p).unwrap();
+        assert_eq!(z.names(), vec!["x.npy", "empty.npy"]);
+        assert_eq!(z.read("x.npy").unwrap(), a1);
+        assert!(z.read("empty.npy").unwrap().is_empty());
+    }
+}
