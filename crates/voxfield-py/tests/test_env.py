@@ -510,3 +510,41 @@ def test_cli_rate_maps_match_neurospatial_and_info_reads_the_pair(tmp_path):
                         "-o", tmp_path / "x.npy"], capture_output=True, text=True)
     assert r.returncode == 1 and "bin_size" in r.stderr
     assert not (tmp_path / "x.npy").exists()
+
+
+def test_pixel_mask_and_polygon_layouts_match():
+    shapely = pytest.importorskip("shapely")
+    rng = np.random.default_rng(80)
+    img = rng.random((13, 17)) > 0.3
+    for px in (1.0, (0.5, 2.0)):
+        a = ns.Environment.from_pixel_mask(img, pixel_size=px)
+        b = Environment.from_pixel_mask(img, px)
+        np.testing.assert_array_equal(b.active_mask, a.active_mask)
+        np.testing.assert_allclose(b.bin_centers, a.bin_centers, rtol=1e-15)
+        assert {(int(i), int(j)) for i, j in b.edges()[0]} == graph_edges(a).keys()
+        q = rng.uniform(-1, 20, (500, 2))
+        np.testing.assert_array_equal(b.bin_at(q), a.bin_at(q))
+    star = [(10 * np.cos(t) * (1 + 0.5 * (k % 2)), 10 * np.sin(t) * (1 + 0.5 * (k % 2)))
+            for k, t in enumerate(np.linspace(0, 2 * np.pi, 11)[:-1])]
+    polys = [shapely.Polygon(star),
+             shapely.Polygon([(0, 0), (20, 0), (20, 20), (0, 20)], [[(5, 5), (15, 5), (15, 15), (5, 15)]]),
+             shapely.Polygon([(0, 0), (10, 0), (10, 5), (5, 5), (5, 10), (0, 10)])]  # edges through centres
+    for poly, h in zip(polys, (1.5, 2.0, 2.0)):
+        a = ns.Environment.from_polygon(poly, bin_size=h)
+        for arg in (poly, np.asarray(poly.exterior.coords) if not poly.interiors else poly):
+            b = Environment.from_polygon(arg, h)
+            assert b.n_bins == a.n_bins
+            for ea, eb in zip(a.grid_edges, b.grid_edges):
+                np.testing.assert_array_equal(eb, ea)
+            np.testing.assert_array_equal(b.active_mask, a.active_mask)
+            np.testing.assert_array_equal(b.bin_centers, a.bin_centers)
+    with pytest.raises(ValueError, match="at least 3"):
+        Environment.from_polygon([(0, 0), (1, 1)], 1.0)
+    with pytest.raises(ValueError, match="finite"):
+        Environment.from_polygon([(0, 0), (1, np.nan), (1, 1)], 1.0)
+    with pytest.raises(ValueError, match="bin_size"):
+        Environment.from_polygon(polys[0], 0.0)
+    with pytest.raises(ValueError, match="at least one True"):
+        Environment.from_pixel_mask(np.zeros((3, 3), bool))
+    with pytest.raises(ValueError, match="boolean"):
+        Environment.from_pixel_mask(np.ones((3, 3)))

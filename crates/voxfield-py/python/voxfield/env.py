@@ -90,6 +90,58 @@ class Environment:
         return cls(_voxfield.Env.from_mask(edges, mask.ravel().tolist(), bool(connect_diagonal_neighbors)))
 
     @classmethod
+    def from_pixel_mask(cls, image_mask: Any, pixel_size: float | Sequence[float] = 1.0, *,
+                        connect_diagonal_neighbors: bool = True) -> "Environment":
+        """One bin per True pixel of a 2-D image (rows = y, columns = x), as neurospatial
+        0.6.0: x edges ``arange(n_cols + 1) · width``, y edges ``arange(n_rows + 1) · height``."""
+        m = np.asarray(image_mask)
+        if m.ndim != 2:
+            raise ValueError(f"image_mask must be a 2-D array, got shape {m.shape}")
+        if m.dtype != np.bool_:
+            raise ValueError(f"image_mask must be boolean, got dtype {m.dtype}")
+        if not m.any():
+            raise ValueError("image_mask must contain at least one True value")
+        size = np.atleast_1d(np.asarray(pixel_size, dtype=np.float64))
+        if size.shape not in ((1,), (2,)) or not (np.isfinite(size).all() and (size > 0).all()):
+            raise ValueError(f"pixel_size {pixel_size!r} must be one positive number or (width, height)")
+        px, py = (size[0], size[0]) if size.shape == (1,) else (size[0], size[1])
+        rows, cols = m.shape
+        return cls.from_grid_mask(m.T, (np.arange(cols + 1) * px, np.arange(rows + 1) * py),
+                                  connect_diagonal_neighbors=connect_diagonal_neighbors)
+
+    @classmethod
+    def from_polygon(cls, polygon: Any, bin_size: float | Sequence[float], *,
+                     connect_diagonal_neighbors: bool = True) -> "Environment":
+        """A 2-D grid over the polygon's bounds (``ceil(span / h)`` equal bins per axis, as
+        neurospatial 0.6.0) whose active bins are those with the centre strictly inside (a
+        centre on the boundary is outside, as shapely's ``contains``). ``polygon`` is a shapely
+        Polygon (holes honoured) or an (n, 2) array of vertices."""
+        rings = _polygon_rings(polygon)
+        outer = rings[0]
+        lo, hi = outer.min(axis=0), outer.max(axis=0)
+        h = np.atleast_1d(np.asarray(bin_size, dtype=np.float64))
+        if h.shape not in ((1,), (2,)) or not (np.isfinite(h).all() and (h > 0).all()):
+            raise ValueError(f"bin_size {bin_size!r} must be one positive number or one per axis")
+        h = np.broadcast_to(h, (2,))
+        edges = []
+        for d in range(2):
+            a, b = float(lo[d]), float(hi[d])
+            if np.isclose(a, b):
+                a, b = a - 0.5 * h[d], b + 0.5 * h[d]
+            n = max(int(np.ceil((b - a) / h[d])), 1)
+            if n > MAX_CELLS:
+                raise ValueError(f"axis {d} would have {n} bins: bin_size {h[d]} is too small for the polygon")
+            edges.append(np.linspace(a, b, n + 1))
+        cx, cy = [(e[:-1] + e[1:]) / 2 for e in edges]
+        if len(cx) * len(cy) > MAX_CELLS:
+            raise ValueError(f"a grid of {len(cx)} × {len(cy)} cells is too large (at most {MAX_CELLS})")
+        x, y = np.meshgrid(cx, cy, indexing="ij")
+        mask = _inside(rings, x.ravel(), y.ravel()).reshape(x.shape)
+        if not mask.any():
+            raise ValueError("no bin centre lies inside the polygon: bin_size is too large for it")
+        return cls.from_grid_mask(mask, edges, connect_diagonal_neighbors=connect_diagonal_neighbors)
+
+    @classmethod
     def from_file(cls, path: Any) -> "Environment":
         """Reads neurospatial 0.6.0's ``to_file`` pair (``path.json`` + ``path.npz``) of any
         grid layout; other layouts and edited graphs are refused with the reason."""
@@ -329,6 +381,43 @@ class Environment:
 
     def __repr__(self) -> str:
         return f"Environment({self.n_bins} bins, {self.n_dims}-D grid {self.grid_shape})"
+
+
+def _polygon_rings(polygon: Any) -> list[np.ndarray]:
+    """The exterior and interior rings of a shapely Polygon, or one ring of (n, 2) vertices."""
+    if hasattr(polygon, "exterior"):
+        rings = [np.asarray(polygon.exterior.coords, dtype=np.float64)]
+        rings += [np.asarray(r.coords, dtype=np.float64) for r in polygon.interiors]
+    else:
+        rings = [np.asarray(polygon, dtype=np.float64)]
+    for r in rings:
+        if r.ndim != 2 or r.shape[1] != 2:
+            raise ValueError(f"polygon vertices must have shape (n, 2), got {r.shape}")
+        if not np.isfinite(r).all():
+            raise ValueError("polygon vertices must be finite")
+    distinct = np.unique(rings[0], axis=0)
+    if len(distinct) < 3:
+        raise ValueError(f"a polygon needs at least 3 distinct vertices, got {len(distinct)}")
+    return rings
+
+
+def _inside(rings: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Strictly inside (even-odd over all rings; points on any edge are outside)."""
+    inside = np.zeros(x.shape, dtype=bool)
+    boundary = np.zeros(x.shape, dtype=bool)
+    for r in rings:
+        a, b = r, np.roll(r, -1, axis=0)
+        for (x0, y0), (x1, y1) in zip(a, b):
+            if x0 == x1 and y0 == y1:
+                continue
+            crosses = (y0 > y) != (y1 > y)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                xi = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+            inside ^= crosses & (x < xi)
+            cross = (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)
+            boundary |= (cross == 0) & (np.minimum(x0, x1) <= x) & (x <= np.maximum(x0, x1)) \
+                & (np.minimum(y0, y1) <= y) & (y <= np.maximum(y0, y1))
+    return inside & ~boundary
 
 
 def map_points_to_bins(points: Any, env: Environment, *, tie_break: str = "lowest_index",
