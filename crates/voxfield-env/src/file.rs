@@ -128,6 +128,9 @@ impl Environment {
     /// Reads a neurospatial environment pair written by either library.
     pub fn from_file(path: &Path) -> Result<Environment> {
         let (json_path, npz_path) = pair(path);
+        // A FIFO or device would block the reads below.
+        voxfield_io::safety::regular_input(&json_path)?;
+        voxfield_io::safety::regular_input(&npz_path)?;
         let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
         let meta: Value = serde_json::from_str(&text)
             .map_err(|e| Error::format(&json_path, format!("not valid JSON: {e}")))?;

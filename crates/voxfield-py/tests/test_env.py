@@ -449,6 +449,12 @@ def test_file_pair_refuses_bad_files(tmp_path):
     (tmp_path / "b.json").write_text(json.dumps(edited))
     with pytest.raises(Exception, match="edited graph"):
         Environment.from_file(tmp_path / "b")
+    import os
+
+    os.mkfifo(tmp_path / "f.json")
+    (tmp_path / "f.npz").write_bytes((tmp_path / "e.npz").read_bytes())
+    with pytest.raises(Exception, match="not a regular file"):
+        Environment.from_file(tmp_path / "f")  # a FIFO would block a plain read
     (tmp_path / "b.json").write_text("{not json")
     with pytest.raises(Exception, match="not valid JSON"):
         Environment.from_file(tmp_path / "b")
