@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use voxfield::env::{sparsity, spatial_information, Environment, Grid, OccupancyOptions};
+use voxfield::env::{sparsity, spatial_information, Environment, Grid, OccupancyOptions, Shaping};
 use voxfield_io::npy;
 use voxfield_io::npz::Npz;
 
@@ -123,8 +123,14 @@ fn rate_maps(
         .flat_map(|r| r[1..].iter().copied())
         .collect();
     let units = load_spikes(spikes)?;
-    let grid = Grid::from_samples(&coords, d, &o.bin_size, Some(o.threshold))
-        .with_context(|| format!("binning {}", positions.display()))?;
+    let grid = Grid::from_samples(
+        &coords,
+        d,
+        &o.bin_size,
+        Some(o.threshold),
+        Shaping::default(),
+    )
+    .with_context(|| format!("binning {}", positions.display()))?;
     let env = Environment::new(grid, true)?;
     let occ_opts = OccupancyOptions {
         max_gap: Some(o.max_gap),
@@ -266,7 +272,7 @@ fn info(file: &Path, json: bool) -> Result<()> {
                 "n_dims": env.n_dims(), "n_bins": env.n_bins(), "grid_shape": g.shape,
                 "ranges": g.edges.iter().map(|e| [e[0], e[e.len() - 1]]).collect::<Vec<_>>(),
                 "bin_widths_min_max": widths, "n_edges": n_edges,
-                "connect_diagonal_neighbors": env.diagonal,
+                "connect_diagonal_neighbors": env.diagonal(), "neighbour_axes": env.neighbour_axes,
                 "area": env.bin_sizes().iter().sum::<f64>()}))?
         );
         return Ok(());
@@ -292,9 +298,20 @@ fn info(file: &Path, json: bool) -> Result<()> {
         );
     }
     println!(
-        "  graph:  {n_edges} edges ({} neighbours)",
-        if env.diagonal { "diagonal" } else { "axis" }
+        "  graph:  {n_edges} edges ({} neighbours per interior bin)",
+        neighbourhood_size(env.n_dims(), env.neighbour_axes)
     );
     println!("  area:   {}", env.bin_sizes().iter().sum::<f64>());
     Ok(())
+}
+
+/// Neighbours of an interior cell when neighbours differ in at most `axes` of `n` axes.
+fn neighbourhood_size(n: usize, axes: usize) -> usize {
+    // Σ_k C(n, k) 2^k over k = 1..=axes.
+    (1..=axes)
+        .map(|k| {
+            let c: usize = (0..k).fold(1, |c, i| c * (n - i) / (i + 1));
+            c << k
+        })
+        .sum()
 }

@@ -85,7 +85,10 @@ impl Environment {
             "is_linearized_track": false,
             "layout_type": "MaskedGrid",
             "layout_parameters": {"active_mask": active, "grid_edges": self.grid.edges,
-                                  "connect_diagonal_neighbors": self.diagonal},
+                                  "connect_diagonal_neighbors": self.neighbour_axes > 1},
+            // neurospatial knows 2n or 3^n − 1 neighbours; 18 in 3-D is kept here (its
+            // from_file keeps the saved links as the environment's graph).
+            "voxfield_neighbour_axes": self.neighbour_axes,
             "dimension_ranges": self.grid.edges.iter().map(|e| [e[0], e[e.len() - 1]]).collect::<Vec<_>>(),
             "grid_shape": self.grid.shape,
             "graph": {"directed": false, "multigraph": false, "graph": {}, "nodes": nodes, "links": links},
@@ -159,6 +162,11 @@ impl Environment {
         let diagonal = meta["layout_parameters"]["connect_diagonal_neighbors"]
             .as_bool()
             .unwrap_or(true);
+        let axes = match meta["voxfield_neighbour_axes"].as_u64() {
+            Some(k) => k as usize,
+            None if diagonal => dims,
+            None => 1,
+        };
         let npz = Npz::open(&npz_path)?;
         let member = |name: &str| -> Result<npy::NpyArray> {
             let bytes = npz.read(&format!("{name}.npy"))?;
@@ -180,7 +188,7 @@ impl Environment {
             ));
         }
         grid.active = mask.data.iter().map(|&v| v != 0.0).collect();
-        let env = Environment::new(grid, diagonal)
+        let env = Environment::with_neighbour_axes(grid, axes)
             .map_err(|e| Error::format(&npz_path, e.to_string()))?;
         if env.n_bins() != n_bins {
             return Err(bad(format!(
@@ -230,10 +238,10 @@ impl Environment {
         }
         if saved != ours {
             return Err(format!(
-                "{} edges differ from the grid rule's {} (connect_diagonal_neighbors={}); an edited graph is not supported",
+                "{} edges differ from the grid rule's {} (neighbours along up to {} axes); an edited graph is not supported",
                 saved.len(),
                 ours.len(),
-                self.diagonal
+                self.neighbour_axes
             ));
         }
         Ok(())

@@ -18,14 +18,14 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Joins active grid neighbours: every offset in {−1, 0, 1}^n but 0 with
-    /// `diagonal`, else the 2n axis offsets.
+    /// Joins active grid neighbours: every offset in {−1, 0, 1}^n but 0 that
+    /// moves along at most `axes` axes.
     pub fn grid(
         grid: &Grid,
         bin_to_flat: &[usize],
         flat_to_bin: &[i64],
         centers: &[f64],
-        diagonal: bool,
+        axes: usize,
     ) -> Graph {
         let n = grid.n_dims();
         let offsets_nd: Vec<Vec<i64>> = (0..3usize.pow(n as u32))
@@ -36,7 +36,7 @@ impl Graph {
             })
             .filter(|o: &Vec<i64>| {
                 let nz = o.iter().filter(|&&v| v != 0).count();
-                nz > 0 && (diagonal || nz == 1)
+                nz > 0 && nz <= axes
             })
             .collect();
         let mut offsets = Vec::with_capacity(bin_to_flat.len() + 1);

@@ -23,6 +23,23 @@ pub const MAX_DIMS: usize = 3;
 /// centre and up to 26 edges), so 2^26 cells stay under ~1 GiB before edges.
 pub const MAX_CELLS: usize = 1 << 26;
 
+/// 0.6.0's optional shaping of a grid from samples. The morphology (2-D and
+/// up; scipy's `generate_binary_structure(n, 2)`: neighbours differing in at
+/// most two axes, so 8 in 2-D and 18 in 3-D; cells outside the grid count as
+/// inactive) runs in this order: closing, hole filling, dilation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shaping {
+    /// Closing (dilation then erosion; erosion also clears the grid's outer cells).
+    pub close_gaps: bool,
+    /// Inactive cells not connected to the grid's border become active.
+    pub fill_holes: bool,
+    /// Cells next to an active cell become active.
+    pub dilate: bool,
+    /// One more cell on each side of every axis (as wide as the first), kept
+    /// inactive when bins are inferred.
+    pub boundary_bins: bool,
+}
+
 /// `n + 1` edges from `lo` to `hi` as `np.linspace` computes them
 /// (`i·step + lo`, the last one exactly `hi`).
 pub fn linspace(lo: f64, hi: f64, n: usize) -> Vec<f64> {
@@ -42,6 +59,7 @@ impl Grid {
         dims: usize,
         bin_size: &[f64],
         threshold: Option<usize>,
+        shaping: Shaping,
     ) -> Result<Grid> {
         if !(1..=MAX_DIMS).contains(&dims) {
             return Err(Error::invalid(format!(
@@ -92,7 +110,13 @@ impl Grid {
                     h[d]
                 )));
             }
-            edges.push(linspace(lo, hi, n as usize));
+            let mut e = linspace(lo, hi, n as usize);
+            if shaping.boundary_bins {
+                let step = e[1] - e[0];
+                e.insert(0, e[0] - step);
+                e.push(e[e.len() - 1] + step);
+            }
+            edges.push(e);
         }
         let mut grid = Grid::with_edges(edges, true)?;
         if let Some(t) = threshold {
@@ -103,8 +127,105 @@ impl Grid {
             for (a, c) in grid.active.iter_mut().zip(counts) {
                 *a = c > t;
             }
+            if dims > 1 {
+                if shaping.close_gaps {
+                    grid.active = grid.erode(&grid.dilate(&grid.active));
+                }
+                if shaping.fill_holes {
+                    grid.active = grid.fill_holes(&grid.active);
+                }
+                if shaping.dilate {
+                    grid.active = grid.dilate(&grid.active);
+                }
+            }
+            if shaping.boundary_bins {
+                for f in 0..grid.active.len() {
+                    if grid.on_border(f) {
+                        grid.active[f] = false;
+                    }
+                }
+            }
         }
         Ok(grid)
+    }
+
+    /// Whether a flat cell is on the grid's outer layer.
+    fn on_border(&self, f: usize) -> bool {
+        self.unflat(f)
+            .iter()
+            .zip(&self.shape)
+            .any(|(&i, &n)| i == 0 || i + 1 == n)
+    }
+
+    /// Calls `visit(g)` for each cell g ≠ f of f's morphology neighbourhood (at
+    /// most two axes differ by one) inside the grid; returns whether the
+    /// neighbourhood reaches outside the grid.
+    fn neighbourhood(&self, f: usize, mut visit: impl FnMut(usize)) -> bool {
+        let idx = self.unflat(f);
+        let d = self.n_dims();
+        let mut outside = false;
+        'offs: for c in 0..3usize.pow(d as u32) {
+            let offset = |a: usize| (c / 3usize.pow(a as u32) % 3) as i64 - 1;
+            let moved = (0..d).filter(|&a| offset(a) != 0).count();
+            if moved > 2 {
+                continue;
+            }
+            let mut g = 0usize;
+            for (a, &i) in idx.iter().enumerate() {
+                let o = offset(a);
+                let v = i as i64 + o;
+                if v < 0 || v >= self.shape[a] as i64 {
+                    outside = true;
+                    continue 'offs;
+                }
+                g = g * self.shape[a] + v as usize;
+            }
+            if moved > 0 {
+                visit(g);
+            }
+        }
+        outside
+    }
+
+    /// Binary dilation (`scipy.ndimage`, border 0).
+    fn dilate(&self, m: &[bool]) -> Vec<bool> {
+        (0..m.len())
+            .map(|f| {
+                let mut any = m[f];
+                self.neighbourhood(f, |g| any |= m[g]);
+                any
+            })
+            .collect()
+    }
+
+    /// Binary erosion; outside counts as inactive.
+    fn erode(&self, m: &[bool]) -> Vec<bool> {
+        (0..m.len())
+            .map(|f| {
+                let mut all = m[f];
+                let outside = self.neighbourhood(f, |g| all &= m[g]);
+                all && !outside
+            })
+            .collect()
+    }
+
+    /// `scipy.ndimage.binary_fill_holes`: inactive cells that inactive paths do
+    /// not join to the border become active.
+    fn fill_holes(&self, m: &[bool]) -> Vec<bool> {
+        let mut reached = vec![false; m.len()];
+        let mut queue: std::collections::VecDeque<usize> = (0..m.len())
+            .filter(|&f| !m[f] && self.on_border(f))
+            .collect();
+        queue.iter().for_each(|&f| reached[f] = true);
+        while let Some(f) = queue.pop_front() {
+            self.neighbourhood(f, |g| {
+                if !m[g] && !reached[g] {
+                    reached[g] = true;
+                    queue.push_back(g);
+                }
+            });
+        }
+        reached.iter().map(|r| !r).collect()
     }
 
     /// A grid with these edges (each strictly increasing), all cells `active`.

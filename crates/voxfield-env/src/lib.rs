@@ -21,7 +21,7 @@ pub mod trajectory;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use graph::Graph;
-pub use grid::Grid;
+pub use grid::{Grid, Shaping};
 pub use nearest::{Reach, TieBreak};
 pub use scores::FieldOptions;
 pub use smooth::{Generator, Mode, Operator};
@@ -32,8 +32,9 @@ use voxfield_core::{Error, Result};
 #[derive(Debug)]
 pub struct Environment {
     pub grid: Grid,
-    /// Whether diagonal neighbours are joined (the full 3^n − 1 neighbourhood).
-    pub diagonal: bool,
+    /// Neighbours differ in at most this many axes: 1 joins the 2n axis
+    /// neighbours (4 / 6), `n_dims` the full 3^n − 1 (8 / 26), 2 in 3-D gives 18.
+    pub neighbour_axes: usize,
     /// Active bin → flat grid index (C order).
     pub bin_to_flat: Vec<usize>,
     /// Flat grid index → active bin, or −1.
@@ -58,6 +59,19 @@ impl Environment {
     /// neighbourhood with `diagonal`, else the 2n axis neighbours), edge lengths
     /// the distances between centres.
     pub fn new(grid: Grid, diagonal: bool) -> Result<Self> {
+        let axes = if diagonal { grid.n_dims() } else { 1 };
+        Self::with_neighbour_axes(grid, axes)
+    }
+
+    /// As `new`, with neighbours that differ in at most `axes` axes (1 to n_dims).
+    pub fn with_neighbour_axes(grid: Grid, axes: usize) -> Result<Self> {
+        if !(1..=grid.n_dims()).contains(&axes) {
+            return Err(Error::invalid(format!(
+                "neighbours may differ in 1 to {} axes on a {}-D grid, not {axes}",
+                grid.n_dims(),
+                grid.n_dims()
+            )));
+        }
         let bin_to_flat: Vec<usize> = (0..grid.active.len()).filter(|&f| grid.active[f]).collect();
         if bin_to_flat.is_empty() {
             return Err(Error::invalid("the environment has no active bins"));
@@ -77,10 +91,10 @@ impl Environment {
         for &f in &bin_to_flat {
             centers.extend(grid.center_of_flat(f));
         }
-        let graph = Graph::grid(&grid, &bin_to_flat, &flat_to_bin, &centers, diagonal);
+        let graph = Graph::grid(&grid, &bin_to_flat, &flat_to_bin, &centers, axes);
         Ok(Environment {
             grid,
-            diagonal,
+            neighbour_axes: axes,
             bin_to_flat,
             flat_to_bin,
             centers,
@@ -88,6 +102,11 @@ impl Environment {
             generators: Mutex::new(vec![]),
             buckets: OnceLock::new(),
         })
+    }
+
+    /// Whether diagonal neighbours are joined (the full 3^n − 1 neighbourhood).
+    pub fn diagonal(&self) -> bool {
+        self.neighbour_axes == self.n_dims()
     }
 
     pub fn n_bins(&self) -> usize {

@@ -5,7 +5,7 @@
 //! Python on fixtures it generates (crates/voxfield-py/tests/test_env.py).
 
 use voxfield_env::trajectory::OccupancyOptions;
-use voxfield_env::{Environment, Grid, Mode, Operator, Reach, TieBreak};
+use voxfield_env::{Environment, Grid, Mode, Operator, Reach, Shaping, TieBreak};
 
 fn lattice(nx: usize, ny: usize, h: f64) -> Vec<f64> {
     let mut p = vec![];
@@ -20,7 +20,7 @@ fn lattice(nx: usize, ny: usize, h: f64) -> Vec<f64> {
 #[test]
 fn grids_follow_neurospatial_rules() {
     // x in [0, 10], h = 3: edges −1.5 … 11.5 in 5 bins of 2.6.
-    let g = Grid::from_samples(&[0.0, 10.0, 4.0], 1, &[3.0], Some(0)).unwrap();
+    let g = Grid::from_samples(&[0.0, 10.0, 4.0], 1, &[3.0], Some(0), Shaping::default()).unwrap();
     assert_eq!(g.shape, vec![5]);
     assert_eq!(g.edges[0][0], -1.5);
     assert_eq!(g.edges[0][5], 11.5);
@@ -29,7 +29,7 @@ fn grids_follow_neurospatial_rules() {
     // A lattice of centres gives exactly N² bins; 42 edges on 4×4 with
     // diagonals, 24 without.
     let p = lattice(4, 4, 2.0);
-    let g = Grid::from_samples(&p, 2, &[2.0], Some(0)).unwrap();
+    let g = Grid::from_samples(&p, 2, &[2.0], Some(0), Shaping::default()).unwrap();
     assert_eq!(g.shape, vec![4, 4]);
     let env = Environment::new(g.clone(), true).unwrap();
     assert_eq!((env.n_bins(), env.graph.n_edges()), (16, 42));
@@ -50,7 +50,7 @@ fn grids_follow_neurospatial_rules() {
             }
         }
     }
-    let g3 = Grid::from_samples(&p3, 3, &[1.0], Some(0)).unwrap();
+    let g3 = Grid::from_samples(&p3, 3, &[1.0], Some(0), Shaping::default()).unwrap();
     assert_eq!(
         Environment::new(g3.clone(), true)
             .unwrap()
@@ -118,7 +118,7 @@ fn smoothing_is_the_exponential_of_the_generator() {
         .filter(|r| !(r[0] > 2.0 && r[1] > 2.0))
         .flat_map(|r| [r[0] * 3.0, r[1] * 2.0])
         .collect();
-    let g = Grid::from_samples(&rows, 2, &[3.0, 2.0], Some(0)).unwrap();
+    let g = Grid::from_samples(&rows, 2, &[3.0, 2.0], Some(0), Shaping::default()).unwrap();
     let env = Environment::new(g, true).unwrap();
     let n = env.n_bins();
     assert_eq!(n, 16);
@@ -195,8 +195,11 @@ fn the_finite_volume_bandwidth_is_the_physical_sigma() {
     for h in [0.5, 1.0, 2.0] {
         let n = (400.0 / h) as usize;
         let xs: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5) * h).collect();
-        let env =
-            Environment::new(Grid::from_samples(&xs, 1, &[h], Some(0)).unwrap(), true).unwrap();
+        let env = Environment::new(
+            Grid::from_samples(&xs, 1, &[h], Some(0), Shaping::default()).unwrap(),
+            true,
+        )
+        .unwrap();
         let mut f = vec![0.0; n];
         f[n / 2] = 1.0;
         for mode in [Mode::Transition, Mode::Average] {
@@ -228,7 +231,14 @@ fn the_finite_volume_bandwidth_is_the_physical_sigma() {
 #[test]
 fn paths_distances_and_trajectories() {
     let env = Environment::new(
-        Grid::from_samples(&lattice(10, 10, 1.0), 2, &[1.0], Some(0)).unwrap(),
+        Grid::from_samples(
+            &lattice(10, 10, 1.0),
+            2,
+            &[1.0],
+            Some(0),
+            Shaping::default(),
+        )
+        .unwrap(),
         true,
     )
     .unwrap();
@@ -278,7 +288,14 @@ fn paths_distances_and_trajectories() {
 fn many_threads_query_one_environment() {
     let env = std::sync::Arc::new(
         Environment::new(
-            Grid::from_samples(&lattice(40, 40, 2.0), 2, &[2.0], Some(0)).unwrap(),
+            Grid::from_samples(
+                &lattice(40, 40, 2.0),
+                2,
+                &[2.0],
+                Some(0),
+                Shaping::default(),
+            )
+            .unwrap(),
             true,
         )
         .unwrap(),
@@ -419,32 +436,47 @@ fn bad_input_is_refused_clearly() {
         assert!(e.contains(what), "{e}");
     };
     say(
-        Grid::from_samples(&[0.0, f64::INFINITY], 1, &[1.0], Some(0)),
+        Grid::from_samples(
+            &[0.0, f64::INFINITY],
+            1,
+            &[1.0],
+            Some(0),
+            Shaping::default(),
+        ),
         "infinite",
     );
     say(
-        Grid::from_samples(&[f64::NAN, f64::NAN], 1, &[1.0], Some(0)),
+        Grid::from_samples(
+            &[f64::NAN, f64::NAN],
+            1,
+            &[1.0],
+            Some(0),
+            Shaping::default(),
+        ),
         "no samples",
     );
-    say(Grid::from_samples(&[], 2, &[1.0], Some(0)), "no samples");
     say(
-        Grid::from_samples(&[0.0, 1.0], 1, &[0.0], Some(0)),
+        Grid::from_samples(&[], 2, &[1.0], Some(0), Shaping::default()),
+        "no samples",
+    );
+    say(
+        Grid::from_samples(&[0.0, 1.0], 1, &[0.0], Some(0), Shaping::default()),
         "bin_size",
     );
     say(
-        Grid::from_samples(&[0.0, 1.0], 1, &[-2.0], Some(0)),
+        Grid::from_samples(&[0.0, 1.0], 1, &[-2.0], Some(0), Shaping::default()),
         "bin_size",
     );
     say(
-        Grid::from_samples(&[0.0, 1.0], 1, &[1e-12], Some(0)),
+        Grid::from_samples(&[0.0, 1.0], 1, &[1e-12], Some(0), Shaping::default()),
         "too small",
     );
     say(
-        Grid::from_samples(&[0.0; 8], 4, &[1.0], Some(0)),
+        Grid::from_samples(&[0.0; 8], 4, &[1.0], Some(0), Shaping::default()),
         "1-D to 3-D",
     );
     let env = Environment::new(
-        Grid::from_samples(&lattice(3, 3, 1.0), 2, &[1.0], Some(0)).unwrap(),
+        Grid::from_samples(&lattice(3, 3, 1.0), 2, &[1.0], Some(0), Shaping::default()).unwrap(),
         true,
     )
     .unwrap();

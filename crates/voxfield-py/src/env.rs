@@ -5,7 +5,7 @@
 
 use pyo3::prelude::*;
 use voxfield::env::{
-    Environment, FieldOptions, Grid, Mode, OccupancyOptions, Operator, Reach, TieBreak,
+    Environment, FieldOptions, Grid, Mode, OccupancyOptions, Operator, Reach, Shaping, TieBreak,
 };
 
 use crate::py_err;
@@ -38,7 +38,9 @@ impl Env {
 impl Env {
     /// Bins (n, dims) positions on a regular grid (neurospatial 0.6.0's rules).
     #[staticmethod]
-    #[pyo3(signature = (addr, n, dims, bin_size, threshold, diagonal))]
+    /// `shaping`: close_gaps, fill_holes, dilate, add_boundary_bins.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (addr, n, dims, bin_size, threshold, axes, shaping))]
     fn from_samples(
         py: Python<'_>,
         addr: usize,
@@ -46,15 +48,23 @@ impl Env {
         dims: usize,
         bin_size: Vec<f64>,
         threshold: Option<usize>,
-        diagonal: bool,
+        axes: usize,
+        shaping: (bool, bool, bool, bool),
     ) -> PyResult<Env> {
+        let (close_gaps, fill_holes, dilate, boundary_bins) = shaping;
+        let shaping = Shaping {
+            close_gaps,
+            fill_holes,
+            dilate,
+            boundary_bins,
+        };
         // SAFETY: the Python layer passed a C-contiguous float64 array of n × dims.
         let pts = unsafe { f64s(addr, n * dims) };
         let inner = py
             .detach(|| {
-                Environment::new(
-                    Grid::from_samples(pts, dims, &bin_size, threshold)?,
-                    diagonal,
+                Environment::with_neighbour_axes(
+                    Grid::from_samples(pts, dims, &bin_size, threshold, shaping)?,
+                    axes,
                 )
             })
             .map_err(py_err)?;
@@ -63,7 +73,7 @@ impl Env {
 
     /// An environment over explicit edges and an active mask (C order).
     #[staticmethod]
-    fn from_mask(edges: Vec<Vec<f64>>, active: Vec<bool>, diagonal: bool) -> PyResult<Env> {
+    fn from_mask(edges: Vec<Vec<f64>>, active: Vec<bool>, axes: usize) -> PyResult<Env> {
         let mut grid = Grid::with_edges(edges, true).map_err(py_err)?;
         if active.len() != grid.active.len() {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
@@ -74,7 +84,7 @@ impl Env {
         }
         grid.active = active;
         Ok(Env {
-            inner: Environment::new(grid, diagonal).map_err(py_err)?,
+            inner: Environment::with_neighbour_axes(grid, axes).map_err(py_err)?,
         })
     }
 
@@ -93,8 +103,8 @@ impl Env {
     }
 
     #[getter]
-    fn diagonal(&self) -> bool {
-        self.inner.diagonal
+    fn neighbour_axes(&self) -> usize {
+        self.inner.neighbour_axes
     }
 
     #[getter]

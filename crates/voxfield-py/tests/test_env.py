@@ -36,6 +36,15 @@ def graph_edges(env):
     (3, 4.0, {}),
     (1, 0.7, {}),
     (2, 2.0, {"infer_active_bins": False}),
+    (2, 1.0, {"close_gaps": True}),
+    (2, 1.0, {"fill_holes": True, "bin_count_threshold": 1}),
+    (2, 1.5, {"dilate": True}),
+    (2, 1.0, {"close_gaps": True, "fill_holes": True, "dilate": True, "bin_count_threshold": 2}),
+    (3, 2.0, {"close_gaps": True, "fill_holes": True}),
+    (3, 3.0, {"dilate": True, "add_boundary_bins": True}),
+    (2, 2.0, {"add_boundary_bins": True}),
+    (1, 0.7, {"add_boundary_bins": True, "dilate": True}),
+    (2, 2.0, {"add_boundary_bins": True, "infer_active_bins": False}),
 ])
 def test_grids_masks_and_connectivity_match(dims, bin_size, kw):
     p = walk(3000, dims, 30.0, seed=dims)
@@ -554,3 +563,24 @@ def test_pixel_mask_and_polygon_layouts_match():
         Environment.from_pixel_mask(np.zeros((3, 3), bool))
     with pytest.raises(ValueError, match="boolean"):
         Environment.from_pixel_mask(np.ones((3, 3)))
+
+
+def test_connectivity_6_18_26_in_3d_and_kept_by_files(tmp_path):
+    p = walk(3000, 3, 20.0, seed=90)
+    envs = {k: Environment.from_samples(p, 4.0, connectivity=k) for k in (6, 18, 26)}
+    assert envs[6].edges()[0].shape[0] == ns.Environment.from_samples(
+        p, bin_size=4.0, connect_diagonal_neighbors=False).connectivity.number_of_edges()
+    assert envs[26].edges()[0].shape[0] == ns.Environment.from_samples(p, bin_size=4.0).connectivity.number_of_edges()
+    # 18: exactly the pairs whose centres differ along one or two axes.
+    e = envs[18]
+    c = e.bin_centers
+    pairs, _ = envs[26].edges()
+    moved = (np.abs(c[pairs[:, 0]] - c[pairs[:, 1]]) > 1e-9).sum(axis=1)
+    assert {tuple(x) for x in e.edges()[0].tolist()} == {tuple(x) for x in pairs[moved <= 2].tolist()}
+    f = np.linspace(0, 1, e.n_bins)
+    e.to_file(tmp_path / "e18")
+    back = Environment.from_file(tmp_path / "e18")
+    np.testing.assert_array_equal(back.edges()[0], e.edges()[0])
+    np.testing.assert_allclose(back.smooth(f, 5.0), e.smooth(f, 5.0), rtol=1e-14)
+    with pytest.raises(ValueError, match="connectivity"):
+        Environment.from_samples(p, 4.0, connectivity=8)

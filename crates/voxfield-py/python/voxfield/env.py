@@ -42,6 +42,17 @@ def _positions(positions: Any, dims: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(p, dtype=np.float64)
 
 
+def _neighbour_axes(dims: int, diagonal: bool, connectivity: int | None) -> int:
+    """Axes a neighbour may differ in: from ``connectivity`` (neighbours of an interior bin:
+    2 in 1-D; 4 or 8 in 2-D; 6, 18 or 26 in 3-D) when given, else from ``diagonal``."""
+    if connectivity is None:
+        return dims if diagonal else 1
+    counts = {1: {2: 1}, 2: {4: 1, 8: 2}, 3: {6: 1, 18: 2, 26: 3}}.get(dims, {})
+    if connectivity not in counts:
+        raise ValueError(f"connectivity {connectivity} on a {dims}-D grid: expected one of {sorted(counts)}")
+    return counts[connectivity]
+
+
 def _times(times: Any, n: int) -> np.ndarray:
     t = np.ascontiguousarray(np.asarray(times, dtype=np.float64).ravel())
     if t.shape[0] != n:
@@ -60,10 +71,17 @@ class Environment:
     @classmethod
     def from_samples(cls, positions: Any, bin_size: float | Sequence[float], *, infer_active_bins: bool = True,
                      bin_count_threshold: int = 0, connect_diagonal_neighbors: bool = True,
+                     dilate: bool = False, fill_holes: bool = False, close_gaps: bool = False,
+                     add_boundary_bins: bool = False, connectivity: int | None = None,
                      layout: str = "RegularGrid") -> "Environment":
         """neurospatial 0.6.0's ``Environment.from_samples`` for regular grids: each axis
         spans [min − h/2, max + h/2] in ceil(span / h) equal bins; a bin is active when
-        more than ``bin_count_threshold`` samples fall in it; rows with a NaN are dropped."""
+        more than ``bin_count_threshold`` samples fall in it; rows with a NaN are dropped.
+        In 2-D and 3-D, ``close_gaps`` (a binary closing: it also clears the grid's outer
+        cells, as scipy's erosion does), ``fill_holes`` and ``dilate`` shape the active bins
+        with 0.6.0's structuring element (8 neighbours in 2-D, 18 in 3-D), in that order; ``add_boundary_bins`` adds an inactive
+        layer of cells around the grid. ``connectivity`` (4/8 in 2-D, 6/18/26 in 3-D)
+        overrides ``connect_diagonal_neighbors``."""
         if layout not in ("RegularGrid", "regular_grid"):
             raise NotImplementedError(f"layout={layout!r}: only 'RegularGrid' is implemented")
         if int(bin_count_threshold) < 0:
@@ -72,11 +90,13 @@ class Environment:
         sizes = [float(b) for b in np.atleast_1d(np.asarray(bin_size, dtype=np.float64))]
         return cls(_voxfield.Env.from_samples(p.ctypes.data, p.shape[0], p.shape[1], sizes,
                                               int(bin_count_threshold) if infer_active_bins else None,
-                                              bool(connect_diagonal_neighbors)))
+                                              _neighbour_axes(p.shape[1], connect_diagonal_neighbors, connectivity),
+                                              (bool(close_gaps), bool(fill_holes), bool(dilate),
+                                               bool(add_boundary_bins))))
 
     @classmethod
     def from_grid_mask(cls, active_mask: Any, grid_edges: Sequence[Any], *,
-                       connect_diagonal_neighbors: bool = True) -> "Environment":
+                       connect_diagonal_neighbors: bool = True, connectivity: int | None = None) -> "Environment":
         """An environment over explicit ``grid_edges`` (one array per axis) whose active
         cells are ``active_mask`` (shape = the number of bins per axis)."""
         arrays = [np.asarray(e, dtype=np.float64).ravel() for e in grid_edges]
@@ -87,11 +107,12 @@ class Environment:
         edges = [e.tolist() for e in arrays]
         if mask.shape != tuple(len(e) - 1 for e in edges):
             raise ValueError(f"active_mask has shape {mask.shape}, the edges make {tuple(len(e) - 1 for e in edges)}")
-        return cls(_voxfield.Env.from_mask(edges, mask.ravel().tolist(), bool(connect_diagonal_neighbors)))
+        axes = _neighbour_axes(len(edges), connect_diagonal_neighbors, connectivity)
+        return cls(_voxfield.Env.from_mask(edges, mask.ravel().tolist(), axes))
 
     @classmethod
     def from_pixel_mask(cls, image_mask: Any, pixel_size: float | Sequence[float] = 1.0, *,
-                        connect_diagonal_neighbors: bool = True) -> "Environment":
+                        connect_diagonal_neighbors: bool = True, connectivity: int | None = None) -> "Environment":
         """One bin per True pixel of a 2-D image (rows = y, columns = x), as neurospatial
         0.6.0: x edges ``arange(n_cols + 1) · width``, y edges ``arange(n_rows + 1) · height``."""
         m = np.asarray(image_mask)
@@ -107,11 +128,11 @@ class Environment:
         px, py = (size[0], size[0]) if size.shape == (1,) else (size[0], size[1])
         rows, cols = m.shape
         return cls.from_grid_mask(m.T, (np.arange(cols + 1) * px, np.arange(rows + 1) * py),
-                                  connect_diagonal_neighbors=connect_diagonal_neighbors)
+                                  connect_diagonal_neighbors=connect_diagonal_neighbors, connectivity=connectivity)
 
     @classmethod
     def from_polygon(cls, polygon: Any, bin_size: float | Sequence[float], *,
-                     connect_diagonal_neighbors: bool = True) -> "Environment":
+                     connect_diagonal_neighbors: bool = True, connectivity: int | None = None) -> "Environment":
         """A 2-D grid over the polygon's bounds (``ceil(span / h)`` equal bins per axis, as
         neurospatial 0.6.0) whose active bins are those with the centre strictly inside (a
         centre on the boundary is outside, as shapely's ``contains``). ``polygon`` is a shapely
@@ -139,7 +160,8 @@ class Environment:
         mask = _inside(rings, x.ravel(), y.ravel()).reshape(x.shape)
         if not mask.any():
             raise ValueError("no bin centre lies inside the polygon: bin_size is too large for it")
-        return cls.from_grid_mask(mask, edges, connect_diagonal_neighbors=connect_diagonal_neighbors)
+        return cls.from_grid_mask(mask, edges, connect_diagonal_neighbors=connect_diagonal_neighbors,
+                                  connectivity=connectivity)
 
     @classmethod
     def from_file(cls, path: Any) -> "Environment":
