@@ -130,6 +130,138 @@ impl Environment {
     }
 }
 
+/// Work space for Gaussian smoothing: fields are smoothed in groups whose
+/// full-grid copies stay under this many bytes.
+const GAUSSIAN_BYTES: usize = 256 << 20;
+
+impl Environment {
+    /// `gaussian_kde` firing rates (units × bins): Σ_j w_ij·spikes_j over
+    /// Σ_j w_ij·occupancy_j with 0.6.0's dense weights w_ij = exp(−|c_i −
+    /// c_j|² / 2σ²) between every pair of bins (no graph: it ignores walls),
+    /// NaN where the denominator is ≤ `min_occupancy`. On a grid the weights
+    /// factor by axis, so each field is smoothed by one 1-D Gaussian pass per
+    /// axis over the full grid (inactive cells hold 0): O(cells · Σ axis
+    /// lengths) instead of the dense O(bins²), with no n² matrix.
+    pub fn gaussian_rates(
+        &self,
+        counts: &[f64],
+        occupancy: &[f64],
+        bandwidth: f64,
+        min_occupancy: f64,
+    ) -> Result<Vec<f64>> {
+        let n = self.n_bins();
+        if occupancy.len() != n || !counts.len().is_multiple_of(n) {
+            return Err(Error::invalid("counts or occupancy do not match the bins"));
+        }
+        if !(bandwidth.is_finite() && bandwidth > 0.0) {
+            return Err(Error::invalid(format!(
+                "bandwidth {bandwidth} must be a positive number"
+            )));
+        }
+        let units = counts.len() / n;
+        let occ = self.gaussian_smooth(occupancy, 1, bandwidth)?;
+        let threshold = min_occupancy.max(0.0);
+        let cells = self.grid.active.len();
+        let group = (GAUSSIAN_BYTES / (cells * 8)).clamp(1, units.max(1));
+        let mut rates = vec![0.0; units * n];
+        for first in (0..units).step_by(group) {
+            let k = group.min(units - first);
+            // Bin-major fields of this group.
+            let mut f = vec![0.0; n * k];
+            for u in 0..k {
+                for b in 0..n {
+                    f[b * k + u] = counts[(first + u) * n + b];
+                }
+            }
+            let s = self.gaussian_smooth(&f, k, bandwidth)?;
+            for u in 0..k {
+                for b in 0..n {
+                    rates[(first + u) * n + b] = if occ[b] > threshold {
+                        s[b * k + u] / occ[b]
+                    } else {
+                        f64::NAN
+                    };
+                }
+            }
+        }
+        Ok(rates)
+    }
+
+    /// k bin-major fields smoothed with the dense Gaussian weights (no normalisation).
+    fn gaussian_smooth(&self, f: &[f64], k: usize, sigma: f64) -> Result<Vec<f64>> {
+        let cells = self.grid.active.len();
+        let mut full = vec![0.0; cells * k];
+        for (b, &c) in self.bin_to_flat.iter().enumerate() {
+            full[c * k..(c + 1) * k].copy_from_slice(&f[b * k..(b + 1) * k]);
+        }
+        let shape = &self.grid.shape;
+        for a in 0..shape.len() {
+            let centres: Vec<f64> = self.grid.edges[a]
+                .windows(2)
+                .map(|w| (w[0] + w[1]) / 2.0)
+                .collect();
+            let m = centres.len();
+            let (starts, weights) = gaussian_windows(&centres, sigma)?;
+            // Lines along axis a: `inner` cells apart, `outer` blocks of m·inner.
+            let inner: usize = shape[a + 1..].iter().product();
+            let block = m * inner * k;
+            full.par_chunks_mut(block).for_each(|blk| {
+                let mut line = vec![0.0; m * k];
+                for i in 0..inner {
+                    for l in 0..m {
+                        line[l * k..(l + 1) * k]
+                            .copy_from_slice(&blk[(l * inner + i) * k..(l * inner + i + 1) * k]);
+                    }
+                    for l in 0..m {
+                        let out = &mut blk[(l * inner + i) * k..(l * inner + i + 1) * k];
+                        out.iter_mut().for_each(|v| *v = 0.0);
+                        let (q0, ws) = (starts[l].0, &weights[starts[l].1..starts[l + 1].1]);
+                        for (q, &w) in (q0..).zip(ws) {
+                            for (o, &v) in out.iter_mut().zip(&line[q * k..(q + 1) * k]) {
+                                *o += w * v;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let mut out = vec![0.0; f.len()];
+        for (b, &c) in self.bin_to_flat.iter().enumerate() {
+            out[b * k..(b + 1) * k].copy_from_slice(&full[c * k..(c + 1) * k]);
+        }
+        Ok(out)
+    }
+}
+
+/// Weights a 1-D Gaussian pass keeps (2^27: 1 GiB).
+const MAX_WINDOW_WEIGHTS: usize = 1 << 27;
+
+/// For each centre l: (first centre of its window, offset into the weights),
+/// plus a final offset; and the weights exp(−d² / 2σ²) over each window,
+/// which holds every centre whose weight does not underflow to 0 (d ≤ σ·√1490.4).
+fn gaussian_windows(centres: &[f64], sigma: f64) -> Result<(Vec<(usize, usize)>, Vec<f64>)> {
+    let reach = sigma * (2.0f64 * 745.2).sqrt();
+    let mut starts = Vec::with_capacity(centres.len() + 1);
+    let mut weights = vec![];
+    for &c in centres {
+        let lo = centres.partition_point(|&x| x < c - reach);
+        let hi = centres.partition_point(|&x| x <= c + reach);
+        starts.push((lo, weights.len()));
+        if weights.len() + (hi - lo) > MAX_WINDOW_WEIGHTS {
+            return Err(Error::invalid(format!(
+                "gaussian_kde with bandwidth {sigma} over {} bins along an axis needs more than {MAX_WINDOW_WEIGHTS} weights; use a smaller bandwidth or diffusion_kde",
+                centres.len()
+            )));
+        }
+        weights.extend(centres[lo..hi].iter().map(|&x| {
+            let d = c - x;
+            (-(d * d) / (2.0 * sigma * sigma)).exp()
+        }));
+    }
+    starts.push((centres.len(), weights.len()));
+    Ok((starts, weights))
+}
+
 /// Position at time `t` by linear interpolation of the samples (`np.interp`
 /// per axis: clamped to the ends).
 fn interp(times: &[f64], positions: &[f64], d: usize, t: f64, out: &mut [f64]) {

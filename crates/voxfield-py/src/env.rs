@@ -427,6 +427,22 @@ impl Env {
         (c.offsets, c.cols, c.values)
     }
 
+    /// `gaussian_kde` rates (units × bins) from counts and occupancy.
+    fn gaussian_rates(
+        &self,
+        py: Python<'_>,
+        counts: Vec<f64>,
+        occupancy: Vec<f64>,
+        bandwidth: f64,
+        min_occupancy: f64,
+    ) -> PyResult<Vec<f64>> {
+        py.detach(|| {
+            self.inner
+                .gaussian_rates(&counts, &occupancy, bandwidth, min_occupancy)
+        })
+        .map_err(py_err)
+    }
+
     /// Place fields of a rate map (each its sorted bins).
     fn place_fields(
         &self,

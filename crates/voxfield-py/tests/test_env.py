@@ -210,7 +210,9 @@ def test_rate_maps_and_scores_match():
     trains.append(np.array([]))
     speed = rng.uniform(0, 10, n)
     for kw in [{}, {"smoothing_method": "binned"}, {"min_occupancy": 0.05, "bandwidth": 3.0},
-               {"speed": speed, "min_speed": 2.0}, {"max_gap": None, "fill_value": 0.0}]:
+               {"speed": speed, "min_speed": 2.0}, {"max_gap": None, "fill_value": 0.0},
+               {"smoothing_method": "gaussian_kde"}, {"smoothing_method": "gaussian_kde", "bandwidth": 0.7,
+                                                      "min_occupancy": 0.01}]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             want = ns_rates(a, trains, t, p, **kw)
@@ -224,6 +226,18 @@ def test_rate_maps_and_scores_match():
         compute_spatial_rates(b, [np.array([-1.0, 2.0])], t, p)
     with pytest.raises(ValueError, match="finite"):
         compute_spatial_rates(b, [np.array([1.0, np.inf])], t, p)
+    # gaussian_kde on a holed 3-D arena (inactive cells carry no weight) and in 1-D.
+    for dims, h in [(3, 3.0), (1, 0.5)]:
+        q = walk(n, dims, 20.0, seed=13)
+        a3, b3 = both(q, h, bin_count_threshold=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = ns_rates(a3, trains[:4], t, q, smoothing_method="gaussian_kde", bandwidth=4.0)
+        got3 = compute_spatial_rates(b3, trains[:4], t, q, smoothing_method="gaussian_kde", bandwidth=4.0)
+        np.testing.assert_allclose(got3.firing_rates, np.asarray(want.firing_rates), rtol=1e-9, atol=1e-12,
+                                   equal_nan=True)
+    with pytest.raises(ValueError, match="smoothing_method"):
+        compute_spatial_rates(b, trains, t, p, smoothing_method="box")
     r = got.firing_rates[0]
     assert spatial_information(r, got.occupancy) == pytest.approx(float(got.spatial_information()[0]))
     assert 0 <= sparsity(r, got.occupancy) <= 1

@@ -495,12 +495,14 @@ def compute_spatial_rates(env: Environment, spike_times: Any, times: Any, positi
     """neurospatial 0.6.0's ``compute_spatial_rates``: spikes within the trajectory's time
     span and in valid intervals (the ones occupancy keeps) are placed by linear
     interpolation and binned; ``diffusion_kde`` divides the density-smoothed counts by
-    the density-smoothed occupancy (NaN where that is ≤ ``min_occupancy``); ``binned``
-    smooths the raw rate with NaN-aware weights. One smoothing action serves all units."""
+    the density-smoothed occupancy (NaN where that is ≤ ``min_occupancy``); ``gaussian_kde``
+    does the same with 0.6.0's dense Euclidean Gaussian weights (ignoring walls), computed
+    axis by axis on the grid, never as an n² matrix; ``binned`` smooths the raw rate with
+    NaN-aware weights. One smoothing action serves all units."""
     if speed is not None and min_speed is None:
         raise ValueError("speed is only used with min_speed")
-    if smoothing_method not in ("diffusion_kde", "binned"):
-        raise NotImplementedError(f"smoothing_method={smoothing_method!r}: 'diffusion_kde' or 'binned'")
+    if smoothing_method not in ("diffusion_kde", "gaussian_kde", "binned"):
+        raise ValueError(f"smoothing_method {smoothing_method!r}: expected 'diffusion_kde', 'gaussian_kde' or 'binned'")
     padded = isinstance(spike_times, np.ndarray) and spike_times.ndim == 2
     if isinstance(spike_times, np.ndarray) and spike_times.ndim == 1:
         spike_times = [spike_times]
@@ -516,7 +518,10 @@ def compute_spatial_rates(env: Environment, spike_times: Any, times: Any, positi
     n = env.n_bins
     counts = np.asarray(counts).reshape(len(trains), n)
     occ = np.asarray(occ)
-    if smoothing_method == "diffusion_kde":
+    if smoothing_method == "gaussian_kde":
+        rates = np.asarray(env._e.gaussian_rates(counts.ravel().tolist(), occ.tolist(), float(bandwidth),
+                                                 float(min_occupancy))).reshape(len(trains), n)
+    elif smoothing_method == "diffusion_kde":
         rates = np.asarray(env._e.diffusion_rates(counts.ravel().tolist(), occ.tolist(), float(bandwidth),
                                                   float(min_occupancy))).reshape(len(trains), n)
     else:
