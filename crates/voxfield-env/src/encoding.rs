@@ -201,7 +201,7 @@ impl Environment {
                 .map(|w| (w[0] + w[1]) / 2.0)
                 .collect();
             let m = centres.len();
-            let (starts, weights) = gaussian_windows(&centres, sigma)?;
+            let Windows { starts, weights } = gaussian_windows(&centres, sigma)?;
             // Lines along axis a: `inner` cells apart, `outer` blocks of m·inner.
             let inner: usize = shape[a + 1..].iter().product();
             let block = m * inner * k;
@@ -236,10 +236,16 @@ impl Environment {
 /// Weights a 1-D Gaussian pass keeps (2^27: 1 GiB).
 const MAX_WINDOW_WEIGHTS: usize = 1 << 27;
 
-/// For each centre l: (first centre of its window, offset into the weights),
-/// plus a final offset; and the weights exp(−d² / 2σ²) over each window,
-/// which holds every centre whose weight does not underflow to 0 (d ≤ σ·√1490.4).
-fn gaussian_windows(centres: &[f64], sigma: f64) -> Result<(Vec<(usize, usize)>, Vec<f64>)> {
+/// A 1-D Gaussian pass in compressed rows: for each centre l, its window
+/// holds every centre whose weight exp(−d² / 2σ²) does not underflow to 0
+/// (d ≤ σ·√1490.4).
+struct Windows {
+    /// Per centre (and one past the end): (first centre of the window, offset into `weights`).
+    starts: Vec<(usize, usize)>,
+    weights: Vec<f64>,
+}
+
+fn gaussian_windows(centres: &[f64], sigma: f64) -> Result<Windows> {
     let reach = sigma * (2.0f64 * 745.2).sqrt();
     let mut starts = Vec::with_capacity(centres.len() + 1);
     let mut weights = vec![];
@@ -259,7 +265,7 @@ fn gaussian_windows(centres: &[f64], sigma: f64) -> Result<(Vec<(usize, usize)>,
         }));
     }
     starts.push((centres.len(), weights.len()));
-    Ok((starts, weights))
+    Ok(Windows { starts, weights })
 }
 
 /// Position at time `t` by linear interpolation of the samples (`np.interp`
