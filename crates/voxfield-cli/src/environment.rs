@@ -168,7 +168,7 @@ fn rate_maps(
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"n_bins": n, "grid_shape": env.grid.shape,
+            serde_json::to_string_pretty(&json!({"n_bins": n, "grid_shape": env.layout.shape(),
                 "seconds_tracked": occupancy.iter().sum::<f64>(), "units": rows}))?
         );
     } else {
@@ -190,7 +190,7 @@ fn rate_maps(
     eprintln!(
         "voxfield: {} units over {n} bins ({:?} grid, {:.1} s tracked) in {:.0} ms -> {}",
         units.len(),
-        env.grid.shape,
+        env.layout.shape(),
         occupancy.iter().sum::<f64>(),
         secs * 1e3,
         out.display()
@@ -211,7 +211,8 @@ fn panel(env: &Environment, rates: &[f64], units: usize, path: &Path) -> Result<
             env.n_dims()
         );
     }
-    let (nx, ny) = (env.grid.shape[0], env.grid.shape[1]);
+    let g = env.grid("a rate-map panel")?;
+    let (nx, ny) = (g.shape[0], g.shape[1]);
     let n = env.n_bins();
     let cols = (units as f64).sqrt().ceil() as usize;
     let rows = units.div_ceil(cols);
@@ -252,7 +253,7 @@ fn panel(env: &Environment, rates: &[f64], units: usize, path: &Path) -> Result<
 
 fn info(file: &Path, json: bool) -> Result<()> {
     let env = Environment::from_file(file)?;
-    let g = &env.grid;
+    let g = env.grid("env info")?;
     let widths: Vec<[f64; 2]> = g
         .edges
         .iter()

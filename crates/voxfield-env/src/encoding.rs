@@ -161,7 +161,7 @@ impl Environment {
         let units = counts.len() / n;
         let occ = self.gaussian_smooth(occupancy, 1, bandwidth)?;
         let threshold = min_occupancy.max(0.0);
-        let cells = self.grid.active.len();
+        let cells = self.layout.active().len();
         let group = (GAUSSIAN_BYTES / (cells * 8)).clamp(1, units.max(1));
         let mut rates = vec![0.0; units * n];
         for first in (0..units).step_by(group) {
@@ -189,14 +189,52 @@ impl Environment {
 
     /// k bin-major fields smoothed with the dense Gaussian weights (no normalisation).
     fn gaussian_smooth(&self, f: &[f64], k: usize, sigma: f64) -> Result<Vec<f64>> {
-        let cells = self.grid.active.len();
+        match &self.layout {
+            crate::Layout::Grid(grid) => self.gaussian_separable(grid, f, k, sigma),
+            crate::Layout::Hex(_) => Ok(self.gaussian_pairwise(f, k, sigma)),
+        }
+    }
+
+    /// Σ_j w_ij f_j directly over every pair of bins within the reach where
+    /// exp(−d²/2σ²) underflows (bins in parallel): O(bins²), for layouts whose
+    /// weights do not factor by axis.
+    fn gaussian_pairwise(&self, f: &[f64], k: usize, sigma: f64) -> Vec<f64> {
+        let n = self.n_bins();
+        let reach2 = 2.0 * 745.2 * sigma * sigma;
+        let mut out = vec![0.0; n * k];
+        out.par_chunks_mut(k).enumerate().for_each(|(i, o)| {
+            let c = self.center(i);
+            for j in 0..n {
+                let q = self.center(j);
+                let d2: f64 = c.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+                if d2 > reach2 {
+                    continue;
+                }
+                let w = (-d2 / (2.0 * sigma * sigma)).exp();
+                for (o, &v) in o.iter_mut().zip(&f[j * k..(j + 1) * k]) {
+                    *o += w * v;
+                }
+            }
+        });
+        out
+    }
+
+    /// The Gaussian on a grid, one 1-D pass per axis over the full grid.
+    fn gaussian_separable(
+        &self,
+        grid: &crate::Grid,
+        f: &[f64],
+        k: usize,
+        sigma: f64,
+    ) -> Result<Vec<f64>> {
+        let cells = grid.active.len();
         let mut full = vec![0.0; cells * k];
         for (b, &c) in self.bin_to_flat.iter().enumerate() {
             full[c * k..(c + 1) * k].copy_from_slice(&f[b * k..(b + 1) * k]);
         }
-        let shape = &self.grid.shape;
+        let shape = &grid.shape;
         for a in 0..shape.len() {
-            let centres: Vec<f64> = self.grid.edges[a]
+            let centres: Vec<f64> = grid.edges[a]
                 .windows(2)
                 .map(|w| (w[0] + w[1]) / 2.0)
                 .collect();

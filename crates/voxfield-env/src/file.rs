@@ -47,13 +47,13 @@ fn npy_bytes(descr: &str, shape: &[usize], data: impl Iterator<Item = [u8; 8]>) 
 
 impl Environment {
     /// The node-link graph and the JSON metadata neurospatial writes.
-    fn metadata(&self) -> Value {
+    fn metadata(&self, grid: &Grid) -> Value {
         let d = self.n_dims();
         let nodes: Vec<Value> = (0..self.n_bins())
             .map(|b| {
                 let f = self.bin_to_flat[b];
                 json!({"pos": self.center(b), "source_grid_flat_index": f,
-                       "original_grid_nd_index": self.grid.unflat(f), "id": b})
+                       "original_grid_nd_index": grid.unflat(f), "id": b})
             })
             .collect();
         let g = &self.graph;
@@ -75,7 +75,7 @@ impl Environment {
                 links.push(l);
             }
         }
-        let active: Value = nest(&self.grid.shape, &self.grid.active);
+        let active: Value = nest(&grid.shape, &grid.active);
         json!({
             "schema_version": SCHEMA,
             "library_version": concat!("voxfield ", env!("CARGO_PKG_VERSION")),
@@ -84,13 +84,13 @@ impl Environment {
             "n_bins": self.n_bins(),
             "is_linearized_track": false,
             "layout_type": "MaskedGrid",
-            "layout_parameters": {"active_mask": active, "grid_edges": self.grid.edges,
+            "layout_parameters": {"active_mask": active, "grid_edges": grid.edges,
                                   "connect_diagonal_neighbors": self.neighbour_axes > 1},
             // neurospatial knows 2n or 3^n − 1 neighbours; 18 in 3-D is kept here (its
             // from_file keeps the saved links as the environment's graph).
             "voxfield_neighbour_axes": self.neighbour_axes,
-            "dimension_ranges": self.grid.edges.iter().map(|e| [e[0], e[e.len() - 1]]).collect::<Vec<_>>(),
-            "grid_shape": self.grid.shape,
+            "dimension_ranges": grid.edges.iter().map(|e| [e[0], e[e.len() - 1]]).collect::<Vec<_>>(),
+            "grid_shape": grid.shape,
             "graph": {"directed": false, "multigraph": false, "graph": {}, "nodes": nodes, "links": links},
             "regions": [],
         })
@@ -100,6 +100,7 @@ impl Environment {
     /// under a temporary name first; the `.npz` goes first, so a `.json` is
     /// never newer than its arrays.
     pub fn to_file(&self, path: &Path) -> Result<()> {
+        let grid = self.grid("writing a neurospatial environment file")?;
         let (json_path, npz_path) = pair(path);
         let d = self.n_dims();
         let mut members = vec![(
@@ -110,17 +111,17 @@ impl Environment {
                 self.centers.iter().map(|v| v.to_le_bytes()),
             ),
         )];
-        let mut mask = npy::header_bytes("|b1", &self.grid.shape);
-        mask.extend(self.grid.active.iter().map(|&a| a as u8));
+        let mut mask = npy::header_bytes("|b1", &grid.shape);
+        mask.extend(grid.active.iter().map(|&a| a as u8));
         members.push(("active_mask.npy".to_string(), mask));
-        for (i, e) in self.grid.edges.iter().enumerate() {
+        for (i, e) in grid.edges.iter().enumerate() {
             members.push((
                 format!("grid_edges_{i}.npy"),
                 npy_bytes("<f8", &[e.len()], e.iter().map(|v| v.to_le_bytes())),
             ));
         }
         write_npz(&npz_path, &members)?;
-        let text = serde_json::to_string_pretty(&self.metadata())
+        let text = serde_json::to_string_pretty(&self.metadata(grid))
             .map_err(|e| Error::invalid(format!("encoding {}: {e}", json_path.display())))?;
         npy::write_atomic(&json_path, |w| {
             use std::io::Write;

@@ -39,13 +39,8 @@ impl Graph {
                 nz > 0 && nz <= axes
             })
             .collect();
-        let mut offsets = Vec::with_capacity(bin_to_flat.len() + 1);
-        let (mut nbrs, mut dist) = (vec![], vec![]);
-        offsets.push(0);
-        let mut row = vec![];
-        for (b, &f) in bin_to_flat.iter().enumerate() {
+        Graph::from_cells(bin_to_flat, flat_to_bin, centers, n, |f, out| {
             let idx = grid.unflat(f);
-            row.clear();
             'offs: for o in &offsets_nd {
                 let mut g = 0usize;
                 for d in 0..n {
@@ -55,11 +50,33 @@ impl Graph {
                     }
                     g = g * grid.shape[d] + v as usize;
                 }
-                let nb = flat_to_bin[g];
-                if nb >= 0 {
-                    row.push(nb as u32);
-                }
+                out.push(g);
             }
+        })
+    }
+
+    /// Joins each active cell to the active cells `cells_next_to(f, out)`
+    /// lists (flat indices), edge lengths the distances between centres.
+    pub fn from_cells(
+        bin_to_flat: &[usize],
+        flat_to_bin: &[i64],
+        centers: &[f64],
+        n: usize,
+        cells_next_to: impl Fn(usize, &mut Vec<usize>),
+    ) -> Graph {
+        let mut offsets = Vec::with_capacity(bin_to_flat.len() + 1);
+        let (mut nbrs, mut dist) = (vec![], vec![]);
+        offsets.push(0);
+        let (mut cells, mut row) = (vec![], vec![]);
+        for (b, &f) in bin_to_flat.iter().enumerate() {
+            cells.clear();
+            cells_next_to(f, &mut cells);
+            row.clear();
+            row.extend(
+                cells
+                    .iter()
+                    .filter_map(|&g| u32::try_from(flat_to_bin[g]).ok()),
+            );
             row.sort_unstable();
             for &nb in &row {
                 let (p, q) = (

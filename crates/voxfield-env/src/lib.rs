@@ -13,6 +13,7 @@ pub mod encoding;
 pub mod file;
 pub mod graph;
 pub mod grid;
+pub mod hex;
 pub mod nearest;
 pub mod scores;
 pub mod smooth;
@@ -22,16 +23,81 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 pub use graph::Graph;
 pub use grid::{Grid, Shaping};
+pub use hex::Hex;
 pub use nearest::{Reach, TieBreak};
 pub use scores::FieldOptions;
 pub use smooth::{Generator, Mode, Operator};
 pub use trajectory::Csr;
 use voxfield_core::{Error, Result};
 
+/// How space is cut into cells (the bins are the active cells).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layout {
+    /// A rectangular 1-3-D grid.
+    Grid(Grid),
+    /// A 2-D hexagonal lattice.
+    Hex(Hex),
+}
+
+impl Layout {
+    pub fn n_dims(&self) -> usize {
+        match self {
+            Layout::Grid(g) => g.n_dims(),
+            Layout::Hex(_) => 2,
+        }
+    }
+
+    /// Active flags of every cell.
+    pub fn active(&self) -> &[bool] {
+        match self {
+            Layout::Grid(g) => &g.active,
+            Layout::Hex(h) => &h.active,
+        }
+    }
+
+    /// Cells per axis (a hexagonal lattice: rows, columns).
+    pub fn shape(&self) -> Vec<usize> {
+        match self {
+            Layout::Grid(g) => g.shape.clone(),
+            Layout::Hex(h) => vec![h.rows, h.cols],
+        }
+    }
+
+    /// The cell containing `p`, if any (active or not).
+    pub fn flat_at(&self, p: &[f64]) -> Option<usize> {
+        match self {
+            Layout::Grid(g) => g.flat_at(p),
+            Layout::Hex(h) => h.flat_at(p),
+        }
+    }
+
+    fn center_of_flat(&self, f: usize) -> Vec<f64> {
+        match self {
+            Layout::Grid(g) => g.center_of_flat(f),
+            Layout::Hex(h) => h.center_of_flat(f).to_vec(),
+        }
+    }
+
+    fn size_of_flat(&self, f: usize) -> f64 {
+        match self {
+            Layout::Grid(g) => g.size_of_flat(f),
+            Layout::Hex(h) => h.area(),
+        }
+    }
+
+    /// The layout's name in neurospatial.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Layout::Grid(_) => "RegularGrid",
+            Layout::Hex(_) => "Hexagonal",
+        }
+    }
+}
+
 /// Bins over 1-3-D space with their connectivity graph.
 #[derive(Debug)]
 pub struct Environment {
-    pub grid: Grid,
+    pub layout: Layout,
     /// Neighbours differ in at most this many axes: 1 joins the 2n axis
     /// neighbours (4 / 6), `n_dims` the full 3^n − 1 (8 / 26), 2 in 3-D gives 18.
     pub neighbour_axes: usize,
@@ -72,7 +138,64 @@ impl Environment {
                 grid.n_dims()
             )));
         }
-        let bin_to_flat: Vec<usize> = (0..grid.active.len()).filter(|&f| grid.active[f]).collect();
+        let (bin_to_flat, flat_to_bin, centers) = Self::bins(&Layout::Grid(grid.clone()))?;
+        let graph = Graph::grid(&grid, &bin_to_flat, &flat_to_bin, &centers, axes);
+        Ok(Self::assemble(
+            Layout::Grid(grid),
+            axes,
+            bin_to_flat,
+            flat_to_bin,
+            centers,
+            graph,
+        ))
+    }
+
+    /// Bins a hexagonal lattice's active cells and joins each to its (up to
+    /// six) active neighbours.
+    pub fn hexagonal(hex: Hex) -> Result<Self> {
+        let layout = Layout::Hex(hex);
+        let (bin_to_flat, flat_to_bin, centers) = Self::bins(&layout)?;
+        let Layout::Hex(h) = &layout else {
+            unreachable!("built as hexagonal")
+        };
+        let graph = Graph::from_cells(&bin_to_flat, &flat_to_bin, &centers, 2, |f, out| {
+            out.extend(h.neighbours(f))
+        });
+        Ok(Self::assemble(
+            layout,
+            1,
+            bin_to_flat,
+            flat_to_bin,
+            centers,
+            graph,
+        ))
+    }
+
+    fn assemble(
+        layout: Layout,
+        neighbour_axes: usize,
+        bin_to_flat: Vec<usize>,
+        flat_to_bin: Vec<i64>,
+        centers: Vec<f64>,
+        graph: Graph,
+    ) -> Self {
+        Environment {
+            layout,
+            neighbour_axes,
+            bin_to_flat,
+            flat_to_bin,
+            centers,
+            graph,
+            generators: Mutex::new(vec![]),
+            buckets: OnceLock::new(),
+        }
+    }
+
+    /// The active cells in order (bins), the inverse map and the centres.
+    #[allow(clippy::type_complexity)]
+    fn bins(layout: &Layout) -> Result<(Vec<usize>, Vec<i64>, Vec<f64>)> {
+        let active = layout.active();
+        let bin_to_flat: Vec<usize> = (0..active.len()).filter(|&f| active[f]).collect();
         if bin_to_flat.is_empty() {
             return Err(Error::invalid("the environment has no active bins"));
         }
@@ -82,31 +205,33 @@ impl Environment {
                 bin_to_flat.len()
             )));
         }
-        let mut flat_to_bin = vec![-1i64; grid.active.len()];
+        let mut flat_to_bin = vec![-1i64; active.len()];
         for (b, &f) in bin_to_flat.iter().enumerate() {
             flat_to_bin[f] = b as i64;
         }
-        let d = grid.n_dims();
+        let d = layout.n_dims();
         let mut centers = Vec::with_capacity(bin_to_flat.len() * d);
         for &f in &bin_to_flat {
-            centers.extend(grid.center_of_flat(f));
+            centers.extend(layout.center_of_flat(f));
         }
-        let graph = Graph::grid(&grid, &bin_to_flat, &flat_to_bin, &centers, axes);
-        Ok(Environment {
-            grid,
-            neighbour_axes: axes,
-            bin_to_flat,
-            flat_to_bin,
-            centers,
-            graph,
-            generators: Mutex::new(vec![]),
-            buckets: OnceLock::new(),
-        })
+        Ok((bin_to_flat, flat_to_bin, centers))
     }
 
-    /// Whether diagonal neighbours are joined (the full 3^n − 1 neighbourhood).
+    /// The rectangular grid, or an error naming `what` needs one.
+    pub fn grid(&self, what: &str) -> Result<&Grid> {
+        match &self.layout {
+            Layout::Grid(g) => Ok(g),
+            other => Err(Error::invalid(format!(
+                "{what} needs a rectangular grid; this environment is {}",
+                other.kind()
+            ))),
+        }
+    }
+
+    /// Whether diagonal neighbours are joined (the full 3^n − 1 neighbourhood
+    /// of a grid; a hexagonal lattice has none).
     pub fn diagonal(&self) -> bool {
-        self.neighbour_axes == self.n_dims()
+        matches!(self.layout, Layout::Grid(_)) && self.neighbour_axes == self.n_dims()
     }
 
     pub fn n_bins(&self) -> usize {
@@ -114,7 +239,7 @@ impl Environment {
     }
 
     pub fn n_dims(&self) -> usize {
-        self.grid.n_dims()
+        self.layout.n_dims()
     }
 
     /// Centre of bin `b`.
@@ -123,18 +248,20 @@ impl Environment {
         &self.centers[b * d..(b + 1) * d]
     }
 
-    /// Area (length, volume) of each bin: the product of its actual widths.
+    /// Area (length, volume) of each bin: on a grid the product of its actual
+    /// widths, on a hexagonal lattice the hexagon's area.
     pub fn bin_sizes(&self) -> Vec<f64> {
         self.bin_to_flat
             .iter()
-            .map(|&f| self.grid.size_of_flat(f))
+            .map(|&f| self.layout.size_of_flat(f))
             .collect()
     }
 
     /// The active bin containing `p`, or −1 (outside, on the top edge, in an
-    /// inactive cell, or NaN): 0.6.0's half-open bins, in O(1).
+    /// inactive cell, or NaN): 0.6.0's half-open bins (hexagons by cube
+    /// rounding), in O(1).
     pub fn bin_at(&self, p: &[f64]) -> i64 {
-        match self.grid.flat_at(p) {
+        match self.layout.flat_at(p) {
             Some(f) => self.flat_to_bin[f],
             None => -1,
         }

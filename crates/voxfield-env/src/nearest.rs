@@ -346,8 +346,8 @@ impl Environment {
         if !points.len().is_multiple_of(d) {
             return Err(Error::invalid("points are not whole rows"));
         }
-        let centres: Vec<Vec<f64>> = self
-            .grid
+        let grid = self.grid("linear interpolation")?;
+        let centres: Vec<Vec<f64>> = grid
             .edges
             .iter()
             .map(|e| e.windows(2).map(|w| (w[0] + w[1]) / 2.0).collect())
@@ -360,11 +360,17 @@ impl Environment {
         Ok(points
             .par_chunks_exact(d)
             .with_min_len(1024)
-            .map(|p| self.multilinear(field, &centres, p))
+            .map(|p| self.multilinear(grid, field, &centres, p))
             .collect())
     }
 
-    fn multilinear(&self, field: &[f64], centres: &[Vec<f64>], p: &[f64]) -> f64 {
+    fn multilinear(
+        &self,
+        grid: &crate::Grid,
+        field: &[f64],
+        centres: &[Vec<f64>],
+        p: &[f64],
+    ) -> f64 {
         let d = p.len();
         let mut base = [0usize; 3];
         let mut frac = [0.0; 3];
@@ -384,7 +390,7 @@ impl Environment {
             let mut w = 1.0;
             for a in 0..d {
                 let up = (corner >> (d - 1 - a)) & 1;
-                f = f * self.grid.shape[a] + base[a] + up;
+                f = f * grid.shape[a] + base[a] + up;
                 w *= if up == 1 { frac[a] } else { 1.0 - frac[a] };
             }
             let b = self.flat_to_bin[f];

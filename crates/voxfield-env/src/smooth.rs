@@ -22,7 +22,7 @@
 use rayon::prelude::*;
 use voxfield_core::{Error, Result};
 
-use crate::Environment;
+use crate::{Environment, Layout};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operator {
@@ -89,9 +89,8 @@ impl Generator {
                 .collect(),
             Operator::FiniteVolume => (0..env.n_bins())
                 .flat_map(|b| {
-                    let cb = env.grid.unflat(env.bin_to_flat[b]);
                     g.edges(b)
-                        .map(|(v, d)| face(env, &cb, v) / d)
+                        .map(|(v, d)| face(env, b, v) / d)
                         .collect::<Vec<_>>()
                 })
                 .collect(),
@@ -109,17 +108,23 @@ impl Generator {
     }
 }
 
-/// The face two grid bins share, divided by nothing: the product of the other
-/// axes' widths for axis neighbours (1 in 1-D), 0 for diagonal ones.
-fn face(env: &Environment, a: &[usize], v: usize) -> f64 {
-    let bv = env.grid.unflat(env.bin_to_flat[v]);
+/// The face two neighbouring bins share: on a grid the product of the other
+/// axes' widths for axis neighbours (1 in 1-D) and 0 for diagonal ones; on a
+/// hexagonal lattice one side of the hexagon.
+fn face(env: &Environment, u: usize, v: usize) -> f64 {
+    let grid = match &env.layout {
+        Layout::Grid(g) => g,
+        Layout::Hex(h) => return h.radius,
+    };
+    let a = grid.unflat(env.bin_to_flat[u]);
+    let bv = grid.unflat(env.bin_to_flat[v]);
     let differ: Vec<usize> = (0..a.len()).filter(|&d| a[d] != bv[d]).collect();
     if differ.len() != 1 {
         return 0.0;
     }
     (0..a.len())
         .filter(|&d| d != differ[0])
-        .map(|d| env.grid.edges[d][a[d] + 1] - env.grid.edges[d][a[d]])
+        .map(|d| grid.edges[d][a[d] + 1] - grid.edges[d][a[d]])
         .product()
 }
 

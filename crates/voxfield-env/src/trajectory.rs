@@ -130,18 +130,23 @@ impl Environment {
         let mut occ = vec![0.0; self.n_bins()];
         let d = self.n_dims();
         let mut pieces = vec![];
+        let grid = if o.linear {
+            Some(self.grid("time_allocation='linear'")?)
+        } else {
+            None
+        };
         for (i, _) in valid.iter().enumerate().filter(|(_, v)| **v) {
             let dt = times[i + 1] - times[i];
             let weight = if o.return_seconds { dt } else { 1.0 };
-            if !o.linear || bins[i] == bins[i + 1] {
+            let Some(grid) = grid.filter(|_| bins[i] != bins[i + 1]) else {
                 occ[bins[i] as usize] += weight;
                 continue;
-            }
+            };
             let (a, b) = (
                 &positions[i * d..(i + 1) * d],
                 &positions[(i + 1) * d..(i + 2) * d],
             );
-            self.grid.segment_cells(a, b, dt, &mut pieces);
+            grid.segment_cells(a, b, dt, &mut pieces);
             let total: f64 = pieces.iter().map(|p| p.1).sum();
             for &(f, t) in &pieces {
                 let bin = self.flat_to_bin[f];

@@ -5,7 +5,8 @@
 
 use pyo3::prelude::*;
 use voxfield::env::{
-    Environment, FieldOptions, Grid, Mode, OccupancyOptions, Operator, Reach, Shaping, TieBreak,
+    Environment, FieldOptions, Grid, Hex, Mode, OccupancyOptions, Operator, Reach, Shaping,
+    TieBreak,
 };
 
 use crate::py_err;
@@ -71,6 +72,24 @@ impl Env {
         Ok(Env { inner })
     }
 
+    /// Bins (n, 2) positions on a hexagonal lattice (neurospatial 0.6.0's rules).
+    #[staticmethod]
+    #[pyo3(signature = (addr, n, width, threshold))]
+    fn from_hex(
+        py: Python<'_>,
+        addr: usize,
+        n: usize,
+        width: f64,
+        threshold: Option<usize>,
+    ) -> PyResult<Env> {
+        // SAFETY: the Python layer passed a C-contiguous float64 array of n × 2.
+        let pts = unsafe { f64s(addr, n * 2) };
+        let inner = py
+            .detach(|| Environment::hexagonal(Hex::from_samples(pts, width, threshold)?))
+            .map_err(py_err)?;
+        Ok(Env { inner })
+    }
+
     /// An environment over explicit edges and an active mask (C order).
     #[staticmethod]
     fn from_mask(edges: Vec<Vec<f64>>, active: Vec<bool>, axes: usize) -> PyResult<Env> {
@@ -119,17 +138,25 @@ impl Env {
     fn centers(&self) -> Vec<f64> {
         self.inner.centers.clone()
     }
+    /// Grid edges per axis (none for a hexagonal lattice).
     #[getter]
     fn edges(&self) -> Vec<Vec<f64>> {
-        self.inner.grid.edges.clone()
+        self.inner
+            .grid("grid edges")
+            .map(|g| g.edges.clone())
+            .unwrap_or_default()
     }
     #[getter]
     fn shape(&self) -> Vec<usize> {
-        self.inner.grid.shape.clone()
+        self.inner.layout.shape()
     }
     #[getter]
     fn active(&self) -> Vec<bool> {
-        self.inner.grid.active.clone()
+        self.inner.layout.active().to_vec()
+    }
+    #[getter]
+    fn layout_kind(&self) -> &'static str {
+        self.inner.layout.kind()
     }
     fn bin_sizes(&self) -> Vec<f64> {
         self.inner.bin_sizes()

@@ -598,3 +598,55 @@ def test_connectivity_6_18_26_in_3d_and_kept_by_files(tmp_path):
     np.testing.assert_allclose(back.smooth(f, 5.0), e.smooth(f, 5.0), rtol=1e-14)
     with pytest.raises(ValueError, match="connectivity"):
         Environment.from_samples(p, 4.0, connectivity=8)
+
+
+@pytest.mark.parametrize("width,threshold", [(2.0, 0), (3.3, 2), (1.0, 1)])
+def test_hexagonal_layout_matches(width, threshold):
+    from neurospatial.ops.binning import map_points_to_bins as ns_map
+    from voxfield.env import map_points_to_bins
+
+    p = walk(4000, 2, 30.0, seed=100)
+    a = ns.Environment.from_samples(p, bin_size=width, layout="Hexagonal", bin_count_threshold=threshold)
+    b = Environment.from_samples(p, width, layout="Hexagonal", bin_count_threshold=threshold)
+    assert b.layout_type == "Hexagonal" and b.n_bins == a.n_bins
+    assert b.grid_shape == tuple(a.grid_shape)
+    np.testing.assert_array_equal(b.active_mask, a.active_mask)
+    np.testing.assert_allclose(b.bin_centers, a.bin_centers, rtol=1e-15, atol=1e-13)
+    np.testing.assert_allclose(b.bin_sizes, a.bin_sizes, rtol=1e-14)
+    want = graph_edges(a)
+    pairs, dist = b.edges()
+    got = {(int(i), int(j)): d for (i, j), d in zip(pairs, dist)}
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=1e-13)
+    rng = np.random.default_rng(3)
+    q = np.concatenate([rng.uniform(-5, 35, (4000, 2)), a.bin_centers, [[np.nan, 1.0]]])
+    np.testing.assert_array_equal(b.bin_at(q), a.bin_at(q))
+    np.testing.assert_array_equal(map_points_to_bins(q[:-1], b), ns_map(q[:-1], a))
+    f = np.sin(a.bin_centers[:, 0] / 5.0) + 1.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for mode in ("density", "transition"):
+            np.testing.assert_allclose(b.smooth(f, 4.0, mode=mode), a.smooth(f, 4.0, mode=mode), rtol=1e-10)
+    t = np.arange(len(p)) / 30.0
+    np.testing.assert_allclose(b.occupancy(t, p), a.occupancy(t, p), rtol=1e-12)
+    assert b.path_between(0, b.n_bins - 1) and a.distance_between(p[0], p[-1]) == pytest.approx(
+        b.distance_between(p[0], p[-1]), rel=1e-12)
+    if threshold == 0:
+        from neurospatial.encoding import compute_spatial_rates as ns_rates
+        from voxfield.env import compute_spatial_rates
+        trains = [np.sort(rng.uniform(0, t[-1], 400)) for _ in range(3)]
+        for method in ("diffusion_kde", "gaussian_kde"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                w = ns_rates(a, trains, t, p, smoothing_method=method, bandwidth=4.0)
+            g = compute_spatial_rates(b, trains, t, p, smoothing_method=method, bandwidth=4.0)
+            np.testing.assert_allclose(g.firing_rates, np.asarray(w.firing_rates), rtol=1e-9, equal_nan=True)
+    with pytest.raises(ValueError, match="rectangular grid"):
+        b.interpolate(f, q[:3], mode="linear")
+    with pytest.raises(ValueError, match="rectangular grid"):
+        b.occupancy(t, p, time_allocation="linear")
+    with pytest.raises(ValueError, match="2-D positions"):
+        Environment.from_samples(walk(100, 3, 5.0, seed=1), 1.0, layout="Hexagonal")
+    with pytest.raises(ValueError, match="positive"):
+        Environment.from_samples(p, 0.0, layout="Hexagonal")

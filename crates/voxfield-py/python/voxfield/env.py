@@ -82,11 +82,19 @@ class Environment:
         with 0.6.0's structuring element (8 neighbours in 2-D, 18 in 3-D), in that order; ``add_boundary_bins`` adds an inactive
         layer of cells around the grid. ``connectivity`` (4/8 in 2-D, 6/18/26 in 3-D)
         overrides ``connect_diagonal_neighbors``."""
-        if layout not in ("RegularGrid", "regular_grid"):
-            raise NotImplementedError(f"layout={layout!r}: only 'RegularGrid' is implemented")
+        if layout.lower() not in ("regulargrid", "regular_grid", "hexagonal"):
+            raise ValueError(f"layout {layout!r}: expected 'RegularGrid' or 'Hexagonal'")
         if int(bin_count_threshold) < 0:
             raise ValueError(f"bin_count_threshold {bin_count_threshold} must be ≥ 0")
         p = _positions(positions)
+        if layout.lower() == "hexagonal":
+            if p.shape[1] != 2:
+                raise ValueError(f"a hexagonal layout needs 2-D positions, got {p.shape[1]} coordinates")
+            width = np.asarray(bin_size, dtype=np.float64)
+            if width.ndim != 0:
+                raise ValueError("a hexagonal layout takes one bin_size (the hexagon's flat-to-flat width)")
+            return cls(_voxfield.Env.from_hex(p.ctypes.data, p.shape[0], float(width),
+                                              int(bin_count_threshold) if infer_active_bins else None))
         sizes = [float(b) for b in np.atleast_1d(np.asarray(bin_size, dtype=np.float64))]
         return cls(_voxfield.Env.from_samples(p.ctypes.data, p.shape[0], p.shape[1], sizes,
                                               int(bin_count_threshold) if infer_active_bins else None,
@@ -191,6 +199,12 @@ class Environment:
     def bin_centers(self) -> np.ndarray:
         """(n_bins, n_dims) centres of the active bins, in C order of the grid."""
         return self._centers
+
+    @property
+    def layout_type(self) -> str:
+        """'RegularGrid' or 'Hexagonal' (environments from masks, polygons, images and files
+        are grids)."""
+        return self._e.layout_kind
 
     @property
     def grid_edges(self) -> tuple[np.ndarray, ...]:
