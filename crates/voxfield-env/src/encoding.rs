@@ -191,7 +191,9 @@ impl Environment {
     fn gaussian_smooth(&self, f: &[f64], k: usize, sigma: f64) -> Result<Vec<f64>> {
         match &self.layout {
             crate::Layout::Grid(grid) => self.gaussian_separable(grid, f, k, sigma),
-            crate::Layout::Hex(_) => Ok(self.gaussian_pairwise(f, k, sigma)),
+            crate::Layout::Hex(_) | crate::Layout::Track(_) => {
+                Ok(self.gaussian_pairwise(f, k, sigma))
+            }
         }
     }
 

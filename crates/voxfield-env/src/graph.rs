@@ -78,6 +78,7 @@ impl Graph {
                     .filter_map(|&g| u32::try_from(flat_to_bin[g]).ok()),
             );
             row.sort_unstable();
+            row.dedup();
             for &nb in &row {
                 let (p, q) = (
                     &centers[b * n..(b + 1) * n],

@@ -17,6 +17,7 @@ pub mod hex;
 pub mod nearest;
 pub mod scores;
 pub mod smooth;
+pub mod track;
 pub mod trajectory;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -27,6 +28,7 @@ pub use hex::Hex;
 pub use nearest::{Reach, TieBreak};
 pub use scores::FieldOptions;
 pub use smooth::{Generator, Mode, Operator};
+pub use track::{OrderedEdge, Track};
 pub use trajectory::Csr;
 use voxfield_core::{Error, Result};
 
@@ -37,6 +39,8 @@ pub enum Layout {
     Grid(Grid),
     /// A 2-D hexagonal lattice.
     Hex(Hex),
+    /// A linearised track (bins along a graph's edges).
+    Track(Track),
 }
 
 impl Layout {
@@ -44,6 +48,7 @@ impl Layout {
         match self {
             Layout::Grid(g) => g.n_dims(),
             Layout::Hex(_) => 2,
+            Layout::Track(t) => t.dims,
         }
     }
 
@@ -52,6 +57,7 @@ impl Layout {
         match self {
             Layout::Grid(g) => &g.active,
             Layout::Hex(h) => &h.active,
+            Layout::Track(t) => &t.active,
         }
     }
 
@@ -60,14 +66,17 @@ impl Layout {
         match self {
             Layout::Grid(g) => g.shape.clone(),
             Layout::Hex(h) => vec![h.rows, h.cols],
+            Layout::Track(t) => vec![t.active.len()],
         }
     }
 
-    /// The cell containing `p`, if any (active or not).
+    /// The cell containing `p`, if any (active or not); a track contains no
+    /// area (its points map to the nearest bin instead).
     pub fn flat_at(&self, p: &[f64]) -> Option<usize> {
         match self {
             Layout::Grid(g) => g.flat_at(p),
             Layout::Hex(h) => h.flat_at(p),
+            Layout::Track(_) => None,
         }
     }
 
@@ -75,6 +84,7 @@ impl Layout {
         match self {
             Layout::Grid(g) => g.center_of_flat(f),
             Layout::Hex(h) => h.center_of_flat(f).to_vec(),
+            Layout::Track(t) => t.center_of_flat(f),
         }
     }
 
@@ -82,6 +92,7 @@ impl Layout {
         match self {
             Layout::Grid(g) => g.size_of_flat(f),
             Layout::Hex(h) => h.area(),
+            Layout::Track(t) => t.size_of_flat(f),
         }
     }
 
@@ -90,6 +101,7 @@ impl Layout {
         match self {
             Layout::Grid(_) => "RegularGrid",
             Layout::Hex(_) => "Hexagonal",
+            Layout::Track(_) => "Graph",
         }
     }
 }
@@ -169,6 +181,39 @@ impl Environment {
             centers,
             graph,
         ))
+    }
+
+    /// Bins a linearised track; neighbours are consecutive bins of an edge
+    /// and the end bins joined at nodes.
+    pub fn track(track: Track) -> Result<Self> {
+        let layout = Layout::Track(track);
+        let (bin_to_flat, flat_to_bin, centers) = Self::bins(&layout)?;
+        let Layout::Track(t) = &layout else {
+            unreachable!("built as a track")
+        };
+        let d = t.dims;
+        let graph = Graph::from_cells(&bin_to_flat, &flat_to_bin, &centers, d, |f, out| {
+            out.extend(t.neighbours(f))
+        });
+        Ok(Self::assemble(
+            layout,
+            1,
+            bin_to_flat,
+            flat_to_bin,
+            centers,
+            graph,
+        ))
+    }
+
+    /// The track, or an error naming `what` needs one.
+    pub fn linear_track(&self, what: &str) -> Result<&Track> {
+        match &self.layout {
+            Layout::Track(t) => Ok(t),
+            other => Err(Error::invalid(format!(
+                "{what} needs a linearised track (from_graph); this environment is {}",
+                other.kind()
+            ))),
+        }
     }
 
     fn assemble(
@@ -261,6 +306,16 @@ impl Environment {
     /// inactive cell, or NaN): 0.6.0's half-open bins (hexagons by cube
     /// rounding), in O(1).
     pub fn bin_at(&self, p: &[f64]) -> i64 {
+        if let Layout::Track(_) = self.layout {
+            // 0.6.0 maps every point to the nearest bin centre (a k-d tree query).
+            if p.iter().any(|v| v.is_nan()) {
+                return -1;
+            }
+            return self
+                .buckets()
+                .nearest(&self.centers, p, 0.0, f64::INFINITY, None)
+                .map_or(-1, |(b, _)| b as i64);
+        }
         match self.layout.flat_at(p) {
             Some(f) => self.flat_to_bin[f],
             None => -1,

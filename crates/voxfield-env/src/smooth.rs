@@ -110,11 +110,13 @@ impl Generator {
 
 /// The face two neighbouring bins share: on a grid the product of the other
 /// axes' widths for axis neighbours (1 in 1-D) and 0 for diagonal ones; on a
-/// hexagonal lattice one side of the hexagon.
+/// hexagonal lattice one side of the hexagon; on a track 1.
 fn face(env: &Environment, u: usize, v: usize) -> f64 {
     let grid = match &env.layout {
         Layout::Grid(g) => g,
         Layout::Hex(h) => return h.radius,
+        // A track's bins meet at a point: the 1-D face measure.
+        Layout::Track(_) => return 1.0,
     };
     let a = grid.unflat(env.bin_to_flat[u]);
     let bv = grid.unflat(env.bin_to_flat[v]);

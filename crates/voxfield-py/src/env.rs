@@ -5,8 +5,8 @@
 
 use pyo3::prelude::*;
 use voxfield::env::{
-    Environment, FieldOptions, Grid, Hex, Mode, OccupancyOptions, Operator, Reach, Shaping,
-    TieBreak,
+    Environment, FieldOptions, Grid, Hex, Mode, OccupancyOptions, Operator, OrderedEdge, Reach,
+    Shaping, TieBreak, Track,
 };
 
 use crate::py_err;
@@ -88,6 +88,51 @@ impl Env {
             .detach(|| Environment::hexagonal(Hex::from_samples(pts, width, threshold)?))
             .map_err(py_err)?;
         Ok(Env { inner })
+    }
+
+    /// A linearised track: per ordered edge (start, end, distance), the gaps,
+    /// every graph edge as (a, b, ordered edge or None), per node the (ordered
+    /// edge, end) pairs meeting there, and the bin size.
+    #[staticmethod]
+    #[allow(clippy::type_complexity)]
+    fn from_track(
+        py: Python<'_>,
+        order: Vec<(Vec<f64>, Vec<f64>, f64)>,
+        gaps: Vec<f64>,
+        segments: Vec<(Vec<f64>, Vec<f64>, Option<usize>)>,
+        incidence: Vec<Vec<(usize, usize)>>,
+        bin_size: f64,
+    ) -> PyResult<Env> {
+        let order = order
+            .into_iter()
+            .map(|(start, end, distance)| OrderedEdge {
+                start,
+                end,
+                distance,
+            })
+            .collect();
+        let inner = py
+            .detach(|| Environment::track(Track::new(order, gaps, segments, &incidence, bin_size)?))
+            .map_err(py_err)?;
+        Ok(Env { inner })
+    }
+
+    fn to_linear(&self, py: Python<'_>, points: Vec<f64>) -> PyResult<Vec<f64>> {
+        py.detach(|| self.inner.to_linear(&points)).map_err(py_err)
+    }
+
+    fn linear_to_nd(&self, py: Python<'_>, linear: Vec<f64>) -> PyResult<Vec<f64>> {
+        py.detach(|| self.inner.linear_to_nd(&linear))
+            .map_err(py_err)
+    }
+
+    /// Linear bin edges of a track (empty otherwise).
+    #[getter]
+    fn linear_edges(&self) -> Vec<f64> {
+        self.inner
+            .linear_track("linear edges")
+            .map(|t| t.edges.clone())
+            .unwrap_or_default()
     }
 
     /// An environment over explicit edges and an active mask (C order).

@@ -650,3 +650,48 @@ def test_hexagonal_layout_matches(width, threshold):
         Environment.from_samples(walk(100, 3, 5.0, seed=1), 1.0, layout="Hexagonal")
     with pytest.raises(ValueError, match="positive"):
         Environment.from_samples(p, 0.0, layout="Hexagonal")
+
+
+@pytest.mark.parametrize("spacing,bin_size", [(0.0, 2.0), (15.0, 3.0), ([5.0, 0.0, 10.0, 2.5], 2.5)])
+def test_track_layout_matches(spacing, bin_size):
+    from track_linearization import make_track_graph
+
+    # A W-maze-like track: a junction of three arms and a bent arm.
+    nodes = [(0.0, 0.0), (30.0, 0.0), (30.0, 40.0), (0.0, 40.0), (60.0, 40.0), (60.0, 0.0)]
+    edges = [(0, 1), (1, 2), (2, 3), (2, 4), (4, 5)]
+    g = make_track_graph(nodes, edges)
+    order = [(0, 1), (1, 2), (2, 3), (2, 4), (4, 5)]
+    a = ns.Environment.from_graph(g, order, spacing, bin_size)
+    b = Environment.from_graph(g, order, spacing, bin_size)
+    assert b.is_linearized_track and b.n_bins == a.n_bins
+    np.testing.assert_allclose(b.grid_edges[0], a.grid_edges[0], rtol=1e-14)
+    np.testing.assert_array_equal(b.active_mask, a.active_mask)
+    np.testing.assert_allclose(b.bin_centers, a.bin_centers, rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(b.bin_sizes, a.bin_sizes, rtol=1e-13)
+    want = graph_edges(a)
+    pairs, dist = b.edges()
+    got = {(int(i), int(j)): d for (i, j), d in zip(pairs, dist)}
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=1e-12)
+    rng = np.random.default_rng(4)
+    q = rng.uniform(-10, 70, (500, 2))
+    np.testing.assert_array_equal(b.bin_at(q), a.bin_at(q))
+    np.testing.assert_allclose(b.to_linear(q), a.to_linear(q), rtol=1e-12, atol=1e-12)
+    x = np.linspace(-5, a.grid_edges[0][-1] + 5, 333)
+    np.testing.assert_allclose(b.linear_to_nd(x), a.linear_to_nd(x), rtol=1e-12, atol=1e-12)
+    f = np.cos(np.arange(a.n_bins) / 4.0) + 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_allclose(b.smooth(f, 5.0), a.smooth(f, 5.0), rtol=1e-10)
+    t = np.arange(len(q)) / 30.0
+    np.testing.assert_allclose(b.occupancy(t, q), a.occupancy(t, q), rtol=1e-12)
+    assert b.path_between(0, b.n_bins - 1) == a.path_between(0, a.n_bins - 1)
+    with pytest.raises(ValueError, match="not an edge"):
+        Environment.from_graph(g, [(0, 2)], 0.0, 1.0)
+    with pytest.raises(ValueError, match="edge_spacing"):
+        Environment.from_graph(g, order, [1.0, 2.0], 1.0)
+    with pytest.raises(ValueError, match="positive"):
+        Environment.from_graph(g, order, 0.0, 0.0)
+    with pytest.raises(ValueError, match="linearised track"):
+        Environment.from_samples(walk(100, 2, 5.0, seed=1), 1.0).to_linear([[0.0, 0.0]])

@@ -119,6 +119,55 @@ class Environment:
         return cls(_voxfield.Env.from_mask(edges, mask.ravel().tolist(), axes))
 
     @classmethod
+    def from_graph(cls, graph: Any, edge_order: Sequence[tuple[Any, Any]], edge_spacing: float | Sequence[float],
+                   bin_size: float) -> "Environment":
+        """neurospatial 0.6.0's 1-D linearised track: a networkx graph whose nodes carry
+        ``pos`` and edges ``distance`` (and ``edge_id`` for ``to_linear``), its edges laid end to
+        end in ``edge_order`` with ``edge_spacing`` gaps and cut into bins of at most ``bin_size``.
+        Points map to the nearest bin centre; ``to_linear`` / ``linear_to_nd`` convert."""
+        order = [tuple(e) for e in edge_order]
+        if not order:
+            raise ValueError("edge_order must not be empty")
+        pos = {n: d.get("pos") for n, d in graph.nodes(data=True)}
+        missing = {n for e in order for n in e if n not in pos}
+        if missing:
+            raise ValueError(f"nodes {sorted(map(str, missing))} of edge_order are not in the graph")
+        if any(v is None for v in pos.values()):
+            raise ValueError("every node needs a 'pos' attribute")
+        for u, v in order:
+            if not graph.has_edge(u, v):
+                raise ValueError(f"edge_order has ({u!r}, {v!r}), which is not an edge of the graph")
+            if "distance" not in graph.edges[u, v]:
+                raise ValueError(f"edge ({u!r}, {v!r}) has no 'distance' attribute")
+        gaps = ([float(edge_spacing)] * (len(order) - 1) if np.ndim(edge_spacing) == 0
+                else [float(g) for g in edge_spacing])
+        p = lambda n: [float(x) for x in np.atleast_1d(np.asarray(pos[n], dtype=np.float64))]
+        ordered = [(p(u), p(v), float(graph.edges[u, v]["distance"])) for u, v in order]
+        # to_linear keys ordered edges by their 'edge_id' (track_linearization's convention).
+        by_id = {}
+        for i, (u, v) in enumerate(order):
+            eid = graph.edges[u, v].get("edge_id")
+            if eid is not None:
+                by_id.setdefault(int(eid), i)
+        segments = [(p(u), p(v), by_id.get(k)) for k, (u, v) in enumerate(graph.edges())]
+        incidence = [[(i, j) for i, e in enumerate(order) for j in (0, 1) if e[j] == n] for n in graph.nodes]
+        return cls(_voxfield.Env.from_track(ordered, gaps, segments, incidence, float(bin_size)))
+
+    @property
+    def is_linearized_track(self) -> bool:
+        return self.layout_type == "Graph"
+
+    def to_linear(self, nd_position: Any) -> np.ndarray:
+        """Linear positions of points on a track (nearest graph edge, as track_linearization)."""
+        q = _positions(nd_position, self.n_dims)
+        return np.asarray(self._e.to_linear(q.ravel().tolist()))
+
+    def linear_to_nd(self, linear_position: Any) -> np.ndarray:
+        """Points on a track at linear positions (clamped to each edge's ends)."""
+        x = np.asarray(linear_position, dtype=np.float64).ravel()
+        return np.asarray(self._e.linear_to_nd(x.tolist())).reshape(len(x), self.n_dims)
+
+    @classmethod
     def from_pixel_mask(cls, image_mask: Any, pixel_size: float | Sequence[float] = 1.0, *,
                         connect_diagonal_neighbors: bool = True, connectivity: int | None = None) -> "Environment":
         """One bin per True pixel of a 2-D image (rows = y, columns = x), as neurospatial
@@ -202,12 +251,14 @@ class Environment:
 
     @property
     def layout_type(self) -> str:
-        """'RegularGrid' or 'Hexagonal' (environments from masks, polygons, images and files
-        are grids)."""
+        """'RegularGrid', 'Hexagonal' or 'Graph' (a track; environments from masks, polygons,
+        images and files are grids)."""
         return self._e.layout_kind
 
     @property
     def grid_edges(self) -> tuple[np.ndarray, ...]:
+        if self.layout_type == "Graph":
+            return (np.asarray(self._e.linear_edges),)
         return tuple(np.asarray(e) for e in self._e.edges)
 
     @property
