@@ -392,3 +392,84 @@ impl Environment {
         self.generators.lock().expect("generator cache").clear();
     }
 }
+
+impl Environment {
+    /// The environment of the bins `keep` selects (one flag per bin), on the
+    /// same layout: a grid keeps its edges and neighbourhood (0.6.0's subset
+    /// of a grid is `from_grid_mask`); a hexagonal lattice or track keeps its
+    /// cells and graph rule over the remaining bins.
+    pub fn subset(&self, keep: &[bool]) -> Result<Environment> {
+        if keep.len() != self.n_bins() {
+            return Err(Error::invalid(format!(
+                "the selection has {} flags for {} bins",
+                keep.len(),
+                self.n_bins()
+            )));
+        }
+        if !keep.iter().any(|&k| k) {
+            return Err(Error::invalid(
+                "no bins selected: the subset would be empty",
+            ));
+        }
+        let mut active = vec![false; self.layout.active().len()];
+        for (b, &k) in keep.iter().enumerate() {
+            active[self.bin_to_flat[b]] = k;
+        }
+        match &self.layout {
+            Layout::Grid(g) => {
+                let mut g = g.clone();
+                g.active = active;
+                Environment::with_neighbour_axes(g, self.neighbour_axes)
+            }
+            Layout::Hex(h) => {
+                let mut h = h.clone();
+                h.active = active;
+                Environment::hexagonal(h)
+            }
+            Layout::Track(t) => {
+                let mut t = t.clone();
+                t.active = active;
+                Environment::track(t)
+            }
+        }
+    }
+
+    /// A grid coarsened by an integer factor per axis, as 0.6.0's `rebin`:
+    /// each axis is cut to a multiple of its factor, every factor-th edge is
+    /// kept, every coarse bin is active, and neighbours are diagonal when some
+    /// bin had more than 2n neighbours.
+    pub fn rebin(&self, factors: &[usize]) -> Result<Environment> {
+        let grid = self.grid("rebin")?;
+        let n = grid.n_dims();
+        let factors = match factors.len() {
+            1 => vec![factors[0]; n],
+            k if k == n => factors.to_vec(),
+            k => {
+                return Err(Error::invalid(format!(
+                    "{k} factors for a {n}-D grid (give 1 or {n})"
+                )))
+            }
+        };
+        let mut edges = vec![];
+        for (a, (&f, e)) in factors.iter().zip(&grid.edges).enumerate() {
+            let cells = e.len() - 1;
+            if f == 0 || f > cells {
+                return Err(Error::invalid(format!(
+                    "factor {f} on axis {a} must be 1 to {cells} (the bins along it)"
+                )));
+            }
+            let kept = cells / f * f;
+            edges.push(e[..=kept].iter().step_by(f).copied().collect());
+        }
+        let max_degree = (0..self.n_bins())
+            .map(|b| self.graph.neighbors(b).len())
+            .max()
+            .unwrap_or(0);
+        let axes = if max_degree > 2 * n {
+            self.neighbour_axes.max(2).min(n)
+        } else {
+            1
+        };
+        Environment::with_neighbour_axes(Grid::with_edges(edges, true)?, axes)
+    }
+}

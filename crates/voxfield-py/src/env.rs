@@ -117,6 +117,16 @@ impl Env {
         Ok(Env { inner })
     }
 
+    fn subset(&self, py: Python<'_>, keep: Vec<bool>) -> PyResult<Env> {
+        let inner = py.detach(|| self.inner.subset(&keep)).map_err(py_err)?;
+        Ok(Env { inner })
+    }
+
+    fn rebin(&self, py: Python<'_>, factors: Vec<usize>) -> PyResult<Env> {
+        let inner = py.detach(|| self.inner.rebin(&factors)).map_err(py_err)?;
+        Ok(Env { inner })
+    }
+
     fn to_linear(&self, py: Python<'_>, points: Vec<f64>) -> PyResult<Vec<f64>> {
         py.detach(|| self.inner.to_linear(&points)).map_err(py_err)
     }

@@ -466,6 +466,54 @@ class Environment:
         return scipy.sparse.csr_matrix((np.asarray(vals), np.asarray(cols, dtype=np.int64), np.asarray(off)),
                                        shape=(n, n))
 
+    def subset(self, *, bins: Any = None, region_names: Sequence[str] | None = None, polygon: Any = None,
+               invert: bool = False) -> "Environment":
+        """The environment of the selected bins (a boolean mask over bins, or the bins whose
+        centre is strictly inside a 2-D polygon), ``invert`` to drop them instead. A grid
+        keeps its edges and neighbourhood (as 0.6.0's ``from_grid_mask``); hexagonal and
+        track environments keep their layout over the remaining bins."""
+        given = sum(x is not None for x in (bins, region_names, polygon))
+        if given != 1:
+            raise ValueError("give exactly one of bins, region_names, polygon")
+        if region_names is not None:
+            raise ValueError("voxfield environments carry no regions; select with bins= or polygon=")
+        if bins is not None:
+            mask = np.asarray(bins)
+            if mask.dtype != np.bool_:
+                raise ValueError(f"bins must be a boolean array, got dtype {mask.dtype}")
+            if mask.shape != (self.n_bins,):
+                raise ValueError(f"bins must have shape ({self.n_bins},), got {mask.shape}")
+        else:
+            if self.n_dims != 2:
+                raise ValueError(f"polygon selection needs a 2-D environment, this one is {self.n_dims}-D")
+            c = self._centers
+            mask = _inside(_polygon_rings(polygon), c[:, 0], c[:, 1])
+        if invert:
+            mask = ~mask
+        if not mask.any():
+            raise ValueError(f"no bins selected (invert={invert})")
+        return Environment(self._e.subset(mask.tolist()))
+
+    def rebin(self, factor: int | Sequence[int]) -> "Environment":
+        """A grid coarsened by an integer factor per axis (0.6.0's ``rebin``: axes cut to a
+        multiple of the factor with a warning, every coarse bin active)."""
+        import warnings
+
+        f = [factor] * self.n_dims if np.ndim(factor) == 0 else list(factor)
+        if len(f) != self.n_dims:
+            raise ValueError(f"factor has {len(f)} values for a {self.n_dims}-D environment")
+        for i, x in enumerate(f):
+            if not isinstance(x, (int, np.integer)) or isinstance(x, bool):
+                raise ValueError(f"factor[{i}] = {x!r} must be an integer")
+            if x <= 0:
+                raise ValueError(f"factor[{i}] = {x} must be positive")
+        if self.layout_type == "RegularGrid":
+            shape = self.grid_shape
+            if any(s % x for s, x in zip(shape, f)):
+                warnings.warn(f"grid shape {shape} is not divisible by {tuple(f)}; it is cut to "
+                              f"{tuple(s // x * x for s, x in zip(shape, f))} first", UserWarning, stacklevel=2)
+        return Environment(self._e.rebin([int(x) for x in f]))
+
     def __repr__(self) -> str:
         return f"Environment({self.n_bins} bins, {self.n_dims}-D grid {self.grid_shape})"
 
