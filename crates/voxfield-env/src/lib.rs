@@ -10,6 +10,7 @@
 //! of entries, so many threads can query one environment at once.
 
 pub mod encoding;
+pub mod field;
 pub mod file;
 pub mod graph;
 pub mod grid;
@@ -22,6 +23,7 @@ pub mod trajectory;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+pub use field::{BinField, Reading};
 pub use graph::Graph;
 pub use grid::{Grid, Shaping};
 pub use hex::Hex;

@@ -5,8 +5,8 @@
 
 use pyo3::prelude::*;
 use voxfield::env::{
-    Environment, FieldOptions, Grid, Hex, Mode, OccupancyOptions, Operator, OrderedEdge, Reach,
-    Shaping, TieBreak, Track,
+    BinField, Environment, FieldOptions, Grid, Hex, Mode, OccupancyOptions, Operator, OrderedEdge,
+    Reach, Reading, Shaping, TieBreak, Track,
 };
 
 use crate::py_err;
@@ -115,6 +115,49 @@ impl Env {
             .detach(|| Environment::track(Track::new(order, gaps, segments, &incidence, bin_size)?))
             .map_err(py_err)?;
         Ok(Env { inner })
+    }
+
+    /// Samples a bin map read as a field at n (n, 3) points into `out_addr`.
+    fn field_sample(
+        &self,
+        py: Python<'_>,
+        values: Vec<f64>,
+        linear: bool,
+        addr: usize,
+        n: usize,
+        out_addr: usize,
+    ) -> PyResult<()> {
+        // SAFETY: C-contiguous float64 (n, 3) points and (n,) output, owned by the caller.
+        let (pts, out) = unsafe { (f64s(addr, n * 3), f64s_mut(out_addr, n)) };
+        py.detach(|| {
+            let f = BinField::new(&self.inner, values, reading(linear))?;
+            voxfield::evaluate(&f, &voxfield::PointList::new(pts)?, out)
+        })
+        .map_err(py_err)
+    }
+
+    /// Samples a bin map over a plane into an (nv, nu) float64 buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn field_plane(
+        &self,
+        py: Python<'_>,
+        values: Vec<f64>,
+        linear: bool,
+        origin: [f64; 3],
+        u: [f64; 3],
+        v: [f64; 3],
+        nu: usize,
+        nv: usize,
+        out_addr: usize,
+    ) -> PyResult<()> {
+        // SAFETY: a C-contiguous float64 (nv, nu) output owned by the caller.
+        let out = unsafe { f64s_mut(out_addr, nu * nv) };
+        py.detach(|| {
+            let f = BinField::new(&self.inner, values, reading(linear))?;
+            let plane = voxfield::Plane::new(origin, u, v, nu, nv)?;
+            voxfield::evaluate_plane(&f, &plane, &[0.0], voxfield::Reduce::Mean, out)
+        })
+        .map_err(py_err)
     }
 
     fn subset(&self, py: Python<'_>, keep: Vec<bool>) -> PyResult<Env> {
@@ -547,5 +590,13 @@ impl Env {
 
     fn clear_cache(&self) {
         self.inner.clear_cache();
+    }
+}
+
+fn reading(linear: bool) -> Reading {
+    if linear {
+        Reading::Linear
+    } else {
+        Reading::Nearest
     }
 }

@@ -737,3 +737,33 @@ def test_rebin_and_subset_match():
         hexa.rebin(2)
     sub = hexa.subset(bins=np.arange(hexa.n_bins) % 2 == 0)
     assert sub.n_bins == (hexa.n_bins + 1) // 2 and sub.layout_type == "Hexagonal"
+
+
+def test_a_bin_map_reads_as_a_field():
+    for dims, h in [(2, 2.0), (3, 4.0), (1, 0.7)]:
+        p = walk(3000, dims, 30.0, seed=130 + dims)
+        a, b = both(p, h, bin_count_threshold=1)
+        rates = b.smooth(np.random.default_rng(dims).random(b.n_bins), 4.0)
+        q = np.random.default_rng(1).uniform(-3, 33, (2000, dims))
+        for mode in ("linear", "nearest"):
+            m = b.field(rates, mode=mode)
+            want = a.interpolate(rates, q, mode=mode)  # neurospatial's own reading
+            got = m.sample(q)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+            np.testing.assert_allclose(got[~np.isnan(want)], want[~np.isnan(want)], rtol=1e-12)
+            if dims == 1:
+                continue
+            # A plane is the same field on a lattice of points.
+            o, u, v = np.full(dims, 1.0), np.eye(dims)[0] * 0.7, np.eye(dims)[1] * 0.9
+            img = m.plane(o, u, v, (5, 7))
+            jj, ii = np.mgrid[0:5, 0:7]
+            pts = o + ii.reshape(-1, 1) * u + jj.reshape(-1, 1) * v
+            np.testing.assert_allclose(img.ravel(), m.sample(pts), rtol=1e-13, equal_nan=True)
+        assert np.isnan(b.field(rates).sample(np.full((1, dims), np.nan))).all()
+    hexa = Environment.from_samples(walk(2000, 2, 20.0, seed=1), 2.0, layout="Hexagonal")
+    vals = np.arange(hexa.n_bins, dtype=float)
+    np.testing.assert_array_equal(hexa.field(vals, mode="nearest").sample(hexa.bin_centers), vals)
+    with pytest.raises(ValueError, match="rectangular grid"):
+        hexa.field(vals)
+    with pytest.raises(ValueError, match="expected"):
+        hexa.field(vals[:-1], mode="nearest")

@@ -35,8 +35,8 @@ pub mod env {
     pub use voxfield_env::scores::{sparsity, spatial_information};
     pub use voxfield_env::trajectory::{Csr, OccupancyOptions};
     pub use voxfield_env::{
-        Environment, FieldOptions, Generator, Graph, Grid, Hex, Layout, Mode, Operator,
-        OrderedEdge, Reach, Shaping, TieBreak, Track,
+        BinField, Environment, FieldOptions, Generator, Graph, Grid, Hex, Layout, Mode, Operator,
+        OrderedEdge, Reach, Reading, Shaping, TieBreak, Track,
     };
 }
 

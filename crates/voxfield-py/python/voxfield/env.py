@@ -466,6 +466,12 @@ class Environment:
         return scipy.sparse.csr_matrix((np.asarray(vals), np.asarray(cols, dtype=np.int64), np.asarray(off)),
                                        shape=(n, n))
 
+    def field(self, values: Any, *, mode: str = "linear") -> "BinMap":
+        """A map over this environment (one value per bin, e.g. a smoothed rate map) read as a
+        voxfield field: ``sample(points)`` and ``plane(origin, u, v, shape)`` like a volume, read
+        ``'linear'`` between bin centres (grids) or from the ``'nearest'`` bin."""
+        return BinMap(self, values, mode)
+
     def subset(self, *, bins: Any = None, region_names: Sequence[str] | None = None, polygon: Any = None,
                invert: bool = False) -> "Environment":
         """The environment of the selected bins (a boolean mask over bins, or the bins whose
@@ -516,6 +522,51 @@ class Environment:
 
     def __repr__(self) -> str:
         return f"Environment({self.n_bins} bins, {self.n_dims}-D grid {self.grid_shape})"
+
+
+class BinMap:
+    """A bin map read as a field (see ``Environment.field``). Positions have the
+    environment's coordinates (1-3 per point); NaN where the map cannot be read (outside
+    the arena, NaN positions, next to inactive bins when linear)."""
+
+    def __init__(self, env: Environment, values: Any, mode: str):
+        v = np.asarray(values, dtype=np.float64)
+        if v.shape != (env.n_bins,):
+            raise ValueError(f"values have shape {v.shape}; expected ({env.n_bins},)")
+        if mode not in ("linear", "nearest"):
+            raise ValueError(f"mode {mode!r}: expected 'linear' or 'nearest'")
+        if mode == "linear" and env.layout_type != "RegularGrid":
+            raise ValueError(f"mode='linear' needs a rectangular grid; this environment is {env.layout_type}")
+        self.env, self.values, self.mode = env, v.tolist(), mode
+
+    def _pad(self, x: Any, what: str) -> list[float]:
+        a = np.asarray(x, dtype=np.float64).ravel()
+        if a.shape != (self.env.n_dims,):
+            raise ValueError(f"{what} must have {self.env.n_dims} coordinates, got {a.shape[0]}")
+        return a.tolist() + [0.0] * (3 - self.env.n_dims)
+
+    def sample(self, points: Any) -> np.ndarray:
+        """The map at (n, n_dims) points."""
+        p = np.asarray(points, dtype=np.float64)
+        if p.ndim == 1:
+            p = p[None, :]
+        if p.ndim != 2 or p.shape[1] != self.env.n_dims:
+            raise ValueError(f"points have shape {p.shape}; expected (n, {self.env.n_dims})")
+        xyz = np.zeros((p.shape[0], 3))
+        xyz[:, :self.env.n_dims] = p
+        out = np.empty(p.shape[0])
+        self.env._e.field_sample(self.values, self.mode == "linear", xyz.ctypes.data, p.shape[0], out.ctypes.data)
+        return out
+
+    def plane(self, origin: Any, u: Any, v: Any, shape: Sequence[int]) -> np.ndarray:
+        """The map on a grid of points origin + i·u + j·v, as an (nv, nu) image (shape = (nv, nu))."""
+        nv, nu = (int(s) for s in shape)
+        if nu <= 0 or nv <= 0:
+            raise ValueError(f"shape {tuple(shape)} must be positive")
+        out = np.empty((nv, nu))
+        self.env._e.field_plane(self.values, self.mode == "linear", self._pad(origin, "origin"),
+                                self._pad(u, "u"), self._pad(v, "v"), nu, nv, out.ctypes.data)
+        return out
 
 
 def _polygon_rings(polygon: Any) -> list[np.ndarray]:
