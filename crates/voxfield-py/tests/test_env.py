@@ -767,3 +767,26 @@ def test_a_bin_map_reads_as_a_field():
         hexa.field(vals)
     with pytest.raises(ValueError, match="expected"):
         hexa.field(vals[:-1], mode="nearest")
+
+
+def test_bin_sequence_with_runs_and_single_unit_rates_match():
+    from neurospatial.encoding import compute_spatial_rate as ns_rate
+    from voxfield.env import compute_spatial_rate
+
+    p = walk(3000, 2, 30.0, seed=140)
+    p[100:140] += 100.0  # a trip outside
+    t = np.arange(len(p)) / 30.0
+    a, b = both(walk(3000, 2, 30.0, seed=140), 2.0)
+    for ov in (-1, None):
+        w, g = a.bin_sequence_with_runs(t, p, outside_value=ov), b.bin_sequence_with_runs(t, p, outside_value=ov)
+        np.testing.assert_array_equal(g.bins, w.bins)
+        np.testing.assert_array_equal(g.run_starts, w.run_starts)
+        np.testing.assert_array_equal(g.run_lengths, w.run_lengths)
+    spikes = np.sort(np.random.default_rng(2).uniform(0, t[-1], 500))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        w = ns_rate(a, spikes, t, p, bandwidth=3.0)
+    g = compute_spatial_rate(b, spikes, t, p, bandwidth=3.0)
+    np.testing.assert_allclose(g.firing_rate, np.asarray(w.firing_rate), rtol=1e-9, equal_nan=True)
+    with pytest.raises(ValueError, match="decrease"):
+        b.bin_sequence_with_runs(t[::-1], p)

@@ -418,6 +418,30 @@ class Environment:
                                  out.ctypes.data)
         return out[:n].copy()
 
+    def bin_sequence_with_runs(self, times: Any, positions: Any, *,
+                               outside_value: int | None = -1) -> "BinSequenceWithRuns":
+        """The deduplicated bin sequence with each run's start sample and length in the
+        original arrays (0.6.0): with ``outside_value=None`` outside samples are dropped and
+        split runs."""
+        empty = np.array([], dtype=np.int64)
+        # Every sample's bin (the times checked as for bin_sequence).
+        bins = self.bin_sequence(times, positions, dedup=False, outside_value=-1)
+        if len(bins) == 0:
+            return BinSequenceWithRuns(np.array([], dtype=np.int32), empty, empty)
+        idx = np.arange(len(bins))
+        if outside_value is None:
+            keep = bins != -1
+            bins, idx = bins[keep], idx[keep]
+            if len(bins) == 0:
+                return BinSequenceWithRuns(np.array([], dtype=np.int32), empty, empty)
+        change = np.concatenate([[True], bins[1:] != bins[:-1]])
+        if outside_value is None and len(idx) > 1:
+            change |= np.concatenate([[False], np.diff(idx) > 1])
+        pos = np.flatnonzero(change)
+        starts = idx[change]
+        ends = idx[np.concatenate([pos[1:], [len(idx)]]) - 1]
+        return BinSequenceWithRuns(bins[change], starts.astype(np.int64), (ends - starts + 1).astype(np.int64))
+
     def transitions(self, bins: Any = None, *, times: Any = None, positions: Any = None, lag: int = 1,
                     allow_teleports: bool = False, method: str | None = None, bandwidth: float | None = None,
                     normalize: bool = True) -> Any:
@@ -522,6 +546,17 @@ class Environment:
 
     def __repr__(self) -> str:
         return f"Environment({self.n_bins} bins, {self.n_dims}-D grid {self.grid_shape})"
+
+
+class BinSequenceWithRuns:
+    """Runs of a trajectory in bins: ``bins[i]`` for run i, which starts at sample
+    ``run_starts[i]`` and spans ``run_lengths[i]`` samples."""
+
+    def __init__(self, bins: np.ndarray, run_starts: np.ndarray, run_lengths: np.ndarray):
+        self.bins, self.run_starts, self.run_lengths = bins, run_starts, run_lengths
+
+    def __iter__(self):
+        return iter((self.bins, self.run_starts, self.run_lengths))
 
 
 class BinMap:
@@ -706,6 +741,14 @@ def compute_spatial_rates(env: Environment, spike_times: Any, times: Any, positi
     if fill_value is not None:
         rates = np.where(np.isnan(rates), fill_value, rates)
     return SpatialRates(rates, occ, env, smoothing_method, float(bandwidth))
+
+
+def compute_spatial_rate(env: Environment, spike_times: Any, times: Any, positions: Any, **kwargs: Any) -> SpatialRates:
+    """One unit's rate map: ``compute_spatial_rates`` with a single spike train
+    (``firing_rates`` has shape (1, n_bins); ``firing_rate`` is its row)."""
+    r = compute_spatial_rates(env, [np.asarray(spike_times, dtype=np.float64).ravel()], times, positions, **kwargs)
+    r.firing_rate = r.firing_rates[0]
+    return r
 
 
 def spatial_information(firing_rates: Any, occupancy: Any, *, base: float = 2.0) -> np.ndarray | float:
