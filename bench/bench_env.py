@@ -59,6 +59,7 @@ def main():
     ap.add_argument("--bandwidths", default="5,10")
     ap.add_argument("--skip-large", action="store_true")
     ap.add_argument("--only", default="queries,mapping,occupancy,smooth,rates,large")
+    # (also: track — the track rows alone)
     a = ap.parse_args()
     only = set(a.only.split(","))
     import neurospatial as ns
@@ -94,6 +95,26 @@ def main():
         assert abs(e_vf.distance_between(p, q2) - e_ns.distance_between(p, q2)) < 1e-9
         row(f"distance_between, grid {n}×{n}", n * n, med(lambda: e_ns.distance_between(p, q2), a.repeats),
             med(lambda: e_vf.distance_between(p, q2), a.repeats))
+    # A 1-D track of 200 bins (C.2's track row).
+    if "queries" in only or "track" in only:
+        from track_linearization import make_track_graph
+        g = make_track_graph([(0.0, 0.0), (200.0, 0.0), (200.0, 200.0)], [(0, 1), (1, 2)])
+        t_ns = ns.Environment.from_graph(g, [(0, 1), (1, 2)], 0.0, 2.0)
+        t_vf = Environment.from_graph(g, [(0, 1), (1, 2)], 0.0, 2.0)
+        nb = t_vf.n_bins
+        assert t_vf.path_between(0, nb - 1) == t_ns.path_between(0, nb - 1)
+        row("neighbors, track", nb, med(lambda: t_ns.neighbors(nb // 2), a.repeats),
+            med(lambda: t_vf.neighbors(nb // 2), a.repeats))
+        row("path_between end → end, track", nb, med(lambda: t_ns.path_between(0, nb - 1), a.repeats),
+            med(lambda: t_vf.path_between(0, nb - 1), a.repeats))
+        p1, p2 = [1.0, 0.0], [200.0, 199.0]
+        assert abs(t_vf.distance_between(p1, p2) - t_ns.distance_between(p1, p2)) < 1e-9
+        row("distance_between, track", nb, med(lambda: t_ns.distance_between(p1, p2), a.repeats),
+            med(lambda: t_vf.distance_between(p1, p2), a.repeats))
+        tq = np.random.default_rng(9).uniform(0, 200, (10_000, 2))
+        np.testing.assert_allclose(t_vf.to_linear(tq), t_ns.to_linear(tq), rtol=1e-12)
+        row("to_linear, track, 10k points", nb, med(lambda: t_ns.to_linear(tq), a.repeats),
+            med(lambda: t_vf.to_linear(tq), a.repeats))
     # Nearest-bin mapping and interpolation (C.1, C.3).
     if "mapping" in only:
         from neurospatial.ops.binning import clear_kdtree_cache, map_points_to_bins as ns_map
@@ -118,6 +139,30 @@ def main():
                 row(f"map_points_to_bins closest_center, grid {n}×{n}, {m} points", n * n,
                     med(lambda: ns_map(q, e_ns, tie_break="closest_center"), a.repeats),
                     med(lambda: vf_map(q, e_vf, tie_break="closest_center"), a.repeats))
+            if n == 10:
+                # Hexagonal arena (w = 2, 200 × 200 cm), as the reference's C.1 row.
+                hp = np.random.default_rng(7).uniform(0, 200, (400_000, 2))
+                h_ns = ns.Environment.from_samples(hp, bin_size=2.0, layout="Hexagonal")
+                h_fresh = [Environment.from_samples(hp, 2.0, layout="Hexagonal") for _ in range(a.repeats)]
+                h_vf = h_fresh[0]
+                q = np.random.default_rng(3).uniform(0, 200, (1000, 2))
+                np.testing.assert_array_equal(vf_map(q, h_vf), ns_map(q, h_ns))
+                np.testing.assert_array_equal(h_vf.bin_at(q), h_ns.bin_at(q))
+
+                def hns_uncached():
+                    clear_kdtree_cache(h_ns)
+                    return ns_map(q, h_ns)
+                it = iter(h_fresh)
+                hb = h_ns.n_bins
+                row("map_points_to_bins uncached, hexagonal w=2", hb, med(hns_uncached, a.repeats),
+                    med(lambda: vf_map(q, next(it)), a.repeats))
+                row("map_points_to_bins cached, hexagonal w=2", hb, med(lambda: ns_map(q, h_ns), a.repeats),
+                    med(lambda: vf_map(q, h_vf), a.repeats))
+                row("map_points_to_bins closest_center, hexagonal w=2", hb,
+                    med(lambda: ns_map(q, h_ns, tie_break="closest_center"), a.repeats),
+                    med(lambda: vf_map(q, h_vf, tie_break="closest_center"), a.repeats))
+                row("bin_at, hexagonal w=2, 1000 points", hb, med(lambda: h_ns.bin_at(q), a.repeats),
+                    med(lambda: h_vf.bin_at(q), a.repeats))
             if n == 100:
                 f = np.random.default_rng(1).random(n * n)
                 for m in [1000, 10000]:
@@ -195,6 +240,20 @@ def main():
             t_ns, want = once(nsf)
             np.testing.assert_allclose(vf(), want, rtol=1e-8)
         row(f"100 rate maps + Skaggs info, 108k samples, {n}×{n}", n * n, t_ns, t_vf)
+        t_g = med(lambda: compute_spatial_rates(e_vf, trains, t, pos, bandwidth=5.0,
+                                                smoothing_method="gaussian_kde").spatial_information(), 3)
+        tg_ns = None
+        if run_ns:
+            def nsg():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return ns_rates(e_ns, trains, t, pos, bandwidth=5.0,
+                                    smoothing_method="gaussian_kde").spatial_information()
+            tg_ns, want = once(nsg)
+            got = compute_spatial_rates(e_vf, trains, t, pos, bandwidth=5.0,
+                                        smoothing_method="gaussian_kde").spatial_information()
+            np.testing.assert_allclose(got, want, rtol=1e-8)
+        row(f"100 rate maps gaussian_kde + info, 108k samples, {n}×{n}", n * n, tg_ns, t_g)
         if run_ns:
             from neurospatial.encoding import detect_place_fields as ns_fields
             from voxfield.env import detect_place_fields as vf_fields
@@ -216,7 +275,9 @@ def main():
             f8 = np.random.default_rng(1).random((e_vf.n_bins, 8))
             row(f"smooth 8 fields at once, grid {n}×{n}", e_vf.n_bins, None, med(lambda: e_vf.smooth(f8, 5.0), 3))
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"env-{'-'.join(sorted(only))}.json" if len(only) < 6 else "env.json"), "w") as fh:
+    name = "env.json" if only >= {"queries", "mapping", "occupancy", "smooth", "rates", "large"} else \
+        f"env-{'-'.join(sorted(only))}.json"
+    with open(os.path.join(RESULTS, name), "w") as fh:
         json.dump(rows, fh, indent=1)
 
 

@@ -124,8 +124,9 @@ pub struct Environment {
     pub graph: Graph,
     /// Smoothing generators by (operator, bandwidth bits), most recent last.
     generators: GeneratorCache,
-    /// Bucket grid over the centres for nearest-bin queries (O(n_bins), built once).
-    buckets: OnceLock<nearest::Buckets>,
+    /// Bucket grid over the centres and the typical spacing for nearest-bin
+    /// queries (O(n_bins), built once).
+    nearest: OnceLock<nearest::NearestIndex>,
 }
 
 /// Generators by (operator, bandwidth bits), least recently built first.
@@ -234,7 +235,7 @@ impl Environment {
             centers,
             graph,
             generators: Mutex::new(vec![]),
-            buckets: OnceLock::new(),
+            nearest: OnceLock::new(),
         }
     }
 
@@ -383,10 +384,18 @@ impl Environment {
         Ok(g)
     }
 
+    /// The nearest-bin index, built on first use.
+    fn nearest_index(&self) -> &nearest::NearestIndex {
+        self.nearest.get_or_init(|| {
+            let buckets = nearest::Buckets::new(&self.centers, self.n_dims());
+            let spacing = self.spacing_with(&buckets);
+            nearest::NearestIndex { buckets, spacing }
+        })
+    }
+
     /// The bucket grid over the bin centres, built on first use.
     fn buckets(&self) -> &nearest::Buckets {
-        self.buckets
-            .get_or_init(|| nearest::Buckets::new(&self.centers, self.n_dims()))
+        &self.nearest_index().buckets
     }
 
     /// Drops cached smoothing generators.

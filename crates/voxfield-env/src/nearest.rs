@@ -43,6 +43,14 @@ impl Default for Reach {
     }
 }
 
+/// What nearest-bin queries need, built once per environment.
+#[derive(Debug)]
+pub struct NearestIndex {
+    pub buckets: Buckets,
+    /// The typical bin spacing (0.6.0's reach unit).
+    pub spacing: f64,
+}
+
 /// A uniform bucket grid over bin centres.
 #[derive(Debug)]
 pub struct Buckets {
@@ -175,14 +183,23 @@ impl Buckets {
     ) -> Option<(usize, f64)> {
         let d = self.dims;
         let c = self.cell_of(p);
-        // Candidates within `tie` of the best so far: (distance, index).
-        let mut cands: Vec<(f64, usize)> = vec![];
-        let mut best = f64::INFINITY;
+        // Squared distances while searching (one root at the end). Candidates
+        // within `tie` of the best so far, (squared distance, index): a few, so
+        // they live on the stack unless an unusual tie overflows them.
+        let within = |best2: f64| {
+            let b = best2.sqrt() + tie;
+            (b * b).max(best2)
+        };
+        let mut stack = [(0.0f64, 0usize); 16];
+        let mut spill: Vec<(f64, usize)> = vec![];
+        let mut n = 0usize;
+        let mut best2 = f64::INFINITY;
+        let mut reach2 = f64::INFINITY;
         let mut r = 0usize;
         loop {
             if r > 0 {
                 match self.ring_bound(p, &c, r) {
-                    Some(lb) if lb <= best.min(limit) + tie => {}
+                    Some(lb) if lb <= best2.sqrt().min(limit) + tie => {}
                     _ => break,
                 }
             }
@@ -193,29 +210,42 @@ impl Buckets {
                         continue;
                     }
                     let q = &centers[j * d..(j + 1) * d];
-                    let dist = p
-                        .iter()
-                        .zip(q)
-                        .map(|(x, y)| (x - y) * (x - y))
-                        .sum::<f64>()
-                        .sqrt();
-                    if dist <= best + tie {
-                        if dist < best {
-                            best = dist;
-                            cands.retain(|&(e, _)| e <= best + tie);
+                    let e2: f64 = p.iter().zip(q).map(|(x, y)| (x - y) * (x - y)).sum();
+                    if e2 > reach2 {
+                        continue;
+                    }
+                    if e2 < best2 {
+                        best2 = e2;
+                        reach2 = within(best2);
+                        let keep = |&(x, _): &(f64, usize)| x <= reach2;
+                        spill.retain(keep);
+                        let mut k = 0;
+                        for i in 0..n {
+                            if keep(&stack[i]) {
+                                stack[k] = stack[i];
+                                k += 1;
+                            }
                         }
-                        cands.push((dist, j));
+                        n = k;
+                    }
+                    if n < stack.len() {
+                        stack[n] = (e2, j);
+                        n += 1;
+                    } else {
+                        spill.push((e2, j));
                     }
                 }
             });
             r += 1;
         }
+        let best = best2.sqrt();
         if best > limit {
             return None;
         }
-        cands
+        stack[..n]
             .iter()
-            .filter(|&&(e, _)| e - best < tie || e == best)
+            .chain(&spill)
+            .filter(|&&(e2, _)| e2 == best2 || e2.sqrt() - best < tie)
             .map(|&(_, j)| j)
             .min()
             .map(|j| (j, best))
@@ -254,15 +284,20 @@ impl Buckets {
 
 impl Environment {
     /// The typical bin spacing (0.6.0): the median distance from up to 100
-    /// evenly spaced bins to their nearest other bin; ∞ with one bin.
+    /// evenly spaced bins to their nearest other bin; ∞ with one bin. Worked
+    /// out once, with the bucket grid.
     pub fn typical_spacing(&self) -> f64 {
+        self.nearest_index().spacing
+    }
+
+    /// `typical_spacing` from a bucket grid over this environment's centres.
+    pub(crate) fn spacing_with(&self, buckets: &Buckets) -> f64 {
         let n = self.n_bins();
         if n <= 1 {
             return f64::INFINITY;
         }
         let s = n.min(100);
         let picks = linspace(0.0, (n - 1) as f64, s - 1);
-        let buckets = self.buckets();
         let mut d: Vec<f64> = picks
             .iter()
             .map(|&x| {
