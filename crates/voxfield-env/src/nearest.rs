@@ -352,16 +352,66 @@ impl Environment {
             TieBreak::ClosestCenter => 0.0,
         };
         let buckets = self.buckets();
+        let grid = self.grid("").ok();
         Ok(points
             .par_chunks_exact(d)
             .with_min_len(1024)
-            .map(
-                |p| match buckets.nearest(&self.centers, p, tie, limit, None) {
-                    Some((j, dist)) => (j as i64, dist),
-                    None => (-1, f64::INFINITY),
-                },
-            )
+            .map(|p| {
+                let own = grid.and_then(|g| self.own_centre(g, p, tie));
+                match own.or_else(|| buckets.nearest(&self.centers, p, tie, limit, None)) {
+                    Some((j, dist)) if dist <= limit => (j as i64, dist),
+                    _ => (-1, f64::INFINITY),
+                }
+            })
             .unzip())
+    }
+
+    /// On a grid, the centre of the active cell holding `p` when no other
+    /// centre can be as near (within `tie`): every other centre lies across
+    /// one of the cell's faces, so it is at least as far as that face's gap
+    /// (the distance to the face plus half the next cell) combined with the
+    /// nearest centre coordinate along the other axes. None sends the point
+    /// to the bucket search (inactive cells, points near a face).
+    fn own_centre(&self, g: &crate::Grid, p: &[f64], tie: f64) -> Option<(usize, f64)> {
+        let f = g.flat_at(p)?;
+        let b = usize::try_from(self.flat_to_bin[f]).ok()?;
+        let c = self.center(b);
+        let d = p.len();
+        let idx = g.unflat(f);
+        let d2: f64 = p.iter().zip(c).map(|(x, y)| (x - y) * (x - y)).sum();
+        // Per axis: the squared offset to the nearest centre coordinate along it.
+        let mut near2 = [0.0f64; 3];
+        for a in 0..d {
+            let e = &g.edges[a];
+            let k = idx[a];
+            let mut m = (p[a] - c[a]).abs();
+            if k > 0 {
+                m = m.min((p[a] - (e[k - 1] + e[k]) / 2.0).abs());
+            }
+            if k + 2 < e.len() {
+                m = m.min((p[a] - (e[k + 1] + e[k + 2]) / 2.0).abs());
+            }
+            near2[a] = m * m;
+        }
+        let rest: f64 = near2[..d].iter().sum();
+        let mut lb2 = f64::INFINITY;
+        for a in 0..d {
+            let e = &g.edges[a];
+            let k = idx[a];
+            let others = rest - near2[a];
+            if k > 0 {
+                let gap = (p[a] - e[k]) + (e[k] - e[k - 1]) / 2.0;
+                lb2 = lb2.min(gap * gap + others);
+            }
+            if k + 2 < e.len() {
+                let gap = (e[k + 1] - p[a]) + (e[k + 2] - e[k + 1]) / 2.0;
+                lb2 = lb2.min(gap * gap + others);
+            }
+        }
+        let dist = d2.sqrt();
+        // A margin of a few ulps keeps rounding in the bound from deciding a tie.
+        let reach = dist + tie + 4.0 * f64::EPSILON * (1.0 + dist);
+        (lb2 > reach * reach).then_some((b, dist))
     }
 
     /// `field` (one value per bin) interpolated linearly between bin centres
