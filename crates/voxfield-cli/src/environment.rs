@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
-use voxfield::env::{sparsity, spatial_information, Environment, Grid, OccupancyOptions, Shaping};
+use voxfield::env::{
+    sparsity, spatial_information, Environment, Grid, Layout, OccupancyOptions, Shaping,
+};
 use voxfield_io::npy;
 use voxfield_io::npz::Npz;
 
@@ -253,57 +255,115 @@ fn panel(env: &Environment, rates: &[f64], units: usize, path: &Path) -> Result<
 
 fn info(file: &Path, json: bool) -> Result<()> {
     let env = Environment::from_file(file)?;
-    let g = env.grid("env info")?;
+    let n_edges = env.graph.nbrs.len() / 2;
+    let d = env.n_dims();
+    let ranges: Vec<[f64; 2]> = (0..d)
+        .map(|a| {
+            let xs = env.centers.iter().skip(a).step_by(d).copied();
+            [
+                xs.clone().fold(f64::INFINITY, f64::min),
+                xs.fold(f64::NEG_INFINITY, f64::max),
+            ]
+        })
+        .collect();
+    let measure = env.bin_sizes().iter().sum::<f64>();
+    let (kind, detail) = match &env.layout {
+        Layout::Grid(g) => ("grid", grid_detail(g)),
+        Layout::Hex(h) => (
+            "hexagonal",
+            json!({"hexagon_width": h.width, "rows": h.rows, "columns": h.cols}),
+        ),
+        Layout::Track(t) => (
+            "track",
+            json!({"track_edges": t.order.len(), "linear_length": t.edges[t.edges.len() - 1]}),
+        ),
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "layout": kind, "n_dims": d, "n_bins": env.n_bins(), "shape": env.layout.shape(),
+                "centre_ranges": ranges, "n_edges": n_edges, "neighbour_axes": env.neighbour_axes,
+                "area": measure, "detail": detail}))?
+        );
+        return Ok(());
+    }
+    println!("{}: {d}-D {kind} environment", file.display());
+    println!(
+        "  bins:   {} active of {} cells {:?}",
+        env.n_bins(),
+        env.layout.active().len(),
+        env.layout.shape()
+    );
+    match &env.layout {
+        Layout::Grid(g) => {
+            for (a, e) in g.edges.iter().enumerate() {
+                let w = &detail["bin_widths_min_max"][a];
+                println!(
+                    "  axis {a}: {} .. {} in {} bins of width {}",
+                    e[0],
+                    e[e.len() - 1],
+                    e.len() - 1,
+                    if w[0] == w[1] {
+                        format!("{}", w[0])
+                    } else {
+                        format!("{} to {}", w[0], w[1])
+                    }
+                );
+            }
+            println!(
+                "  graph:  {n_edges} edges ({} neighbours per interior bin)",
+                neighbourhood_size(d, env.neighbour_axes)
+            );
+        }
+        Layout::Hex(h) => {
+            println!(
+                "  hexagons {} wide, {} rows × {} columns",
+                h.width, h.rows, h.cols
+            );
+            println!("  graph:  {n_edges} edges (6 neighbours per interior bin)");
+        }
+        Layout::Track(t) => {
+            println!(
+                "  {} track edges, {} long in linear position",
+                t.order.len(),
+                t.edges[t.edges.len() - 1]
+            );
+            println!("  graph:  {n_edges} edges");
+        }
+    }
+    println!(
+        "  {}: {measure}",
+        if d == 1 || kind == "track" {
+            "length"
+        } else if d == 2 {
+            "area"
+        } else {
+            "volume"
+        }
+    );
+    Ok(())
+}
+
+/// A grid's bin widths per axis (smallest and largest), equal within 1e-12.
+fn grid_detail(g: &Grid) -> serde_json::Value {
     let widths: Vec<[f64; 2]> = g
         .edges
         .iter()
         .map(|e| {
             let w: Vec<f64> = e.windows(2).map(|p| p[1] - p[0]).collect();
-            [
+            let (lo, hi) = (
                 w.iter().copied().fold(f64::INFINITY, f64::min),
                 w.iter().copied().fold(0.0, f64::max),
-            ]
+            );
+            if (hi - lo).abs() <= 1e-12 * hi.abs() {
+                [lo, lo]
+            } else {
+                [lo, hi]
+            }
         })
         .collect();
-    let n_edges = env.graph.nbrs.len() / 2;
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "n_dims": env.n_dims(), "n_bins": env.n_bins(), "grid_shape": g.shape,
-                "ranges": g.edges.iter().map(|e| [e[0], e[e.len() - 1]]).collect::<Vec<_>>(),
-                "bin_widths_min_max": widths, "n_edges": n_edges,
-                "connect_diagonal_neighbors": env.diagonal(), "neighbour_axes": env.neighbour_axes,
-                "area": env.bin_sizes().iter().sum::<f64>()}))?
-        );
-        return Ok(());
-    }
-    println!("{}: {}-D grid environment", file.display(), env.n_dims());
-    println!(
-        "  bins:   {} active of {} cells, grid {:?}",
-        env.n_bins(),
-        g.active.len(),
-        g.shape
-    );
-    for (a, (e, w)) in g.edges.iter().zip(&widths).enumerate() {
-        println!(
-            "  axis {a}: {} .. {} in {} bins of width {}",
-            e[0],
-            e[e.len() - 1],
-            e.len() - 1,
-            if (w[1] - w[0]).abs() <= 1e-12 * w[1].abs() {
-                format!("{}", w[0])
-            } else {
-                format!("{} to {}", w[0], w[1])
-            }
-        );
-    }
-    println!(
-        "  graph:  {n_edges} edges ({} neighbours per interior bin)",
-        neighbourhood_size(env.n_dims(), env.neighbour_axes)
-    );
-    println!("  area:   {}", env.bin_sizes().iter().sum::<f64>());
-    Ok(())
+    json!({"bin_widths_min_max": widths})
 }
 
 /// Neighbours of an interior cell when neighbours differ in at most `axes` of `n` axes.

@@ -3,11 +3,14 @@
 //! node-link data) beside `NAME.npz` (`bin_centers`, `active_mask`,
 //! `grid_edges_<axis>`).
 //!
-//! Written as a `MaskedGrid` layout (the exact edges and active mask, so
-//! neurospatial's `from_file` rebuilds the same bins); read from any grid
-//! layout (`RegularGrid`, `MaskedGrid`, `ImageMask`, `ShapelyPolygon`) by
-//! rebuilding the grid from its edges and mask and checking the saved centres
-//! and graph against it.
+//! Grids are written as a `MaskedGrid` layout (the exact edges and active
+//! mask, so neurospatial's `from_file` rebuilds the same bins); hexagonal
+//! lattices as `Hexagonal` (their active centres as the samples, with
+//! `dimension_ranges` fixing rows and columns); tracks as `Graph` with the
+//! parameters they were built from. Reading rebuilds the layout (any grid
+//! layout from its edges and mask: `RegularGrid`, `MaskedGrid`, `ImageMask`,
+//! `ShapelyPolygon`; `Hexagonal` and `Graph` from their parameters) and checks
+//! the saved centres and graph against it.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +19,7 @@ use voxfield_core::{Error, Result};
 use voxfield_io::npy;
 use voxfield_io::npz::{write_npz, Npz};
 
-use crate::{Environment, Grid};
+use crate::{Environment, Grid, Hex, Layout, Track};
 
 /// The schema neurospatial 0.6.0 writes and reads.
 pub const SCHEMA: &str = "Environment-v1";
@@ -39,6 +42,9 @@ pub fn pair(path: &Path) -> (PathBuf, PathBuf) {
     (with(".json"), with(".npz"))
 }
 
+/// An npz member: its name and `.npy` bytes.
+type Member = (String, Vec<u8>);
+
 fn npy_bytes(descr: &str, shape: &[usize], data: impl Iterator<Item = [u8; 8]>) -> Vec<u8> {
     let mut b = npy::header_bytes(descr, shape);
     data.for_each(|v| b.extend_from_slice(&v));
@@ -46,14 +52,21 @@ fn npy_bytes(descr: &str, shape: &[usize], data: impl Iterator<Item = [u8; 8]>) 
 }
 
 impl Environment {
-    /// The node-link graph and the JSON metadata neurospatial writes.
-    fn metadata(&self, grid: &Grid) -> Value {
+    /// The JSON metadata neurospatial writes, with the layout's own part.
+    fn metadata(&self, layout: Value) -> Value {
         let d = self.n_dims();
+        let index = |f: usize| -> Vec<usize> {
+            match &self.layout {
+                Layout::Grid(g) => g.unflat(f),
+                Layout::Hex(h) => vec![f / h.cols, f % h.cols],
+                Layout::Track(_) => vec![f],
+            }
+        };
         let nodes: Vec<Value> = (0..self.n_bins())
             .map(|b| {
                 let f = self.bin_to_flat[b];
                 json!({"pos": self.center(b), "source_grid_flat_index": f,
-                       "original_grid_nd_index": grid.unflat(f), "id": b})
+                       "original_grid_nd_index": index(f), "id": b})
             })
             .collect();
         let g = &self.graph;
@@ -75,24 +88,85 @@ impl Environment {
                 links.push(l);
             }
         }
-        let active: Value = nest(&grid.shape, &grid.active);
-        json!({
+        let ranges: Vec<[f64; 2]> = (0..d)
+            .map(|i| {
+                let xs = self.centers.iter().skip(i).step_by(d);
+                let lo = xs.clone().copied().fold(f64::INFINITY, f64::min);
+                [lo, xs.copied().fold(f64::NEG_INFINITY, f64::max)]
+            })
+            .collect();
+        let mut meta = json!({
             "schema_version": SCHEMA,
             "library_version": concat!("voxfield ", env!("CARGO_PKG_VERSION")),
             "name": "",
             "n_dims": d,
             "n_bins": self.n_bins(),
-            "is_linearized_track": false,
-            "layout_type": "MaskedGrid",
-            "layout_parameters": {"active_mask": active, "grid_edges": grid.edges,
-                                  "connect_diagonal_neighbors": self.neighbour_axes > 1},
-            // neurospatial knows 2n or 3^n − 1 neighbours; 18 in 3-D is kept here (its
-            // from_file keeps the saved links as the environment's graph).
-            "voxfield_neighbour_axes": self.neighbour_axes,
-            "dimension_ranges": grid.edges.iter().map(|e| [e[0], e[e.len() - 1]]).collect::<Vec<_>>(),
-            "grid_shape": grid.shape,
+            "is_linearized_track": matches!(self.layout, Layout::Track(_)),
+            "dimension_ranges": ranges,
+            "grid_shape": self.layout.shape(),
             "graph": {"directed": false, "multigraph": false, "graph": {}, "nodes": nodes, "links": links},
             "regions": [],
+        });
+        if let Value::Object(extra) = layout {
+            meta.as_object_mut().expect("an object").extend(extra);
+        }
+        meta
+    }
+
+    /// The layout's part of the metadata and its arrays (beyond `bin_centers`).
+    fn layout_record(&self) -> Result<(Value, Vec<Member>)> {
+        let f8 = |name: String, shape: &[usize], v: &[f64]| {
+            (
+                name,
+                npy_bytes("<f8", shape, v.iter().map(|x| x.to_le_bytes())),
+            )
+        };
+        let mask = |shape: &[usize], active: &[bool]| {
+            let mut m = npy::header_bytes("|b1", shape);
+            m.extend(active.iter().map(|&a| a as u8));
+            ("active_mask.npy".to_string(), m)
+        };
+        Ok(match &self.layout {
+            Layout::Grid(grid) => {
+                let mut arrays = vec![mask(&grid.shape, &grid.active)];
+                for (i, e) in grid.edges.iter().enumerate() {
+                    arrays.push(f8(format!("grid_edges_{i}.npy"), &[e.len()], e));
+                }
+                let record = json!({
+                    "layout_type": "MaskedGrid",
+                    "layout_parameters": {"active_mask": nest(&grid.shape, &grid.active),
+                        "grid_edges": grid.edges, "connect_diagonal_neighbors": self.neighbour_axes > 1},
+                    // neurospatial knows 2n or 3^n − 1 neighbours; 18 in 3-D is kept here (its
+                    // from_file keeps the saved links as the environment's graph).
+                    "voxfield_neighbour_axes": self.neighbour_axes,
+                    "dimension_ranges": grid.edges.iter().map(|e| [e[0], e[e.len() - 1]]).collect::<Vec<_>>(),
+                });
+                (record, arrays)
+            }
+            Layout::Hex(h) => {
+                let positions: Vec<&[f64]> = self.centers.chunks_exact(2).collect();
+                let record = json!({
+                    "layout_type": "Hexagonal",
+                    "layout_parameters": {"hexagon_width": h.width, "positions": positions,
+                        "infer_active_bins": true, "bin_count_threshold": 0,
+                        "dimension_ranges": h.range()},
+                    "dimension_ranges": h.range(),
+                });
+                (record, vec![mask(&[h.rows, h.cols], &h.active)])
+            }
+            Layout::Track(t) => {
+                let params = t.source.clone().ok_or_else(|| {
+                    Error::invalid(
+                        "this track was not built from layout parameters; it cannot be written",
+                    )
+                })?;
+                let record = json!({"layout_type": "Graph", "layout_parameters": params});
+                let arrays = vec![
+                    mask(&[t.active.len()], &t.active),
+                    f8("grid_edges_0.npy".to_string(), &[t.edges.len()], &t.edges),
+                ];
+                (record, arrays)
+            }
         })
     }
 
@@ -100,28 +174,19 @@ impl Environment {
     /// under a temporary name first; the `.npz` goes first, so a `.json` is
     /// never newer than its arrays.
     pub fn to_file(&self, path: &Path) -> Result<()> {
-        let grid = self.grid("writing a neurospatial environment file")?;
         let (json_path, npz_path) = pair(path);
-        let d = self.n_dims();
+        let (record, arrays) = self.layout_record()?;
         let mut members = vec![(
             "bin_centers.npy".to_string(),
             npy_bytes(
                 "<f8",
-                &[self.n_bins(), d],
+                &[self.n_bins(), self.n_dims()],
                 self.centers.iter().map(|v| v.to_le_bytes()),
             ),
         )];
-        let mut mask = npy::header_bytes("|b1", &grid.shape);
-        mask.extend(grid.active.iter().map(|&a| a as u8));
-        members.push(("active_mask.npy".to_string(), mask));
-        for (i, e) in grid.edges.iter().enumerate() {
-            members.push((
-                format!("grid_edges_{i}.npy"),
-                npy_bytes("<f8", &[e.len()], e.iter().map(|v| v.to_le_bytes())),
-            ));
-        }
+        members.extend(arrays);
         write_npz(&npz_path, &members)?;
-        let text = serde_json::to_string_pretty(&self.metadata(grid))
+        let text = serde_json::to_string_pretty(&self.metadata(record))
             .map_err(|e| Error::invalid(format!("encoding {}: {e}", json_path.display())))?;
         npy::write_atomic(&json_path, |w| {
             use std::io::Write;
@@ -148,9 +213,9 @@ impl Environment {
         let layout = meta["layout_type"]
             .as_str()
             .ok_or_else(|| bad("no layout_type".into()))?;
-        if !GRID_LAYOUTS.contains(&layout) {
+        if !GRID_LAYOUTS.contains(&layout) && layout != "Hexagonal" && layout != "Graph" {
             return Err(bad(format!(
-                "layout_type {layout:?} is not a grid layout; voxfield reads {}",
+                "layout_type {layout:?} is not one voxfield reads ({}, Hexagonal, Graph)",
                 GRID_LAYOUTS.join(", ")
             )));
         }
@@ -173,28 +238,20 @@ impl Environment {
             let bytes = npz.read(&format!("{name}.npy"))?;
             npy::parse_array(&bytes).map_err(|m| Error::format(&npz_path, format!("{name}: {m}")))
         };
-        let edges: Vec<Vec<f64>> = (0..dims)
-            .map(|i| member(&format!("grid_edges_{i}")).map(|a| a.data))
-            .collect::<Result<_>>()?;
-        let mut grid = Grid::with_edges(edges, true)
-            .map_err(|e| Error::format(&npz_path, format!("grid_edges: {e}")))?;
-        let mask = member("active_mask")?;
-        if mask.shape != grid.shape {
-            return Err(Error::format(
-                &npz_path,
-                format!(
-                    "active_mask has shape {:?}, the edges make {:?}",
-                    mask.shape, grid.shape
-                ),
-            ));
+        let params = &meta["layout_parameters"];
+        let env = match layout {
+            "Hexagonal" => {
+                Environment::hexagonal(hex_from(params).map_err(|e| bad(e.to_string()))?)
+            }
+            "Graph" => {
+                Environment::track(Track::from_parameters(params).map_err(|e| bad(e.to_string()))?)
+            }
+            _ => Self::grid_from(&member, dims, axes, &npz_path),
         }
-        grid.active = mask.data.iter().map(|&v| v != 0.0).collect();
-        let env = Environment::with_neighbour_axes(grid, axes)
-            .map_err(|e| Error::format(&npz_path, e.to_string()))?;
+        .map_err(|e| bad(e.to_string()))?;
         if env.n_bins() != n_bins {
             return Err(bad(format!(
-                "n_bins is {n_bins} but the active mask in {} has {}",
-                npz_path.display(),
+                "n_bins is {n_bins} but the layout rebuilds {} bins",
                 env.n_bins()
             )));
         }
@@ -209,12 +266,39 @@ impl Environment {
         {
             return Err(Error::format(
                 &npz_path,
-                "bin_centers differ from the centres of the grid's active cells".to_string(),
+                format!("bin_centers differ from the centres of the rebuilt {layout} layout"),
             ));
         }
         env.check_links(&meta["graph"]["links"])
             .map_err(|m| bad(format!("graph: {m}")))?;
         Ok(env)
+    }
+
+    /// A grid environment from the pair's `grid_edges_<axis>` and `active_mask`.
+    fn grid_from(
+        member: &dyn Fn(&str) -> Result<npy::NpyArray>,
+        dims: usize,
+        axes: usize,
+        npz_path: &Path,
+    ) -> Result<Environment> {
+        let edges: Vec<Vec<f64>> = (0..dims)
+            .map(|i| member(&format!("grid_edges_{i}")).map(|a| a.data))
+            .collect::<Result<_>>()?;
+        let mut grid = Grid::with_edges(edges, true)
+            .map_err(|e| Error::format(npz_path, format!("grid_edges: {e}")))?;
+        let mask = member("active_mask")?;
+        if mask.shape != grid.shape {
+            return Err(Error::format(
+                npz_path,
+                format!(
+                    "active_mask has shape {:?}, the edges make {:?}",
+                    mask.shape, grid.shape
+                ),
+            ));
+        }
+        grid.active = mask.data.iter().map(|&v| v != 0.0).collect();
+        Environment::with_neighbour_axes(grid, axes)
+            .map_err(|e| Error::format(npz_path, e.to_string()))
     }
 
     /// Checks saved node-link edges against this environment's graph.
@@ -260,4 +344,41 @@ fn nest(shape: &[usize], flat: &[bool]) -> Value {
             .map(|i| nest(&shape[1..], &flat[i * step..(i + 1) * step]))
             .collect(),
     )
+}
+
+/// A hexagonal lattice from 0.6.0's Hexagonal layout parameters.
+fn hex_from(params: &Value) -> Result<Hex> {
+    let bad = |m: &str| Error::invalid(format!("Hexagonal layout parameters: {m}"));
+    let width = params["hexagon_width"]
+        .as_f64()
+        .ok_or_else(|| bad("no numeric hexagon_width"))?;
+    let mut points = vec![];
+    if let Some(rows) = params["positions"].as_array() {
+        for r in rows {
+            let xy = r
+                .as_array()
+                .filter(|xy| xy.len() == 2)
+                .ok_or_else(|| bad("positions must be (x, y) pairs"))?;
+            // JSON has no NaN: neurospatial writes null for it.
+            points.extend(xy.iter().map(|v| v.as_f64().unwrap_or(f64::NAN)));
+        }
+    }
+    let range = match params["dimension_ranges"].as_array() {
+        Some(r) if r.len() == 2 => {
+            let pair = |v: &Value| -> Result<[f64; 2]> {
+                match v
+                    .as_array()
+                    .map(|p| p.iter().filter_map(Value::as_f64).collect::<Vec<_>>())
+                {
+                    Some(p) if p.len() == 2 => Ok([p[0], p[1]]),
+                    _ => Err(bad("dimension_ranges must be two (min, max) pairs")),
+                }
+            };
+            Some([pair(&r[0])?, pair(&r[1])?])
+        }
+        _ => None,
+    };
+    let infer = params["infer_active_bins"].as_bool().unwrap_or(true) && !points.is_empty();
+    let threshold = params["bin_count_threshold"].as_u64().unwrap_or(0) as usize;
+    Hex::from_samples(&points, width, infer.then_some(threshold), range)
 }

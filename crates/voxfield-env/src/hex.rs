@@ -28,8 +28,15 @@ pub struct Hex {
 
 impl Hex {
     /// A lattice over 2-D `points` (rows with a NaN dropped, infinities
-    /// refused); `threshold` None makes every cell active.
-    pub fn from_samples(points: &[f64], width: f64, threshold: Option<usize>) -> Result<Hex> {
+    /// refused) spanning their bounding box, or `range` ((x0, x1), (y0, y1),
+    /// 0.6.0's `dimension_ranges`) when given; `threshold` None makes every
+    /// cell active.
+    pub fn from_samples(
+        points: &[f64],
+        width: f64,
+        threshold: Option<usize>,
+        range: Option<[[f64; 2]; 2]>,
+    ) -> Result<Hex> {
         if !(width.is_finite() && width > 0.0) {
             return Err(Error::invalid(format!(
                 "bin_size (hexagon width) {width} must be a positive number"
@@ -51,17 +58,33 @@ impl Hex {
             .chunks_exact(2)
             .filter(|r| !r[0].is_nan() && !r[1].is_nan())
             .collect();
-        if rows.is_empty() {
-            return Err(Error::invalid(
-                "no samples: positions are empty or every row has a NaN",
-            ));
-        }
-        let lo = |a: usize| rows.iter().map(|r| r[a]).fold(f64::INFINITY, f64::min);
-        let hi = |a: usize| rows.iter().map(|r| r[a]).fold(f64::NEG_INFINITY, f64::max);
-        let (x0, y0) = (lo(0), lo(1));
+        let range = match range {
+            Some(r) => {
+                if r.iter().flatten().any(|v| !v.is_finite()) {
+                    return Err(Error::invalid("dimension_ranges must be finite"));
+                }
+                [
+                    [r[0][0].min(r[0][1]), r[0][0].max(r[0][1])],
+                    [r[1][0].min(r[1][1]), r[1][0].max(r[1][1])],
+                ]
+            }
+            None if rows.is_empty() => {
+                return Err(Error::invalid(
+                    "no samples: positions are empty or every row has a NaN",
+                ))
+            }
+            None => {
+                let lo = |a: usize| rows.iter().map(|r| r[a]).fold(f64::INFINITY, f64::min);
+                let hi = |a: usize| rows.iter().map(|r| r[a]).fold(f64::NEG_INFINITY, f64::max);
+                [[lo(0), hi(0)], [lo(1), hi(1)]]
+            }
+        };
         let step = SQRT3 / 2.0 * width;
         let count = |span: f64, s: f64| ((span / s).ceil() + 1.0).max(1.0);
-        let (ncols, nrows) = (count(hi(0) - x0, width), count(hi(1) - y0, step));
+        let (ncols, nrows) = (
+            count(range[0][1] - range[0][0], width),
+            count(range[1][1] - range[1][0], step),
+        );
         if ncols * nrows > MAX_CELLS as f64 {
             return Err(Error::invalid(format!(
                 "a hexagonal lattice of {nrows} × {ncols} cells is too large (at most {MAX_CELLS}): bin_size {width} is too small"
@@ -70,7 +93,7 @@ impl Hex {
         let mut hex = Hex {
             width,
             radius: width / SQRT3,
-            origin: [x0, y0],
+            origin: [range[0][0], range[1][0]],
             rows: nrows as usize,
             cols: ncols as usize,
             active: vec![threshold.is_none(); nrows as usize * ncols as usize],
@@ -87,6 +110,19 @@ impl Hex {
             }
         }
         Ok(hex)
+    }
+
+    /// 0.6.0's `dimension_ranges` that rebuild this lattice's rows and columns
+    /// (spans half a step short of the last centre, so `ceil` cannot round up).
+    pub fn range(&self) -> [[f64; 2]; 2] {
+        let span = |n: usize, s: f64| if n <= 1 { 0.0 } else { (n as f64 - 1.5) * s };
+        [
+            [self.origin[0], self.origin[0] + span(self.cols, self.width)],
+            [
+                self.origin[1],
+                self.origin[1] + span(self.rows, SQRT3 / 2.0 * self.width),
+            ],
+        ]
     }
 
     /// The cell containing `p` (cube rounding of its axial coordinates), or

@@ -7,6 +7,7 @@
 //! `to_linear` projects points onto the nearest graph edge as
 //! `track_linearization` does; `linear_to_nd` maps linear positions back.
 
+use serde_json::Value;
 use voxfield_core::{Error, Result};
 
 use crate::grid::linspace;
@@ -39,6 +40,9 @@ pub struct Track {
     pub cell_edge: Vec<Option<usize>>,
     /// Cell pairs joined where edges meet.
     pub junctions: Vec<(usize, usize)>,
+    /// The layout parameters it was built from (0.6.0's Graph layout:
+    /// graph_definition, edge_order, edge_spacing, bin_size), written back to files.
+    pub source: Option<serde_json::Value>,
 }
 
 fn dist(a: &[f64], b: &[f64]) -> f64 {
@@ -152,7 +156,124 @@ impl Track {
             active,
             cell_edge,
             junctions,
+            source: None,
         })
+    }
+
+    /// A track from neurospatial 0.6.0's Graph layout parameters (as its
+    /// environment files hold them): `graph_definition` (networkx node-link
+    /// data, possibly wrapped as `{"__nx_graph__": ...}`; nodes with `pos`,
+    /// links with `distance` and `edge_id`), `edge_order` (pairs of node
+    /// ids), `edge_spacing` (one gap or one per junction) and `bin_size`.
+    /// Graph edges are taken in networkx's iteration order.
+    pub fn from_parameters(params: &Value) -> Result<Track> {
+        let bad = |m: String| Error::invalid(format!("track layout parameters: {m}"));
+        let graph = &params["graph_definition"];
+        let graph = graph.get("__nx_graph__").unwrap_or(graph);
+        let nodes = graph["nodes"]
+            .as_array()
+            .ok_or_else(|| bad("graph_definition has no nodes".into()))?;
+        let ids: Vec<&Value> = nodes.iter().map(|n| &n["id"]).collect();
+        let node = |id: &Value| {
+            ids.iter()
+                .position(|x| *x == id)
+                .ok_or_else(|| bad(format!("node {id} is not in the graph")))
+        };
+        let pos: Vec<Vec<f64>> = nodes
+            .iter()
+            .map(|n| {
+                n["pos"]
+                    .as_array()
+                    .and_then(|p| p.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+                    .ok_or_else(|| bad(format!("node {} has no numeric 'pos'", n["id"])))
+            })
+            .collect::<Result<_>>()?;
+        // Links in file order build networkx's adjacency (insertion order).
+        let links = graph["links"]
+            .as_array()
+            .or_else(|| graph["edges"].as_array())
+            .ok_or_else(|| bad("graph_definition has no links".into()))?;
+        let mut adj: Vec<Vec<(usize, usize)>> = vec![vec![]; nodes.len()];
+        for (k, l) in links.iter().enumerate() {
+            let (u, v) = (node(&l["source"])?, node(&l["target"])?);
+            if !adj[u].iter().any(|&(w, _)| w == v) {
+                adj[u].push((v, k));
+            }
+            if u != v && !adj[v].iter().any(|&(w, _)| w == u) {
+                adj[v].push((u, k));
+            }
+        }
+        let link_of = |u: usize, v: usize| adj[u].iter().find(|&&(w, _)| w == v).map(|&(_, k)| k);
+        let order_ids = params["edge_order"]
+            .as_array()
+            .ok_or_else(|| bad("no edge_order".into()))?;
+        let mut order = vec![];
+        let mut order_nodes = vec![];
+        for e in order_ids {
+            let pair = e.as_array().filter(|p| p.len() == 2);
+            let pair = pair.ok_or_else(|| bad(format!("edge_order entry {e} is not a pair")))?;
+            let (u, v) = (node(&pair[0])?, node(&pair[1])?);
+            let k = link_of(u, v).ok_or_else(|| {
+                bad(format!(
+                    "edge_order has {e}, which is not an edge of the graph"
+                ))
+            })?;
+            let distance = links[k]["distance"]
+                .as_f64()
+                .ok_or_else(|| bad(format!("edge {e} has no numeric 'distance'")))?;
+            order.push(OrderedEdge {
+                start: pos[u].clone(),
+                end: pos[v].clone(),
+                distance,
+            });
+            order_nodes.push((u, v, links[k]["edge_id"].as_i64()));
+        }
+        let n = order.len();
+        let gaps = match &params["edge_spacing"] {
+            Value::Array(a) => a
+                .iter()
+                .map(|g| {
+                    g.as_f64()
+                        .ok_or_else(|| bad(format!("edge_spacing {g} is not a number")))
+                })
+                .collect::<Result<Vec<f64>>>()?,
+            g => vec![
+                g.as_f64()
+                    .ok_or_else(|| bad(format!("edge_spacing {g} is not a number")))?;
+                n.saturating_sub(1)
+            ],
+        };
+        let bin_size = params["bin_size"]
+            .as_f64()
+            .ok_or_else(|| bad("no numeric bin_size".into()))?;
+        // networkx's G.edges(): nodes in order, each unseen neighbour once.
+        let mut seen = vec![false; nodes.len()];
+        let mut segments = vec![];
+        for u in 0..nodes.len() {
+            for &(v, _) in &adj[u] {
+                if !seen[v] {
+                    let k = segments.len() as i64;
+                    let ordered = order_nodes.iter().position(|&(_, _, id)| id == Some(k));
+                    segments.push((pos[u].clone(), pos[v].clone(), ordered));
+                }
+            }
+            seen[u] = true;
+        }
+        let incidence: Vec<Vec<(usize, usize)>> = (0..nodes.len())
+            .map(|x| {
+                order_nodes
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, &(u, v, _))| {
+                        [(u == x).then_some((i, 0)), (v == x).then_some((i, 1))]
+                    })
+                    .flatten()
+                    .collect()
+            })
+            .collect();
+        let mut track = Track::new(order, gaps, segments, &incidence, bin_size)?;
+        track.source = Some(params.clone());
+        Ok(track)
     }
 
     /// Cells next to `f`: the previous and next cell of the same edge, and

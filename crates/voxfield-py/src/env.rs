@@ -5,8 +5,8 @@
 
 use pyo3::prelude::*;
 use voxfield::env::{
-    BinField, Environment, FieldOptions, Grid, Hex, Mode, OccupancyOptions, Operator, OrderedEdge,
-    Reach, Reading, Shaping, TieBreak, Track,
+    BinField, Environment, FieldOptions, Grid, Hex, Mode, OccupancyOptions, Operator, Reach,
+    Reading, Shaping, TieBreak, Track,
 };
 
 use crate::py_err;
@@ -85,34 +85,18 @@ impl Env {
         // SAFETY: the Python layer passed a C-contiguous float64 array of n × 2.
         let pts = unsafe { f64s(addr, n * 2) };
         let inner = py
-            .detach(|| Environment::hexagonal(Hex::from_samples(pts, width, threshold)?))
+            .detach(|| Environment::hexagonal(Hex::from_samples(pts, width, threshold, None)?))
             .map_err(py_err)?;
         Ok(Env { inner })
     }
 
-    /// A linearised track: per ordered edge (start, end, distance), the gaps,
-    /// every graph edge as (a, b, ordered edge or None), per node the (ordered
-    /// edge, end) pairs meeting there, and the bin size.
+    /// A linearised track from neurospatial 0.6.0's Graph layout parameters (JSON).
     #[staticmethod]
-    #[allow(clippy::type_complexity)]
-    fn from_track(
-        py: Python<'_>,
-        order: Vec<(Vec<f64>, Vec<f64>, f64)>,
-        gaps: Vec<f64>,
-        segments: Vec<(Vec<f64>, Vec<f64>, Option<usize>)>,
-        incidence: Vec<Vec<(usize, usize)>>,
-        bin_size: f64,
-    ) -> PyResult<Env> {
-        let order = order
-            .into_iter()
-            .map(|(start, end, distance)| OrderedEdge {
-                start,
-                end,
-                distance,
-            })
-            .collect();
+    fn from_track(py: Python<'_>, parameters: &str) -> PyResult<Env> {
+        let params: serde_json::Value = serde_json::from_str(parameters)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
         let inner = py
-            .detach(|| Environment::track(Track::new(order, gaps, segments, &incidence, bin_size)?))
+            .detach(|| Environment::track(Track::from_parameters(&params)?))
             .map_err(py_err)?;
         Ok(Env { inner })
     }

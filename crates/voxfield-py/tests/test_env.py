@@ -460,7 +460,8 @@ def test_file_pair_refuses_bad_files(tmp_path):
         Environment.from_file(tmp_path / "missing")
     meta = json.loads((tmp_path / "e.json").read_text())
     for key, value, msg in [("schema_version", "Environment-v9", "schema_version"),
-                            ("layout_type", "Hexagonal", "not a grid layout"),
+                            ("layout_type", "TriangularMesh", "not one voxfield reads"),
+                            ("layout_type", "Hexagonal", "no numeric hexagon_width"),
                             ("n_bins", 3, "n_bins")]:
         bad = dict(meta, **{key: value})
         (tmp_path / "b.json").write_text(json.dumps(bad))
@@ -790,3 +791,31 @@ def test_bin_sequence_with_runs_and_single_unit_rates_match():
     np.testing.assert_allclose(g.firing_rate, np.asarray(w.firing_rate), rtol=1e-9, equal_nan=True)
     with pytest.raises(ValueError, match="decrease"):
         b.bin_sequence_with_runs(t[::-1], p)
+
+
+def test_hexagonal_and_track_files_both_ways(tmp_path):
+    from track_linearization import make_track_graph
+
+    p = walk(3000, 2, 30.0, seed=150)
+    g = make_track_graph([(0.0, 0.0), (30.0, 0.0), (30.0, 40.0), (60.0, 40.0)], [(0, 1), (1, 2), (2, 3)])
+    cases = [(ns.Environment.from_samples(p, bin_size=2.5, layout="Hexagonal", bin_count_threshold=2),
+              Environment.from_samples(p, 2.5, layout="Hexagonal", bin_count_threshold=2)),
+             (ns.Environment.from_graph(g, [(0, 1), (1, 2), (2, 3)], [4.0, 0.0], 2.0),
+              Environment.from_graph(g, [(0, 1), (1, 2), (2, 3)], [4.0, 0.0], 2.0))]
+    q = np.random.default_rng(5).uniform(-5, 65, (500, 2))
+    for k, (a, b) in enumerate(cases):
+        a.to_file(tmp_path / f"ns{k}")
+        r = Environment.from_file(tmp_path / f"ns{k}")
+        assert r.layout_type == b.layout_type
+        np.testing.assert_allclose(r.bin_centers, a.bin_centers, rtol=1e-13)
+        np.testing.assert_array_equal(r.bin_at(q), a.bin_at(q))
+        b.to_file(tmp_path / f"vf{k}")
+        back = ns.Environment.from_file(tmp_path / f"vf{k}")
+        assert back.n_bins == a.n_bins and back.layout_type == a.layout_type
+        np.testing.assert_allclose(back.bin_centers, a.bin_centers, rtol=1e-13)
+        assert graph_edges(back).keys() == graph_edges(a).keys()
+        np.testing.assert_array_equal(back.bin_at(q), a.bin_at(q))
+        again = Environment.from_file(tmp_path / f"vf{k}")
+        np.testing.assert_array_equal(again.bin_centers, b.bin_centers)
+    np.testing.assert_allclose(Environment.from_file(tmp_path / "vf1").to_linear(q), cases[1][0].to_linear(q),
+                               rtol=1e-12)

@@ -125,33 +125,17 @@ class Environment:
         ``pos`` and edges ``distance`` (and ``edge_id`` for ``to_linear``), its edges laid end to
         end in ``edge_order`` with ``edge_spacing`` gaps and cut into bins of at most ``bin_size``.
         Points map to the nearest bin centre; ``to_linear`` / ``linear_to_nd`` convert."""
-        order = [tuple(e) for e in edge_order]
+        import json
+
+        import networkx as nx
+
+        order = [list(e) for e in edge_order]
         if not order:
             raise ValueError("edge_order must not be empty")
-        pos = {n: d.get("pos") for n, d in graph.nodes(data=True)}
-        missing = {n for e in order for n in e if n not in pos}
-        if missing:
-            raise ValueError(f"nodes {sorted(map(str, missing))} of edge_order are not in the graph")
-        if any(v is None for v in pos.values()):
-            raise ValueError("every node needs a 'pos' attribute")
-        for u, v in order:
-            if not graph.has_edge(u, v):
-                raise ValueError(f"edge_order has ({u!r}, {v!r}), which is not an edge of the graph")
-            if "distance" not in graph.edges[u, v]:
-                raise ValueError(f"edge ({u!r}, {v!r}) has no 'distance' attribute")
-        gaps = ([float(edge_spacing)] * (len(order) - 1) if np.ndim(edge_spacing) == 0
-                else [float(g) for g in edge_spacing])
-        p = lambda n: [float(x) for x in np.atleast_1d(np.asarray(pos[n], dtype=np.float64))]
-        ordered = [(p(u), p(v), float(graph.edges[u, v]["distance"])) for u, v in order]
-        # to_linear keys ordered edges by their 'edge_id' (track_linearization's convention).
-        by_id = {}
-        for i, (u, v) in enumerate(order):
-            eid = graph.edges[u, v].get("edge_id")
-            if eid is not None:
-                by_id.setdefault(int(eid), i)
-        segments = [(p(u), p(v), by_id.get(k)) for k, (u, v) in enumerate(graph.edges())]
-        incidence = [[(i, j) for i, e in enumerate(order) for j in (0, 1) if e[j] == n] for n in graph.nodes]
-        return cls(_voxfield.Env.from_track(ordered, gaps, segments, incidence, float(bin_size)))
+        spacing = float(edge_spacing) if np.ndim(edge_spacing) == 0 else [float(g) for g in edge_spacing]
+        params = {"graph_definition": {"__nx_graph__": nx.node_link_data(graph, edges="links")},
+                  "edge_order": order, "edge_spacing": spacing, "bin_size": float(bin_size)}
+        return cls(_voxfield.Env.from_track(json.dumps(params, default=_jsonable)))
 
     @property
     def is_linearized_track(self) -> bool:
@@ -602,6 +586,13 @@ class BinMap:
         self.env._e.field_plane(self.values, self.mode == "linear", self._pad(origin, "origin"),
                                 self._pad(u, "u"), self._pad(v, "v"), nu, nv, out.ctypes.data)
         return out
+
+
+def _jsonable(x: Any) -> Any:
+    """numpy scalars and arrays (and tuples inside graphs) as JSON values."""
+    if isinstance(x, (np.generic, np.ndarray)):
+        return x.tolist()
+    raise TypeError(f"{type(x).__name__} in the graph cannot be written as JSON")
 
 
 def _polygon_rings(polygon: Any) -> list[np.ndarray]:
