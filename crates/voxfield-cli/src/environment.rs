@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use voxfield::env::{
-    sparsity, spatial_information, Environment, Grid, Layout, OccupancyOptions, Shaping,
+    sparsity, spatial_information, Environment, Grid, Kde, Layout, OccupancyOptions, Shaping,
 };
 use voxfield_io::npy;
 use voxfield_io::npz::Npz;
@@ -142,7 +142,13 @@ fn rate_maps(
     let (counts, occupancy) = env
         .spike_counts(&trains, &times, &coords, &occ_opts)
         .with_context(|| format!("{} with {}", positions.display(), spikes.display()))?;
-    let rates = env.diffusion_rates(&counts, &occupancy, o.bandwidth, o.min_occupancy)?;
+    let rates = env.kde_rates(
+        Kde::Diffusion,
+        &counts,
+        &occupancy,
+        o.bandwidth,
+        o.min_occupancy,
+    )?;
     let n = env.n_bins();
     npy::write_npy(out, &[units.len(), n], &rates)?;
     if let Some(e) = env_out {
@@ -157,11 +163,7 @@ fn rate_maps(
         .enumerate()
         .map(|(u, (name, s))| {
             let r = &rates[u * n..(u + 1) * n];
-            let peak = r
-                .iter()
-                .copied()
-                .filter(|v| !v.is_nan())
-                .fold(0.0, f64::max);
+            let peak = peak(r);
             json!({"unit": name, "spikes": s.len(), "peak_hz": peak,
                    "information_bits_per_spike": spatial_information(r, &occupancy, 2.0),
                    "sparsity": sparsity(r, &occupancy)})
@@ -200,6 +202,15 @@ fn rate_maps(
     Ok(())
 }
 
+/// The highest rate of a map (NaN bins ignored; 0 for none).
+fn peak(rates: &[f64]) -> f64 {
+    rates
+        .iter()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .fold(0.0, f64::max)
+}
+
 /// Pixels per panel tile at most (so a panel of many units stays a sane PNG).
 const MAX_PANEL_PIXELS: usize = 1 << 24;
 
@@ -230,11 +241,7 @@ fn panel(env: &Environment, rates: &[f64], units: usize, path: &Path) -> Result<
     let mut px = vec![f32::NAN; w * h];
     for u in 0..units {
         let r = &rates[u * n..(u + 1) * n];
-        let peak = r
-            .iter()
-            .copied()
-            .filter(|v| !v.is_nan())
-            .fold(0.0, f64::max);
+        let peak = peak(r);
         let (ox, oy) = ((u % cols) * tw + 1, (u / cols) * th + 1);
         for (b, &v) in r.iter().enumerate() {
             let (i, j) = {

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod dtype;
 pub mod error;
 pub mod field;
+pub mod group;
 pub mod le;
 pub mod memory;
 pub mod volume;

@@ -88,62 +88,34 @@ impl Environment {
             .collect();
         Ok((counts.concat(), occupancy))
     }
-
-    /// `diffusion_kde` firing rates (units × bins): 0.6.0's density kernel
-    /// applied to every unit's counts and to the occupancy in one action,
-    /// their ratio where the smoothed occupancy exceeds `min_occupancy`, else NaN.
-    pub fn diffusion_rates(
-        &self,
-        counts: &[f64],
-        occupancy: &[f64],
-        bandwidth: f64,
-        min_occupancy: f64,
-    ) -> Result<Vec<f64>> {
-        let n = self.n_bins();
-        if occupancy.len() != n || !counts.len().is_multiple_of(n) {
-            return Err(Error::invalid("counts or occupancy do not match the bins"));
-        }
-        let units = counts.len() / n;
-        // Fields bin-major: units, then the occupancy.
-        let k = units + 1;
-        let mut f = vec![0.0; n * k];
-        for b in 0..n {
-            for u in 0..units {
-                f[b * k + u] = counts[u * n + b];
-            }
-            f[b * k + units] = occupancy[b];
-        }
-        let s = self.smooth(&f, k, bandwidth, Mode::Density, Operator::Legacy060)?;
-        let threshold = min_occupancy.max(0.0);
-        let mut rates = vec![0.0; units * n];
-        for b in 0..n {
-            let occ = s[b * k + units];
-            for u in 0..units {
-                rates[u * n + b] = if occ > threshold {
-                    s[b * k + u] / occ
-                } else {
-                    f64::NAN
-                };
-            }
-        }
-        Ok(rates)
-    }
 }
 
-/// Work space for Gaussian smoothing: fields are smoothed in groups whose
+/// Work space for KDE rate maps: units are smoothed in groups whose
 /// full-grid copies stay under this many bytes.
-const GAUSSIAN_BYTES: usize = 256 << 20;
+const KDE_BYTES: usize = 256 << 20;
+
+/// The smoothing of a KDE rate map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kde {
+    /// 0.6.0's `diffusion_kde`: the density-mode diffusion kernel.
+    Diffusion,
+    /// 0.6.0's `gaussian_kde`: dense Euclidean Gaussian weights.
+    Gaussian,
+}
 
 impl Environment {
-    /// `gaussian_kde` firing rates (units × bins): Σ_j w_ij·spikes_j over
-    /// Σ_j w_ij·occupancy_j with 0.6.0's dense weights w_ij = exp(−|c_i −
-    /// c_j|² / 2σ²) between every pair of bins (no graph: it ignores walls),
-    /// NaN where the denominator is ≤ `min_occupancy`. On a grid the weights
-    /// factor by axis, so each field is smoothed by one 1-D Gaussian pass per
-    /// axis over the full grid (inactive cells hold 0): O(cells · Σ axis
-    /// lengths) instead of the dense O(bins²), with no n² matrix.
-    pub fn gaussian_rates(
+    /// Firing rates (units × bins) as 0.6.0's `diffusion_kde` or
+    /// `gaussian_kde`: the smoothed spike counts over the smoothed occupancy,
+    /// NaN where that is ≤ `min_occupancy`. `diffusion_kde` uses 0.6.0's
+    /// density kernel (an exponential action over the graph); `gaussian_kde`
+    /// its dense Euclidean weights w_ij = exp(−|c_i − c_j|² / 2σ²) between
+    /// every pair of bins (no graph: it ignores walls), which on a grid factor
+    /// by axis, so each field is one 1-D pass per axis over the full grid
+    /// (inactive cells hold 0) instead of an n² matrix. Units are smoothed in
+    /// groups whose work space stays bounded.
+    pub fn kde_rates(
         &self,
+        kernel: Kde,
         counts: &[f64],
         occupancy: &[f64],
         bandwidth: f64,
@@ -158,11 +130,15 @@ impl Environment {
                 "bandwidth {bandwidth} must be a positive number"
             )));
         }
+        let smooth = |f: &[f64], k: usize| match kernel {
+            Kde::Diffusion => self.smooth(f, k, bandwidth, Mode::Density, Operator::Legacy060),
+            Kde::Gaussian => self.gaussian_smooth(f, k, bandwidth),
+        };
         let units = counts.len() / n;
-        let occ = self.gaussian_smooth(occupancy, 1, bandwidth)?;
+        let occ = smooth(occupancy, 1)?;
         let threshold = min_occupancy.max(0.0);
         let cells = self.layout.active().len();
-        let group = (GAUSSIAN_BYTES / (cells * 8)).clamp(1, units.max(1));
+        let group = (KDE_BYTES / (cells * 8)).clamp(1, units.max(1));
         let mut rates = vec![0.0; units * n];
         for first in (0..units).step_by(group) {
             let k = group.min(units - first);
@@ -173,7 +149,7 @@ impl Environment {
                     f[b * k + u] = counts[(first + u) * n + b];
                 }
             }
-            let s = self.gaussian_smooth(&f, k, bandwidth)?;
+            let s = smooth(&f, k)?;
             for u in 0..k {
                 for b in 0..n {
                     rates[(first + u) * n + b] = if occ[b] > threshold {

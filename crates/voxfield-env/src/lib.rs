@@ -153,59 +153,49 @@ impl Environment {
                 grid.n_dims()
             )));
         }
-        let (bin_to_flat, flat_to_bin, centers) = Self::bins(&Layout::Grid(grid.clone()))?;
-        let graph = Graph::grid(&grid, &bin_to_flat, &flat_to_bin, &centers, axes);
-        Ok(Self::assemble(
-            Layout::Grid(grid),
-            axes,
-            bin_to_flat,
-            flat_to_bin,
-            centers,
-            graph,
-        ))
+        Self::build(Layout::Grid(grid), axes)
     }
 
     /// Bins a hexagonal lattice's active cells and joins each to its (up to
     /// six) active neighbours.
     pub fn hexagonal(hex: Hex) -> Result<Self> {
-        let layout = Layout::Hex(hex);
-        let (bin_to_flat, flat_to_bin, centers) = Self::bins(&layout)?;
-        let Layout::Hex(h) = &layout else {
-            unreachable!("built as hexagonal")
-        };
-        let graph = Graph::from_cells(&bin_to_flat, &flat_to_bin, &centers, 2, |f, out| {
-            out.extend(h.neighbours(f))
-        });
-        Ok(Self::assemble(
-            layout,
-            1,
-            bin_to_flat,
-            flat_to_bin,
-            centers,
-            graph,
-        ))
+        Self::build(Layout::Hex(hex), 1)
     }
 
     /// Bins a linearised track; neighbours are consecutive bins of an edge
     /// and the end bins joined at nodes.
     pub fn track(track: Track) -> Result<Self> {
-        let layout = Layout::Track(track);
+        Self::build(Layout::Track(track), 1)
+    }
+
+    /// The bins of a layout's active cells and their graph (grid neighbours
+    /// along at most `axes` axes).
+    fn build(layout: Layout, axes: usize) -> Result<Self> {
         let (bin_to_flat, flat_to_bin, centers) = Self::bins(&layout)?;
-        let Layout::Track(t) = &layout else {
-            unreachable!("built as a track")
+        let d = layout.n_dims();
+        let graph = match &layout {
+            Layout::Grid(g) => Graph::grid(g, &bin_to_flat, &flat_to_bin, &centers, axes),
+            Layout::Hex(h) => {
+                Graph::from_cells(&bin_to_flat, &flat_to_bin, &centers, d, |f, out| {
+                    out.extend(h.neighbours(f))
+                })
+            }
+            Layout::Track(t) => {
+                Graph::from_cells(&bin_to_flat, &flat_to_bin, &centers, d, |f, out| {
+                    out.extend(t.neighbours(f))
+                })
+            }
         };
-        let d = t.dims;
-        let graph = Graph::from_cells(&bin_to_flat, &flat_to_bin, &centers, d, |f, out| {
-            out.extend(t.neighbours(f))
-        });
-        Ok(Self::assemble(
+        Ok(Environment {
             layout,
-            1,
+            neighbour_axes: axes,
             bin_to_flat,
             flat_to_bin,
             centers,
             graph,
-        ))
+            generators: Mutex::new(vec![]),
+            nearest: OnceLock::new(),
+        })
     }
 
     /// The track, or an error naming `what` needs one.
@@ -216,26 +206,6 @@ impl Environment {
                 "{what} needs a linearised track (from_graph); this environment is {}",
                 other.kind()
             ))),
-        }
-    }
-
-    fn assemble(
-        layout: Layout,
-        neighbour_axes: usize,
-        bin_to_flat: Vec<usize>,
-        flat_to_bin: Vec<i64>,
-        centers: Vec<f64>,
-        graph: Graph,
-    ) -> Self {
-        Environment {
-            layout,
-            neighbour_axes,
-            bin_to_flat,
-            flat_to_bin,
-            centers,
-            graph,
-            generators: Mutex::new(vec![]),
-            nearest: OnceLock::new(),
         }
     }
 

@@ -108,20 +108,7 @@ impl Buckets {
             .chunks_exact(dims)
             .map(|c| b.id(&b.cell_of(c)))
             .collect();
-        let total: usize = n[..dims].iter().product();
-        let mut start = vec![0u32; total + 1];
-        for &i in &ids {
-            start[i + 1] += 1;
-        }
-        for i in 0..total {
-            start[i + 1] += start[i];
-        }
-        let mut fill = start.clone();
-        let mut order = vec![0u32; m];
-        for (j, &i) in ids.iter().enumerate() {
-            order[fill[i] as usize] = j as u32;
-            fill[i] += 1;
-        }
+        let (start, order) = voxfield_core::group::group_by_key(&ids, n[..dims].iter().product());
         b.start = start;
         b.order = order;
         b

@@ -5,7 +5,7 @@
 
 use pyo3::prelude::*;
 use voxfield::env::{
-    BinField, Environment, FieldOptions, Grid, Hex, Mode, OccupancyOptions, Operator, Reach,
+    BinField, Environment, FieldOptions, Grid, Hex, Kde, Mode, OccupancyOptions, Operator, Reach,
     Reading, Shaping, TieBreak, Track,
 };
 
@@ -497,18 +497,24 @@ impl Env {
             .map_err(py_err)
     }
 
-    /// `diffusion_kde` rates (units × bins) from counts and occupancy.
-    fn diffusion_rates(
+    /// `diffusion_kde` or `gaussian_kde` rates (units × bins) from counts and occupancy.
+    fn kde_rates(
         &self,
         py: Python<'_>,
+        gaussian: bool,
         counts: Vec<f64>,
         occupancy: Vec<f64>,
         bandwidth: f64,
         min_occupancy: f64,
     ) -> PyResult<Vec<f64>> {
+        let kernel = if gaussian {
+            Kde::Gaussian
+        } else {
+            Kde::Diffusion
+        };
         py.detach(|| {
             self.inner
-                .diffusion_rates(&counts, &occupancy, bandwidth, min_occupancy)
+                .kde_rates(kernel, &counts, &occupancy, bandwidth, min_occupancy)
         })
         .map_err(py_err)
     }
@@ -534,22 +540,6 @@ impl Env {
     fn random_walk(&self, normalize: bool) -> (Vec<usize>, Vec<u32>, Vec<f64>) {
         let c = self.inner.random_walk(normalize);
         (c.offsets, c.cols, c.values)
-    }
-
-    /// `gaussian_kde` rates (units × bins) from counts and occupancy.
-    fn gaussian_rates(
-        &self,
-        py: Python<'_>,
-        counts: Vec<f64>,
-        occupancy: Vec<f64>,
-        bandwidth: f64,
-        min_occupancy: f64,
-    ) -> PyResult<Vec<f64>> {
-        py.detach(|| {
-            self.inner
-                .gaussian_rates(&counts, &occupancy, bandwidth, min_occupancy)
-        })
-        .map_err(py_err)
     }
 
     /// Place fields of a rate map (each its sorted bins).

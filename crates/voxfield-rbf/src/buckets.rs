@@ -43,20 +43,8 @@ impl Buckets {
             }
             id
         };
-        let mut start = vec![0u32; nb + 1];
         let ids: Vec<usize> = (0..m).map(bucket).collect();
-        for &b in &ids {
-            start[b + 1] += 1;
-        }
-        for b in 0..nb {
-            start[b + 1] += start[b];
-        }
-        let mut fill = start.clone();
-        let mut order = vec![0u32; m];
-        for (i, &b) in ids.iter().enumerate() {
-            order[fill[b] as usize] = i as u32;
-            fill[b] += 1;
-        }
+        let (start, order) = voxfield_core::group::group_by_key(&ids, nb);
         Buckets {
             lo,
             inv,

@@ -32,6 +32,7 @@ pub use voxfield_zarr::{
 /// Spatial environments: bins with a connectivity graph over 1-3-D space,
 /// point→bin queries, paths, matrix-free diffusion smoothing, occupancy.
 pub mod env {
+    pub use voxfield_env::encoding::Kde;
     pub use voxfield_env::scores::{sparsity, spatial_information};
     pub use voxfield_env::trajectory::{Csr, OccupancyOptions};
     pub use voxfield_env::{

@@ -708,12 +708,9 @@ def compute_spatial_rates(env: Environment, spike_times: Any, times: Any, positi
     n = env.n_bins
     counts = np.asarray(counts).reshape(len(trains), n)
     occ = np.asarray(occ)
-    if smoothing_method == "gaussian_kde":
-        rates = np.asarray(env._e.gaussian_rates(counts.ravel().tolist(), occ.tolist(), float(bandwidth),
-                                                 float(min_occupancy))).reshape(len(trains), n)
-    elif smoothing_method == "diffusion_kde":
-        rates = np.asarray(env._e.diffusion_rates(counts.ravel().tolist(), occ.tolist(), float(bandwidth),
-                                                  float(min_occupancy))).reshape(len(trains), n)
+    if smoothing_method in ("gaussian_kde", "diffusion_kde"):
+        rates = np.asarray(env._e.kde_rates(smoothing_method == "gaussian_kde", counts.ravel().tolist(), occ.tolist(),
+                                            float(bandwidth), float(min_occupancy))).reshape(len(trains), n)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             raw = np.where(occ > 0, counts / occ, np.nan)
