@@ -819,3 +819,45 @@ def test_hexagonal_and_track_files_both_ways(tmp_path):
         np.testing.assert_array_equal(again.bin_centers, b.bin_centers)
     np.testing.assert_allclose(Environment.from_file(tmp_path / "vf1").to_linear(q), cases[1][0].to_linear(q),
                                rtol=1e-12)
+
+
+def test_hostile_layout_parameters_are_refused(tmp_path):
+    import json
+
+    import networkx as nx
+
+    p = walk(500, 2, 20.0, seed=160)
+    with pytest.raises(ValueError, match="too large"):
+        Environment.from_samples(p, 1e-6, layout="Hexagonal")
+    g = nx.Graph()
+    g.add_node(0, pos=(0.0, 0.0))
+    g.add_node(1, pos=(1e9, 0.0))
+    g.add_edge(0, 1, distance=1e9, edge_id=0)
+    with pytest.raises(ValueError, match="more than"):
+        Environment.from_graph(g, [(0, 1)], 0.0, 1e-3)
+    g.nodes[1]["pos"] = (1.0, 2.0, 3.0, 4.0)
+    with pytest.raises(ValueError, match="coordinates"):
+        Environment.from_graph(g, [(0, 1)], 0.0, 1.0)
+    g.nodes[1]["pos"] = (float("nan"), 1.0)
+    with pytest.raises(ValueError):
+        Environment.from_graph(g, [(0, 1)], 0.0, 1.0)
+    # A file whose hexagon width would make 10^12 cells, and one whose track has no edge_order.
+    env = Environment.from_samples(p, 2.0, layout="Hexagonal")
+    env.to_file(tmp_path / "h")
+    meta = json.loads((tmp_path / "h.json").read_text())
+    meta["layout_parameters"]["hexagon_width"] = 1e-6
+    (tmp_path / "h.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="too large"):
+        Environment.from_file(tmp_path / "h")
+    g2 = nx.path_graph(3)
+    for n in g2.nodes:
+        g2.nodes[n]["pos"] = (float(n), 0.0)
+    for i, (u, v) in enumerate(g2.edges):
+        g2.edges[u, v].update(distance=1.0, edge_id=i)
+    t = Environment.from_graph(g2, [(0, 1), (1, 2)], 0.0, 0.5)
+    t.to_file(tmp_path / "t")
+    meta = json.loads((tmp_path / "t.json").read_text())
+    del meta["layout_parameters"]["edge_order"]
+    (tmp_path / "t.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="edge_order"):
+        Environment.from_file(tmp_path / "t")
