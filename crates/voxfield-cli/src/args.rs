@@ -219,6 +219,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: EnvCommand,
     },
+    /// Multi-resolution vector pyramids (zarr-vectors 0.9.x stores): info, read.
+    Vectors {
+        #[command(subcommand)]
+        cmd: VectorsCommand,
+    },
     /// Scattered-data RBF interpolation by space subdivision: fit, eval, grid.
     Rbf {
         #[command(subcommand)]
@@ -243,6 +248,31 @@ pub enum Command {
         /// Raw element type (same as --raw-dtype).
         #[arg(long, value_parser = parse_dtype, conflicts_with = "raw_dtype")]
         dtype: Option<DType>,
+    },
+}
+
+/// The `voxfield vectors` verbs.
+#[derive(Subcommand, Debug)]
+pub enum VectorsCommand {
+    /// Levels, vertex counts, bounds and attributes of a store.
+    Info {
+        store: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The vertices of one level (all, or inside --bbox) as an (N, D[+k]) .npy.
+    Read {
+        store: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        level: u64,
+        /// min corner then max corner, inclusive: x0,y0,z0,x1,y1,z1.
+        #[arg(long, value_delimiter = ',', value_parser = parse_f64, allow_hyphen_values = true)]
+        bbox: Option<Vec<f64>>,
+        /// Vertex attributes appended as float64 columns after the coordinates.
+        #[arg(long, value_delimiter = ',')]
+        attributes: Option<Vec<String>>,
+        #[arg(short, long)]
+        out: PathBuf,
     },
 }
 

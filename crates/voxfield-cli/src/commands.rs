@@ -70,6 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => slice(&source.path, &source.raw, &plane, &out, &sampling, &picture),
         Command::Rbf { cmd } => crate::rbf::run(cmd),
         Command::Env { cmd } => crate::environment::run(cmd),
+        Command::Vectors { cmd } => crate::vectors::run(cmd),
         Command::Compress {
             source,
             out,

@@ -9,6 +9,7 @@ mod phantom;
 mod points;
 mod rbf;
 mod render;
+mod vectors;
 mod work;
 
 use clap::Parser;

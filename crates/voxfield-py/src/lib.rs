@@ -19,6 +19,7 @@ use voxfield_core::ContiguousView;
 
 mod env;
 mod rbf;
+mod vectors;
 
 fn py_err(e: Error) -> PyErr {
     match &e {
@@ -659,6 +660,9 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(meta_train, m)?)?;
     m.add_class::<rbf::Model>()?;
     m.add_class::<env::Env>()?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_levels, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_info, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_read_points, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::fit_rbf, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::load_model, m)?)?;
     Ok(())

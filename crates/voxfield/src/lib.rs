@@ -42,6 +42,13 @@ pub mod env {
 }
 
 /// Neural compression: hash-grid + MLP models of volumes (`.vxn`), trained on CPU.
+/// Multi-resolution vector pyramids: zarr-vectors 0.9.x stores read level by
+/// level or by bounding box.
+pub mod vectors {
+    pub use voxfield_vectors::store::{itemsize, Column};
+    pub use voxfield_vectors::{LevelInfo, Points, Store};
+}
+
 pub mod neural {
     pub use voxfield_neural::model::MAGIC;
     pub use voxfield_neural::{

@@ -1,0 +1,156 @@
+//! `voxfield vectors info | read`: zarr-vectors stores from the command line.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use serde_json::json;
+use voxfield::vectors::{itemsize, Column, Store};
+use voxfield_io::npy;
+
+use crate::args::VectorsCommand;
+
+pub fn run(cmd: VectorsCommand) -> Result<()> {
+    match cmd {
+        VectorsCommand::Info { store, json } => info(&store, json),
+        VectorsCommand::Read {
+            store,
+            level,
+            bbox,
+            attributes,
+            out,
+        } => read(&store, level, bbox.as_deref(), attributes.as_deref(), &out),
+    }
+}
+
+fn info(path: &Path, as_json: bool) -> Result<()> {
+    let s = Store::open(path)?;
+    let mut levels = vec![];
+    for l in s.levels()? {
+        let i = s.level(l)?;
+        levels.push(
+            json!({"level": l, "vertex_count": i.vertex_count, "chunk_shape": i.chunk_shape,
+            "bin_shape": i.bin_shape, "coarsening_method": i.coarsening_method,
+            "arrays": i.arrays_present, "attributes": s.attribute_names(l)?}),
+        );
+    }
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({"version": s.version, "dims": s.dims,
+                "geometry_types": s.geometry_types, "chunk_shape": s.chunk_shape,
+                "bounds": s.bounds, "base_bin_shape": s.base_bin_shape, "levels": levels}))?
+        );
+        return Ok(());
+    }
+    println!(
+        "{}: zarr-vectors {} store, {}-D {}",
+        path.display(),
+        s.version,
+        s.dims,
+        s.geometry_types.join(", ")
+    );
+    println!(
+        "  bounds {:?} .. {:?}, chunk {:?}",
+        s.bounds[0], s.bounds[1], s.chunk_shape
+    );
+    for l in &levels {
+        println!(
+            "  level {}: {} vertices, {} ({}), attributes {}",
+            l["level"],
+            l["vertex_count"],
+            l["coarsening_method"].as_str().unwrap_or("none"),
+            l["arrays"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
+            l["attributes"]
+                .as_array()
+                .map(|a| a
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Column values as f64, row-major.
+fn as_f64(c: &Column) -> Vec<f64> {
+    let s = itemsize(&c.dtype).expect("read columns have numeric dtypes");
+    c.bytes
+        .chunks_exact(s)
+        .map(|b| match c.dtype.as_str() {
+            "float64" => f64::from_le_bytes(b.try_into().expect("8")),
+            "float32" => f32::from_le_bytes(b.try_into().expect("4")) as f64,
+            "int64" => i64::from_le_bytes(b.try_into().expect("8")) as f64,
+            "uint64" => u64::from_le_bytes(b.try_into().expect("8")) as f64,
+            "int32" => i32::from_le_bytes(b.try_into().expect("4")) as f64,
+            "uint32" => u32::from_le_bytes(b.try_into().expect("4")) as f64,
+            "int16" => i16::from_le_bytes(b.try_into().expect("2")) as f64,
+            "uint16" => u16::from_le_bytes(b.try_into().expect("2")) as f64,
+            "int8" => b[0] as i8 as f64,
+            _ => b[0] as f64,
+        })
+        .collect()
+}
+
+fn read(
+    path: &Path,
+    level: u64,
+    bbox: Option<&[f64]>,
+    attributes: Option<&[String]>,
+    out: &Path,
+) -> Result<()> {
+    voxfield_io::safety::check_not_input(out, &[path])?;
+    if !out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    {
+        bail!("--out {}: expected an .npy file name", out.display());
+    }
+    let t = Instant::now();
+    let s = Store::open(path)?;
+    let d = s.dims;
+    let b = match bbox {
+        None => None,
+        Some(v) if v.len() == 2 * d => Some((&v[..d], &v[d..])),
+        Some(v) => bail!(
+            "--bbox has {} numbers; a {d}-D store needs {} (min corner, then max)",
+            v.len(),
+            2 * d
+        ),
+    };
+    let names = attributes.map(<[String]>::to_vec).unwrap_or_default();
+    let p = s.read_points(level, b, Some(&names))?;
+    let n = p.len();
+    let cols: Vec<(usize, Vec<f64>)> = std::iter::once(&p.positions)
+        .chain(&p.attributes)
+        .map(|c| (c.width, as_f64(c)))
+        .collect();
+    let width: usize = cols.iter().map(|c| c.0).sum();
+    let mut table = Vec::with_capacity(n * width);
+    for r in 0..n {
+        for (w, v) in &cols {
+            table.extend_from_slice(&v[r * w..(r + 1) * w]);
+        }
+    }
+    npy::write_npy(out, &[n, width], &table)?;
+    eprintln!(
+        "voxfield: {n} vertices of level {level}{} in {:.0} ms -> {}",
+        if bbox.is_some() {
+            " inside the box"
+        } else {
+            ""
+        },
+        t.elapsed().as_secs_f64() * 1e3,
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! zarr-vectors stores for `voxfield.vectors`: levels, store and level
+//! metadata, and vertex reads (whole level or bounding box) with attributes.
+//! Arrays cross as little-endian bytes with their numpy dtype names.
+
+use std::path::PathBuf;
+
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+use voxfield::vectors::{Column, Store};
+
+use crate::py_err;
+
+type Raw<'py> = (String, String, usize, Bound<'py, PyBytes>);
+
+fn raw<'py>(py: Python<'py>, c: &Column) -> Raw<'py> {
+    (
+        c.name.clone(),
+        c.dtype.clone(),
+        c.width,
+        PyBytes::new(py, &c.bytes),
+    )
+}
+
+/// The resolution levels of a store.
+#[pyfunction]
+pub fn vectors_levels(py: Python<'_>, path: PathBuf) -> PyResult<Vec<u64>> {
+    py.detach(|| Store::open(&path)?.levels()).map_err(py_err)
+}
+
+/// Store and per-level metadata as JSON.
+#[pyfunction]
+pub fn vectors_info(py: Python<'_>, path: PathBuf) -> PyResult<String> {
+    py.detach(|| -> voxfield::Result<String> {
+        let s = Store::open(&path)?;
+        let mut levels = vec![];
+        for l in s.levels()? {
+            let info = s.level(l)?;
+            levels.push(serde_json::json!({"level": l, "metadata": info.attrs,
+                "attributes": s.attribute_names(l)?}));
+        }
+        Ok(serde_json::json!({"zarr_vectors": s.attrs, "levels": levels}).to_string())
+    })
+    .map_err(py_err)
+}
+
+/// Vertices of a level (all, or inside a box) and the named attributes.
+#[pyfunction]
+#[pyo3(signature = (path, level, bbox=None, names=None))]
+pub fn vectors_read_points<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    level: u64,
+    bbox: Option<(Vec<f64>, Vec<f64>)>,
+    names: Option<Vec<String>>,
+) -> PyResult<(Raw<'py>, Vec<Raw<'py>>)> {
+    let points = py
+        .detach(|| {
+            let s = Store::open(&path)?;
+            let b = bbox.as_ref().map(|(lo, hi)| (lo.as_slice(), hi.as_slice()));
+            s.read_points(level, b, names.as_deref())
+        })
+        .map_err(py_err)?;
+    Ok((
+        raw(py, &points.positions),
+        points.attributes.iter().map(|c| raw(py, c)).collect(),
+    ))
+}

@@ -1,0 +1,161 @@
+"""voxfield.vectors against zarr-vectors 0.9.2 itself (pip-installed in the test venv):
+stores it writes (points with attributes, a built pyramid, polylines, a zstd-compressed
+store, negative coordinates) read level by level and by bounding box, equal to its own
+reads; bad stores refused with the file named."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from voxfield import vectors as vv
+
+zv_points = pytest.importorskip("zarr_vectors.types.points")
+from zarr_vectors.multiresolution.coarsen import build_pyramid  # noqa: E402
+from zarr_vectors.types.polylines import read_polylines, write_polylines  # noqa: E402
+
+
+def cloud(n, seed, lo=0.0, hi=100.0, d=3):
+    return np.random.default_rng(seed).uniform(lo, hi, (n, d)).astype(np.float32)
+
+
+def same(got, want):
+    np.testing.assert_array_equal(got["positions"], want["positions"])
+    assert got["vertex_count"] == want["vertex_count"]
+    for k, v in want.get("vertex_attributes", {}).items():
+        np.testing.assert_array_equal(np.asarray(got["vertex_attributes"][k]).reshape(np.shape(v)), v)
+
+
+@pytest.fixture(scope="module")
+def pyramid(tmp_path_factory):
+    path = tmp_path_factory.mktemp("zv") / "pts.zarrvectors"
+    p = cloud(20_000, 1)
+    attrs = {"intensity": np.random.default_rng(2).random(len(p)).astype(np.float32),
+             "label": np.random.default_rng(3).integers(0, 9, len(p)).astype(np.int32),
+             "rgb": np.random.default_rng(4).integers(0, 255, (len(p), 3)).astype(np.uint8)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zv_points.write_points(str(path), p, chunk_shape=(25, 25, 25), bin_shape=(12.5, 12.5, 12.5),
+                               vertex_attributes=attrs)
+        build_pyramid(str(path), factors=[(2, 1), (2, 4)])
+    return path
+
+
+def test_levels_and_whole_levels_match(pyramid):
+    levels = vv.list_resolution_levels(pyramid)
+    assert levels == [0, 1, 2]
+    for level in levels:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = zv_points.read_points(str(pyramid), level=level)
+        got = vv.read_points(pyramid, level=level)
+        assert got["vertex_count"] > 0
+        same(got, want)
+    meta = vv.info(pyramid)
+    assert meta["zarr_vectors"]["zv_version"] == "0.9.2" and len(meta["levels"]) == 3
+
+
+def test_bbox_reads_match_zarr_vectors_and_a_numpy_filter(pyramid):
+    full = vv.read_points(pyramid)
+    rng = np.random.default_rng(7)
+    for _ in range(6):
+        a, b = rng.uniform(-10, 110, 3), rng.uniform(-10, 110, 3)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = zv_points.read_points(str(pyramid), bbox=(lo, hi))
+        got = vv.read_points(pyramid, bbox=(lo, hi))
+        same(got, want)
+        inside = np.all((full["positions"] >= lo) & (full["positions"] <= hi), axis=1)
+        assert got["vertex_count"] == inside.sum()
+        np.testing.assert_array_equal(np.sort(got["vertex_attributes"]["intensity"]),
+                                      np.sort(full["vertex_attributes"]["intensity"][inside]))
+    sub = vv.read_points(pyramid, attribute_names=["label"])
+    assert list(sub["vertex_attributes"]) == ["label"]
+
+
+def test_polylines_negative_coordinates_and_zstd(tmp_path):
+    rng = np.random.default_rng(8)
+    lines = [np.cumsum(rng.normal(0, 3, (int(rng.integers(5, 60)), 3)), axis=0).astype(np.float32) - 20
+             for _ in range(200)]
+    path = str(tmp_path / "lines.zarrvectors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_polylines(path, lines, chunk_shape=(16, 16, 16))
+        want = zv_points.read_points(path)
+    got = vv.read_points(path)
+    same(got, want)
+    assert got["vertex_count"] == sum(len(x) for x in lines)
+    assert (got["positions"] < 0).any()
+    z = str(tmp_path / "z.zarrvectors")
+    p = cloud(3000, 9, -50, 50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zv_points.write_points(z, p, chunk_shape=(20, 20, 20), compressor="zstd")
+        same(vv.read_points(z), zv_points.read_points(z))
+        box = ([-10, -10, -10], [10, 5, 30])
+        same(vv.read_points(z, bbox=box), zv_points.read_points(z, bbox=(np.array(box[0]), np.array(box[1]))))
+
+
+def test_bad_stores_are_refused_clearly(tmp_path, pyramid):
+    import shutil
+
+    with pytest.raises(Exception, match="zarr.json"):
+        vv.read_points(tmp_path / "missing")
+    s = tmp_path / "old.zarrvectors"
+    shutil.copytree(pyramid, s)
+    root = json.loads((s / "zarr.json").read_text())
+    root["attributes"]["zarr_vectors"]["zv_version"] = "0.8.1"
+    (s / "zarr.json").write_text(json.dumps(root))
+    with pytest.raises(Exception, match="older than 0.9.0"):
+        vv.read_points(s)
+    root["attributes"]["zarr_vectors"]["zv_version"] = "0.9.2"
+    (s / "zarr.json").write_text(json.dumps(root))
+    with pytest.raises(Exception, match="no level 7"):
+        vv.read_points(s, level=7)
+    with pytest.raises(Exception, match="must not exceed"):
+        vv.read_points(s, bbox=([10, 0, 0], [0, 1, 1]))
+    with pytest.raises(Exception, match="NaN"):
+        vv.read_points(s, bbox=([np.nan, 0, 0], [1, 1, 1]))
+    # A truncated chunk blob and an attribute whose length disagrees with the vertices.
+    cell = next((s / "0" / "vertices" / "c").rglob("*"))
+    while cell.is_dir():
+        cell = next(cell.iterdir())
+    blob = cell.read_bytes()
+    cell.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(Exception, match="truncated"):
+        vv.read_points(s)
+    cell.write_bytes(blob)
+    acell = s / "0" / "vertex_attributes" / "intensity" / cell.relative_to(s / "0" / "vertices")
+    ablob = acell.read_bytes()
+    n = int.from_bytes(ablob[4:8], "little")
+    acell.write_bytes((1).to_bytes(4, "little") + (n - 4).to_bytes(4, "little") + ablob[8:-4])
+    with pytest.raises(Exception, match="intensity"):
+        vv.read_points(s)
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_cli_info_and_read(tmp_path, pyramid):
+    import os
+    import subprocess
+
+    cli = os.environ["VOXFIELD_CLI"]
+    r = subprocess.run([cli, "vectors", "info", pyramid, "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads(r.stdout)
+    assert [lv["level"] for lv in meta["levels"]] == [0, 1, 2] and meta["dims"] == 3
+    out = tmp_path / "box.npy"
+    r = subprocess.run([cli, "vectors", "read", pyramid, "--level", "0", "--bbox", "-5,10,10,60,60,90",
+                        "--attributes", "intensity,rgb", "-o", out], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    table = np.load(out)
+    want = vv.read_points(pyramid, bbox=([-5, 10, 10], [60, 60, 90]))
+    np.testing.assert_array_equal(table[:, :3], want["positions"].astype(np.float64))
+    np.testing.assert_array_equal(table[:, 3], want["vertex_attributes"]["intensity"].astype(np.float64))
+    np.testing.assert_array_equal(table[:, 4:], want["vertex_attributes"]["rgb"].astype(np.float64))
+    r = subprocess.run([cli, "vectors", "read", pyramid, "--bbox", "1,2", "-o", out], capture_output=True, text=True)
+    assert r.returncode == 1 and "needs 6" in r.stderr
+    (tmp_path / "empty").mkdir()
+    r = subprocess.run([cli, "vectors", "read", tmp_path / "empty", "-o", tmp_path / "x.npy"], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "zarr.json" in r.stderr and not (tmp_path / "x.npy").exists()

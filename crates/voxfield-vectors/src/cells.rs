@@ -1,0 +1,253 @@
+//! Per-chunk `variable_length_bytes` arrays: one item per chunk cell, stored
+//! as `<array>/c/<i>/<j>/<k>` (cell = absolute chunk − `chunk_grid_origin`),
+//! encoded `u32 n_items` then, per item, `u32 length` and the bytes
+//! (`vlen-bytes`), optionally zstd- or gzip-compressed after that.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use voxfield_core::{Error, Result};
+
+/// Items a cell may claim (each cell holds one; more is corruption).
+const MAX_ITEMS: u32 = 1 << 20;
+
+/// A bytes→bytes codec after `vlen-bytes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compression {
+    Zstd,
+    Gzip,
+}
+
+/// One per-chunk array of a level.
+#[derive(Clone, Debug)]
+pub struct CellArray {
+    pub path: PathBuf,
+    /// The array's `attributes` (role, dtype, row shape, …).
+    pub attrs: Value,
+    pub shape: Vec<u64>,
+    /// Absolute chunk coordinates of cell (0, …, 0).
+    pub origin: Vec<i64>,
+    /// Absolute keys of the cells that hold data.
+    pub nonempty: Vec<Vec<i64>>,
+    compression: Vec<Compression>,
+}
+
+fn bad(path: &Path, m: impl Into<String>) -> Error {
+    Error::format(path, m.into())
+}
+
+/// Reads and parses a `zarr.json`.
+pub fn read_json(dir: &Path) -> Result<Value> {
+    let p = dir.join("zarr.json");
+    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+    serde_json::from_str(&text).map_err(|e| bad(&p, format!("not valid JSON: {e}")))
+}
+
+/// An absolute chunk key "i.j.k" (components may be negative).
+pub fn parse_key(key: &str, dims: usize) -> Option<Vec<i64>> {
+    let c: Vec<i64> = key
+        .split('.')
+        .map(|s| s.parse().ok())
+        .collect::<Option<_>>()?;
+    (c.len() == dims).then_some(c)
+}
+
+impl CellArray {
+    /// Opens the array at `path` (its `zarr.json`): a `variable_length_bytes`
+    /// array with one-cell chunks; sharded stores are refused by name.
+    pub fn open(path: &Path, dims: usize) -> Result<CellArray> {
+        let meta = read_json(path)?;
+        let meta_path = path.join("zarr.json");
+        if meta["data_type"] != "variable_length_bytes" {
+            return Err(bad(
+                &meta_path,
+                format!(
+                    "data_type {} is not variable_length_bytes",
+                    meta["data_type"]
+                ),
+            ));
+        }
+        let mut compression = vec![];
+        for (i, c) in meta["codecs"].as_array().into_iter().flatten().enumerate() {
+            match (i, c["name"].as_str()) {
+                (0, Some("vlen-bytes")) => {}
+                (_, Some("zstd")) if i > 0 => compression.push(Compression::Zstd),
+                (_, Some("gzip")) if i > 0 => compression.push(Compression::Gzip),
+                (_, Some("sharding_indexed")) => {
+                    return Err(bad(
+                        &meta_path,
+                        "sharded zarr-vectors arrays are not read yet",
+                    ))
+                }
+                (_, name) => {
+                    return Err(bad(
+                        &meta_path,
+                        format!(
+                            "codec {} is not supported here (vlen-bytes, then zstd or gzip)",
+                            name.unwrap_or("?")
+                        ),
+                    ))
+                }
+            }
+        }
+        if compression.len() + 1 != meta["codecs"].as_array().map_or(0, Vec::len) {
+            return Err(bad(&meta_path, "codecs must start with vlen-bytes"));
+        }
+        let shape: Vec<u64> = meta["shape"]
+            .as_array()
+            .and_then(|s| s.iter().map(Value::as_u64).collect())
+            .ok_or_else(|| bad(&meta_path, "no integer shape"))?;
+        if shape.len() != dims {
+            return Err(bad(
+                &meta_path,
+                format!("shape {shape:?} has {} axes, the store {dims}", shape.len()),
+            ));
+        }
+        let chunk = &meta["chunk_grid"]["configuration"]["chunk_shape"];
+        if chunk
+            .as_array()
+            .is_none_or(|c| c.iter().any(|v| v.as_u64() != Some(1)))
+        {
+            return Err(bad(
+                &meta_path,
+                format!("chunk_shape {chunk} is not one cell per chunk"),
+            ));
+        }
+        let sep = meta["chunk_key_encoding"]["configuration"]["separator"]
+            .as_str()
+            .unwrap_or("/");
+        if meta["chunk_key_encoding"]["name"]
+            .as_str()
+            .unwrap_or("default")
+            != "default"
+            || sep != "/"
+        {
+            return Err(bad(
+                &meta_path,
+                "chunk keys must use the default encoding with '/'",
+            ));
+        }
+        let attrs = meta["attributes"].clone();
+        let origin: Vec<i64> = match attrs.get("chunk_grid_origin") {
+            None | Some(Value::Null) => vec![0; dims],
+            Some(o) => o
+                .as_array()
+                .and_then(|o| o.iter().map(Value::as_i64).collect::<Option<Vec<_>>>())
+                .filter(|o| o.len() == dims)
+                .ok_or_else(|| {
+                    bad(
+                        &meta_path,
+                        format!("chunk_grid_origin {o} is not {dims} integers"),
+                    )
+                })?,
+        };
+        let nonempty = attrs["nonempty_chunks"]
+            .as_array()
+            .map(|keys| {
+                keys.iter()
+                    .map(|k| {
+                        k.as_str().and_then(|k| parse_key(k, dims)).ok_or_else(|| {
+                            bad(
+                                &meta_path,
+                                format!("nonempty_chunks key {k} is not {dims} integers"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        Ok(CellArray {
+            path: path.to_path_buf(),
+            attrs,
+            shape,
+            origin,
+            nonempty,
+            compression,
+        })
+    }
+
+    /// The item of the cell holding absolute chunk `chunk` (empty when the
+    /// cell is absent or outside the array).
+    pub fn read(&self, chunk: &[i64]) -> Result<Vec<u8>> {
+        let mut file = self.path.join("c");
+        for (a, (&c, &o)) in chunk.iter().zip(&self.origin).enumerate() {
+            let cell = c - o;
+            if cell < 0 || cell as u64 >= self.shape[a] {
+                return Ok(vec![]);
+            }
+            file.push(cell.to_string());
+        }
+        let raw = match std::fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(Error::io(&file, e)),
+        };
+        let mut bytes = raw;
+        for c in self.compression.iter().rev() {
+            bytes = match c {
+                Compression::Zstd => zstd::stream::decode_all(&bytes[..])
+                    .map_err(|e| bad(&file, format!("zstd: {e}")))?,
+                Compression::Gzip => {
+                    let mut out = vec![];
+                    std::io::Read::read_to_end(
+                        &mut flate2::read::GzDecoder::new(&bytes[..]),
+                        &mut out,
+                    )
+                    .map_err(|e| bad(&file, format!("gzip: {e}")))?;
+                    out
+                }
+            };
+        }
+        single_item(&bytes).map_err(|m| bad(&file, m))
+    }
+}
+
+/// The one item of a vlen-bytes chunk.
+fn single_item(b: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let u32_at = |i: usize| -> std::result::Result<u32, String> {
+        b.get(i..i + 4)
+            .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
+            .ok_or_else(|| format!("truncated vlen-bytes chunk ({} bytes)", b.len()))
+    };
+    let n = u32_at(0)?;
+    if n > MAX_ITEMS {
+        return Err(format!("a vlen-bytes chunk claims {n} items"));
+    }
+    if n == 0 {
+        return Ok(vec![]);
+    }
+    if n != 1 {
+        return Err(format!("a one-cell chunk holds {n} items"));
+    }
+    let len = u32_at(4)? as usize;
+    b.get(8..8 + len).map(<[u8]>::to_vec).ok_or_else(|| {
+        format!(
+            "truncated vlen-bytes item: {len} bytes claimed, {} present",
+            b.len().saturating_sub(8)
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vlen_items_and_keys() {
+        let mut b = 1u32.to_le_bytes().to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend([7, 8, 9]);
+        assert_eq!(single_item(&b).unwrap(), vec![7, 8, 9]);
+        assert!(single_item(&0u32.to_le_bytes()).unwrap().is_empty());
+        assert!(single_item(&b[..9]).unwrap_err().contains("truncated"));
+        assert!(single_item(&[1, 0]).unwrap_err().contains("truncated"));
+        assert!(single_item(&u32::MAX.to_le_bytes()).unwrap_err().contains("claims"));
+        let mut two = 2u32.to_le_bytes().to_vec();
+        two.extend([0; 8]);
+        assert!(single_item(&two).unwrap_err().contains("holds 2"));
+        assert_eq!(parse_key("-1.0.12", 3), Some(vec![-1, 0, 12]));
+        assert_eq!(parse_key("1.2", 3), None);
+        assert_eq!(parse_key("a.b.c", 3), None);
+    }
+}

@@ -1,0 +1,17 @@
+//! Multi-resolution vector pyramids (issue 12): zarr-vectors 0.9.x stores —
+//! points, polylines and graphs kept per spatial chunk in a Zarr v3 group,
+//! with coarser levels beside level 0 — read here level by level, whole or
+//! by bounding box, without the Python library.
+//!
+//! The format (zarr-vectors 0.9.2, see `../shared/reference`): the root
+//! group's `zarr_vectors` attributes hold the version (≥ 0.9.0), the level-0
+//! `chunk_shape`, `bounds` and geometry; each level is a child group named by
+//! an integer; per-chunk arrays (`vertices`, `vertex_attributes/<name>`,
+//! `vertex_fragments`) are Zarr v3 `variable_length_bytes` arrays of one item
+//! per chunk cell, listed by the `nonempty_chunks` attribute with absolute
+//! chunk keys and shifted by `chunk_grid_origin`.
+
+pub mod cells;
+pub mod store;
+
+pub use store::{LevelInfo, Points, Store};
