@@ -199,12 +199,15 @@ impl CellArray {
                 }
             };
         }
-        single_item(&bytes).map_err(|m| bad(&file, m))
+        let (start, len) = single_item(&bytes).map_err(|m| bad(&file, m))?;
+        bytes.truncate(start + len);
+        bytes.drain(..start);
+        Ok(bytes)
     }
 }
 
-/// The one item of a vlen-bytes chunk.
-fn single_item(b: &[u8]) -> std::result::Result<Vec<u8>, String> {
+/// Where the one item of a vlen-bytes chunk lies (start, length).
+fn single_item(b: &[u8]) -> std::result::Result<(usize, usize), String> {
     let u32_at = |i: usize| -> std::result::Result<u32, String> {
         b.get(i..i + 4)
             .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
@@ -215,18 +218,19 @@ fn single_item(b: &[u8]) -> std::result::Result<Vec<u8>, String> {
         return Err(format!("a vlen-bytes chunk claims {n} items"));
     }
     if n == 0 {
-        return Ok(vec![]);
+        return Ok((0, 0));
     }
     if n != 1 {
         return Err(format!("a one-cell chunk holds {n} items"));
     }
     let len = u32_at(4)? as usize;
-    b.get(8..8 + len).map(<[u8]>::to_vec).ok_or_else(|| {
-        format!(
+    if b.len() < 8 + len {
+        return Err(format!(
             "truncated vlen-bytes item: {len} bytes claimed, {} present",
-            b.len().saturating_sub(8)
-        )
-    })
+            b.len() - 8
+        ));
+    }
+    Ok((8, len))
 }
 
 #[cfg(test)]
@@ -238,11 +242,13 @@ mod tests {
         let mut b = 1u32.to_le_bytes().to_vec();
         b.extend(3u32.to_le_bytes());
         b.extend([7, 8, 9]);
-        assert_eq!(single_item(&b).unwrap(), vec![7, 8, 9]);
-        assert!(single_item(&0u32.to_le_bytes()).unwrap().is_empty());
+        assert_eq!(single_item(&b).unwrap(), (8, 3));
+        assert_eq!(single_item(&0u32.to_le_bytes()).unwrap(), (0, 0));
         assert!(single_item(&b[..9]).unwrap_err().contains("truncated"));
         assert!(single_item(&[1, 0]).unwrap_err().contains("truncated"));
-        assert!(single_item(&u32::MAX.to_le_bytes()).unwrap_err().contains("claims"));
+        assert!(single_item(&u32::MAX.to_le_bytes())
+            .unwrap_err()
+            .contains("claims"));
         let mut two = 2u32.to_le_bytes().to_vec();
         two.extend([0; 8]);
         assert!(single_item(&two).unwrap_err().contains("holds 2"));
