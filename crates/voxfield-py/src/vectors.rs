@@ -65,3 +65,41 @@ pub fn vectors_read_points<'py>(
         points.attributes.iter().map(|c| raw(py, c)).collect(),
     ))
 }
+
+/// Writes a point cloud store: positions as float64 little-endian bytes
+/// (n × dims), attributes as (name, dtype, width, bytes).
+#[pyfunction]
+#[pyo3(signature = (path, positions, dims, attributes, chunk_shape=None, bin_shape=None, dtype="float32".to_string()))]
+pub fn vectors_write_points(
+    py: Python<'_>,
+    path: PathBuf,
+    positions: &[u8],
+    dims: usize,
+    attributes: Vec<(String, String, usize, Vec<u8>)>,
+    chunk_shape: Option<Vec<f64>>,
+    bin_shape: Option<Vec<f64>>,
+    dtype: String,
+) -> PyResult<usize> {
+    let pos: Vec<f64> = positions
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect();
+    let o = voxfield::vectors::PointsOptions {
+        chunk_shape,
+        bin_shape,
+        dtype,
+    };
+    py.detach(|| {
+        let attrs: Vec<voxfield::vectors::Attribute> = attributes
+            .iter()
+            .map(|(name, dtype, width, bytes)| voxfield::vectors::Attribute {
+                name,
+                dtype,
+                width: *width,
+                bytes,
+            })
+            .collect();
+        voxfield::vectors::write_points(&path, &pos, dims, &attrs, &o)
+    })
+    .map_err(py_err)
+}

@@ -159,3 +159,52 @@ def test_cli_info_and_read(tmp_path, pyramid):
     r = subprocess.run([cli, "vectors", "read", tmp_path / "empty", "-o", tmp_path / "x.npy"], capture_output=True,
                        text=True)
     assert r.returncode == 1 and "zarr.json" in r.stderr and not (tmp_path / "x.npy").exists()
+
+
+@pytest.mark.parametrize("chunk,bins,lo,hi", [((25, 25, 25), (12.5, 12.5, 12.5), 0, 100),
+                                              ((20, 20, 20), None, -50, 50),
+                                              (None, None, 0, 10)])
+def test_written_stores_read_the_same_in_zarr_vectors_with_identical_cells(tmp_path, chunk, bins, lo, hi):
+    p = cloud(5000, 11, lo, hi)
+    p[:5] = np.floor(p[:5] / 12.5) * 12.5  # points exactly on bin and chunk faces
+    attrs = {"w": np.random.default_rng(1).random(len(p)).astype(np.float32),
+             "rgb": np.random.default_rng(2).integers(0, 255, (len(p), 3)).astype(np.uint8)}
+    mine, theirs = tmp_path / "vf.zarrvectors", tmp_path / "zv.zarrvectors"
+    vv.write_points(mine, p, chunk_shape=chunk, bin_shape=bins, vertex_attributes=attrs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zv_points.write_points(str(theirs), p, chunk_shape=chunk, bin_shape=bins, vertex_attributes=attrs)
+        got = zv_points.read_points(str(mine))
+        want = zv_points.read_points(str(theirs))
+        same(got, want)
+        box = (np.array([lo + 5.0] * 3), np.array([lo + 30.0] * 3))
+        same(zv_points.read_points(str(mine), bbox=box), zv_points.read_points(str(theirs), bbox=box))
+    same(vv.read_points(mine), want)
+    # Every chunk file (vertices, fragment indices, attributes) is byte-identical.
+    files = sorted(f.relative_to(theirs) for f in theirs.rglob("*") if f.is_file() and f.name != "zarr.json")
+    assert files and files == sorted(f.relative_to(mine) for f in mine.rglob("*")
+                                     if f.is_file() and f.name != "zarr.json")
+    for f in files:
+        assert (mine / f).read_bytes() == (theirs / f).read_bytes(), f
+    ours, zvs = (json.loads((s / "zarr.json").read_text())["attributes"]["zarr_vectors"] for s in (mine, theirs))
+    assert ours["bounds"] == zvs["bounds"] and ours["geometry_types"] == zvs["geometry_types"]
+
+
+def test_writing_refuses_bad_input_and_leaves_nothing(tmp_path):
+    s = tmp_path / "s.zarrvectors"
+    p = cloud(100, 3)
+    with pytest.raises(ValueError, match="non-finite"):
+        vv.write_points(s, np.vstack([p, [[np.nan, 1, 1]]]))
+    with pytest.raises(ValueError, match="empty"):
+        vv.write_points(s, np.empty((0, 3)))
+    with pytest.raises(ValueError, match="rows"):
+        vv.write_points(s, p, vertex_attributes={"a": np.ones(99)})
+    with pytest.raises(ValueError, match="positive"):
+        vv.write_points(s, p, chunk_shape=(0, 10, 10))
+    with pytest.raises(ValueError, match="larger than its chunk"):
+        vv.write_points(s, p, chunk_shape=(10, 10, 10), bin_shape=(50, 50, 50))
+    assert list(tmp_path.iterdir()) == []
+    vv.write_points(s, p)
+    with pytest.raises(ValueError, match="already exists"):
+        vv.write_points(s, p)
+    assert vv.read_points(s)["vertex_count"] == 100

@@ -13,5 +13,7 @@
 
 pub mod cells;
 pub mod store;
+pub mod write;
 
 pub use store::{LevelInfo, Points, Store};
+pub use write::{write_points, Attribute, PointsOptions};

@@ -1,10 +1,12 @@
-"""Multi-resolution vector pyramids: zarr-vectors 0.9.x stores read in Rust.
+"""Multi-resolution vector pyramids: zarr-vectors 0.9.x stores read and written in Rust.
 
 ``read_points(store, level=0, bbox=None)`` returns what zarr-vectors'
 ``read_points`` returns (``positions``, ``vertex_attributes``, ``vertex_count``)
 for any level of a point, polyline or graph store, reading only the chunks a
 bounding box touches; ``list_resolution_levels`` lists the levels. Stores of a
-format older than 0.9.0 are refused, as zarr-vectors does.
+format older than 0.9.0 are refused, as zarr-vectors does. ``write_points`` writes a
+point cloud laid out as zarr-vectors' own ``write_points`` lays it out (the same cells,
+bins and fragment indices), so zarr-vectors 0.9.2 reads it.
 """
 
 from __future__ import annotations
@@ -50,3 +52,28 @@ def read_points(store_path: Any, *, level: int = 0, bbox: Any = None,
         positions = positions.reshape(-1, 1)
     return {"positions": positions, "vertex_attributes": {a[0]: _array(a) for a in attrs},
             "vertex_count": len(positions)}
+
+
+def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float] | None = None,
+                 bin_shape: Sequence[float] | None = None, vertex_attributes: dict[str, Any] | None = None,
+                 dtype: str = "float32") -> dict[str, Any]:
+    """Write (n, 2|3) ``positions`` and per-vertex attributes (arrays of n rows) as a new
+    zarr-vectors 0.9.2 store (level 0). Returns ``{"vertex_count", "chunk_count"}``."""
+    p = np.asarray(positions, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] not in (2, 3):
+        raise ValueError(f"positions must have shape (n, 2) or (n, 3), got {p.shape}")
+    attrs = []
+    for name, values in (vertex_attributes or {}).items():
+        a = np.asarray(values)
+        if a.dtype.kind not in "biuf":
+            raise ValueError(f"attribute {name!r}: dtype {a.dtype} is not numeric")
+        if a.ndim not in (1, 2) or a.shape[0] != p.shape[0]:
+            raise ValueError(f"attribute {name!r} has shape {a.shape}; it needs {p.shape[0]} rows")
+        width = 1 if a.ndim == 1 else a.shape[1]
+        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        attrs.append((str(name), a.dtype.name, width, a.tobytes()))
+    chunks = _voxfield.vectors_write_points(
+        os.fspath(store_path), np.ascontiguousarray(p, dtype="<f8").tobytes(), p.shape[1], attrs,
+        None if chunk_shape is None else [float(c) for c in chunk_shape],
+        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype))
+    return {"vertex_count": int(p.shape[0]), "chunk_count": int(chunks)}

@@ -1,0 +1,411 @@
+//! Writing point clouds as zarr-vectors 0.9.2 stores, laid out as its own
+//! `write_points` lays them out: each point's bin is floor(position / bin),
+//! its chunk the bin's chunk; in each chunk the rows go bin by bin (bins in
+//! row-major order, input order within a bin) and the fragment index lists
+//! every bin of the chunk as a range, empty ones included, so bounding-box
+//! reads can skip bins. The store is built under a temporary name beside the
+//! target and renamed into place when complete.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use voxfield_core::{Error, Result};
+
+use crate::store::itemsize;
+
+/// The format version written.
+pub const VERSION: &str = "0.9.2";
+/// 'ZVFG' little-endian: the fragment index magic.
+const FRAGMENT_MAGIC: u32 = 0x5A56_4647;
+
+/// A vertex attribute to write: little-endian rows of `width` values.
+pub struct Attribute<'a> {
+    pub name: &'a str,
+    pub dtype: &'a str,
+    pub width: usize,
+    pub bytes: &'a [u8],
+}
+
+/// How a point cloud is written.
+pub struct PointsOptions {
+    /// Chunk size in physical units (None: one chunk spanning the data, as zarr-vectors).
+    pub chunk_shape: Option<Vec<f64>>,
+    /// Bin size (None: one bin per chunk); the chunk must hold a whole number of bins.
+    pub bin_shape: Option<Vec<f64>>,
+    /// `float32` (zarr-vectors' default) or `float64`.
+    pub dtype: String,
+}
+
+/// Fragment index v1 bytes for `counts.len()` range fragments.
+pub fn fragment_index(counts: &[usize]) -> Vec<u8> {
+    let f = counts.len();
+    let mut b = vec![];
+    b.extend(FRAGMENT_MAGIC.to_le_bytes());
+    b.extend(1u16.to_le_bytes());
+    b.extend(0u16.to_le_bytes());
+    b.extend((f as u32).to_le_bytes());
+    b.extend((f as u32).to_le_bytes());
+    let mut bitmap = vec![0u8; f.div_ceil(8).div_ceil(8) * 8];
+    for i in 0..f {
+        bitmap[i / 8] |= 1 << (i % 8);
+    }
+    b.extend(bitmap);
+    let mut start = 0i64;
+    for &c in counts {
+        b.extend(start.to_le_bytes());
+        b.extend((c as i64).to_le_bytes());
+        start += c as i64;
+    }
+    b.extend(0u32.to_le_bytes()); // explicit CSR: offsets[0] only
+    b
+}
+
+fn vlen(item: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(item.len() + 8);
+    b.extend(1u32.to_le_bytes());
+    b.extend((item.len() as u32).to_le_bytes());
+    b.extend_from_slice(item);
+    b
+}
+
+fn write_json(dir: &Path, v: &Value) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let p = dir.join("zarr.json");
+    let text = serde_json::to_string_pretty(v).expect("JSON values serialise");
+    std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
+}
+
+fn group(attributes: Value) -> Value {
+    json!({"attributes": attributes, "zarr_format": 3, "node_type": "group"})
+}
+
+fn cell_array(shape: &[u64], attributes: Value) -> Value {
+    json!({
+        "shape": shape,
+        "data_type": "variable_length_bytes",
+        "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": vec![1; shape.len()]}},
+        "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
+        "fill_value": "",
+        "codecs": [{"name": "vlen-bytes", "configuration": {}}],
+        "attributes": attributes,
+        "zarr_format": 3,
+        "node_type": "array",
+        "storage_transformers": [],
+    })
+}
+
+/// Writes `positions` (n rows of `dims`) and `attributes` as a new store at
+/// `path` (refused if something is there). Returns the number of chunks.
+pub fn write_points(
+    path: &Path,
+    positions: &[f64],
+    dims: usize,
+    attributes: &[Attribute],
+    o: &PointsOptions,
+) -> Result<usize> {
+    if !(2..=3).contains(&dims) || !positions.len().is_multiple_of(dims) {
+        return Err(Error::invalid(format!(
+            "positions must be rows of 2 or 3 coordinates (got {dims})"
+        )));
+    }
+    let n = positions.len() / dims;
+    if n == 0 {
+        return Err(Error::invalid("no points: the input is empty"));
+    }
+    if let Some(i) = positions.iter().position(|v| !v.is_finite()) {
+        return Err(Error::invalid(format!(
+            "point {} has a non-finite coordinate ({})",
+            i / dims,
+            positions[i]
+        )));
+    }
+    let single = match o.dtype.as_str() {
+        "float32" => true,
+        "float64" => false,
+        d => return Err(Error::invalid(format!("dtype {d}: float32 or float64"))),
+    };
+    for a in attributes {
+        let size = itemsize(a.dtype).ok_or_else(|| {
+            Error::invalid(format!(
+                "attribute {}: dtype {} is not numeric",
+                a.name, a.dtype
+            ))
+        })?;
+        if a.bytes.len() != n * a.width * size {
+            return Err(Error::invalid(format!(
+                "attribute {} has {} values for {n} points",
+                a.name,
+                a.bytes.len() / size
+            )));
+        }
+        if a.name.is_empty() || a.name.contains(['/', '\\']) || a.name.starts_with('.') {
+            return Err(Error::invalid(format!(
+                "attribute name {:?} cannot name a Zarr array",
+                a.name
+            )));
+        }
+    }
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(Error::invalid(format!(
+            "{} already exists; remove it or choose another store path",
+            path.display()
+        )));
+    }
+    // Coordinates as stored (float32 rounds them), then as zarr-vectors bins them.
+    let stored: Vec<f64> = if single {
+        positions.iter().map(|&v| v as f32 as f64).collect()
+    } else {
+        positions.to_vec()
+    };
+    let mut lo = vec![f64::INFINITY; dims];
+    let mut hi = vec![f64::NEG_INFINITY; dims];
+    for r in stored.chunks_exact(dims) {
+        for a in 0..dims {
+            lo[a] = lo[a].min(r[a]);
+            hi[a] = hi[a].max(r[a]);
+        }
+    }
+    let chunk = match &o.chunk_shape {
+        Some(c) => c.clone(),
+        None => {
+            let extent = (0..dims).map(|a| hi[a] - lo[a]).fold(0.0, f64::max);
+            let top = hi.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            vec![extent + top.abs() + 1.0; dims]
+        }
+    };
+    let bin = o.bin_shape.clone().unwrap_or_else(|| chunk.clone());
+    if chunk.len() != dims || bin.len() != dims {
+        return Err(Error::invalid(format!(
+            "chunk and bin shapes need {dims} values"
+        )));
+    }
+    if let Some(v) = chunk
+        .iter()
+        .chain(&bin)
+        .find(|v| !(v.is_finite() && **v > 0.0))
+    {
+        return Err(Error::invalid(format!(
+            "chunk and bin sizes must be positive, not {v}"
+        )));
+    }
+    let per_chunk: Vec<i64> = chunk
+        .iter()
+        .zip(&bin)
+        .map(|(c, b)| (c / b).round() as i64)
+        .collect();
+    if per_chunk.iter().any(|&p| p < 1) {
+        return Err(Error::invalid("a bin must not be larger than its chunk"));
+    }
+    let total_bins: i64 = per_chunk.iter().product();
+    if total_bins > 1 << 20 {
+        return Err(Error::invalid(format!(
+            "{total_bins} bins per chunk is too many"
+        )));
+    }
+    // (chunk, fragment) of every point.
+    let keys: Vec<(Vec<i64>, usize)> = stored
+        .par_chunks_exact(dims)
+        .map(|r| {
+            let mut c = vec![0i64; dims];
+            let mut frag = 0i64;
+            for a in 0..dims {
+                let b = (r[a] / bin[a]).floor() as i64;
+                c[a] = b.div_euclid(per_chunk[a]);
+                frag = frag * per_chunk[a] + (b - c[a] * per_chunk[a]);
+            }
+            (c, frag as usize)
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.par_sort_by(|&i, &j| keys[i].cmp(&keys[j]));
+    let grid_origin: Vec<i64> = (0..dims)
+        .map(|a| (lo[a] / chunk[a]).floor() as i64)
+        .collect();
+    let shape: Vec<u64> = (0..dims)
+        .map(|a| ((hi[a] / chunk[a]).floor() as i64 - grid_origin[a] + 1).max(1) as u64)
+        .collect();
+    // Runs of one chunk in the sorted order.
+    let mut runs = vec![];
+    let mut s = 0;
+    while s < n {
+        let mut e = s + 1;
+        while e < n && keys[order[e]].0 == keys[order[s]].0 {
+            e += 1;
+        }
+        runs.push((s, e));
+        s = e;
+    }
+    let tmp = temp_beside(path)?;
+    let result = (|| -> Result<()> {
+        let level = tmp.join("0");
+        let vsize = if single { 4 } else { 8 };
+        let cell_path = |array: &Path, c: &[i64]| -> PathBuf {
+            let mut p = array.join("c");
+            for (a, &v) in c.iter().enumerate() {
+                p.push((v - grid_origin[a]).to_string());
+            }
+            p
+        };
+        let vertices = level.join("vertices");
+        let fragments = level.join("vertex_fragments");
+        let attr_dirs: Vec<PathBuf> = attributes
+            .iter()
+            .map(|a| level.join("vertex_attributes").join(a.name))
+            .collect();
+        runs.par_iter().try_for_each(|&(s, e)| -> Result<()> {
+            let rows = &order[s..e];
+            let c = &keys[rows[0]].0;
+            let mut counts = vec![0usize; total_bins as usize];
+            let mut v = Vec::with_capacity(rows.len() * dims * vsize);
+            for &i in rows {
+                counts[keys[i].1] += 1;
+                for &x in &stored[i * dims..(i + 1) * dims] {
+                    if single {
+                        v.extend((x as f32).to_le_bytes());
+                    } else {
+                        v.extend(x.to_le_bytes());
+                    }
+                }
+            }
+            let put = |array: &Path, item: &[u8]| -> Result<()> {
+                let p = cell_path(array, c);
+                let dir = p.parent().expect("a cell has a directory");
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                std::fs::write(&p, vlen(item)).map_err(|e| Error::io(&p, e))
+            };
+            put(&vertices, &v)?;
+            put(&fragments, &fragment_index(&counts))?;
+            for (a, dir) in attributes.iter().zip(&attr_dirs) {
+                let row = a.width * itemsize(a.dtype).expect("checked");
+                let item: Vec<u8> = rows
+                    .iter()
+                    .flat_map(|&i| a.bytes[i * row..(i + 1) * row].iter().copied())
+                    .collect();
+                put(dir, &item)?;
+            }
+            Ok(())
+        })?;
+        let nonempty: Vec<String> = runs
+            .iter()
+            .map(|&(s, _)| {
+                keys[order[s]]
+                    .0
+                    .iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(".")
+            })
+            .collect();
+        let with_origin = |mut attrs: Value| {
+            if grid_origin.iter().any(|&g| g != 0) {
+                attrs["chunk_grid_origin"] = json!(grid_origin);
+            }
+            attrs
+        };
+        write_json(
+            &vertices,
+            &cell_array(
+                &shape,
+                with_origin(json!({"nonempty_chunks": nonempty,
+            "zv_array": "vertices", "dtype": o.dtype, "encoding": "raw"})),
+            ),
+        )?;
+        write_json(
+            &fragments,
+            &cell_array(
+                &shape,
+                with_origin(json!({"nonempty_chunks": nonempty,
+            "zv_array": "vertex_fragments", "encoding": "fragment_index_v1"})),
+            ),
+        )?;
+        if !attributes.is_empty() {
+            write_json(&level.join("vertex_attributes"), &group(json!({})))?;
+        }
+        for (a, dir) in attributes.iter().zip(&attr_dirs) {
+            let mut attrs = json!({"nonempty_chunks": nonempty, "zv_array": "attribute",
+                "name": a.name, "dtype": a.dtype, "row_shape": if a.width > 1 { vec![a.width] } else { vec![] }});
+            if a.width > 1 {
+                attrs["channel_names"] =
+                    json!((0..a.width).map(|i| format!("ch{i}")).collect::<Vec<_>>());
+            }
+            write_json(dir, &cell_array(&shape, with_origin(attrs)))?;
+        }
+        let mut present = vec!["vertices"];
+        if !attributes.is_empty() {
+            present.push("vertex_attributes");
+        }
+        write_json(
+            &level,
+            &group(
+                json!({"zarr_vectors_level": {"level": 0, "object_sparsity": 1.0,
+            "vertex_count": n, "coarsening_method": "none", "parent_level": null,
+            "arrays_present": present, "fragments_tile": true}}),
+            ),
+        )?;
+        let names = ["x", "y", "z"];
+        let axes: Vec<Value> = (0..dims)
+            .map(|a| json!({"name": names[a], "type": "space"}))
+            .collect();
+        let mut zv = json!({"zv_version": VERSION, "format_capabilities": [], "chunk_shape": chunk,
+            "bounds": [lo, hi], "geometry_types": ["point_cloud"],
+            "links_convention": "implicit_sequential", "object_index_convention": "standard",
+            "cross_chunk_strategy": "explicit_links"});
+        if let Some(b) = &o.bin_shape {
+            zv["base_bin_shape"] = json!(b);
+        }
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        write_json(
+            &tmp,
+            &group(json!({
+                "zarr_vectors": zv,
+                "multiscales": [{"version": "0.4", "name": "default", "axes": axes,
+                    "datasets": [{"path": "0", "coordinateTransformations": [
+                        {"type": "scale", "scale": vec![1.0; dims]},
+                        {"type": "translation", "translation": bin.iter().map(|b| b / 2.0).collect::<Vec<_>>()}]}],
+                    "metadata": {"format": "zarr_vectors"}}],
+                "ome": {"version": "0.6", "type": "collection", "name": name,
+                    "attributes": {"scene": {"coordinateSystems": [{"name": "world", "axes": axes}],
+                        "coordinateTransformations": []}},
+                    "nodes": [{"type": "zv:level", "name": "0"}]},
+            })),
+        )
+    })();
+    match result {
+        Ok(()) => {
+            std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+            Ok(runs.len())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// A fresh directory beside `path` for building the store.
+fn temp_beside(path: &Path) -> Result<PathBuf> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let stem = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for k in 0..1000u32 {
+        let t = parent.join(format!(".{stem}.partial-{}-{k}", std::process::id()));
+        match std::fs::create_dir(&t) {
+            Ok(()) => return Ok(t),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(&t, e)),
+        }
+    }
+    Err(Error::invalid(format!(
+        "no temporary name free beside {}",
+        path.display()
+    )))
+}
