@@ -254,6 +254,28 @@ pub enum Command {
 /// The `voxfield vectors` verbs.
 #[derive(Subcommand, Debug)]
 pub enum VectorsCommand {
+    /// Write points from an (N, 3 + k) .npy or CSV as a new zarr-vectors store
+    /// (level 0; the k columns after the coordinates are vertex attributes).
+    Write {
+        input: PathBuf,
+        #[arg(short, long)]
+        out: PathBuf,
+        /// points (polylines and graphs are not written yet).
+        #[arg(long, default_value = "points")]
+        kind: String,
+        /// zarr-vectors' chunk_shape (physical units per chunk).
+        #[arg(long, value_delimiter = ',', value_parser = parse_f64)]
+        chunk: Option<Vec<f64>>,
+        /// zarr-vectors' bin_shape (a whole number of bins per chunk).
+        #[arg(long, value_delimiter = ',', value_parser = parse_f64)]
+        bin: Option<Vec<f64>>,
+        /// Names of the attribute columns after the coordinates.
+        #[arg(long, value_delimiter = ',')]
+        attributes: Option<Vec<String>>,
+        /// Coordinates per point (default 3).
+        #[arg(long, default_value_t = 3)]
+        dims: usize,
+    },
     /// Levels, vertex counts, bounds and attributes of a store.
     Info {
         store: PathBuf,

@@ -5,14 +5,24 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use serde_json::json;
-use voxfield::vectors::{itemsize, Column, Store};
+use voxfield::vectors::{itemsize, write_points, Attribute, Column, PointsOptions, Store};
 use voxfield_io::npy;
 
 use crate::args::VectorsCommand;
+use crate::points;
 
 pub fn run(cmd: VectorsCommand) -> Result<()> {
     match cmd {
         VectorsCommand::Info { store, json } => info(&store, json),
+        VectorsCommand::Write {
+            input,
+            out,
+            kind,
+            chunk,
+            bin,
+            attributes,
+            dims,
+        } => write(&input, &out, &kind, chunk, bin, attributes.as_deref(), dims),
         VectorsCommand::Read {
             store,
             level,
@@ -149,6 +159,64 @@ fn read(
         } else {
             ""
         },
+        t.elapsed().as_secs_f64() * 1e3,
+        out.display()
+    );
+    Ok(())
+}
+
+fn write(
+    input: &Path,
+    out: &Path,
+    kind: &str,
+    chunk: Option<Vec<f64>>,
+    bin: Option<Vec<f64>>,
+    attributes: Option<&[String]>,
+    dims: usize,
+) -> Result<()> {
+    if kind != "points" {
+        bail!("--kind {kind}: only points are written so far (polylines and graphs are read, not written)");
+    }
+    voxfield_io::safety::check_not_input(out, &[input])?;
+    let t = Instant::now();
+    let table = points::load_table(input)?;
+    let names = attributes.unwrap_or_default();
+    if table.cols != dims + names.len() {
+        bail!(
+            "{}: {} columns, but {dims} coordinates and {} attribute names (--attributes) make {}",
+            input.display(),
+            table.cols,
+            names.len(),
+            dims + names.len()
+        );
+    }
+    let n = table.rows();
+    let mut coords = Vec::with_capacity(n * dims);
+    let mut cols: Vec<Vec<u8>> = vec![Vec::with_capacity(n * 8); names.len()];
+    for row in table.data.chunks_exact(table.cols) {
+        coords.extend_from_slice(&row[..dims]);
+        for (k, v) in row[dims..].iter().enumerate() {
+            cols[k].extend(v.to_le_bytes());
+        }
+    }
+    let attrs: Vec<Attribute> = names
+        .iter()
+        .zip(&cols)
+        .map(|(name, bytes)| Attribute {
+            name,
+            dtype: "float64",
+            width: 1,
+            bytes,
+        })
+        .collect();
+    let o = PointsOptions {
+        chunk_shape: chunk,
+        bin_shape: bin,
+        dtype: "float32".into(),
+    };
+    let chunks = write_points(out, &coords, dims, &attrs, &o)?;
+    eprintln!(
+        "voxfield: wrote {n} points in {chunks} chunks in {:.0} ms -> {}",
         t.elapsed().as_secs_f64() * 1e3,
         out.display()
     );

@@ -45,10 +45,12 @@ def test_levels_and_whole_levels_match(pyramid):
     levels = vv.list_resolution_levels(pyramid)
     assert levels == [0, 1, 2]
     for level in levels:
+        names = vv.info(pyramid)["levels"][level]["attributes"]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            want = zv_points.read_points(str(pyramid), level=level)
+            want = zv_points.read_points(str(pyramid), level=level, attribute_names=names or None)
         got = vv.read_points(pyramid, level=level)
+        assert set(want["vertex_attributes"]) == set(names)
         assert got["vertex_count"] > 0
         same(got, want)
     meta = vv.info(pyramid)
@@ -63,8 +65,9 @@ def test_bbox_reads_match_zarr_vectors_and_a_numpy_filter(pyramid):
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            want = zv_points.read_points(str(pyramid), bbox=(lo, hi))
+            want = zv_points.read_points(str(pyramid), bbox=(lo, hi), attribute_names=["intensity", "label", "rgb"])
         got = vv.read_points(pyramid, bbox=(lo, hi))
+        assert len(want["vertex_attributes"]) == 3
         same(got, want)
         inside = np.all((full["positions"] >= lo) & (full["positions"] <= hi), axis=1)
         assert got["vertex_count"] == inside.sum()
@@ -174,8 +177,9 @@ def test_written_stores_read_the_same_in_zarr_vectors_with_identical_cells(tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         zv_points.write_points(str(theirs), p, chunk_shape=chunk, bin_shape=bins, vertex_attributes=attrs)
-        got = zv_points.read_points(str(mine))
-        want = zv_points.read_points(str(theirs))
+        got = zv_points.read_points(str(mine), attribute_names=["w", "rgb"])
+        want = zv_points.read_points(str(theirs), attribute_names=["w", "rgb"])
+        assert set(want["vertex_attributes"]) == {"w", "rgb"}
         same(got, want)
         box = (np.array([lo + 5.0] * 3), np.array([lo + 30.0] * 3))
         same(zv_points.read_points(str(mine), bbox=box), zv_points.read_points(str(theirs), bbox=box))
@@ -208,3 +212,31 @@ def test_writing_refuses_bad_input_and_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="already exists"):
         vv.write_points(s, p)
     assert vv.read_points(s)["vertex_count"] == 100
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_cli_write_then_zarr_vectors_reads_it(tmp_path):
+    import os
+    import subprocess
+
+    cli = os.environ["VOXFIELD_CLI"]
+    p = cloud(2000, 12).astype(np.float64)
+    w = np.random.default_rng(5).random(len(p))
+    np.save(tmp_path / "pts.npy", np.column_stack([p, w]))
+    store = tmp_path / "out.zarrvectors"
+    r = subprocess.run([cli, "vectors", "write", tmp_path / "pts.npy", "-o", store, "--chunk", "50,50,50",
+                        "--bin", "25,25,25", "--attributes", "weight"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = zv_points.read_points(str(store), attribute_names=["weight"])
+    order = np.lexsort(got["positions"].T[::-1])
+    ref = np.lexsort(p.astype(np.float32).T[::-1])
+    np.testing.assert_array_equal(got["positions"][order], p.astype(np.float32)[ref])
+    np.testing.assert_array_equal(got["vertex_attributes"]["weight"][order], w[ref])
+    r = subprocess.run([cli, "vectors", "write", tmp_path / "pts.npy", "-o", tmp_path / "b.zarrvectors"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "4 columns" in r.stderr and not (tmp_path / "b.zarrvectors").exists()
+    r = subprocess.run([cli, "vectors", "write", tmp_path / "pts.npy", "-o", tmp_path / "c.zarrvectors",
+                        "--kind", "graph"], capture_output=True, text=True)
+    assert r.returncode == 1 and "only points" in r.stderr
