@@ -103,3 +103,22 @@ pub fn vectors_write_points(
     })
     .map_err(py_err)
 }
+
+/// The objects (polylines) of a level: (dtype, dims, vertex bytes, offsets, object ids).
+#[pyfunction]
+pub fn vectors_read_objects<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    level: u64,
+) -> PyResult<(String, usize, Bound<'py, PyBytes>, Vec<usize>, Vec<i64>)> {
+    let o = py
+        .detach(|| Store::open(&path)?.read_objects(level))
+        .map_err(py_err)?;
+    Ok((
+        o.dtype,
+        o.dims,
+        PyBytes::new(py, &o.vertices),
+        o.offsets,
+        o.object_ids,
+    ))
+}

@@ -240,3 +240,24 @@ def test_cli_write_then_zarr_vectors_reads_it(tmp_path):
     r = subprocess.run([cli, "vectors", "write", tmp_path / "pts.npy", "-o", tmp_path / "c.zarrvectors",
                         "--kind", "graph"], capture_output=True, text=True)
     assert r.returncode == 1 and "only points" in r.stderr
+
+
+def test_polylines_read_object_by_object_as_zarr_vectors(tmp_path):
+    rng = np.random.default_rng(21)
+    lines = [np.cumsum(rng.normal(0, 3, (int(rng.integers(2, 80)), 3)), axis=0).astype(np.float32) - 10
+             for _ in range(300)]
+    path = str(tmp_path / "sl.zarrvectors")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_polylines(path, lines, chunk_shape=(12, 12, 12))
+        build_pyramid(path, factors=[(2, 1), (2, 2)])
+        levels = vv.list_resolution_levels(path)
+        assert levels == [0, 1, 2]
+        for level in levels:
+            want = read_polylines(path, level=level)
+            got = vv.read_polylines(path, level=level)
+            assert got["polyline_count"] == want["polyline_count"] > 0
+            np.testing.assert_array_equal(got["object_ids"], np.asarray(want["object_ids"]))
+            # zarr-vectors gives each polyline as its per-chunk pieces; voxfield as one array.
+            for g, w in zip(got["polylines"], want["polylines"]):
+                np.testing.assert_array_equal(g, np.concatenate(w) if isinstance(w, list) else w)

@@ -12,8 +12,10 @@
 //! chunk keys and shifted by `chunk_grid_origin`.
 
 pub mod cells;
+pub mod objects;
 pub mod store;
 pub mod write;
 
+pub use objects::Objects;
 pub use store::{LevelInfo, Points, Store};
 pub use write::{write_points, Attribute, PointsOptions};

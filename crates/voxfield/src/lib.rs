@@ -46,7 +46,9 @@ pub mod env {
 /// level or by bounding box.
 pub mod vectors {
     pub use voxfield_vectors::store::{itemsize, Column};
-    pub use voxfield_vectors::{write_points, Attribute, LevelInfo, Points, PointsOptions, Store};
+    pub use voxfield_vectors::{
+        write_points, Attribute, LevelInfo, Objects, Points, PointsOptions, Store,
+    };
 }
 
 pub mod neural {

@@ -77,3 +77,15 @@ def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float
         None if chunk_shape is None else [float(c) for c in chunk_shape],
         None if bin_shape is None else [float(b) for b in bin_shape], str(dtype))
     return {"vertex_count": int(p.shape[0]), "chunk_count": int(chunks)}
+
+
+def read_polylines(store_path: Any, *, level: int = 0) -> dict[str, Any]:
+    """The polylines (objects) of ``level`` with zarr-vectors' ``read_polylines`` keys:
+    ``polylines`` (one (k, D) array per object, in object-index order — zarr-vectors gives
+    the same vertices split into per-chunk pieces), ``object_ids``, ``polyline_count`` and
+    ``vertex_count``."""
+    dtype, dims, data, offsets, ids = _voxfield.vectors_read_objects(os.fspath(store_path), int(level))
+    v = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False).reshape(-1, dims)
+    lines = [v[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    return {"polylines": lines, "object_ids": np.asarray(ids, dtype=np.int64), "ndim": dims,
+            "polyline_count": len(lines), "vertex_count": len(v)}

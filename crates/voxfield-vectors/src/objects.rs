@@ -1,0 +1,391 @@
+//! Objects (polylines, streamlines, point groups): the level's
+//! `object_index` — per object a manifest of (chunk, fragments) blocks
+//! (`vlen_manifests_v2`) and the row → object id table — and the fragment
+//! index v1 that says which vertex rows of a chunk a fragment holds.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rayon::prelude::*;
+use voxfield_core::{Error, Result};
+
+use crate::cells::{read_json, CellArray};
+use crate::store::{itemsize, Store};
+
+const FRAGMENT_MAGIC: u32 = 0x5A56_4647;
+
+/// Little-endian reads with a clear error past the end.
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
+        let s = self
+            .b
+            .get(self.at..self.at.checked_add(n).ok_or("overflow")?)
+            .ok_or_else(|| {
+                format!(
+                    "truncated: {n} bytes wanted at {} of {}",
+                    self.at,
+                    self.b.len()
+                )
+            })?;
+        self.at += n;
+        Ok(s)
+    }
+    fn u8(&mut self) -> std::result::Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> std::result::Result<u16, String> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2")))
+    }
+    fn u32(&mut self) -> std::result::Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+    fn i64(&mut self) -> std::result::Result<i64, String> {
+        Ok(i64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+    }
+}
+
+/// Which rows of a chunk each fragment holds.
+#[derive(Clone, Debug, Default)]
+pub struct Fragments {
+    /// Per fragment: rows as a range (start, count) or an explicit list.
+    pub rows: Vec<FragmentRows>,
+}
+
+#[derive(Clone, Debug)]
+pub enum FragmentRows {
+    Range(u64, u64),
+    List(Vec<u64>),
+}
+
+/// Decodes a fragment index v1 (an empty item is no fragments).
+pub fn decode_fragments(b: &[u8]) -> std::result::Result<Fragments, String> {
+    if b.is_empty() {
+        return Ok(Fragments::default());
+    }
+    let mut r = Reader { b, at: 0 };
+    if r.u32()? != FRAGMENT_MAGIC {
+        return Err("not a fragment index (bad magic)".into());
+    }
+    if r.u16()? != 1 {
+        return Err("fragment index version is not 1".into());
+    }
+    r.u16()?;
+    let (f, n_ranges) = (r.u32()? as usize, r.u32()? as usize);
+    if f > b.len() * 8 || n_ranges > f {
+        return Err(format!(
+            "fragment index claims {f} fragments ({n_ranges} ranges) in {} bytes",
+            b.len()
+        ));
+    }
+    let bitmap = r.take(f.div_ceil(8).div_ceil(8) * 8)?.to_vec();
+    let is_range = |i: usize| bitmap[i / 8] >> (i % 8) & 1 == 1;
+    let mut ranges = Vec::with_capacity(n_ranges);
+    for _ in 0..n_ranges {
+        let (s, c) = (r.i64()?, r.i64()?);
+        if s < 0 || c < 0 {
+            return Err(format!("negative fragment range ({s}, {c})"));
+        }
+        ranges.push(FragmentRows::Range(s as u64, c as u64));
+    }
+    let explicit = f - n_ranges;
+    let offsets: Vec<u32> = (0..=explicit)
+        .map(|_| r.u32())
+        .collect::<std::result::Result<_, _>>()?;
+    let total = *offsets.last().unwrap_or(&0) as usize;
+    if total > b.len() {
+        return Err(format!("fragment index claims {total} explicit rows"));
+    }
+    let rows: Vec<u64> = (0..total)
+        .map(|_| r.i64().map(|v| v as u64))
+        .collect::<std::result::Result<_, _>>()?;
+    let (mut ri, mut ei) = (ranges.into_iter(), 0usize);
+    let mut out = Vec::with_capacity(f);
+    for i in 0..f {
+        if is_range(i) {
+            out.push(ri.next().ok_or("fewer ranges than the bitmap marks")?);
+        } else {
+            let (a, z) = (offsets[ei] as usize, offsets[ei + 1] as usize);
+            if a > z || z > rows.len() {
+                return Err("explicit fragment offsets out of order".into());
+            }
+            out.push(FragmentRows::List(rows[a..z].to_vec()));
+            ei += 1;
+        }
+    }
+    Ok(Fragments { rows: out })
+}
+
+/// One manifest block: a chunk and fragments in it, in object order.
+type Block = (Vec<i64>, Vec<u64>);
+
+/// A chunk's vertex bytes and fragment index, by chunk.
+type Loaded = (Vec<i64>, (Vec<u8>, Fragments));
+
+fn decode_manifest(b: &[u8], dims: usize) -> std::result::Result<Vec<Block>, String> {
+    let mut r = Reader { b, at: 0 };
+    let n = r.u32()? as usize;
+    if n > b.len() {
+        return Err(format!("a manifest claims {n} blocks in {} bytes", b.len()));
+    }
+    let mut blocks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let chunk: Vec<i64> = (0..dims)
+            .map(|_| r.i64())
+            .collect::<std::result::Result<_, _>>()?;
+        let frags = match r.u8()? {
+            0 => vec![r.i64()? as u64],
+            1 => {
+                let (s, c) = (r.i64()?, r.i64()?);
+                if s < 0 || c < 0 || c as usize > b.len() * 8 {
+                    return Err(format!("bad fragment range ({s}, {c})"));
+                }
+                (s as u64..(s + c) as u64).collect()
+            }
+            2 => {
+                let k = r.u32()? as usize;
+                if k > b.len() {
+                    return Err(format!("a block claims {k} fragments"));
+                }
+                (0..k)
+                    .map(|_| r.i64().map(|v| v as u64))
+                    .collect::<std::result::Result<_, _>>()?
+            }
+            m => return Err(format!("unknown manifest block mode {m}")),
+        };
+        blocks.push((chunk, frags));
+    }
+    Ok(blocks)
+}
+
+/// All items of a 1-D vlen-bytes array (chunks `c/<k>` of `chunk` rows),
+/// or the little-endian bytes of a 1-D numeric array.
+fn read_1d(dir: &Path, vlen: bool) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
+    let meta = read_json(dir)?;
+    let meta_path = dir.join("zarr.json");
+    let bad = |m: String| Error::format(&meta_path, m);
+    let n = meta["shape"][0]
+        .as_u64()
+        .ok_or_else(|| bad("no shape".into()))? as usize;
+    let chunk = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
+        .as_u64()
+        .filter(|&c| c > 0)
+        .ok_or_else(|| bad("no chunk shape".into()))? as usize;
+    let codecs: Vec<&str> = meta["codecs"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    let zstd = codecs.contains(&"zstd");
+    if let Some(c) = codecs
+        .iter()
+        .find(|c| !matches!(**c, "vlen-bytes" | "bytes" | "zstd"))
+    {
+        return Err(bad(format!("codec {c} is not supported here")));
+    }
+    let (mut items, mut flat) = (vec![], vec![]);
+    for k in 0..n.div_ceil(chunk) {
+        let p = dir.join("c").join(k.to_string());
+        let raw = match std::fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+            Err(e) => return Err(Error::io(&p, e)),
+        };
+        let bytes = if zstd && !raw.is_empty() {
+            zstd::stream::decode_all(&raw[..])
+                .map_err(|e| Error::format(&p, format!("zstd: {e}")))?
+        } else {
+            raw
+        };
+        if vlen {
+            if bytes.is_empty() {
+                continue;
+            }
+            let mut r = Reader { b: &bytes, at: 0 };
+            let m = r.u32().map_err(|e| Error::format(&p, e))? as usize;
+            if m > bytes.len() {
+                return Err(Error::format(&p, format!("a chunk claims {m} items")));
+            }
+            for _ in 0..m {
+                let len = r.u32().map_err(|e| Error::format(&p, e))? as usize;
+                items.push(r.take(len).map_err(|e| Error::format(&p, e))?.to_vec());
+            }
+        } else {
+            flat.extend(bytes);
+        }
+    }
+    Ok((items, flat))
+}
+
+/// Polylines (or any objects) of a level: vertices object by object.
+#[derive(Clone, Debug)]
+pub struct Objects {
+    pub dims: usize,
+    pub dtype: String,
+    pub object_ids: Vec<i64>,
+    /// Vertex rows of object i: `offsets[i]..offsets[i + 1]`.
+    pub offsets: Vec<usize>,
+    /// Little-endian coordinates, row-major.
+    pub vertices: Vec<u8>,
+}
+
+impl Store {
+    /// The objects of `level` in manifest-row order, each its vertices in
+    /// order (the fragments of its manifest blocks, concatenated); objects
+    /// with an empty manifest (dropped at a sparser level) are skipped.
+    pub fn read_objects(&self, level: u64) -> Result<Objects> {
+        self.level(level)?;
+        let dir = self.path.join(level.to_string());
+        let d = self.dims;
+        let index = dir.join("object_index");
+        let attrs = read_json(&index)?;
+        let layout = attrs["attributes"]["layout"]
+            .as_str()
+            .unwrap_or("vlen_manifests_v2");
+        if layout != "vlen_manifests_v2" && layout != "vlen_manifests_v1" {
+            return Err(Error::format(
+                index.join("zarr.json"),
+                format!("object index layout {layout} is not known"),
+            ));
+        }
+        let (manifests, _) = read_1d(&index.join("manifests"), true)?;
+        let ids: Vec<i64> = if index.join("object_ids").join("zarr.json").is_file() {
+            let (_, flat) = read_1d(&index.join("object_ids"), false)?;
+            flat.chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8")))
+                .collect()
+        } else {
+            (0..manifests.len() as i64).collect()
+        };
+        let decoded: Vec<Vec<Block>> = manifests
+            .par_iter()
+            .enumerate()
+            .map(|(i, m)| {
+                decode_manifest(m, d).map_err(|e| {
+                    Error::format(index.join("manifests"), format!("object row {i}: {e}"))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let vertices = CellArray::open(&dir.join("vertices"), d)?;
+        let fragments = CellArray::open(&dir.join("vertex_fragments"), d)?;
+        let dtype = vertices.attrs["dtype"]
+            .as_str()
+            .unwrap_or("float32")
+            .to_string();
+        let row = d * itemsize(&dtype).ok_or_else(|| {
+            Error::format(vertices.path.join("zarr.json"), format!("dtype {dtype}"))
+        })?;
+        let mut chunks: Vec<Vec<i64>> = decoded.iter().flatten().map(|(c, _)| c.clone()).collect();
+        chunks.sort();
+        chunks.dedup();
+        let loaded: HashMap<Vec<i64>, (Vec<u8>, Fragments)> = chunks
+            .par_iter()
+            .map(|c| -> Result<Loaded> {
+                let v = vertices.read(c)?;
+                let f = decode_fragments(&fragments.read(c)?)
+                    .map_err(|e| Error::format(&fragments.path, format!("chunk {c:?}: {e}")))?;
+                Ok((c.clone(), (v, f)))
+            })
+            .collect::<Result<_>>()?;
+        let mut out = Objects {
+            dims: d,
+            dtype,
+            object_ids: vec![],
+            offsets: vec![0],
+            vertices: vec![],
+        };
+        for (i, blocks) in decoded.iter().enumerate() {
+            if blocks.is_empty() {
+                continue;
+            }
+            for (c, frags) in blocks {
+                let (v, f) = &loaded[c];
+                let rows = v.len() / row;
+                for &k in frags {
+                    let fr = f.rows.get(k as usize).ok_or_else(|| {
+                        Error::format(&fragments.path, format!("chunk {c:?} has no fragment {k}"))
+                    })?;
+                    let list: Vec<u64> = match fr {
+                        FragmentRows::Range(s, n) => (*s..s + n).collect(),
+                        FragmentRows::List(l) => l.clone(),
+                    };
+                    for r in list {
+                        let r = r as usize;
+                        if r >= rows {
+                            return Err(Error::format(
+                                &vertices.path,
+                                format!("chunk {c:?} has no row {r}"),
+                            ));
+                        }
+                        out.vertices.extend_from_slice(&v[r * row..(r + 1) * row]);
+                    }
+                }
+            }
+            out.object_ids.push(*ids.get(i).unwrap_or(&(i as i64)));
+            out.offsets.push(out.vertices.len() / row);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write::fragment_index;
+
+    #[test]
+    fn fragment_indices_round_trip_and_refuse_corruption() {
+        let b = fragment_index(&[3, 0, 2, 5, 0, 0, 1, 0, 4]);
+        let f = decode_fragments(&b).unwrap();
+        let ranges: Vec<(u64, u64)> = f
+            .rows
+            .iter()
+            .map(|r| match r {
+                FragmentRows::Range(s, c) => (*s, *c),
+                FragmentRows::List(_) => panic!("ranges only"),
+            })
+            .collect();
+        assert_eq!(ranges[3], (5, 5));
+        assert_eq!(ranges[8], (11, 4));
+        assert!(decode_fragments(&b[..b.len() - 3]).is_err());
+        let mut bad = b.clone();
+        bad[0] ^= 1;
+        assert!(decode_fragments(&bad).unwrap_err().contains("magic"));
+        let mut huge = b.clone();
+        huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(decode_fragments(&huge).unwrap_err().contains("claims"));
+    }
+
+    #[test]
+    fn manifests_decode_every_mode_and_refuse_corruption() {
+        let mut m = 3u32.to_le_bytes().to_vec();
+        for (c, mode) in [([0i64, -1, 2], 0u8), ([1, 1, 1], 1), ([2, 0, 0], 2)] {
+            c.iter().for_each(|v| m.extend(v.to_le_bytes()));
+            m.push(mode);
+            match mode {
+                0 => m.extend(7i64.to_le_bytes()),
+                1 => [4i64, 3].iter().for_each(|v| m.extend(v.to_le_bytes())),
+                _ => {
+                    m.extend(2u32.to_le_bytes());
+                    [9i64, 1].iter().for_each(|v| m.extend(v.to_le_bytes()));
+                }
+            }
+        }
+        let blocks = decode_manifest(&m, 3).unwrap();
+        assert_eq!(blocks[0], (vec![0, -1, 2], vec![7]));
+        assert_eq!(blocks[1].1, vec![4, 5, 6]);
+        assert_eq!(blocks[2].1, vec![9, 1]);
+        assert!(decode_manifest(&m[..m.len() - 1], 3)
+            .unwrap_err()
+            .contains("truncated"));
+        let mut bad = m.clone();
+        bad[4 + 24] = 9;
+        assert!(decode_manifest(&bad, 3).unwrap_err().contains("mode"));
+        assert!(decode_manifest(&u32::MAX.to_le_bytes(), 3)
+            .unwrap_err()
+            .contains("claims"));
+    }
+}
