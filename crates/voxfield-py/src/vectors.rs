@@ -104,13 +104,16 @@ pub fn vectors_write_points(
     .map_err(py_err)
 }
 
-/// The objects (polylines) of a level: (dtype, dims, vertex bytes, offsets, object ids).
+/// Objects as they cross: (dtype, dims, vertex bytes, offsets, object ids).
+type RawObjects<'py> = (String, usize, Bound<'py, PyBytes>, Vec<usize>, Vec<i64>);
+
+/// The objects (polylines) of a level.
 #[pyfunction]
 pub fn vectors_read_objects<'py>(
     py: Python<'py>,
     path: PathBuf,
     level: u64,
-) -> PyResult<(String, usize, Bound<'py, PyBytes>, Vec<usize>, Vec<i64>)> {
+) -> PyResult<RawObjects<'py>> {
     let o = py
         .detach(|| Store::open(&path)?.read_objects(level))
         .map_err(py_err)?;
