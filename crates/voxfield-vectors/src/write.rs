@@ -204,10 +204,11 @@ pub fn write_points(
         )));
     }
     // (chunk, fragment) of every point.
-    let keys: Vec<(Vec<i64>, usize)> = stored
+    // Chunk coordinates padded to three (2-D stores leave the last at 0).
+    let keys: Vec<([i64; 3], usize)> = stored
         .par_chunks_exact(dims)
         .map(|r| {
-            let mut c = vec![0i64; dims];
+            let mut c = [0i64; 3];
             let mut frag = 0i64;
             for a in 0..dims {
                 let b = (r[a] / bin[a]).floor() as i64;
@@ -218,7 +219,7 @@ pub fn write_points(
         })
         .collect();
     let mut order: Vec<usize> = (0..n).collect();
-    order.par_sort_by(|&i, &j| keys[i].cmp(&keys[j]));
+    order.par_sort_by_key(|&i| keys[i]);
     let grid_origin: Vec<i64> = (0..dims)
         .map(|a| (lo[a] / chunk[a]).floor() as i64)
         .collect();
@@ -255,7 +256,7 @@ pub fn write_points(
             .collect();
         runs.par_iter().try_for_each(|&(s, e)| -> Result<()> {
             let rows = &order[s..e];
-            let c = &keys[rows[0]].0;
+            let c = &keys[rows[0]].0[..dims];
             let mut counts = vec![0usize; total_bins as usize];
             let mut v = Vec::with_capacity(rows.len() * dims * vsize);
             for &i in rows {
@@ -289,8 +290,7 @@ pub fn write_points(
         let nonempty: Vec<String> = runs
             .iter()
             .map(|&(s, _)| {
-                keys[order[s]]
-                    .0
+                keys[order[s]].0[..dims]
                     .iter()
                     .map(|v| v.to_string())
                     .collect::<Vec<_>>()
