@@ -49,8 +49,8 @@ def test_levels_and_whole_levels_match(pyramid):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             want = zv_points.read_points(str(pyramid), level=level, attribute_names=names or None)
-        got = vv.read_points(pyramid, level=level)
-        assert set(want["vertex_attributes"]) == set(names)
+        got = vv.read_points(pyramid, level=level, attribute_names=names or None)
+        assert set(want["vertex_attributes"]) == set(names) == set(got["vertex_attributes"])
         assert got["vertex_count"] > 0
         same(got, want)
     meta = vv.info(pyramid)
@@ -58,15 +58,17 @@ def test_levels_and_whole_levels_match(pyramid):
 
 
 def test_bbox_reads_match_zarr_vectors_and_a_numpy_filter(pyramid):
-    full = vv.read_points(pyramid)
+    every = ["intensity", "label", "rgb"]
+    full = vv.read_points(pyramid, attribute_names=every)
+    assert vv.read_points(pyramid)["vertex_attributes"] == {}  # as zarr-vectors: none unless named
     rng = np.random.default_rng(7)
     for _ in range(6):
         a, b = rng.uniform(-10, 110, 3), rng.uniform(-10, 110, 3)
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            want = zv_points.read_points(str(pyramid), bbox=(lo, hi), attribute_names=["intensity", "label", "rgb"])
-        got = vv.read_points(pyramid, bbox=(lo, hi))
+            want = zv_points.read_points(str(pyramid), bbox=(lo, hi), attribute_names=every)
+        got = vv.read_points(pyramid, bbox=(lo, hi), attribute_names=every)
         assert len(want["vertex_attributes"]) == 3
         same(got, want)
         inside = np.all((full["positions"] >= lo) & (full["positions"] <= hi), axis=1)
@@ -134,7 +136,9 @@ def test_bad_stores_are_refused_clearly(tmp_path, pyramid):
     n = int.from_bytes(ablob[4:8], "little")
     acell.write_bytes((1).to_bytes(4, "little") + (n - 4).to_bytes(4, "little") + ablob[8:-4])
     with pytest.raises(Exception, match="intensity"):
-        vv.read_points(s)
+        vv.read_points(s, attribute_names=["intensity"])
+    with pytest.raises(Exception, match="nope"):
+        vv.read_points(s, attribute_names=["nope"])
 
 
 @pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
@@ -152,7 +156,7 @@ def test_cli_info_and_read(tmp_path, pyramid):
                         "--attributes", "intensity,rgb", "-o", out], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     table = np.load(out)
-    want = vv.read_points(pyramid, bbox=([-5, 10, 10], [60, 60, 90]))
+    want = vv.read_points(pyramid, bbox=([-5, 10, 10], [60, 60, 90]), attribute_names=["intensity", "rgb"])
     np.testing.assert_array_equal(table[:, :3], want["positions"].astype(np.float64))
     np.testing.assert_array_equal(table[:, 3], want["vertex_attributes"]["intensity"].astype(np.float64))
     np.testing.assert_array_equal(table[:, 4:], want["vertex_attributes"]["rgb"].astype(np.float64))
@@ -183,7 +187,7 @@ def test_written_stores_read_the_same_in_zarr_vectors_with_identical_cells(tmp_p
         same(got, want)
         box = (np.array([lo + 5.0] * 3), np.array([lo + 30.0] * 3))
         same(zv_points.read_points(str(mine), bbox=box), zv_points.read_points(str(theirs), bbox=box))
-    same(vv.read_points(mine), want)
+    same(vv.read_points(mine, attribute_names=["w", "rgb"]), want)
     # Every chunk file (vertices, fragment indices, attributes) is byte-identical.
     files = sorted(f.relative_to(theirs) for f in theirs.rglob("*") if f.is_file() and f.name != "zarr.json")
     assert files and files == sorted(f.relative_to(mine) for f in mine.rglob("*")

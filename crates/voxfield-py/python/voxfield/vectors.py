@@ -39,13 +39,13 @@ def info(store_path: Any) -> dict[str, Any]:
 def read_points(store_path: Any, *, level: int = 0, bbox: Any = None,
                 attribute_names: Sequence[str] | None = None) -> dict[str, Any]:
     """The vertices of ``level`` (all, or those with min ≤ p ≤ max inside ``bbox`` =
-    (min corner, max corner)) and their vertex attributes (``attribute_names``, default all),
-    in zarr-vectors' order: chunks ascending, rows as stored."""
+    (min corner, max corner)) and the vertex attributes named in ``attribute_names`` (none
+    by default, as zarr-vectors), in zarr-vectors' order: chunks ascending, rows as stored."""
     box = None
     if bbox is not None:
         lo, hi = (np.asarray(c, dtype=np.float64).ravel() for c in bbox)
         box = (lo.tolist(), hi.tolist())
-    names = None if attribute_names is None else [str(n) for n in attribute_names]
+    names = [] if attribute_names is None else [str(n) for n in attribute_names]
     pos, attrs = _voxfield.vectors_read_points(os.fspath(store_path), int(level), box, names)
     positions = _array(pos)
     if positions.ndim == 1:
