@@ -254,8 +254,9 @@ pub enum Command {
 /// The `voxfield vectors` verbs.
 #[derive(Subcommand, Debug)]
 pub enum VectorsCommand {
-    /// Write points from an (N, 3 + k) .npy or CSV as a new zarr-vectors store
-    /// (level 0; the k columns after the coordinates are vertex attributes).
+    /// Write points from an (N, 3 + k) .npy or CSV, or a PLY, as a new zarr-vectors
+    /// store (level 0; the k columns after the coordinates, or the PLY's other
+    /// vertex properties, are vertex attributes).
     Write {
         input: PathBuf,
         #[arg(short, long)]
@@ -282,7 +283,7 @@ pub enum VectorsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The vertices of one level (all, or inside --bbox) as an (N, D[+k]) .npy.
+    /// The vertices of one level (all, or inside --bbox) as an (N, D[+k]) .npy or a PLY.
     Read {
         store: PathBuf,
         #[arg(long, default_value_t = 0)]

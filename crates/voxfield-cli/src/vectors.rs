@@ -5,7 +5,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use serde_json::json;
-use voxfield::vectors::{itemsize, write_points, Attribute, Column, PointsOptions, Store};
+use voxfield::vectors::{
+    itemsize, read_ply, write_ply, write_points, Attribute, Column, PointsOptions, Store,
+};
 use voxfield_io::npy;
 
 use crate::args::VectorsCommand;
@@ -119,11 +121,13 @@ fn read(
     out: &Path,
 ) -> Result<()> {
     voxfield_io::safety::check_not_input(out, &[path])?;
-    if !out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
-    {
-        bail!("--out {}: expected an .npy file name", out.display());
+    let is = |x: &str| out.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
+    let ply = is("ply");
+    if !ply && !is("npy") {
+        bail!(
+            "--out {}: expected an .npy or .ply file name",
+            out.display()
+        );
     }
     let t = Instant::now();
     let s = Store::open(path)?;
@@ -140,6 +144,27 @@ fn read(
     let names = attributes.map(<[String]>::to_vec).unwrap_or_default();
     let p = s.read_points(level, b, Some(&names))?;
     let n = p.len();
+    if ply {
+        let mut attrs = vec![];
+        for c in &p.attributes {
+            let v = as_f64(c);
+            for k in 0..c.width {
+                let name = if c.width == 1 {
+                    c.name.clone()
+                } else {
+                    format!("{}_{k}", c.name)
+                };
+                attrs.push((name, v.iter().skip(k).step_by(c.width).copied().collect()));
+            }
+        }
+        write_ply(out, &as_f64(&p.positions), d, &attrs)?;
+        eprintln!(
+            "voxfield: {n} vertices of level {level} in {:.0} ms -> {}",
+            t.elapsed().as_secs_f64() * 1e3,
+            out.display()
+        );
+        return Ok(());
+    }
     let cols: Vec<(usize, Vec<f64>)> = std::iter::once(&p.positions)
         .chain(&p.attributes)
         .map(|c| (c.width, as_f64(c)))
@@ -179,6 +204,52 @@ fn write(
     }
     voxfield_io::safety::check_not_input(out, &[input])?;
     let t = Instant::now();
+    if input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("ply"))
+    {
+        voxfield_io::safety::regular_input(input)?;
+        let p = read_ply(input)?;
+        let wanted: Vec<&(String, Vec<f64>)> = match attributes {
+            // Named attributes must exist; none named keeps every PLY property.
+            Some(names) => names
+                .iter()
+                .map(|n| {
+                    p.attributes.iter().find(|a| &a.0 == n).ok_or_else(|| {
+                        anyhow::anyhow!("{}: no vertex property {n:?}", input.display())
+                    })
+                })
+                .collect::<Result<_>>()?,
+            None => p.attributes.iter().collect(),
+        };
+        let bytes: Vec<Vec<u8>> = wanted
+            .iter()
+            .map(|a| a.1.iter().flat_map(|v| v.to_le_bytes()).collect())
+            .collect();
+        let attrs: Vec<Attribute> = wanted
+            .iter()
+            .zip(&bytes)
+            .map(|(a, b)| Attribute {
+                name: &a.0,
+                dtype: "float64",
+                width: 1,
+                bytes: b,
+            })
+            .collect();
+        let o = PointsOptions {
+            chunk_shape: chunk,
+            bin_shape: bin,
+            dtype: "float32".into(),
+        };
+        let chunks = write_points(out, &p.positions, p.dims, &attrs, &o)?;
+        eprintln!(
+            "voxfield: wrote {} points in {chunks} chunks in {:.0} ms -> {}",
+            p.positions.len() / p.dims,
+            t.elapsed().as_secs_f64() * 1e3,
+            out.display()
+        );
+        return Ok(());
+    }
     let table = points::load_table(input)?;
     let names = attributes.unwrap_or_default();
     if table.cols != dims + names.len() {

@@ -125,3 +125,10 @@ pub fn vectors_read_objects<'py>(
         o.object_ids,
     ))
 }
+
+/// Removes a coarse level.
+#[pyfunction]
+pub fn vectors_remove_level(py: Python<'_>, path: PathBuf, level: u64) -> PyResult<()> {
+    py.detach(|| Store::open(&path)?.remove_level(level))
+        .map_err(py_err)
+}

@@ -265,3 +265,70 @@ def test_polylines_read_object_by_object_as_zarr_vectors(tmp_path):
             # zarr-vectors gives each polyline as its per-chunk pieces; voxfield as one array.
             for g, w in zip(got["polylines"], want["polylines"]):
                 np.testing.assert_array_equal(g, np.concatenate(w) if isinstance(w, list) else w)
+
+
+def test_removing_a_level_keeps_the_store_readable_by_zarr_vectors(tmp_path, pyramid):
+    import shutil
+
+    from zarr_vectors.core.store import list_resolution_levels, open_store
+
+    s = tmp_path / "cut.zarrvectors"
+    shutil.copytree(pyramid, s)
+    vv.remove_resolution_level(s, 1)
+    assert vv.list_resolution_levels(s) == [0, 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert list_resolution_levels(open_store(str(s))) == [0, 2]
+        same(vv.read_points(s, level=2), zv_points.read_points(str(s), level=2))
+    root = json.loads((s / "zarr.json").read_text())["attributes"]
+    assert "1" not in [n["name"] for n in root["ome"]["nodes"]]
+    with pytest.raises(Exception, match="cannot be removed"):
+        vv.remove_resolution_level(s, 0)
+    with pytest.raises(Exception, match="no level 1"):
+        vv.remove_resolution_level(s, 1)
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_cli_ply_in_and_out(tmp_path, pyramid):
+    import os
+    import subprocess
+
+    cli = os.environ["VOXFIELD_CLI"]
+    out = tmp_path / "l1.ply"
+    r = subprocess.run([cli, "vectors", "read", pyramid, "--level", "0", "--bbox", "0,0,0,50,50,50",
+                        "--attributes", "intensity,rgb", "-o", out], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    want = vv.read_points(pyramid, bbox=([0, 0, 0], [50, 50, 50]), attribute_names=["intensity", "rgb"])
+    # The PLY read back with a tiny independent parser (numpy structured dtype).
+    raw = out.read_bytes()
+    head, body = raw.split(b"end_header\n", 1)
+    assert b"element vertex %d" % want["vertex_count"] in head
+    dt = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("intensity", "<f8"),
+                   ("rgb_0", "<f8"), ("rgb_1", "<f8"), ("rgb_2", "<f8")])
+    rows = np.frombuffer(body, dtype=dt)
+    np.testing.assert_array_equal(np.stack([rows["x"], rows["y"], rows["z"]], 1), want["positions"])
+    np.testing.assert_array_equal(rows["intensity"], want["vertex_attributes"]["intensity"])
+    np.testing.assert_array_equal(rows["rgb_2"], want["vertex_attributes"]["rgb"][:, 2])
+    # PLY in: an ASCII file with an extra property and a face element after the vertices.
+    pts = cloud(50, 30)
+    ply = tmp_path / "in.ply"
+    lines = ["ply", "format ascii 1.0", "element vertex 50", "property float x", "property float y",
+             "property float z", "property uchar label", "element face 1", "property list uchar int vertex_indices",
+             "end_header"] + [f"{x} {y} {z} {i % 7}" for i, (x, y, z) in enumerate(pts)] + ["3 0 1 2"]
+    ply.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "from_ply.zarrvectors"
+    r = subprocess.run([cli, "vectors", "write", ply, "-o", store, "--chunk", "50,50,50"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    got = vv.read_points(store, attribute_names=["label"])
+    assert got["vertex_count"] == 50
+    np.testing.assert_array_equal(np.sort(got["vertex_attributes"]["label"]), np.sort(np.arange(50) % 7))
+    ply.write_text("\n".join(lines[:10]) + "\n1 2 3 4\n")
+    r = subprocess.run([cli, "vectors", "write", ply, "-o", tmp_path / "bad.zarrvectors"], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "ends after 1 of 50" in r.stderr
+    ply.write_bytes(b"ply\nformat binary_little_endian 1.0\nelement vertex 999999999999\nproperty float x\n"
+                    b"property float y\nend_header\n")
+    r = subprocess.run([cli, "vectors", "write", ply, "-o", tmp_path / "bad2.zarrvectors"], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "claims" in r.stderr

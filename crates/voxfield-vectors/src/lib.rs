@@ -13,6 +13,7 @@
 
 pub mod cells;
 pub mod objects;
+pub mod ply;
 pub mod store;
 pub mod write;
 

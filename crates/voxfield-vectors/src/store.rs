@@ -378,3 +378,37 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Removes a coarse level, as zarr-vectors' `remove_resolution_level`:
+    /// level 0 stays; the group goes (renamed aside first, so a crash never
+    /// leaves half a level under its name), and the root's `multiscales`
+    /// datasets and `ome` nodes forget it.
+    pub fn remove_level(&self, level: u64) -> Result<()> {
+        if level == 0 {
+            return Err(Error::invalid(
+                "level 0 (full resolution) cannot be removed",
+            ));
+        }
+        self.level(level)?;
+        let dir = self.path.join(level.to_string());
+        let aside = self
+            .path
+            .join(format!(".{level}.removing-{}", std::process::id()));
+        std::fs::rename(&dir, &aside).map_err(|e| Error::io(&dir, e))?;
+        let root_path = self.path.join("zarr.json");
+        let mut root = read_json(&self.path)?;
+        let name = level.to_string();
+        if let Some(ds) = root["attributes"]["multiscales"][0]["datasets"].as_array_mut() {
+            ds.retain(|d| d["path"].as_str() != Some(&name));
+        }
+        if let Some(nodes) = root["attributes"]["ome"]["nodes"].as_array_mut() {
+            nodes.retain(|n| n["name"].as_str() != Some(&name));
+        }
+        let tmp = self.path.join("zarr.json.partial");
+        let text = serde_json::to_string_pretty(&root).expect("JSON values serialise");
+        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &root_path).map_err(|e| Error::io(&root_path, e))?;
+        std::fs::remove_dir_all(&aside).map_err(|e| Error::io(&aside, e))
+    }
+}

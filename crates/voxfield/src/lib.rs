@@ -45,6 +45,7 @@ pub mod env {
 /// Multi-resolution vector pyramids: zarr-vectors 0.9.x stores read level by
 /// level or by bounding box.
 pub mod vectors {
+    pub use voxfield_vectors::ply::{read_ply, write_ply, PlyPoints};
     pub use voxfield_vectors::store::{itemsize, Column};
     pub use voxfield_vectors::{
         write_points, Attribute, LevelInfo, Objects, Points, PointsOptions, Store,

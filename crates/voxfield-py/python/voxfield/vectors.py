@@ -31,6 +31,11 @@ def list_resolution_levels(store_path: Any) -> list[int]:
     return [int(x) for x in _voxfield.vectors_levels(os.fspath(store_path))]
 
 
+def remove_resolution_level(store_path: Any, level: int) -> None:
+    """Remove a coarse level (never level 0), as zarr-vectors does."""
+    _voxfield.vectors_remove_level(os.fspath(store_path), int(level))
+
+
 def info(store_path: Any) -> dict[str, Any]:
     """The root ``zarr_vectors`` metadata and, per level, its metadata and attribute names."""
     return json.loads(_voxfield.vectors_info(os.fspath(store_path)))
