@@ -666,6 +666,7 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vectors::vectors_write_points, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_read_objects, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_remove_level, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_build_point_pyramid, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::fit_rbf, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::load_model, m)?)?;
     Ok(())

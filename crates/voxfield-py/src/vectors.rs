@@ -132,3 +132,14 @@ pub fn vectors_remove_level(py: Python<'_>, path: PathBuf, level: u64) -> PyResu
     py.detach(|| Store::open(&path)?.remove_level(level))
         .map_err(py_err)
 }
+
+/// Builds coarse levels of a point-cloud store; returns their vertex counts.
+#[pyfunction]
+pub fn vectors_build_point_pyramid(
+    py: Python<'_>,
+    path: PathBuf,
+    factors: Vec<f64>,
+) -> PyResult<Vec<usize>> {
+    py.detach(|| voxfield::vectors::build_point_pyramid(&path, &factors))
+        .map_err(py_err)
+}

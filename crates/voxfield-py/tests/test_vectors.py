@@ -332,3 +332,54 @@ def test_cli_ply_in_and_out(tmp_path, pyramid):
     r = subprocess.run([cli, "vectors", "write", ply, "-o", tmp_path / "bad2.zarrvectors"], capture_output=True,
                        text=True)
     assert r.returncode == 1 and "claims" in r.stderr
+
+
+@pytest.mark.parametrize("lo,hi,chunk,bins,factors", [(-30, 100, (50, 50, 50), (12.5, 12.5, 12.5), [2, 2]),
+                                                      (0, 1000, (200, 200, 200), (50, 50, 50), [2, 4, 2]),
+                                                      (0, 10, None, None, [3])])
+def test_point_pyramids_are_built_as_zarr_vectors_builds_them(tmp_path, lo, hi, chunk, bins, factors):
+    import shutil
+
+    p = cloud(20_000, 40, lo, hi)
+    theirs, mine = tmp_path / "zv.zarrvectors", tmp_path / "vf.zarrvectors"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zv_points.write_points(str(theirs), p, chunk_shape=chunk, bin_shape=bins)
+        shutil.copytree(theirs, mine)
+        build_pyramid(str(theirs), factors=[(f, 1) for f in factors], cross_level_storage="none")
+    out = vv.build_pyramid(mine, factors=[(f, 1) for f in factors])
+    assert out["levels"] == list(range(1, len(factors) + 1))
+    assert vv.list_resolution_levels(mine) == vv.list_resolution_levels(theirs)
+    files = sorted(f.relative_to(theirs) for f in theirs.rglob("*") if f.is_file() and f.name != "zarr.json")
+    assert files == sorted(f.relative_to(mine) for f in mine.rglob("*") if f.is_file() and f.name != "zarr.json")
+    for f in files:
+        assert (mine / f).read_bytes() == (theirs / f).read_bytes(), f
+    for level in vv.list_resolution_levels(mine):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            same(zv_points.read_points(str(mine), level=level), zv_points.read_points(str(theirs), level=level))
+        a, b = (json.loads((s / str(level) / "zarr.json").read_text()) for s in (mine, theirs))
+        assert a == b
+    ra, rb = (json.loads((s / "zarr.json").read_text())["attributes"] for s in (mine, theirs))
+    assert ra["multiscales"] == rb["multiscales"] and ra["ome"]["nodes"] == rb["ome"]["nodes"]
+    assert ra["zarr_vectors"]["format_capabilities"] == rb["zarr_vectors"]["format_capabilities"]
+    with pytest.raises(Exception, match="has levels"):
+        vv.build_pyramid(mine, factors=[(2, 1)])
+
+
+def test_pyramid_refusals(tmp_path):
+    rng = np.random.default_rng(3)
+    lines = [np.cumsum(rng.normal(0, 3, (20, 3)), axis=0).astype(np.float32) for _ in range(10)]
+    path = tmp_path / "l.zarrvectors"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_polylines(str(path), lines, chunk_shape=(8, 8, 8))
+    with pytest.raises(Exception, match="only point clouds"):
+        vv.build_pyramid(path, factors=[(2, 1)])
+    pts = tmp_path / "p.zarrvectors"
+    vv.write_points(pts, cloud(100, 1))
+    with pytest.raises(Exception, match="≥ 1"):
+        vv.build_pyramid(pts, factors=[(0.5, 1)])
+    with pytest.raises(ValueError, match="links"):
+        vv.build_pyramid(pts, factors=[(2, 1)], cross_level_storage="explicit")
+    assert vv.list_resolution_levels(pts) == [0]

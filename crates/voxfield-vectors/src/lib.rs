@@ -14,9 +14,11 @@
 pub mod cells;
 pub mod objects;
 pub mod ply;
+pub mod pyramid;
 pub mod store;
 pub mod write;
 
 pub use objects::Objects;
+pub use pyramid::build_point_pyramid;
 pub use store::{LevelInfo, Points, Store};
 pub use write::{write_points, Attribute, PointsOptions};

@@ -61,7 +61,7 @@ pub fn fragment_index(counts: &[usize]) -> Vec<u8> {
     b
 }
 
-fn vlen(item: &[u8]) -> Vec<u8> {
+pub(crate) fn vlen(item: &[u8]) -> Vec<u8> {
     let mut b = Vec::with_capacity(item.len() + 8);
     b.extend(1u32.to_le_bytes());
     b.extend((item.len() as u32).to_le_bytes());
@@ -69,18 +69,18 @@ fn vlen(item: &[u8]) -> Vec<u8> {
     b
 }
 
-fn write_json(dir: &Path, v: &Value) -> Result<()> {
+pub(crate) fn write_json(dir: &Path, v: &Value) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let p = dir.join("zarr.json");
     let text = serde_json::to_string_pretty(v).expect("JSON values serialise");
     std::fs::write(&p, text).map_err(|e| Error::io(&p, e))
 }
 
-fn group(attributes: Value) -> Value {
+pub(crate) fn group(attributes: Value) -> Value {
     json!({"attributes": attributes, "zarr_format": 3, "node_type": "group"})
 }
 
-fn cell_array(shape: &[u64], attributes: Value) -> Value {
+pub(crate) fn cell_array(shape: &[u64], attributes: Value) -> Value {
     json!({
         "shape": shape,
         "data_type": "variable_length_bytes",

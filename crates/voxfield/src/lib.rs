@@ -48,7 +48,8 @@ pub mod vectors {
     pub use voxfield_vectors::ply::{read_ply, write_ply, PlyPoints};
     pub use voxfield_vectors::store::{itemsize, Column};
     pub use voxfield_vectors::{
-        write_points, Attribute, LevelInfo, Objects, Points, PointsOptions, Store,
+        build_point_pyramid, write_points, Attribute, LevelInfo, Objects, Points, PointsOptions,
+        Store,
     };
 }
 

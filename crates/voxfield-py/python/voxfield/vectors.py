@@ -94,3 +94,17 @@ def read_polylines(store_path: Any, *, level: int = 0) -> dict[str, Any]:
     lines = [v[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
     return {"polylines": lines, "object_ids": np.asarray(ids, dtype=np.int64), "ndim": dims,
             "polyline_count": len(lines), "vertex_count": len(v)}
+
+
+def build_pyramid(store_path: Any, *, factors: Sequence[tuple[float, float]],
+                  cross_level_storage: str = "none", method: str = "per_object") -> dict[str, Any]:
+    """zarr-vectors 0.9.2's ``build_pyramid`` for point clouds: one level per (coarsen,
+    sparsity) factor, each bin the previous one × coarsen, one metanode (the mean of its
+    members) per occupied bin. Point clouds are never thinned, so sparsity is ignored, as
+    zarr-vectors does. Only ``method='per_object'`` and ``cross_level_storage='none'`` so far."""
+    if method != "per_object":
+        raise ValueError(f"method {method!r}: only 'per_object' is implemented")
+    if cross_level_storage != "none":
+        raise ValueError("cross-level links are not written yet: pass cross_level_storage='none'")
+    counts = _voxfield.vectors_build_point_pyramid(os.fspath(store_path), [float(c) for c, _ in factors])
+    return {"levels": list(range(1, len(counts) + 1)), "vertex_counts": list(counts)}
