@@ -277,6 +277,17 @@ pub enum VectorsCommand {
         #[arg(long, default_value_t = 3)]
         dims: usize,
     },
+    /// Build coarser levels of a point-cloud store (zarr-vectors' per_object
+    /// coarsening, without cross-level links).
+    BuildPyramid {
+        store: PathBuf,
+        /// coarsen:sparsity per level, e.g. 2:1,2:4 (point clouds are never thinned).
+        #[arg(long, value_delimiter = ',', required = true)]
+        factors: Vec<String>,
+        /// per_object (cross_object_metanode is not built yet).
+        #[arg(long, default_value = "per_object")]
+        method: String,
+    },
     /// Levels, vertex counts, bounds and attributes of a store.
     Info {
         store: PathBuf,

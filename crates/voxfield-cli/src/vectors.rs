@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde_json::json;
 use voxfield::vectors::{
-    itemsize, read_ply, write_ply, write_points, Attribute, Column, PointsOptions, Store,
+    build_point_pyramid, itemsize, read_ply, write_ply, write_points, Attribute, Column,
+    PointsOptions, Store,
 };
 use voxfield_io::npy;
 
@@ -16,6 +17,11 @@ use crate::points;
 pub fn run(cmd: VectorsCommand) -> Result<()> {
     match cmd {
         VectorsCommand::Info { store, json } => info(&store, json),
+        VectorsCommand::BuildPyramid {
+            store,
+            factors,
+            method,
+        } => build(&store, &factors, &method),
         VectorsCommand::Write {
             input,
             out,
@@ -290,6 +296,33 @@ fn write(
         "voxfield: wrote {n} points in {chunks} chunks in {:.0} ms -> {}",
         t.elapsed().as_secs_f64() * 1e3,
         out.display()
+    );
+    Ok(())
+}
+
+fn build(path: &Path, factors: &[String], method: &str) -> Result<()> {
+    if method != "per_object" {
+        bail!("--method {method}: only per_object is built so far");
+    }
+    let coarsen: Vec<f64> = factors
+        .iter()
+        .map(|f| {
+            let c = f.split(':').next().unwrap_or("");
+            c.trim()
+                .parse::<f64>()
+                .map_err(|_| anyhow::anyhow!("--factors {f}: expected coarsen:sparsity, e.g. 2:1"))
+        })
+        .collect::<Result<_>>()?;
+    let t = Instant::now();
+    let counts = build_point_pyramid(path, &coarsen)?;
+    for (i, n) in counts.iter().enumerate() {
+        println!("level {}: {n} vertices", i + 1);
+    }
+    eprintln!(
+        "voxfield: built {} levels in {:.0} ms -> {}",
+        counts.len(),
+        t.elapsed().as_secs_f64() * 1e3,
+        path.display()
     );
     Ok(())
 }
