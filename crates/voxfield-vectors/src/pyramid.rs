@@ -223,7 +223,8 @@ fn write_level(
     let ratio: Vec<f64> = bin
         .iter()
         .zip(base_bin)
-        .map(|(t, r)| (t / r).round().max(1.0))
+        // Python's round: halves to even.
+        .map(|(t, r)| (t / r).round_ties_even().max(1.0))
         .collect();
     if let Some(ds) = a["multiscales"][0]["datasets"].as_array_mut() {
         ds.push(json!({"path": level.to_string(), "coordinateTransformations": [

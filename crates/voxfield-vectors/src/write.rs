@@ -192,7 +192,8 @@ pub fn write_points(
     let per_chunk: Vec<i64> = chunk
         .iter()
         .zip(&bin)
-        .map(|(c, b)| (c / b).round() as i64)
+        // Python's round, as zarr-vectors computes bins per chunk: halves to even.
+        .map(|(c, b)| (c / b).round_ties_even() as i64)
         .collect();
     if per_chunk.iter().any(|&p| p < 1) {
         return Err(Error::invalid("a bin must not be larger than its chunk"));
