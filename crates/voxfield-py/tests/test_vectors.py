@@ -383,3 +383,21 @@ def test_pyramid_refusals(tmp_path):
     with pytest.raises(ValueError, match="links"):
         vv.build_pyramid(pts, factors=[(2, 1)], cross_level_storage="explicit")
     assert vv.list_resolution_levels(pts) == [0]
+
+
+def test_a_crashed_build_leaves_a_readable_store(tmp_path):
+    """A level being built lives under a dot name until it is complete: a crash leaves it
+    there, invisible to both libraries, and the finished levels stay readable."""
+    from zarr_vectors.core.store import list_resolution_levels, open_store
+
+    s = tmp_path / "c.zarrvectors"
+    vv.write_points(s, cloud(3000, 50), chunk_shape=(25, 25, 25), bin_shape=(12.5, 12.5, 12.5))
+    vv.build_pyramid(s, factors=[(2, 1)])
+    stale = s / f".2.partial-{99999}" / "vertices"
+    stale.mkdir(parents=True)
+    (stale / "zarr.json").write_text("{ half written")
+    assert vv.list_resolution_levels(s) == [0, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert list_resolution_levels(open_store(str(s))) == [0, 1]
+        same(vv.read_points(s, level=1), zv_points.read_points(str(s), level=1))
