@@ -6,8 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde_json::json;
 use voxfield::vectors::{
-    build_point_pyramid, itemsize, read_ply, write_ply, write_points, Attribute, Column,
-    PointsOptions, Store,
+    build_point_pyramid, read_ply, write_ply, write_points, Attribute, PointsOptions, Store,
 };
 use voxfield_io::npy;
 
@@ -78,45 +77,23 @@ fn info(path: &Path, as_json: bool) -> Result<()> {
             l["level"],
             l["vertex_count"],
             l["coarsening_method"].as_str().unwrap_or("none"),
-            l["arrays"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default(),
-            l["attributes"]
-                .as_array()
-                .map(|a| a
-                    .iter()
-                    .filter_map(|x| x.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default()
+            joined(&l["arrays"]),
+            joined(&l["attributes"])
         );
     }
     Ok(())
 }
 
-/// Column values as f64, row-major.
-fn as_f64(c: &Column) -> Vec<f64> {
-    let s = itemsize(&c.dtype).expect("read columns have numeric dtypes");
-    c.bytes
-        .chunks_exact(s)
-        .map(|b| match c.dtype.as_str() {
-            "float64" => f64::from_le_bytes(b.try_into().expect("8")),
-            "float32" => f32::from_le_bytes(b.try_into().expect("4")) as f64,
-            "int64" => i64::from_le_bytes(b.try_into().expect("8")) as f64,
-            "uint64" => u64::from_le_bytes(b.try_into().expect("8")) as f64,
-            "int32" => i32::from_le_bytes(b.try_into().expect("4")) as f64,
-            "uint32" => u32::from_le_bytes(b.try_into().expect("4")) as f64,
-            "int16" => i16::from_le_bytes(b.try_into().expect("2")) as f64,
-            "uint16" => u16::from_le_bytes(b.try_into().expect("2")) as f64,
-            "int8" => b[0] as i8 as f64,
-            _ => b[0] as f64,
+/// A JSON list of strings, comma-separated.
+fn joined(v: &serde_json::Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         })
-        .collect()
+        .unwrap_or_default()
 }
 
 fn read(
@@ -153,7 +130,7 @@ fn read(
     if ply {
         let mut attrs = vec![];
         for c in &p.attributes {
-            let v = as_f64(c);
+            let v = c.to_f64();
             for k in 0..c.width {
                 let name = if c.width == 1 {
                     c.name.clone()
@@ -163,7 +140,7 @@ fn read(
                 attrs.push((name, v.iter().skip(k).step_by(c.width).copied().collect()));
             }
         }
-        write_ply(out, &as_f64(&p.positions), d, &attrs)?;
+        write_ply(out, &p.positions.to_f64(), d, &attrs)?;
         eprintln!(
             "voxfield: {n} vertices of level {level} in {:.0} ms -> {}",
             t.elapsed().as_secs_f64() * 1e3,
@@ -173,7 +150,7 @@ fn read(
     }
     let cols: Vec<(usize, Vec<f64>)> = std::iter::once(&p.positions)
         .chain(&p.attributes)
-        .map(|c| (c.width, as_f64(c)))
+        .map(|c| (c.width, c.to_f64()))
         .collect();
     let width: usize = cols.iter().map(|c| c.0).sum();
     let mut table = Vec::with_capacity(n * width);

@@ -17,7 +17,7 @@ use voxfield_core::{Error, Result};
 
 use crate::cells::read_json;
 use crate::store::Store;
-use crate::write::{cell_array, fragment_index, group, vlen, write_json};
+use crate::write::{chunk_key, fragment_index, group, write_json, CellGrid};
 
 /// Builds levels 1.. of a point-cloud store from `factors` (each level's bin
 /// is the previous one × its factor). Returns each new level's vertex count.
@@ -128,10 +128,7 @@ fn write_level(
         by_chunk.entry(c).or_default().push(i);
     }
     let [lo, hi] = &store.bounds;
-    let origin: Vec<i64> = (0..d).map(|a| (lo[a] / cs[a]).floor() as i64).collect();
-    let shape: Vec<u64> = (0..d)
-        .map(|a| ((hi[a] / cs[a]).floor() as i64 - origin[a] + 1).max(1) as u64)
-        .collect();
+    let grid = CellGrid::new(lo, hi, cs);
     let tmp = store
         .path
         .join(format!(".{level}.partial-{}", std::process::id()));
@@ -145,51 +142,11 @@ fn write_level(
                     .iter()
                     .for_each(|x| v.extend(x.to_le_bytes()));
             }
-            for (array, item) in [
-                (&vertices, v),
-                (&fragments, fragment_index(&vec![1; ids.len()])),
-            ] {
-                let mut p = array.join("c");
-                for (a, &x) in c.iter().enumerate() {
-                    p.push((x - origin[a]).to_string());
-                }
-                let dir = p.parent().expect("a cell has a directory");
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-                std::fs::write(&p, vlen(&item)).map_err(|e| Error::io(&p, e))?;
-            }
-            Ok(())
+            grid.put(&vertices, c, &v)?;
+            grid.put(&fragments, c, &fragment_index(&vec![1; ids.len()]))
         })?;
-        let nonempty: Vec<String> = by_chunk
-            .keys()
-            .map(|c| {
-                c.iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join(".")
-            })
-            .collect();
-        let with_origin = |mut attrs: Value| {
-            if origin.iter().any(|&g| g != 0) {
-                attrs["chunk_grid_origin"] = json!(origin);
-            }
-            attrs
-        };
-        write_json(
-            &vertices,
-            &cell_array(
-                &shape,
-                with_origin(json!({"nonempty_chunks": nonempty,
-            "zv_array": "vertices", "dtype": "float32", "encoding": "raw"})),
-            ),
-        )?;
-        write_json(
-            &fragments,
-            &cell_array(
-                &shape,
-                with_origin(json!({"nonempty_chunks": nonempty,
-            "zv_array": "vertex_fragments", "encoding": "fragment_index_v1"})),
-            ),
-        )?;
+        let nonempty: Vec<String> = by_chunk.keys().map(|c| chunk_key(c)).collect();
+        grid.write_vertex_arrays(&tmp, &nonempty, "float32")?;
         write_json(
             &tmp,
             &group(

@@ -53,6 +53,16 @@ pub struct Column {
     pub bytes: Vec<u8>,
 }
 
+impl Column {
+    /// The values as f64, row-major.
+    pub fn to_f64(&self) -> Vec<f64> {
+        let s = itemsize(&self.dtype).expect("columns hold numeric dtypes");
+        (0..self.bytes.len() / s)
+            .map(|i| value(&self.bytes, &self.dtype, i))
+            .collect()
+    }
+}
+
 /// The vertices of a level (or of a box in it) and their attributes.
 #[derive(Clone, Debug)]
 pub struct Points {

@@ -95,6 +95,80 @@ pub(crate) fn cell_array(shape: &[u64], attributes: Value) -> Value {
     })
 }
 
+/// A level's chunk grid, sized from the store's bounds as zarr-vectors sizes
+/// it: cells are absolute chunks shifted by `origin` (negative coordinates
+/// fit), `shape` cells per axis.
+pub(crate) struct CellGrid {
+    pub origin: Vec<i64>,
+    pub shape: Vec<u64>,
+}
+
+impl CellGrid {
+    pub fn new(lo: &[f64], hi: &[f64], chunk: &[f64]) -> CellGrid {
+        let origin: Vec<i64> = lo
+            .iter()
+            .zip(chunk)
+            .map(|(l, c)| (l / c).floor() as i64)
+            .collect();
+        let shape = (0..lo.len())
+            .map(|a| ((hi[a] / chunk[a]).floor() as i64 - origin[a] + 1).max(1) as u64)
+            .collect();
+        CellGrid { origin, shape }
+    }
+
+    /// Writes one cell's item (vlen-encoded) of `array` for absolute `chunk`.
+    pub fn put(&self, array: &Path, chunk: &[i64], item: &[u8]) -> Result<()> {
+        let mut p = array.join("c");
+        for (a, &x) in chunk.iter().enumerate() {
+            p.push((x - self.origin[a]).to_string());
+        }
+        let dir = p.parent().expect("a cell has a directory");
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        std::fs::write(&p, vlen(item)).map_err(|e| Error::io(&p, e))
+    }
+
+    /// A per-chunk array's `zarr.json` with `attrs`, the nonempty chunk keys
+    /// and the origin (when not zero).
+    pub fn write_array(&self, array: &Path, nonempty: &[String], attrs: Value) -> Result<()> {
+        let mut attrs = attrs;
+        let mut all = json!({"nonempty_chunks": nonempty});
+        if let (Value::Object(a), Value::Object(extra)) = (&mut all, attrs.take()) {
+            a.extend(extra);
+        }
+        if self.origin.iter().any(|&g| g != 0) {
+            all["chunk_grid_origin"] = json!(self.origin);
+        }
+        write_json(array, &cell_array(&self.shape, all))
+    }
+
+    /// The `vertices` and `vertex_fragments` arrays' metadata of a level.
+    pub fn write_vertex_arrays(
+        &self,
+        level: &Path,
+        nonempty: &[String],
+        dtype: &str,
+    ) -> Result<()> {
+        self.write_array(
+            &level.join("vertices"),
+            nonempty,
+            json!({"zv_array": "vertices", "dtype": dtype, "encoding": "raw"}),
+        )?;
+        self.write_array(
+            &level.join("vertex_fragments"),
+            nonempty,
+            json!({"zv_array": "vertex_fragments", "encoding": "fragment_index_v1"}),
+        )
+    }
+}
+
+/// An absolute chunk key, "i.j.k".
+pub(crate) fn chunk_key(c: &[i64]) -> String {
+    c.iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// Writes `positions` (n rows of `dims`) and `attributes` as a new store at
 /// `path` (refused if something is there). Returns the number of chunks.
 pub fn write_points(
@@ -221,12 +295,7 @@ pub fn write_points(
         .collect();
     let mut order: Vec<usize> = (0..n).collect();
     order.par_sort_by_key(|&i| keys[i]);
-    let grid_origin: Vec<i64> = (0..dims)
-        .map(|a| (lo[a] / chunk[a]).floor() as i64)
-        .collect();
-    let shape: Vec<u64> = (0..dims)
-        .map(|a| ((hi[a] / chunk[a]).floor() as i64 - grid_origin[a] + 1).max(1) as u64)
-        .collect();
+    let grid = CellGrid::new(&lo, &hi, &chunk);
     // Runs of one chunk in the sorted order.
     let mut runs = vec![];
     let mut s = 0;
@@ -242,13 +311,6 @@ pub fn write_points(
     let result = (|| -> Result<()> {
         let level = tmp.join("0");
         let vsize = if single { 4 } else { 8 };
-        let cell_path = |array: &Path, c: &[i64]| -> PathBuf {
-            let mut p = array.join("c");
-            for (a, &v) in c.iter().enumerate() {
-                p.push((v - grid_origin[a]).to_string());
-            }
-            p
-        };
         let vertices = level.join("vertices");
         let fragments = level.join("vertex_fragments");
         let attr_dirs: Vec<PathBuf> = attributes
@@ -270,12 +332,7 @@ pub fn write_points(
                     }
                 }
             }
-            let put = |array: &Path, item: &[u8]| -> Result<()> {
-                let p = cell_path(array, c);
-                let dir = p.parent().expect("a cell has a directory");
-                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-                std::fs::write(&p, vlen(item)).map_err(|e| Error::io(&p, e))
-            };
+            let put = |array: &Path, item: &[u8]| grid.put(array, c, item);
             put(&vertices, &v)?;
             put(&fragments, &fragment_index(&counts))?;
             for (a, dir) in attributes.iter().zip(&attr_dirs) {
@@ -290,47 +347,20 @@ pub fn write_points(
         })?;
         let nonempty: Vec<String> = runs
             .iter()
-            .map(|&(s, _)| {
-                keys[order[s]].0[..dims]
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join(".")
-            })
+            .map(|&(s, _)| chunk_key(&keys[order[s]].0[..dims]))
             .collect();
-        let with_origin = |mut attrs: Value| {
-            if grid_origin.iter().any(|&g| g != 0) {
-                attrs["chunk_grid_origin"] = json!(grid_origin);
-            }
-            attrs
-        };
-        write_json(
-            &vertices,
-            &cell_array(
-                &shape,
-                with_origin(json!({"nonempty_chunks": nonempty,
-            "zv_array": "vertices", "dtype": o.dtype, "encoding": "raw"})),
-            ),
-        )?;
-        write_json(
-            &fragments,
-            &cell_array(
-                &shape,
-                with_origin(json!({"nonempty_chunks": nonempty,
-            "zv_array": "vertex_fragments", "encoding": "fragment_index_v1"})),
-            ),
-        )?;
+        grid.write_vertex_arrays(&level, &nonempty, &o.dtype)?;
         if !attributes.is_empty() {
             write_json(&level.join("vertex_attributes"), &group(json!({})))?;
         }
         for (a, dir) in attributes.iter().zip(&attr_dirs) {
-            let mut attrs = json!({"nonempty_chunks": nonempty, "zv_array": "attribute",
-                "name": a.name, "dtype": a.dtype, "row_shape": if a.width > 1 { vec![a.width] } else { vec![] }});
+            let mut attrs = json!({"zv_array": "attribute", "name": a.name, "dtype": a.dtype,
+                "row_shape": if a.width > 1 { vec![a.width] } else { vec![] }});
             if a.width > 1 {
                 attrs["channel_names"] =
                     json!((0..a.width).map(|i| format!("ch{i}")).collect::<Vec<_>>());
             }
-            write_json(dir, &cell_array(&shape, with_origin(attrs)))?;
+            grid.write_array(dir, &nonempty, attrs)?;
         }
         let mut present = vec!["vertices"];
         if !attributes.is_empty() {
