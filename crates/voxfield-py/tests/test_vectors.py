@@ -401,3 +401,44 @@ def test_a_crashed_build_leaves_a_readable_store(tmp_path):
         warnings.simplefilter("ignore")
         assert list_resolution_levels(open_store(str(s))) == [0, 1]
         same(vv.read_points(s, level=1), zv_points.read_points(str(s), level=1))
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_fifos_symlinks_and_existing_outputs(tmp_path, pyramid):
+    """FIFOs inside a store or as input are refused (a read would block), a PLY output through a
+    symlink lands on its target, a FIFO output is refused, and a store is never written over."""
+    import os
+    import shutil
+    import subprocess
+
+    cli = os.environ["VOXFIELD_CLI"]
+    s = tmp_path / "f.zarrvectors"
+    shutil.copytree(pyramid, s)
+    cell = next(f for f in (s / "0" / "vertices" / "c").rglob("*") if f.is_file())
+    cell.unlink()
+    os.mkfifo(cell)
+    with pytest.raises(Exception, match="not a regular file"):
+        vv.read_points(s)
+    lvl = s / "1" / "zarr.json"
+    lvl.unlink()
+    os.mkfifo(lvl)
+    with pytest.raises(Exception, match="not a regular file"):
+        vv.read_points(s, level=1)
+    os.mkfifo(tmp_path / "in.ply")
+    r = subprocess.run([cli, "vectors", "write", tmp_path / "in.ply", "-o", tmp_path / "x.zarrvectors"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "not a regular file" in r.stderr
+    os.mkfifo(tmp_path / "out.ply")
+    r = subprocess.run([cli, "vectors", "read", pyramid, "--level", "2", "-o", tmp_path / "out.ply"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "FIFO" in r.stderr
+    (tmp_path / "real.ply").write_bytes(b"old")
+    os.symlink(tmp_path / "real.ply", tmp_path / "link.ply")
+    r = subprocess.run([cli, "vectors", "read", pyramid, "--level", "2", "-o", tmp_path / "link.ply"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "link.ply").is_symlink() and (tmp_path / "real.ply").read_bytes().startswith(b"ply\n")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "store_link.zarrvectors")
+    with pytest.raises(ValueError, match="already exists"):
+        vv.write_points(tmp_path / "store_link.zarrvectors", cloud(10, 1))
+    assert not (tmp_path / "elsewhere").exists()

@@ -39,6 +39,8 @@ fn bad(path: &Path, m: impl Into<String>) -> Error {
 /// Reads and parses a `zarr.json`.
 pub fn read_json(dir: &Path) -> Result<Value> {
     let p = dir.join("zarr.json");
+    // A FIFO or device would block the read.
+    voxfield_io::safety::regular_input(&p)?;
     let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
     serde_json::from_str(&text).map_err(|e| bad(&p, format!("not valid JSON: {e}")))
 }
@@ -178,11 +180,12 @@ impl CellArray {
             }
             file.push(cell.to_string());
         }
-        let raw = match std::fs::read(&file) {
-            Ok(b) => b,
+        match std::fs::metadata(&file) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(Error::io(&file, e)),
-        };
+            // A FIFO or device would block the read.
+            _ => voxfield_io::safety::regular_input(&file)?,
+        }
+        let raw = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
         let mut bytes = raw;
         for c in self.compression.iter().rev() {
             bytes = match c {

@@ -189,10 +189,12 @@ fn read_1d(dir: &Path, vlen: bool) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
     let (mut items, mut flat) = (vec![], vec![]);
     for k in 0..n.div_ceil(chunk) {
         let p = dir.join("c").join(k.to_string());
-        let raw = match std::fs::read(&p) {
-            Ok(b) => b,
+        let raw = match std::fs::metadata(&p) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
-            Err(e) => return Err(Error::io(&p, e)),
+            _ => {
+                voxfield_io::safety::regular_input(&p)?;
+                std::fs::read(&p).map_err(|e| Error::io(&p, e))?
+            }
         };
         let bytes = if zstd && !raw.is_empty() {
             zstd::stream::decode_all(&raw[..])

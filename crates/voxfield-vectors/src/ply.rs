@@ -60,6 +60,7 @@ fn check_count(path: &Path, n: u64, len: u64) -> Result<usize> {
 /// Reads the vertex element of a PLY file.
 pub fn read_ply(path: &Path) -> Result<PlyPoints> {
     let bad = |m: String| Error::format(path, m);
+    voxfield_io::safety::regular_input(path)?;
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut r = std::io::BufReader::new(file);
@@ -227,9 +228,9 @@ pub fn write_ply(
         head.push_str(&format!("property double {name}\n"));
     }
     head.push_str("end_header\n");
-    let tmp = path.with_extension("ply.partial");
-    let result = (|| -> std::io::Result<()> {
-        let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    // The project's atomic writer: a temporary file renamed into place; a
+    // symlink is followed, a device, FIFO or directory refused.
+    voxfield_io::npy::write_atomic(path, |w| {
         w.write_all(head.as_bytes())?;
         for i in 0..n {
             for &x in &positions[i * dims..(i + 1) * dims] {
@@ -239,13 +240,6 @@ pub fn write_ply(
                 w.write_all(&v[i].to_le_bytes())?;
             }
         }
-        w.flush()
-    })();
-    match result.and_then(|()| std::fs::rename(&tmp, path)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(Error::io(path, e))
-        }
-    }
+        Ok(())
+    })
 }

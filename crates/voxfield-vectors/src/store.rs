@@ -181,7 +181,8 @@ impl Store {
         for e in std::fs::read_dir(&self.path).map_err(|e| Error::io(&self.path, e))? {
             let e = e.map_err(|e| Error::io(&self.path, e))?;
             if let Some(l) = e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) {
-                if e.path().join("zarr.json").is_file() {
+                // Any zarr.json names a level (reading it refuses a FIFO or device).
+                if e.path().join("zarr.json").exists() {
                     out.push(l);
                 }
             }
@@ -193,7 +194,7 @@ impl Store {
     /// A level's metadata.
     pub fn level(&self, level: u64) -> Result<LevelInfo> {
         let dir = self.path.join(level.to_string());
-        if !dir.join("zarr.json").is_file() {
+        if !dir.join("zarr.json").exists() {
             return Err(Error::invalid(format!(
                 "{} has no level {level} (levels: {:?})",
                 self.path.display(),
