@@ -69,38 +69,80 @@ pub fn vectors_read_points<'py>(
 /// Writes a point cloud store: positions as float64 little-endian bytes
 /// (n × dims), attributes as (name, dtype, width, bytes).
 #[pyfunction]
-#[pyo3(signature = (path, positions, dims, attributes, chunk_shape=None, bin_shape=None, dtype="float32".to_string()))]
+#[pyo3(signature = (path, positions, dims, attrs, chunk_shape=None, bin_shape=None, dtype="float32".to_string()))]
 pub fn vectors_write_points(
     py: Python<'_>,
     path: PathBuf,
     positions: &[u8],
     dims: usize,
-    attributes: Vec<(String, String, usize, Vec<u8>)>,
+    attrs: Vec<RawAttribute>,
     chunk_shape: Option<Vec<f64>>,
     bin_shape: Option<Vec<f64>>,
     dtype: String,
 ) -> PyResult<usize> {
-    let pos: Vec<f64> = positions
+    let pos = floats(positions);
+    let o = voxfield::vectors::PointsOptions {
+        chunk_shape,
+        bin_shape,
+        dtype,
+    };
+    py.detach(|| voxfield::vectors::write_points(&path, &pos, dims, &attributes(&attrs), &o))
+        .map_err(py_err)
+}
+
+fn floats(bytes: &[u8]) -> Vec<f64> {
+    bytes
         .chunks_exact(8)
         .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .collect();
+        .collect()
+}
+
+/// An attribute as it crosses: (name, dtype, width, little-endian bytes).
+type RawAttribute = (String, String, usize, Vec<u8>);
+
+fn attributes(raw: &[RawAttribute]) -> Vec<voxfield::vectors::Attribute<'_>> {
+    raw.iter()
+        .map(|(name, dtype, width, bytes)| voxfield::vectors::Attribute {
+            name,
+            dtype,
+            width: *width,
+            bytes,
+        })
+        .collect()
+}
+
+/// Writes a polyline store: vertices as float64 bytes, polyline `i` the
+/// rows `offsets[i]..offsets[i + 1]`; returns (polylines, vertices, chunks, stitches).
+#[pyfunction]
+#[pyo3(signature = (path, positions, offsets, dims, vertex_attributes, object_attributes, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), geometry="streamline".to_string()))]
+#[allow(clippy::too_many_arguments)]
+pub fn vectors_write_polylines(
+    py: Python<'_>,
+    path: PathBuf,
+    positions: &[u8],
+    offsets: Vec<usize>,
+    dims: usize,
+    vertex_attributes: Vec<RawAttribute>,
+    object_attributes: Vec<RawAttribute>,
+    chunk_shape: Option<Vec<f64>>,
+    bin_shape: Option<Vec<f64>>,
+    dtype: String,
+    geometry: String,
+) -> PyResult<(usize, usize, usize, usize)> {
+    let pos = floats(positions);
     let o = voxfield::vectors::PointsOptions {
         chunk_shape,
         bin_shape,
         dtype,
     };
     py.detach(|| {
-        let attrs: Vec<voxfield::vectors::Attribute> = attributes
-            .iter()
-            .map(|(name, dtype, width, bytes)| voxfield::vectors::Attribute {
-                name,
-                dtype,
-                width: *width,
-                bytes,
-            })
-            .collect();
-        voxfield::vectors::write_points(&path, &pos, dims, &attrs, &o)
+        let (va, oa) = (
+            attributes(&vertex_attributes),
+            attributes(&object_attributes),
+        );
+        voxfield::vectors::write_polylines(&path, &pos, &offsets, dims, &va, &oa, &o, &geometry)
     })
+    .map(|s| (s.polylines, s.vertices, s.chunks, s.stitches))
     .map_err(py_err)
 }
 

@@ -442,3 +442,85 @@ def test_fifos_symlinks_and_existing_outputs(tmp_path, pyramid):
     with pytest.raises(ValueError, match="already exists"):
         vv.write_points(tmp_path / "store_link.zarrvectors", cloud(10, 1))
     assert not (tmp_path / "elsewhere").exists()
+
+
+def store_files(root):
+    return sorted(str(f.relative_to(root)) for f in root.rglob("*") if f.is_file())
+
+
+def assert_same_cells(mine, theirs):
+    """Every file of both stores: cells byte-identical (zstd ones equal once decoded), metadata equal as JSON
+    apart from the store name and the fields zarr-vectors leaves out."""
+    import numcodecs
+
+    assert store_files(mine) == store_files(theirs)
+    for f in store_files(theirs):
+        a, b = (mine / f).read_bytes(), (theirs / f).read_bytes()
+        if f.endswith("zarr.json"):
+            ja, jb = json.loads(a), json.loads(b)
+            if f == "zarr.json":
+                for j in (ja, jb):
+                    j["attributes"]["ome"].pop("name")
+            else:
+                # zarr-vectors' polyline writer records multi-channel vertex attributes as row_shape [].
+                for j in (ja, jb):
+                    j.get("attributes", {}).pop("row_shape", None)
+                    j.get("attributes", {}).pop("channel_names", None)
+            assert ja == jb, f
+        elif a[:4] == b"\x28\xb5\x2f\xfd":
+            assert numcodecs.Zstd().decode(a) == numcodecs.Zstd().decode(b), f
+        else:
+            assert a == b, f
+
+
+def streamlines(n, seed, d=3, scale=30.0):
+    rng = np.random.default_rng(seed)
+    return [rng.normal(0, scale, (int(rng.integers(1, 40)), d)).cumsum(0).astype(np.float32) for _ in range(n)]
+
+
+@pytest.mark.parametrize("d,chunk,bins", [(3, (50, 50, 50), (25, 25, 25)), (2, (16, 16), None)])
+def test_written_polylines_are_zarr_vectors_own_cells_and_stitches(tmp_path, d, chunk, bins):
+    lines = streamlines(120, 11, d)
+    va = {"fa": [np.arange(len(p), dtype=np.float32) for p in lines],
+          "rgb": [np.full((len(p), 3), i % 250, np.uint8) for i, p in enumerate(lines)]}
+    oa = {"length": np.arange(len(lines), dtype=np.float64) * 1.5,
+          "cls": np.arange(2 * len(lines), dtype=np.int32).reshape(-1, 2)}
+    theirs, mine = tmp_path / "zv.zarrvectors", tmp_path / "vf.zarrvectors"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = write_polylines(str(theirs), lines, chunk_shape=chunk, bin_shape=bins, vertex_attributes=va,
+                               object_attributes=oa)
+    got = vv.write_polylines(mine, lines, chunk_shape=chunk, bin_shape=bins, vertex_attributes=va,
+                             object_attributes=oa)
+    for k in ("polyline_count", "vertex_count", "chunk_count", "cross_chunk_link_count"):
+        assert got[k] == want[k], k
+    assert got["cross_chunk_link_count"] > 100
+    assert_same_cells(mine, theirs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        back = read_polylines(str(mine))
+    for want_line, pieces in zip(lines, back["polylines"]):
+        np.testing.assert_array_equal(np.concatenate(pieces), want_line)
+    ours = vv.read_polylines(mine)
+    for want_line, line in zip(lines, ours["polylines"]):
+        np.testing.assert_array_equal(line, want_line)
+
+
+def test_polyline_writes_refuse_bad_input_and_leave_nothing(tmp_path):
+    ok = streamlines(5, 3)
+    out = tmp_path / "bad.zarrvectors"
+    bad = [ok[:0], [ok[0], np.full((3, 3), np.nan, np.float32)], [ok[0], ok[1][:, :2]]]
+    for lines, msg in zip(bad, ["empty", "non-finite", "shape"]):
+        with pytest.raises(ValueError, match=msg):
+            vv.write_polylines(out, lines, chunk_shape=(10, 10, 10))
+    with pytest.raises(ValueError, match="vertices and"):
+        vv.write_polylines(out, ok, chunk_shape=(10, 10, 10),
+                           vertex_attributes={"a": [np.zeros(len(p) + 1) for p in ok]})
+    with pytest.raises(ValueError, match="needs 5 rows"):
+        vv.write_polylines(out, ok, chunk_shape=(10, 10, 10), object_attributes={"a": np.zeros(4)})
+    with pytest.raises(ValueError, match="geometry"):
+        vv.write_polylines(out, ok, chunk_shape=(10, 10, 10), geometry_type="mesh")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+    vv.write_polylines(out, ok, chunk_shape=(10, 10, 10))
+    with pytest.raises(ValueError, match="already exists"):
+        vv.write_polylines(out, ok, chunk_shape=(10, 10, 10))

@@ -12,13 +12,16 @@
 //! chunk keys and shifted by `chunk_grid_origin`.
 
 pub mod cells;
+mod manifests;
 pub mod objects;
 pub mod ply;
+pub mod polylines;
 pub mod pyramid;
 pub mod store;
 pub mod write;
 
 pub use objects::Objects;
+pub use polylines::{write_polylines, LinesSummary};
 pub use pyramid::build_point_pyramid;
 pub use store::{LevelInfo, Points, Store};
 pub use write::{write_points, Attribute, PointsOptions};

@@ -131,7 +131,10 @@ impl CellGrid {
     /// and the origin (when not zero).
     pub fn write_array(&self, array: &Path, nonempty: &[String], attrs: Value) -> Result<()> {
         let mut attrs = attrs;
-        let mut all = json!({"nonempty_chunks": nonempty});
+        // Sorted as strings, as zarr-vectors stores them.
+        let mut keys = nonempty.to_vec();
+        keys.sort_unstable();
+        let mut all = json!({"nonempty_chunks": keys});
         if let (Value::Object(a), Value::Object(extra)) = (&mut all, attrs.take()) {
             a.extend(extra);
         }
@@ -169,15 +172,8 @@ pub(crate) fn chunk_key(c: &[i64]) -> String {
         .join(".")
 }
 
-/// Writes `positions` (n rows of `dims`) and `attributes` as a new store at
-/// `path` (refused if something is there). Returns the number of chunks.
-pub fn write_points(
-    path: &Path,
-    positions: &[f64],
-    dims: usize,
-    attributes: &[Attribute],
-    o: &PointsOptions,
-) -> Result<usize> {
+/// Checks `positions` (rows of `dims` finite coordinates); returns the row count.
+pub(crate) fn check_positions(positions: &[f64], dims: usize) -> Result<usize> {
     if !(2..=3).contains(&dims) || !positions.len().is_multiple_of(dims) {
         return Err(Error::invalid(format!(
             "positions must be rows of 2 or 3 coordinates (got {dims})"
@@ -189,16 +185,17 @@ pub fn write_points(
     }
     if let Some(i) = positions.iter().position(|v| !v.is_finite()) {
         return Err(Error::invalid(format!(
-            "point {} has a non-finite coordinate ({})",
+            "vertex {} has a non-finite coordinate ({})",
             i / dims,
             positions[i]
         )));
     }
-    let single = match o.dtype.as_str() {
-        "float32" => true,
-        "float64" => false,
-        d => return Err(Error::invalid(format!("dtype {d}: float32 or float64"))),
-    };
+    Ok(n)
+}
+
+/// Checks that each attribute is numeric, has `rows` rows and a name a Zarr
+/// array can carry; `what` names the rows ("points", "polylines").
+pub(crate) fn check_attributes(attributes: &[Attribute], rows: usize, what: &str) -> Result<()> {
     for a in attributes {
         let size = itemsize(a.dtype).ok_or_else(|| {
             Error::invalid(format!(
@@ -206,9 +203,9 @@ pub fn write_points(
                 a.name, a.dtype
             ))
         })?;
-        if a.bytes.len() != n * a.width * size {
+        if a.width == 0 || a.bytes.len() != rows * a.width * size {
             return Err(Error::invalid(format!(
-                "attribute {} has {} values for {n} points",
+                "attribute {} has {} values for {rows} {what}",
                 a.name,
                 a.bytes.len() / size
             )));
@@ -220,52 +217,193 @@ pub fn write_points(
             )));
         }
     }
-    if std::fs::symlink_metadata(path).is_ok() {
-        return Err(Error::invalid(format!(
-            "{} already exists; remove it or choose another store path",
-            path.display()
-        )));
+    Ok(())
+}
+
+/// The layout shared by the writers: coordinates as stored (float32 rounds
+/// them), their bounds, and the chunk and bin sizes.
+pub(crate) struct Layout {
+    pub dims: usize,
+    pub single: bool,
+    pub stored: Vec<f64>,
+    pub lo: Vec<f64>,
+    pub hi: Vec<f64>,
+    pub chunk: Vec<f64>,
+    pub bin: Vec<f64>,
+}
+
+impl Layout {
+    /// Checks the options and the target path, rounds the coordinates as
+    /// stored and measures them.
+    pub fn new(path: &Path, positions: &[f64], dims: usize, o: &PointsOptions) -> Result<Layout> {
+        let single = match o.dtype.as_str() {
+            "float32" => true,
+            "float64" => false,
+            d => return Err(Error::invalid(format!("dtype {d}: float32 or float64"))),
+        };
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(Error::invalid(format!(
+                "{} already exists; remove it or choose another store path",
+                path.display()
+            )));
+        }
+        let stored: Vec<f64> = if single {
+            positions.iter().map(|&v| v as f32 as f64).collect()
+        } else {
+            positions.to_vec()
+        };
+        let mut lo = vec![f64::INFINITY; dims];
+        let mut hi = vec![f64::NEG_INFINITY; dims];
+        for r in stored.chunks_exact(dims) {
+            for a in 0..dims {
+                lo[a] = lo[a].min(r[a]);
+                hi[a] = hi[a].max(r[a]);
+            }
+        }
+        let chunk = match &o.chunk_shape {
+            Some(c) => c.clone(),
+            None => {
+                let extent = (0..dims).map(|a| hi[a] - lo[a]).fold(0.0, f64::max);
+                let top = hi.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                vec![extent + top.abs() + 1.0; dims]
+            }
+        };
+        let bin = o.bin_shape.clone().unwrap_or_else(|| chunk.clone());
+        if chunk.len() != dims || bin.len() != dims {
+            return Err(Error::invalid(format!(
+                "chunk and bin shapes need {dims} values"
+            )));
+        }
+        if let Some(v) = chunk
+            .iter()
+            .chain(&bin)
+            .find(|v| !(v.is_finite() && **v > 0.0))
+        {
+            return Err(Error::invalid(format!(
+                "chunk and bin sizes must be positive, not {v}"
+            )));
+        }
+        Ok(Layout {
+            dims,
+            single,
+            stored,
+            lo,
+            hi,
+            chunk,
+            bin,
+        })
     }
-    // Coordinates as stored (float32 rounds them), then as zarr-vectors bins them.
-    let stored: Vec<f64> = if single {
-        positions.iter().map(|&v| v as f32 as f64).collect()
-    } else {
-        positions.to_vec()
-    };
-    let mut lo = vec![f64::INFINITY; dims];
-    let mut hi = vec![f64::NEG_INFINITY; dims];
-    for r in stored.chunks_exact(dims) {
-        for a in 0..dims {
-            lo[a] = lo[a].min(r[a]);
-            hi[a] = hi[a].max(r[a]);
+
+    /// The chunk of stored row `i`, padded to three axes.
+    pub fn chunk_of(&self, i: usize) -> [i64; 3] {
+        let mut c = [0i64; 3];
+        for a in 0..self.dims {
+            c[a] = (self.stored[i * self.dims + a] / self.chunk[a]).floor() as i64;
+        }
+        c
+    }
+
+    /// Little-endian bytes of stored rows `rows`, appended to `out`.
+    pub fn put_rows(&self, rows: std::ops::Range<usize>, out: &mut Vec<u8>) {
+        for &x in &self.stored[rows.start * self.dims..rows.end * self.dims] {
+            if self.single {
+                out.extend((x as f32).to_le_bytes());
+            } else {
+                out.extend(x.to_le_bytes());
+            }
         }
     }
-    let chunk = match &o.chunk_shape {
-        Some(c) => c.clone(),
-        None => {
-            let extent = (0..dims).map(|a| hi[a] - lo[a]).fold(0.0, f64::max);
-            let top = hi.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            vec![extent + top.abs() + 1.0; dims]
+
+    pub fn grid(&self) -> CellGrid {
+        CellGrid::new(&self.lo, &self.hi, &self.chunk)
+    }
+
+    /// The root group's metadata for a new store of `geometry` with level 0.
+    pub fn root(&self, path: &Path, geometry: &str, base_bin: Option<&Vec<f64>>) -> Value {
+        let names = ["x", "y", "z"];
+        let axes: Vec<Value> = (0..self.dims)
+            .map(|a| json!({"name": names[a], "type": "space"}))
+            .collect();
+        let mut zv = json!({"zv_version": VERSION, "format_capabilities": [], "chunk_shape": self.chunk,
+            "bounds": [self.lo, self.hi], "geometry_types": [geometry],
+            "links_convention": "implicit_sequential", "object_index_convention": "standard",
+            "cross_chunk_strategy": "explicit_links"});
+        if let Some(b) = base_bin {
+            zv["base_bin_shape"] = json!(b);
         }
-    };
-    let bin = o.bin_shape.clone().unwrap_or_else(|| chunk.clone());
-    if chunk.len() != dims || bin.len() != dims {
-        return Err(Error::invalid(format!(
-            "chunk and bin shapes need {dims} values"
-        )));
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        group(json!({
+            "zarr_vectors": zv,
+            "multiscales": [{"version": "0.4", "name": "default", "axes": axes,
+                "datasets": [{"path": "0", "coordinateTransformations": [
+                    {"type": "scale", "scale": vec![1.0; self.dims]},
+                    {"type": "translation", "translation": self.bin.iter().map(|b| b / 2.0).collect::<Vec<_>>()}]}],
+                "metadata": {"format": "zarr_vectors"}}],
+            "ome": {"version": "0.6", "type": "collection", "name": name,
+                "attributes": {"scene": {"coordinateSystems": [{"name": "world", "axes": axes}],
+                    "coordinateTransformations": []}},
+                "nodes": [{"type": "zv:level", "name": "0"}]},
+        }))
     }
-    if let Some(v) = chunk
-        .iter()
-        .chain(&bin)
-        .find(|v| !(v.is_finite() && **v > 0.0))
-    {
-        return Err(Error::invalid(format!(
-            "chunk and bin sizes must be positive, not {v}"
-        )));
+}
+
+/// The `vertex_attributes/<name>` arrays' metadata of a level.
+pub(crate) fn write_attribute_arrays(
+    grid: &CellGrid,
+    level: &Path,
+    attributes: &[Attribute],
+    nonempty: &[String],
+) -> Result<()> {
+    if attributes.is_empty() {
+        return Ok(());
     }
+    write_json(&level.join("vertex_attributes"), &group(json!({})))?;
+    for a in attributes {
+        let mut attrs = json!({"zv_array": "attribute", "name": a.name, "dtype": a.dtype,
+            "row_shape": if a.width > 1 { vec![a.width] } else { vec![] }});
+        if a.width > 1 {
+            attrs["channel_names"] =
+                json!((0..a.width).map(|i| format!("ch{i}")).collect::<Vec<_>>());
+        }
+        grid.write_array(
+            &level.join("vertex_attributes").join(a.name),
+            nonempty,
+            attrs,
+        )?;
+    }
+    Ok(())
+}
+
+/// Renames the finished `tmp` store to `path`, or removes it after a failure.
+pub(crate) fn publish(tmp: &Path, path: &Path, built: Result<()>) -> Result<()> {
+    match built {
+        Ok(()) => std::fs::rename(tmp, path).map_err(|e| Error::io(path, e)),
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Writes `positions` (n rows of `dims`) and `attributes` as a new store at
+/// `path` (refused if something is there). Returns the number of chunks.
+pub fn write_points(
+    path: &Path,
+    positions: &[f64],
+    dims: usize,
+    attributes: &[Attribute],
+    o: &PointsOptions,
+) -> Result<usize> {
+    let n = check_positions(positions, dims)?;
+    check_attributes(attributes, n, "points")?;
+    let lay = Layout::new(path, positions, dims, o)?;
+    let (chunk, bin) = (&lay.chunk, &lay.bin);
     let per_chunk: Vec<i64> = chunk
         .iter()
-        .zip(&bin)
+        .zip(bin)
         // Python's round, as zarr-vectors computes bins per chunk: halves to even.
         .map(|(c, b)| (c / b).round_ties_even() as i64)
         .collect();
@@ -280,7 +418,8 @@ pub fn write_points(
     }
     // (chunk, fragment) of every point.
     // Chunk coordinates padded to three (2-D stores leave the last at 0).
-    let keys: Vec<([i64; 3], usize)> = stored
+    let keys: Vec<([i64; 3], usize)> = lay
+        .stored
         .par_chunks_exact(dims)
         .map(|r| {
             let mut c = [0i64; 3];
@@ -295,7 +434,7 @@ pub fn write_points(
         .collect();
     let mut order: Vec<usize> = (0..n).collect();
     order.par_sort_by_key(|&i| keys[i]);
-    let grid = CellGrid::new(&lo, &hi, &chunk);
+    let grid = lay.grid();
     // Runs of one chunk in the sorted order.
     let mut runs = vec![];
     let mut s = 0;
@@ -310,7 +449,6 @@ pub fn write_points(
     let tmp = temp_beside(path)?;
     let result = (|| -> Result<()> {
         let level = tmp.join("0");
-        let vsize = if single { 4 } else { 8 };
         let vertices = level.join("vertices");
         let fragments = level.join("vertex_fragments");
         let attr_dirs: Vec<PathBuf> = attributes
@@ -321,16 +459,10 @@ pub fn write_points(
             let rows = &order[s..e];
             let c = &keys[rows[0]].0[..dims];
             let mut counts = vec![0usize; total_bins as usize];
-            let mut v = Vec::with_capacity(rows.len() * dims * vsize);
+            let mut v = Vec::with_capacity(rows.len() * dims * 8);
             for &i in rows {
                 counts[keys[i].1] += 1;
-                for &x in &stored[i * dims..(i + 1) * dims] {
-                    if single {
-                        v.extend((x as f32).to_le_bytes());
-                    } else {
-                        v.extend(x.to_le_bytes());
-                    }
-                }
+                lay.put_rows(i..i + 1, &mut v);
             }
             let put = |array: &Path, item: &[u8]| grid.put(array, c, item);
             put(&vertices, &v)?;
@@ -350,18 +482,7 @@ pub fn write_points(
             .map(|&(s, _)| chunk_key(&keys[order[s]].0[..dims]))
             .collect();
         grid.write_vertex_arrays(&level, &nonempty, &o.dtype)?;
-        if !attributes.is_empty() {
-            write_json(&level.join("vertex_attributes"), &group(json!({})))?;
-        }
-        for (a, dir) in attributes.iter().zip(&attr_dirs) {
-            let mut attrs = json!({"zv_array": "attribute", "name": a.name, "dtype": a.dtype,
-                "row_shape": if a.width > 1 { vec![a.width] } else { vec![] }});
-            if a.width > 1 {
-                attrs["channel_names"] =
-                    json!((0..a.width).map(|i| format!("ch{i}")).collect::<Vec<_>>());
-            }
-            grid.write_array(dir, &nonempty, attrs)?;
-        }
+        write_attribute_arrays(&grid, &level, attributes, &nonempty)?;
         let mut present = vec!["vertices"];
         if !attributes.is_empty() {
             present.push("vertex_attributes");
@@ -374,51 +495,14 @@ pub fn write_points(
             "arrays_present": present, "fragments_tile": true}}),
             ),
         )?;
-        let names = ["x", "y", "z"];
-        let axes: Vec<Value> = (0..dims)
-            .map(|a| json!({"name": names[a], "type": "space"}))
-            .collect();
-        let mut zv = json!({"zv_version": VERSION, "format_capabilities": [], "chunk_shape": chunk,
-            "bounds": [lo, hi], "geometry_types": ["point_cloud"],
-            "links_convention": "implicit_sequential", "object_index_convention": "standard",
-            "cross_chunk_strategy": "explicit_links"});
-        if let Some(b) = &o.bin_shape {
-            zv["base_bin_shape"] = json!(b);
-        }
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        write_json(
-            &tmp,
-            &group(json!({
-                "zarr_vectors": zv,
-                "multiscales": [{"version": "0.4", "name": "default", "axes": axes,
-                    "datasets": [{"path": "0", "coordinateTransformations": [
-                        {"type": "scale", "scale": vec![1.0; dims]},
-                        {"type": "translation", "translation": bin.iter().map(|b| b / 2.0).collect::<Vec<_>>()}]}],
-                    "metadata": {"format": "zarr_vectors"}}],
-                "ome": {"version": "0.6", "type": "collection", "name": name,
-                    "attributes": {"scene": {"coordinateSystems": [{"name": "world", "axes": axes}],
-                        "coordinateTransformations": []}},
-                    "nodes": [{"type": "zv:level", "name": "0"}]},
-            })),
-        )
+        write_json(&tmp, &lay.root(path, "point_cloud", o.bin_shape.as_ref()))
     })();
-    match result {
-        Ok(()) => {
-            std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-            Ok(runs.len())
-        }
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&tmp);
-            Err(e)
-        }
-    }
+    publish(&tmp, path, result)?;
+    Ok(runs.len())
 }
 
 /// A fresh directory beside `path` for building the store.
-fn temp_beside(path: &Path) -> Result<PathBuf> {
+pub(crate) fn temp_beside(path: &Path) -> Result<PathBuf> {
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

@@ -41,18 +41,18 @@ pub mod env {
     };
 }
 
-/// Neural compression: hash-grid + MLP models of volumes (`.vxn`), trained on CPU.
 /// Multi-resolution vector pyramids: zarr-vectors 0.9.x stores read level by
 /// level or by bounding box.
 pub mod vectors {
     pub use voxfield_vectors::ply::{read_ply, write_ply, PlyPoints};
     pub use voxfield_vectors::store::{itemsize, Column};
     pub use voxfield_vectors::{
-        build_point_pyramid, write_points, Attribute, LevelInfo, Objects, Points, PointsOptions,
-        Store,
+        build_point_pyramid, write_points, write_polylines, Attribute, LevelInfo, LinesSummary,
+        Objects, Points, PointsOptions, Store,
     };
 }
 
+/// Neural compression: hash-grid + MLP models of volumes (`.vxn`), trained on CPU.
 pub mod neural {
     pub use voxfield_neural::model::MAGIC;
     pub use voxfield_neural::{

@@ -59,6 +59,18 @@ def read_points(store_path: Any, *, level: int = 0, bbox: Any = None,
             "vertex_count": len(positions)}
 
 
+def _pack(name: str, values: Any, rows: int) -> tuple[str, str, int, bytes]:
+    """An attribute as it crosses to Rust: (name, dtype, width, little-endian bytes)."""
+    a = np.asarray(values)
+    if a.dtype.kind not in "biuf" or a.dtype.kind == "b":
+        raise ValueError(f"attribute {name!r}: dtype {a.dtype} is not numeric")
+    if a.ndim not in (1, 2) or a.shape[0] != rows:
+        raise ValueError(f"attribute {name!r} has shape {a.shape}; it needs {rows} rows")
+    width = 1 if a.ndim == 1 else a.shape[1]
+    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+    return str(name), a.dtype.name, width, a.tobytes()
+
+
 def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float] | None = None,
                  bin_shape: Sequence[float] | None = None, vertex_attributes: dict[str, Any] | None = None,
                  dtype: str = "float32") -> dict[str, Any]:
@@ -67,21 +79,50 @@ def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float
     p = np.asarray(positions, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] not in (2, 3):
         raise ValueError(f"positions must have shape (n, 2) or (n, 3), got {p.shape}")
-    attrs = []
-    for name, values in (vertex_attributes or {}).items():
-        a = np.asarray(values)
-        if a.dtype.kind not in "biuf":
-            raise ValueError(f"attribute {name!r}: dtype {a.dtype} is not numeric")
-        if a.ndim not in (1, 2) or a.shape[0] != p.shape[0]:
-            raise ValueError(f"attribute {name!r} has shape {a.shape}; it needs {p.shape[0]} rows")
-        width = 1 if a.ndim == 1 else a.shape[1]
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
-        attrs.append((str(name), a.dtype.name, width, a.tobytes()))
+    attrs = [_pack(name, values, p.shape[0]) for name, values in (vertex_attributes or {}).items()]
     chunks = _voxfield.vectors_write_points(
         os.fspath(store_path), np.ascontiguousarray(p, dtype="<f8").tobytes(), p.shape[1], attrs,
         None if chunk_shape is None else [float(c) for c in chunk_shape],
         None if bin_shape is None else [float(b) for b in bin_shape], str(dtype))
     return {"vertex_count": int(p.shape[0]), "chunk_count": int(chunks)}
+
+
+def write_polylines(store_path: Any, polylines: Sequence[Any], *, chunk_shape: Sequence[float] | None = None,
+                    bin_shape: Sequence[float] | None = None,
+                    vertex_attributes: dict[str, Sequence[Any]] | None = None,
+                    object_attributes: dict[str, Any] | None = None, dtype: str = "float32",
+                    geometry_type: str = "streamline") -> dict[str, Any]:
+    """Write polylines (a list of (k, 2|3) arrays) as a new zarr-vectors 0.9.2 store, laid
+    out as zarr-vectors' ``write_polylines`` lays them out: cut where a polyline changes
+    chunk, one fragment per run, the cuts stored as cross-chunk stitches. Vertex
+    attributes are ``{name: [one array per polyline]}``, object attributes ``{name: (n,) or
+    (n, C)}``. Returns zarr-vectors' summary keys."""
+    lines = [np.asarray(p, dtype=np.float64) for p in polylines]
+    if not lines:
+        raise ValueError("no polylines: the input is empty")
+    dims = lines[0].shape[1] if lines[0].ndim == 2 else 0
+    for i, p in enumerate(lines):
+        if p.ndim != 2 or p.shape[1] != dims or dims not in (2, 3):
+            raise ValueError(f"polyline {i} has shape {p.shape}; every polyline needs shape (k, {dims or '2|3'})")
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in lines])]).astype(np.int64)
+    total = int(offsets[-1])
+    vattrs = []
+    for name, parts in (vertex_attributes or {}).items():
+        parts = list(parts)
+        if len(parts) != len(lines):
+            raise ValueError(f"vertex attribute {name!r} has {len(parts)} arrays for {len(lines)} polylines")
+        for i, (a, p) in enumerate(zip(parts, lines)):
+            if len(np.asarray(a)) != len(p):
+                raise ValueError(f"vertex attribute {name!r}: polyline {i} has {len(p)} vertices and "
+                                 f"{len(np.asarray(a))} values")
+        vattrs.append(_pack(name, np.concatenate([np.asarray(a) for a in parts]), total))
+    oattrs = [_pack(name, values, len(lines)) for name, values in (object_attributes or {}).items()]
+    n, v, chunks, stitches = _voxfield.vectors_write_polylines(
+        os.fspath(store_path), np.ascontiguousarray(np.concatenate(lines), dtype="<f8").tobytes(),
+        offsets.tolist(), dims, vattrs, oattrs,
+        None if chunk_shape is None else [float(c) for c in chunk_shape],
+        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), str(geometry_type))
+    return {"polyline_count": n, "vertex_count": v, "chunk_count": chunks, "cross_chunk_link_count": stitches}
 
 
 def read_polylines(store_path: Any, *, level: int = 0) -> dict[str, Any]:
