@@ -277,16 +277,31 @@ pub enum VectorsCommand {
         #[arg(long, default_value_t = 3)]
         dims: usize,
     },
-    /// Build coarser levels of a point-cloud store (zarr-vectors' per_object
-    /// coarsening, without cross-level links).
+    /// Build coarser levels (zarr-vectors' per_object coarsening: shared
+    /// metanodes, object ids kept, cross-level links).
     BuildPyramid {
         store: PathBuf,
-        /// coarsen:sparsity per level, e.g. 2:1,2:4 (point clouds are never thinned).
+        /// coarsen:sparsity per level, e.g. 2:1,2:4,2:4 (point clouds are never thinned).
         #[arg(long, value_delimiter = ',', required = true)]
         factors: Vec<String>,
         /// per_object (cross_object_metanode is not built yet).
         #[arg(long, default_value = "per_object")]
         method: String,
+        /// random (a fresh draw per level among the surviving objects) or
+        /// spatial_coverage (one object per occupied bin first).
+        #[arg(long, default_value = "random")]
+        thinning: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Carry vertex attributes to coarse levels: mean, sum, min, max, mode, count or first.
+        #[arg(long)]
+        agg: Option<String>,
+        /// Cross-level links: explicit (+N and -N), implicit (+N) or none.
+        #[arg(long, default_value = "explicit")]
+        links: String,
+        /// Deepest level delta linked (-1: all).
+        #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+        depth: i64,
     },
     /// Levels, vertex counts, bounds and attributes of a store.
     Info {

@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde_json::json;
 use voxfield::vectors::{
-    build_point_pyramid, read_ply, write_ply, write_points, Attribute, PointsOptions, Store,
+    build_pyramid, read_ply, write_ply, write_points, Aggregation, Attribute, CrossLevel,
+    PointsOptions, PyramidOptions, Store, Thinning,
 };
 use voxfield_io::npy;
 
@@ -20,7 +21,35 @@ pub fn run(cmd: VectorsCommand) -> Result<()> {
             store,
             factors,
             method,
-        } => build(&store, &factors, &method),
+            thinning,
+            seed,
+            agg,
+            links,
+            depth,
+        } => {
+            if method != "per_object" {
+                bail!("--method {method}: only per_object is built so far");
+            }
+            let thinning = match thinning.as_str() {
+                "random" => Thinning::Random { seed },
+                "spatial_coverage" => Thinning::SpatialCoverage { seed },
+                t => bail!("--thinning {t}: random or spatial_coverage"),
+            };
+            let cross_level = match links.as_str() {
+                "explicit" => CrossLevel::Explicit,
+                "implicit" => CrossLevel::Implicit,
+                "none" => CrossLevel::None,
+                l => bail!("--links {l}: explicit, implicit or none"),
+            };
+            let o = PyramidOptions {
+                factors: parse_factors(&factors)?,
+                cross_level,
+                depth,
+                thinning,
+                aggregation: agg.as_deref().map(Aggregation::parse).transpose()?,
+            };
+            build(&store, &o)
+        }
         VectorsCommand::Write {
             input,
             out,
@@ -277,27 +306,37 @@ fn write(
     Ok(())
 }
 
-fn build(path: &Path, factors: &[String], method: &str) -> Result<()> {
-    if method != "per_object" {
-        bail!("--method {method}: only per_object is built so far");
-    }
-    let coarsen: Vec<f64> = factors
+/// `coarsen:sparsity` pairs (a bare number is `coarsen:1`).
+fn parse_factors(factors: &[String]) -> Result<Vec<(f64, f64)>> {
+    factors
         .iter()
         .map(|f| {
-            let c = f.split(':').next().unwrap_or("");
-            c.trim()
-                .parse::<f64>()
-                .map_err(|_| anyhow::anyhow!("--factors {f}: expected coarsen:sparsity, e.g. 2:1"))
+            let mut parts = f.split(':').map(|p| p.trim().parse::<f64>());
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(Ok(c)), None, None) => Ok((c, 1.0)),
+                (Some(Ok(c)), Some(Ok(s)), None) => Ok((c, s)),
+                _ => bail!("--factors {f}: expected coarsen:sparsity, e.g. 2:1"),
+            }
         })
-        .collect::<Result<_>>()?;
+        .collect()
+}
+
+fn build(path: &Path, o: &PyramidOptions) -> Result<()> {
     let t = Instant::now();
-    let counts = build_point_pyramid(path, &coarsen)?;
-    for (i, n) in counts.iter().enumerate() {
-        println!("level {}: {n} vertices", i + 1);
+    let levels = build_pyramid(path, o)?;
+    for l in &levels {
+        if l.objects > 0 {
+            println!(
+                "level {}: {} vertices, {} objects",
+                l.level, l.vertices, l.objects
+            );
+        } else {
+            println!("level {}: {} vertices", l.level, l.vertices);
+        }
     }
     eprintln!(
         "voxfield: built {} levels in {:.0} ms -> {}",
-        counts.len(),
+        levels.len(),
         t.elapsed().as_secs_f64() * 1e3,
         path.display()
     );

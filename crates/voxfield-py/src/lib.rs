@@ -667,7 +667,7 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vectors::vectors_write_polylines, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_read_objects, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_remove_level, m)?)?;
-    m.add_function(wrap_pyfunction!(vectors::vectors_build_point_pyramid, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_build_pyramid, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::fit_rbf, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::load_model, m)?)?;
     Ok(())

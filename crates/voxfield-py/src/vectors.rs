@@ -175,13 +175,61 @@ pub fn vectors_remove_level(py: Python<'_>, path: PathBuf, level: u64) -> PyResu
         .map_err(py_err)
 }
 
-/// Builds coarse levels of a point-cloud store; returns their vertex counts.
+/// Builds coarse levels; returns (level, vertices, objects kept) per level.
+/// `keep` (per level, the object rows kept, or None for all) replaces the
+/// thinning draw when given.
 #[pyfunction]
-pub fn vectors_build_point_pyramid(
+#[pyo3(signature = (path, factors, cross_level="explicit", depth=1, thinning="random", seed=0, keep=None, aggregation=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn vectors_build_pyramid(
     py: Python<'_>,
     path: PathBuf,
-    factors: Vec<f64>,
-) -> PyResult<Vec<usize>> {
-    py.detach(|| voxfield::vectors::build_point_pyramid(&path, &factors))
+    factors: Vec<(f64, f64)>,
+    cross_level: &str,
+    depth: i64,
+    thinning: &str,
+    seed: u64,
+    keep: Option<Vec<Option<Vec<usize>>>>,
+    aggregation: Option<String>,
+) -> PyResult<Vec<(u64, usize, usize)>> {
+    use voxfield::vectors::{Aggregation, CrossLevel, PyramidOptions, Thinning};
+    let cross_level = match cross_level {
+        "none" => CrossLevel::None,
+        "implicit" => CrossLevel::Implicit,
+        "explicit" => CrossLevel::Explicit,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "cross_level_storage {other:?}: none, implicit or explicit"
+            )))
+        }
+    };
+    let thinning = match (keep, thinning) {
+        (Some(k), _) => Thinning::Given(k),
+        (None, "random") => Thinning::Random { seed },
+        (None, "spatial_coverage") => Thinning::SpatialCoverage { seed },
+        (None, other) => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "sparsity_strategy {other:?}: random or spatial_coverage"
+            )))
+        }
+    };
+    let aggregation = aggregation
+        .map(|a| Aggregation::parse(&a))
+        .transpose()
+        .map_err(py_err)?;
+    let o = PyramidOptions {
+        factors,
+        cross_level,
+        depth,
+        thinning,
+        aggregation,
+    };
+    py.detach(|| voxfield::vectors::build_pyramid(&path, &o))
+        .map(|levels| {
+            levels
+                .into_iter()
+                .map(|l| (l.level, l.vertices, l.objects))
+                .collect()
+        })
         .map_err(py_err)
 }

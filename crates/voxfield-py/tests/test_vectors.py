@@ -346,7 +346,7 @@ def test_point_pyramids_are_built_as_zarr_vectors_builds_them(tmp_path, lo, hi, 
         warnings.simplefilter("ignore")
         zv_points.write_points(str(theirs), p, chunk_shape=chunk, bin_shape=bins)
         shutil.copytree(theirs, mine)
-        build_pyramid(str(theirs), factors=[(f, 1) for f in factors], cross_level_storage="none")
+        build_pyramid(str(theirs), factors=[(f, 1) for f in factors])
     out = vv.build_pyramid(mine, factors=[(f, 1) for f in factors])
     assert out["levels"] == list(range(1, len(factors) + 1))
     assert vv.list_resolution_levels(mine) == vv.list_resolution_levels(theirs)
@@ -374,15 +374,10 @@ def test_pyramid_refusals(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         write_polylines(str(path), lines, chunk_shape=(8, 8, 8))
-    with pytest.raises(Exception, match="only point clouds"):
+    vv.build_pyramid(path, factors=[(2, 1)])
+    with pytest.raises(Exception, match="has levels"):
         vv.build_pyramid(path, factors=[(2, 1)])
-    pts = tmp_path / "p.zarrvectors"
-    vv.write_points(pts, cloud(100, 1))
-    with pytest.raises(Exception, match="≥ 1"):
-        vv.build_pyramid(pts, factors=[(0.5, 1)])
-    with pytest.raises(ValueError, match="links"):
-        vv.build_pyramid(pts, factors=[(2, 1)], cross_level_storage="explicit")
-    assert vv.list_resolution_levels(pts) == [0]
+    assert vv.list_resolution_levels(path) == [0, 1]
 
 
 def test_a_crashed_build_leaves_a_readable_store(tmp_path):
@@ -524,3 +519,116 @@ def test_polyline_writes_refuse_bad_input_and_leave_nothing(tmp_path):
     vv.write_polylines(out, ok, chunk_shape=(10, 10, 10))
     with pytest.raises(ValueError, match="already exists"):
         vv.write_polylines(out, ok, chunk_shape=(10, 10, 10))
+
+
+@pytest.mark.parametrize("kind", ["lines", "points"])
+def test_pyramids_with_links_thinning_and_depth_are_zarr_vectors_own(tmp_path, kind):
+    """0.9.2's single-seed draws reproduced: every cell, manifest, object attribute and
+    cross-level link family (+1/-1/+2/-2) equal to what zarr-vectors writes."""
+    import shutil
+
+    theirs, mine = tmp_path / "zv.zarrvectors", tmp_path / "vf.zarrvectors"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "lines":
+            write_polylines(str(theirs), streamlines(200, 5), chunk_shape=(50, 50, 50), bin_shape=(25, 25, 25),
+                            object_attributes={"length": np.arange(200, dtype=np.float64) * 1.5,
+                                               "tag": np.arange(200, dtype=np.uint16)})
+            factors = [(2, 1), (2, 4), (2, 2)]
+        else:
+            zv_points.write_points(str(theirs), cloud(20_000, 3, -30, 100), chunk_shape=(50, 50, 50),
+                                   bin_shape=(12.5, 12.5, 12.5))
+            factors = [(2, 1), (2, 1), (2, 1)]
+        shutil.copytree(theirs, mine)
+        want = build_pyramid(str(theirs), factors=factors, sparsity_seed=42, cross_level_depth=2)
+    got = vv.build_pyramid(mine, factors=factors, sparsity_seed=42, cross_level_depth=2, single_seed=True)
+    assert got["vertex_counts"] == [s["vertex_count"] for s in want["level_specs"]]
+    assert (mine / "1" / "links" / "+2").is_dir() and (mine / "3" / "links" / "-2").is_dir()
+    assert_same_cells(mine, theirs)
+    if kind == "lines":
+        # 0.9.2's single seed: level 3 redraws from all 200 rows, so it keeps objects level 2 dropped.
+        assert got["objects_kept"] == [200, 50, 100]
+
+
+def test_pyramid_thinning_per_level_is_nested_and_keeps_object_ids(tmp_path):
+    lines = streamlines(400, 21)
+    path = tmp_path / "t.zarrvectors"
+    vv.write_polylines(path, lines, chunk_shape=(50, 50, 50), bin_shape=(25, 25, 25))
+    out = vv.build_pyramid(path, factors=[(2, 1), (2, 4), (2, 4)], sparsity_seed=3)
+    assert out["objects_kept"] == [400, 100, 25]
+    ids = [set(vv.read_polylines(path, level=lv)["object_ids"].tolist()) for lv in range(4)]
+    assert ids[0] == ids[1] == set(range(400))
+    assert len(ids[2]) == 100 and len(ids[3]) == 25 and ids[3] < ids[2]  # drawn among the survivors
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for lv in range(4):  # zarr-vectors reads every level, dropped objects empty, ids kept
+            theirs = read_polylines(str(path), level=lv)
+            assert set(int(i) for i in theirs["object_ids"]) == ids[lv]
+    # A coarse object's path is its level-0 vertices' metanodes with repeats collapsed.
+    first = vv.read_polylines(path, level=1)
+    assert first["polyline_count"] == 400
+    assert all(len(c) <= len(f) for c, f in zip(first["polylines"], lines))
+
+
+def test_spatial_coverage_keeps_one_object_per_occupied_bin(tmp_path):
+    rng = np.random.default_rng(4)
+    # 60 clusters of 5 short lines each, far apart: a random draw of 60 misses clusters, coverage must not.
+    cells = rng.choice(30 ** 3, 60, replace=False)
+    centres = np.stack(np.unravel_index(cells, (30, 30, 30)), axis=1) * 200.0 + 100.0  # level-1 bin centres
+    lines = [(c + rng.normal(0, 3, (6, 3)).cumsum(0)).astype(np.float32) for c in centres for _ in range(5)]
+    path = tmp_path / "c.zarrvectors"
+    vv.write_polylines(path, lines, chunk_shape=(400, 400, 400), bin_shape=(100, 100, 100))
+    vv.build_pyramid(path, factors=[(2, 5)], sparsity_strategy="spatial_coverage", sparsity_seed=1,
+                     cross_level_storage="none")
+    kept = vv.read_polylines(path, level=1)["object_ids"]
+    assert len(kept) == 60
+    assert sorted(set(int(k) // 5 for k in kept)) == list(range(60))
+
+
+def test_attribute_aggregation_checked_by_hand(tmp_path):
+    p = cloud(5000, 12, 0, 100)
+    rng = np.random.default_rng(13)
+    intensity = rng.random(len(p)).astype(np.float32)
+    label = rng.integers(0, 4, len(p)).astype(np.int32)
+    for agg in ["mean", "sum", "min", "max", "mode", "count", "first"]:
+        path = tmp_path / f"{agg}.zarrvectors"
+        vv.write_points(path, p, chunk_shape=(50, 50, 50), bin_shape=(12.5, 12.5, 12.5),
+                        vertex_attributes={"intensity": intensity, "label": label})
+        # Members in stored order ("first" is the first member as level 0 stores them).
+        base = vv.read_points(path, attribute_names=["intensity", "label"])
+        stored, values_of = base["positions"], base["vertex_attributes"]
+        groups = {}
+        for i, k in enumerate(map(tuple, np.floor(stored.astype(np.float64) / 25.0).astype(np.int64))):
+            groups.setdefault(k, []).append(i)
+        vv.build_pyramid(path, factors=[(2, 1)], aggregation=agg, cross_level_storage="none")
+        got = vv.read_points(path, level=1, attribute_names=["intensity", "label"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = zv_points.read_points(str(path), level=1, attribute_names=["intensity", "label"])
+        same(got, theirs)
+        # The metanode of each bin sits at its members' float64 mean, stored as float32.
+        by_pos = {}
+        for members in groups.values():
+            centre = tuple(stored[members].astype(np.float64).mean(0).astype(np.float32))
+            by_pos[centre] = members
+        assert len(by_pos) == got["vertex_count"] == len(groups)
+        for row, pos in enumerate(got["positions"]):
+            m = by_pos[tuple(pos)]
+            for name in ("intensity", "label"):
+                v = values_of[name][m].astype(np.float64)
+                want = {"mean": v.mean(), "sum": v.sum(), "min": v.min(), "max": v.max(), "count": len(m),
+                        "first": v[0], "mode": np.unique(v)[np.argmax(np.unique(v, return_counts=True)[1])]}[agg]
+                np.testing.assert_allclose(got["vertex_attributes"][name][row], want, rtol=1e-6)
+
+
+def test_pyramid_bad_options_are_refused(tmp_path):
+    path = tmp_path / "p.zarrvectors"
+    vv.write_points(path, cloud(500, 1), chunk_shape=(50, 50, 50))
+    for kwargs, msg in [({"factors": [(0.5, 1)]}, "≥ 1"), ({"factors": [(2, float("nan"))]}, "≥ 1"),
+                        ({"factors": []}, "no factors"), ({"factors": [(2, 1)], "aggregation": "median"}, "median"),
+                        ({"factors": [(2, 1)], "cross_level_storage": "both"}, "both"),
+                        ({"factors": [(2, 1)], "sparsity_strategy": "length"}, "length"),
+                        ({"factors": [(2, 1)], "cross_level_depth": -2}, "depth")]:
+        with pytest.raises(Exception, match=msg):
+            vv.build_pyramid(path, **kwargs)
+    assert vv.list_resolution_levels(path) == [0]

@@ -22,6 +22,6 @@ pub mod write;
 
 pub use objects::Objects;
 pub use polylines::{write_polylines, LinesSummary};
-pub use pyramid::build_point_pyramid;
+pub use pyramid::{build_pyramid, Aggregation, CrossLevel, LevelSummary, PyramidOptions, Thinning};
 pub use store::{LevelInfo, Points, Store};
 pub use write::{write_points, Attribute, PointsOptions};

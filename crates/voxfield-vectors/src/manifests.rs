@@ -139,6 +139,10 @@ pub(crate) fn write_object_index(
 
 /// The "absent" sentinel zarr-vectors fills missing object rows with:
 /// NaN for floats, the minimum of signed and the maximum of unsigned ints.
+pub(crate) fn sentinel_bytes(dtype: &str) -> Option<Vec<u8>> {
+    sentinel(dtype).map(|(_, b)| b)
+}
+
 fn sentinel(dtype: &str) -> Option<(Value, Vec<u8>)> {
     Some(match dtype {
         "float32" => (json!("NaN"), f32::NAN.to_le_bytes().to_vec()),
@@ -156,11 +160,13 @@ fn sentinel(dtype: &str) -> Option<(Value, Vec<u8>)> {
 }
 
 /// Writes `level/object_attributes/<name>` for `n` objects: dense arrays of
-/// the attributes' rows (already aligned with the object rows).
+/// the attributes' rows (already aligned with the object rows), zstd-compressed
+/// when `compress` (as zarr-vectors writes them on pyramid levels).
 pub(crate) fn write_object_attributes(
     level: &Path,
     attributes: &[Attribute],
     n: usize,
+    compress: bool,
 ) -> Result<()> {
     if attributes.is_empty() {
         return Ok(());
@@ -181,6 +187,10 @@ pub(crate) fn write_object_attributes(
             (vec![n], vec![OBJECT_ATTRIBUTE_ROWS])
         };
         let dir = root.join(a.name);
+        let mut codecs = vec![json!({"name": "bytes", "configuration": {"endian": "little"}})];
+        if compress {
+            codecs.push(json!({"name": "zstd", "configuration": {"level": 0, "checksum": false}}));
+        }
         write_json(
             &dir,
             &array_meta(
@@ -188,7 +198,7 @@ pub(crate) fn write_object_attributes(
                 chunks,
                 a.dtype,
                 fill,
-                json!([{"name": "bytes", "configuration": {"endian": "little"}}]),
+                json!(codecs),
                 json!({"zv_array": "object_attribute", "name": a.name, "dtype": a.dtype,
                     "shape": shape, "fill_sentinel_meaning": "absent"}),
             ),
@@ -202,6 +212,7 @@ pub(crate) fn write_object_attributes(
             if a.width > 1 {
                 p.push("0");
             }
+            let b = if compress { zstd(&p, &b)? } else { b };
             write_file(&p, &b)?;
         }
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use rayon::prelude::*;
+use serde_json::Value;
 use voxfield_core::{Error, Result};
 
 use crate::cells::{read_json, CellArray};
@@ -121,7 +122,7 @@ pub fn decode_fragments(b: &[u8]) -> std::result::Result<Fragments, String> {
 }
 
 /// One manifest block: a chunk and fragments in it, in object order.
-type Block = (Vec<i64>, Vec<u64>);
+pub type Block = (Vec<i64>, Vec<u64>);
 
 /// A chunk's vertex bytes and fragment index, by chunk.
 type Loaded = (Vec<i64>, (Vec<u8>, Fragments));
@@ -219,7 +220,53 @@ fn read_1d(dir: &Path, vlen: bool) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
             flat.extend(bytes);
         }
     }
+    items.truncate(n);
     Ok((items, flat))
+}
+
+/// The first `len` bytes of a dense numeric array chunked along its first
+/// axis (object attributes): chunks `c/<k>` (`c/<k>/0` for 2-D), zstd or
+/// not; missing chunks are an error.
+pub(crate) fn read_dense(dir: &Path, len: usize) -> Result<Vec<u8>> {
+    let meta = read_json(dir)?;
+    let meta_path = dir.join("zarr.json");
+    let bad = |m: String| Error::format(&meta_path, m);
+    let shape: Vec<u64> = meta["shape"]
+        .as_array()
+        .map(|s| s.iter().filter_map(Value::as_u64).collect())
+        .unwrap_or_default();
+    let rows = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
+        .as_u64()
+        .filter(|&c| c > 0)
+        .ok_or_else(|| bad("no chunk shape".into()))?;
+    let zstd = meta["codecs"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["name"] == "zstd"));
+    let n = shape.first().copied().unwrap_or(0);
+    let mut out = vec![];
+    for k in 0..n.div_ceil(rows) {
+        let mut p = dir.join("c").join(k.to_string());
+        if shape.len() == 2 {
+            p.push("0");
+        }
+        voxfield_io::safety::regular_input(&p)?;
+        let raw = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        let b = if zstd {
+            zstd::stream::decode_all(&raw[..])
+                .map_err(|e| Error::format(&p, format!("zstd: {e}")))?
+        } else {
+            raw
+        };
+        out.extend(b);
+    }
+    if out.len() < len {
+        return Err(bad(format!(
+            "{} bytes of data for {len} expected",
+            out.len()
+        )));
+    }
+    out.truncate(len);
+    Ok(out)
 }
 
 /// Polylines (or any objects) of a level: vertices object by object.
@@ -235,14 +282,11 @@ pub struct Objects {
 }
 
 impl Store {
-    /// The objects of `level` in manifest-row order, each its vertices in
-    /// order (the fragments of its manifest blocks, concatenated); objects
-    /// with an empty manifest (dropped at a sparser level) are skipped.
-    pub fn read_objects(&self, level: u64) -> Result<Objects> {
-        self.level(level)?;
-        let dir = self.path.join(level.to_string());
+    /// The object index of `level`: per row its object id and its manifest
+    /// blocks (empty for an object absent from the level).
+    pub fn manifest_rows(&self, level: u64) -> Result<(Vec<i64>, Vec<Vec<Block>>)> {
         let d = self.dims;
-        let index = dir.join("object_index");
+        let index = self.path.join(level.to_string()).join("object_index");
         let attrs = read_json(&index)?;
         let layout = attrs["attributes"]["layout"]
             .as_str()
@@ -262,6 +306,12 @@ impl Store {
         } else {
             (0..manifests.len() as i64).collect()
         };
+        if ids.len() != manifests.len() {
+            return Err(Error::format(
+                index.join("object_ids"),
+                format!("{} object ids for {} manifests", ids.len(), manifests.len()),
+            ));
+        }
         let decoded: Vec<Vec<Block>> = manifests
             .par_iter()
             .enumerate()
@@ -271,6 +321,17 @@ impl Store {
                 })
             })
             .collect::<Result<_>>()?;
+        Ok((ids, decoded))
+    }
+
+    /// The objects of `level` in manifest-row order, each its vertices in
+    /// order (the fragments of its manifest blocks, concatenated); objects
+    /// with an empty manifest (dropped at a sparser level) are skipped.
+    pub fn read_objects(&self, level: u64) -> Result<Objects> {
+        self.level(level)?;
+        let dir = self.path.join(level.to_string());
+        let d = self.dims;
+        let (ids, decoded) = self.manifest_rows(level)?;
         let vertices = CellArray::open(&dir.join("vertices"), d)?;
         let fragments = CellArray::open(&dir.join("vertex_fragments"), d)?;
         let dtype = vertices.attrs["dtype"]

@@ -264,7 +264,7 @@ pub fn write_polylines(
         write_attribute_arrays(&grid, &level, vertex_attributes, &nonempty)?;
         let ids: Vec<i64> = (0..lines as i64).collect();
         write_object_index(&level, dims, &manifests, &ids, false)?;
-        write_object_attributes(&level, object_attributes, lines)?;
+        write_object_attributes(&level, object_attributes, lines, false)?;
         if stitches > 0 {
             write_link_family(&grid, &level, "0", &buckets, true, false, stitches, dims)?;
         }

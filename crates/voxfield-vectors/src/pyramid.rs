@@ -1,12 +1,21 @@
-//! Coarser levels of a point cloud, as zarr-vectors 0.9.2's `per_object`
-//! coarsener builds them for stores without objects: the source level's
-//! vertices (chunk by chunk, rows in order) are binned at the target bin
-//! (the source bin × the factor); each occupied bin becomes one metanode at
-//! the float64 mean of its members, stored as float32; metanodes are ordered
-//! as numpy's `unique` orders the bins' raw int64 bytes, laid out by the chunk
-//! of their own position, one fragment each. Each level is built under a
-//! temporary name and renamed into place before the root metadata names it,
-//! so an interrupted build leaves the levels finished so far.
+//! Coarser levels, as zarr-vectors 0.9.2's `per_object` coarsener builds
+//! them: the surviving objects' vertices of the source level (a point cloud
+//! is one implicit object) are binned at the target bin (the source bin ×
+//! the factor); each occupied bin becomes one metanode at the float64 mean
+//! of its members, stored as float32, shared by every object through it;
+//! metanodes are ordered as numpy's `unique` orders the bins' raw int64
+//! bytes and laid out by the chunk of their own position, one fragment
+//! each; an object's manifest is its vertices' metanodes with consecutive
+//! repeats collapsed, and its object id is kept (dropped objects keep an
+//! empty manifest). Cross-level links record each fine vertex's metanode
+//! (`+N` in the fine level, `-N` mirrored in the coarse one when explicit).
+//!
+//! Beyond 0.9.2: vertex attributes carried to coarse levels by an
+//! aggregation, thinning with a fresh seed per level among the surviving
+//! objects, and `spatial_coverage` thinning (one object per occupied bin
+//! first). Each level is built under a temporary name and renamed into
+//! place before the root metadata names it, so an interrupted build leaves
+//! the levels finished so far.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,16 +24,240 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 use voxfield_core::{Error, Result};
 
-use crate::cells::read_json;
-use crate::store::Store;
-use crate::write::{chunk_key, fragment_index, group, write_json, CellGrid};
+use crate::cells::{read_json, CellArray};
+use crate::manifests::{
+    encode_manifest, sentinel_bytes, write_object_attributes, write_object_index, EMPTY_MANIFEST,
+};
+use crate::objects::{decode_fragments, FragmentRows};
+use crate::polylines::{write_link_family, LinkBuckets};
+use crate::store::{itemsize, Store};
+use crate::write::{chunk_key, fragment_index, group, write_json, Attribute, CellGrid};
 
-/// Builds levels 1.. of a point-cloud store from `factors` (each level's bin
-/// is the previous one × its factor). Returns each new level's vertex count.
-/// Stores with objects (polylines, graphs) and stores that already have
-/// coarse levels are refused; cross-level links are not written
-/// (zarr-vectors' `cross_level_storage="none"`).
-pub fn build_point_pyramid(path: &Path, factors: &[f64]) -> Result<Vec<usize>> {
+/// Which cross-level links a build writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrossLevel {
+    None,
+    /// `+N` only, in the finer level.
+    Implicit,
+    /// `+N` in the finer level and `-N` in the coarser one.
+    Explicit,
+}
+
+/// How objects are chosen at a level with a sparsity factor above 1.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Thinning {
+    /// `round(alive / sparsity)` of the objects alive in the source level,
+    /// drawn with seed `seed + level`.
+    Random { seed: u64 },
+    /// At least one alive object per occupied target bin of the objects'
+    /// middle vertices, then random ones up to the same budget.
+    SpatialCoverage { seed: u64 },
+    /// The object rows to keep, per built level (`None`: all); how
+    /// zarr-vectors' own draws are reproduced.
+    Given(Vec<Option<Vec<usize>>>),
+}
+
+/// How vertex attributes reach coarse levels (zarr-vectors 0.9.2 drops them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregation {
+    Mean,
+    Sum,
+    Min,
+    Max,
+    Mode,
+    Count,
+    First,
+}
+
+impl Aggregation {
+    pub fn parse(s: &str) -> Result<Aggregation> {
+        Ok(match s {
+            "mean" => Aggregation::Mean,
+            "sum" => Aggregation::Sum,
+            "min" => Aggregation::Min,
+            "max" => Aggregation::Max,
+            "mode" => Aggregation::Mode,
+            "count" => Aggregation::Count,
+            "first" => Aggregation::First,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "aggregation {s}: mean, sum, min, max, mode, count or first"
+                )))
+            }
+        })
+    }
+}
+
+/// A pyramid build.
+#[derive(Clone, Debug)]
+pub struct PyramidOptions {
+    /// Per level: (coarsen factor ≥ 1, sparsity factor ≥ 1).
+    pub factors: Vec<(f64, f64)>,
+    pub cross_level: CrossLevel,
+    /// Deepest level delta linked (1 = adjacent levels; -1 = all).
+    pub depth: i64,
+    pub thinning: Thinning,
+    /// None reproduces zarr-vectors 0.9.2: no attributes at coarse levels.
+    pub aggregation: Option<Aggregation>,
+}
+
+/// What one level of a build made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LevelSummary {
+    pub level: u64,
+    pub vertices: usize,
+    /// Objects kept (0 for a point cloud).
+    pub objects: usize,
+}
+
+/// A level as loaded for coarsening: chunks in ascending order, every
+/// vertex (as float32) numbered chunk by chunk.
+struct Source {
+    chunks: Vec<Vec<i64>>,
+    /// Global row of each chunk's first vertex; one more entry at the end.
+    starts: Vec<usize>,
+    pos: Vec<f32>,
+    /// Per chunk, per fragment: global vertex rows.
+    fragments: Vec<Vec<Vec<usize>>>,
+}
+
+impl Source {
+    fn load(store: &Store, level: u64) -> Result<Source> {
+        let d = store.dims;
+        let dir = store.path.join(level.to_string());
+        let vertices = CellArray::open(&dir.join("vertices"), d)?;
+        let frag_array = CellArray::open(&dir.join("vertex_fragments"), d).ok();
+        let dtype = vertices.attrs["dtype"].as_str().unwrap_or("float32");
+        let size = match dtype {
+            "float32" => 4,
+            "float64" => 8,
+            _ => {
+                return Err(Error::format(
+                    vertices.path.join("zarr.json"),
+                    format!("vertex dtype {dtype} is not float32 or float64"),
+                ))
+            }
+        };
+        let mut chunks = vertices.nonempty.clone();
+        chunks.sort();
+        chunks.dedup();
+        let loaded: Vec<(Vec<f32>, Vec<FragmentRows>)> = chunks
+            .par_iter()
+            .map(|c| -> Result<(Vec<f32>, Vec<FragmentRows>)> {
+                let b = vertices.read(c)?;
+                if b.len() % (size * d) != 0 {
+                    return Err(Error::format(
+                        &vertices.path,
+                        format!("chunk {c:?} holds {} bytes, not whole rows", b.len()),
+                    ));
+                }
+                let pos: Vec<f32> = if size == 4 {
+                    b.chunks_exact(4)
+                        .map(|x| f32::from_le_bytes(x.try_into().expect("4")))
+                        .collect()
+                } else {
+                    b.chunks_exact(8)
+                        .map(|x| f64::from_le_bytes(x.try_into().expect("8")) as f32)
+                        .collect()
+                };
+                let rows = pos.len() / d;
+                let frags = match &frag_array {
+                    Some(f) => {
+                        decode_fragments(&f.read(c)?)
+                            .map_err(|e| Error::format(&f.path, format!("chunk {c:?}: {e}")))?
+                            .rows
+                    }
+                    None => vec![FragmentRows::Range(0, rows as u64)],
+                };
+                Ok((pos, frags))
+            })
+            .collect::<Result<_>>()?;
+        let mut src = Source {
+            chunks,
+            starts: vec![0],
+            pos: vec![],
+            fragments: vec![],
+        };
+        for (k, (pos, frags)) in loaded.into_iter().enumerate() {
+            let start = src.pos.len() / d;
+            let rows = pos.len() / d;
+            let mut out = Vec::with_capacity(frags.len());
+            for f in frags {
+                let list: Vec<usize> = match f {
+                    FragmentRows::Range(s, n) => (s as usize..(s + n) as usize).collect(),
+                    FragmentRows::List(l) => l.into_iter().map(|r| r as usize).collect(),
+                };
+                if let Some(r) = list.iter().find(|&&r| r >= rows) {
+                    return Err(Error::format(
+                        dir.join("vertex_fragments"),
+                        format!("chunk {:?} has no row {r}", src.chunks[k]),
+                    ));
+                }
+                out.push(list.into_iter().map(|r| start + r).collect());
+            }
+            src.fragments.push(out);
+            src.pos.extend(pos);
+            src.starts.push(src.pos.len() / d);
+        }
+        Ok(src)
+    }
+
+    fn chunk_index(&self, c: &[i64]) -> Option<usize> {
+        self.chunks.binary_search_by(|x| x[..].cmp(c)).ok()
+    }
+
+    /// (chunk, local row) of global vertex `g`.
+    fn locate(&self, g: usize) -> (usize, usize) {
+        let k = self.starts.partition_point(|&s| s <= g) - 1;
+        (k, g - self.starts[k])
+    }
+}
+
+/// A deterministic generator for thinning draws (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// `k` of `items`, drawn without replacement (partial Fisher-Yates).
+    fn sample(&mut self, mut items: Vec<usize>, k: usize) -> Vec<usize> {
+        let k = k.min(items.len());
+        for i in 0..k {
+            let j = i + self.below(items.len() - i);
+            items.swap(i, j);
+        }
+        items.truncate(k);
+        items
+    }
+}
+
+/// Python's `round` (halves to even) of `n / sparsity`, at least 1.
+fn budget(n: usize, sparsity: f64) -> usize {
+    ((n as f64 / sparsity).round_ties_even() as usize).max(1)
+}
+
+/// The bin key of a position: int64 bin coordinates as little-endian bytes,
+/// which order as numpy's `unique` orders void keys.
+fn bin_key(p: &[f32], bin: &[f64]) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    for (a, (&x, &b)) in p.iter().zip(bin).enumerate() {
+        let c = (x as f64 / b).floor() as i64;
+        k[a * 8..(a + 1) * 8].copy_from_slice(&c.to_le_bytes());
+    }
+    k
+}
+
+/// Builds levels 1.. of a store from level 0. Returns each new level's
+/// summary. Stores that already have coarse levels are refused.
+pub fn build_pyramid(path: &Path, o: &PyramidOptions) -> Result<Vec<LevelSummary>> {
     let store = Store::open(path)?;
     let levels = store.levels()?;
     if levels != [0] {
@@ -33,93 +266,258 @@ pub fn build_point_pyramid(path: &Path, factors: &[f64]) -> Result<Vec<usize>> {
             path.display()
         )));
     }
-    if path
-        .join("0")
-        .join("object_index")
-        .join("zarr.json")
-        .is_file()
-    {
-        return Err(Error::invalid(
-            "this store has objects (polylines or graphs); only point clouds are coarsened so far",
-        ));
+    if o.factors.is_empty() {
+        return Err(Error::invalid("no factors: give at least one level"));
     }
-    if let Some(f) = factors.iter().find(|f| !(f.is_finite() && **f >= 1.0)) {
+    for &(c, s) in &o.factors {
+        if !(c.is_finite() && c >= 1.0 && s.is_finite() && s >= 1.0) {
+            return Err(Error::invalid(format!(
+                "factor ({c}, {s}): coarsen and sparsity factors must be numbers ≥ 1"
+            )));
+        }
+    }
+    if let Thinning::Given(g) = &o.thinning {
+        if g.len() != o.factors.len() {
+            return Err(Error::invalid(format!(
+                "{} kept-object lists for {} levels",
+                g.len(),
+                o.factors.len()
+            )));
+        }
+    }
+    if o.depth < -1 {
         return Err(Error::invalid(format!(
-            "coarsening factor {f} must be a number ≥ 1"
+            "cross-level depth {} must be ≥ -1",
+            o.depth
         )));
     }
-    let d = store.dims;
+    clear_partials(path)?;
     let base_bin = store
         .base_bin_shape
         .clone()
         .unwrap_or_else(|| store.chunk_shape.clone());
     let mut bin = base_bin.clone();
-    let mut counts = vec![];
-    for (i, &factor) in factors.iter().enumerate() {
+    let mut out = vec![];
+    // Per adjacent pair: each fine vertex's metanode (global row) or -1.
+    let mut parents: Vec<Vec<i64>> = vec![];
+    let mut sources: Vec<Source> = vec![Source::load(&store, 0)?];
+    for (i, &(factor, sparsity)) in o.factors.iter().enumerate() {
         let (source, target) = (i as u64, i as u64 + 1);
         bin = bin.iter().map(|b| b * factor).collect();
-        let src = store.read_points(source, None, Some(&[]))?;
-        let pos: Vec<f32> = src
-            .positions
-            .bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().expect("4")))
-            .collect();
-        let meta = metanodes(&pos, d, &bin);
-        counts.push(meta.len() / d);
-        write_level(&store, target, &meta, &bin, &base_bin)?;
+        let (summary, parent) = coarsen(
+            &store,
+            &sources[i],
+            source,
+            target,
+            &bin,
+            &base_bin,
+            sparsity,
+            o,
+        )?;
+        out.push(summary);
+        let coarse = Source::load(&store, target)?;
+        if o.cross_level != CrossLevel::None && !coarse.pos.is_empty() {
+            write_cross_level(
+                &store,
+                source,
+                1,
+                &sources[i],
+                &coarse,
+                &parent,
+                o.cross_level,
+            )?;
+        }
+        parents.push(parent);
+        sources.push(coarse);
+        stamp_root(&store, o, false)?;
     }
-    Ok(counts)
-}
-
-/// Metanode positions (row-major, in metanode id order) of `pos` binned at `bin`.
-fn metanodes(pos: &[f32], d: usize, bin: &[f64]) -> Vec<f32> {
-    let n = pos.len() / d;
-    let keys: Vec<[u8; 24]> = pos
-        .par_chunks_exact(d)
-        .map(|r| {
-            let mut k = [0u8; 24];
-            for a in 0..d {
-                let b = (r[a] as f64 / bin[a]).floor() as i64;
-                k[a * 8..(a + 1) * 8].copy_from_slice(&b.to_le_bytes());
+    // Deeper links compose the adjacent parents.
+    let max_delta = if o.depth == -1 {
+        o.factors.len()
+    } else {
+        o.depth as usize
+    };
+    if o.cross_level != CrossLevel::None {
+        for fine in 0..o.factors.len() {
+            let mut parent = parents[fine].clone();
+            for step in 2..=max_delta {
+                let coarse = fine + step;
+                if coarse > o.factors.len() || sources[coarse].pos.is_empty() {
+                    break;
+                }
+                let inter = &parents[coarse - 1];
+                parent = parent
+                    .iter()
+                    .map(|&p| if p >= 0 { inter[p as usize] } else { -1 })
+                    .collect();
+                if parent.iter().all(|&p| p < 0) {
+                    break;
+                }
+                write_cross_level(
+                    &store,
+                    fine as u64,
+                    step as i64,
+                    &sources[fine],
+                    &sources[coarse],
+                    &parent,
+                    o.cross_level,
+                )?;
             }
-            k
-        })
-        .collect();
-    // numpy's unique over void keys: ascending raw bytes.
-    let mut ids: BTreeMap<[u8; 24], usize> = BTreeMap::new();
-    for k in &keys {
-        ids.entry(*k).or_insert(0);
-    }
-    for (i, v) in ids.values_mut().enumerate() {
-        *v = i;
-    }
-    let m = ids.len();
-    let mut sums = vec![0.0f64; m * d];
-    let mut count = vec![0u64; m];
-    for (p, k) in (0..n).zip(&keys) {
-        let id = ids[k];
-        count[id] += 1;
-        for a in 0..d {
-            sums[id * d + a] += pos[p * d + a] as f64;
         }
     }
-    (0..m * d)
-        .map(|j| (sums[j] / count[j / d].max(1) as f64) as f32)
-        .collect()
+    stamp_root(&store, o, true)?;
+    Ok(out)
 }
 
-fn write_level(
+/// Removes what an interrupted build left: `.N.partial-*` level
+/// directories and `.partial-*` link families.
+fn clear_partials(path: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') && name.contains(".partial-") {
+            let p = e.path();
+            std::fs::remove_dir_all(&p).map_err(|err| Error::io(&p, err))?;
+        }
+    }
+    Ok(())
+}
+
+/// The rows kept at level `target` from a source with `alive` object rows.
+fn kept_rows(
+    o: &PyramidOptions,
+    target: u64,
+    sparsity: f64,
+    alive: Vec<usize>,
+    midpoints: &dyn Fn(usize) -> [u8; 24],
+) -> Vec<usize> {
+    let mut keep = match &o.thinning {
+        Thinning::Given(g) => return g[target as usize - 1].clone().unwrap_or(alive),
+        _ if sparsity <= 1.0 || alive.len() <= 1 => alive,
+        Thinning::Random { seed } => {
+            let k = budget(alive.len(), sparsity);
+            Rng(seed.wrapping_add(target)).sample(alive, k)
+        }
+        Thinning::SpatialCoverage { seed } => {
+            let k = budget(alive.len(), sparsity);
+            let mut rng = Rng(seed.wrapping_add(target));
+            let mut bins: BTreeMap<[u8; 24], Vec<usize>> = BTreeMap::new();
+            for &r in &alive {
+                bins.entry(midpoints(r)).or_default().push(r);
+            }
+            let mut firsts: Vec<usize> = bins
+                .values()
+                .map(|members| members[rng.below(members.len())])
+                .collect();
+            firsts = rng.sample(firsts, k);
+            let chosen: std::collections::HashSet<usize> = firsts.iter().copied().collect();
+            let rest: Vec<usize> = alive.into_iter().filter(|r| !chosen.contains(r)).collect();
+            let more = k - firsts.len();
+            firsts.extend(rng.sample(rest, more));
+            firsts
+        }
+    };
+    keep.sort_unstable();
+    keep
+}
+
+/// Builds level `target` from `src` (level `source`); returns its summary
+/// and each source vertex's metanode (global row in the new level, or -1).
+#[allow(clippy::too_many_arguments)]
+fn coarsen(
     store: &Store,
-    level: u64,
-    meta: &[f32],
+    src: &Source,
+    source: u64,
+    target: u64,
     bin: &[f64],
     base_bin: &[f64],
-) -> Result<()> {
+    sparsity: f64,
+    o: &PyramidOptions,
+) -> Result<(LevelSummary, Vec<i64>)> {
     let d = store.dims;
-    let cs = &store.chunk_shape;
-    let m = meta.len() / d;
+    let src_dir = store.path.join(source.to_string());
+    let has_objects = src_dir.join("object_index").join("zarr.json").is_file();
+    // Each object row's vertices (global rows), in order.
+    let (ids, objects): (Vec<i64>, Vec<Vec<usize>>) = if has_objects {
+        let (ids, rows) = store.manifest_rows(source)?;
+        let objects = rows
+            .iter()
+            .map(|blocks| -> Result<Vec<usize>> {
+                let mut v = vec![];
+                for (c, frags) in blocks {
+                    let k = src.chunk_index(c).ok_or_else(|| {
+                        Error::format(
+                            src_dir.join("object_index"),
+                            format!("a manifest names chunk {c:?}, which holds no vertices"),
+                        )
+                    })?;
+                    for &f in frags {
+                        let rows = src.fragments[k].get(f as usize).ok_or_else(|| {
+                            Error::format(
+                                src_dir.join("vertex_fragments"),
+                                format!("chunk {c:?} has no fragment {f}"),
+                            )
+                        })?;
+                        v.extend(rows);
+                    }
+                }
+                Ok(v)
+            })
+            .collect::<Result<_>>()?;
+        (ids, objects)
+    } else {
+        let all: Vec<usize> = src.fragments.iter().flatten().flatten().copied().collect();
+        (vec![0], vec![all])
+    };
+    let alive: Vec<usize> = (0..objects.len())
+        .filter(|&r| !objects[r].is_empty())
+        .collect();
+    let pos = &src.pos;
+    let keep: Vec<usize> = if has_objects {
+        let mid = |r: usize| {
+            let v = &objects[r];
+            let g = v[v.len() / 2];
+            bin_key(&pos[g * d..(g + 1) * d], bin)
+        };
+        let keep = kept_rows(o, target, sparsity, alive, &mid);
+        if let Some(&r) = keep.iter().find(|&&r| r >= objects.len()) {
+            return Err(Error::invalid(format!(
+                "kept object row {r} is past the {} objects",
+                objects.len()
+            )));
+        }
+        keep
+    } else {
+        vec![0]
+    };
+    // Members in order: the kept objects' vertices, concatenated.
+    let members: Vec<usize> = keep
+        .iter()
+        .flat_map(|&r| objects[r].iter().copied())
+        .collect();
+    let keys: Vec<[u8; 24]> = members
+        .par_iter()
+        .map(|&g| bin_key(&pos[g * d..(g + 1) * d], bin))
+        .collect();
+    let mut ids_of: BTreeMap<[u8; 24], usize> = keys.iter().map(|k| (*k, 0)).collect();
+    for (i, v) in ids_of.values_mut().enumerate() {
+        *v = i;
+    }
+    let m = ids_of.len();
+    let inverse: Vec<usize> = keys.iter().map(|k| ids_of[k]).collect();
+    let mut sums = vec![0.0f64; m * d];
+    let mut count = vec![0u64; m];
+    for (&g, &id) in members.iter().zip(&inverse) {
+        count[id] += 1;
+        for a in 0..d {
+            sums[id * d + a] += pos[g * d + a] as f64;
+        }
+    }
+    let meta: Vec<f32> = (0..m * d)
+        .map(|j| (sums[j] / count[j / d].max(1) as f64) as f32)
+        .collect();
     // Chunks of the metanodes' own positions; metanodes in id order within each.
+    let cs = &store.chunk_shape;
     let mut by_chunk: BTreeMap<Vec<i64>, Vec<usize>> = BTreeMap::new();
     for i in 0..m {
         let c: Vec<i64> = (0..d)
@@ -127,12 +525,57 @@ fn write_level(
             .collect();
         by_chunk.entry(c).or_default().push(i);
     }
+    // Metanode id → (chunk, fragment) and global row in the new level.
+    let mut place: Vec<(usize, u64)> = vec![(0, 0); m];
+    let mut global = vec![0i64; m];
+    let chunk_list: Vec<&Vec<i64>> = by_chunk.keys().collect();
+    let mut row = 0i64;
+    for (k, ids) in by_chunk.values().enumerate() {
+        for (f, &i) in ids.iter().enumerate() {
+            place[i] = (k, f as u64);
+            global[i] = row;
+            row += 1;
+        }
+    }
+    // Manifests: each kept object's metanodes, consecutive repeats collapsed.
+    let mut manifests = vec![EMPTY_MANIFEST.to_vec(); objects.len()];
+    if has_objects {
+        let mut at = 0;
+        for &r in &keep {
+            let n = objects[r].len();
+            let seq = &inverse[at..at + n];
+            at += n;
+            let mut blocks: Vec<usize> = Vec::with_capacity(n);
+            for &id in seq {
+                if blocks.last() != Some(&id) {
+                    blocks.push(id);
+                }
+            }
+            manifests[r] = encode_manifest(
+                blocks
+                    .iter()
+                    .map(|&id| (&chunk_list[place[id].0][..], place[id].1)),
+            );
+        }
+    }
+    // Each source vertex's parent: its bin's metanode, if any member made one.
+    let parent: Vec<i64> = (0..pos.len() / d)
+        .into_par_iter()
+        .map(|g| {
+            ids_of
+                .get(&bin_key(&pos[g * d..(g + 1) * d], bin))
+                .map_or(-1, |&id| global[id])
+        })
+        .collect();
+    let aggregated = match o.aggregation {
+        Some(agg) => aggregate(store, source, src, &members, &inverse, m, agg)?,
+        None => vec![],
+    };
     let [lo, hi] = &store.bounds;
     let grid = CellGrid::new(lo, hi, cs);
     let tmp = store
         .path
-        .join(format!(".{level}.partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+        .join(format!(".{target}.partial-{}", std::process::id()));
     let built = (|| -> Result<()> {
         let (vertices, fragments) = (tmp.join("vertices"), tmp.join("vertex_fragments"));
         by_chunk.par_iter().try_for_each(|(c, ids)| -> Result<()> {
@@ -143,40 +586,360 @@ fn write_level(
                     .for_each(|x| v.extend(x.to_le_bytes()));
             }
             grid.put(&vertices, c, &v)?;
-            grid.put(&fragments, c, &fragment_index(&vec![1; ids.len()]))
+            grid.put(&fragments, c, &fragment_index(&vec![1; ids.len()]))?;
+            for a in &aggregated {
+                let mut item = Vec::with_capacity(ids.len() * a.row);
+                for &i in ids {
+                    item.extend(&a.bytes[i * a.row..(i + 1) * a.row]);
+                }
+                grid.put(&tmp.join("vertex_attributes").join(&a.name), c, &item)?;
+            }
+            Ok(())
         })?;
         let nonempty: Vec<String> = by_chunk.keys().map(|c| chunk_key(c)).collect();
         grid.write_vertex_arrays(&tmp, &nonempty, "float32")?;
-        write_json(
-            &tmp,
-            &group(
-                json!({"zarr_vectors_level": {"level": level, "object_sparsity": 1.0,
-            "vertex_count": m, "coarsening_method": "per_object", "parent_level": level - 1,
-            "arrays_present": ["vertices"], "inherited_num_objects": 0, "shared_fragments": true}}),
-            ),
-        )
+        if !aggregated.is_empty() {
+            write_json(&tmp.join("vertex_attributes"), &group(json!({})))?;
+        }
+        for a in &aggregated {
+            grid.write_array(
+                &tmp.join("vertex_attributes").join(&a.name),
+                &nonempty,
+                a.attrs.clone(),
+            )?;
+        }
+        let mut present = vec!["vertices"];
+        if has_objects {
+            write_object_index(&tmp, d, &manifests, &ids, true)?;
+            copy_object_attributes(&src_dir, &tmp, &keep)?;
+            present.push("object_index");
+        }
+        if !aggregated.is_empty() {
+            present.push("vertex_attributes");
+        }
+        let mut level = json!({"level": target, "object_sparsity": 1.0 / sparsity,
+            "vertex_count": m, "coarsening_method": "per_object", "parent_level": source,
+            "arrays_present": present, "inherited_num_objects": if has_objects { objects.len() } else { 0 },
+            "shared_fragments": true});
+        if has_objects {
+            level["preserves_object_ids"] = json!(true);
+        }
+        if let Some(agg) = o.aggregation {
+            level["attribute_aggregation"] = json!(format!("{agg:?}").to_lowercase());
+        }
+        write_json(&tmp, &group(json!({"zarr_vectors_level": level})))
     })();
     if let Err(e) = built {
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
-    let dir = store.path.join(level.to_string());
+    let dir = store.path.join(target.to_string());
     std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
-    // Then the root names the level.
-    let mut root = read_json(&store.path)?;
-    let a = &mut root["attributes"];
-    let zv = &mut a["zarr_vectors"];
-    let caps = zv["format_capabilities"]
-        .as_array_mut()
-        .map(std::mem::take)
+    add_level_to_root(store, target, bin, base_bin, has_objects)?;
+    Ok((
+        LevelSummary {
+            level: target,
+            vertices: m,
+            objects: if has_objects { keep.len() } else { 0 },
+        },
+        parent,
+    ))
+}
+
+/// One aggregated vertex attribute of a new level, rows in metanode id order.
+struct Aggregated {
+    name: String,
+    attrs: Value,
+    /// Bytes per row.
+    row: usize,
+    bytes: Vec<u8>,
+}
+
+fn decode(b: &[u8], dtype: &str) -> Vec<f64> {
+    let size = itemsize(dtype).expect("numeric");
+    b.chunks_exact(size)
+        .map(|x| match dtype {
+            "float32" => f32::from_le_bytes(x.try_into().expect("4")) as f64,
+            "float64" => f64::from_le_bytes(x.try_into().expect("8")),
+            "int8" => x[0] as i8 as f64,
+            "uint8" => x[0] as f64,
+            "int16" => i16::from_le_bytes(x.try_into().expect("2")) as f64,
+            "uint16" => u16::from_le_bytes(x.try_into().expect("2")) as f64,
+            "int32" => i32::from_le_bytes(x.try_into().expect("4")) as f64,
+            "uint32" => u32::from_le_bytes(x.try_into().expect("4")) as f64,
+            "int64" => i64::from_le_bytes(x.try_into().expect("8")) as f64,
+            _ => u64::from_le_bytes(x.try_into().expect("8")) as f64,
+        })
+        .collect()
+}
+
+fn encode(v: &[f64], dtype: &str) -> Vec<u8> {
+    let mut b = Vec::with_capacity(v.len() * 8);
+    for &x in v {
+        match dtype {
+            "float32" => b.extend((x as f32).to_le_bytes()),
+            "float64" => b.extend(x.to_le_bytes()),
+            "int8" => b.extend((x as i8).to_le_bytes()),
+            "uint8" => b.extend((x as u8).to_le_bytes()),
+            "int16" => b.extend((x as i16).to_le_bytes()),
+            "uint16" => b.extend((x as u16).to_le_bytes()),
+            "int32" => b.extend((x as i32).to_le_bytes()),
+            "uint32" => b.extend((x as u32).to_le_bytes()),
+            "int64" => b.extend((x as i64).to_le_bytes()),
+            _ => b.extend((x as u64).to_le_bytes()),
+        }
+    }
+    b
+}
+
+/// Each vertex attribute of the source level aggregated over the members of
+/// each metanode (`members[j]` belongs to metanode `inverse[j]`).
+fn aggregate(
+    store: &Store,
+    source: u64,
+    src: &Source,
+    members: &[usize],
+    inverse: &[usize],
+    m: usize,
+    agg: Aggregation,
+) -> Result<Vec<Aggregated>> {
+    let dir = store
+        .path
+        .join(source.to_string())
+        .join("vertex_attributes");
+    let mut out = vec![];
+    for name in store.attribute_names(source)? {
+        let a = CellArray::open(&dir.join(&name), store.dims)?;
+        let dtype = a.attrs["dtype"].as_str().unwrap_or("float32").to_string();
+        if itemsize(&dtype).is_none() {
+            continue;
+        }
+        let width = a.attrs["row_shape"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_u64).product::<u64>() as usize)
+            .unwrap_or(1)
+            .max(1);
+        // The attribute's rows, numbered as the source vertices are.
+        let mut values = Vec::with_capacity(src.pos.len() / store.dims * width);
+        for (k, c) in src.chunks.iter().enumerate() {
+            let v = decode(&a.read(c)?, &dtype);
+            let rows = src.starts[k + 1] - src.starts[k];
+            if v.len() != rows * width {
+                return Err(Error::format(
+                    &a.path,
+                    format!("chunk {c:?} has {} values for {rows} vertices", v.len()),
+                ));
+            }
+            values.extend(v);
+        }
+        let mut groups: Vec<Vec<usize>> = vec![vec![]; m];
+        for (&g, &id) in members.iter().zip(inverse) {
+            groups[id].push(g);
+        }
+        let out_dtype = match agg {
+            Aggregation::Count => "int64".to_string(),
+            Aggregation::Mean if !dtype.starts_with("float") => "float64".to_string(),
+            Aggregation::Sum if dtype.starts_with("float") => "float64".to_string(),
+            Aggregation::Sum if dtype.starts_with('u') => "uint64".to_string(),
+            Aggregation::Sum => "int64".to_string(),
+            _ => dtype.clone(),
+        };
+        let w = if agg == Aggregation::Count { 1 } else { width };
+        let mut result = Vec::with_capacity(m * w);
+        for g in &groups {
+            for ch in 0..w {
+                let it = g.iter().map(|&r| values[r * width + ch]);
+                result.push(match agg {
+                    Aggregation::Mean => it.sum::<f64>() / g.len().max(1) as f64,
+                    Aggregation::Sum => it.sum(),
+                    Aggregation::Min => it.fold(f64::INFINITY, f64::min),
+                    Aggregation::Max => it.fold(f64::NEG_INFINITY, f64::max),
+                    Aggregation::Count => g.len() as f64,
+                    Aggregation::First => it.into_iter().next().unwrap_or(f64::NAN),
+                    Aggregation::Mode => {
+                        // The most frequent value; ties to the smallest.
+                        let mut v: Vec<f64> = it.collect();
+                        v.sort_by(f64::total_cmp);
+                        let (mut best, mut best_n, mut i) = (f64::NAN, 0, 0);
+                        while i < v.len() {
+                            let j = v[i..].iter().take_while(|&&x| x == v[i]).count();
+                            if j > best_n {
+                                (best, best_n) = (v[i], j);
+                            }
+                            i += j.max(1);
+                        }
+                        best
+                    }
+                });
+            }
+        }
+        let mut attrs = json!({"zv_array": "attribute", "name": name, "dtype": out_dtype,
+            "row_shape": if w > 1 { vec![w] } else { vec![] }});
+        if w > 1 {
+            attrs["channel_names"] = a.attrs["channel_names"].clone();
+        }
+        out.push(Aggregated {
+            row: w * itemsize(&out_dtype).expect("numeric"),
+            bytes: encode(&result, &out_dtype),
+            name,
+            attrs,
+        });
+    }
+    Ok(out)
+}
+
+/// Copies the source level's object attributes for the kept rows; other
+/// rows take the dtype's "absent" sentinel, as zarr-vectors writes them.
+fn copy_object_attributes(src_dir: &Path, dst: &Path, keep: &[usize]) -> Result<()> {
+    let from = src_dir.join("object_attributes");
+    let Ok(entries) = std::fs::read_dir(&from) else {
+        return Ok(());
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().join("zarr.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in &names {
+        let meta = read_json(&from.join(name))?;
+        let dtype = meta["data_type"].as_str().unwrap_or("").to_string();
+        let size = itemsize(&dtype).ok_or_else(|| {
+            Error::format(from.join(name).join("zarr.json"), format!("dtype {dtype}"))
+        })?;
+        let shape: Vec<usize> = meta["shape"]
+            .as_array()
+            .map(|s| {
+                s.iter()
+                    .filter_map(Value::as_u64)
+                    .map(|v| v as usize)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (n, width) = (
+            shape.first().copied().unwrap_or(0),
+            shape.get(1).copied().unwrap_or(1),
+        );
+        let row = width * size;
+        let data = crate::objects::read_dense(&from.join(name), n * row)?;
+        let fill = sentinel_bytes(&dtype).expect("numeric");
+        let mut out: Vec<u8> = fill.iter().cycle().take(n * row).copied().collect();
+        for &r in keep.iter().filter(|&&r| r < n) {
+            out[r * row..(r + 1) * row].copy_from_slice(&data[r * row..(r + 1) * row]);
+        }
+        let a = Attribute {
+            name,
+            dtype: &dtype,
+            width,
+            bytes: &out,
+        };
+        write_object_attributes(dst, &[a], n, true)?;
+    }
+    Ok(())
+}
+
+/// Writes the `+delta` links of `fine` (each fine vertex to its metanode at
+/// `fine + delta`) and, when explicit, the `-delta` mirror in the coarse level.
+fn write_cross_level(
+    store: &Store,
+    fine_level: u64,
+    delta: i64,
+    fine: &Source,
+    coarse: &Source,
+    parent: &[i64],
+    storage: CrossLevel,
+) -> Result<()> {
+    let d = store.dims;
+    let [lo, hi] = &store.bounds;
+    let grid = CellGrid::new(lo, hi, &store.chunk_shape);
+    let mut up = LinkBuckets::new();
+    let mut down = LinkBuckets::new();
+    let mut records = 0;
+    for (g, &p) in parent.iter().enumerate() {
+        if p < 0 {
+            continue;
+        }
+        let (fk, fi) = fine.locate(g);
+        let (ck, ci) = coarse.locate(p as usize);
+        let (fc, cc) = (&fine.chunks[fk], &coarse.chunks[ck]);
+        let off_up: Vec<i64> = (0..d).map(|a| cc[a] - fc[a]).collect();
+        let off_down: Vec<i64> = (0..d).map(|a| fc[a] - cc[a]).collect();
+        up.entry(off_up)
+            .or_default()
+            .entry(fc.clone())
+            .or_default()
+            .extend([fi as i64, ci as i64]);
+        if storage == CrossLevel::Explicit {
+            down.entry(off_down)
+                .or_default()
+                .entry(cc.clone())
+                .or_default()
+                .extend([ci as i64, fi as i64]);
+        }
+        records += 1;
+    }
+    let put = |level: u64, name: String, buckets: &LinkBuckets| -> Result<()> {
+        // Built beside the family and renamed into place.
+        let level_dir = store.path.join(level.to_string());
+        let links = level_dir.join("links");
+        if !links.join("zarr.json").is_file() {
+            write_json(&links, &group(json!({})))?;
+        }
+        let staging = level_dir.join(format!(".links.partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        let built = write_link_family(&grid, &staging, &name, buckets, false, true, records, d);
+        if let Err(e) = built {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        let family = links.join(&name);
+        if family.exists() {
+            std::fs::remove_dir_all(&family).map_err(|e| Error::io(&family, e))?;
+        }
+        let from = staging.join("links").join(&name);
+        std::fs::rename(&from, &family).map_err(|e| Error::io(&family, e))?;
+        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))
+    };
+    put(fine_level, format!("+{delta}"), &up)?;
+    if storage == CrossLevel::Explicit {
+        put(fine_level + delta as u64, format!("-{delta}"), &down)?;
+    }
+    Ok(())
+}
+
+fn write_root(store: &Store, root: &Value) -> Result<()> {
+    let root_path = store.path.join("zarr.json");
+    let tmp_root = store.path.join("zarr.json.partial");
+    let text = serde_json::to_string_pretty(root).expect("JSON values serialise");
+    std::fs::write(&tmp_root, text).map_err(|e| Error::io(&tmp_root, e))?;
+    std::fs::rename(&tmp_root, &root_path).map_err(|e| Error::io(&root_path, e))
+}
+
+fn add_capability(zv: &mut Value, cap: &str) {
+    let mut caps = zv["format_capabilities"]
+        .as_array()
+        .cloned()
         .unwrap_or_default();
-    let mut caps: Vec<Value> = caps;
-    if !caps.iter().any(|c| c == "shared_fragments") {
-        caps.push(json!("shared_fragments"));
+    if !caps.iter().any(|c| c == cap) {
+        caps.push(json!(cap));
     }
     zv["format_capabilities"] = json!(caps);
-    zv["cross_level_depth"] = json!(1);
-    zv["cross_level_storage"] = json!("none");
+}
+
+/// Names a new level in the root metadata (multiscales, OME nodes, capabilities).
+fn add_level_to_root(
+    store: &Store,
+    level: u64,
+    bin: &[f64],
+    base_bin: &[f64],
+    objects: bool,
+) -> Result<()> {
+    let mut root = read_json(&store.path)?;
+    let a = &mut root["attributes"];
+    if objects {
+        add_capability(&mut a["zarr_vectors"], "preserved_object_ids");
+    }
+    add_capability(&mut a["zarr_vectors"], "shared_fragments");
     let ratio: Vec<f64> = bin
         .iter()
         .zip(base_bin)
@@ -191,9 +954,21 @@ fn write_level(
     if let Some(nodes) = a["ome"]["nodes"].as_array_mut() {
         nodes.push(json!({"type": "zv:level", "name": level.to_string()}));
     }
-    let root_path = store.path.join("zarr.json");
-    let tmp_root = store.path.join("zarr.json.partial");
-    let text = serde_json::to_string_pretty(&root).expect("JSON values serialise");
-    std::fs::write(&tmp_root, text).map_err(|e| Error::io(&tmp_root, e))?;
-    std::fs::rename(&tmp_root, &root_path).map_err(|e| Error::io(&root_path, e))
+    write_root(store, &root)
+}
+
+/// Stamps the cross-level settings (and, once done, the links capability).
+fn stamp_root(store: &Store, o: &PyramidOptions, done: bool) -> Result<()> {
+    let mut root = read_json(&store.path)?;
+    let zv = &mut root["attributes"]["zarr_vectors"];
+    zv["cross_level_depth"] = json!(o.depth);
+    zv["cross_level_storage"] = json!(match o.cross_level {
+        CrossLevel::None => "none",
+        CrossLevel::Implicit => "implicit",
+        CrossLevel::Explicit => "explicit",
+    });
+    if done && o.cross_level != CrossLevel::None && o.depth != 0 && !o.factors.is_empty() {
+        add_capability(zv, "multiscale_links");
+    }
+    write_root(store, &root)
 }

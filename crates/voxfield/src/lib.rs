@@ -47,8 +47,9 @@ pub mod vectors {
     pub use voxfield_vectors::ply::{read_ply, write_ply, PlyPoints};
     pub use voxfield_vectors::store::{itemsize, Column};
     pub use voxfield_vectors::{
-        build_point_pyramid, write_points, write_polylines, Attribute, LevelInfo, LinesSummary,
-        Objects, Points, PointsOptions, Store,
+        build_pyramid, write_points, write_polylines, Aggregation, Attribute, CrossLevel,
+        LevelInfo, LevelSummary, LinesSummary, Objects, Points, PointsOptions, PyramidOptions,
+        Store, Thinning,
     };
 }
 

@@ -137,15 +137,59 @@ def read_polylines(store_path: Any, *, level: int = 0) -> dict[str, Any]:
             "polyline_count": len(lines), "vertex_count": len(v)}
 
 
-def build_pyramid(store_path: Any, *, factors: Sequence[tuple[float, float]],
-                  cross_level_storage: str = "none", method: str = "per_object") -> dict[str, Any]:
-    """zarr-vectors 0.9.2's ``build_pyramid`` for point clouds: one level per (coarsen,
-    sparsity) factor, each bin the previous one × coarsen, one metanode (the mean of its
-    members) per occupied bin. Point clouds are never thinned, so sparsity is ignored, as
-    zarr-vectors does. Only ``method='per_object'`` and ``cross_level_storage='none'`` so far."""
+def _zarr_vectors_draws(store_path: Any, factors: Sequence[tuple[float, float]],
+                        seed: int | None) -> list[list[int] | None]:
+    """The object rows zarr-vectors 0.9.2 keeps at each level: ``round(n / sparsity)`` of
+    all n rows of level 0 drawn by ``numpy.random.default_rng(seed).choice`` — the same
+    seed at every level, so deeper levels redraw from every object (its single-seed
+    behaviour)."""
+    index = os.path.join(os.fspath(store_path), "0", "object_index", "zarr.json")
+    if not os.path.isfile(index):
+        return [None] * len(factors)  # a point cloud is never thinned
+    with open(index) as f:
+        n = int(json.load(f)["attributes"]["num_objects"])
+    draws: list[list[int] | None] = []
+    for _, sparsity in factors:
+        if float(sparsity) <= 1.0 or n <= 1:
+            draws.append(None)
+            continue
+        k = max(1, round(n * (1.0 / float(sparsity))))
+        if k >= n:
+            draws.append(None)
+            continue
+        chosen = np.random.default_rng(seed).choice(n, size=k, replace=False)
+        draws.append(sorted(int(c) for c in chosen))
+    return draws
+
+
+def build_pyramid(store_path: Any, factors: Sequence[tuple[float, float]], *,
+                  sparsity_strategy: str = "random", sparsity_seed: int | None = None,
+                  cross_level_depth: int = 1, cross_level_storage: str = "explicit",
+                  method: str = "per_object", aggregation: str | None = None,
+                  single_seed: bool = False) -> dict[str, Any]:
+    """zarr-vectors 0.9.2's ``build_pyramid``: one level per (coarsen, sparsity) factor,
+    each bin the previous one × coarsen, one metanode (the mean of its members) per
+    occupied bin shared by the objects through it, objects keeping their ids, thinned by
+    ``sparsity``; cross-level links ``+N``/``-N`` up to ``cross_level_depth`` (-1: all).
+
+    Beyond 0.9.2: ``aggregation`` (mean|sum|min|max|mode|count|first) carries vertex
+    attributes to coarse levels; ``sparsity_strategy='spatial_coverage'`` keeps one
+    object per occupied bin first; random thinning draws among the objects alive at the
+    source level with a fresh seed per level. ``single_seed=True`` instead reproduces
+    0.9.2's draws exactly (numpy's ``default_rng(sparsity_seed)`` at every level)."""
     if method != "per_object":
         raise ValueError(f"method {method!r}: only 'per_object' is implemented")
-    if cross_level_storage != "none":
-        raise ValueError("cross-level links are not written yet: pass cross_level_storage='none'")
-    counts = _voxfield.vectors_build_point_pyramid(os.fspath(store_path), [float(c) for c, _ in factors])
-    return {"levels": list(range(1, len(counts) + 1)), "vertex_counts": list(counts)}
+    factors = [(float(c), float(s)) for c, s in factors]
+    keep = None
+    if single_seed:
+        if sparsity_strategy != "random":
+            raise ValueError("single_seed reproduces zarr-vectors' random draws only")
+        keep = _zarr_vectors_draws(store_path, factors, sparsity_seed)
+    seed = 0 if sparsity_seed is None else int(sparsity_seed)
+    levels = _voxfield.vectors_build_pyramid(os.fspath(store_path), factors, str(cross_level_storage),
+                                             int(cross_level_depth), str(sparsity_strategy), seed, keep,
+                                             aggregation)
+    return {"levels_created": len(levels), "levels": [lv for lv, _, _ in levels],
+            "vertex_counts": [v for _, v, _ in levels], "objects_kept": [k for _, _, k in levels],
+            "method": method, "cross_level_depth": cross_level_depth,
+            "cross_level_storage": cross_level_storage}
