@@ -6,8 +6,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde_json::json;
 use voxfield::vectors::{
-    build_pyramid, read_ply, write_ply, write_points, Aggregation, Attribute, CrossLevel,
-    PointsOptions, PyramidOptions, Store, Thinning,
+    build_pyramid, read_ply, write_ply, write_points, write_points_from, Aggregation, Attribute,
+    CrossLevel, NpyTable, PointInput, PointsOptions, PyramidOptions, Store, Thinning,
 };
 use voxfield_io::npy;
 
@@ -262,8 +262,28 @@ fn write(
         );
         return Ok(());
     }
-    let table = points::load_table(input)?;
     let names = attributes.unwrap_or_default();
+    let o = PointsOptions {
+        chunk_shape: chunk.clone(),
+        bin_shape: bin.clone(),
+        dtype: "float32".into(),
+    };
+    if input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    {
+        // Streamed through a memory map: the file may be larger than memory.
+        let table = NpyTable::open(input, dims, names)?;
+        let chunks = write_points_from(out, &table, &o)?;
+        eprintln!(
+            "voxfield: wrote {} points in {chunks} chunks in {:.0} ms -> {}",
+            table.len(),
+            t.elapsed().as_secs_f64() * 1e3,
+            out.display()
+        );
+        return Ok(());
+    }
+    let table = points::load_table(input)?;
     if table.cols != dims + names.len() {
         bail!(
             "{}: {} columns, but {dims} coordinates and {} attribute names (--attributes) make {}",

@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 
+use pyo3::buffer::{Element, PyBuffer};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use voxfield::vectors::{Column, Store};
+use voxfield::vectors::{Column, Coords, Store};
 
 use crate::py_err;
 
@@ -66,28 +68,64 @@ pub fn vectors_read_points<'py>(
     ))
 }
 
-/// Writes a point cloud store: positions as float64 little-endian bytes
-/// (n × dims), attributes as (name, dtype, width, bytes).
+/// The elements of a C-contiguous buffer. Our Python wrappers pass arrays
+/// nobody writes while the call runs (the GIL is released meanwhile).
+fn elements<T: Element>(b: &PyBuffer<T>) -> PyResult<&[T]> {
+    let p = b
+        .as_slice_ptr()
+        .ok_or_else(|| PyValueError::new_err("arrays must be C-contiguous"))?;
+    // SAFETY: the buffer stays exported (and so alive and unmoved) while `b` lives.
+    Ok(unsafe { p.as_ref() })
+}
+
+/// Writes a point cloud store from a float32 or float64 (n, dims) array and
+/// attributes as (name, dtype, width, bytes viewed as uint8), without copies.
 #[pyfunction]
 #[pyo3(signature = (path, positions, dims, attrs, chunk_shape=None, bin_shape=None, dtype="float32".to_string()))]
+#[allow(clippy::too_many_arguments)]
 pub fn vectors_write_points(
     py: Python<'_>,
     path: PathBuf,
-    positions: &[u8],
+    positions: &Bound<'_, PyAny>,
     dims: usize,
-    attrs: Vec<RawAttribute>,
+    attrs: Vec<(String, String, usize, PyBuffer<u8>)>,
     chunk_shape: Option<Vec<f64>>,
     bin_shape: Option<Vec<f64>>,
     dtype: String,
 ) -> PyResult<usize> {
-    let pos = floats(positions);
+    let (f32s, f64s) = match PyBuffer::<f32>::get(positions) {
+        Ok(b) => (Some(b), None),
+        Err(_) => (None, Some(PyBuffer::<f64>::get(positions)?)),
+    };
+    let coords = match (&f32s, &f64s) {
+        (Some(b), _) => Coords::F32(elements(b)?),
+        (_, Some(b)) => Coords::F64(elements(b)?),
+        _ => unreachable!("one buffer was taken"),
+    };
+    let raw: Vec<(&str, &str, usize, &[u8])> = attrs
+        .iter()
+        .map(|(n, d, w, b)| Ok((n.as_str(), d.as_str(), *w, elements(b)?)))
+        .collect::<PyResult<_>>()?;
     let o = voxfield::vectors::PointsOptions {
         chunk_shape,
         bin_shape,
         dtype,
     };
-    py.detach(|| voxfield::vectors::write_points(&path, &pos, dims, &attributes(&attrs), &o))
-        .map_err(py_err)
+    py.detach(|| {
+        let attributes: Vec<voxfield::vectors::Attribute> = raw
+            .iter()
+            .map(
+                |&(name, dtype, width, bytes)| voxfield::vectors::Attribute {
+                    name,
+                    dtype,
+                    width,
+                    bytes,
+                },
+            )
+            .collect();
+        voxfield::vectors::write_points_coords(&path, coords, dims, &attributes, &o)
+    })
+    .map_err(py_err)
 }
 
 fn floats(bytes: &[u8]) -> Vec<f64> {

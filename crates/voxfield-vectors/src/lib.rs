@@ -12,6 +12,8 @@
 //! chunk keys and shifted by `chunk_grid_origin`.
 
 pub mod cells;
+pub mod ingest;
+mod links;
 mod manifests;
 pub mod objects;
 pub mod ply;
@@ -20,8 +22,9 @@ pub mod pyramid;
 pub mod store;
 pub mod write;
 
+pub use ingest::{write_points_from, AttributeSpec, Coords, NpyTable, PointInput, SliceInput};
 pub use objects::Objects;
 pub use polylines::{write_polylines, LinesSummary};
 pub use pyramid::{build_pyramid, Aggregation, CrossLevel, LevelSummary, PyramidOptions, Thinning};
 pub use store::{LevelInfo, Points, Store};
-pub use write::{write_points, Attribute, PointsOptions};
+pub use write::{write_points, write_points_coords, Attribute, PointsOptions};

@@ -7,18 +7,18 @@
 //! first of the next) filed once under the lexicographically smaller
 //! endpoint in `links/0/<offset>` with its permutation index.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use rayon::prelude::*;
 use serde_json::json;
 use voxfield_core::{Error, Result};
 
+use crate::links::{write_link_family, Family, LinkBuckets};
 use crate::manifests::{encode_manifest, write_object_attributes, write_object_index};
 use crate::store::itemsize;
 use crate::write::{
     check_attributes, check_positions, chunk_key, fragment_index, group, publish, temp_beside,
-    write_attribute_arrays, write_json, Attribute, CellGrid, Layout, PointsOptions,
+    write_attribute_arrays, write_json, Attribute, Layout, PointsOptions,
 };
 
 /// What `write_polylines` wrote.
@@ -37,82 +37,6 @@ struct Run {
     chunk: [i64; 3],
     start: usize,
     end: usize,
-}
-
-/// An offsets segment name as zarr-vectors writes it: `0`, `+k`, `-k`
-/// joined with `.`.
-pub(crate) fn offset_name(offset: &[i64]) -> String {
-    offset
-        .iter()
-        .map(|&o| {
-            if o > 0 {
-                format!("+{o}")
-            } else {
-                o.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// An inline ragged link blob with one group: `i64 1, i64 0`, then the rows.
-pub(crate) fn ragged_blob(rows: &[i64]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(16 + rows.len() * 8);
-    b.extend(1i64.to_le_bytes());
-    b.extend(0i64.to_le_bytes());
-    rows.iter().for_each(|v| b.extend(v.to_le_bytes()));
-    b
-}
-
-/// Link records of one family by offset, then by source chunk: the rows of
-/// a cell, flat, in input order.
-pub(crate) type LinkBuckets = BTreeMap<Vec<i64>, BTreeMap<Vec<i64>, Vec<i64>>>;
-
-/// Writes `level/links/<delta>/<offset>` arrays from `buckets` and the
-/// family's metadata.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn write_link_family(
-    grid: &CellGrid,
-    level: &Path,
-    delta: &str,
-    buckets: &LinkBuckets,
-    has_perm: bool,
-    directed: bool,
-    records: usize,
-    dims: usize,
-) -> Result<()> {
-    let family = level.join("links").join(delta);
-    let level_delta: i64 = delta.parse().unwrap_or(0);
-    for (offset, cells) in buckets {
-        let dir = family.join(offset_name(offset));
-        cells
-            .par_iter()
-            .try_for_each(|(src, rows)| grid.put(&dir, src, &ragged_blob(rows)))?;
-        let keys: Vec<String> = cells.keys().map(|src| chunk_key(src)).collect();
-        grid.write_array(
-            &dir,
-            &keys,
-            json!({"zv_array": "links", "dtype": "int64", "offsets": [offset],
-                "has_perm": has_perm, "link_width": 2, "level_delta": level_delta}),
-        )?;
-    }
-    if !level.join("links").join("zarr.json").is_file() {
-        write_json(&level.join("links"), &group(json!({})))?;
-    }
-    let width = if has_perm { 3 } else { 2 };
-    let physical: usize = buckets
-        .values()
-        .flat_map(|cells| cells.values())
-        .map(|r| r.len() / width)
-        .sum();
-    write_json(
-        &family,
-        &group(
-            json!({"zv_array": "links_family", "level_delta": level_delta, "link_width": 2,
-            "directed": directed, "store": "canonical", "sid_ndim": dims,
-            "num_links": records, "num_physical_records": physical}),
-        ),
-    )
 }
 
 /// Writes polylines — vertex rows `offsets[i]..offsets[i + 1]` of
@@ -266,7 +190,13 @@ pub fn write_polylines(
         write_object_index(&level, dims, &manifests, &ids, false)?;
         write_object_attributes(&level, object_attributes, lines, false)?;
         if stitches > 0 {
-            write_link_family(&grid, &level, "0", &buckets, true, false, stitches, dims)?;
+            let family = Family {
+                name: "0".into(),
+                has_perm: true,
+                directed: false,
+                dims,
+            };
+            write_link_family(&grid, &level, &family, &buckets)?;
         }
         write_json(
             &level,

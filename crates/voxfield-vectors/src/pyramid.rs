@@ -25,11 +25,11 @@ use serde_json::{json, Value};
 use voxfield_core::{Error, Result};
 
 use crate::cells::{read_json, CellArray};
+use crate::links::{publish_family, write_link_family, Family, LinkBuckets};
 use crate::manifests::{
     encode_manifest, sentinel_bytes, write_object_attributes, write_object_index, EMPTY_MANIFEST,
 };
 use crate::objects::{decode_fragments, FragmentRows};
-use crate::polylines::{write_link_family, LinkBuckets};
 use crate::store::{itemsize, Store};
 use crate::write::{chunk_key, fragment_index, group, write_json, Attribute, CellGrid};
 
@@ -123,6 +123,11 @@ struct Source {
 
 impl Source {
     fn load(store: &Store, level: u64) -> Result<Source> {
+        Source::load_chunks(store, level, None)
+    }
+
+    /// The level's vertices in `only` chunks (all with None).
+    fn load_chunks(store: &Store, level: u64, only: Option<&[Vec<i64>]>) -> Result<Source> {
         let d = store.dims;
         let dir = store.path.join(level.to_string());
         let vertices = CellArray::open(&dir.join("vertices"), d)?;
@@ -138,7 +143,10 @@ impl Source {
                 ))
             }
         };
-        let mut chunks = vertices.nonempty.clone();
+        let mut chunks = match only {
+            Some(c) => c.to_vec(),
+            None => vertices.nonempty.clone(),
+        };
         chunks.sort();
         chunks.dedup();
         let loaded: Vec<(Vec<f32>, Vec<FragmentRows>)> = chunks
@@ -296,6 +304,20 @@ pub fn build_pyramid(path: &Path, o: &PyramidOptions) -> Result<Vec<LevelSummary
         .base_bin_shape
         .clone()
         .unwrap_or_else(|| store.chunk_shape.clone());
+    let mut bins = vec![];
+    let mut b = base_bin.clone();
+    for &(factor, _) in &o.factors {
+        b = b.iter().map(|x| x * factor).collect();
+        bins.push(b.clone());
+    }
+    let points = !path
+        .join("0")
+        .join("object_index")
+        .join("zarr.json")
+        .is_file();
+    if points && bins.iter().all(|b| nests(b, &store.chunk_shape)) {
+        return build_points_streaming(&store, o, &base_bin, &bins);
+    }
     let mut bin = base_bin.clone();
     let mut out = vec![];
     // Per adjacent pair: each fine vertex's metanode (global row) or -1.
@@ -366,6 +388,42 @@ pub fn build_pyramid(path: &Path, o: &PyramidOptions) -> Result<Vec<LevelSummary
         }
     }
     stamp_root(&store, o, true)?;
+    Ok(out)
+}
+
+/// A point-cloud pyramid built unit by unit (bins nest with chunks).
+fn build_points_streaming(
+    store: &Store,
+    o: &PyramidOptions,
+    base_bin: &[f64],
+    bins: &[Vec<f64>],
+) -> Result<Vec<LevelSummary>> {
+    let mut out = vec![];
+    for (i, bin) in bins.iter().enumerate() {
+        let (source, target) = (i as u64, i as u64 + 1);
+        out.push(coarsen_points_streaming(
+            store,
+            source,
+            target,
+            bin,
+            base_bin,
+            o.factors[i].1,
+            o,
+        )?);
+        if o.cross_level != CrossLevel::None && out[i].vertices > 0 {
+            let deepest = if o.depth == -1 {
+                target
+            } else {
+                // As zarr-vectors: adjacent links are written even at depth 0.
+                (o.depth.max(1) as u64).min(target)
+            };
+            for delta in 1..=deepest {
+                link_points_streaming(store, target - delta, target, bin, o.cross_level)?;
+            }
+        }
+        stamp_root(store, o, false)?;
+    }
+    stamp_root(store, o, true)?;
     Ok(out)
 }
 
@@ -495,36 +553,14 @@ fn coarsen(
         .iter()
         .flat_map(|&r| objects[r].iter().copied())
         .collect();
-    let keys: Vec<[u8; 24]> = members
-        .par_iter()
-        .map(|&g| bin_key(&pos[g * d..(g + 1) * d], bin))
-        .collect();
-    let mut ids_of: BTreeMap<[u8; 24], usize> = keys.iter().map(|k| (*k, 0)).collect();
-    for (i, v) in ids_of.values_mut().enumerate() {
-        *v = i;
-    }
-    let m = ids_of.len();
-    let inverse: Vec<usize> = keys.iter().map(|k| ids_of[k]).collect();
-    let mut sums = vec![0.0f64; m * d];
-    let mut count = vec![0u64; m];
-    for (&g, &id) in members.iter().zip(&inverse) {
-        count[id] += 1;
-        for a in 0..d {
-            sums[id * d + a] += pos[g * d + a] as f64;
-        }
-    }
-    let meta: Vec<f32> = (0..m * d)
-        .map(|j| (sums[j] / count[j / d].max(1) as f64) as f32)
-        .collect();
-    // Chunks of the metanodes' own positions; metanodes in id order within each.
     let cs = &store.chunk_shape;
-    let mut by_chunk: BTreeMap<Vec<i64>, Vec<usize>> = BTreeMap::new();
-    for i in 0..m {
-        let c: Vec<i64> = (0..d)
-            .map(|a| (meta[i * d + a] as f64 / cs[a]).floor() as i64)
-            .collect();
-        by_chunk.entry(c).or_default().push(i);
-    }
+    let Metanodes {
+        ids_of,
+        inverse,
+        meta,
+        by_chunk,
+    } = metanodes(src, &members, bin, cs, d);
+    let m = inverse.iter().copied().max().map_or(0, |x| x + 1);
     // Metanode id → (chunk, fragment) and global row in the new level.
     let mut place: Vec<(usize, u64)> = vec![(0, 0); m];
     let mut global = vec![0i64; m];
@@ -577,37 +613,13 @@ fn coarsen(
         .path
         .join(format!(".{target}.partial-{}", std::process::id()));
     let built = (|| -> Result<()> {
-        let (vertices, fragments) = (tmp.join("vertices"), tmp.join("vertex_fragments"));
-        by_chunk.par_iter().try_for_each(|(c, ids)| -> Result<()> {
-            let mut v = Vec::with_capacity(ids.len() * d * 4);
-            for &i in ids {
-                meta[i * d..(i + 1) * d]
-                    .iter()
-                    .for_each(|x| v.extend(x.to_le_bytes()));
-            }
-            grid.put(&vertices, c, &v)?;
-            grid.put(&fragments, c, &fragment_index(&vec![1; ids.len()]))?;
-            for a in &aggregated {
-                let mut item = Vec::with_capacity(ids.len() * a.row);
-                for &i in ids {
-                    item.extend(&a.bytes[i * a.row..(i + 1) * a.row]);
-                }
-                grid.put(&tmp.join("vertex_attributes").join(&a.name), c, &item)?;
-            }
-            Ok(())
-        })?;
+        write_cells(&grid, &tmp, &meta, &by_chunk, d, &aggregated)?;
         let nonempty: Vec<String> = by_chunk.keys().map(|c| chunk_key(c)).collect();
-        grid.write_vertex_arrays(&tmp, &nonempty, "float32")?;
-        if !aggregated.is_empty() {
-            write_json(&tmp.join("vertex_attributes"), &group(json!({})))?;
-        }
-        for a in &aggregated {
-            grid.write_array(
-                &tmp.join("vertex_attributes").join(&a.name),
-                &nonempty,
-                a.attrs.clone(),
-            )?;
-        }
+        let metas: Vec<(String, Value)> = aggregated
+            .iter()
+            .map(|a| (a.name.clone(), a.attrs.clone()))
+            .collect();
+        write_arrays_meta(&grid, &tmp, &nonempty, &metas)?;
         let mut present = vec!["vertices"];
         if has_objects {
             write_object_index(&tmp, d, &manifests, &ids, true)?;
@@ -617,16 +629,8 @@ fn coarsen(
         if !aggregated.is_empty() {
             present.push("vertex_attributes");
         }
-        let mut level = json!({"level": target, "object_sparsity": 1.0 / sparsity,
-            "vertex_count": m, "coarsening_method": "per_object", "parent_level": source,
-            "arrays_present": present, "inherited_num_objects": if has_objects { objects.len() } else { 0 },
-            "shared_fragments": true});
-        if has_objects {
-            level["preserves_object_ids"] = json!(true);
-        }
-        if let Some(agg) = o.aggregation {
-            level["attribute_aggregation"] = json!(format!("{agg:?}").to_lowercase());
-        }
+        let objects_in = if has_objects { objects.len() } else { 0 };
+        let level = level_json(target, sparsity, m, &present, has_objects, objects_in, o);
         write_json(&tmp, &group(json!({"zarr_vectors_level": level})))
     })();
     if let Err(e) = built {
@@ -644,6 +648,347 @@ fn coarsen(
         },
         parent,
     ))
+}
+
+/// The metanodes of `members` (rows of `src`, in order) binned at `bin`:
+/// ids in numpy-`unique` order of the bin keys, each member's id, the
+/// float32 means, and per chunk of their own positions the ids in order.
+struct Metanodes {
+    ids_of: BTreeMap<[u8; 24], usize>,
+    inverse: Vec<usize>,
+    meta: Vec<f32>,
+    by_chunk: BTreeMap<Vec<i64>, Vec<usize>>,
+}
+
+fn metanodes(src: &Source, members: &[usize], bin: &[f64], cs: &[f64], d: usize) -> Metanodes {
+    let pos = &src.pos;
+    let keys: Vec<[u8; 24]> = members
+        .par_iter()
+        .map(|&g| bin_key(&pos[g * d..(g + 1) * d], bin))
+        .collect();
+    let mut ids_of: BTreeMap<[u8; 24], usize> = keys.iter().map(|k| (*k, 0)).collect();
+    for (i, v) in ids_of.values_mut().enumerate() {
+        *v = i;
+    }
+    let m = ids_of.len();
+    let inverse: Vec<usize> = keys.iter().map(|k| ids_of[k]).collect();
+    let mut sums = vec![0.0f64; m * d];
+    let mut count = vec![0u64; m];
+    for (&g, &id) in members.iter().zip(&inverse) {
+        count[id] += 1;
+        for a in 0..d {
+            sums[id * d + a] += pos[g * d + a] as f64;
+        }
+    }
+    let meta: Vec<f32> = (0..m * d)
+        .map(|j| (sums[j] / count[j / d].max(1) as f64) as f32)
+        .collect();
+    let mut by_chunk: BTreeMap<Vec<i64>, Vec<usize>> = BTreeMap::new();
+    for i in 0..m {
+        let c: Vec<i64> = (0..d)
+            .map(|a| (meta[i * d + a] as f64 / cs[a]).floor() as i64)
+            .collect();
+        by_chunk.entry(c).or_default().push(i);
+    }
+    Metanodes {
+        ids_of,
+        inverse,
+        meta,
+        by_chunk,
+    }
+}
+
+/// Writes each chunk's metanodes (one fragment each) and aggregated
+/// attributes into the level directory `dir`.
+fn write_cells(
+    grid: &CellGrid,
+    dir: &Path,
+    meta: &[f32],
+    by_chunk: &BTreeMap<Vec<i64>, Vec<usize>>,
+    d: usize,
+    aggregated: &[Aggregated],
+) -> Result<()> {
+    let (vertices, fragments) = (dir.join("vertices"), dir.join("vertex_fragments"));
+    by_chunk.par_iter().try_for_each(|(c, ids)| -> Result<()> {
+        let mut v = Vec::with_capacity(ids.len() * d * 4);
+        for &i in ids {
+            meta[i * d..(i + 1) * d]
+                .iter()
+                .for_each(|x| v.extend(x.to_le_bytes()));
+        }
+        grid.put(&vertices, c, &v)?;
+        grid.put(&fragments, c, &fragment_index(&vec![1; ids.len()]))?;
+        for a in aggregated {
+            let mut item = Vec::with_capacity(ids.len() * a.row);
+            for &i in ids {
+                item.extend(&a.bytes[i * a.row..(i + 1) * a.row]);
+            }
+            grid.put(&dir.join("vertex_attributes").join(&a.name), c, &item)?;
+        }
+        Ok(())
+    })
+}
+
+/// The per-chunk arrays' metadata of a coarse level.
+fn write_arrays_meta(
+    grid: &CellGrid,
+    dir: &Path,
+    nonempty: &[String],
+    aggregated: &[(String, Value)],
+) -> Result<()> {
+    grid.write_vertex_arrays(dir, nonempty, "float32")?;
+    if !aggregated.is_empty() {
+        write_json(&dir.join("vertex_attributes"), &group(json!({})))?;
+    }
+    for (name, attrs) in aggregated {
+        grid.write_array(
+            &dir.join("vertex_attributes").join(name),
+            nonempty,
+            attrs.clone(),
+        )?;
+    }
+    Ok(())
+}
+
+/// A coarse level's `zarr_vectors_level` metadata.
+fn level_json(
+    target: u64,
+    sparsity: f64,
+    vertices: usize,
+    present: &[&str],
+    has_objects: bool,
+    objects: usize,
+    o: &PyramidOptions,
+) -> Value {
+    let mut level = json!({"level": target, "object_sparsity": 1.0 / sparsity,
+        "vertex_count": vertices, "coarsening_method": "per_object", "parent_level": target - 1,
+        "arrays_present": present, "inherited_num_objects": objects, "shared_fragments": true});
+    if has_objects {
+        level["preserves_object_ids"] = json!(true);
+    }
+    if let Some(agg) = o.aggregation {
+        level["attribute_aggregation"] = json!(format!("{agg:?}").to_lowercase());
+    }
+    level
+}
+
+/// Whether bins of size `bin` nest with chunks of size `chunk` on every
+/// axis (one divides the other by a power of two, so the two grids' floors
+/// agree exactly) — then coarsening is chunk-local.
+fn nests(bin: &[f64], chunk: &[f64]) -> bool {
+    bin.iter().zip(chunk).all(|(&b, &c)| {
+        let r = if b >= c { b / c } else { c / b };
+        r.fract() == 0.0 && r <= (1u64 << 52) as f64 && (r as u64).is_power_of_two()
+    })
+}
+
+/// Chunks per unit on each axis: a unit is one chunk, or the block of
+/// chunks one bin covers when bins are larger.
+fn unit_ratio(bin: &[f64], chunk: &[f64]) -> Vec<i64> {
+    bin.iter()
+        .zip(chunk)
+        .map(|(&b, &c)| if b > c { (b / c) as i64 } else { 1 })
+        .collect()
+}
+
+/// The nonempty chunks of a level's vertices grouped by unit.
+fn units(store: &Store, level: u64, ratio: &[i64]) -> Result<BTreeMap<Vec<i64>, Vec<Vec<i64>>>> {
+    let v = CellArray::open(
+        &store.path.join(level.to_string()).join("vertices"),
+        store.dims,
+    )?;
+    let mut out: BTreeMap<Vec<i64>, Vec<Vec<i64>>> = BTreeMap::new();
+    for c in &v.nonempty {
+        let u: Vec<i64> = c.iter().zip(ratio).map(|(x, r)| x.div_euclid(*r)).collect();
+        out.entry(u).or_default().push(c.clone());
+    }
+    Ok(out)
+}
+
+/// Builds level `target` of a point cloud unit by unit: each unit's source
+/// chunks are loaded, coarsened and written on their own, so memory is a
+/// unit (per thread), not a level.
+fn coarsen_points_streaming(
+    store: &Store,
+    source: u64,
+    target: u64,
+    bin: &[f64],
+    base_bin: &[f64],
+    sparsity: f64,
+    o: &PyramidOptions,
+) -> Result<LevelSummary> {
+    let d = store.dims;
+    let cs = &store.chunk_shape;
+    let groups = units(store, source, &unit_ratio(bin, cs))?;
+    let [lo, hi] = &store.bounds;
+    let grid = CellGrid::new(lo, hi, cs);
+    let tmp = store
+        .path
+        .join(format!(".{target}.partial-{}", std::process::id()));
+    let built = (|| -> Result<usize> {
+        type Part = (Vec<String>, usize, Vec<(String, Value)>);
+        let parts: Vec<Part> = groups
+            .par_iter()
+            .map(|(_, chunks)| -> Result<Part> {
+                let src = Source::load_chunks(store, source, Some(chunks))?;
+                let members: Vec<usize> =
+                    src.fragments.iter().flatten().flatten().copied().collect();
+                let mn = metanodes(&src, &members, bin, cs, d);
+                let m = mn.meta.len() / d;
+                let aggregated = match o.aggregation {
+                    Some(agg) => aggregate(store, source, &src, &members, &mn.inverse, m, agg)?,
+                    None => vec![],
+                };
+                write_cells(&grid, &tmp, &mn.meta, &mn.by_chunk, d, &aggregated)?;
+                Ok((
+                    mn.by_chunk.keys().map(|c| chunk_key(c)).collect(),
+                    m,
+                    aggregated.into_iter().map(|a| (a.name, a.attrs)).collect(),
+                ))
+            })
+            .collect::<Result<_>>()?;
+        let nonempty: Vec<String> = parts.iter().flat_map(|p| p.0.iter().cloned()).collect();
+        let m: usize = parts.iter().map(|p| p.1).sum();
+        let metas = parts
+            .into_iter()
+            .map(|p| p.2)
+            .find(|a| !a.is_empty())
+            .unwrap_or_default();
+        write_arrays_meta(&grid, &tmp, &nonempty, &metas)?;
+        let mut present = vec!["vertices"];
+        if !metas.is_empty() {
+            present.push("vertex_attributes");
+        }
+        let level = level_json(target, sparsity, m, &present, false, 0, o);
+        write_json(&tmp, &group(json!({"zarr_vectors_level": level})))?;
+        Ok(m)
+    })();
+    let m = match built {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+    };
+    let dir = store.path.join(target.to_string());
+    std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
+    add_level_to_root(store, target, bin, base_bin, false)?;
+    Ok(LevelSummary {
+        level: target,
+        vertices: m,
+        objects: 0,
+    })
+}
+
+/// Links each vertex of point level `fine` to its metanode in `coarse`
+/// (binned at `bin`, the coarse level's bin), unit by unit.
+fn link_points_streaming(
+    store: &Store,
+    fine: u64,
+    coarse: u64,
+    bin: &[f64],
+    storage: CrossLevel,
+) -> Result<()> {
+    let d = store.dims;
+    let cs = &store.chunk_shape;
+    let ratio = unit_ratio(bin, cs);
+    let fine_units = units(store, fine, &ratio)?;
+    let coarse_units = units(store, coarse, &ratio)?;
+    let [lo, hi] = &store.bounds;
+    let grid = CellGrid::new(lo, hi, cs);
+    let delta = coarse - fine;
+    let family = |name: String| Family {
+        name,
+        has_perm: false,
+        directed: true,
+        dims: d,
+    };
+    let (up, down) = (family(format!("+{delta}")), family(format!("-{delta}")));
+    let (fine_dir, coarse_dir) = (
+        store.path.join(fine.to_string()),
+        store.path.join(coarse.to_string()),
+    );
+    let stage_up = crate::links::stage(&fine_dir)?;
+    let stage_down = crate::links::stage(&coarse_dir)?;
+    let explicit = storage == CrossLevel::Explicit;
+    type Keys = BTreeMap<Vec<i64>, Vec<String>>;
+    let built = (|| -> Result<()> {
+        let parts: Vec<(Keys, Keys, usize)> = fine_units
+            .par_iter()
+            .map(|(u, chunks)| -> Result<(Keys, Keys, usize)> {
+                let f = Source::load_chunks(store, fine, Some(chunks))?;
+                let none = vec![];
+                let c =
+                    Source::load_chunks(store, coarse, Some(coarse_units.get(u).unwrap_or(&none)))?;
+                let mut at: std::collections::HashMap<[u8; 24], (usize, usize)> =
+                    std::collections::HashMap::new();
+                for g in 0..c.pos.len() / d {
+                    at.insert(bin_key(&c.pos[g * d..(g + 1) * d], bin), c.locate(g));
+                }
+                let (mut ups, mut downs) = (LinkBuckets::new(), LinkBuckets::new());
+                let mut records = 0;
+                for g in 0..f.pos.len() / d {
+                    let Some(&(ck, ci)) = at.get(&bin_key(&f.pos[g * d..(g + 1) * d], bin)) else {
+                        continue;
+                    };
+                    let (fk, fi) = f.locate(g);
+                    let (fc, cc) = (&f.chunks[fk], &c.chunks[ck]);
+                    let off: Vec<i64> = (0..d).map(|a| cc[a] - fc[a]).collect();
+                    ups.entry(off)
+                        .or_default()
+                        .entry(fc.clone())
+                        .or_default()
+                        .extend([fi as i64, ci as i64]);
+                    if explicit {
+                        let off: Vec<i64> = (0..d).map(|a| fc[a] - cc[a]).collect();
+                        downs
+                            .entry(off)
+                            .or_default()
+                            .entry(cc.clone())
+                            .or_default()
+                            .extend([ci as i64, fi as i64]);
+                    }
+                    records += 1;
+                }
+                let mut keys = (Keys::new(), Keys::new());
+                for (buckets, fam, stage, k) in [
+                    (&ups, &up, &stage_up, &mut keys.0),
+                    (&downs, &down, &stage_down, &mut keys.1),
+                ] {
+                    for (off, cells) in buckets {
+                        for (src, rows) in cells {
+                            fam.put(&grid, stage, off, src, rows)?;
+                            k.entry(off.clone()).or_default().push(chunk_key(src));
+                        }
+                    }
+                }
+                Ok((keys.0, keys.1, records))
+            })
+            .collect::<Result<_>>()?;
+        let (mut ku, mut kd, mut records) = (Keys::new(), Keys::new(), 0);
+        for (u, dn, r) in parts {
+            for (o, k) in u {
+                ku.entry(o).or_default().extend(k);
+            }
+            for (o, k) in dn {
+                kd.entry(o).or_default().extend(k);
+            }
+            records += r;
+        }
+        if records == 0 {
+            return Ok(());
+        }
+        up.finish(&grid, &stage_up, &ku, records)?;
+        crate::links::commit(&fine_dir, &stage_up, &up.name)?;
+        if explicit {
+            down.finish(&grid, &stage_down, &kd, records)?;
+            crate::links::commit(&coarse_dir, &stage_down, &down.name)?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&stage_up);
+    let _ = std::fs::remove_dir_all(&stage_down);
+    built
 }
 
 /// One aggregated vertex attribute of a new level, rows in metanode id order.
@@ -854,7 +1199,6 @@ fn write_cross_level(
     let grid = CellGrid::new(lo, hi, &store.chunk_shape);
     let mut up = LinkBuckets::new();
     let mut down = LinkBuckets::new();
-    let mut records = 0;
     for (g, &p) in parent.iter().enumerate() {
         if p < 0 {
             continue;
@@ -876,29 +1220,17 @@ fn write_cross_level(
                 .or_default()
                 .extend([ci as i64, fi as i64]);
         }
-        records += 1;
     }
     let put = |level: u64, name: String, buckets: &LinkBuckets| -> Result<()> {
-        // Built beside the family and renamed into place.
-        let level_dir = store.path.join(level.to_string());
-        let links = level_dir.join("links");
-        if !links.join("zarr.json").is_file() {
-            write_json(&links, &group(json!({})))?;
-        }
-        let staging = level_dir.join(format!(".links.partial-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&staging);
-        let built = write_link_family(&grid, &staging, &name, buckets, false, true, records, d);
-        if let Err(e) = built {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-        let family = links.join(&name);
-        if family.exists() {
-            std::fs::remove_dir_all(&family).map_err(|e| Error::io(&family, e))?;
-        }
-        let from = staging.join("links").join(&name);
-        std::fs::rename(&from, &family).map_err(|e| Error::io(&family, e))?;
-        std::fs::remove_dir_all(&staging).map_err(|e| Error::io(&staging, e))
+        let family = Family {
+            name: name.clone(),
+            has_perm: false,
+            directed: true,
+            dims: d,
+        };
+        publish_family(&store.path.join(level.to_string()), &name, |staging| {
+            write_link_family(&grid, staging, &family, buckets)
+        })
     };
     put(fine_level, format!("+{delta}"), &up)?;
     if storage == CrossLevel::Explicit {

@@ -8,10 +8,10 @@
 
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
 use serde_json::{json, Value};
 use voxfield_core::{Error, Result};
 
+use crate::ingest::{write_points_from, Coords, SliceInput};
 use crate::store::itemsize;
 
 /// The format version written.
@@ -114,6 +114,16 @@ impl CellGrid {
             .map(|a| ((hi[a] / chunk[a]).floor() as i64 - origin[a] + 1).max(1) as u64)
             .collect();
         CellGrid { origin, shape }
+    }
+
+    /// The absolute chunk (padded to three axes) of row-major cell index `cell`.
+    pub fn chunk_of_cell(&self, mut cell: u64, dims: usize) -> [i64; 3] {
+        let mut c = [0i64; 3];
+        for a in (0..dims).rev() {
+            c[a] = (cell % self.shape[a]) as i64 + self.origin[a];
+            cell /= self.shape[a];
+        }
+        c
     }
 
     /// Writes one cell's item (vlen-encoded) of `array` for absolute `chunk`.
@@ -220,6 +230,15 @@ pub(crate) fn check_attributes(attributes: &[Attribute], rows: usize, what: &str
     Ok(())
 }
 
+/// Whether the options store float32 (else float64) coordinates.
+fn stores_single(o: &PointsOptions) -> Result<bool> {
+    match o.dtype.as_str() {
+        "float32" => Ok(true),
+        "float64" => Ok(false),
+        d => Err(Error::invalid(format!("dtype {d}: float32 or float64"))),
+    }
+}
+
 /// The layout shared by the writers: coordinates as stored (float32 rounds
 /// them), their bounds, and the chunk and bin sizes.
 pub(crate) struct Layout {
@@ -236,17 +255,7 @@ impl Layout {
     /// Checks the options and the target path, rounds the coordinates as
     /// stored and measures them.
     pub fn new(path: &Path, positions: &[f64], dims: usize, o: &PointsOptions) -> Result<Layout> {
-        let single = match o.dtype.as_str() {
-            "float32" => true,
-            "float64" => false,
-            d => return Err(Error::invalid(format!("dtype {d}: float32 or float64"))),
-        };
-        if std::fs::symlink_metadata(path).is_ok() {
-            return Err(Error::invalid(format!(
-                "{} already exists; remove it or choose another store path",
-                path.display()
-            )));
-        }
+        let single = stores_single(o)?;
         let stored: Vec<f64> = if single {
             positions.iter().map(|&v| v as f32 as f64).collect()
         } else {
@@ -259,6 +268,27 @@ impl Layout {
                 lo[a] = lo[a].min(r[a]);
                 hi[a] = hi[a].max(r[a]);
             }
+        }
+        let mut lay = Layout::with_bounds(path, dims, lo, hi, o)?;
+        lay.stored = stored;
+        Ok(lay)
+    }
+
+    /// The layout of a store whose stored coordinates span `lo..=hi` (no
+    /// coordinates held).
+    pub fn with_bounds(
+        path: &Path,
+        dims: usize,
+        lo: Vec<f64>,
+        hi: Vec<f64>,
+        o: &PointsOptions,
+    ) -> Result<Layout> {
+        let single = stores_single(o)?;
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(Error::invalid(format!(
+                "{} already exists; remove it or choose another store path",
+                path.display()
+            )));
         }
         let chunk = match &o.chunk_shape {
             Some(c) => c.clone(),
@@ -286,7 +316,7 @@ impl Layout {
         Ok(Layout {
             dims,
             single,
-            stored,
+            stored: vec![],
             lo,
             hi,
             chunk,
@@ -397,108 +427,33 @@ pub fn write_points(
     attributes: &[Attribute],
     o: &PointsOptions,
 ) -> Result<usize> {
-    let n = check_positions(positions, dims)?;
-    check_attributes(attributes, n, "points")?;
-    let lay = Layout::new(path, positions, dims, o)?;
-    let (chunk, bin) = (&lay.chunk, &lay.bin);
-    let per_chunk: Vec<i64> = chunk
-        .iter()
-        .zip(bin)
-        // Python's round, as zarr-vectors computes bins per chunk: halves to even.
-        .map(|(c, b)| (c / b).round_ties_even() as i64)
-        .collect();
-    if per_chunk.iter().any(|&p| p < 1) {
-        return Err(Error::invalid("a bin must not be larger than its chunk"));
-    }
-    let total_bins: i64 = per_chunk.iter().product();
-    if total_bins > 1 << 20 {
+    write_points_coords(path, Coords::F64(positions), dims, attributes, o)
+}
+
+/// `write_points` for float32 or float64 coordinates.
+pub fn write_points_coords(
+    path: &Path,
+    coords: Coords,
+    dims: usize,
+    attributes: &[Attribute],
+    o: &PointsOptions,
+) -> Result<usize> {
+    let len = match coords {
+        Coords::F32(v) => v.len(),
+        Coords::F64(v) => v.len(),
+    };
+    if !(2..=3).contains(&dims) || !len.is_multiple_of(dims) {
         return Err(Error::invalid(format!(
-            "{total_bins} bins per chunk is too many"
+            "positions must be rows of 2 or 3 coordinates (got {dims})"
         )));
     }
-    // (chunk, fragment) of every point.
-    // Chunk coordinates padded to three (2-D stores leave the last at 0).
-    let keys: Vec<([i64; 3], usize)> = lay
-        .stored
-        .par_chunks_exact(dims)
-        .map(|r| {
-            let mut c = [0i64; 3];
-            let mut frag = 0i64;
-            for a in 0..dims {
-                let b = (r[a] / bin[a]).floor() as i64;
-                c[a] = b.div_euclid(per_chunk[a]);
-                frag = frag * per_chunk[a] + (b - c[a] * per_chunk[a]);
-            }
-            (c, frag as usize)
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.par_sort_by_key(|&i| keys[i]);
-    let grid = lay.grid();
-    // Runs of one chunk in the sorted order.
-    let mut runs = vec![];
-    let mut s = 0;
-    while s < n {
-        let mut e = s + 1;
-        while e < n && keys[order[e]].0 == keys[order[s]].0 {
-            e += 1;
-        }
-        runs.push((s, e));
-        s = e;
-    }
-    let tmp = temp_beside(path)?;
-    let result = (|| -> Result<()> {
-        let level = tmp.join("0");
-        let vertices = level.join("vertices");
-        let fragments = level.join("vertex_fragments");
-        let attr_dirs: Vec<PathBuf> = attributes
-            .iter()
-            .map(|a| level.join("vertex_attributes").join(a.name))
-            .collect();
-        runs.par_iter().try_for_each(|&(s, e)| -> Result<()> {
-            let rows = &order[s..e];
-            let c = &keys[rows[0]].0[..dims];
-            let mut counts = vec![0usize; total_bins as usize];
-            let mut v = Vec::with_capacity(rows.len() * dims * 8);
-            for &i in rows {
-                counts[keys[i].1] += 1;
-                lay.put_rows(i..i + 1, &mut v);
-            }
-            let put = |array: &Path, item: &[u8]| grid.put(array, c, item);
-            put(&vertices, &v)?;
-            put(&fragments, &fragment_index(&counts))?;
-            for (a, dir) in attributes.iter().zip(&attr_dirs) {
-                let row = a.width * itemsize(a.dtype).expect("checked");
-                let item: Vec<u8> = rows
-                    .iter()
-                    .flat_map(|&i| a.bytes[i * row..(i + 1) * row].iter().copied())
-                    .collect();
-                put(dir, &item)?;
-            }
-            Ok(())
-        })?;
-        let nonempty: Vec<String> = runs
-            .iter()
-            .map(|&(s, _)| chunk_key(&keys[order[s]].0[..dims]))
-            .collect();
-        grid.write_vertex_arrays(&level, &nonempty, &o.dtype)?;
-        write_attribute_arrays(&grid, &level, attributes, &nonempty)?;
-        let mut present = vec!["vertices"];
-        if !attributes.is_empty() {
-            present.push("vertex_attributes");
-        }
-        write_json(
-            &level,
-            &group(
-                json!({"zarr_vectors_level": {"level": 0, "object_sparsity": 1.0,
-            "vertex_count": n, "coarsening_method": "none", "parent_level": null,
-            "arrays_present": present, "fragments_tile": true}}),
-            ),
-        )?;
-        write_json(&tmp, &lay.root(path, "point_cloud", o.bin_shape.as_ref()))
-    })();
-    publish(&tmp, path, result)?;
-    Ok(runs.len())
+    check_attributes(attributes, len / dims, "points")?;
+    let input = SliceInput {
+        coords,
+        dims,
+        attributes,
+    };
+    write_points_from(path, &input, o)
 }
 
 /// A fresh directory beside `path` for building the store.

@@ -47,9 +47,10 @@ pub mod vectors {
     pub use voxfield_vectors::ply::{read_ply, write_ply, PlyPoints};
     pub use voxfield_vectors::store::{itemsize, Column};
     pub use voxfield_vectors::{
-        build_pyramid, write_points, write_polylines, Aggregation, Attribute, CrossLevel,
-        LevelInfo, LevelSummary, LinesSummary, Objects, Points, PointsOptions, PyramidOptions,
-        Store, Thinning,
+        build_pyramid, write_points, write_points_coords, write_points_from, write_polylines,
+        Aggregation, Attribute, AttributeSpec, Coords, CrossLevel, LevelInfo, LevelSummary,
+        LinesSummary, NpyTable, Objects, PointInput, Points, PointsOptions, PyramidOptions,
+        SliceInput, Store, Thinning,
     };
 }
 

@@ -76,12 +76,23 @@ def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float
                  dtype: str = "float32") -> dict[str, Any]:
     """Write (n, 2|3) ``positions`` and per-vertex attributes (arrays of n rows) as a new
     zarr-vectors 0.9.2 store (level 0). Returns ``{"vertex_count", "chunk_count"}``."""
-    p = np.asarray(positions, dtype=np.float64)
+    p = np.asarray(positions)
+    if p.dtype not in (np.float32, np.float64):
+        p = p.astype(np.float64)
+    p = np.ascontiguousarray(p, dtype=p.dtype.newbyteorder("="))
     if p.ndim != 2 or p.shape[1] not in (2, 3):
         raise ValueError(f"positions must have shape (n, 2) or (n, 3), got {p.shape}")
-    attrs = [_pack(name, values, p.shape[0]) for name, values in (vertex_attributes or {}).items()]
+    attrs = []
+    for name, values in (vertex_attributes or {}).items():
+        a = np.asarray(values)
+        if a.dtype.kind not in "iuf":
+            raise ValueError(f"attribute {name!r}: dtype {a.dtype} is not numeric")
+        if a.ndim not in (1, 2) or a.shape[0] != p.shape[0]:
+            raise ValueError(f"attribute {name!r} has shape {a.shape}; it needs {p.shape[0]} rows")
+        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        attrs.append((str(name), a.dtype.name, 1 if a.ndim == 1 else a.shape[1], a.reshape(-1).view(np.uint8)))
     chunks = _voxfield.vectors_write_points(
-        os.fspath(store_path), np.ascontiguousarray(p, dtype="<f8").tobytes(), p.shape[1], attrs,
+        os.fspath(store_path), p, p.shape[1], attrs,
         None if chunk_shape is None else [float(c) for c in chunk_shape],
         None if bin_shape is None else [float(b) for b in bin_shape], str(dtype))
     return {"vertex_count": int(p.shape[0]), "chunk_count": int(chunks)}

@@ -1,0 +1,563 @@
+//! Streaming point ingestion in bounded memory: the input is read block by
+//! block twice — once for its bounds (and to refuse bad coordinates before
+//! anything is written), once to spill each point's record (coordinates as
+//! stored, then its attributes) to a file per chunk beside the store — and
+//! then each chunk is laid out on its own, in parallel, as zarr-vectors'
+//! `write_points` lays it out: rows bin by bin (bins row-major, input order
+//! within a bin), every bin of the chunk a range fragment, empty ones
+//! included. Memory is the block, the spill buffers (`SPILL_BUDGET`) and
+//! one chunk per thread, whatever the number of points.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde_json::json;
+use voxfield_core::{Error, Result};
+
+use crate::store::itemsize;
+use crate::write::{
+    chunk_key, fragment_index, group, publish, temp_beside, write_attribute_arrays, write_json,
+    Attribute, Layout, PointsOptions,
+};
+
+/// Points read per block.
+const BLOCK: usize = 1 << 18;
+/// Bytes of spilled records held before they are appended to the chunk files
+/// (`VOXFIELD_SPILL_MB` overrides it, e.g. to test spilling on small inputs).
+pub const SPILL_BUDGET: usize = 128 << 20;
+
+fn spill_budget() -> usize {
+    std::env::var("VOXFIELD_SPILL_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(SPILL_BUDGET, |mb| mb.max(1) << 20)
+}
+
+/// A vertex attribute's name and row layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttributeSpec {
+    pub name: String,
+    pub dtype: String,
+    pub width: usize,
+}
+
+/// Points read by row ranges (in memory, or a file read piecewise).
+pub trait PointInput: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn dims(&self) -> usize;
+    fn attributes(&self) -> Vec<AttributeSpec>;
+    /// Appends rows `rows`: coordinates (row-major) to `coords`, and each
+    /// attribute's little-endian bytes to `attrs[i]`.
+    fn read(&self, rows: Range<usize>, coords: &mut Vec<f64>, attrs: &mut [Vec<u8>]) -> Result<()>;
+}
+
+/// Coordinates held in memory, as float32 or float64.
+#[derive(Clone, Copy, Debug)]
+pub enum Coords<'a> {
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+}
+
+impl Coords<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Coords::F32(v) => v.len(),
+            Coords::F64(v) => v.len(),
+        }
+    }
+}
+
+/// Points and attributes held in memory.
+pub struct SliceInput<'a> {
+    pub coords: Coords<'a>,
+    pub dims: usize,
+    pub attributes: &'a [Attribute<'a>],
+}
+
+impl PointInput for SliceInput<'_> {
+    fn len(&self) -> usize {
+        self.coords.len() / self.dims.max(1)
+    }
+    fn dims(&self) -> usize {
+        self.dims
+    }
+    fn attributes(&self) -> Vec<AttributeSpec> {
+        self.attributes
+            .iter()
+            .map(|a| AttributeSpec {
+                name: a.name.to_string(),
+                dtype: a.dtype.to_string(),
+                width: a.width,
+            })
+            .collect()
+    }
+    fn read(&self, rows: Range<usize>, coords: &mut Vec<f64>, attrs: &mut [Vec<u8>]) -> Result<()> {
+        let (s, e) = (rows.start * self.dims, rows.end * self.dims);
+        match self.coords {
+            Coords::F32(v) => coords.extend(v[s..e].iter().map(|&x| x as f64)),
+            Coords::F64(v) => coords.extend_from_slice(&v[s..e]),
+        }
+        for (a, out) in self.attributes.iter().zip(attrs) {
+            let row = a.width * itemsize(a.dtype).expect("checked");
+            out.extend_from_slice(&a.bytes[rows.start * row..rows.end * row]);
+        }
+        Ok(())
+    }
+}
+
+/// Checks the input's shape, attributes and coordinates in one pass and
+/// returns the bounds of the coordinates as stored.
+fn bounds(input: &dyn PointInput, single: bool) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (n, dims) = (input.len(), input.dims());
+    if !(2..=3).contains(&dims) {
+        return Err(Error::invalid(format!(
+            "positions must be rows of 2 or 3 coordinates (got {dims})"
+        )));
+    }
+    if n == 0 {
+        return Err(Error::invalid("no points: the input is empty"));
+    }
+    for a in input.attributes() {
+        if itemsize(&a.dtype).is_none() || a.width == 0 {
+            return Err(Error::invalid(format!(
+                "attribute {}: dtype {} is not numeric",
+                a.name, a.dtype
+            )));
+        }
+        if a.name.is_empty() || a.name.contains(['/', '\\']) || a.name.starts_with('.') {
+            return Err(Error::invalid(format!(
+                "attribute name {:?} cannot name a Zarr array",
+                a.name
+            )));
+        }
+    }
+    let mut lo = vec![f64::INFINITY; dims];
+    let mut hi = vec![f64::NEG_INFINITY; dims];
+    let mut coords = Vec::with_capacity(BLOCK * dims);
+    let mut none: Vec<Vec<u8>> = vec![];
+    for start in (0..n).step_by(BLOCK) {
+        coords.clear();
+        input.read(start..(start + BLOCK).min(n), &mut coords, &mut none)?;
+        if let Some(i) = coords.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(format!(
+                "vertex {} has a non-finite coordinate ({})",
+                start + i / dims,
+                coords[i]
+            )));
+        }
+        for r in coords.chunks_exact(dims) {
+            for a in 0..dims {
+                let v = if single { r[a] as f32 as f64 } else { r[a] };
+                lo[a] = lo[a].min(v);
+                hi[a] = hi[a].max(v);
+            }
+        }
+    }
+    Ok((lo, hi))
+}
+
+/// Per-chunk spill files: records appended in input order.
+struct Spill {
+    dir: PathBuf,
+    buffers: HashMap<[i64; 3], Vec<u8>>,
+    held: usize,
+    budget: usize,
+    /// Whether records have gone to files (then all of them do, at the end).
+    flushed: bool,
+}
+
+impl Spill {
+    fn push(&mut self, c: [i64; 3], record: &[u8]) -> Result<()> {
+        self.buffers.entry(c).or_default().extend_from_slice(record);
+        self.held += record.len();
+        if self.held > self.budget {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    fn flush(&mut self) -> Result<()> {
+        let dir = &self.dir;
+        self.buffers
+            .par_iter_mut()
+            .filter(|(_, b)| !b.is_empty())
+            .try_for_each(|(c, b)| -> Result<()> {
+                let p = dir.join(chunk_key(c));
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&p)
+                    .map_err(|e| Error::io(&p, e))?;
+                f.write_all(b).map_err(|e| Error::io(&p, e))?;
+                b.clear();
+                b.shrink_to(0);
+                Ok(())
+            })?;
+        self.held = 0;
+        self.flushed = true;
+        Ok(())
+    }
+}
+
+/// Writes the points of `input` as a new store at `path` (refused if
+/// something is there), streaming. Returns the number of chunks.
+pub fn write_points_from(path: &Path, input: &dyn PointInput, o: &PointsOptions) -> Result<usize> {
+    let single = match o.dtype.as_str() {
+        "float32" => true,
+        "float64" => false,
+        d => return Err(Error::invalid(format!("dtype {d}: float32 or float64"))),
+    };
+    let (lo, hi) = bounds(input, single)?;
+    let (n, dims) = (input.len(), input.dims());
+    let lay = Layout::with_bounds(path, dims, lo, hi, o)?;
+    let (chunk, bin) = (&lay.chunk, &lay.bin);
+    let per_chunk: Vec<i64> = chunk
+        .iter()
+        .zip(bin)
+        // Python's round, as zarr-vectors computes bins per chunk: halves to even.
+        .map(|(c, b)| (c / b).round_ties_even() as i64)
+        .collect();
+    if per_chunk.iter().any(|&p| p < 1) {
+        return Err(Error::invalid("a bin must not be larger than its chunk"));
+    }
+    let total_bins: i64 = per_chunk.iter().product();
+    if total_bins > 1 << 20 {
+        return Err(Error::invalid(format!(
+            "{total_bins} bins per chunk is too many"
+        )));
+    }
+    let specs = input.attributes();
+    let vsize = if single { 4 } else { 8 };
+    let widths: Vec<usize> = specs
+        .iter()
+        .map(|a| a.width * itemsize(&a.dtype).expect("checked"))
+        .collect();
+    let record = dims * vsize + widths.iter().sum::<usize>();
+    let grid = lay.grid();
+    if grid
+        .shape
+        .iter()
+        .try_fold(1u64, |acc, &s| acc.checked_mul(s))
+        .is_none_or(|n| n > 1 << 62)
+    {
+        return Err(Error::invalid(format!(
+            "a grid of {:?} chunks is too large: choose a larger chunk shape",
+            grid.shape
+        )));
+    }
+    let tmp = temp_beside(path)?;
+    let result = (|| -> Result<Vec<[i64; 3]>> {
+        let mut spill = Spill {
+            dir: tmp.join(".spill"),
+            buffers: HashMap::new(),
+            held: 0,
+            budget: spill_budget(),
+            flushed: false,
+        };
+        std::fs::create_dir_all(&spill.dir).map_err(|e| Error::io(&spill.dir, e))?;
+        let mut coords = Vec::with_capacity(BLOCK * dims);
+        let mut attrs: Vec<Vec<u8>> = vec![vec![]; specs.len()];
+        for start in (0..n).step_by(BLOCK) {
+            let end = (start + BLOCK).min(n);
+            coords.clear();
+            attrs.iter_mut().for_each(Vec::clear);
+            input.read(start..end, &mut coords, &mut attrs)?;
+            for (a, (spec, w)) in attrs.iter().zip(specs.iter().zip(&widths)) {
+                if a.len() != (end - start) * w {
+                    return Err(Error::invalid(format!(
+                        "attribute {} has {} bytes for {} points",
+                        spec.name,
+                        a.len(),
+                        end - start
+                    )));
+                }
+            }
+            // Each point's chunk cell, the block's points sorted by cell (input
+            // order kept within a cell), each cell's records built in parallel.
+            let mut keyed: Vec<(u64, u32)> = coords
+                .par_chunks_exact(dims)
+                .enumerate()
+                .map(|(i, r)| {
+                    let mut cell = 0u64;
+                    for a in 0..dims {
+                        let v = if single { r[a] as f32 as f64 } else { r[a] };
+                        let c = ((v / bin[a]).floor() as i64).div_euclid(per_chunk[a]);
+                        cell = cell * grid.shape[a] + (c - grid.origin[a]) as u64;
+                    }
+                    (cell, i as u32)
+                })
+                .collect();
+            keyed.par_sort_unstable();
+            let mut runs = vec![];
+            let mut s = 0;
+            while s < keyed.len() {
+                let e = s + keyed[s..].iter().take_while(|k| k.0 == keyed[s].0).count();
+                runs.push((s, e));
+                s = e;
+            }
+            let built: Vec<(u64, Vec<u8>)> = runs
+                .par_iter()
+                .map(|&(s, e)| {
+                    let mut rec = Vec::with_capacity((e - s) * record);
+                    for &(_, i) in &keyed[s..e] {
+                        let i = i as usize;
+                        for &v in &coords[i * dims..(i + 1) * dims] {
+                            if single {
+                                rec.extend((v as f32).to_le_bytes());
+                            } else {
+                                rec.extend(v.to_le_bytes());
+                            }
+                        }
+                        for (a, w) in attrs.iter().zip(&widths) {
+                            rec.extend_from_slice(&a[i * w..(i + 1) * w]);
+                        }
+                    }
+                    (keyed[s].0, rec)
+                })
+                .collect();
+            for (cell, rec) in built {
+                spill.push(grid.chunk_of_cell(cell, dims), &rec)?;
+            }
+        }
+        // Records still held are laid out from memory; spilled ones are read back.
+        if spill.flushed {
+            spill.flush()?;
+        }
+        let mut chunks: Vec<[i64; 3]> = spill.buffers.keys().copied().collect();
+        chunks.sort_unstable();
+        let held = std::sync::Mutex::new(std::mem::take(&mut spill.buffers));
+        let level = tmp.join("0");
+        let attr_dirs: Vec<PathBuf> = specs
+            .iter()
+            .map(|a| level.join("vertex_attributes").join(&a.name))
+            .collect();
+        chunks.par_iter().try_for_each(|c| -> Result<()> {
+            let bytes = if spill.flushed {
+                let file = spill.dir.join(chunk_key(c));
+                let b = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
+                std::fs::remove_file(&file).map_err(|e| Error::io(&file, e))?;
+                b
+            } else {
+                held.lock()
+                    .expect("no panics while held")
+                    .remove(c)
+                    .unwrap_or_default()
+            };
+            let rows = bytes.len() / record;
+            // Each record's bin within the chunk, then a stable counting sort.
+            let frag: Vec<usize> = bytes
+                .chunks_exact(record)
+                .map(|r| {
+                    let mut f = 0i64;
+                    for a in 0..dims {
+                        let v = if single {
+                            f32::from_le_bytes(r[a * 4..a * 4 + 4].try_into().expect("4")) as f64
+                        } else {
+                            f64::from_le_bytes(r[a * 8..a * 8 + 8].try_into().expect("8"))
+                        };
+                        let b = (v / bin[a]).floor() as i64;
+                        f = f * per_chunk[a] + (b - c[a] * per_chunk[a]);
+                    }
+                    f as usize
+                })
+                .collect();
+            let mut counts = vec![0usize; total_bins as usize];
+            frag.iter().for_each(|&f| counts[f] += 1);
+            let mut at: Vec<usize> = counts
+                .iter()
+                .scan(0, |s, &c| {
+                    let x = *s;
+                    *s += c;
+                    Some(x)
+                })
+                .collect();
+            let mut order = vec![0usize; rows];
+            for (i, &f) in frag.iter().enumerate() {
+                order[at[f]] = i;
+                at[f] += 1;
+            }
+            let cell = &c[..dims];
+            let vlen = dims * vsize;
+            let mut v = Vec::with_capacity(rows * vlen);
+            order
+                .iter()
+                .for_each(|&i| v.extend_from_slice(&bytes[i * record..i * record + vlen]));
+            grid.put(&level.join("vertices"), cell, &v)?;
+            grid.put(
+                &level.join("vertex_fragments"),
+                cell,
+                &fragment_index(&counts),
+            )?;
+            let mut off = vlen;
+            for (w, dir) in widths.iter().zip(&attr_dirs) {
+                let mut item = Vec::with_capacity(rows * w);
+                order.iter().for_each(|&i| {
+                    item.extend_from_slice(&bytes[i * record + off..i * record + off + w])
+                });
+                grid.put(dir, cell, &item)?;
+                off += w;
+            }
+            Ok(())
+        })?;
+        std::fs::remove_dir_all(&spill.dir).map_err(|e| Error::io(&spill.dir, e))?;
+        let nonempty: Vec<String> = chunks.iter().map(|c| chunk_key(&c[..dims])).collect();
+        grid.write_vertex_arrays(&level, &nonempty, &o.dtype)?;
+        let owned: Vec<Attribute> = specs
+            .iter()
+            .map(|a| Attribute {
+                name: &a.name,
+                dtype: &a.dtype,
+                width: a.width,
+                bytes: &[],
+            })
+            .collect();
+        write_attribute_arrays(&grid, &level, &owned, &nonempty)?;
+        let mut present = vec!["vertices"];
+        if !specs.is_empty() {
+            present.push("vertex_attributes");
+        }
+        write_json(
+            &level,
+            &group(
+                json!({"zarr_vectors_level": {"level": 0, "object_sparsity": 1.0,
+                "vertex_count": n, "coarsening_method": "none", "parent_level": null,
+                "arrays_present": present, "fragments_tile": true}}),
+            ),
+        )?;
+        write_json(&tmp, &lay.root(path, "point_cloud", o.bin_shape.as_ref()))?;
+        Ok(chunks)
+    })();
+    let count = result.as_ref().map_or(0, Vec::len);
+    publish(&tmp, path, result.map(|_| ()))?;
+    Ok(count)
+}
+
+/// An (N, C) float32 or float64 `.npy` read through a memory map, so a file
+/// larger than memory streams: the first `dims` columns are coordinates,
+/// the others attributes (named in order), kept in the file's dtype.
+pub struct NpyTable {
+    map: memmap2::Mmap,
+    offset: usize,
+    rows: usize,
+    cols: usize,
+    single: bool,
+    dims: usize,
+    names: Vec<String>,
+}
+
+impl NpyTable {
+    pub fn open(path: &Path, dims: usize, names: &[String]) -> Result<NpyTable> {
+        use voxfield_core::{DType, Endian};
+        let h = voxfield_io::npy::read_header(path)?;
+        let single = match h.dtype {
+            DType::F32 => true,
+            DType::F64 => false,
+            d => {
+                return Err(Error::format(
+                    path,
+                    format!("points must be float32 or float64, not {d}"),
+                ))
+            }
+        };
+        if h.endian != Endian::Little || h.fortran_order {
+            return Err(Error::format(
+                path,
+                "points must be little-endian and C-ordered",
+            ));
+        }
+        let (rows, cols) = match h.shape.as_slice() {
+            [r, c] => (*r, *c),
+            s => {
+                return Err(Error::format(
+                    path,
+                    format!("points must have shape (N, C), got {s:?}"),
+                ))
+            }
+        };
+        if cols != dims + names.len() {
+            return Err(Error::format(
+                path,
+                format!(
+                    "{cols} columns, but {dims} coordinates and {} attribute names make {}",
+                    names.len(),
+                    dims + names.len()
+                ),
+            ));
+        }
+        voxfield_io::safety::regular_input(path)?;
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: the file is only read; a concurrent truncation is the
+        // usual caveat of memory-mapped input.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let size = if single { 4 } else { 8 };
+        let offset = h.data_offset as usize;
+        let need = rows
+            .checked_mul(cols * size)
+            .and_then(|b| b.checked_add(offset));
+        if need.is_none_or(|n| n > map.len()) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "truncated: the header claims {rows} × {cols} values, the file holds {} bytes",
+                    map.len()
+                ),
+            ));
+        }
+        Ok(NpyTable {
+            map,
+            offset,
+            rows,
+            cols,
+            single,
+            dims,
+            names: names.to_vec(),
+        })
+    }
+
+    fn value(&self, row: usize, col: usize) -> f64 {
+        let i = self.offset + (row * self.cols + col) * if self.single { 4 } else { 8 };
+        if self.single {
+            f32::from_le_bytes(self.map[i..i + 4].try_into().expect("4")) as f64
+        } else {
+            f64::from_le_bytes(self.map[i..i + 8].try_into().expect("8"))
+        }
+    }
+}
+
+impl PointInput for NpyTable {
+    fn len(&self) -> usize {
+        self.rows
+    }
+    fn dims(&self) -> usize {
+        self.dims
+    }
+    fn attributes(&self) -> Vec<AttributeSpec> {
+        let dtype = if self.single { "float32" } else { "float64" };
+        self.names
+            .iter()
+            .map(|n| AttributeSpec {
+                name: n.clone(),
+                dtype: dtype.into(),
+                width: 1,
+            })
+            .collect()
+    }
+    fn read(&self, rows: Range<usize>, coords: &mut Vec<f64>, attrs: &mut [Vec<u8>]) -> Result<()> {
+        let size = if self.single { 4 } else { 8 };
+        for r in rows {
+            for c in 0..self.dims {
+                coords.push(self.value(r, c));
+            }
+            for (k, out) in attrs.iter_mut().enumerate() {
+                let i = self.offset + (r * self.cols + self.dims + k) * size;
+                out.extend_from_slice(&self.map[i..i + size]);
+            }
+        }
+        Ok(())
+    }
+}
