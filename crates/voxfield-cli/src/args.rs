@@ -254,22 +254,27 @@ pub enum Command {
 /// The `voxfield vectors` verbs.
 #[derive(Subcommand, Debug)]
 pub enum VectorsCommand {
-    /// Write points from an (N, 3 + k) .npy or CSV, or a PLY, as a new zarr-vectors
-    /// store (level 0; the k columns after the coordinates, or the PLY's other
-    /// vertex properties, are vertex attributes).
+    /// Write points from an (N, 3 + k) .npy (streamed) or CSV, or a PLY, or
+    /// streamlines from a TrackVis .trk or MRtrix .tck, as a new zarr-vectors store
+    /// (level 0; the k columns after the coordinates, the PLY's other vertex
+    /// properties, or the TRK's scalars and properties are attributes).
     Write {
         input: PathBuf,
         #[arg(short, long)]
         out: PathBuf,
-        /// points (polylines and graphs are not written yet).
-        #[arg(long, default_value = "points")]
-        kind: String,
+        /// points or polylines (the default follows the input: .trk/.tck are polylines).
+        #[arg(long)]
+        kind: Option<String>,
         /// zarr-vectors' chunk_shape (physical units per chunk).
         #[arg(long, value_delimiter = ',', value_parser = parse_f64)]
         chunk: Option<Vec<f64>>,
         /// zarr-vectors' bin_shape (a whole number of bins per chunk).
         #[arg(long, value_delimiter = ',', value_parser = parse_f64)]
         bin: Option<Vec<f64>>,
+        /// Chunk cells per shard (N or X,Y,Z): Zarr v3 sharding, one file per shard
+        /// instead of one per chunk cell (zarr-vectors' shard_shape).
+        #[arg(long, value_delimiter = ',')]
+        shard: Option<Vec<u64>>,
         /// Names of the attribute columns after the coordinates.
         #[arg(long, value_delimiter = ',')]
         attributes: Option<Vec<String>>,
@@ -309,7 +314,8 @@ pub enum VectorsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The vertices of one level (all, or inside --bbox) as an (N, D[+k]) .npy or a PLY.
+    /// The vertices of one level (all, or inside --bbox) as an (N, D[+k]) .npy or a
+    /// PLY, or its polylines (those with a vertex inside --bbox) as a .trk or .tck.
     Read {
         store: PathBuf,
         #[arg(long, default_value_t = 0)]

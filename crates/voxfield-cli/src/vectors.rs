@@ -6,8 +6,9 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde_json::json;
 use voxfield::vectors::{
-    build_pyramid, read_ply, write_ply, write_points, write_points_from, Aggregation, Attribute,
-    CrossLevel, NpyTable, PointInput, PointsOptions, PyramidOptions, Store, Thinning,
+    build_pyramid, itemsize, read_ply, read_tck, read_trk, write_ply, write_points,
+    write_points_from, write_polylines, write_tck, write_trk, Aggregation, Attribute, CrossLevel,
+    NpyTable, PointInput, PointsOptions, PyramidOptions, Store, Thinning,
 };
 use voxfield_io::npy;
 
@@ -56,9 +57,25 @@ pub fn run(cmd: VectorsCommand) -> Result<()> {
             kind,
             chunk,
             bin,
+            shard,
             attributes,
             dims,
-        } => write(&input, &out, &kind, chunk, bin, attributes.as_deref(), dims),
+        } => {
+            let o = PointsOptions {
+                chunk_shape: chunk,
+                bin_shape: bin,
+                dtype: "float32".into(),
+                shard_shape: shard.map(|s| if s.len() == 1 { vec![s[0]; dims] } else { s }),
+            };
+            write(
+                &input,
+                &out,
+                kind.as_deref(),
+                &o,
+                attributes.as_deref(),
+                dims,
+            )
+        }
         VectorsCommand::Read {
             store,
             level,
@@ -135,15 +152,18 @@ fn read(
     voxfield_io::safety::check_not_input(out, &[path])?;
     let is = |x: &str| out.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
     let ply = is("ply");
-    if !ply && !is("npy") {
+    if !ply && !is("npy") && !is("trk") && !is("tck") {
         bail!(
-            "--out {}: expected an .npy or .ply file name",
+            "--out {}: expected an .npy, .ply, .trk or .tck file name",
             out.display()
         );
     }
     let t = Instant::now();
     let s = Store::open(path)?;
     let d = s.dims;
+    if is("trk") || is("tck") {
+        return read_tracts(&s, level, bbox, out, t);
+    }
     let b = match bbox {
         None => None,
         Some(v) if v.len() == 2 * d => Some((&v[..d], &v[d..])),
@@ -202,19 +222,85 @@ fn read(
     Ok(())
 }
 
+/// A level's polylines (those with a vertex inside `bbox`) as a .trk or .tck.
+fn read_tracts(s: &Store, level: u64, bbox: Option<&[f64]>, out: &Path, t: Instant) -> Result<()> {
+    if s.dims != 3 {
+        bail!(
+            "streamline files hold 3-D points; this store is {}-D",
+            s.dims
+        );
+    }
+    if let Some(b) = bbox {
+        if b.len() != 6 || (0..3).any(|a| b[a].is_nan() || b[a + 3].is_nan() || b[a] > b[a + 3]) {
+            bail!("--bbox needs 6 numbers, min corner then max, with min ≤ max");
+        }
+    }
+    let o = s.read_objects(level)?;
+    let size = itemsize(&o.dtype).unwrap_or(4);
+    let all: Vec<f64> = o
+        .vertices
+        .chunks_exact(size)
+        .map(|b| {
+            if size == 4 {
+                f32::from_le_bytes(b.try_into().expect("4")) as f64
+            } else {
+                f64::from_le_bytes(b.try_into().expect("8"))
+            }
+        })
+        .collect();
+    let (mut positions, mut offsets) = (vec![], vec![0]);
+    for w in o.offsets.windows(2) {
+        let line = &all[w[0] * 3..w[1] * 3];
+        let inside = bbox.is_none_or(|b| {
+            line.chunks_exact(3)
+                .any(|p| (0..3).all(|a| p[a] >= b[a] && p[a] <= b[a + 3]))
+        });
+        if inside {
+            positions.extend_from_slice(line);
+            offsets.push(positions.len() / 3);
+        }
+    }
+    if out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("trk"))
+    {
+        write_trk(out, &positions, &offsets)?;
+    } else {
+        write_tck(out, &positions, &offsets)?;
+    }
+    eprintln!(
+        "voxfield: {} polylines ({} vertices) of level {level} in {:.0} ms -> {}",
+        offsets.len() - 1,
+        positions.len() / 3,
+        t.elapsed().as_secs_f64() * 1e3,
+        out.display()
+    );
+    Ok(())
+}
+
 fn write(
     input: &Path,
     out: &Path,
-    kind: &str,
-    chunk: Option<Vec<f64>>,
-    bin: Option<Vec<f64>>,
+    kind: Option<&str>,
+    o: &PointsOptions,
     attributes: Option<&[String]>,
     dims: usize,
 ) -> Result<()> {
-    if kind != "points" {
-        bail!("--kind {kind}: only points are written so far (polylines and graphs are read, not written)");
-    }
     voxfield_io::safety::check_not_input(out, &[input])?;
+    let is = |x: &str| input.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
+    let tracts = is("trk") || is("tck");
+    match (
+        kind.unwrap_or(if tracts { "polylines" } else { "points" }),
+        tracts,
+    ) {
+        ("polylines", true) => return write_tracts(input, out, o),
+        ("polylines", false) => bail!(
+            "--kind polylines: streamlines are read from .trk or .tck files, not {}",
+            input.display()
+        ),
+        ("points", _) => {}
+        (k, _) => bail!("--kind {k}: points or polylines (graphs are read, not written yet)"),
+    }
     let t = Instant::now();
     if input
         .extension()
@@ -248,12 +334,7 @@ fn write(
                 bytes: b,
             })
             .collect();
-        let o = PointsOptions {
-            chunk_shape: chunk,
-            bin_shape: bin,
-            dtype: "float32".into(),
-        };
-        let chunks = write_points(out, &p.positions, p.dims, &attrs, &o)?;
+        let chunks = write_points(out, &p.positions, p.dims, &attrs, o)?;
         eprintln!(
             "voxfield: wrote {} points in {chunks} chunks in {:.0} ms -> {}",
             p.positions.len() / p.dims,
@@ -263,18 +344,13 @@ fn write(
         return Ok(());
     }
     let names = attributes.unwrap_or_default();
-    let o = PointsOptions {
-        chunk_shape: chunk.clone(),
-        bin_shape: bin.clone(),
-        dtype: "float32".into(),
-    };
     if input
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
     {
         // Streamed through a memory map: the file may be larger than memory.
         let table = NpyTable::open(input, dims, names)?;
-        let chunks = write_points_from(out, &table, &o)?;
+        let chunks = write_points_from(out, &table, o)?;
         eprintln!(
             "voxfield: wrote {} points in {chunks} chunks in {:.0} ms -> {}",
             table.len(),
@@ -312,14 +388,66 @@ fn write(
             bytes,
         })
         .collect();
-    let o = PointsOptions {
-        chunk_shape: chunk,
-        bin_shape: bin,
-        dtype: "float32".into(),
-    };
-    let chunks = write_points(out, &coords, dims, &attrs, &o)?;
+    let chunks = write_points(out, &coords, dims, &attrs, o)?;
     eprintln!(
         "voxfield: wrote {n} points in {chunks} chunks in {:.0} ms -> {}",
+        t.elapsed().as_secs_f64() * 1e3,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Float32 attributes over `bytes` (one buffer per (name, width, values)).
+fn float_attributes<'a>(
+    list: &'a [(String, usize, Vec<f32>)],
+    bytes: &'a [Vec<u8>],
+) -> Vec<Attribute<'a>> {
+    list.iter()
+        .zip(bytes)
+        .map(|(s, b)| Attribute {
+            name: &s.0,
+            dtype: "float32",
+            width: s.1,
+            bytes: b,
+        })
+        .collect()
+}
+
+/// Streamlines from a .trk or .tck as a polyline store; TRK scalars become
+/// vertex attributes and properties object attributes (float32).
+fn write_tracts(input: &Path, out: &Path, o: &PointsOptions) -> Result<()> {
+    let t = Instant::now();
+    let is_trk = input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("trk"));
+    let tr = if is_trk {
+        read_trk(input)?
+    } else {
+        read_tck(input)?
+    };
+    let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let sb: Vec<Vec<u8>> = tr.scalars.iter().map(|s| bytes(&s.2)).collect();
+    let pb: Vec<Vec<u8>> = tr.properties.iter().map(|s| bytes(&s.2)).collect();
+    let (va, oa) = (
+        float_attributes(&tr.scalars, &sb),
+        float_attributes(&tr.properties, &pb),
+    );
+    let s = write_polylines(
+        out,
+        &tr.positions,
+        &tr.offsets,
+        3,
+        &va,
+        &oa,
+        o,
+        "streamline",
+    )?;
+    eprintln!(
+        "voxfield: wrote {} streamlines ({} vertices) in {} chunks with {} stitches in {:.0} ms -> {}",
+        s.polylines,
+        s.vertices,
+        s.chunks,
+        s.stitches,
         t.elapsed().as_secs_f64() * 1e3,
         out.display()
     );

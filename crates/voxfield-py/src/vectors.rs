@@ -81,7 +81,7 @@ fn elements<T: Element>(b: &PyBuffer<T>) -> PyResult<&[T]> {
 /// Writes a point cloud store from a float32 or float64 (n, dims) array and
 /// attributes as (name, dtype, width, bytes viewed as uint8), without copies.
 #[pyfunction]
-#[pyo3(signature = (path, positions, dims, attrs, chunk_shape=None, bin_shape=None, dtype="float32".to_string()))]
+#[pyo3(signature = (path, positions, dims, attrs, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), shard_shape=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn vectors_write_points(
     py: Python<'_>,
@@ -92,6 +92,7 @@ pub fn vectors_write_points(
     chunk_shape: Option<Vec<f64>>,
     bin_shape: Option<Vec<f64>>,
     dtype: String,
+    shard_shape: Option<Vec<u64>>,
 ) -> PyResult<usize> {
     let (f32s, f64s) = match PyBuffer::<f32>::get(positions) {
         Ok(b) => (Some(b), None),
@@ -110,6 +111,7 @@ pub fn vectors_write_points(
         chunk_shape,
         bin_shape,
         dtype,
+        shard_shape,
     };
     py.detach(|| {
         let attributes: Vec<voxfield::vectors::Attribute> = raw
@@ -152,7 +154,7 @@ fn attributes(raw: &[RawAttribute]) -> Vec<voxfield::vectors::Attribute<'_>> {
 /// Writes a polyline store: vertices as float64 bytes, polyline `i` the
 /// rows `offsets[i]..offsets[i + 1]`; returns (polylines, vertices, chunks, stitches).
 #[pyfunction]
-#[pyo3(signature = (path, positions, offsets, dims, vertex_attributes, object_attributes, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), geometry="streamline".to_string()))]
+#[pyo3(signature = (path, positions, offsets, dims, vertex_attributes, object_attributes, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), geometry="streamline".to_string(), shard_shape=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn vectors_write_polylines(
     py: Python<'_>,
@@ -166,12 +168,14 @@ pub fn vectors_write_polylines(
     bin_shape: Option<Vec<f64>>,
     dtype: String,
     geometry: String,
+    shard_shape: Option<Vec<u64>>,
 ) -> PyResult<(usize, usize, usize, usize)> {
     let pos = floats(positions);
     let o = voxfield::vectors::PointsOptions {
         chunk_shape,
         bin_shape,
         dtype,
+        shard_shape,
     };
     py.detach(|| {
         let (va, oa) = (

@@ -243,7 +243,7 @@ def test_cli_write_then_zarr_vectors_reads_it(tmp_path):
     assert r.returncode == 1 and "4 columns" in r.stderr and not (tmp_path / "b.zarrvectors").exists()
     r = subprocess.run([cli, "vectors", "write", tmp_path / "pts.npy", "-o", tmp_path / "c.zarrvectors",
                         "--kind", "graph"], capture_output=True, text=True)
-    assert r.returncode == 1 and "only points" in r.stderr
+    assert r.returncode == 1 and "graphs are read" in r.stderr
 
 
 def test_polylines_read_object_by_object_as_zarr_vectors(tmp_path):
@@ -681,3 +681,129 @@ def test_memory_of_write_and_pyramid_stays_bounded_as_the_input_grows(tmp_path):
     # would show; the bound is the spill budget + one 256k-point block + a chunk per thread.
     assert w10 < 40 and w10 < w1 + 15, peaks
     assert b10 < 24 and b10 < b1 + 8, peaks
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_trk_and_tck_in_and_out_against_nibabel(tmp_path):
+    """Streamlines nibabel saves (TRK with scalars and properties, TCK) become polyline stores
+    whose vertices are nibabel's RAS+ mm points; a level exported to .trk/.tck loads in nibabel
+    as the same streamlines; a bbox keeps the streamlines with a vertex inside."""
+    import os
+    import subprocess
+
+    nib = pytest.importorskip("nibabel")
+    from nibabel.streamlines import Tractogram
+
+    cli = os.environ["VOXFIELD_CLI"]
+    lines = [x + 40 for x in streamlines(60, 31, scale=4.0)]
+    aff = np.array([[-2, 0, 0, 90], [0, 2, 0, -126], [0, 0, 2, -72], [0, 0, 0, 1]], float)  # LAS, 2 mm
+    scal = [np.random.default_rng(i).random((len(x), 3)).astype(np.float32) for i, x in enumerate(lines)]
+    props = np.arange(len(lines), dtype=np.float32).reshape(-1, 1)
+    tg = Tractogram(lines, data_per_point={"colors": scal}, data_per_streamline={"id": props},
+                    affine_to_rasmm=np.eye(4))
+    trk, tck = tmp_path / "in.trk", tmp_path / "in.tck"
+    hdr = {"voxel_to_rasmm": aff, "voxel_sizes": (2.0, 2.0, 2.0), "dimensions": (91, 109, 91), "voxel_order": "LAS"}
+    nib.streamlines.save(tg, str(trk), header=hdr)
+    nib.streamlines.save(Tractogram(lines, affine_to_rasmm=np.eye(4)), str(tck))
+    for src in (trk, tck):
+        store = tmp_path / f"{src.suffix[1:]}.zarrvectors"
+        r = subprocess.run([cli, "vectors", "write", src, "-o", store, "--chunk", "20,20,20"], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        want = nib.streamlines.load(str(src)).streamlines
+        got = vv.read_polylines(store)["polylines"]
+        assert len(got) == len(want) == len(lines)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, atol=2e-4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            theirs = read_polylines(str(store))  # zarr-vectors reads our store
+        assert theirs["polyline_count"] == len(lines)
+    names = vv.info(tmp_path / "trk.zarrvectors")["levels"][0]["attributes"]
+    assert names == ["colors"]
+    for out in ("out.trk", "out.tck"):
+        r = subprocess.run([cli, "vectors", "read", tmp_path / "trk.zarrvectors", "-o", tmp_path / out],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        back = nib.streamlines.load(str(tmp_path / out)).streamlines
+        assert len(back) == len(lines)
+        for b, w in zip(back, lines):
+            np.testing.assert_allclose(b, w, atol=2e-4)
+    box = [35, 35, 35, 45, 45, 45]
+    r = subprocess.run([cli, "vectors", "read", tmp_path / "tck.zarrvectors", "--bbox", ",".join(map(str, box)),
+                        "-o", tmp_path / "box.tck"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    inside = [x for x in lines if np.all((x >= 35) & (x <= 45), axis=1).any()]
+    assert 0 < len(nib.streamlines.load(str(tmp_path / "box.tck")).streamlines) == len(inside) < len(lines)
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_bad_tractography_files_are_refused_clearly(tmp_path):
+    import os
+    import subprocess
+
+    nib = pytest.importorskip("nibabel")
+    from nibabel.streamlines import Tractogram
+
+    cli = os.environ["VOXFIELD_CLI"]
+    good = tmp_path / "g.trk"
+    nib.streamlines.save(Tractogram(streamlines(5, 2), affine_to_rasmm=np.eye(4)), str(good))
+    raw = good.read_bytes()
+    cases = {"short.trk": raw[:500], "size.trk": raw[:996] + (999).to_bytes(4, "little") + raw[1000:],
+             "cut.trk": raw[:-7], "magic.trk": b"XRACK" + raw[5:],
+             "count.trk": raw[:988] + (9).to_bytes(4, "little") + raw[992:],
+             "nohead.tck": b"mrtrix tracks\ncount: 1\n", "noend.tck": b"mrtrix tracks\nfile: . 64\ndatatype: Float32LE\nEND\n"
+             + bytes(64 - 50) + np.array([1, 2, 3], "<f4").tobytes()}
+    msgs = {"short.trk": "TRACK", "size.trk": "hdr_size", "cut.trk": "claims", "magic.trk": "TRACK",
+            "count.trk": "counts 9", "nohead.tck": "END", "noend.tck": "Inf"}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        out = tmp_path / (name + ".zarrvectors")
+        r = subprocess.run([cli, "vectors", "write", tmp_path / name, "-o", out], capture_output=True, text=True)
+        assert r.returncode == 1 and msgs[name] in r.stderr and name in r.stderr, (name, r.stderr)
+        assert not out.exists()
+
+
+def test_sharded_stores_both_ways_and_corrupt_shards(tmp_path):
+    """Zarr v3 sharding (zarr-vectors' shard_shape): one file per 4³ chunk cells; each library
+    reads the other's sharded stores, pyramids included; a damaged shard index is refused."""
+    p = cloud(20_000, 44, -20, 100)
+    w = np.random.default_rng(45).random(len(p)).astype(np.float32)
+    theirs, mine = tmp_path / "zv.zarrvectors", tmp_path / "vf.zarrvectors"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zv_points.write_points(str(theirs), p, chunk_shape=(10, 10, 10), bin_shape=(5, 5, 5), shard_shape=4,
+                               vertex_attributes={"w": w})
+        same(vv.read_points(theirs, attribute_names=["w"]), zv_points.read_points(str(theirs), attribute_names=["w"]))
+        box = (np.array([0.0, 5, -3]), np.array([40.0, 33, 60]))
+        same(vv.read_points(theirs, bbox=box), zv_points.read_points(str(theirs), bbox=box))
+    vv.write_points(mine, p, chunk_shape=(10, 10, 10), bin_shape=(5, 5, 5), shard_shape=4, vertex_attributes={"w": w})
+    vv.build_pyramid(mine, factors=[(2, 1), (2, 1), (2, 1)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same(zv_points.read_points(str(mine), attribute_names=["w"]),
+             zv_points.read_points(str(theirs), attribute_names=["w"]))
+        for lv in (1, 2, 3):
+            same(zv_points.read_points(str(mine), level=lv), vv.read_points(mine, level=lv))
+    cells = -(-np.ceil(120 / 10) // 4) ** 3  # shards per array at most
+    assert all(len(files) <= cells + 1 for _, _, files in __import__("os").walk(mine / "0" / "vertices"))
+    lines = streamlines(300, 46)
+    vv.write_polylines(tmp_path / "l.zarrvectors", lines, chunk_shape=(20, 20, 20), shard_shape=(4, 4, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        back = read_polylines(str(tmp_path / "l.zarrvectors"))
+    for a, b in zip(back["polylines"], lines):
+        np.testing.assert_array_equal(np.concatenate(a), b)
+    shard = next((mine / "0" / "vertices" / "c").rglob("*"))
+    while shard.is_dir():
+        shard = next(shard.iterdir())
+    data = bytearray(shard.read_bytes())
+    data[-10] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="crc32c"):
+        vv.read_points(mine)
+    shard.write_bytes(bytes(data[:20]))
+    with pytest.raises(Exception, match="truncated shard"):
+        vv.read_points(mine)
+    with pytest.raises(ValueError, match="shard shape"):
+        vv.write_points(tmp_path / "bad.zarrvectors", p, chunk_shape=(10, 10, 10), shard_shape=0)

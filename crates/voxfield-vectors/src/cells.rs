@@ -30,6 +30,160 @@ pub struct CellArray {
     /// Absolute keys of the cells that hold data.
     pub nonempty: Vec<Vec<i64>>,
     compression: Vec<Compression>,
+    /// Cells per shard and the index layout, for `sharding_indexed` arrays.
+    pub shard: Option<Shard>,
+}
+
+/// A `sharding_indexed` layout: shards of `shape` cells (one item each),
+/// each file the cells' encodings then (or first) an index of
+/// (offset, length) u64 pairs in row-major cell order, empty cells as
+/// (2⁶⁴−1, 2⁶⁴−1), optionally followed by its CRC32C.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub shape: Vec<u64>,
+    index_at_end: bool,
+    crc: bool,
+}
+
+impl Shard {
+    fn parse(meta: &Value, meta_path: &Path) -> Result<Shard> {
+        let c = &meta["codecs"][0]["configuration"];
+        let ones = c["chunk_shape"]
+            .as_array()
+            .is_some_and(|s| s.iter().all(|v| v.as_u64() == Some(1)));
+        if !ones {
+            return Err(bad(
+                meta_path,
+                "sharded cells must be one item each (inner chunk_shape of 1s)",
+            ));
+        }
+        let shape: Vec<u64> = meta["chunk_grid"]["configuration"]["chunk_shape"]
+            .as_array()
+            .and_then(|s| s.iter().map(Value::as_u64).collect::<Option<Vec<_>>>())
+            .filter(|s| s.iter().all(|&v| v > 0))
+            .ok_or_else(|| bad(meta_path, "no shard shape (chunk_grid chunk_shape)"))?;
+        let names: Vec<&str> = c["index_codecs"]
+            .as_array()
+            .map(|v| v.iter().filter_map(|x| x["name"].as_str()).collect())
+            .unwrap_or_default();
+        let crc = match names.as_slice() {
+            ["bytes"] => false,
+            ["bytes", "crc32c"] => true,
+            other => {
+                return Err(bad(
+                    meta_path,
+                    format!("shard index codecs {other:?} (bytes, then crc32c)"),
+                ))
+            }
+        };
+        if c["index_codecs"][0]["configuration"]["endian"]
+            .as_str()
+            .unwrap_or("little")
+            != "little"
+        {
+            return Err(bad(meta_path, "shard indexes must be little-endian"));
+        }
+        let index_at_end = c["index_location"].as_str().unwrap_or("end") != "start";
+        Ok(Shard {
+            shape,
+            index_at_end,
+            crc,
+        })
+    }
+
+    /// The sharding codec's metadata for `shape` cells per shard.
+    pub fn codec(shape: &[u64]) -> Value {
+        serde_json::json!({"name": "sharding_indexed", "configuration": {
+            "chunk_shape": vec![1; shape.len()],
+            "codecs": [{"name": "vlen-bytes", "configuration": {}}],
+            "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
+            "index_location": "end"}})
+    }
+
+    /// The bytes of one cell of a shard file (None when the cell is empty).
+    fn cell<'a>(&self, file: &Path, b: &'a [u8], inner: usize) -> Result<Option<&'a [u8]>> {
+        let n: usize = self.shape.iter().product::<u64>() as usize;
+        let len = n * 16 + if self.crc { 4 } else { 0 };
+        if b.len() < len {
+            return Err(bad(
+                file,
+                format!(
+                    "truncated shard: {} bytes, its index alone needs {len}",
+                    b.len()
+                ),
+            ));
+        }
+        let index = if self.index_at_end {
+            &b[b.len() - len..]
+        } else {
+            &b[..len]
+        };
+        if self.crc {
+            let (body, sum) = index.split_at(n * 16);
+            if crc32c(body).to_le_bytes() != sum {
+                return Err(bad(file, "shard index checksum (crc32c) mismatch"));
+            }
+        }
+        let at = |i: usize| u64::from_le_bytes(index[i..i + 8].try_into().expect("8"));
+        let (off, size) = (at(inner * 16), at(inner * 16 + 8));
+        if off == u64::MAX && size == u64::MAX {
+            return Ok(None);
+        }
+        let end = off
+            .checked_add(size)
+            .filter(|&e| e <= b.len() as u64)
+            .ok_or_else(|| {
+                bad(
+                    file,
+                    format!(
+                        "shard cell {inner} claims bytes {off}+{size} of {}",
+                        b.len()
+                    ),
+                )
+            })?;
+        Ok(Some(&b[off as usize..end as usize]))
+    }
+
+    /// A shard file of `cells` (row-major index within the shard, encoded cell bytes).
+    pub fn encode(shape: &[u64], mut cells: Vec<(usize, Vec<u8>)>) -> Vec<u8> {
+        cells.sort_by_key(|c| c.0);
+        let n: usize = shape.iter().product::<u64>() as usize;
+        let mut index = vec![u64::MAX; 2 * n];
+        let mut out =
+            Vec::with_capacity(cells.iter().map(|c| c.1.len()).sum::<usize>() + 16 * n + 4);
+        for (i, bytes) in cells {
+            index[2 * i] = out.len() as u64;
+            index[2 * i + 1] = bytes.len() as u64;
+            out.extend(bytes);
+        }
+        let body: Vec<u8> = index.iter().flat_map(|v| v.to_le_bytes()).collect();
+        out.extend(&body);
+        out.extend(crc32c(&body).to_le_bytes());
+        out
+    }
+}
+
+/// CRC-32C (Castagnoli), as Zarr's `crc32c` codec computes it.
+pub fn crc32c(data: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = [0u32; 256];
+        for (i, e) in t.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 == 1 {
+                    (c >> 1) ^ 0x82F6_3B78
+                } else {
+                    c >> 1
+                };
+            }
+            *e = c;
+        }
+        t
+    });
+    !data.iter().fold(!0u32, |c, &b| {
+        table[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8)
+    })
 }
 
 fn bad(path: &Path, m: impl Into<String>) -> Error {
@@ -69,18 +223,20 @@ impl CellArray {
                 ),
             ));
         }
+        let outer = meta["codecs"].as_array().cloned().unwrap_or_default();
+        let (codecs, shard) = match outer.first() {
+            Some(c) if c["name"] == "sharding_indexed" => (
+                c["configuration"]["codecs"].clone(),
+                Some(Shard::parse(&meta, &meta_path)?),
+            ),
+            _ => (meta["codecs"].clone(), None),
+        };
         let mut compression = vec![];
-        for (i, c) in meta["codecs"].as_array().into_iter().flatten().enumerate() {
+        for (i, c) in codecs.as_array().into_iter().flatten().enumerate() {
             match (i, c["name"].as_str()) {
                 (0, Some("vlen-bytes")) => {}
                 (_, Some("zstd")) if i > 0 => compression.push(Compression::Zstd),
                 (_, Some("gzip")) if i > 0 => compression.push(Compression::Gzip),
-                (_, Some("sharding_indexed")) => {
-                    return Err(bad(
-                        &meta_path,
-                        "sharded zarr-vectors arrays are not read yet",
-                    ))
-                }
                 (_, name) => {
                     return Err(bad(
                         &meta_path,
@@ -92,7 +248,7 @@ impl CellArray {
                 }
             }
         }
-        if compression.len() + 1 != meta["codecs"].as_array().map_or(0, Vec::len) {
+        if compression.len() + 1 != codecs.as_array().map_or(0, Vec::len) {
             return Err(bad(&meta_path, "codecs must start with vlen-bytes"));
         }
         let shape: Vec<u64> = meta["shape"]
@@ -106,9 +262,10 @@ impl CellArray {
             ));
         }
         let chunk = &meta["chunk_grid"]["configuration"]["chunk_shape"];
-        if chunk
-            .as_array()
-            .is_none_or(|c| c.iter().any(|v| v.as_u64() != Some(1)))
+        if shard.is_none()
+            && chunk
+                .as_array()
+                .is_none_or(|c| c.iter().any(|v| v.as_u64() != Some(1)))
         {
             return Err(bad(
                 &meta_path,
@@ -166,6 +323,7 @@ impl CellArray {
             origin,
             nonempty,
             compression,
+            shard,
         })
     }
 
@@ -173,12 +331,19 @@ impl CellArray {
     /// cell is absent or outside the array).
     pub fn read(&self, chunk: &[i64]) -> Result<Vec<u8>> {
         let mut file = self.path.join("c");
+        let mut inner = 0usize;
         for (a, (&c, &o)) in chunk.iter().zip(&self.origin).enumerate() {
             let cell = c - o;
             if cell < 0 || cell as u64 >= self.shape[a] {
                 return Ok(vec![]);
             }
-            file.push(cell.to_string());
+            match &self.shard {
+                Some(s) => {
+                    file.push((cell as u64 / s.shape[a]).to_string());
+                    inner = inner * s.shape[a] as usize + (cell as u64 % s.shape[a]) as usize;
+                }
+                None => file.push(cell.to_string()),
+            }
         }
         match std::fs::metadata(&file) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
@@ -186,7 +351,13 @@ impl CellArray {
             _ => voxfield_io::safety::regular_input(&file)?,
         }
         let raw = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
-        let mut bytes = raw;
+        let mut bytes = match &self.shard {
+            Some(s) => match s.cell(&file, &raw, inner)? {
+                Some(b) => b.to_vec(),
+                None => return Ok(vec![]),
+            },
+            None => raw,
+        };
         for c in self.compression.iter().rev() {
             bytes = match c {
                 Compression::Zstd => zstd::stream::decode_all(&bytes[..])
@@ -258,5 +429,31 @@ mod tests {
         assert_eq!(parse_key("-1.0.12", 3), Some(vec![-1, 0, 12]));
         assert_eq!(parse_key("1.2", 3), None);
         assert_eq!(parse_key("a.b.c", 3), None);
+    }
+}
+
+#[cfg(test)]
+mod shard_tests {
+    use super::*;
+
+    #[test]
+    fn crc32c_matches_the_standard_check_value() {
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+        assert_eq!(crc32c(b""), 0);
+    }
+
+    #[test]
+    fn shard_files_round_trip_and_mark_empty_cells() {
+        let shard = Shard {
+            shape: vec![2, 2],
+            index_at_end: true,
+            crc: true,
+        };
+        let b = Shard::encode(&shard.shape, vec![(3, vec![7, 8]), (0, vec![1])]);
+        let f = Path::new("s");
+        assert_eq!(shard.cell(f, &b, 0).unwrap(), Some(&[1u8][..]));
+        assert_eq!(shard.cell(f, &b, 1).unwrap(), None);
+        assert_eq!(shard.cell(f, &b, 3).unwrap(), Some(&[7u8, 8][..]));
+        assert!(shard.cell(f, &b[..10], 0).is_err());
     }
 }

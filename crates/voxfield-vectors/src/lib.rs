@@ -20,6 +20,7 @@ pub mod ply;
 pub mod polylines;
 pub mod pyramid;
 pub mod store;
+pub mod tracts;
 pub mod write;
 
 pub use ingest::{write_points_from, AttributeSpec, Coords, NpyTable, PointInput, SliceInput};

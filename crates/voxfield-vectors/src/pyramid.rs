@@ -608,7 +608,7 @@ fn coarsen(
         None => vec![],
     };
     let [lo, hi] = &store.bounds;
-    let grid = CellGrid::new(lo, hi, cs);
+    let grid = CellGrid::new(lo, hi, cs).sharded(store.shard_shape());
     let tmp = store
         .path
         .join(format!(".{target}.partial-{}", std::process::id()));
@@ -821,7 +821,7 @@ fn coarsen_points_streaming(
     let cs = &store.chunk_shape;
     let groups = units(store, source, &unit_ratio(bin, cs))?;
     let [lo, hi] = &store.bounds;
-    let grid = CellGrid::new(lo, hi, cs);
+    let grid = CellGrid::new(lo, hi, cs).sharded(store.shard_shape());
     let tmp = store
         .path
         .join(format!(".{target}.partial-{}", std::process::id()));
@@ -895,7 +895,7 @@ fn link_points_streaming(
     let fine_units = units(store, fine, &ratio)?;
     let coarse_units = units(store, coarse, &ratio)?;
     let [lo, hi] = &store.bounds;
-    let grid = CellGrid::new(lo, hi, cs);
+    let grid = CellGrid::new(lo, hi, cs).sharded(store.shard_shape());
     let delta = coarse - fine;
     let family = |name: String| Family {
         name,
@@ -1196,7 +1196,7 @@ fn write_cross_level(
 ) -> Result<()> {
     let d = store.dims;
     let [lo, hi] = &store.bounds;
-    let grid = CellGrid::new(lo, hi, &store.chunk_shape);
+    let grid = CellGrid::new(lo, hi, &store.chunk_shape).sharded(store.shard_shape());
     let mut up = LinkBuckets::new();
     let mut down = LinkBuckets::new();
     for (g, &p) in parent.iter().enumerate() {

@@ -176,6 +176,14 @@ impl Store {
     }
 
     /// The resolution levels (child groups named by integers), ascending.
+    /// Cells per shard of level 0's vertices (coarse levels are written
+    /// alike), or None for one file per cell.
+    pub fn shard_shape(&self) -> Option<Vec<u64>> {
+        CellArray::open(&self.path.join("0").join("vertices"), self.dims)
+            .ok()
+            .and_then(|a| a.shard.map(|s| s.shape))
+    }
+
     pub fn levels(&self) -> Result<Vec<u64>> {
         let mut out = vec![];
         for e in std::fs::read_dir(&self.path).map_err(|e| Error::io(&self.path, e))? {

@@ -11,6 +11,12 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use voxfield_core::{Error, Result};
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::cells::Shard;
 use crate::ingest::{write_points_from, Coords, SliceInput};
 use crate::store::itemsize;
 
@@ -35,6 +41,9 @@ pub struct PointsOptions {
     pub bin_shape: Option<Vec<f64>>,
     /// `float32` (zarr-vectors' default) or `float64`.
     pub dtype: String,
+    /// Chunk cells per shard on each axis (Zarr v3 sharding: one file per
+    /// shard instead of per cell), zarr-vectors' `shard_shape`.
+    pub shard_shape: Option<Vec<u64>>,
 }
 
 /// Fragment index v1 bytes for `counts.len()` range fragments.
@@ -101,7 +110,14 @@ pub(crate) fn cell_array(shape: &[u64], attributes: Value) -> Value {
 pub(crate) struct CellGrid {
     pub origin: Vec<i64>,
     pub shape: Vec<u64>,
+    /// Cells per shard (Zarr v3 `sharding_indexed`), or one file per cell.
+    pub shard: Option<Vec<u64>>,
+    /// Sharded cells held until their array is finished: per array, per shard,
+    /// (row-major index in the shard, encoded cell).
+    pending: Mutex<HashMap<PathBuf, ShardCells>>,
 }
+
+type ShardCells = HashMap<Vec<u64>, Vec<(usize, Vec<u8>)>>;
 
 impl CellGrid {
     pub fn new(lo: &[f64], hi: &[f64], chunk: &[f64]) -> CellGrid {
@@ -113,7 +129,18 @@ impl CellGrid {
         let shape = (0..lo.len())
             .map(|a| ((hi[a] / chunk[a]).floor() as i64 - origin[a] + 1).max(1) as u64)
             .collect();
-        CellGrid { origin, shape }
+        CellGrid {
+            origin,
+            shape,
+            shard: None,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The same grid writing shards of `shard` cells per axis (None: cell files).
+    pub fn sharded(mut self, shard: Option<Vec<u64>>) -> CellGrid {
+        self.shard = shard;
+        self
     }
 
     /// The absolute chunk (padded to three axes) of row-major cell index `cell`.
@@ -128,6 +155,19 @@ impl CellGrid {
 
     /// Writes one cell's item (vlen-encoded) of `array` for absolute `chunk`.
     pub fn put(&self, array: &Path, chunk: &[i64], item: &[u8]) -> Result<()> {
+        if let Some(s) = &self.shard {
+            let mut key = Vec::with_capacity(s.len());
+            let mut inner = 0usize;
+            for (a, &x) in chunk.iter().enumerate() {
+                let cell = (x - self.origin[a]) as u64;
+                key.push(cell / s[a]);
+                inner = inner * s[a] as usize + (cell % s[a]) as usize;
+            }
+            let mut pending = self.pending.lock().expect("no panics while held");
+            let cells = pending.entry(array.to_path_buf()).or_default();
+            cells.entry(key).or_default().push((inner, vlen(item)));
+            return Ok(());
+        }
         let mut p = array.join("c");
         for (a, &x) in chunk.iter().enumerate() {
             p.push((x - self.origin[a]).to_string());
@@ -140,6 +180,23 @@ impl CellGrid {
     /// A per-chunk array's `zarr.json` with `attrs`, the nonempty chunk keys
     /// and the origin (when not zero).
     pub fn write_array(&self, array: &Path, nonempty: &[String], attrs: Value) -> Result<()> {
+        if let Some(shape) = &self.shard {
+            let cells = self
+                .pending
+                .lock()
+                .expect("no panics while held")
+                .remove(array)
+                .unwrap_or_default();
+            cells
+                .into_par_iter()
+                .try_for_each(|(key, cells)| -> Result<()> {
+                    let mut p = array.join("c");
+                    key.iter().for_each(|k| p.push(k.to_string()));
+                    let dir = p.parent().expect("a shard has a directory");
+                    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                    std::fs::write(&p, Shard::encode(shape, cells)).map_err(|e| Error::io(&p, e))
+                })?;
+        }
         let mut attrs = attrs;
         // Sorted as strings, as zarr-vectors stores them.
         let mut keys = nonempty.to_vec();
@@ -151,7 +208,12 @@ impl CellGrid {
         if self.origin.iter().any(|&g| g != 0) {
             all["chunk_grid_origin"] = json!(self.origin);
         }
-        write_json(array, &cell_array(&self.shape, all))
+        let mut meta = cell_array(&self.shape, all);
+        if let Some(shape) = &self.shard {
+            meta["chunk_grid"]["configuration"]["chunk_shape"] = json!(shape);
+            meta["codecs"] = json!([Shard::codec(shape)]);
+        }
+        write_json(array, &meta)
     }
 
     /// The `vertices` and `vertex_fragments` arrays' metadata of a level.
@@ -242,6 +304,7 @@ fn stores_single(o: &PointsOptions) -> Result<bool> {
 /// The layout shared by the writers: coordinates as stored (float32 rounds
 /// them), their bounds, and the chunk and bin sizes.
 pub(crate) struct Layout {
+    pub shard: Option<Vec<u64>>,
     pub dims: usize,
     pub single: bool,
     pub stored: Vec<f64>,
@@ -313,7 +376,15 @@ impl Layout {
                 "chunk and bin sizes must be positive, not {v}"
             )));
         }
+        if let Some(s) = &o.shard_shape {
+            if s.len() != dims || s.iter().any(|&v| v == 0 || v > 4096) {
+                return Err(Error::invalid(format!(
+                    "shard shape {s:?}: {dims} counts of chunk cells between 1 and 4096"
+                )));
+            }
+        }
         Ok(Layout {
+            shard: o.shard_shape.clone(),
             dims,
             single,
             stored: vec![],
@@ -345,7 +416,7 @@ impl Layout {
     }
 
     pub fn grid(&self) -> CellGrid {
-        CellGrid::new(&self.lo, &self.hi, &self.chunk)
+        CellGrid::new(&self.lo, &self.hi, &self.chunk).sharded(self.shard.clone())
     }
 
     /// The root group's metadata for a new store of `geometry` with level 0.

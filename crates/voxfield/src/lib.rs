@@ -46,6 +46,7 @@ pub mod env {
 pub mod vectors {
     pub use voxfield_vectors::ply::{read_ply, write_ply, PlyPoints};
     pub use voxfield_vectors::store::{itemsize, Column};
+    pub use voxfield_vectors::tracts::{read_tck, read_trk, write_tck, write_trk, Tracts};
     pub use voxfield_vectors::{
         build_pyramid, write_points, write_points_coords, write_points_from, write_polylines,
         Aggregation, Attribute, AttributeSpec, Coords, CrossLevel, LevelInfo, LevelSummary,

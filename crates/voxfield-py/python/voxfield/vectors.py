@@ -71,9 +71,17 @@ def _pack(name: str, values: Any, rows: int) -> tuple[str, str, int, bytes]:
     return str(name), a.dtype.name, width, a.tobytes()
 
 
+def _shard(shard_shape: Any, dims: int) -> list[int] | None:
+    """zarr-vectors' ``shard_shape``: chunk cells per shard, one int for every axis or one per axis."""
+    if shard_shape is None:
+        return None
+    s = [int(shard_shape)] * dims if np.ndim(shard_shape) == 0 else [int(x) for x in shard_shape]
+    return s
+
+
 def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float] | None = None,
                  bin_shape: Sequence[float] | None = None, vertex_attributes: dict[str, Any] | None = None,
-                 dtype: str = "float32") -> dict[str, Any]:
+                 dtype: str = "float32", shard_shape: Any = None) -> dict[str, Any]:
     """Write (n, 2|3) ``positions`` and per-vertex attributes (arrays of n rows) as a new
     zarr-vectors 0.9.2 store (level 0). Returns ``{"vertex_count", "chunk_count"}``."""
     p = np.asarray(positions)
@@ -94,7 +102,7 @@ def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float
     chunks = _voxfield.vectors_write_points(
         os.fspath(store_path), p, p.shape[1], attrs,
         None if chunk_shape is None else [float(c) for c in chunk_shape],
-        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype))
+        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), _shard(shard_shape, p.shape[1]))
     return {"vertex_count": int(p.shape[0]), "chunk_count": int(chunks)}
 
 
@@ -102,7 +110,7 @@ def write_polylines(store_path: Any, polylines: Sequence[Any], *, chunk_shape: S
                     bin_shape: Sequence[float] | None = None,
                     vertex_attributes: dict[str, Sequence[Any]] | None = None,
                     object_attributes: dict[str, Any] | None = None, dtype: str = "float32",
-                    geometry_type: str = "streamline") -> dict[str, Any]:
+                    geometry_type: str = "streamline", shard_shape: Any = None) -> dict[str, Any]:
     """Write polylines (a list of (k, 2|3) arrays) as a new zarr-vectors 0.9.2 store, laid
     out as zarr-vectors' ``write_polylines`` lays them out: cut where a polyline changes
     chunk, one fragment per run, the cuts stored as cross-chunk stitches. Vertex
@@ -132,7 +140,8 @@ def write_polylines(store_path: Any, polylines: Sequence[Any], *, chunk_shape: S
         os.fspath(store_path), np.ascontiguousarray(np.concatenate(lines), dtype="<f8").tobytes(),
         offsets.tolist(), dims, vattrs, oattrs,
         None if chunk_shape is None else [float(c) for c in chunk_shape],
-        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), str(geometry_type))
+        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), str(geometry_type),
+        _shard(shard_shape, dims))
     return {"polyline_count": n, "vertex_count": v, "chunk_count": chunks, "cross_chunk_link_count": stitches}
 
 
