@@ -7,13 +7,14 @@ use anyhow::{bail, Result};
 use serde_json::json;
 use voxfield::vectors::{
     build_pyramid, itemsize, read_ply, read_tck, read_trk, write_ply, write_points,
-    write_points_from, write_polylines, write_tck, write_trk, Aggregation, Attribute, CrossLevel,
-    NpyTable, PointInput, PointsOptions, PyramidOptions, Store, Thinning,
+    write_points_watched, write_polylines, write_tck, write_trk, Aggregation, Attribute,
+    CrossLevel, NpyTable, PointInput, PointsOptions, PyramidOptions, Store, Thinning, Watch,
 };
 use voxfield_io::npy;
 
 use crate::args::VectorsCommand;
 use crate::points;
+use crate::work::{catch_interrupts, exit_if_interrupted, progress, INTERRUPTED};
 
 pub fn run(cmd: VectorsCommand) -> Result<()> {
     match cmd {
@@ -350,7 +351,26 @@ fn write(
     {
         // Streamed through a memory map: the file may be larger than memory.
         let table = NpyTable::open(input, dims, names)?;
-        let chunks = write_points_from(out, &table, o)?;
+        catch_interrupts();
+        let bar = progress(table.len() as u64, "reading");
+        let report = |phase: &str, done: u64, total: u64| {
+            bar.set_message(phase.to_string());
+            bar.set_length(total);
+            bar.set_position(done);
+        };
+        let stop = || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
+        let written = write_points_watched(
+            out,
+            &table,
+            o,
+            &Watch {
+                progress: &report,
+                stop: &stop,
+            },
+        );
+        bar.finish_and_clear();
+        exit_if_interrupted(out);
+        let chunks = written?;
         eprintln!(
             "voxfield: wrote {} points in {chunks} chunks in {:.0} ms -> {}",
             table.len(),
@@ -471,7 +491,31 @@ fn parse_factors(factors: &[String]) -> Result<Vec<(f64, f64)>> {
 
 fn build(path: &Path, o: &PyramidOptions) -> Result<()> {
     let t = Instant::now();
-    let levels = build_pyramid(path, o)?;
+    catch_interrupts();
+    let bar = progress(0, "coarsening");
+    let report = |phase: &str, done: u64, total: u64| {
+        bar.set_message(phase.to_string());
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let stop = || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
+    let built = build_pyramid(
+        path,
+        o,
+        &Watch {
+            progress: &report,
+            stop: &stop,
+        },
+    );
+    bar.finish_and_clear();
+    if stop() {
+        eprintln!(
+            "voxfield: interrupted; {} keeps the levels finished so far: run the same command to resume",
+            path.display()
+        );
+        std::process::exit(130);
+    }
+    let levels = built?;
     for l in &levels {
         if l.objects > 0 {
             println!(

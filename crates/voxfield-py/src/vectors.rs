@@ -266,7 +266,7 @@ pub fn vectors_build_pyramid(
         thinning,
         aggregation,
     };
-    py.detach(|| voxfield::vectors::build_pyramid(&path, &o))
+    py.detach(|| voxfield::vectors::build_pyramid(&path, &o, &voxfield::vectors::Watch::none()))
         .map(|levels| {
             levels
                 .into_iter()

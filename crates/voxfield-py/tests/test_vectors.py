@@ -807,3 +807,51 @@ def test_sharded_stores_both_ways_and_corrupt_shards(tmp_path):
         vv.read_points(mine)
     with pytest.raises(ValueError, match="shard shape"):
         vv.write_points(tmp_path / "bad.zarrvectors", p, chunk_shape=(10, 10, 10), shard_shape=0)
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_an_interrupted_build_keeps_finished_levels_and_resumes(tmp_path, sig):
+    """Ctrl-C (or kill -9) once level 1 is published: the store opens in zarr-vectors with the
+    levels finished so far, and the same command run again resumes and ends with exactly the
+    store an uninterrupted build makes."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import time
+
+    from zarr_vectors.core.store import list_resolution_levels, open_store
+
+    cli = os.environ["VOXFIELD_CLI"]
+    rng = np.random.default_rng(77)
+    np.save(tmp_path / "p.npy", rng.uniform(0, 1000, (60_000, 3)).astype(np.float32))
+    store, twin = tmp_path / "s.zarrvectors", tmp_path / "twin.zarrvectors"
+    r = subprocess.run([cli, "vectors", "write", tmp_path / "p.npy", "-o", store, "--chunk", "200,200,200",
+                        "--bin", "25,25,25"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    shutil.copytree(store, twin)
+    cmd = [cli, "vectors", "build-pyramid", str(store), "--factors", "2,2,2", "--depth", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not (store / "1" / "zarr.json").exists() and proc.poll() is None:
+        time.sleep(0.002)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate()
+    assert proc.returncode == (130 if sig == "SIGINT" else -9), err
+    if sig == "SIGINT":
+        assert "resume" in err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        levels = list_resolution_levels(open_store(str(store)))
+        assert 1 <= len(levels) - 1 < 3 and levels == list(range(len(levels)))
+        for lv in levels:
+            assert zv_points.read_points(str(store), level=lv)["vertex_count"] > 0
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([cli, "vectors", "build-pyramid", str(twin), "--factors", "2,2,2", "--depth", "2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert vv.list_resolution_levels(store) == [0, 1, 2, 3]
+    assert_same_cells(store, twin)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 1 and "has levels" in r.stderr

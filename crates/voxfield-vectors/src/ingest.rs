@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use serde_json::json;
 use voxfield_core::{Error, Result};
 
+use crate::pyramid::Watch;
 use crate::store::itemsize;
 use crate::write::{
     chunk_key, fragment_index, group, publish, temp_beside, write_attribute_arrays, write_json,
@@ -207,6 +208,17 @@ impl Spill {
 /// Writes the points of `input` as a new store at `path` (refused if
 /// something is there), streaming. Returns the number of chunks.
 pub fn write_points_from(path: &Path, input: &dyn PointInput, o: &PointsOptions) -> Result<usize> {
+    write_points_watched(path, input, o, &Watch::none())
+}
+
+/// `write_points_from` reporting progress ("reading", then "chunks") and
+/// stopping (nothing written) when `watch` says so.
+pub fn write_points_watched(
+    path: &Path,
+    input: &dyn PointInput,
+    o: &PointsOptions,
+    watch: &Watch,
+) -> Result<usize> {
     let single = match o.dtype.as_str() {
         "float32" => true,
         "float64" => false,
@@ -263,6 +275,8 @@ pub fn write_points_from(path: &Path, input: &dyn PointInput, o: &PointsOptions)
         let mut coords = Vec::with_capacity(BLOCK * dims);
         let mut attrs: Vec<Vec<u8>> = vec![vec![]; specs.len()];
         for start in (0..n).step_by(BLOCK) {
+            watch.check()?;
+            (watch.progress)("reading", start as u64, n as u64);
             let end = (start + BLOCK).min(n);
             coords.clear();
             attrs.iter_mut().for_each(Vec::clear);
@@ -336,7 +350,11 @@ pub fn write_points_from(path: &Path, input: &dyn PointInput, o: &PointsOptions)
             .iter()
             .map(|a| level.join("vertex_attributes").join(&a.name))
             .collect();
+        let finished = std::sync::atomic::AtomicU64::new(0);
         chunks.par_iter().try_for_each(|c| -> Result<()> {
+            watch.check()?;
+            let k = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (watch.progress)("chunks", k, chunks.len() as u64);
             let bytes = if spill.flushed {
                 let file = spill.dir.join(chunk_key(c));
                 let b = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;

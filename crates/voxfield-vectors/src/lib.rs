@@ -23,9 +23,14 @@ pub mod store;
 pub mod tracts;
 pub mod write;
 
-pub use ingest::{write_points_from, AttributeSpec, Coords, NpyTable, PointInput, SliceInput};
+pub use ingest::{
+    write_points_from, write_points_watched, AttributeSpec, Coords, NpyTable, PointInput,
+    SliceInput,
+};
 pub use objects::Objects;
 pub use polylines::{write_polylines, LinesSummary};
-pub use pyramid::{build_pyramid, Aggregation, CrossLevel, LevelSummary, PyramidOptions, Thinning};
+pub use pyramid::{
+    build_pyramid, Aggregation, CrossLevel, LevelSummary, PyramidOptions, Thinning, Watch,
+};
 pub use store::{LevelInfo, Points, Store};
 pub use write::{write_points, write_points_coords, Attribute, PointsOptions};

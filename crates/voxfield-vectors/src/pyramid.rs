@@ -101,6 +101,32 @@ pub struct PyramidOptions {
     pub aggregation: Option<Aggregation>,
 }
 
+/// Progress and cancellation for long work: `progress(phase, done, total)`
+/// as units finish; `stop()` polled between units ends the work with an
+/// "interrupted" error, leaving what was published before intact.
+pub struct Watch<'a> {
+    pub progress: &'a (dyn Fn(&str, u64, u64) + Sync),
+    pub stop: &'a (dyn Fn() -> bool + Sync),
+}
+
+impl Watch<'_> {
+    /// No reports, never stopped.
+    pub fn none() -> Watch<'static> {
+        Watch {
+            progress: &|_, _, _| {},
+            stop: &|| false,
+        }
+    }
+
+    pub(crate) fn check(&self) -> Result<()> {
+        if (self.stop)() {
+            Err(Error::invalid("interrupted"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// What one level of a build made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LevelSummary {
@@ -264,16 +290,11 @@ fn bin_key(p: &[f32], bin: &[f64]) -> [u8; 24] {
 }
 
 /// Builds levels 1.. of a store from level 0. Returns each new level's
-/// summary. Stores that already have coarse levels are refused.
-pub fn build_pyramid(path: &Path, o: &PyramidOptions) -> Result<Vec<LevelSummary>> {
+/// summary. A store holding levels 1..k of the same factors (an interrupted
+/// build) is resumed from level k; other coarse levels are refused.
+pub fn build_pyramid(path: &Path, o: &PyramidOptions, watch: &Watch) -> Result<Vec<LevelSummary>> {
     let store = Store::open(path)?;
     let levels = store.levels()?;
-    if levels != [0] {
-        return Err(Error::invalid(format!(
-            "{} has levels {levels:?}; a pyramid is built from level 0 alone (remove the others first)",
-            path.display()
-        )));
-    }
     if o.factors.is_empty() {
         return Err(Error::invalid("no factors: give at least one level"));
     }
@@ -310,115 +331,176 @@ pub fn build_pyramid(path: &Path, o: &PyramidOptions) -> Result<Vec<LevelSummary
         b = b.iter().map(|x| x * factor).collect();
         bins.push(b.clone());
     }
+    let done = resumable(&store, &levels, &bins)?;
     let points = !path
         .join("0")
         .join("object_index")
         .join("zarr.json")
         .is_file();
     if points && bins.iter().all(|b| nests(b, &store.chunk_shape)) {
-        return build_points_streaming(&store, o, &base_bin, &bins);
+        return build_points_streaming(&store, o, &base_bin, &bins, done, watch);
     }
-    let mut bin = base_bin.clone();
     let mut out = vec![];
     // Per adjacent pair: each fine vertex's metanode (global row) or -1.
     let mut parents: Vec<Vec<i64>> = vec![];
     let mut sources: Vec<Source> = vec![Source::load(&store, 0)?];
-    for (i, &(factor, sparsity)) in o.factors.iter().enumerate() {
+    for (i, &(_, sparsity)) in o.factors.iter().enumerate() {
+        watch.check()?;
+        (watch.progress)("levels", i as u64, o.factors.len() as u64);
         let (source, target) = (i as u64, i as u64 + 1);
-        bin = bin.iter().map(|b| b * factor).collect();
-        let (summary, parent) = coarsen(
-            &store,
-            &sources[i],
-            source,
-            target,
-            &bin,
-            &base_bin,
-            sparsity,
-            o,
-        )?;
-        out.push(summary);
-        let coarse = Source::load(&store, target)?;
-        if o.cross_level != CrossLevel::None && !coarse.pos.is_empty() {
-            write_cross_level(
+        let parent = if i < done {
+            let coarse = Source::load(&store, target)?;
+            let parent = parent_rows(&sources[i], &coarse, &bins[i], store.dims);
+            sources.push(coarse);
+            parent
+        } else {
+            let (summary, parent) = coarsen(
                 &store,
-                source,
-                1,
                 &sources[i],
-                &coarse,
-                &parent,
-                o.cross_level,
+                source,
+                target,
+                &bins[i],
+                &base_bin,
+                sparsity,
+                o,
             )?;
-        }
+            out.push(summary);
+            sources.push(Source::load(&store, target)?);
+            parent
+        };
         parents.push(parent);
-        sources.push(coarse);
-        stamp_root(&store, o, false)?;
-    }
-    // Deeper links compose the adjacent parents.
-    let max_delta = if o.depth == -1 {
-        o.factors.len()
-    } else {
-        o.depth as usize
-    };
-    if o.cross_level != CrossLevel::None {
-        for fine in 0..o.factors.len() {
-            let mut parent = parents[fine].clone();
-            for step in 2..=max_delta {
-                let coarse = fine + step;
-                if coarse > o.factors.len() || sources[coarse].pos.is_empty() {
-                    break;
+        if o.cross_level != CrossLevel::None && !sources[i + 1].pos.is_empty() {
+            // Deeper links compose the adjacent parents, as zarr-vectors does.
+            for delta in 1..=deepest(o, target) as usize {
+                let fine = i + 1 - delta;
+                let mut parent = parents[fine].clone();
+                for inter in &parents[fine + 1..=i] {
+                    parent = parent
+                        .iter()
+                        .map(|&p| if p >= 0 { inter[p as usize] } else { -1 })
+                        .collect();
                 }
-                let inter = &parents[coarse - 1];
-                parent = parent
-                    .iter()
-                    .map(|&p| if p >= 0 { inter[p as usize] } else { -1 })
-                    .collect();
-                if parent.iter().all(|&p| p < 0) {
-                    break;
+                if parent.iter().all(|&p| p < 0)
+                    || linked(&store, fine as u64, delta as u64, o.cross_level)
+                {
+                    continue;
                 }
                 write_cross_level(
                     &store,
                     fine as u64,
-                    step as i64,
+                    delta as i64,
                     &sources[fine],
-                    &sources[coarse],
+                    &sources[i + 1],
                     &parent,
                     o.cross_level,
                 )?;
             }
         }
+        stamp_root(&store, o, false)?;
     }
     stamp_root(&store, o, true)?;
+    (watch.progress)("levels", o.factors.len() as u64, o.factors.len() as u64);
     Ok(out)
 }
 
-/// A point-cloud pyramid built unit by unit (bins nest with chunks).
+/// How many coarse levels of `bins` the store already holds (an interrupted
+/// build of the same factors); other coarse levels are refused.
+fn resumable(store: &Store, levels: &[u64], bins: &[Vec<f64>]) -> Result<usize> {
+    let done = levels.len().saturating_sub(1);
+    let contiguous = levels.iter().enumerate().all(|(i, &l)| l == i as u64);
+    // A level's bin is twice its multiscales translation.
+    let root = read_json(&store.path)?;
+    let datasets = root["attributes"]["multiscales"][0]["datasets"].clone();
+    let bin_of = |l: usize| -> Option<Vec<f64>> {
+        let ds = datasets
+            .as_array()?
+            .iter()
+            .find(|d| d["path"].as_str().and_then(|p| p.parse::<usize>().ok()) == Some(l))?;
+        ds["coordinateTransformations"]
+            .as_array()?
+            .iter()
+            .find(|t| t["type"] == "translation")?["translation"]
+            .as_array()?
+            .iter()
+            .map(|v| v.as_f64().map(|x| 2.0 * x))
+            .collect()
+    };
+    let same = contiguous
+        && done <= bins.len()
+        && (1..=done).all(|l| {
+            bin_of(l).is_some_and(|b| {
+                b.len() == bins[l - 1].len()
+                    && b.iter()
+                        .zip(&bins[l - 1])
+                        .all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs())
+            })
+        });
+    if !same || (done > 0 && done == bins.len()) {
+        return Err(Error::invalid(format!(
+            "{} has levels {levels:?}; a pyramid is built from level 0 alone (remove the others first)",
+            store.path.display()
+        )));
+    }
+    Ok(done)
+}
+
+/// Each fine vertex's metanode in `coarse` (its bin's vertex), or -1.
+fn parent_rows(fine: &Source, coarse: &Source, bin: &[f64], d: usize) -> Vec<i64> {
+    let at: std::collections::HashMap<[u8; 24], i64> = (0..coarse.pos.len() / d)
+        .map(|g| (bin_key(&coarse.pos[g * d..(g + 1) * d], bin), g as i64))
+        .collect();
+    (0..fine.pos.len() / d)
+        .into_par_iter()
+        .map(|g| {
+            *at.get(&bin_key(&fine.pos[g * d..(g + 1) * d], bin))
+                .unwrap_or(&-1)
+        })
+        .collect()
+}
+
+/// A point-cloud pyramid built unit by unit (bins nest with chunks), from
+/// level `done` on.
 fn build_points_streaming(
     store: &Store,
     o: &PyramidOptions,
     base_bin: &[f64],
     bins: &[Vec<f64>],
+    done: usize,
+    watch: &Watch,
 ) -> Result<Vec<LevelSummary>> {
     let mut out = vec![];
     for (i, bin) in bins.iter().enumerate() {
         let (source, target) = (i as u64, i as u64 + 1);
-        out.push(coarsen_points_streaming(
-            store,
-            source,
-            target,
-            bin,
-            base_bin,
-            o.factors[i].1,
-            o,
-        )?);
-        if o.cross_level != CrossLevel::None && out[i].vertices > 0 {
-            let deepest = if o.depth == -1 {
-                target
-            } else {
-                // As zarr-vectors: adjacent links are written even at depth 0.
-                (o.depth.max(1) as u64).min(target)
-            };
-            for delta in 1..=deepest {
-                link_points_streaming(store, target - delta, target, bin, o.cross_level)?;
+        let made = if i < done {
+            store.level(target)?.vertex_count.unwrap_or(1) as usize
+        } else {
+            let summary = coarsen_points_streaming(
+                store,
+                source,
+                target,
+                bin,
+                base_bin,
+                o.factors[i].1,
+                o,
+                watch,
+            )?;
+            let made = summary.vertices;
+            out.push(summary);
+            made
+        };
+        if o.cross_level != CrossLevel::None && made > 0 {
+            // Families a resumed build may still lack (each is whole or absent).
+            for delta in 1..=deepest(o, target) {
+                if !linked(store, target - delta, delta, o.cross_level) {
+                    link_points_streaming(
+                        store,
+                        target - delta,
+                        target,
+                        bin,
+                        o.cross_level,
+                        watch,
+                    )?;
+                }
             }
         }
         stamp_root(store, o, false)?;
@@ -427,15 +509,56 @@ fn build_points_streaming(
     Ok(out)
 }
 
+/// The deepest level delta linked into level `target`: as zarr-vectors,
+/// adjacent links are written even at depth 0; -1 links every pair.
+fn deepest(o: &PyramidOptions, target: u64) -> u64 {
+    if o.depth == -1 {
+        target
+    } else {
+        (o.depth.max(1) as u64).min(target)
+    }
+}
+
+/// Whether `fine`'s `+delta` family (and, explicit, the coarse `-delta`
+/// mirror) is already in place.
+fn linked(store: &Store, fine: u64, delta: u64, storage: CrossLevel) -> bool {
+    let has = |level: u64, name: String| {
+        store
+            .path
+            .join(level.to_string())
+            .join("links")
+            .join(name)
+            .join("zarr.json")
+            .is_file()
+    };
+    has(fine, format!("+{delta}"))
+        && (storage != CrossLevel::Explicit || has(fine + delta, format!("-{delta}")))
+}
+
 /// Removes what an interrupted build left: `.N.partial-*` level
 /// directories and `.partial-*` link families.
 fn clear_partials(path: &Path) -> Result<()> {
     let entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
+        let p = e.path();
         if name.starts_with('.') && name.contains(".partial-") {
-            let p = e.path();
             std::fs::remove_dir_all(&p).map_err(|err| Error::io(&p, err))?;
+        } else if name.parse::<u64>().is_ok() && p.is_dir() {
+            // Link families staged in a level by a build that died.
+            for inner in std::fs::read_dir(&p)
+                .map_err(|err| Error::io(&p, err))?
+                .flatten()
+            {
+                if inner
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".links.partial-")
+                {
+                    let q = inner.path();
+                    std::fs::remove_dir_all(&q).map_err(|err| Error::io(&q, err))?;
+                }
+            }
         }
     }
     Ok(())
@@ -816,10 +939,13 @@ fn coarsen_points_streaming(
     base_bin: &[f64],
     sparsity: f64,
     o: &PyramidOptions,
+    watch: &Watch,
 ) -> Result<LevelSummary> {
     let d = store.dims;
     let cs = &store.chunk_shape;
     let groups = units(store, source, &unit_ratio(bin, cs))?;
+    let finished = std::sync::atomic::AtomicU64::new(0);
+    let phase = format!("level {target}");
     let [lo, hi] = &store.bounds;
     let grid = CellGrid::new(lo, hi, cs).sharded(store.shard_shape());
     let tmp = store
@@ -830,6 +956,7 @@ fn coarsen_points_streaming(
         let parts: Vec<Part> = groups
             .par_iter()
             .map(|(_, chunks)| -> Result<Part> {
+                watch.check()?;
                 let src = Source::load_chunks(store, source, Some(chunks))?;
                 let members: Vec<usize> =
                     src.fragments.iter().flatten().flatten().copied().collect();
@@ -840,6 +967,8 @@ fn coarsen_points_streaming(
                     None => vec![],
                 };
                 write_cells(&grid, &tmp, &mn.meta, &mn.by_chunk, d, &aggregated)?;
+                let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                (watch.progress)(&phase, n, groups.len() as u64);
                 Ok((
                     mn.by_chunk.keys().map(|c| chunk_key(c)).collect(),
                     m,
@@ -888,6 +1017,7 @@ fn link_points_streaming(
     coarse: u64,
     bin: &[f64],
     storage: CrossLevel,
+    watch: &Watch,
 ) -> Result<()> {
     let d = store.dims;
     let cs = &store.chunk_shape;
@@ -916,6 +1046,7 @@ fn link_points_streaming(
         let parts: Vec<(Keys, Keys, usize)> = fine_units
             .par_iter()
             .map(|(u, chunks)| -> Result<(Keys, Keys, usize)> {
+                watch.check()?;
                 let f = Source::load_chunks(store, fine, Some(chunks))?;
                 let none = vec![];
                 let c =

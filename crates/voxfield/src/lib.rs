@@ -48,10 +48,10 @@ pub mod vectors {
     pub use voxfield_vectors::store::{itemsize, Column};
     pub use voxfield_vectors::tracts::{read_tck, read_trk, write_tck, write_trk, Tracts};
     pub use voxfield_vectors::{
-        build_pyramid, write_points, write_points_coords, write_points_from, write_polylines,
-        Aggregation, Attribute, AttributeSpec, Coords, CrossLevel, LevelInfo, LevelSummary,
-        LinesSummary, NpyTable, Objects, PointInput, Points, PointsOptions, PyramidOptions,
-        SliceInput, Store, Thinning,
+        build_pyramid, write_points, write_points_coords, write_points_from, write_points_watched,
+        write_polylines, Aggregation, Attribute, AttributeSpec, Coords, CrossLevel, LevelInfo,
+        LevelSummary, LinesSummary, NpyTable, Objects, PointInput, Points, PointsOptions,
+        PyramidOptions, SliceInput, Store, Thinning, Watch,
     };
 }
 
