@@ -3,11 +3,13 @@ on the seed tutorial's cases — 500k points (uniform in [0, 2000)³, intensity 
 bin 50; pyramid 3 × (2, 1)) and 10k streamlines (normal(0, 30) steps, 30–120 vertices; chunk 100,
 bin 25; pyramid (2,1), (2,4), (2,4)) — writes, pyramids (zarr-vectors' defaults: explicit ±1
 cross-level links; voxfield reproducing its draws with single_seed so both stores are equal),
-whole-level and bounding-box reads; then voxfield alone at --big points (throughput, peak RSS in
-a child process, files per level).
+whole-level and bounding-box reads, each unsharded and with Zarr v3 sharding (4³ cells per shard)
+on both sides; then --big points from an .npy through the release CLI (`vectors write` +
+`build-pyramid`, throughput with the level-0 write included, peak RSS of each command, files per
+level), with zarr-vectors run on the same points where they fit (--anchor-max).
 
     .venv/bin/python bench/bench_vectors.py [--points 500000] [--streamlines 10000] [--repeats 3]
-        [--big 5000000] [--only write,pyramid,read,big]
+        [--big 5000000] [--anchor-max 5000000] [--only write,pyramid,read,big]
 
 Medians of --repeats; every row first checks the two libraries' outputs are identical.
 Stores are written under bench/data/ (ignored).
@@ -63,22 +65,32 @@ def files_per_level(store):
     return out
 
 
-def big_child(n, store):
-    """Runs in a child process: write + 3-level pyramid of n points; prints JSON with times."""
-    from voxfield import vectors as vv
+def run_measured(cmd):
+    """Runs cmd in a child; returns (seconds, peak RSS MiB of that child alone)."""
+    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode); "
+            "sys.stderr.write(r.stderr)")
+    r = subprocess.run([sys.executable, "-c", code, *map(str, cmd)], capture_output=True, text=True)
+    secs, rss, rc = r.stdout.split()
+    if int(rc):
+        raise SystemExit(f"{cmd} failed: {r.stderr}")
+    return float(secs), int(rss) / 1024
 
-    p, attrs = points_data(n, 1)
+
+def anchor_child(npy, store):
+    """zarr-vectors writing and coarsening the --big points (its defaults), timed in this process."""
+    from zarr_vectors.multiresolution.coarsen import build_pyramid
+    from zarr_vectors.types.points import write_points
+
+    t = np.load(npy, mmap_mode="r")
+    p, w = np.ascontiguousarray(t[:, :3]), np.ascontiguousarray(t[:, 3])
     shutil.rmtree(store, ignore_errors=True)
-    t = time.perf_counter()
-    vv.write_points(store, p, chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50), vertex_attributes=attrs)
-    t_write = time.perf_counter() - t
-    vv.build_pyramid(store, factors=[(2, 1)] * 3, cross_level_storage="none")
-    t_all = time.perf_counter() - t
-    import resource
-
-    print(json.dumps({"write": t_write, "total": t_all,
-                      "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                      "input_mib": (p.nbytes + sum(a.nbytes for a in attrs.values())) / 2 ** 20}))
+    t0 = time.perf_counter()
+    write_points(store, p, chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50), vertex_attributes={"w": w})
+    t1 = time.perf_counter()
+    build_pyramid(store, factors=[(2, 1)] * 3)
+    print(json.dumps({"write": t1 - t0, "total": time.perf_counter() - t0}))
 
 
 def main():
@@ -88,10 +100,12 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--big", type=int, default=5_000_000)
     ap.add_argument("--only", default="write,pyramid,read,big")
-    ap.add_argument("--child", nargs=2)
+    ap.add_argument("--anchor-max", type=int, default=5_000_000)
+    ap.add_argument("--anchor-child", nargs=2)
     a = ap.parse_args()
-    if a.child:
-        return big_child(int(a.child[0]), a.child[1])
+    if a.anchor_child:
+        warnings.simplefilter("ignore")
+        return anchor_child(*a.anchor_child)
     only = set(a.only.split(","))
     warnings.simplefilter("ignore")
     from zarr_vectors.multiresolution.coarsen import build_pyramid
@@ -104,14 +118,17 @@ def main():
     p, attrs = points_data(a.points)
     lines = streamline_data(a.streamlines)
     nv = sum(len(x) for x in lines)
-    d = {k: os.path.join(DATA, f"{k}.zarrvectors") for k in ("pz", "pv", "lz", "lv", "pbase", "lbase")}
+    d = {k: os.path.join(DATA, f"{k}.zarrvectors") for k in ("pz", "pv", "lz", "lv", "pbase", "lbase", "psbase",
+                                                           "lsbase")}
     print(f"{'row':60} {'zarr-vectors':>13} {'voxfield':>12} {'speed-up':>9}")
 
     def fresh(path, base=None):
+        # Untimed: a fresh copy, flushed to disk so its writeback does not land in the timed run.
         def f():
             shutil.rmtree(path, ignore_errors=True)
             if base:
                 shutil.copytree(base, path)
+            os.sync()
         return f
 
     # Level 0 writes (and the bases the pyramids start from).
@@ -137,11 +154,38 @@ def main():
         for x, y in zip(read_polylines(d["lz"])["polylines"], vv.read_polylines(d["lv"])["polylines"]):
             np.testing.assert_array_equal(np.concatenate(x), y)
         report(f"write_polylines {a.streamlines} streamlines ({nv} vertices)", t_zv, t_vf)
+        for shard in (4,):
+            fz = lambda: write_points(d["pz"], p, chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50),  # noqa: E731
+                                      vertex_attributes=attrs, shard_shape=shard)
+            fv = lambda: vv.write_points(d["pv"], p, chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50),  # noqa
+                                         vertex_attributes=attrs, shard_shape=shard)
+            t_zv = med(fz, a.repeats, fresh(d["pz"]))
+            t_vf = med(fv, a.repeats, fresh(d["pv"]))
+            np.testing.assert_array_equal(read_points(d["pz"])["positions"], read_points(d["pv"])["positions"])
+            report(f"  sharded {shard}³: write_points", t_zv, t_vf, f"files {files_per_level(d['pv'])}")
+            fz = lambda: write_polylines(d["lz"], lines, chunk_shape=(100, 100, 100), bin_shape=(25, 25, 25),  # noqa
+                                         shard_shape=shard)
+            fv = lambda: vv.write_polylines(d["lv"], lines, chunk_shape=(100, 100, 100),  # noqa: E731
+                                            bin_shape=(25, 25, 25), shard_shape=shard)
+            t_zv = med(fz, a.repeats, fresh(d["lz"]))
+            t_vf = med(fv, a.repeats, fresh(d["lv"]))
+            for x, y in zip(read_polylines(d["lz"])["polylines"], read_polylines(d["lv"])["polylines"]):
+                np.testing.assert_array_equal(np.concatenate(x), np.concatenate(y))
+            report(f"  sharded {shard}³: write_polylines", t_zv, t_vf, f"files {files_per_level(d['lv'])}")
     if "pyramid" in only:
+        shutil.rmtree(d["psbase"], ignore_errors=True)
+        write_points(d["psbase"], p, chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50), vertex_attributes=attrs,
+                     shard_shape=4)
+        shutil.rmtree(d["lsbase"], ignore_errors=True)
+        write_polylines(d["lsbase"], lines, chunk_shape=(100, 100, 100), bin_shape=(25, 25, 25), shard_shape=4)
         for name, base, factors in [(f"build_pyramid 3×(2,1), {a.points} points", "pbase", [(2, 1)] * 3),
                                     (f"build_pyramid (2,1),(2,4),(2,4), {a.streamlines} streamlines", "lbase",
+                                     [(2, 1), (2, 4), (2, 4)]),
+                                    ("  sharded 4³: points pyramid (store written by zarr-vectors)", "psbase",
+                                     [(2, 1)] * 3),
+                                    ("  sharded 4³: streamline pyramid (store written by zarr-vectors)", "lsbase",
                                      [(2, 1), (2, 4), (2, 4)])]:
-            z, v = (d["pz"], d["pv"]) if base == "pbase" else (d["lz"], d["lv"])
+            z, v = (d["pz"], d["pv"]) if base.startswith("p") else (d["lz"], d["lv"])
             t_copy = med(lambda: None, a.repeats, fresh(v, d[base]))
             t_zv = med(lambda: build_pyramid(z, factors=factors, sparsity_seed=42), a.repeats, fresh(z, d[base]))
             t_vf = med(lambda: vv.build_pyramid(v, factors=factors, sparsity_seed=42, single_seed=True), a.repeats,
@@ -173,15 +217,43 @@ def main():
                 lambda: read_points(s, bbox=(lo, hi), attribute_names=["intensity", "label"]),
                 lambda: vv.read_points(s, bbox=(lo, hi), attribute_names=["intensity", "label"]))
     if "big" in only and a.big:
-        store = os.path.join(DATA, f"big_{a.big}.zarrvectors")
-        r = subprocess.run([sys.executable, __file__, "--child", str(a.big), store], capture_output=True, text=True)
-        if r.returncode:
-            print(r.stderr)
-            return
-        res = json.loads(r.stdout.strip().splitlines()[-1])
-        print(f"voxfield alone, {a.big} points + 2 attributes: write {res['write']:.2f} s, write + 3-level pyramid "
-              f"{res['total']:.2f} s = {a.big / res['total'] / 1e6:.2f} M points/s; peak RSS {res['rss_mib']:.0f} MiB "
-              f"(input arrays {res['input_mib']:.0f} MiB); files/level {files_per_level(store)}")
+        cli = os.path.join(os.path.dirname(HERE), "target", "release", "voxfield")
+        npy = os.path.join(DATA, f"big_{a.big}.npy")
+        if not os.path.exists(npy):
+            rng = np.random.default_rng(1)
+            table = np.lib.format.open_memmap(npy, mode="w+", dtype=np.float32, shape=(a.big, 4))
+            for s0 in range(0, a.big, 1 << 22):
+                s1 = min(a.big, s0 + (1 << 22))
+                table[s0:s1, :3] = rng.uniform(0, 2000, (s1 - s0, 3))
+                table[s0:s1, 3] = rng.random(s1 - s0)
+            table.flush()
+            del table
+        for shard, links in ((None, "none"), (None, "explicit"), (4, "none"), (4, "explicit")):
+            store = os.path.join(DATA, "big.zarrvectors")
+            shutil.rmtree(store, ignore_errors=True)
+            extra = ["--shard", str(shard)] if shard else []
+            t_w, rss_w = run_measured([cli, "vectors", "write", npy, "-o", store, "--chunk", "200,200,200", "--bin",
+                                       "50,50,50", "--attributes", "w", *extra])
+            t_p, rss_p = run_measured([cli, "vectors", "build-pyramid", store, "--factors", "2,2,2", "--links", links])
+            print(f"voxfield CLI, {a.big} points + 1 attribute, {'sharded 4³' if shard else 'unsharded'}, links {links}:"
+                  f" write {t_w:.2f} s (peak RSS {rss_w:.0f} MiB) + 3-level pyramid {t_p:.2f} s (peak RSS {rss_p:.0f}"
+                  f" MiB) = {a.big / (t_w + t_p) / 1e6:.2f} M points/s; files/level {files_per_level(store)}",
+                  flush=True)
+        if a.big <= a.anchor_max:
+            store = os.path.join(DATA, "big_zv.zarrvectors")
+            r = subprocess.run([sys.executable, "-c", "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:],"
+                                " capture_output=True, text=True); print(r.stdout.strip()); "
+                                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.stderr.write(r.stderr)",
+                                sys.executable, __file__, "--anchor-child", npy, store], capture_output=True, text=True)
+            out = r.stdout.strip().splitlines()
+            res, rss = json.loads(out[-2]), int(out[-1]) / 1024
+            print(f"zarr-vectors 0.9.2, same points: write {res['write']:.2f} s + 3-level pyramid (explicit links) "
+                  f"{res['total'] - res['write']:.2f} s = {a.big / res['total'] / 1e6:.2f} M points/s; peak RSS "
+                  f"{rss:.0f} MiB", flush=True)
+            shutil.rmtree(store, ignore_errors=True)
+        else:
+            print(f"zarr-vectors not run at {a.big} points (--anchor-max {a.anchor_max}): it holds a level in Python "
+                  f"dicts (1.8 GiB peak at 5M points in ../shared/reference)")
 
 
 if __name__ == "__main__":

@@ -254,7 +254,8 @@ pub enum Command {
 /// The `voxfield vectors` verbs.
 #[derive(Subcommand, Debug)]
 pub enum VectorsCommand {
-    /// Write points from an (N, 3 + k) .npy (streamed) or CSV, or a PLY, or
+    /// Write points from an (N, 3 + k) .npy or a LAS 1.0–1.4 file (both streamed), a
+    /// CSV or a PLY, or
     /// streamlines from a TrackVis .trk or MRtrix .tck, as a new zarr-vectors store
     /// (level 0; the k columns after the coordinates, the PLY's other vertex
     /// properties, or the TRK's scalars and properties are attributes).

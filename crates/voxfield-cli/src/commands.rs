@@ -96,7 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             set_threads(threads)?;
             let rbf = match crate::rbf::is_model(&source.path) {
-                true => Some(voxfield_rbf::RbfModel::load(&source.path)?),
+                true => Some(voxfield::rbf::RbfModel::load(&source.path)?),
                 false => None,
             };
             let src: Box<dyn VolumeSource + '_> = match &rbf {
@@ -254,7 +254,7 @@ enum Source {
         src: Box<dyn VolumeSource>,
         index_to_level: Option<voxfield::Affine>,
     },
-    Model(Box<voxfield_rbf::RbfModel>),
+    Model(Box<voxfield::rbf::RbfModel>),
     /// A neural model (`.vxn`): the volume it was trained on, in its index space.
     Neural(Box<voxfield::neural::NeuralModel>),
 }
@@ -262,9 +262,9 @@ enum Source {
 /// An RBF model sampled on the grid `--shape` over its samples' bounding box,
 /// as a volume to train on (its affine maps indices to the model's coordinates).
 fn rbf_grid<'a>(
-    model: &'a voxfield_rbf::RbfModel,
+    model: &'a voxfield::rbf::RbfModel,
     source: &crate::args::SourceArgs,
-) -> Result<voxfield_rbf::GridVolume<'a>> {
+) -> Result<voxfield::rbf::GridVolume<'a>> {
     let dim = model.dim();
     let Some(shape) = source.raw.shape else {
         bail!(
@@ -277,7 +277,10 @@ fn rbf_grid<'a>(
         bail!("--shape {shape:?}: this {dim}-D model takes {dim} sizes (then 1s)");
     }
     let (lo, hi) = (&model.info.bbox_lo, &model.info.bbox_hi);
-    Ok(voxfield_rbf::GridVolume::new(model, 0, lo, hi, &shape[..dim])?.with_world(&source.path)?)
+    Ok(
+        voxfield::rbf::GridVolume::new(model, 0, lo, hi, &shape[..dim])?
+            .with_world(&source.path)?,
+    )
 }
 
 impl Source {
@@ -285,7 +288,7 @@ impl Source {
         Ok(if crate::neural::is_model(path) {
             Source::Neural(Box::new(voxfield::neural::NeuralModel::load(path)?))
         } else if crate::rbf::is_model(path) {
-            Source::Model(Box::new(voxfield_rbf::RbfModel::load(path)?))
+            Source::Model(Box::new(voxfield::rbf::RbfModel::load(path)?))
         } else {
             Source::Volume(open(path, raw)?)
         })
@@ -329,7 +332,7 @@ impl Source {
                 if s.world() {
                     bail!("--world/--affine do not apply to an RBF model: it is evaluated in its own coordinates");
                 }
-                Ok(Box::new(voxfield_rbf::RbfField { model, channel: 0 }))
+                Ok(Box::new(voxfield::rbf::RbfField { model, channel: 0 }))
             }
         }
     }

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use voxfield::rbf::{file, Duplicates, FitOptions, GridVolume, Ramp, RbfModel};
 use voxfield_io::npy;
-use voxfield_rbf::{file, Duplicates, FitOptions, GridVolume, Ramp, RbfModel};
 
 use crate::args::{PictureArgs, RbfCommand};
 use crate::work::{catch_interrupts, exit_if_interrupted, progress, set_threads, INTERRUPTED};
@@ -128,7 +128,7 @@ fn fit(
     let loaded = t0.elapsed().as_secs_f64();
     let bar = progress(0, "fitting (cells)");
     let t = Instant::now();
-    let model = voxfield_rbf::fit(&pts, dim, &vals, channels, opts, &|done, total| {
+    let model = voxfield::rbf::fit(&pts, dim, &vals, channels, opts, &|done, total| {
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     })

@@ -8,7 +8,8 @@ use serde_json::json;
 use voxfield::vectors::{
     build_pyramid, itemsize, read_ply, read_tck, read_trk, write_ply, write_points,
     write_points_watched, write_polylines, write_tck, write_trk, Aggregation, Attribute,
-    CrossLevel, NpyTable, PointInput, PointsOptions, PyramidOptions, Store, Thinning, Watch,
+    CrossLevel, LasPoints, NpyTable, PointInput, PointsOptions, PyramidOptions, Store, Thinning,
+    Watch,
 };
 use voxfield_io::npy;
 
@@ -345,12 +346,21 @@ fn write(
         return Ok(());
     }
     let names = attributes.unwrap_or_default();
-    if input
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
-    {
+    if is("laz") {
+        bail!(
+            "{}: LAZ is compressed; decompress it to LAS first (e.g. laszip -i {} -o points.las)",
+            input.display(),
+            input.display()
+        );
+    }
+    if is("npy") || is("las") {
         // Streamed through a memory map: the file may be larger than memory.
-        let table = NpyTable::open(input, dims, names)?;
+        let table: Box<dyn PointInput> = if is("las") {
+            Box::new(LasPoints::open(input)?)
+        } else {
+            Box::new(NpyTable::open(input, dims, names)?)
+        };
+        let table = table.as_ref();
         catch_interrupts();
         let bar = progress(table.len() as u64, "reading");
         let report = |phase: &str, done: u64, total: u64| {
@@ -361,7 +371,7 @@ fn write(
         let stop = || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
         let written = write_points_watched(
             out,
-            &table,
+            table,
             o,
             &Watch {
                 progress: &report,

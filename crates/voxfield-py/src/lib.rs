@@ -665,6 +665,8 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vectors::vectors_read_points, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_write_points, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_write_polylines, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_write_graph, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_read_graph, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_read_objects, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_remove_level, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_build_pyramid, m)?)?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use voxfield_rbf::{Duplicates, FitOptions, Ramp, RbfModel};
+use voxfield::rbf::{Duplicates, FitOptions, Ramp, RbfModel};
 
 use crate::py_err;
 
@@ -75,7 +75,7 @@ pub fn fit_rbf(
     // SAFETY: the Python layer passed C-contiguous float64 arrays of these sizes.
     let (pts, vals) = unsafe { (f64s(points_addr, n * dim), f64s(values_addr, n * channels)) };
     let inner = py
-        .detach(|| voxfield_rbf::fit(pts, dim, vals, channels, &opts, &|_, _| {}))
+        .detach(|| voxfield::rbf::fit(pts, dim, vals, channels, &opts, &|_, _| {}))
         .map_err(py_err)?;
     Ok(Model { inner })
 }

@@ -275,3 +275,64 @@ pub fn vectors_build_pyramid(
         })
         .map_err(py_err)
 }
+
+/// Writes a graph store: positions as float64 bytes (n × dims), edges as
+/// pairs of vertex indices, object ids per vertex (or None); returns
+/// (vertices, edges, chunks, objects, intra-chunk edges).
+#[pyfunction]
+#[pyo3(signature = (path, positions, dims, edges, object_ids, vertex_attributes, object_attributes, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), shard_shape=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn vectors_write_graph(
+    py: Python<'_>,
+    path: PathBuf,
+    positions: &[u8],
+    dims: usize,
+    edges: Vec<[u64; 2]>,
+    object_ids: Option<Vec<i64>>,
+    vertex_attributes: Vec<RawAttribute>,
+    object_attributes: Vec<RawAttribute>,
+    chunk_shape: Option<Vec<f64>>,
+    bin_shape: Option<Vec<f64>>,
+    dtype: String,
+    shard_shape: Option<Vec<u64>>,
+) -> PyResult<(usize, usize, usize, usize, usize)> {
+    let pos = floats(positions);
+    let o = voxfield::vectors::PointsOptions {
+        chunk_shape,
+        bin_shape,
+        dtype,
+        shard_shape,
+    };
+    py.detach(|| {
+        let (va, oa) = (
+            attributes(&vertex_attributes),
+            attributes(&object_attributes),
+        );
+        voxfield::vectors::write_graph(
+            &path,
+            &pos,
+            dims,
+            &edges,
+            object_ids.as_deref(),
+            &va,
+            &oa,
+            &o,
+        )
+    })
+    .map(|s| (s.vertices, s.edges, s.chunks, s.objects, s.intra))
+    .map_err(py_err)
+}
+
+/// The graph of a level: (dims, float64 positions bytes, edges).
+#[pyfunction]
+pub fn vectors_read_graph<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    level: u64,
+) -> PyResult<(usize, Bound<'py, PyBytes>, Vec<[u64; 2]>)> {
+    let g = py
+        .detach(|| Store::open(&path)?.read_graph(level))
+        .map_err(py_err)?;
+    let bytes: Vec<u8> = g.positions.iter().flat_map(|v| v.to_le_bytes()).collect();
+    Ok((g.dims, PyBytes::new(py, &bytes), g.edges))
+}

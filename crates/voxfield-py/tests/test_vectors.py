@@ -855,3 +855,107 @@ def test_an_interrupted_build_keeps_finished_levels_and_resumes(tmp_path, sig):
     assert_same_cells(store, twin)
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 1 and "has levels" in r.stderr
+
+
+@pytest.mark.parametrize("d", [3, 2])
+def test_graphs_are_zarr_vectors_own_cells_and_read_the_same(tmp_path, d):
+    """write_graph: vertices by chunk then object, every edge stored (flat rows within a chunk,
+    canonical rows with perm across chunks): zarr-vectors' own files; read_graph both ways."""
+    zv_graphs = pytest.importorskip("zarr_vectors.types.graphs")
+    rng = np.random.default_rng(60 + d)
+    n = 400
+    pos = rng.uniform(-50, 150, (n, d)).astype(np.float32)
+    edges = np.concatenate([rng.integers(0, n, (600, 2)), [[3, 3], [5, 9], [9, 5]]])
+    near = np.argsort(pos[:, 0])  # short edges too, so many stay within a chunk
+    edges = np.concatenate([edges, np.stack([near[:-1], near[1:]], axis=1)[:300]])
+    oids = rng.integers(0, 7, n)
+    va = {"radius": rng.random(n).astype(np.float32)}
+    oa = {"kind": np.arange(7, dtype=np.int16)}
+    theirs, mine = tmp_path / "zv.zarrvectors", tmp_path / "vf.zarrvectors"
+    chunk = (40.0,) * d
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = zv_graphs.write_graph(str(theirs), pos, edges, chunk_shape=chunk, object_ids=oids,
+                                     vertex_attributes=va, object_attributes=oa)
+    got = vv.write_graph(mine, pos, edges, chunk_shape=chunk, object_ids=oids, vertex_attributes=va,
+                         object_attributes=oa)
+    for k in ("node_count", "edge_count", "chunk_count", "intra_edge_count", "cross_edge_count", "object_count"):
+        assert got[k] == want[k], k
+    assert got["intra_edge_count"] > 10
+    assert_same_cells(mine, theirs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a, b = zv_graphs.read_graph(str(mine)), zv_graphs.read_graph(str(theirs))
+    np.testing.assert_array_equal(a["positions"], b["positions"])
+    np.testing.assert_array_equal(a["edges"], b["edges"])
+    ours = vv.read_graph(theirs)
+    np.testing.assert_array_equal(ours["positions"], b["positions"])
+    as_points = lambda g: sorted(map(tuple, np.concatenate([g["positions"][g["edges"][:, 0]],  # noqa: E731
+                                                            g["positions"][g["edges"][:, 1]]], axis=1).tolist()))
+    assert as_points(ours) == as_points(b)
+    inp = sorted(map(tuple, np.concatenate([pos[edges[:, 0]], pos[edges[:, 1]]], axis=1).astype(np.float64).tolist()))
+    assert as_points(ours) == inp  # every edge, in its original orientation
+
+
+def test_graph_writes_refuse_bad_input(tmp_path):
+    pos = cloud(20, 3)
+    out = tmp_path / "g.zarrvectors"
+    for kwargs, msg in [({"edges": [[0, 20]]}, "outside"), ({"edges": [[0, 1, 2]]}, "\\(m, 2\\)"),
+                        ({"edges": [[0, 1]], "object_ids": np.zeros(19, int)}, "19 object ids"),
+                        ({"edges": [[0, 1]], "object_ids": -np.ones(20, int)}, "negative")]:
+        with pytest.raises(ValueError, match=msg):
+            vv.write_graph(out, pos, kwargs.pop("edges"), chunk_shape=(10, 10, 10), **kwargs)
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+@pytest.mark.parametrize("version,fmt", [("1.2", 3), ("1.4", 7), ("1.2", 0)])
+def test_las_files_written_by_laspy_stream_into_stores(tmp_path, version, fmt):
+    import os
+    import subprocess
+
+    laspy = pytest.importorskip("laspy")
+    cli = os.environ["VOXFIELD_CLI"]
+    rng = np.random.default_rng(fmt)
+    n = 5000
+    las = laspy.create(point_format=fmt, file_version=version)
+    las.header.offsets = [1000.0, 2000.0, 50.0]
+    las.header.scales = [0.01, 0.01, 0.001]
+    xyz = rng.uniform([1000, 2000, 50], [1300, 2250, 90], (n, 3))
+    las.x, las.y, las.z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    las.intensity = rng.integers(0, 65535, n).astype(np.uint16)
+    las.classification = rng.integers(0, 20, n).astype(np.uint8)
+    if "gps_time" in las.point_format.dimension_names:
+        las.gps_time = rng.uniform(0, 1e5, n)
+    if "red" in las.point_format.dimension_names:
+        las.red, las.green, las.blue = (rng.integers(0, 65535, n).astype(np.uint16) for _ in range(3))
+    las.write(str(tmp_path / "in.las"))
+    back = laspy.read(str(tmp_path / "in.las"))
+    store = tmp_path / "las.zarrvectors"
+    r = subprocess.run([cli, "vectors", "write", tmp_path / "in.las", "-o", store, "--chunk", "50,50,50"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    names = vv.info(store)["levels"][0]["attributes"]
+    got = vv.read_points(store, attribute_names=names)
+    want = np.stack([back.x, back.y, back.z], axis=1).astype(np.float32)
+    key = lambda a: np.lexsort(a.T[::-1])  # noqa: E731
+    order, ref = key(got["positions"]), key(want)
+    np.testing.assert_array_equal(got["positions"][order], want[ref])
+    attrs = got["vertex_attributes"]
+    np.testing.assert_array_equal(attrs["intensity"][order], np.asarray(back.intensity)[ref])
+    np.testing.assert_array_equal(attrs["classification"][order], np.asarray(back.classification)[ref])
+    if fmt in (3, 7):
+        np.testing.assert_array_equal(attrs["gps_time"][order], np.asarray(back.gps_time)[ref])
+        rgb = np.stack([back.red, back.green, back.blue], axis=1)
+        np.testing.assert_array_equal(attrs["rgb"][order], rgb[ref])
+    else:
+        assert set(names) == {"intensity", "classification"}
+    raw = (tmp_path / "in.las").read_bytes()
+    for name, data, msg in [("cut.las", raw[:-5], "truncated"), ("sig.las", b"XASF" + raw[4:], "LASF"),
+                            ("c.laz", raw, "LAZ is compressed"),
+                            ("z.las", raw[:104] + bytes([raw[104] | 0x80]) + raw[105:], "compressed")]:
+        (tmp_path / name).write_bytes(data)
+        out = tmp_path / (name + ".zarrvectors")
+        r = subprocess.run([cli, "vectors", "write", tmp_path / name, "-o", out], capture_output=True, text=True)
+        assert r.returncode == 1 and msg in r.stderr and name in r.stderr, (name, r.stderr)
+        assert not out.exists()

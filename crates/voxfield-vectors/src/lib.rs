@@ -12,7 +12,9 @@
 //! chunk keys and shifted by `chunk_grid_origin`.
 
 pub mod cells;
+pub mod graphs;
 pub mod ingest;
+pub mod las;
 mod links;
 mod manifests;
 pub mod objects;
@@ -23,10 +25,12 @@ pub mod store;
 pub mod tracts;
 pub mod write;
 
+pub use graphs::{write_graph, Graph, GraphSummary};
 pub use ingest::{
     write_points_from, write_points_watched, AttributeSpec, Coords, NpyTable, PointInput,
     SliceInput,
 };
+pub use las::LasPoints;
 pub use objects::Objects;
 pub use polylines::{write_polylines, LinesSummary};
 pub use pyramid::{

@@ -41,6 +41,14 @@ pub mod env {
     };
 }
 
+/// Scattered interpolation: partition-of-unity RBF fits (`.vxr`) and their fields.
+pub mod rbf {
+    pub use voxfield_rbf::file;
+    pub use voxfield_rbf::{
+        fit, Duplicates, FitOptions, GridVolume, Kernel, ModelInfo, Ramp, RbfField, RbfModel,
+    };
+}
+
 /// Multi-resolution vector pyramids: zarr-vectors 0.9.x stores read level by
 /// level or by bounding box.
 pub mod vectors {
@@ -48,10 +56,11 @@ pub mod vectors {
     pub use voxfield_vectors::store::{itemsize, Column};
     pub use voxfield_vectors::tracts::{read_tck, read_trk, write_tck, write_trk, Tracts};
     pub use voxfield_vectors::{
-        build_pyramid, write_points, write_points_coords, write_points_from, write_points_watched,
-        write_polylines, Aggregation, Attribute, AttributeSpec, Coords, CrossLevel, LevelInfo,
-        LevelSummary, LinesSummary, NpyTable, Objects, PointInput, Points, PointsOptions,
-        PyramidOptions, SliceInput, Store, Thinning, Watch,
+        build_pyramid, write_graph, write_points, write_points_coords, write_points_from,
+        write_points_watched, write_polylines, Aggregation, Attribute, AttributeSpec, Coords,
+        CrossLevel, Graph, GraphSummary, LasPoints, LevelInfo, LevelSummary, LinesSummary,
+        NpyTable, Objects, PointInput, Points, PointsOptions, PyramidOptions, SliceInput, Store,
+        Thinning, Watch,
     };
 }
 

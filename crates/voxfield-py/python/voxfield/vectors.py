@@ -145,6 +145,47 @@ def write_polylines(store_path: Any, polylines: Sequence[Any], *, chunk_shape: S
     return {"polyline_count": n, "vertex_count": v, "chunk_count": chunks, "cross_chunk_link_count": stitches}
 
 
+def write_graph(store_path: Any, positions: Any, edges: Any, *, chunk_shape: Sequence[float] | None = None,
+                bin_shape: Sequence[float] | None = None, object_ids: Any = None,
+                vertex_attributes: dict[str, Any] | None = None, object_attributes: dict[str, Any] | None = None,
+                dtype: str = "float32", shard_shape: Any = None) -> dict[str, Any]:
+    """Write a graph — (n, 2|3) ``positions``, (m, 2) ``edges`` of vertex indices, optional
+    per-vertex ``object_ids`` — as zarr-vectors' ``write_graph`` lays it out (every edge
+    stored: within a chunk as a flat row, across chunks once with its orientation).
+    Returns zarr-vectors' summary keys."""
+    p = np.asarray(positions, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] not in (2, 3):
+        raise ValueError(f"positions must have shape (n, 2) or (n, 3), got {p.shape}")
+    e = np.asarray(edges)
+    if e.size == 0:
+        e = e.reshape(0, 2)
+    if e.ndim != 2 or e.shape[1] != 2 or (e.size and e.dtype.kind not in "iu"):
+        raise ValueError(f"edges must be an (m, 2) array of vertex indices, got shape {e.shape}")
+    if e.size and (e.min() < 0 or e.max() >= len(p)):
+        raise ValueError(f"edges name vertices outside 0..{len(p) - 1}")
+    ids = None if object_ids is None else [int(i) for i in np.asarray(object_ids).ravel()]
+    n_obj = 1 if ids is None else (max(ids) + 1 if ids else 0)
+    vattrs = [_pack(name, values, len(p)) for name, values in (vertex_attributes or {}).items()]
+    oattrs = [_pack(name, values, n_obj) for name, values in (object_attributes or {}).items()]
+    v, m, chunks, objects, intra = _voxfield.vectors_write_graph(
+        os.fspath(store_path), np.ascontiguousarray(p, dtype="<f8").tobytes(), p.shape[1],
+        [(int(a), int(b)) for a, b in e], ids, vattrs, oattrs,
+        None if chunk_shape is None else [float(c) for c in chunk_shape],
+        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), _shard(shard_shape, p.shape[1]))
+    return {"node_count": v, "edge_count": m, "chunk_count": chunks, "object_count": objects,
+            "intra_edge_count": intra, "cross_edge_count": m - intra, "kind": "graph"}
+
+
+def read_graph(store_path: Any, *, level: int = 0) -> dict[str, Any]:
+    """The graph of ``level`` as zarr-vectors' ``read_graph`` returns it: ``positions`` in
+    stored order and ``edges`` as (m, 2) indices into them (cross-chunk edges in their
+    original orientation)."""
+    dims, data, edges = _voxfield.vectors_read_graph(os.fspath(store_path), int(level))
+    pos = np.frombuffer(data, dtype="<f8").reshape(-1, dims)
+    e = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    return {"positions": pos, "edges": e, "node_count": len(pos), "edge_count": len(e)}
+
+
 def read_polylines(store_path: Any, *, level: int = 0) -> dict[str, Any]:
     """The polylines (objects) of ``level`` with zarr-vectors' ``read_polylines`` keys:
     ``polylines`` (one (k, D) array per object, in object-index order — zarr-vectors gives
