@@ -100,24 +100,22 @@ impl Shard {
             "index_location": "end"}})
     }
 
-    /// The bytes of one cell of a shard file (None when the cell is empty).
-    fn cell<'a>(&self, file: &Path, b: &'a [u8], inner: usize) -> Result<Option<&'a [u8]>> {
+    /// Bytes of a shard's index (with its checksum).
+    fn index_len(&self) -> usize {
         let n: usize = self.shape.iter().product::<u64>() as usize;
-        let len = n * 16 + if self.crc { 4 } else { 0 };
-        if b.len() < len {
-            return Err(bad(
-                file,
-                format!(
-                    "truncated shard: {} bytes, its index alone needs {len}",
-                    b.len()
-                ),
-            ));
-        }
-        let index = if self.index_at_end {
-            &b[b.len() - len..]
-        } else {
-            &b[..len]
-        };
+        n * 16 + if self.crc { 4 } else { 0 }
+    }
+
+    /// Where cell `inner` lies in a shard file of `len` bytes, from its index
+    /// (None when the cell is empty).
+    fn locate(
+        &self,
+        file: &Path,
+        index: &[u8],
+        len: u64,
+        inner: usize,
+    ) -> Result<Option<(u64, u64)>> {
+        let n = self.index_len() / 16;
         if self.crc {
             let (body, sum) = index.split_at(n * 16);
             if crc32c(body).to_le_bytes() != sum {
@@ -129,19 +127,61 @@ impl Shard {
         if off == u64::MAX && size == u64::MAX {
             return Ok(None);
         }
-        let end = off
-            .checked_add(size)
-            .filter(|&e| e <= b.len() as u64)
-            .ok_or_else(|| {
-                bad(
-                    file,
-                    format!(
-                        "shard cell {inner} claims bytes {off}+{size} of {}",
-                        b.len()
-                    ),
-                )
-            })?;
-        Ok(Some(&b[off as usize..end as usize]))
+        match off.checked_add(size) {
+            Some(end) if end <= len => Ok(Some((off, size))),
+            _ => Err(bad(
+                file,
+                format!("shard cell {inner} claims bytes {off}+{size} of {len}"),
+            )),
+        }
+    }
+
+    /// One cell of a shard file, reading only its index and the cell's bytes.
+    fn read_cell(&self, file: &Path, inner: usize) -> Result<Option<Vec<u8>>> {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+        let len = f.metadata().map_err(|e| Error::io(file, e))?.len();
+        let need = self.index_len() as u64;
+        if len < need {
+            return Err(bad(
+                file,
+                format!("truncated shard: {len} bytes, its index alone needs {need}"),
+            ));
+        }
+        let mut index = vec![0u8; need as usize];
+        let at = if self.index_at_end { len - need } else { 0 };
+        f.read_exact_at(&mut index, at)
+            .map_err(|e| Error::io(file, e))?;
+        let Some((off, size)) = self.locate(file, &index, len, inner)? else {
+            return Ok(None);
+        };
+        let mut out = vec![0u8; size as usize];
+        f.read_exact_at(&mut out, off)
+            .map_err(|e| Error::io(file, e))?;
+        Ok(Some(out))
+    }
+
+    /// The bytes of one cell of a whole shard file in memory.
+    #[cfg(test)]
+    fn cell<'a>(&self, file: &Path, b: &'a [u8], inner: usize) -> Result<Option<&'a [u8]>> {
+        let need = self.index_len();
+        if b.len() < need {
+            return Err(bad(
+                file,
+                format!(
+                    "truncated shard: {} bytes, its index alone needs {need}",
+                    b.len()
+                ),
+            ));
+        }
+        let index = if self.index_at_end {
+            &b[b.len() - need..]
+        } else {
+            &b[..need]
+        };
+        Ok(self
+            .locate(file, index, b.len() as u64, inner)?
+            .map(|(o, n)| &b[o as usize..(o + n) as usize]))
     }
 
     /// A shard file of `cells` (row-major index within the shard, encoded cell bytes).
@@ -350,13 +390,12 @@ impl CellArray {
             // A FIFO or device would block the read.
             _ => voxfield_io::safety::regular_input(&file)?,
         }
-        let raw = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
         let mut bytes = match &self.shard {
-            Some(s) => match s.cell(&file, &raw, inner)? {
-                Some(b) => b.to_vec(),
+            Some(s) => match s.read_cell(&file, inner)? {
+                Some(b) => b,
                 None => return Ok(vec![]),
             },
-            None => raw,
+            None => std::fs::read(&file).map_err(|e| Error::io(&file, e))?,
         };
         for c in self.compression.iter().rev() {
             bytes = match c {

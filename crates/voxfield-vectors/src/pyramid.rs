@@ -149,15 +149,26 @@ struct Source {
 
 impl Source {
     fn load(store: &Store, level: u64) -> Result<Source> {
-        Source::load_chunks(store, level, None)
+        Source::load_chunks(store, level, None, true)
     }
 
-    /// The level's vertices in `only` chunks (all with None).
-    fn load_chunks(store: &Store, level: u64, only: Option<&[Vec<i64>]>) -> Result<Source> {
+    /// The level's vertices in `only` chunks (all with None); with
+    /// `fragments` false each chunk's rows are taken as one fragment in
+    /// order (point levels, whose fragments tile their rows), saving a read.
+    fn load_chunks(
+        store: &Store,
+        level: u64,
+        only: Option<&[Vec<i64>]>,
+        fragments: bool,
+    ) -> Result<Source> {
         let d = store.dims;
         let dir = store.path.join(level.to_string());
         let vertices = CellArray::open(&dir.join("vertices"), d)?;
-        let frag_array = CellArray::open(&dir.join("vertex_fragments"), d).ok();
+        let frag_array = if fragments {
+            CellArray::open(&dir.join("vertex_fragments"), d).ok()
+        } else {
+            None
+        };
         let dtype = vertices.attrs["dtype"].as_str().unwrap_or("float32");
         let size = match dtype {
             "float32" => 4,
@@ -951,13 +962,30 @@ fn coarsen_points_streaming(
     let tmp = store
         .path
         .join(format!(".{target}.partial-{}", std::process::id()));
-    let built = (|| -> Result<usize> {
-        type Part = (Vec<String>, usize, Vec<(String, Value)>);
+    // The adjacent links come out of the same pass: `+1` staged in the source
+    // level (committed once this level is published), `-1` inside the new level.
+    let links = o.cross_level != CrossLevel::None;
+    let family = |name: &str| Family {
+        name: name.into(),
+        has_perm: false,
+        directed: true,
+        dims: d,
+    };
+    let (up, down) = (family("+1"), family("-1"));
+    let source_dir = store.path.join(source.to_string());
+    let stage_up = if links {
+        Some(crate::links::stage(&source_dir)?)
+    } else {
+        None
+    };
+    type Keys = BTreeMap<Vec<i64>, Vec<String>>;
+    let built = (|| -> Result<(usize, Keys, usize)> {
+        type Part = (Vec<String>, usize, Vec<(String, Value)>, Keys, Keys, usize);
         let parts: Vec<Part> = groups
             .par_iter()
             .map(|(_, chunks)| -> Result<Part> {
                 watch.check()?;
-                let src = Source::load_chunks(store, source, Some(chunks))?;
+                let src = Source::load_chunks(store, source, Some(chunks), false)?;
                 let members: Vec<usize> =
                     src.fragments.iter().flatten().flatten().copied().collect();
                 let mn = metanodes(&src, &members, bin, cs, d);
@@ -967,22 +995,77 @@ fn coarsen_points_streaming(
                     None => vec![],
                 };
                 write_cells(&grid, &tmp, &mn.meta, &mn.by_chunk, d, &aggregated)?;
+                let (mut ku, mut kd) = (Keys::new(), Keys::new());
+                if let Some(stage) = &stage_up {
+                    // Each metanode's chunk and row; each member row's parent.
+                    let mut at = vec![(0usize, 0i64); m];
+                    let coarse: Vec<&Vec<i64>> = mn.by_chunk.keys().collect();
+                    for (k, ids) in mn.by_chunk.values().enumerate() {
+                        for (r, &i) in ids.iter().enumerate() {
+                            at[i] = (k, r as i64);
+                        }
+                    }
+                    let (mut ups, mut downs) = (LinkBuckets::new(), LinkBuckets::new());
+                    for (&g, &id) in members.iter().zip(&mn.inverse) {
+                        let (fk, fi) = src.locate(g);
+                        let (ck, ci) = at[id];
+                        let (fc, cc) = (&src.chunks[fk], coarse[ck]);
+                        let off: Vec<i64> = (0..d).map(|a| cc[a] - fc[a]).collect();
+                        ups.entry(off)
+                            .or_default()
+                            .entry(fc.clone())
+                            .or_default()
+                            .extend([fi as i64, ci]);
+                        if o.cross_level == CrossLevel::Explicit {
+                            let off: Vec<i64> = (0..d).map(|a| fc[a] - cc[a]).collect();
+                            downs
+                                .entry(off)
+                                .or_default()
+                                .entry(cc.clone())
+                                .or_default()
+                                .extend([ci, fi as i64]);
+                        }
+                    }
+                    for (buckets, fam, dir, keys) in
+                        [(&ups, &up, stage, &mut ku), (&downs, &down, &tmp, &mut kd)]
+                    {
+                        for (off, cells) in buckets {
+                            for (c, rows) in cells {
+                                fam.put(&grid, dir, off, c, rows)?;
+                                keys.entry(off.clone()).or_default().push(chunk_key(c));
+                            }
+                        }
+                    }
+                }
                 let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 (watch.progress)(&phase, n, groups.len() as u64);
                 Ok((
                     mn.by_chunk.keys().map(|c| chunk_key(c)).collect(),
                     m,
                     aggregated.into_iter().map(|a| (a.name, a.attrs)).collect(),
+                    ku,
+                    kd,
+                    members.len(),
                 ))
             })
             .collect::<Result<_>>()?;
         let nonempty: Vec<String> = parts.iter().flat_map(|p| p.0.iter().cloned()).collect();
         let m: usize = parts.iter().map(|p| p.1).sum();
-        let metas = parts
-            .into_iter()
-            .map(|p| p.2)
-            .find(|a| !a.is_empty())
-            .unwrap_or_default();
+        // Every source vertex has a parent: one record each.
+        let fine_rows: usize = parts.iter().map(|p| p.5).sum();
+        let (mut ku, mut kd) = (Keys::new(), Keys::new());
+        let mut metas = vec![];
+        for (_, _, meta, u, dn, _) in parts {
+            if metas.is_empty() {
+                metas = meta;
+            }
+            for (off, k) in u {
+                ku.entry(off).or_default().extend(k);
+            }
+            for (off, k) in dn {
+                kd.entry(off).or_default().extend(k);
+            }
+        }
         write_arrays_meta(&grid, &tmp, &nonempty, &metas)?;
         let mut present = vec!["vertices"];
         if !metas.is_empty() {
@@ -990,17 +1073,31 @@ fn coarsen_points_streaming(
         }
         let level = level_json(target, sparsity, m, &present, false, 0, o);
         write_json(&tmp, &group(json!({"zarr_vectors_level": level})))?;
-        Ok(m)
+        if links && o.cross_level == CrossLevel::Explicit && m > 0 {
+            down.finish(&grid, &tmp, &kd, fine_rows)?;
+        }
+        Ok((m, ku, fine_rows))
     })();
-    let m = match built {
-        Ok(m) => m,
+    let (m, ku, fine_rows) = match built {
+        Ok(x) => x,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
+            if let Some(stage) = &stage_up {
+                let _ = std::fs::remove_dir_all(stage);
+            }
             return Err(e);
         }
     };
     let dir = store.path.join(target.to_string());
     std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
+    if let Some(stage) = &stage_up {
+        if m > 0 {
+            up.finish(&grid, stage, &ku, fine_rows)?;
+            crate::links::commit(&source_dir, stage, &up.name)?;
+        } else {
+            let _ = std::fs::remove_dir_all(stage);
+        }
+    }
     add_level_to_root(store, target, bin, base_bin, false)?;
     Ok(LevelSummary {
         level: target,
@@ -1047,10 +1144,14 @@ fn link_points_streaming(
             .par_iter()
             .map(|(u, chunks)| -> Result<(Keys, Keys, usize)> {
                 watch.check()?;
-                let f = Source::load_chunks(store, fine, Some(chunks))?;
+                let f = Source::load_chunks(store, fine, Some(chunks), false)?;
                 let none = vec![];
-                let c =
-                    Source::load_chunks(store, coarse, Some(coarse_units.get(u).unwrap_or(&none)))?;
+                let c = Source::load_chunks(
+                    store,
+                    coarse,
+                    Some(coarse_units.get(u).unwrap_or(&none)),
+                    false,
+                )?;
                 let mut at: std::collections::HashMap<[u8; 24], (usize, usize)> =
                     std::collections::HashMap::new();
                 for g in 0..c.pos.len() / d {
