@@ -66,16 +66,23 @@ def files_per_level(store):
 
 
 def run_measured(cmd):
-    """Runs cmd in a child; returns (seconds, peak RSS MiB of that child alone)."""
-    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-            "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-            "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode); "
-            "sys.stderr.write(r.stderr)")
-    r = subprocess.run([sys.executable, "-c", code, *map(str, cmd)], capture_output=True, text=True)
-    secs, rss, rc = r.stdout.split()
-    if int(rc):
-        raise SystemExit(f"{cmd} failed: {r.stderr}")
-    return float(secs), int(rss) / 1024
+    """Runs cmd; returns (seconds, peak anonymous memory in MiB: RssAnon sampled every 5 ms, which leaves
+    out the pages of a memory-mapped input that the page cache holds)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                peak = max([peak] + [int(x.split()[1]) for x in f if x.startswith("RssAnon:")])
+        except OSError:
+            pass
+        time.sleep(0.005)
+    secs = time.perf_counter() - t
+    _, err = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"{cmd} failed: {err}")
+    return secs, peak / 1024
 
 
 def anchor_child(npy, store):
@@ -236,7 +243,7 @@ def main():
                                        "50,50,50", "--attributes", "w", *extra])
             t_p, rss_p = run_measured([cli, "vectors", "build-pyramid", store, "--factors", "2,2,2", "--links", links])
             print(f"voxfield CLI, {a.big} points + 1 attribute, {'sharded 4³' if shard else 'unsharded'}, links {links}:"
-                  f" write {t_w:.2f} s (peak RSS {rss_w:.0f} MiB) + 3-level pyramid {t_p:.2f} s (peak RSS {rss_p:.0f}"
+                  f" write {t_w:.2f} s (peak RssAnon {rss_w:.0f} MiB) + 3-level pyramid {t_p:.2f} s (peak RssAnon {rss_p:.0f}"
                   f" MiB) = {a.big / (t_w + t_p) / 1e6:.2f} M points/s; files/level {files_per_level(store)}",
                   flush=True)
         if a.big <= a.anchor_max:

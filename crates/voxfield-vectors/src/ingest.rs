@@ -351,7 +351,7 @@ pub fn write_points_watched(
             .map(|a| level.join("vertex_attributes").join(&a.name))
             .collect();
         let finished = std::sync::atomic::AtomicU64::new(0);
-        chunks.par_iter().try_for_each(|c| -> Result<()> {
+        let lay_out = |c: &[i64; 3]| -> Result<()> {
             watch.check()?;
             let k = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             (watch.progress)("chunks", k, chunks.len() as u64);
@@ -421,7 +421,33 @@ pub fn write_points_watched(
                 off += w;
             }
             Ok(())
-        })?;
+        };
+        // Chunks grouped by shard (one group each when not sharded): a
+        // shard's file is written as soon as its chunks are laid out.
+        let mut by_shard: std::collections::BTreeMap<Vec<u64>, Vec<[i64; 3]>> =
+            std::collections::BTreeMap::new();
+        for c in &chunks {
+            let key = grid
+                .shard_of(&c[..dims])
+                .unwrap_or_else(|| c[..dims].iter().map(|&x| x as u64).collect());
+            by_shard.entry(key).or_default().push(*c);
+        }
+        let arrays: Vec<PathBuf> = [level.join("vertices"), level.join("vertex_fragments")]
+            .into_iter()
+            .chain(attr_dirs.iter().cloned())
+            .collect();
+        by_shard
+            .par_iter()
+            .try_for_each(|(key, group)| -> Result<()> {
+                group.iter().try_for_each(&lay_out)?;
+                if grid.shard.is_some() {
+                    for a in &arrays {
+                        grid.flush_shard(a, key)?;
+                    }
+                }
+                Ok(())
+            })?;
+
         std::fs::remove_dir_all(&spill.dir).map_err(|e| Error::io(&spill.dir, e))?;
         let nonempty: Vec<String> = chunks.iter().map(|c| chunk_key(&c[..dims])).collect();
         grid.write_vertex_arrays(&level, &nonempty, &o.dtype)?;
@@ -453,6 +479,19 @@ pub fn write_points_watched(
     let count = result.as_ref().map_or(0, Vec::len);
     publish(&tmp, path, result.map(|_| ()))?;
     Ok(count)
+}
+
+/// Drops mapped pages of bytes `start..end` (whole pages only) from this
+/// process's resident memory once read; they stay in the page cache, so a
+/// file streamed through a map does not grow the resident set.
+pub(crate) fn release(map: &memmap2::Mmap, start: usize, end: usize) {
+    const PAGE: usize = 4096;
+    let (a, b) = (start.div_ceil(PAGE) * PAGE, end / PAGE * PAGE);
+    if b > a {
+        // SAFETY: a read-only file mapping: dropped pages are read again from
+        // the file if touched, so no data is lost.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a) };
+    }
 }
 
 /// An (N, C) float32 or float64 `.npy` read through a memory map, so a file
@@ -567,6 +606,10 @@ impl PointInput for NpyTable {
     }
     fn read(&self, rows: Range<usize>, coords: &mut Vec<f64>, attrs: &mut [Vec<u8>]) -> Result<()> {
         let size = if self.single { 4 } else { 8 };
+        let span = (
+            self.offset + rows.start * self.cols * size,
+            self.offset + rows.end * self.cols * size,
+        );
         for r in rows {
             for c in 0..self.dims {
                 coords.push(self.value(r, c));
@@ -576,6 +619,7 @@ impl PointInput for NpyTable {
                 out.extend_from_slice(&self.map[i..i + size]);
             }
         }
+        release(&self.map, span.0, span.1);
         Ok(())
     }
 }

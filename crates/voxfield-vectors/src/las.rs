@@ -153,6 +153,10 @@ impl PointInput for LasPoints {
     }
     fn read(&self, rows: Range<usize>, coords: &mut Vec<f64>, attrs: &mut [Vec<u8>]) -> Result<()> {
         let (class, gps, rgb, _) = layout(self.format);
+        let span = (
+            self.offset + rows.start * self.record,
+            self.offset + rows.end * self.record,
+        );
         for r in rows {
             let b = &self.map[self.offset + r * self.record..self.offset + (r + 1) * self.record];
             for a in 0..3 {
@@ -178,6 +182,7 @@ impl PointInput for LasPoints {
                 attrs[k].extend_from_slice(&b[c..c + 6]);
             }
         }
+        crate::ingest::release(&self.map, span.0, span.1);
         Ok(())
     }
 }

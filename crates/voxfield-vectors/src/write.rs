@@ -177,6 +177,40 @@ impl CellGrid {
         std::fs::write(&p, vlen(item)).map_err(|e| Error::io(&p, e))
     }
 
+    /// The shard holding absolute `chunk` (None when not sharded).
+    pub fn shard_of(&self, chunk: &[i64]) -> Option<Vec<u64>> {
+        let s = self.shard.as_ref()?;
+        Some(
+            chunk
+                .iter()
+                .enumerate()
+                .map(|(a, &x)| (x - self.origin[a]) as u64 / s[a])
+                .collect(),
+        )
+    }
+
+    /// Writes shard `key` of `array` now (its cells are all put), so
+    /// streaming writers hold one shard per thread, not the whole array.
+    pub fn flush_shard(&self, array: &Path, key: &[u64]) -> Result<()> {
+        let Some(shape) = &self.shard else {
+            return Ok(());
+        };
+        let cells = self
+            .pending
+            .lock()
+            .expect("no panics while held")
+            .get_mut(array)
+            .and_then(|m| m.remove(key));
+        let Some(cells) = cells else {
+            return Ok(());
+        };
+        let mut p = array.join("c");
+        key.iter().for_each(|k| p.push(k.to_string()));
+        let dir = p.parent().expect("a shard has a directory");
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        std::fs::write(&p, Shard::encode(shape, cells)).map_err(|e| Error::io(&p, e))
+    }
+
     /// A per-chunk array's `zarr.json` with `attrs`, the nonempty chunk keys
     /// and the origin (when not zero).
     pub fn write_array(&self, array: &Path, nonempty: &[String], attrs: Value) -> Result<()> {
