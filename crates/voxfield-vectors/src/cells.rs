@@ -184,6 +184,21 @@ impl Shard {
             .map(|(o, n)| &b[o as usize..(o + n) as usize]))
     }
 
+    /// The cells of a shard file this crate wrote (index at the end, crc32c).
+    pub fn decode_all(shape: &[u64], b: &[u8]) -> Option<Vec<(usize, Vec<u8>)>> {
+        let n: usize = shape.iter().product::<u64>() as usize;
+        let index = b.get(b.len().checked_sub(n * 16 + 4)?..b.len() - 4)?;
+        let mut out = vec![];
+        for i in 0..n {
+            let off = u64::from_le_bytes(index[i * 16..i * 16 + 8].try_into().ok()?);
+            let len = u64::from_le_bytes(index[i * 16 + 8..i * 16 + 16].try_into().ok()?);
+            if off != u64::MAX {
+                out.push((i, b.get(off as usize..(off + len) as usize)?.to_vec()));
+            }
+        }
+        Some(out)
+    }
+
     /// A shard file of `cells` (row-major index within the shard, encoded cell bytes).
     pub fn encode(shape: &[u64], mut cells: Vec<(usize, Vec<u8>)>) -> Vec<u8> {
         cells.sort_by_key(|c| c.0);

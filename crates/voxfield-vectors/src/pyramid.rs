@@ -979,76 +979,75 @@ fn coarsen_points_streaming(
         None
     };
     type Keys = BTreeMap<Vec<i64>, Vec<String>>;
+    let ratio = unit_ratio(bin, cs);
+    let batches = shard_batches(&grid, &groups, &ratio);
     let built = (|| -> Result<(usize, Keys, usize)> {
         type Part = (Vec<String>, usize, Vec<(String, Value)>, Keys, Keys, usize);
-        let parts: Vec<Part> = groups
-            .par_iter()
-            .map(|(_, chunks)| -> Result<Part> {
-                watch.check()?;
-                let src = Source::load_chunks(store, source, Some(chunks), false)?;
-                let members: Vec<usize> =
-                    src.fragments.iter().flatten().flatten().copied().collect();
-                let mn = metanodes(&src, &members, bin, cs, d);
-                let m = mn.meta.len() / d;
-                let aggregated = match o.aggregation {
-                    Some(agg) => aggregate(store, source, &src, &members, &mn.inverse, m, agg)?,
-                    None => vec![],
-                };
-                write_cells(&grid, &tmp, &mn.meta, &mn.by_chunk, d, &aggregated)?;
-                let (mut ku, mut kd) = (Keys::new(), Keys::new());
-                if let Some(stage) = &stage_up {
-                    // Each metanode's chunk and row; each member row's parent.
-                    let mut at = vec![(0usize, 0i64); m];
-                    let coarse: Vec<&Vec<i64>> = mn.by_chunk.keys().collect();
-                    for (k, ids) in mn.by_chunk.values().enumerate() {
-                        for (r, &i) in ids.iter().enumerate() {
-                            at[i] = (k, r as i64);
-                        }
+        let one_unit = |chunks: &Vec<Vec<i64>>| -> Result<Part> {
+            watch.check()?;
+            let src = Source::load_chunks(store, source, Some(chunks), false)?;
+            let members: Vec<usize> = src.fragments.iter().flatten().flatten().copied().collect();
+            let mn = metanodes(&src, &members, bin, cs, d);
+            let m = mn.meta.len() / d;
+            let aggregated = match o.aggregation {
+                Some(agg) => aggregate(store, source, &src, &members, &mn.inverse, m, agg)?,
+                None => vec![],
+            };
+            write_cells(&grid, &tmp, &mn.meta, &mn.by_chunk, d, &aggregated)?;
+            let (mut ku, mut kd) = (Keys::new(), Keys::new());
+            if let Some(stage) = &stage_up {
+                // Each metanode's chunk and row; each member row's parent.
+                let mut at = vec![(0usize, 0i64); m];
+                let coarse: Vec<&Vec<i64>> = mn.by_chunk.keys().collect();
+                for (k, ids) in mn.by_chunk.values().enumerate() {
+                    for (r, &i) in ids.iter().enumerate() {
+                        at[i] = (k, r as i64);
                     }
-                    let (mut ups, mut downs) = (LinkBuckets::new(), LinkBuckets::new());
-                    for (&g, &id) in members.iter().zip(&mn.inverse) {
-                        let (fk, fi) = src.locate(g);
-                        let (ck, ci) = at[id];
-                        let (fc, cc) = (&src.chunks[fk], coarse[ck]);
-                        let off: Vec<i64> = (0..d).map(|a| cc[a] - fc[a]).collect();
-                        ups.entry(off)
+                }
+                let (mut ups, mut downs) = (LinkBuckets::new(), LinkBuckets::new());
+                for (&g, &id) in members.iter().zip(&mn.inverse) {
+                    let (fk, fi) = src.locate(g);
+                    let (ck, ci) = at[id];
+                    let (fc, cc) = (&src.chunks[fk], coarse[ck]);
+                    let off: Vec<i64> = (0..d).map(|a| cc[a] - fc[a]).collect();
+                    ups.entry(off)
+                        .or_default()
+                        .entry(fc.clone())
+                        .or_default()
+                        .extend([fi as i64, ci]);
+                    if o.cross_level == CrossLevel::Explicit {
+                        let off: Vec<i64> = (0..d).map(|a| fc[a] - cc[a]).collect();
+                        downs
+                            .entry(off)
                             .or_default()
-                            .entry(fc.clone())
+                            .entry(cc.clone())
                             .or_default()
-                            .extend([fi as i64, ci]);
-                        if o.cross_level == CrossLevel::Explicit {
-                            let off: Vec<i64> = (0..d).map(|a| fc[a] - cc[a]).collect();
-                            downs
-                                .entry(off)
-                                .or_default()
-                                .entry(cc.clone())
-                                .or_default()
-                                .extend([ci, fi as i64]);
-                        }
+                            .extend([ci, fi as i64]);
                     }
-                    for (buckets, fam, dir, keys) in
-                        [(&ups, &up, stage, &mut ku), (&downs, &down, &tmp, &mut kd)]
-                    {
-                        for (off, cells) in buckets {
-                            for (c, rows) in cells {
-                                fam.put(&grid, dir, off, c, rows)?;
-                                keys.entry(off.clone()).or_default().push(chunk_key(c));
-                            }
+                }
+                for (buckets, fam, dir, keys) in
+                    [(&ups, &up, stage, &mut ku), (&downs, &down, &tmp, &mut kd)]
+                {
+                    for (off, cells) in buckets {
+                        for (c, rows) in cells {
+                            fam.put(&grid, dir, off, c, rows)?;
+                            keys.entry(off.clone()).or_default().push(chunk_key(c));
                         }
                     }
                 }
-                let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                (watch.progress)(&phase, n, groups.len() as u64);
-                Ok((
-                    mn.by_chunk.keys().map(|c| chunk_key(c)).collect(),
-                    m,
-                    aggregated.into_iter().map(|a| (a.name, a.attrs)).collect(),
-                    ku,
-                    kd,
-                    members.len(),
-                ))
-            })
-            .collect::<Result<_>>()?;
+            }
+            let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            (watch.progress)(&phase, n, groups.len() as u64);
+            Ok((
+                mn.by_chunk.keys().map(|c| chunk_key(c)).collect(),
+                m,
+                aggregated.into_iter().map(|a| (a.name, a.attrs)).collect(),
+                ku,
+                kd,
+                members.len(),
+            ))
+        };
+        let parts: Vec<Part> = run_batches(&grid, &batches, &groups, one_unit)?;
         let nonempty: Vec<String> = parts.iter().flat_map(|p| p.0.iter().cloned()).collect();
         let m: usize = parts.iter().map(|p| p.1).sum();
         // Every source vertex has a parent: one record each.
@@ -1106,6 +1105,65 @@ fn coarsen_points_streaming(
     })
 }
 
+/// Units batched so that, on a sharded store, no two batches write into the
+/// same shard: each batch lists its units and the shards it alone fills.
+type Batch = (Vec<Vec<i64>>, Vec<Vec<u64>>);
+
+fn shard_batches(
+    grid: &CellGrid,
+    units: &BTreeMap<Vec<i64>, Vec<Vec<i64>>>,
+    ratio: &[i64],
+) -> Vec<Batch> {
+    let Some(s) = &grid.shard else {
+        return units.keys().map(|u| (vec![u.clone()], vec![])).collect();
+    };
+    // A unit covers chunks u·ratio .. u·ratio + ratio; batch by the block of
+    // shards that region belongs to (units and shards nest: both powers of 2).
+    let mut batches: BTreeMap<Vec<i64>, Batch> = BTreeMap::new();
+    for u in units.keys() {
+        let first: Vec<i64> = u.iter().zip(ratio).map(|(x, r)| x * r).collect();
+        let span: Vec<i64> = (0..u.len()).map(|a| ratio[a].max(s[a] as i64)).collect();
+        let block: Vec<i64> = (0..u.len())
+            .map(|a| (first[a] - grid.origin[a]).div_euclid(span[a]))
+            .collect();
+        let b = batches.entry(block.clone()).or_default();
+        b.0.push(u.clone());
+        if b.1.is_empty() {
+            let start: Vec<i64> = (0..u.len())
+                .map(|a| block[a] * span[a] + grid.origin[a])
+                .collect();
+            b.1 = grid.shards_of_block(&start, &span);
+        }
+    }
+    batches.into_values().collect()
+}
+
+/// Runs `one` on every unit, batch by batch in parallel, writing each
+/// batch's shards as soon as it is done; results in unit order.
+fn run_batches<T: Send>(
+    grid: &CellGrid,
+    batches: &[Batch],
+    units: &BTreeMap<Vec<i64>, Vec<Vec<i64>>>,
+    one: impl Fn(&Vec<Vec<i64>>) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let done: Vec<Vec<(Vec<i64>, T)>> = batches
+        .par_iter()
+        .map(|(members, shards)| -> Result<Vec<(Vec<i64>, T)>> {
+            let out = members
+                .iter()
+                .map(|u| Ok((u.clone(), one(&units[u])?)))
+                .collect::<Result<Vec<_>>>()?;
+            shards
+                .iter()
+                .try_for_each(|k| grid.flush_shard_everywhere(k))?;
+            Ok(out)
+        })
+        .collect::<Result<_>>()?;
+    let mut all: Vec<(Vec<i64>, T)> = done.into_iter().flatten().collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(all.into_iter().map(|(_, t)| t).collect())
+}
+
 /// Links each vertex of point level `fine` to its metanode in `coarse`
 /// (binned at `bin`, the coarse level's bin), unit by unit.
 fn link_points_streaming(
@@ -1139,64 +1197,66 @@ fn link_points_streaming(
     let stage_down = crate::links::stage(&coarse_dir)?;
     let explicit = storage == CrossLevel::Explicit;
     type Keys = BTreeMap<Vec<i64>, Vec<String>>;
+    let batches = shard_batches(&grid, &fine_units, &ratio);
     let built = (|| -> Result<()> {
-        let parts: Vec<(Keys, Keys, usize)> = fine_units
-            .par_iter()
-            .map(|(u, chunks)| -> Result<(Keys, Keys, usize)> {
-                watch.check()?;
-                let f = Source::load_chunks(store, fine, Some(chunks), false)?;
-                let none = vec![];
-                let c = Source::load_chunks(
-                    store,
-                    coarse,
-                    Some(coarse_units.get(u).unwrap_or(&none)),
-                    false,
-                )?;
-                let mut at: std::collections::HashMap<[u8; 24], (usize, usize)> =
-                    std::collections::HashMap::new();
-                for g in 0..c.pos.len() / d {
-                    at.insert(bin_key(&c.pos[g * d..(g + 1) * d], bin), c.locate(g));
-                }
-                let (mut ups, mut downs) = (LinkBuckets::new(), LinkBuckets::new());
-                let mut records = 0;
-                for g in 0..f.pos.len() / d {
-                    let Some(&(ck, ci)) = at.get(&bin_key(&f.pos[g * d..(g + 1) * d], bin)) else {
-                        continue;
-                    };
-                    let (fk, fi) = f.locate(g);
-                    let (fc, cc) = (&f.chunks[fk], &c.chunks[ck]);
-                    let off: Vec<i64> = (0..d).map(|a| cc[a] - fc[a]).collect();
-                    ups.entry(off)
+        let unit_of: BTreeMap<&Vec<Vec<i64>>, &Vec<i64>> =
+            fine_units.iter().map(|(u, c)| (c, u)).collect();
+        let one_unit = |chunks: &Vec<Vec<i64>>| -> Result<(Keys, Keys, usize)> {
+            let u = unit_of[chunks];
+            watch.check()?;
+            let f = Source::load_chunks(store, fine, Some(chunks), false)?;
+            let none = vec![];
+            let c = Source::load_chunks(
+                store,
+                coarse,
+                Some(coarse_units.get(u).unwrap_or(&none)),
+                false,
+            )?;
+            let mut at: std::collections::HashMap<[u8; 24], (usize, usize)> =
+                std::collections::HashMap::new();
+            for g in 0..c.pos.len() / d {
+                at.insert(bin_key(&c.pos[g * d..(g + 1) * d], bin), c.locate(g));
+            }
+            let (mut ups, mut downs) = (LinkBuckets::new(), LinkBuckets::new());
+            let mut records = 0;
+            for g in 0..f.pos.len() / d {
+                let Some(&(ck, ci)) = at.get(&bin_key(&f.pos[g * d..(g + 1) * d], bin)) else {
+                    continue;
+                };
+                let (fk, fi) = f.locate(g);
+                let (fc, cc) = (&f.chunks[fk], &c.chunks[ck]);
+                let off: Vec<i64> = (0..d).map(|a| cc[a] - fc[a]).collect();
+                ups.entry(off)
+                    .or_default()
+                    .entry(fc.clone())
+                    .or_default()
+                    .extend([fi as i64, ci as i64]);
+                if explicit {
+                    let off: Vec<i64> = (0..d).map(|a| fc[a] - cc[a]).collect();
+                    downs
+                        .entry(off)
                         .or_default()
-                        .entry(fc.clone())
+                        .entry(cc.clone())
                         .or_default()
-                        .extend([fi as i64, ci as i64]);
-                    if explicit {
-                        let off: Vec<i64> = (0..d).map(|a| fc[a] - cc[a]).collect();
-                        downs
-                            .entry(off)
-                            .or_default()
-                            .entry(cc.clone())
-                            .or_default()
-                            .extend([ci as i64, fi as i64]);
-                    }
-                    records += 1;
+                        .extend([ci as i64, fi as i64]);
                 }
-                let mut keys = (Keys::new(), Keys::new());
-                for (buckets, fam, stage, k) in [
-                    (&ups, &up, &stage_up, &mut keys.0),
-                    (&downs, &down, &stage_down, &mut keys.1),
-                ] {
-                    for (off, cells) in buckets {
-                        for (src, rows) in cells {
-                            fam.put(&grid, stage, off, src, rows)?;
-                            k.entry(off.clone()).or_default().push(chunk_key(src));
-                        }
+                records += 1;
+            }
+            let mut keys = (Keys::new(), Keys::new());
+            for (buckets, fam, stage, k) in [
+                (&ups, &up, &stage_up, &mut keys.0),
+                (&downs, &down, &stage_down, &mut keys.1),
+            ] {
+                for (off, cells) in buckets {
+                    for (src, rows) in cells {
+                        fam.put(&grid, stage, off, src, rows)?;
+                        k.entry(off.clone()).or_default().push(chunk_key(src));
                     }
                 }
-                Ok((keys.0, keys.1, records))
-            })
-            .collect::<Result<_>>()?;
+            }
+            Ok((keys.0, keys.1, records))
+        };
+        let parts: Vec<(Keys, Keys, usize)> = run_batches(&grid, &batches, &fine_units, one_unit)?;
         let (mut ku, mut kd, mut records) = (Keys::new(), Keys::new(), 0);
         for (u, dn, r) in parts {
             for (o, k) in u {

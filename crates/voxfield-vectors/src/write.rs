@@ -115,6 +115,8 @@ pub(crate) struct CellGrid {
     /// Sharded cells held until their array is finished: per array, per shard,
     /// (row-major index in the shard, encoded cell).
     pending: Mutex<HashMap<PathBuf, ShardCells>>,
+    /// Held while a shard file is written (and perhaps merged with itself).
+    writing: Mutex<()>,
 }
 
 type ShardCells = HashMap<Vec<u64>, Vec<(usize, Vec<u8>)>>;
@@ -134,6 +136,7 @@ impl CellGrid {
             shape,
             shard: None,
             pending: Mutex::new(HashMap::new()),
+            writing: Mutex::new(()),
         }
     }
 
@@ -204,11 +207,49 @@ impl CellGrid {
         let Some(cells) = cells else {
             return Ok(());
         };
-        let mut p = array.join("c");
-        key.iter().for_each(|k| p.push(k.to_string()));
-        let dir = p.parent().expect("a shard has a directory");
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        std::fs::write(&p, Shard::encode(shape, cells)).map_err(|e| Error::io(&p, e))
+        let _one = self.writing.lock().expect("no panics while held");
+        write_shard(array, key, shape, cells)
+    }
+
+    /// Writes shard `key` of every array with cells pending in it, for
+    /// writers that know no later cell lands in that shard of any array.
+    pub fn flush_shard_everywhere(&self, key: &[u64]) -> Result<()> {
+        let arrays: Vec<PathBuf> = self
+            .pending
+            .lock()
+            .expect("no panics while held")
+            .iter()
+            .filter(|(_, m)| m.contains_key(key))
+            .map(|(a, _)| a.clone())
+            .collect();
+        arrays.iter().try_for_each(|a| self.flush_shard(a, key))
+    }
+
+    /// The shards covering chunks `first..first + count` on each axis.
+    pub fn shards_of_block(&self, first: &[i64], count: &[i64]) -> Vec<Vec<u64>> {
+        let Some(s) = &self.shard else {
+            return vec![];
+        };
+        let lo: Vec<u64> = (0..first.len())
+            .map(|a| (first[a] - self.origin[a]).max(0) as u64 / s[a])
+            .collect();
+        let hi: Vec<u64> = (0..first.len())
+            .map(|a| (first[a] + count[a] - 1 - self.origin[a]).max(0) as u64 / s[a])
+            .collect();
+        let mut out = vec![vec![]];
+        for a in 0..first.len() {
+            out = out
+                .into_iter()
+                .flat_map(|p: Vec<u64>| {
+                    (lo[a]..=hi[a]).map(move |k| {
+                        let mut q = p.clone();
+                        q.push(k);
+                        q
+                    })
+                })
+                .collect();
+        }
+        out
     }
 
     /// A per-chunk array's `zarr.json` with `attrs`, the nonempty chunk keys
@@ -268,6 +309,26 @@ impl CellGrid {
             json!({"zv_array": "vertex_fragments", "encoding": "fragment_index_v1"}),
         )
     }
+}
+
+/// Writes shard `key` of `array` with `cells`, merged with the cells of the
+/// shard file already written there (a shard flushed early keeps them).
+fn write_shard(
+    array: &Path,
+    key: &[u64],
+    shape: &[u64],
+    mut cells: Vec<(usize, Vec<u8>)>,
+) -> Result<()> {
+    let mut p = array.join("c");
+    key.iter().for_each(|k| p.push(k.to_string()));
+    if let Ok(old) = std::fs::read(&p) {
+        let earlier = Shard::decode_all(shape, &old)
+            .ok_or_else(|| Error::format(&p, "a shard being extended cannot be decoded"))?;
+        cells.extend(earlier);
+    }
+    let dir = p.parent().expect("a shard has a directory");
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    std::fs::write(&p, Shard::encode(shape, cells)).map_err(|e| Error::io(&p, e))
 }
 
 /// An absolute chunk key, "i.j.k".
