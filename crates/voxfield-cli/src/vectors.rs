@@ -15,7 +15,7 @@ use voxfield_io::npy;
 
 use crate::args::VectorsCommand;
 use crate::points;
-use crate::work::{catch_interrupts, exit_if_interrupted, progress, INTERRUPTED};
+use crate::work::{catch_interrupts, exit_if_interrupted, interrupted, progress, reporter};
 
 pub fn run(cmd: VectorsCommand) -> Result<()> {
     match cmd {
@@ -363,19 +363,14 @@ fn write(
         let table = table.as_ref();
         catch_interrupts();
         let bar = progress(table.len() as u64, "reading");
-        let report = |phase: &str, done: u64, total: u64| {
-            bar.set_message(phase.to_string());
-            bar.set_length(total);
-            bar.set_position(done);
-        };
-        let stop = || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
+        let report = reporter(&bar);
         let written = write_points_watched(
             out,
             table,
             o,
             &Watch {
                 progress: &report,
-                stop: &stop,
+                stop: &interrupted,
             },
         );
         bar.finish_and_clear();
@@ -503,22 +498,17 @@ fn build(path: &Path, o: &PyramidOptions) -> Result<()> {
     let t = Instant::now();
     catch_interrupts();
     let bar = progress(0, "coarsening");
-    let report = |phase: &str, done: u64, total: u64| {
-        bar.set_message(phase.to_string());
-        bar.set_length(total);
-        bar.set_position(done);
-    };
-    let stop = || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
+    let report = reporter(&bar);
     let built = build_pyramid(
         path,
         o,
         &Watch {
             progress: &report,
-            stop: &stop,
+            stop: &interrupted,
         },
     );
     bar.finish_and_clear();
-    if stop() {
+    if interrupted() {
         eprintln!(
             "voxfield: interrupted; {} keeps the levels finished so far: run the same command to resume",
             path.display()

@@ -61,3 +61,17 @@ pub(crate) fn catch_interrupts() {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
 }
+
+/// Shows (phase, done, total) reports of long library work on `bar`.
+pub(crate) fn reporter(bar: &ProgressBar) -> impl Fn(&str, u64, u64) + Sync + '_ {
+    move |phase, done, total| {
+        bar.set_message(phase.to_string());
+        bar.set_length(total);
+        bar.set_position(done);
+    }
+}
+
+/// Whether Ctrl-C (or SIGTERM) has asked long work to stop.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}

@@ -959,3 +959,52 @@ def test_las_files_written_by_laspy_stream_into_stores(tmp_path, version, fmt):
         r = subprocess.run([cli, "vectors", "write", tmp_path / name, "-o", out], capture_output=True, text=True)
         assert r.returncode == 1 and msg in r.stderr and name in r.stderr, (name, r.stderr)
         assert not out.exists()
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_streamed_and_tract_inputs_meet_hostile_files(tmp_path):
+    """An .npy whose header claims 10^12 rows, FIFOs given as .npy/.las/.trk/.tck inputs and a FIFO as a
+    .trk output: each a clear error naming the file, nothing blocks, nothing is left behind."""
+    import os
+    import subprocess
+
+    cli = os.environ["VOXFIELD_CLI"]
+    huge = tmp_path / "huge.npy"
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000, 3), }"
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    huge.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(24))
+    r = subprocess.run([cli, "vectors", "write", huge, "-o", tmp_path / "h.zarrvectors"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 1 and "claims" in r.stderr and "huge.npy" in r.stderr, r.stderr
+    for ext in ("npy", "las", "trk", "tck"):
+        fifo = tmp_path / f"pipe.{ext}"
+        os.mkfifo(fifo)
+        out = tmp_path / f"pipe_{ext}.zarrvectors"
+        r = subprocess.run([cli, "vectors", "write", fifo, "-o", out], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and f"pipe.{ext}" in r.stderr, (ext, r.stderr)
+        assert not out.exists()
+    store = tmp_path / "l.zarrvectors"
+    vv.write_polylines(store, streamlines(5, 1), chunk_shape=(20, 20, 20))
+    sink = tmp_path / "sink.trk"
+    os.mkfifo(sink)
+    r = subprocess.run([cli, "vectors", "read", store, "-o", sink], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "sink.trk" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["huge.npy", "l.zarrvectors", "sink.trk"] + [f"pipe.{e}" for e in ("npy", "las", "trk", "tck")])
+
+
+def test_a_level_published_but_not_named_in_the_root_is_named_on_rerun(tmp_path):
+    """A kill between renaming a level into place and naming it in the root metadata: the rerun names
+    it (same multiscales and OME nodes as an uninterrupted build) and goes on."""
+    path = tmp_path / "p.zarrvectors"
+    vv.write_points(path, cloud(3000, 5), chunk_shape=(25, 25, 25), bin_shape=(12.5, 12.5, 12.5))
+    vv.build_pyramid(path, factors=[(2, 1), (2, 1)])
+    whole = json.loads((path / "zarr.json").read_text())
+    cut = json.loads((path / "zarr.json").read_text())
+    cut["attributes"]["multiscales"][0]["datasets"].pop()
+    cut["attributes"]["ome"]["nodes"].pop()
+    (path / "zarr.json").write_text(json.dumps(cut))
+    vv.build_pyramid(path, factors=[(2, 1), (2, 1)])
+    assert json.loads((path / "zarr.json").read_text()) == whole
+    with pytest.raises(Exception, match="has levels"):
+        vv.build_pyramid(path, factors=[(2, 1), (2, 1)])

@@ -254,6 +254,21 @@ pub fn read_json(dir: &Path) -> Result<Value> {
     serde_json::from_str(&text).map_err(|e| bad(&p, format!("not valid JSON: {e}")))
 }
 
+/// Names of the Zarr nodes directly under `dir` (children with a
+/// `zarr.json`), sorted; none when `dir` is absent.
+pub fn child_nodes(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut names: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.path().join("zarr.json").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// An absolute chunk key "i.j.k" (components may be negative).
 pub fn parse_key(key: &str, dims: usize) -> Option<Vec<i64>> {
     let c: Vec<i64> = key

@@ -284,19 +284,7 @@ impl Store {
         }
         let family = dir.join("links").join("0");
         let mut edges = vec![];
-        let Ok(entries) = std::fs::read_dir(&family) else {
-            return Ok(Graph {
-                dims: d,
-                positions,
-                edges,
-            });
-        };
-        let mut names: Vec<String> = entries
-            .flatten()
-            .filter(|e| e.path().join("zarr.json").is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
+        let names = crate::cells::child_nodes(&family);
         for name in names {
             let offset: Vec<i64> = name
                 .split('.')

@@ -342,12 +342,15 @@ pub fn build_pyramid(path: &Path, o: &PyramidOptions, watch: &Watch) -> Result<V
         b = b.iter().map(|x| x * factor).collect();
         bins.push(b.clone());
     }
-    let done = resumable(&store, &levels, &bins)?;
+    let (done, unnamed) = resumable(&store, &levels, &bins)?;
     let points = !path
         .join("0")
         .join("object_index")
         .join("zarr.json")
         .is_file();
+    if unnamed {
+        add_level_to_root(&store, done as u64, &bins[done - 1], &base_bin, !points)?;
+    }
     if points && bins.iter().all(|b| nests(b, &store.chunk_shape)) {
         return build_points_streaming(&store, o, &base_bin, &bins, done, watch);
     }
@@ -415,8 +418,9 @@ pub fn build_pyramid(path: &Path, o: &PyramidOptions, watch: &Watch) -> Result<V
 }
 
 /// How many coarse levels of `bins` the store already holds (an interrupted
-/// build of the same factors); other coarse levels are refused.
-fn resumable(store: &Store, levels: &[u64], bins: &[Vec<f64>]) -> Result<usize> {
+/// build of the same factors), and whether the newest is not yet named in
+/// the root; other coarse levels are refused.
+fn resumable(store: &Store, levels: &[u64], bins: &[Vec<f64>]) -> Result<(usize, bool)> {
     let done = levels.len().saturating_sub(1);
     let contiguous = levels.iter().enumerate().all(|(i, &l)| l == i as u64);
     // A level's bin is twice its multiscales translation.
@@ -436,9 +440,13 @@ fn resumable(store: &Store, levels: &[u64], bins: &[Vec<f64>]) -> Result<usize> 
             .map(|v| v.as_f64().map(|x| 2.0 * x))
             .collect()
     };
+    // The newest level may be in place but not yet named in the root (a build
+    // killed between the two): the caller names it again.
+    let unnamed = done > 0 && bin_of(done).is_none();
+    let named = if unnamed { done - 1 } else { done };
     let same = contiguous
         && done <= bins.len()
-        && (1..=done).all(|l| {
+        && (1..=named).all(|l| {
             bin_of(l).is_some_and(|b| {
                 b.len() == bins[l - 1].len()
                     && b.iter()
@@ -446,13 +454,13 @@ fn resumable(store: &Store, levels: &[u64], bins: &[Vec<f64>]) -> Result<usize> 
                         .all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs())
             })
         });
-    if !same || (done > 0 && done == bins.len()) {
+    if !same || (done > 0 && done == bins.len() && !unnamed) {
         return Err(Error::invalid(format!(
             "{} has levels {levels:?}; a pyramid is built from level 0 alone (remove the others first)",
             store.path.display()
         )));
     }
-    Ok(done)
+    Ok((done, unnamed))
 }
 
 /// Each fine vertex's metanode in `coarse` (its bin's vertex), or -1.
@@ -1429,16 +1437,7 @@ fn aggregate(
 /// rows take the dtype's "absent" sentinel, as zarr-vectors writes them.
 fn copy_object_attributes(src_dir: &Path, dst: &Path, keep: &[usize]) -> Result<()> {
     let from = src_dir.join("object_attributes");
-    let Ok(entries) = std::fs::read_dir(&from) else {
-        return Ok(());
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter(|e| e.path().join("zarr.json").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    for name in &names {
+    for name in &crate::cells::child_nodes(&from) {
         let meta = read_json(&from.join(name))?;
         let dtype = meta["data_type"].as_str().unwrap_or("").to_string();
         let size = itemsize(&dtype).ok_or_else(|| {

@@ -235,16 +235,7 @@ impl Store {
     /// The names of a level's vertex attributes.
     pub fn attribute_names(&self, level: u64) -> Result<Vec<String>> {
         let dir = self.path.join(level.to_string()).join("vertex_attributes");
-        let mut names = vec![];
-        if let Ok(rd) = std::fs::read_dir(&dir) {
-            for e in rd.flatten() {
-                if e.path().join("zarr.json").is_file() {
-                    names.push(e.file_name().to_string_lossy().into_owned());
-                }
-            }
-        }
-        names.sort();
-        Ok(names)
+        Ok(crate::cells::child_nodes(&dir))
     }
 
     /// The vertices of `level` — all, or those inside `bbox` (min and max
