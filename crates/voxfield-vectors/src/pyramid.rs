@@ -1122,9 +1122,21 @@ fn shard_batches(
     units: &BTreeMap<Vec<i64>, Vec<Vec<i64>>>,
     ratio: &[i64],
 ) -> Vec<Batch> {
+    let one_each = || units.keys().map(|u| (vec![u.clone()], vec![])).collect();
     let Some(s) = &grid.shard else {
-        return units.keys().map(|u| (vec![u.clone()], vec![])).collect();
+        return one_each();
     };
+    // Early flushes only where unit regions tile shards exactly (a unit never
+    // straddles a shard boundary); otherwise shards wait for the level's end.
+    let aligned = (0..ratio.len()).all(|a| {
+        let (r, sa) = (ratio[a], s[a] as i64);
+        (sa % r == 0 || r % sa == 0)
+            && grid.origin[a].rem_euclid(r.min(sa)) == 0
+            && (r <= sa || grid.origin[a].rem_euclid(r) == 0)
+    });
+    if !aligned {
+        return one_each();
+    }
     // A unit covers chunks u·ratio .. u·ratio + ratio; batch by the block of
     // shards that region belongs to (units and shards nest: both powers of 2).
     let mut batches: BTreeMap<Vec<i64>, Batch> = BTreeMap::new();
