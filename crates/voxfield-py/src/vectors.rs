@@ -107,12 +107,7 @@ pub fn vectors_write_points(
         .iter()
         .map(|(n, d, w, b)| Ok((n.as_str(), d.as_str(), *w, elements(b)?)))
         .collect::<PyResult<_>>()?;
-    let o = voxfield::vectors::PointsOptions {
-        chunk_shape,
-        bin_shape,
-        dtype,
-        shard_shape,
-    };
+    let o = options(chunk_shape, bin_shape, dtype, shard_shape);
     py.detach(|| {
         let attributes: Vec<voxfield::vectors::Attribute> = raw
             .iter()
@@ -135,6 +130,21 @@ fn floats(bytes: &[u8]) -> Vec<f64> {
         .chunks_exact(8)
         .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
         .collect()
+}
+
+/// How a store is laid out, from the keyword arguments every writer takes.
+fn options(
+    chunk_shape: Option<Vec<f64>>,
+    bin_shape: Option<Vec<f64>>,
+    dtype: String,
+    shard_shape: Option<Vec<u64>>,
+) -> voxfield::vectors::PointsOptions {
+    voxfield::vectors::PointsOptions {
+        chunk_shape,
+        bin_shape,
+        dtype,
+        shard_shape,
+    }
 }
 
 /// An attribute as it crosses: (name, dtype, width, little-endian bytes).
@@ -171,12 +181,7 @@ pub fn vectors_write_polylines(
     shard_shape: Option<Vec<u64>>,
 ) -> PyResult<(usize, usize, usize, usize)> {
     let pos = floats(positions);
-    let o = voxfield::vectors::PointsOptions {
-        chunk_shape,
-        bin_shape,
-        dtype,
-        shard_shape,
-    };
+    let o = options(chunk_shape, bin_shape, dtype, shard_shape);
     py.detach(|| {
         let (va, oa) = (
             attributes(&vertex_attributes),
@@ -297,12 +302,7 @@ pub fn vectors_write_graph(
     shard_shape: Option<Vec<u64>>,
 ) -> PyResult<(usize, usize, usize, usize, usize)> {
     let pos = floats(positions);
-    let o = voxfield::vectors::PointsOptions {
-        chunk_shape,
-        bin_shape,
-        dtype,
-        shard_shape,
-    };
+    let o = options(chunk_shape, bin_shape, dtype, shard_shape);
     py.detach(|| {
         let (va, oa) = (
             attributes(&vertex_attributes),

@@ -20,8 +20,8 @@ use voxfield_core::{Error, Result};
 use crate::pyramid::Watch;
 use crate::store::itemsize;
 use crate::write::{
-    chunk_key, fragment_index, group, publish, temp_beside, write_attribute_arrays, write_json,
-    Attribute, Layout, PointsOptions,
+    check_attribute_name, chunk_key, fragment_index, group, publish, stores_single, temp_beside,
+    write_attribute_arrays, write_json, Attribute, Layout, PointsOptions,
 };
 
 /// Points read per block.
@@ -131,12 +131,7 @@ fn bounds(input: &dyn PointInput, single: bool) -> Result<(Vec<f64>, Vec<f64>)> 
                 a.name, a.dtype
             )));
         }
-        if a.name.is_empty() || a.name.contains(['/', '\\']) || a.name.starts_with('.') {
-            return Err(Error::invalid(format!(
-                "attribute name {:?} cannot name a Zarr array",
-                a.name
-            )));
-        }
+        check_attribute_name(&a.name)?;
     }
     let mut lo = vec![f64::INFINITY; dims];
     let mut hi = vec![f64::NEG_INFINITY; dims];
@@ -219,11 +214,7 @@ pub fn write_points_watched(
     o: &PointsOptions,
     watch: &Watch,
 ) -> Result<usize> {
-    let single = match o.dtype.as_str() {
-        "float32" => true,
-        "float64" => false,
-        d => return Err(Error::invalid(format!("dtype {d}: float32 or float64"))),
-    };
+    let single = stores_single(o)?;
     let (lo, hi) = bounds(input, single)?;
     let (n, dims) = (input.len(), input.dims());
     let lay = Layout::with_bounds(path, dims, lo, hi, o)?;

@@ -30,7 +30,7 @@ use crate::manifests::{
     encode_manifest, sentinel_bytes, write_object_attributes, write_object_index, EMPTY_MANIFEST,
 };
 use crate::objects::{decode_fragments, FragmentRows};
-use crate::store::{itemsize, Store};
+use crate::store::{decode_f64, itemsize, Store};
 use crate::write::{chunk_key, fragment_index, group, write_json, Attribute, CellGrid};
 
 /// Which cross-level links a build writes.
@@ -362,13 +362,8 @@ pub fn build_pyramid(path: &Path, o: &PyramidOptions, watch: &Watch) -> Result<V
         watch.check()?;
         (watch.progress)("levels", i as u64, o.factors.len() as u64);
         let (source, target) = (i as u64, i as u64 + 1);
-        let parent = if i < done {
-            let coarse = Source::load(&store, target)?;
-            let parent = parent_rows(&sources[i], &coarse, &bins[i], store.dims);
-            sources.push(coarse);
-            parent
-        } else {
-            let (summary, parent) = coarsen(
+        if i >= done {
+            out.push(coarsen(
                 &store,
                 &sources[i],
                 source,
@@ -377,12 +372,12 @@ pub fn build_pyramid(path: &Path, o: &PyramidOptions, watch: &Watch) -> Result<V
                 &base_bin,
                 sparsity,
                 o,
-            )?;
-            out.push(summary);
-            sources.push(Source::load(&store, target)?);
-            parent
-        };
-        parents.push(parent);
+            )?);
+        }
+        // Each source vertex's metanode: the new level's vertex in its bin.
+        let coarse = Source::load(&store, target)?;
+        parents.push(parent_rows(&sources[i], &coarse, &bins[i], store.dims));
+        sources.push(coarse);
         if o.cross_level != CrossLevel::None && !sources[i + 1].pos.is_empty() {
             // Deeper links compose the adjacent parents, as zarr-vectors does.
             for delta in 1..=deepest(o, target) as usize {
@@ -621,8 +616,7 @@ fn kept_rows(
     keep
 }
 
-/// Builds level `target` from `src` (level `source`); returns its summary
-/// and each source vertex's metanode (global row in the new level, or -1).
+/// Builds level `target` from `src` (level `source`); returns its summary.
 #[allow(clippy::too_many_arguments)]
 fn coarsen(
     store: &Store,
@@ -633,7 +627,7 @@ fn coarsen(
     base_bin: &[f64],
     sparsity: f64,
     o: &PyramidOptions,
-) -> Result<(LevelSummary, Vec<i64>)> {
+) -> Result<LevelSummary> {
     let d = store.dims;
     let src_dir = store.path.join(source.to_string());
     let has_objects = src_dir.join("object_index").join("zarr.json").is_file();
@@ -697,22 +691,17 @@ fn coarsen(
         .collect();
     let cs = &store.chunk_shape;
     let Metanodes {
-        ids_of,
         inverse,
         meta,
         by_chunk,
     } = metanodes(src, &members, bin, cs, d);
-    let m = inverse.iter().copied().max().map_or(0, |x| x + 1);
-    // Metanode id → (chunk, fragment) and global row in the new level.
+    let m = meta.len() / d;
+    // Metanode id → (chunk, fragment) in the new level.
     let mut place: Vec<(usize, u64)> = vec![(0, 0); m];
-    let mut global = vec![0i64; m];
     let chunk_list: Vec<&Vec<i64>> = by_chunk.keys().collect();
-    let mut row = 0i64;
     for (k, ids) in by_chunk.values().enumerate() {
         for (f, &i) in ids.iter().enumerate() {
             place[i] = (k, f as u64);
-            global[i] = row;
-            row += 1;
         }
     }
     // Manifests: each kept object's metanodes, consecutive repeats collapsed.
@@ -736,15 +725,6 @@ fn coarsen(
             );
         }
     }
-    // Each source vertex's parent: its bin's metanode, if any member made one.
-    let parent: Vec<i64> = (0..pos.len() / d)
-        .into_par_iter()
-        .map(|g| {
-            ids_of
-                .get(&bin_key(&pos[g * d..(g + 1) * d], bin))
-                .map_or(-1, |&id| global[id])
-        })
-        .collect();
     let aggregated = match o.aggregation {
         Some(agg) => aggregate(store, source, src, &members, &inverse, m, agg)?,
         None => vec![],
@@ -782,21 +762,17 @@ fn coarsen(
     let dir = store.path.join(target.to_string());
     std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
     add_level_to_root(store, target, bin, base_bin, has_objects)?;
-    Ok((
-        LevelSummary {
-            level: target,
-            vertices: m,
-            objects: if has_objects { keep.len() } else { 0 },
-        },
-        parent,
-    ))
+    Ok(LevelSummary {
+        level: target,
+        vertices: m,
+        objects: if has_objects { keep.len() } else { 0 },
+    })
 }
 
 /// The metanodes of `members` (rows of `src`, in order) binned at `bin`:
 /// ids in numpy-`unique` order of the bin keys, each member's id, the
 /// float32 means, and per chunk of their own positions the ids in order.
 struct Metanodes {
-    ids_of: BTreeMap<[u8; 24], usize>,
     inverse: Vec<usize>,
     meta: Vec<f32>,
     by_chunk: BTreeMap<Vec<i64>, Vec<usize>>,
@@ -833,7 +809,6 @@ fn metanodes(src: &Source, members: &[usize], bin: &[f64], cs: &[f64], d: usize)
         by_chunk.entry(c).or_default().push(i);
     }
     Metanodes {
-        ids_of,
         inverse,
         meta,
         by_chunk,
@@ -1016,22 +991,13 @@ fn coarsen_points_streaming(
                 for (&g, &id) in members.iter().zip(&mn.inverse) {
                     let (fk, fi) = src.locate(g);
                     let (ck, ci) = at[id];
-                    let (fc, cc) = (&src.chunks[fk], coarse[ck]);
-                    let off: Vec<i64> = (0..d).map(|a| cc[a] - fc[a]).collect();
-                    ups.entry(off)
-                        .or_default()
-                        .entry(fc.clone())
-                        .or_default()
-                        .extend([fi as i64, ci]);
-                    if o.cross_level == CrossLevel::Explicit {
-                        let off: Vec<i64> = (0..d).map(|a| fc[a] - cc[a]).collect();
-                        downs
-                            .entry(off)
-                            .or_default()
-                            .entry(cc.clone())
-                            .or_default()
-                            .extend([ci, fi as i64]);
-                    }
+                    let mirror = (o.cross_level == CrossLevel::Explicit).then_some(&mut downs);
+                    file_cross_record(
+                        &mut ups,
+                        mirror,
+                        (&src.chunks[fk], fi as i64),
+                        (coarse[ck], ci),
+                    );
                 }
                 for (buckets, fam, dir, keys) in
                     [(&ups, &up, stage, &mut ku), (&downs, &down, &tmp, &mut kd)]
@@ -1244,22 +1210,12 @@ fn link_points_streaming(
                     continue;
                 };
                 let (fk, fi) = f.locate(g);
-                let (fc, cc) = (&f.chunks[fk], &c.chunks[ck]);
-                let off: Vec<i64> = (0..d).map(|a| cc[a] - fc[a]).collect();
-                ups.entry(off)
-                    .or_default()
-                    .entry(fc.clone())
-                    .or_default()
-                    .extend([fi as i64, ci as i64]);
-                if explicit {
-                    let off: Vec<i64> = (0..d).map(|a| fc[a] - cc[a]).collect();
-                    downs
-                        .entry(off)
-                        .or_default()
-                        .entry(cc.clone())
-                        .or_default()
-                        .extend([ci as i64, fi as i64]);
-                }
+                file_cross_record(
+                    &mut ups,
+                    explicit.then_some(&mut downs),
+                    (&f.chunks[fk], fi as i64),
+                    (&c.chunks[ck], ci as i64),
+                );
                 records += 1;
             }
             let mut keys = (Keys::new(), Keys::new());
@@ -1312,24 +1268,6 @@ struct Aggregated {
     bytes: Vec<u8>,
 }
 
-fn decode(b: &[u8], dtype: &str) -> Vec<f64> {
-    let size = itemsize(dtype).expect("numeric");
-    b.chunks_exact(size)
-        .map(|x| match dtype {
-            "float32" => f32::from_le_bytes(x.try_into().expect("4")) as f64,
-            "float64" => f64::from_le_bytes(x.try_into().expect("8")),
-            "int8" => x[0] as i8 as f64,
-            "uint8" => x[0] as f64,
-            "int16" => i16::from_le_bytes(x.try_into().expect("2")) as f64,
-            "uint16" => u16::from_le_bytes(x.try_into().expect("2")) as f64,
-            "int32" => i32::from_le_bytes(x.try_into().expect("4")) as f64,
-            "uint32" => u32::from_le_bytes(x.try_into().expect("4")) as f64,
-            "int64" => i64::from_le_bytes(x.try_into().expect("8")) as f64,
-            _ => u64::from_le_bytes(x.try_into().expect("8")) as f64,
-        })
-        .collect()
-}
-
 fn encode(v: &[f64], dtype: &str) -> Vec<u8> {
     let mut b = Vec::with_capacity(v.len() * 8);
     for &x in v {
@@ -1379,7 +1317,7 @@ fn aggregate(
         // The attribute's rows, numbered as the source vertices are.
         let mut values = Vec::with_capacity(src.pos.len() / store.dims * width);
         for (k, c) in src.chunks.iter().enumerate() {
-            let v = decode(&a.read(c)?, &dtype);
+            let v = decode_f64(&a.read(c)?, &dtype);
             let rows = src.starts[k + 1] - src.starts[k];
             if v.len() != rows * width {
                 return Err(Error::format(
@@ -1486,6 +1424,31 @@ fn copy_object_attributes(src_dir: &Path, dst: &Path, keep: &[usize]) -> Result<
     Ok(())
 }
 
+/// Files one cross-level record — fine vertex (chunk `fc`, row `fi`) to its
+/// metanode (chunk `cc`, row `ci`) — in the fine level's `+N` buckets and,
+/// when `down` is given, its mirror in the coarse level's `-N` buckets.
+fn file_cross_record(
+    up: &mut LinkBuckets,
+    down: Option<&mut LinkBuckets>,
+    (fc, fi): (&[i64], i64),
+    (cc, ci): (&[i64], i64),
+) {
+    let off: Vec<i64> = cc.iter().zip(fc).map(|(c, f)| c - f).collect();
+    up.entry(off)
+        .or_default()
+        .entry(fc.to_vec())
+        .or_default()
+        .extend([fi, ci]);
+    if let Some(down) = down {
+        let off: Vec<i64> = fc.iter().zip(cc).map(|(f, c)| f - c).collect();
+        down.entry(off)
+            .or_default()
+            .entry(cc.to_vec())
+            .or_default()
+            .extend([ci, fi]);
+    }
+}
+
 /// Writes the `+delta` links of `fine` (each fine vertex to its metanode at
 /// `fine + delta`) and, when explicit, the `-delta` mirror in the coarse level.
 fn write_cross_level(
@@ -1508,21 +1471,13 @@ fn write_cross_level(
         }
         let (fk, fi) = fine.locate(g);
         let (ck, ci) = coarse.locate(p as usize);
-        let (fc, cc) = (&fine.chunks[fk], &coarse.chunks[ck]);
-        let off_up: Vec<i64> = (0..d).map(|a| cc[a] - fc[a]).collect();
-        let off_down: Vec<i64> = (0..d).map(|a| fc[a] - cc[a]).collect();
-        up.entry(off_up)
-            .or_default()
-            .entry(fc.clone())
-            .or_default()
-            .extend([fi as i64, ci as i64]);
-        if storage == CrossLevel::Explicit {
-            down.entry(off_down)
-                .or_default()
-                .entry(cc.clone())
-                .or_default()
-                .extend([ci as i64, fi as i64]);
-        }
+        let mirror = (storage == CrossLevel::Explicit).then_some(&mut down);
+        file_cross_record(
+            &mut up,
+            mirror,
+            (&fine.chunks[fk], fi as i64),
+            (&coarse.chunks[ck], ci as i64),
+        );
     }
     let put = |level: u64, name: String, buckets: &LinkBuckets| -> Result<()> {
         let family = Family {

@@ -56,10 +56,7 @@ pub struct Column {
 impl Column {
     /// The values as f64, row-major.
     pub fn to_f64(&self) -> Vec<f64> {
-        let s = itemsize(&self.dtype).expect("columns hold numeric dtypes");
-        (0..self.bytes.len() / s)
-            .map(|i| value(&self.bytes, &self.dtype, i))
-            .collect()
+        decode_f64(&self.bytes, &self.dtype)
     }
 }
 
@@ -94,6 +91,14 @@ pub fn itemsize(dtype: &str) -> Option<usize> {
 }
 
 /// Element `i` of little-endian `bytes` of `dtype` as f64.
+/// Little-endian values of a numeric `dtype` as float64.
+pub(crate) fn decode_f64(bytes: &[u8], dtype: &str) -> Vec<f64> {
+    let s = itemsize(dtype).expect("a checked dtype");
+    (0..bytes.len() / s)
+        .map(|i| value(bytes, dtype, i))
+        .collect()
+}
+
 fn value(bytes: &[u8], dtype: &str, i: usize) -> f64 {
     let s = itemsize(dtype).expect("a checked dtype");
     let b = &bytes[i * s..(i + 1) * s];

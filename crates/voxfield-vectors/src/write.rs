@@ -377,18 +377,23 @@ pub(crate) fn check_attributes(attributes: &[Attribute], rows: usize, what: &str
                 a.bytes.len() / size
             )));
         }
-        if a.name.is_empty() || a.name.contains(['/', '\\']) || a.name.starts_with('.') {
-            return Err(Error::invalid(format!(
-                "attribute name {:?} cannot name a Zarr array",
-                a.name
-            )));
-        }
+        check_attribute_name(a.name)?;
+    }
+    Ok(())
+}
+
+/// Refuses attribute names that cannot name a Zarr array (empty, a path, hidden).
+pub(crate) fn check_attribute_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return Err(Error::invalid(format!(
+            "attribute name {name:?} cannot name a Zarr array"
+        )));
     }
     Ok(())
 }
 
 /// Whether the options store float32 (else float64) coordinates.
-fn stores_single(o: &PointsOptions) -> Result<bool> {
+pub(crate) fn stores_single(o: &PointsOptions) -> Result<bool> {
     match o.dtype.as_str() {
         "float32" => Ok(true),
         "float64" => Ok(false),
