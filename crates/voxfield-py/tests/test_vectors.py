@@ -1008,3 +1008,108 @@ def test_a_level_published_but_not_named_in_the_root_is_named_on_rerun(tmp_path)
     assert json.loads((path / "zarr.json").read_text()) == whole
     with pytest.raises(Exception, match="has levels"):
         vv.build_pyramid(path, factors=[(2, 1), (2, 1)])
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), written out so a test can forge a valid shard index."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def test_absurd_sizes_and_forged_headers_are_refused(tmp_path):
+    """A shard index with a valid checksum claiming 10^12 bytes, a chunk so small the grid would hold
+    10^30 cells, factors that overflow a bin, object ids far past the vertices, a shard of 5000 cells:
+    each a clear error, nothing written."""
+    import struct
+
+    assert crc32c(b"123456789") == 0xE3069283
+    p = cloud(2000, 8)
+    store = tmp_path / "s.zarrvectors"
+    vv.write_points(store, p, chunk_shape=(25, 25, 25), shard_shape=2)
+    shard = sorted((store / "0" / "vertices" / "c").rglob("*"))[-1]
+    data = bytearray(shard.read_bytes())
+    n = 8  # 2³ cells per shard
+    index = bytearray(data[-(16 * n + 4):-4])
+    first = next(i for i in range(n) if struct.unpack_from("<Q", index, 16 * i)[0] != 2 ** 64 - 1)
+    struct.pack_into("<QQ", index, 16 * first, 0, 10 ** 12)
+    shard.write_bytes(bytes(data[:-(16 * n + 4)]) + bytes(index) + struct.pack("<I", crc32c(bytes(index))))
+    with pytest.raises(Exception, match="claims bytes"):
+        vv.read_points(store)
+    for data, kwargs, msg in [(p * 1e6, {"chunk_shape": (1e-9,) * 3}, "too large"),
+                              (p, {"chunk_shape": (25,) * 3, "shard_shape": 5000}, "shard shape")]:
+        out = tmp_path / "bad.zarrvectors"
+        with pytest.raises(ValueError, match=msg):
+            vv.write_points(out, data, **kwargs)
+        with pytest.raises(ValueError, match=msg):
+            vv.write_polylines(out, [data[:50]], **kwargs)
+        with pytest.raises(ValueError, match=msg):
+            vv.write_graph(out, data, [[0, 1]], **kwargs)
+        assert not out.exists()
+    good = tmp_path / "g.zarrvectors"
+    vv.write_points(good, p, chunk_shape=(25, 25, 25))
+    with pytest.raises(ValueError, match="finite"):
+        vv.build_pyramid(good, factors=[(1e300, 1), (1e300, 1)])
+    assert vv.list_resolution_levels(good) == [0]
+    with pytest.raises(ValueError, match="object rows"):
+        vv.write_graph(tmp_path / "o.zarrvectors", p, [[0, 1]], chunk_shape=(25,) * 3,
+                       object_ids=np.full(len(p), 10 ** 12))
+    assert not (tmp_path / "o.zarrvectors").exists()
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_devices_and_symlinks_around_the_new_readers_and_writers(tmp_path):
+    """/dev/zero (through a link made here) as .npy/.las/.trk/.tck input; a .tck output that is a link to a
+    file here (written through, the link kept) or to /dev/null (refused); a LAS 1.4 header claiming 10^12
+    points; a TRK claiming 30000 scalars; an absurd spill budget."""
+    import os
+    import struct
+    import subprocess
+
+    cli = os.environ["VOXFIELD_CLI"]
+    for ext in ("npy", "las", "trk", "tck"):
+        link = tmp_path / f"zero.{ext}"
+        link.symlink_to("/dev/zero")
+        r = subprocess.run([cli, "vectors", "write", link, "-o", tmp_path / f"z{ext}.zarrvectors"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and f"zero.{ext}" in r.stderr, (ext, r.stderr)
+    store = tmp_path / "l.zarrvectors"
+    vv.write_polylines(store, streamlines(5, 4), chunk_shape=(20, 20, 20))
+    real = tmp_path / "real.tck"
+    real.write_bytes(b"old")
+    (tmp_path / "to_real.tck").symlink_to(real)
+    r = subprocess.run([cli, "vectors", "read", store, "-o", tmp_path / "to_real.tck"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "to_real.tck").is_symlink() and real.read_bytes().startswith(b"mrtrix tracks")
+    (tmp_path / "null.tck").symlink_to("/dev/null")
+    r = subprocess.run([cli, "vectors", "read", store, "-o", tmp_path / "null.tck"], capture_output=True, text=True)
+    assert r.returncode == 1 and "null.tck" in r.stderr, r.stderr
+    laspy = pytest.importorskip("laspy")
+    las = laspy.create(point_format=6, file_version="1.4")
+    las.x, las.y, las.z = (np.arange(10.0) for _ in range(3))
+    las.write(str(tmp_path / "ok.las"))
+    raw = bytearray((tmp_path / "ok.las").read_bytes())
+    struct.pack_into("<Q", raw, 247, 10 ** 12)
+    (tmp_path / "huge.las").write_bytes(bytes(raw))
+    r = subprocess.run([cli, "vectors", "write", tmp_path / "huge.las", "-o", tmp_path / "h.zarrvectors"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "truncated" in r.stderr and "huge.las" in r.stderr, r.stderr
+    nib = pytest.importorskip("nibabel")
+    nib.streamlines.save(nib.streamlines.Tractogram(streamlines(3, 2), affine_to_rasmm=np.eye(4)),
+                         str(tmp_path / "ok.trk"))
+    raw = bytearray((tmp_path / "ok.trk").read_bytes())
+    struct.pack_into("<h", raw, 36, 30000)
+    (tmp_path / "scal.trk").write_bytes(bytes(raw))
+    r = subprocess.run([cli, "vectors", "write", tmp_path / "scal.trk", "-o", tmp_path / "t.zarrvectors"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "30000 scalars" in r.stderr, r.stderr
+    np.save(tmp_path / "p.npy", cloud(1000, 3))
+    env = dict(os.environ, VOXFIELD_SPILL_MB=str(2 ** 63))
+    r = subprocess.run([cli, "vectors", "write", tmp_path / "p.npy", "-o", tmp_path / "p.zarrvectors"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert not any(p.name.endswith("zarrvectors") and p.name.startswith("z") for p in tmp_path.iterdir())

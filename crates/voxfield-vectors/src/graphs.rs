@@ -78,6 +78,14 @@ pub fn write_graph(
         return Err(Error::invalid(format!("object id {bad} is negative")));
     }
     let objects = oids.iter().max().map_or(0, |&m| m as usize + 1);
+    // Object rows are dense up to the largest id: refuse ids that would
+    // make far more rows than the vertices could fill.
+    if objects > 64 * n + 65_536 {
+        return Err(Error::invalid(format!(
+            "object id {} would make {objects} object rows for {n} vertices; number objects densely",
+            objects - 1
+        )));
+    }
     check_attributes(object_attributes, objects, "objects")?;
     let lay = Layout::new(path, positions, dims, o)?;
     // Vertices by chunk (chunks ascending), then by object, input order kept.

@@ -34,7 +34,7 @@ fn spill_budget() -> usize {
     std::env::var("VOXFIELD_SPILL_MB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
-        .map_or(SPILL_BUDGET, |mb| mb.max(1) << 20)
+        .map_or(SPILL_BUDGET, |mb| mb.clamp(1, 1 << 20) << 20)
 }
 
 /// A vertex attribute's name and row layout.
@@ -242,17 +242,6 @@ pub fn write_points_watched(
         .collect();
     let record = dims * vsize + widths.iter().sum::<usize>();
     let grid = lay.grid();
-    if grid
-        .shape
-        .iter()
-        .try_fold(1u64, |acc, &s| acc.checked_mul(s))
-        .is_none_or(|n| n > 1 << 62)
-    {
-        return Err(Error::invalid(format!(
-            "a grid of {:?} chunks is too large: choose a larger chunk shape",
-            grid.shape
-        )));
-    }
     let tmp = temp_beside(path)?;
     let result = (|| -> Result<Vec<[i64; 3]>> {
         let mut spill = Spill {

@@ -342,6 +342,11 @@ pub fn build_pyramid(path: &Path, o: &PyramidOptions, watch: &Watch) -> Result<V
         b = b.iter().map(|x| x * factor).collect();
         bins.push(b.clone());
     }
+    if let Some(b) = bins.iter().flatten().find(|b| !b.is_finite()) {
+        return Err(Error::invalid(format!(
+            "the factors make a bin of {b}: coarsen factors must keep bins finite"
+        )));
+    }
     let (done, unnamed) = resumable(&store, &levels, &bins)?;
     let points = !path
         .join("0")

@@ -129,7 +129,12 @@ impl CellGrid {
             .map(|(l, c)| (l / c).floor() as i64)
             .collect();
         let shape = (0..lo.len())
-            .map(|a| ((hi[a] / chunk[a]).floor() as i64 - origin[a] + 1).max(1) as u64)
+            .map(|a| {
+                ((hi[a] / chunk[a]).floor() as i64)
+                    .saturating_sub(origin[a])
+                    .saturating_add(1)
+                    .max(1) as u64
+            })
             .collect();
         CellGrid {
             origin,
@@ -474,6 +479,16 @@ impl Layout {
         {
             return Err(Error::invalid(format!(
                 "chunk and bin sizes must be positive, not {v}"
+            )));
+        }
+        // Cells per axis in float64: an absurd chunk on wide data must not
+        // overflow the grid (or ask for a file per grain of sand).
+        let cells: f64 = (0..dims)
+            .map(|a| (hi[a] / chunk[a]).floor() - (lo[a] / chunk[a]).floor() + 1.0)
+            .product();
+        if cells.is_nan() || cells > (1u64 << 62) as f64 {
+            return Err(Error::invalid(format!(
+                "a grid of {cells:e} chunks is too large: choose a larger chunk shape"
             )));
         }
         if let Some(s) = &o.shard_shape {
