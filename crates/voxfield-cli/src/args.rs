@@ -256,14 +256,14 @@ pub enum Command {
 pub enum VectorsCommand {
     /// Write points from an (N, 3 + k) .npy or a LAS 1.0–1.4 file (both streamed), a
     /// CSV or a PLY, or
-    /// streamlines from a TrackVis .trk or MRtrix .tck, as a new zarr-vectors store
+    /// streamlines from a TrackVis .trk, MRtrix .tck or TRX (.trx zip or directory), as a new zarr-vectors store
     /// (level 0; the k columns after the coordinates, the PLY's other vertex
     /// properties, or the TRK's scalars and properties are attributes).
     Write {
         input: PathBuf,
         #[arg(short, long)]
         out: PathBuf,
-        /// points or polylines (the default follows the input: .trk/.tck are polylines).
+        /// points or polylines (the default follows the input: .trk/.tck/.trx are polylines).
         #[arg(long)]
         kind: Option<String>,
         /// zarr-vectors' chunk_shape (physical units per chunk).
@@ -316,7 +316,7 @@ pub enum VectorsCommand {
         json: bool,
     },
     /// The vertices of one level (all, or inside --bbox) as an (N, D[+k]) .npy or a
-    /// PLY, or its polylines (those with a vertex inside --bbox) as a .trk or .tck.
+    /// PLY, or its polylines (those with a vertex inside --bbox) as a .trk, .tck or .trx.
     Read {
         store: PathBuf,
         #[arg(long, default_value_t = 0)]

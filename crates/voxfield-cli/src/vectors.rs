@@ -6,10 +6,10 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde_json::json;
 use voxfield::vectors::{
-    build_pyramid, itemsize, read_ply, read_tck, read_trk, write_ply, write_points,
-    write_points_watched, write_polylines, write_tck, write_trk, Aggregation, Attribute,
+    build_pyramid, itemsize, read_ply, read_tck, read_trk, read_trx, write_ply, write_points,
+    write_points_watched, write_polylines, write_tck, write_trk, write_trx, Aggregation, Attribute,
     CrossLevel, LasPoints, NpyTable, PointInput, PointsOptions, PyramidOptions, Store, Thinning,
-    Watch,
+    Tracts, Watch,
 };
 use voxfield_io::npy;
 
@@ -154,16 +154,17 @@ fn read(
     voxfield_io::safety::check_not_input(out, &[path])?;
     let is = |x: &str| out.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
     let ply = is("ply");
-    if !ply && !is("npy") && !is("trk") && !is("tck") {
+    let tracts = is("trk") || is("tck") || is("trx");
+    if !ply && !is("npy") && !tracts {
         bail!(
-            "--out {}: expected an .npy, .ply, .trk or .tck file name",
+            "--out {}: expected an .npy, .ply, .trk, .tck or .trx file name",
             out.display()
         );
     }
     let t = Instant::now();
     let s = Store::open(path)?;
     let d = s.dims;
-    if is("trk") || is("tck") {
+    if tracts {
         return read_tracts(&s, level, bbox, out, t);
     }
     let b = match bbox {
@@ -224,7 +225,8 @@ fn read(
     Ok(())
 }
 
-/// A level's polylines (those with a vertex inside `bbox`) as a .trk or .tck.
+/// A level's polylines (those with a vertex inside `bbox`) as a .trk, .tck
+/// or .trx.
 fn read_tracts(s: &Store, level: u64, bbox: Option<&[f64]>, out: &Path, t: Instant) -> Result<()> {
     if s.dims != 3 {
         bail!(
@@ -262,18 +264,24 @@ fn read_tracts(s: &Store, level: u64, bbox: Option<&[f64]>, out: &Path, t: Insta
             offsets.push(positions.len() / 3);
         }
     }
-    if out
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("trk"))
-    {
+    let (lines, vertices) = (offsets.len() - 1, positions.len() / 3);
+    let is = |x: &str| out.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
+    if is("trk") {
         write_trk(out, &positions, &offsets)?;
+    } else if is("trx") {
+        let tracts = Tracts {
+            positions,
+            offsets,
+            ..Tracts::default()
+        };
+        write_trx(out, &tracts)?;
     } else {
         write_tck(out, &positions, &offsets)?;
     }
     eprintln!(
         "voxfield: {} polylines ({} vertices) of level {level} in {:.0} ms -> {}",
-        offsets.len() - 1,
-        positions.len() / 3,
+        lines,
+        vertices,
         t.elapsed().as_secs_f64() * 1e3,
         out.display()
     );
@@ -290,14 +298,14 @@ fn write(
 ) -> Result<()> {
     voxfield_io::safety::check_not_input(out, &[input])?;
     let is = |x: &str| input.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
-    let tracts = is("trk") || is("tck");
+    let tracts = is("trk") || is("tck") || is("trx");
     match (
         kind.unwrap_or(if tracts { "polylines" } else { "points" }),
         tracts,
     ) {
         ("polylines", true) => return write_tracts(input, out, o),
         ("polylines", false) => bail!(
-            "--kind polylines: streamlines are read from .trk or .tck files, not {}",
+            "--kind polylines: streamlines are read from .trk, .tck or .trx files, not {}",
             input.display()
         ),
         ("points", _) => {}
@@ -438,15 +446,16 @@ fn float_attributes<'a>(
         .collect()
 }
 
-/// Streamlines from a .trk or .tck as a polyline store; TRK scalars become
-/// vertex attributes and properties object attributes (float32).
+/// Streamlines from a .trk, .tck or .trx as a polyline store; TRK scalars
+/// and TRX dpv become vertex attributes, properties, dps and groups object
+/// attributes (float32).
 fn write_tracts(input: &Path, out: &Path, o: &PointsOptions) -> Result<()> {
     let t = Instant::now();
-    let is_trk = input
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("trk"));
-    let tr = if is_trk {
+    let is = |x: &str| input.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
+    let tr = if is("trk") {
         read_trk(input)?
+    } else if is("trx") {
+        read_trx(input)?
     } else {
         read_tck(input)?
     };

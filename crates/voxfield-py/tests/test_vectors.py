@@ -738,6 +738,96 @@ def test_trk_and_tck_in_and_out_against_nibabel(tmp_path):
 
 
 @pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_trx_in_and_out_against_trx_python(tmp_path):
+    """TRX files trx-python writes (float16 positions, uint64 offsets, float16 dpv, int16 dps, a group;
+    zipped deflated, and as a directory) become polyline stores with trx-python's points and data; a level
+    exported to .trx loads in trx-python as the same streamlines."""
+    import os
+    import shutil
+    import subprocess
+    import zipfile
+
+    nib = pytest.importorskip("nibabel")
+    tmm = pytest.importorskip("trx.trx_file_memmap")
+    from nibabel.streamlines import Tractogram
+
+    cli = os.environ["VOXFIELD_CLI"]
+    rng = np.random.default_rng(5)
+    lines = [x + 40 for x in streamlines(40, 8, scale=3.0)]
+    fa = [rng.random((len(x), 1)).astype(np.float32) for x in lines]
+    tg = Tractogram(lines, data_per_point={"fa": fa},
+                    data_per_streamline={"w": np.arange(len(lines), dtype=np.float32).reshape(-1, 1)},
+                    affine_to_rasmm=np.eye(4))
+    ref = nib.Nifti1Image(np.zeros((91, 109, 91), np.uint8), np.diag([2.0, 2, 2, 1]))
+    t = tmm.TrxFile.from_tractogram(tg, ref, dtype_dict={"positions": np.float16, "offsets": np.uint64,
+                                                         "dpv": {"fa": np.float16}, "dps": {"w": np.int16}})
+    t.groups["left"] = np.array([0, 3, 5], np.uint32)
+    zipped, folder = tmp_path / "in.trx", tmp_path / "plain"
+    tmm.save(t, str(zipped), zipfile.ZIP_DEFLATED)
+    tmm.save(t, str(folder))
+    shutil.move(folder, tmp_path / "dir.trx")
+    theirs = tmm.load(str(zipped))
+    want = [np.array(w, np.float32) for w in theirs.streamlines]  # copies: close() unmaps
+    for src in (zipped, tmp_path / "dir.trx"):
+        store = tmp_path / f"{src.stem}.zarrvectors"
+        r = subprocess.run([cli, "vectors", "write", src, "-o", store, "--chunk", "20,20,20"], capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stderr
+        got = vv.read_polylines(store)
+        assert len(got["polylines"]) == len(want) == len(lines)
+        for g, w in zip(got["polylines"], want):
+            np.testing.assert_array_equal(g, np.asarray(w, np.float32))
+        # Vertex data rides with its vertex: compare (x, y, z, fa) rows as sorted tables.
+        pts = vv.read_points(store, attribute_names=["fa"])
+        mine = np.column_stack([pts["positions"], pts["vertex_attributes"]["fa"].reshape(-1)])
+        ref = np.column_stack([np.asarray(theirs.streamlines._data, np.float32),
+                               np.asarray(theirs.data_per_vertex["fa"]._data, np.float32).reshape(-1)])
+        np.testing.assert_array_equal(mine[np.lexsort(mine.T[::-1])], ref[np.lexsort(ref.T[::-1])])
+        objs = vv.info(store)["levels"][0]
+        assert objs["attributes"] == ["fa"], objs
+    theirs.close()
+    r = subprocess.run([cli, "vectors", "read", tmp_path / "in.zarrvectors", "-o", tmp_path / "out.trx"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    back = tmm.load(str(tmp_path / "out.trx"))
+    assert len(back.streamlines) == len(want)
+    for b, w in zip(back.streamlines, want):
+        np.testing.assert_array_equal(b, np.asarray(w, np.float32))
+    back.close()
+    # Hostile archives: each a clear error naming the file, no store left behind.
+    good = zipfile.ZipFile(zipped)
+    entries = {n: good.read(n) for n in good.namelist()}
+
+    def forged(name, **change):
+        p = tmp_path / name
+        with zipfile.ZipFile(p, "w") as z:
+            for n, b in {**entries, **change}.items():
+                if b is not None:
+                    z.writestr(n, b)
+        return p
+
+    import json
+    h = json.loads(entries["header.json"])
+    cases = {
+        forged("nohead.trx", **{"header.json": None}): "header.json",
+        forged("count.trx", **{"header.json": json.dumps({**h, "NB_VERTICES": 10**12}).encode()}): "1000000000000 rows",
+        forged("cut.trx", **{"positions.3.float16": entries["positions.3.float16"][:-6]}): "positions",
+        forged("offs.trx", **{"offsets.uint64": np.array([0, 5, 3] + [7] * 38, "<u8").tobytes()}): "offsets",
+        forged("grp.trx", **{"groups/left.uint32": np.array([99], "<u4").tobytes()}): "past NB_STREAMLINES",
+        forged("dtype.trx", **{"dps/w.complex64": b"\0" * 8}): "dtype",
+        forged("nan.trx", **{"positions.3.float16": np.full(len(entries["positions.3.float16"]) // 2, np.nan,
+                                                              "<f2").tobytes()}): "non-finite",
+    }
+    (tmp_path / "notzip.trx").write_bytes(b"PK\3\4 not really")
+    cases[tmp_path / "notzip.trx"] = "zip"
+    for src, msg in cases.items():
+        out = tmp_path / (src.stem + ".zarrvectors")
+        r = subprocess.run([cli, "vectors", "write", src, "-o", out], capture_output=True, text=True)
+        assert r.returncode != 0 and msg in r.stderr and src.name in r.stderr, (src.name, r.stderr)
+        assert "panicked" not in r.stderr and not out.exists()
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
 def test_bad_tractography_files_are_refused_clearly(tmp_path):
     import os
     import subprocess

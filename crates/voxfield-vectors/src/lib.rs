@@ -23,6 +23,7 @@ pub mod polylines;
 pub mod pyramid;
 pub mod store;
 pub mod tracts;
+pub mod trx;
 pub mod write;
 
 pub use graphs::{write_graph, Graph, GraphSummary};

@@ -279,7 +279,25 @@ pub fn read_trk(path: &Path) -> Result<Tracts> {
     Ok(t)
 }
 
-fn check_lines(positions: &[f64], offsets: &[usize]) -> Result<()> {
+/// The reference grid written with exported streamlines: 1 mm voxels in
+/// RAS order whose corner is the data's lower corner (floored), as many
+/// voxels as the data spans.
+pub(crate) fn reference_grid(positions: &[f64]) -> ([f64; 3], [i16; 3]) {
+    let mut lo = [0.0f64; 3];
+    let mut dims = [1i16; 3];
+    for a in 0..3 {
+        let it = positions.iter().skip(a).step_by(3);
+        let l = it.clone().copied().fold(f64::INFINITY, f64::min).floor();
+        let h = it.copied().fold(f64::NEG_INFINITY, f64::max);
+        if l.is_finite() {
+            lo[a] = l;
+            dims[a] = ((h - l).ceil() as i64 + 1).clamp(1, i16::MAX as i64) as i16;
+        }
+    }
+    (lo, dims)
+}
+
+pub(crate) fn check_lines(positions: &[f64], offsets: &[usize]) -> Result<()> {
     let n = positions.len() / 3;
     if !positions.len().is_multiple_of(3)
         || offsets.first() != Some(&0)
@@ -303,21 +321,11 @@ fn check_lines(positions: &[f64], offsets: &[usize]) -> Result<()> {
 /// (1 mm voxels, RAS order) starts at the data's lower corner.
 pub fn write_trk(path: &Path, positions: &[f64], offsets: &[usize]) -> Result<()> {
     check_lines(positions, offsets)?;
-    let mut lo = [0.0f64; 3];
-    let mut hi = [0.0f64; 3];
-    for a in 0..3 {
-        let it = positions.iter().skip(a).step_by(3);
-        lo[a] = it.clone().copied().fold(f64::INFINITY, f64::min).floor();
-        hi[a] = it.copied().fold(f64::NEG_INFINITY, f64::max);
-        if !lo[a].is_finite() {
-            (lo[a], hi[a]) = (0.0, 0.0);
-        }
-    }
+    let (lo, dims) = reference_grid(positions);
     let mut h = vec![0u8; 1000];
     h[..6].copy_from_slice(b"TRACK\0");
     for a in 0..3 {
-        let d = ((hi[a] - lo[a]).ceil() as i64 + 1).clamp(1, i16::MAX as i64) as i16;
-        h[6 + 2 * a..8 + 2 * a].copy_from_slice(&d.to_le_bytes());
+        h[6 + 2 * a..8 + 2 * a].copy_from_slice(&dims[a].to_le_bytes());
         h[12 + 4 * a..16 + 4 * a].copy_from_slice(&1.0f32.to_le_bytes());
     }
     let mut m = [[0.0f32; 4]; 4];

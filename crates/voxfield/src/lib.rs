@@ -55,6 +55,7 @@ pub mod vectors {
     pub use voxfield_vectors::ply::{read_ply, write_ply, PlyPoints};
     pub use voxfield_vectors::store::{itemsize, Column};
     pub use voxfield_vectors::tracts::{read_tck, read_trk, write_tck, write_trk, Tracts};
+    pub use voxfield_vectors::trx::{read_trx, write_trx};
     pub use voxfield_vectors::{
         build_pyramid, write_graph, write_points, write_points_coords, write_points_from,
         write_points_watched, write_polylines, Aggregation, Attribute, AttributeSpec, Coords,
