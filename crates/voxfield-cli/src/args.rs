@@ -324,11 +324,17 @@ pub enum VectorsCommand {
         /// min corner then max corner, inclusive: x0,y0,z0,x1,y1,z1.
         #[arg(long, value_delimiter = ',', value_parser = parse_f64, allow_hyphen_values = true)]
         bbox: Option<Vec<f64>>,
-        /// Vertex attributes appended as float64 columns after the coordinates.
+        /// Vertex attributes appended as float64 columns after the coordinates
+        /// (for a .precomputed export: the properties shown; all by default).
         #[arg(long, value_delimiter = ',')]
         attributes: Option<Vec<String>>,
+        /// .npy, .ply, .trk, .tck, .trx, or NAME.precomputed: a Neuroglancer precomputed
+        /// annotation directory (points; polyline segments and graph edges as lines).
         #[arg(short, long)]
         out: PathBuf,
+        /// Neuroglancer export: the most annotations a spatial-index cell shows.
+        #[arg(long, default_value_t = 5000)]
+        limit: usize,
     },
 }
 

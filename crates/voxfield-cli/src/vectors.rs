@@ -6,9 +6,10 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde_json::json;
 use voxfield::vectors::{
-    build_pyramid, itemsize, read_ply, read_tck, read_trk, read_trx, write_ply, write_points,
-    write_points_watched, write_polylines, write_tck, write_trk, write_trx, Aggregation, Attribute,
-    CrossLevel, LasPoints, NpyTable, PointInput, PointsOptions, PyramidOptions, Store, Thinning,
+    build_pyramid, itemsize, property_id, read_ply, read_tck, read_trk, read_trx,
+    write_annotations, write_ply, write_points, write_points_watched, write_polylines, write_tck,
+    write_trk, write_trx, Aggregation, Attribute, Column, CrossLevel, Geometry, LasPoints,
+    NpyTable, PointInput, PointsOptions, Property, PropertyType, PyramidOptions, Store, Thinning,
     Tracts, Watch,
 };
 use voxfield_io::npy;
@@ -84,7 +85,24 @@ pub fn run(cmd: VectorsCommand) -> Result<()> {
             bbox,
             attributes,
             out,
-        } => read(&store, level, bbox.as_deref(), attributes.as_deref(), &out),
+            limit,
+        } => {
+            if out
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("precomputed"))
+            {
+                export_neuroglancer(
+                    &store,
+                    level,
+                    bbox.as_deref(),
+                    attributes.as_deref(),
+                    &out,
+                    limit,
+                )
+            } else {
+                read(&store, level, bbox.as_deref(), attributes.as_deref(), &out)
+            }
+        }
     }
 }
 
@@ -157,7 +175,7 @@ fn read(
     let tracts = is("trk") || is("tck") || is("trx");
     if !ply && !is("npy") && !tracts {
         bail!(
-            "--out {}: expected an .npy, .ply, .trk, .tck or .trx file name",
+            "--out {}: expected an .npy, .ply, .trk, .tck, .trx or .precomputed name",
             out.display()
         );
     }
@@ -167,17 +185,10 @@ fn read(
     if tracts {
         return read_tracts(&s, level, bbox, out, t);
     }
-    let b = match bbox {
-        None => None,
-        Some(v) if v.len() == 2 * d => Some((&v[..d], &v[d..])),
-        Some(v) => bail!(
-            "--bbox has {} numbers; a {d}-D store needs {} (min corner, then max)",
-            v.len(),
-            2 * d
-        ),
-    };
+    let b = parse_bbox(bbox, d)?;
     let names = attributes.map(<[String]>::to_vec).unwrap_or_default();
-    let p = s.read_points(level, b, Some(&names))?;
+    let bb = b.as_ref().map(|(lo, hi)| (&lo[..], &hi[..]));
+    let p = s.read_points(level, bb, Some(&names))?;
     let n = p.len();
     if ply {
         let mut attrs = vec![];
@@ -219,6 +230,131 @@ fn read(
         } else {
             ""
         },
+        t.elapsed().as_secs_f64() * 1e3,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Checks `--bbox` against the store's dimensions: (min corner, max corner).
+fn parse_bbox(bbox: Option<&[f64]>, d: usize) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
+    match bbox {
+        None => Ok(None),
+        Some(v) if v.len() == 2 * d && (0..d).all(|a| v[a] <= v[a + d]) => {
+            Ok(Some((v[..d].to_vec(), v[d..].to_vec())))
+        }
+        Some(v) => bail!(
+            "--bbox has {} numbers; a {d}-D store needs {} (min corner, then max, min ≤ max)",
+            v.len(),
+            2 * d
+        ),
+    }
+}
+
+/// A level as Neuroglancer precomputed annotations: a point cloud's points
+/// (inside `bbox`) with their attributes as properties, polylines (with a
+/// vertex inside) as line segments related to their object, graph edges
+/// (with an end inside) as lines.
+fn export_neuroglancer(
+    path: &Path,
+    level: u64,
+    bbox: Option<&[f64]>,
+    attributes: Option<&[String]>,
+    out: &Path,
+    limit: usize,
+) -> Result<()> {
+    let t = Instant::now();
+    let s = Store::open(path)?;
+    let d = s.dims;
+    let b = parse_bbox(bbox, d)?;
+    let inside = |p: &[f64]| {
+        b.as_ref()
+            .is_none_or(|(lo, hi)| (0..d).all(|a| p[a] >= lo[a] && p[a] <= hi[a]))
+    };
+    let kind = s
+        .geometry_types
+        .first()
+        .map(String::as_str)
+        .unwrap_or("point_cloud");
+    let summary = match kind {
+        "streamline" | "polyline" | "line" => {
+            let o = s.read_objects(level)?;
+            let all = Column {
+                name: String::new(),
+                dtype: o.dtype.clone(),
+                width: d,
+                bytes: o.vertices,
+            }
+            .to_f64();
+            let (mut segments, mut objects) = (vec![], vec![]);
+            for (k, w) in o.offsets.windows(2).enumerate() {
+                if !all[w[0] * d..w[1] * d].chunks_exact(d).any(inside) {
+                    continue;
+                }
+                for r in w[0]..w[1].saturating_sub(1) {
+                    segments.push([r, r + 1]);
+                    objects.push(o.object_ids[k] as u64);
+                }
+            }
+            let g = Geometry::Lines {
+                positions: &all,
+                segments: &segments,
+                objects: Some(&objects),
+            };
+            write_annotations(out, d, &g, &[], limit)?
+        }
+        "graph" => {
+            let g = s.read_graph(level)?;
+            let segments: Vec<[usize; 2]> = g
+                .edges
+                .iter()
+                .map(|e| [e[0] as usize, e[1] as usize])
+                .filter(|e| e.iter().any(|&v| inside(&g.positions[v * d..(v + 1) * d])))
+                .collect();
+            let lines = Geometry::Lines {
+                positions: &g.positions,
+                segments: &segments,
+                objects: None,
+            };
+            write_annotations(out, d, &lines, &[], limit)?
+        }
+        _ => {
+            let names = match attributes {
+                Some(a) => a.to_vec(),
+                None => s.attribute_names(level)?,
+            };
+            let bb = b.as_ref().map(|(lo, hi)| (&lo[..], &hi[..]));
+            let p = s.read_points(level, bb, Some(&names))?;
+            let mut props = vec![];
+            for c in &p.attributes {
+                let v = c.to_f64();
+                for k in 0..c.width {
+                    let name = if c.width == 1 {
+                        c.name.clone()
+                    } else {
+                        format!("{}_{k}", c.name)
+                    };
+                    props.push(Property {
+                        id: property_id(&name),
+                        kind: PropertyType::for_dtype(&c.dtype),
+                        values: v.iter().skip(k).step_by(c.width).copied().collect(),
+                    });
+                }
+            }
+            write_annotations(
+                out,
+                d,
+                &Geometry::Points(&p.positions.to_f64()),
+                &props,
+                limit,
+            )?
+        }
+    };
+    eprintln!(
+        "voxfield: {} annotations of level {level} in {} spatial levels ({} cells) in {:.0} ms -> {}",
+        summary.annotations,
+        summary.levels,
+        summary.cells,
         t.elapsed().as_secs_f64() * 1e3,
         out.display()
     );

@@ -17,6 +17,7 @@ pub mod ingest;
 pub mod las;
 mod links;
 mod manifests;
+pub mod neuroglancer;
 pub mod objects;
 pub mod ply;
 pub mod polylines;

@@ -52,6 +52,9 @@ pub mod rbf {
 /// Multi-resolution vector pyramids: zarr-vectors 0.9.x stores read level by
 /// level or by bounding box.
 pub mod vectors {
+    pub use voxfield_vectors::neuroglancer::{
+        property_id, write_annotations, Geometry, Property, PropertyType,
+    };
     pub use voxfield_vectors::ply::{read_ply, write_ply, PlyPoints};
     pub use voxfield_vectors::store::{itemsize, Column};
     pub use voxfield_vectors::tracts::{read_tck, read_trk, write_tck, write_trk, Tracts};
