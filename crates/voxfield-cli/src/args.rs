@@ -469,7 +469,7 @@ pub enum RbfCommand {
 /// How to open a volume path. Raw layout flags apply to headerless files.
 #[derive(Args, Debug, Clone)]
 pub struct SourceArgs {
-    /// Volume: .npy, .nii(.gz), .nrrd/.nhdr, sparse .npz, store.zarr[/group/array], file.h5:/dataset, or raw with --shape/--raw-dtype.
+    /// Volume: .npy, .nii(.gz), .nrrd/.nhdr, sparse .npz, store.zarr[/group/array] (or http(s):// and s3:// URLs of one), file.h5:/dataset, or raw with --shape/--raw-dtype.
     pub path: PathBuf,
     #[command(flatten)]
     pub raw: RawArgs,
@@ -517,6 +517,9 @@ pub struct RawArgs {
     /// name (`t=3,c=1`) or by position (`3,1`). Length-1 axes default to 0.
     #[arg(long, value_parser = parse_index)]
     pub index: Option<IndexRequest>,
+    /// s3:// inputs: the endpoint of an S3-compatible server (else AWS_ENDPOINT_URL or AWS).
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
 }
 
 /// `--scale-level N` or `--scale-level auto`.
@@ -589,6 +592,7 @@ impl RawArgs {
             level,
             sparse_values: None,
             index: self.index.clone().unwrap_or_default(),
+            s3_endpoint: self.s3_endpoint.clone(),
         })
     }
 }

@@ -363,7 +363,7 @@ impl Volume {
 
 /// Opens a path (any format the CLI reads).
 #[pyfunction]
-#[pyo3(signature = (path, raw_shape=None, raw_dtype=None, offset=0, order="C", endian="little", level=None, spacing=None, values=None, shape=None, cache_mb=512, index_named=vec![], index_positional=vec![]))]
+#[pyo3(signature = (path, raw_shape=None, raw_dtype=None, offset=0, order="C", endian="little", level=None, spacing=None, values=None, shape=None, cache_mb=512, index_named=vec![], index_positional=vec![], endpoint_url=None))]
 #[allow(clippy::too_many_arguments)]
 fn open_path(
     py: Python<'_>,
@@ -380,6 +380,7 @@ fn open_path(
     cache_mb: usize,
     index_named: Vec<(String, usize)>,
     index_positional: Vec<usize>,
+    endpoint_url: Option<String>,
 ) -> PyResult<Volume> {
     let raw = match (raw_shape, raw_dtype) {
         (Some(shape), Some(dtype)) => Some(RawOptions {
@@ -422,6 +423,7 @@ fn open_path(
             named: index_named,
             positional: index_positional,
         },
+        s3_endpoint: endpoint_url,
     };
     if voxfield::is_neural_model(&path) {
         let model = py

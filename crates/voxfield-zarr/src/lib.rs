@@ -1,5 +1,6 @@
 //! Zarr v2/v3 arrays (blosc, zstd, gzip, sharding) and OME-Zarr multiscale images
-//! on the local filesystem, read chunk by chunk through `zarrs`, and the Zarr v3
+//! on the local filesystem or behind an `http(s)://` / `s3://` URL, read chunk by
+//! chunk through `zarrs`, and the Zarr v3
 //! writer behind `voxfield convert`.
 //!
 //! Paths: `store.zarr` (an array, or an OME-Zarr image), or `store.zarr/group/array`.
@@ -8,8 +9,9 @@
 mod ome;
 mod pyramid;
 mod read;
+pub mod remote;
 mod write;
 
 pub use pyramid::{write_ome_zarr, Downsample, PyramidOptions};
-pub use read::{is_plain_group, list_container, open, ZarrOptions, ZarrVolume};
+pub use read::{is_plain_group, list_container, open, open_url, ZarrOptions, ZarrVolume};
 pub use write::{check_chunks, write_zarr, Codec, WriteOptions, MAX_CHUNK_BYTES};

@@ -10,8 +10,13 @@ use zarrs::array::{
     Array, ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
 };
 use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::{ReadableStorageTraits, StoreKey};
 
 use crate::ome;
+use crate::remote;
+
+/// Any readable store: a local directory or a remote one.
+type Storage = Arc<dyn ReadableStorageTraits>;
 
 /// How to pick a level of an OME-Zarr multiscale image.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -28,7 +33,7 @@ pub enum ZarrOptions {
 
 /// One Zarr array as a chunked volume source.
 pub struct ZarrVolume {
-    array: Array<FilesystemStore>,
+    array: Array<dyn ReadableStorageTraits>,
     shards: ArrayShardedReadableExtCache,
     info: VolumeInfo,
     /// The stored array's (inner) chunk shape.
@@ -109,8 +114,12 @@ pub(crate) fn node_kind(dir: &Path) -> Result<Option<Node>> {
 }
 
 /// Opens a Zarr array (or an OME-Zarr image's level) as a volume; `index` selects
-/// the non-spatial axes of an N-D array.
+/// the non-spatial axes of an N-D array. `path` may be an `http(s)://` or
+/// `s3://` URL (see [`open_url`]).
 pub fn open(path: &Path, opts: ZarrOptions, index: &IndexRequest) -> Result<ZarrVolume> {
+    if let Some(url) = path.to_str().filter(|s| remote::is_url(s)) {
+        return open_url(url, None, opts, index);
+    }
     let (root, node) = split_store(path);
     let dir = node_dir(&root, &node);
     match std::fs::metadata(&dir) {
@@ -121,11 +130,116 @@ pub fn open(path: &Path, opts: ZarrOptions, index: &IndexRequest) -> Result<Zarr
         Ok(_) => {}
         Err(e) => return Err(Error::io(path, e)),
     }
-    let store = Arc::new(
+    let store: Storage = Arc::new(
         FilesystemStore::new(&root)
             .map_err(|e| Error::format(&root, format!("cannot open Zarr store: {e}")))?,
     );
-    match node_kind(&dir)? {
+    let kind = node_kind(&dir)?;
+    let at = Place {
+        store,
+        root: root.clone(),
+        local: true,
+    };
+    open_node(&at, &node, path, kind, opts, index, || list_container(path))
+}
+
+/// Opens an array or OME-Zarr image behind an `http(s)://` or `s3://` URL,
+/// fetching only metadata until chunks are read; `s3_endpoint` overrides
+/// the S3 endpoint (S3-compatible servers).
+pub fn open_url(
+    url: &str,
+    s3_endpoint: Option<&str>,
+    opts: ZarrOptions,
+    index: &IndexRequest,
+) -> Result<ZarrVolume> {
+    let r = remote::connect(url, s3_endpoint)?;
+    let at = Place {
+        store: r.storage,
+        root: PathBuf::from(&r.root),
+        local: false,
+    };
+    let kind = node_kind_in(&at.store, &r.node, Path::new(url))?;
+    open_node(&at, &r.node, Path::new(url), kind, opts, index, || {
+        Err(Error::format(
+            url,
+            "listing a remote group's arrays is not supported",
+        ))
+    })
+}
+
+/// Where a store lives: its storage and root (a directory, or a URL shown
+/// as a path in messages).
+struct Place {
+    store: Storage,
+    root: PathBuf,
+    local: bool,
+}
+
+impl Place {
+    fn shown(&self, node: &str) -> PathBuf {
+        if self.local {
+            return node_dir(&self.root, node);
+        }
+        match node.trim_matches('/') {
+            "" => self.root.clone(),
+            n => PathBuf::from(format!("{}/{n}", self.root.display())),
+        }
+    }
+}
+
+/// A node's kind from its metadata keys in any store (a remote one: one
+/// request per key tried).
+fn node_kind_in(store: &Storage, node: &str, shown: &Path) -> Result<Option<Node>> {
+    let get = |name: &str| -> Result<Option<Value>> {
+        let key = match node.trim_matches('/') {
+            "" => name.to_string(),
+            n => format!("{n}/{name}"),
+        };
+        let key = StoreKey::new(key).map_err(|e| Error::format(shown, e.to_string()))?;
+        match store
+            .get(&key)
+            .map_err(|e| Error::format(shown, format!("{name}: {e}")))?
+        {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::format(shown, format!("{name}: invalid JSON metadata: {e}"))),
+        }
+    };
+    if let Some(v) = get("zarr.json")? {
+        return match v.get("node_type").and_then(Value::as_str) {
+            Some("array") => Ok(Some(Node::Array)),
+            Some("group") => Ok(Some(Node::Group(
+                v.get("attributes").cloned().unwrap_or(Value::Null),
+            ))),
+            other => Err(Error::format(
+                shown,
+                format!("invalid zarr.json: node_type is {other:?}"),
+            )),
+        };
+    }
+    if get(".zarray")?.is_some() {
+        return Ok(Some(Node::Array));
+    }
+    if get(".zgroup")?.is_some() {
+        return Ok(Some(Node::Group(get(".zattrs")?.unwrap_or(Value::Null))));
+    }
+    Ok(None)
+}
+
+/// Opens the node `node` of kind `kind` found at `at`.
+fn open_node(
+    at: &Place,
+    node: &str,
+    path: &Path,
+    kind: Option<Node>,
+    opts: ZarrOptions,
+    index: &IndexRequest,
+    list: impl FnOnce() -> Result<Vec<ArrayEntry>>,
+) -> Result<ZarrVolume> {
+    let dir = at.shown(node);
+    let store = at.store.clone();
+    match kind {
         Some(Node::Array) => {
             if opts != ZarrOptions::FullResolution {
                 return Err(Error::format(
@@ -133,7 +247,7 @@ pub fn open(path: &Path, opts: ZarrOptions, index: &IndexRequest) -> Result<Zarr
                     "is a single Zarr array, not a multiscale OME-Zarr image: --scale-level/--spacing do not apply",
                 ));
             }
-            ZarrVolume::new(store, &root, &node, path, None, index, vec![])
+            ZarrVolume::new(at, node, path, None, index, vec![])
         }
         Some(Node::Group(attrs)) => {
             let rank = |p: &str| {
@@ -143,9 +257,9 @@ pub fn open(path: &Path, opts: ZarrOptions, index: &IndexRequest) -> Result<Zarr
                     .map(|a| a.shape().len())
             };
             match ome::multiscales(&attrs, rank).map_err(|m| Error::format(&dir, m))? {
-                Some(image) => open_level(store, &root, &node, path, image, opts, index),
+                Some(image) => open_level(at, node, path, image, opts, index),
                 None => {
-                    let arrays = list_container(path)?;
+                    let arrays = list()?;
                     let names: Vec<String> = arrays
                         .iter()
                         .map(|e| format!("{} {:?} {}", e.path, e.shape, e.dtype))
@@ -173,17 +287,16 @@ pub fn open(path: &Path, opts: ZarrOptions, index: &IndexRequest) -> Result<Zarr
 
 /// Opens the level of an OME-Zarr image that `opts` picks.
 fn open_level(
-    store: Arc<FilesystemStore>,
-    root: &Path,
+    at: &Place,
     node: &str,
     path: &Path,
     image: ome::Image,
     opts: ZarrOptions,
     index: &IndexRequest,
 ) -> Result<ZarrVolume> {
-    let dir = node_dir(root, node);
+    let dir = at.shown(node);
     let child = |p: &str| format!("{}/{p}", node.trim_end_matches('/'));
-    let first = Array::open(store.clone(), &child(&image.levels[0].path))
+    let first = Array::open(at.store.clone(), &child(&image.levels[0].path))
         .map_err(|e| Error::format(&dir, format!("level '{}': {e}", image.levels[0].path)))?;
     let axes0 = with_lengths(&dir, image.axes.clone(), first.shape())?;
     let sel = Axes::select(path, axes0, index)?;
@@ -195,8 +308,7 @@ fn open_level(
         level.spacing(&sel)
     );
     ZarrVolume::new(
-        store,
-        root,
+        at,
         &child(&level.path),
         path,
         Some((image.axes, level)),
@@ -282,16 +394,15 @@ pub fn list_container(path: &Path) -> Result<Vec<ArrayEntry>> {
 
 impl ZarrVolume {
     fn new(
-        store: Arc<FilesystemStore>,
-        root: &Path,
+        at: &Place,
         node: &str,
         user_path: &Path,
         ome: Option<(Option<Vec<Axis>>, &ome::Level)>,
         index: &IndexRequest,
         notes: Vec<String>,
     ) -> Result<Self> {
-        let meta_path = node_dir(root, node);
-        let array = Array::open(store, node)
+        let meta_path = at.shown(node);
+        let array = Array::open(at.store.clone(), node)
             .map_err(|e| Error::format(&meta_path, format!("invalid Zarr array metadata: {e}")))?;
         let shape: Vec<u64> = array.shape().to_vec();
         let template = ome.as_ref().and_then(|(a, _)| a.clone());
@@ -327,14 +438,13 @@ impl ZarrVolume {
             ),
             None => stored_affine(&array, &meta_path)?,
         };
-        let format = if meta_path.join("zarr.json").exists() {
-            "zarr-v3"
-        } else {
-            "zarr-v2"
+        let format = match array.metadata() {
+            zarrs::array::ArrayMetadata::V2(_) => "zarr-v2",
+            _ => "zarr-v3",
         };
         let mut info = VolumeInfo::selected(format, user_path, axes, &chunk, dtype, Endian::NATIVE);
         info.affine = affine;
-        info.bytes_on_disk = dir_size(&meta_path);
+        info.bytes_on_disk = if at.local { dir_size(&meta_path) } else { 0 };
         info.notes = notes;
         let shards = ArrayShardedReadableExtCache::new(&array);
         Ok(Self {
@@ -347,7 +457,7 @@ impl ZarrVolume {
 }
 
 /// The affine voxfield keeps in a plain array's attributes (`voxfield.affine`).
-fn stored_affine(array: &Array<FilesystemStore>, path: &Path) -> Result<Option<Affine>> {
+fn stored_affine(array: &Array<dyn ReadableStorageTraits>, path: &Path) -> Result<Option<Affine>> {
     let Some(v) = array
         .attributes()
         .get("voxfield")

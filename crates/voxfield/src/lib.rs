@@ -89,6 +89,9 @@ pub struct OpenOptions {
     pub sparse_values: Option<(std::path::PathBuf, [usize; 3])>,
     /// Index of each non-spatial axis (time, channel, ...) of an N-D array.
     pub index: IndexRequest,
+    /// Endpoint of an S3-compatible server for `s3://` URLs (else
+    /// `AWS_ENDPOINT_URL` or AWS itself).
+    pub s3_endpoint: Option<String>,
 }
 
 /// Whether `path` names a neural model (`.vxn` by name, or its magic).
@@ -137,12 +140,20 @@ pub fn kind_of(path: &Path) -> Kind {
     }
 }
 
-/// Opens any supported volume: `.npy`, raw, NIfTI, NRRD, sparse `.npz`, Zarr/OME-Zarr,
-/// and HDF5 (`file.h5:/group/dataset`).
+/// Opens any supported volume: `.npy`, raw, NIfTI, NRRD, sparse `.npz`, Zarr/OME-Zarr
+/// (local, or behind an `http(s)://` or `s3://` URL), and HDF5 (`file.h5:/group/dataset`).
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
     if let Some((values, shape)) = &opts.sparse_values {
         return Ok(Box::new(voxfield_io::SparseVolume::open_pair(
             path, values, *shape, 0.0,
+        )?));
+    }
+    if let Some(url) = path.to_str().filter(|s| voxfield_zarr::remote::is_url(s)) {
+        return Ok(Box::new(voxfield_zarr::open_url(
+            url,
+            opts.s3_endpoint.as_deref(),
+            opts.level,
+            &opts.index,
         )?));
     }
     if opts.raw.is_none() && is_neural_model(path) {

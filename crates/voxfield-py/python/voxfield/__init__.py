@@ -66,12 +66,15 @@ def _from_array(a: np.ndarray, index: Any = None) -> "_voxfield.Volume":
 
 def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, offset: int = 0, order: str = "C",
          endian: str = "little", level: int | None = None, spacing: float | None = None,
-         values: str | os.PathLike | None = None, cache_mb: int = 512, index: Any = None) -> "Volume":
+         values: str | os.PathLike | None = None, cache_mb: int = 512, index: Any = None,
+         endpoint_url: str | None = None) -> "Volume":
     """Opens a volume without loading it.
 
     ``obj`` is a path (``.npy``, raw with ``shape``/``dtype``/``offset``/``order``/``endian``,
     ``.nii[.gz]``, ``.nrrd``, ``store.zarr[/group/array]`` (OME-Zarr: ``level`` or ``spacing``),
     ``file.h5:/dataset``, sparse ``.npz``, or (N,3) coordinates ``.npy`` with ``values`` and ``shape``),
+    a remote Zarr/OME-Zarr ``http(s)://host/store.zarr[/array]`` or ``s3://bucket/store.zarr`` (AWS
+    credentials, region and endpoint from the environment; ``endpoint_url`` for S3-compatible servers),
     a numpy array or memmap (used in place), an ``h5py.Dataset`` (read from its file by voxfield),
     a ``zarr.Array`` in a local store, or a PyData ``sparse.COO``/``DOK`` (coordinates copied once
     into an index, never densified).
@@ -92,7 +95,7 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
         def at(i: Any, at_spacing: float | None = spacing) -> "_voxfield.Volume":
             return _voxfield.open_path(os.fspath(obj), raw_shape, raw_dtype, offset, order, endian, level, at_spacing,
                                        None if values is None else os.fspath(values), sparse_shape, cache_mb,
-                                       *_index(i))
+                                       *_index(i), endpoint_url)
         vol = Volume(at(index), at)
         if level is None and spacing is None:
             # A multiscale image may then be read at a coarser level by plane().
