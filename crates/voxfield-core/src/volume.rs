@@ -214,6 +214,13 @@ pub trait VolumeSource: Send + Sync {
         None
     }
 
+    /// How many chunk reads this source serves best at once: 1 for local
+    /// files; many for remote stores, whose reads wait on the network, so
+    /// samplers fetch a request's chunks that many at a time.
+    fn concurrency(&self) -> usize {
+        1
+    }
+
     /// Decodes chunk `idx` (chunk-grid coordinates) into `out`: native byte order,
     /// C order, the full `chunk_shape` (voxels beyond the volume's edge are
     /// unspecified). `out.len()` is the chunk's voxel count times the dtype size.

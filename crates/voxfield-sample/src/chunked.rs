@@ -130,6 +130,41 @@ impl<'a> ChunkedField<'a> {
         )
     }
 
+    /// Loads the groups' chunks into the cache with `concurrency()` reads in
+    /// flight (plain threads: each read blocks on the network, not a core).
+    fn prefetch(&self, groups: &[(usize, usize, usize)]) -> Result<()> {
+        let keys: Vec<[usize; 3]> = groups
+            .iter()
+            .filter(|g| g.0 != NO_CHUNK)
+            .map(|g| self.unravel(g.0))
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed = std::sync::Mutex::new(None);
+        let workers = self.source.concurrency().min(keys.len());
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= keys.len() {
+                        break;
+                    }
+                    if let Err(e) = self.chunk(keys[i]) {
+                        next.store(keys.len(), std::sync::atomic::Ordering::Relaxed);
+                        failed
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
+                        break;
+                    }
+                });
+            }
+        });
+        match failed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     fn chunk_strides(&self) -> [isize; 3] {
         let s = self.source.info().dtype.size() as isize;
         let cs = self.chunk_shape.map(|n| n as isize);
@@ -174,12 +209,28 @@ impl<'a> ChunkedField<'a> {
             slices.push(head);
             rest = tail;
         }
-        groups
-            .par_iter()
-            .zip(slices)
-            .try_for_each(|(&(key, start, end), vals)| {
-                self.run_group::<V, K>(key, &order[start..end], &idx, vals)
-            })?;
+        // Remote sources: fetch each wave of chunks many at a time first (a
+        // wave fills at most half the cache, so it is still there to be read).
+        let remote = self.source.concurrency() > 1;
+        let wave = match remote {
+            true => {
+                let bytes = voxfield_core::chunk_bytes(self.source.info(), usize::MAX)?.max(1);
+                (self.cache.budget() / 2 / bytes).max(1)
+            }
+            false => groups.len().max(1),
+        };
+        let mut slices = slices.into_iter();
+        for part in groups.chunks(wave) {
+            let vals: Vec<&mut [f64]> = slices.by_ref().take(part.len()).collect();
+            if remote {
+                self.prefetch(part)?;
+            }
+            part.par_iter()
+                .zip(vals)
+                .try_for_each(|(&(key, start, end), vals)| {
+                    self.run_group::<V, K>(key, &order[start..end], &idx, vals)
+                })?;
+        }
         for (k, &i) in order.iter().enumerate() {
             out[i as usize] = sorted[k];
         }

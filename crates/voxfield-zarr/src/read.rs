@@ -38,6 +38,8 @@ pub struct ZarrVolume {
     info: VolumeInfo,
     /// The stored array's (inner) chunk shape.
     chunk: Vec<usize>,
+    /// Behind a URL: reads wait on the network.
+    remote: bool,
 }
 
 /// Splits `a/b/store.zarr/g/arr` into the store root and the node path inside it.
@@ -452,6 +454,7 @@ impl ZarrVolume {
             shards,
             info,
             chunk,
+            remote: !at.local,
         })
     }
 }
@@ -504,6 +507,14 @@ fn dir_size(dir: &Path) -> u64 {
 impl VolumeSource for ZarrVolume {
     fn info(&self) -> &VolumeInfo {
         &self.info
+    }
+
+    fn concurrency(&self) -> usize {
+        if self.remote {
+            remote::CONCURRENCY
+        } else {
+            1
+        }
     }
 
     fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {

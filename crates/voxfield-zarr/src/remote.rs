@@ -23,6 +23,9 @@ use voxfield_core::{Error, Result};
 use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{MaybeBytesIterator, ReadableStorageTraits, StorageError, StoreKey};
 
+/// Chunk reads a sampler keeps in flight against one remote store.
+pub const CONCURRENCY: usize = 32;
+
 /// Whether `s` names a remote store rather than a local path.
 pub fn is_url(s: &str) -> bool {
     let l = s.to_ascii_lowercase();
