@@ -85,7 +85,9 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
     a length-1 axis defaults to 0. ``vol.info["axes"]`` lists them.
     """
     if isinstance(obj, np.ndarray):
-        return Volume(_from_array(obj, index), lambda i: _from_array(obj, i))
+        vol = Volume(_from_array(obj, index), lambda i: _from_array(obj, i))
+        vol._desc = (obj, {})  # pickles with its data: an in-memory array has no other description
+        return vol
     if isinstance(obj, (str, os.PathLike)):
         raw_dtype = None if dtype is None else _dtype_name(np.dtype(dtype), "dtype")
         if raw_dtype is not None and np.dtype(dtype).byteorder == ">":
@@ -97,6 +99,11 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
                                        None if values is None else os.fspath(values), sparse_shape, cache_mb,
                                        *_index(i), endpoint_url)
         vol = Volume(at(index), at)
+        # What pickle sends to another process: the path and options, never voxels.
+        vol._desc = (os.fspath(obj), dict(shape=shape, dtype=dtype, offset=offset, order=order, endian=endian,
+                                          level=level, spacing=spacing,
+                                          values=None if values is None else os.fspath(values),
+                                          cache_mb=cache_mb, endpoint_url=endpoint_url))
         if level is None and spacing is None:
             # A multiscale image may then be read at a coarser level by plane().
             vol._at_spacing = lambda s: at(vol.index, s)
@@ -117,6 +124,10 @@ def open(obj: Any, *, shape: Sequence[int] | None = None, dtype: Any = None, off
         return open(path, cache_mb=cache_mb, index=index)
     raise TypeError(f"cannot open a {type(obj).__name__}: pass a path, a numpy array, an h5py.Dataset, "
                     "a zarr.Array or a sparse.COO/DOK")
+
+
+def _reopen(obj: Any, kwargs: dict, index: Any) -> "Volume":
+    return open(obj, index=index, **kwargs)
 
 
 def compress(source: Any, ratio: float | None = None, epochs: int = 5, target_psnr: float | None = None,
@@ -224,6 +235,16 @@ class Volume:
         self._info = inner.info()
         self._reopen = reopen
         self._at_spacing = None
+        self._desc = None
+
+    def __reduce__(self):
+        """Pickles as a description (path or URL and the open options, at the current
+        index), so a volume ships to Dask workers in bytes, not voxels."""
+        if self._desc is None:
+            raise TypeError("this volume was made in memory (e.g. by compress()): save it to a file and open "
+                            "that to send it to other processes")
+        obj, kwargs = self._desc
+        return _reopen, (obj, kwargs, self.index or None)
 
     @property
     def ndim(self) -> int:
@@ -276,7 +297,9 @@ class Volume:
         if self._reopen is None:
             raise TypeError("this volume has no other indices to select")
         full = {**self.index, **{k: int(v) for k, v in index.items()}}
-        return Volume(self._reopen(full), self._reopen)
+        vol = Volume(self._reopen(full), self._reopen)
+        vol._desc = self._desc
+        return vol
 
     @property
     def dtype(self) -> np.dtype:

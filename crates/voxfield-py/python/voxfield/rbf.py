@@ -91,6 +91,14 @@ class RBFInterpolator:
             warnings.warn(f"merged {self._info['merged_duplicates']} duplicate point(s) (mean value kept)",
                           stacklevel=2)
 
+    def __reduce__(self):
+        """Pickles as the path of its ``.vxr`` file (saved or loaded), never as coefficients."""
+        path = getattr(self, "_path", None)
+        if path is None:
+            raise TypeError("an RBF model pickles as the .vxr file it was saved to or loaded from: "
+                            "call save(path) first")
+        return load, (path,)
+
     @classmethod
     def _from_model(cls, m: "_voxfield.Model") -> "RBFInterpolator":
         self = cls.__new__(cls)
@@ -152,6 +160,7 @@ class RBFInterpolator:
     def save(self, path: str | os.PathLike) -> None:
         """Writes the model to a ``.vxr`` file (atomically)."""
         self._m.save(os.fspath(path))
+        self._path = os.path.abspath(os.fspath(path))
 
     def __repr__(self) -> str:
         i = self._info
@@ -161,4 +170,6 @@ class RBFInterpolator:
 
 def load(path: str | os.PathLike) -> RBFInterpolator:
     """Reads a model written by ``RBFInterpolator.save`` or ``voxfield rbf fit``."""
-    return RBFInterpolator._from_model(_voxfield.load_model(os.fspath(path)))
+    model = RBFInterpolator._from_model(_voxfield.load_model(os.fspath(path)))
+    model._path = os.path.abspath(os.fspath(path))
+    return model

@@ -1,0 +1,125 @@
+"""voxfield.dask on a distributed.LocalCluster with 2 worker processes (issue 13): sampling and
+rasterising volumes (local and over HTTP) and RBF models equal the same calls in one process,
+sources pickle as descriptions, and a worker killed mid-computation changes nothing."""
+
+import os
+import pickle
+import signal
+import time
+
+import numpy as np
+import pytest
+
+import voxfield as vf
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+zarr = pytest.importorskip("zarr")
+vd = pytest.importorskip("voxfield.dask")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                       silence_logs=40)
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dask")
+    vol = np.random.default_rng(0).random((40, 50, 60)).astype(np.float32)
+    a = zarr.create_array(str(root / "v.zarr"), shape=vol.shape, chunks=(16, 16, 16), dtype=vol.dtype)
+    a[...] = vol
+    return root, vol
+
+
+def test_sample_equals_local_on_two_workers(client, store):
+    root, vol = store
+    pts = np.random.default_rng(1).uniform(-1, 1, (20000, 3)) * 3 + np.array(vol.shape) / 2
+    pts[::97] *= 9  # some outside: cval
+    got = vd.sample(str(root / "v.zarr"), da.from_array(pts, chunks=(1500, 3)), method="linear").compute()
+    np.testing.assert_array_equal(got, vf.open(str(root / "v.zarr")).sample(pts))
+    assert len(client.nthreads()) == 2
+    # An open Volume and a remote URL of the same store.
+    from test_remote import Server
+
+    server = Server(root)
+    try:
+        url = f"{server.url}/v.zarr"
+        got = vd.sample(vf.open(url), da.from_array(pts, chunks=(4000, 3)), method="nearest", dtype="source")
+        np.testing.assert_array_equal(got.compute(), vf.open(str(root / "v.zarr")).sample(pts, method="nearest",
+                                                                                           dtype="source"))
+    finally:
+        server.close()
+
+
+def test_to_dask_rasterises_like_local(client, store, tmp_path):
+    root, vol = store
+    arr = vd.to_dask(str(root / "v.zarr"))
+    assert arr.shape == vol.shape and arr.chunksize == (40, 50, 60)  # stored chunks grouped to >= 64 per axis
+    da.to_zarr(vd.to_dask(str(root / "v.zarr"), chunks=(16, 25, 60)), str(tmp_path / "copy.zarr"))
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "copy.zarr"))[...], vol)
+    shape, bounds = (21, 17, 13), (2.5, 30.5, 0, 49, 7.25, 20)
+    got = vd.to_dask(str(root / "v.zarr"), shape=shape, bounds=bounds, chunks=(8, 8, 8), method="cubic").compute()
+    axes = [np.linspace(bounds[2 * a], bounds[2 * a + 1], shape[a]) for a in range(3)]
+    mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=1)
+    want = vf.open(str(root / "v.zarr")).sample(mesh, method="cubic").reshape(shape)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_rbf_models_sample_and_rasterise_on_workers(client, tmp_path):
+    rng = np.random.default_rng(2)
+    p = rng.random((3000, 3))
+    model = vf.rbf.RBFInterpolator(p, np.sin(4 * p[:, 0]) + p[:, 1] * p[:, 2])
+    with pytest.raises(TypeError, match="save"):
+        pickle.dumps(model)
+    model.save(tmp_path / "m.vxr")
+    q = rng.random((5000, 3))
+    np.testing.assert_array_equal(vd.sample(model, da.from_array(q, chunks=(700, 3))).compute(), model(q))
+    got = vd.to_dask(str(tmp_path / "m.vxr"), shape=(12, 10, 9), chunks=(5, 5, 5)).compute()
+    lo, hi = model.info["bbox_lo"], model.info["bbox_hi"]
+    axes = [np.linspace(lo[a], hi[a], n) for a, n in enumerate((12, 10, 9))]
+    mesh = np.stack([m.ravel() for m in np.meshgrid(*axes, indexing="ij")], axis=1)
+    np.testing.assert_array_equal(got, model(mesh).reshape(12, 10, 9))
+
+
+def test_sources_pickle_as_descriptions(store):
+    root, vol = store
+    v = vf.open(str(root / "v.zarr"))
+    blob = pickle.dumps(v)
+    assert len(blob) < 1000, len(blob)
+    back = pickle.loads(blob)
+    pts = np.array([[1.5, 2.5, 3.5], [30.0, 40.0, 50.0]])
+    np.testing.assert_array_equal(back.sample(pts), v.sample(pts))
+    with pytest.raises(TypeError, match="source"):
+        vd.sample(object(), np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="shape"):
+        vd.to_dask(str(root / "v.zarr"), bounds=(0, 1, 0, 1, 0, 1))
+
+
+def _slow(block):
+    time.sleep(0.02)
+    return block
+
+
+def test_a_killed_worker_changes_nothing(client, store):
+    root, vol = store
+    pts = np.random.default_rng(3).uniform(0, 39, (400 * 500, 3))
+    lazy = vd.sample(str(root / "v.zarr"), da.from_array(pts, chunks=(500, 3))).map_blocks(_slow, dtype=np.float32)
+    future = client.compute(lazy)
+    deadline = time.time() + 30
+    while time.time() < deadline:  # wait until work is spread and under way
+        done = client.run_on_scheduler(lambda dask_scheduler: sum(t.state == "memory"
+                                                                  for t in dask_scheduler.tasks.values()))
+        if done >= 40:
+            break
+        time.sleep(0.05)
+    pids = client.run(os.getpid)
+    assert not future.done(), "the computation ended before the kill: give it more work"
+    os.kill(pids[sorted(pids)[0]], signal.SIGKILL)
+    got = future.result(timeout=120)
+    np.testing.assert_array_equal(got, vf.open(str(root / "v.zarr")).sample(pts))
