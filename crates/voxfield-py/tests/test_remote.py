@@ -19,10 +19,12 @@ zarr = pytest.importorskip("zarr")
 class Server:
     """Serves `root` over HTTP/1.1 with byte ranges; logs every request; injects faults by path."""
 
-    def __init__(self, root):
+    def __init__(self, root, latency=0.0):
         self.root = str(root)
         self.log = []  # (path, range header, status)
         self.faults = {}  # path suffix -> list of actions, consumed in order
+        self.latency = latency  # seconds added to every response (an object store's round trip)
+        self.sent = 0  # body bytes sent
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -40,6 +42,8 @@ class Server:
             def reply(self, head):
                 path = self.path.split("?")[0]
                 rng = self.headers.get("Range")
+                if server.latency:
+                    time.sleep(server.latency)
                 action = None
                 for suffix, actions in server.faults.items():
                     if path.endswith(suffix) and actions:
@@ -86,6 +90,7 @@ class Server:
                 self.end_headers()
                 if not head:
                     self.wfile.write(body)
+                    server.sent += len(body)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -117,6 +122,14 @@ def stores(tmp_path_factory):
     ome_writer = pytest.importorskip("ome_zarr.writer")
     grp = zarr.open_group(str(root / "image.ome.zarr"), mode="w")
     ome_writer.write_image(vol, grp, axes="zyx", scaler=None, storage_options={"chunks": (16, 16, 16)})
+    for name, consolidated in (("group.zarr", True), ("plain.zarr", False)):
+        g = zarr.open_group(str(root / name), mode="w")
+        g.create_array("a", shape=(4, 5, 6), chunks=(2, 5, 6), dtype="u2")
+        g.create_group("sub").create_array("b", shape=(7, 8), chunks=(7, 8), dtype="f8")
+        if consolidated:
+            with __import__("warnings").catch_warnings():
+                __import__("warnings").simplefilter("ignore")  # "not part of the v3 spec" (it is a convention)
+                zarr.consolidate_metadata(str(root / name))
     server = Server(root)
     yield server, root, vol
     server.close()
@@ -203,6 +216,19 @@ def test_hangs_404_403_and_truncated_bodies_are_clear_errors(stores, monkeypatch
     assert vf.open(url).sample(pts, method="nearest")[0] == vol[30, 30, 30]
 
 
+def test_remote_groups_are_listed(stores):
+    server, root, vol = stores
+    with pytest.raises(Exception) as e:
+        vf.open(f"{server.url}/group.zarr")
+    msg = str(e.value)
+    assert "is a Zarr group" in msg and "a [4, 5, 6] uint16" in msg and "sub/b [7, 8] float64" in msg, msg
+    with pytest.raises(Exception) as e:
+        vf.open(f"{server.url}/plain.zarr")
+    assert "without consolidated metadata" in str(e.value) and "plain.zarr" in str(e.value)
+    got = vf.open(f"{server.url}/group.zarr/sub/b").sample(np.array([[1.0, 2.0]]))
+    np.testing.assert_array_equal(got, [0.0])  # never written: the fill value
+
+
 def test_s3_compatible_server(stores, tmp_path, monkeypatch):
     """The same stores uploaded to a moto S3 server in a bucket created here."""
     server, root, vol = stores
@@ -217,7 +243,7 @@ def test_s3_compatible_server(stores, tmp_path, monkeypatch):
             monkeypatch.setenv(k, v)
         client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
         client.create_bucket(Bucket="vox")
-        for name in ("v3.zarr", "sharded.zarr", "image.ome.zarr"):
+        for name in ("v3.zarr", "sharded.zarr", "image.ome.zarr", "plain.zarr"):
             for dirpath, _, files in os.walk(root / name):
                 for f in files:
                     full = os.path.join(dirpath, f)
@@ -226,6 +252,9 @@ def test_s3_compatible_server(stores, tmp_path, monkeypatch):
         for name in ("v3.zarr", "sharded.zarr", "image.ome.zarr"):
             remote = vf.open(f"s3://vox/data/{name}", endpoint_url=endpoint).sample(pts)
             np.testing.assert_array_equal(remote, vf.open(str(root / name)).sample(pts))
+        with pytest.raises(Exception) as e:  # S3 lists a group without consolidated metadata
+            vf.open("s3://vox/data/plain.zarr", endpoint_url=endpoint)
+        assert "a [4, 5, 6] uint16" in str(e.value) and "sub/b [7, 8] float64" in str(e.value), str(e.value)
         with pytest.raises(Exception) as e:
             vf.open("s3://vox/data/absent.zarr", endpoint_url=endpoint)
         assert "absent.zarr" in str(e.value)
@@ -256,5 +285,7 @@ def test_cli_verbs_take_urls(stores, tmp_path):
         assert r.returncode == 0 and "40" in r.stdout, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "remote.npy"), np.load(tmp_path / "local.npy"))
     np.testing.assert_array_equal(np.load(tmp_path / "remote_plane.npy"), np.load(tmp_path / "local_plane.npy"))
+    r = subprocess.run([cli, "info", f"{server.url}/group.zarr"], capture_output=True, text=True)
+    assert r.returncode == 0 and "sub/b" in r.stdout and "a" in r.stdout, r.stderr
     r = subprocess.run([cli, "info", f"{server.url}/nothing.zarr"], capture_output=True, text=True)
     assert r.returncode != 0 and "nothing.zarr" in r.stderr and "panicked" not in r.stderr

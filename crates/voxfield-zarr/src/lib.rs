@@ -13,5 +13,8 @@ pub mod remote;
 mod write;
 
 pub use pyramid::{write_ome_zarr, Downsample, PyramidOptions};
-pub use read::{is_plain_group, list_container, open, open_url, ZarrOptions, ZarrVolume};
+pub use read::{
+    is_plain_group, is_plain_remote_group, list_container, list_container_url, open, open_url,
+    ZarrOptions, ZarrVolume,
+};
 pub use write::{check_chunks, write_zarr, Codec, WriteOptions, MAX_CHUNK_BYTES};

@@ -156,17 +156,123 @@ pub fn open_url(
 ) -> Result<ZarrVolume> {
     let r = remote::connect(url, s3_endpoint)?;
     let at = Place {
-        store: r.storage,
+        store: r.storage.clone(),
         root: PathBuf::from(&r.root),
         local: false,
     };
     let kind = node_kind_in(&at.store, &r.node, Path::new(url))?;
     open_node(&at, &r.node, Path::new(url), kind, opts, index, || {
-        Err(Error::format(
-            url,
-            "listing a remote group's arrays is not supported",
-        ))
+        list_remote(&r, &at.store)
     })
+}
+
+/// Whether a URL names a Zarr group that is not an OME-Zarr image.
+pub fn is_plain_remote_group(url: &str, s3_endpoint: Option<&str>) -> Result<bool> {
+    let r = remote::connect(url, s3_endpoint)?;
+    Ok(match node_kind_in(&r.storage, &r.node, Path::new(url))? {
+        Some(Node::Group(attrs)) => ome::multiscales(&attrs, |_| Some(3))
+            .ok()
+            .flatten()
+            .is_none(),
+        _ => false,
+    })
+}
+
+/// The arrays below a remote group: from its consolidated metadata (Zarr v3
+/// `consolidated_metadata`, or v2 `.zmetadata`), else from an S3 listing.
+pub fn list_container_url(url: &str, s3_endpoint: Option<&str>) -> Result<Vec<ArrayEntry>> {
+    let r = remote::connect(url, s3_endpoint)?;
+    let storage = r.storage.clone();
+    list_remote(&r, &storage)
+}
+
+fn list_remote(r: &remote::RemoteStore, store: &Storage) -> Result<Vec<ArrayEntry>> {
+    let shown = PathBuf::from(format!("{}{}", r.root, r.node.trim_end_matches('/')));
+    let node = r.node.trim_matches('/');
+    let get = |name: &str| -> Result<Option<Value>> {
+        let key = if node.is_empty() {
+            name.to_string()
+        } else {
+            format!("{node}/{name}")
+        };
+        let key = StoreKey::new(key).map_err(|e| Error::format(&shown, e.to_string()))?;
+        match store
+            .get(&key)
+            .map_err(|e| Error::format(&shown, format!("{name}: {e}")))?
+        {
+            None => Ok(None),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::format(&shown, format!("{name}: invalid JSON: {e}"))),
+        }
+    };
+    let entry = |path: &str, meta: &Value| ArrayEntry {
+        path: path.to_string(),
+        shape: meta["shape"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_u64).collect())
+            .unwrap_or_default(),
+        dtype: meta
+            .get("data_type")
+            .or(meta.get("dtype"))
+            .map(|d| d.to_string().trim_matches('"').to_string())
+            .unwrap_or_default(),
+    };
+    let mut out = vec![];
+    if let Some(cm) =
+        get("zarr.json")?.and_then(|g| g["consolidated_metadata"]["metadata"].as_object().cloned())
+    {
+        for (path, meta) in cm {
+            if meta["node_type"] == "array" {
+                out.push(entry(&path, &meta));
+            }
+        }
+    } else if let Some(cm) = get(".zmetadata")?.and_then(|g| g["metadata"].as_object().cloned()) {
+        for (key, meta) in cm {
+            if let Some(path) = key
+                .strip_suffix("/.zarray")
+                .or((key == ".zarray").then_some("."))
+            {
+                out.push(entry(path, &meta));
+            }
+        }
+    } else if r.root.to_ascii_lowercase().starts_with("s3://") {
+        // Keys come relative to the store root (the client is prefixed by it).
+        for key in r.keys_below(node)? {
+            let rel = key.as_str();
+            let Some(dir) = rel
+                .strip_suffix("zarr.json")
+                .or(rel.strip_suffix(".zarray"))
+            else {
+                continue;
+            };
+            let dir = dir.trim_end_matches('/');
+            let sk = StoreKey::new(rel).map_err(|e| Error::format(&shown, e.to_string()))?;
+            let Some(b) = store
+                .get(&sk)
+                .map_err(|e| Error::format(&shown, e.to_string()))?
+            else {
+                continue;
+            };
+            let meta: Value = serde_json::from_slice(&b)
+                .map_err(|e| Error::format(&shown, format!("{rel}: invalid JSON: {e}")))?;
+            if meta.get("node_type").is_some_and(|t| t != "array") {
+                continue;
+            }
+            let inner = dir
+                .strip_prefix(node)
+                .unwrap_or(dir)
+                .trim_start_matches('/');
+            out.push(entry(if inner.is_empty() { "." } else { inner }, &meta));
+        }
+    } else {
+        return Err(Error::format(
+            &shown,
+            "is a Zarr group without consolidated metadata, and an HTTP server cannot be listed: name one of its arrays",
+        ));
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
 }
 
 /// Where a store lives: its storage and root (a directory, or a URL shown

@@ -173,6 +173,28 @@ pub struct RemoteStore {
     pub storage: Arc<dyn ReadableStorageTraits>,
     pub node: String,
     pub root: String,
+    lister: Arc<dyn ObjectStore>,
+    rt: tokio::runtime::Handle,
+}
+
+impl RemoteStore {
+    /// Every key below `prefix` (an S3 listing; plain HTTP servers cannot list).
+    pub fn keys_below(&self, prefix: &str) -> Result<Vec<String>> {
+        use futures::TryStreamExt;
+        let p = Key::from(prefix.trim_matches('/'));
+        let store = self.lister.clone();
+        let listed: std::result::Result<Vec<object_store::ObjectMeta>, object_store::Error> = self
+            .rt
+            .block_on(async move { store.list(Some(&p)).try_collect().await });
+        listed
+            .map(|v| v.into_iter().map(|m| m.location.to_string()).collect())
+            .map_err(|e| {
+                Error::format(
+                    &self.root,
+                    format!("cannot list the store: {}", storage_error(e)),
+                )
+            })
+    }
 }
 
 /// Splits a URL at the first path segment ending in `.zarr` (the store
@@ -230,14 +252,17 @@ pub fn connect(url: &str, s3_endpoint: Option<&str>) -> Result<RemoteStore> {
                 .map_err(bad)?,
         )
     };
+    let rt = runtime()?;
     let storage = Remote {
-        store,
-        rt: runtime()?,
+        store: store.clone(),
+        rt: rt.clone(),
     };
     Ok(RemoteStore {
         storage: Arc::new(storage),
         node,
         root,
+        lister: store,
+        rt,
     })
 }
 

@@ -196,6 +196,16 @@ fn open_hdf5(path: &Path, index: &IndexRequest) -> Result<Box<dyn VolumeSource>>
 /// (a Zarr group that is not an OME-Zarr image, or an HDF5 file without a
 /// dataset path); `None` for a volume.
 pub fn list_container(path: &Path) -> Result<Option<Vec<Entry>>> {
+    if let Some(url) = path.to_str().filter(|s| voxfield_zarr::remote::is_url(s)) {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+        if voxfield_zarr::is_plain_remote_group(url, endpoint.as_deref())? {
+            return Ok(Some(voxfield_zarr::list_container_url(
+                url,
+                endpoint.as_deref(),
+            )?));
+        }
+        return Ok(None);
+    }
     match kind_of(path) {
         Kind::Zarr if voxfield_zarr::is_plain_group(path)? => {
             Ok(Some(voxfield_zarr::list_container(path)?))
