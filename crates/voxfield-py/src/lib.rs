@@ -73,6 +73,8 @@ struct Volume {
     /// A neural model (`.vxn`) is sampled by evaluating its network directly.
     neural: Option<Box<voxfield::neural::NeuralModel>>,
     cache: Arc<ChunkCache>,
+    /// This source's id in its own `cache`: every request reuses decoded chunks.
+    source_id: u64,
 }
 
 /// Runs `$body` with `$o` bound to the caller's output buffer as `&mut [T]`.
@@ -170,7 +172,14 @@ impl Volume {
             };
             return Ok(Box::new(voxfield::neural::NeuralField { model, to_index }));
         }
-        voxfield::field(self.src.as_ref(), o.sample, o.world, o.affine, &self.cache)
+        voxfield::field_of_source(
+            self.src.as_ref(),
+            o.sample,
+            o.world,
+            o.affine,
+            &self.cache,
+            self.source_id,
+        )
     }
 
     fn run(
@@ -436,6 +445,7 @@ fn open_path(
         src,
         neural: None,
         cache: ChunkCache::new(cache_mb << 20),
+        source_id: voxfield_core::cache::new_source_id(),
     })
 }
 
@@ -445,6 +455,7 @@ fn neural_volume(model: voxfield::neural::NeuralModel, path: &std::path::Path) -
         src: Box::new(vol),
         neural: Some(Box::new(model)),
         cache: ChunkCache::new(64 << 20),
+        source_id: voxfield_core::cache::new_source_id(),
     })
 }
 
@@ -615,6 +626,7 @@ fn from_buffer(
         src: Box::new(v),
         neural: None,
         cache: ChunkCache::new(1),
+        source_id: voxfield_core::cache::new_source_id(),
     })
 }
 
@@ -649,6 +661,7 @@ fn from_sparse(
         src: Box::new(v),
         neural: None,
         cache: ChunkCache::new(cache_mb << 20),
+        source_id: voxfield_core::cache::new_source_id(),
     })
 }
 

@@ -154,10 +154,15 @@ def test_only_touched_chunks_are_fetched(stores):
     server, root, vol = stores
     pts = np.array([[1.0, 1.0, 1.0], [2.4, 3.6, 4.4], [20.0, 20.0, 20.0]])  # chunks (0,0,0) and (1,1,1)
     server.log.clear()
-    got = vf.open(f"{server.url}/v3.zarr").sample(pts, method="nearest")
+    v = vf.open(f"{server.url}/v3.zarr")
+    got = v.sample(pts, method="nearest")
     np.testing.assert_array_equal(got, vol[tuple(np.rint(pts).astype(int).T)])
     chunks = sorted(p for p in server.paths() if "/c/" in p)
     assert chunks == ["/v3.zarr/c/0/0/0", "/v3.zarr/c/1/1/1"], server.log
+    # The open volume keeps its decoded chunks across requests: sampling again fetches nothing.
+    server.log.clear()
+    np.testing.assert_array_equal(v.sample(pts[::-1], method="nearest"), got[::-1])
+    assert server.log == [], server.log
     # Sharded: the shard index and the inner chunks' byte ranges, never a whole shard.
     server.log.clear()
     got = vf.open(f"{server.url}/sharded.zarr").sample(pts, method="nearest")

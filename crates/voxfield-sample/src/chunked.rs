@@ -73,6 +73,14 @@ impl<'a> ChunkedField<'a> {
         }
     }
 
+    /// Keys this field's chunks in the cache by `id` instead of a fresh id, so
+    /// fields made one after another over the same source (one per request)
+    /// share decoded chunks. `id` must name this source alone in `cache`.
+    pub fn with_source_id(mut self, id: u64) -> Self {
+        self.id = id;
+        self
+    }
+
     /// A prefiltered B-spline of `source` (orders 2 to 5, `opts.method` must be a
     /// `Spline`): coefficients are computed per brick with a halo and cached.
     pub fn spline(

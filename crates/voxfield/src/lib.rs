@@ -229,6 +229,20 @@ pub fn field<'a>(
     affine: Option<Affine>,
     cache: &Arc<ChunkCache>,
 ) -> Result<Box<dyn Field + 'a>> {
+    let id = voxfield_core::cache::new_source_id();
+    field_of_source(src, opts, world, affine, cache, id)
+}
+
+/// `field` for a source that keeps the id `source_id` in `cache` across
+/// requests (an open volume sampled many times reuses its decoded chunks).
+pub fn field_of_source<'a>(
+    src: &'a dyn VolumeSource,
+    opts: SampleOptions,
+    world: bool,
+    affine: Option<Affine>,
+    cache: &Arc<ChunkCache>,
+    source_id: u64,
+) -> Result<Box<dyn Field + 'a>> {
     let info = src.info();
     let to_index = if world {
         Some(
@@ -262,6 +276,8 @@ pub fn field<'a>(
     }
     Ok(match src.contiguous() {
         Some(view) => Box::new(VolumeField::new(view, opts, info.value_scale, to_index)),
-        None => Box::new(ChunkedField::new(src, opts, to_index, cache.clone())),
+        None => Box::new(
+            ChunkedField::new(src, opts, to_index, cache.clone()).with_source_id(source_id),
+        ),
     })
 }
