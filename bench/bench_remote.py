@@ -1,7 +1,7 @@
 """Remote sampling (issue 13): voxfield and zarr-python + dask side by side on the same OME-Zarr
 served over HTTP by a local server (byte ranges, a request log, and an added per-request latency
 that stands in for an object store's round trip), then `voxfield.dask.to_dask` on a LocalCluster
-with 1 and 2 worker processes.
+with 1 and 2 worker processes of one core each (RAYON_NUM_THREADS=1).
 
     .venv/bin/python bench/bench_remote.py [--shape 256,512,512] [--chunk 64] [--latency-ms 0,20]
         [--repeats 5] [--only points,plane,cluster]
@@ -125,8 +125,10 @@ def cluster_scaling(path, repeats):
 
     out = {}
     for workers in (1, 2):
+        # One core per worker (voxfield's own thread pool too), so 2 workers can be 2× one.
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                      dashboard_address=None, silence_logs=40) as c, distributed.Client(c):
+                                      dashboard_address=None, silence_logs=40,
+                                      env={"RAYON_NUM_THREADS": "1"}) as c, distributed.Client(c):
             arr = vd.to_dask(path, shape=(512, 512, 512), bounds=(0, 255, 0, 511, 0, 511), chunks=(64, 512, 512))
             arr.sum().compute()  # warm: workers open the store
             ts = []
