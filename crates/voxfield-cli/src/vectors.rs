@@ -191,18 +191,7 @@ fn read(
     let p = s.read_points(level, bb, Some(&names))?;
     let n = p.len();
     if ply {
-        let mut attrs = vec![];
-        for c in &p.attributes {
-            let v = c.to_f64();
-            for k in 0..c.width {
-                let name = if c.width == 1 {
-                    c.name.clone()
-                } else {
-                    format!("{}_{k}", c.name)
-                };
-                attrs.push((name, v.iter().skip(k).step_by(c.width).copied().collect()));
-            }
-        }
+        let attrs: Vec<(String, Vec<f64>)> = p.attributes.iter().flat_map(components).collect();
         write_ply(out, &p.positions.to_f64(), d, &attrs)?;
         eprintln!(
             "voxfield: {n} vertices of level {level} in {:.0} ms -> {}",
@@ -234,6 +223,21 @@ fn read(
         out.display()
     );
     Ok(())
+}
+
+/// One (name, values) per component of an attribute column: `name`, or
+/// `name_k` for the k-th of several.
+fn components(c: &Column) -> Vec<(String, Vec<f64>)> {
+    let v = c.to_f64();
+    (0..c.width)
+        .map(|k| {
+            let name = match c.width {
+                1 => c.name.clone(),
+                _ => format!("{}_{k}", c.name),
+            };
+            (name, v.iter().skip(k).step_by(c.width).copied().collect())
+        })
+        .collect()
 }
 
 /// Checks `--bbox` against the store's dimensions: (min corner, max corner).
@@ -325,22 +329,17 @@ fn export_neuroglancer(
             };
             let bb = b.as_ref().map(|(lo, hi)| (&lo[..], &hi[..]));
             let p = s.read_points(level, bb, Some(&names))?;
-            let mut props = vec![];
-            for c in &p.attributes {
-                let v = c.to_f64();
-                for k in 0..c.width {
-                    let name = if c.width == 1 {
-                        c.name.clone()
-                    } else {
-                        format!("{}_{k}", c.name)
-                    };
-                    props.push(Property {
+            let props: Vec<Property> = p
+                .attributes
+                .iter()
+                .flat_map(|c| {
+                    components(c).into_iter().map(|(name, values)| Property {
                         id: property_id(&name),
                         kind: PropertyType::for_dtype(&c.dtype),
-                        values: v.iter().skip(k).step_by(c.width).copied().collect(),
-                    });
-                }
-            }
+                        values,
+                    })
+                })
+                .collect();
             write_annotations(
                 out,
                 d,

@@ -217,7 +217,12 @@ def test_hangs_404_403_and_truncated_bodies_are_clear_errors(stores, monkeypatch
         vf.open(url).sample(pts)
     assert "v3.zarr" in str(e.value), str(e.value)
     server.faults = {}
-    # The store is unharmed: a fresh open reads the right value.
+    # The store is unharmed: a fresh open reads the right value; absurd settings are clamped, not fatal.
+    monkeypatch.setenv("VOXFIELD_HTTP_TIMEOUT", "1e300")
+    monkeypatch.setenv("VOXFIELD_HTTP_RETRIES", "1e300")
+    assert vf.open(url).sample(pts, method="nearest")[0] == vol[30, 30, 30]
+    monkeypatch.setenv("VOXFIELD_HTTP_TIMEOUT", "nan")
+    monkeypatch.setenv("VOXFIELD_HTTP_RETRIES", "-3")
     assert vf.open(url).sample(pts, method="nearest")[0] == vol[30, 30, 30]
 
 

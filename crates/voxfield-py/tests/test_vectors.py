@@ -1160,7 +1160,7 @@ def test_devices_and_symlinks_around_the_new_readers_and_writers(tmp_path):
     import subprocess
 
     cli = os.environ["VOXFIELD_CLI"]
-    for ext in ("npy", "las", "trk", "tck"):
+    for ext in ("npy", "las", "trk", "tck", "trx"):
         link = tmp_path / f"zero.{ext}"
         link.symlink_to("/dev/zero")
         r = subprocess.run([cli, "vectors", "write", link, "-o", tmp_path / f"z{ext}.zarrvectors"],
@@ -1178,6 +1178,23 @@ def test_devices_and_symlinks_around_the_new_readers_and_writers(tmp_path):
     (tmp_path / "null.tck").symlink_to("/dev/null")
     r = subprocess.run([cli, "vectors", "read", store, "-o", tmp_path / "null.tck"], capture_output=True, text=True)
     assert r.returncode == 1 and "null.tck" in r.stderr, r.stderr
+    # TRX: a FIFO (file or inside a TRX directory) as input, a link to /dev/null as output; a Neuroglancer
+    # export onto a link is refused (the output must be new).
+    os.mkfifo(tmp_path / "fifo.trx")
+    (tmp_path / "d.trx").mkdir()
+    (tmp_path / "d.trx" / "header.json").write_text('{"NB_STREAMLINES": 1, "NB_VERTICES": 2}')
+    os.mkfifo(tmp_path / "d.trx" / "positions.3.float32")
+    for src in ("fifo.trx", "d.trx"):
+        r = subprocess.run([cli, "vectors", "write", tmp_path / src, "-o", tmp_path / "f.zarrvectors"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and src in r.stderr and "panicked" not in r.stderr, r.stderr
+    (tmp_path / "null.trx").symlink_to("/dev/null")
+    r = subprocess.run([cli, "vectors", "read", store, "-o", tmp_path / "null.trx"], capture_output=True, text=True)
+    assert r.returncode == 1 and "null.trx" in r.stderr, r.stderr
+    (tmp_path / "ng.precomputed").symlink_to(tmp_path / "elsewhere")
+    r = subprocess.run([cli, "vectors", "read", store, "-o", tmp_path / "ng.precomputed"], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "already exists" in r.stderr and not (tmp_path / "elsewhere").exists(), r.stderr
     laspy = pytest.importorskip("laspy")
     las = laspy.create(point_format=6, file_version="1.4")
     las.x, las.y, las.z = (np.arange(10.0) for _ in range(3))

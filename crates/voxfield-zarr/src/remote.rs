@@ -9,8 +9,9 @@
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`), or an
 //! explicit endpoint for S3-compatible servers.
 //!
-//! `VOXFIELD_HTTP_TIMEOUT` (seconds, default 30) bounds each request and
-//! `VOXFIELD_HTTP_RETRIES` (default 4) the retries of a transient failure.
+//! `VOXFIELD_HTTP_TIMEOUT` (seconds, default 30, at most 3600) bounds each
+//! request and `VOXFIELD_HTTP_RETRIES` (default 4, at most 20) the retries of
+//! a transient failure.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -139,16 +140,18 @@ fn runtime() -> Result<tokio::runtime::Handle> {
     .map_err(|e| Error::invalid(format!("cannot start the I/O runtime: {e}")))
 }
 
-fn env_number(key: &str, default: f64) -> f64 {
+/// A positive number from the environment, clamped to `max` (absurd values
+/// must not overflow a `Duration`); the default when unset or unusable.
+fn env_number(key: &str, default: f64, max: f64) -> f64 {
     std::env::var(key)
         .ok()
         .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v > 0.0)
-        .unwrap_or(default)
+        .filter(|v| *v > 0.0)
+        .map_or(default, |v| v.min(max))
 }
 
 fn client_options() -> ClientOptions {
-    let timeout = Duration::from_secs_f64(env_number("VOXFIELD_HTTP_TIMEOUT", 30.0));
+    let timeout = Duration::from_secs_f64(env_number("VOXFIELD_HTTP_TIMEOUT", 30.0, 3600.0));
     ClientOptions::new()
         .with_timeout(timeout)
         .with_connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -162,7 +165,7 @@ fn retry_config() -> RetryConfig {
             max_backoff: Duration::from_secs(5),
             base: 2.0,
         },
-        max_retries: env_number("VOXFIELD_HTTP_RETRIES", 4.0) as usize,
+        max_retries: env_number("VOXFIELD_HTTP_RETRIES", 4.0, 20.0) as usize,
         retry_timeout: Duration::from_secs(120),
     }
 }
