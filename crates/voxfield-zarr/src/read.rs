@@ -189,23 +189,7 @@ pub fn list_container_url(url: &str, s3_endpoint: Option<&str>) -> Result<Vec<Ar
 fn list_remote(r: &remote::RemoteStore, store: &Storage) -> Result<Vec<ArrayEntry>> {
     let shown = PathBuf::from(format!("{}{}", r.root, r.node.trim_end_matches('/')));
     let node = r.node.trim_matches('/');
-    let get = |name: &str| -> Result<Option<Value>> {
-        let key = if node.is_empty() {
-            name.to_string()
-        } else {
-            format!("{node}/{name}")
-        };
-        let key = StoreKey::new(key).map_err(|e| Error::format(&shown, e.to_string()))?;
-        match store
-            .get(&key)
-            .map_err(|e| Error::format(&shown, format!("{name}: {e}")))?
-        {
-            None => Ok(None),
-            Some(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| Error::format(&shown, format!("{name}: invalid JSON: {e}"))),
-        }
-    };
+    let get = |name: &str| json_at(store, node, name, &shown);
     let entry = |path: &str, meta: &Value| ArrayEntry {
         path: path.to_string(),
         shape: meta["shape"]
@@ -247,15 +231,9 @@ fn list_remote(r: &remote::RemoteStore, store: &Storage) -> Result<Vec<ArrayEntr
                 continue;
             };
             let dir = dir.trim_end_matches('/');
-            let sk = StoreKey::new(rel).map_err(|e| Error::format(&shown, e.to_string()))?;
-            let Some(b) = store
-                .get(&sk)
-                .map_err(|e| Error::format(&shown, e.to_string()))?
-            else {
+            let Some(meta) = json_at(store, "", rel, &shown)? else {
                 continue;
             };
-            let meta: Value = serde_json::from_slice(&b)
-                .map_err(|e| Error::format(&shown, format!("{rel}: invalid JSON: {e}")))?;
             if meta.get("node_type").is_some_and(|t| t != "array") {
                 continue;
             }
@@ -295,25 +273,28 @@ impl Place {
     }
 }
 
+/// The JSON document `name` of `node` in any store; `None` if absent.
+fn json_at(store: &Storage, node: &str, name: &str, shown: &Path) -> Result<Option<Value>> {
+    let key = match node.trim_matches('/') {
+        "" => name.to_string(),
+        n => format!("{n}/{name}"),
+    };
+    let key = StoreKey::new(key).map_err(|e| Error::format(shown, e.to_string()))?;
+    match store
+        .get(&key)
+        .map_err(|e| Error::format(shown, format!("{name}: {e}")))?
+    {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::format(shown, format!("{name}: invalid JSON metadata: {e}"))),
+    }
+}
+
 /// A node's kind from its metadata keys in any store (a remote one: one
 /// request per key tried).
 fn node_kind_in(store: &Storage, node: &str, shown: &Path) -> Result<Option<Node>> {
-    let get = |name: &str| -> Result<Option<Value>> {
-        let key = match node.trim_matches('/') {
-            "" => name.to_string(),
-            n => format!("{n}/{name}"),
-        };
-        let key = StoreKey::new(key).map_err(|e| Error::format(shown, e.to_string()))?;
-        match store
-            .get(&key)
-            .map_err(|e| Error::format(shown, format!("{name}: {e}")))?
-        {
-            None => Ok(None),
-            Some(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| Error::format(shown, format!("{name}: invalid JSON metadata: {e}"))),
-        }
-    };
+    let get = |name: &str| json_at(store, node, name, shown);
     if let Some(v) = get("zarr.json")? {
         return match v.get("node_type").and_then(Value::as_str) {
             Some("array") => Ok(Some(Node::Array)),
