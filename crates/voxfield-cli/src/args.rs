@@ -290,7 +290,8 @@ pub enum VectorsCommand {
         /// coarsen:sparsity per level, e.g. 2:1,2:4,2:4 (point clouds are never thinned).
         #[arg(long, value_delimiter = ',', required = true)]
         factors: Vec<String>,
-        /// per_object (cross_object_metanode is not built yet).
+        /// per_object (zarr-vectors 0.9.2: objects keep ids and paths through shared metanodes) or
+        /// cross_object_metanode (the metanodes alone, as a point level without object ids).
         #[arg(long, default_value = "per_object")]
         method: String,
         /// random (a fresh draw per level among the surviving objects) or

@@ -8,9 +8,9 @@ use serde_json::json;
 use voxfield::vectors::{
     build_pyramid, itemsize, property_id, read_ply, read_tck, read_trk, read_trx,
     write_annotations, write_ply, write_points, write_points_watched, write_polylines, write_tck,
-    write_trk, write_trx, Aggregation, Attribute, Column, CrossLevel, Geometry, LasPoints,
-    NpyTable, PointInput, PointsOptions, Property, PropertyType, PyramidOptions, Store, Thinning,
-    Tracts, Watch,
+    write_trk, write_trx, Aggregation, Attribute, Coarsening, Column, CrossLevel, Geometry,
+    LasPoints, NpyTable, PointInput, PointsOptions, Property, PropertyType, PyramidOptions, Store,
+    Thinning, Tracts, Watch,
 };
 use voxfield_io::npy;
 
@@ -31,9 +31,11 @@ pub fn run(cmd: VectorsCommand) -> Result<()> {
             links,
             depth,
         } => {
-            if method != "per_object" {
-                bail!("--method {method}: only per_object is built so far");
-            }
+            let method = match method.as_str() {
+                "per_object" => Coarsening::PerObject,
+                "cross_object_metanode" => Coarsening::CrossObjectMetanode,
+                m => bail!("--method {m}: per_object or cross_object_metanode"),
+            };
             let thinning = match thinning.as_str() {
                 "random" => Thinning::Random { seed },
                 "spatial_coverage" => Thinning::SpatialCoverage { seed },
@@ -46,6 +48,7 @@ pub fn run(cmd: VectorsCommand) -> Result<()> {
                 l => bail!("--links {l}: explicit, implicit or none"),
             };
             let o = PyramidOptions {
+                method,
                 factors: parse_factors(&factors)?,
                 cross_level,
                 depth,

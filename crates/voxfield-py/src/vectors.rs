@@ -226,7 +226,7 @@ pub fn vectors_remove_level(py: Python<'_>, path: PathBuf, level: u64) -> PyResu
 /// `keep` (per level, the object rows kept, or None for all) replaces the
 /// thinning draw when given.
 #[pyfunction]
-#[pyo3(signature = (path, factors, cross_level="explicit", depth=1, thinning="random", seed=0, keep=None, aggregation=None))]
+#[pyo3(signature = (path, factors, cross_level="explicit", depth=1, thinning="random", seed=0, keep=None, aggregation=None, method="per_object"))]
 #[allow(clippy::too_many_arguments)]
 pub fn vectors_build_pyramid(
     py: Python<'_>,
@@ -238,8 +238,18 @@ pub fn vectors_build_pyramid(
     seed: u64,
     keep: Option<Vec<Option<Vec<usize>>>>,
     aggregation: Option<String>,
+    method: &str,
 ) -> PyResult<Vec<(u64, usize, usize)>> {
-    use voxfield::vectors::{Aggregation, CrossLevel, PyramidOptions, Thinning};
+    use voxfield::vectors::{Aggregation, Coarsening, CrossLevel, PyramidOptions, Thinning};
+    let method = match method {
+        "per_object" => Coarsening::PerObject,
+        "cross_object_metanode" => Coarsening::CrossObjectMetanode,
+        m => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "method {m:?}: per_object or cross_object_metanode"
+            )))
+        }
+    };
     let cross_level = match cross_level {
         "none" => CrossLevel::None,
         "implicit" => CrossLevel::Implicit,
@@ -265,6 +275,7 @@ pub fn vectors_build_pyramid(
         .transpose()
         .map_err(py_err)?;
     let o = PyramidOptions {
+        method,
         factors,
         cross_level,
         depth,

@@ -380,6 +380,41 @@ def test_pyramid_refusals(tmp_path):
     assert vv.list_resolution_levels(path) == [0, 1]
 
 
+def test_cross_object_metanode_levels_are_the_metanodes_alone(tmp_path):
+    """cross_object_metanode: the same metanodes per_object makes (float64 means of the kept objects'
+    vertices per bin, checked by hand), with no object index; zarr-vectors reads the level as points;
+    deeper levels coarsen it as points; aggregated attributes ride along."""
+    rng = np.random.default_rng(8)
+    lines = [np.cumsum(rng.normal(0, 3, (30, 3)), axis=0) + 40 for _ in range(12)]
+    fa = {"fa": [rng.random(len(x)).astype(np.float32) for x in lines]}
+    paths = {}
+    for m in ("per_object", "cross_object_metanode"):
+        paths[m] = tmp_path / f"{m}.zarrvectors"
+        vv.write_polylines(paths[m], lines, chunk_shape=(16, 16, 16), bin_shape=(4, 4, 4), vertex_attributes=fa)
+        vv.build_pyramid(paths[m], factors=[(2, 1), (2, 1)], method=m, aggregation="mean")
+    a, b = (vv.read_points(paths[m], level=1, attribute_names=["fa"]) for m in paths)
+    np.testing.assert_array_equal(a["positions"], b["positions"])
+    np.testing.assert_array_equal(a["vertex_attributes"]["fa"], b["vertex_attributes"]["fa"])
+    allv = np.concatenate(lines)
+    keys, inv = np.unique(np.floor(allv.astype(np.float32) / 8.0), axis=0, return_inverse=True)
+    means = np.stack([np.bincount(inv.ravel(), weights=allv.astype(np.float32)[:, d].astype(np.float64))
+                      for d in range(3)], 1) / np.bincount(inv.ravel())[:, None]
+    got = b["positions"]
+    assert len(got) == len(keys)
+    np.testing.assert_allclose(got[np.lexsort(got.T[::-1])], means.astype(np.float32)[np.lexsort(means.T[::-1])],
+                               rtol=1e-6)
+    lvl = vv.info(paths["cross_object_metanode"])["levels"][1]["metadata"]
+    assert "cross_object_metanode" in json.dumps(lvl) and "preserves_object_ids" not in json.dumps(lvl), lvl
+    assert not (paths["cross_object_metanode"] / "1" / "object_index").exists()
+    assert (paths["per_object"] / "1" / "object_index").exists()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same(vv.read_points(paths["cross_object_metanode"], level=2),
+             zv_points.read_points(str(paths["cross_object_metanode"]), level=2))
+    with pytest.raises(Exception, match="per_object or cross_object_metanode"):
+        vv.build_pyramid(tmp_path / "x.zarrvectors", factors=[(2, 1)], method="nope")
+
+
 def test_a_crashed_build_leaves_a_readable_store(tmp_path):
     """A level being built lives under a dot name until it is complete: a crash leaves it
     there, invisible to both libraries, and the finished levels stay readable."""

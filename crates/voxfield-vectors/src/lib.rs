@@ -36,7 +36,8 @@ pub use las::LasPoints;
 pub use objects::Objects;
 pub use polylines::{write_polylines, LinesSummary};
 pub use pyramid::{
-    build_pyramid, Aggregation, CrossLevel, LevelSummary, PyramidOptions, Thinning, Watch,
+    build_pyramid, Aggregation, CrossLevel, LevelSummary, Method as Coarsening, PyramidOptions,
+    Thinning, Watch,
 };
 pub use store::{LevelInfo, Points, Store};
 pub use write::{write_points, write_points_coords, Attribute, PointsOptions};

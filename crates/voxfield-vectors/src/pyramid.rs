@@ -88,9 +88,32 @@ impl Aggregation {
     }
 }
 
+/// How a coarse level treats objects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Method {
+    /// zarr-vectors 0.9.2's: metanodes shared across objects, every kept
+    /// object keeps its id and its path through them.
+    #[default]
+    PerObject,
+    /// The metanodes alone: the kept objects' vertices merged per bin into
+    /// one point level with no object index (a density summary of many
+    /// streamlines or graphs; deeper levels coarsen it as points).
+    CrossObjectMetanode,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::PerObject => "per_object",
+            Method::CrossObjectMetanode => "cross_object_metanode",
+        }
+    }
+}
+
 /// A pyramid build.
 #[derive(Clone, Debug)]
 pub struct PyramidOptions {
+    pub method: Method,
     /// Per level: (coarsen factor ≥ 1, sparsity factor ≥ 1).
     pub factors: Vec<(f64, f64)>,
     pub cross_level: CrossLevel,
@@ -709,9 +732,12 @@ fn coarsen(
             place[i] = (k, f as u64);
         }
     }
+    // Objects keep their ids and paths (per_object) or dissolve into the
+    // metanodes (cross_object_metanode).
+    let keep_ids = has_objects && o.method == Method::PerObject;
     // Manifests: each kept object's metanodes, consecutive repeats collapsed.
     let mut manifests = vec![EMPTY_MANIFEST.to_vec(); objects.len()];
-    if has_objects {
+    if keep_ids {
         let mut at = 0;
         for &r in &keep {
             let n = objects[r].len();
@@ -748,7 +774,7 @@ fn coarsen(
             .collect();
         write_arrays_meta(&grid, &tmp, &nonempty, &metas)?;
         let mut present = vec!["vertices"];
-        if has_objects {
+        if keep_ids {
             write_object_index(&tmp, d, &manifests, &ids, true)?;
             copy_object_attributes(&src_dir, &tmp, &keep)?;
             present.push("object_index");
@@ -756,8 +782,8 @@ fn coarsen(
         if !aggregated.is_empty() {
             present.push("vertex_attributes");
         }
-        let objects_in = if has_objects { objects.len() } else { 0 };
-        let level = level_json(target, sparsity, m, &present, has_objects, objects_in, o);
+        let objects_in = if keep_ids { objects.len() } else { 0 };
+        let level = level_json(target, sparsity, m, &present, keep_ids, objects_in, o);
         write_json(&tmp, &group(json!({"zarr_vectors_level": level})))
     })();
     if let Err(e) = built {
@@ -766,11 +792,11 @@ fn coarsen(
     }
     let dir = store.path.join(target.to_string());
     std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
-    add_level_to_root(store, target, bin, base_bin, has_objects)?;
+    add_level_to_root(store, target, bin, base_bin, keep_ids)?;
     Ok(LevelSummary {
         level: target,
         vertices: m,
-        objects: if has_objects { keep.len() } else { 0 },
+        objects: if keep_ids { keep.len() } else { 0 },
     })
 }
 
@@ -883,7 +909,7 @@ fn level_json(
     o: &PyramidOptions,
 ) -> Value {
     let mut level = json!({"level": target, "object_sparsity": 1.0 / sparsity,
-        "vertex_count": vertices, "coarsening_method": "per_object", "parent_level": target - 1,
+        "vertex_count": vertices, "coarsening_method": o.method.name(), "parent_level": target - 1,
         "arrays_present": present, "inherited_num_objects": objects, "shared_fragments": true});
     if has_objects {
         level["preserves_object_ids"] = json!(true);

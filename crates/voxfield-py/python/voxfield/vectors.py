@@ -237,9 +237,9 @@ def build_pyramid(store_path: Any, factors: Sequence[tuple[float, float]], *,
     attributes to coarse levels; ``sparsity_strategy='spatial_coverage'`` keeps one
     object per occupied bin first; random thinning draws among the objects alive at the
     source level with a fresh seed per level. ``single_seed=True`` instead reproduces
-    0.9.2's draws exactly (numpy's ``default_rng(sparsity_seed)`` at every level)."""
-    if method != "per_object":
-        raise ValueError(f"method {method!r}: only 'per_object' is implemented")
+    0.9.2's draws exactly (numpy's ``default_rng(sparsity_seed)`` at every level).
+    ``method='cross_object_metanode'`` keeps the metanodes alone: the kept objects'
+    vertices merged per bin into a point level without object ids."""
     factors = [(float(c), float(s)) for c, s in factors]
     keep = None
     if single_seed:
@@ -249,7 +249,7 @@ def build_pyramid(store_path: Any, factors: Sequence[tuple[float, float]], *,
     seed = 0 if sparsity_seed is None else int(sparsity_seed)
     levels = _voxfield.vectors_build_pyramid(os.fspath(store_path), factors, str(cross_level_storage),
                                              int(cross_level_depth), str(sparsity_strategy), seed, keep,
-                                             aggregation)
+                                             aggregation, str(method))
     return {"levels_created": len(levels), "levels": [lv for lv, _, _ in levels],
             "vertex_counts": [v for _, v, _ in levels], "objects_kept": [k for _, _, k in levels],
             "method": method, "cross_level_depth": cross_level_depth,
