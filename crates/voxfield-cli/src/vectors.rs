@@ -372,11 +372,7 @@ fn read_tracts(s: &Store, level: u64, bbox: Option<&[f64]>, out: &Path, t: Insta
             s.dims
         );
     }
-    if let Some(b) = bbox {
-        if b.len() != 6 || (0..3).any(|a| b[a].is_nan() || b[a + 3].is_nan() || b[a] > b[a + 3]) {
-            bail!("--bbox needs 6 numbers, min corner then max, with min ≤ max");
-        }
-    }
+    let bbox = parse_bbox(bbox, 3)?;
     let o = s.read_objects(level)?;
     let size = itemsize(&o.dtype).unwrap_or(4);
     let all: Vec<f64> = o
@@ -393,9 +389,9 @@ fn read_tracts(s: &Store, level: u64, bbox: Option<&[f64]>, out: &Path, t: Insta
     let (mut positions, mut offsets) = (vec![], vec![0]);
     for w in o.offsets.windows(2) {
         let line = &all[w[0] * 3..w[1] * 3];
-        let inside = bbox.is_none_or(|b| {
+        let inside = bbox.as_ref().is_none_or(|(lo, hi)| {
             line.chunks_exact(3)
-                .any(|p| (0..3).all(|a| p[a] >= b[a] && p[a] <= b[a + 3]))
+                .any(|p| (0..3).all(|a| p[a] >= lo[a] && p[a] <= hi[a]))
         });
         if inside {
             positions.extend_from_slice(line);

@@ -850,6 +850,7 @@ def test_trx_in_and_out_against_trx_python(tmp_path):
         forged("offs.trx", **{"offsets.uint64": np.array([0, 5, 3] + [7] * 38, "<u8").tobytes()}): "offsets",
         forged("grp.trx", **{"groups/left.uint32": np.array([99], "<u4").tobytes()}): "past NB_STREAMLINES",
         forged("dtype.trx", **{"dps/w.complex64": b"\0" * 8}): "dtype",
+        forged("width.trx", **{"dpv/x.99999999999999999.float32": b"\0" * 8}): "99999999999999999 × float32",
         forged("nan.trx", **{"positions.3.float16": np.full(len(entries["positions.3.float16"]) // 2, np.nan,
                                                               "<f2").tobytes()}): "non-finite",
     }

@@ -220,23 +220,21 @@ pub fn read_trx(path: &Path) -> Result<Tracts> {
     if nl == 0 || nv == 0 {
         return Ok(t);
     }
+    // In u128: a forged width (`dpv/x.99999999999999999.float32`) must not overflow.
     let need = |e: &Entry, rows: u64, bytes: &[u8], rel: &str| -> Result<()> {
-        let want = rows
-            .checked_mul((e.width * dtype_size(&e.dtype).expect("checked")) as u64)
-            .filter(|&w| w == bytes.len() as u64);
-        match want {
-            Some(_) => Ok(()),
-            None => Err(bad(
-                path,
-                format!(
-                    "{rel}: {} bytes, but {rows} rows of {} × {} need {}",
-                    bytes.len(),
-                    e.width,
-                    e.dtype,
-                    rows as u128 * (e.width * dtype_size(&e.dtype).expect("checked")) as u128
-                ),
-            )),
+        let want = rows as u128 * e.width as u128 * dtype_size(&e.dtype).expect("checked") as u128;
+        if want == bytes.len() as u128 {
+            return Ok(());
         }
+        Err(bad(
+            path,
+            format!(
+                "{rel}: {} bytes, but {rows} rows of {} × {} need {want}",
+                bytes.len(),
+                e.width,
+                e.dtype
+            ),
+        ))
     };
     let (mut positions, mut offsets) = (None, None);
     let mut groups = vec![];

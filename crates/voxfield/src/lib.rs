@@ -244,6 +244,22 @@ pub fn field_of_source<'a>(
     source_id: u64,
 ) -> Result<Box<dyn Field + 'a>> {
     let info = src.info();
+    // Chunked sampling numbers chunks linearly; a grid past usize (a forged
+    // shape) would wrap those numbers onto the wrong chunks.
+    let grid = voxfield_core::chunk_grid(info);
+    if src.contiguous().is_none()
+        && grid
+            .iter()
+            .try_fold(1usize, |a, &g| a.checked_mul(g))
+            .is_none_or(|n| n == usize::MAX)
+    {
+        return Err(Error::format(
+            &info.path,
+            format!(
+                "a chunk grid of {grid:?} chunks is too large to sample (more than 2^64 chunks)"
+            ),
+        ));
+    }
     let to_index = if world {
         Some(
             affine
