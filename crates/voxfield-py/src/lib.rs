@@ -687,5 +687,13 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vectors::vectors_build_pyramid, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::fit_rbf, m)?)?;
     m.add_function(wrap_pyfunction!(rbf::load_model, m)?)?;
+    m.add_function(wrap_pyfunction!(rbf::rbf_check_options, m)?)?;
+    m.add_function(wrap_pyfunction!(rbf::rbf_tile_grid, m)?)?;
+    m.add_function(wrap_pyfunction!(rbf::rbf_route, m)?)?;
+    m.add_function(wrap_pyfunction!(rbf::rbf_prepare_tile, m)?)?;
+    m.add_function(wrap_pyfunction!(rbf::rbf_plan_tiles, m)?)?;
+    m.add_function(wrap_pyfunction!(rbf::rbf_halo, m)?)?;
+    m.add_function(wrap_pyfunction!(rbf::rbf_solve_tile, m)?)?;
+    m.add_function(wrap_pyfunction!(rbf::rbf_assemble, m)?)?;
     Ok(())
 }

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use voxfield::rbf::{Duplicates, FitOptions, Ramp, RbfModel};
+use pyo3::types::PyBytes;
+use voxfield::rbf::{
+    blend::DomainGrid, file, parts, Census, Duplicates, FitOptions, Plan, Ramp, RbfModel, Spread,
+};
 
 use crate::py_err;
 
@@ -30,38 +33,34 @@ pub(crate) unsafe fn f64s_mut<'a>(addr: usize, len: usize) -> &'a mut [f64] {
     unsafe { std::slice::from_raw_parts_mut(addr as *mut f64, len) }
 }
 
-/// Fits (n, dim) points and (n, channels) values with the GIL released.
-#[pyfunction]
-#[allow(clippy::too_many_arguments)]
-pub fn fit_rbf(
-    py: Python<'_>,
-    points_addr: usize,
-    n: usize,
-    dim: usize,
-    values_addr: usize,
-    channels: usize,
-    kernel: &str,
-    degree: Option<i32>,
-    smoothing: f64,
-    shape: Option<f64>,
-    points_per_cell: Option<usize>,
-    overlap: f64,
-    ramp: &str,
-    duplicates: &str,
-) -> PyResult<Model> {
-    let opts = FitOptions {
+/// Fit options as the Python layer passes them: (kernel, degree, smoothing,
+/// shape, points_per_cell, overlap, ramp, duplicates).
+type OptArgs = (
+    String,
+    Option<i32>,
+    f64,
+    Option<f64>,
+    Option<usize>,
+    f64,
+    String,
+    String,
+);
+
+fn fit_options(args: &OptArgs) -> PyResult<FitOptions> {
+    let (kernel, degree, smoothing, shape, points_per_cell, overlap, ramp, duplicates) = args;
+    Ok(FitOptions {
         kernel: kernel.parse().map_err(py_err)?,
-        degree,
-        smoothing,
-        shape,
-        points_per_cell,
-        overlap,
+        degree: *degree,
+        smoothing: *smoothing,
+        shape: *shape,
+        points_per_cell: *points_per_cell,
+        overlap: *overlap,
         ramp: Ramp::parse(ramp).ok_or_else(|| {
             PyValueError::new_err(format!(
                 "ramp must be 'smooth', 'linear' or 'quintic', not {ramp:?}"
             ))
         })?,
-        duplicates: match duplicates {
+        duplicates: match duplicates.as_str() {
             "merge" => Duplicates::Merge,
             "reject" => Duplicates::Reject,
             d => {
@@ -71,11 +70,244 @@ pub fn fit_rbf(
             }
         },
         ..Default::default()
-    };
+    })
+}
+
+/// Fits (n, dim) points and (n, channels) values with the GIL released.
+#[pyfunction]
+pub fn fit_rbf(
+    py: Python<'_>,
+    points_addr: usize,
+    n: usize,
+    dim: usize,
+    values_addr: usize,
+    channels: usize,
+    opts: OptArgs,
+) -> PyResult<Model> {
+    let opts = fit_options(&opts)?;
     // SAFETY: the Python layer passed C-contiguous float64 arrays of these sizes.
     let (pts, vals) = unsafe { (f64s(points_addr, n * dim), f64s(values_addr, n * channels)) };
     let inner = py
         .detach(|| voxfield::rbf::fit(pts, dim, vals, channels, &opts, &|_, _| {}))
+        .map_err(py_err)?;
+    Ok(Model { inner })
+}
+
+/// Checks fit options for `dim`-D points with `channels` values (before a Dask
+/// fit starts any task).
+#[pyfunction]
+pub fn rbf_check_options(dim: usize, channels: usize, opts: OptArgs) -> PyResult<()> {
+    fit_options(&opts)?.check(dim, channels).map_err(py_err)?;
+    Ok(())
+}
+
+fn grid_of(json: &str) -> PyResult<DomainGrid> {
+    serde_json::from_str(json).map_err(|e| PyValueError::new_err(format!("bad grid: {e}")))
+}
+
+macro_rules! to_json {
+    ($v:expr) => {
+        serde_json::to_string($v).expect("plain data")
+    };
+}
+
+/// The tile grid (JSON) of about `target` tiles over the box [lo, hi].
+#[pyfunction]
+pub fn rbf_tile_grid(lo: Vec<f64>, hi: Vec<f64>, target: usize) -> PyResult<String> {
+    Ok(to_json!(
+        &parts::tile_grid(&lo, &hi, target).map_err(py_err)?
+    ))
+}
+
+/// Writes the tile of each of n points into an int64 buffer.
+#[pyfunction]
+pub fn rbf_route(
+    py: Python<'_>,
+    grid: &str,
+    points_addr: usize,
+    n: usize,
+    out_addr: usize,
+) -> PyResult<()> {
+    let tiles = grid_of(grid)?;
+    // SAFETY: the Python layer passed an (n, dim) float64 array and an n-int64 buffer.
+    let (pts, out) = unsafe {
+        (
+            f64s(points_addr, n * tiles.dim),
+            std::slice::from_raw_parts_mut(out_addr as *mut i64, n),
+        )
+    };
+    py.detach(|| {
+        for (o, t) in out.iter_mut().zip(parts::route(&tiles, pts)) {
+            *o = t as i64;
+        }
+    });
+    Ok(())
+}
+
+/// Prepares a tile (rows sorted by key): merges duplicates into the first m rows
+/// of the output buffers and returns (m, census JSON, spread JSON).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn rbf_prepare_tile(
+    py: Python<'_>,
+    points_addr: usize,
+    n: usize,
+    dim: usize,
+    values_addr: usize,
+    channels: usize,
+    keys_addr: usize,
+    duplicates: &str,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    out: (usize, usize, usize),
+) -> PyResult<(usize, String, String)> {
+    let policy = fit_options(&(
+        "tps".into(),
+        None,
+        0.0,
+        None,
+        None,
+        0.25,
+        "smooth".into(),
+        duplicates.into(),
+    ))?
+    .duplicates;
+    // SAFETY: the Python layer passed C-contiguous arrays of these sizes (keys
+    // int64 >= 0, read as u64) and output buffers of the same sizes.
+    let (pts, vals, keys) = unsafe {
+        (
+            f64s(points_addr, n * dim),
+            f64s(values_addr, n * channels),
+            std::slice::from_raw_parts(keys_addr as *const u64, n),
+        )
+    };
+    let tile = py
+        .detach(|| parts::prepare_tile(pts, dim, vals, channels, keys, policy, &lo, &hi))
+        .map_err(py_err)?;
+    let m = tile.keys.len();
+    // SAFETY: as above; m <= n.
+    unsafe {
+        f64s_mut(out.0, m * dim).copy_from_slice(&tile.points);
+        f64s_mut(out.1, m * channels).copy_from_slice(&tile.values);
+        std::slice::from_raw_parts_mut(out.2 as *mut u64, m).copy_from_slice(&tile.keys);
+    }
+    Ok((m, to_json!(&tile.census), to_json!(&tile.spread)))
+}
+
+fn census_of(json: &str) -> PyResult<Census> {
+    serde_json::from_str(json).map_err(|e| PyValueError::new_err(format!("bad census: {e}")))
+}
+
+/// Merges the tiles' censuses and spreads and checks them as a local fit does:
+/// (census JSON, domain grid JSON).
+#[pyfunction]
+pub fn rbf_plan_tiles(
+    censuses: Vec<String>,
+    spreads: Vec<String>,
+    opts: OptArgs,
+) -> PyResult<(String, String)> {
+    let censuses = censuses
+        .iter()
+        .map(|c| census_of(c))
+        .collect::<PyResult<Vec<_>>>()?;
+    let spreads = spreads
+        .iter()
+        .map(|s| serde_json::from_str(s))
+        .collect::<Result<Vec<Spread>, _>>()
+        .map_err(|e| PyValueError::new_err(format!("bad spread: {e}")))?;
+    let (census, plan) =
+        parts::plan_tiles(&censuses, &spreads, &fit_options(&opts)?).map_err(py_err)?;
+    Ok((to_json!(&census), to_json!(&plan.grid)))
+}
+
+fn plan_of(census: &str, opts: &OptArgs) -> PyResult<(Census, Plan)> {
+    let census = census_of(census)?;
+    let plan = Plan::new(&census, &fit_options(opts)?).map_err(py_err)?;
+    Ok((census, plan))
+}
+
+/// The box of tile `tile` widened by `halo` domain sizes, and the tiles meeting
+/// it: (lo, hi, tiles).
+#[pyfunction]
+pub fn rbf_halo(
+    census: &str,
+    opts: OptArgs,
+    grid: &str,
+    tile: usize,
+    halo: f64,
+) -> PyResult<(Vec<f64>, Vec<f64>, Vec<usize>)> {
+    let (_, plan) = plan_of(census, &opts)?;
+    let tiles = grid_of(grid)?;
+    if tile >= tiles.len() {
+        return Err(PyValueError::new_err(format!("no tile {tile}")));
+    }
+    let (lo, hi) = plan.halo(&tiles, tile, halo);
+    let meet = parts::tiles_meeting(&tiles, &lo, &hi);
+    Ok((lo[..plan.dim].to_vec(), hi[..plan.dim].to_vec(), meet))
+}
+
+/// Solves a tile's domains (its own, or `domains`) from n rows sorted by key
+/// that hold every point inside the box [lo, hi]: (the cells as bytes, the
+/// domains it could not see).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn rbf_solve_tile<'py>(
+    py: Python<'py>,
+    census: &str,
+    opts: OptArgs,
+    grid: &str,
+    tile: usize,
+    domains: Option<Vec<usize>>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    points_addr: usize,
+    n: usize,
+    values_addr: usize,
+) -> PyResult<(Bound<'py, PyBytes>, Vec<usize>)> {
+    let (_, plan) = plan_of(census, &opts)?;
+    let tiles = grid_of(grid)?;
+    let (dim, c) = (plan.dim, plan.channels);
+    if tile >= tiles.len() || lo.len() != dim || hi.len() != dim {
+        return Err(PyValueError::new_err(format!(
+            "tile {tile} of {}, box of {} and {} coordinates",
+            tiles.len(),
+            lo.len(),
+            hi.len()
+        )));
+    }
+    let mut seen = ([0.0; 3], [0.0; 3]);
+    seen.0[..dim].copy_from_slice(&lo);
+    seen.1[..dim].copy_from_slice(&hi);
+    // SAFETY: the Python layer passed C-contiguous float64 arrays of these sizes.
+    let (pts, vals) = unsafe { (f64s(points_addr, n * dim), f64s(values_addr, n * c)) };
+    let (bytes, unseen) = py
+        .detach(|| {
+            let domains = domains.unwrap_or_else(|| plan.owned_by(&tiles, tile));
+            let solved = plan.solve(pts, vals, &domains, Some(seen), &|_, _| {})?;
+            Ok::<_, voxfield::Error>((file::encode_cells(&solved.cells, dim), solved.unseen))
+        })
+        .map_err(py_err)?;
+    Ok((PyBytes::new(py, &bytes), unseen))
+}
+
+/// The model of every tile's cells.
+#[pyfunction]
+pub fn rbf_assemble(
+    py: Python<'_>,
+    census: &str,
+    opts: OptArgs,
+    cells: Vec<Bound<'_, PyBytes>>,
+) -> PyResult<Model> {
+    let (census, plan) = plan_of(census, &opts)?;
+    let blobs: Vec<&[u8]> = cells.iter().map(|b| b.as_bytes()).collect();
+    let inner = py
+        .detach(|| {
+            let mut all = Vec::new();
+            for b in blobs {
+                all.extend(file::decode_cells(b, plan.dim, plan.channels, plan.kernel)?);
+            }
+            parts::assemble_tiles(&plan, &census, all)
+        })
         .map_err(py_err)?;
     Ok(Model { inner })
 }

@@ -123,3 +123,62 @@ def test_a_killed_worker_changes_nothing(client, store):
     os.kill(pids[sorted(pids)[0]], signal.SIGKILL)
     got = future.result(timeout=120)
     np.testing.assert_array_equal(got, vf.open(str(root / "v.zarr")).sample(pts))
+
+
+def _awkward_samples(n, dim, seed):
+    """Uniform samples plus a dense cluster (split domains), a lone far point (grown cells
+    that reach past a tile's halo) and exact duplicates with other values (merged)."""
+    rng = np.random.default_rng(seed)
+    p = np.vstack([rng.random((n, dim)), 0.3 + 0.01 * rng.random((n // 8, dim)), np.full((1, dim), 2.5)])
+    p = np.vstack([p, p[::37]])
+    v = np.sin(3 * p[:, 0]) + p[:, 1] ** 2 + (p[:, -1] if dim == 3 else 0)
+    v[-len(p[::37]):] += 1.0
+    return p, v
+
+
+@pytest.mark.filterwarnings("ignore:merged")
+def test_fit_rbf_on_two_workers_is_the_local_fit(client, tmp_path):
+    for dim, tiles, chans in ((2, 16, 1), (3, 8, 2)):
+        p, v = _awkward_samples(12000, dim, 4 + dim)
+        if chans == 2:
+            v = np.stack([v, np.cos(v)], axis=1)
+        local = vf.rbf.RBFInterpolator(p, v, points_per_cell=60)
+        model = vd.fit_rbf(da.from_array(p, chunks=(2500, dim)), da.from_array(v, chunks=3100), points_per_cell=60,
+                           tiles=tiles, path=tmp_path / f"m{dim}.vxr")
+        assert model.info == local.info
+        rep = model.fit_report
+        assert rep["tiles"] > 4 and rep["rounds"] > 1 and rep["unseen"][-1] == 0, rep
+        q = np.random.default_rng(9).uniform(-0.1, 2.6, (4000, dim))
+        np.testing.assert_array_equal(model(q), local(q))
+        # The saved model pickles to the workers like any other.
+        got = vd.sample(str(tmp_path / f"m{dim}.vxr"), da.from_array(q, chunks=(1000, dim))).compute()
+        np.testing.assert_array_equal(got, local(q))
+    # numpy input, one tile, the default tile count: still the local fit.
+    p, v = _awkward_samples(3000, 2, 1)
+    np.testing.assert_array_equal(vd.fit_rbf(p, v)(p[:500]), vf.rbf.RBFInterpolator(p, v)(p[:500]))
+
+
+def test_fit_rbf_refuses_what_a_local_fit_refuses(client):
+    p, v = _awkward_samples(2000, 2, 3)
+    chunked = lambda a: da.from_array(a, chunks=700)  # noqa: E731
+    bad = p.copy()
+    bad[1500, 1] = np.nan
+    with pytest.raises(ValueError, match="point 1500 has a non-finite coordinate"):
+        vd.fit_rbf(chunked(bad), chunked(v), tiles=4)
+    with pytest.raises(ValueError, match=r"points \d+ and \d+ have the same coordinates") as e:
+        vd.fit_rbf(chunked(p), chunked(v), tiles=4, duplicates="reject")
+    a, b = (int(w) for w in str(e.value).split()[1:4:2])  # named by their rows in the whole input
+    assert a < b and (p[a] == p[b]).all()
+    line = np.stack([np.arange(300.0), 2 * np.arange(300.0)], axis=1)
+    with pytest.raises(ValueError, match="collinear"):
+        vd.fit_rbf(chunked(line), chunked(np.ones(300)), tiles=4)
+    with pytest.raises(ValueError, match="no points"):
+        vd.fit_rbf(np.zeros((0, 2)), np.zeros(0))
+    with pytest.raises(ValueError, match="one row per point"):
+        vd.fit_rbf(chunked(p), chunked(v[:-1]))
+    with pytest.raises(ValueError, match="kernel"):
+        vd.fit_rbf(chunked(p), chunked(v), kernel="sinc")
+    with pytest.raises(ValueError, match="overlap"):
+        vd.fit_rbf(chunked(p), chunked(v), overlap=0.9)
+    with pytest.raises(TypeError, match="numeric"):
+        vd.fit_rbf(chunked(p.astype(str)), chunked(v))

@@ -56,6 +56,73 @@ fn f64s(w: &mut impl Write, v: &[f64]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One cell record (see the module doc).
+fn write_cell(w: &mut impl Write, c: &Cell, dim: usize) -> std::io::Result<()> {
+    let b = &c.bounds;
+    let mut fixed = Vec::with_capacity(14);
+    fixed.extend_from_slice(&b.lo);
+    fixed.extend_from_slice(&b.hi);
+    fixed.extend_from_slice(&b.width);
+    fixed.extend_from_slice(&c.centre);
+    fixed.push(c.scale);
+    fixed.push(c.kernel.shape);
+    f64s(w, &fixed)?;
+    let flags: Vec<u8> = b
+        .open_lo
+        .iter()
+        .chain(&b.open_hi)
+        .chain(std::iter::once(&c.grown))
+        .map(|&f| f as u8)
+        .chain(std::iter::once(0))
+        .collect();
+    w.write_all(&flags)?;
+    w.write_all(&(c.len(dim) as u64).to_le_bytes())?;
+    w.write_all(&(c.terms as u64).to_le_bytes())?;
+    f64s(w, &c.centres)?;
+    f64s(w, &c.lambda)?;
+    f64s(w, &c.poly)
+}
+
+/// The cells of solved domains as bytes (to ship them between processes): per
+/// domain its id and cell count (u64), then its cell records.
+pub fn encode_cells(cells: &[(usize, Vec<Cell>)], dim: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (g, list) in cells {
+        out.extend_from_slice(&(*g as u64).to_le_bytes());
+        out.extend_from_slice(&(list.len() as u64).to_le_bytes());
+        for c in list {
+            write_cell(&mut out, c, dim).expect("writing to memory");
+        }
+    }
+    out
+}
+
+/// Reads what [`encode_cells`] wrote for a model of `dim`-D points with
+/// `channels` values and `kernel`.
+pub fn decode_cells(
+    bytes: &[u8],
+    dim: usize,
+    channels: usize,
+    kernel: Kernel,
+) -> Result<Vec<(usize, Vec<Cell>)>> {
+    let mut r = Reader { b: bytes, at: 0 };
+    let mut out = Vec::new();
+    let bad = |m: String| Error::invalid(format!("bad cell bytes: {m}"));
+    while r.at < bytes.len() {
+        let g = r.u64().map_err(bad)?;
+        let count = r.u64().map_err(bad)?;
+        if count > (bytes.len() - r.at) / 136 {
+            return Err(bad(format!("{count} cells in {} bytes", bytes.len())));
+        }
+        let cells = (0..count)
+            .map(|_| read_cell(&mut r, dim, channels, kernel))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(bad)?;
+        out.push((g, cells));
+    }
+    Ok(out)
+}
+
 impl RbfModel {
     /// Writes the model to `path` atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -70,29 +137,7 @@ impl RbfModel {
             w.write_all(&(header.len() as u64).to_le_bytes())?;
             w.write_all(&header)?;
             for c in &self.cells {
-                let b = &c.bounds;
-                let mut fixed = Vec::with_capacity(14);
-                fixed.extend_from_slice(&b.lo);
-                fixed.extend_from_slice(&b.hi);
-                fixed.extend_from_slice(&b.width);
-                fixed.extend_from_slice(&c.centre);
-                fixed.push(c.scale);
-                fixed.push(c.kernel.shape);
-                f64s(&mut w, &fixed)?;
-                let flags: Vec<u8> = b
-                    .open_lo
-                    .iter()
-                    .chain(&b.open_hi)
-                    .chain(std::iter::once(&c.grown))
-                    .map(|&f| f as u8)
-                    .chain(std::iter::once(0))
-                    .collect();
-                w.write_all(&flags)?;
-                w.write_all(&(c.len(self.info.dim) as u64).to_le_bytes())?;
-                w.write_all(&(c.terms as u64).to_le_bytes())?;
-                f64s(&mut w, &c.centres)?;
-                f64s(&mut w, &c.lambda)?;
-                f64s(&mut w, &c.poly)?;
+                write_cell(&mut w, c, self.info.dim)?;
             }
             let crc = w.hasher.clone().finalize();
             w.inner.write_all(&crc.to_le_bytes())?;
@@ -199,6 +244,52 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// One cell record (see the module doc).
+fn read_cell(
+    r: &mut Reader,
+    dim: usize,
+    channels: usize,
+    kernel: Kernel,
+) -> std::result::Result<Cell, String> {
+    let f = r.f64s(14)?;
+    let flags = r.take(8)?;
+    let m = r.u64()?;
+    let terms = r.u64()?;
+    if terms > 4 {
+        return Err(format!("bad cell record: {terms} polynomial terms"));
+    }
+    let centres = r.f64s(dim.checked_mul(m).ok_or("implausible count")?)?;
+    let lambda = r.f64s(channels.checked_mul(m).ok_or("implausible count")?)?;
+    let poly = r.f64s(channels * terms)?;
+    let arr = |i: usize| [f[i], f[i + 1], f[i + 2]];
+    let flag = |i: usize| [flags[i] != 0, flags[i + 1] != 0, flags[i + 2] != 0];
+    let scaled = Scaled {
+        kernel,
+        shape: f[13],
+    };
+    let buckets = kernel
+        .is_compact()
+        .then(|| Buckets::new(dim, m, &centres, 1.0 / scaled.shape));
+    Ok(Cell {
+        bounds: CellBox {
+            lo: arr(0),
+            hi: arr(3),
+            width: arr(6),
+            open_lo: flag(0),
+            open_hi: flag(3),
+        },
+        centre: arr(9),
+        scale: f[12],
+        kernel: scaled,
+        centres,
+        lambda,
+        poly,
+        terms,
+        buckets,
+        grown: flags[6] != 0,
+    })
+}
+
 fn parse(bytes: &[u8]) -> std::result::Result<RbfModel, String> {
     let len = check_head(bytes)?;
     if bytes.len() < 24 + len {
@@ -242,43 +333,7 @@ fn parse(bytes: &[u8]) -> std::result::Result<RbfModel, String> {
     }
     let mut cells = Vec::with_capacity(info.cells);
     for _ in 0..info.cells {
-        let f = r.f64s(14)?;
-        let flags = r.take(8)?;
-        let m = r.u64()?;
-        let terms = r.u64()?;
-        if terms > 4 {
-            return Err(format!("bad cell record: {terms} polynomial terms"));
-        }
-        let centres = r.f64s(dim.checked_mul(m).ok_or("implausible count")?)?;
-        let lambda = r.f64s(info.channels.checked_mul(m).ok_or("implausible count")?)?;
-        let poly = r.f64s(info.channels * terms)?;
-        let arr = |i: usize| [f[i], f[i + 1], f[i + 2]];
-        let flag = |i: usize| [flags[i] != 0, flags[i + 1] != 0, flags[i + 2] != 0];
-        let scaled = Scaled {
-            kernel,
-            shape: f[13],
-        };
-        let buckets = kernel
-            .is_compact()
-            .then(|| Buckets::new(dim, m, &centres, 1.0 / scaled.shape));
-        cells.push(Cell {
-            bounds: CellBox {
-                lo: arr(0),
-                hi: arr(3),
-                width: arr(6),
-                open_lo: flag(0),
-                open_hi: flag(3),
-            },
-            centre: arr(9),
-            scale: f[12],
-            kernel: scaled,
-            centres,
-            lambda,
-            poly,
-            terms,
-            buckets,
-            grown: flags[6] != 0,
-        });
+        cells.push(read_cell(&mut r, dim, info.channels, kernel)?);
     }
     if r.at != body.len() {
         return Err(format!(

@@ -18,16 +18,21 @@
 pub mod blend;
 pub mod buckets;
 pub mod cell;
+pub mod census;
 pub mod eval;
 pub mod file;
 pub mod grid;
 pub mod kernel;
 pub mod model;
+pub mod parts;
 mod solve;
+pub mod subdivide;
 mod sums;
 
 pub use blend::Ramp;
+pub use census::{Census, Spread};
 pub use eval::RbfField;
 pub use grid::GridVolume;
 pub use kernel::Kernel;
-pub use model::{fit, Duplicates, FitOptions, ModelInfo, RbfModel};
+pub use model::{assemble, fit, Duplicates, FitOptions, ModelInfo, RbfModel};
+pub use subdivide::{Plan, Solved};

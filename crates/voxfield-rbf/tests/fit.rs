@@ -453,3 +453,166 @@ fn non_finite_query_points_give_nan() {
     let got = eval(&m, &[f64::NAN, 0.5, 0.5, f64::INFINITY, 0.5, 0.5]);
     assert!(got[0].is_nan() && got[1].is_nan() && got[2].is_finite());
 }
+
+/// Fits as a Dask fit does, with every tile apart: route, prepare each tile in
+/// key order, plan, solve each tile's domains from its halo (widening for the
+/// domains it could not see), assemble. Returns the model and the halo rounds.
+fn fit_in_tiles(
+    pts: &[f64],
+    dim: usize,
+    vals: &[f64],
+    o: &FitOptions,
+    target: usize,
+) -> voxfield_core::Result<(RbfModel, usize)> {
+    use voxfield_rbf::parts::*;
+    let n = vals.len();
+    let lo: Vec<f64> = (0..dim)
+        .map(|a| {
+            pts.iter()
+                .skip(a)
+                .step_by(dim)
+                .cloned()
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    let hi: Vec<f64> = (0..dim)
+        .map(|a| {
+            pts.iter()
+                .skip(a)
+                .step_by(dim)
+                .cloned()
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .collect();
+    let tiles = tile_grid(&lo, &hi, target)?;
+    let ids = route(&tiles, pts);
+    let mut prepared = Vec::new();
+    for t in 0..tiles.len() {
+        let rows: Vec<usize> = (0..n).filter(|&i| ids[i] as usize == t).collect();
+        let tp: Vec<f64> = rows
+            .iter()
+            .flat_map(|&i| pts[i * dim..(i + 1) * dim].to_vec())
+            .collect();
+        let tv: Vec<f64> = rows.iter().map(|&i| vals[i]).collect();
+        let keys: Vec<u64> = rows.iter().map(|&i| i as u64).collect();
+        prepared.push(prepare_tile(
+            &tp,
+            dim,
+            &tv,
+            1,
+            &keys,
+            o.duplicates,
+            &lo,
+            &hi,
+        )?);
+    }
+    let censuses: Vec<_> = prepared.iter().map(|t| t.census.clone()).collect();
+    let spreads: Vec<_> = prepared.iter().map(|t| t.spread.clone()).collect();
+    let (census, plan) = plan_tiles(&censuses, &spreads, o)?;
+    let mut cells = Vec::new();
+    let mut todo: Vec<(usize, Option<Vec<usize>>)> = (0..tiles.len()).map(|t| (t, None)).collect();
+    let (mut halo, mut rounds) = (1.5, 0);
+    while !todo.is_empty() {
+        rounds += 1;
+        let mut next = Vec::new();
+        for (t, domains) in todo {
+            let (slo, shi) = plan.halo(&tiles, t, halo);
+            let mut rows: Vec<(u64, Vec<f64>, f64)> = Vec::new();
+            for u in tiles_meeting(&tiles, &slo, &shi) {
+                let p = &prepared[u];
+                let take: Vec<usize> = if u == t {
+                    (0..p.keys.len()).collect()
+                } else {
+                    rows_inside(&p.points, dim, &slo, &shi)
+                };
+                for i in take {
+                    rows.push((
+                        p.keys[i],
+                        p.points[i * dim..(i + 1) * dim].to_vec(),
+                        p.values[i],
+                    ));
+                }
+            }
+            rows.sort_by_key(|r| r.0);
+            let hp: Vec<f64> = rows.iter().flat_map(|r| r.1.clone()).collect();
+            let hv: Vec<f64> = rows.iter().map(|r| r.2).collect();
+            let domains = domains.unwrap_or_else(|| plan.owned_by(&tiles, t));
+            let solved = plan.solve(&hp, &hv, &domains, Some((slo, shi)), &quiet)?;
+            cells.extend(solved.cells);
+            if !solved.unseen.is_empty() {
+                next.push((t, Some(solved.unseen)));
+            }
+        }
+        todo = next;
+        halo *= 4.0;
+    }
+    Ok((assemble_tiles(&plan, &census, cells)?, rounds))
+}
+
+#[test]
+fn a_fit_in_tiles_is_the_local_fit() {
+    // 2-D and 3-D, with exact duplicates spread over the input, a dense cluster
+    // (split domains) and a sparse corner (grown cells that outreach the halo).
+    for (dim, target) in [(2, 9), (3, 8), (2, 1)] {
+        let (mut pts, mut vals) = scattered(6000, dim, 7 + dim as u64);
+        let mut r = Rng(99);
+        for _ in 0..1500 {
+            let p: Vec<f64> = (0..dim).map(|_| 0.3 + 0.01 * r.next()).collect();
+            vals.push(field(&p));
+            pts.extend(p);
+        }
+        for k in 0..dim {
+            pts.push(3.0 + k as f64 * 0.7);
+        }
+        vals.push(1.0);
+        for i in (0..400).map(|i| i * 13) {
+            let p = pts[i * dim..(i + 1) * dim].to_vec();
+            pts.extend(p);
+            vals.push(vals[i] + 1.0);
+        }
+        let o = opts(Kernel::ThinPlate, 60);
+        let local = fit(&pts, dim, &vals, 1, &o, &quiet).unwrap();
+        let (tiled, rounds) = fit_in_tiles(&pts, dim, &vals, &o, target).unwrap();
+        assert_eq!(tiled.info, local.info, "{dim}-D");
+        assert!(tiled.info.merged_duplicates == 400 && tiled.info.grown_cells > 0);
+        if target > 1 {
+            assert!(
+                rounds > 1,
+                "{dim}-D: the sparse corner should need a wider halo"
+            );
+        }
+        let (q, _) = scattered(2000, dim, 5);
+        let q: Vec<f64> = q.iter().map(|x| x * 3.5 - 0.2).collect();
+        let (a, b) = (eval(&local, &q), eval(&tiled, &q));
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+            "{dim}-D"
+        );
+    }
+}
+
+#[test]
+fn tiles_refuse_what_a_local_fit_refuses() {
+    let (pts, vals) = scattered(500, 2, 3);
+    let mut dup = pts.clone();
+    dup.extend_from_slice(&pts[20..22]);
+    let mut dv = vals.clone();
+    dv.push(0.0);
+    let reject = FitOptions {
+        duplicates: Duplicates::Reject,
+        ..opts(Kernel::ThinPlate, 50)
+    };
+    let e = fit_in_tiles(&dup, 2, &dv, &reject, 4)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("points 10 and 500"), "{e}");
+    let line: Vec<f64> = (0..200).flat_map(|i| [i as f64, 2.0 * i as f64]).collect();
+    let e = fit_in_tiles(&line, 2, &vec![1.0; 200], &opts(Kernel::ThinPlate, 50), 4)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("collinear"), "{e}");
+    let e = voxfield_rbf::parts::plan_tiles(&[], &[], &FitOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no points"), "{e}");
+}

@@ -43,9 +43,10 @@ pub mod env {
 
 /// Scattered interpolation: partition-of-unity RBF fits (`.vxr`) and their fields.
 pub mod rbf {
-    pub use voxfield_rbf::file;
+    pub use voxfield_rbf::{blend, file, parts};
     pub use voxfield_rbf::{
-        fit, Duplicates, FitOptions, GridVolume, Kernel, ModelInfo, Ramp, RbfField, RbfModel,
+        fit, Census, Duplicates, FitOptions, GridVolume, Kernel, ModelInfo, Plan, Ramp, RbfField,
+        RbfModel, Solved, Spread,
     };
 }
 

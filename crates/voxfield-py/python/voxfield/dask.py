@@ -2,7 +2,9 @@
 
 ``sample(source, points)`` samples a dask array of points block by block; ``to_dask(field,
 shape, chunks, bounds)`` is a lazy dask array of a field over a grid, so ``da.to_zarr`` rasterises
-or decompresses it across a cluster. A source is a path or URL (any volume ``voxfield.open``
+or decompresses it across a cluster; ``fit_rbf(points, values)`` fits an RBF model to dask arrays
+of samples too many for one machine's memory, its cells solved as tasks, and returns the model a
+local ``RBFInterpolator`` fit of the same samples makes. A source is a path or URL (any volume ``voxfield.open``
 takes, ``.vxn`` neural models included), an open ``voxfield.Volume``, or a
 ``voxfield.rbf.RBFInterpolator`` saved to / loaded from a ``.vxr`` file. Tasks carry the
 source's description (path or URL and options), never its data, and each worker process opens
@@ -12,18 +14,23 @@ it once and keeps it open (up to 16 sources per process, least recently used dro
 from __future__ import annotations
 
 import functools
+import json
+import math
 import os
 import pickle
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
 
 try:
+    import dask
     import dask.array as da
 except ImportError as e:  # pragma: no cover - exercised only without the extra
     raise ImportError("voxfield.dask needs dask: pip install 'voxfield[dask]'") from e
 
 import voxfield as _vf
+from voxfield import _voxfield
 from voxfield import rbf as _rbf
 
 
@@ -63,7 +70,7 @@ def _sample_block(block: np.ndarray, desc: bytes, options: dict) -> np.ndarray:
 
 def sample(source: Any, points: Any, **options: Any) -> "da.Array":
     """Values of ``source`` at ``points``, a dask (or numpy) array (N, D) in any chunking: a
-    dask array (N,) chunked like the points' rows. ``options`` are ``Volume.sample``'s
+    dask array (N,) chunked like the points' rows ((N, C) for a model of C value channels). ``options`` are ``Volume.sample``'s
     (method, mode, cval, dtype, world, affine). Equal to ``source.sample(points)`` in one
     process."""
     desc = _describe(source)
@@ -73,6 +80,11 @@ def sample(source: Any, points: Any, **options: Any) -> "da.Array":
         raise ValueError(f"points must be (N, D), got shape {pts.shape}")
     pts = pts.rechunk({1: -1})
     dtype = _dtype(field, options)
+    vshape = tuple(field._value_shape) if isinstance(field, _rbf.RBFInterpolator) else ()
+    if vshape:  # a model of several value channels: (N, C)
+        chunks = (pts.chunks[0],) + tuple((s,) for s in vshape)
+        return pts.map_blocks(_sample_block, desc, options, chunks=chunks, dtype=dtype,
+                              meta=np.empty((0,) * len(chunks), dtype))
     return pts.map_blocks(_sample_block, desc, options, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype))
 
 
@@ -128,3 +140,178 @@ def to_dask(field: Any, shape: Sequence[int] | None = None, chunks: Any = "auto"
     chunks = da.core.normalize_chunks(chunks, full, dtype=dtype)
     return da.map_blocks(_grid_block, desc, axes, options, chunks=chunks, dtype=dtype,
                          meta=np.empty((0,) * len(full), dtype))
+
+
+# ---- fit_rbf: a subdivided RBF fit as tasks -------------------------------------------------
+#
+# The samples are routed to the tiles of a coarse grid over their bounding box, so each tile's
+# points (duplicates included: equal coordinates share a tile) meet in one task, which merges
+# duplicates and reports the tile's census (counts, bounds, value range) and spread. The merged
+# census fixes the plan (the domain grid, the kernel's shape), exactly as a local fit of the
+# whole set would. Each tile then solves the domains whose centre it holds from its own points
+# and its neighbours' points within a halo of 1.5 domain sizes; a domain whose cell (grown to
+# reach enough points) would reach past the halo is solved again with a halo 4x wider. Every row
+# carries its index in the input (its key) and cells are solved in key order, so the cells are
+# those of a local fit, bit for bit.
+
+
+def _addr(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def _rows(p: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
+    p = np.ascontiguousarray(p, dtype=np.float64)
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    return p, v.reshape(len(v), -1)
+
+
+def _block_bounds(p: Any, v: Any, offset: int) -> tuple:
+    """A block's row count and bounding box, after refusing non-finite entries (named by
+    their row in the whole input)."""
+    p, v = _rows(p, v)
+    for arr, what in ((p, "coordinate"), (v, "value")):
+        bad = ~np.isfinite(arr).all(axis=1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"point {offset + i} has a non-finite {what} ({arr[i].tolist()})")
+    if len(p) == 0:
+        return 0, None, None
+    return len(p), p.min(axis=0), p.max(axis=0)
+
+
+def _route(p: Any, v: Any, offset: int, grid: str, ntiles: int) -> tuple:
+    """A block's rows split by tile: per tile (keys, points, values)."""
+    p, v = _rows(p, v)
+    ids = np.empty(len(p), dtype=np.int64)
+    _voxfield.rbf_route(grid, _addr(p), len(p), _addr(ids))
+    order = np.argsort(ids, kind="stable")
+    cut = np.searchsorted(ids[order], np.arange(ntiles + 1))
+    keys = offset + order.astype(np.int64)
+    return tuple((keys[a:b], p[order[a:b]], v[order[a:b]]) for a, b in zip(cut[:-1], cut[1:]))
+
+
+def _gather(pieces: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pieces of (keys, points, values) as one set sorted by key."""
+    keys = np.concatenate([k for k, _, _ in pieces])
+    order = np.argsort(keys, kind="stable")
+    pts = np.ascontiguousarray(np.concatenate([p for _, p, _ in pieces])[order])
+    vals = np.ascontiguousarray(np.concatenate([v for _, _, v in pieces])[order])
+    return np.ascontiguousarray(keys[order]), pts, vals
+
+
+def _tile(duplicates: str, lo: list, hi: list, *pieces: tuple) -> tuple:
+    """A tile's points with duplicates merged, its census and spread (JSON)."""
+    keys, pts, vals = _gather(pieces)
+    n, dim = pts.shape
+    c = vals.shape[1]
+    out = (np.empty_like(pts), np.empty_like(vals), np.empty_like(keys))
+    m, census, spread = _voxfield.rbf_prepare_tile(_addr(pts), n, dim, _addr(vals), c, _addr(keys), duplicates,
+                                                   lo, hi, tuple(_addr(o) for o in out))
+    return (out[2][:m], out[0][:m], out[1][:m]), census, spread
+
+
+def _tile_meta(tile: tuple) -> tuple[str, str]:
+    return tile[1], tile[2]
+
+
+def _lend(tile: tuple, lo: list, hi: list) -> tuple:
+    """The rows of a tile inside the box [lo, hi] (a neighbour's halo)."""
+    keys, pts, vals = tile[0]
+    inside = np.all((pts >= np.asarray(lo)) & (pts <= np.asarray(hi)), axis=1)
+    return keys[inside], pts[inside], vals[inside]
+
+
+def _solve(census: str, opts: tuple, grid: str, t: int, domains: list | None, lo: list, hi: list,
+           own: tuple, *lent: tuple) -> tuple[bytes, list]:
+    """The cells of tile t's domains (or of ``domains``) and the domains it could not see."""
+    _, pts, vals = _gather((own[0],) + lent)
+    return _voxfield.rbf_solve_tile(census, opts, grid, t, domains, lo, hi, _addr(pts), len(pts), _addr(vals))
+
+
+def fit_rbf(points: Any, values: Any, *, path: str | os.PathLike | None = None, tiles: int | None = None,
+            smoothing: float = 0.0, kernel: str = "thin_plate_spline", epsilon: float | None = None,
+            degree: int | None = None, support: float | None = None, points_per_cell: int | None = None,
+            overlap: float = 0.25, ramp: str = "smooth", duplicates: str = "merge") -> "_rbf.RBFInterpolator":
+    """Fits ``values`` (N,) or (N, C) at ``points`` (N, D), dask or numpy arrays in any row
+    chunking, on the current Dask scheduler (a ``distributed.Client`` if one is active): the
+    model equals ``voxfield.RBFInterpolator(points, values, ...)`` of the same samples (every
+    cell, hence every value, bit for bit). Options are ``RBFInterpolator``'s. ``path`` saves the
+    model (a ``.vxr`` file, so it pickles to workers for :func:`sample` and :func:`to_dask`).
+    ``tiles`` is how many parts the samples are split into (default about one per 250,000
+    samples, each at least ~4 domains wide per axis). Peak memory: a worker holds a tile and its
+    halo (about twice the tile), the driver the model's cells. ``result.fit_report`` tells the
+    tiles, halo rounds and tasks run."""
+    opts = _rbf._fit_args(kernel, epsilon, support, smoothing, degree, points_per_cell, overlap, ramp, duplicates)
+    pts = da.asarray(points)
+    if pts.ndim == 1:
+        pts = pts[:, None]
+    vals = da.asarray(values)
+    for arr, what in ((pts, "points"), (vals, "values")):
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{what} must be numeric, got dtype {arr.dtype}")
+    if pts.ndim != 2 or not 1 <= pts.shape[1] <= 3:
+        raise ValueError(f"points must have shape (N, D) with D = 1, 2 or 3, got {pts.shape}")
+    if any(math.isnan(c) for c in pts.chunks[0]):
+        pts = pts.compute_chunk_sizes()
+    if any(math.isnan(c) for c in vals.chunks[0]):
+        vals = vals.compute_chunk_sizes()
+    if vals.ndim == 0 or vals.shape[0] != pts.shape[0]:
+        raise ValueError(f"values must have one row per point: {pts.shape[0]} points, values shape {vals.shape}")
+    if pts.shape[0] == 0:
+        raise ValueError("no points to fit")
+    value_shape = vals.shape[1:]
+    vals = vals[:, None] if vals.ndim == 1 else vals.reshape(vals.shape[0], math.prod(value_shape))
+    dim, channels = pts.shape[1], vals.shape[1]
+    _voxfield.rbf_check_options(dim, channels, opts)
+    pts = pts.rechunk({1: -1})
+    vals = vals.rechunk((pts.chunks[0], -1))
+    pblocks, vblocks = pts.to_delayed().ravel(), vals.to_delayed().ravel()
+    offsets = np.concatenate([[0], np.cumsum(pts.chunks[0])[:-1]]).astype(np.int64).tolist()
+
+    bounds = dask.compute(*[dask.delayed(_block_bounds)(p, v, o) for p, v, o in zip(pblocks, vblocks, offsets)])
+    bounds = [b for b in bounds if b[0]]
+    if not bounds:
+        raise ValueError("no points to fit")
+    n = sum(b[0] for b in bounds)
+    lo = np.min([b[1] for b in bounds], axis=0).tolist()
+    hi = np.max([b[2] for b in bounds], axis=0).tolist()
+    if tiles is None:
+        ppc = opts[4] or (3000 if opts[0].startswith("wendland") else 200)
+        tiles = min(math.ceil(n / 250_000), 4096, max(1, n // (ppc * 4**dim)))
+    tiles = max(1, int(tiles))
+    grid = _voxfield.rbf_tile_grid(lo, hi, tiles)
+    ntiles = math.prod(json.loads(grid)["count"][:dim])
+
+    route = dask.delayed(_route, nout=ntiles)
+    routed = [route(p, v, o, grid, ntiles) for p, v, o in zip(pblocks, vblocks, offsets)]
+    made = [dask.delayed(_tile)(opts[7], lo, hi, *[r[t] for r in routed]) for t in range(ntiles)]
+    made = dask.persist(*made)
+    meta = dask.compute(*[dask.delayed(_tile_meta)(t) for t in made])
+    meta = [m for m in meta if json.loads(m[0])["input_points"]]  # (empty tiles have no bounds)
+    census, _ = _voxfield.rbf_plan_tiles([m[0] for m in meta], [m[1] for m in meta], opts)
+
+    blobs, report = [], {"tiles": ntiles, "rounds": 0, "unseen": [], "solve_tasks": 0}
+    todo: list[tuple[int, list | None]] = [(t, None) for t in range(ntiles)]
+    halo = 1.5
+    while todo:
+        tasks = []
+        for t, domains in todo:
+            lo_t, hi_t, meet = _voxfield.rbf_halo(census, opts, grid, t, halo)
+            lent = [dask.delayed(_lend)(made[u], lo_t, hi_t) for u in meet if u != t]
+            tasks.append(dask.delayed(_solve)(census, opts, grid, t, domains, lo_t, hi_t, made[t], *lent))
+        results = dask.compute(*tasks)
+        report["rounds"] += 1
+        report["solve_tasks"] += len(tasks)
+        todo = [(t, unseen) for (t, _), (_, unseen) in zip(todo, results) if unseen]
+        report["unseen"].append(sum(len(u) for _, u in todo))
+        blobs.extend(r[0] for r in results)
+        halo *= 4.0
+    del made
+    model = _rbf.RBFInterpolator._from_model(_voxfield.rbf_assemble(census, opts, blobs))
+    model._value_shape = tuple(value_shape)
+    model.fit_report = report
+    if model.info["merged_duplicates"]:
+        warnings.warn(f"merged {model.info['merged_duplicates']} duplicate point(s) (mean value kept)", stacklevel=2)
+    if path is not None:
+        model.save(path)
+    return model

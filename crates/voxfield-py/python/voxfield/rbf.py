@@ -39,6 +39,25 @@ def _f64_2d(a: Any, what: str, cols: int | None = None) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float64)
 
 
+def _fit_args(kernel: str, epsilon: float | None, support: float | None, smoothing: float, degree: int | None,
+              points_per_cell: int | None, overlap: float, ramp: str, duplicates: str) -> tuple:
+    """The fit options as the engine takes them, after scipy-style argument checks."""
+    name = _KERNELS.get(str(kernel).lower())
+    if name is None:
+        raise ValueError(f"kernel {kernel!r} is not offered; choose one of {sorted(set(_KERNELS))}")
+    if np.ndim(smoothing) != 0:
+        raise ValueError("smoothing must be a scalar (per-point smoothing is not supported)")
+    if epsilon is not None and support is not None:
+        raise ValueError("give epsilon (gaussian, multiquadric) or support (wendland), not both")
+    if support is not None and not name.startswith("wendland"):
+        raise ValueError(f"support= applies to the Wendland kernels, not {kernel!r}; use epsilon=")
+    if epsilon is not None and name.startswith("wendland"):
+        raise ValueError("the Wendland kernels take support= (a radius), not epsilon=")
+    shape = epsilon if epsilon is not None else support
+    return (name, None if degree is None else int(degree), float(smoothing), None if shape is None else float(shape),
+            None if points_per_cell is None else int(points_per_cell), float(overlap), str(ramp), str(duplicates))
+
+
 class RBFInterpolator:
     """Subdivided RBF interpolant of ``values`` at ``points`` ((N, D), D = 1, 2 or 3).
 
@@ -58,17 +77,7 @@ class RBFInterpolator:
                  kernel: str = "thin_plate_spline", epsilon: float | None = None, degree: int | None = None,
                  *, support: float | None = None, points_per_cell: int | None = None, overlap: float = 0.25,
                  ramp: str = "smooth", duplicates: str = "merge"):
-        name = _KERNELS.get(str(kernel).lower())
-        if name is None:
-            raise ValueError(f"kernel {kernel!r} is not offered; choose one of {sorted(set(_KERNELS))}")
-        if np.ndim(smoothing) != 0:
-            raise ValueError("smoothing must be a scalar (per-point smoothing is not supported)")
-        if epsilon is not None and support is not None:
-            raise ValueError("give epsilon (gaussian, multiquadric) or support (wendland), not both")
-        if support is not None and not name.startswith("wendland"):
-            raise ValueError(f"support= applies to the Wendland kernels, not {kernel!r}; use epsilon=")
-        if epsilon is not None and name.startswith("wendland"):
-            raise ValueError("the Wendland kernels take support= (a radius), not epsilon=")
+        opts = _fit_args(kernel, epsilon, support, smoothing, degree, points_per_cell, overlap, ramp, duplicates)
         pts = np.asarray(points)
         if pts.ndim == 1:
             pts = pts[:, None]
@@ -80,12 +89,8 @@ class RBFInterpolator:
             raise ValueError(f"values must have one row per point: {pts.shape[0]} points, values shape {vals.shape}")
         self._value_shape = vals.shape[1:]
         flat = np.ascontiguousarray(vals.reshape(vals.shape[0], -1), dtype=np.float64)
-        shape = epsilon if epsilon is not None else support
-        self._m = _voxfield.fit_rbf(
-            pts.__array_interface__["data"][0], pts.shape[0], pts.shape[1], flat.__array_interface__["data"][0],
-            flat.shape[1], name, None if degree is None else int(degree), float(smoothing),
-            None if shape is None else float(shape), None if points_per_cell is None else int(points_per_cell),
-            float(overlap), str(ramp), str(duplicates))
+        self._m = _voxfield.fit_rbf(pts.__array_interface__["data"][0], pts.shape[0], pts.shape[1],
+                                    flat.__array_interface__["data"][0], flat.shape[1], opts)
         self._info = json.loads(self._m.info_json())
         if self._info["merged_duplicates"]:
             warnings.warn(f"merged {self._info['merged_duplicates']} duplicate point(s) (mean value kept)",
