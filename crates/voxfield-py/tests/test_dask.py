@@ -182,3 +182,38 @@ def test_fit_rbf_refuses_what_a_local_fit_refuses(client):
         vd.fit_rbf(chunked(p), chunked(v), overlap=0.9)
     with pytest.raises(TypeError, match="numeric"):
         vd.fit_rbf(chunked(p.astype(str)), chunked(v))
+
+
+def test_fit_rbf_survives_a_killed_worker(client):
+    import threading
+
+    rng = np.random.default_rng(8)
+    p = rng.random((150_000, 2))
+    v = np.sin(5 * p[:, 0]) * p[:, 1]
+    local = vf.rbf.RBFInterpolator(p, v)
+    out = {}
+
+    def fit():
+        try:
+            out["model"] = vd.fit_rbf(da.from_array(p, chunks=(20_000, 2)), da.from_array(v, chunks=20_000), tiles=16)
+        except Exception as e:  # noqa: BLE001 - reported below
+            out["error"] = e
+
+    worker = threading.Thread(target=fit)
+    worker.start()
+    deadline = time.time() + 60
+    while time.time() < deadline:  # kill once the tiles are persisted and cells are being solved
+        solving = client.run_on_scheduler(lambda dask_scheduler: sum(
+            str(k).startswith("('_solve") or str(k).startswith("_solve") for k, t in dask_scheduler.tasks.items()
+            if t.state in ("processing", "memory")))
+        if solving:
+            break
+        time.sleep(0.01)
+    assert solving, "no solve task was seen"
+    pids = client.run(os.getpid)
+    assert worker.is_alive(), "the fit ended before the kill: give it more work"
+    os.kill(pids[sorted(pids)[-1]], signal.SIGKILL)
+    worker.join(180)
+    assert "error" not in out, out.get("error")
+    q = rng.random((3000, 2))
+    np.testing.assert_array_equal(out["model"](q), local(q))
