@@ -856,11 +856,7 @@ fn write_plane_npy<O: OutElem + NpyElement>(
             if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(std::io::Error::other("interrupted"));
             }
-            let band = Plane {
-                origin: plane.at(0, r0),
-                nv: rows.min(plane.nv - r0),
-                ..*plane
-            };
+            let band = plane.tile(0, r0, plane.nu, rows.min(plane.nv - r0));
             band_vals.clear();
             band_vals.resize(band.nu * band.nv, O::default());
             evaluate_plane(f, &band, depths, reduce, &mut band_vals)
@@ -890,11 +886,7 @@ fn plane_values<O: OutElem>(
     let mut vals = vec![O::default(); plane.nu * plane.nv];
     let bar = progress(plane.nv as u64, "slicing (rows)");
     for (b, o) in vals.chunks_mut(rows * plane.nu).enumerate() {
-        let band = Plane {
-            origin: plane.at(0, b * rows),
-            nv: o.len() / plane.nu,
-            ..*plane
-        };
+        let band = plane.tile(0, b * rows, plane.nu, o.len() / plane.nu);
         evaluate_plane(f, &band, depths, reduce, o)?;
         bar.inc(band.nv as u64);
     }

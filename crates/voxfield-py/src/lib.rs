@@ -310,7 +310,8 @@ impl Volume {
         self.run(py, o, out_dtype, out_addr, n, &list)
     }
 
-    /// Samples an oblique plane (or a slab with several `depths`) into an (nv, nu) buffer.
+    /// Samples an oblique plane (or a slab with several `depths`) into an (nv, nu) buffer;
+    /// `first` = (i, j) of its pixel (0, 0) when it is a tile of a larger plane.
     #[allow(clippy::too_many_arguments)]
     fn plane_into(
         &self,
@@ -329,9 +330,11 @@ impl Volume {
         cval: f64,
         world: bool,
         affine: Option<Vec<f64>>,
+        first: [usize; 2],
     ) -> PyResult<()> {
         let o = opts(method, mode, cval, world, affine)?;
         let plane = Plane::new(origin, u, v, nu, nv).map_err(py_err)?;
+        let plane = plane.tile(first[0], first[1], nu, nv);
         let reduce = match reduce {
             "mean" => Reduce::Mean,
             "max" => Reduce::Max,

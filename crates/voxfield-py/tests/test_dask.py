@@ -217,3 +217,24 @@ def test_fit_rbf_survives_a_killed_worker(client):
     assert "error" not in out, out.get("error")
     q = rng.random((3000, 2))
     np.testing.assert_array_equal(out["model"](q), local(q))
+
+
+def test_plane_and_slab_tiles_equal_the_whole(client, store):
+    root, vol = store
+    v = vf.open(str(root / "v.zarr"))
+    args = dict(origin=(2.3, -1.7, 5.1), u=(0.31, 0.77, 0.05), v=(0.6, -0.2, 0.9))
+    whole = v.plane(args["origin"], args["u"], args["v"], (70, 90), method="cubic")
+    tiled = vd.plane(str(root / "v.zarr"), shape=(70, 90), chunks=(16, 23), method="cubic", **args)
+    assert tiled.chunks == ((16, 16, 16, 16, 6), (23, 23, 23, 21))
+    np.testing.assert_array_equal(tiled.compute(), whole)
+    # A tile by hand: the offset makes it the whole plane's pixels, bit for bit.
+    part = v.plane(args["origin"], args["u"], args["v"], (9, 11), method="cubic", offset=(40, 50))
+    np.testing.assert_array_equal(part, whole[40:49, 50:61])
+    whole = v.slab(args["origin"], args["u"], args["v"], (70, 90), 3.0, 0.5, "max")
+    tiled = vd.slab(vf.open(str(root / "v.zarr")), shape=(70, 90), thickness=3.0, step=0.5, reduce="max",
+                    chunks=(32, 32), **args)
+    np.testing.assert_array_equal(tiled.compute(), whole)
+    with pytest.raises(ValueError, match="parallel"):
+        vd.plane(str(root / "v.zarr"), (0, 0, 0), (1, 0, 0), (2, 0, 0), (4, 4))
+    with pytest.raises(ValueError, match="offset"):
+        v.plane((0, 0, 0), (1, 0, 0), (0, 1, 0), (4, 4), offset=(-1, 0))

@@ -52,6 +52,9 @@ pub struct Plane {
     pub v: [f64; 3],
     pub nu: usize,
     pub nv: usize,
+    /// Index (i, j) of pixel (0, 0) in the plane this one is a tile of ((0, 0) for
+    /// a whole plane), so tiles sample exactly the whole plane's positions.
+    pub first: [usize; 2],
 }
 
 impl Plane {
@@ -69,6 +72,7 @@ impl Plane {
             v,
             nu,
             nv,
+            first: [0, 0],
         };
         if p.unit_normal().is_none() {
             return Err(Error::invalid(format!(
@@ -78,9 +82,19 @@ impl Plane {
         Ok(p)
     }
 
+    /// The `nu` × `nv` tile of this plane whose pixel (0, 0) is its pixel (i0, j0).
+    pub fn tile(&self, i0: usize, j0: usize, nu: usize, nv: usize) -> Plane {
+        Plane {
+            nu,
+            nv,
+            first: [self.first[0] + i0, self.first[1] + j0],
+            ..*self
+        }
+    }
+
     #[inline]
     pub fn at(&self, i: usize, j: usize) -> [f64; 3] {
-        let (i, j) = (i as f64, j as f64);
+        let (i, j) = ((i + self.first[0]) as f64, (j + self.first[1]) as f64);
         [0, 1, 2].map(|a| self.origin[a] + i * self.u[a] + j * self.v[a])
     }
 

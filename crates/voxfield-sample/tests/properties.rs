@@ -388,3 +388,19 @@ fn results_do_not_depend_on_thread_count() {
     };
     assert_eq!(run(1), run(3));
 }
+
+#[test]
+fn tiles_of_a_plane_sample_exactly_its_positions() {
+    let mut r = Rng(77);
+    for _ in 0..20 {
+        let v3 = |r: &mut Rng| [r.range(-3.0, 3.0), r.range(-3.0, 3.0), r.range(-3.0, 3.0)];
+        let (o, u, v) = (v3(&mut r), v3(&mut r), v3(&mut r));
+        let whole = Plane::new(o, u, v, 300, 200).unwrap();
+        let (i0, j0) = ((r.next() * 250.0) as usize, (r.next() * 150.0) as usize);
+        let tile = whole.tile(i0, j0, 40, 30).tile(3, 5, 10, 10);
+        for (i, j) in [(0, 0), (9, 9), (4, 7)] {
+            let (a, b) = (tile.at(i, j), whole.at(i0 + 3 + i, j0 + 5 + j));
+            assert_eq!(a.map(f64::to_bits), b.map(f64::to_bits));
+        }
+    }
+}

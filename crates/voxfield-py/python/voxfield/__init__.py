@@ -349,11 +349,14 @@ class Volume:
 
     def plane(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
               method: str = "linear", mode: str = "constant", cval: float = np.nan, dtype: Any = np.float32,
-              world: bool = False, affine: Any = None, auto_level: bool = True) -> np.ndarray:
+              world: bool = False, affine: Any = None, auto_level: bool = True,
+              offset: Sequence[int] = (0, 0)) -> np.ndarray:
         """An oblique plane: pixel (j, i) samples ``origin + i*u + j*v``; ``shape`` is (nv, nu).
         On a multiscale OME-Zarr image opened without a level, ``auto_level`` reads the
         coarsest level whose voxels are no larger than the pixels (positions stay in level-0
-        indices, or world units with ``world``)."""
+        indices, or world units with ``world``). ``offset`` = (j0, i0) makes this the tile of a
+        larger plane whose pixel (0, 0) is that plane's pixel (j0, i0), sampling exactly its
+        positions (``voxfield.dask.plane`` tiles a plane so)."""
         level = self._level_for(u, v, world) if auto_level and affine is None else None
         if level is not None:
             vk, m = level
@@ -363,9 +366,9 @@ class Volume:
                 origin3 = lift(origin, m[:3, 3])
                 u3, v3 = lift(u, 0.0), lift(v, 0.0)
                 return vk.slab(origin3[3 - d:], u3[3 - d:], v3[3 - d:], shape, 0.0, 1.0, "mean", method, mode,
-                               cval, dtype, False, None)
-            return vk.slab(origin, u, v, shape, 0.0, 1.0, "mean", method, mode, cval, dtype, True, None)
-        return self.slab(origin, u, v, shape, 0.0, 1.0, "mean", method, mode, cval, dtype, world, affine)
+                               cval, dtype, False, None, offset)
+            return vk.slab(origin, u, v, shape, 0.0, 1.0, "mean", method, mode, cval, dtype, True, None, offset)
+        return self.slab(origin, u, v, shape, 0.0, 1.0, "mean", method, mode, cval, dtype, world, affine, offset)
 
     def _level_for(self, u: Sequence[float], v: Sequence[float], world: bool):
         """(the level to read, level-0 index -> level index affine or None for world), or None."""
@@ -384,10 +387,13 @@ class Volume:
     def slab(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
              thickness: float, step: float = 1.0, reduce: str = "mean", method: str = "linear",
              mode: str = "constant", cval: float = np.nan, dtype: Any = np.float32, world: bool = False,
-             affine: Any = None) -> np.ndarray:
+             affine: Any = None, offset: Sequence[int] = (0, 0)) -> np.ndarray:
         """A plane thickened along its unit normal, sampled every ``step`` and reduced
-        with ``mean`` or ``max`` (NaN samples skipped)."""
+        with ``mean`` or ``max`` (NaN samples skipped); ``offset`` as for :meth:`plane`."""
         nv, nu = (int(s) for s in shape)
+        j0, i0 = (int(x) for x in offset)
+        if min(j0, i0) < 0:
+            raise ValueError(f"offset must be two indices >= 0, got {tuple(offset)}")
         n = int(thickness / step + 1e-9) + 1 if thickness > 0 else 1
         depths = [(k - (n - 1) / 2) * step for k in range(n)]
         out, name = self._out((nv, nu), dtype)
@@ -397,7 +403,7 @@ class Volume:
         d = self.ndim
         self._v.plane_into(_lift(origin, d, "origin"), _lift(u, d, "u"), _lift(v, d, "v"), nu, nv, depths,
                            reduce, out.__array_interface__["data"][0], name, _METHODS.get(method, str(method)), mode,
-                           float(cval), bool(world), aff)
+                           float(cval), bool(world), aff, (i0, j0))
         return out
 
     def grid(self, x: Sequence[float], y: Sequence[float] | None = None, z: Sequence[float] | None = None,

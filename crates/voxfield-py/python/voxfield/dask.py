@@ -2,7 +2,8 @@
 
 ``sample(source, points)`` samples a dask array of points block by block; ``to_dask(field,
 shape, chunks, bounds)`` is a lazy dask array of a field over a grid, so ``da.to_zarr`` rasterises
-or decompresses it across a cluster; ``fit_rbf(points, values)`` fits an RBF model to dask arrays
+or decompresses it across a cluster; ``plane`` and ``slab`` tile an oblique plane or slab of a
+volume; ``fit_rbf(points, values)`` fits an RBF model to dask arrays
 of samples too many for one machine's memory, its cells solved as tasks, and returns the model a
 local ``RBFInterpolator`` fit of the same samples makes. A source is a path or URL (any volume ``voxfield.open``
 takes, ``.vxn`` neural models included), an open ``voxfield.Volume``, or a
@@ -140,6 +141,48 @@ def to_dask(field: Any, shape: Sequence[int] | None = None, chunks: Any = "auto"
     chunks = da.core.normalize_chunks(chunks, full, dtype=dtype)
     return da.map_blocks(_grid_block, desc, axes, options, chunks=chunks, dtype=dtype,
                          meta=np.empty((0,) * len(full), dtype))
+
+
+def _plane_block(desc: bytes, origin: Any, u: Any, v: Any, slab: tuple | None, options: dict,
+                 block_info: Any = None) -> np.ndarray:
+    (j0, j1), (i0, i1) = block_info[None]["array-location"]
+    vol = _opened(desc)
+    if slab is None:
+        return vol.plane(origin, u, v, (j1 - j0, i1 - i0), offset=(j0, i0), **options)
+    return vol.slab(origin, u, v, (j1 - j0, i1 - i0), *slab, offset=(j0, i0), **options)
+
+
+def _plane_array(source: Any, origin: Any, u: Any, v: Any, shape: Sequence[int], chunks: Any, slab: tuple | None,
+                 options: dict) -> "da.Array":
+    desc = _describe(source)
+    vol = _opened(desc)
+    if not isinstance(vol, _vf.Volume):
+        raise TypeError("planes and slabs are sampled from volumes (an RBF model: use to_dask)")
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 2 or min(shape) <= 0:
+        raise ValueError(f"shape must be (nv, nu), two sizes > 0, got {shape}")
+    vol.plane(origin, u, v, (1, 1), **options) if slab is None else vol.slab(origin, u, v, (1, 1), *slab, **options)
+    dtype = _dtype(vol, options)
+    chunks = da.core.normalize_chunks((1024, 1024) if chunks == "auto" else chunks, shape, dtype=dtype)
+    return da.map_blocks(_plane_block, desc, origin, u, v, slab, options, chunks=chunks, dtype=dtype,
+                         meta=np.empty((0, 0), dtype))
+
+
+def plane(source: Any, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
+          chunks: Any = "auto", **options: Any) -> "da.Array":
+    """An oblique plane of a volume as a lazy dask array of shape (nv, nu), in tiles (default
+    1024²) sampled where they run; pixel (j, i) samples ``origin + i*u + j*v``, exactly as
+    ``Volume.plane`` of the whole plane does (``options`` are its: method, mode, cval, dtype,
+    world, affine, auto_level)."""
+    return _plane_array(source, origin, u, v, shape, chunks, None, options)
+
+
+def slab(source: Any, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
+         thickness: float, step: float = 1.0, reduce: str = "mean", chunks: Any = "auto",
+         **options: Any) -> "da.Array":
+    """A slab (a plane thickened along its normal and reduced) as a lazy dask array in tiles, equal
+    to ``Volume.slab`` of the whole slab."""
+    return _plane_array(source, origin, u, v, shape, chunks, (float(thickness), float(step), str(reduce)), options)
 
 
 # ---- fit_rbf: a subdivided RBF fit as tasks -------------------------------------------------
