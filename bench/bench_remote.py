@@ -6,7 +6,8 @@ with 1 and 2 worker processes of one core each (RAYON_NUM_THREADS=1).
     .venv/bin/python bench/bench_remote.py [--shape 256,512,512] [--chunk 64] [--latency-ms 0,20]
         [--repeats 5] [--only points,plane,cluster]
 
-Rows: 1e3 and 1e5 uniform random points (linear), and a 1000² axial plane. Each repeat opens the
+Rows: 1e3 and 1e5 uniform random points (linear), 1e3 points along a smooth curve (a tract or probe
+track, touching a few chunks), and a 1000² axial plane. Each repeat opens the
 store afresh (cold cache on both sides). The anchor is what a dask user writes: `da.from_zarr`
 over fsspec's HTTP store, points grouped by chunk, each group's bounding box computed by dask
 (threads) and interpolated with `scipy.ndimage.map_coordinates(order=1)`. Outputs are checked
@@ -81,7 +82,13 @@ def run_points(server, root, rel, shape, n, repeats, plane=False):
 
     url = f"{server.url}/{rel}"
     rng = np.random.default_rng(n)
-    if plane:
+    if plane == "path":  # a smooth curve (a tract, a probe track): few chunks touched
+        t = np.linspace(0, 1, n)
+        c = np.array(shape) / 2
+        pts = np.stack([c[0] + 0.3 * c[0] * np.sin(6 * t), c[1] * (0.5 + 0.6 * t), c[2] + 0.3 * c[2] * np.cos(4 * t)],
+                       axis=1)
+        plane = False
+    elif plane:
         j, i = np.mgrid[0:1000, 0:1000]
         pts = np.stack([np.full(j.size, shape[0] / 2 + 0.3), j.ravel() * (shape[1] - 1) / 999.0,
                         i.ravel() * (shape[2] - 1) / 999.0], axis=1)
@@ -161,7 +168,8 @@ def main():
         server = Server(root, latency=lat / 1000)
         cases = []
         if "points" in only:
-            cases += [("1e3 points", 1000, False), ("1e5 points", 100000, False)]
+            cases += [("1e3 points", 1000, False), ("1e5 points", 100000, False),
+                      ("1e3 points on a path", 1000, "path")]
         if "plane" in only:
             cases += [("1000² plane", 0, True)]
         for name, n, plane in cases:

@@ -29,6 +29,10 @@ class Server:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes: with Nagle on, a kept-alive connection
+            # waits for the client's delayed ACK (40 ms) before the body. Object stores and
+            # nginx set TCP_NODELAY; so does this server.
+            disable_nagle_algorithm = True
 
             def log_message(self, *a):
                 pass
@@ -159,6 +163,11 @@ def test_only_touched_chunks_are_fetched(stores):
     np.testing.assert_array_equal(got, vol[tuple(np.rint(pts).astype(int).T)])
     chunks = sorted(p for p in server.paths() if "/c/" in p)
     assert chunks == ["/v3.zarr/c/0/0/0", "/v3.zarr/c/1/1/1"], server.log
+    # Metadata: each document once (one round trip to open an array, two for an OME-Zarr image).
+    assert [p for p in server.paths() if "/c/" not in p] == ["/v3.zarr/zarr.json"], server.log
+    server.log.clear()
+    vf.open(f"{server.url}/image.ome.zarr")
+    assert server.paths() == ["/image.ome.zarr/zarr.json", "/image.ome.zarr/s0/zarr.json"], server.log
     # The open volume keeps its decoded chunks across requests: sampling again fetches nothing.
     server.log.clear()
     np.testing.assert_array_equal(v.sample(pts[::-1], method="nearest"), got[::-1])

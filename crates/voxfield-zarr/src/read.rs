@@ -7,7 +7,8 @@ use voxfield_core::{
     VolumeInfo, VolumeSource,
 };
 use zarrs::array::{
-    Array, ArrayBytes, ArrayShardedExt, ArrayShardedReadableExt, ArrayShardedReadableExtCache,
+    Array, ArrayBytes, ArrayMetadata, ArrayMetadataV3, ArrayShardedExt, ArrayShardedReadableExt,
+    ArrayShardedReadableExtCache,
 };
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::{ReadableStorageTraits, StoreKey};
@@ -71,7 +72,9 @@ fn node_dir(root: &Path, node: &str) -> PathBuf {
 
 /// What a node in a store is, from its metadata files.
 pub(crate) enum Node {
-    Array,
+    /// An array, with its Zarr v3 metadata document when it was fetched from a
+    /// remote store (so opening it costs no second round trip).
+    Array(Option<Value>),
     Group(Value),
 }
 
@@ -94,7 +97,7 @@ pub(crate) fn node_kind(dir: &Path) -> Result<Option<Node>> {
     }
     if let Some(v) = read_json(&dir.join("zarr.json"))? {
         return match v.get("node_type").and_then(Value::as_str) {
-            Some("array") => Ok(Some(Node::Array)),
+            Some("array") => Ok(Some(Node::Array(None))),
             Some("group") => Ok(Some(Node::Group(
                 v.get("attributes").cloned().unwrap_or(Value::Null),
             ))),
@@ -106,7 +109,7 @@ pub(crate) fn node_kind(dir: &Path) -> Result<Option<Node>> {
     }
     if dir.join(".zarray").exists() {
         read_json(&dir.join(".zarray"))?;
-        return Ok(Some(Node::Array));
+        return Ok(Some(Node::Array(None)));
     }
     if dir.join(".zgroup").exists() {
         let attrs = read_json(&dir.join(".zattrs"))?.unwrap_or(Value::Null);
@@ -297,7 +300,7 @@ fn node_kind_in(store: &Storage, node: &str, shown: &Path) -> Result<Option<Node
     let get = |name: &str| json_at(store, node, name, shown);
     if let Some(v) = get("zarr.json")? {
         return match v.get("node_type").and_then(Value::as_str) {
-            Some("array") => Ok(Some(Node::Array)),
+            Some("array") => Ok(Some(Node::Array(Some(v)))),
             Some("group") => Ok(Some(Node::Group(
                 v.get("attributes").cloned().unwrap_or(Value::Null),
             ))),
@@ -308,7 +311,7 @@ fn node_kind_in(store: &Storage, node: &str, shown: &Path) -> Result<Option<Node
         };
     }
     if get(".zarray")?.is_some() {
-        return Ok(Some(Node::Array));
+        return Ok(Some(Node::Array(None)));
     }
     if get(".zgroup")?.is_some() {
         return Ok(Some(Node::Group(get(".zattrs")?.unwrap_or(Value::Null))));
@@ -329,14 +332,18 @@ fn open_node(
     let dir = at.shown(node);
     let store = at.store.clone();
     match kind {
-        Some(Node::Array) => {
+        Some(Node::Array(doc)) => {
             if opts != ZarrOptions::FullResolution {
                 return Err(Error::format(
                     path,
                     "is a single Zarr array, not a multiscale OME-Zarr image: --scale-level/--spacing do not apply",
                 ));
             }
-            ZarrVolume::new(at, node, path, None, index, vec![])
+            let opened = match doc {
+                Some(doc) => Some(array_from(at, node, doc)?),
+                None => None,
+            };
+            ZarrVolume::new(at, node, path, None, index, vec![], opened)
         }
         Some(Node::Group(attrs)) => {
             let rank = |p: &str| {
@@ -403,7 +410,17 @@ fn open_level(
         Some((image.axes, level)),
         index,
         vec![note],
+        (i == 0).then_some(first),
     )
+}
+
+/// The array at `node` from its Zarr v3 metadata document, already fetched.
+fn array_from(at: &Place, node: &str, doc: Value) -> Result<Array<dyn ReadableStorageTraits>> {
+    let bad =
+        |e: String| Error::format(at.shown(node), format!("invalid Zarr array metadata: {e}"));
+    let meta: ArrayMetadataV3 = serde_json::from_value(doc).map_err(|e| bad(e.to_string()))?;
+    Array::new_with_metadata(at.store.clone(), node, ArrayMetadata::V3(meta))
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// OME axes (or the default ones) with the lengths of an array's shape.
@@ -446,7 +463,7 @@ pub fn list_container(path: &Path) -> Result<Vec<ArrayEntry>> {
     let mut out = vec![];
     let mut stack = vec![base.clone()];
     while let Some(dir) = stack.pop() {
-        if let Some(Node::Array) = node_kind(&dir)? {
+        if let Some(Node::Array(_)) = node_kind(&dir)? {
             let meta = read_json(&dir.join("zarr.json"))?
                 .or(read_json(&dir.join(".zarray"))?)
                 .unwrap_or(Value::Null);
@@ -489,10 +506,15 @@ impl ZarrVolume {
         ome: Option<(Option<Vec<Axis>>, &ome::Level)>,
         index: &IndexRequest,
         notes: Vec<String>,
+        opened: Option<Array<dyn ReadableStorageTraits>>,
     ) -> Result<Self> {
         let meta_path = at.shown(node);
-        let array = Array::open(at.store.clone(), node)
-            .map_err(|e| Error::format(&meta_path, format!("invalid Zarr array metadata: {e}")))?;
+        let array = match opened {
+            Some(a) => a,
+            None => Array::open(at.store.clone(), node).map_err(|e| {
+                Error::format(&meta_path, format!("invalid Zarr array metadata: {e}"))
+            })?,
+        };
         let shape: Vec<u64> = array.shape().to_vec();
         let template = ome.as_ref().and_then(|(a, _)| a.clone());
         let axes = Axes::select(
