@@ -90,6 +90,12 @@ class Server:
                 self.send_response(status)
                 if status == 206:
                     self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+                if action == "huge":  # claims 8 GiB, sends a few bytes and hangs up
+                    self.send_header("Content-Length", str(8 << 30))
+                    self.end_headers()
+                    self.wfile.write(body[:100])
+                    self.close_connection = True
+                    return
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if not head:
@@ -225,6 +231,11 @@ def test_hangs_404_403_and_truncated_bodies_are_clear_errors(stores, monkeypatch
     with pytest.raises(Exception) as e:
         vf.open(url).sample(pts)
     assert "v3.zarr" in str(e.value), str(e.value)
+    # A body claiming 8 GiB is refused before anything is allocated for it.
+    server.faults = {"/v3.zarr/c/1/1/1": ["huge"] * 3}
+    with pytest.raises(Exception) as e:
+        vf.open(url).sample(pts)
+    assert "8589934592 bytes" in str(e.value) and "VOXFIELD_MAX_OBJECT_MB" in str(e.value), str(e.value)
     server.faults = {}
     # The store is unharmed: a fresh open reads the right value; absurd settings are clamped, not fatal.
     monkeypatch.setenv("VOXFIELD_HTTP_TIMEOUT", "1e300")

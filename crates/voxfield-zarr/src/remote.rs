@@ -68,12 +68,22 @@ impl Remote {
             range,
             ..GetOptions::default()
         };
+        let limit = max_object_bytes();
         let got = self.rt.block_on(async {
             let r = self.store.get_opts(key, options).await?;
-            r.bytes().await
+            let len = r.range.end.saturating_sub(r.range.start);
+            if len > limit {
+                return Ok(Err(len));
+            }
+            r.bytes().await.map(Ok)
         });
         match got {
-            Ok(b) => Ok(Some(b)),
+            Ok(Ok(b)) => Ok(Some(b)),
+            Ok(Err(len)) => Err(StorageError::Other(format!(
+                "{key}: the server offers {len} bytes, more than the {} MiB one object may hold \
+                 (VOXFIELD_MAX_OBJECT_MB)",
+                limit >> 20
+            ))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(storage_error(e)),
         }
@@ -156,6 +166,13 @@ fn client_options() -> ClientOptions {
         .with_timeout(timeout)
         .with_connect_timeout(timeout.min(Duration::from_secs(10)))
         .with_allow_http(true)
+}
+
+/// The largest object (or byte range) read into memory: 4 GiB unless
+/// `VOXFIELD_MAX_OBJECT_MB` says otherwise, so a server cannot make a read
+/// allocate without bound.
+fn max_object_bytes() -> u64 {
+    (env_number("VOXFIELD_MAX_OBJECT_MB", 4096.0, (1u64 << 24) as f64) * 1048576.0) as u64
 }
 
 fn retry_config() -> RetryConfig {
