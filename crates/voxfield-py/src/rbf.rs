@@ -60,17 +60,19 @@ fn fit_options(args: &OptArgs) -> PyResult<FitOptions> {
                 "ramp must be 'smooth', 'linear' or 'quintic', not {ramp:?}"
             ))
         })?,
-        duplicates: match duplicates.as_str() {
-            "merge" => Duplicates::Merge,
-            "reject" => Duplicates::Reject,
-            d => {
-                return Err(PyValueError::new_err(format!(
-                    "duplicates must be 'merge' or 'reject', not {d:?}"
-                )))
-            }
-        },
+        duplicates: duplicates_of(duplicates)?,
         ..Default::default()
     })
+}
+
+fn duplicates_of(name: &str) -> PyResult<Duplicates> {
+    match name {
+        "merge" => Ok(Duplicates::Merge),
+        "reject" => Ok(Duplicates::Reject),
+        d => Err(PyValueError::new_err(format!(
+            "duplicates must be 'merge' or 'reject', not {d:?}"
+        ))),
+    }
 }
 
 /// Fits (n, dim) points and (n, channels) values with the GIL released.
@@ -161,17 +163,7 @@ pub fn rbf_prepare_tile(
     hi: Vec<f64>,
     out: (usize, usize, usize),
 ) -> PyResult<(usize, String, String)> {
-    let policy = fit_options(&(
-        "tps".into(),
-        None,
-        0.0,
-        None,
-        None,
-        0.25,
-        "smooth".into(),
-        duplicates.into(),
-    ))?
-    .duplicates;
+    let policy = duplicates_of(duplicates)?;
     // SAFETY: the Python layer passed C-contiguous arrays of these sizes (keys
     // int64 >= 0, read as u64) and output buffers of the same sizes.
     let (pts, vals, keys) = unsafe {
