@@ -182,6 +182,9 @@ def test_fit_rbf_refuses_what_a_local_fit_refuses(client):
         vd.fit_rbf(chunked(p), chunked(v), overlap=0.9)
     with pytest.raises(TypeError, match="numeric"):
         vd.fit_rbf(chunked(p.astype(str)), chunked(v))
+    for tiles in (0, -3, 10**12):  # absurd tile counts: refused before any task runs
+        with pytest.raises(ValueError, match="tiles must be 1 to 4096"):
+            vd.fit_rbf(chunked(p), chunked(v), tiles=tiles)
 
 
 def test_fit_rbf_survives_a_killed_worker(client):
@@ -236,5 +239,6 @@ def test_plane_and_slab_tiles_equal_the_whole(client, store):
     np.testing.assert_array_equal(tiled.compute(), whole)
     with pytest.raises(ValueError, match="parallel"):
         vd.plane(str(root / "v.zarr"), (0, 0, 0), (1, 0, 0), (2, 0, 0), (4, 4))
-    with pytest.raises(ValueError, match="offset"):
-        v.plane((0, 0, 0), (1, 0, 0), (0, 1, 0), (4, 4), offset=(-1, 0))
+    for bad in ((-1, 0), (0, 2**64), (2**52, 0)):  # negative, past usize, past exact float64 indices
+        with pytest.raises(ValueError, match="offset"):
+            v.plane((0, 0, 0), (1, 0, 0), (0, 1, 0), (4, 4), offset=bad)

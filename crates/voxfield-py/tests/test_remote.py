@@ -241,8 +241,11 @@ def test_hangs_404_403_and_truncated_bodies_are_clear_errors(stores, monkeypatch
     monkeypatch.setenv("VOXFIELD_HTTP_TIMEOUT", "1e300")
     monkeypatch.setenv("VOXFIELD_HTTP_RETRIES", "1e300")
     assert vf.open(url).sample(pts, method="nearest")[0] == vol[30, 30, 30]
+    monkeypatch.setenv("VOXFIELD_MAX_OBJECT_MB", "1e300")
+    assert vf.open(url).sample(pts, method="nearest")[0] == vol[30, 30, 30]
     monkeypatch.setenv("VOXFIELD_HTTP_TIMEOUT", "nan")
     monkeypatch.setenv("VOXFIELD_HTTP_RETRIES", "-3")
+    monkeypatch.setenv("VOXFIELD_MAX_OBJECT_MB", "nan")
     assert vf.open(url).sample(pts, method="nearest")[0] == vol[30, 30, 30]
 
 

@@ -392,8 +392,8 @@ class Volume:
         with ``mean`` or ``max`` (NaN samples skipped); ``offset`` as for :meth:`plane`."""
         nv, nu = (int(s) for s in shape)
         j0, i0 = (int(x) for x in offset)
-        if min(j0, i0) < 0:
-            raise ValueError(f"offset must be two indices >= 0, got {tuple(offset)}")
+        if min(j0, i0) < 0 or max(j0 + nv, i0 + nu) > 2**52:  # (pixel indices stay exact in float64)
+            raise ValueError(f"offset must be two indices >= 0 with the tile below 2**52, got {tuple(offset)}")
         n = int(thickness / step + 1e-9) + 1 if thickness > 0 else 1
         depths = [(k - (n - 1) / 2) * step for k in range(n)]
         out, name = self._out((nv, nu), dtype)

@@ -198,6 +198,9 @@ def slab(source: Any, origin: Sequence[float], u: Sequence[float], v: Sequence[f
 # those of a local fit, bit for bit.
 
 
+_MAX_TILES = 4096  # tiles a fit may ask for (routing makes blocks x tiles tasks)
+
+
 def _addr(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
@@ -306,6 +309,8 @@ def fit_rbf(points: Any, values: Any, *, path: str | os.PathLike | None = None, 
     vals = vals[:, None] if vals.ndim == 1 else vals.reshape(vals.shape[0], math.prod(value_shape))
     dim, channels = pts.shape[1], vals.shape[1]
     _voxfield.rbf_check_options(dim, channels, opts)
+    if tiles is not None and not 1 <= int(tiles) <= _MAX_TILES:
+        raise ValueError(f"tiles must be 1 to {_MAX_TILES}, got {tiles}")
     pts = pts.rechunk({1: -1})
     vals = vals.rechunk((pts.chunks[0], -1))
     pblocks, vblocks = pts.to_delayed().ravel(), vals.to_delayed().ravel()
@@ -320,10 +325,13 @@ def fit_rbf(points: Any, values: Any, *, path: str | os.PathLike | None = None, 
     hi = np.max([b[2] for b in bounds], axis=0).tolist()
     if tiles is None:
         ppc = opts[4] or (3000 if opts[0].startswith("wendland") else 200)
-        tiles = min(math.ceil(n / 250_000), 4096, max(1, n // (ppc * 4**dim)))
+        tiles = min(math.ceil(n / 250_000), _MAX_TILES, max(1, n // (ppc * 4**dim)))
     tiles = max(1, int(tiles))
     grid = _voxfield.rbf_tile_grid(lo, hi, tiles)
     ntiles = math.prod(json.loads(grid)["count"][:dim])
+    if ntiles > 4 * _MAX_TILES:  # an elongated box rounds to more tiles than asked
+        raise ValueError(f"the samples' box {lo} to {hi} is too elongated to split into at most "
+                         f"{4 * _MAX_TILES} tiles ({ntiles})")
 
     route = dask.delayed(_route, nout=ntiles)
     routed = [route(p, v, o, grid, ntiles) for p, v, o in zip(pblocks, vblocks, offsets)]
