@@ -7,10 +7,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use voxfield::ZarrOptions;
 use voxfield_core::{Affine, DType, Endian, IndexRequest};
 use voxfield_io::RawOptions;
-use voxfield_sample::{Method, Mode, Reduce, SampleOptions};
+use voxfield_sample::{Method, Mode, Reduce};
 
 #[derive(Parser, Debug)]
-#[command(name = "voxfield", version, about = "Lazy, exact sampling of big 3-D volumes", long_about = None)]
+#[command(name = "voxfield", version, about = "Spatial fields too large for the naive way: volumes, RBF fits, neural models, environments, vector pyramids", long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub cmd: Command,
@@ -18,7 +18,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Describe a volume: format, shape, dtype, chunks, affine, bytes on disk.
+    /// Describe a volume or model: format, shape, dtype, chunks, affine, bytes on disk.
     Info {
         #[command(flatten)]
         source: SourceArgs,
@@ -29,8 +29,8 @@ pub enum Command {
         #[arg(long, value_parser = parse_dtype, conflicts_with = "raw_dtype")]
         dtype: Option<DType>,
     },
-    /// Sample a volume at a list of points (an (N,3) .npy or a 3-column CSV; (N,2)
-    /// for a 2-D image).
+    /// Sample any field (a volume, a neural model .vxn, an RBF model .vxr) at a list
+    /// of points (an (N,3) .npy or a 3-column CSV; (N,2) for a 2-D image).
     Sample {
         #[command(flatten)]
         source: SourceArgs,
@@ -48,7 +48,7 @@ pub enum Command {
         #[command(flatten)]
         sampling: SamplingArgs,
     },
-    /// Sample an oblique plane (or a slab) to a PNG picture or an .npy array.
+    /// Sample an oblique plane (or a slab) of any field to a PNG picture or an .npy array.
     Slice {
         #[command(flatten)]
         source: SourceArgs,
@@ -219,7 +219,7 @@ pub enum Command {
         #[command(subcommand)]
         cmd: EnvCommand,
     },
-    /// Multi-resolution vector pyramids (zarr-vectors 0.9.x stores): info, read.
+    /// Multi-resolution vector pyramids (zarr-vectors 0.9.x stores): write, build-pyramid, info, read.
     Vectors {
         #[command(subcommand)]
         cmd: VectorsCommand,
@@ -600,17 +600,20 @@ impl RawArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct SamplingArgs {
-    /// nearest, linear, cubic (local Catmull-Rom), or a B-spline of order 2 to 5
-    /// (spline2..spline5, or 2..5) as scipy's map_coordinates: coefficients are
-    /// computed brick by brick with a halo (equal to scipy's global prefilter).
-    #[arg(long, value_parser = parse_method, default_value = "linear")]
-    pub method: Method,
-    /// Edge mode, as scipy.ndimage.map_coordinates: constant, grid-constant, nearest, reflect, mirror, wrap.
-    #[arg(long, value_parser = parse_mode, default_value = "constant")]
-    pub mode: Mode,
-    /// Value outside the volume (and at NaN/inf positions).
-    #[arg(long, default_value = "nan", allow_hyphen_values = true, value_parser = parse_f64)]
-    pub cval: f64,
+    /// Interpolation of a volume: nearest, linear (the default), cubic (local
+    /// Catmull-Rom), or a B-spline of order 2 to 5 (spline2..spline5, or 2..5) as
+    /// scipy's map_coordinates: coefficients are computed brick by brick with a
+    /// halo (equal to scipy's global prefilter). Refused for models, which are
+    /// evaluated directly.
+    #[arg(long, value_parser = parse_method)]
+    pub method: Option<Method>,
+    /// Edge mode of a volume, as scipy.ndimage.map_coordinates: constant (the
+    /// default), grid-constant, nearest, reflect, mirror, wrap. Refused for models.
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<Mode>,
+    /// Value outside a volume (and at NaN/inf positions); default nan. Refused for models.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_f64)]
+    pub cval: Option<f64>,
     /// Positions are world coordinates: mapped through the file's affine (or --affine).
     #[arg(long)]
     pub world: bool,
@@ -629,15 +632,15 @@ pub struct SamplingArgs {
 }
 
 impl SamplingArgs {
-    pub fn options(&self) -> SampleOptions {
-        SampleOptions {
+    /// The sampling request as given: unset options are left to the field.
+    pub fn options(&self) -> voxfield::FieldOptions {
+        voxfield::FieldOptions {
             method: self.method,
             mode: self.mode,
             cval: self.cval,
+            world: self.world,
+            affine: self.affine,
         }
-    }
-    pub fn world(&self) -> bool {
-        self.world || self.affine.is_some()
     }
 }
 

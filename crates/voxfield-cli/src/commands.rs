@@ -95,7 +95,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 bail!("--deterministic with --time-limit: where a time limit stops training depends on the machine's speed; give --epochs or --target-psnr");
             }
             set_threads(threads)?;
-            let rbf = match crate::rbf::is_model(&source.path) {
+            let rbf = match voxfield::is_rbf_model(&source.path) {
                 true => Some(voxfield::rbf::RbfModel::load(&source.path)?),
                 false => None,
             };
@@ -226,27 +226,11 @@ fn open(path: &Path, raw: &RawArgs) -> Result<Box<dyn VolumeSource>> {
     Ok(src)
 }
 
-fn field<'a>(src: &'a dyn VolumeSource, s: &SamplingArgs) -> Result<Box<dyn Field + 'a>> {
-    if s.world() && s.affine.is_none() && src.info().affine.is_none() {
-        bail!(
-            "--world: {} has no affine (its positions are voxel indices); give one with --affine, or drop --world",
-            src.info().path.display()
-        );
-    }
-    let cache = ChunkCache::new(s.cache_mb.saturating_mul(1 << 20));
-    Ok(voxfield::field(
-        src,
-        s.options(),
-        s.world(),
-        s.affine,
-        &cache,
-    )?)
-}
-
-/// What `sample` and `slice` read: a stored volume, a coarser level of a
-/// multiscale image chosen for the output's pixel spacing, or a fitted RBF model.
+/// What `sample` and `slice` read: whatever the path is (a volume, a neural
+/// model, an RBF model: the facade decides), or a coarser level of a multiscale
+/// image chosen for the output's pixel spacing.
 enum Source {
-    Volume(Box<dyn VolumeSource>),
+    Opened(voxfield::Source),
     /// A level other than 0; positions in level-0 index space are mapped by
     /// `index_to_level` (the level's index→level-0-index affine), world ones by
     /// the level's own affine (None).
@@ -254,9 +238,6 @@ enum Source {
         src: Box<dyn VolumeSource>,
         index_to_level: Option<voxfield::Affine>,
     },
-    Model(Box<voxfield::rbf::RbfModel>),
-    /// A neural model (`.vxn`): the volume it was trained on, in its index space.
-    Neural(Box<voxfield::neural::NeuralModel>),
 }
 
 /// An RBF model sampled on the grid `--shape` over its samples' bounding box,
@@ -285,65 +266,55 @@ fn rbf_grid<'a>(
 
 impl Source {
     fn open(path: &Path, raw: &RawArgs) -> Result<Source> {
-        Ok(if crate::neural::is_model(path) {
-            Source::Neural(Box::new(voxfield::neural::NeuralModel::load(path)?))
-        } else if crate::rbf::is_model(path) {
-            Source::Model(Box::new(voxfield::rbf::RbfModel::load(path)?))
-        } else {
-            Source::Volume(open(path, raw)?)
-        })
+        let src = voxfield::Source::open(path, &raw.open_options()?)?;
+        if let Some(v) = src.volume() {
+            for note in &v.info().notes {
+                eprintln!("voxfield: note: {note}");
+            }
+        }
+        Ok(Source::Opened(src))
     }
 
-    /// The field to sample. A model is evaluated in its own coordinates (2-D
-    /// models read x, y); options that only apply to voxel grids are refused.
-    fn field(&self, s: &SamplingArgs) -> Result<Box<dyn Field + '_>> {
+    fn kind(&self) -> &'static str {
         match self {
+            Source::Opened(src) => src.kind(),
+            Source::Level { .. } => "volume",
+        }
+    }
+
+    fn is_rbf(&self) -> bool {
+        matches!(self, Source::Opened(voxfield::Source::Rbf { .. }))
+    }
+
+    /// The field to sample, as the facade resolves it: options that do not
+    /// apply to this kind of field are refused there.
+    fn field(&self, s: &SamplingArgs) -> Result<Box<dyn Field + '_>> {
+        let cache = ChunkCache::new(s.cache_mb.saturating_mul(1 << 20));
+        let opts = s.options();
+        Ok(match self {
+            Source::Opened(src) => src.field(&opts, &cache, 0)?,
+            // Positions are level-0 indices (mapped to this level's) or world ones.
             Source::Level {
                 src,
                 index_to_level,
-            } => {
-                let cache = ChunkCache::new(s.cache_mb.saturating_mul(1 << 20));
-                let (world, affine) = match index_to_level {
-                    // Positions are level-0 indices: map them to this level's.
-                    Some(m) => (true, Some(*m)),
-                    None => (true, None),
-                };
-                Ok(voxfield::field(
-                    src.as_ref(),
-                    s.options(),
-                    world,
-                    affine,
-                    &cache,
-                )?)
-            }
-            Source::Volume(src) => field(src.as_ref(), s),
-            Source::Neural(model) => {
-                if s.affine.is_some() {
-                    bail!("--affine does not apply to a neural model: --world uses the affine it was trained with");
-                }
-                let to_index = match (s.world, model.affine) {
-                    (false, _) => None,
-                    (true, None) => bail!("--world: the model's source had no affine"),
-                    (true, Some(a)) => Some(a.inverse()?),
-                };
-                Ok(Box::new(voxfield::neural::NeuralField { model, to_index }))
-            }
-            Source::Model(model) => {
-                if s.world() {
-                    bail!("--world/--affine do not apply to an RBF model: it is evaluated in its own coordinates");
-                }
-                Ok(Box::new(voxfield::rbf::RbfField { model, channel: 0 }))
-            }
-        }
+            } => voxfield::field(
+                src.as_ref(),
+                &voxfield::FieldOptions {
+                    world: true,
+                    affine: *index_to_level,
+                    ..opts
+                },
+                &cache,
+            )?,
+        })
     }
 
     /// How many coordinates a position takes (3, or 2 and 1 for lower-dimensional
     /// images and models).
     fn dims(&self) -> usize {
         match self {
-            Source::Volume(src) | Source::Level { src, .. } => src.info().axes.spatial_dims(),
-            Source::Neural(_) => 3,
-            Source::Model(m) => m.info.dim,
+            Source::Opened(src) => src.dims(),
+            Source::Level { src, .. } => src.info().axes.spatial_dims(),
         }
     }
 
@@ -351,16 +322,15 @@ impl Source {
     /// come first; a model reads its leading coordinates.
     fn lift(&self, pts: &[f64]) -> Vec<f64> {
         let d = self.dims();
-        match self {
-            _ if d == 3 => pts.to_vec(),
-            Source::Volume(_) | Source::Level { .. } | Source::Neural(_) => {
-                voxfield::lift_points(d, pts)
-            }
-            Source::Model(_) => pts
-                .chunks_exact(d)
-                .flat_map(|p| (0..3).map(move |a| p.get(a).copied().unwrap_or(0.0)))
-                .collect(),
+        if d == 3 {
+            return pts.to_vec();
         }
+        if !self.is_rbf() {
+            return voxfield::lift_points(d, pts);
+        }
+        pts.chunks_exact(d)
+            .flat_map(|p| (0..3).map(move |a| p.get(a).copied().unwrap_or(0.0)))
+            .collect()
     }
 
     /// Points of `dims()` columns, as 3-D positions (a model also takes 3 columns
@@ -368,7 +338,7 @@ impl Source {
     fn load_points(&self, path: &Path) -> Result<Vec<f64>> {
         let t = points::load_table(path)?;
         let d = self.dims();
-        if t.rows() > 0 && t.cols != d && !(matches!(self, Source::Model(_)) && t.cols == 3) {
+        if t.rows() > 0 && t.cols != d && !(self.is_rbf() && t.cols == 3) {
             bail!(
                 "{}: points must have shape (N, {d}) for this {d}-D source, got {} columns",
                 path.display(),
@@ -385,7 +355,7 @@ impl Source {
     /// A plane or step vector given with `dims()` components, as 3-D.
     fn lift_vec(&self, what: &str, v: &[f64]) -> Result<[f64; 3]> {
         let d = self.dims();
-        if matches!(self, Source::Model(_)) && v.len() == 3 {
+        if self.is_rbf() && v.len() == 3 {
             return Ok([v[0], v[1], v[2]]);
         }
         if v.len() != d {
@@ -401,18 +371,16 @@ impl Source {
 
     fn output_dtype(&self, s: &SamplingArgs) -> Result<DType> {
         match self {
-            Source::Volume(src) | Source::Level { src, .. } => output_dtype(s, src.as_ref()),
-            Source::Neural(m) => match s.dtype.as_str() {
-                "f32" | "float32" => Ok(DType::F32),
-                "f64" | "float64" => Ok(DType::F64),
-                "source" => Ok(m.dtype.parse()?),
-                o => bail!("--dtype '{o}': expected f32, f64 or source"),
-            },
-            Source::Model(_) => match s.dtype.as_str() {
+            Source::Opened(voxfield::Source::Rbf { .. }) => match s.dtype.as_str() {
                 "f32" | "float32" => Ok(DType::F32),
                 "f64" | "float64" => Ok(DType::F64),
                 o => bail!("--dtype '{o}': an RBF model is written as f32 or f64"),
             },
+            Source::Opened(voxfield::Source::Volume(src)) | Source::Level { src, .. } => {
+                // A model fills nothing: only a volume's NaN fill needs a float output.
+                let fills = src.model_kind().is_none();
+                output_dtype(s, src.as_ref(), fills)
+            }
         }
     }
 }
@@ -427,7 +395,7 @@ fn auto_level(
     plane: &Plane,
     s: &SamplingArgs,
 ) -> Result<Source> {
-    let Source::Volume(src0) = &source else {
+    let Source::Opened(voxfield::Source::Volume(src0)) = &source else {
         return Ok(source);
     };
     let pinned =
@@ -465,15 +433,15 @@ fn auto_level(
     })
 }
 
-/// The element type results are written in.
-fn output_dtype(s: &SamplingArgs, src: &dyn VolumeSource) -> Result<DType> {
+/// The element type results are written in; `fills` when points outside take the fill value.
+fn output_dtype(s: &SamplingArgs, src: &dyn VolumeSource, fills: bool) -> Result<DType> {
     let dt = match s.dtype.as_str() {
         "f32" | "float32" => DType::F32,
         "f64" | "float64" => DType::F64,
         "source" => src.info().dtype,
         o => bail!("--dtype '{o}': expected f32, f64 or source"),
     };
-    if !dt.is_float() && s.cval.is_nan() {
+    if fills && !dt.is_float() && s.options().fill().is_nan() {
         bail!("--cval nan cannot be stored as {dt}: pass a number with --cval (for example --cval 0) or use --dtype f32");
     }
     Ok(dt)
@@ -531,10 +499,10 @@ macro_rules! with_out {
 }
 
 fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
-    if crate::rbf::is_model(path) {
+    if voxfield::is_rbf_model(path) {
         return crate::rbf::info(path, json);
     }
-    if crate::neural::is_model(path) {
+    if voxfield::is_neural_model(path) {
         return crate::neural::info(path, json);
     }
     if raw.shape.is_none() {
@@ -758,7 +726,7 @@ fn sample(
                 npy::write_npy(out, &[n], &vals)?;
             })
         }
-        (Some(name), Source::Volume(src)) => {
+        (Some(name), Source::Opened(voxfield::Source::Volume(src))) => {
             let axes = &src.info().axes;
             let a = axes
                 .axes
@@ -778,7 +746,8 @@ fn sample(
                 for i in 0..len {
                     opts.index = index_at(axes, a, i);
                     let one = voxfield::open(path, &opts)?;
-                    let f = field(one.as_ref(), s)?;
+                    let cache = ChunkCache::new(s.cache_mb.saturating_mul(1 << 20));
+                    let f = voxfield::field(one.as_ref(), &s.options(), &cache)?;
                     all.extend(sample_points::<O>(f.as_ref(), &pts)?);
                 }
                 npy::write_npy(out, &[len, n], &all)?;
@@ -789,10 +758,9 @@ fn sample(
         }
     }
     eprintln!(
-        "voxfield: sampled {n} points of {} ({}, mode {}) in {:.1} ms ({:.1} ms with loading) -> {}",
+        "voxfield: sampled {n} points of {} ({}) in {:.1} ms ({:.1} ms with loading) -> {}",
         path.display(),
-        s.method,
-        s.mode,
+        s.options().describe(source.kind()),
         t1.elapsed().as_secs_f64() * 1e3,
         t0.elapsed().as_secs_f64() * 1e3,
         out.display()
@@ -1096,13 +1064,7 @@ fn demo(
     );
     let plane = central_oblique_plane(i.shape, pixels)?;
     let cache = ChunkCache::new(ChunkCache::DEFAULT_BYTES);
-    let f = voxfield::field(
-        src.as_ref(),
-        voxfield::SampleOptions::default(),
-        false,
-        None,
-        &cache,
-    )?;
+    let f = voxfield::field(src.as_ref(), &voxfield::FieldOptions::default(), &cache)?;
     let t = Instant::now();
     let vals = plane_values::<f32>(f.as_ref(), &plane, &[0.0], Reduce::Mean)?;
     let ms = t.elapsed().as_secs_f64() * 1e3;

@@ -12,11 +12,6 @@ use voxfield_io::npy;
 
 use crate::work::{catch_interrupts, exit_if_interrupted, progress, INTERRUPTED};
 
-/// Whether `path` names a neural model (by extension or magic).
-pub fn is_model(path: &Path) -> bool {
-    voxfield::is_neural_model(path)
-}
-
 /// `voxfield info M.vxn`: the header (after the checksum is verified).
 pub fn info(path: &Path, json: bool) -> Result<()> {
     let h = NeuralModel::read_header(path)?;

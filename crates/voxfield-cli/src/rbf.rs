@@ -12,24 +12,6 @@ use crate::args::{PictureArgs, RbfCommand};
 use crate::work::{catch_interrupts, exit_if_interrupted, progress, set_threads, INTERRUPTED};
 use crate::{points, render};
 
-/// Whether `path` names a `.vxr` model (by extension or magic).
-pub fn is_model(path: &Path) -> bool {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("vxr"))
-    {
-        return true;
-    }
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return false; // never open a FIFO or device just to look at it
-    }
-    let mut head = [0u8; 8];
-    std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
-        && file::is_vxr(&head)
-}
-
 pub fn run(cmd: RbfCommand) -> Result<()> {
     match cmd {
         RbfCommand::Fit {

@@ -208,6 +208,20 @@ pub trait VolumeSource: Send + Sync {
         None
     }
 
+    /// What kind of field a source that is a model rather than stored voxels
+    /// is ("neural model"), for messages; `None` for stored volumes. A model's
+    /// field is `model_field`: interpolation options do not apply to it.
+    fn model_kind(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// A model's own field, evaluated directly at positions in its index space
+    /// (mapped first by `to_index` when given). `None` for stored volumes.
+    fn model_field(&self, to_index: Option<Affine>) -> Option<Box<dyn crate::Field + '_>> {
+        let _ = to_index;
+        None
+    }
+
     /// O(1) access to the voxels of a sparse source (built on first use, which can
     /// fail); samplers use it instead of decoding chunks.
     fn sparse(&self) -> Option<Result<Box<dyn SparseVoxels + '_>>> {

@@ -415,6 +415,17 @@ impl VolumeSource for NeuralVolume {
     fn info(&self) -> &VolumeInfo {
         &self.info
     }
+    /// A model's field is its network evaluated directly; its voxels (below)
+    /// are what `convert`, `compare` and `decompress` read.
+    fn model_kind(&self) -> Option<&'static str> {
+        Some("neural model")
+    }
+    fn model_field(&self, to_index: Option<Affine>) -> Option<Box<dyn Field + '_>> {
+        Some(Box::new(NeuralField {
+            model: &self.model,
+            to_index,
+        }))
+    }
     fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {
         voxfield_core::check_chunk(&self.info, idx, out.len())?;
         let cs = self.info.chunk_shape;

@@ -13,7 +13,7 @@ use pyo3::types::PyDict;
 use voxfield::{
     evaluate, evaluate_plane, Affine, Axes, ChunkCache, DType, Endian, Error, Field, Grid,
     IndexRequest, Method, Mode, OpenOptions, Plane, PointList, Positions, RawOptions, Reduce,
-    SampleOptions, VolumeInfo, VolumeSource, ZarrOptions,
+    VolumeInfo, VolumeSource, ZarrOptions,
 };
 use voxfield_core::ContiguousView;
 
@@ -112,16 +112,16 @@ macro_rules! with_output {
     }};
 }
 
+/// A sampling request as the caller gave it: `None` leaves a choice to the field,
+/// and the facade refuses what does not apply to it.
 struct Opts {
-    sample: SampleOptions,
-    world: bool,
-    affine: Option<Affine>,
+    field: voxfield::FieldOptions,
 }
 
 fn opts(
-    method: &str,
-    mode: &str,
-    cval: f64,
+    method: Option<&str>,
+    mode: Option<&str>,
+    cval: Option<f64>,
     world: bool,
     affine: Option<Vec<f64>>,
 ) -> PyResult<Opts> {
@@ -134,31 +134,32 @@ fn opts(
     };
     // The Python layer asks for an unfiltered B-spline (scipy's prefilter=False)
     // as "splineN/raw".
-    let method = match method.strip_suffix("/raw") {
-        Some(m) => match parse::<Method>(m)? {
+    let method = match method.map(|m| (m, m.strip_suffix("/raw"))) {
+        None => None,
+        Some((_, Some(m))) => Some(match parse::<Method>(m)? {
             Method::Spline { order, .. } => Method::Spline {
                 order,
                 prefilter: false,
             },
             other => other,
-        },
-        None => parse::<Method>(method)?,
+        }),
+        Some((m, None)) => Some(parse::<Method>(m)?),
     };
     Ok(Opts {
-        sample: SampleOptions {
+        field: voxfield::FieldOptions {
             method,
-            mode: parse::<Mode>(mode)?,
+            mode: mode.map(parse::<Mode>).transpose()?,
             cval,
+            world,
+            affine,
         },
-        world: world || affine.is_some(),
-        affine,
     })
 }
 
-/// The output element type; a NaN fill value cannot go into an integer output.
-fn output_dtype(name: &str, o: &Opts) -> PyResult<DType> {
+/// The output element type; a volume's NaN fill value cannot go into an integer output.
+fn output_dtype(name: &str, o: &Opts, fills: bool) -> PyResult<DType> {
     let dtype = parse::<DType>(name)?;
-    if !dtype.is_float() && o.sample.cval.is_nan() {
+    if fills && !dtype.is_float() && o.field.fill().is_nan() {
         return Err(PyValueError::new_err(format!(
             "cval=nan cannot be stored as {dtype}: pass a number for cval or a float output dtype"
         )));
@@ -167,27 +168,14 @@ fn output_dtype(name: &str, o: &Opts) -> PyResult<DType> {
 }
 
 impl Volume {
+    /// The field the facade resolves for this source (a neural model: its network).
     fn field(&self, o: &Opts) -> voxfield::Result<Box<dyn Field + '_>> {
-        if let Some(model) = &self.neural {
-            let to_index = match (o.world, o.affine.or(model.affine)) {
-                (false, _) => None,
-                (true, None) => {
-                    return Err(Error::invalid(
-                        "world=True: the model's source had no affine",
-                    ))
-                }
-                (true, Some(a)) => Some(a.inverse()?),
-            };
-            return Ok(Box::new(voxfield::neural::NeuralField { model, to_index }));
-        }
-        voxfield::field_of_source(
-            self.src.as_ref(),
-            o.sample,
-            o.world,
-            o.affine,
-            &self.cache,
-            self.source_id,
-        )
+        voxfield::field_of_source(self.src.as_ref(), &o.field, &self.cache, self.source_id)
+    }
+
+    /// Whether points outside take a fill value (stored volumes; models do not).
+    fn fills(&self) -> bool {
+        self.src.model_kind().is_none()
     }
 
     fn run(
@@ -199,7 +187,7 @@ impl Volume {
         n: usize,
         pos: &(dyn Positions + Sync),
     ) -> PyResult<()> {
-        let dtype = output_dtype(out_dtype, &o)?;
+        let dtype = output_dtype(out_dtype, &o, self.fills())?;
         if pos.len() != n {
             return Err(PyValueError::new_err(format!(
                 "output has {n} elements for {} positions",
@@ -295,9 +283,9 @@ impl Volume {
         n: usize,
         out_addr: usize,
         out_dtype: &str,
-        method: &str,
-        mode: &str,
-        cval: f64,
+        method: Option<&str>,
+        mode: Option<&str>,
+        cval: Option<f64>,
         world: bool,
         affine: Option<Vec<f64>>,
     ) -> PyResult<()> {
@@ -325,9 +313,9 @@ impl Volume {
         reduce: &str,
         out_addr: usize,
         out_dtype: &str,
-        method: &str,
-        mode: &str,
-        cval: f64,
+        method: Option<&str>,
+        mode: Option<&str>,
+        cval: Option<f64>,
         world: bool,
         affine: Option<Vec<f64>>,
         first: [usize; 2],
@@ -344,7 +332,7 @@ impl Volume {
                 )))
             }
         };
-        let dtype = output_dtype(out_dtype, &o)?;
+        let dtype = output_dtype(out_dtype, &o, self.fills())?;
         py.detach(|| {
             let f = self.field(&o)?;
             with_output!(dtype, out_addr, nu * nv, |out| evaluate_plane(
@@ -368,9 +356,9 @@ impl Volume {
         z: Vec<f64>,
         out_addr: usize,
         out_dtype: &str,
-        method: &str,
-        mode: &str,
-        cval: f64,
+        method: Option<&str>,
+        mode: Option<&str>,
+        cval: Option<f64>,
         world: bool,
         affine: Option<Vec<f64>>,
     ) -> PyResult<()> {

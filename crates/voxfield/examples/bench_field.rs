@@ -12,8 +12,8 @@ use std::time::Instant;
 use voxfield_core::memory::PeakRss;
 
 use voxfield::{
-    evaluate, evaluate_plane, field, open, ChunkCache, OpenOptions, Plane, PointList, Reduce,
-    SampleOptions,
+    evaluate, evaluate_plane, field, open, ChunkCache, FieldOptions, OpenOptions, Plane, PointList,
+    Reduce,
 };
 
 fn main() {
@@ -54,7 +54,7 @@ fn main() {
         let t = Instant::now();
         let src = open(&source, &OpenOptions::default()).expect("open");
         let cache = ChunkCache::new(cache_mb << 20);
-        let f = field(src.as_ref(), SampleOptions::default(), false, None, &cache).expect("field");
+        let f = field(src.as_ref(), &FieldOptions::default(), &cache).expect("field");
         let run = |out: &mut [f32]| match (&points, &plane) {
             (Some(p), _) => evaluate(f.as_ref(), &PointList::new(p).unwrap(), out).unwrap(),
             (_, Some(pl)) => evaluate_plane(f.as_ref(), pl, &[0.0], Reduce::Mean, out).unwrap(),

@@ -1,10 +1,11 @@
 //! voxfield: one entry point over every volume source and the sampling engine.
 //!
 //! ```no_run
-//! use voxfield::{open, field, OpenOptions, SampleOptions, ChunkCache};
-//! let src = open("scan.zarr/0".as_ref(), &OpenOptions::default()).unwrap();
+//! use voxfield::{ChunkCache, FieldOptions, OpenOptions, Source};
+//! // Any path: a volume of any format, a neural model (.vxn) or an RBF model (.vxr).
+//! let src = Source::open("scan.zarr/0".as_ref(), &OpenOptions::default()).unwrap();
 //! let cache = ChunkCache::new(ChunkCache::DEFAULT_BYTES);
-//! let f = field(src.as_ref(), SampleOptions::default(), false, None, &cache).unwrap();
+//! let f = src.field(&FieldOptions::default(), &cache, 0).unwrap();
 //! let mut out = [0.0f32; 1];
 //! voxfield::evaluate(f.as_ref(), &voxfield::PointList::new(&[1.0, 2.0, 3.0]).unwrap(), &mut out).unwrap();
 //! ```
@@ -13,7 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod compare;
+mod source;
 pub use compare::{compare, Comparison};
+pub use source::{field_of_source, is_neural_model, is_rbf_model, FieldOptions, Source};
 
 pub use voxfield_core::{
     lift_points, Affine, ArrayEntry as Entry, Axes, Axis, AxisKind, ChunkCache, DType, Endian,
@@ -78,7 +81,7 @@ pub mod neural {
     };
 }
 
-/// How to open a path; fields that do not apply to its format are ignored.
+/// How to open a path. [`Source::open`] refuses those that do not apply to a model file.
 #[derive(Clone, Debug, Default)]
 pub struct OpenOptions {
     /// Read the file as raw binary with this layout.
@@ -93,24 +96,6 @@ pub struct OpenOptions {
     /// Endpoint of an S3-compatible server for `s3://` URLs (else
     /// `AWS_ENDPOINT_URL` or AWS itself).
     pub s3_endpoint: Option<String>,
-}
-
-/// Whether `path` names a neural model (`.vxn` by name, or its magic).
-pub fn is_neural_model(path: &Path) -> bool {
-    if path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("vxn"))
-    {
-        return true;
-    }
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let mut head = [0u8; 8];
-    std::fs::File::open(path)
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
-        .is_ok()
-        && head == voxfield_neural::model::MAGIC
 }
 
 /// The container formats a path can name.
@@ -220,81 +205,12 @@ fn list_hdf5(path: &Path) -> Result<Option<Vec<Entry>>> {
     voxfield_hdf5::list_container(path)
 }
 
-/// The field that samples `src`: zero-copy for memory-mapped sources, chunk-aware
-/// (decoding through `cache`) for chunked ones. `world` maps positions through the
-/// inverse of `affine` (or of the source's own affine).
+/// The field that samples `src` with `opts`, through a fresh id in `cache`
+/// (see [`field_of_source`]).
 pub fn field<'a>(
     src: &'a dyn VolumeSource,
-    opts: SampleOptions,
-    world: bool,
-    affine: Option<Affine>,
+    opts: &FieldOptions,
     cache: &Arc<ChunkCache>,
 ) -> Result<Box<dyn Field + 'a>> {
-    let id = voxfield_core::cache::new_source_id();
-    field_of_source(src, opts, world, affine, cache, id)
-}
-
-/// `field` for a source that keeps the id `source_id` in `cache` across
-/// requests (an open volume sampled many times reuses its decoded chunks).
-pub fn field_of_source<'a>(
-    src: &'a dyn VolumeSource,
-    opts: SampleOptions,
-    world: bool,
-    affine: Option<Affine>,
-    cache: &Arc<ChunkCache>,
-    source_id: u64,
-) -> Result<Box<dyn Field + 'a>> {
-    let info = src.info();
-    // Chunked sampling numbers chunks linearly; a grid past usize (a forged
-    // shape) would wrap those numbers onto the wrong chunks.
-    let grid = voxfield_core::chunk_grid(info);
-    if src.contiguous().is_none()
-        && grid
-            .iter()
-            .try_fold(1usize, |a, &g| a.checked_mul(g))
-            .is_none_or(|n| n == usize::MAX)
-    {
-        return Err(Error::format(
-            &info.path,
-            format!(
-                "a chunk grid of {grid:?} chunks is too large to sample (more than 2^64 chunks)"
-            ),
-        ));
-    }
-    let to_index = if world {
-        Some(
-            affine
-                .or(info.affine)
-                .unwrap_or(Affine::IDENTITY)
-                .inverse()?,
-        )
-    } else {
-        None
-    };
-    if let voxfield_sample::Method::Spline {
-        prefilter: true, ..
-    } = opts.method
-    {
-        return Ok(Box::new(ChunkedField::spline(
-            src,
-            opts,
-            to_index,
-            cache.clone(),
-        )?));
-    }
-    if let Some(voxels) = src.sparse() {
-        return Ok(Box::new(SparseField::new(
-            voxels?,
-            info.shape,
-            opts,
-            info.value_scale,
-            to_index,
-        )));
-    }
-    Ok(match src.contiguous() {
-        Some(view) => Box::new(VolumeField::new(view, opts, info.value_scale, to_index)),
-        None => Box::new(
-            ChunkedField::new(src, opts, to_index, cache.clone()).with_source_id(source_id),
-        ),
-    })
+    field_of_source(src, opts, cache, voxfield_core::cache::new_source_id())
 }

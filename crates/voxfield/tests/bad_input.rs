@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use voxfield::{
-    evaluate, field, open, ChunkCache, OpenOptions, PointList, SampleOptions, VolumeSource,
+    evaluate, field, open, ChunkCache, FieldOptions, OpenOptions, PointList, VolumeSource,
 };
 
 fn fx(p: &str) -> PathBuf {
@@ -32,7 +32,7 @@ fn sample_err(src: &dyn VolumeSource) -> String {
         }
     }
     let cache = ChunkCache::new(1 << 20);
-    let f = match field(src, SampleOptions::default(), false, None, &cache) {
+    let f = match field(src, &FieldOptions::default(), &cache) {
         Ok(f) => f,
         Err(e) => return e.to_string(),
     };

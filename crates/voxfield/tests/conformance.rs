@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use voxfield::{
-    evaluate, field, open, ChunkCache, Method, Mode, OpenOptions, PointList, SampleOptions,
+    evaluate, field, open, ChunkCache, FieldOptions, Method, Mode, OpenOptions, PointList,
     VolumeSource, ZarrOptions,
 };
 use voxfield_io::npy;
@@ -123,14 +123,13 @@ fn conform(case: &Value) {
             (Method::Linear, Mode::Constant, -7.5, "linear_constant"),
             (Method::Nearest, Mode::Reflect, 0.0, "nearest_reflect"),
         ] {
-            let f = field(
-                src.as_ref(),
-                SampleOptions { method, mode, cval },
-                false,
-                None,
-                &cache,
-            )
-            .unwrap();
+            let opts = FieldOptions {
+                method: Some(method),
+                mode: Some(mode),
+                cval: Some(cval),
+                ..Default::default()
+            };
+            let f = field(src.as_ref(), &opts, &cache).unwrap();
             let mut got = vec![0.0f64; pts.len() / 3];
             evaluate(f.as_ref(), &list, &mut got).unwrap();
             for (i, (g, w)) in got.iter().zip(expected(name, what)).enumerate() {
@@ -186,7 +185,7 @@ fn sparse_empty_regions_give_the_fill_value_whatever_the_batch() {
         }
         assert!(!pts.is_empty(), "{file}: no empty region found");
         let cache = ChunkCache::new(1 << 20);
-        let f = field(src.as_ref(), SampleOptions::default(), false, None, &cache).unwrap();
+        let f = field(src.as_ref(), &FieldOptions::default(), &cache).unwrap();
         let mut out = vec![f64::NAN; pts.len() / 3];
         evaluate(f.as_ref(), &PointList::new(&pts).unwrap(), &mut out).unwrap();
         assert!(out.iter().all(|v| *v == fill), "{file}: {:?}", &out[..4]);

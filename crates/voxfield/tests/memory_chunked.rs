@@ -5,8 +5,8 @@
 use std::sync::atomic::AtomicBool;
 
 use voxfield::{
-    evaluate, field, open, write_zarr, ChunkCache, OpenOptions, PointList, SampleOptions,
-    ZarrCodec, ZarrWriteOptions,
+    evaluate, field, open, write_zarr, ChunkCache, FieldOptions, OpenOptions, PointList, ZarrCodec,
+    ZarrWriteOptions,
 };
 use voxfield_core::memory::PeakRss;
 
@@ -41,7 +41,7 @@ fn sampling_a_volume_bigger_than_the_cache_stays_within_budget() {
     let list = PointList::new(&pts).unwrap();
     let budget_mib = 64.0;
     let cache = ChunkCache::new((budget_mib as usize) << 20);
-    let f = field(src.as_ref(), SampleOptions::default(), false, None, &cache).unwrap();
+    let f = field(src.as_ref(), &FieldOptions::default(), &cache).unwrap();
     let mut out = vec![0f32; n];
 
     let monitor = PeakRss::start();

@@ -326,12 +326,15 @@ class Volume:
         out = np.empty(n_shape, dtype=dt.newbyteorder("="))
         return out, _dtype_name(out.dtype, "the output dtype")
 
-    def sample(self, points: Any, method: str = "linear", mode: str = "constant", cval: float = np.nan,
+    def sample(self, points: Any, method: str | None = None, mode: str | None = None, cval: float | None = None,
                dtype: Any = np.float32, world: bool = False, affine: Any = None,
                all_index: str | None = None) -> np.ndarray:
         """Samples at (N, 3) points ((N, 2) for a 2-D image), or a tuple of equally shaped
         coordinate arrays (the result then takes their shape). Index space unless ``world``
         (through the volume's affine, or ``affine``). Modes as scipy.ndimage.map_coordinates.
+        A volume interpolates with ``method`` (default linear), ``mode`` (default constant)
+        and ``cval`` (default nan); a neural model is its network evaluated directly, and
+        giving it ``method``, ``mode`` or ``cval`` is an error, never ignored.
         ``all_index="t"`` samples the same points at every index of that axis: (T, ...)."""
         if all_index is not None:
             axis = next((a for a in self.axes if a["name"] == all_index and all_index in self.index), None)
@@ -344,11 +347,11 @@ class Volume:
         out, name = self._out(shape, dtype)
         aff = None if affine is None else [float(x) for x in np.asarray(affine, dtype=np.float64).ravel()]
         self._v.sample_into(pts.__array_interface__["data"][0], pts.shape[0], out.__array_interface__["data"][0],
-                            name, _METHODS.get(method, str(method)), mode, float(cval), bool(world), aff)
+                            name, _method(method), mode, _cval(cval), bool(world), aff)
         return out
 
     def plane(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
-              method: str = "linear", mode: str = "constant", cval: float = np.nan, dtype: Any = np.float32,
+              method: str | None = None, mode: str | None = None, cval: float | None = None, dtype: Any = np.float32,
               world: bool = False, affine: Any = None, auto_level: bool = True,
               offset: Sequence[int] = (0, 0)) -> np.ndarray:
         """An oblique plane: pixel (j, i) samples ``origin + i*u + j*v``; ``shape`` is (nv, nu).
@@ -385,8 +388,8 @@ class Volume:
         return vk, (None if world else np.linalg.inv(ak) @ a0)
 
     def slab(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
-             thickness: float, step: float = 1.0, reduce: str = "mean", method: str = "linear",
-             mode: str = "constant", cval: float = np.nan, dtype: Any = np.float32, world: bool = False,
+             thickness: float, step: float = 1.0, reduce: str = "mean", method: str | None = None,
+             mode: str | None = None, cval: float | None = None, dtype: Any = np.float32, world: bool = False,
              affine: Any = None, offset: Sequence[int] = (0, 0)) -> np.ndarray:
         """A plane thickened along its unit normal, sampled every ``step`` and reduced
         with ``mean`` or ``max`` (NaN samples skipped); ``offset`` as for :meth:`plane`."""
@@ -402,12 +405,12 @@ class Volume:
             raise ValueError(f"a slab needs a 3-D volume; this one is {self.ndim}-D")
         d = self.ndim
         self._v.plane_into(_lift(origin, d, "origin"), _lift(u, d, "u"), _lift(v, d, "v"), nu, nv, depths,
-                           reduce, out.__array_interface__["data"][0], name, _METHODS.get(method, str(method)), mode,
-                           float(cval), bool(world), aff, (i0, j0))
+                           reduce, out.__array_interface__["data"][0], name, _method(method), mode,
+                           _cval(cval), bool(world), aff, (i0, j0))
         return out
 
     def grid(self, x: Sequence[float], y: Sequence[float] | None = None, z: Sequence[float] | None = None,
-             method: str = "linear", mode: str = "constant", cval: float = np.nan, dtype: Any = np.float32,
+             method: str | None = None, mode: str | None = None, cval: float | None = None, dtype: Any = np.float32,
              world: bool = False, affine: Any = None) -> np.ndarray:
         """The outer product of one coordinate vector per spatial axis (three for a volume,
         two for an image), shape (len(x), len(y), len(z))."""
@@ -419,8 +422,17 @@ class Volume:
         out, name = self._out(tuple(len(a) for a in axes), dtype)
         aff = None if affine is None else [float(x) for x in np.asarray(affine, dtype=np.float64).ravel()]
         self._v.grid_into(*[a.tolist() for a in axes], out.__array_interface__["data"][0], name,
-                          _METHODS.get(method, str(method)), mode, float(cval), bool(world), aff)
+                          _method(method), mode, _cval(cval), bool(world), aff)
         return out.reshape(tuple(len(a) for a in axes[3 - self.ndim:]))
+
+
+def _method(method: Any) -> str | None:
+    """A method name for the engine (scipy's integer orders accepted); None: the field's choice."""
+    return None if method is None else _METHODS.get(method, str(method))
+
+
+def _cval(cval: Any) -> float | None:
+    return None if cval is None else float(cval)
 
 
 def map_coordinates(volume: Any, coordinates: Any, output: Any = None, order: int = 3, mode: str = "constant",

@@ -1,0 +1,102 @@
+"""One door, from Python: every sampling option on every kind of field either changes the
+result or is refused with a message naming it (the CLI's table, crates/voxfield-cli/tests/
+one_door.rs), and a neural model samples bit for bit as the CLI samples it."""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import voxfield
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OME = os.path.join(HERE, "..", "..", "..", "tests", "fixtures", "chunked", "ome.zarr")
+PTS = np.array([[1.3, 2.7, 3.2], [5.5, 4.25, 6.75], [-1.5, 2.0, 3.0], [11.6, 9.2, 7.9]])
+AFFINE = np.array([[2.0, 0, 0, 1], [0, 2, 0, 1], [0, 0, 2, 1], [0, 0, 0, 1]])
+
+
+def smooth(shape):
+    i, j, k = np.meshgrid(*[np.arange(n, dtype=np.float32) for n in shape], indexing="ij")
+    return (10 + 5 * np.sin(i / 5) * np.cos(j / 4) + 3 * k / 6).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def fields(tmp_path_factory):
+    d = tmp_path_factory.mktemp("one_door")
+    np.save(d / "v.npy", smooth((12, 10, 14)))
+    model = voxfield.compress(str(d / "v.npy"), epochs=2, log2_table=8, levels=4, width=16)
+    model.save(d / "m.vxn")
+    return {
+        "dir": d,
+        "volume": voxfield.open(str(d / "v.npy")),
+        "multiscale": voxfield.open(OME),
+        "neural": voxfield.open(str(d / "m.vxn")),
+    }
+
+
+OPTIONS = [
+    ("method nearest", {"method": "nearest"}),
+    ("method spline3", {"method": "spline3"}),
+    ("mode wrap", {"mode": "wrap"}),
+    ("cval 5", {"cval": 5.0}),
+    ("world", {"world": True}),
+    ("affine", {"affine": AFFINE}),
+]
+CHANGES = None
+TABLE = {
+    "volume": [CHANGES, CHANGES, CHANGES, CHANGES, ("world", "no affine"), CHANGES],
+    "multiscale": [CHANGES] * 6,
+    "neural": [
+        ("method", "neural model", "evaluated directly"),
+        ("method", "neural model"),
+        ("mode", "neural model"),
+        ("cval", "neural model"),
+        ("world", "no affine"),
+        CHANGES,
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", list(TABLE))
+def test_every_option_is_applied_or_refused(fields, kind):
+    vol = fields[kind]
+    base = vol.sample(PTS, dtype=np.float64)
+    assert np.isfinite(base).any()
+    for (name, kwargs), expect in zip(OPTIONS, TABLE[kind]):
+        if expect is CHANGES:
+            got = vol.sample(PTS, dtype=np.float64, **kwargs)
+            assert not np.array_equal(got, base, equal_nan=True), f"{kind} {name}: no effect"
+        else:
+            with pytest.raises(ValueError) as e:
+                vol.sample(PTS, dtype=np.float64, **kwargs)
+            for needle in expect:
+                assert needle in str(e.value), f"{kind} {name}: {needle!r} not in {e.value}"
+
+
+def test_plane_and_grid_refuse_the_same_options_on_a_model(fields):
+    m = fields["neural"]
+    with pytest.raises(ValueError, match="mode does not apply to this neural model"):
+        m.plane((0, 0, 0), (1, 0, 0), (0, 1, 0), (4, 4), mode="wrap")
+    with pytest.raises(ValueError, match="method does not apply to this neural model"):
+        m.grid([0.5, 1.5], [1.0], [2.0], method="cubic")
+    assert np.isfinite(m.plane((0, 0, 0), (1, 0, 0), (0, 1, 0), (4, 4))).all()
+
+
+@pytest.mark.skipif(not os.environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_a_neural_model_samples_bit_for_bit_as_the_cli_samples_it(fields, tmp_path):
+    d = fields["dir"]
+    np.save(tmp_path / "pts.npy", PTS)
+    r = subprocess.run([os.environ["VOXFIELD_CLI"], "sample", d / "m.vxn", "--points", tmp_path / "pts.npy",
+                        "--out", tmp_path / "o.npy", "--dtype", "f64"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    cli = np.load(tmp_path / "o.npy")
+    py = fields["neural"].sample(PTS, dtype=np.float64)
+    assert cli.tobytes() == py.tobytes()
+    # The same refusal, word for word, from both front ends.
+    r = subprocess.run([os.environ["VOXFIELD_CLI"], "sample", d / "m.vxn", "--points", tmp_path / "pts.npy",
+                        "--out", tmp_path / "o2.npy", "--mode", "wrap"], capture_output=True, text=True)
+    assert r.returncode != 0 and not (tmp_path / "o2.npy").exists()
+    with pytest.raises(ValueError) as e:
+        fields["neural"].sample(PTS, mode="wrap")
+    assert str(e.value) in r.stderr, (str(e.value), r.stderr)
