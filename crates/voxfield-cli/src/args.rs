@@ -102,7 +102,8 @@ pub enum Command {
         #[arg(short, long)]
         out: PathBuf,
         /// Choose the network so the model file is at most native bytes / R (the
-        /// source's shape × dtype size); explicit --log2-table/--levels/--width override.
+        /// source's shape × dtype size); explicit --log2-table/--levels/--width replace
+        /// the sizes it picks, and the bound stays (a network that cannot fit is refused).
         #[arg(long, value_parser = parse_f64)]
         ratio: Option<f64>,
         /// Passes over every voxel.
@@ -763,11 +764,7 @@ fn parse_counts<const N: usize>(s: &str) -> Result<[usize; N], String> {
 }
 
 fn parse_loss(s: &str) -> Result<voxfield::neural::Loss, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "l2" | "mse" => Ok(voxfield::neural::Loss::L2),
-        "l1" | "mae" => Ok(voxfield::neural::Loss::L1),
-        o => Err(format!("{o}: expected l2 or l1")),
-    }
+    s.parse().map_err(|e: voxfield_core::Error| e.to_string())
 }
 fn parse_shape(s: &str) -> Result<[usize; 3], String> {
     parse_counts::<3>(s)

@@ -103,7 +103,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Some(m) => Box::new(rbf_grid(m, &source)?),
                 None => open(&source.path, &source.raw)?,
             };
-            let mut opts = voxfield::neural::CompressOptions {
+            let opts = voxfield::neural::CompressOptions {
                 epochs,
                 target_psnr,
                 time_limit,
@@ -116,30 +116,24 @@ pub fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             let native = voxfield::neural::native_bytes(src.info());
-            if let Some(init) = init {
-                if log2_table.is_some() || levels.is_some() || width.is_some() {
-                    bail!("--init {}: the network's shape comes from the initialisation; drop --log2-table/--levels/--width", init.display());
-                }
-                opts.init = Some(voxfield::neural::NeuralModel::load(&init)?.net);
-                if let Some(r) = ratio {
-                    if !(r.is_finite() && r > 0.0) {
-                        bail!("--ratio {r} must be a positive number");
-                    }
-                    // The shape is the initialisation's: the ratio only bounds the file.
-                    opts.max_bytes = Some((native as f64 / r) as u64);
-                }
-            } else {
-                if let Some(r) = ratio {
-                    opts = voxfield::neural::for_ratio(&opts, src.info().shape, native, r)?;
-                    eprintln!(
-                        "voxfield: --ratio {r}: {} levels, tables of 2^{}, MLP width {} (≤ {} bytes)",
-                        opts.levels,
-                        opts.log2_table,
-                        opts.width,
-                        opts.max_bytes.unwrap_or(0)
-                    );
-                }
-                opts = opts.with_sizes(log2_table, levels, width);
+            let init = match init {
+                Some(p) => Some(voxfield::neural::NeuralModel::load(&p)?.net),
+                None => None,
+            };
+            let sizes = voxfield::neural::Sizes {
+                log2_table,
+                levels,
+                width,
+            };
+            let opts = opts.for_request(src.info().shape, native, ratio, sizes, init)?;
+            if let (Some(r), None) = (ratio, &opts.init) {
+                eprintln!(
+                    "voxfield: --ratio {r}: {} levels, tables of 2^{}, MLP width {} (≤ {} bytes)",
+                    opts.levels,
+                    opts.log2_table,
+                    opts.width,
+                    opts.max_bytes.unwrap_or(0)
+                );
             }
             crate::neural::compress(&source.path, src.as_ref(), &out, &opts)
         }
@@ -163,7 +157,11 @@ pub fn run(cli: Cli) -> Result<()> {
                     seed,
                     ..Default::default()
                 }
-                .with_sizes(log2_table, levels, width),
+                .with_sizes(voxfield::neural::Sizes {
+                    log2_table,
+                    levels,
+                    width,
+                }),
                 inner_steps,
                 meta_steps,
                 meta_lr,

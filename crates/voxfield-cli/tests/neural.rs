@@ -384,7 +384,9 @@ fn a_reptile_initialisation_speeds_up_the_first_epoch() {
         "8",
     ]);
     assert!(
-        code != 0 && err.contains("--init") && !p("c.vxn").exists(),
+        code != 0
+            && err.contains("init fixes the network's shape, so width")
+            && !p("c.vxn").exists(),
         "{err}"
     );
     // A volume with NaN voxels is refused by meta-training too, and nothing is written.

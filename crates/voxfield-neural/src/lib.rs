@@ -13,6 +13,7 @@ pub mod mlp;
 pub mod model;
 pub mod net;
 pub mod quant;
+pub mod request;
 pub mod train;
 
 pub use adam::Adam;
@@ -22,7 +23,8 @@ pub use mlp::Mlp;
 pub use model::{NeuralField, NeuralModel, NeuralVolume};
 pub use net::{Loss, Net};
 pub use quant::Quant;
-pub use train::{compress, for_ratio, model_bytes, native_bytes, CompressOptions, Progress};
+pub use request::{for_ratio, Sizes};
+pub use train::{compress, model_bytes, native_bytes, CompressOptions, Progress};
 
 /// A small deterministic generator (SplitMix64) for initialisation and shuffles,
 /// so a seed reproduces a model bit for bit.

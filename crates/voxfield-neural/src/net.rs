@@ -24,6 +24,21 @@ pub enum Loss {
     L1,
 }
 
+impl std::str::FromStr for Loss {
+    type Err = voxfield_core::Error;
+    /// `l2` (or `mse`), `l1` (or `mae`), any case.
+    fn from_str(s: &str) -> voxfield_core::Result<Loss> {
+        match s.to_ascii_lowercase().as_str() {
+            "l2" | "mse" => Ok(Loss::L2),
+            "l1" | "mae" => Ok(Loss::L1),
+            _ => Err(voxfield_core::Error::invalid(format!(
+                "unknown loss '{s}' (expected l2 (mean squared error, also mse) or l1 \
+                 (mean absolute error, also mae))"
+            ))),
+        }
+    }
+}
+
 /// Samples that go through the MLP together (its layers as GEMMs; a block's
 /// activations stay in cache).
 const BLOCK: usize = 128;

@@ -63,7 +63,7 @@ pub struct CompressOptions {
     /// Table quantisation: the step covers the largest entry with
     /// 2^(bits−1) − 1 codes (2–8; zstd-coded), or 16 for f16 storage.
     pub bits: u32,
-    /// The most bytes the model file may take (set by `for_ratio`): after
+    /// The most bytes the model file may take (set by a ratio): after
     /// training, the finest quantisation step whose file fits is kept.
     pub max_bytes: Option<u64>,
 }
@@ -108,23 +108,6 @@ impl CompressOptions {
         }
         crate::net::checked_params(&config(self, shape), self.width, self.hidden)
             .map_err(Error::invalid)
-    }
-
-    /// These options with the network sizes a user gave explicitly (which
-    /// then also lift `max_bytes`: explicit sizes override a ratio).
-    pub fn with_sizes(
-        mut self,
-        log2_table: Option<u32>,
-        levels: Option<usize>,
-        width: Option<usize>,
-    ) -> Self {
-        if log2_table.is_some() || levels.is_some() || width.is_some() {
-            self.max_bytes = None;
-        }
-        self.log2_table = log2_table.unwrap_or(self.log2_table);
-        self.levels = levels.unwrap_or(self.levels);
-        self.width = width.unwrap_or(self.width);
-        self
     }
 }
 
@@ -576,65 +559,6 @@ pub fn model_bytes(opts: &CompressOptions, finest: u32) -> u64 {
         (opts.bits as f64 - 0.5).max(0.5) * grid.n_params as f64
     };
     (tables / 8.0).ceil() as u64 + 2 * mlp.n_params as u64 + 700 + 40 * opts.levels as u64
-}
-
-/// The largest configuration whose model file is at most `native / ratio` bytes:
-/// the table size first (2^24 down to 2^4, sized at 3.5 coded bits per entry
-/// unless `base.bits` is 16), then fewer levels and a narrower MLP. After
-/// training, the finest quantisation step (up to `base.bits`) whose file fits
-/// `max_bytes` is kept.
-/// Errors when even the smallest network is too big.
-pub fn for_ratio(
-    base: &CompressOptions,
-    shape: [usize; 3],
-    native: u64,
-    ratio: f64,
-) -> Result<CompressOptions> {
-    if !(ratio.is_finite() && ratio > 0.0) {
-        return Err(Error::invalid(format!(
-            "ratio {ratio} must be a positive number"
-        )));
-    }
-    let budget = native as f64 / ratio;
-    let finest = *shape.iter().max().expect("3 axes") as u32;
-    for (levels, width) in [(base.levels, base.width), (12, 32), (8, 16), (4, 8)] {
-        for t in (4..=24).rev() {
-            let mut o = CompressOptions {
-                log2_table: t,
-                levels,
-                width,
-                bits: fewest_bits(base.bits),
-                max_bytes: Some(budget as u64),
-                ..base.clone()
-            };
-            if o.check(shape).is_ok() && (model_bytes(&o, finest) as f64) <= budget {
-                // The most bits that fit are found after training, on the real file.
-                o.bits = base.bits;
-                return Ok(o);
-            }
-        }
-    }
-    let smallest = CompressOptions {
-        log2_table: 4,
-        levels: 4,
-        width: 8,
-        bits: fewest_bits(base.bits),
-        ..base.clone()
-    };
-    Err(Error::invalid(format!(
-        "no configuration reaches ratio {ratio}: the smallest model takes {} bytes, the volume has {native}",
-        model_bytes(&smallest, finest)
-    )))
-}
-
-/// The table bits `for_ratio` sizes tables at (coded at ~bits − 0.5 each): 4,
-/// or fewer if asked, or f16.
-fn fewest_bits(bits: u32) -> u32 {
-    if bits == 16 {
-        16
-    } else {
-        bits.min(4)
-    }
 }
 
 /// Fisher–Yates shuffle of two slices in step.

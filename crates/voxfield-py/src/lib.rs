@@ -478,18 +478,10 @@ fn compress(
     bits: u32,
     loss: &str,
 ) -> PyResult<Volume> {
-    let loss = match loss.to_ascii_lowercase().as_str() {
-        "l2" => voxfield::neural::Loss::L2,
-        "l1" => voxfield::neural::Loss::L1,
-        o => {
-            return Err(PyValueError::new_err(format!(
-                "loss={o:?}: expected 'l2' or 'l1'"
-            )))
-        }
-    };
+    let loss = parse::<voxfield::neural::Loss>(loss)?;
     let src = source.src.as_ref();
     let i = src.info();
-    let mut opts = voxfield::neural::CompressOptions {
+    let opts = voxfield::neural::CompressOptions {
         epochs,
         target_psnr,
         time_limit,
@@ -499,24 +491,26 @@ fn compress(
         loss,
         ..Default::default()
     };
-    if let Some(r) = ratio {
-        opts = voxfield::neural::for_ratio(&opts, i.shape, voxfield::neural::native_bytes(i), r)
-            .map_err(py_err)?;
-    }
-    opts = opts.with_sizes(log2_table, levels, width);
-    if let Some(init) = init {
-        if ratio.is_some() || log2_table.is_some() || levels.is_some() || width.is_some() {
-            return Err(PyValueError::new_err(
-                "init= fixes the network's shape: drop ratio/log2_table/levels/width",
-            ));
-        }
-        let Some(m) = &init.neural else {
-            return Err(PyValueError::new_err(
-                "init= takes a neural model (from voxfield.meta_train or a .vxn)",
-            ));
-        };
-        opts.init = Some(m.net.clone());
-    }
+    let init = match init {
+        Some(init) => match &init.neural {
+            Some(m) => Some(m.net.clone()),
+            None => {
+                return Err(PyValueError::new_err(
+                    "init= takes a neural model (from voxfield.meta_train or a .vxn)",
+                ))
+            }
+        },
+        None => None,
+    };
+    let sizes = voxfield::neural::Sizes {
+        log2_table,
+        levels,
+        width,
+    };
+    let native = voxfield::neural::native_bytes(i);
+    let opts = opts
+        .for_request(i.shape, native, ratio, sizes, init)
+        .map_err(py_err)?;
     let cancel = std::sync::atomic::AtomicBool::new(false);
     // Training runs on another thread while this one, every 50 ms, takes the
     // GIL to let Python handle signals: Ctrl-C cancels between batches.
@@ -559,7 +553,11 @@ fn meta_train(
             seed,
             ..Default::default()
         }
-        .with_sizes(log2_table, levels, width),
+        .with_sizes(voxfield::neural::Sizes {
+            log2_table,
+            levels,
+            width,
+        }),
         inner_steps,
         meta_steps,
         meta_lr,

@@ -120,7 +120,7 @@ def test_meta_train_gives_an_initialisation_compress_starts_from(tmp_path):
     random = voxfield.compress(vols[3], epochs=1, batch=2048, **net)
     reptile = voxfield.compress(vols[3], epochs=1, batch=2048, init=tmp_path / "init.vxn")
     assert reptile.psnr > random.psnr + 1.5, (reptile.psnr, random.psnr)
-    with pytest.raises(ValueError, match="init= fixes"):
+    with pytest.raises(ValueError, match="init fixes the network.s shape, so width"):
         voxfield.compress(vols[3], epochs=1, init=init, width=8)
     with pytest.raises(ValueError, match="neural model"):
         voxfield.compress(vols[3], epochs=1, init=vols[0])

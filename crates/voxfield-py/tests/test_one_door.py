@@ -100,3 +100,30 @@ def test_a_neural_model_samples_bit_for_bit_as_the_cli_samples_it(fields, tmp_pa
     with pytest.raises(ValueError) as e:
         fields["neural"].sample(PTS, mode="wrap")
     assert str(e.value) in r.stderr, (str(e.value), r.stderr)
+
+
+@pytest.mark.skipif(not os.environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_compress_refuses_the_same_bad_requests_with_the_same_words_as_the_cli(fields, tmp_path):
+    """The engine resolves ratio, sizes, init and loss once (CompressOptions::for_request, Loss::from_str):
+    the CLI and Python only parse, so the same bad request gets the same refusal from both."""
+    d = fields["dir"]
+    init = str(d / "m.vxn")
+    cases = [
+        ({"ratio": 0}, ["--ratio", "0"], "ratio 0 must be a positive number"),
+        ({"ratio": float("nan")}, ["--ratio", "nan"], "must be a positive number"),
+        ({"loss": "l3"}, ["--loss", "l3"], "unknown loss 'l3'"),
+        ({"ratio": 4, "log2_table": 22}, ["--ratio", "4", "--log2-table", "22"], "bounds the model file"),
+        ({"init": init, "levels": 4}, ["--init", init, "--levels", "4"], "init fixes the network's shape, so levels"),
+    ]
+    for kwargs, flags, needle in cases:
+        with pytest.raises(ValueError) as e:
+            voxfield.compress(str(d / "v.npy"), epochs=1, **kwargs)
+        assert needle in str(e.value), (kwargs, str(e.value))
+        out = tmp_path / "x.vxn"
+        r = subprocess.run([os.environ["VOXFIELD_CLI"], "compress", d / "v.npy", "-o", out, "--epochs", "1", *flags],
+                           capture_output=True, text=True)
+        assert r.returncode != 0 and not out.exists(), (flags, r.stderr)
+        assert str(e.value) in r.stderr, (flags, str(e.value), r.stderr)
+    # An initialisation with a ratio: the ratio bounds the file (both front ends accept it).
+    m = voxfield.compress(str(d / "v.npy"), epochs=1, init=init, ratio=2)
+    assert m.ratio >= 2

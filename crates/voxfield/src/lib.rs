@@ -77,7 +77,7 @@ pub mod neural {
     pub use voxfield_neural::model::MAGIC;
     pub use voxfield_neural::{
         compress, for_ratio, meta_train, model_bytes, native_bytes, CompressOptions, Loss,
-        MetaOptions, Net, NeuralField, NeuralModel, NeuralVolume, Progress, Quant,
+        MetaOptions, Net, NeuralField, NeuralModel, NeuralVolume, Progress, Quant, Sizes,
     };
 }
 

@@ -1,0 +1,256 @@
+//! What a compression request resolves to: one rule for ratios, explicit network
+//! sizes and initialisations, the same from the CLI, Python and Rust.
+
+use voxfield_core::{Error, Result};
+
+use crate::train::model_bytes;
+use crate::{CompressOptions, Net};
+
+/// Network sizes given explicitly (`None`: the default, or what a ratio picks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sizes {
+    pub log2_table: Option<u32>,
+    pub levels: Option<usize>,
+    pub width: Option<usize>,
+}
+
+impl Sizes {
+    /// The names of the sizes given, for messages.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("log2_table", self.log2_table.is_some()),
+            ("levels", self.levels.is_some()),
+            ("width", self.width.is_some()),
+        ]
+        .iter()
+        .filter(|(_, g)| *g)
+        .map(|(n, _)| *n)
+        .collect()
+    }
+}
+
+impl CompressOptions {
+    /// These options with the network sizes given (unset ones unchanged).
+    pub fn with_sizes(mut self, sizes: Sizes) -> Self {
+        self.log2_table = sizes.log2_table.unwrap_or(self.log2_table);
+        self.levels = sizes.levels.unwrap_or(self.levels);
+        self.width = sizes.width.unwrap_or(self.width);
+        self
+    }
+
+    /// Resolves a request on a volume of `shape` taking `native` bytes:
+    /// - `init` (a learned initialisation) fixes the network's shape: sizes
+    ///   are refused, and a ratio only bounds the file;
+    /// - a ratio picks the largest network whose file is at most
+    ///   `native / ratio` bytes ([`for_ratio`]); sizes given beside it replace
+    ///   what it picks, and the bound stays: a network that cannot fit it is
+    ///   refused here, before training.
+    pub fn for_request(
+        self,
+        shape: [usize; 3],
+        native: u64,
+        ratio: Option<f64>,
+        sizes: Sizes,
+        init: Option<Net>,
+    ) -> Result<CompressOptions> {
+        if let Some(r) = ratio {
+            check_ratio(r)?;
+        }
+        if let Some(net) = init {
+            let given = sizes.given();
+            if !given.is_empty() {
+                return Err(Error::invalid(format!(
+                    "init fixes the network's shape, so {} cannot be given with it",
+                    given.join(", ")
+                )));
+            }
+            return Ok(CompressOptions {
+                init: Some(net),
+                max_bytes: ratio.map(|r| (native as f64 / r) as u64),
+                ..self
+            });
+        }
+        let Some(r) = ratio else {
+            return Ok(self.with_sizes(sizes));
+        };
+        let picked = for_ratio(&self, shape, native, r)?;
+        if sizes == Sizes::default() {
+            return Ok(picked);
+        }
+        let opts = picked.with_sizes(sizes);
+        opts.check(shape)?;
+        let finest = *shape.iter().max().expect("3 axes") as u32;
+        let need = model_bytes(
+            &CompressOptions {
+                bits: fewest_bits(opts.bits),
+                ..opts.clone()
+            },
+            finest,
+        );
+        let budget = opts.max_bytes.unwrap_or(u64::MAX);
+        if need > budget {
+            return Err(Error::invalid(format!(
+                "ratio {r} bounds the model file at {budget} bytes, but the network of {} \
+                 (2^{} tables, {} levels, width {}) takes about {need}: give a smaller \
+                 network or drop the sizes to let the ratio choose",
+                sizes.given().join(", "),
+                opts.log2_table,
+                opts.levels,
+                opts.width
+            )));
+        }
+        Ok(opts)
+    }
+}
+
+fn check_ratio(ratio: f64) -> Result<()> {
+    if ratio.is_finite() && ratio > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "ratio {ratio} must be a positive number"
+        )))
+    }
+}
+
+/// The largest configuration whose model file is at most `native / ratio` bytes:
+/// the table size first (2^24 down to 2^4, sized at 3.5 coded bits per entry
+/// unless `base.bits` is 16), then fewer levels and a narrower MLP. After
+/// training, the finest quantisation step (up to `base.bits`) whose file fits
+/// `max_bytes` is kept.
+/// Errors when even the smallest network is too big.
+pub fn for_ratio(
+    base: &CompressOptions,
+    shape: [usize; 3],
+    native: u64,
+    ratio: f64,
+) -> Result<CompressOptions> {
+    check_ratio(ratio)?;
+    let budget = native as f64 / ratio;
+    let finest = *shape.iter().max().expect("3 axes") as u32;
+    for (levels, width) in [(base.levels, base.width), (12, 32), (8, 16), (4, 8)] {
+        for t in (4..=24).rev() {
+            let mut o = CompressOptions {
+                log2_table: t,
+                levels,
+                width,
+                bits: fewest_bits(base.bits),
+                max_bytes: Some(budget as u64),
+                ..base.clone()
+            };
+            if o.check(shape).is_ok() && (model_bytes(&o, finest) as f64) <= budget {
+                // The most bits that fit are found after training, on the real file.
+                o.bits = base.bits;
+                return Ok(o);
+            }
+        }
+    }
+    let smallest = CompressOptions {
+        log2_table: 4,
+        levels: 4,
+        width: 8,
+        bits: fewest_bits(base.bits),
+        ..base.clone()
+    };
+    Err(Error::invalid(format!(
+        "no configuration reaches ratio {ratio}: the smallest model takes {} bytes, the volume has {native}",
+        model_bytes(&smallest, finest)
+    )))
+}
+
+/// The table bits `for_ratio` sizes tables at (coded at ~bits − 0.5 each): 4,
+/// or fewer if asked, or f16.
+fn fewest_bits(bits: u32) -> u32 {
+    if bits == 16 {
+        16
+    } else {
+        bits.min(4)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHAPE: [usize; 3] = [64, 64, 64];
+    const NATIVE: u64 = 64 * 64 * 64 * 4;
+
+    fn net() -> Net {
+        let o = CompressOptions::default().with_sizes(Sizes {
+            log2_table: Some(6),
+            levels: Some(4),
+            width: Some(8),
+        });
+        Net::new(crate::train::config(&o, SHAPE), o.width, o.hidden, 1)
+    }
+
+    #[test]
+    fn one_rule_for_ratio_sizes_and_init() {
+        let base = CompressOptions::default();
+        let small = Sizes {
+            log2_table: Some(8),
+            ..Default::default()
+        };
+        // Sizes alone set the network; no file bound.
+        let o = base
+            .clone()
+            .for_request(SHAPE, NATIVE, None, small, None)
+            .unwrap();
+        assert_eq!((o.log2_table, o.max_bytes), (8, None));
+        // A ratio alone picks a network under its bound.
+        let r = base
+            .clone()
+            .for_request(SHAPE, NATIVE, Some(20.0), Sizes::default(), None)
+            .unwrap();
+        assert_eq!(r.max_bytes, Some(NATIVE / 20));
+        // Sizes with a ratio replace what it picks and keep the bound...
+        let o = base
+            .clone()
+            .for_request(SHAPE, NATIVE, Some(20.0), small, None)
+            .unwrap();
+        assert_eq!((o.log2_table, o.max_bytes), (8, Some(NATIVE / 20)));
+        // ...or are refused when that network cannot fit it.
+        let big = Sizes {
+            log2_table: Some(20),
+            ..Default::default()
+        };
+        let e = base
+            .clone()
+            .for_request(SHAPE, NATIVE, Some(20.0), big, None)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("log2_table") && e.to_string().contains("bounds"),
+            "{e}"
+        );
+        // An initialisation fixes the shape: sizes refused, a ratio only bounds the file.
+        let e = base
+            .clone()
+            .for_request(SHAPE, NATIVE, None, small, Some(net()))
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("init fixes the network's shape, so log2_table"),
+            "{e}"
+        );
+        let o = base
+            .clone()
+            .for_request(SHAPE, NATIVE, Some(10.0), Sizes::default(), Some(net()))
+            .unwrap();
+        assert!(o.init.is_some() && o.max_bytes == Some(NATIVE / 10));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let e = base
+                .clone()
+                .for_request(SHAPE, NATIVE, Some(bad), Sizes::default(), None)
+                .unwrap_err();
+            assert!(e.to_string().contains("must be a positive number"), "{e}");
+        }
+    }
+
+    #[test]
+    fn losses_parse_by_either_name_and_unknown_ones_are_named() {
+        assert_eq!("MSE".parse::<crate::Loss>().unwrap(), crate::Loss::L2);
+        assert_eq!("l1".parse::<crate::Loss>().unwrap(), crate::Loss::L1);
+        let e = "l3".parse::<crate::Loss>().unwrap_err().to_string();
+        assert!(e.contains("unknown loss 'l3'"), "{e}");
+    }
+}
