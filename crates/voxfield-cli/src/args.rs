@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use voxfield::ZarrOptions;
-use voxfield_core::{Affine, DType, Endian, IndexRequest};
+use voxfield::{Affine, DType, Endian, IndexRequest};
+use voxfield::{Method, Mode, Reduce};
 use voxfield_io::RawOptions;
-use voxfield_sample::{Method, Mode, Reduce};
 
 #[derive(Parser, Debug)]
 #[command(name = "voxfield", version, about = "Spatial fields too large for the naive way: volumes, RBF fits, neural models, environments, vector pyramids", long_about = None)]
@@ -764,7 +764,7 @@ fn parse_counts<const N: usize>(s: &str) -> Result<[usize; N], String> {
 }
 
 fn parse_loss(s: &str) -> Result<voxfield::neural::Loss, String> {
-    s.parse().map_err(|e: voxfield_core::Error| e.to_string())
+    s.parse().map_err(|e: voxfield::Error| e.to_string())
 }
 fn parse_shape(s: &str) -> Result<[usize; 3], String> {
     parse_counts::<3>(s)
@@ -773,16 +773,16 @@ fn parse_size2(s: &str) -> Result<[usize; 2], String> {
     parse_counts::<2>(s)
 }
 fn parse_dtype(s: &str) -> Result<DType, String> {
-    s.parse().map_err(|e: voxfield_core::Error| e.to_string())
+    s.parse().map_err(|e: voxfield::Error| e.to_string())
 }
 fn parse_endian(s: &str) -> Result<Endian, String> {
-    s.parse().map_err(|e: voxfield_core::Error| e.to_string())
+    s.parse().map_err(|e: voxfield::Error| e.to_string())
 }
 fn parse_method(s: &str) -> Result<Method, String> {
-    s.parse().map_err(|e: voxfield_core::Error| e.to_string())
+    s.parse().map_err(|e: voxfield::Error| e.to_string())
 }
 fn parse_mode(s: &str) -> Result<Mode, String> {
-    s.parse().map_err(|e: voxfield_core::Error| e.to_string())
+    s.parse().map_err(|e: voxfield::Error| e.to_string())
 }
 fn parse_affine(s: &str) -> Result<Affine, String> {
     Affine::parse(s).map_err(|e| e.to_string())

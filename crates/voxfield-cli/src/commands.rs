@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use voxfield::ChunkCache;
-use voxfield_core::{DType, Field, VolumeSource};
+use voxfield::{evaluate, evaluate_plane, OutElem, Plane, PointList, Reduce};
+use voxfield::{DType, Field, VolumeSource};
 use voxfield_io::{npy, NpyElement};
-use voxfield_sample::{evaluate, evaluate_plane, OutElem, Plane, PointList, Reduce};
 
 use crate::args::{
     Cli, CodecArg, Colormap, Command, PictureArgs, PlaneArgs, RawArgs, SamplingArgs,

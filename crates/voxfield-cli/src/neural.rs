@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use voxfield::neural::{CompressOptions, MetaOptions, NeuralModel, NeuralVolume};
-use voxfield_core::{DType, VolumeSource};
+use voxfield::{DType, VolumeSource};
 use voxfield_io::npy;
 
 use crate::work::{catch_interrupts, exit_if_interrupted, progress, INTERRUPTED};
@@ -89,7 +89,7 @@ pub fn meta_train(volumes: &[PathBuf], out: &Path, opts: &MetaOptions) -> Result
     let srcs = volumes
         .iter()
         .map(|p| voxfield::open(p, &Default::default()))
-        .collect::<voxfield_core::Result<Vec<_>>>()?;
+        .collect::<voxfield::Result<Vec<_>>>()?;
     let refs: Vec<&dyn VolumeSource> = srcs.iter().map(|s| s.as_ref()).collect();
     catch_interrupts();
     let bar = progress(opts.meta_steps as u64, "meta-training (outer steps)");

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use voxfield_core::DType;
+use voxfield::DType;
 use voxfield_io::npy;
 
 /// A row-major table of `cols` columns.

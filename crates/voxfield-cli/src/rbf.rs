@@ -215,7 +215,7 @@ fn grid(
     // Ctrl-C stops between slabs/chunks; the temporary output is removed.
     catch_interrupts();
     let interrupted = || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
-    let stop = || voxfield_core::Error::invalid("interrupted");
+    let stop = || voxfield::Error::invalid("interrupted");
     let t = Instant::now();
     let result = write_grid(
         &model,
@@ -251,7 +251,7 @@ fn write_grid(
     channel: usize,
     pic: &PictureArgs,
     interrupted: &dyn Fn() -> bool,
-    stop: &dyn Fn() -> voxfield_core::Error,
+    stop: &dyn Fn() -> voxfield::Error,
 ) -> Result<()> {
     let dim = model.dim();
     let total: usize = shape.iter().product(); // checked by the caller
@@ -275,8 +275,7 @@ fn write_grid(
                         for v in vals {
                             buf.extend_from_slice(&v.to_le_bytes());
                         }
-                        w.write_all(&buf)
-                            .map_err(|e| voxfield_core::Error::io(out, e))?;
+                        w.write_all(&buf).map_err(|e| voxfield::Error::io(out, e))?;
                         bar.inc((vals.len() / c / (total / shape[0])) as u64);
                         Ok(())
                     })

@@ -119,7 +119,7 @@ fn sample_matches_scipy_from_npy_and_csv_points() {
         "--cval=-7.5",
     ]);
     let got = npy::read_array(&out).unwrap();
-    assert_eq!(got.dtype, voxfield_core::DType::F32);
+    assert_eq!(got.dtype, voxfield::DType::F32);
     for (g, w) in got.data.iter().zip(&exp.data[n..2 * n]) {
         assert!((g - w).abs() <= 1e-5 * (1.0 + w.abs()), "{g} vs {w}");
     }
@@ -158,7 +158,7 @@ fn sample_source_dtype_rounds_and_refuses_nan_cval() {
         "0",
     ]);
     let got = npy::read_array(&out).unwrap();
-    assert_eq!(got.dtype, voxfield_core::DType::U8);
+    assert_eq!(got.dtype, voxfield::DType::U8);
     let exp = npy::read_array(&fx("golden/expected_5x7x3_uint8.npy")).unwrap();
     // constant mode with cval -7.5 there, 0 here: compare inside points only.
     let n = got.data.len();

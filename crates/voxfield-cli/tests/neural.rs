@@ -122,7 +122,7 @@ fn compress_decompress_sample_and_info() {
         assert_eq!(code, 0, "{out}: {err}");
         let v = voxfield::open(&p(out), &Default::default()).unwrap();
         assert_eq!(v.info().shape, shape, "{out}");
-        assert_eq!(v.info().dtype, voxfield_core::DType::F32, "{out}");
+        assert_eq!(v.info().dtype, voxfield::DType::F32, "{out}");
         let mut got = vec![0.0; vol.len()];
         v.read_box([0; 3], shape, &mut got).unwrap();
         assert_eq!(got, dec, "{out}");
