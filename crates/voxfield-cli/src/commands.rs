@@ -151,21 +151,19 @@ pub fn run(cli: Cli) -> Result<()> {
             threads,
         } => {
             set_threads(threads)?;
-            let opts = voxfield::neural::MetaOptions {
-                net: voxfield::neural::CompressOptions {
-                    batch: Some(batch),
-                    seed,
-                    ..Default::default()
-                }
-                .with_sizes(voxfield::neural::Sizes {
-                    log2_table,
-                    levels,
-                    width,
-                }),
+            let sizes = voxfield::neural::Sizes {
+                log2_table,
+                levels,
+                width,
+            };
+            let opts = voxfield::neural::MetaOptions::for_request(
+                sizes,
+                batch,
+                seed,
                 inner_steps,
                 meta_steps,
                 meta_lr,
-            };
+            );
             crate::neural::meta_train(&volumes, &out, &opts)
         }
         Command::Compare { a, b, json } => {

@@ -11,6 +11,8 @@ pub mod field;
 pub mod group;
 pub mod le;
 pub mod memory;
+pub mod odometer;
+pub mod rng;
 pub mod volume;
 pub mod voxel;
 

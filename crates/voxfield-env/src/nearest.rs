@@ -253,17 +253,8 @@ impl Buckets {
             if on_ring {
                 f(self.id(&idx));
             }
-            let mut a = d;
-            loop {
-                if a == 0 {
-                    return;
-                }
-                a -= 1;
-                if idx[a] < hi[a] {
-                    idx[a] += 1;
-                    break;
-                }
-                idx[a] = lo[a];
+            if !voxfield_core::odometer::step_inclusive(&mut idx[..d], &lo[..d], &hi[..d]) {
+                return;
             }
         }
     }

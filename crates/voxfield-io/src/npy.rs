@@ -423,13 +423,7 @@ pub fn parse_array(bytes: &[u8]) -> Result<NpyArray, String> {
         let mut idx = vec![0usize; nd];
         for o in out.iter_mut() {
             *o = raw[idx.iter().zip(&fstride).map(|(i, s)| i * s).sum::<usize>()];
-            for a in (0..nd).rev() {
-                idx[a] += 1;
-                if idx[a] < h.shape[a] {
-                    break;
-                }
-                idx[a] = 0;
-            }
+            voxfield_core::odometer::step(&mut idx, &h.shape);
         }
         out
     } else {

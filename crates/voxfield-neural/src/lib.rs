@@ -26,29 +26,4 @@ pub use quant::Quant;
 pub use request::{for_ratio, Sizes};
 pub use train::{compress, model_bytes, native_bytes, CompressOptions, Progress};
 
-/// A small deterministic generator (SplitMix64) for initialisation and shuffles,
-/// so a seed reproduces a model bit for bit.
-#[derive(Clone, Debug)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        mix64(self.0)
-    }
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// Uniform in [lo, hi).
-    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * self.unit() as f32
-    }
-}
-
-/// SplitMix64's finaliser: a bijective scramble of 64 bits.
-pub fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use voxfield_core::rng::{mix64, Rng};

@@ -4,7 +4,7 @@
 use voxfield_core::{Error, Result};
 
 use crate::train::model_bytes;
-use crate::{CompressOptions, Net};
+use crate::{CompressOptions, MetaOptions, Net};
 
 /// Network sizes given explicitly (`None`: the default, or what a ratio picks).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -100,6 +100,32 @@ impl CompressOptions {
             )));
         }
         Ok(opts)
+    }
+}
+
+impl MetaOptions {
+    /// A meta-training request: the network of `sizes` (defaults elsewhere),
+    /// `batch` samples per inner Adam step, `inner_steps` (K) of them on one
+    /// brick per outer step, `meta_steps` (M) outer steps of size `meta_lr`.
+    pub fn for_request(
+        sizes: Sizes,
+        batch: usize,
+        seed: u64,
+        inner_steps: usize,
+        meta_steps: usize,
+        meta_lr: f32,
+    ) -> MetaOptions {
+        let net = CompressOptions {
+            batch: Some(batch),
+            seed,
+            ..Default::default()
+        };
+        MetaOptions {
+            net: net.with_sizes(sizes),
+            inner_steps,
+            meta_steps,
+            meta_lr,
+        }
     }
 }
 

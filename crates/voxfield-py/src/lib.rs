@@ -547,21 +547,19 @@ fn meta_train(
     width: Option<usize>,
     batch: usize,
 ) -> PyResult<Volume> {
-    let opts = voxfield::neural::MetaOptions {
-        net: voxfield::neural::CompressOptions {
-            batch: Some(batch),
-            seed,
-            ..Default::default()
-        }
-        .with_sizes(voxfield::neural::Sizes {
-            log2_table,
-            levels,
-            width,
-        }),
+    let sizes = voxfield::neural::Sizes {
+        log2_table,
+        levels,
+        width,
+    };
+    let opts = voxfield::neural::MetaOptions::for_request(
+        sizes,
+        batch,
+        seed,
         inner_steps,
         meta_steps,
         meta_lr,
-    };
+    );
     let srcs: Vec<&dyn voxfield::VolumeSource> = sources.iter().map(|v| v.src.as_ref()).collect();
     let path = srcs
         .first()

@@ -88,18 +88,9 @@ impl Buckets {
                     f(j, r2);
                 }
             }
-            // Next bucket in the neighbourhood (odometer over the axes).
-            let mut a = dim;
-            loop {
-                if a == 0 {
-                    return;
-                }
-                a -= 1;
-                if idx[a] < hi[a] {
-                    idx[a] += 1;
-                    break;
-                }
-                idx[a] = lo[a];
+            // Next bucket in the neighbourhood.
+            if !voxfield_core::odometer::step_inclusive(&mut idx[..dim], &lo[..dim], &hi[..dim]) {
+                return;
             }
         }
     }

@@ -12,6 +12,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use voxfield_core::le::Cursor;
 use voxfield_core::{Error, Result};
 
 use crate::blend::CellBox;
@@ -105,12 +106,12 @@ pub fn decode_cells(
     channels: usize,
     kernel: Kernel,
 ) -> Result<Vec<(usize, Vec<Cell>)>> {
-    let mut r = Reader { b: bytes, at: 0 };
+    let mut r = Cursor::new(bytes, 0);
     let mut out = Vec::new();
     let bad = |m: String| Error::invalid(format!("bad cell bytes: {m}"));
     while r.at < bytes.len() {
-        let g = r.u64().map_err(bad)?;
-        let count = r.u64().map_err(bad)?;
+        let g = count(&mut r).map_err(bad)?;
+        let count = self::count(&mut r).map_err(bad)?;
         if count > (bytes.len() - r.at) / 136 {
             return Err(bad(format!("{count} cells in {} bytes", bytes.len())));
         }
@@ -213,48 +214,22 @@ fn check_head(b: &[u8]) -> std::result::Result<usize, String> {
         .ok_or_else(|| format!("implausible header length {len}"))
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.b.len());
-        let end = end.ok_or_else(|| {
-            format!(
-                "truncated .vxr model (cell data ends at byte {})",
-                self.b.len()
-            )
-        })?;
-        let s = &self.b[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn u64(&mut self) -> std::result::Result<usize, String> {
-        let v = u64::from_le_bytes(self.take(8)?.try_into().unwrap());
-        usize::try_from(v).map_err(|_| "implausible count".to_string())
-    }
-    fn f64s(&mut self, n: usize) -> std::result::Result<Vec<f64>, String> {
-        let bytes = self.take(n.checked_mul(8).ok_or("implausible count")?)?;
-        Ok(bytes
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-            .collect())
-    }
+/// A count field of a cell record (a u64 that must fit usize).
+fn count(r: &mut Cursor) -> std::result::Result<usize, String> {
+    usize::try_from(r.u64()?).map_err(|_| "implausible count".to_string())
 }
 
 /// One cell record (see the module doc).
 fn read_cell(
-    r: &mut Reader,
+    r: &mut Cursor,
     dim: usize,
     channels: usize,
     kernel: Kernel,
 ) -> std::result::Result<Cell, String> {
     let f = r.f64s(14)?;
     let flags = r.take(8)?;
-    let m = r.u64()?;
-    let terms = r.u64()?;
+    let m = count(r)?;
+    let terms = count(r)?;
     if terms > 4 {
         return Err(format!("bad cell record: {terms} polynomial terms"));
     }
@@ -318,10 +293,7 @@ fn parse(bytes: &[u8]) -> std::result::Result<RbfModel, String> {
             info.channels
         ));
     }
-    let mut r = Reader {
-        b: body,
-        at: 20 + len,
-    };
+    let mut r = Cursor::new(body, 20 + len);
     // Each cell record takes at least 136 bytes: a count beyond what the file holds
     // is refused before anything is allocated for it.
     let room = (body.len() - r.at) / 136;

@@ -127,12 +127,9 @@ pub struct Summary {
     pub cells: usize,
 }
 
-/// splitmix64: the per-(annotation, level) draw.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+/// splitmix64's first output from state `x`: the per-(annotation, level) draw.
+fn mix(x: u64) -> u64 {
+    voxfield_core::rng::Rng(x).next_u64()
 }
 
 /// Writes the annotations as a new directory `out` (refused if something is

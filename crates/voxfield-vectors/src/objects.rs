@@ -8,47 +8,13 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use serde_json::Value;
+use voxfield_core::le::Cursor;
 use voxfield_core::{Error, Result};
 
 use crate::cells::{read_json, CellArray};
 use crate::store::{itemsize, Store};
 
 const FRAGMENT_MAGIC: u32 = 0x5A56_4647;
-
-/// Little-endian reads with a clear error past the end.
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> std::result::Result<&'a [u8], String> {
-        let s = self
-            .b
-            .get(self.at..self.at.checked_add(n).ok_or("overflow")?)
-            .ok_or_else(|| {
-                format!(
-                    "truncated: {n} bytes wanted at {} of {}",
-                    self.at,
-                    self.b.len()
-                )
-            })?;
-        self.at += n;
-        Ok(s)
-    }
-    fn u8(&mut self) -> std::result::Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> std::result::Result<u16, String> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2")))
-    }
-    fn u32(&mut self) -> std::result::Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
-    }
-    fn i64(&mut self) -> std::result::Result<i64, String> {
-        Ok(i64::from_le_bytes(self.take(8)?.try_into().expect("8")))
-    }
-}
 
 /// Which rows of a chunk each fragment holds.
 #[derive(Clone, Debug, Default)]
@@ -68,7 +34,7 @@ pub fn decode_fragments(b: &[u8]) -> std::result::Result<Fragments, String> {
     if b.is_empty() {
         return Ok(Fragments::default());
     }
-    let mut r = Reader { b, at: 0 };
+    let mut r = Cursor::new(b, 0);
     if r.u32()? != FRAGMENT_MAGIC {
         return Err("not a fragment index (bad magic)".into());
     }
@@ -128,7 +94,7 @@ pub type Block = (Vec<i64>, Vec<u64>);
 type Loaded = (Vec<i64>, (Vec<u8>, Fragments));
 
 fn decode_manifest(b: &[u8], dims: usize) -> std::result::Result<Vec<Block>, String> {
-    let mut r = Reader { b, at: 0 };
+    let mut r = Cursor::new(b, 0);
     let n = r.u32()? as usize;
     if n > b.len() {
         return Err(format!("a manifest claims {n} blocks in {} bytes", b.len()));
@@ -207,7 +173,7 @@ fn read_1d(dir: &Path, vlen: bool) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
             if bytes.is_empty() {
                 continue;
             }
-            let mut r = Reader { b: &bytes, at: 0 };
+            let mut r = Cursor::new(&bytes, 0);
             let m = r.u32().map_err(|e| Error::format(&p, e))? as usize;
             if m > bytes.len() {
                 return Err(Error::format(&p, format!("a chunk claims {m} items")));

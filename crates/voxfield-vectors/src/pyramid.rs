@@ -22,6 +22,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 use serde_json::{json, Value};
+use voxfield_core::rng::Rng;
 use voxfield_core::{Error, Result};
 
 use crate::cells::{read_json, CellArray};
@@ -281,30 +282,15 @@ impl Source {
     }
 }
 
-/// A deterministic generator for thinning draws (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+/// `k` of `items`, drawn without replacement (partial Fisher-Yates).
+fn draw(rng: &mut Rng, mut items: Vec<usize>, k: usize) -> Vec<usize> {
+    let k = k.min(items.len());
+    for i in 0..k {
+        let j = i + rng.below(items.len() - i);
+        items.swap(i, j);
     }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    /// `k` of `items`, drawn without replacement (partial Fisher-Yates).
-    fn sample(&mut self, mut items: Vec<usize>, k: usize) -> Vec<usize> {
-        let k = k.min(items.len());
-        for i in 0..k {
-            let j = i + self.below(items.len() - i);
-            items.swap(i, j);
-        }
-        items.truncate(k);
-        items
-    }
+    items.truncate(k);
+    items
 }
 
 /// Python's `round` (halves to even) of `n / sparsity`, at least 1.
@@ -619,7 +605,7 @@ fn kept_rows(
         _ if sparsity <= 1.0 || alive.len() <= 1 => alive,
         Thinning::Random { seed } => {
             let k = budget(alive.len(), sparsity);
-            Rng(seed.wrapping_add(target)).sample(alive, k)
+            draw(&mut Rng(seed.wrapping_add(target)), alive, k)
         }
         Thinning::SpatialCoverage { seed } => {
             let k = budget(alive.len(), sparsity);
@@ -632,11 +618,11 @@ fn kept_rows(
                 .values()
                 .map(|members| members[rng.below(members.len())])
                 .collect();
-            firsts = rng.sample(firsts, k);
+            firsts = draw(&mut rng, firsts, k);
             let chosen: std::collections::HashSet<usize> = firsts.iter().copied().collect();
             let rest: Vec<usize> = alive.into_iter().filter(|r| !chosen.contains(r)).collect();
             let more = k - firsts.len();
-            firsts.extend(rng.sample(rest, more));
+            firsts.extend(draw(&mut rng, rest, more));
             firsts
         }
     };
