@@ -574,3 +574,40 @@ fn reading(linear: bool) -> Reading {
         Reading::Nearest
     }
 }
+
+/// Skaggs information (bits per spike in `base`) and sparsity of every row of a
+/// C-contiguous (units, bins) float64 rate array against (bins,) occupancy, into
+/// two (units,) buffers: voxfield-env's formulas (neurospatial 0.6.0's).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn rate_scores(
+    py: Python<'_>,
+    rates_addr: usize,
+    units: usize,
+    bins: usize,
+    occupancy_addr: usize,
+    base: f64,
+    info_addr: usize,
+    sparsity_addr: usize,
+) -> PyResult<()> {
+    let n = units
+        .checked_mul(bins)
+        .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("rates: too many values"))?;
+    // SAFETY: the Python layer passes live C-contiguous float64 arrays of these
+    // lengths and keeps them alive (and the outputs unshared) for the call.
+    let (rates, occupancy, info, sparsity) = unsafe {
+        (
+            f64s(rates_addr, n),
+            f64s(occupancy_addr, bins),
+            f64s_mut(info_addr, units),
+            f64s_mut(sparsity_addr, units),
+        )
+    };
+    py.detach(|| {
+        for (u, row) in rates.chunks_exact(bins.max(1)).take(units).enumerate() {
+            info[u] = voxfield::env::spatial_information(row, occupancy, base);
+            sparsity[u] = voxfield::env::sparsity(row, occupancy);
+        }
+    });
+    Ok(())
+}

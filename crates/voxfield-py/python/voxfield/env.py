@@ -739,37 +739,30 @@ def compute_spatial_rate(env: Environment, spike_times: Any, times: Any, positio
     return r
 
 
+def _rate_scores(firing_rates: Any, occupancy: Any, base: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Skaggs information and sparsity of every unit, computed by voxfield-env (one copy of the formulas)."""
+    r = np.ascontiguousarray(firing_rates, dtype=np.float64)
+    o = np.ascontiguousarray(occupancy, dtype=np.float64).ravel()
+    single = r.ndim == 1
+    r = np.ascontiguousarray(np.atleast_2d(r))
+    if r.ndim != 2 or r.shape[1] != o.shape[0]:
+        raise ValueError(f"firing rates of shape {np.shape(firing_rates)} do not match {o.shape[0]} occupancy bins")
+    info, sparse = np.empty(r.shape[0]), np.empty(r.shape[0])
+    _voxfield.rate_scores(r.ctypes.data, r.shape[0], r.shape[1], o.ctypes.data, float(base), info.ctypes.data,
+                          sparse.ctypes.data)
+    return info, sparse, single
+
+
 def spatial_information(firing_rates: Any, occupancy: Any, *, base: float = 2.0) -> np.ndarray | float:
     """Skaggs information per spike (0.6.0's formula: NaN as 0, 0 when degenerate, ≥ 0)."""
-    r = np.nan_to_num(np.asarray(firing_rates, dtype=np.float64), nan=0.0)
-    o = np.nan_to_num(np.asarray(occupancy, dtype=np.float64), nan=0.0)
-    single = r.ndim == 1
-    r = np.atleast_2d(r)
-    total = o.sum()
-    if total <= 0:
-        out = np.zeros(r.shape[0])
-    else:
-        p = o / total
-        mean = (p * r).sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where((p > 0) & (r > 0) & (mean[:, None] > 0), r / np.where(mean > 0, mean, 1)[:, None], 1.0)
-            out = np.maximum((p * ratio * (np.log(ratio) / np.log(base))).sum(axis=1), 0.0)
-        out = np.where(mean > 0, out, 0.0)
-    return float(out[0]) if single else out
+    info, _, single = _rate_scores(firing_rates, occupancy, base)
+    return float(info[0]) if single else info
 
 
 def sparsity(firing_rates: Any, occupancy: Any) -> np.ndarray | float:
     """Sparsity (Σ p·r)² / Σ p·r² in [0, 1], as 0.6.0 computes it."""
-    r = np.nan_to_num(np.asarray(firing_rates, dtype=np.float64), nan=0.0)
-    o = np.nan_to_num(np.asarray(occupancy, dtype=np.float64), nan=0.0)
-    single = r.ndim == 1
-    r = np.atleast_2d(r)
-    total = o.sum()
-    p = o / total if total > 0 else np.zeros_like(o)
-    num, den = (p * r).sum(axis=1) ** 2, (p * r * r).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.clip(np.where(den > 0, num / np.where(den > 0, den, 1), 0.0), 0.0, 1.0)
-    return float(out[0]) if single else out
+    _, sparse, single = _rate_scores(firing_rates, occupancy, 2.0)
+    return float(sparse[0]) if single else sparse
 
 
 def selectivity(firing_rate: Any, occupancy: Any) -> float:
