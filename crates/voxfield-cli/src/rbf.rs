@@ -9,7 +9,10 @@ use voxfield::rbf::{file, Duplicates, FitOptions, GridVolume, Ramp, RbfModel};
 use voxfield_io::npy;
 
 use crate::args::{PictureArgs, RbfCommand};
-use crate::work::{catch_interrupts, exit_if_interrupted, progress, set_threads, INTERRUPTED};
+use crate::work::{
+    catch_interrupts, exit_if_interrupted, interrupted, progress, reporter, set_threads,
+    INTERRUPTED,
+};
 use crate::{points, render};
 
 pub fn run(cmd: RbfCommand) -> Result<()> {
@@ -82,6 +85,7 @@ fn fit(
     opts: &FitOptions,
 ) -> Result<()> {
     let t0 = Instant::now();
+    catch_interrupts();
     voxfield_io::safety::check_not_input(out, &[path])?;
     let table = points::load_table(path)?;
     let (data, width) = match columns {
@@ -109,13 +113,16 @@ fn fit(
     drop(data);
     let loaded = t0.elapsed().as_secs_f64();
     let bar = progress(0, "fitting (cells)");
+    let report = reporter(&bar);
     let t = Instant::now();
-    let model = voxfield::rbf::fit(&pts, dim, &vals, channels, opts, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
-    })
-    .with_context(|| format!("fitting {}", path.display()))?;
+    let watch = voxfield::Watch {
+        progress: &report,
+        stop: &interrupted,
+    };
+    let fitted = voxfield::rbf::fit(&pts, dim, &vals, channels, opts, &watch);
     bar.finish_and_clear();
+    exit_if_interrupted(out);
+    let model = fitted.with_context(|| format!("fitting {}", path.display()))?;
     let fit_s = t.elapsed().as_secs_f64();
     let i = &model.info;
     if i.merged_duplicates > 0 {

@@ -15,6 +15,7 @@ pub mod odometer;
 pub mod rng;
 pub mod volume;
 pub mod voxel;
+pub mod work;
 
 pub use affine::Affine;
 pub use axes::{lift_points, Axes, Axis, AxisKind, IndexRequest};

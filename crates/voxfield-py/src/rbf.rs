@@ -90,7 +90,7 @@ pub fn fit_rbf(
     // SAFETY: the Python layer passed C-contiguous float64 arrays of these sizes.
     let (pts, vals) = unsafe { (f64s(points_addr, n * dim), f64s(values_addr, n * channels)) };
     let inner = py
-        .detach(|| voxfield::rbf::fit(pts, dim, vals, channels, &opts, &|_, _| {}))
+        .detach(|| voxfield::rbf::fit(pts, dim, vals, channels, &opts, &voxfield::Watch::none()))
         .map_err(py_err)?;
     Ok(Model { inner })
 }
@@ -275,7 +275,7 @@ pub fn rbf_solve_tile<'py>(
     let (bytes, unseen) = py
         .detach(|| {
             let domains = domains.unwrap_or_else(|| plan.owned_by(&tiles, tile));
-            let solved = plan.solve(pts, vals, &domains, Some(seen), &|_, _| {})?;
+            let solved = plan.solve(pts, vals, &domains, Some(seen), &voxfield::Watch::none())?;
             Ok::<_, voxfield::Error>((file::encode_cells(&solved.cells, dim), solved.unseen))
         })
         .map_err(py_err)?;

@@ -31,7 +31,7 @@ fn main() {
         ..Default::default()
     };
     let t = Instant::now();
-    let m = fit(&pts, 2, &vals, 1, &o, &|_, _| {}).unwrap();
+    let m = fit(&pts, 2, &vals, 1, &o, &voxfield_core::work::Watch::none()).unwrap();
     println!(
         "fit {:.3} s, {} cells, mean {} pts/cell",
         t.elapsed().as_secs_f64(),

@@ -9,7 +9,7 @@
 //! // z = x + 2y at 400 scattered points, fitted and evaluated at one point.
 //! let pts: Vec<f64> = (0..400).flat_map(|i| [(i % 20) as f64 + 0.1 * (i % 7) as f64, (i / 20) as f64]).collect();
 //! let vals: Vec<f64> = pts.chunks(2).map(|p| p[0] + 2.0 * p[1]).collect();
-//! let model = fit(&pts, 2, &vals, 1, &FitOptions::default(), &|_, _| {}).unwrap();
+//! let model = fit(&pts, 2, &vals, 1, &FitOptions::default(), &voxfield_core::work::Watch::none()).unwrap();
 //! let mut out = [0.0];
 //! model.eval_one(&[3.3, 4.4], &mut out);
 //! assert!((out[0] - (3.3 + 8.8)).abs() < 1e-9);

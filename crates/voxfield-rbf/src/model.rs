@@ -2,6 +2,7 @@
 //! their parallel solves, and the model they make.
 
 use serde::{Deserialize, Serialize};
+use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result};
 
 use crate::blend::{DomainGrid, Ramp};
@@ -157,14 +158,15 @@ impl FitOptions {
 }
 
 /// Fits `values` (n × channels, row-major) at `points` (n × dim, row-major).
-/// `progress(done, total)` is called as cells finish.
+/// `watch` hears of cells as they finish and can stop the fit between cells
+/// (an "interrupted" error).
 pub fn fit(
     points: &[f64],
     dim: usize,
     values: &[f64],
     channels: usize,
     opts: &FitOptions,
-    progress: &(dyn Fn(usize, usize) + Sync),
+    watch: &Watch,
 ) -> Result<RbfModel> {
     opts.check(dim, channels)?;
     if !points.len().is_multiple_of(dim) {
@@ -193,7 +195,7 @@ pub fn fit(
     let plan = Plan::new(&census, opts)?;
     Spread::of(&d.points, dim, &census.bbox_lo, &census.bbox_hi).check(dim)?;
     let domains = plan.occupied(&d.points);
-    let solved = plan.solve(&d.points, &d.values, &domains, None, progress)?;
+    let solved = plan.solve(&d.points, &d.values, &domains, None, watch)?;
     Ok(assemble(&plan, &census, solved.cells))
 }
 

@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rayon::prelude::*;
+use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result};
 
 use crate::blend::{CellBox, DomainGrid, Ramp};
@@ -116,7 +117,7 @@ impl Plan {
         values: &[f64],
         domains: &[usize],
         seen: Option<([f64; 3], [f64; 3])>,
-        progress: &(dyn Fn(usize, usize) + Sync),
+        watch: &Watch,
     ) -> Result<Solved> {
         let (dim, grid) = (self.dim, &self.grid);
         let (start, order) = bin(grid, points, dim);
@@ -130,10 +131,11 @@ impl Plan {
         };
         let done = AtomicUsize::new(0);
         let total = domains.len();
-        progress(0, total);
+        watch.report("fitting (cells)", 0, total as u64);
         let out: Vec<(usize, Option<Vec<Cell>>)> = domains
             .par_iter()
             .map(|&g| {
+                watch.check()?;
                 if g >= grid.len() {
                     return Err(Error::invalid(format!(
                         "domain {g} is not on the {}-domain grid",
@@ -157,7 +159,8 @@ impl Plan {
                 } else {
                     cells_of(&ctx, &region, g, 0)?
                 };
-                progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                watch.report("fitting (cells)", n as u64, total as u64);
                 Ok((g, cells))
             })
             .collect::<Result<_>>()?;

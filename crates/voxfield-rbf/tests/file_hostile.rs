@@ -9,7 +9,15 @@ fn a_header_claiming_more_cells_than_the_file_holds_is_refused() {
         .flat_map(|i| [(i % 7) as f64, (i / 7) as f64 * 1.3])
         .collect();
     let vals: Vec<f64> = (0..40).map(|i| (i as f64).sin()).collect();
-    let model = fit(&pts, 2, &vals, 1, &FitOptions::default(), &|_, _| {}).unwrap();
+    let model = fit(
+        &pts,
+        2,
+        &vals,
+        1,
+        &FitOptions::default(),
+        &voxfield_core::work::Watch::none(),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("m.vxr");
     model.save(&p).unwrap();
@@ -49,8 +57,15 @@ fn extreme_but_finite_scales_fit_and_interpolate() {
     for (xs, vs) in [(1e-300, 1.0), (1e300, 1.0), (1e-200, 1.0), (1.0, 1e307)] {
         let pts: Vec<f64> = base.iter().flat_map(|p| [p[0] * xs, p[1] * xs]).collect();
         let v: Vec<f64> = vals.iter().map(|x| x * vs).collect();
-        let model = fit(&pts, 2, &v, 1, &FitOptions::default(), &|_, _| {})
-            .unwrap_or_else(|e| panic!("scale {xs:e}/{vs:e}: {e}"));
+        let model = fit(
+            &pts,
+            2,
+            &v,
+            1,
+            &FitOptions::default(),
+            &voxfield_core::work::Watch::none(),
+        )
+        .unwrap_or_else(|e| panic!("scale {xs:e}/{vs:e}: {e}"));
         for (i, want) in v.iter().enumerate().step_by(37) {
             let mut got = [0.0];
             model.eval_one(&[pts[2 * i], pts[2 * i + 1], 0.0], &mut got);

@@ -2,6 +2,7 @@
 //! partition of unity, continuity, polynomial reproduction, determinism, the
 //! model file, and bad input.
 
+use voxfield_core::work::Watch;
 use voxfield_rbf::{fit, Duplicates, FitOptions, Kernel, Ramp, RbfModel};
 
 /// splitmix64: deterministic uniform numbers in [0, 1) without a dependency.
@@ -77,7 +78,7 @@ fn interpolates_every_sample() {
             Kernel::WendlandC4,
             Kernel::Cubic,
         ] {
-            let model = fit(&pts, dim, &vals, 1, &opts(kernel, ppc), &quiet).unwrap();
+            let model = fit(&pts, dim, &vals, 1, &opts(kernel, ppc), &Watch::none()).unwrap();
             assert!(
                 model.info.cells > 4,
                 "{kernel} {dim}-D: {} cells",
@@ -101,7 +102,7 @@ fn weights_are_a_partition_of_unity_and_the_blend_is_continuous() {
             ramp,
             ..opts(Kernel::ThinPlate, 200)
         };
-        let model = fit(&pts, 2, &vals, 1, &o, &quiet).unwrap();
+        let model = fit(&pts, 2, &vals, 1, &o, &Watch::none()).unwrap();
         assert_eq!(model.info.grown_cells, 0);
         let g = &model.info.grid;
         let mut r = Rng(11);
@@ -148,7 +149,7 @@ fn linear_fields_are_reproduced() {
             |p: &[f64]| 1.5 + 2.0 * p[0] - 3.0 * p[1] + if p.len() > 2 { 0.5 * p[2] } else { 0.0 };
         let vals: Vec<f64> = pts.chunks(dim).map(lin).collect();
         for kernel in Kernel::ALL {
-            let model = fit(&pts, dim, &vals, 1, &opts(kernel, 300), &quiet).unwrap();
+            let model = fit(&pts, dim, &vals, 1, &opts(kernel, 300), &Watch::none()).unwrap();
             // Inside and a little outside the data's box.
             let q: Vec<f64> = (0..500 * dim).map(|_| r.next() * 11.0 - 3.5).collect();
             let got = eval(&model, &q);
@@ -179,7 +180,15 @@ fn results_do_not_depend_on_the_thread_count() {
             .build()
             .unwrap()
             .install(|| {
-                let m = fit(&pts, 2, &vals, 1, &opts(Kernel::ThinPlate, 200), &quiet).unwrap();
+                let m = fit(
+                    &pts,
+                    2,
+                    &vals,
+                    1,
+                    &opts(Kernel::ThinPlate, 200),
+                    &Watch::none(),
+                )
+                .unwrap();
                 eval(&m, &q)
             })
     };
@@ -201,8 +210,8 @@ fn channels_share_a_fit_and_match_separate_fits() {
         .flat_map(|(a, b)| [*a, *b])
         .collect();
     for kernel in [Kernel::ThinPlate, Kernel::WendlandC2] {
-        let m2 = fit(&pts, 2, &both, 2, &opts(kernel, 200), &quiet).unwrap();
-        let m1 = fit(&pts, 2, &second, 1, &opts(kernel, 200), &quiet).unwrap();
+        let m2 = fit(&pts, 2, &both, 2, &opts(kernel, 200), &Watch::none()).unwrap();
+        let m1 = fit(&pts, 2, &second, 1, &opts(kernel, 200), &Watch::none()).unwrap();
         let (q, _) = scattered(300, 2, 13);
         let a = eval(&m2, &q);
         let b = eval(&m1, &q);
@@ -221,7 +230,7 @@ fn gradients_match_finite_differences() {
             shape: (kernel == Kernel::Gaussian).then_some(40.0),
             ..opts(kernel, 200)
         };
-        let m = fit(&pts, 2, &vals, 1, &o, &quiet).unwrap();
+        let m = fit(&pts, 2, &vals, 1, &o, &Watch::none()).unwrap();
         let (q, _) = scattered(200, 2, 15);
         let mut g = vec![0.0; q.len()];
         m.eval_gradients(&q, 0, &mut g).unwrap();
@@ -256,7 +265,15 @@ fn sparse_regions_grow_cells_and_still_interpolate() {
         pts.extend([r.next(), r.next()]);
     }
     let vals: Vec<f64> = pts.chunks(2).map(field).collect();
-    let m = fit(&pts, 2, &vals, 1, &opts(Kernel::ThinPlate, 100), &quiet).unwrap();
+    let m = fit(
+        &pts,
+        2,
+        &vals,
+        1,
+        &opts(Kernel::ThinPlate, 100),
+        &Watch::none(),
+    )
+    .unwrap();
     assert!(m.info.grown_cells > 0);
     let got = eval(&m, &pts);
     let worst = max_abs_diff(&got, &vals);
@@ -279,13 +296,13 @@ fn overfull_domains_are_split_and_the_fit_stays_continuous() {
         max_points: Some(1200),
         ..opts(Kernel::ThinPlate, 200)
     };
-    let m = fit(&pts, 2, &vals, 1, &o, &quiet).unwrap();
+    let m = fit(&pts, 2, &vals, 1, &o, &Watch::none()).unwrap();
     assert!(m.info.largest_cell <= 1200);
     let whole = FitOptions {
         max_points: Some(8192),
         ..opts(Kernel::ThinPlate, 200)
     };
-    let unsplit = fit(&pts, 2, &vals, 1, &whole, &quiet).unwrap();
+    let unsplit = fit(&pts, 2, &vals, 1, &whole, &Watch::none()).unwrap();
     assert!(m.info.cells > unsplit.info.cells);
     let got = eval(&m, &pts);
     let worst = max_abs_diff(&got, &vals);
@@ -325,7 +342,7 @@ fn duplicates_are_merged_or_rejected() {
     let (mut pts, mut vals) = scattered(500, 2, 30);
     pts.extend_from_within(20..22);
     vals.push(vals[10] + 1.0);
-    let m = fit(&pts, 2, &vals, 1, &FitOptions::default(), &quiet).unwrap();
+    let m = fit(&pts, 2, &vals, 1, &FitOptions::default(), &Watch::none()).unwrap();
     assert_eq!(m.info.merged_duplicates, 1);
     assert_eq!(m.info.points, 500);
     let at = eval(&m, &pts[20..22]);
@@ -334,7 +351,9 @@ fn duplicates_are_merged_or_rejected() {
         duplicates: Duplicates::Reject,
         ..Default::default()
     };
-    let e = fit(&pts, 2, &vals, 1, &o, &quiet).unwrap_err().to_string();
+    let e = fit(&pts, 2, &vals, 1, &o, &Watch::none())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("points 10 and 500"), "{e}");
 }
 
@@ -342,7 +361,9 @@ fn duplicates_are_merged_or_rejected() {
 fn bad_input_is_refused_with_a_clear_message() {
     let (pts, vals) = scattered(200, 2, 40);
     let err = |p: &[f64], dim: usize, v: &[f64], o: &FitOptions| {
-        fit(p, dim, v, 1, o, &quiet).unwrap_err().to_string()
+        fit(p, dim, v, 1, o, &Watch::none())
+            .unwrap_err()
+            .to_string()
     };
     let d = FitOptions::default();
     let mut nan = pts.clone();
@@ -401,7 +422,7 @@ fn model_files_round_trip_and_corruption_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let (pts, vals) = scattered(1500, 3, 50);
     for kernel in [Kernel::ThinPlate, Kernel::WendlandC2] {
-        let m = fit(&pts, 3, &vals, 1, &opts(kernel, 300), &quiet).unwrap();
+        let m = fit(&pts, 3, &vals, 1, &opts(kernel, 300), &Watch::none()).unwrap();
         let path = dir.path().join("m.vxr");
         m.save(&path).unwrap();
         let back = RbfModel::load(&path).unwrap();
@@ -449,7 +470,7 @@ fn model_files_round_trip_and_corruption_is_caught() {
 #[test]
 fn non_finite_query_points_give_nan() {
     let (pts, vals) = scattered(300, 2, 60);
-    let m = fit(&pts, 2, &vals, 1, &FitOptions::default(), &quiet).unwrap();
+    let m = fit(&pts, 2, &vals, 1, &FitOptions::default(), &Watch::none()).unwrap();
     let got = eval(&m, &[f64::NAN, 0.5, 0.5, f64::INFINITY, 0.5, 0.5]);
     assert!(got[0].is_nan() && got[1].is_nan() && got[2].is_finite());
 }
@@ -537,7 +558,7 @@ fn fit_in_tiles(
             let hp: Vec<f64> = rows.iter().flat_map(|r| r.1.clone()).collect();
             let hv: Vec<f64> = rows.iter().map(|r| r.2).collect();
             let domains = domains.unwrap_or_else(|| plan.owned_by(&tiles, t));
-            let solved = plan.solve(&hp, &hv, &domains, Some((slo, shi)), &quiet)?;
+            let solved = plan.solve(&hp, &hv, &domains, Some((slo, shi)), &Watch::none())?;
             cells.extend(solved.cells);
             if !solved.unseen.is_empty() {
                 next.push((t, Some(solved.unseen)));
@@ -571,7 +592,7 @@ fn a_fit_in_tiles_is_the_local_fit() {
             vals.push(vals[i] + 1.0);
         }
         let o = opts(Kernel::ThinPlate, 60);
-        let local = fit(&pts, dim, &vals, 1, &o, &quiet).unwrap();
+        let local = fit(&pts, dim, &vals, 1, &o, &Watch::none()).unwrap();
         let (tiled, rounds) = fit_in_tiles(&pts, dim, &vals, &o, target).unwrap();
         assert_eq!(tiled.info, local.info, "{dim}-D");
         assert!(tiled.info.merged_duplicates == 400 && tiled.info.grown_cells > 0);

@@ -29,7 +29,16 @@ fn fitting_keeps_only_the_cells_in_flight() {
     let monitor = PeakRss::start();
     let base = monitor.base_kib();
     let model = pool
-        .install(|| fit(&pts, 2, &vals, 1, &FitOptions::default(), &|_, _| {}))
+        .install(|| {
+            fit(
+                &pts,
+                2,
+                &vals,
+                1,
+                &FitOptions::default(),
+                &voxfield_core::work::Watch::none(),
+            )
+        })
         .unwrap();
     pool.install(|| model.eval_points(&q, &mut out, &|_, _| {}))
         .unwrap();

@@ -125,31 +125,7 @@ pub struct PyramidOptions {
     pub aggregation: Option<Aggregation>,
 }
 
-/// Progress and cancellation for long work: `progress(phase, done, total)`
-/// as units finish; `stop()` polled between units ends the work with an
-/// "interrupted" error, leaving what was published before intact.
-pub struct Watch<'a> {
-    pub progress: &'a (dyn Fn(&str, u64, u64) + Sync),
-    pub stop: &'a (dyn Fn() -> bool + Sync),
-}
-
-impl Watch<'_> {
-    /// No reports, never stopped.
-    pub fn none() -> Watch<'static> {
-        Watch {
-            progress: &|_, _, _| {},
-            stop: &|| false,
-        }
-    }
-
-    pub(crate) fn check(&self) -> Result<()> {
-        if (self.stop)() {
-            Err(Error::invalid("interrupted"))
-        } else {
-            Ok(())
-        }
-    }
-}
+pub use voxfield_core::work::Watch;
 
 /// What one level of a build made.
 #[derive(Clone, Debug, PartialEq, Eq)]
