@@ -3,13 +3,18 @@
 
 mod args;
 mod commands;
+mod demo;
 mod environment;
+mod field_source;
 mod neural;
 mod phantom;
 mod points;
 mod rbf;
 mod render;
+mod sample;
+mod slice;
 mod vectors;
+mod volumes;
 mod work;
 
 use clap::Parser;
