@@ -1,9 +1,10 @@
 //! The verbs' dispatcher: each subcommand goes to its module; `compress` and `compare` here.
 
 use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
 use voxfield::VolumeSource;
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, CompressArgs, CompressCommand};
 use crate::demo::demo;
 use crate::sample::sample;
 use crate::slice::slice;
@@ -65,26 +66,111 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rbf { cmd } => crate::rbf::run(cmd),
         Command::Env { cmd } => crate::environment::run(cmd),
         Command::Vectors { cmd } => crate::vectors::run(cmd),
-        Command::Compress {
+        Command::Compare { a, b, json } => {
+            let (sa, sb) = (
+                voxfield::open(&a, &Default::default())?,
+                voxfield::open(&b, &Default::default())?,
+            );
+            let c = voxfield::compare(sa.as_ref(), sb.as_ref())?;
+            if json {
+                let v = serde_json::json!({"a": a, "b": b, "psnr_db": c.psnr, "rmse": c.rmse,
+                    "max_abs_error": c.max_abs, "ssim": c.ssim, "range": c.range});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("PSNR:          {:.3} dB (range {})", c.psnr, c.range);
+                println!("RMSE:          {}", c.rmse);
+                println!("max abs error: {}", c.max_abs);
+                println!("SSIM:          {:.5}", c.ssim);
+            }
+            Ok(())
+        }
+        Command::Decompress {
+            model,
+            out,
+            dtype,
+            threads,
+        } => {
+            set_threads(threads)?;
+            crate::neural::decompress(&model, &out, &dtype)
+        }
+        Command::Demo {
             source,
             out,
-            ratio,
-            epochs,
-            target_psnr,
-            time_limit,
-            log2_table,
-            levels,
-            width,
-            bits,
-            finetune_epochs,
-            loss,
-            batch,
-            memory_mb,
-            seed,
+            phantom_size,
+            pixels,
             threads,
-            deterministic,
-            init,
+            dtype,
         } => {
+            let raw = source.raw.with_dtype_alias(dtype);
+            demo(
+                source.path.as_deref(),
+                &raw,
+                &out,
+                phantom_size,
+                pixels,
+                threads,
+            )
+        }
+        Command::Compress {
+            meta:
+                Some(CompressCommand::MetaTrain {
+                    volumes,
+                    out,
+                    inner_steps,
+                    meta_steps,
+                    meta_lr,
+                    log2_table,
+                    levels,
+                    width,
+                    batch,
+                    seed,
+                    threads,
+                }),
+            ..
+        } => meta_train(
+            &volumes,
+            &out,
+            voxfield::neural::Sizes {
+                log2_table,
+                levels,
+                width,
+            },
+            (batch, seed, threads),
+            (inner_steps, meta_steps, meta_lr),
+        ),
+        Command::Compress { meta: None, args } => compress(args),
+    }
+}
+
+/// `voxfield compress SRC -o OUT`.
+fn compress(args: CompressArgs) -> Result<()> {
+    let CompressArgs {
+        path,
+        raw,
+        out,
+        ratio,
+        epochs,
+        target_psnr,
+        time_limit,
+        log2_table,
+        levels,
+        width,
+        bits,
+        finetune_epochs,
+        loss,
+        batch,
+        memory_mb,
+        seed,
+        threads,
+        deterministic,
+        init,
+    } = args;
+    let (Some(path), Some(out)) = (path, out) else {
+        bail!("compress: give the volume (or .vxr model) to compress and -o MODEL.vxn, or `compress meta-train VOL... -o INIT.vxn`");
+    };
+    let source = crate::args::SourceArgs { path, raw };
+    {
+        {
             if deterministic && time_limit.is_some() {
                 bail!("--deterministic with --time-limit: where a time limit stops training depends on the machine's speed; give --epochs or --target-psnr");
             }
@@ -131,81 +217,27 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             crate::neural::compress(&source.path, src.as_ref(), &out, &opts)
         }
-        Command::MetaTrain {
-            volumes,
-            out,
-            inner_steps,
-            meta_steps,
-            meta_lr,
-            log2_table,
-            levels,
-            width,
-            batch,
-            seed,
-            threads,
-        } => {
-            set_threads(threads)?;
-            let sizes = voxfield::neural::Sizes {
-                log2_table,
-                levels,
-                width,
-            };
-            let opts = voxfield::neural::MetaOptions::for_request(
-                sizes,
-                batch,
-                seed,
-                inner_steps,
-                meta_steps,
-                meta_lr,
-            );
-            crate::neural::meta_train(&volumes, &out, &opts)
-        }
-        Command::Compare { a, b, json } => {
-            let (sa, sb) = (
-                voxfield::open(&a, &Default::default())?,
-                voxfield::open(&b, &Default::default())?,
-            );
-            let c = voxfield::compare(sa.as_ref(), sb.as_ref())?;
-            if json {
-                let v = serde_json::json!({"a": a, "b": b, "psnr_db": c.psnr, "rmse": c.rmse,
-                    "max_abs_error": c.max_abs, "ssim": c.ssim, "range": c.range});
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                println!("PSNR:          {:.3} dB (range {})", c.psnr, c.range);
-                println!("RMSE:          {}", c.rmse);
-                println!("max abs error: {}", c.max_abs);
-                println!("SSIM:          {:.5}", c.ssim);
-            }
-            Ok(())
-        }
-        Command::Decompress {
-            model,
-            out,
-            dtype,
-            threads,
-        } => {
-            set_threads(threads)?;
-            crate::neural::decompress(&model, &out, &dtype)
-        }
-        Command::Demo {
-            source,
-            out,
-            phantom_size,
-            pixels,
-            threads,
-            dtype,
-        } => {
-            let raw = source.raw.with_dtype_alias(dtype);
-            demo(
-                source.path.as_deref(),
-                &raw,
-                &out,
-                phantom_size,
-                pixels,
-                threads,
-            )
-        }
     }
+}
+
+/// `voxfield compress meta-train VOL... -o OUT`.
+fn meta_train(
+    volumes: &[PathBuf],
+    out: &Path,
+    sizes: voxfield::neural::Sizes,
+    (batch, seed, threads): (usize, u64, Option<usize>),
+    (inner_steps, meta_steps, meta_lr): (usize, usize, f32),
+) -> Result<()> {
+    set_threads(threads)?;
+    let opts = voxfield::neural::MetaOptions::for_request(
+        sizes,
+        batch,
+        seed,
+        inner_steps,
+        meta_steps,
+        meta_lr,
+    );
+    crate::neural::meta_train(volumes, out, &opts)
 }
 
 /// An RBF model sampled on the grid `--shape` over its samples' bounding box,

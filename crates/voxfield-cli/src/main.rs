@@ -26,14 +26,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    // `voxfield compress meta-train ...` is the hidden `meta-train` command.
-    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if argv.get(1).is_some_and(|a| a == "compress")
-        && argv.get(2).is_some_and(|a| a == "meta-train")
-    {
-        argv.remove(1);
-    }
-    let cli = args::Cli::parse_from(argv);
+    let cli = args::Cli::parse();
     if let Err(e) = commands::run(cli) {
         eprintln!("voxfield: error: {e:#}");
         std::process::exit(1);
