@@ -4,8 +4,7 @@
 //! index block or through super blocks; large data blocks are paged. Geometry as
 //! libhdf5's `H5EA__hdr_init` (see the HDF5 file format specification, III.H).
 
-use crate::format::{Cur, H5File, Res, UNDEF};
-use crate::index::Stored;
+use crate::format::{Cur, H5File, Res, Stored, UNDEF};
 
 pub(crate) struct Earray {
     /// Bytes per element: an address, or address + chunk size + filter mask.

@@ -605,3 +605,6 @@ pub(crate) fn layout(m: &Message, f: &H5File) -> Res<Layout> {
         k => Err(format!("unknown layout class {k}")),
     }
 }
+
+/// A stored chunk: file address, stored size, filter mask.
+pub(crate) type Stored = (u64, u64, u32);

@@ -6,13 +6,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::format::{ChunkIndexKind, Cur, H5File, Res, UNDEF};
+use crate::format::{ChunkIndexKind, Cur, H5File, Res, Stored, UNDEF};
 
 /// Parsed B-tree nodes kept per dataset before the node cache is cleared.
 const MAX_NODES: usize = 1 << 14;
-
-/// A stored chunk: file address, stored size, filter mask.
-pub(crate) type Stored = (u64, u64, u32);
 
 pub(crate) struct Node {
     level: u8,

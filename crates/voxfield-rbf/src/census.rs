@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use voxfield_core::{Error, Result};
 
-use crate::model::Duplicates;
+use crate::options::Duplicates;
 
 /// Counts, bounds and value range of a (deduplicated) point set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -24,6 +24,7 @@ pub mod file;
 pub mod grid;
 pub mod kernel;
 pub mod model;
+pub mod options;
 pub mod parts;
 mod solve;
 pub mod subdivide;

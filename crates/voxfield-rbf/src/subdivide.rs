@@ -13,7 +13,7 @@ use crate::blend::{CellBox, DomainGrid, Ramp};
 use crate::cell::{Cell, SolveSpec};
 use crate::census::Census;
 use crate::kernel::{Kernel, Scaled};
-use crate::model::FitOptions;
+use crate::options::FitOptions;
 
 /// Everything the cells of one fit share, decided before any is solved.
 #[derive(Clone, Debug, PartialEq)]
