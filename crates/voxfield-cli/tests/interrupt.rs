@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use voxfield_io::npy;
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::s;
 
 /// Starts `voxfield args`, waits until `ready()` (or 20 s), interrupts it and
 /// returns its exit code and stderr.

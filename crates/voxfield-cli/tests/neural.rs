@@ -5,19 +5,8 @@ use std::process::Command;
 
 use voxfield_io::npy;
 
-fn run(args: &[&str]) -> (i32, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_voxfield"))
-        .args(args)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-    (o.status.code().unwrap_or(-1), err)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{run, s};
 
 fn smooth(shape: [usize; 3]) -> Vec<f32> {
     let mut v = vec![];

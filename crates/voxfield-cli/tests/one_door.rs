@@ -3,23 +3,11 @@
 //! And a neural model is one field (its network) through the CLI and the facade.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use voxfield_io::npy;
 
-fn run(args: &[&str]) -> (i32, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_voxfield"))
-        .args(args)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-    (o.status.code().unwrap_or(-1), err)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+mod common;
+use common::{run, s};
 
 fn smooth(shape: [usize; 3]) -> Vec<f32> {
     let mut v = vec![];
@@ -292,5 +280,43 @@ fn a_neural_model_is_its_network_through_the_cli_and_the_facade() {
             .unwrap()
             .to_string();
         assert!(err.contains("index") && err.contains("model"), "{err}");
+    }
+}
+
+#[test]
+fn hostile_model_paths_through_the_door_are_clear_errors() {
+    let f = Fields::new();
+    let open = |name: &str| {
+        voxfield::Source::open(&f.p(name), &Default::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| panic!("{name} opened"))
+    };
+    // A FIFO named like a model is refused, not read (it would block).
+    for name in ["fifo.vxn", "fifo.vxr"] {
+        let c = std::ffi::CString::new(s(&f.p(name))).unwrap();
+        // SAFETY: creating a FIFO inside this test's temporary folder.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = open(name);
+        assert!(e.contains(name), "{e}");
+    }
+    // /dev/zero behind a model's name: refused as not a regular file.
+    std::os::unix::fs::symlink("/dev/zero", f.p("zero.vxn")).unwrap();
+    assert!(open("zero.vxn").contains("zero.vxn"));
+    // Truncated models: a checksum or length error naming the file, exit 1 from the CLI.
+    for (name, src) in [("cut.vxn", "m.vxn"), ("cut.vxr", "t.vxr")] {
+        let bytes = std::fs::read(f.p(src)).unwrap();
+        std::fs::write(f.p(name), &bytes[..bytes.len() / 2]).unwrap();
+        assert!(open(name).contains(name));
+        let (code, err) = run(&[
+            "sample",
+            s(&f.p(name)),
+            "--points",
+            s(&f.p("pts.npy")),
+            "--out",
+            s(&f.p("o.npy")),
+        ]);
+        assert!(code == 1 && err.contains(name), "{err}");
+        assert!(!f.p("o.npy").exists());
     }
 }

@@ -57,6 +57,33 @@ pub fn sparsity(rate: &[f64], occupancy: &[f64]) -> f64 {
     }
 }
 
+/// Skaggs information (in `base`) and sparsity of every unit: `rates` holds one
+/// row of `occupancy.len()` bins per unit (row-major); `info` and `sparsity`
+/// get one value per unit. Every output is written, also with zero bins
+/// (then 0, as for no occupancy).
+pub fn rate_scores(
+    rates: &[f64],
+    occupancy: &[f64],
+    base: f64,
+    info: &mut [f64],
+    sparse: &mut [f64],
+) -> Result<()> {
+    let bins = occupancy.len();
+    let units = info.len();
+    if sparse.len() != units || Some(rates.len()) != units.checked_mul(bins) {
+        return Err(Error::invalid(format!(
+            "rate scores: {} rates for {units} units of {bins} bins",
+            rates.len()
+        )));
+    }
+    for u in 0..units {
+        let row = &rates[u * bins..(u + 1) * bins];
+        info[u] = spatial_information(row, occupancy, base);
+        sparse[u] = sparsity(row, occupancy);
+    }
+    Ok(())
+}
+
 /// How place fields are found (0.6.0's `detect_place_fields` options).
 #[derive(Clone, Debug)]
 pub struct FieldOptions {
@@ -199,5 +226,34 @@ impl Environment {
             }
         }
         vec![]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_scores_write_every_unit_and_refuse_mismatched_lengths() {
+        // Zero bins: every unit still gets a value (0), never what the buffer held.
+        let (mut info, mut sparse) = (vec![f64::NAN; 3], vec![f64::NAN; 3]);
+        rate_scores(&[], &[], 2.0, &mut info, &mut sparse).unwrap();
+        assert_eq!((info, sparse), (vec![0.0; 3], vec![0.0; 3]));
+        // Rows agree with the one-unit formulas.
+        let occ = [1.0, 3.0, 0.0, 2.0];
+        let rates = [0.0, 4.0, 1.0, 2.0, 5.0, 5.0, 5.0, 5.0];
+        let (mut info, mut sparse) = (vec![0.0; 2], vec![0.0; 2]);
+        rate_scores(&rates, &occ, 2.0, &mut info, &mut sparse).unwrap();
+        for u in 0..2 {
+            let row = &rates[4 * u..4 * u + 4];
+            assert_eq!(info[u], spatial_information(row, &occ, 2.0));
+            assert_eq!(sparse[u], sparsity(row, &occ));
+        }
+        assert_eq!(info[1], 0.0); // a uniform rate carries no information
+        let e = rate_scores(&rates[..7], &occ, 2.0, &mut info, &mut sparse).unwrap_err();
+        assert!(
+            e.to_string().contains("7 rates for 2 units of 4 bins"),
+            "{e}"
+        );
     }
 }

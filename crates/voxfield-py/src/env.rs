@@ -603,11 +603,6 @@ pub fn rate_scores(
             f64s_mut(sparsity_addr, units),
         )
     };
-    py.detach(|| {
-        for (u, row) in rates.chunks_exact(bins.max(1)).take(units).enumerate() {
-            info[u] = voxfield::env::spatial_information(row, occupancy, base);
-            sparsity[u] = voxfield::env::sparsity(row, occupancy);
-        }
-    });
-    Ok(())
+    py.detach(|| voxfield::env::rate_scores(rates, occupancy, base, info, sparsity))
+        .map_err(py_err)
 }

@@ -22,6 +22,9 @@ pub struct Model {
 /// # Safety
 /// `addr` must be a live, aligned buffer of at least `len` f64 values.
 pub(crate) unsafe fn f64s<'a>(addr: usize, len: usize) -> &'a [f64] {
+    if len == 0 {
+        return &[]; // an empty array's address need not be valid for a slice
+    }
     // SAFETY: guaranteed by the caller.
     unsafe { std::slice::from_raw_parts(addr as *const f64, len) }
 }
@@ -29,6 +32,9 @@ pub(crate) unsafe fn f64s<'a>(addr: usize, len: usize) -> &'a [f64] {
 /// # Safety
 /// As [`f64s`], and nothing else may use the buffer during the call.
 pub(crate) unsafe fn f64s_mut<'a>(addr: usize, len: usize) -> &'a mut [f64] {
+    if len == 0 {
+        return &mut [];
+    }
     // SAFETY: guaranteed by the caller.
     unsafe { std::slice::from_raw_parts_mut(addr as *mut f64, len) }
 }

@@ -861,3 +861,12 @@ def test_hostile_layout_parameters_are_refused(tmp_path):
     (tmp_path / "t.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="edge_order"):
         Environment.from_file(tmp_path / "t")
+
+
+def test_rate_scores_with_zero_bins_are_zero_not_uninitialised():
+    import voxfield.env as ve
+    info = ve.spatial_information(np.zeros((5, 0)), np.zeros(0))
+    assert np.array_equal(info, np.zeros(5))
+    assert np.array_equal(ve.sparsity(np.zeros((5, 0)), np.zeros(0)), np.zeros(5))
+    with pytest.raises(ValueError, match="do not match"):
+        ve.sparsity(np.ones((2, 3)), np.ones(4))

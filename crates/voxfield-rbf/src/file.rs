@@ -110,8 +110,8 @@ pub fn decode_cells(
     let mut out = Vec::new();
     let bad = |m: String| Error::invalid(format!("bad cell bytes: {m}"));
     while r.at < bytes.len() {
-        let g = count(&mut r).map_err(bad)?;
-        let count = self::count(&mut r).map_err(bad)?;
+        let g = read_count(&mut r).map_err(bad)?;
+        let count = read_count(&mut r).map_err(bad)?;
         if count > (bytes.len() - r.at) / 136 {
             return Err(bad(format!("{count} cells in {} bytes", bytes.len())));
         }
@@ -215,7 +215,7 @@ fn check_head(b: &[u8]) -> std::result::Result<usize, String> {
 }
 
 /// A count field of a cell record (a u64 that must fit usize).
-fn count(r: &mut Cursor) -> std::result::Result<usize, String> {
+fn read_count(r: &mut Cursor) -> std::result::Result<usize, String> {
     usize::try_from(r.u64()?).map_err(|_| "implausible count".to_string())
 }
 
@@ -228,8 +228,8 @@ fn read_cell(
 ) -> std::result::Result<Cell, String> {
     let f = r.f64s(14)?;
     let flags = r.take(8)?;
-    let m = count(r)?;
-    let terms = count(r)?;
+    let m = read_count(r)?;
+    let terms = read_count(r)?;
     if terms > 4 {
         return Err(format!("bad cell record: {terms} polynomial terms"));
     }

@@ -37,7 +37,7 @@ pub use voxfield_zarr::{
 /// point→bin queries, paths, matrix-free diffusion smoothing, occupancy.
 pub mod env {
     pub use voxfield_env::encoding::Kde;
-    pub use voxfield_env::scores::{sparsity, spatial_information};
+    pub use voxfield_env::scores::{rate_scores, sparsity, spatial_information};
     pub use voxfield_env::trajectory::{Csr, OccupancyOptions};
     pub use voxfield_env::{
         BinField, Environment, FieldOptions, Generator, Graph, Grid, Hex, Layout, Mode, Operator,
@@ -144,8 +144,7 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
         )?));
     }
     if opts.raw.is_none() && is_neural_model(path) {
-        let model = voxfield_neural::NeuralModel::load(path)?;
-        return Ok(Box::new(voxfield_neural::NeuralVolume::new(model, path)?));
+        return open_neural(path);
     }
     let kind = if opts.raw.is_some() {
         Kind::Local
@@ -173,6 +172,12 @@ pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
             },
         ),
     }
+}
+
+/// A neural model as a volume (its field is the network; its voxels decode).
+fn open_neural(path: &Path) -> Result<Box<dyn VolumeSource>> {
+    let model = voxfield_neural::NeuralModel::load(path)?;
+    Ok(Box::new(voxfield_neural::NeuralVolume::new(model, path)?))
 }
 
 fn open_hdf5(path: &Path, index: &IndexRequest) -> Result<Box<dyn VolumeSource>> {

@@ -52,7 +52,7 @@ impl FieldOptions {
 
     /// An error naming the first interpolation option given to a field that is
     /// evaluated directly (`kind`, e.g. "RBF model"), saying why it cannot apply.
-    fn refuse_interpolation(&self, what: &str, kind: &str, why: &str) -> Result<()> {
+    fn refuse_interpolation(&self, what: &Path, kind: &str, why: &str) -> Result<()> {
         let given = [
             ("method", self.method.is_some()),
             ("mode", self.mode.is_some()),
@@ -60,8 +60,9 @@ impl FieldOptions {
         ];
         match given.iter().find(|(_, g)| *g) {
             Some((name, _)) => Err(Error::invalid(format!(
-                "{what}: the option {name} does not apply to this {kind}: {why} \
-                 (method, mode and cval are for volumes)"
+                "{}: the option {name} does not apply to this {kind}: {why} \
+                 (method, mode and cval are for volumes)",
+                what.display()
             ))),
             None => Ok(()),
         }
@@ -69,15 +70,16 @@ impl FieldOptions {
 
     /// The map from world positions to the source's index space, or None when
     /// positions are already indices. World positions need an affine.
-    fn index_map(&self, what: &str, own: Option<Affine>) -> Result<Option<Affine>> {
+    fn index_map(&self, what: &Path, own: Option<Affine>) -> Result<Option<Affine>> {
         if !self.is_world() {
             return Ok(None);
         }
         match self.affine.or(own) {
             Some(a) => Ok(Some(a.inverse()?)),
             None => Err(Error::invalid(format!(
-                "{what}: world coordinates were asked for, but it has no affine (its positions \
-                 are voxel indices): give an affine, or sample in index space"
+                "{}: world coordinates were asked for, but it has no affine (its positions \
+                 are voxel indices): give an affine, or sample in index space",
+                what.display()
             ))),
         }
     }
@@ -157,6 +159,7 @@ impl Source {
         }
         if opts.raw.is_none() && is_neural_model(path) {
             refuse_open_options(path, "a neural model", opts)?;
+            return Ok(Source::Volume(crate::open_neural(path)?));
         }
         Ok(Source::Volume(crate::open(path, opts)?))
     }
@@ -196,8 +199,7 @@ impl Source {
         match self {
             Source::Volume(src) => field_of_source(src.as_ref(), opts, cache, source_id),
             Source::Rbf { model, path } => {
-                let what = path.display();
-                opts.refuse_interpolation(&what.to_string(), "RBF model", RBF_WHY)?;
+                opts.refuse_interpolation(path, "RBF model", RBF_WHY)?;
                 if opts.is_world() {
                     let name = if opts.affine.is_some() {
                         "affine"
@@ -205,8 +207,9 @@ impl Source {
                         "world"
                     };
                     return Err(Error::invalid(format!(
-                        "{what}: the option {name} does not apply to this RBF model: it is \
-                         evaluated in its own coordinates (those of its samples)"
+                        "{}: the option {name} does not apply to this RBF model: it is \
+                         evaluated in its own coordinates (those of its samples)",
+                        path.display()
                     )));
                 }
                 Ok(Box::new(RbfField { model, channel: 0 }))
@@ -248,13 +251,13 @@ pub fn field_of_source<'a>(
     source_id: u64,
 ) -> Result<Box<dyn Field + 'a>> {
     let info = src.info();
-    let what = info.path.display().to_string();
+    let what = info.path.as_path();
     if let Some(kind) = src.model_kind() {
-        opts.refuse_interpolation(&what, kind, NEURAL_WHY)?;
-        let to_index = opts.index_map(&what, info.affine)?;
+        opts.refuse_interpolation(what, kind, NEURAL_WHY)?;
+        let to_index = opts.index_map(what, info.affine)?;
         return src
             .model_field(to_index)
-            .ok_or_else(|| Error::invalid(format!("{what}: a {kind} without a field")));
+            .ok_or_else(|| Error::format(what, format!("is a {kind} without a field")));
     }
     // Chunked sampling numbers chunks linearly; a grid past usize (a forged
     // shape) would wrap those numbers onto the wrong chunks.
@@ -272,7 +275,7 @@ pub fn field_of_source<'a>(
             ),
         ));
     }
-    let to_index = opts.index_map(&what, info.affine)?;
+    let to_index = opts.index_map(what, info.affine)?;
     let sample = opts.sample_options();
     if let Method::Spline {
         prefilter: true, ..
