@@ -2,7 +2,6 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -10,7 +9,7 @@ use voxfield::neural::{CompressOptions, MetaOptions, NeuralModel, NeuralVolume};
 use voxfield::{DType, VolumeSource};
 use voxfield_io::npy;
 
-use crate::work::{catch_interrupts, exit_if_interrupted, progress, INTERRUPTED};
+use crate::work::{catch_interrupts, exit_if_interrupted, interrupted, progress, reporter, watch};
 
 /// `voxfield info M.vxn`: the header (after the checksum is verified).
 pub fn info(path: &Path, json: bool) -> Result<()> {
@@ -44,18 +43,8 @@ pub fn compress(
     catch_interrupts();
     let bar = progress(0, "training");
     let t = Instant::now();
-    let report = |p: voxfield::neural::Progress| {
-        bar.set_length(p.total);
-        bar.set_position(p.done);
-        let rate = (p.epoch as u64 * p.total + p.done) as f64 / t.elapsed().as_secs_f64().max(1e-9);
-        bar.set_message(format!(
-            "epoch {} · {:.1} dB · {:.2} M samples/s",
-            p.epoch + 1,
-            p.psnr,
-            rate / 1e6
-        ));
-    };
-    let result = voxfield::neural::compress(src, opts, &report, &INTERRUPTED);
+    let report = reporter(&bar);
+    let result = voxfield::neural::compress(src, opts, &watch(&report));
     bar.finish_and_clear();
     exit_if_interrupted(out);
     let model = result?;
@@ -94,12 +83,8 @@ pub fn meta_train(volumes: &[PathBuf], out: &Path, opts: &MetaOptions) -> Result
     catch_interrupts();
     let bar = progress(opts.meta_steps as u64, "meta-training (outer steps)");
     let t = Instant::now();
-    let result = voxfield::neural::meta_train(
-        &refs,
-        opts,
-        &|done, _| bar.set_position(done as u64),
-        &INTERRUPTED,
-    );
+    let report = reporter(&bar);
+    let result = voxfield::neural::meta_train(&refs, opts, &watch(&report));
     bar.finish_and_clear();
     exit_if_interrupted(out);
     let model = result?;
@@ -149,16 +134,13 @@ pub fn decompress(model_path: &Path, out: &Path, dtype: &str) -> Result<()> {
     let result = if zarr {
         let vol = NeuralVolume::new(model, model_path)?.with_dtype(dt);
         let bar = progress(0, "decoding (chunks)");
-        let report = |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        };
+        let report = reporter(&bar);
         let opts = voxfield::ZarrWriteOptions {
             chunks: [64; 3],
             level: 3,
             ..Default::default()
         };
-        let r = voxfield::write_zarr(&vol, out, &opts, &report, &INTERRUPTED);
+        let r = voxfield::write_zarr(&vol, out, &opts, &watch(&report));
         bar.finish_and_clear();
         r
     } else {
@@ -218,7 +200,7 @@ fn write_slabs(w: &mut impl Write, vol: &NeuralVolume, fortran: bool) -> std::io
     let bar = progress(s[slow] as u64, "decoding");
     for p in (0..s[slow]).step_by(size[slow]) {
         for j0 in (0..s[1]).step_by(size[1]) {
-            if INTERRUPTED.load(Ordering::SeqCst) {
+            if interrupted() {
                 return Err(std::io::Error::other("interrupted"));
             }
             let mut b = size;

@@ -5,13 +5,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use voxfield::rbf::{file, Duplicates, FitOptions, GridVolume, Ramp, RbfModel};
+use voxfield::rbf::{file, FitOptions, GridVolume, RbfModel};
 use voxfield_io::npy;
 
 use crate::args::{PictureArgs, RbfCommand};
 use crate::work::{
-    catch_interrupts, exit_if_interrupted, interrupted, progress, reporter, set_threads,
-    INTERRUPTED,
+    catch_interrupts, exit_if_interrupted, interrupted, progress, reporter, set_threads, watch,
 };
 use crate::{points, render};
 
@@ -40,14 +39,8 @@ pub fn run(cmd: RbfCommand) -> Result<()> {
                 shape,
                 points_per_cell,
                 overlap,
-                ramp: Ramp::parse(&ramp).with_context(|| {
-                    format!("--ramp {ramp}: expected smooth, linear or quintic")
-                })?,
-                duplicates: match duplicates.as_str() {
-                    "merge" => Duplicates::Merge,
-                    "reject" => Duplicates::Reject,
-                    d => bail!("--duplicates {d}: expected merge or reject"),
-                },
+                ramp: ramp.parse()?,
+                duplicates: duplicates.parse()?,
                 ..Default::default()
             };
             fit(&points, &out, columns.as_deref(), dim, &opts)
@@ -115,11 +108,7 @@ fn fit(
     let bar = progress(0, "fitting (cells)");
     let report = reporter(&bar);
     let t = Instant::now();
-    let watch = voxfield::Watch {
-        progress: &report,
-        stop: &interrupted,
-    };
-    let fitted = voxfield::rbf::fit(&pts, dim, &vals, channels, opts, &watch);
+    let fitted = voxfield::rbf::fit(&pts, dim, &vals, channels, opts, &watch(&report));
     bar.finish_and_clear();
     exit_if_interrupted(out);
     let model = fitted.with_context(|| format!("fitting {}", path.display()))?;
@@ -221,7 +210,6 @@ fn grid(
     };
     // Ctrl-C stops between slabs/chunks; the temporary output is removed.
     catch_interrupts();
-    let interrupted = || INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst);
     let stop = || voxfield::Error::invalid("interrupted");
     let t = Instant::now();
     let result = write_grid(
@@ -327,6 +315,7 @@ fn write_grid(
             let vol = GridVolume::new(model, channel, lo, hi, shape)?;
             let chunks = [0, 1, 2].map(|a| vol_chunk(shape.get(a).copied().unwrap_or(1), dim));
             let bar = progress(0, "evaluating (chunks)");
+            let report = reporter(&bar);
             voxfield::write_zarr(
                 &vol,
                 out,
@@ -336,11 +325,7 @@ fn write_grid(
                     level: 3,
                     shard: None,
                 },
-                &|done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                },
-                &INTERRUPTED,
+                &watch(&report),
             )?;
             bar.finish_and_clear();
         }

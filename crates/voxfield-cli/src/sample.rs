@@ -1,5 +1,6 @@
 //! `voxfield sample`: any field at a list of points.
 
+use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -62,15 +63,45 @@ pub(crate) fn sample(
             let len = axes.axes[a].len;
             let mut opts = raw.open_options()?;
             with_out!(dt, |O| {
-                let mut all = Vec::with_capacity(len * n);
-                for i in 0..len {
-                    opts.index = index_at(axes, a, i);
-                    let one = voxfield::open(path, &opts)?;
-                    let cache = ChunkCache::new(s.cache_mb.saturating_mul(1 << 20));
-                    let f = voxfield::field(one.as_ref(), &s.options(), &cache)?;
-                    all.extend(sample_points::<O>(f.as_ref(), &pts)?);
+                // Streamed index by index: the output may not fit in memory
+                // (the axis length comes from the file), but must fit on disk.
+                let bytes = (len as u64)
+                    .checked_mul(n as u64)
+                    .and_then(|v| v.checked_mul(std::mem::size_of::<O>() as u64))
+                    .with_context(|| {
+                        format!("--all-index {name}: {len} × {n} values are too many")
+                    })?;
+                voxfield_io::safety::check_free_space(out, bytes)?;
+                let mut failed = None;
+                let written = npy::write_atomic(out, |w| {
+                    w.write_all(&npy::header_bytes(O::DESCR, &[len, n]))?;
+                    let mut buf = vec![];
+                    for i in 0..len {
+                        opts.index = index_at(axes, a, i);
+                        let row = (|| -> Result<Vec<O>> {
+                            let one = voxfield::open(path, &opts)?;
+                            let cache = ChunkCache::new(s.cache_mb.saturating_mul(1 << 20));
+                            let f = voxfield::field(one.as_ref(), &s.options(), &cache)?;
+                            sample_points::<O>(f.as_ref(), &pts)
+                        })();
+                        match row {
+                            Ok(row) => {
+                                buf.clear();
+                                row.into_iter().for_each(|v| v.write_le(&mut buf));
+                                w.write_all(&buf)?;
+                            }
+                            Err(e) => {
+                                failed = Some(e);
+                                return Err(std::io::Error::other("sampling stopped"));
+                            }
+                        }
+                    }
+                    Ok(())
+                });
+                if let Some(e) = failed {
+                    return Err(e);
                 }
-                npy::write_npy(out, &[len, n], &all)?;
+                written?;
             })
         }
         (Some(_), _) => {

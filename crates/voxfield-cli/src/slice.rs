@@ -11,7 +11,7 @@ use voxfield_io::{npy, NpyElement};
 use crate::args::{PictureArgs, PlaneArgs, RawArgs, SamplingArgs};
 use crate::field_source::{auto_level, with_out, Source};
 use crate::render;
-use crate::work::{catch_interrupts, exit_if_interrupted, progress, set_threads, INTERRUPTED};
+use crate::work::{catch_interrupts, exit_if_interrupted, interrupted, progress, set_threads};
 
 /// Rows of `plane` evaluated per band: about 256k pixels, a multiple of 16.
 pub(crate) fn band_rows(plane: &Plane) -> usize {
@@ -36,7 +36,7 @@ pub(crate) fn write_plane_npy<O: OutElem + NpyElement>(
     let result = npy::write_atomic(out, |w| {
         w.write_all(&npy::header_bytes(O::DESCR, &[plane.nv, plane.nu]))?;
         for r0 in (0..plane.nv).step_by(rows) {
-            if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+            if interrupted() {
                 return Err(std::io::Error::other("interrupted"));
             }
             let band = plane.tile(0, r0, plane.nu, rows.min(plane.nv - r0));

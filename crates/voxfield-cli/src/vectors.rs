@@ -10,13 +10,13 @@ use voxfield::vectors::{
     write_annotations, write_ply, write_points, write_points_watched, write_polylines, write_tck,
     write_trk, write_trx, Aggregation, Attribute, Coarsening, Column, CrossLevel, Geometry,
     LasPoints, NpyTable, PointInput, PointsOptions, Property, PropertyType, PyramidOptions, Store,
-    Thinning, Tracts, Watch,
+    Thinning, Tracts,
 };
 use voxfield_io::npy;
 
 use crate::args::VectorsCommand;
 use crate::points;
-use crate::work::{catch_interrupts, exit_if_interrupted, interrupted, progress, reporter};
+use crate::work::{catch_interrupts, exit_if_interrupted, interrupted, progress, reporter, watch};
 
 pub fn run(cmd: VectorsCommand) -> Result<()> {
     match cmd {
@@ -506,15 +506,7 @@ fn write(
         catch_interrupts();
         let bar = progress(table.len() as u64, "reading");
         let report = reporter(&bar);
-        let written = write_points_watched(
-            out,
-            table,
-            o,
-            &Watch {
-                progress: &report,
-                stop: &interrupted,
-            },
-        );
+        let written = write_points_watched(out, table, o, &watch(&report));
         bar.finish_and_clear();
         exit_if_interrupted(out);
         let chunks = written?;
@@ -642,14 +634,7 @@ fn build(path: &Path, o: &PyramidOptions) -> Result<()> {
     catch_interrupts();
     let bar = progress(0, "coarsening");
     let report = reporter(&bar);
-    let built = build_pyramid(
-        path,
-        o,
-        &Watch {
-            progress: &report,
-            stop: &interrupted,
-        },
-    );
+    let built = build_pyramid(path, o, &watch(&report));
     bar.finish_and_clear();
     if interrupted() {
         eprintln!(

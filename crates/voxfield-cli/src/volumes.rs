@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use voxfield::VolumeSource;
 
 use crate::args::{CodecArg, RawArgs};
-use crate::work::{catch_interrupts, exit_if_interrupted, progress, set_threads, INTERRUPTED};
+use crate::work::{catch_interrupts, exit_if_interrupted, progress, reporter, set_threads, watch};
 
 pub(crate) fn open(path: &Path, raw: &RawArgs) -> Result<Box<dyn VolumeSource>> {
     let src = voxfield::open(path, &raw.open_options()?)?;
@@ -156,24 +156,21 @@ pub(crate) fn convert(
     catch_interrupts();
     let bar = progress(0, "converting (chunks)");
     let t = Instant::now();
-    let report = |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
+    let report = reporter(&bar);
+    let watch = watch(&report);
     let result = match pyramid {
-        Some(p) => voxfield::write_ome_zarr(src.as_ref(), dst, &opts, &p, &report, &INTERRUPTED)
-            .map(|shapes| {
-                eprintln!(
-                    "voxfield: OME-Zarr 0.5 image with {} levels: {}",
-                    shapes.len(),
-                    shapes
-                        .iter()
-                        .map(|s| format!("{s:?}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
-            }),
-        None => voxfield::write_zarr(src.as_ref(), dst, &opts, &report, &INTERRUPTED),
+        Some(p) => voxfield::write_ome_zarr(src.as_ref(), dst, &opts, &p, &watch).map(|shapes| {
+            eprintln!(
+                "voxfield: OME-Zarr 0.5 image with {} levels: {}",
+                shapes.len(),
+                shapes
+                    .iter()
+                    .map(|s| format!("{s:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }),
+        None => voxfield::write_zarr(src.as_ref(), dst, &opts, &watch),
     };
     bar.finish_and_clear();
     exit_if_interrupted(dst);

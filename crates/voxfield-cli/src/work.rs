@@ -37,8 +37,7 @@ pub(crate) fn progress(total: u64, what: &str) -> ProgressBar {
 }
 
 /// Set by SIGINT/SIGTERM so long work stops between chunks and cleans up.
-pub(crate) static INTERRUPTED: std::sync::atomic::AtomicBool =
-    std::sync::atomic::AtomicBool::new(false);
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -68,6 +67,15 @@ pub(crate) fn reporter(bar: &ProgressBar) -> impl Fn(&str, u64, u64) + Sync + '_
         bar.set_message(phase.to_string());
         bar.set_length(total);
         bar.set_position(done);
+    }
+}
+
+/// Long library work's watch: reports shown by `report` (see [`reporter`]),
+/// stopped by Ctrl-C.
+pub(crate) fn watch<'a>(report: &'a (dyn Fn(&str, u64, u64) + Sync)) -> voxfield::Watch<'a> {
+    voxfield::Watch {
+        progress: report,
+        stop: &interrupted,
     }
 }
 

@@ -741,3 +741,71 @@ fn special_outputs_inputs_and_endless_claims_are_refused() {
     assert!(code == 1 && err.contains("meta steps"), "{err}");
     assert!(!p("x.vxn").exists());
 }
+
+#[test]
+fn forged_header_numbers_are_refused_not_saturated() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { d.path().join(n) };
+    let shape = [8, 9, 10];
+    npy::write_npy(&p("v.npy"), &shape, &smooth(shape)).unwrap();
+    let (v, m) = (p("v.npy"), p("m.vxn"));
+    let args = [
+        "compress",
+        s(&v),
+        "-o",
+        s(&m),
+        "--epochs",
+        "1",
+        "--log2-table",
+        "6",
+        "--levels",
+        "2",
+        "--width",
+        "8",
+    ];
+    assert_eq!(run(&args).0, 0);
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit, &str); 7] = [
+        (
+            "base",
+            |h| h["encoding"]["base"] = (1u64 << 63).into(),
+            "'base'",
+        ),
+        (
+            "levels",
+            |h| h["encoding"]["levels"] = 2.5.into(),
+            "'levels'",
+        ),
+        ("hi", |h| h["hi"] = 1e308.into(), "value range"),
+        ("lohi", |h| h["lo"] = 1e300.into(), "value range"),
+        ("dtype", |h| h["dtype"] = "complex64".into(), "'dtype'"),
+        ("step", |h| h["storage"]["step"] = 1e-45.into(), "step"),
+        (
+            "shape",
+            |h| h["shape"] = serde_json::json!([1u64 << 31, 1u64 << 31, 1u64 << 32]),
+            "'shape'",
+        ),
+    ];
+    for (name, edit, says) in cases {
+        let f = p(&format!("{name}.vxn"));
+        forge(&m, &f, edit);
+        let out = p("d.npy");
+        let (code, err) = run(&["decompress", s(&f), "-o", s(&out)]);
+        assert!(
+            code == 1
+                && err.contains(says)
+                && err.contains(&format!("{name}.vxn"))
+                && !out.exists(),
+            "{name}: {err}"
+        );
+    }
+    // A version-1 file (f16 tables only) claiming quantised tables.
+    let mut b = std::fs::read(&m).unwrap();
+    b[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let n = b.len() - 4;
+    let crc = crc32fast::hash(&b[..n]);
+    b[n..].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(p("v1.vxn"), b).unwrap();
+    let (code, err) = run(&["decompress", s(&p("v1.vxn")), "-o", s(&p("d.npy"))]);
+    assert!(code == 1 && err.contains("version-1"), "{err}");
+}

@@ -52,7 +52,41 @@ impl VolumeInfo {
             axes,
         }
     }
+
+    /// Refuses sizes no real volume has (a corrupt or forged header): every
+    /// later product of lengths (voxels, bytes, chunks) then fits in 64 bits,
+    /// so none wraps to a small number and a conversion "succeeds" on nothing.
+    pub fn check_sizes(&self) -> Result<()> {
+        let bad = |m: String| Error::format(&self.path, m);
+        if self.shape.contains(&0) || self.chunk_shape.contains(&0) {
+            return Err(bad(format!(
+                "shape {:?} with chunks {:?} has an empty axis",
+                self.shape, self.chunk_shape
+            )));
+        }
+        let lens = self.axes.axes.iter().map(|a| a.len as u64);
+        let stored = lens.clone().try_fold(1u64, u64::checked_mul);
+        let view = self
+            .shape
+            .iter()
+            .try_fold(1u64, |p, &n| p.checked_mul(n as u64));
+        let bytes = stored
+            .zip(view)
+            .and_then(|(s, v)| s.max(v).checked_mul(self.dtype.size() as u64));
+        if bytes.is_none_or(|b| b > MAX_VOLUME_BYTES) {
+            return Err(bad(format!(
+                "an array of shape {:?} ({}) would hold more than 2^56 bytes: the header is corrupt or forged",
+                self.axes.axes.iter().map(|a| a.len).collect::<Vec<_>>(),
+                self.dtype
+            )));
+        }
+        Ok(())
+    }
 }
+
+/// Bytes an array may claim, at most (64 PiB): products of its lengths, and
+/// byte offsets within it, then never overflow.
+pub const MAX_VOLUME_BYTES: u64 = 1 << 56;
 
 /// Zero-copy access to voxels laid out with fixed byte strides in one buffer.
 #[derive(Clone, Copy, Debug)]

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use voxfield_core::{Error, Result};
+use voxfield_core::{DType, Error, Result};
 use voxfield_io::npy;
 use voxfield_io::npz::{write_npz, Npz};
 
@@ -25,6 +25,11 @@ use crate::{Environment, Grid, Hex, Layout, Track};
 pub const SCHEMA: &str = "Environment-v1";
 
 /// Layouts whose bins are the active cells of a grid.
+/// Bytes an `.npy` header may add to its values (numpy pads it to 64 or 4096).
+const NPY_HEADER_MAX: u64 = 1 << 16;
+/// Bin edges per axis, at most.
+const MAX_EDGES: u64 = 1 << 24;
+
 const GRID_LAYOUTS: [&str; 4] = ["RegularGrid", "MaskedGrid", "ImageMask", "ShapelyPolygon"];
 
 /// The `.json` and `.npz` paths of an environment file named with or
@@ -195,6 +200,9 @@ impl Environment {
     }
 
     /// Reads a neurospatial environment pair written by either library.
+    ///
+    /// Every array is checked against the layout before it is used (and its
+    /// size before it is inflated).
     pub fn from_file(path: &Path) -> Result<Environment> {
         let (json_path, npz_path) = pair(path);
         // A FIFO or device would block the reads below.
@@ -234,8 +242,19 @@ impl Environment {
             None => 1,
         };
         let npz = Npz::open(&npz_path)?;
-        let member = |name: &str| -> Result<npy::NpyArray> {
-            let bytes = npz.read(&format!("{name}.npy"))?;
+        // A member is inflated only when its size fits what the layout needs
+        // (`max` bytes of values): a forged archive must not fill memory first.
+        let member = |name: &str, max: Option<u64>| -> Result<npy::NpyArray> {
+            let file = format!("{name}.npy");
+            if let (Some(max), Some(size)) = (max, npz.size(&file)) {
+                if size > max.saturating_add(NPY_HEADER_MAX) {
+                    return Err(Error::format(
+                        &npz_path,
+                        format!("{name} holds {size} bytes; the layout needs at most {max} (corrupt or mismatched)"),
+                    ));
+                }
+            }
+            let bytes = npz.read(&file)?;
             npy::parse_array(&bytes).map_err(|m| Error::format(&npz_path, format!("{name}: {m}")))
         };
         let params = &meta["layout_parameters"];
@@ -255,7 +274,13 @@ impl Environment {
                 env.n_bins()
             )));
         }
-        let centers = member("bin_centers")?;
+        let centers = member("bin_centers", Some((n_bins * dims * 8) as u64))?;
+        if let Some(v) = centers.data.iter().find(|v| !v.is_finite()) {
+            return Err(Error::format(
+                &npz_path,
+                format!("bin_centers holds {v}: every centre must be finite"),
+            ));
+        }
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()));
         if centers.shape != [n_bins, dims]
             || centers
@@ -276,17 +301,37 @@ impl Environment {
 
     /// A grid environment from the pair's `grid_edges_<axis>` and `active_mask`.
     fn grid_from(
-        member: &dyn Fn(&str) -> Result<npy::NpyArray>,
+        member: &dyn Fn(&str, Option<u64>) -> Result<npy::NpyArray>,
         dims: usize,
         axes: usize,
         npz_path: &Path,
     ) -> Result<Environment> {
         let edges: Vec<Vec<f64>> = (0..dims)
-            .map(|i| member(&format!("grid_edges_{i}")).map(|a| a.data))
+            .map(|i| {
+                let name = format!("grid_edges_{i}");
+                let a = member(&name, Some(MAX_EDGES * 8))?;
+                if a.shape.len() != 1 {
+                    return Err(Error::format(
+                        npz_path,
+                        format!(
+                            "{name} has shape {:?}; a 1-D array of bin edges is expected",
+                            a.shape
+                        ),
+                    ));
+                }
+                Ok(a.data)
+            })
             .collect::<Result<_>>()?;
         let mut grid = Grid::with_edges(edges, true)
             .map_err(|e| Error::format(npz_path, format!("grid_edges: {e}")))?;
-        let mask = member("active_mask")?;
+        let cells = grid.shape.iter().map(|&n| n as u64).product::<u64>();
+        let mask = member("active_mask", Some(cells))?;
+        if mask.dtype != DType::Bool {
+            return Err(Error::format(
+                npz_path,
+                format!("active_mask is {}; a boolean array is expected", mask.dtype),
+            ));
+        }
         if mask.shape != grid.shape {
             return Err(Error::format(
                 npz_path,

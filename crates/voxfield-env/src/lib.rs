@@ -132,6 +132,9 @@ pub struct Environment {
 /// Generators by (operator, bandwidth bits), least recently built first.
 type GeneratorCache = Mutex<Vec<((Operator, u64), Arc<Generator>)>>;
 
+/// Chebyshev α of a smoothing, at most (≈ that many passes over the bins).
+const MAX_CHEBYSHEV_ALPHA: f64 = 1e6;
+
 /// Generators kept per environment (each O(edges)).
 const GENERATOR_CACHE: usize = 8;
 
@@ -260,6 +263,29 @@ impl Environment {
         self.layout.n_dims()
     }
 
+    /// The diagonal of the bin centres' bounding box.
+    pub fn extent(&self) -> f64 {
+        let d = self.n_dims();
+        (0..d)
+            .map(|a| {
+                let (lo, hi) = self
+                    .centers
+                    .iter()
+                    .skip(a)
+                    .step_by(d)
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                        (l.min(x), h.max(x))
+                    });
+                if hi > lo {
+                    (hi - lo).powi(2)
+                } else {
+                    0.0
+                }
+            })
+            .sum::<f64>()
+            .sqrt()
+    }
+
     /// Centre of bin `b`.
     pub fn center(&self, b: usize) -> &[f64] {
         let d = self.n_dims();
@@ -343,7 +369,24 @@ impl Environment {
                 return Ok(g.clone());
             }
         }
-        let g = Arc::new(Generator::new(self, op, bandwidth));
+        let extent = self.extent();
+        if extent > 0.0 && bandwidth > extent {
+            return Err(Error::invalid(format!(
+                "bandwidth {bandwidth} is larger than the environment ({extent:.6} across its bin centres): \
+                 smoothing that wide gives a flat field; choose a bandwidth up to {extent:.6}"
+            )));
+        }
+        let g = Generator::new(self, op, bandwidth);
+        let alpha = g.chebyshev_alpha();
+        if alpha > MAX_CHEBYSHEV_ALPHA {
+            return Err(Error::invalid(format!(
+                "bandwidth {bandwidth} spans about {:.0} bins here: smoothing would take {alpha:.3e} passes \
+                 over the {} bins (at most {MAX_CHEBYSHEV_ALPHA:e}); choose a smaller bandwidth or larger bins",
+                (2.0 * alpha).sqrt(),
+                self.n_bins()
+            )));
+        }
+        let g = Arc::new(g);
         let mut cache = self.generators.lock().expect("generator cache");
         if !cache.iter().any(|(k, _)| *k == key) {
             if cache.len() == GENERATOR_CACHE {

@@ -106,6 +106,15 @@ impl Generator {
             area,
         }
     }
+
+    /// α = t·λ_max/2: a smoothing takes about α + 12√α + 40 Chebyshev terms,
+    /// each one pass over the graph (λ_max bounds every action's spectrum).
+    pub fn chebyshev_alpha(&self) -> f64 {
+        let lambda = (0..self.deg.len())
+            .map(|b| 2.0 * self.deg[b] * (1.0f64).max(1.0 / self.area[b]))
+            .fold(0.0, f64::max);
+        self.t * lambda / 2.0
+    }
 }
 
 /// The face two neighbouring bins share: on a grid the product of the other

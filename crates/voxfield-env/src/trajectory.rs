@@ -111,6 +111,14 @@ impl Environment {
         o: &OccupancyOptions,
     ) -> Result<Vec<f64>> {
         self.check_trajectory(times, positions)?;
+        if let Some(g) = o.max_gap.filter(|g| g.is_nan() || *g < 0.0) {
+            return Err(Error::invalid(format!(
+                "max_gap {g} must be at least 0 seconds (a negative gap drops every interval)"
+            )));
+        }
+        if let Some(m) = o.min_speed.filter(|m| m.is_nan()) {
+            return Err(Error::invalid(format!("min_speed {m} must be a number")));
+        }
         if o.min_speed.is_some() && o.speed.is_none() {
             return Err(Error::invalid(
                 "min_speed needs speed (one value per sample)",

@@ -3,6 +3,7 @@
 //! the group's version-2 B-tree name index. Every record of the B-tree is visited
 //! (a listing); each heap ID is resolved to its bytes in a direct block.
 
+use crate::checksum::verify_metadata;
 use crate::format::{Cur, H5File, Res, UNDEF};
 
 /// The link messages (raw bytes) of a group with dense storage.
@@ -29,6 +30,8 @@ struct Heap {
     len_size: usize,
     root: u64,
     rows: u64,
+    /// The root indirect block's direct-block addresses (when `rows` > 0).
+    entries: Vec<u64>,
 }
 
 fn log2(x: u64) -> u32 {
@@ -70,8 +73,17 @@ impl Heap {
         if width == 0 || start_block == 0 || max_direct < start_block || max_heap_bits > 64 {
             return Err("fractal heap header is corrupt".into());
         }
+        // A filtered heap adds its root block's size, filter mask and pipeline.
+        let end = c.p
+            + if filters > 0 {
+                f.l + 4 + filters as usize
+            } else {
+                0
+            };
+        let head = f.read(addr, end as u64 + 4)?;
+        verify_metadata(&head, &format!("fractal heap header at {addr}"))?;
         let dir_off = log2(max_direct).div_ceil(8) as usize;
-        Ok(Heap {
+        let mut heap = Heap {
             id_len,
             filtered: filters > 0,
             width,
@@ -81,7 +93,32 @@ impl Heap {
             len_size: dir_off.min(enc_size(max_managed)),
             root,
             rows,
-        })
+            entries: vec![],
+        };
+        if rows > 0 && root != UNDEF && !heap.filtered {
+            heap.entries = heap.root_entries(f)?;
+        }
+        Ok(heap)
+    }
+
+    /// The direct-block addresses of the root indirect block, its checksum verified.
+    fn root_entries(&self, f: &H5File) -> Res<Vec<u64>> {
+        let direct_rows = (log2(self.max_direct) - log2(self.start_block) + 2) as u64;
+        if self.rows > direct_rows {
+            return Err("fractal heaps with nested indirect blocks are not supported".into());
+        }
+        let n = (self.rows * self.width) as usize;
+        let prefix = 5 + f.o + self.off_size;
+        let b = f.read(self.root, (prefix + n * f.o + 4) as u64)?;
+        if !b.starts_with(b"FHIB") {
+            return Err(format!(
+                "fractal heap indirect block at {} has no FHIB signature (corrupt)",
+                self.root
+            ));
+        }
+        verify_metadata(&b, &format!("fractal heap indirect block at {}", self.root))?;
+        let mut c = Cur::at(&b, prefix, f);
+        (0..n).map(|_| c.addr()).collect()
     }
 
     /// The bytes of the object a heap ID names.
@@ -104,7 +141,7 @@ impl Heap {
         let mut c = Cur::new(&id[1..], f);
         let off = c.uint(self.off_size)?;
         let len = c.uint(self.len_size)?;
-        let (block, block_off) = self.direct_block(f, off)?;
+        let (block, block_off) = self.direct_block(off)?;
         f.read(block + (off - block_off), len)
     }
 
@@ -114,32 +151,27 @@ impl Heap {
     }
 
     /// The direct block holding heap offset `off`: its address and heap offset.
-    fn direct_block(&self, f: &H5File, off: u64) -> Res<(u64, u64)> {
+    fn direct_block(&self, off: u64) -> Res<(u64, u64)> {
         if self.root == UNDEF {
             return Err("the group's heap is empty".into());
         }
         if self.rows == 0 {
             return Ok((self.root, 0));
         }
-        let direct_rows = (log2(self.max_direct) - log2(self.start_block) + 2) as u64;
-        if self.rows > direct_rows {
-            return Err("fractal heaps with nested indirect blocks are not supported".into());
-        }
-        let mut start = 0;
+        let mut start = 0u64;
         for r in 0..self.rows {
             let size = self.row_size(r);
-            if off < start + size * self.width {
+            let row = size.saturating_mul(self.width);
+            if off < start.saturating_add(row) {
                 let col = (off - start) / size;
                 let entry = (r * self.width + col) as usize;
-                let prefix = 5 + f.o + self.off_size;
-                let b = f.read(self.root, (prefix + (entry + 1) * f.o) as u64)?;
-                if !b.starts_with(b"FHIB") {
-                    return Err("fractal heap indirect block is corrupt".into());
-                }
-                let addr = Cur::at(&b, prefix + entry * f.o, f).addr()?;
+                let addr = *self
+                    .entries
+                    .get(entry)
+                    .ok_or("fractal heap indirect block is corrupt")?;
                 return Ok((addr, start + col * size));
             }
-            start += size * self.width;
+            start = start.saturating_add(row);
         }
         Err(format!("heap offset {off} is outside the heap"))
     }
@@ -158,6 +190,9 @@ pub(crate) fn btree_records(f: &H5File, addr: u64) -> Res<Vec<Vec<u8>>> {
     c.skip(2)?;
     let root = c.addr()?;
     let nroot = c.u16()? as u64;
+    c.length()?; // records in the whole tree
+    let head = b.get(..c.p + 4).ok_or("B-tree header is truncated")?;
+    verify_metadata(head, &format!("B-tree v2 header at {addr}"))?;
     if rec == 0 || node_size < 16 || depth > 16 {
         return Err("B-tree header is corrupt".into());
     }
@@ -189,18 +224,20 @@ pub(crate) fn btree_records(f: &H5File, addr: u64) -> Res<Vec<Vec<u8>>> {
         let recs: Vec<Vec<u8>> = (0..n)
             .map(|_| c.bytes(rec).map(<[u8]>::to_vec))
             .collect::<Res<_>>()?;
-        if d == 0 {
-            out.extend(recs);
-            continue;
-        }
         let mut kids = vec![];
-        for _ in 0..=n {
+        for _ in 0..if d == 0 { 0 } else { n + 1 } {
             let a = c.addr()?;
             let k = c.uint(enc_size(max_nrec[d - 1]))?;
             if d > 1 {
                 c.uint(enc_size(cum[d - 1]))?;
             }
             kids.push((a, k, d - 1));
+        }
+        let node_bytes = b.get(..c.p + 4).ok_or("B-tree node is truncated")?;
+        verify_metadata(node_bytes, &format!("B-tree v2 node at {node}"))?;
+        if d == 0 {
+            out.extend(recs);
+            continue;
         }
         // In order: child 0, record 0, child 1, ... (records are only collected).
         out.extend(recs);

@@ -4,6 +4,7 @@
 //! index block or through super blocks; large data blocks are paged. Geometry as
 //! libhdf5's `H5EA__hdr_init` (see the HDF5 file format specification, III.H).
 
+use crate::checksum::verify_metadata;
 use crate::format::{Cur, H5File, Res, Stored, UNDEF};
 
 pub(crate) struct Earray {
@@ -51,6 +52,7 @@ impl Earray {
         if !h.starts_with(b"EAHD") {
             return Err(bad("no EAHD signature".into()));
         }
+        verify_metadata(&h, "the extensible-array header").map_err(bad)?;
         let client = h[5];
         let elem = h[6] as usize;
         let max_bits = h[7] as u32;
@@ -91,10 +93,12 @@ impl Earray {
         }
         let len =
             6 + f.o as u64 + idx_blk_elmts * elem as u64 + (ndblk_addrs + nsblk_addrs) * f.o as u64;
-        let b = f.read(iblock, len).map_err(bad)?;
+        let b = f.read(iblock, len + 4).map_err(bad)?;
         if !b.starts_with(b"EAIB") {
             return Err(bad("no EAIB signature".into()));
         }
+        verify_metadata(&b, &format!("the extensible-array index block at {iblock}"))
+            .map_err(bad)?;
         let mut c = Cur::at(&b, 6 + f.o, f);
         ea.direct = c.bytes(idx_blk_elmts as usize * elem)?.to_vec();
         ea.dblk_addrs = (0..ndblk_addrs).map(|_| c.addr()).collect::<Res<_>>()?;
@@ -147,12 +151,13 @@ impl Earray {
             let npages = per.div_ceil(self.page_nelmts);
             let init_size = if paged { npages.div_ceil(8) } else { 0 };
             let prefix = 6 + f.o as u64 + self.arr_off as u64;
-            let b = f.read(sb, prefix + ndblks(u) * (init_size + f.o as u64))?;
+            let b = f.read(sb, prefix + ndblks(u) * (init_size + f.o as u64) + 4)?;
             if !b.starts_with(b"EASB") {
                 return Err(format!(
                     "extensible-array super block at byte {sb} is corrupt"
                 ));
             }
+            verify_metadata(&b, &format!("extensible-array super block at {sb}"))?;
             let bitmap = b[(prefix + local * init_size) as usize..][..init_size as usize].to_vec();
             let mut c = Cur::at(
                 &b,
@@ -166,19 +171,23 @@ impl Earray {
         }
         let within = elmt % per;
         let prefix = 6 + f.o as u64 + self.arr_off as u64;
-        let at = match page_init {
-            None => dblk + prefix + within * self.elem as u64,
+        let elem = self.elem as u64;
+        // Each read below ends in the checksum of what it read.
+        let (at, len, offset) = match page_init {
+            None => (dblk, prefix + per * elem + 4, prefix + within * elem),
             Some(bitmap) => {
                 let page = within / self.page_nelmts;
                 if bitmap[(page / 8) as usize] & (0x80 >> (page % 8)) == 0 {
                     return Ok(None);
                 }
                 // The prefix's checksum, then pages of elements and a checksum each.
-                let page_len = self.page_nelmts * self.elem as u64 + 4;
-                dblk + prefix + 4 + page * page_len + (within % self.page_nelmts) * self.elem as u64
+                let page_len = self.page_nelmts * elem + 4;
+                let at = dblk + prefix + 4 + page * page_len;
+                (at, page_len, (within % self.page_nelmts) * elem)
             }
         };
-        let raw = f.read(at, self.elem as u64)?;
-        self.element(f, &raw)
+        let b = f.read(at, len)?;
+        verify_metadata(&b, &format!("extensible-array data block at {at}"))?;
+        self.element(f, &b[offset as usize..][..self.elem])
     }
 }

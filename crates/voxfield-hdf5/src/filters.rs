@@ -108,13 +108,7 @@ pub(crate) fn decode(
             }
             Step::Lzf => lzf(&data, out_len)?,
             Step::Shuffle => unshuffle(&data, elem),
-            Step::Fletcher32 => {
-                if data.len() < 4 {
-                    return Err("fletcher32 chunk shorter than its checksum".into());
-                }
-                data.truncate(data.len() - 4);
-                data
-            }
+            Step::Fletcher32 => crate::checksum::strip_fletcher32(data)?,
             Step::Blosc => blosc(&data, out_len)?,
             Step::Lz4 => lz4_blocks(&data, out_len)?,
             Step::Zstd => zstd_frame(&data, out_len)?,
@@ -316,7 +310,9 @@ fn bitshuffle(data: &[u8], elem: usize, block: usize, codec: u32, out_len: usize
         sizes.push((n % block) / 8 * 8);
     }
     let mut o = 0;
-    let mut tmp = vec![0u8; block * elem];
+    // Every block is at most `block` and at most `n` elements: the header's
+    // block size alone does not size the buffer.
+    let mut tmp = vec![0u8; block.min(n) * elem];
     for m in sizes {
         let len = m * elem;
         let shuffled: &[u8] = match codec {

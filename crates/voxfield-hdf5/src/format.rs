@@ -8,6 +8,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crate::checksum::verify_metadata;
+
 /// "Undefined address": every byte 0xff.
 pub(crate) const UNDEF: u64 = u64::MAX;
 /// Object header blocks larger than this are refused as corrupt.
@@ -168,6 +170,8 @@ impl H5File {
                 c.skip(f.o)?; // superblock extension
                 eof = c.addr()?;
                 f.root = c.addr()?;
+                let block = head.get(..c.p + 4).ok_or_else(trunc)?;
+                verify_metadata(block, "the superblock")?;
             }
             v => {
                 return Err(format!(
@@ -178,10 +182,11 @@ impl H5File {
         if f.root == UNDEF {
             return Err("the superblock has no root group".into());
         }
-        if eof != UNDEF && eof.saturating_add(f.base) > len {
+        // The end-of-file address counts the user block already (h5py's
+        // userblock_size files end exactly there).
+        if eof != UNDEF && eof > len {
             return Err(format!(
-                "the file is truncated: its superblock says it ends at byte {}, but it has {len} bytes",
-                eof.saturating_add(f.base)
+                "the file is truncated: its superblock says it ends at byte {eof}, but it has {len} bytes"
             ));
         }
         Ok(f)
@@ -228,7 +233,7 @@ impl H5File {
     pub fn messages(&self, addr: u64) -> Res<Vec<Message>> {
         let head = self.read_upto(addr, 16)?;
         let mut out = vec![];
-        let mut blocks: Vec<(u64, u64, bool)> = vec![];
+        let mut blocks: Vec<Block> = vec![];
         let v2 = head.starts_with(b"OHDR");
         if v2 {
             let b = self.read_upto(addr, 40)?;
@@ -245,7 +250,12 @@ impl H5File {
                 c.skip(4)?;
             }
             let size = c.uint(1 << (flags & 3))?;
-            blocks.push((addr + c.p as u64, size, true));
+            blocks.push(Block {
+                at: addr,
+                messages: c.p as u64,
+                len: size,
+                checked: Some("object header"),
+            });
             self.walk(&mut blocks, &mut out, flags & 0x04 != 0)?;
         } else {
             if head.first() != Some(&1) {
@@ -255,32 +265,36 @@ impl H5File {
                 ));
             }
             let size = Cur::at(&head, 8, self).u32()? as u64;
-            blocks.push((addr + 16, size, false));
+            blocks.push(Block {
+                at: addr + 16,
+                messages: 0,
+                len: size,
+                checked: None,
+            });
             self.walk(&mut blocks, &mut out, false)?;
         }
         Ok(out)
     }
 
-    fn walk(
-        &self,
-        blocks: &mut Vec<(u64, u64, bool)>,
-        out: &mut Vec<Message>,
-        order: bool,
-    ) -> Res<()> {
+    fn walk(&self, blocks: &mut Vec<Block>, out: &mut Vec<Message>, order: bool) -> Res<()> {
         let mut budget = 1024;
-        while let Some((start, size, v2)) = blocks.pop() {
+        while let Some(block) = blocks.pop() {
             budget -= 1;
-            if budget == 0 || size > MAX_BLOCK {
+            if budget == 0 || block.len > MAX_BLOCK {
                 return Err("object header has too many or too large blocks (corrupt)".into());
             }
-            let b = self.read(start, size)?;
-            let mut c = Cur::new(&b, self);
+            let v2 = block.checked.is_some();
+            let whole = self.read(
+                block.at,
+                block.messages + block.len + if v2 { 4 } else { 0 },
+            )?;
+            if let Some(what) = block.checked {
+                verify_metadata(&whole, &format!("{what} at {}", block.at))?;
+            }
+            let b = &whole[block.messages as usize..][..block.len as usize];
+            let mut c = Cur::new(b, self);
             let head = if v2 { 4 + if order { 2 } else { 0 } } else { 8 };
-            let end = if v2 {
-                b.len().saturating_sub(4)
-            } else {
-                b.len()
-            };
+            let end = b.len();
             while c.p + head <= end {
                 let (kind, len, flags) = if v2 {
                     let k = c.u8()? as u16;
@@ -301,12 +315,30 @@ impl H5File {
                 if kind == MSG_CONTINUATION {
                     let mut m = Cur::new(&data, self);
                     let (a, n) = (m.addr()?, m.length()?);
-                    if v2 {
+                    blocks.push(if v2 {
                         // "OCHK" signature first, checksum last.
-                        blocks.push((a + 4, n.saturating_sub(4), true));
+                        let sig = self.read_upto(a, 4)?;
+                        if sig != b"OCHK" {
+                            return Err(format!(
+                                "object header continuation at {a} has no OCHK signature (corrupt)"
+                            ));
+                        }
+                        Block {
+                            at: a,
+                            messages: 4,
+                            len: n
+                                .checked_sub(8)
+                                .ok_or("object header continuation is too short")?,
+                            checked: Some("object header continuation"),
+                        }
                     } else {
-                        blocks.push((a, n, false));
-                    }
+                        Block {
+                            at: a,
+                            messages: 0,
+                            len: n,
+                            checked: None,
+                        }
+                    });
                 } else if kind != 0 {
                     out.push(Message { kind, flags, data });
                 }
@@ -314,6 +346,16 @@ impl H5File {
         }
         Ok(())
     }
+}
+
+/// A block of object header messages: `len` bytes of messages `messages`
+/// bytes after `at`; a version-2 block (`checked` names it) ends in a lookup3
+/// checksum of everything from `at`.
+struct Block {
+    at: u64,
+    messages: u64,
+    len: u64,
+    checked: Option<&'static str>,
 }
 
 fn check_sizes(o: usize, l: usize) -> Res<()> {

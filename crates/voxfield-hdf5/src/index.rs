@@ -6,10 +6,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::checksum::verify_metadata;
 use crate::format::{ChunkIndexKind, Cur, H5File, Res, Stored, UNDEF};
 
 /// Parsed B-tree nodes kept per dataset before the node cache is cleared.
 const MAX_NODES: usize = 1 << 14;
+/// Bytes of an unpaged fixed-array data block, at most (libhdf5 pages above
+/// 2^10 entries by default; a larger unpaged block is a forged header).
+const MAX_UNPAGED: u64 = 64 << 20;
 
 pub(crate) struct Node {
     level: u8,
@@ -24,6 +28,8 @@ pub(crate) enum ChunkIndex {
     BTree {
         root: u64,
         rank: usize,
+        /// The chunk shape: every key is a multiple of it.
+        chunk: Vec<u64>,
         nodes: Mutex<HashMap<u64, Arc<Node>>>,
     },
     Single(Option<Stored>),
@@ -72,6 +78,7 @@ impl ChunkIndex {
                 let index = ChunkIndex::BTree {
                     root: *root,
                     rank,
+                    chunk: chunk.iter().map(|&c| c as u64).collect(),
                     nodes: Mutex::new(HashMap::new()),
                 };
                 if *root != UNDEF {
@@ -147,8 +154,18 @@ impl ChunkIndex {
                 if !pages.get(page).copied().unwrap_or(false) {
                     return Ok(None);
                 }
-                let at = first + page as u64 * page_len + (linear % per_page) * *entry as u64;
-                let b = f.read(at, *entry as u64)?;
+                let within = (linear % per_page) as usize * *entry;
+                let b = if pages.len() > 1 {
+                    // A page of entries ends in its own checksum; the last page
+                    // holds only the entries left.
+                    let at = first + page as u64 * page_len;
+                    let held = (*entries - page as u64 * per_page).min(*per_page);
+                    let b = f.read(at, held * *entry as u64 + 4)?;
+                    verify_metadata(&b, &format!("fixed-array data block page at {at}"))?;
+                    b[within..][..*entry].to_vec()
+                } else {
+                    f.read(first + within as u64, *entry as u64)?
+                };
                 let mut c = Cur::new(&b, f);
                 let addr = c.addr()?;
                 if addr == UNDEF {
@@ -166,7 +183,10 @@ impl ChunkIndex {
     }
 
     fn node(&self, f: &H5File, addr: u64) -> Res<Arc<Node>> {
-        let ChunkIndex::BTree { rank, nodes, .. } = self else {
+        let ChunkIndex::BTree {
+            rank, chunk, nodes, ..
+        } = self
+        else {
             unreachable!("node() is only called on B-tree indexes")
         };
         if let Some(n) = nodes.lock().unwrap_or_else(|p| p.into_inner()).get(&addr) {
@@ -201,11 +221,17 @@ impl ChunkIndex {
             let size = c.u32().map_err(bad)?;
             let mask = c.u32().map_err(bad)?;
             let key = c.bytes(8 * (*rank + 1)).map_err(bad)?;
-            node.keys.extend(
-                key.chunks_exact(8)
-                    .take(*rank)
-                    .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))),
-            );
+            let key: Vec<u64> = key
+                .chunks_exact(8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+                .collect();
+            check_key(
+                &key,
+                chunk,
+                &node.keys[node.keys.len().saturating_sub(*rank)..],
+            )
+            .map_err(|m| bad(format!("key {i}: {m}")))?;
+            node.keys.extend_from_slice(&key[..*rank]);
             if i < entries {
                 node.meta.push((size, mask));
                 node.children.push(c.addr().map_err(bad)?);
@@ -258,6 +284,29 @@ impl ChunkIndex {
     }
 }
 
+/// A v1 B-tree chunk key must be a chunk offset (a multiple of the chunk
+/// shape per axis) not before the previous key: libhdf5 refuses other keys
+/// ("bad coordinate offset"); a lookup would miss them.
+fn check_key(key: &[u64], chunk: &[u64], previous: &[u64]) -> Res<()> {
+    let axes = &key[..key.len() - 1];
+    if let Some(a) = (0..axes.len()).find(|&a| {
+        chunk
+            .get(a)
+            .is_some_and(|&c| c == 0 || !axes[a].is_multiple_of(c))
+    }) {
+        return Err(format!(
+            "bad coordinate offset {:?}: axis {a} is not a multiple of the chunk size {}",
+            axes, chunk[a]
+        ));
+    }
+    if !previous.is_empty() && axes < previous {
+        return Err(format!(
+            "offset {axes:?} comes after {previous:?} (keys out of order)"
+        ));
+    }
+    Ok(())
+}
+
 /// Every chunk of a version-2 B-tree index, keyed by its chunk coordinates (the
 /// records' scaled offsets).
 fn btree2_map(
@@ -295,6 +344,7 @@ fn fixed_array(f: &H5File, header: u64, grid: &[u64], chunk_bytes: u64) -> Res<C
     if !h.starts_with(b"FAHD") {
         return Err(bad("no FAHD signature".into()));
     }
+    verify_metadata(&h, &format!("fixed-array header at {header}"))?;
     let mut c = Cur::at(&h, 5, f);
     let client = c.u8()?;
     let entry = c.u8()? as usize;
@@ -313,13 +363,25 @@ fn fixed_array(f: &H5File, header: u64, grid: &[u64], chunk_bytes: u64) -> Res<C
     let (first, pages) = if block == UNDEF {
         (0, vec![])
     } else if paged {
+        // The prefix and the page bitmap end in a checksum; each page has its own.
         let npages = entries.div_ceil(per_page);
-        let bitmap = f.read(block + prefix, npages.div_ceil(8)).map_err(bad)?;
+        let head = f
+            .read(block, prefix + npages.div_ceil(8) + 4)
+            .map_err(bad)?;
+        verify_metadata(&head, &format!("fixed-array data block at {block}"))?;
+        let bitmap = &head[prefix as usize..];
         let pages = (0..npages as usize)
             .map(|p| bitmap[p / 8] & (0x80 >> (p % 8)) != 0)
             .collect();
         (block + prefix + npages.div_ceil(8) + 4, pages)
     } else {
+        // Unpaged: at most 2^page_bits entries, read once to check the checksum.
+        let len = entries
+            .checked_mul(entry as u64)
+            .filter(|&n| n <= MAX_UNPAGED)
+            .ok_or_else(|| bad(format!("{entries} entries in one unpaged block (corrupt)")))?;
+        let whole = f.read(block, prefix + len + 4).map_err(bad)?;
+        verify_metadata(&whole, &format!("fixed-array data block at {block}"))?;
         (block + prefix, vec![true])
     };
     Ok(ChunkIndex::Fixed {

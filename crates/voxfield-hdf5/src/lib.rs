@@ -14,6 +14,7 @@
 //! * Datasets of any rank: the last (up to) three axes are spatial, the others are
 //!   selected by index.
 
+mod checksum;
 mod chunks;
 mod dense;
 mod earray;

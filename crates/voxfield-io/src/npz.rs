@@ -109,6 +109,15 @@ impl Npz {
         Some(out)
     }
 
+    /// The uncompressed size the archive's directory gives for member `name`
+    /// (reads never inflate more than this).
+    pub fn size(&self, name: &str) -> Option<u64> {
+        self.members
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.uncompressed)
+    }
+
     pub fn names(&self) -> Vec<&str> {
         self.members.iter().map(|m| m.name.as_str()).collect()
     }

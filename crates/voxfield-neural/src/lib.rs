@@ -14,16 +14,17 @@ pub mod model;
 pub mod net;
 pub mod quant;
 pub mod request;
+mod samples;
 pub mod train;
 
 pub use adam::Adam;
 pub use encoding::{HashGrid, HashGridConfig};
-pub use meta::{meta_train, MetaOptions};
+pub use meta::{meta_train, MetaOptions, OUTER_STEPS};
 pub use mlp::Mlp;
 pub use model::{NeuralField, NeuralModel, NeuralVolume};
 pub use net::{Loss, Net};
 pub use quant::Quant;
 pub use request::{for_ratio, Sizes};
-pub use train::{compress, model_bytes, native_bytes, CompressOptions, Progress};
+pub use train::{compress, model_bytes, native_bytes, CompressOptions};
 
 pub use voxfield_core::rng::{mix64, Rng};

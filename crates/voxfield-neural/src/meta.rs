@@ -3,14 +3,15 @@
 //! θ, then move φ ← φ + ε (θ − φ), ε decaying linearly to zero. A network that
 //! starts from φ fits a new volume of the same kind in fewer steps.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::json;
+use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result, VolumeSource};
 
 use crate::model::NeuralModel;
-use crate::train::{brick_samples, bricks, check_batch, config, value_range, CompressOptions};
+use crate::samples::{brick_samples, bricks, value_range};
+use crate::train::{check_batch, config, CompressOptions};
 use crate::{Adam, Net, Rng};
 
 /// How to meta-train: the network and inner Adam from `net` (its levels,
@@ -40,15 +41,18 @@ impl Default for MetaOptions {
     }
 }
 
+/// The phase meta-training reports to its [`Watch`].
+pub const OUTER_STEPS: &str = "meta-training (outer steps)";
+
 /// Learns an initialisation over `sources` (each outer step takes a random 32³
 /// brick of a random volume, coordinates in that volume's [0,1]³ and values
 /// normalised by its range). The result is a model of the first volume's shape
-/// whose network is the initialisation; `progress` sees (outer steps done, M).
+/// whose network is the initialisation; `watch` hears of each outer step
+/// (phase [`OUTER_STEPS`]) and can stop the training between them.
 pub fn meta_train(
     sources: &[&dyn VolumeSource],
     opts: &MetaOptions,
-    progress: &(dyn Fn(usize, usize) + Sync),
-    cancel: &AtomicBool,
+    watch: &Watch,
 ) -> Result<NeuralModel> {
     let t0 = Instant::now();
     let Some(first) = sources.first() else {
@@ -85,9 +89,7 @@ pub fn meta_train(
     let (mut buf, mut xs, mut ys, mut grad) = (vec![], vec![], vec![], vec![]);
     let (mut bx, mut by) = (vec![], vec![]);
     for m in 0..opts.meta_steps {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Error::invalid("meta-training interrupted"));
-        }
+        watch.check()?;
         let v = (rng.next_u64() % sources.len() as u64) as usize;
         let (lo, hi) = ranges[v];
         let scale = if hi > lo { 1.0 / (hi - lo) } else { 0.0 };
@@ -133,7 +135,7 @@ pub fn meta_train(
         for (p, q) in net.params.iter_mut().zip(&inner.params) {
             *p += eps * (q - *p);
         }
-        progress(m + 1, opts.meta_steps);
+        watch.report(OUTER_STEPS, m as u64 + 1, opts.meta_steps as u64);
     }
     let info = first.info();
     let (lo, hi) = ranges[0];

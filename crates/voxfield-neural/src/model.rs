@@ -207,7 +207,7 @@ impl NeuralModel {
     /// The header only (for `info`), after checking the whole file's checksum.
     pub fn read_header(path: &Path) -> Result<Value> {
         let bytes = read_checked(path)?;
-        let (h, _) = parse_header(path, &bytes)?;
+        let (h, _, _) = parse_header(path, &bytes)?;
         Ok(h)
     }
 
@@ -215,22 +215,42 @@ impl NeuralModel {
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = read_checked(path)?;
         let bad = |m: String| Error::format(path, m);
-        let (h, at) = parse_header(path, &bytes)?;
+        let (h, at, version) = parse_header(path, &bytes)?;
         let e = &h["encoding"];
+        // Every number is checked as read: a forged header must not saturate
+        // or overflow into a different, plausible-looking model.
         let num = |v: &Value, k: &str| {
-            v[k].as_f64()
-                .ok_or_else(|| bad(format!("header field '{k}' is missing")))
+            v[k].as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
+                bad(format!(
+                    "header field '{k}' is missing or not a finite number"
+                ))
+            })
+        };
+        let int = |v: &Value, k: &str, max: u64| {
+            v[k].as_u64()
+                .filter(|&x| (1..=max).contains(&x))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "header field '{k}' must be an integer from 1 to {max}"
+                    ))
+                })
         };
         let cfg = HashGridConfig {
-            levels: num(e, "levels")? as usize,
-            features: num(e, "features")? as usize,
-            log2_table: num(e, "log2_table")? as u32,
-            base: num(e, "base")? as u32,
+            levels: int(e, "levels", 64)? as usize,
+            features: int(e, "features", 64)? as usize,
+            log2_table: int(e, "log2_table", 32)? as u32,
+            base: int(e, "base", 1 << 24)? as u32,
             per_level_scale: num(e, "per_level_scale")?,
         };
+        if !(1.0..=64.0).contains(&cfg.per_level_scale) {
+            return Err(bad(format!(
+                "header field 'per_level_scale' {} must lie in [1, 64]",
+                cfg.per_level_scale
+            )));
+        }
         let (width, hidden) = (
-            num(&h["mlp"], "width")? as usize,
-            num(&h["mlp"], "hidden")? as usize,
+            int(&h["mlp"], "width", 1 << 16)? as usize,
+            int(&h["mlp"], "hidden", 64)? as usize,
         );
         let n = crate::net::checked_params(&cfg, width, hidden)
             .map_err(|m| bad(format!("header describes an implausible network: {m}")))?;
@@ -239,11 +259,16 @@ impl NeuralModel {
         let quant = match &h["storage"] {
             Value::String(s) if s == "f16" => None,
             Value::Null => None,
+            st if st["tables"] == "quantised" && version < 2 => {
+                return Err(bad(format!(
+                    "a version-{version} model cannot hold quantised tables (version 2 added them)"
+                )))
+            }
             st if st["tables"] == "quantised" => Some(Quant {
                 step: st["step"]
                     .as_f64()
-                    .filter(|s| s.is_finite() && *s > 0.0 && *s <= f32::MAX as f64)
-                    .ok_or_else(|| bad("storage 'step' must be a positive number".into()))?
+                    .filter(|s| *s >= f32::MIN_POSITIVE as f64 && *s <= f32::MAX as f64)
+                    .ok_or_else(|| bad("storage 'step' must be a positive normal float32".into()))?
                     as f32,
             }),
             st => return Err(bad(format!("unknown parameter storage {st}"))),
@@ -276,20 +301,39 @@ impl NeuralModel {
                 Some(q.clone())
             }
         };
-        let shape: Vec<usize> = h["shape"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_u64)
-                    .map(|v| v as usize)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let shape: [usize; 3] = shape
-            .try_into()
-            .ok()
-            .filter(|s: &[usize; 3]| !s.contains(&0))
-            .ok_or_else(|| bad("header 'shape' is not three positive lengths".into()))?;
+        let shape: Option<Vec<usize>> = h["shape"].as_array().and_then(|a| {
+            a.iter()
+                .map(|v| {
+                    v.as_u64()
+                        .filter(|&n| (1..=MAX_AXIS).contains(&n))
+                        .map(|n| n as usize)
+                })
+                .collect()
+        });
+        let shape: [usize; 3] = shape.and_then(|s| s.try_into().ok()).ok_or_else(|| {
+            bad(format!(
+                "header 'shape' is not three lengths from 1 to {MAX_AXIS}"
+            ))
+        })?;
+        let dtype = h["dtype"]
+            .as_str()
+            .filter(|d| d.parse::<DType>().is_ok())
+            .ok_or_else(|| {
+                bad(format!(
+                    "header 'dtype' {} is not a known dtype",
+                    h["dtype"]
+                ))
+            })?
+            .to_string();
+        let (lo, hi) = (num(&h, "lo")?, num(&h, "hi")?);
+        let (min, max) = representable(dtype.parse().expect("checked above"));
+        // Decoded values may overshoot the range a little: it must stay finite
+        // (and inside the dtype) with room to spare.
+        if !(lo <= hi && min <= lo && hi <= max && ((hi - lo) * 4.0).is_finite()) {
+            return Err(bad(format!(
+                "header value range [{lo}, {hi}] is not a finite range of {dtype} values"
+            )));
+        }
         let affine = match h["affine"].as_array() {
             None => None,
             Some(_) => {
@@ -301,9 +345,9 @@ impl NeuralModel {
         Ok(NeuralModel {
             net,
             shape,
-            dtype: h["dtype"].as_str().unwrap_or("float32").to_string(),
-            lo: num(&h, "lo")?,
-            hi: num(&h, "hi")?,
+            dtype,
+            lo,
+            hi,
             affine,
             record: h["training"].clone(),
             width,
@@ -332,7 +376,28 @@ fn read_checked(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn parse_header(path: &Path, b: &[u8]) -> Result<(Value, usize)> {
+/// The values `dtype` holds.
+fn representable(dtype: DType) -> (f64, f64) {
+    match dtype {
+        DType::Bool => (0.0, 1.0),
+        DType::U8 => (0.0, u8::MAX as f64),
+        DType::I8 => (i8::MIN as f64, i8::MAX as f64),
+        DType::U16 => (0.0, u16::MAX as f64),
+        DType::I16 => (i16::MIN as f64, i16::MAX as f64),
+        DType::U32 => (0.0, u32::MAX as f64),
+        DType::I32 => (i32::MIN as f64, i32::MAX as f64),
+        DType::U64 => (0.0, u64::MAX as f64),
+        DType::I64 => (i64::MIN as f64, i64::MAX as f64),
+        DType::F32 => (f32::MIN as f64, f32::MAX as f64),
+        DType::F64 => (f64::MIN / 8.0, f64::MAX / 8.0),
+    }
+}
+
+/// The longest axis a model header may give (2^31 voxels).
+const MAX_AXIS: u64 = 1 << 31;
+
+/// The header JSON, where the parameters start, and the format version.
+fn parse_header(path: &Path, b: &[u8]) -> Result<(Value, usize, u32)> {
     let version = u32::from_le_bytes(b[8..12].try_into().expect("4 bytes"));
     if !(1..=VERSION).contains(&version) {
         return Err(Error::format(
@@ -347,7 +412,7 @@ fn parse_header(path: &Path, b: &[u8]) -> Result<(Value, usize)> {
         .ok_or_else(|| Error::format(path, "header length runs past the end of the file"))?;
     let h = serde_json::from_slice(&b[20..end])
         .map_err(|e| Error::format(path, format!("bad model header: {e}")))?;
-    Ok((h, end))
+    Ok((h, end, version))
 }
 
 /// A model as a field over the source's voxel index space (or world space
@@ -400,6 +465,7 @@ impl NeuralVolume {
         );
         info.affine = model.affine;
         info.bytes_on_disk = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        info.check_sizes()?;
         Ok(NeuralVolume { model, info })
     }
 

@@ -7,27 +7,22 @@
 //! (Windows of whole bricks made batches local, and the network forgot the rest:
 //! 15.8 dB after one MNI epoch against 28.9 dB with uniform batches.)
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::json;
+use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result, VolumeSource};
 
 use crate::model::NeuralModel;
+use crate::samples::{value_range, Samples};
 use crate::{Adam, HashGridConfig, Net, Rng};
 
-/// Edge of the bricks a volume is read in.
-const BRICK: usize = 32;
-/// Bytes a training sample holds (coordinates and value, f32).
-const SAMPLE_BYTES: u64 = 16;
 /// Adam steps per epoch, at least, with the automatic batch (down to 256).
 const MIN_STEPS: u64 = 64;
 /// Epochs a training may ask for, at most (a typo's 10^18 would never end).
 pub const MAX_EPOCHS: usize = 1 << 20;
 /// Header bytes kept free for the fine-tune's additions to the training record.
 const RECORD_SLACK: u64 = 160;
-/// Passes per epoch, at most (each reads the whole volume).
-const MAX_PASSES: u64 = 64;
 
 /// How to train (defaults: 16 levels × 2 features, tables of 2^11, N_min 16, a
 /// 64-wide MLP with 2 hidden layers, 5 epochs, batches of 2^16, Adam lr 1e-2
@@ -100,6 +95,7 @@ impl CompressOptions {
         if self.hidden == 0 || self.width == 0 {
             return Err(Error::invalid("width and hidden layers must be positive"));
         }
+
         if !((2..=8).contains(&self.bits) || self.bits == 16) {
             return Err(Error::invalid(format!(
                 "{} bits per table entry: give 2 to 8 (quantised) or 16 (f16)",
@@ -128,72 +124,18 @@ pub(crate) fn check_batch(batch: usize) -> Result<()> {
     Ok(())
 }
 
-/// What a progress callback sees.
-#[derive(Clone, Copy, Debug)]
-pub struct Progress {
-    pub epoch: usize,
-    pub done: u64,
-    pub total: u64,
-    /// PSNR estimate from the loss of the last ~10 batches (dB).
-    pub psnr: f64,
+/// The phase a training reports after each batch: the epoch (from 1) and the
+/// PSNR estimated from the loss of the last ~10 batches.
+fn phase(epoch: usize, psnr: f64) -> String {
+    format!("epoch {} · PSNR ≈ {psnr:.1} dB", epoch + 1)
 }
 
-pub(crate) fn bricks(shape: [usize; 3]) -> Vec<[usize; 3]> {
-    let n = shape.map(|s| s.div_ceil(BRICK));
-    let mut out = Vec::with_capacity(n.iter().product());
-    for i in 0..n[0] {
-        for j in 0..n[1] {
-            for k in 0..n[2] {
-                out.push([i * BRICK, j * BRICK, k * BRICK]);
-            }
-        }
-    }
-    out
-}
-
-fn brick_size(shape: [usize; 3], start: [usize; 3]) -> [usize; 3] {
-    [0, 1, 2].map(|a| BRICK.min(shape[a] - start[a]))
-}
-
-/// The value range, streamed brick by brick; NaN or infinite voxels are refused.
-pub(crate) fn value_range(src: &dyn VolumeSource) -> Result<(f64, f64)> {
-    let info = src.info();
-    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    let mut bad = 0u64;
-    let mut buf = vec![];
-    for b in bricks(info.shape) {
-        let size = brick_size(info.shape, b);
-        buf.resize(size.iter().product(), 0.0);
-        src.read_box(b, size, &mut buf)?;
-        for &v in &buf {
-            let v = match info.value_scale {
-                Some((m, q)) => v * m + q,
-                None => v,
-            };
-            if v.is_finite() {
-                lo = lo.min(v);
-                hi = hi.max(v);
-            } else {
-                bad += 1;
-            }
-        }
-    }
-    if bad > 0 {
-        return Err(Error::format(
-            &info.path,
-            format!("{bad} voxels are NaN or infinite; neural compression needs finite values (refused)"),
-        ));
-    }
-    Ok((lo, hi))
-}
-
-/// Trains a network on `src` (its 3-D view). `progress` is called after each
-/// batch; `cancel` stops between batches with an error.
+/// Trains a network on `src` (its 3-D view). `watch` hears of each batch (the
+/// samples of the epoch done) and can stop the training between batches.
 pub fn compress(
     src: &dyn VolumeSource,
     opts: &CompressOptions,
-    progress: &(dyn Fn(Progress) + Sync),
-    cancel: &AtomicBool,
+    watch: &Watch,
 ) -> Result<NeuralModel> {
     let t0 = Instant::now();
     let info = src.info();
@@ -202,6 +144,16 @@ pub fn compress(
         return Err(Error::invalid(format!(
             "epochs {} and fine-tune epochs {}: give 1 to {MAX_EPOCHS} (and 0 to {MAX_EPOCHS})",
             opts.epochs, opts.finetune
+        )));
+    }
+    if let Some(t) = opts.time_limit.filter(|t| !(t.is_finite() && *t > 0.0)) {
+        return Err(Error::invalid(format!(
+            "time limit {t} s: give a positive number of seconds"
+        )));
+    }
+    if let Some(t) = opts.target_psnr.filter(|t| !t.is_finite()) {
+        return Err(Error::invalid(format!(
+            "target PSNR {t} dB must be a number"
         )));
     }
     if opts.init.is_none() {
@@ -225,26 +177,8 @@ pub fn compress(
     let batch = opts
         .batch
         .unwrap_or_else(|| (total / MIN_STEPS).clamp(256, 1 << 16) as usize);
-    let passes = passes(total, opts.budget);
-    if passes > MAX_PASSES {
-        return Err(Error::invalid(format!(
-            "a sample memory of {} MiB is too small for {total} voxels: give at least {} MiB \
-             (each pass per epoch reads the whole volume; at most {MAX_PASSES} passes)",
-            opts.budget >> 20,
-            (total * SAMPLE_BYTES * 11 / 10 / MAX_PASSES).div_ceil(1 << 20)
-        )));
-    }
+    let mut samples = Samples::new(src, opts.budget, batch, (lo, scale))?;
     let mut grad = vec![];
-    let mut samples = Samples {
-        src,
-        passes,
-        batch,
-        norm: (lo, scale),
-        loaded: false,
-        buf: vec![],
-        xs: vec![],
-        ys: vec![],
-    };
     let (mut epochs_run, mut psnr, mut estimate) = (0, 0.0, Estimate::default());
     let mut stopped = "epochs";
     for epoch in 0..opts.epochs {
@@ -259,16 +193,11 @@ pub fn compress(
                 1.0
             };
         let mut done = 0u64;
-        let whole = samples.epoch(&mut rng, cancel, |bx, by| {
+        let whole = samples.epoch(&mut rng, watch, |bx, by| {
             let mse = net.train_step(&mut adam, (bx, by), &mut grad, opts.loss, true);
             psnr = estimate.add(mse);
             done += bx.len() as u64;
-            progress(Progress {
-                epoch,
-                done,
-                total,
-                psnr,
-            });
+            watch.report(&phase(epoch, psnr), done, total);
             !opts
                 .time_limit
                 .is_some_and(|s| t0.elapsed().as_secs_f64() > s)
@@ -320,18 +249,13 @@ pub fn compress(
         let mut psnr = 0.0;
         for e in 0..opts.finetune {
             let mut done = 0u64;
-            samples.epoch(&mut rng, cancel, |bx, by| {
+            samples.epoch(&mut rng, watch, |bx, by| {
                 let mse = model
                     .net
                     .train_step(&mut adam, (bx, by), &mut grad, opts.loss, false);
                 psnr = estimate.add(mse);
                 done += bx.len() as u64;
-                progress(Progress {
-                    epoch: epochs_run + e,
-                    done,
-                    total,
-                    psnr,
-                });
+                watch.report(&phase(epochs_run + e, psnr), done, total);
                 true
             })?;
         }
@@ -346,57 +270,6 @@ pub fn compress(
     Ok(model)
 }
 
-/// The samples of one training run: every voxel once per epoch, read in
-/// `passes` that fit the sample budget (one pass stays loaded across epochs),
-/// shuffled so each batch is a uniform draw from the whole volume.
-struct Samples<'a> {
-    src: &'a dyn VolumeSource,
-    passes: u64,
-    batch: usize,
-    norm: (f64, f64),
-    loaded: bool,
-    buf: Vec<f64>,
-    xs: Vec<[f32; 3]>,
-    ys: Vec<f32>,
-}
-
-impl Samples<'_> {
-    /// Runs `step` on every batch of one epoch; `step` returns false to stop,
-    /// and the epoch then returns false. Cancellation is checked before each batch.
-    fn epoch(
-        &mut self,
-        rng: &mut Rng,
-        cancel: &AtomicBool,
-        mut step: impl FnMut(&[[f32; 3]], &[f32]) -> bool,
-    ) -> Result<bool> {
-        let key = rng.next_u64();
-        for pass in 0..self.passes {
-            if self.passes > 1 || !self.loaded {
-                let at = (pass, self.passes, key);
-                load_pass(
-                    self.src,
-                    at,
-                    self.norm,
-                    &mut self.buf,
-                    &mut self.xs,
-                    &mut self.ys,
-                )?;
-                self.loaded = true;
-            }
-            shuffle_pairs(&mut self.xs, &mut self.ys, rng);
-            for (bx, by) in self.xs.chunks(self.batch).zip(self.ys.chunks(self.batch)) {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(Error::invalid("training interrupted"));
-                }
-                if !step(bx, by) {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(true)
-    }
-}
-
 /// The volume's PSNR estimated from batch losses: each batch is a uniform
 /// draw, so its loss before the step estimates the MSE; smoothed over ~10.
 #[derive(Default)]
@@ -409,25 +282,6 @@ impl Estimate {
         self.0 = Some(m);
         -10.0 * m.max(1e-30).log10()
     }
-}
-
-/// Loads pass `pass` of `passes` (the voxels whose hash under `key` falls in
-/// it; every voxel when there is one pass) as training samples.
-fn load_pass(
-    src: &dyn VolumeSource,
-    (pass, passes, key): (u64, u64, u64),
-    norm: (f64, f64),
-    buf: &mut Vec<f64>,
-    xs: &mut Vec<[f32; 3]>,
-    ys: &mut Vec<f32>,
-) -> Result<()> {
-    xs.clear();
-    ys.clear();
-    let keep = |v: u64| passes == 1 || crate::mix64(v ^ key) % passes == pass;
-    for b in bricks(src.info().shape) {
-        brick_samples(src, b, norm, &keep, buf, xs, ys)?;
-    }
-    Ok(())
 }
 
 /// `model` as its file will hold it, so the model returned equals the model
@@ -491,55 +345,6 @@ pub(crate) fn config(opts: &CompressOptions, shape: [usize; 3]) -> HashGridConfi
     )
 }
 
-/// Passes per epoch so that one pass's samples fit `budget` bytes (with 10 %
-/// headroom: a pass's share of the voxels is random).
-pub(crate) fn passes(voxels: u64, budget: usize) -> u64 {
-    (voxels as u128 * SAMPLE_BYTES as u128 * 11 / 10)
-        .div_ceil(budget.max(1) as u128)
-        .clamp(1, u64::MAX as u128) as u64
-}
-
-/// Appends the voxels of the brick at `start` whose linear index passes `keep`
-/// as training samples: coordinates in [0,1]³ of the volume, values normalised
-/// by `(lo, scale)`.
-pub(crate) fn brick_samples(
-    src: &dyn VolumeSource,
-    start: [usize; 3],
-    (lo, scale): (f64, f64),
-    keep: &dyn Fn(u64) -> bool,
-    buf: &mut Vec<f64>,
-    xs: &mut Vec<[f32; 3]>,
-    ys: &mut Vec<f32>,
-) -> Result<()> {
-    let info = src.info();
-    let shape = info.shape;
-    let inv = shape.map(|n| if n > 1 { 1.0 / (n - 1) as f32 } else { 0.0 });
-    let size = brick_size(shape, start);
-    buf.resize(size.iter().product(), 0.0);
-    src.read_box(start, size, buf)?;
-    let mut n = 0;
-    for i in 0..size[0] {
-        for j in 0..size[1] {
-            for k in 0..size[2] {
-                let g = [start[0] + i, start[1] + j, start[2] + k];
-                let linear = ((g[0] * shape[1] + g[1]) * shape[2] + g[2]) as u64;
-                if !keep(linear) {
-                    n += 1;
-                    continue;
-                }
-                xs.push([0, 1, 2].map(|a| g[a] as f32 * inv[a]));
-                let v = match info.value_scale {
-                    Some((m, q)) => buf[n] * m + q,
-                    None => buf[n],
-                };
-                ys.push(((v - lo) * scale) as f32);
-                n += 1;
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Bytes a model file takes for `opts` on a volume whose largest axis is `finest`:
 /// f16 MLP weights, the tables (f16, or quantised codes after zstd, estimated at
 /// bits − 0.5 per entry: 0.65–0.97 below on MNI), the header and checksum.
@@ -559,82 +364,4 @@ pub fn model_bytes(opts: &CompressOptions, finest: u32) -> u64 {
         (opts.bits as f64 - 0.5).max(0.5) * grid.n_params as f64
     };
     (tables / 8.0).ceil() as u64 + 2 * mlp.n_params as u64 + 700 + 40 * opts.levels as u64
-}
-
-/// Fisher–Yates shuffle of two slices in step.
-pub(crate) fn shuffle_pairs<A, B>(a: &mut [A], b: &mut [B], rng: &mut Rng) {
-    for i in (1..a.len()).rev() {
-        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-        a.swap(i, j);
-        b.swap(i, j);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use voxfield_core::{Axes, DType, Endian, VolumeInfo};
-
-    /// A float32 volume whose value is the voxel's linear index.
-    struct Index(VolumeInfo);
-
-    impl VolumeSource for Index {
-        fn info(&self) -> &VolumeInfo {
-            &self.0
-        }
-        fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {
-            let [a, b, c] = self.0.shape;
-            assert_eq!(idx, [0, 0, 0]);
-            for (n, v) in out.chunks_exact_mut(4).enumerate() {
-                assert!(n < a * b * c);
-                v.copy_from_slice(&(n as f32).to_ne_bytes());
-            }
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn passes_split_every_voxel_exactly_once() {
-        let shape = [37, 40, 35];
-        let src = Index(VolumeInfo {
-            format: "test",
-            path: "index".into(),
-            shape,
-            dtype: DType::F32,
-            endian: Endian::NATIVE,
-            chunk_shape: shape,
-            affine: None,
-            bytes_on_disk: 0,
-            value_scale: None,
-            notes: vec![],
-            axes: Axes::plain(shape),
-        });
-        let total = 37 * 40 * 35;
-        // A budget of a fifth of the samples.
-        let n = passes(total as u64, total * 16 / 5);
-        assert_eq!(n, 6);
-        let key = 0x1234;
-        let mut seen = vec![0u8; total];
-        let (mut buf, mut xs, mut ys) = (vec![], vec![], vec![]);
-        for pass in 0..n {
-            xs.clear();
-            ys.clear();
-            let keep = |v: u64| crate::mix64(v ^ key) % n == pass;
-            for b in bricks(shape) {
-                brick_samples(&src, b, (0.0, 1.0), &keep, &mut buf, &mut xs, &mut ys).unwrap();
-            }
-            // Each pass holds about its share (within 10 %) and sees all of the volume.
-            assert!(
-                (xs.len() as f64 - total as f64 / n as f64).abs() < 0.1 * total as f64 / n as f64
-            );
-            assert!(xs.iter().any(|x| x[0] < 0.1) && xs.iter().any(|x| x[0] > 0.9));
-            for (x, &y) in xs.iter().zip(&ys) {
-                let g = [0, 1, 2].map(|a| (x[a] * (shape[a] - 1) as f32).round() as usize);
-                assert_eq!(((g[0] * 40 + g[1]) * 35 + g[2]) as f32, y);
-                seen[y as usize] += 1;
-            }
-        }
-        assert!(seen.iter().all(|&s| s == 1));
-        assert_eq!(passes(total as u64, 1 << 30), 1);
-    }
 }

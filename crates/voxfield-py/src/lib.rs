@@ -20,6 +20,7 @@ use voxfield_core::ContiguousView;
 mod env;
 mod rbf;
 mod vectors;
+mod work;
 
 /// The engine's own allocator: Dask's worker processes set `MALLOC_TRIM_THRESHOLD_`,
 /// which fixes glibc's mmap threshold at 128 KiB, so every kernel matrix of an RBF
@@ -39,7 +40,7 @@ fn py_err(e: Error) -> PyErr {
     }
 }
 
-fn parse<T: std::str::FromStr<Err = Error>>(s: &str) -> PyResult<T> {
+pub(crate) fn parse<T: std::str::FromStr<Err = Error>>(s: &str) -> PyResult<T> {
     s.parse().map_err(py_err)
 }
 
@@ -458,7 +459,7 @@ fn neural_volume(model: voxfield::neural::NeuralModel, path: &std::path::Path) -
     })
 }
 
-/// Trains a neural model of `source` (its 3-D view); the GIL is released meanwhile.
+/// Trains a neural model of `source` (its 3-D view), interruptible with Ctrl-C.
 #[pyfunction]
 #[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=None, init=None, bits=6, loss="l2"))]
 #[allow(clippy::too_many_arguments)]
@@ -511,27 +512,11 @@ fn compress(
     let opts = opts
         .for_request(i.shape, native, ratio, sizes, init)
         .map_err(py_err)?;
-    let cancel = std::sync::atomic::AtomicBool::new(false);
-    // Training runs on another thread while this one, every 50 ms, takes the
-    // GIL to let Python handle signals: Ctrl-C cancels between batches.
-    let model = std::thread::scope(|s| {
-        let job = s.spawn(|| voxfield::neural::compress(src, &opts, &|_| {}, &cancel));
-        while !job.is_finished() {
-            py.detach(|| std::thread::sleep(std::time::Duration::from_millis(50)));
-            if let Err(e) = py.check_signals() {
-                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-                let _ = job.join();
-                return Err(e);
-            }
-        }
-        job.join()
-            .map_err(|_| PyValueError::new_err("training panicked"))?
-            .map_err(py_err)
-    })?;
+    let model = work::interruptible(py, |watch| voxfield::neural::compress(src, &opts, watch))?;
     neural_volume(model, &i.path)
 }
 
-/// Reptile meta-learning of an initialisation over `sources` (GIL released).
+/// Reptile meta-learning of an initialisation over `sources`, interruptible.
 #[pyfunction]
 #[pyo3(signature = (sources, inner_steps=16, meta_steps=200, meta_lr=1.0, seed=1, log2_table=None, levels=None, width=None, batch=4096))]
 #[allow(clippy::too_many_arguments)]
@@ -565,11 +550,17 @@ fn meta_train(
         .first()
         .map(|s| s.info().path.clone())
         .unwrap_or_default();
-    let cancel = std::sync::atomic::AtomicBool::new(false);
-    let model = py
-        .detach(|| voxfield::neural::meta_train(&srcs, &opts, &|_, _| {}, &cancel))
-        .map_err(py_err)?;
+    let model = work::interruptible(py, |watch| {
+        voxfield::neural::meta_train(&srcs, &opts, watch)
+    })?;
     neural_volume(model, &path)
+}
+
+/// Panics with `msg`: lets the tests check that a panic reaches Python as an
+/// ordinary exception (voxfield.InternalError).
+#[pyfunction]
+fn _panic(msg: &str) {
+    panic!("{msg}");
 }
 
 /// Wraps a numpy buffer of any rank without copying it: `address` is the lowest
@@ -665,6 +656,7 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Volume>()?;
     m.add_function(wrap_pyfunction!(open_path, m)?)?;
     m.add_function(wrap_pyfunction!(from_buffer, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic, m)?)?;
     m.add_function(wrap_pyfunction!(from_sparse, m)?)?;
     m.add_function(wrap_pyfunction!(compress, m)?)?;
     m.add_function(wrap_pyfunction!(meta_train, m)?)?;

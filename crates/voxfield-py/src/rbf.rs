@@ -8,10 +8,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use voxfield::rbf::{
-    blend::DomainGrid, file, parts, Census, Duplicates, FitOptions, Plan, Ramp, RbfModel, Spread,
+    blend::DomainGrid, file, parts, Census, Duplicates, FitOptions, Plan, RbfModel, Spread,
 };
 
-use crate::py_err;
+use crate::{parse, py_err};
 
 /// A fitted subdivided RBF interpolant.
 #[pyclass(frozen, module = "voxfield._voxfield")]
@@ -55,33 +55,19 @@ type OptArgs = (
 fn fit_options(args: &OptArgs) -> PyResult<FitOptions> {
     let (kernel, degree, smoothing, shape, points_per_cell, overlap, ramp, duplicates) = args;
     Ok(FitOptions {
-        kernel: kernel.parse().map_err(py_err)?,
+        kernel: parse(kernel)?,
         degree: *degree,
         smoothing: *smoothing,
         shape: *shape,
         points_per_cell: *points_per_cell,
         overlap: *overlap,
-        ramp: Ramp::parse(ramp).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "ramp must be 'smooth', 'linear' or 'quintic', not {ramp:?}"
-            ))
-        })?,
-        duplicates: duplicates_of(duplicates)?,
+        ramp: parse(ramp)?,
+        duplicates: parse(duplicates)?,
         ..Default::default()
     })
 }
 
-fn duplicates_of(name: &str) -> PyResult<Duplicates> {
-    match name {
-        "merge" => Ok(Duplicates::Merge),
-        "reject" => Ok(Duplicates::Reject),
-        d => Err(PyValueError::new_err(format!(
-            "duplicates must be 'merge' or 'reject', not {d:?}"
-        ))),
-    }
-}
-
-/// Fits (n, dim) points and (n, channels) values with the GIL released.
+/// Fits (n, dim) points and (n, channels) values, interruptible with Ctrl-C.
 #[pyfunction]
 pub fn fit_rbf(
     py: Python<'_>,
@@ -95,9 +81,9 @@ pub fn fit_rbf(
     let opts = fit_options(&opts)?;
     // SAFETY: the Python layer passed C-contiguous float64 arrays of these sizes.
     let (pts, vals) = unsafe { (f64s(points_addr, n * dim), f64s(values_addr, n * channels)) };
-    let inner = py
-        .detach(|| voxfield::rbf::fit(pts, dim, vals, channels, &opts, &voxfield::Watch::none()))
-        .map_err(py_err)?;
+    let inner = crate::work::interruptible(py, |watch| {
+        voxfield::rbf::fit(pts, dim, vals, channels, &opts, watch)
+    })?;
     Ok(Model { inner })
 }
 
@@ -169,7 +155,7 @@ pub fn rbf_prepare_tile(
     hi: Vec<f64>,
     out: (usize, usize, usize),
 ) -> PyResult<(usize, String, String)> {
-    let policy = duplicates_of(duplicates)?;
+    let policy: Duplicates = parse(duplicates)?;
     // SAFETY: the Python layer passed C-contiguous arrays of these sizes (keys
     // int64 >= 0, read as u64) and output buffers of the same sizes.
     let (pts, vals, keys) = unsafe {

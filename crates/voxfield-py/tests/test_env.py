@@ -870,3 +870,47 @@ def test_rate_scores_with_zero_bins_are_zero_not_uninitialised():
     assert np.array_equal(ve.sparsity(np.zeros((5, 0)), np.zeros(0)), np.zeros(5))
     with pytest.raises(ValueError, match="do not match"):
         ve.sparsity(np.ones((2, 3)), np.ones(4))
+
+
+def test_hostile_options_and_environment_files_are_refused(tmp_path):
+    """Issue 22: an unbounded bandwidth ran for ever (or aborted on a 320 GB allocation), a negative
+    max_gap gave all-NaN rates with exit 0, and forged environment pairs passed or were inflated whole."""
+    import os
+    import subprocess
+
+    cli = os.environ["VOXFIELD_CLI"]
+    p = walk(3000, 2, 40.0, seed=71)
+    t = np.arange(len(p)) / 30.0
+    spikes = {"a": np.sort(np.random.default_rng(1).uniform(0, t[-1], 200))}
+    np.save(tmp_path / "pos.npy", np.column_stack([t, p]))
+    np.savez(tmp_path / "spk.npz", **spikes)
+    base = [cli, "env", "rate-maps", tmp_path / "pos.npy", tmp_path / "spk.npz", "--bin-size", "4",
+            "-o", tmp_path / "r.npy"]
+    for flags, says in ((["--bandwidth", "1e4"], "bandwidth 10000 is larger than the environment"),
+                        (["--bandwidth", "1e10"], "bandwidth"),
+                        (["--max-gap=-1"], "max_gap -1")):
+        r = subprocess.run(base + flags, capture_output=True, text=True)
+        assert r.returncode == 1 and says in r.stderr and "panicked" not in r.stderr, (flags, r.stderr)
+        assert not (tmp_path / "r.npy").exists()
+    r = subprocess.run(base + ["--bandwidth", "6", "--env", tmp_path / "arena"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    members = dict(np.load(tmp_path / "arena.npz"))
+
+    def forged(name, **change):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "arena.json").write_text((tmp_path / "arena.json").read_text())
+        np.savez_compressed(d / "arena.npz", **{**members, **change})
+        return subprocess.run([cli, "env", "info", d / "arena.json"], capture_output=True, text=True)
+
+    mask = members["active_mask"]
+    cases = {
+        "float_mask": ({"active_mask": mask.astype(np.float64)}, "active_mask is float64"),
+        "edges_2d": ({"grid_edges_0": members["grid_edges_0"][None, :]}, "grid_edges_0 has shape"),
+        "inf_centres": ({"bin_centers": np.full_like(members["bin_centers"], np.inf)}, "bin_centers"),
+        # 64 MB of mask (compressed to ~64 KB): refused from the archive's directory, not inflated.
+        "huge_mask": ({"active_mask": np.zeros((8000, 8000), bool)}, "active_mask holds 64000"),
+    }
+    for name, (change, says) in cases.items():
+        r = forged(name, **change)
+        assert r.returncode == 1 and says in r.stderr and "arena.npz" in r.stderr, (name, r.stderr)

@@ -127,3 +127,54 @@ def test_compress_refuses_the_same_bad_requests_with_the_same_words_as_the_cli(f
     # An initialisation with a ratio: the ratio bounds the file (both front ends accept it).
     m = voxfield.compress(str(d / "v.npy"), epochs=1, init=init, ratio=2)
     assert m.ratio >= 2
+
+
+@pytest.mark.skipif(not os.environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_meta_train_refuses_the_same_bad_requests_with_the_same_words_as_the_cli(fields, tmp_path):
+    """MetaOptions::for_request and meta_train check every size once, for both front ends."""
+    d = fields["dir"]
+    cases = [
+        ({"inner_steps": 0}, ["--inner-steps", "0"], "inner steps 0"),
+        ({"meta_steps": 0}, ["--meta-steps", "0"], "meta steps 0"),
+        ({"meta_lr": 2.0}, ["--meta-lr", "2"], "meta learning rate 2"),
+        ({"batch": 0}, ["--batch", "0"], "batch"),
+        ({"log2_table": 30}, ["--log2-table", "30"], "30"),
+    ]
+    for kwargs, flags, needle in cases:
+        with pytest.raises(ValueError) as e:
+            voxfield.meta_train([str(d / "v.npy")], meta_steps=kwargs.pop("meta_steps", 2), **kwargs)
+        assert needle in str(e.value), (kwargs, str(e.value))
+        out = tmp_path / "init.vxn"
+        steps = [] if "--meta-steps" in flags else ["--meta-steps", "2"]
+        r = subprocess.run([os.environ["VOXFIELD_CLI"], "compress", "meta-train", d / "v.npy", "-o", out, *steps,
+                            *flags], capture_output=True, text=True)
+        assert r.returncode != 0 and not out.exists(), (flags, r.stderr)
+        assert str(e.value) in r.stderr, (flags, str(e.value), r.stderr)
+
+
+@pytest.mark.skipif(not os.environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_rbf_fit_refuses_the_same_bad_requests_with_the_same_words_as_the_cli(tmp_path):
+    """Kernel, ramp and duplicates are parsed by the engine (FromStr) and FitOptions checks the
+    rest, so `voxfield rbf fit` and RBFInterpolator refuse the same request in the same words."""
+    rng = np.random.default_rng(3)
+    pts = rng.random((300, 2)) * 10
+    vals = np.sin(pts[:, 0]) + pts[:, 1]
+    np.save(tmp_path / "p.npy", np.c_[pts, vals])
+    cases = [
+        ({"kernel": "quintic"}, ["--kernel", "quintic"], "unknown kernel"),
+        ({"ramp": "steep"}, ["--ramp", "steep"], "unknown ramp"),
+        ({"duplicates": "drop"}, ["--duplicates", "drop"], "unknown duplicates policy"),
+        ({"overlap": 0.9}, ["--overlap", "0.9"], "overlap"),
+        ({"smoothing": -1.0}, ["--smoothing=-1"], "smoothing"),
+        ({"degree": 0}, ["--degree", "0"], "needs degree >= 1"),
+        ({"points_per_cell": 0}, ["--points-per-cell", "0"], "points"),
+    ]
+    for kwargs, flags, needle in cases:
+        with pytest.raises(ValueError) as e:
+            voxfield.RBFInterpolator(pts, vals, **kwargs)
+        assert needle in str(e.value), (kwargs, str(e.value))
+        out = tmp_path / "m.vxr"
+        r = subprocess.run([os.environ["VOXFIELD_CLI"], "rbf", "fit", tmp_path / "p.npy", "-o", out, *flags],
+                           capture_output=True, text=True)
+        assert r.returncode != 0 and not out.exists(), (flags, r.stderr)
+        assert str(e.value) in r.stderr, (flags, str(e.value), r.stderr)

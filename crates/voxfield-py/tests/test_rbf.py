@@ -129,7 +129,7 @@ def test_bad_input_raises_clear_errors():
         voxfield.RBFInterpolator(np.c_[np.arange(50.0), 2 * np.arange(50.0)], np.ones(50))
     with pytest.raises(ValueError, match="fewer than kernel"):
         voxfield.RBFInterpolator(pts[:2], vals[:2])
-    with pytest.raises(ValueError, match="not offered"):
+    with pytest.raises(ValueError, match="unknown kernel"):
         voxfield.RBFInterpolator(pts, vals, kernel="quintic")
     with pytest.raises(ValueError, match="needs degree >= 1"):
         voxfield.RBFInterpolator(pts, vals, degree=0)

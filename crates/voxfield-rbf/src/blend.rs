@@ -45,15 +45,6 @@ impl Ramp {
             Ramp::Quintic => 30.0 * t * t * (t - 1.0) * (t - 1.0),
         }
     }
-
-    pub fn parse(s: &str) -> Option<Ramp> {
-        match s {
-            "linear" => Some(Ramp::Linear),
-            "smooth" | "smoothstep" => Some(Ramp::Smooth),
-            "quintic" => Some(Ramp::Quintic),
-            _ => None,
-        }
-    }
 }
 
 /// The regular grid of domains tiling the points' bounding box.

@@ -7,6 +7,7 @@ use voxfield_core::{Error, Result};
 use crate::blend::CellBox;
 pub use crate::buckets::Buckets;
 use crate::kernel::Scaled;
+pub use crate::solve::SolveSpec;
 use crate::solve::{solve_dense, solve_sparse};
 use crate::sums::dense_sum;
 
@@ -16,16 +17,6 @@ pub fn poly_terms(dim: usize, degree: i32) -> usize {
         d if d < 0 => 0,
         0 => 1,
         _ => dim + 1,
-    }
-}
-
-#[inline(always)]
-pub(crate) fn poly_row(dim: usize, terms: usize, u: &[f64], out: &mut [f64]) {
-    if terms > 0 {
-        out[0] = 1.0;
-    }
-    if terms > 1 {
-        out[1..=dim].copy_from_slice(&u[..dim]);
     }
 }
 
@@ -48,16 +39,6 @@ pub struct Cell {
     pub buckets: Option<Buckets>,
     /// The box was enlarged beyond the overlap to hold enough points.
     pub grown: bool,
-}
-
-/// What a cell solve needs besides its points.
-pub struct SolveSpec {
-    pub dim: usize,
-    pub channels: usize,
-    pub kernel: Scaled,
-    pub terms: usize,
-    /// Smoothing already in local units.
-    pub smoothing: f64,
 }
 
 impl Cell {

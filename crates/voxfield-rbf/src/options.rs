@@ -18,6 +18,33 @@ pub enum Duplicates {
     Reject,
 }
 
+impl std::str::FromStr for Duplicates {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "merge" => Ok(Duplicates::Merge),
+            "reject" => Ok(Duplicates::Reject),
+            _ => Err(Error::invalid(format!(
+                "unknown duplicates policy {s:?}; choose merge or reject"
+            ))),
+        }
+    }
+}
+
+impl std::str::FromStr for Ramp {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "linear" => Ok(Ramp::Linear),
+            "smooth" | "smoothstep" => Ok(Ramp::Smooth),
+            "quintic" => Ok(Ramp::Quintic),
+            _ => Err(Error::invalid(format!(
+                "unknown ramp {s:?}; choose smooth, linear or quintic"
+            ))),
+        }
+    }
+}
+
 /// How to fit. `Default` is thin-plate spline + linear polynomial, ~200 points
 /// per domain, overlap 0.25, smoothstep blending.
 #[derive(Clone, Debug)]

@@ -7,8 +7,29 @@ use faer::sparse::{SparseColMat, Triplet};
 use faer::{Mat, Side};
 
 use crate::buckets::Buckets;
-use crate::cell::{poly_row, SolveSpec};
+use crate::kernel::Scaled;
 use crate::sums::phi_fill;
+
+/// What a cell solve needs besides its points.
+pub struct SolveSpec {
+    pub dim: usize,
+    pub channels: usize,
+    pub kernel: Scaled,
+    pub terms: usize,
+    /// Smoothing already in local units.
+    pub smoothing: f64,
+}
+
+/// The polynomial terms (1, u) of `u`, the first `terms` of them, into `out`.
+#[inline(always)]
+pub(crate) fn poly_row(dim: usize, terms: usize, u: &[f64], out: &mut [f64]) {
+    if terms > 0 {
+        out[0] = 1.0;
+    }
+    if terms > 1 {
+        out[1..=dim].copy_from_slice(&u[..dim]);
+    }
+}
 
 /// Builds A (+ smoothing) and the polynomial block, factors, solves all channels.
 pub(crate) fn solve_dense(

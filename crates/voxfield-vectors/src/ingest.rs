@@ -17,12 +17,13 @@ use rayon::prelude::*;
 use serde_json::json;
 use voxfield_core::{Error, Result};
 
-use crate::pyramid::Watch;
 use crate::store::itemsize;
 use crate::write::{
-    check_attribute_name, chunk_key, fragment_index, group, publish, stores_single, temp_beside,
-    write_attribute_arrays, write_json, Attribute, Layout, PointsOptions,
+    check_attribute_name, check_attributes, chunk_key, fragment_index, group, publish,
+    stores_single, temp_beside, write_attribute_arrays, write_json, Attribute, Layout,
+    PointsOptions,
 };
+use voxfield_core::work::Watch;
 
 /// Points read per block.
 const BLOCK: usize = 1 << 18;
@@ -602,4 +603,42 @@ impl PointInput for NpyTable {
         release(&self.map, span.0, span.1);
         Ok(())
     }
+}
+
+/// Writes `positions` (n rows of `dims`) and `attributes` as a new store at
+/// `path` (refused if something is there). Returns the number of chunks.
+pub fn write_points(
+    path: &Path,
+    positions: &[f64],
+    dims: usize,
+    attributes: &[Attribute],
+    o: &PointsOptions,
+) -> Result<usize> {
+    write_points_coords(path, Coords::F64(positions), dims, attributes, o)
+}
+
+/// `write_points` for float32 or float64 coordinates.
+pub fn write_points_coords(
+    path: &Path,
+    coords: Coords,
+    dims: usize,
+    attributes: &[Attribute],
+    o: &PointsOptions,
+) -> Result<usize> {
+    let len = match coords {
+        Coords::F32(v) => v.len(),
+        Coords::F64(v) => v.len(),
+    };
+    if !(2..=3).contains(&dims) || !len.is_multiple_of(dims) {
+        return Err(Error::invalid(format!(
+            "positions must be rows of 2 or 3 coordinates (got {dims})"
+        )));
+    }
+    check_attributes(attributes, len / dims, "points")?;
+    let input = SliceInput {
+        coords,
+        dims,
+        attributes,
+    };
+    write_points_from(path, &input, o)
 }

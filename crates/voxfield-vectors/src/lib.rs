@@ -29,8 +29,8 @@ pub mod write;
 
 pub use graphs::{write_graph, Graph, GraphSummary};
 pub use ingest::{
-    write_points_from, write_points_watched, AttributeSpec, Coords, NpyTable, PointInput,
-    SliceInput,
+    write_points, write_points_coords, write_points_from, write_points_watched, AttributeSpec,
+    Coords, NpyTable, PointInput, SliceInput,
 };
 pub use las::LasPoints;
 pub use objects::Objects;
@@ -40,4 +40,4 @@ pub use pyramid::{
     Thinning, Watch,
 };
 pub use store::{LevelInfo, Points, Store};
-pub use write::{write_points, write_points_coords, Attribute, PointsOptions};
+pub use write::{Attribute, PointsOptions};

@@ -17,11 +17,14 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::cells::Shard;
-use crate::ingest::{write_points_from, Coords, SliceInput};
 use crate::store::itemsize;
 
 /// The format version written.
 pub const VERSION: &str = "0.9.2";
+/// Chunk cells per shard, at most (a 16 MiB shard index).
+const MAX_SHARD_CELLS: u64 = 1 << 20;
+/// Bins per chunk, at most: each is a fragment of every chunk's index.
+const MAX_BINS_PER_CHUNK: u64 = 1 << 21;
 /// 'ZVFG' little-endian: the fragment index magic.
 const FRAGMENT_MAGIC: u32 = 0x5A56_4647;
 
@@ -481,6 +484,27 @@ impl Layout {
                 "chunk and bin sizes must be positive, not {v}"
             )));
         }
+        // Every chunk lists each of its bins as a fragment (empty ones too), so
+        // a chunk holds a whole number of bins, and not absurdly many.
+        let mut bins_per_chunk = 1.0;
+        for a in 0..dims {
+            let r = chunk[a] / bin[a];
+            if r < 1.0 {
+                return Err(Error::invalid("a bin must not be larger than its chunk"));
+            }
+            if (r - r.round()).abs() > 1e-9 * r {
+                return Err(Error::invalid(format!(
+                    "the chunk ({}) must hold a whole number of bins ({}) on axis {a}",
+                    chunk[a], bin[a]
+                )));
+            }
+            bins_per_chunk *= r.round();
+        }
+        if bins_per_chunk > MAX_BINS_PER_CHUNK as f64 {
+            return Err(Error::invalid(format!(
+                "{bins_per_chunk:e} bins per chunk (at most {MAX_BINS_PER_CHUNK}): choose a larger bin shape"
+            )));
+        }
         // Cells per axis in float64: an absurd chunk on wide data must not
         // overflow the grid (or ask for a file per grain of sand).
         let cells: f64 = (0..dims)
@@ -495,6 +519,15 @@ impl Layout {
             if s.len() != dims || s.iter().any(|&v| v == 0 || v > 4096) {
                 return Err(Error::invalid(format!(
                     "shard shape {s:?}: {dims} counts of chunk cells between 1 and 4096"
+                )));
+            }
+            // A shard's index has 16 bytes per cell, written whole.
+            let cells: u64 = s.iter().product();
+            if cells > MAX_SHARD_CELLS {
+                return Err(Error::invalid(format!(
+                    "shard shape {s:?} has {cells} chunk cells, over {MAX_SHARD_CELLS} (its index alone \
+                     would take {} MiB): choose a smaller shard shape",
+                    (cells * 16) >> 20
                 )));
             }
         }
@@ -602,44 +635,6 @@ pub(crate) fn publish(tmp: &Path, path: &Path, built: Result<()>) -> Result<()> 
             Err(e)
         }
     }
-}
-
-/// Writes `positions` (n rows of `dims`) and `attributes` as a new store at
-/// `path` (refused if something is there). Returns the number of chunks.
-pub fn write_points(
-    path: &Path,
-    positions: &[f64],
-    dims: usize,
-    attributes: &[Attribute],
-    o: &PointsOptions,
-) -> Result<usize> {
-    write_points_coords(path, Coords::F64(positions), dims, attributes, o)
-}
-
-/// `write_points` for float32 or float64 coordinates.
-pub fn write_points_coords(
-    path: &Path,
-    coords: Coords,
-    dims: usize,
-    attributes: &[Attribute],
-    o: &PointsOptions,
-) -> Result<usize> {
-    let len = match coords {
-        Coords::F32(v) => v.len(),
-        Coords::F64(v) => v.len(),
-    };
-    if !(2..=3).contains(&dims) || !len.is_multiple_of(dims) {
-        return Err(Error::invalid(format!(
-            "positions must be rows of 2 or 3 coordinates (got {dims})"
-        )));
-    }
-    check_attributes(attributes, len / dims, "points")?;
-    let input = SliceInput {
-        coords,
-        dims,
-        attributes,
-    };
-    write_points_from(path, &input, o)
 }
 
 /// A fresh directory beside `path` for building the store.

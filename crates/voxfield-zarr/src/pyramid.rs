@@ -7,16 +7,17 @@
 //! renamed into place when every level is written.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use voxfield_core::voxel::{read_f64, store_f64};
+use voxfield_core::work::Watch;
 use voxfield_core::{DType, Endian, Error, Result, VolumeSource};
 use zarrs::array::{Array, ArrayBytes, ArraySubset};
 use zarrs::filesystem::FilesystemStore;
 
-use crate::write::{publish, start_store, write_array, ArraySpec, WriteOptions};
+use crate::write::{publish, start_store, write_array, ArraySpec, WriteOptions, CHUNKS};
 
 /// How a coarser level's voxel is made from the 2×2(×2) block below it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -261,8 +262,7 @@ pub fn write_ome_zarr(
     dst: &Path,
     opts: &WriteOptions,
     pyramid: &PyramidOptions,
-    progress: &(dyn Fn(u64, u64) + Sync),
-    cancel: &AtomicBool,
+    watch: &Watch,
 ) -> Result<Vec<Vec<usize>>> {
     let info = src.info();
     let dims = info.axes.spatial_dims();
@@ -285,7 +285,7 @@ pub fn write_ome_zarr(
         })
         .sum();
     let n = AtomicU64::new(0);
-    let done = || progress(n.fetch_add(1, Ordering::Relaxed) + 1, total);
+    let done = || watch.report(CHUNKS, n.fetch_add(1, Ordering::Relaxed) + 1, total);
     let mut datasets = vec![];
     for (k, lshape) in shapes.iter().enumerate() {
         let node = format!("/{k}");
@@ -304,7 +304,7 @@ pub fn write_ome_zarr(
                 z3[pad..].copy_from_slice(size);
                 src.read_box_native(s3, z3, out)
             };
-            write_array(&store, dst, &spec, opts, &read, &done, cancel)?;
+            write_array(&store, dst, &spec, opts, &read, &done, watch)?;
         } else {
             let prev = Array::open(store.clone(), &format!("/{}", k - 1))
                 .map_err(|e| Error::format(dst, format!("level {}: {e}", k - 1)))?;
@@ -326,7 +326,7 @@ pub fn write_ome_zarr(
                 reduce(&raw, &psize, size, info.dtype, pyramid.downsample, out);
                 Ok(())
             };
-            write_array(&store, dst, &spec, opts, &read, &done, cancel)?;
+            write_array(&store, dst, &spec, opts, &read, &done, watch)?;
         }
         // Voxel k of level l covers level-0 voxels [2ˡ·k, 2ˡ·(k+1)): a mean sits at
         // their centre, a subsample at the first.

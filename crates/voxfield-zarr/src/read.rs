@@ -135,10 +135,10 @@ pub fn open(path: &Path, opts: ZarrOptions, index: &IndexRequest) -> Result<Zarr
         Ok(_) => {}
         Err(e) => return Err(Error::io(path, e)),
     }
-    let store: Storage = Arc::new(
+    let store: Storage = Arc::new(crate::bounded::Bounded(
         FilesystemStore::new(&root)
             .map_err(|e| Error::format(&root, format!("cannot open Zarr store: {e}")))?,
-    );
+    ));
     let kind = node_kind(&dir)?;
     let at = Place {
         store,
@@ -541,6 +541,15 @@ impl ZarrVolume {
                 .map(|n| n.get() as usize)
                 .collect(),
         };
+        if chunk.len() != shape.len() || chunk.contains(&0) {
+            return Err(Error::format(
+                &meta_path,
+                format!(
+                    "chunk shape {chunk:?} does not fit an array of {} axes (corrupt metadata)",
+                    shape.len()
+                ),
+            ));
+        }
         let affine = match &ome {
             Some((_, level)) => Some(
                 level

@@ -4,10 +4,11 @@
 //! chunk is written, so an interrupted conversion never leaves a partial store.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use voxfield_core::work::Watch;
 use voxfield_core::{chunk_grid, Error, Result, VolumeSource};
 
 use zarrs::array::codec::{
@@ -137,12 +138,15 @@ pub(crate) struct ArraySpec<'a> {
     pub attributes: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The phase long writes report to their [`Watch`].
+pub const CHUNKS: &str = "writing chunks";
+
 /// Fills `out` with the box at `start` of `size` (native-endian C order).
 pub(crate) type BoxReader<'a> = dyn Fn(&[usize], &[usize], &mut [u8]) -> Result<()> + Sync + 'a;
 
 /// Writes one array chunk by chunk, in parallel: `read(start, size, out)` fills
 /// each chunk's box (native-endian C order); edge chunks are padded with zeros.
-/// `done` is called after each chunk; `cancel` stops between chunks.
+/// `done` is called after each chunk; `watch` stops the work between chunks.
 pub(crate) fn write_array(
     store: &Arc<FilesystemStore>,
     dst: &Path,
@@ -150,7 +154,7 @@ pub(crate) fn write_array(
     opts: &WriteOptions,
     read: &BoxReader,
     done: &(dyn Fn() + Sync),
-    cancel: &AtomicBool,
+    watch: &Watch,
 ) -> Result<()> {
     let esize = spec.dtype.size();
     let rank = spec.shape.len();
@@ -195,9 +199,7 @@ pub(crate) fn write_array(
     let total: usize = grid.iter().product();
     let full_len = unit.iter().product::<usize>() * esize;
     (0..total).into_par_iter().try_for_each(|id| -> Result<()> {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(Error::invalid("conversion interrupted"));
-        }
+        watch.check()?;
         let mut c = vec![0usize; rank];
         let mut r = id;
         for a in (0..rank).rev() {
@@ -261,15 +263,14 @@ pub(crate) fn affine_attributes(
 }
 
 /// Writes `src` to a new Zarr v3 array at `dst` (which must not exist), with the
-/// source's affine in its attributes. `progress` is called with the number of
-/// chunks written so far and the total; `cancel` stops the conversion between
-/// chunks (the destination is then not created).
+/// source's affine in its attributes. `watch` hears of each chunk written
+/// (phase "writing chunks") and can stop the conversion between chunks (the
+/// destination is then not created).
 pub fn write_zarr(
     src: &dyn VolumeSource,
     dst: &Path,
     opts: &WriteOptions,
-    progress: &(dyn Fn(u64, u64) + Sync),
-    cancel: &AtomicBool,
+    watch: &Watch,
 ) -> Result<()> {
     let info = src.info();
     let tmp = start_store(dst, &opts.chunks, info.dtype.size())?;
@@ -297,7 +298,7 @@ pub fn write_zarr(
             out,
         )
     };
-    let done = || progress(n.fetch_add(1, Ordering::Relaxed) + 1, total);
-    write_array(&store, dst, &spec, opts, &read, &done, cancel)?;
+    let done = || watch.report(CHUNKS, n.fetch_add(1, Ordering::Relaxed) + 1, total);
+    write_array(&store, dst, &spec, opts, &read, &done, watch)?;
     publish(tmp, dst)
 }

@@ -78,7 +78,7 @@ pub mod neural {
     pub use voxfield_neural::model::MAGIC;
     pub use voxfield_neural::{
         compress, for_ratio, meta_train, model_bytes, native_bytes, CompressOptions, Loss,
-        MetaOptions, Net, NeuralField, NeuralModel, NeuralVolume, Progress, Quant, Sizes,
+        MetaOptions, Net, NeuralField, NeuralModel, NeuralVolume, Quant, Sizes,
     };
 }
 
@@ -130,6 +130,12 @@ pub fn kind_of(path: &Path) -> Kind {
 /// Opens any supported volume: `.npy`, raw, NIfTI, NRRD, sparse `.npz`, Zarr/OME-Zarr
 /// (local, or behind an `http(s)://` or `s3://` URL), and HDF5 (`file.h5:/group/dataset`).
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
+    let src = open_any(path, opts)?;
+    src.info().check_sizes()?;
+    Ok(src)
+}
+
+fn open_any(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
     if let Some((values, shape)) = &opts.sparse_values {
         return Ok(Box::new(voxfield_io::SparseVolume::open_pair(
             path, values, *shape, 0.0,

@@ -2,11 +2,9 @@
 //! a Zarr volume four times the cache budget keeps private memory within the budget
 //! plus a fixed overhead (the batch's index arrays and the output).
 
-use std::sync::atomic::AtomicBool;
-
 use voxfield::{
-    evaluate, field, open, write_zarr, ChunkCache, FieldOptions, OpenOptions, PointList, ZarrCodec,
-    ZarrWriteOptions,
+    evaluate, field, open, write_zarr, ChunkCache, FieldOptions, OpenOptions, PointList, Watch,
+    ZarrCodec, ZarrWriteOptions,
 };
 use voxfield_core::memory::PeakRss;
 
@@ -25,7 +23,7 @@ fn sampling_a_volume_bigger_than_the_cache_stays_within_budget() {
         level: 1,
         shard: None,
     };
-    write_zarr(&ramp, &store, &opts, &|_, _| {}, &AtomicBool::new(false)).unwrap();
+    write_zarr(&ramp, &store, &opts, &Watch::none()).unwrap();
     let src = open(&store, &OpenOptions::default()).unwrap();
 
     let n = 1_000_000;

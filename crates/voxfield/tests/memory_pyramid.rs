@@ -3,10 +3,9 @@
 //! private memory under 160 MiB (a few chunks and their 8x reduction boxes per
 //! worker; level 0 chunks are 64³ f32 = 1 MiB).
 
-use std::sync::atomic::AtomicBool;
-
 use voxfield::{
-    open, write_ome_zarr, Downsample, OpenOptions, PyramidOptions, ZarrCodec, ZarrWriteOptions,
+    open, write_ome_zarr, Downsample, OpenOptions, PyramidOptions, Watch, ZarrCodec,
+    ZarrWriteOptions,
 };
 use voxfield_core::memory::PeakRss;
 
@@ -31,15 +30,7 @@ fn a_pyramid_of_a_volume_bigger_than_memory_budget_stays_bounded() {
     };
     let monitor = PeakRss::start();
     let base = monitor.base_kib();
-    let shapes = write_ome_zarr(
-        &ramp,
-        &dst,
-        &opts,
-        &pyramid,
-        &|_, _| {},
-        &AtomicBool::new(false),
-    )
-    .unwrap();
+    let shapes = write_ome_zarr(&ramp, &dst, &opts, &pyramid, &Watch::none()).unwrap();
     let peak = monitor.stop();
     assert_eq!(shapes.len(), 4);
     assert_eq!(shapes[3], vec![64, 64, 128]);

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import _voxfield
 
-__all__ = ["open", "Volume", "map_coordinates", "compress", "meta_train", "RBFInterpolator", "load"]
+__all__ = ["open", "Volume", "map_coordinates", "compress", "meta_train", "RBFInterpolator", "load", "InternalError"]
 
 # Numbers are scipy's spline orders (2 to 5: B-splines on prefiltered coefficients);
 # "cubic" is voxfield's local Catmull-Rom cubic (no prefilter, lazy).
@@ -184,8 +184,8 @@ def _open_sparse(coo: Any, index: Any, cache_mb: int) -> "Volume":
         keep = np.all(coords[:lead] == np.array([chosen[a] for a in range(lead)])[:, None], axis=0)
         coords, data, shape = coords[lead:, keep], data[keep], shape[lead:]
     name = _dtype_name(coo.dtype, "the sparse array")
-    coords = np.ascontiguousarray(coords, dtype=np.int64)
-    data = np.ascontiguousarray(data, dtype=np.float64)
+    coords = np.require(coords, np.int64, "CA")
+    data = np.require(data, np.float64, "CA")
     return Volume(_voxfield.from_sparse(coords.__array_interface__["data"][0], data.__array_interface__["data"][0],
                                         data.shape[0], list(shape), name, float(coo.fill_value), cache_mb))
 
@@ -217,7 +217,7 @@ def _points(points: Any, dims: int = 3) -> tuple[np.ndarray, tuple[int, ...]]:
         full = np.zeros((a.shape[0], 3), dtype=np.float64)
         full[:, 3 - dims:] = a
         return full, (a.shape[0],)
-    return np.ascontiguousarray(a, dtype=np.float64), (a.shape[0],)
+    return np.require(a, np.float64, "CA"), (a.shape[0],)
 
 
 def _lift(v: Sequence[float], dims: int, what: str) -> list[float]:
@@ -560,7 +560,7 @@ def _map_coordinates_nd(a: np.ndarray, coordinates: Any, output: Any, order: int
             taps.append([f.astype(np.int64), f.astype(np.int64) + 1])
             weights.append([1 - t, t])
     method = "nearest" if order == 0 else "linear"
-    spatial = np.ascontiguousarray(c[lead:].T)
+    spatial = np.require(c[lead:].T, None, "CA")
     for combo in np.ndindex(*[len(t) for t in taps]):
         w = np.ones(npts)
         idx = []
@@ -586,3 +586,9 @@ def _map_coordinates_nd(a: np.ndarray, coordinates: Any, output: Any, order: int
 
 
 from .rbf import RBFInterpolator, load  # noqa: E402  (the RBF engine's Python layer)
+
+
+from . import _panics  # noqa: E402  (last: guards everything above)
+from ._panics import InternalError  # noqa: E402
+
+_panics.guard_module(__name__)

@@ -47,3 +47,8 @@ class SparseLeanVolumeInterpolator(LeanVolumeInterpolator):
     """The sparse variant: ``vol`` is a PyData ``sparse.COO``/``DOK`` (coordinates
     copied once into an O(1) index, never densified) or a ``sparse.save_npz`` path.
     Empty regions give the array's fill value (0), whatever else is in the batch."""
+
+
+from . import _panics  # noqa: E402  (last: guards everything above)
+
+_panics.guard_module(__name__)

@@ -66,7 +66,7 @@ def _dtype(field: Any, options: dict) -> np.dtype:
 
 
 def _sample_block(block: np.ndarray, desc: bytes, options: dict) -> np.ndarray:
-    return _eval(_opened(desc), np.ascontiguousarray(block, dtype=np.float64), options)
+    return _eval(_opened(desc), np.require(block, np.float64, "CA"), options)
 
 
 def sample(source: Any, points: Any, **options: Any) -> "da.Array":
@@ -206,8 +206,8 @@ def _addr(a: np.ndarray) -> int:
 
 
 def _rows(p: Any, v: Any) -> tuple[np.ndarray, np.ndarray]:
-    p = np.ascontiguousarray(p, dtype=np.float64)
-    v = np.ascontiguousarray(v, dtype=np.float64)
+    p = np.require(p, np.float64, "CA")
+    v = np.require(v, np.float64, "CA")
     return p, v.reshape(len(v), -1)
 
 
@@ -240,9 +240,9 @@ def _gather(pieces: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """Pieces of (keys, points, values) as one set sorted by key."""
     keys = np.concatenate([k for k, _, _ in pieces])
     order = np.argsort(keys, kind="stable")
-    pts = np.ascontiguousarray(np.concatenate([p for _, p, _ in pieces])[order])
-    vals = np.ascontiguousarray(np.concatenate([v for _, _, v in pieces])[order])
-    return np.ascontiguousarray(keys[order]), pts, vals
+    pts = np.require(np.concatenate([p for _, p, _ in pieces])[order], None, "CA")
+    vals = np.require(np.concatenate([v for _, _, v in pieces])[order], None, "CA")
+    return np.require(keys[order], None, "CA"), pts, vals
 
 
 def _tile(duplicates: str, lo: list, hi: list, *pieces: tuple) -> tuple:
@@ -366,3 +366,8 @@ def fit_rbf(points: Any, values: Any, *, path: str | os.PathLike | None = None, 
     if path is not None:
         model.save(path)
     return model
+
+
+from . import _panics  # noqa: E402  (last: guards everything above)
+
+_panics.guard_module(__name__)

@@ -39,7 +39,7 @@ def _positions(positions: Any, dims: int | None = None) -> np.ndarray:
         raise ValueError(f"positions must have shape (n_samples, n_dims), got {p.shape}")
     if dims is not None and p.shape[1] != dims:
         raise ValueError(f"positions have {p.shape[1]} coordinates, the environment has {dims} dimensions")
-    return np.ascontiguousarray(p, dtype=np.float64)
+    return np.require(p, np.float64, "CA")
 
 
 def _neighbour_axes(dims: int, diagonal: bool, connectivity: int | None) -> int:
@@ -54,7 +54,7 @@ def _neighbour_axes(dims: int, diagonal: bool, connectivity: int | None) -> int:
 
 
 def _times(times: Any, n: int) -> np.ndarray:
-    t = np.ascontiguousarray(np.asarray(times, dtype=np.float64).ravel())
+    t = np.require(np.asarray(times, dtype=np.float64).ravel(), None, "CA")
     if t.shape[0] != n:
         raise ValueError(f"{t.shape[0]} times for {n} positions")
     return t
@@ -289,7 +289,7 @@ class Environment:
         value (``map_points_to_bins`` with its lowest-index tie rule and 10-spacing reach,
         NaN beyond); ``'linear'`` interpolates between bin centres on any grid (NaN outside
         the centres' hull and next to inactive bins, as scipy's RegularGridInterpolator)."""
-        f = np.ascontiguousarray(np.asarray(field, dtype=np.float64))
+        f = np.require(np.asarray(field, dtype=np.float64), None, "CA")
         if f.ndim != 1 or f.shape[0] != self.n_bins:
             raise ValueError(f"field has shape {f.shape}; expected ({self.n_bins},)")
         if not np.isfinite(f).all():
@@ -303,7 +303,7 @@ class Environment:
             return np.array([], dtype=np.float64)
         if not np.isfinite(p).all():
             raise ValueError(f"points have {int((~np.isfinite(p)).sum())} non-finite coordinates (NaN or inf)")
-        p = np.ascontiguousarray(p)
+        p = np.require(p, None, "CA")
         if mode == "nearest":
             bins = map_points_to_bins(p, self)
             out = np.full(p.shape[0], np.nan)
@@ -354,7 +354,7 @@ class Environment:
         k = 1 if f.ndim == 1 else f.shape[1]
         if k == 0:
             return f.copy()
-        f = np.ascontiguousarray(f)
+        f = np.require(f, None, "CA")
         out = np.empty_like(f)
         self._e.smooth(f.ctypes.data, k, float(bandwidth), mode, operator, out.ctypes.data)
         return out
@@ -741,10 +741,10 @@ def compute_spatial_rate(env: Environment, spike_times: Any, times: Any, positio
 
 def _rate_scores(firing_rates: Any, occupancy: Any, base: float) -> tuple[np.ndarray, np.ndarray, bool]:
     """Skaggs information and sparsity of every unit, computed by voxfield-env (one copy of the formulas)."""
-    r = np.ascontiguousarray(firing_rates, dtype=np.float64)
-    o = np.ascontiguousarray(occupancy, dtype=np.float64).ravel()
+    r = np.require(firing_rates, np.float64, "CA")
+    o = np.require(occupancy, np.float64, "CA").ravel()
     single = r.ndim == 1
-    r = np.ascontiguousarray(np.atleast_2d(r))
+    r = np.require(np.atleast_2d(r), None, "CA")
     if r.ndim != 2 or r.shape[1] != o.shape[0]:
         raise ValueError(f"firing rates of shape {np.shape(firing_rates)} do not match {o.shape[0]} occupancy bins")
     info, sparse = np.empty(r.shape[0]), np.empty(r.shape[0])
@@ -867,3 +867,8 @@ def detect_place_fields(env: Environment, firing_rate: Any, *, threshold: float 
         return PlaceFields([], "mean_rate_above_threshold")
     fields = env._e.place_fields(r.tolist(), float(threshold), size, float(max_mean_rate), bool(detect_subfields))
     return PlaceFields([np.asarray(f, dtype=np.int64) for f in fields])
+
+
+from . import _panics  # noqa: E402  (last: guards everything above)
+
+_panics.guard_module(__name__)

@@ -19,13 +19,6 @@ import numpy as np
 
 from . import _voxfield
 
-# scipy's kernel names and voxfield's.
-_KERNELS = {
-    "thin_plate_spline": "tps", "tps": "tps", "cubic": "cubic", "gaussian": "gaussian",
-    "multiquadric": "mq", "mq": "mq", "wendland-c2": "wendland-c2", "wendland_c2": "wendland-c2",
-    "wendland-c4": "wendland-c4", "wendland_c4": "wendland-c4",
-}
-
 
 def _f64_2d(a: Any, what: str, cols: int | None = None) -> np.ndarray:
     arr = np.asarray(a)
@@ -36,15 +29,14 @@ def _f64_2d(a: Any, what: str, cols: int | None = None) -> np.ndarray:
     if arr.ndim != 2 or (cols is not None and arr.shape[1] != cols):
         want = f"(N, {cols})" if cols is not None else "(N, D)"
         raise ValueError(f"{what} must have shape {want}, got {arr.shape}")
-    return np.ascontiguousarray(arr, dtype=np.float64)
+    return np.require(arr, np.float64, "CA")
 
 
 def _fit_args(kernel: str, epsilon: float | None, support: float | None, smoothing: float, degree: int | None,
               points_per_cell: int | None, overlap: float, ramp: str, duplicates: str) -> tuple:
-    """The fit options as the engine takes them, after scipy-style argument checks."""
-    name = _KERNELS.get(str(kernel).lower())
-    if name is None:
-        raise ValueError(f"kernel {kernel!r} is not offered; choose one of {sorted(set(_KERNELS))}")
+    """The fit options as the engine takes them (it parses kernel, ramp and duplicates, as it does
+    for the CLI), after the scipy-style checks of epsilon and support."""
+    name = str(kernel).lower().replace("_", "-")
     if np.ndim(smoothing) != 0:
         raise ValueError("smoothing must be a scalar (per-point smoothing is not supported)")
     if epsilon is not None and support is not None:
@@ -54,7 +46,7 @@ def _fit_args(kernel: str, epsilon: float | None, support: float | None, smoothi
     if epsilon is not None and name.startswith("wendland"):
         raise ValueError("the Wendland kernels take support= (a radius), not epsilon=")
     shape = epsilon if epsilon is not None else support
-    return (name, None if degree is None else int(degree), float(smoothing), None if shape is None else float(shape),
+    return (str(kernel), None if degree is None else int(degree), float(smoothing), None if shape is None else float(shape),
             None if points_per_cell is None else int(points_per_cell), float(overlap), str(ramp), str(duplicates))
 
 
@@ -88,7 +80,7 @@ class RBFInterpolator:
         if vals.ndim == 0 or vals.shape[0] != pts.shape[0]:
             raise ValueError(f"values must have one row per point: {pts.shape[0]} points, values shape {vals.shape}")
         self._value_shape = vals.shape[1:]
-        flat = np.ascontiguousarray(vals.reshape(vals.shape[0], -1), dtype=np.float64)
+        flat = np.require(vals.reshape(vals.shape[0], -1), np.float64, "CA")
         self._m = _voxfield.fit_rbf(pts.__array_interface__["data"][0], pts.shape[0], pts.shape[1],
                                     flat.__array_interface__["data"][0], flat.shape[1], opts)
         self._info = json.loads(self._m.info_json())
@@ -178,3 +170,8 @@ def load(path: str | os.PathLike) -> RBFInterpolator:
     model = RBFInterpolator._from_model(_voxfield.load_model(os.fspath(path)))
     model._path = os.path.abspath(os.fspath(path))
     return model
+
+
+from . import _panics  # noqa: E402  (last: guards everything above)
+
+_panics.guard_module(__name__)

@@ -254,3 +254,8 @@ def build_pyramid(store_path: Any, factors: Sequence[tuple[float, float]], *,
             "vertex_counts": [v for _, v, _ in levels], "objects_kept": [k for _, _, k in levels],
             "method": method, "cross_level_depth": cross_level_depth,
             "cross_level_storage": cross_level_storage}
+
+
+from . import _panics  # noqa: E402  (last: guards everything above)
+
+_panics.guard_module(__name__)

@@ -1,0 +1,291 @@
+//! The samples of a training: every voxel once per epoch, read brick by brick
+//! through the source's own chunk reads, in passes that fit a sample budget
+//! (split by a hash of each voxel's index, fresh per epoch), shuffled so every
+//! batch is a uniform draw from the whole volume.
+
+use voxfield_core::work::Watch;
+use voxfield_core::{Error, Result, VolumeSource};
+
+use crate::Rng;
+
+/// Edge of the bricks a volume is read in.
+const BRICK: usize = 32;
+/// Bytes a training sample holds (coordinates and value, f32).
+const SAMPLE_BYTES: u64 = 16;
+
+/// Passes per epoch, at most (each reads the whole volume).
+const MAX_PASSES: u64 = 64;
+
+pub(crate) fn bricks(shape: [usize; 3]) -> Vec<[usize; 3]> {
+    let n = shape.map(|s| s.div_ceil(BRICK));
+    let mut out = Vec::with_capacity(n.iter().product());
+    for i in 0..n[0] {
+        for j in 0..n[1] {
+            for k in 0..n[2] {
+                out.push([i * BRICK, j * BRICK, k * BRICK]);
+            }
+        }
+    }
+    out
+}
+
+fn brick_size(shape: [usize; 3], start: [usize; 3]) -> [usize; 3] {
+    [0, 1, 2].map(|a| BRICK.min(shape[a] - start[a]))
+}
+
+/// The value range, streamed brick by brick; NaN or infinite voxels are refused.
+pub(crate) fn value_range(src: &dyn VolumeSource) -> Result<(f64, f64)> {
+    let info = src.info();
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let mut bad = 0u64;
+    let mut buf = vec![];
+    for b in bricks(info.shape) {
+        let size = brick_size(info.shape, b);
+        buf.resize(size.iter().product(), 0.0);
+        src.read_box(b, size, &mut buf)?;
+        for &v in &buf {
+            let v = match info.value_scale {
+                Some((m, q)) => v * m + q,
+                None => v,
+            };
+            if v.is_finite() {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            } else {
+                bad += 1;
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(Error::format(
+            &info.path,
+            format!("{bad} voxels are NaN or infinite; neural compression needs finite values (refused)"),
+        ));
+    }
+    Ok((lo, hi))
+}
+
+/// The samples of one training run: every voxel once per epoch, read in
+/// `passes` that fit the sample budget (one pass stays loaded across epochs),
+/// shuffled so each batch is a uniform draw from the whole volume.
+pub(crate) struct Samples<'a> {
+    src: &'a dyn VolumeSource,
+    passes: u64,
+    batch: usize,
+    norm: (f64, f64),
+    loaded: bool,
+    buf: Vec<f64>,
+    xs: Vec<[f32; 3]>,
+    ys: Vec<f32>,
+}
+
+impl<'a> Samples<'a> {
+    /// The samples of `src` (values normalised by `norm`, batches of
+    /// `batch`) in as many passes as `budget` bytes of samples need.
+    pub(crate) fn new(
+        src: &'a dyn VolumeSource,
+        budget: usize,
+        batch: usize,
+        norm: (f64, f64),
+    ) -> Result<Self> {
+        let total: u64 = src.info().shape.iter().map(|&n| n as u64).product();
+        let passes = passes(total, budget);
+        if passes > MAX_PASSES {
+            return Err(Error::invalid(format!(
+                "a sample memory of {} MiB is too small for {total} voxels: give at least {} MiB \
+                 (each pass per epoch reads the whole volume; at most {MAX_PASSES} passes)",
+                budget >> 20,
+                (total * SAMPLE_BYTES * 11 / 10 / MAX_PASSES).div_ceil(1 << 20)
+            )));
+        }
+        Ok(Samples {
+            src,
+            passes,
+            batch,
+            norm,
+            loaded: false,
+            buf: vec![],
+            xs: vec![],
+            ys: vec![],
+        })
+    }
+
+    /// Runs `step` on every batch of one epoch; `step` returns false to stop,
+    /// and the epoch then returns false. `watch` may stop it before each batch.
+    pub(crate) fn epoch(
+        &mut self,
+        rng: &mut Rng,
+        watch: &Watch,
+        mut step: impl FnMut(&[[f32; 3]], &[f32]) -> bool,
+    ) -> Result<bool> {
+        let key = rng.next_u64();
+        for pass in 0..self.passes {
+            if self.passes > 1 || !self.loaded {
+                let at = (pass, self.passes, key);
+                load_pass(
+                    self.src,
+                    at,
+                    self.norm,
+                    &mut self.buf,
+                    &mut self.xs,
+                    &mut self.ys,
+                )?;
+                self.loaded = true;
+            }
+            shuffle_pairs(&mut self.xs, &mut self.ys, rng);
+            for (bx, by) in self.xs.chunks(self.batch).zip(self.ys.chunks(self.batch)) {
+                watch.check()?;
+                if !step(bx, by) {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Loads pass `pass` of `passes` (the voxels whose hash under `key` falls in
+/// it; every voxel when there is one pass) as training samples.
+fn load_pass(
+    src: &dyn VolumeSource,
+    (pass, passes, key): (u64, u64, u64),
+    norm: (f64, f64),
+    buf: &mut Vec<f64>,
+    xs: &mut Vec<[f32; 3]>,
+    ys: &mut Vec<f32>,
+) -> Result<()> {
+    xs.clear();
+    ys.clear();
+    let keep = |v: u64| passes == 1 || crate::mix64(v ^ key) % passes == pass;
+    for b in bricks(src.info().shape) {
+        brick_samples(src, b, norm, &keep, buf, xs, ys)?;
+    }
+    Ok(())
+}
+
+/// Passes per epoch so that one pass's samples fit `budget` bytes (with 10 %
+/// headroom: a pass's share of the voxels is random).
+pub(crate) fn passes(voxels: u64, budget: usize) -> u64 {
+    (voxels as u128 * SAMPLE_BYTES as u128 * 11 / 10)
+        .div_ceil(budget.max(1) as u128)
+        .clamp(1, u64::MAX as u128) as u64
+}
+
+/// Appends the voxels of the brick at `start` whose linear index passes `keep`
+/// as training samples: coordinates in [0,1]³ of the volume, values normalised
+/// by `(lo, scale)`.
+pub(crate) fn brick_samples(
+    src: &dyn VolumeSource,
+    start: [usize; 3],
+    (lo, scale): (f64, f64),
+    keep: &dyn Fn(u64) -> bool,
+    buf: &mut Vec<f64>,
+    xs: &mut Vec<[f32; 3]>,
+    ys: &mut Vec<f32>,
+) -> Result<()> {
+    let info = src.info();
+    let shape = info.shape;
+    let inv = shape.map(|n| if n > 1 { 1.0 / (n - 1) as f32 } else { 0.0 });
+    let size = brick_size(shape, start);
+    buf.resize(size.iter().product(), 0.0);
+    src.read_box(start, size, buf)?;
+    let mut n = 0;
+    for i in 0..size[0] {
+        for j in 0..size[1] {
+            for k in 0..size[2] {
+                let g = [start[0] + i, start[1] + j, start[2] + k];
+                let linear = ((g[0] * shape[1] + g[1]) * shape[2] + g[2]) as u64;
+                if !keep(linear) {
+                    n += 1;
+                    continue;
+                }
+                xs.push([0, 1, 2].map(|a| g[a] as f32 * inv[a]));
+                let v = match info.value_scale {
+                    Some((m, q)) => buf[n] * m + q,
+                    None => buf[n],
+                };
+                ys.push(((v - lo) * scale) as f32);
+                n += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fisher–Yates shuffle of two slices in step.
+pub(crate) fn shuffle_pairs<A, B>(a: &mut [A], b: &mut [B], rng: &mut Rng) {
+    for i in (1..a.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        a.swap(i, j);
+        b.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use voxfield_core::{Axes, DType, Endian, VolumeInfo};
+
+    /// A float32 volume whose value is the voxel's linear index.
+    struct Index(VolumeInfo);
+
+    impl VolumeSource for Index {
+        fn info(&self) -> &VolumeInfo {
+            &self.0
+        }
+        fn read_chunk(&self, idx: [usize; 3], out: &mut [u8]) -> Result<()> {
+            let [a, b, c] = self.0.shape;
+            assert_eq!(idx, [0, 0, 0]);
+            for (n, v) in out.chunks_exact_mut(4).enumerate() {
+                assert!(n < a * b * c);
+                v.copy_from_slice(&(n as f32).to_ne_bytes());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn passes_split_every_voxel_exactly_once() {
+        let shape = [37, 40, 35];
+        let src = Index(VolumeInfo {
+            format: "test",
+            path: "index".into(),
+            shape,
+            dtype: DType::F32,
+            endian: Endian::NATIVE,
+            chunk_shape: shape,
+            affine: None,
+            bytes_on_disk: 0,
+            value_scale: None,
+            notes: vec![],
+            axes: Axes::plain(shape),
+        });
+        let total = 37 * 40 * 35;
+        // A budget of a fifth of the samples.
+        let n = passes(total as u64, total * 16 / 5);
+        assert_eq!(n, 6);
+        let key = 0x1234;
+        let mut seen = vec![0u8; total];
+        let (mut buf, mut xs, mut ys) = (vec![], vec![], vec![]);
+        for pass in 0..n {
+            xs.clear();
+            ys.clear();
+            let keep = |v: u64| crate::mix64(v ^ key) % n == pass;
+            for b in bricks(shape) {
+                brick_samples(&src, b, (0.0, 1.0), &keep, &mut buf, &mut xs, &mut ys).unwrap();
+            }
+            // Each pass holds about its share (within 10 %) and sees all of the volume.
+            assert!(
+                (xs.len() as f64 - total as f64 / n as f64).abs() < 0.1 * total as f64 / n as f64
+            );
+            assert!(xs.iter().any(|x| x[0] < 0.1) && xs.iter().any(|x| x[0] > 0.9));
+            for (x, &y) in xs.iter().zip(&ys) {
+                let g = [0, 1, 2].map(|a| (x[a] * (shape[a] - 1) as f32).round() as usize);
+                assert_eq!(((g[0] * 40 + g[1]) * 35 + g[2]) as f32, y);
+                seen[y as usize] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&s| s == 1));
+        assert_eq!(passes(total as u64, 1 << 30), 1);
+    }
+}
