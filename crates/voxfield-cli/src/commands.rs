@@ -71,7 +71,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 voxfield::open(&a, &Default::default())?,
                 voxfield::open(&b, &Default::default())?,
             );
-            let c = voxfield::compare(sa.as_ref(), sb.as_ref())?;
+            crate::work::catch_interrupts();
+            let bar = crate::work::progress(0, "comparing (planes)");
+            let report = crate::work::reporter(&bar);
+            let c = voxfield::compare(sa.as_ref(), sb.as_ref(), &crate::work::watch(&report));
+            bar.finish_and_clear();
+            if crate::work::interrupted() {
+                eprintln!("voxfield: interrupted");
+                std::process::exit(130);
+            }
+            let c = c?;
             if json {
                 let v = serde_json::json!({"a": a, "b": b, "psnr_db": c.psnr, "rmse": c.rmse,
                     "max_abs_error": c.max_abs, "ssim": c.ssim, "range": c.range});

@@ -1,7 +1,7 @@
 //! `voxfield env rate-maps | info`: firing-rate maps of many units from a
 //! tracking table and spike trains, and environment files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -150,13 +150,27 @@ fn rate_maps(
         o.min_occupancy,
     )?;
     let n = env.n_bins();
-    npy::write_npy(out, &[units.len(), n], &rates)?;
-    if let Some(e) = env_out {
-        env.to_file(e)?;
+    // All outputs or none: the panel (the one most likely to be refused) first,
+    // and whatever was written is removed when a later output fails.
+    let mut written: Vec<PathBuf> = vec![];
+    let all = (|| -> Result<()> {
+        if let Some(p) = png {
+            panel(&env, &rates, units.len(), p)?;
+            written.push(p.to_path_buf());
+        }
+        npy::write_npy(out, &[units.len(), n], &rates)?;
+        written.push(out.to_path_buf());
+        if let Some(e) = env_out {
+            env.to_file(e)?;
+        }
+        Ok(())
+    })();
+    if all.is_err() {
+        for p in &written {
+            let _ = std::fs::remove_file(p);
+        }
     }
-    if let Some(p) = png {
-        panel(&env, &rates, units.len(), p)?;
-    }
+    all?;
     let secs = t0.elapsed().as_secs_f64();
     let rows: Vec<serde_json::Value> = units
         .iter()

@@ -28,7 +28,25 @@ fn main() {
     }
     let cli = args::Cli::parse();
     if let Err(e) = commands::run(cli) {
-        eprintln!("voxfield: error: {e:#}");
+        eprintln!("voxfield: error: {}", printable(&format!("{e:#}")));
         std::process::exit(1);
     }
+}
+
+/// `s` with control characters escaped: names from a file (an HDF5 object,
+/// a Zarr key) must not drive the user's terminal.
+pub(crate) fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control() && c != '\n') {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }

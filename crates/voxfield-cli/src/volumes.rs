@@ -204,7 +204,12 @@ pub(crate) fn list(path: &Path, entries: &[voxfield::Entry], json: bool) -> Resu
         entries.len()
     );
     for e in entries {
-        println!("  {:<30} {:?} {}", e.path, e.shape, e.dtype);
+        println!(
+            "  {:<30} {:?} {}",
+            crate::printable(&e.path),
+            e.shape,
+            e.dtype
+        );
     }
     Ok(())
 }

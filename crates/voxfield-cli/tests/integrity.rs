@@ -130,3 +130,95 @@ fn a_zarr_array_claiming_2_to_the_90_bytes_is_refused_by_every_verb() {
     );
     refused(&["info", s(&z)], &["forged.zarr", "2^56 bytes"], &out);
 }
+
+#[test]
+fn outputs_are_local_paths_and_file_urls_are_local_inputs() {
+    let (_d, p) = dir();
+    let v: Vec<f32> = (0..4 * 5 * 6).map(|i| i as f32).collect();
+    npy::write_npy(&p("v.npy"), &[4, 5, 6], &v).unwrap();
+    let i = p("v.npy");
+    // This wrote a folder named "http:" beside the working directory.
+    let cwd = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_voxfield"))
+        .args(["convert", s(&i), "http://example.invalid/x.zarr"])
+        .current_dir(cwd.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("http:// URL") && err.contains("local paths"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
+    npy::write_npy(&p("q.npy"), &[2, 3], &[1.0f64, 1.0, 1.0, 2.0, 2.0, 2.0]).unwrap();
+    let q = p("q.npy");
+    let (code, err) = run(&[
+        "sample",
+        s(&i),
+        "--points",
+        s(&q),
+        "--out",
+        "s3://bucket/o.npy",
+    ]);
+    assert!(code == 1 && err.contains("s3:// URL"), "{err}");
+    // file:// names a local file.
+    let url = format!("file://{}", i.display());
+    let (code, err) = run(&["info", &url]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn rbf_values_that_overflow_the_solve_name_the_cause() {
+    let (_d, p) = dir();
+    let rows: Vec<f64> = (0..50)
+        .flat_map(|i| {
+            let (x, y) = ((i % 7) as f64 + 0.1 * i as f64, (i / 7) as f64);
+            [x, y, 1.7e308 * (x * 0.7 + y).sin()]
+        })
+        .collect();
+    npy::write_npy(&p("p.npy"), &[50, 3], &rows).unwrap();
+    let (i, o) = (p("p.npy"), p("m.vxr"));
+    let (code, err) = run(&["rbf", "fit", s(&i), "-o", s(&o)]);
+    // It fits, or it names the overflow: never "singular" (the wrong cause).
+    assert!(
+        code == 0 || (code == 1 && err.contains("overflowed") && !o.exists()),
+        "{err}"
+    );
+    assert!(!err.contains("singular"), "{err}");
+}
+
+#[test]
+fn a_missing_attribute_is_named_with_the_ones_the_store_has() {
+    let (_d, p) = dir();
+    let rows: Vec<f64> = (0..40).map(|i| (i % 9) as f64).collect();
+    npy::write_npy(&p("pts.npy"), &[10, 4], &rows).unwrap();
+    let (i, st, o) = (p("pts.npy"), p("s.zarrvectors"), p("o.npy"));
+    let args = [
+        "vectors",
+        "write",
+        s(&i),
+        "-o",
+        s(&st),
+        "--attributes",
+        "height",
+    ];
+    assert_eq!(run(&args).0, 0);
+    refused(
+        &[
+            "vectors",
+            "read",
+            s(&st),
+            "-o",
+            s(&o),
+            "--attributes",
+            "nope",
+        ],
+        &[
+            "no vertex attribute 'nope'",
+            "it has: height",
+            "s.zarrvectors",
+        ],
+        &o,
+    );
+}

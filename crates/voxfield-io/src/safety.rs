@@ -11,9 +11,25 @@ use voxfield_core::{Error, Result};
 /// The largest PNG voxfield renders whole (pixels); bigger pictures are refused.
 pub const MAX_PNG_PIXELS: usize = 1 << 28;
 
+/// Outputs are local: `convert SRC http://host/x.zarr` once wrote a folder
+/// named `http:`.
+pub fn refuse_url(path: &Path) -> Result<()> {
+    let s = path.to_string_lossy();
+    match s.split_once("://") {
+        Some((scheme, _)) if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+.-".contains(c)) => {
+            Err(Error::format(
+                path,
+                format!("is a {scheme}:// URL: voxfield writes to local paths only (write locally, then upload)"),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The file `path` really writes to: symlinks followed. Errors for a directory or
 /// a special file (device, FIFO, socket), which an atomic rename would replace.
 pub fn output_target(path: &Path) -> Result<PathBuf> {
+    refuse_url(path)?;
     let mut p = path.to_path_buf();
     for _ in 0..40 {
         match std::fs::symlink_metadata(&p) {

@@ -76,7 +76,7 @@ pub fn meta_train(
     }
     let ranges = sources
         .iter()
-        .map(|s| value_range(*s))
+        .map(|s| value_range(*s, watch))
         .collect::<Result<Vec<_>>>()?;
     let largest = sources
         .iter()
@@ -98,7 +98,7 @@ pub fn meta_train(
         // constant, which can silence ReLU units for good: draw again (up to 8
         // times) when the brick's values span less than 5 % of the range.
         for _ in 0..8 {
-            let b = all[(rng.next_u64() % all.len() as u64) as usize];
+            let b = all.get((rng.next_u64() % all.len() as u64) as usize);
             xs.clear();
             ys.clear();
             brick_samples(

@@ -16,30 +16,54 @@ const SAMPLE_BYTES: u64 = 16;
 /// Passes per epoch, at most (each reads the whole volume).
 const MAX_PASSES: u64 = 64;
 
-pub(crate) fn bricks(shape: [usize; 3]) -> Vec<[usize; 3]> {
-    let n = shape.map(|s| s.div_ceil(BRICK));
-    let mut out = Vec::with_capacity(n.iter().product());
-    for i in 0..n[0] {
-        for j in 0..n[1] {
-            for k in 0..n[2] {
-                out.push([i * BRICK, j * BRICK, k * BRICK]);
-            }
-        }
+/// The bricks of a volume of `shape`, C order, by number: nothing is stored
+/// per brick (a forged 2^40-voxel volume has 2^25 of them).
+#[derive(Clone, Copy)]
+pub(crate) struct Bricks {
+    grid: [usize; 3],
+}
+
+/// The bricks tiling `shape`.
+pub(crate) fn bricks(shape: [usize; 3]) -> Bricks {
+    Bricks {
+        grid: shape.map(|s| s.div_ceil(BRICK)),
     }
-    out
+}
+
+impl Bricks {
+    pub(crate) fn len(&self) -> usize {
+        self.grid.iter().product()
+    }
+
+    /// The first voxel of brick `i`.
+    pub(crate) fn get(&self, i: usize) -> [usize; 3] {
+        let [_, n1, n2] = self.grid;
+        [i / (n1 * n2) * BRICK, i / n2 % n1 * BRICK, i % n2 * BRICK]
+    }
+
+    pub(crate) fn iter(self) -> impl Iterator<Item = [usize; 3]> {
+        (0..self.len()).map(move |i| self.get(i))
+    }
 }
 
 fn brick_size(shape: [usize; 3], start: [usize; 3]) -> [usize; 3] {
     [0, 1, 2].map(|a| BRICK.min(shape[a] - start[a]))
 }
 
-/// The value range, streamed brick by brick; NaN or infinite voxels are refused.
-pub(crate) fn value_range(src: &dyn VolumeSource) -> Result<(f64, f64)> {
+/// The phase of the value scan before training.
+const VALUE_RANGE: &str = "scanning values (bricks)";
+
+/// The value range, streamed brick by brick (`watch` can stop it); NaN or
+/// infinite voxels are refused.
+pub(crate) fn value_range(src: &dyn VolumeSource, watch: &Watch) -> Result<(f64, f64)> {
     let info = src.info();
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let mut bad = 0u64;
     let mut buf = vec![];
-    for b in bricks(info.shape) {
+    let all = bricks(info.shape);
+    for (i, b) in all.iter().enumerate() {
+        watch.check()?;
+        watch.report(VALUE_RANGE, i as u64, all.len() as u64);
         let size = brick_size(info.shape, b);
         buf.resize(size.iter().product(), 0.0);
         src.read_box(b, size, &mut buf)?;
@@ -157,7 +181,7 @@ fn load_pass(
     xs.clear();
     ys.clear();
     let keep = |v: u64| passes == 1 || crate::mix64(v ^ key) % passes == pass;
-    for b in bricks(src.info().shape) {
+    for b in bricks(src.info().shape).iter() {
         brick_samples(src, b, norm, &keep, buf, xs, ys)?;
     }
     Ok(())
@@ -271,7 +295,7 @@ mod tests {
             xs.clear();
             ys.clear();
             let keep = |v: u64| crate::mix64(v ^ key) % n == pass;
-            for b in bricks(shape) {
+            for b in bricks(shape).iter() {
                 brick_samples(&src, b, (0.0, 1.0), &keep, &mut buf, &mut xs, &mut ys).unwrap();
             }
             // Each pass holds about its share (within 10 %) and sees all of the volume.

@@ -162,7 +162,7 @@ pub fn compress(
     if let Some(b) = opts.batch {
         check_batch(b)?;
     }
-    let (lo, hi) = value_range(src)?;
+    let (lo, hi) = value_range(src, watch)?;
     let scale = if hi > lo { 1.0 / (hi - lo) } else { 0.0 };
     let mut net = match &opts.init {
         Some(init) => init.clone(),

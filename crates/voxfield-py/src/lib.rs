@@ -563,6 +563,9 @@ fn _panic(msg: &str) {
     panic!("{msg}");
 }
 
+/// Bytes of B-spline coefficients cached for an in-memory array.
+const SPLINE_CACHE: usize = 64 << 20;
+
 /// Wraps a numpy buffer of any rank without copying it: `address` is the lowest
 /// byte any element occupies, `nbytes` the extent from there, `origin` the offset
 /// of element (0, ..., 0), `strides` in bytes (negative allowed). `index` selects
@@ -611,7 +614,9 @@ fn from_buffer(
     Ok(Volume {
         src: Box::new(v),
         neural: None,
-        cache: ChunkCache::new(1),
+        // Reads are zero-copy; the cache holds B-spline coefficient bricks
+        // (2 MiB each) for orders 2 to 5.
+        cache: ChunkCache::new(SPLINE_CACHE),
         source_id: voxfield_core::cache::new_source_id(),
     })
 }

@@ -914,3 +914,20 @@ def test_hostile_options_and_environment_files_are_refused(tmp_path):
     for name, (change, says) in cases.items():
         r = forged(name, **change)
         assert r.returncode == 1 and says in r.stderr and "arena.npz" in r.stderr, (name, r.stderr)
+
+
+def test_rate_maps_write_all_outputs_or_none(tmp_path):
+    """A 3-D arena cannot have a 2-D panel: the refusal leaves neither the rates nor the environment."""
+    import os
+    import subprocess
+
+    cli = os.environ["VOXFIELD_CLI"]
+    p = walk(2000, 3, 20.0, seed=72)
+    t = np.arange(len(p)) / 30.0
+    np.save(tmp_path / "pos.npy", np.column_stack([t, p]))
+    np.savez(tmp_path / "spk.npz", a=np.sort(np.random.default_rng(2).uniform(0, t[-1], 100)))
+    r = subprocess.run([cli, "env", "rate-maps", tmp_path / "pos.npy", tmp_path / "spk.npz", "--bin-size", "4",
+                        "-o", tmp_path / "r.npy", "--png", tmp_path / "p.png", "--env", tmp_path / "arena"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "2-D" in r.stderr, r.stderr
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["pos.npy", "spk.npz"]

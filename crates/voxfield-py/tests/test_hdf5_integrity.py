@@ -202,3 +202,15 @@ def test_forged_bitshuffle_block_sizes_are_refused_not_allocated(tmp_path):
     p.write_bytes(bytes(raw))
     with pytest.raises(ValueError, match=r"bs\.h5.*bitshuffle"):
         full(voxfield.open(f"{p}:/v"))
+
+
+@pytest.mark.skipif(not os.environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_object_names_cannot_drive_the_terminal(tmp_path):
+    """An HDF5 object named with escape sequences is listed and named in errors escaped."""
+    p = tmp_path / "esc.h5"
+    with h5py.File(p, "w") as f:
+        f.create_dataset("\x1b[2J\x1b[31mred", data=np.zeros((2, 3, 4)))
+    r = subprocess.run([os.environ["VOXFIELD_CLI"], "info", p], capture_output=True, text=True)
+    assert "\x1b" not in r.stdout + r.stderr and "\\u{1b}[31mred" in r.stdout + r.stderr, (r.stdout, r.stderr)
+    r = subprocess.run([os.environ["VOXFIELD_CLI"], "info", f"{p}:/\x1b[31mnone"], capture_output=True, text=True)
+    assert r.returncode == 1 and "\x1b" not in r.stderr, r.stderr

@@ -11,6 +11,10 @@ pub use crate::solve::SolveSpec;
 use crate::solve::{solve_dense, solve_sparse};
 use crate::sums::dense_sum;
 
+/// Values beyond this magnitude can overflow a cell's solve (its sums of
+/// products of values); a failed solve with such values names that cause.
+const HUGE_VALUE: f64 = 1e150;
+
 /// Number of polynomial terms of `degree` in `dim` dimensions (−1 → 0, 0 → 1, 1 → dim+1).
 pub fn poly_terms(dim: usize, degree: i32) -> usize {
     match degree {
@@ -85,10 +89,20 @@ impl Cell {
             solve_dense(dim, m, &centres, spec, rhs)
         }
         .ok_or_else(|| {
-            Error::invalid(format!(
-                "cell {index} ({m} points): the RBF system is singular (duplicate or \
-                 degenerate points, or too few for the polynomial); try smoothing > 0"
-            ))
+            // Huge values overflow the factorisation before any degeneracy shows.
+            let vmax = values.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            if vmax > HUGE_VALUE {
+                Error::invalid(format!(
+                    "cell {index} ({m} points): the RBF system overflowed: values up to {vmax:e} \
+                     are too large for it; scale the values (the fit is linear in them) and the \
+                     results back"
+                ))
+            } else {
+                Error::invalid(format!(
+                    "cell {index} ({m} points): the RBF system is singular (duplicate or \
+                     degenerate points, or too few for the polynomial); try smoothing > 0"
+                ))
+            }
         })?;
         let mut lambda = vec![0.0; c * m];
         let mut poly = vec![0.0; c * terms];

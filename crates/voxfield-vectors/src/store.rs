@@ -268,10 +268,24 @@ impl Store {
                 format!("vertex dtype {dtype} is not float32 or float64"),
             ));
         }
+        let present = self.attribute_names(level)?;
         let names = match attributes {
             Some(n) => n.to_vec(),
-            None => self.attribute_names(level)?,
+            None => present.clone(),
         };
+        if let Some(missing) = names.iter().find(|n| !present.contains(n)) {
+            return Err(Error::format(
+                &self.path,
+                format!(
+                    "level {level} has no vertex attribute '{missing}'; it has: {}",
+                    if present.is_empty() {
+                        "none".to_string()
+                    } else {
+                        present.join(", ")
+                    }
+                ),
+            ));
+        }
         let attrs: Vec<(String, CellArray, String, usize)> = names
             .iter()
             .map(|name| {

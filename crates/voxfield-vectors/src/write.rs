@@ -639,6 +639,7 @@ pub(crate) fn publish(tmp: &Path, path: &Path, built: Result<()>) -> Result<()> 
 
 /// A fresh directory beside `path` for building the store.
 pub(crate) fn temp_beside(path: &Path) -> Result<PathBuf> {
+    voxfield_io::safety::refuse_url(path)?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),

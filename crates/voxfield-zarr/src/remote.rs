@@ -9,9 +9,10 @@
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`), or an
 //! explicit endpoint for S3-compatible servers.
 //!
-//! `VOXFIELD_HTTP_TIMEOUT` (seconds, default 30, at most 3600) bounds each
-//! request and `VOXFIELD_HTTP_RETRIES` (default 4, at most 20) the retries of
-//! a transient failure.
+//! `VOXFIELD_HTTP_TIMEOUT` (seconds, default 20, at most 3600) bounds each
+//! request (connecting: 5 s at most) and `VOXFIELD_HTTP_RETRIES` (default 3,
+//! at most 20) the retries of a transient failure, all within 3 timeouts: a
+//! silent server costs a read about a minute, not several.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -160,11 +161,16 @@ fn env_number(key: &str, default: f64, max: f64) -> f64 {
         .map_or(default, |v| v.min(max))
 }
 
+/// The time one request may take.
+fn http_timeout() -> Duration {
+    Duration::from_secs_f64(env_number("VOXFIELD_HTTP_TIMEOUT", 20.0, 3600.0))
+}
+
 fn client_options() -> ClientOptions {
-    let timeout = Duration::from_secs_f64(env_number("VOXFIELD_HTTP_TIMEOUT", 30.0, 3600.0));
+    let timeout = http_timeout();
     ClientOptions::new()
         .with_timeout(timeout)
-        .with_connect_timeout(timeout.min(Duration::from_secs(10)))
+        .with_connect_timeout(timeout.min(Duration::from_secs(5)))
         .with_allow_http(true)
 }
 
@@ -182,8 +188,8 @@ fn retry_config() -> RetryConfig {
             max_backoff: Duration::from_secs(5),
             base: 2.0,
         },
-        max_retries: env_number("VOXFIELD_HTTP_RETRIES", 4.0, 20.0) as usize,
-        retry_timeout: Duration::from_secs(120),
+        max_retries: env_number("VOXFIELD_HTTP_RETRIES", 3.0, 20.0) as usize,
+        retry_timeout: 3 * http_timeout(),
     }
 }
 

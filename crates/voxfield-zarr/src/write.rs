@@ -96,6 +96,7 @@ pub fn check_chunks(chunks: [usize; 3], elem: usize) -> Result<()> {
 /// A new store's temporary directory beside `dst` (which must not exist); it is
 /// renamed into place by [`publish`].
 pub(crate) fn start_store(dst: &Path, chunks: &[usize], elem: usize) -> Result<tempfile::TempDir> {
+    voxfield_io::safety::refuse_url(dst)?;
     if std::fs::symlink_metadata(dst).is_ok() {
         return Err(Error::format(
             dst,

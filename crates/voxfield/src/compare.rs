@@ -5,6 +5,7 @@
 //! defaults (7³ uniform window, K1 0.01, K2 0.03, sample covariance, the mean over
 //! the windows that lie wholly inside). Memory: 7 planes of window sums.
 
+use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result, VolumeSource};
 
 /// Comparison figures.
@@ -59,8 +60,13 @@ fn window_sums(v: &[f64], ny: usize, nx: usize) -> Vec<f64> {
 /// The most memory `compare` takes (it holds whole planes).
 const MAX_BYTES: u128 = 4 << 30;
 
+/// The phases a comparison reports to its [`Watch`] (planes of each pass).
+const ERRORS: &str = "comparing (planes)";
+const SSIM: &str = "SSIM (planes)";
+
 /// Compares `b` against `a` (same 3-D shape); memory is O(plane), at most 4 GiB.
-pub fn compare(a: &dyn VolumeSource, b: &dyn VolumeSource) -> Result<Comparison> {
+/// `watch` hears of each plane and can stop the comparison between planes.
+pub fn compare(a: &dyn VolumeSource, b: &dyn VolumeSource, watch: &Watch) -> Result<Comparison> {
     let s = a.info().shape;
     if b.info().shape != s {
         return Err(Error::invalid(format!(
@@ -88,6 +94,8 @@ pub fn compare(a: &dyn VolumeSource, b: &dyn VolumeSource) -> Result<Comparison>
     // First pass: the range of a, squared and largest errors.
     let (mut lo, mut hi, mut sq, mut max_abs) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0f64);
     for i in 0..s[0] {
+        watch.check()?;
+        watch.report(ERRORS, i as u64, s[0] as u64);
         plane(a, i, &mut pa)?;
         plane(b, i, &mut pb)?;
         for (x, y) in pa.iter().zip(&pb) {
@@ -102,7 +110,7 @@ pub fn compare(a: &dyn VolumeSource, b: &dyn VolumeSource) -> Result<Comparison>
     let range = hi - lo;
     let mse = sq / n;
     let ssim = if s.iter().all(|&k| k >= WIN) {
-        ssim(a, b, range)?
+        ssim(a, b, range, watch)?
     } else {
         f64::NAN
     };
@@ -115,7 +123,7 @@ pub fn compare(a: &dyn VolumeSource, b: &dyn VolumeSource) -> Result<Comparison>
     })
 }
 
-fn ssim(a: &dyn VolumeSource, b: &dyn VolumeSource, range: f64) -> Result<f64> {
+fn ssim(a: &dyn VolumeSource, b: &dyn VolumeSource, range: f64, watch: &Watch) -> Result<f64> {
     let s = a.info().shape;
     let (ny, nx) = (s[1], s[2]);
     let np = (WIN * WIN * WIN) as f64;
@@ -126,6 +134,8 @@ fn ssim(a: &dyn VolumeSource, b: &dyn VolumeSource, range: f64) -> Result<f64> {
     let mut ring: Vec<[Vec<f64>; 5]> = Vec::with_capacity(WIN);
     let (mut total, mut count) = (0.0, 0u64);
     for i in 0..s[0] {
+        watch.check()?;
+        watch.report(SSIM, i as u64, s[0] as u64);
         plane(a, i, &mut pa)?;
         plane(b, i, &mut pb)?;
         let q = |f: &dyn Fn(f64, f64) -> f64| -> Vec<f64> {

@@ -130,9 +130,17 @@ pub fn kind_of(path: &Path) -> Kind {
 /// Opens any supported volume: `.npy`, raw, NIfTI, NRRD, sparse `.npz`, Zarr/OME-Zarr
 /// (local, or behind an `http(s)://` or `s3://` URL), and HDF5 (`file.h5:/group/dataset`).
 pub fn open(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
-    let src = open_any(path, opts)?;
+    let src = open_any(&local_path(path), opts)?;
     src.info().check_sizes()?;
     Ok(src)
+}
+
+/// A `file://` URL as the local path it names (other paths unchanged).
+pub(crate) fn local_path(path: &Path) -> std::borrow::Cow<'_, Path> {
+    match path.to_str().and_then(|s| s.strip_prefix("file://")) {
+        Some(rest) => std::borrow::Cow::Owned(std::path::PathBuf::from(rest)),
+        None => std::borrow::Cow::Borrowed(path),
+    }
 }
 
 fn open_any(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {

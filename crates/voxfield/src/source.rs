@@ -150,6 +150,8 @@ impl Source {
     /// every volume `crate::open` reads. Options that do not apply to a model
     /// file (raw layout, scale level, index, sparse values) are refused.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Source> {
+        let path = crate::local_path(path);
+        let path = path.as_ref();
         if opts.raw.is_none() && is_rbf_model(path) {
             refuse_open_options(path, "an RBF model", opts)?;
             return Ok(Source::Rbf {
