@@ -36,6 +36,18 @@ impl Source {
         Ok(Source::Opened(src))
     }
 
+    /// Prints what the source says after reading (e.g. that every chunk of a
+    /// remote store was missing, so every value is the fill value).
+    pub(crate) fn warn_after_reading(&self) {
+        let warnings = match self {
+            Source::Opened(s) => s.volume().map(|v| v.read_warnings()).unwrap_or_default(),
+            Source::Level { src, .. } => src.read_warnings(),
+        };
+        for w in warnings {
+            eprintln!("voxfield: warning: {w}");
+        }
+    }
+
     pub(crate) fn kind(&self) -> &'static str {
         match self {
             Source::Opened(src) => src.kind(),

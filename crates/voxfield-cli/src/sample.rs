@@ -108,6 +108,7 @@ pub(crate) fn sample(
             bail!("--all-index applies to N-D volumes, not to an RBF model")
         }
     }
+    source.warn_after_reading();
     eprintln!(
         "voxfield: sampled {n} points of {} ({}) in {:.1} ms ({:.1} ms with loading) -> {}",
         path.display(),

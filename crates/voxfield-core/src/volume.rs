@@ -262,6 +262,13 @@ pub trait VolumeSource: Send + Sync {
         None
     }
 
+    /// What the user should hear after reading, when values could mislead
+    /// (every chunk read from a remote store was missing, so all are the fill
+    /// value). Empty by default.
+    fn read_warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// How many chunk reads this source serves best at once: 1 for local
     /// files; many for remote stores, whose reads wait on the network, so
     /// samplers fetch a request's chunks that many at a time.

@@ -90,10 +90,19 @@ impl VolumeSource for H5ChunkedVolume {
             .zip(&self.chunk)
             .map(|(&i, &c)| (i * c) as u64)
             .collect();
+        // The grid is sized by the maximum dimensions, which a file can forge.
         let linear = self
             .order
             .iter()
-            .fold(0u64, |acc, &a| acc * self.grid[a] + ci[a] as u64);
+            .try_fold(0u64, |acc, &a| {
+                acc.checked_mul(self.grid[a])?.checked_add(ci[a] as u64)
+            })
+            .ok_or_else(|| {
+                bad(format!(
+                    "a chunk grid of {:?} (from the maximum dimensions) is too large to number",
+                    self.grid
+                ))
+            })?;
         let elem = self.info.dtype.size();
         match self.index.locate(&self.f, &offset, linear).map_err(bad)? {
             None => {

@@ -167,7 +167,10 @@ impl Npz {
                 .ok_or_else(|| bad("truncated".into()))?
                 .to_vec(),
             8 => {
-                let mut out = Vec::with_capacity(want as usize);
+                // The directory's size is a claim: reserve no more than deflate can
+                // expand the stored bytes to (1032:1); the vector grows with the data.
+                let cap = want.min(m.compressed.saturating_mul(1032)).min(1 << 26);
+                let mut out = Vec::with_capacity(cap as usize);
                 flate2::read::DeflateDecoder::new(raw)
                     .take(want)
                     .read_to_end(&mut out)

@@ -275,6 +275,12 @@ impl Volume {
         Ok(d)
     }
 
+    /// What the source says after reading (every chunk of a remote store
+    /// missing, say): warnings for the Python layer to issue.
+    fn read_warnings(&self) -> Vec<String> {
+        self.src.read_warnings()
+    }
+
     /// Samples the (N, 3) float64 points at `points_addr` into the output buffer.
     #[allow(clippy::too_many_arguments)]
     fn sample_into(

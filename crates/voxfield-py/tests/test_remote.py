@@ -349,3 +349,20 @@ def test_cli_verbs_take_urls(stores, tmp_path):
     assert r.returncode == 0 and "sub/b" in r.stdout and "a" in r.stdout, r.stderr
     r = subprocess.run([cli, "info", f"{server.url}/nothing.zarr"], capture_output=True, text=True)
     assert r.returncode != 0 and "nothing.zarr" in r.stderr and "panicked" not in r.stderr
+
+
+def test_a_store_whose_every_chunk_is_missing_warns(stores):
+    """Issue 22: a remote store answering 404 for every chunk sampled to fill values with no word."""
+    import warnings
+
+    server, root, vol = stores
+    pts = np.array([[30.0, 30.0, 30.0]])
+    url = f"{server.url}/v3.zarr"
+    server.faults = {"/v3.zarr/c/1/1/1": [404]}
+    with pytest.warns(UserWarning, match=r"none of the 1 chunks read from .*v3\.zarr exists"):
+        got = vf.open(url).sample(pts, method="nearest")
+    assert got[0] == 0.0
+    server.faults = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert vf.open(url).sample(pts, method="nearest")[0] == vol[30, 30, 30]

@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
 use voxfield_core::{
     check_chunk, Affine, ArrayEntry, Axes, Axis, DType, Endian, Error, IndexRequest, Result,
     VolumeInfo, VolumeSource,
@@ -10,6 +11,7 @@ use zarrs::array::{
     Array, ArrayBytes, ArrayMetadata, ArrayMetadataV3, ArrayShardedExt, ArrayShardedReadableExt,
     ArrayShardedReadableExtCache,
 };
+
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::{ReadableStorageTraits, StoreKey};
 
@@ -41,6 +43,9 @@ pub struct ZarrVolume {
     chunk: Vec<usize>,
     /// Behind a URL: reads wait on the network.
     remote: bool,
+    /// Chunks read, and how many of them were missing from the store.
+    reads: AtomicU64,
+    missing: AtomicU64,
 }
 
 /// Splits `a/b/store.zarr/g/arr` into the store root and the node path inside it.
@@ -573,6 +578,8 @@ impl ZarrVolume {
             info,
             chunk,
             remote: !at.local,
+            reads: AtomicU64::new(0),
+            missing: AtomicU64::new(0),
         })
     }
 }
@@ -627,6 +634,22 @@ impl VolumeSource for ZarrVolume {
         &self.info
     }
 
+    fn read_warnings(&self) -> Vec<String> {
+        let (reads, missing) = (
+            self.reads.load(Ordering::Relaxed),
+            self.missing.load(Ordering::Relaxed),
+        );
+        if self.remote && reads > 0 && missing == reads {
+            vec![format!(
+                "none of the {reads} chunks read from {} exists (the server answered 'not found' \
+                 for every one): every value read is the fill value; check the URL",
+                self.info.path.display()
+            )]
+        } else {
+            vec![]
+        }
+    }
+
     fn concurrency(&self) -> usize {
         if self.remote {
             remote::CONCURRENCY
@@ -644,14 +667,42 @@ impl VolumeSource for ZarrVolume {
             .iter()
             .map(|&x| x as u64)
             .collect();
-        let bytes: ArrayBytes<'static> = self
-            .array
-            .retrieve_subchunk_opt(&self.shards, &i, &Default::default())
-            .map_err(|e| Error::format(&self.info.path, format!("chunk {i:?}: {e}")))?;
+        let esize = self.info.dtype.size();
+        let bad = |e: zarrs::array::ArrayError| {
+            Error::format(&self.info.path, format!("chunk {i:?}: {e}"))
+        };
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let bytes: ArrayBytes<'static> = if self.shards.array_is_sharded() {
+            self.array
+                .retrieve_subchunk_opt(&self.shards, &i, &Default::default())
+                .map_err(bad)?
+        } else {
+            match self
+                .array
+                .retrieve_chunk_if_exists_opt(&i, &Default::default())
+                .map_err(bad)?
+            {
+                Some(b) => b,
+                None => {
+                    // Never written (or 404): the fill value, counted.
+                    self.missing.fetch_add(1, Ordering::Relaxed);
+                    let fill = self.array.fill_value().as_ne_bytes();
+                    if fill.len() != esize {
+                        return Err(Error::format(
+                            &self.info.path,
+                            "fill value of the wrong size",
+                        ));
+                    }
+                    for e in out.chunks_exact_mut(esize) {
+                        e.copy_from_slice(fill);
+                    }
+                    return Ok(());
+                }
+            }
+        };
         let raw = bytes
             .into_fixed()
             .map_err(|e| Error::format(&self.info.path, format!("chunk {i:?}: {e}")))?;
-        let esize = self.info.dtype.size();
         let want = self.chunk.iter().product::<usize>() * esize;
         if raw.len() != want {
             return Err(Error::format(

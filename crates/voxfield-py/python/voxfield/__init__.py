@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -348,7 +349,13 @@ class Volume:
         aff = None if affine is None else [float(x) for x in np.asarray(affine, dtype=np.float64).ravel()]
         self._v.sample_into(pts.__array_interface__["data"][0], pts.shape[0], out.__array_interface__["data"][0],
                             name, _method(method), mode, _cval(cval), bool(world), aff)
+        self._warn_after_reading()
         return out
+
+    def _warn_after_reading(self) -> None:
+        """What the source says after reading (every chunk of a remote store missing, say)."""
+        for w in self._v.read_warnings():
+            warnings.warn(w, stacklevel=3)
 
     def plane(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
               method: str | None = None, mode: str | None = None, cval: float | None = None, dtype: Any = np.float32,
@@ -407,6 +414,7 @@ class Volume:
         self._v.plane_into(_lift(origin, d, "origin"), _lift(u, d, "u"), _lift(v, d, "v"), nu, nv, depths,
                            reduce, out.__array_interface__["data"][0], name, _method(method), mode,
                            _cval(cval), bool(world), aff, (i0, j0))
+        self._warn_after_reading()
         return out
 
     def grid(self, x: Sequence[float], y: Sequence[float] | None = None, z: Sequence[float] | None = None,
@@ -423,6 +431,7 @@ class Volume:
         aff = None if affine is None else [float(x) for x in np.asarray(affine, dtype=np.float64).ravel()]
         self._v.grid_into(*[a.tolist() for a in axes], out.__array_interface__["data"][0], name,
                           _method(method), mode, _cval(cval), bool(world), aff)
+        self._warn_after_reading()
         return out.reshape(tuple(len(a) for a in axes[3 - self.ndim:]))
 
 
