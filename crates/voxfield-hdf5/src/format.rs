@@ -143,9 +143,9 @@ impl H5File {
             base: at,
             root: 0,
         };
-        let version = head[8];
-        let eof;
         let trunc = || "the superblock is truncated".to_string();
+        let version = *head.get(8).ok_or_else(trunc)?;
+        let eof;
         match version {
             0 | 1 => {
                 f.o = *head.get(13).ok_or_else(trunc)? as usize;
