@@ -64,8 +64,11 @@ impl VolumeInfo {
                 self.shape, self.chunk_shape
             )));
         }
-        let lens = self.axes.axes.iter().map(|a| a.len as u64);
-        let stored = lens.clone().try_fold(1u64, u64::checked_mul);
+        let stored = self
+            .axes
+            .axes
+            .iter()
+            .try_fold(1u64, |p, a| p.checked_mul(a.len as u64));
         let view = self
             .shape
             .iter()

@@ -376,21 +376,13 @@ fn read_checked(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The values `dtype` holds.
+/// The values `dtype` holds (floats: finite, with room for decoding's
+/// overshoot in f64).
 fn representable(dtype: DType) -> (f64, f64) {
-    match dtype {
-        DType::Bool => (0.0, 1.0),
-        DType::U8 => (0.0, u8::MAX as f64),
-        DType::I8 => (i8::MIN as f64, i8::MAX as f64),
-        DType::U16 => (0.0, u16::MAX as f64),
-        DType::I16 => (i16::MIN as f64, i16::MAX as f64),
-        DType::U32 => (0.0, u32::MAX as f64),
-        DType::I32 => (i32::MIN as f64, i32::MAX as f64),
-        DType::U64 => (0.0, u64::MAX as f64),
-        DType::I64 => (i64::MIN as f64, i64::MAX as f64),
+    dtype.int_range().unwrap_or(match dtype {
         DType::F32 => (f32::MIN as f64, f32::MAX as f64),
-        DType::F64 => (f64::MIN / 8.0, f64::MAX / 8.0),
-    }
+        _ => (f64::MIN / 8.0, f64::MAX / 8.0),
+    })
 }
 
 /// The longest axis a model header may give (2^31 voxels).
