@@ -14,7 +14,7 @@ use voxfield_io::npz::Npz;
 
 use crate::args::{Colormap, EnvCommand};
 use crate::work::set_threads;
-use crate::{points, render};
+use crate::{picture, points};
 
 pub fn run(cmd: EnvCommand) -> Result<()> {
     match cmd {
@@ -271,7 +271,7 @@ fn panel(env: &Environment, rates: &[f64], units: usize, path: &Path) -> Result<
             }
         }
     }
-    render::write_png(path, &px, w, h, [0.0, 1.0], Colormap::Viridis)
+    picture::write_png(path, &px, w, h, [0.0, 1.0], Colormap::Viridis)
 }
 
 fn info(file: &Path, json: bool) -> Result<()> {

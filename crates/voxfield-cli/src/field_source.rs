@@ -168,6 +168,21 @@ pub(crate) fn auto_level(
     plane: &Plane,
     s: &SamplingArgs,
 ) -> Result<Source> {
+    if s.affine.is_some() {
+        return Ok(source);
+    }
+    auto_level_for(source, path, raw, [plane.u, plane.v], s.world)
+}
+
+/// [`auto_level`] for pixels stepping by `steps` (level-0 index vectors, or
+/// world ones when `world`).
+pub(crate) fn auto_level_for(
+    source: Source,
+    path: &Path,
+    raw: &RawArgs,
+    steps: [[f64; 3]; 2],
+    world: bool,
+) -> Result<Source> {
     let Source::Opened(voxfield::Source::Volume(src0)) = &source else {
         return Ok(source);
     };
@@ -178,15 +193,15 @@ pub(crate) fn auto_level(
         .notes
         .iter()
         .any(|n| n.starts_with("OME-Zarr image with"));
-    if pinned || !multiscale || s.affine.is_some() {
+    if pinned || !multiscale {
         return Ok(source);
     }
     let a0 = src0.info().affine.unwrap_or(voxfield::Affine::IDENTITY);
     let world_len = |v: [f64; 3]| {
-        let w = if s.world { v } else { a0.apply_vector(v) };
+        let w = if world { v } else { a0.apply_vector(v) };
         w.iter().map(|x| x * x).sum::<f64>().sqrt()
     };
-    let want = world_len(plane.u).min(world_len(plane.v));
+    let want = world_len(steps[0]).min(world_len(steps[1]));
     let mut opts = raw.open_options()?;
     opts.level = voxfield::ZarrOptions::Spacing(want);
     let src = voxfield::open(path, &opts)?;
@@ -197,7 +212,7 @@ pub(crate) fn auto_level(
     for note in &src.info().notes {
         eprintln!("voxfield: note: {note} (auto: pixel spacing {want:.4} world units)");
     }
-    let index_to_level = (!s.world)
+    let index_to_level = (!world)
         .then(|| a0.inverse().map(|inv| inv.after(&ak)))
         .transpose()?;
     Ok(Source::Level {

@@ -8,6 +8,7 @@ mod environment;
 mod field_source;
 mod neural;
 mod phantom;
+mod picture;
 mod points;
 mod rbf;
 mod render;

@@ -12,7 +12,7 @@ use crate::args::{PictureArgs, RbfCommand};
 use crate::work::{
     catch_interrupts, exit_if_interrupted, interrupted, progress, reporter, set_threads, watch,
 };
-use crate::{points, render};
+use crate::{picture, points};
 
 pub fn run(cmd: RbfCommand) -> Result<()> {
     match cmd {
@@ -307,9 +307,9 @@ fn write_grid(
             })?;
             let window = pic
                 .window
-                .or_else(|| render::auto_window(&img))
+                .or_else(|| picture::auto_window(&img))
                 .unwrap_or([0.0, 1.0]);
-            render::write_png(out, &img, nx, ny, window, pic.colormap)?;
+            picture::write_png(out, &img, nx, ny, window, pic.colormap)?;
         }
         Some("zarr") => {
             let vol = GridVolume::new(model, channel, lo, hi, shape)?;

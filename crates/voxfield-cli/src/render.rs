@@ -1,103 +1,264 @@
-//! Windowed, colour-mapped PNG pictures of 2-D samples.
+//! `voxfield render`: pictures of any field by CPU ray casting.
 
 use std::path::Path;
+use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::{bail, Context, Result};
+use voxfield::render::{
+    self, CameraSpec, Frame, Mode, Picture, Rendered, Request, SceneOptions, Transfer,
+};
 
-use crate::args::Colormap;
+use crate::args::{parse_background, RenderArgs};
+use crate::field_source::{auto_level_for, Source};
+use crate::work::{catch_interrupts, exit_if_interrupted, progress, reporter, set_threads, watch};
 
-/// viridis at 9 evenly spaced stops (matplotlib's published palette), linearly interpolated.
-const VIRIDIS: [[u8; 3]; 9] = [
-    [0x44, 0x01, 0x54],
-    [0x47, 0x2d, 0x7b],
-    [0x3b, 0x52, 0x8b],
-    [0x2c, 0x72, 0x8e],
-    [0x21, 0x91, 0x8c],
-    [0x28, 0xae, 0x80],
-    [0x5e, 0xc9, 0x62],
-    [0xad, 0xdc, 0x30],
-    [0xfd, 0xe7, 0x25],
-];
-
-fn viridis(t: f64) -> [u8; 3] {
-    let x = t.clamp(0.0, 1.0) * 8.0;
-    let i = (x.floor() as usize).min(7);
-    let f = x - i as f64;
-    let (a, b) = (VIRIDIS[i], VIRIDIS[i + 1]);
-    [0, 1, 2].map(|c| (a[c] as f64 + f * (b[c] as f64 - a[c] as f64)).round() as u8)
+/// The output kinds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Png,
+    Npy,
 }
 
-/// The finite min and max of `values`, widened if they coincide (None if none is finite).
-pub fn auto_window(values: &[f32]) -> Option<[f64; 2]> {
-    let (lo, hi) = values
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-            (lo.min(v as f64), hi.max(v as f64))
-        });
-    if lo > hi {
-        return None;
+fn output_kind(out: &Path) -> Result<Output> {
+    let ext = out
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("png" | "apng") => Ok(Output::Png),
+        Some("npy") => Ok(Output::Npy),
+        Some("gif") => bail!(
+            "--out {}: GIF is not written (yet); write an animated PNG (.apng or .png)",
+            out.display()
+        ),
+        _ => bail!(
+            "--out {}: expected a .png, .apng or .npy file name",
+            out.display()
+        ),
     }
-    Some(if lo == hi {
-        [lo - 0.5, hi + 0.5]
-    } else {
-        [lo, hi]
-    })
 }
 
-/// Writes an 8-bit PNG (gray or RGB); NaN pixels are black. Atomic (temp + rename).
-pub fn write_png(
-    path: &Path,
-    values: &[f32],
-    width: usize,
-    height: usize,
-    window: [f64; 2],
-    cmap: Colormap,
-) -> anyhow::Result<()> {
-    let [lo, hi] = window;
-    let scale = 1.0 / (hi - lo);
-    let channels = if cmap == Colormap::Gray { 1 } else { 3 };
-    let mut pixels = Vec::with_capacity(values.len() * channels);
-    for &v in values {
-        let t = (v as f64 - lo) * scale;
-        match (cmap, v.is_nan()) {
-            (Colormap::Gray, true) => pixels.push(0),
-            (Colormap::Gray, false) => pixels.push((t.clamp(0.0, 1.0) * 255.0).round() as u8),
-            (Colormap::Viridis, true) => pixels.extend_from_slice(&[0, 0, 0]),
-            (Colormap::Viridis, false) => pixels.extend_from_slice(&viridis(t)),
+pub(crate) fn render(a: &RenderArgs) -> Result<()> {
+    set_threads(a.threads)?;
+    let path = &a.source.path;
+    let kind = output_kind(&a.out)?;
+    voxfield_io::safety::check_not_input(&a.out, &[path])?;
+    // Everything the flags say is checked before the source is opened.
+    let req = request(a)?;
+    req.check()?;
+    let background = parse_background(&a.background).map_err(anyhow::Error::msg)?;
+    let opts = SceneOptions {
+        world: a.world,
+        direct: a.direct,
+        memory_budget: a.memory_mb.saturating_mul(1 << 20),
+        rbf_grid: a.rbf_grid,
+    };
+
+    let source = Source::open(path, &a.source.raw)?;
+    let source = pick_level(source, a, &req.camera)?;
+    catch_interrupts();
+    let bar = progress(0, "reading the field");
+    let report = reporter(&bar);
+    let w = watch(&report);
+    let t_read = Instant::now();
+    let prepared = match &source {
+        Source::Opened(s) => render::scene(s, &opts, &w),
+        Source::Level {
+            src,
+            index_to_level,
+        } => {
+            let to_lattice = match index_to_level {
+                Some(m) => m.inverse()?,
+                None => src
+                    .info()
+                    .affine
+                    .unwrap_or(voxfield::Affine::IDENTITY)
+                    .inverse()?,
+            };
+            render::volume_scene(src.as_ref(), Some(to_lattice), &opts, &w)
         }
+    };
+    bar.finish_and_clear();
+    exit_if_interrupted(&a.out);
+    let prepared = prepared?;
+    let read_s = t_read.elapsed().as_secs_f64();
+    let cam = prepared.scene.camera(&req.camera)?;
+    check_png_size(kind, cam.width, cam.height)?;
+
+    let bar = progress(0, "rendering (rows)");
+    let report = reporter(&bar);
+    let rendered = req.render(&prepared.scene, &watch(&report));
+    bar.finish_and_clear();
+    exit_if_interrupted(&a.out);
+    let Rendered { transfer, frames } = rendered?;
+    source.warn_after_reading();
+    let picture = Picture {
+        transfer: &transfer,
+        background,
+    };
+    match kind {
+        Output::Png => voxfield_io::npy::write_atomic(&a.out, |f| {
+            picture
+                .write_png(f, &frames, 1000 / 25)
+                .map_err(std::io::Error::other)
+        })?,
+        Output::Npy => write_npy(&a.out, &frames)?,
     }
-    let (w, h) = (u32::try_from(width)?, u32::try_from(height)?);
-    voxfield_io::npy::write_atomic(path, |out| {
-        let mut enc = png::Encoder::new(out, w, h);
-        enc.set_color(if channels == 1 {
-            png::ColorType::Grayscale
-        } else {
-            png::ColorType::Rgb
-        });
-        enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header().map_err(std::io::Error::other)?;
-        writer
-            .write_image_data(&pixels)
-            .map_err(std::io::Error::other)?;
-        writer.finish().map_err(std::io::Error::other)
-    })
-    .with_context(|| format!("writing {}", path.display()))
+    report_render(a, &prepared.how, req.mode, &transfer, &frames, read_s);
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn viridis_ends_and_window() {
-        assert_eq!(viridis(0.0), VIRIDIS[0]);
-        assert_eq!(viridis(1.0), VIRIDIS[8]);
-        assert_eq!(viridis(0.5), VIRIDIS[4]);
-        assert_eq!(
-            auto_window(&[f32::NAN, 2.0, -1.0, f32::INFINITY]),
-            Some([-1.0, 2.0])
-        );
-        assert_eq!(auto_window(&[f32::NAN]), None);
-        assert_eq!(auto_window(&[3.0, 3.0]), Some([2.5, 3.5]));
+/// The request the flags state.
+fn request(a: &RenderArgs) -> Result<Request> {
+    Ok(Request {
+        mode: Mode::parse(&a.mode, a.iso)?,
+        camera: CameraSpec {
+            view: a.view.parse().context("--view")?,
+            azimuth: a.azimuth,
+            elevation: a.elevation,
+            roll: a.roll,
+            projection: a.projection.parse().context("--projection")?,
+            fov: a.fov,
+            zoom: a.zoom,
+            size: a.size,
+        },
+        window: a.window,
+        colormap: a.colormap.parse().map_err(anyhow::Error::msg)?,
+        opacity: a
+            .opacity
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .context("--opacity")?,
+        step: a.step,
+        shading: a.shading,
+        frames: a.frames.unwrap_or(1),
+    })
+}
+
+/// A multiscale image is read at the level whose voxels match the pixels
+/// (unless a level is pinned); an exact axis view needs level 0.
+fn pick_level(source: Source, a: &RenderArgs, spec: &CameraSpec) -> Result<Source> {
+    if a.direct || !matches!(&source, Source::Opened(voxfield::Source::Volume(_))) {
+        return Ok(source);
     }
+    let Source::Opened(voxfield::Source::Volume(src)) = &source else {
+        unreachable!()
+    };
+    let info = src.info();
+    let corners = voxfield::render::Bounds { shape: info.shape }.corners();
+    let corners = match (a.world, info.affine) {
+        (true, Some(m)) => corners.map(|p| m.apply(p)),
+        _ => corners,
+    };
+    let exact_shape = (!a.world).then_some(info.shape);
+    let cam = voxfield::render::Camera::frame(spec, &corners, exact_shape)?;
+    let s = cam.pixel_spacing(&corners);
+    auto_level_for(
+        source,
+        &a.source.path,
+        &a.source.raw,
+        [[s, 0.0, 0.0], [0.0, s, 0.0]],
+        a.world,
+    )
+}
+
+fn check_png_size(kind: Output, w: usize, h: usize) -> Result<()> {
+    let px = w * h;
+    if kind == Output::Png && px > voxfield_io::safety::MAX_PNG_PIXELS {
+        bail!(
+            "--size {w},{h}: a PNG of {px} pixels is over the {} allowed; write .npy instead",
+            voxfield_io::safety::MAX_PNG_PIXELS
+        );
+    }
+    Ok(())
+}
+
+/// float32 frames: (H,W) or (H,W,4); (N,...) for several.
+fn write_npy(out: &Path, frames: &[Frame]) -> Result<()> {
+    use std::io::Write;
+    let f = &frames[0];
+    let mut shape = vec![f.height, f.width];
+    if f.channels > 1 {
+        shape.push(f.channels);
+    }
+    if frames.len() > 1 {
+        shape.insert(0, frames.len());
+    }
+    voxfield_io::npy::write_atomic(out, |w| {
+        w.write_all(&voxfield_io::npy::header_bytes("<f4", &shape))?;
+        for f in frames {
+            let bytes: Vec<u8> = f.pixels.iter().flat_map(|v| v.to_le_bytes()).collect();
+            w.write_all(&bytes)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn report_render(
+    a: &RenderArgs,
+    how: &str,
+    mode: Mode,
+    tf: &Transfer,
+    frames: &[Frame],
+    read_s: f64,
+) {
+    let mut st = voxfield::render::Stats::default();
+    for f in frames {
+        st.add(&f.stats);
+    }
+    let ms: Vec<f64> = frames.iter().map(|f| f.seconds * 1e3).collect();
+    let f = &frames[0];
+    let positions = st.samples + st.skipped;
+    let skipped_pct = if positions > 0 {
+        100.0 * st.skipped as f64 / positions as f64
+    } else {
+        0.0
+    };
+    let [lo, hi] = tf.window();
+    if a.json {
+        let j = serde_json::json!({
+            "source": a.source.path.display().to_string(),
+            "out": a.out.display().to_string(),
+            "mode": mode.to_string(),
+            "view": a.view, "azimuth": a.azimuth, "elevation": a.elevation, "roll": a.roll,
+            "width": f.width, "height": f.height, "frames": frames.len(),
+            "window": [lo, hi], "step": tf.step(),
+            "read": how, "read_seconds": read_s,
+            "frame_ms": ms,
+            "rays": st.rays, "rays_hit": st.rays_hit, "samples": st.samples,
+            "skipped": st.skipped, "terminated": st.terminated,
+        });
+        println!("{j}");
+    }
+    let timing = if ms.len() == 1 {
+        format!("{:.1} ms", ms[0])
+    } else {
+        let mut sorted = ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        format!(
+            "{} frames, first {:.1} ms, median {:.1} ms",
+            ms.len(),
+            ms[0],
+            sorted[ms.len() / 2]
+        )
+    };
+    eprintln!(
+        "voxfield: rendered {mode} of {} ({how}, read in {read_s:.2} s): view {}{}, {}x{} px, window {lo},{hi}, \
+         step {}; {} samples taken, {} skipped in empty cells ({skipped_pct:.0}%), {} rays stopped early; {timing} -> {}",
+        a.source.path.display(),
+        a.view,
+        if a.azimuth != 0.0 || a.elevation != 0.0 || a.roll != 0.0 {
+            format!(" azimuth {} elevation {} roll {}", a.azimuth, a.elevation, a.roll)
+        } else {
+            String::new()
+        },
+        f.width,
+        f.height,
+        tf.step(),
+        st.samples,
+        st.skipped,
+        st.terminated,
+        a.out.display()
+    );
 }

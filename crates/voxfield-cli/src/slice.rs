@@ -10,7 +10,7 @@ use voxfield_io::{npy, NpyElement};
 
 use crate::args::{PictureArgs, PlaneArgs, RawArgs, SamplingArgs};
 use crate::field_source::{auto_level, with_out, Source};
-use crate::render;
+use crate::picture;
 use crate::work::{catch_interrupts, exit_if_interrupted, interrupted, progress, set_threads};
 
 /// Rows of `plane` evaluated per band: about 256k pixels, a multiple of 16.
@@ -166,7 +166,7 @@ pub(crate) fn write_picture(
     plane: &Plane,
     pic: &PictureArgs,
 ) -> Result<()> {
-    let window = match pic.window.or_else(|| render::auto_window(vals)) {
+    let window = match pic.window.or_else(|| picture::auto_window(vals)) {
         Some(w) => w,
         None => {
             eprintln!(
@@ -175,7 +175,7 @@ pub(crate) fn write_picture(
             [0.0, 1.0]
         }
     };
-    render::write_png(out, vals, plane.nu, plane.nv, window, pic.colormap)
+    picture::write_png(out, vals, plane.nu, plane.nv, window, pic.colormap)
 }
 
 pub(crate) fn report_slice(path: &Path, plane: &Plane, depth: usize, ms: f64, out: &Path) {

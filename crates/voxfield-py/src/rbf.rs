@@ -16,7 +16,7 @@ use crate::{parse, py_err};
 /// A fitted subdivided RBF interpolant.
 #[pyclass(frozen, module = "voxfield._voxfield")]
 pub struct Model {
-    inner: RbfModel,
+    pub(crate) inner: RbfModel,
 }
 
 /// # Safety

@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod compare;
+pub mod render;
 mod source;
 pub use compare::{compare, Comparison};
 pub use source::{field_of_source, is_neural_model, is_rbf_model, FieldOptions, Source};

@@ -6,6 +6,7 @@ mod env;
 mod neural;
 mod parse;
 mod rbf;
+mod render;
 mod vectors;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ pub use common::{
 pub use env::EnvCommand;
 pub use neural::{CompressArgs, CompressCommand};
 pub use rbf::RbfCommand;
+pub use render::{parse_background, RenderArgs};
 pub use vectors::VectorsCommand;
 
 #[derive(Parser, Debug)]
@@ -149,6 +151,10 @@ pub enum Command {
         #[command(subcommand)]
         cmd: VectorsCommand,
     },
+    /// Render any field (volume, neural model, RBF model) on the CPU: direct volume
+    /// rendering, maximum/minimum/mean projections, isosurfaces; orbiting cameras
+    /// and turntables. `--view axisK --mode mip` equals numpy's max(axis=K).
+    Render(Box<RenderArgs>),
     /// Scattered-data RBF interpolation by space subdivision: fit, eval, grid.
     Rbf {
         #[command(subcommand)]

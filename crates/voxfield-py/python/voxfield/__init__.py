@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _voxfield
 
-__all__ = ["open", "Volume", "map_coordinates", "compress", "meta_train", "RBFInterpolator", "load", "InternalError"]
+__all__ = ["open", "Volume", "map_coordinates", "compress", "meta_train", "RBFInterpolator", "load", "InternalError", "render"]
 
 # Numbers are scipy's spline orders (2 to 5: B-splines on prefiltered coefficients);
 # "cubic" is voxfield's local Catmull-Rom cubic (no prefilter, lazy).
@@ -394,6 +394,10 @@ class Volume:
             return None
         return vk, (None if world else np.linalg.inv(ak) @ a0)
 
+    def render(self, **kwargs: Any) -> np.ndarray:
+        """Renders this field: see ``voxfield.render`` for the options."""
+        return render(self, **kwargs)
+
     def slab(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
              thickness: float, step: float = 1.0, reduce: str = "mean", method: str | None = None,
              mode: str | None = None, cval: float | None = None, dtype: Any = np.float32, world: bool = False,
@@ -595,6 +599,57 @@ def _map_coordinates_nd(a: np.ndarray, coordinates: Any, output: Any, order: int
 
 
 from .rbf import RBFInterpolator, load  # noqa: E402  (the RBF engine's Python layer)
+
+_BACKGROUNDS = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "none": None, "transparent": None}
+
+
+def render(obj: Any, *, mode: str = "dvr", iso: float | None = None, view: str = "axis0", azimuth: float = 0.0,
+           elevation: float = 0.0, roll: float = 0.0, projection: str = "ortho", fov: float = 30.0,
+           zoom: float = 1.0, size: Sequence[int] | None = None, world: bool = False,
+           window: Sequence[float] | None = None, colormap: str = "gray", opacity: Any = None, step: float = 1.0,
+           shading: bool = False, background: Any = "black", frames: int | None = None, direct: bool = False,
+           memory_mb: int = 4096, rbf_grid: int = 128, dtype: Any = np.uint8) -> np.ndarray:
+    """Renders any field by CPU ray casting, as ``voxfield render`` does (same options, same checks).
+
+    ``obj`` is a path (any volume, a ``.vxn`` neural model, a ``.vxr`` RBF model), a ``Volume``, a numpy
+    array, or an ``RBFInterpolator`` (3-D). ``mode``: dvr, mip, minip, mean, or iso (with ``iso``).
+    ``view="axisK"``/``"-axisK"`` looks along index axis K (rows: the lower remaining axis); with no
+    ``size`` and no angles the picture has one pixel per voxel and ``mode="mip"`` equals
+    ``a.max(axis=K)``. ``opacity``: ``"v0:a0,v1:a1"`` or pairs, over the windowed value.
+    ``dtype=np.uint8`` gives the PNG's pixels ((H,W) grey for scalar modes with the gray colormap,
+    (H,W,3) coloured, (H,W,4) RGBA for dvr/iso); ``np.float32`` gives what ``.npy`` holds ((H,W), or
+    (H,W,4) premultiplied RGBA without background). ``frames=N``: a turntable, (N,...) arrays.
+    The work runs with the GIL released; Ctrl-C stops it.
+    """
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.uint8), np.dtype(np.float32)):
+        raise ValueError(f"dtype must be uint8 (picture) or float32 (values), not {dt}")
+    if isinstance(obj, np.ndarray):
+        obj = open(obj)
+    target = obj._v if isinstance(obj, Volume) else obj._m if isinstance(obj, RBFInterpolator) else obj
+    if isinstance(target, os.PathLike):
+        target = os.fspath(target)
+    if opacity is not None and not isinstance(opacity, str):
+        opacity = ",".join(f"{float(v)!r}:{float(a)!r}" for v, a in opacity)
+    if isinstance(background, str):
+        if background not in _BACKGROUNDS:
+            raise ValueError(f"background {background!r}: expected black, white, none or an (r, g, b) in 0..1")
+        background = _BACKGROUNDS[background]
+    elif background is not None:
+        background = tuple(float(x) for x in background)
+        if len(background) != 3 or not all(0.0 <= x <= 1.0 for x in background):
+            raise ValueError("background must be (r, g, b) with each in 0..1")
+    data, shape, name = _voxfield.render_field(
+        target, mode, None if iso is None else float(iso), view, float(azimuth), float(elevation), float(roll),
+        projection, float(fov), float(zoom), None if size is None else [int(x) for x in size], bool(world),
+        None if window is None else [float(x) for x in window], colormap, opacity, float(step), bool(shading),
+        background, 1 if frames is None else int(frames), bool(direct), int(memory_mb), int(rbf_grid),
+        dt == np.float32)
+    if isinstance(obj, Volume):
+        obj._warn_after_reading()
+    return np.frombuffer(data, dtype=name).reshape(shape).copy()
+
+
 
 
 from . import _panics  # noqa: E402  (last: guards everything above)

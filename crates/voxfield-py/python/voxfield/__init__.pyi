@@ -25,11 +25,24 @@ class Volume:
     def plane(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
               method: str | None = ..., mode: str | None = ..., cval: float | None = ..., dtype: Any = ..., world: bool = ...,
               affine: Any = ...) -> np.ndarray: ...
+    def render(self, *, mode: str = ..., iso: float | None = ..., view: str = ..., azimuth: float = ...,
+               elevation: float = ..., roll: float = ..., projection: str = ..., fov: float = ..., zoom: float = ...,
+               size: Sequence[int] | None = ..., world: bool = ..., window: Sequence[float] | None = ...,
+               colormap: str = ..., opacity: Any = ..., step: float = ..., shading: bool = ..., background: Any = ...,
+               frames: int | None = ..., direct: bool = ..., memory_mb: int = ..., rbf_grid: int = ...,
+               dtype: Any = ...) -> np.ndarray: ...
     def slab(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
              thickness: float, step: float = ..., reduce: str = ..., method: str | None = ..., mode: str | None = ...,
              cval: float | None = ..., dtype: Any = ..., world: bool = ..., affine: Any = ...) -> np.ndarray: ...
     def grid(self, x: Sequence[float], y: Sequence[float], z: Sequence[float], method: str | None = ..., mode: str | None = ...,
              cval: float | None = ..., dtype: Any = ..., world: bool = ..., affine: Any = ...) -> np.ndarray: ...
+
+def render(obj: Any, *, mode: str = ..., iso: float | None = ..., view: str = ..., azimuth: float = ...,
+           elevation: float = ..., roll: float = ..., projection: str = ..., fov: float = ..., zoom: float = ...,
+           size: Sequence[int] | None = ..., world: bool = ..., window: Sequence[float] | None = ...,
+           colormap: str = ..., opacity: Any = ..., step: float = ..., shading: bool = ..., background: Any = ...,
+           frames: int | None = ..., direct: bool = ..., memory_mb: int = ..., rbf_grid: int = ...,
+           dtype: Any = ...) -> np.ndarray: ...
 
 def map_coordinates(volume: Any, coordinates: Any, order: int = ..., mode: str = ..., cval: float = ...,
                     output: Any = ...) -> np.ndarray: ...

@@ -154,6 +154,12 @@ class RBFInterpolator:
         self._m.grid_into(list(lo), list(hi), shape, out.__array_interface__["data"][0])
         return out.reshape(tuple(shape) + tuple(self._value_shape))
 
+    def render(self, **kwargs: Any) -> np.ndarray:
+        """Renders this (3-D) model over its samples' box: see ``voxfield.render`` for the options."""
+        from . import render
+
+        return render(self, **kwargs)
+
     def save(self, path: str | os.PathLike) -> None:
         """Writes the model to a ``.vxr`` file (atomically)."""
         self._m.save(os.fspath(path))

@@ -1,0 +1,107 @@
+//! Frames as 8-bit pictures: PNG, and animated PNG for turntables.
+//!
+//! Scalar frames (mip, minip, mean) go through the window and colormap (grey
+//! PNG for `gray`, RGB otherwise); pixels no ray reached take the background.
+//! RGBA frames (dvr, iso) are composited over the background when there is one
+//! (opaque RGBA), else written with straight (un-premultiplied) alpha.
+
+use std::io::Write;
+
+use voxfield_core::{Error, Result};
+
+use crate::{Colormap, Frame, Transfer};
+
+/// How frames become 8-bit pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct Picture<'a> {
+    pub transfer: &'a Transfer,
+    /// RGB in [0, 1]; None: transparent where nothing was hit (RGBA frames).
+    pub background: Option<[f32; 3]>,
+}
+
+fn byte(x: f32) -> u8 {
+    (x.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+impl Picture<'_> {
+    /// PNG colour type and bytes of `frame`.
+    pub fn pixels(&self, frame: &Frame) -> (png::ColorType, Vec<u8>) {
+        let bg = self.background.unwrap_or([0.0; 3]);
+        if frame.channels == 1 {
+            let cmap = self.transfer.colormap;
+            let grey = cmap == Colormap::Gray;
+            let mut out = Vec::with_capacity(frame.pixels.len() * if grey { 1 } else { 3 });
+            for &v in &frame.pixels {
+                let rgb = if v.is_nan() {
+                    bg
+                } else {
+                    cmap.rgb(self.transfer.t(v))
+                };
+                if grey {
+                    out.push(byte(rgb[0]));
+                } else {
+                    out.extend(rgb.map(byte));
+                }
+            }
+            let ct = if grey {
+                png::ColorType::Grayscale
+            } else {
+                png::ColorType::Rgb
+            };
+            return (ct, out);
+        }
+        let mut out = Vec::with_capacity(frame.pixels.len());
+        for px in frame.pixels.chunks_exact(4) {
+            let a = px[3];
+            match self.background {
+                Some(bg) => {
+                    out.extend([0, 1, 2].map(|c| byte(px[c] + (1.0 - a) * bg[c])));
+                    out.push(255);
+                }
+                None if a > 0.0 => {
+                    out.extend([0, 1, 2].map(|c| byte(px[c] / a)));
+                    out.push(byte(a));
+                }
+                None => out.extend([0, 0, 0, 0]),
+            }
+        }
+        (png::ColorType::Rgba, out)
+    }
+
+    /// Writes `frames` as one PNG, or an animated PNG (looping, `delay_ms`
+    /// per frame) when there are several of the same size.
+    pub fn write_png<W: Write>(&self, w: W, frames: &[Frame], delay_ms: u16) -> Result<()> {
+        let first = frames
+            .first()
+            .ok_or_else(|| Error::invalid("no frame to write"))?;
+        if frames
+            .iter()
+            .any(|f| (f.width, f.height) != (first.width, first.height))
+        {
+            return Err(Error::invalid("animated PNG frames must share one size"));
+        }
+        let (wd, ht) = (dim(first.width)?, dim(first.height)?);
+        let (ct, _) = self.pixels(&Frame {
+            pixels: vec![],
+            ..first.clone()
+        });
+        let mut enc = png::Encoder::new(w, wd, ht);
+        enc.set_color(ct);
+        enc.set_depth(png::BitDepth::Eight);
+        let io = |e: png::EncodingError| Error::invalid(format!("PNG encoding: {e}"));
+        if frames.len() > 1 {
+            let n = u32::try_from(frames.len()).map_err(|_| Error::invalid("too many frames"))?;
+            enc.set_animated(n, 0).map_err(io)?;
+            enc.set_frame_delay(delay_ms, 1000).map_err(io)?;
+        }
+        let mut writer = enc.write_header().map_err(io)?;
+        for f in frames {
+            writer.write_image_data(&self.pixels(f).1).map_err(io)?;
+        }
+        writer.finish().map_err(io)
+    }
+}
+
+fn dim(n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::invalid(format!("{n} pixels is too wide for PNG")))
+}

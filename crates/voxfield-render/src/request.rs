@@ -1,0 +1,123 @@
+//! A whole render request as every front end states it (mode, camera,
+//! transfer function, turntable) and its checks, so the CLI and Python refuse
+//! the same things with the same words.
+
+use voxfield_core::work::Watch;
+use voxfield_core::{Error, Result};
+
+use crate::{CameraSpec, Colormap, Frame, Mode, Opacity, Scene, Transfer, MAX_PIXELS};
+
+/// Frames a turntable may have.
+pub const MAX_FRAMES: usize = 3600;
+
+/// What to render.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub mode: Mode,
+    pub camera: CameraSpec,
+    /// None: the field's value range.
+    pub window: Option<[f64; 2]>,
+    pub colormap: Colormap,
+    /// None: the default ramp (dvr only).
+    pub opacity: Option<Opacity>,
+    pub step: f64,
+    pub shading: bool,
+    /// A turntable: frame `i` adds `360 i / frames` degrees of azimuth.
+    pub frames: usize,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            mode: Mode::Dvr,
+            camera: CameraSpec::default(),
+            window: None,
+            colormap: Colormap::Gray,
+            opacity: None,
+            step: 1.0,
+            shading: false,
+            frames: 1,
+        }
+    }
+}
+
+/// The frames of a request and the transfer function they were made with.
+pub struct Rendered {
+    pub transfer: Transfer,
+    pub frames: Vec<Frame>,
+}
+
+impl Request {
+    /// Refuses options that do not apply to the mode, and bad counts.
+    pub fn check(&self) -> Result<()> {
+        if self.shading && self.mode != Mode::Dvr {
+            return Err(Error::invalid(format!(
+                "shading applies to mode dvr (iso is always shaded; {} is not lit)",
+                self.mode
+            )));
+        }
+        if self.opacity.is_some() && self.mode != Mode::Dvr {
+            return Err(Error::invalid(format!(
+                "opacity applies to mode dvr, not {}",
+                self.mode
+            )));
+        }
+        if let Some(w) = self.window {
+            crate::transfer::check_window(w)?;
+        }
+        crate::transfer::check_step(self.step)?;
+        if !(1..=MAX_FRAMES).contains(&self.frames) {
+            return Err(Error::invalid(format!(
+                "frames {}: give 1 to {MAX_FRAMES}",
+                self.frames
+            )));
+        }
+        Ok(())
+    }
+
+    /// The transfer function over `scene` (its value range as the default window).
+    pub fn transfer(&self, scene: &Scene) -> Result<Transfer> {
+        let window = match self.window {
+            Some(w) => w,
+            None => match scene.value_range() {
+                Some([lo, hi]) if lo < hi => [lo, hi],
+                // A constant field: a window of width 1 around its value.
+                Some([v, _]) => [v - 0.5, v + 0.5],
+                None => {
+                    return Err(Error::invalid(
+                        "the field has no finite value to set a window from: give a window",
+                    ))
+                }
+            },
+        };
+        let opacity = self.opacity.clone().unwrap_or_default();
+        let mut tf = Transfer::new(window, self.colormap, opacity, self.step)?;
+        tf.shading = self.shading;
+        Ok(tf)
+    }
+
+    /// Renders every frame (sizes checked against [`MAX_PIXELS`] before any).
+    pub fn render(&self, scene: &Scene, watch: &Watch) -> Result<Rendered> {
+        self.check()?;
+        let transfer = self.transfer(scene)?;
+        let cameras = (0..self.frames)
+            .map(|i| {
+                let mut spec = self.camera.clone();
+                spec.azimuth += 360.0 * i as f64 / self.frames as f64;
+                scene.camera(&spec)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let pixels = cameras[0].width * cameras[0].height;
+        if pixels.saturating_mul(self.frames) > MAX_PIXELS {
+            return Err(Error::invalid(format!(
+                "{} frame(s) of {}x{} pixels are over the {MAX_PIXELS} pixels a render may hold",
+                self.frames, cameras[0].width, cameras[0].height
+            )));
+        }
+        let frames = cameras
+            .iter()
+            .map(|cam| scene.render(cam, self.mode, &transfer, watch))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Rendered { transfer, frames })
+    }
+}

@@ -1,0 +1,192 @@
+//! Rendering any source: which lattice (or field) a picture is made from.
+//!
+//! A volume renders from its voxels (read once, chunk by chunk); a neural
+//! model from its voxels decoded by the coherent row decoder, or by evaluating
+//! its network at every sample (`direct`); an RBF model from its field sampled
+//! on a grid over its samples' bounding box. Rendering needs three spatial axes.
+
+pub use voxfield_render::image::Picture;
+pub use voxfield_render::{
+    other_axes, AxisView, Bounds, Camera, CameraSpec, Colormap, Frame, Lattice, Mode, Opacity,
+    Projection, Rendered, Request, Scene, Stats, Transfer, CELL, MAX_FRAMES, MAX_PIXELS, MAX_SIDE,
+};
+
+use voxfield_core::work::Watch;
+use voxfield_core::{Affine, Error, Result, VolumeSource};
+use voxfield_rbf::{RbfField, RbfModel};
+use voxfield_render::{FieldLattice, VolumeLattice};
+
+use crate::Source;
+
+/// How a source becomes a scene.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SceneOptions {
+    /// The camera works in world coordinates (through the source's affine).
+    pub world: bool,
+    /// Evaluate the field at every sample instead of reading a lattice first.
+    pub direct: bool,
+    /// Bytes the lattice may hold.
+    pub memory_budget: usize,
+    /// Grid points along the longest side of an RBF model's box.
+    pub rbf_grid: usize,
+}
+
+impl Default for SceneOptions {
+    fn default() -> Self {
+        SceneOptions {
+            world: false,
+            direct: false,
+            memory_budget: 4 << 30,
+            rbf_grid: 128,
+        }
+    }
+}
+
+/// A scene and a sentence saying what it samples (for run summaries).
+pub struct Prepared<'a> {
+    pub scene: Scene<'a>,
+    pub how: String,
+}
+
+/// The scene of any source the facade opens.
+pub fn scene<'a>(source: &'a Source, opts: &SceneOptions, watch: &Watch) -> Result<Prepared<'a>> {
+    match source {
+        Source::Volume(src) => {
+            let to_lattice = if opts.world {
+                Some(world_to_index(src.as_ref())?)
+            } else {
+                None
+            };
+            volume_scene(src.as_ref(), to_lattice, opts, watch)
+        }
+        Source::Rbf { model, path } => model_scene(model, path, opts, watch),
+    }
+}
+
+fn world_to_index(src: &dyn VolumeSource) -> Result<Affine> {
+    let info = src.info();
+    match info.affine {
+        Some(a) => a.inverse(),
+        None => Err(Error::format(
+            &info.path,
+            "world coordinates were asked for, but it has no affine (its positions are voxel indices)",
+        )),
+    }
+}
+
+/// The scene of a volume (or a neural model) whose camera space maps to its
+/// index space by `to_index` (None: the camera works in index space).
+pub fn volume_scene<'a>(
+    src: &'a dyn VolumeSource,
+    to_index: Option<Affine>,
+    opts: &SceneOptions,
+    watch: &Watch,
+) -> Result<Prepared<'a>> {
+    let info = src.info();
+    let dims = info.axes.spatial_dims();
+    if dims != 3 {
+        return Err(Error::format(
+            &info.path,
+            format!("render needs 3 spatial axes; this source has {dims} (slice a 2-D image with `voxfield slice`)"),
+        ));
+    }
+    let shape = info.shape;
+    if opts.direct {
+        let (field, how) = match src.model_field(None) {
+            Some(f) => (
+                f,
+                format!(
+                    "{} evaluated directly at every sample",
+                    src.model_kind().unwrap_or("model")
+                ),
+            ),
+            None => (
+                crate::field(
+                    src,
+                    &crate::FieldOptions::default(),
+                    &crate::ChunkCache::new(crate::ChunkCache::DEFAULT_BYTES),
+                )?,
+                "voxels interpolated (linear) at every sample, through a chunk cache".to_string(),
+            ),
+        };
+        return Ok(Prepared {
+            scene: Scene::direct(field, shape, to_index, None)?,
+            how,
+        });
+    }
+    let lattice = Lattice::load(&VolumeLattice(src), opts.memory_budget, watch)?;
+    let mib = Lattice::bytes_for(shape).unwrap_or(0) as f64 / (1 << 20) as f64;
+    let how = match src.model_kind() {
+        Some(kind) => format!("{kind} decoded to voxels by its row decoder ({mib:.0} MiB lattice)"),
+        None => format!("voxels read once, chunk by chunk ({mib:.0} MiB lattice)"),
+    };
+    Ok(Prepared {
+        scene: Scene::new(lattice, to_index),
+        how,
+    })
+}
+
+/// An RBF model over its samples' bounding box: camera space is the model's
+/// coordinates; the grid has `rbf_grid` points along the box's longest side.
+pub fn model_scene<'a>(
+    model: &'a RbfModel,
+    path: &std::path::Path,
+    opts: &SceneOptions,
+    watch: &Watch,
+) -> Result<Prepared<'a>> {
+    let info = &model.info;
+    if info.dim != 3 {
+        return Err(Error::format(
+            path,
+            format!("render needs 3 spatial axes; this RBF model is {}-D (slice it with `voxfield slice`)", info.dim),
+        ));
+    }
+    if opts.world {
+        return Err(Error::format(
+            path,
+            "the option world does not apply to an RBF model: it is rendered in its own coordinates",
+        ));
+    }
+    if !(2..=4096).contains(&opts.rbf_grid) {
+        return Err(Error::invalid(format!(
+            "RBF grid {}: must be 2 to 4096 points",
+            opts.rbf_grid
+        )));
+    }
+    let (lo, hi) = (&info.bbox_lo, &info.bbox_hi);
+    let extent: Vec<f64> = (0..3).map(|a| hi[a] - lo[a]).collect();
+    let longest = extent.iter().copied().fold(0.0, f64::max);
+    if !(longest > 0.0 && longest.is_finite()) {
+        return Err(Error::format(
+            path,
+            "its samples span no volume: nothing to render",
+        ));
+    }
+    let h = longest / (opts.rbf_grid - 1) as f64;
+    let shape = [0, 1, 2].map(|a| (extent[a] / h + 1e-9).floor() as usize + 1);
+    let to_field = Affine::from_spacing_origin([h; 3], [lo[0], lo[1], lo[2]]);
+    let field = RbfField { model, channel: 0 };
+    let how = format!(
+        "RBF model sampled on a {}x{}x{} grid over its samples' box",
+        shape[0], shape[1], shape[2]
+    );
+    if opts.direct {
+        let scene = Scene::direct(Box::new(field), shape, None, Some(to_field))?;
+        return Ok(Prepared {
+            scene,
+            how: "RBF model evaluated directly at every sample".into(),
+        });
+    }
+    let src = FieldLattice {
+        field: &field,
+        shape,
+        to_field,
+    };
+    let lattice = Lattice::load(&src, opts.memory_budget, watch)?;
+    // The grid is isotropic: its index space is the model space scaled, so
+    // the camera works there and an axis view is the exact grid.
+    Ok(Prepared {
+        scene: Scene::new(lattice, None),
+        how,
+    })
+}
