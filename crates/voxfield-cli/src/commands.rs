@@ -108,6 +108,7 @@ pub fn run(cli: Cli) -> Result<()> {
             out,
             phantom_size,
             pixels,
+            train_seconds,
             threads,
             dtype,
         } => {
@@ -118,6 +119,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 &out,
                 phantom_size,
                 pixels,
+                train_seconds,
                 threads,
             )
         }

@@ -56,12 +56,12 @@ pub(crate) fn render(a: &RenderArgs) -> Result<()> {
     let source = Source::open(path, &a.source.raw)?;
     let source = pick_level(source, a, &req.camera)?;
     catch_interrupts();
-    let bar = progress(0, "reading the field");
+    let bar = progress(0, "rendering");
     let report = reporter(&bar);
     let w = watch(&report);
-    let t_read = Instant::now();
-    let prepared = match &source {
-        Source::Opened(s) => render::scene(s, &opts, &w),
+    let t = Instant::now();
+    let rendered = match &source {
+        Source::Opened(s) => render::render(s, &opts, &req, &w),
         Source::Level {
             src,
             index_to_level,
@@ -74,22 +74,14 @@ pub(crate) fn render(a: &RenderArgs) -> Result<()> {
                     .unwrap_or(voxfield::Affine::IDENTITY)
                     .inverse()?,
             };
-            render::volume_scene(src.as_ref(), Some(to_lattice), &opts, &w)
+            render::render_volume(src.as_ref(), Some(to_lattice), &opts, &req, &w)
         }
     };
     bar.finish_and_clear();
     exit_if_interrupted(&a.out);
-    let prepared = prepared?;
-    let read_s = t_read.elapsed().as_secs_f64();
-    let cam = prepared.scene.camera(&req.camera)?;
-    check_png_size(kind, cam.width, cam.height)?;
-
-    let bar = progress(0, "rendering (rows)");
-    let report = reporter(&bar);
-    let rendered = req.render(&prepared.scene, &watch(&report));
-    bar.finish_and_clear();
-    exit_if_interrupted(&a.out);
-    let Rendered { transfer, frames } = rendered?;
+    let (Rendered { transfer, frames }, how) = rendered?;
+    let frame_s: f64 = frames.iter().map(|f| f.seconds).sum();
+    let read_s = (t.elapsed().as_secs_f64() - frame_s).max(0.0);
     source.warn_after_reading();
     let picture = Picture {
         transfer: &transfer,
@@ -103,7 +95,7 @@ pub(crate) fn render(a: &RenderArgs) -> Result<()> {
         })?,
         Output::Npy => write_npy(&a.out, &frames)?,
     }
-    report_render(a, &prepared.how, req.mode, &transfer, &frames, read_s);
+    report_render(a, &how, req.mode, &transfer, &frames, read_s);
     Ok(())
 }
 
@@ -160,17 +152,6 @@ fn pick_level(source: Source, a: &RenderArgs, spec: &CameraSpec) -> Result<Sourc
         [[s, 0.0, 0.0], [0.0, s, 0.0]],
         a.world,
     )
-}
-
-fn check_png_size(kind: Output, w: usize, h: usize) -> Result<()> {
-    let px = w * h;
-    if kind == Output::Png && px > voxfield_io::safety::MAX_PNG_PIXELS {
-        bail!(
-            "--size {w},{h}: a PNG of {px} pixels is over the {} allowed; write .npy instead",
-            voxfield_io::safety::MAX_PNG_PIXELS
-        );
-    }
-    Ok(())
 }
 
 /// float32 frames: (H,W) or (H,W,4); (N,...) for several.

@@ -506,18 +506,28 @@ fn demo_writes_a_png_of_the_phantom_and_of_a_given_volume() {
         "48",
         "--pixels",
         "64",
+        "--train-seconds",
+        "0.5",
         "--out",
         s(&png),
     ]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("Shepp") && text.contains("ms"), "{text}");
     assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
+    // Every engine's panel, also on its own.
+    for name in ["slice", "dvr", "neural", "rbf", "rate_map", "pyramid"] {
+        assert!(text.contains(&format!("{name}: ")), "{name}: {text}");
+        let own = dir.path().join(format!("demo-{name}.png"));
+        assert_eq!(&std::fs::read(&own).unwrap()[..4], b"\x89PNG", "{name}");
+    }
     let png2 = dir.path().join("demo2.png");
     ok(&[
         "demo",
         s(&fx("nrrd/gzip.nrrd")),
         "--pixels",
         "32",
+        "--train-seconds",
+        "0.5",
         "--out",
         s(&png2),
     ]);
@@ -625,6 +635,8 @@ fn chunked_and_sparse_sources_through_the_cli() {
         s(&chunked("v2_blosc.zarr")),
         "--pixels",
         "32",
+        "--train-seconds",
+        "0.5",
         "--out",
         s(&png),
     ]);

@@ -81,8 +81,7 @@ pub fn render_field<'py>(
             } else {
                 None
             };
-            let p = render::volume_scene(v.src.as_ref(), to, &opts, w)?;
-            req.render(&p.scene, w)
+            Ok(render::render_volume(v.src.as_ref(), to, &opts, &req, w)?.0)
         })?
     } else if let Ok(m) = target.extract::<PyRef<'_, Model>>() {
         let m: &Model = &m;
@@ -93,8 +92,7 @@ pub fn render_field<'py>(
     } else if let Ok(path) = target.extract::<PathBuf>() {
         crate::work::interruptible(py, |w| {
             let src = voxfield::Source::open(&path, &Default::default())?;
-            let p = render::scene(&src, &opts, w)?;
-            req.render(&p.scene, w)
+            Ok(render::render(&src, &opts, &req, w)?.0)
         })?
     } else {
         return Err(PyTypeError::new_err(

@@ -366,3 +366,31 @@ def test_a_store_whose_every_chunk_is_missing_warns(stores):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert vf.open(url).sample(pts, method="nearest")[0] == vol[30, 30, 30]
+
+
+def test_render_reads_only_the_level_it_needs(stores, tmp_path):
+    """Issue 23: a remote multiscale OME-Zarr renders from the level matching the pixels; no chunk of a
+    finer level is requested, and the picture equals the same render of the local copy."""
+    import subprocess
+
+    server, root, vol = stores
+    cli = os.environ["VOXFIELD_CLI"]
+    big = np.random.default_rng(4).random((64, 64, 64)).astype(np.float32)
+    np.save(tmp_path / "big.npy", big)
+    pyr = root / "pyramid.ome.zarr"
+    if not pyr.exists():
+        r = subprocess.run([cli, "convert", tmp_path / "big.npy", pyr, "--levels", "4", "--chunks", "16,16,16"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    server.log.clear()
+    args = ["--mode", "mip", "--size", "12,12", "--azimuth", "20", "--elevation", "10"]
+    r = subprocess.run([cli, "render", f"{server.url}/pyramid.ome.zarr", *args, "-o", tmp_path / "remote.npy"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    chunks = [p for p in server.paths() if "/c/" in p]
+    levels = {p.split("/pyramid.ome.zarr/")[1].split("/")[0] for p in chunks}
+    # 12 pixels over the bounding sphere: about 9 voxels per pixel, so level 3 (spacing 8).
+    assert levels == {"3"}, sorted(set(chunks))
+    r = subprocess.run([cli, "render", pyr, *args, "-o", tmp_path / "local.npy"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "remote.npy"), np.load(tmp_path / "local.npy"))

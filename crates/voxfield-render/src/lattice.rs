@@ -88,22 +88,118 @@ impl LatticeSource for FieldLattice<'_> {
     }
 }
 
-/// Values at voxel centres with their macro-cell ranges.
+/// A 3-D DDA over the macro cells: the current cell, and the ray distance
+/// (from the walk's start) at which the ray leaves it.
+pub(crate) struct CellWalk {
+    start: V3,
+    dir: V3,
+    supers: [usize; 3],
+    cell: [isize; 3],
+    dims: [usize; 3],
+    step: [isize; 3],
+    next: [f64; 3],
+    delta: [f64; 3],
+}
+
+impl CellWalk {
+    /// The current cell's index and exit distance (infinite in the last cell
+    /// on the ray's way out, which keeps the ray's remaining samples).
+    #[inline]
+    pub(crate) fn current(&self) -> (usize, f64) {
+        let [i, j, k] = self.cell.map(|c| c as usize);
+        let c = (i * self.dims[1] + j) * self.dims[2] + k;
+        let a = self.axis();
+        let n = self.cell[a] + self.step[a];
+        let exit = if n < 0 || n >= self.dims[a] as isize {
+            f64::INFINITY
+        } else {
+            self.next[a]
+        };
+        (c, exit)
+    }
+
+    /// The super cell holding the current cell.
+    #[inline]
+    pub(crate) fn super_index(&self) -> usize {
+        let [i, j, k] = self.cell.map(|c| c as usize / SUPER);
+        (i * self.supers[1] + j) * self.supers[2] + k
+    }
+
+    /// The distance from the walk's start at which the ray leaves the current
+    /// super cell.
+    pub(crate) fn super_exit(&self) -> f64 {
+        let mut t = f64::INFINITY;
+        for a in 0..3 {
+            let s = self.cell[a] as usize / SUPER;
+            let bound = if self.dir[a] > 0.0 {
+                (s + 1) * SUPER * CELL
+            } else if self.dir[a] < 0.0 {
+                s * SUPER * CELL
+            } else {
+                continue;
+            };
+            t = t.min((bound as f64 - self.start[a]) / self.dir[a]);
+        }
+        t.max(0.0)
+    }
+
+    #[inline]
+    fn axis(&self) -> usize {
+        let n = self.next;
+        if n[0] <= n[1] && n[0] <= n[2] {
+            0
+        } else if n[1] <= n[2] {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// Moves into the next cell along the ray (stays in the last one).
+    #[inline]
+    pub(crate) fn advance(&mut self) {
+        let a = self.axis();
+        let n = self.cell[a] + self.step[a];
+        if n >= 0 && n < self.dims[a] as isize {
+            self.cell[a] = n;
+            self.next[a] += self.delta[a];
+        }
+    }
+}
+
+/// Values at voxel centres, stored as bricks: one per macro cell, holding the
+/// cell's `(CELL + 1)³` voxels (its upper faces repeat the next cell's first
+/// ones, clamped at the volume's edge). A ray then reads one small block of
+/// memory per cell, whatever its direction, instead of planes far apart.
 pub struct Lattice {
     shape: [usize; 3],
-    values: Vec<f32>,
-    stride: [usize; 2],
+    bricks: Vec<f32>,
     cells: [usize; 3],
     cell_min: Vec<f32>,
     cell_max: Vec<f32>,
+    /// The coarse level: `SUPER³` cells each, with their ranges.
+    supers: [usize; 3],
+    super_min: Vec<f32>,
+    super_max: Vec<f32>,
 }
 
+/// Cells per super cell edge: a ray leaves a large empty region in one jump.
+pub const SUPER: usize = 4;
+
+/// Voxels along a brick's edge, and in a brick.
+const EDGE: usize = CELL + 1;
+const BRICK: usize = EDGE * EDGE * EDGE;
+
 impl Lattice {
-    /// Bytes a lattice of `shape` holds (values and cells), or None past usize.
+    /// Bytes building a lattice of `shape` takes at its peak (the voxels read,
+    /// then their bricks), or None past usize.
     pub fn bytes_for(shape: [usize; 3]) -> Option<usize> {
         let n = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b))?;
+        let cells = shape.iter().try_fold(1usize, |a, &b| {
+            a.checked_mul(b.saturating_sub(1).div_ceil(CELL).max(1))
+        })?;
         n.checked_mul(4)?
-            .checked_add(n / (CELL * CELL * CELL / 8 + 1) + 64)
+            .checked_add(cells.checked_mul(BRICK * 4 + 8)?)
     }
 
     /// Reads the whole lattice of `src` (refused beyond `budget` bytes, before
@@ -169,55 +265,63 @@ impl Lattice {
     pub fn from_values(shape: [usize; 3], values: Vec<f32>) -> Lattice {
         assert_eq!(values.len(), shape.iter().product::<usize>());
         let cells = shape.map(|n| (n.saturating_sub(1)).div_ceil(CELL).max(1));
-        let stride = [shape[1] * shape[2], shape[2]];
-        let mut lat = Lattice {
-            shape,
-            values,
-            stride,
-            cells,
-            cell_min: Vec::new(),
-            cell_max: Vec::new(),
-        };
-        let ranges: Vec<(f32, f32)> = (0..cells.iter().product::<usize>())
-            .into_par_iter()
-            .map(|c| lat.scan_cell(c))
+        let mut bricks = vec![0f32; cells.iter().product::<usize>() * BRICK];
+        let ranges: Vec<(f32, f32)> = bricks
+            .par_chunks_mut(BRICK)
+            .enumerate()
+            .map(|(c, brick)| fill_brick(&values, shape, cells, c, brick))
             .collect();
-        (lat.cell_min, lat.cell_max) = ranges.into_iter().unzip();
-        lat
+        let (cell_min, cell_max): (Vec<f32>, Vec<f32>) = ranges.into_iter().unzip();
+        let supers = cells.map(|n| n.div_ceil(SUPER));
+        let (super_min, super_max) = (0..supers.iter().product::<usize>())
+            .into_par_iter()
+            .map(|s| {
+                let idx = [
+                    s / (supers[1] * supers[2]),
+                    s / supers[2] % supers[1],
+                    s % supers[2],
+                ];
+                let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
+                for i in idx[0] * SUPER..((idx[0] + 1) * SUPER).min(cells[0]) {
+                    for j in idx[1] * SUPER..((idx[1] + 1) * SUPER).min(cells[1]) {
+                        for k in idx[2] * SUPER..((idx[2] + 1) * SUPER).min(cells[2]) {
+                            let c = (i * cells[1] + j) * cells[2] + k;
+                            mn = mn.min(cell_min[c]);
+                            mx = mx.max(cell_max[c]);
+                        }
+                    }
+                }
+                if mn > mx {
+                    (f32::NAN, f32::NAN)
+                } else {
+                    (mn, mx)
+                }
+            })
+            .unzip();
+        Lattice {
+            shape,
+            bricks,
+            cells,
+            cell_min,
+            cell_max,
+            supers,
+            super_min,
+            super_max,
+        }
     }
 
-    fn scan_cell(&self, c: usize) -> (f32, f32) {
-        let idx = [
-            c / (self.cells[1] * self.cells[2]),
-            c / self.cells[2] % self.cells[1],
-            c % self.cells[2],
-        ];
-        let lo = idx.map(|i| i * CELL);
-        let hi = [0, 1, 2].map(|a| (lo[a] + CELL).min(self.shape[a] - 1));
-        let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
-        for i in lo[0]..=hi[0] {
-            for j in lo[1]..=hi[1] {
-                let o = i * self.stride[0] + j * self.stride[1];
-                for &v in &self.values[o + lo[2]..=o + hi[2]] {
-                    // NaN compares false: a cell of only NaN keeps (inf, -inf).
-                    mn = mn.min(v);
-                    mx = mx.max(v);
-                }
-            }
-        }
-        if mn > mx {
-            (f32::NAN, f32::NAN)
-        } else {
-            (mn, mx)
-        }
+    pub(crate) fn super_count(&self) -> usize {
+        self.super_min.len()
+    }
+
+    /// Min and max of super cell `s` (NaN when all its voxels are NaN).
+    #[inline]
+    pub(crate) fn super_range(&self, s: usize) -> (f32, f32) {
+        (self.super_min[s], self.super_max[s])
     }
 
     pub fn shape(&self) -> [usize; 3] {
         self.shape
-    }
-
-    pub fn values(&self) -> &[f32] {
-        &self.values
     }
 
     /// The finite min and max of all values (None if none is finite).
@@ -248,70 +352,94 @@ impl Lattice {
     }
 
     /// The cell holding position `p` (inside the lattice).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn cell_of(&self, p: V3) -> usize {
         let c = [0, 1, 2].map(|a| ((p[a].max(0.0) as usize) / CELL).min(self.cells[a] - 1));
         (c[0] * self.cells[1] + c[1]) * self.cells[2] + c[2]
     }
 
-    /// How far along unit direction `d` from `p` the ray leaves cell `c`.
+    /// The macro cells a ray from `p` (inside) along unit `d` passes, in order.
+    pub(crate) fn walk(&self, p: V3, d: V3) -> CellWalk {
+        let mut w = CellWalk {
+            start: p,
+            dir: d,
+            supers: self.supers,
+            cell: [0; 3],
+            dims: self.cells,
+            step: [0; 3],
+            next: [f64::INFINITY; 3],
+            delta: [f64::INFINITY; 3],
+        };
+        for a in 0..3 {
+            let c = ((p[a].max(0.0) as usize) / CELL).min(self.cells[a] - 1);
+            w.cell[a] = c as isize;
+            if d[a] > 0.0 {
+                w.step[a] = 1;
+                w.next[a] = (((c + 1) * CELL) as f64 - p[a]) / d[a];
+                w.delta[a] = CELL as f64 / d[a];
+            } else if d[a] < 0.0 {
+                w.step[a] = -1;
+                w.next[a] = ((c * CELL) as f64 - p[a]) / d[a];
+                w.delta[a] = -(CELL as f64) / d[a];
+            }
+        }
+        w
+    }
+
+    /// Cell `c`'s brick, the index position of its first voxel, and the
+    /// largest local coordinate inside the volume on each axis.
     #[inline]
-    pub(crate) fn cell_exit(&self, c: usize, p: V3, d: V3) -> f64 {
+    pub(crate) fn brick(&self, c: usize) -> (&[f32], V3, [f32; 3]) {
         let idx = [
             c / (self.cells[1] * self.cells[2]),
             c / self.cells[2] % self.cells[1],
             c % self.cells[2],
         ];
-        let mut t = f64::INFINITY;
-        for a in 0..3 {
-            let bound = if d[a] > 0.0 {
-                (idx[a] + 1) * CELL
-            } else if d[a] < 0.0 {
-                idx[a] * CELL
-            } else {
-                continue;
-            };
-            t = t.min((bound as f64 - p[a]) / d[a]);
-        }
-        t.max(0.0)
+        let origin = idx.map(|i| (i * CELL) as f64);
+        let lim = [0, 1, 2].map(|a| (self.shape[a] - 1 - idx[a] * CELL).min(CELL) as f32);
+        (&self.bricks[c * BRICK..(c + 1) * BRICK], origin, lim)
     }
 
     /// Trilinear value at `p` (clamped into the lattice); exactly the voxel at a centre.
     #[inline]
     pub fn sample(&self, p: V3) -> f32 {
+        const STRIDE: [usize; 3] = [EDGE * EDGE, EDGE, 1];
+        let mut brick = 0;
         let mut base = 0;
         let mut f = [0f32; 3];
-        let mut next = [0usize; 3];
-        let strides = [self.stride[0], self.stride[1], 1];
         for a in 0..3 {
-            let hi = (self.shape[a] - 1) as f64;
-            let x = p[a].clamp(0.0, hi);
-            let fl = x.floor();
-            let i = fl as usize;
-            f[a] = (x - fl) as f32;
-            next[a] = if i + 1 < self.shape[a] { strides[a] } else { 0 };
-            base += i * strides[a];
+            // x >= 0 (NaN becomes 0): truncation is floor, without the libm
+            // call `floor` is on targets without SSE4.1.
+            let x = p[a].clamp(0.0, (self.shape[a] - 1) as f64);
+            let c = (x as usize / CELL).min(self.cells[a] - 1);
+            let local = x - (c * CELL) as f64;
+            let i = local as usize;
+            f[a] = (local - i as f64) as f32;
+            brick = brick * self.cells[a] + c;
+            base += i * STRIDE[a];
         }
-        let v = &self.values;
+        let v = &self.bricks[brick * BRICK..(brick + 1) * BRICK];
+        // A neighbour is read only where its weight is not 0, so only for a
+        // local index below CELL: every offset stays inside the brick.
         let lerp = |a: f32, b: f32, t: f32| a + t * (b - a);
         let row = |o: usize| {
             if f[2] == 0.0 {
                 v[o]
             } else {
-                lerp(v[o], v[o + next[2]], f[2])
+                lerp(v[o], v[o + 1], f[2])
             }
         };
         let plane = |o: usize| {
             if f[1] == 0.0 {
                 row(o)
             } else {
-                lerp(row(o), row(o + next[1]), f[1])
+                lerp(row(o), row(o + EDGE), f[1])
             }
         };
         if f[0] == 0.0 {
             plane(base)
         } else {
-            lerp(plane(base), plane(base + next[0]), f[0])
+            lerp(plane(base), plane(base + EDGE * EDGE), f[0])
         }
     }
 
@@ -323,6 +451,77 @@ impl Lattice {
             hi[a] += 0.5;
             (self.sample(hi) - self.sample(lo)) as f64
         })
+    }
+}
+
+/// Trilinear value in `brick` at local coordinates `l` (each in `[0, CELL]`);
+/// exactly the voxel at a centre (a weight of 0 takes the voxel itself).
+/// Written out by hand: this is the renderer's innermost loop.
+#[inline(always)]
+pub(crate) fn trilinear(brick: &[f32], l: [f32; 3]) -> f32 {
+    let (i0, i1, i2) = (l[0] as usize, l[1] as usize, l[2] as usize);
+    let (f0, f1, f2) = (l[0] - i0 as f32, l[1] - i1 as f32, l[2] - i2 as f32);
+    let o = (i0 * EDGE + i1) * EDGE + i2;
+    // A neighbour is used only where its weight is above 0, which needs a
+    // local index below CELL: then it is inside the brick.
+    let d0 = if f0 > 0.0 { EDGE * EDGE } else { 0 };
+    let d1 = if f1 > 0.0 { EDGE } else { 0 };
+    let d2 = if f2 > 0.0 { 1 } else { 0 };
+    let v = &brick[o..=o + d0 + d1 + d2];
+    let c = |x: usize| v[x];
+    let r00 = lerp(c(0), c(d2), f2);
+    let r01 = lerp(c(d1), c(d1 + d2), f2);
+    let r10 = lerp(c(d0), c(d0 + d2), f2);
+    let r11 = lerp(c(d0 + d1), c(d0 + d1 + d2), f2);
+    lerp(lerp(r00, r01, f1), lerp(r10, r11, f1), f0)
+}
+
+/// `a` where `t` is 0 (exactly, whatever `b` is), else `a + t (b - a)`.
+#[inline(always)]
+fn lerp(a: f32, b: f32, t: f32) -> f32 {
+    if t == 0.0 {
+        a
+    } else {
+        a + t * (b - a)
+    }
+}
+
+/// Copies cell `c`'s voxels (clamped at the volume's edge) into `brick`;
+/// returns their min and max (NaN for a cell of NaN voxels).
+fn fill_brick(
+    values: &[f32],
+    shape: [usize; 3],
+    cells: [usize; 3],
+    c: usize,
+    brick: &mut [f32],
+) -> (f32, f32) {
+    let idx = [
+        c / (cells[1] * cells[2]),
+        c / cells[2] % cells[1],
+        c % cells[2],
+    ];
+    let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
+    let mut o = 0;
+    for i in 0..EDGE {
+        let gi = (idx[0] * CELL + i).min(shape[0] - 1);
+        for j in 0..EDGE {
+            let gj = (idx[1] * CELL + j).min(shape[1] - 1);
+            let row = (gi * shape[1] + gj) * shape[2];
+            for k in 0..EDGE {
+                let gk = (idx[2] * CELL + k).min(shape[2] - 1);
+                let v = values[row + gk];
+                brick[o] = v;
+                o += 1;
+                // NaN compares false: a cell of only NaN keeps (inf, -inf).
+                mn = mn.min(v);
+                mx = mx.max(v);
+            }
+        }
+    }
+    if mn > mx {
+        (f32::NAN, f32::NAN)
+    } else {
+        (mn, mx)
     }
 }
 

@@ -5,7 +5,7 @@
 use voxfield_core::{Affine, Field, Result};
 
 use crate::composite::{Composite, Probe};
-use crate::lattice::Lattice;
+use crate::lattice::{trilinear, Lattice};
 
 type V3 = [f64; 3];
 
@@ -93,30 +93,84 @@ pub(crate) fn march_lattice<C: Composite>(
     ray: &Ray,
     step: f64,
     transparent: &[bool],
+    supers: &[bool],
     skip: bool,
     acc: &mut C,
     stats: &mut Stats,
 ) {
-    let mut k = 0;
-    while k < ray.count {
-        let p = ray.at(k, step);
-        if skip {
-            let c = lat.cell_of(p);
-            let (mn, mx) = lat.cell_range(c);
-            if acc.skips(mn, mx, transparent.get(c).copied().unwrap_or(false)) {
-                let t = k as f64 * step + lat.cell_exit(c, p, ray.d);
-                let next = ((t / step).ceil() as usize).max(k + 1).min(ray.count);
-                stats.skipped += (next - k) as u64;
-                k = next;
-                continue;
+    if !skip {
+        for k in 0..ray.count {
+            let p = ray.at(k, step);
+            stats.samples += 1;
+            if !acc.add(lat.sample(p), p, lat) {
+                stats.terminated += 1;
+                return;
             }
         }
-        stats.samples += 1;
-        if !acc.add(lat.sample(p), p, lat) {
-            stats.terminated += 1;
-            return;
+        return;
+    }
+    // Macro cells in ray order (a 3-D DDA from the entry point): each cell is
+    // decided once, and a skipped cell costs a few additions, not a sample; a
+    // skippable super cell is left in one jump (the walk restarts after it).
+    let per_step = 1.0 / step;
+    let mut base = 0;
+    let mut cells = lat.walk(ray.at(0, step), ray.d);
+    let mut k = 0;
+    while k < ray.count {
+        let s = cells.super_index();
+        let (smin, smax) = lat.super_range(s);
+        if acc.skips(smin, smax, supers.get(s).copied().unwrap_or(false)) {
+            let next = (base + ceil_index(cells.super_exit() * per_step)).clamp(k + 1, ray.count);
+            stats.skipped += (next - k) as u64;
+            k = next;
+            if k < ray.count {
+                base = k;
+                cells = lat.walk(ray.at(k, step), ray.d);
+            }
+            continue;
         }
-        k += 1;
+        let (c, exit) = cells.current();
+        // The first sample at or past the exit belongs to the next cell.
+        let end = if exit.is_finite() {
+            (base + ceil_index(exit * per_step)).clamp(k, ray.count)
+        } else {
+            ray.count
+        };
+        let (mn, mx) = lat.cell_range(c);
+        if acc.skips(mn, mx, transparent.get(c).copied().unwrap_or(false)) {
+            stats.skipped += (end - k) as u64;
+            k = end;
+        } else {
+            // Inside one cell: local coordinates in its brick, clamped to it
+            // (a boundary sample reads the same voxels from either side).
+            let (brick, origin, lim) = lat.brick(c);
+            while k < end {
+                let p = ray.at(k, step);
+                let l = [
+                    ((p[0] - origin[0]) as f32).clamp(0.0, lim[0]),
+                    ((p[1] - origin[1]) as f32).clamp(0.0, lim[1]),
+                    ((p[2] - origin[2]) as f32).clamp(0.0, lim[2]),
+                ];
+                stats.samples += 1;
+                if !acc.add(trilinear(brick, l), p, lat) {
+                    stats.terminated += 1;
+                    return;
+                }
+                k += 1;
+            }
+        }
+        cells.advance();
+    }
+}
+
+/// `ceil(q)` for `q >= 0` as an index (without libm's `ceil` call).
+#[inline]
+fn ceil_index(q: f64) -> usize {
+    let i = q.max(0.0) as usize;
+    if (i as f64) < q {
+        i + 1
+    } else {
+        i
     }
 }
 

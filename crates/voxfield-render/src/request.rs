@@ -5,7 +5,9 @@
 use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result};
 
-use crate::{CameraSpec, Colormap, Frame, Mode, Opacity, Scene, Transfer, MAX_PIXELS};
+use crate::{
+    AxisView, CameraSpec, Colormap, Frame, Mode, Opacity, Projection, Scene, Transfer, MAX_PIXELS,
+};
 
 /// Frames a turntable may have.
 pub const MAX_FRAMES: usize = 3600;
@@ -75,11 +77,32 @@ impl Request {
         Ok(())
     }
 
+    /// The axis view this request is, when it is the exact voxel grid (no
+    /// size, angles or zoom, orthographic, step 1, one frame, a scalar mode):
+    /// then it is a plain reduction of the voxels along that axis.
+    pub fn exact_axis(&self) -> Option<AxisView> {
+        let c = &self.camera;
+        let exact = self.mode.is_scalar()
+            && self.frames == 1
+            && self.step == 1.0
+            && c.size.is_none()
+            && c.is_axis_aligned()
+            && c.zoom == 1.0
+            && c.projection == Projection::Ortho;
+        exact.then_some(c.view)
+    }
+
     /// The transfer function over `scene` (its value range as the default window).
     pub fn transfer(&self, scene: &Scene) -> Result<Transfer> {
+        self.transfer_for(scene.value_range())
+    }
+
+    /// The transfer function for a field whose values span `range` (the
+    /// default window).
+    pub fn transfer_for(&self, range: Option<[f64; 2]>) -> Result<Transfer> {
         let window = match self.window {
             Some(w) => w,
-            None => match scene.value_range() {
+            None => match range {
                 Some([lo, hi]) if lo < hi => [lo, hi],
                 // A constant field: a window of width 1 around its value.
                 Some([v, _]) => [v - 0.5, v + 0.5],

@@ -255,12 +255,23 @@ impl<'a> Scene<'a> {
                 .collect(),
             _ => Vec::new(),
         };
+        let supers: Vec<bool> = match (&self.sampler, mode) {
+            (Sampler::Lattice(l), Mode::Dvr) => (0..l.super_count())
+                .into_par_iter()
+                .map(|s| {
+                    let (mn, mx) = l.super_range(s);
+                    tf.transparent(mn, mx)
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let view_light = scale(self.map_dir(cam.dir).0, -1.0);
         let ctx = Ctx {
             scene: self,
             cam,
             tf,
             transparent: &transparent,
+            supers: &supers,
             skip: mode != Mode::Mean,
         };
         let stats = match mode {
@@ -312,6 +323,7 @@ struct Ctx<'s, 'a> {
     cam: &'s Camera,
     tf: &'s Transfer,
     transparent: &'s [bool],
+    supers: &'s [bool],
     skip: bool,
 }
 
@@ -360,7 +372,16 @@ impl Ctx<'_, '_> {
         stats.rays_hit += 1;
         match &self.scene.sampler {
             Sampler::Lattice(l) => {
-                march_lattice(l, &ray, step, self.transparent, self.skip, acc, stats);
+                march_lattice(
+                    l,
+                    &ray,
+                    step,
+                    self.transparent,
+                    self.supers,
+                    self.skip,
+                    acc,
+                    stats,
+                );
                 Ok(())
             }
             Sampler::Direct(f) => march_direct(f, &ray, step, acc, stats),

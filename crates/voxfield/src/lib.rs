@@ -19,6 +19,7 @@ mod source;
 pub use compare::{compare, Comparison};
 pub use source::{field_of_source, is_neural_model, is_rbf_model, FieldOptions, Source};
 
+pub use voxfield_core::rng::Rng;
 pub use voxfield_core::work::Watch;
 pub use voxfield_core::{
     lift_points, Affine, ArrayEntry as Entry, Axes, Axis, AxisKind, ChunkCache, DType, Endian,

@@ -126,6 +126,60 @@ pub fn volume_scene<'a>(
     })
 }
 
+/// Renders `req` of a volume (or a neural model) whose camera space maps to
+/// its index space by `to_index`: an exact axis projection is a reduction of
+/// the voxels where they lie when they are in memory (no lattice); anything
+/// else goes through [`volume_scene`]. Returns the frames and what was read.
+pub fn render_volume(
+    src: &dyn VolumeSource,
+    to_index: Option<Affine>,
+    opts: &SceneOptions,
+    req: &Request,
+    watch: &Watch,
+) -> Result<(Rendered, String)> {
+    req.check()?;
+    let three_d = src.info().axes.spatial_dims() == 3;
+    if let (None, false, true, Some(view)) = (to_index, opts.direct, three_d, req.exact_axis()) {
+        if let Some((frame, range)) = voxfield_render::project_axis(src, view, req.mode, watch)? {
+            let transfer = req.transfer_for(range)?;
+            let how = format!("voxels reduced where they lie along {view}, no lattice");
+            return Ok((
+                Rendered {
+                    transfer,
+                    frames: vec![frame],
+                },
+                how,
+            ));
+        }
+    }
+    let p = volume_scene(src, to_index, opts, watch)?;
+    Ok((req.render(&p.scene, watch)?, p.how))
+}
+
+/// Renders `req` of any source the facade opens (see [`render_volume`]).
+pub fn render(
+    source: &Source,
+    opts: &SceneOptions,
+    req: &Request,
+    watch: &Watch,
+) -> Result<(Rendered, String)> {
+    match source {
+        Source::Volume(src) => {
+            let to_index = if opts.world {
+                Some(world_to_index(src.as_ref())?)
+            } else {
+                None
+            };
+            render_volume(src.as_ref(), to_index, opts, req, watch)
+        }
+        Source::Rbf { model, path } => {
+            req.check()?;
+            let p = model_scene(model, path, opts, watch)?;
+            Ok((req.render(&p.scene, watch)?, p.how))
+        }
+    }
+}
+
 /// An RBF model over its samples' bounding box: camera space is the model's
 /// coordinates; the grid has `rbf_grid` points along the box's longest side.
 pub fn model_scene<'a>(

@@ -92,6 +92,22 @@ pub enum Order {
 }
 
 impl RawArgs {
+    /// A path opened as it is: no raw layout, level, index or endpoint.
+    pub fn plain() -> Self {
+        RawArgs {
+            shape: None,
+            raw_dtype: None,
+            offset: 0,
+            order: Order::C,
+            endian: Endian::Little,
+            values: None,
+            scale_level: None,
+            spacing: None,
+            index: None,
+            s3_endpoint: None,
+        }
+    }
+
     /// `info` and `demo` have no output type, so there `--dtype` names the raw type.
     pub fn with_dtype_alias(mut self, dtype: Option<DType>) -> Self {
         self.raw_dtype = self.raw_dtype.or(dtype);

@@ -160,8 +160,10 @@ pub enum Command {
         #[command(subcommand)]
         cmd: RbfCommand,
     },
-    /// The main job on a built-in 3-D Shepp–Logan phantom (or on PATH): an oblique
-    /// slice written as a PNG, with what was done and how long it took.
+    /// The main job: every engine on built-in synthetic data, as one gallery PNG of
+    /// titled, timed panels: an oblique slice and a DVR of a 3-D Shepp–Logan phantom
+    /// (or of PATH), a neural model of it rendered directly, an RBF terrain, a place
+    /// cell's rate map, a vector pyramid's levels.
     Demo {
         #[command(flatten)]
         source: OptionalSourceArgs,
@@ -171,9 +173,12 @@ pub enum Command {
         /// Edge length of the generated phantom volume.
         #[arg(long, default_value_t = 256)]
         phantom_size: usize,
-        /// Pixels per side of the slice.
-        #[arg(long, default_value_t = 512)]
+        /// Pixels per side of each panel.
+        #[arg(long, default_value_t = 300)]
         pixels: usize,
+        /// Seconds the neural model trains.
+        #[arg(long, default_value_t = 4.0)]
+        train_seconds: f64,
         #[arg(long)]
         threads: Option<usize>,
         /// Raw element type (same as --raw-dtype).
