@@ -16,6 +16,7 @@ use crate::work::{catch_interrupts, exit_if_interrupted, progress, reporter, set
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Output {
     Png,
+    Gif,
     Npy,
 }
 
@@ -26,12 +27,9 @@ fn output_kind(out: &Path) -> Result<Output> {
     match ext.as_deref() {
         Some("png" | "apng") => Ok(Output::Png),
         Some("npy") => Ok(Output::Npy),
-        Some("gif") => bail!(
-            "--out {}: GIF is not written (yet); write an animated PNG (.apng or .png)",
-            out.display()
-        ),
+        Some("gif") => Ok(Output::Gif),
         _ => bail!(
-            "--out {}: expected a .png, .apng or .npy file name",
+            "--out {}: expected a .png, .apng, .gif or .npy file name",
             out.display()
         ),
     }
@@ -91,6 +89,11 @@ pub(crate) fn render(a: &RenderArgs) -> Result<()> {
         Output::Png => voxfield_io::npy::write_atomic(&a.out, |f| {
             picture
                 .write_png(f, &frames, 1000 / 25)
+                .map_err(std::io::Error::other)
+        })?,
+        Output::Gif => voxfield_io::npy::write_atomic(&a.out, |f| {
+            picture
+                .write_gif(f, &frames, 1000 / 25)
                 .map_err(std::io::Error::other)
         })?,
         Output::Npy => write_npy(&a.out, &frames)?,

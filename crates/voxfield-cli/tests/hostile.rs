@@ -398,3 +398,24 @@ fn sizes_from_untrusted_metadata_are_checked_before_allocating() {
     fails(&["convert", s(&store), s(&c.p("copy.zarr"))], "MiB");
     let _ = fx("golden");
 }
+
+/// Issue 22: a FIFO or a device named like an HDF5 file (or a Zarr store's
+/// chunk) is refused at once by every verb that reads it, never read or waited on.
+#[test]
+fn fifos_and_devices_named_as_hdf5_are_refused_without_blocking() {
+    let c = Case::new();
+    let fifo = c.p("f.h5");
+    mkfifo(&fifo);
+    let zero = c.p("z.h5");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    for p in [&fifo, &zero] {
+        let src = format!("{}:/v", s(p));
+        fails(&["info", &src], "not a regular file");
+        fails(
+            &["render", &src, "-o", s(&c.p("r.png"))],
+            "not a regular file",
+        );
+        fails(&["convert", &src, s(&c.p("o.zarr"))], "not a regular file");
+    }
+    assert!(!c.p("r.png").exists() && !c.p("o.zarr").exists());
+}

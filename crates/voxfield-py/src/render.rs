@@ -77,7 +77,7 @@ pub fn render_field<'py>(
         let v: &Volume = &v;
         crate::work::interruptible(py, |w| {
             let to = if world {
-                Some(world_to_index(v)?)
+                Some(render::world_to_index(v.src.as_ref())?)
             } else {
                 None
             };
@@ -100,17 +100,6 @@ pub fn render_field<'py>(
         ));
     };
     Ok(pixels(py, &rendered, background, as_float))
-}
-
-fn world_to_index(v: &Volume) -> voxfield::Result<voxfield::Affine> {
-    let info = v.src.info();
-    match info.affine {
-        Some(a) => a.inverse(),
-        None => Err(voxfield::Error::format(
-            &info.path,
-            "world coordinates were asked for, but it has no affine (its positions are voxel indices)",
-        )),
-    }
 }
 
 /// The frames as float32 (what `.npy` holds) or 8-bit pixels (what `.png` holds).

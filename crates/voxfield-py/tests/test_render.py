@@ -245,6 +245,10 @@ def test_shaded_dvr_and_turntable_apng(tmp_path):
     i = data.index(b"acTL")
     assert struct.unpack(">II", data[i + 4:i + 12]) == (4, 0)
     assert data.count(b"fcTL") == 4
+    cli("render", tmp_path / "s.npy", "--mode", "mip", "--frames", "5", "--size", "32,24", "-o", tmp_path / "t.gif")
+    Image = pytest.importorskip("PIL.Image")
+    with Image.open(tmp_path / "t.gif") as gif:
+        assert (gif.format, gif.size, gif.n_frames, gif.info.get("loop")) == ("GIF", (32, 24), 5, 0)
     frames = vf.render(str(tmp_path / "s.npy"), shading=True, frames=4, size=(48, 40), dtype=np.float32)
     assert frames.shape == (4, 40, 48, 4)
     assert (frames[..., 3] > 0).any()
@@ -331,5 +335,5 @@ def test_bad_requests_are_refused_before_work(tmp_path):
     assert r.returncode == 1 and "3 spatial axes" in r.stderr
     r = cli("render", p, "-o", p, ok=False)
     assert r.returncode == 1 and np.array_equal(np.load(p), a)
-    r = cli("render", p, "-o", tmp_path / "x.gif", ok=False)
-    assert r.returncode == 1 and "apng" in r.stderr
+    r = cli("render", p, "-o", tmp_path / "x.tiff", ok=False)
+    assert r.returncode == 1 and ".gif" in r.stderr and not (tmp_path / "x.tiff").exists()

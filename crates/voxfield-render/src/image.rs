@@ -1,4 +1,4 @@
-//! Frames as 8-bit pictures: PNG, and animated PNG for turntables.
+//! Frames as 8-bit pictures: PNG, and animated PNG or GIF for turntables.
 //!
 //! Scalar frames (mip, minip, mean) go through the window and colormap (grey
 //! PNG for `gray`, RGB otherwise); pixels no ray reached take the background.
@@ -99,6 +99,43 @@ impl Picture<'_> {
             writer.write_image_data(&self.pixels(f).1).map_err(io)?;
         }
         writer.finish().map_err(io)
+    }
+}
+
+impl Picture<'_> {
+    /// Writes `frames` as a looping GIF (`delay_ms` per frame, in GIF's
+    /// 10 ms units): each frame's colours quantised to 256 by NeuQuant.
+    pub fn write_gif<W: Write>(&self, w: W, frames: &[Frame], delay_ms: u16) -> Result<()> {
+        let first = frames
+            .first()
+            .ok_or_else(|| Error::invalid("no frame to write"))?;
+        let side = |n: usize| {
+            u16::try_from(n).map_err(|_| {
+                Error::invalid(format!("{n} pixels is too wide for GIF (at most 65535)"))
+            })
+        };
+        let (wd, ht) = (side(first.width)?, side(first.height)?);
+        let io = |e: gif::EncodingError| Error::invalid(format!("GIF encoding: {e}"));
+        let mut enc = gif::Encoder::new(w, wd, ht, &[]).map_err(io)?;
+        enc.set_repeat(gif::Repeat::Infinite).map_err(io)?;
+        for f in frames {
+            if (f.width, f.height) != (first.width, first.height) {
+                return Err(Error::invalid("GIF frames must share one size"));
+            }
+            let (ct, px) = self.pixels(f);
+            let mut rgba: Vec<u8> = match ct {
+                png::ColorType::Grayscale => px.iter().flat_map(|&g| [g, g, g, 255]).collect(),
+                png::ColorType::Rgb => px
+                    .chunks_exact(3)
+                    .flat_map(|c| [c[0], c[1], c[2], 255])
+                    .collect(),
+                _ => px,
+            };
+            let mut frame = gif::Frame::from_rgba_speed(wd, ht, &mut rgba, 10);
+            frame.delay = delay_ms / 10;
+            enc.write_frame(&frame).map_err(io)?;
+        }
+        Ok(())
     }
 }
 

@@ -63,7 +63,9 @@ pub fn scene<'a>(source: &'a Source, opts: &SceneOptions, watch: &Watch) -> Resu
     }
 }
 
-fn world_to_index(src: &dyn VolumeSource) -> Result<Affine> {
+/// The map from a source's world coordinates to its indices (its affine's
+/// inverse); an error naming the source when it has no affine.
+pub fn world_to_index(src: &dyn VolumeSource) -> Result<Affine> {
     let info = src.info();
     match info.affine {
         Some(a) => a.inverse(),

@@ -256,12 +256,13 @@ pub struct PictureArgs {
     /// Display window LO,HI for PNG output (default: the slice's finite min,max).
     #[arg(long, allow_hyphen_values = true, value_parser = parse_window)]
     pub window: Option<[f64; 2]>,
-    #[arg(long, value_enum, default_value_t = Colormap::Gray)]
+    /// gray, viridis, magma, inferno, plasma or cividis (matplotlib's tables).
+    #[arg(long, default_value = "gray", value_parser = parse_colormap)]
     pub colormap: Colormap,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Colormap {
-    Gray,
-    Viridis,
+pub use voxfield::render::Colormap;
+
+fn parse_colormap(s: &str) -> Result<Colormap, String> {
+    s.parse()
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 const TITLE: usize = 22;
 const GAP: usize = 6;
@@ -67,15 +67,5 @@ pub(crate) fn compose(panels: &[Panel], cols: usize) -> (Vec<[u8; 3]>, usize, us
 /// An RGB PNG, atomically.
 pub(crate) fn write_rgb(path: &Path, rgb: &[[u8; 3]], w: usize, h: usize) -> Result<()> {
     let bytes: Vec<u8> = rgb.iter().flatten().copied().collect();
-    voxfield_io::npy::write_atomic(path, |out| {
-        let mut enc = png::Encoder::new(out, w as u32, h as u32);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header().map_err(std::io::Error::other)?;
-        writer
-            .write_image_data(&bytes)
-            .map_err(std::io::Error::other)?;
-        writer.finish().map_err(std::io::Error::other)
-    })
-    .with_context(|| format!("writing {}", path.display()))
+    crate::picture::write_pixels(path, &bytes, w, h, png::ColorType::Rgb)
 }
