@@ -139,15 +139,7 @@ fn pick_level(source: Source, a: &RenderArgs, spec: &CameraSpec) -> Result<Sourc
     let Source::Opened(voxfield::Source::Volume(src)) = &source else {
         unreachable!()
     };
-    let info = src.info();
-    let corners = voxfield::render::Bounds { shape: info.shape }.corners();
-    let corners = match (a.world, info.affine) {
-        (true, Some(m)) => corners.map(|p| m.apply(p)),
-        _ => corners,
-    };
-    let exact_shape = (!a.world).then_some(info.shape);
-    let cam = voxfield::render::Camera::frame(spec, &corners, exact_shape)?;
-    let s = cam.pixel_spacing(&corners);
+    let s = render::pixel_spacing(src.info(), spec, a.world)?;
     auto_level_for(
         source,
         &a.source.path,

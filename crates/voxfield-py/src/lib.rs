@@ -674,6 +674,7 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(meta_train, m)?)?;
     m.add_class::<rbf::Model>()?;
     m.add_function(wrap_pyfunction!(render::render_field, m)?)?;
+    m.add_function(wrap_pyfunction!(render::render_pixel_spacing, m)?)?;
     m.add_class::<env::Env>()?;
     m.add_function(wrap_pyfunction!(env::rate_scores, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_levels, m)?)?;

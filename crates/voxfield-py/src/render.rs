@@ -17,7 +17,7 @@ type Pixels<'py> = (Bound<'py, PyBytes>, Vec<usize>, &'static str);
 #[pyo3(signature = (target, mode="dvr", iso=None, view="axis0", azimuth=0.0, elevation=0.0, roll=0.0,
     projection="ortho", fov=30.0, zoom=1.0, size=None, world=false, window=None, colormap="gray",
     opacity=None, step=1.0, shading=false, background=None, frames=1, direct=false, memory_mb=4096,
-    rbf_grid=128, as_float=false))]
+    rbf_grid=128, as_float=false, to_index=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn render_field<'py>(
     py: Python<'py>,
@@ -44,6 +44,7 @@ pub fn render_field<'py>(
     memory_mb: usize,
     rbf_grid: usize,
     as_float: bool,
+    to_index: Option<Vec<f64>>,
 ) -> PyResult<Pixels<'py>> {
     let req = Request {
         mode: Mode::parse(mode, iso).map_err(py_err)?,
@@ -76,10 +77,10 @@ pub fn render_field<'py>(
     let rendered = if let Ok(v) = target.extract::<PyRef<'_, Volume>>() {
         let v: &Volume = &v;
         crate::work::interruptible(py, |w| {
-            let to = if world {
-                Some(render::world_to_index(v.src.as_ref())?)
-            } else {
-                None
+            let to = match &to_index {
+                Some(m) => Some(affine(m)?),
+                None if world => Some(render::world_to_index(v.src.as_ref())?),
+                None => None,
             };
             Ok(render::render_volume(v.src.as_ref(), to, &opts, &req, w)?.0)
         })?
@@ -100,6 +101,43 @@ pub fn render_field<'py>(
         ));
     };
     Ok(pixels(py, &rendered, background, as_float))
+}
+
+/// A 4×4 row-major matrix given as 16 numbers.
+fn affine(m: &[f64]) -> voxfield::Result<voxfield::Affine> {
+    let s: Vec<String> = m.iter().map(|x| x.to_string()).collect();
+    voxfield::Affine::parse(&s.join(","))
+}
+
+/// The pixel spacing a render request makes of `vol` (level-0 index units,
+/// or world units with `world`): the Python layer picks a multiscale level by it.
+#[pyfunction]
+#[pyo3(signature = (vol, view="axis0", azimuth=0.0, elevation=0.0, roll=0.0, projection="ortho", fov=30.0,
+    zoom=1.0, size=None, world=false))]
+#[allow(clippy::too_many_arguments)]
+pub fn render_pixel_spacing(
+    vol: PyRef<'_, Volume>,
+    view: &str,
+    azimuth: f64,
+    elevation: f64,
+    roll: f64,
+    projection: &str,
+    fov: f64,
+    zoom: f64,
+    size: Option<[usize; 2]>,
+    world: bool,
+) -> PyResult<f64> {
+    let spec = CameraSpec {
+        view: parse(view)?,
+        azimuth,
+        elevation,
+        roll,
+        projection: parse(projection)?,
+        fov,
+        zoom,
+        size,
+    };
+    render::pixel_spacing(vol.src.info(), &spec, world).map_err(py_err)
 }
 
 /// The frames as float32 (what `.npy` holds) or 8-bit pixels (what `.png` holds).

@@ -394,3 +394,9 @@ def test_render_reads_only_the_level_it_needs(stores, tmp_path):
     r = subprocess.run([cli, "render", pyr, *args, "-o", tmp_path / "local.npy"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "remote.npy"), np.load(tmp_path / "local.npy"))
+    # Python picks the same level through the same door.
+    server.log.clear()
+    got = vf.render(vf.open(f"{server.url}/pyramid.ome.zarr"), mode="mip", size=(12, 12), azimuth=20, elevation=10,
+                    dtype=np.float32)
+    assert {p.split("/pyramid.ome.zarr/")[1].split("/")[0] for p in server.paths() if "/c/" in p} == {"3"}
+    np.testing.assert_array_equal(got, np.load(tmp_path / "local.npy"))

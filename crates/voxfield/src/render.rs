@@ -42,6 +42,23 @@ impl Default for SceneOptions {
     }
 }
 
+/// The spacing of the pixels `spec` makes of a volume described by `info`
+/// (at its centre, in index units, or world units with `world`): what a
+/// multiscale image's level is chosen by.
+pub fn pixel_spacing(
+    info: &voxfield_core::VolumeInfo,
+    spec: &CameraSpec,
+    world: bool,
+) -> Result<f64> {
+    let corners = voxfield_render::Bounds { shape: info.shape }.corners();
+    let corners = match (world, info.affine) {
+        (true, Some(m)) => corners.map(|p| m.apply(p)),
+        _ => corners,
+    };
+    let exact_shape = (!world).then_some(info.shape);
+    Ok(Camera::frame(spec, &corners, exact_shape)?.pixel_spacing(&corners))
+}
+
 /// A scene and a sentence saying what it samples (for run summaries).
 pub struct Prepared<'a> {
     pub scene: Scene<'a>,

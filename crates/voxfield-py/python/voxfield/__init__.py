@@ -627,6 +627,18 @@ def render(obj: Any, *, mode: str = "dvr", iso: float | None = None, view: str =
     if isinstance(obj, np.ndarray):
         obj = open(obj)
     target = obj._v if isinstance(obj, Volume) else obj._m if isinstance(obj, RBFInterpolator) else obj
+    to_index = None
+    if isinstance(obj, Volume) and not direct and obj._at_spacing is not None and obj.ndim == 3:
+        # A multiscale image opened without a level: read the level whose voxels match the pixels
+        # (as the CLI does); the camera stays in level-0 indices (or world units).
+        s = _voxfield.render_pixel_spacing(obj._v, view, float(azimuth), float(elevation), float(roll), projection,
+                                           float(fov), float(zoom), None if size is None else [int(x) for x in size],
+                                           bool(world))
+        level = obj._level_for([s, 0.0, 0.0], [0.0, s, 0.0], bool(world))
+        if level is not None:
+            vk, m = level
+            target = vk._v
+            to_index = None if m is None else [float(x) for x in np.asarray(m, float).ravel()]
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
     if opacity is not None and not isinstance(opacity, str):
@@ -644,7 +656,7 @@ def render(obj: Any, *, mode: str = "dvr", iso: float | None = None, view: str =
         projection, float(fov), float(zoom), None if size is None else [int(x) for x in size], bool(world),
         None if window is None else [float(x) for x in window], colormap, opacity, float(step), bool(shading),
         background, 1 if frames is None else int(frames), bool(direct), int(memory_mb), int(rbf_grid),
-        dt == np.float32)
+        dt == np.float32, to_index)
     if isinstance(obj, Volume):
         obj._warn_after_reading()
     return np.frombuffer(data, dtype=name).reshape(shape).copy()
