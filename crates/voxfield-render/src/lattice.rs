@@ -310,6 +310,27 @@ impl Lattice {
         }
     }
 
+    /// The lattice box covering the cells `keep` selects (lo and hi corners,
+    /// index space), or None when it selects none.
+    pub(crate) fn cell_box(&self, keep: impl Fn(usize) -> bool) -> Option<(V3, V3)> {
+        let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+        for c in (0..self.cell_count()).filter(|&c| keep(c)) {
+            let idx = [
+                c / (self.cells[1] * self.cells[2]),
+                c / self.cells[2] % self.cells[1],
+                c % self.cells[2],
+            ];
+            for a in 0..3 {
+                lo[a] = lo[a].min(idx[a]);
+                hi[a] = hi[a].max(idx[a]);
+            }
+        }
+        (lo[0] != usize::MAX).then(|| {
+            let top = [0, 1, 2].map(|a| (((hi[a] + 1) * CELL).min(self.shape[a] - 1)) as f64);
+            (lo.map(|c| (c * CELL) as f64), top)
+        })
+    }
+
     pub(crate) fn super_count(&self) -> usize {
         self.super_min.len()
     }

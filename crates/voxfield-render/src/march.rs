@@ -75,6 +75,31 @@ impl Ray {
         })
     }
 
+    /// The sample indices whose positions lie in the box `[lo, hi]` (empty
+    /// when the ray misses it).
+    pub(crate) fn samples_within(&self, lo: V3, hi: V3, step: f64) -> std::ops::Range<usize> {
+        let (mut a, mut b) = (0.0f64, (self.count - 1) as f64 * step);
+        for i in 0..3 {
+            let o = self.o[i] + self.t0 * self.d[i];
+            if self.d[i].abs() < 1e-12 {
+                if o < lo[i] || o > hi[i] {
+                    return 0..0;
+                }
+                continue;
+            }
+            let (t1, t2) = ((lo[i] - o) / self.d[i], (hi[i] - o) / self.d[i]);
+            a = a.max(t1.min(t2));
+            b = b.min(t1.max(t2));
+        }
+        if a > b {
+            return 0..0;
+        }
+        // Whole samples inside, widened by one on each side against rounding.
+        let first = ((a / step).floor() as usize).saturating_sub(1);
+        let last = ((b / step).ceil() as usize + 1).min(self.count - 1);
+        first..last + 1
+    }
+
     #[inline]
     pub(crate) fn at(&self, k: usize, step: f64) -> V3 {
         let t = self.t0 + k as f64 * step;
@@ -91,6 +116,7 @@ impl Ray {
 pub(crate) fn march_lattice<C: Composite>(
     lat: &Lattice,
     ray: &Ray,
+    range: std::ops::Range<usize>,
     step: f64,
     transparent: &[bool],
     supers: &[bool],
@@ -98,8 +124,11 @@ pub(crate) fn march_lattice<C: Composite>(
     acc: &mut C,
     stats: &mut Stats,
 ) {
+    if range.is_empty() {
+        return;
+    }
     if !skip {
-        for k in 0..ray.count {
+        for k in range {
             let p = ray.at(k, step);
             stats.samples += 1;
             if !acc.add(lat.sample(p), p, lat) {
@@ -113,17 +142,17 @@ pub(crate) fn march_lattice<C: Composite>(
     // decided once, and a skipped cell costs a few additions, not a sample; a
     // skippable super cell is left in one jump (the walk restarts after it).
     let per_step = 1.0 / step;
-    let mut base = 0;
-    let mut cells = lat.walk(ray.at(0, step), ray.d);
-    let mut k = 0;
-    while k < ray.count {
+    let (mut k, count) = (range.start, range.end);
+    let mut base = k;
+    let mut cells = lat.walk(ray.at(k, step), ray.d);
+    while k < count {
         let s = cells.super_index();
         let (smin, smax) = lat.super_range(s);
         if acc.skips(smin, smax, supers.get(s).copied().unwrap_or(false)) {
-            let next = (base + ceil_index(cells.super_exit() * per_step)).clamp(k + 1, ray.count);
+            let next = (base + ceil_index(cells.super_exit() * per_step)).clamp(k + 1, count);
             stats.skipped += (next - k) as u64;
             k = next;
-            if k < ray.count {
+            if k < count {
                 base = k;
                 cells = lat.walk(ray.at(k, step), ray.d);
             }
@@ -132,9 +161,9 @@ pub(crate) fn march_lattice<C: Composite>(
         let (c, exit) = cells.current();
         // The first sample at or past the exit belongs to the next cell.
         let end = if exit.is_finite() {
-            (base + ceil_index(exit * per_step)).clamp(k, ray.count)
+            (base + ceil_index(exit * per_step)).clamp(k, count)
         } else {
-            ray.count
+            count
         };
         let (mn, mx) = lat.cell_range(c);
         if acc.skips(mn, mx, transparent.get(c).copied().unwrap_or(false)) {

@@ -266,6 +266,12 @@ impl<'a> Scene<'a> {
             _ => Vec::new(),
         };
         let view_light = scale(self.map_dir(cam.dir).0, -1.0);
+        // DVR: rays march only through the box of cells the transfer function
+        // does not make transparent (samples outside it add nothing).
+        let active = match &self.sampler {
+            Sampler::Lattice(l) if mode == Mode::Dvr => Some(l.cell_box(|c| !transparent[c])),
+            _ => None,
+        };
         let ctx = Ctx {
             scene: self,
             cam,
@@ -273,6 +279,7 @@ impl<'a> Scene<'a> {
             transparent: &transparent,
             supers: &supers,
             skip: mode != Mode::Mean,
+            active,
         };
         let stats = match mode {
             Mode::Mip => ctx.rows(&mut out, 1, watch, Extreme::<true>::new)?,
@@ -324,6 +331,9 @@ struct Ctx<'s, 'a> {
     tf: &'s Transfer,
     transparent: &'s [bool],
     supers: &'s [bool],
+    /// The lattice box (lo, hi corners) outside which no sample counts;
+    /// `Some(None)`: nothing counts anywhere.
+    active: Option<Option<(V3, V3)>>,
     skip: bool,
 }
 
@@ -370,11 +380,18 @@ impl Ctx<'_, '_> {
             return Ok(());
         };
         stats.rays_hit += 1;
+        let range = match self.active {
+            None => 0..ray.count,
+            Some(None) => 0..0,
+            Some(Some((lo, hi))) => ray.samples_within(lo, hi, step),
+        };
+        stats.skipped += (ray.count - range.len()) as u64;
         match &self.scene.sampler {
             Sampler::Lattice(l) => {
                 march_lattice(
                     l,
                     &ray,
+                    range,
                     step,
                     self.transparent,
                     self.supers,
