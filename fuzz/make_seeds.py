@@ -139,4 +139,13 @@ with tempfile.TemporaryDirectory() as t:
     cli("vectors", "read", t / "s.zarrvectors", "-o", t / "s.trx")
     seed("trx", "three", (t / "s.trx").read_bytes())
 
+    # A zarr-vectors store as the `vectors` harness builds it (40 points, 8 chunks); each seed is
+    # one of its files, led by the byte that names which (VECTORS_FILES in voxfield-fuzzing).
+    vpts = np.array([[(i * 7 % 10) + 0.5, (i * 3 % 10) + 0.5, (i * 5 % 10) + 0.5] for i in range(40)], np.float32)
+    np.save(t / "vp.npy", vpts)
+    cli("vectors", "write", t / "vp.npy", "-o", t / "v.zarr", "--chunk", "5,5,5")
+    for i, f in enumerate(["zarr.json", "0/zarr.json", "0/vertices/zarr.json", "0/vertices/c/0/0/0",
+                           "0/vertex_fragments/zarr.json", "0/vertex_fragments/c/0/0/0"]):
+        seed("vectors", f.replace("/", "-"), bytes([i]) + (t / "v.zarr" / f).read_bytes())
+
 print(f"seeds written under {ROOT}")

@@ -25,6 +25,7 @@ pub const TARGETS: &[&str] = &[
     "trk",
     "tck",
     "trx",
+    "vectors",
 ];
 
 /// Runs `data` through `target`'s parser (see [`TARGETS`]): the parser's
@@ -47,6 +48,7 @@ pub fn exercise(target: &str, data: &[u8]) -> voxfield::Result<()> {
         "trk" => voxfield::vectors::read_trk(&put(d, "f.trk", data)).map(drop),
         "tck" => voxfield::vectors::read_tck(&put(d, "f.tck", data)).map(drop),
         "trx" => voxfield::vectors::read_trx(&put(d, "f.trx", data)).map(drop),
+        "vectors" => vectors(d, data),
         t => panic!("unknown fuzz target {t:?}; targets: {TARGETS:?}"),
     }
 }
@@ -124,6 +126,54 @@ fn env(dir: &Path, data: &[u8]) -> voxfield::Result<()> {
     put(dir, "e.npz", npz);
     let e = voxfield::env::Environment::from_file(&dir.join("e"))?;
     let _ = e.bins_at(&vec![0.0; e.n_dims()]);
+    Ok(())
+}
+
+/// The files of a zarr-vectors store the `vectors` harness can replace: its
+/// first input byte picks one (modulo the count), the rest is its content.
+pub const VECTORS_FILES: [&str; 6] = [
+    "zarr.json",
+    "0/zarr.json",
+    "0/vertices/zarr.json",
+    "0/vertices/c/0/0/0",
+    "0/vertex_fragments/zarr.json",
+    "0/vertex_fragments/c/0/0/0",
+];
+
+/// A small valid zarr-vectors store (40 points, 8 chunks) written to `store`.
+pub fn vectors_template(store: &Path) -> voxfield::Result<()> {
+    let pts: Vec<f64> = (0..40)
+        .flat_map(|i| {
+            [
+                (i * 7 % 10) as f64 + 0.5,
+                (i * 3 % 10) as f64 + 0.5,
+                (i * 5 % 10) as f64 + 0.5,
+            ]
+        })
+        .collect();
+    let o = voxfield::vectors::PointsOptions {
+        chunk_shape: Some(vec![5.0; 3]),
+        bin_shape: None,
+        dtype: "float32".into(),
+        shard_shape: None,
+    };
+    voxfield::vectors::write_points(store, &pts, 3, &[], &o).map(drop)
+}
+
+/// A zarr-vectors store with one file replaced by the input, read level by
+/// level, whole and inside a box.
+fn vectors(dir: &Path, data: &[u8]) -> voxfield::Result<()> {
+    let store = dir.join("v.zarr");
+    vectors_template(&store)?;
+    let (pick, body) = data.split_first().unwrap_or((&0, &[]));
+    let file = store.join(VECTORS_FILES[*pick as usize % VECTORS_FILES.len()]);
+    std::fs::write(&file, body).map_err(|e| voxfield::Error::io(&file, e))?;
+    let s = voxfield::vectors::Store::open(&store)?;
+    for level in s.levels()? {
+        s.level(level)?;
+        s.read_points(level, None, None)?;
+        s.read_points(level, Some((&[1.0; 3], &[6.0; 3])), None)?;
+    }
     Ok(())
 }
 
