@@ -6,16 +6,10 @@ import pytest
 from scipy.ndimage import map_coordinates as scipy_mc
 
 import voxfield
+from _voxels import full
 
 h5py = pytest.importorskip("h5py")
 hdf5plugin = pytest.importorskip("hdf5plugin")
-
-
-def full(v):
-    """Every voxel of a voxfield volume, through nearest sampling at the grid nodes."""
-    grids = np.meshgrid(*[np.arange(n, dtype=float) for n in v.shape], indexing="ij")
-    pts = np.stack([g.ravel() for g in grids], axis=1)
-    return v.sample(pts, method="nearest", dtype=np.float64).reshape(v.shape)
 
 
 FILTERS = {

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import voxfield
+from _voxels import full
 
 DTYPES = ["i1", "u1", "i2", "u2", "i4", "u4", "i8", "u8", "f4", "f8"]
 FILTERS = [
@@ -29,12 +30,6 @@ FILTERS = [
     ("bitshuffle-lz4", lambda dt: dict(hdf5plugin.Bitshuffle(cname="lz4"))),
     ("bzip2", lambda dt: dict(hdf5plugin.BZip2())),
 ]
-
-
-def full(v, shape):
-    grids = np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij")
-    pts = np.stack(grids, -1).reshape(-1, len(shape))
-    return v.sample(pts, method="nearest", dtype=np.float64).reshape(shape)
 
 
 def random_file(path, rng):

@@ -15,12 +15,7 @@ import numpy as np
 import pytest
 
 import voxfield
-
-
-def full(v):
-    s = v.shape
-    return v.sample(np.stack(np.meshgrid(*[np.arange(n, dtype=np.float64) for n in s], indexing="ij"),
-                             -1).reshape(-1, 3), dtype=np.float64).reshape(s)
+from _voxels import full
 
 
 _WORKER = """
