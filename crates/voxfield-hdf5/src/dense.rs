@@ -80,8 +80,17 @@ impl Heap {
             } else {
                 0
             };
-        let head = f.read(addr, end as u64 + 4)?;
-        verify_metadata(&head, &format!("fractal heap header at {addr}"))?;
+        // The header and its checksum are usually inside the bytes read above.
+        let n = end + 4;
+        let again;
+        let head = match b.get(..n) {
+            Some(h) => h,
+            None => {
+                again = f.read(addr, n as u64)?;
+                &again[..]
+            }
+        };
+        verify_metadata(head, &format!("fractal heap header at {addr}"))?;
         let dir_off = log2(max_direct).div_ceil(8) as usize;
         let mut heap = Heap {
             id_len,
