@@ -255,6 +255,7 @@ impl H5File {
                 messages: c.p as u64,
                 len: size,
                 checked: Some("object header"),
+                signature: None, // OHDR, checked with the prefix above
             });
             self.walk(&mut blocks, &mut out, flags & 0x04 != 0)?;
         } else {
@@ -270,6 +271,7 @@ impl H5File {
                 messages: 0,
                 len: size,
                 checked: None,
+                signature: None,
             });
             self.walk(&mut blocks, &mut out, false)?;
         }
@@ -288,6 +290,15 @@ impl H5File {
                 block.at,
                 block.messages + block.len + if v2 { 4 } else { 0 },
             )?;
+            if let Some(sig) = block.signature {
+                if !whole.starts_with(sig) {
+                    return Err(format!(
+                        "object header continuation at {} has no {} signature (corrupt)",
+                        block.at,
+                        String::from_utf8_lossy(sig)
+                    ));
+                }
+            }
             if let Some(what) = block.checked {
                 verify_metadata(&whole, &format!("{what} at {}", block.at))?;
             }
@@ -316,13 +327,7 @@ impl H5File {
                     let mut m = Cur::new(&data, self);
                     let (a, n) = (m.addr()?, m.length()?);
                     blocks.push(if v2 {
-                        // "OCHK" signature first, checksum last.
-                        let sig = self.read_upto(a, 4)?;
-                        if sig != b"OCHK" {
-                            return Err(format!(
-                                "object header continuation at {a} has no OCHK signature (corrupt)"
-                            ));
-                        }
+                        // "OCHK" signature first (checked when the block is read), checksum last.
                         Block {
                             at: a,
                             messages: 4,
@@ -330,6 +335,7 @@ impl H5File {
                                 .checked_sub(8)
                                 .ok_or("object header continuation is too short")?,
                             checked: Some("object header continuation"),
+                            signature: Some(b"OCHK"),
                         }
                     } else {
                         Block {
@@ -337,6 +343,7 @@ impl H5File {
                             messages: 0,
                             len: n,
                             checked: None,
+                            signature: None,
                         }
                     });
                 } else if kind != 0 {
@@ -356,6 +363,8 @@ struct Block {
     messages: u64,
     len: u64,
     checked: Option<&'static str>,
+    /// The signature the block starts with, checked when it is read.
+    signature: Option<&'static [u8; 4]>,
 }
 
 fn check_sizes(o: usize, l: usize) -> Res<()> {
