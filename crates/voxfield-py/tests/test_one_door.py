@@ -178,3 +178,35 @@ def test_rbf_fit_refuses_the_same_bad_requests_with_the_same_words_as_the_cli(tm
                            capture_output=True, text=True)
         assert r.returncode != 0 and not out.exists(), (flags, r.stderr)
         assert str(e.value) in r.stderr, (flags, str(e.value), r.stderr)
+
+
+@pytest.mark.skipif(not os.environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_render_refuses_the_same_bad_requests_with_the_same_words_as_the_cli(fields, tmp_path):
+    """A render request (mode, camera, transfer function, frames) is one engine type checked once
+    (`voxfield::render::Request`): the same bad request gets the same refusal from both front ends."""
+    d = fields["dir"]
+    cases = [
+        ({"window": (3, 3)}, ["--window", "3,3"]),
+        ({"opacity": "0:0,0:1"}, ["--opacity", "0:0,0:1"]),
+        ({"mode": "mip", "shading": True}, ["--mode", "mip", "--shading"]),
+        ({"mode": "minip", "opacity": "0:0,1:1"}, ["--mode", "minip", "--opacity", "0:0,1:1"]),
+        ({"mode": "iso"}, ["--mode", "iso"]),
+        ({"mode": "mean", "iso": 2.0}, ["--mode", "mean", "--iso", "2"]),
+        ({"mode": "mpi"}, ["--mode", "mpi"]),
+        ({"view": "axis3"}, ["--view", "axis3"]),
+        ({"projection": "fisheye"}, ["--projection", "fisheye"]),
+        ({"step": 1e-3}, ["--step", "0.001"]),
+        ({"zoom": 0.0}, ["--zoom", "0"]),
+        ({"frames": 0}, ["--frames", "0"]),
+        ({"size": (0, 5)}, ["--size", "0,5"]),
+        ({"projection": "perspective", "fov": 180.0}, ["--projection", "perspective", "--fov", "180"]),
+    ]
+    for kwargs, flags in cases:
+        with pytest.raises(ValueError) as e:
+            voxfield.render(str(d / "v.npy"), **kwargs)
+        out = tmp_path / "x.png"
+        r = subprocess.run([os.environ["VOXFIELD_CLI"], "render", d / "v.npy", "-o", out, *flags],
+                           capture_output=True, text=True)
+        assert r.returncode != 0 and not out.exists(), (flags, r.stderr)
+        if flags[:2] != ["--size", "0,5"]:  # clap refuses a 0 count itself, before the engine
+            assert str(e.value) in r.stderr, (flags, str(e.value), r.stderr)

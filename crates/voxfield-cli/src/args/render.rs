@@ -2,7 +2,7 @@
 
 use clap::Args;
 
-use super::parse::{parse_f64, parse_size2, parse_window};
+use super::parse::{parse_f64, parse_size2};
 use super::SourceArgs;
 
 #[derive(Args, Debug, Clone)]
@@ -49,8 +49,9 @@ pub struct RenderArgs {
     /// The camera works in world coordinates (through the source's affine).
     #[arg(long)]
     pub world: bool,
-    /// Value window LO,HI (default: the field's value range).
-    #[arg(long, allow_hyphen_values = true, value_parser = parse_window)]
+    /// Value window LO,HI (default: the field's value range). Checked by the
+    /// engine, as Python's `window=` is.
+    #[arg(long, allow_hyphen_values = true, value_parser = super::parse::parse_list::<2>)]
     pub window: Option<[f64; 2]>,
     /// gray, viridis, magma, inferno, plasma, cividis (matplotlib's tables).
     #[arg(long, default_value = "gray")]
