@@ -27,6 +27,18 @@ pub fn step(idx: &mut [usize], shape: &[usize]) -> bool {
     false
 }
 
+/// Position `c` in a C-ordered 3-D grid of `dims`, as a linear index.
+#[inline]
+pub fn flat3(c: [usize; 3], dims: [usize; 3]) -> usize {
+    (c[0] * dims[1] + c[1]) * dims[2] + c[2]
+}
+
+/// Linear index `i` of a C-ordered 3-D grid of `dims`, as a position.
+#[inline]
+pub fn unflat3(i: usize, dims: [usize; 3]) -> [usize; 3] {
+    [i / (dims[1] * dims[2]), i / dims[2] % dims[1], i % dims[2]]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +61,10 @@ mod tests {
             n += 1;
         }
         assert_eq!((n, idx), (6, [0, 0]));
+        let dims = [3, 4, 5];
+        for i in 0..60 {
+            assert_eq!(flat3(unflat3(i, dims), dims), i);
+        }
+        assert_eq!(unflat3(23, dims), [1, 0, 3]);
     }
 }

@@ -120,6 +120,12 @@ struct Opts {
     field: voxfield::FieldOptions,
 }
 
+/// A 4×4 (or 3×4) row-major index→world matrix given as numbers.
+pub(crate) fn affine_of(v: &[f64]) -> voxfield::Result<Affine> {
+    let s: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+    Affine::parse(&s.join(","))
+}
+
 fn opts(
     method: Option<&str>,
     mode: Option<&str>,
@@ -127,13 +133,11 @@ fn opts(
     world: bool,
     affine: Option<Vec<f64>>,
 ) -> PyResult<Opts> {
-    let affine = match affine {
-        Some(v) => {
-            let s: Vec<String> = v.iter().map(|x| x.to_string()).collect();
-            Some(Affine::parse(&s.join(",")).map_err(py_err)?)
-        }
-        None => None,
-    };
+    let affine = affine
+        .as_deref()
+        .map(affine_of)
+        .transpose()
+        .map_err(py_err)?;
     // The Python layer asks for an unfiltered B-spline (scipy's prefilter=False)
     // as "splineN/raw".
     let method = match method.map(|m| (m, m.strip_suffix("/raw"))) {

@@ -48,16 +48,14 @@ pub fn render_field<'py>(
 ) -> PyResult<Pixels<'py>> {
     let req = Request {
         mode: Mode::parse(mode, iso).map_err(py_err)?,
-        camera: CameraSpec {
-            view: parse(view)?,
-            azimuth,
-            elevation,
-            roll,
-            projection: parse(projection)?,
+        camera: camera(
+            view,
+            [azimuth, elevation, roll],
+            projection,
             fov,
             zoom,
             size,
-        },
+        )?,
         window,
         colormap: colormap
             .parse()
@@ -78,7 +76,7 @@ pub fn render_field<'py>(
         let v: &Volume = &v;
         crate::work::interruptible(py, |w| {
             let to = match &to_index {
-                Some(m) => Some(affine(m)?),
+                Some(m) => Some(crate::affine_of(m)?),
                 None if world => Some(render::world_to_index(v.src.as_ref())?),
                 None => None,
             };
@@ -103,10 +101,25 @@ pub fn render_field<'py>(
     Ok(pixels(py, &rendered, background, as_float))
 }
 
-/// A 4×4 row-major matrix given as 16 numbers.
-fn affine(m: &[f64]) -> voxfield::Result<voxfield::Affine> {
-    let s: Vec<String> = m.iter().map(|x| x.to_string()).collect();
-    voxfield::Affine::parse(&s.join(","))
+/// The camera the keywords describe (angles: azimuth, elevation, roll).
+fn camera(
+    view: &str,
+    [azimuth, elevation, roll]: [f64; 3],
+    projection: &str,
+    fov: f64,
+    zoom: f64,
+    size: Option<[usize; 2]>,
+) -> PyResult<CameraSpec> {
+    Ok(CameraSpec {
+        view: parse(view)?,
+        azimuth,
+        elevation,
+        roll,
+        projection: parse(projection)?,
+        fov,
+        zoom,
+        size,
+    })
 }
 
 /// The pixel spacing a render request makes of `vol` (level-0 index units,
@@ -127,16 +140,14 @@ pub fn render_pixel_spacing(
     size: Option<[usize; 2]>,
     world: bool,
 ) -> PyResult<f64> {
-    let spec = CameraSpec {
-        view: parse(view)?,
-        azimuth,
-        elevation,
-        roll,
-        projection: parse(projection)?,
+    let spec = camera(
+        view,
+        [azimuth, elevation, roll],
+        projection,
         fov,
         zoom,
         size,
-    };
+    )?;
     render::pixel_spacing(vol.src.info(), &spec, world).map_err(py_err)
 }
 

@@ -200,23 +200,17 @@ impl Camera {
             && spec.is_axis_aligned()
             && spec.zoom == 1.0
             && spec.projection == Projection::Ortho;
+        // The exact grid: one pixel per voxel of the two other axes.
         if let (true, Some(shape)) = (exact, shape) {
             let (a, b) = other_axes(spec.view.axis);
-            let (h, w) = (shape[a], shape[b]);
-            let origin = sub(
-                sub(centre, scale(right, (w as f64 - 1.0) / 2.0)),
-                scale(down, (h as f64 - 1.0) / 2.0),
-            );
-            return Ok(Camera {
-                width: w,
-                height: h,
-                origin,
+            return Ok(Camera::ortho(
+                centre,
+                d,
                 right,
                 down,
-                dir: d,
-                perspective: false,
-                exact_grid: true,
-            });
+                [shape[b], shape[a]],
+                true,
+            ));
         }
         rotate(&mut d, &mut right, &mut down, spec);
         let [w, h] = spec.size.unwrap_or([512, 512]);
@@ -227,21 +221,16 @@ impl Camera {
             .map(|c| norm(sub(*c, centre)))
             .fold(0.0, f64::max)
             .max(0.5);
-        let half = |n: usize| (n as f64 - 1.0) / 2.0;
         if spec.projection == Projection::Ortho {
             let s = 2.0 * radius / (w.min(h) as f64) / spec.zoom;
-            let (right, down) = (scale(right, s), scale(down, s));
-            let origin = sub(sub(centre, scale(right, half(w))), scale(down, half(h)));
-            return Ok(Camera {
-                width: w,
-                height: h,
-                origin,
-                right,
-                down,
-                dir: d,
-                perspective: false,
-                exact_grid: false,
-            });
+            return Ok(Camera::ortho(
+                centre,
+                d,
+                scale(right, s),
+                scale(down, s),
+                [w, h],
+                false,
+            ));
         }
         let half_angle = spec.fov.to_radians() / 2.0;
         let eye = sub(centre, scale(d, radius / half_angle.sin()));
@@ -256,6 +245,30 @@ impl Camera {
             perspective: true,
             exact_grid: false,
         })
+    }
+
+    /// An orthographic picture of `size` (width, height) centred on `centre`,
+    /// pixels `right` and `down` apart, looking along `dir`.
+    fn ortho(
+        centre: V3,
+        dir: V3,
+        right: V3,
+        down: V3,
+        [w, h]: [usize; 2],
+        exact_grid: bool,
+    ) -> Camera {
+        let half = |n: usize| (n as f64 - 1.0) / 2.0;
+        let origin = sub(sub(centre, scale(right, half(w))), scale(down, half(h)));
+        Camera {
+            width: w,
+            height: h,
+            origin,
+            right,
+            down,
+            dir,
+            perspective: false,
+            exact_grid,
+        }
     }
 
     /// Pixel spacing at the field's centre, in camera-space units.

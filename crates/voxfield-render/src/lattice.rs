@@ -9,6 +9,7 @@
 //! axis-aligned MIP equals `numpy.max` exactly.
 
 use rayon::prelude::*;
+use voxfield_core::odometer::{flat3, unflat3};
 use voxfield_core::work::Watch;
 use voxfield_core::{Affine, Error, Field, Result, VolumeSource};
 
@@ -107,7 +108,7 @@ impl CellWalk {
     #[inline]
     pub(crate) fn current(&self) -> (usize, f64) {
         let [i, j, k] = self.cell.map(|c| c as usize);
-        let c = (i * self.dims[1] + j) * self.dims[2] + k;
+        let c = flat3([i, j, k], self.dims);
         let a = self.axis();
         let n = self.cell[a] + self.step[a];
         let exit = if n < 0 || n >= self.dims[a] as isize {
@@ -121,8 +122,7 @@ impl CellWalk {
     /// The super cell holding the current cell.
     #[inline]
     pub(crate) fn super_index(&self) -> usize {
-        let [i, j, k] = self.cell.map(|c| c as usize / SUPER);
-        (i * self.supers[1] + j) * self.supers[2] + k
+        flat3(self.cell.map(|c| c as usize / SUPER), self.supers)
     }
 
     /// The distance from the walk's start at which the ray leaves the current
@@ -276,16 +276,12 @@ impl Lattice {
         let (super_min, super_max) = (0..supers.iter().product::<usize>())
             .into_par_iter()
             .map(|s| {
-                let idx = [
-                    s / (supers[1] * supers[2]),
-                    s / supers[2] % supers[1],
-                    s % supers[2],
-                ];
+                let idx = unflat3(s, supers);
                 let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
                 for i in idx[0] * SUPER..((idx[0] + 1) * SUPER).min(cells[0]) {
                     for j in idx[1] * SUPER..((idx[1] + 1) * SUPER).min(cells[1]) {
                         for k in idx[2] * SUPER..((idx[2] + 1) * SUPER).min(cells[2]) {
-                            let c = (i * cells[1] + j) * cells[2] + k;
+                            let c = flat3([i, j, k], cells);
                             mn = mn.min(cell_min[c]);
                             mx = mx.max(cell_max[c]);
                         }
@@ -315,11 +311,7 @@ impl Lattice {
     pub(crate) fn cell_box(&self, keep: impl Fn(usize) -> bool) -> Option<(V3, V3)> {
         let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
         for c in (0..self.cell_count()).filter(|&c| keep(c)) {
-            let idx = [
-                c / (self.cells[1] * self.cells[2]),
-                c / self.cells[2] % self.cells[1],
-                c % self.cells[2],
-            ];
+            let idx = unflat3(c, self.cells);
             for a in 0..3 {
                 lo[a] = lo[a].min(idx[a]);
                 hi[a] = hi[a].max(idx[a]);
@@ -331,8 +323,9 @@ impl Lattice {
         })
     }
 
-    pub(crate) fn super_count(&self) -> usize {
-        self.super_min.len()
+    /// Every super cell's min and max.
+    pub(crate) fn super_ranges(&self) -> (&[f32], &[f32]) {
+        (&self.super_min, &self.super_max)
     }
 
     /// Min and max of super cell `s` (NaN when all its voxels are NaN).
@@ -362,6 +355,11 @@ impl Lattice {
         (mn.is_finite() && mx.is_finite()).then_some([mn as f64, mx as f64])
     }
 
+    /// Every macro cell's min and max.
+    pub(crate) fn cell_ranges(&self) -> (&[f32], &[f32]) {
+        (&self.cell_min, &self.cell_max)
+    }
+
     pub(crate) fn cell_count(&self) -> usize {
         self.cell_min.len()
     }
@@ -376,7 +374,7 @@ impl Lattice {
     #[cfg(test)]
     pub(crate) fn cell_of(&self, p: V3) -> usize {
         let c = [0, 1, 2].map(|a| ((p[a].max(0.0) as usize) / CELL).min(self.cells[a] - 1));
-        (c[0] * self.cells[1] + c[1]) * self.cells[2] + c[2]
+        flat3(c, self.cells)
     }
 
     /// The macro cells a ray from `p` (inside) along unit `d` passes, in order.
@@ -411,11 +409,7 @@ impl Lattice {
     /// largest local coordinate inside the volume on each axis.
     #[inline]
     pub(crate) fn brick(&self, c: usize) -> (&[f32], V3, [f32; 3]) {
-        let idx = [
-            c / (self.cells[1] * self.cells[2]),
-            c / self.cells[2] % self.cells[1],
-            c % self.cells[2],
-        ];
+        let idx = unflat3(c, self.cells);
         let origin = idx.map(|i| (i * CELL) as f64);
         let lim = [0, 1, 2].map(|a| (self.shape[a] - 1 - idx[a] * CELL).min(CELL) as f32);
         (&self.bricks[c * BRICK..(c + 1) * BRICK], origin, lim)
@@ -424,44 +418,17 @@ impl Lattice {
     /// Trilinear value at `p` (clamped into the lattice); exactly the voxel at a centre.
     #[inline]
     pub fn sample(&self, p: V3) -> f32 {
-        const STRIDE: [usize; 3] = [EDGE * EDGE, EDGE, 1];
-        let mut brick = 0;
-        let mut base = 0;
-        let mut f = [0f32; 3];
+        let mut c = [0usize; 3];
+        let mut l = [0f32; 3];
         for a in 0..3 {
             // x >= 0 (NaN becomes 0): truncation is floor, without the libm
             // call `floor` is on targets without SSE4.1.
             let x = p[a].clamp(0.0, (self.shape[a] - 1) as f64);
-            let c = (x as usize / CELL).min(self.cells[a] - 1);
-            let local = x - (c * CELL) as f64;
-            let i = local as usize;
-            f[a] = (local - i as f64) as f32;
-            brick = brick * self.cells[a] + c;
-            base += i * STRIDE[a];
+            c[a] = (x as usize / CELL).min(self.cells[a] - 1);
+            l[a] = (x - (c[a] * CELL) as f64) as f32;
         }
-        let v = &self.bricks[brick * BRICK..(brick + 1) * BRICK];
-        // A neighbour is read only where its weight is not 0, so only for a
-        // local index below CELL: every offset stays inside the brick.
-        let lerp = |a: f32, b: f32, t: f32| a + t * (b - a);
-        let row = |o: usize| {
-            if f[2] == 0.0 {
-                v[o]
-            } else {
-                lerp(v[o], v[o + 1], f[2])
-            }
-        };
-        let plane = |o: usize| {
-            if f[1] == 0.0 {
-                row(o)
-            } else {
-                lerp(row(o), row(o + EDGE), f[1])
-            }
-        };
-        if f[0] == 0.0 {
-            plane(base)
-        } else {
-            lerp(plane(base), plane(base + EDGE * EDGE), f[0])
-        }
+        let brick = flat3(c, self.cells);
+        trilinear(&self.bricks[brick * BRICK..(brick + 1) * BRICK], l)
     }
 
     /// Central-difference gradient of the trilinear field at `p` (per voxel).
@@ -516,11 +483,7 @@ fn fill_brick(
     c: usize,
     brick: &mut [f32],
 ) -> (f32, f32) {
-    let idx = [
-        c / (cells[1] * cells[2]),
-        c / cells[2] % cells[1],
-        c % cells[2],
-    ];
+    let idx = unflat3(c, cells);
     let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
     let mut o = 0;
     for i in 0..EDGE {

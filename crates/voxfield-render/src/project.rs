@@ -248,33 +248,23 @@ fn extreme<T: Native, const MAX: bool>(
     };
     let better = |x: T, m: T| if MAX { x > m } else { x < m };
     let worse = |x: T, m: T| if MAX { x < m } else { x > m };
-    // One output row per task: (its pixels, its opposite extremes).
+    // Axes 0 and 1 fold whole rows of the array into the picture's row
+    // (selects, not branches: the loop compiles to vector max/min); axis 2
+    // folds each row into one pixel.
+    let fold_rows = |rows: &mut dyn Iterator<Item = &[T]>| {
+        let (mut acc, mut opp) = (vec![far; n2], vec![near; n2]);
+        for src in rows {
+            for ((m, o), &x) in acc.iter_mut().zip(opp.iter_mut()).zip(src) {
+                *m = if better(x, *m) { x } else { *m };
+                *o = if worse(x, *o) { x } else { *o };
+            }
+        }
+        (acc, opp)
+    };
     let row = |r: usize| -> (Vec<T>, Vec<T>) {
         match axis {
-            0 => {
-                let (mut acc, mut opp) = (vec![far; n2], vec![near; n2]);
-                for i in 0..n0 {
-                    let src = &a[(i * n1 + r) * n2..][..n2];
-                    // Selects, not branches: the loop then compiles to vector max/min.
-                    for ((m, o), &x) in acc.iter_mut().zip(opp.iter_mut()).zip(src) {
-                        *m = if better(x, *m) { x } else { *m };
-                        *o = if worse(x, *o) { x } else { *o };
-                    }
-                }
-                (acc, opp)
-            }
-            1 => {
-                let (mut acc, mut opp) = (vec![far; n2], vec![near; n2]);
-                for j in 0..n1 {
-                    let src = &a[(r * n1 + j) * n2..][..n2];
-                    // Selects, not branches: the loop then compiles to vector max/min.
-                    for ((m, o), &x) in acc.iter_mut().zip(opp.iter_mut()).zip(src) {
-                        *m = if better(x, *m) { x } else { *m };
-                        *o = if worse(x, *o) { x } else { *o };
-                    }
-                }
-                (acc, opp)
-            }
+            0 => fold_rows(&mut (0..n0).map(|i| &a[(i * n1 + r) * n2..][..n2])),
+            1 => fold_rows(&mut (0..n1).map(|j| &a[(r * n1 + j) * n2..][..n2])),
             _ => (0..n1)
                 .map(|j| {
                     let src = &a[(r * n1 + j) * n2..][..n2];
@@ -288,11 +278,7 @@ fn extreme<T: Native, const MAX: bool>(
                 .unzip(),
         }
     };
-    let (h, _w) = match axis {
-        0 => (n1, n2),
-        1 => (n0, n2),
-        _ => (n0, n1),
-    };
+    let h = if axis == 0 { n1 } else { n0 };
     let rows: Vec<(Vec<T>, Vec<T>)> = (0..h).into_par_iter().map(row).collect();
     let mut out = Vec::with_capacity(rows.iter().map(|r| r.0.len()).sum());
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);

@@ -245,25 +245,14 @@ impl<'a> Scene<'a> {
             ))
         })?;
         out.resize(n * channels, 0f32);
-        let transparent: Vec<bool> = match (&self.sampler, mode) {
-            (Sampler::Lattice(l), Mode::Dvr) => (0..l.cell_count())
-                .into_par_iter()
-                .map(|c| {
-                    let (mn, mx) = l.cell_range(c);
-                    tf.transparent(mn, mx)
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let supers: Vec<bool> = match (&self.sampler, mode) {
-            (Sampler::Lattice(l), Mode::Dvr) => (0..l.super_count())
-                .into_par_iter()
-                .map(|s| {
-                    let (mn, mx) = l.super_range(s);
-                    tf.transparent(mn, mx)
-                })
-                .collect(),
-            _ => Vec::new(),
+        // DVR: which macro cells and super cells this transfer function
+        // makes wholly transparent (one pass over their ranges per frame).
+        let (transparent, supers) = match (&self.sampler, mode) {
+            (Sampler::Lattice(l), Mode::Dvr) => (
+                transparent_flags(tf, l.cell_ranges()),
+                transparent_flags(tf, l.super_ranges()),
+            ),
+            _ => (Vec::new(), Vec::new()),
         };
         let view_light = scale(self.map_dir(cam.dir).0, -1.0);
         // DVR: rays march only through the box of cells the transfer function
@@ -323,6 +312,14 @@ impl<'a> Scene<'a> {
         let n = norm(v);
         (scale(v, 1.0 / n), n)
     }
+}
+
+/// Which of the value ranges (mins, maxs) `tf` makes wholly transparent.
+fn transparent_flags(tf: &Transfer, (mins, maxs): (&[f32], &[f32])) -> Vec<bool> {
+    mins.par_iter()
+        .zip(maxs)
+        .map(|(&mn, &mx)| tf.transparent(mn, mx))
+        .collect()
 }
 
 struct Ctx<'s, 'a> {

@@ -65,21 +65,6 @@ pub struct Prepared<'a> {
     pub how: String,
 }
 
-/// The scene of any source the facade opens.
-pub fn scene<'a>(source: &'a Source, opts: &SceneOptions, watch: &Watch) -> Result<Prepared<'a>> {
-    match source {
-        Source::Volume(src) => {
-            let to_lattice = if opts.world {
-                Some(world_to_index(src.as_ref())?)
-            } else {
-                None
-            };
-            volume_scene(src.as_ref(), to_lattice, opts, watch)
-        }
-        Source::Rbf { model, path } => model_scene(model, path, opts, watch),
-    }
-}
-
 /// The map from a source's world coordinates to its indices (its affine's
 /// inverse); an error naming the source when it has no affine.
 pub fn world_to_index(src: &dyn VolumeSource) -> Result<Affine> {
