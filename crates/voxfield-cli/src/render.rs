@@ -47,7 +47,7 @@ pub(crate) fn render(a: &RenderArgs) -> Result<()> {
     let opts = SceneOptions {
         world: a.world,
         direct: a.direct,
-        memory_budget: a.memory_mb.saturating_mul(1 << 20),
+        memory_budget: a.memory_mb.map(|m| m.saturating_mul(1 << 20)),
         rbf_grid: a.rbf_grid,
     };
 

@@ -419,3 +419,74 @@ fn fifos_and_devices_named_as_hdf5_are_refused_without_blocking() {
     }
     assert!(!c.p("r.png").exists() && !c.p("o.zarr").exists());
 }
+
+/// Issue 23: `render` meets hostile inputs, outputs and sizes before users do.
+/// Each gets exit 1 and a message; nothing is written or replaced.
+#[test]
+fn render_meets_hostile_inputs_outputs_and_sizes() {
+    let c = Case::new();
+    let vol = c.p("vol.npy");
+    let out = c.p("r.png");
+    let render = |src: &Path, extra: &[&str], needle: &str| {
+        let mut a = vec!["render", s(src), "-o", s(&out)];
+        a.extend_from_slice(extra);
+        fails(&a, needle);
+        assert!(!out.exists(), "render {extra:?} left {}", out.display());
+    };
+    // A truncated .npy and a truncated .vxn.
+    let bytes = std::fs::read(&vol).unwrap();
+    std::fs::write(c.p("short.npy"), &bytes[..bytes.len() - 7]).unwrap();
+    render(&c.p("short.npy"), &[], "short.npy");
+    std::fs::write(c.p("m.vxn"), b"\x89VXN\r\n\x1a\n\x01\x00").unwrap();
+    render(&c.p("m.vxn"), &[], "m.vxn");
+    // A Zarr header claiming 10^12 voxels (no chunk written): refused before
+    // any allocation, for the lattice and for direct evaluation.
+    let z = c.p("huge.zarr");
+    std::fs::create_dir(&z).unwrap();
+    std::fs::write(
+        z.join("zarr.json"),
+        r#"{"zarr_format":3,"node_type":"array","shape":[10000,10000,10000],"data_type":"float32",
+        "chunk_grid":{"name":"regular","configuration":{"chunk_shape":[64,64,64]}},
+        "chunk_key_encoding":{"name":"default","configuration":{"separator":"/"}},
+        "fill_value":0.0,"codecs":[{"name":"bytes","configuration":{"endian":"little"}}]}"#,
+    )
+    .unwrap();
+    render(&z, &["--size", "64,64"], "memory budget");
+    render(&z, &["--size", "512,512", "--direct"], "samples");
+    // A FIFO as input never blocks.
+    let fifo = c.p("in.npy");
+    mkfifo(&fifo);
+    render(&fifo, &[], "not a regular file");
+    // Absurd sizes, counts and budgets.
+    for (extra, needle) in [
+        (&["--size", "100000,4"][..], "size"),
+        (&["--size", "8192,8192", "--frames", "4"], "pixels"),
+        (&["--frames", "1000000"], "frames"),
+        (&["--threads", "0"], "--threads"),
+        (&["--threads", "100000"], "--threads"),
+        (&["--memory-mb", "0"], "memory budget"),
+        (&["--memory-mb", "64", "--direct"], "does not apply"),
+        (&["--rbf-grid", "1000000000"], "does not apply to a volume"),
+        (&["--step", "1e-9"], "step"),
+        (&["--zoom", "1e300"], "zoom"),
+    ] {
+        render(&vol, extra, needle);
+    }
+    // Outputs: a FIFO and a link to a device are refused and stay as they were;
+    // a link to a file writes the file and stays a link.
+    let ofifo = c.p("o.png");
+    mkfifo(&ofifo);
+    fails(&["render", s(&vol), "-o", s(&ofifo)], "FIFO");
+    assert!(is_fifo(&ofifo));
+    let dev = c.p("dev.png");
+    std::os::unix::fs::symlink("/dev/null", &dev).unwrap();
+    fails(&["render", s(&vol), "-o", s(&dev)], "device");
+    assert!(std::fs::symlink_metadata(&dev).unwrap().is_symlink());
+    let target = c.p("target.png");
+    let link = c.p("link.png");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let (code, err) = run(&["render", s(&vol), "-o", s(&link)]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(&std::fs::read(&target).unwrap()[..4], b"\x89PNG");
+}

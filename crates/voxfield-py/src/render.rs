@@ -16,8 +16,8 @@ type Pixels<'py> = (Bound<'py, PyBytes>, Vec<usize>, &'static str);
 #[pyfunction]
 #[pyo3(signature = (target, mode="dvr", iso=None, view="axis0", azimuth=0.0, elevation=0.0, roll=0.0,
     projection="ortho", fov=30.0, zoom=1.0, size=None, world=false, window=None, colormap="gray",
-    opacity=None, step=1.0, shading=false, background=None, frames=1, direct=false, memory_mb=4096,
-    rbf_grid=128, as_float=false, to_index=None))]
+    opacity=None, step=1.0, shading=false, background=None, frames=1, direct=false, memory_mb=None,
+    rbf_grid=None, as_float=false, to_index=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn render_field<'py>(
     py: Python<'py>,
@@ -41,8 +41,8 @@ pub fn render_field<'py>(
     background: Option<[f32; 3]>,
     frames: usize,
     direct: bool,
-    memory_mb: usize,
-    rbf_grid: usize,
+    memory_mb: Option<usize>,
+    rbf_grid: Option<usize>,
     as_float: bool,
     to_index: Option<Vec<f64>>,
 ) -> PyResult<Pixels<'py>> {
@@ -69,7 +69,7 @@ pub fn render_field<'py>(
     let opts = SceneOptions {
         world,
         direct,
-        memory_budget: memory_mb.saturating_mul(1 << 20),
+        memory_budget: memory_mb.map(|m| m.saturating_mul(1 << 20)),
         rbf_grid,
     };
     let rendered = if let Ok(v) = target.extract::<PyRef<'_, Volume>>() {

@@ -122,7 +122,6 @@ impl Request {
     /// Renders every frame (sizes checked against [`MAX_PIXELS`] before any).
     pub fn render(&self, scene: &Scene, watch: &Watch) -> Result<Rendered> {
         self.check()?;
-        let transfer = self.transfer(scene)?;
         let cameras = (0..self.frames)
             .map(|i| {
                 let mut spec = self.camera.clone();
@@ -137,6 +136,10 @@ impl Request {
                 self.frames, cameras[0].width, cameras[0].height
             )));
         }
+        // The work is checked before the default window is looked for (that
+        // reads the field).
+        scene.check_work(pixels, self.step)?;
+        let transfer = self.transfer(scene)?;
         let frames = cameras
             .iter()
             .map(|cam| scene.render(cam, self.mode, &transfer, watch))

@@ -107,6 +107,12 @@ pub struct Frame {
 /// Pixels a frame may have (8192²): its buffer is allocated up front.
 pub const MAX_PIXELS: usize = 1 << 26;
 
+/// Sample positions a frame may walk through a lattice (minutes of work).
+pub const MAX_POSITIONS: u64 = 1 << 36;
+/// Sample positions a frame may evaluate directly (a neural network takes
+/// about 15 M per second on 2 cores: some minutes).
+pub const MAX_DIRECT_POSITIONS: u64 = 1 << 32;
+
 enum Sampler<'a> {
     Lattice(Lattice),
     Direct(Direct<'a>),
@@ -173,13 +179,14 @@ impl<'a> Scene<'a> {
     }
 
     /// The finite value range: exact for a lattice; for a direct field,
-    /// estimated from a grid of at most 33 points per axis.
+    /// estimated from a grid of at most 9 points per axis (at most 729 reads
+    /// of a chunked volume, whatever its size).
     pub fn value_range(&self) -> Option<[f64; 2]> {
         let d = match &self.sampler {
             Sampler::Lattice(l) => return l.value_range(),
             Sampler::Direct(d) => d,
         };
-        let n = self.shape.map(|n| n.min(33));
+        let n = self.shape.map(|n| n.min(9));
         let at = |a: usize, i: usize| {
             if n[a] == 1 {
                 0.0
@@ -237,6 +244,7 @@ impl<'a> Scene<'a> {
                 cam.width, cam.height
             )));
         };
+        self.check_work(n, tf.step())?;
         let mut out = Vec::new();
         out.try_reserve_exact(n * channels).map_err(|_| {
             Error::invalid(format!(
@@ -292,6 +300,27 @@ impl<'a> Scene<'a> {
             stats,
             seconds: start.elapsed().as_secs_f64(),
         })
+    }
+
+    /// Refuses a frame whose rays would take more sample positions than a
+    /// frame may (`pixels` rays across the box's diagonal at `step`): a field
+    /// evaluated directly costs every one of them, so the bound is lower there.
+    pub fn check_work(&self, pixels: usize, step: f64) -> Result<()> {
+        let diagonal = norm(Bounds { shape: self.shape }.hi()) + 1.0;
+        let positions = pixels as f64 * (diagonal / step).ceil();
+        let (limit, what) = match self.sampler {
+            Sampler::Lattice(_) => (MAX_POSITIONS, "lattice"),
+            Sampler::Direct(_) => (MAX_DIRECT_POSITIONS, "direct evaluation"),
+        };
+        if positions > limit as f64 {
+            return Err(Error::invalid(format!(
+                "a frame of {pixels} rays through {:?} voxels at step {step} takes up to {positions:.3e} \
+                 samples, over the {limit:.1e} allowed for {what}: raise the step, lower the size, or \
+                 render a coarser level",
+                self.shape
+            )));
+        }
+        Ok(())
     }
 
     /// A camera-space point in lattice space.

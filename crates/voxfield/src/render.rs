@@ -19,25 +19,39 @@ use voxfield_render::{FieldLattice, VolumeLattice};
 use crate::Source;
 
 /// How a source becomes a scene.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SceneOptions {
     /// The camera works in world coordinates (through the source's affine).
     pub world: bool,
     /// Evaluate the field at every sample instead of reading a lattice first.
     pub direct: bool,
-    /// Bytes the lattice may hold.
-    pub memory_budget: usize,
-    /// Grid points along the longest side of an RBF model's box.
-    pub rbf_grid: usize,
+    /// Bytes the lattice may hold (None: 4 GiB). Refused with `direct`, which
+    /// builds no lattice.
+    pub memory_budget: Option<usize>,
+    /// Grid points along the longest side of an RBF model's box (None: 128).
+    /// Refused for other sources.
+    pub rbf_grid: Option<usize>,
 }
 
-impl Default for SceneOptions {
-    fn default() -> Self {
-        SceneOptions {
-            world: false,
-            direct: false,
-            memory_budget: 4 << 30,
-            rbf_grid: 128,
+impl SceneOptions {
+    /// Refuses the options a volume (or neural model) cannot take.
+    fn check_volume(&self, what: &std::path::Path) -> Result<()> {
+        if self.rbf_grid.is_some() {
+            return Err(Error::format(
+                what,
+                "the option rbf grid does not apply to a volume: it samples an RBF model's box",
+            ));
+        }
+        self.budget().map(drop)
+    }
+
+    /// The lattice's byte budget; an error when no lattice is built.
+    fn budget(&self) -> Result<usize> {
+        match (self.direct, self.memory_budget) {
+            (true, Some(_)) => Err(Error::invalid(
+                "the option memory budget does not apply to direct evaluation: it builds no lattice",
+            )),
+            (_, b) => Ok(b.unwrap_or(4 << 30)),
         }
     }
 }
@@ -87,6 +101,7 @@ pub fn volume_scene<'a>(
     watch: &Watch,
 ) -> Result<Prepared<'a>> {
     let info = src.info();
+    opts.check_volume(&info.path)?;
     let dims = info.axes.spatial_dims();
     if dims != 3 {
         return Err(Error::format(
@@ -118,7 +133,7 @@ pub fn volume_scene<'a>(
             how,
         });
     }
-    let lattice = Lattice::load(&VolumeLattice(src), opts.memory_budget, watch)?;
+    let lattice = Lattice::load(&VolumeLattice(src), opts.budget()?, watch)?;
     let mib = Lattice::bytes_for(shape).unwrap_or(0) as f64 / (1 << 20) as f64;
     let how = match src.model_kind() {
         Some(kind) => format!("{kind} decoded to voxels by its row decoder ({mib:.0} MiB lattice)"),
@@ -142,6 +157,7 @@ pub fn render_volume(
     watch: &Watch,
 ) -> Result<(Rendered, String)> {
     req.check()?;
+    opts.check_volume(&src.info().path)?;
     let three_d = src.info().axes.spatial_dims() == 3;
     if let (None, false, true, Some(view)) = (to_index, opts.direct, three_d, req.exact_axis()) {
         if let Some((frame, range)) = voxfield_render::project_axis(src, view, req.mode, watch)? {
@@ -205,10 +221,11 @@ pub fn model_scene<'a>(
             "the option world does not apply to an RBF model: it is rendered in its own coordinates",
         ));
     }
-    if !(2..=4096).contains(&opts.rbf_grid) {
+    let grid = opts.rbf_grid.unwrap_or(128);
+    if !(2..=4096).contains(&grid) {
         return Err(Error::invalid(format!(
             "RBF grid {}: must be 2 to 4096 points",
-            opts.rbf_grid
+            grid
         )));
     }
     let (lo, hi) = (&info.bbox_lo, &info.bbox_hi);
@@ -220,7 +237,7 @@ pub fn model_scene<'a>(
             "its samples span no volume: nothing to render",
         ));
     }
-    let h = longest / (opts.rbf_grid - 1) as f64;
+    let h = longest / (grid - 1) as f64;
     let shape = [0, 1, 2].map(|a| (extent[a] / h + 1e-9).floor() as usize + 1);
     let to_field = Affine::from_spacing_origin([h; 3], [lo[0], lo[1], lo[2]]);
     let field = RbfField { model, channel: 0 };
@@ -240,7 +257,7 @@ pub fn model_scene<'a>(
         shape,
         to_field,
     };
-    let lattice = Lattice::load(&src, opts.memory_budget, watch)?;
+    let lattice = Lattice::load(&src, opts.budget()?, watch)?;
     // The grid is isotropic: its index space is the model space scaled, so
     // the camera works there and an axis view is the exact grid.
     Ok(Prepared {

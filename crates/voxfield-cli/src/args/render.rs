@@ -76,12 +76,12 @@ pub struct RenderArgs {
     /// volume's interpolation) instead of reading its voxels into a lattice first.
     #[arg(long)]
     pub direct: bool,
-    /// Memory the lattice may take, MiB.
-    #[arg(long, default_value_t = 4096)]
-    pub memory_mb: usize,
-    /// RBF models: grid points along the longest side of the samples' box.
-    #[arg(long, default_value_t = 128)]
-    pub rbf_grid: usize,
+    /// Memory the lattice may take, MiB (default 4096; not with --direct).
+    #[arg(long)]
+    pub memory_mb: Option<usize>,
+    /// RBF models: grid points along the longest side of the samples' box (default 128).
+    #[arg(long)]
+    pub rbf_grid: Option<usize>,
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print what was done as JSON (stdout).

@@ -608,7 +608,7 @@ def render(obj: Any, *, mode: str = "dvr", iso: float | None = None, view: str =
            zoom: float = 1.0, size: Sequence[int] | None = None, world: bool = False,
            window: Sequence[float] | None = None, colormap: str = "gray", opacity: Any = None, step: float = 1.0,
            shading: bool = False, background: Any = "black", frames: int | None = None, direct: bool = False,
-           memory_mb: int = 4096, rbf_grid: int = 128, dtype: Any = np.uint8) -> np.ndarray:
+           memory_mb: int | None = None, rbf_grid: int | None = None, dtype: Any = np.uint8) -> np.ndarray:
     """Renders any field by CPU ray casting, as ``voxfield render`` does (same options, same checks).
 
     ``obj`` is a path (any volume, a ``.vxn`` neural model, a ``.vxr`` RBF model), a ``Volume``, a numpy
@@ -655,7 +655,8 @@ def render(obj: Any, *, mode: str = "dvr", iso: float | None = None, view: str =
         target, mode, None if iso is None else float(iso), view, float(azimuth), float(elevation), float(roll),
         projection, float(fov), float(zoom), None if size is None else [int(x) for x in size], bool(world),
         None if window is None else [float(x) for x in window], colormap, opacity, float(step), bool(shading),
-        background, 1 if frames is None else int(frames), bool(direct), int(memory_mb), int(rbf_grid),
+        background, 1 if frames is None else int(frames), bool(direct), None if memory_mb is None else int(memory_mb),
+        None if rbf_grid is None else int(rbf_grid),
         dt == np.float32, to_index)
     if isinstance(obj, Volume):
         obj._warn_after_reading()
