@@ -76,6 +76,24 @@ pub(crate) fn verify_metadata(block: &[u8], what: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks the lookup3 checksum stored at `block[at..at + 4]`, computed over the
+/// whole block with those four bytes taken as zero (fractal heap direct blocks).
+pub(crate) fn verify_embedded(block: &[u8], at: usize, what: &str) -> Result<(), String> {
+    let Some(field) = block.get(at..at + 4) else {
+        return Err(format!("{what} is shorter than its checksum (corrupt)"));
+    };
+    let stored = u32::from_le_bytes(field.try_into().expect("4 bytes"));
+    let mut zeroed = block.to_vec();
+    zeroed[at..at + 4].fill(0);
+    let computed = lookup3(&zeroed);
+    if stored != computed {
+        return Err(format!(
+            "{what}: incorrect metadata checksum (stored {stored:#010x}, computed {computed:#010x}): the file is corrupt"
+        ));
+    }
+    Ok(())
+}
+
 /// HDF5's Fletcher-32 of `data` (16-bit words read big-endian; an odd last
 /// byte is the high byte of a final word).
 pub(crate) fn fletcher32(data: &[u8]) -> u32 {

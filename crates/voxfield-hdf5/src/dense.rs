@@ -1,14 +1,17 @@
 //! Dense link storage of new-style groups (many links, or libver="latest" with
 //! creation order): the links are link messages in a fractal heap, found through
 //! the group's version-2 B-tree name index. Every record of the B-tree is visited
-//! (a listing); each heap ID is resolved to its bytes in a direct block.
+//! (a listing); each heap ID is resolved to its bytes in a direct block, whose
+//! checksum (when the heap says its direct blocks carry one) is verified once.
 
-use crate::checksum::verify_metadata;
+use std::collections::HashSet;
+
+use crate::checksum::{verify_embedded, verify_metadata};
 use crate::format::{Cur, H5File, Res, UNDEF};
 
 /// The link messages (raw bytes) of a group with dense storage.
 pub(crate) fn link_messages(f: &H5File, heap: u64, name_index: u64) -> Res<Vec<Vec<u8>>> {
-    let h = Heap::open(f, heap)?;
+    let mut h = Heap::open(f, heap)?;
     let ids = btree_records(f, name_index)?;
     ids.iter()
         .map(|rec| {
@@ -22,6 +25,10 @@ pub(crate) fn link_messages(f: &H5File, heap: u64, name_index: u64) -> Res<Vec<V
 struct Heap {
     id_len: usize,
     filtered: bool,
+    /// Direct blocks carry a checksum (flag bit 1; libhdf5 sets it for groups).
+    checksummed: bool,
+    /// Direct blocks whose checksum has been verified.
+    verified: HashSet<u64>,
     width: u64,
     start_block: u64,
     max_direct: u64,
@@ -54,7 +61,7 @@ impl Heap {
         let mut c = Cur::at(&b, 5, f);
         let id_len = c.u16()? as usize;
         let filters = c.u16()?;
-        c.u8()?; // flags
+        let flags = c.u8()?;
         let max_managed = c.u32()? as u64;
         c.length()?; // next huge id
         c.addr()?; // huge object B-tree
@@ -95,6 +102,8 @@ impl Heap {
         let mut heap = Heap {
             id_len,
             filtered: filters > 0,
+            checksummed: flags & 2 != 0,
+            verified: HashSet::new(),
             width,
             start_block,
             max_direct,
@@ -131,7 +140,7 @@ impl Heap {
     }
 
     /// The bytes of the object a heap ID names.
-    fn object(&self, f: &H5File, id: &[u8]) -> Res<Vec<u8>> {
+    fn object(&mut self, f: &H5File, id: &[u8]) -> Res<Vec<u8>> {
         let id = id.get(..self.id_len).ok_or("heap ID is truncated")?;
         match (id[0] >> 4) & 3 {
             0 => {}
@@ -150,8 +159,36 @@ impl Heap {
         let mut c = Cur::new(&id[1..], f);
         let off = c.uint(self.off_size)?;
         let len = c.uint(self.len_size)?;
-        let (block, block_off) = self.direct_block(off)?;
-        f.read(block + (off - block_off), len)
+        let (block, block_off, size) = self.direct_block(off)?;
+        let inside = off - block_off;
+        if inside.checked_add(len).is_none_or(|end| end > size) {
+            return Err(format!(
+                "heap object at offset {off} ({len} bytes) overruns its direct block (corrupt)"
+            ));
+        }
+        if self.checksummed && !self.verified.contains(&block) {
+            self.verify_direct(f, block, size)?;
+        }
+        f.read(block + inside, len)
+    }
+
+    /// Verifies the checksum of the direct block of `size` bytes at `addr`.
+    fn verify_direct(&mut self, f: &H5File, addr: u64, size: u64) -> Res<()> {
+        if size > self.max_direct {
+            return Err(
+                "fractal heap direct block is larger than the heap allows (corrupt)".into(),
+            );
+        }
+        let b = f.read(addr, size)?;
+        if !b.starts_with(b"FHDB") {
+            return Err(format!(
+                "fractal heap direct block at {addr} has no FHDB signature (corrupt)"
+            ));
+        }
+        let at = 5 + f.o + self.off_size;
+        verify_embedded(&b, at, &format!("fractal heap direct block at {addr}"))?;
+        self.verified.insert(addr);
+        Ok(())
     }
 
     /// Size of the blocks of row `r` of an indirect block.
@@ -159,13 +196,13 @@ impl Heap {
         self.start_block << r.saturating_sub(1).min(62)
     }
 
-    /// The direct block holding heap offset `off`: its address and heap offset.
-    fn direct_block(&self, off: u64) -> Res<(u64, u64)> {
+    /// The direct block holding heap offset `off`: its address, heap offset and size.
+    fn direct_block(&self, off: u64) -> Res<(u64, u64, u64)> {
         if self.root == UNDEF {
             return Err("the group's heap is empty".into());
         }
         if self.rows == 0 {
-            return Ok((self.root, 0));
+            return Ok((self.root, 0, self.start_block));
         }
         let mut start = 0u64;
         for r in 0..self.rows {
@@ -178,7 +215,7 @@ impl Heap {
                     .entries
                     .get(entry)
                     .ok_or("fractal heap indirect block is corrupt")?;
-                return Ok((addr, start + col * size));
+                return Ok((addr, start + col * size, size));
             }
             start = start.saturating_add(row);
         }

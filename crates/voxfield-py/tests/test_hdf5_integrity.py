@@ -131,7 +131,7 @@ def test_metadata_checksums_are_verified(tmp_path):
     (p, ds, a), = [f for f in _flavours(tmp_path) if f[0].name == "latest.h5"]
     raw = p.read_bytes()
     found = {}
-    for sig in (b"OHDR", b"BTHD", b"BTLF", b"FRHP", b"FAHD", b"FADB"):
+    for sig in (b"OHDR", b"BTHD", b"BTLF", b"FRHP", b"FHDB", b"FAHD", b"FADB"):
         at = raw.find(sig)
         assert at >= 0, sig
         bad = bytearray(raw)
@@ -142,6 +142,17 @@ def test_metadata_checksums_are_verified(tmp_path):
         found[sig] = err
     for sig, err in found.items():
         assert err is not None and "checksum" in err and str(tmp_path) in err, (sig, err)
+    # A link's bytes inside a fractal heap direct block (its name, here) are covered too.
+    at = raw.find(b"FHDB")
+    bad = bytearray(raw)
+    bad[raw.find(b"x1", at) + 1] ^= 0x02  # "x1..." becomes "x3...": another name, no other damage
+    q = tmp_path / "bad_link.h5"
+    q.write_bytes(bytes(bad))
+    with pytest.raises(RuntimeError, match="checksum"):  # libhdf5, listing the group
+        with h5py.File(q, "r") as f:
+            list(f["g"])
+    values, err = _voxfield_read(q, ds)
+    assert err is not None and "direct block" in err and "checksum" in err, err
     # The superblock (version 3) too.
     bad = bytearray(raw)
     bad[20] ^= 0x01
