@@ -366,6 +366,15 @@ def test_a_store_whose_every_chunk_is_missing_warns(stores):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert vf.open(url).sample(pts, method="nearest")[0] == vol[30, 30, 30]
+    # Sharded: a shard the server does not have.
+    url = f"{server.url}/sharded.zarr"
+    server.faults = {"/sharded.zarr/c/0/0/0": [404] * 4}
+    with pytest.warns(UserWarning, match=r"none of the 1 chunks read from .*sharded\.zarr exists"):
+        assert vf.open(url).sample(pts, method="nearest")[0] == 0.0
+    server.faults = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert vf.open(url).sample(pts, method="nearest")[0] == vol[30, 30, 30]
 
 
 def test_render_reads_only_the_level_it_needs(stores, tmp_path):

@@ -673,6 +673,16 @@ impl VolumeSource for ZarrVolume {
         };
         self.reads.fetch_add(1, Ordering::Relaxed);
         let bytes: ArrayBytes<'static> = if self.shards.array_is_sharded() {
+            // The shard index (cached, read once per shard) says whether the
+            // inner chunk was ever written; a missing shard counts as missing.
+            if self
+                .array
+                .subchunk_byte_range(&self.shards, &i)
+                .map_err(bad)?
+                .is_none()
+            {
+                self.missing.fetch_add(1, Ordering::Relaxed);
+            }
             self.array
                 .retrieve_subchunk_opt(&self.shards, &i, &Default::default())
                 .map_err(bad)?
