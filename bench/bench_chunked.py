@@ -17,7 +17,6 @@ map_coordinates time (end to end = load + map_coordinates).
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import time
 import numpy as np
 from scipy.ndimage import map_coordinates
 from scipy.spatial.transform import Rotation
+from _timing import median_time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -83,15 +83,6 @@ def voxfield(source, repeats, points=None, plane=None):
     return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
 
 
-def median(fn, repeats):
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
 def oblique_plane(shape, n=1000):
     r = Rotation.from_euler("xyz", [30, -45, 5], degrees=True).as_matrix()
     u, v = r[:, 2] * shape[0] / n, r[:, 1] * shape[0] / n  # spans the volume
@@ -126,7 +117,7 @@ def dense_case(name, source, loader, repeats, counts, results):
         ppath = os.path.join(DATA, f"pts_{n}.npy")
         np.save(ppath, pts)
         coords = np.ascontiguousarray(pts.T)
-        m = median(lambda: mc(vol, coords), repeats)
+        m = median_time(lambda: mc(vol, coords), repeats)
         vf = voxfield(source, repeats, points=ppath)
         ref = mc(vol, coords)
         row = {"load_plus_mc_s": load + m, "mc_s": m, "voxfield_s": vf["median_s"], "voxfield_warm_s": vf["warm_median_s"],
@@ -136,7 +127,7 @@ def dense_case(name, source, loader, repeats, counts, results):
         print(name, n, json.dumps(row), flush=True)
     plane = oblique_plane((512, 512, 512))
     pc = plane_coords(plane)
-    m = median(lambda: mc(vol, pc), repeats)
+    m = median_time(lambda: mc(vol, pc), repeats)
     vf = voxfield(source, repeats, plane=plane)
     ref = mc(vol, pc)
     row = {"load_plus_mc_s": load + m, "mc_s": m, "voxfield_s": vf["median_s"], "ratio": (load + m) / vf["median_s"],
@@ -161,8 +152,8 @@ def sparse_case(name, path, shape, repeats, results):
         coords = np.ascontiguousarray(pts.T)
         row = {"dense_mib": dense_mib}
         try:
-            row["anchor_e2e_s"] = median(lambda: mc(sparse.load_npz(path).todense(), coords), repeats)
-            row["anchor_inmem_s"] = median(lambda: mc(coo.todense(), coords), repeats)
+            row["anchor_e2e_s"] = median_time(lambda: mc(sparse.load_npz(path).todense(), coords), repeats)
+            row["anchor_inmem_s"] = median_time(lambda: mc(coo.todense(), coords), repeats)
             ref = float(np.nansum(mc(coo.todense(), coords)))
         except MemoryError as e:
             row["anchor_error"] = f"MemoryError: {e}"

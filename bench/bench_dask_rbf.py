@@ -7,10 +7,9 @@ one worker) — times, the speed-up, and a check that the models evaluate identi
 """
 import argparse
 import os
-import statistics
-import time
 
 import numpy as np
+from _timing import timed
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
@@ -31,15 +30,6 @@ def samples(n: int) -> str:
         g.create_array("points", data=p, chunks=(250_000, 3))
         g.create_array("values", data=v, chunks=(250_000,))
     return path
-
-
-def timed(f, repeats):
-    ts, out = [], None
-    for _ in range(repeats):
-        t = time.perf_counter()
-        out = f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts), out
 
 
 def main():

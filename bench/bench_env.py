@@ -13,23 +13,14 @@ generator. Results: bench/results/env.json.
 import argparse
 import json
 import os
-import statistics
 import time
 import warnings
 
 import numpy as np
+from _timing import median_time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
-
-
-def med(f, repeats):
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def once(f):
@@ -84,17 +75,17 @@ def main():
         for m in [1000, 10000]:
             q = np.random.default_rng(m).uniform(0, 2 * n, (m, 2))
             np.testing.assert_array_equal(e_vf.bin_at(q), e_ns.bin_at(q))
-            row(f"bin_at, grid {n}×{n}, {m} points", n * n, med(lambda: e_ns.bin_at(q), a.repeats),
-                med(lambda: e_vf.bin_at(q), a.repeats))
-        row(f"neighbors, grid {n}×{n}", n * n, med(lambda: e_ns.neighbors(n * n // 2), a.repeats),
-            med(lambda: e_vf.neighbors(n * n // 2), a.repeats))
+            row(f"bin_at, grid {n}×{n}, {m} points", n * n, median_time(lambda: e_ns.bin_at(q), a.repeats),
+                median_time(lambda: e_vf.bin_at(q), a.repeats))
+        row(f"neighbors, grid {n}×{n}", n * n, median_time(lambda: e_ns.neighbors(n * n // 2), a.repeats),
+            median_time(lambda: e_vf.neighbors(n * n // 2), a.repeats))
         row(f"path_between corner→corner, grid {n}×{n}", n * n,
-            med(lambda: e_ns.path_between(0, n * n - 1), a.repeats),
-            med(lambda: e_vf.path_between(0, n * n - 1), a.repeats))
+            median_time(lambda: e_ns.path_between(0, n * n - 1), a.repeats),
+            median_time(lambda: e_vf.path_between(0, n * n - 1), a.repeats))
         p, q2 = [1.0, 1.0], [2 * n - 1.0, 2 * n - 1.0]
         assert abs(e_vf.distance_between(p, q2) - e_ns.distance_between(p, q2)) < 1e-9
-        row(f"distance_between, grid {n}×{n}", n * n, med(lambda: e_ns.distance_between(p, q2), a.repeats),
-            med(lambda: e_vf.distance_between(p, q2), a.repeats))
+        row(f"distance_between, grid {n}×{n}", n * n, median_time(lambda: e_ns.distance_between(p, q2), a.repeats),
+            median_time(lambda: e_vf.distance_between(p, q2), a.repeats))
     # A 1-D track of 200 bins (C.2's track row).
     if "queries" in only or "track" in only:
         from track_linearization import make_track_graph
@@ -103,18 +94,18 @@ def main():
         t_vf = Environment.from_graph(g, [(0, 1), (1, 2)], 0.0, 2.0)
         nb = t_vf.n_bins
         assert t_vf.path_between(0, nb - 1) == t_ns.path_between(0, nb - 1)
-        row("neighbors, track", nb, med(lambda: t_ns.neighbors(nb // 2), a.repeats),
-            med(lambda: t_vf.neighbors(nb // 2), a.repeats))
-        row("path_between end → end, track", nb, med(lambda: t_ns.path_between(0, nb - 1), a.repeats),
-            med(lambda: t_vf.path_between(0, nb - 1), a.repeats))
+        row("neighbors, track", nb, median_time(lambda: t_ns.neighbors(nb // 2), a.repeats),
+            median_time(lambda: t_vf.neighbors(nb // 2), a.repeats))
+        row("path_between end → end, track", nb, median_time(lambda: t_ns.path_between(0, nb - 1), a.repeats),
+            median_time(lambda: t_vf.path_between(0, nb - 1), a.repeats))
         p1, p2 = [1.0, 0.0], [200.0, 199.0]
         assert abs(t_vf.distance_between(p1, p2) - t_ns.distance_between(p1, p2)) < 1e-9
-        row("distance_between, track", nb, med(lambda: t_ns.distance_between(p1, p2), a.repeats),
-            med(lambda: t_vf.distance_between(p1, p2), a.repeats))
+        row("distance_between, track", nb, median_time(lambda: t_ns.distance_between(p1, p2), a.repeats),
+            median_time(lambda: t_vf.distance_between(p1, p2), a.repeats))
         tq = np.random.default_rng(9).uniform(0, 200, (10_000, 2))
         np.testing.assert_allclose(t_vf.to_linear(tq), t_ns.to_linear(tq), rtol=1e-12)
-        row("to_linear, track, 10k points", nb, med(lambda: t_ns.to_linear(tq), a.repeats),
-            med(lambda: t_vf.to_linear(tq), a.repeats))
+        row("to_linear, track, 10k points", nb, median_time(lambda: t_ns.to_linear(tq), a.repeats),
+            median_time(lambda: t_vf.to_linear(tq), a.repeats))
     # Nearest-bin mapping and interpolation (C.1, C.3).
     if "mapping" in only:
         from neurospatial.ops.binning import clear_kdtree_cache, map_points_to_bins as ns_map
@@ -132,13 +123,13 @@ def main():
                     clear_kdtree_cache(e_ns)
                     return ns_map(q, e_ns)
                 it = iter(fresh)
-                row(f"map_points_to_bins uncached, grid {n}×{n}, {m} points", n * n, med(ns_uncached, a.repeats),
-                    med(lambda: vf_map(q, next(it)), a.repeats))
+                row(f"map_points_to_bins uncached, grid {n}×{n}, {m} points", n * n, median_time(ns_uncached, a.repeats),
+                    median_time(lambda: vf_map(q, next(it)), a.repeats))
                 row(f"map_points_to_bins cached, grid {n}×{n}, {m} points", n * n,
-                    med(lambda: ns_map(q, e_ns), a.repeats), med(lambda: vf_map(q, e_vf), a.repeats))
+                    median_time(lambda: ns_map(q, e_ns), a.repeats), median_time(lambda: vf_map(q, e_vf), a.repeats))
                 row(f"map_points_to_bins closest_center, grid {n}×{n}, {m} points", n * n,
-                    med(lambda: ns_map(q, e_ns, tie_break="closest_center"), a.repeats),
-                    med(lambda: vf_map(q, e_vf, tie_break="closest_center"), a.repeats))
+                    median_time(lambda: ns_map(q, e_ns, tie_break="closest_center"), a.repeats),
+                    median_time(lambda: vf_map(q, e_vf, tie_break="closest_center"), a.repeats))
             if n == 10:
                 # Hexagonal arena (w = 2, 200 × 200 cm), as the reference's C.1 row.
                 hp = np.random.default_rng(7).uniform(0, 200, (400_000, 2))
@@ -154,15 +145,15 @@ def main():
                     return ns_map(q, h_ns)
                 it = iter(h_fresh)
                 hb = h_ns.n_bins
-                row("map_points_to_bins uncached, hexagonal w=2", hb, med(hns_uncached, a.repeats),
-                    med(lambda: vf_map(q, next(it)), a.repeats))
-                row("map_points_to_bins cached, hexagonal w=2", hb, med(lambda: ns_map(q, h_ns), a.repeats),
-                    med(lambda: vf_map(q, h_vf), a.repeats))
+                row("map_points_to_bins uncached, hexagonal w=2", hb, median_time(hns_uncached, a.repeats),
+                    median_time(lambda: vf_map(q, next(it)), a.repeats))
+                row("map_points_to_bins cached, hexagonal w=2", hb, median_time(lambda: ns_map(q, h_ns), a.repeats),
+                    median_time(lambda: vf_map(q, h_vf), a.repeats))
                 row("map_points_to_bins closest_center, hexagonal w=2", hb,
-                    med(lambda: ns_map(q, h_ns, tie_break="closest_center"), a.repeats),
-                    med(lambda: vf_map(q, h_vf, tie_break="closest_center"), a.repeats))
-                row("bin_at, hexagonal w=2, 1000 points", hb, med(lambda: h_ns.bin_at(q), a.repeats),
-                    med(lambda: h_vf.bin_at(q), a.repeats))
+                    median_time(lambda: ns_map(q, h_ns, tie_break="closest_center"), a.repeats),
+                    median_time(lambda: vf_map(q, h_vf, tie_break="closest_center"), a.repeats))
+                row("bin_at, hexagonal w=2, 1000 points", hb, median_time(lambda: h_ns.bin_at(q), a.repeats),
+                    median_time(lambda: h_vf.bin_at(q), a.repeats))
             if n == 100:
                 f = np.random.default_rng(1).random(n * n)
                 for m in [1000, 10000]:
@@ -171,8 +162,8 @@ def main():
                         np.testing.assert_allclose(e_vf.interpolate(f, q, mode=mode), e_ns.interpolate(f, q, mode=mode),
                                                    rtol=1e-12)
                         row(f"interpolate {mode}, grid {n}×{n}, {m} points", n * n,
-                            med(lambda: e_ns.interpolate(f, q, mode=mode), a.repeats),
-                            med(lambda: e_vf.interpolate(f, q, mode=mode), a.repeats))
+                            median_time(lambda: e_ns.interpolate(f, q, mode=mode), a.repeats),
+                            median_time(lambda: e_vf.interpolate(f, q, mode=mode), a.repeats))
     # Occupancy / bin_sequence (C.5).
     for n, samples in ([(50, 10_000), (50, 100_000), (100, 10_000), (100, 100_000)] if "occupancy" in only else []):
         pts = lattice(n)
@@ -180,18 +171,18 @@ def main():
         e_vf = Environment.from_samples(pts, 2.0)
         t, pos = walk(samples, 2 * n - 1e-6, seed=samples)
         np.testing.assert_allclose(e_vf.occupancy(t, pos), e_ns.occupancy(t, pos), rtol=1e-10, atol=1e-12)
-        row(f"occupancy, {samples} samples", n * n, med(lambda: e_ns.occupancy(t, pos), a.repeats),
-            med(lambda: e_vf.occupancy(t, pos), a.repeats))
-        row(f"bin_sequence, {samples} samples", n * n, med(lambda: e_ns.bin_sequence(t, pos), a.repeats),
-            med(lambda: e_vf.bin_sequence(t, pos), a.repeats))
+        row(f"occupancy, {samples} samples", n * n, median_time(lambda: e_ns.occupancy(t, pos), a.repeats),
+            median_time(lambda: e_vf.occupancy(t, pos), a.repeats))
+        row(f"bin_sequence, {samples} samples", n * n, median_time(lambda: e_ns.bin_sequence(t, pos), a.repeats),
+            median_time(lambda: e_vf.bin_sequence(t, pos), a.repeats))
         if samples == 10_000:
             lin = lambda e: e.occupancy(t, pos, time_allocation="linear")
             np.testing.assert_allclose(lin(e_vf), lin(e_ns), rtol=1e-9, atol=1e-12)
-            row(f"occupancy linear, {samples} samples", n * n, med(lambda: lin(e_ns), 1), med(lambda: lin(e_vf), a.repeats))
+            row(f"occupancy linear, {samples} samples", n * n, median_time(lambda: lin(e_ns), 1), median_time(lambda: lin(e_vf), a.repeats))
         tr = lambda e: e.transitions(times=t, positions=pos)
         np.testing.assert_allclose(tr(e_vf).toarray(), tr(e_ns).toarray(), rtol=1e-12)
-        row(f"transitions (empirical), {samples} samples", n * n, med(lambda: tr(e_ns), a.repeats),
-            med(lambda: tr(e_vf), a.repeats))
+        row(f"transitions (empirical), {samples} samples", n * n, median_time(lambda: tr(e_ns), a.repeats),
+            median_time(lambda: tr(e_vf), a.repeats))
     # Smoothing (C.4): neurospatial's first call builds the dense kernel.
     for n in ([int(x) for x in a.smooth_grids.split(",")] if "smooth" in only else []):
         for bw in [float(x) for x in a.bandwidths.split(",")]:
@@ -205,8 +196,8 @@ def main():
             t_vf, got = once(lambda: e_vf.smooth(f, bw))
             err = float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
             row(f"smooth first call, grid {n}×{n}, bw {bw:g}", n * n, t_ns, t_vf, max_rel_err=err)
-            row(f"smooth cached, grid {n}×{n}, bw {bw:g}", n * n, med(lambda: e_ns.smooth(f, bw), a.repeats),
-                med(lambda: e_vf.smooth(f, bw), a.repeats))
+            row(f"smooth cached, grid {n}×{n}, bw {bw:g}", n * n, median_time(lambda: e_ns.smooth(f, bw), a.repeats),
+                median_time(lambda: e_vf.smooth(f, bw), a.repeats))
     # Rate maps: 100 units over one hour of 30 Hz tracking (108k samples), 10k-bin arena,
     # with Skaggs information. neurospatial's diffusion_kde builds the dense 10k kernel
     # first (hours here, C.5b), so it runs on a 900-bin arena side by side instead.
@@ -227,7 +218,7 @@ def main():
         def vf():
             r = compute_spatial_rates(e_vf, trains, t, pos, bandwidth=5.0)
             return r.spatial_information()
-        t_vf = med(vf, 3)
+        t_vf = median_time(vf, 3)
         t_ns = None
         if run_ns:
             e_ns = ns.Environment.from_samples(pts, bin_size=2.0)
@@ -240,7 +231,7 @@ def main():
             t_ns, want = once(nsf)
             np.testing.assert_allclose(vf(), want, rtol=1e-8)
         row(f"100 rate maps + Skaggs info, 108k samples, {n}×{n}", n * n, t_ns, t_vf)
-        t_g = med(lambda: compute_spatial_rates(e_vf, trains, t, pos, bandwidth=5.0,
+        t_g = median_time(lambda: compute_spatial_rates(e_vf, trains, t, pos, bandwidth=5.0,
                                                 smoothing_method="gaussian_kde").spatial_information(), 3)
         tg_ns = None
         if run_ns:
@@ -261,8 +252,8 @@ def main():
             assert [[list(f) for f in vf_fields(e_vf, r)] for r in rates] == \
                 [[list(f) for f in ns_fields(e_ns, r)] for r in rates]
             row(f"detect_place_fields, 100 units, {n}×{n}", n * n,
-                med(lambda: [ns_fields(e_ns, r) for r in rates], a.repeats),
-                med(lambda: [vf_fields(e_vf, r) for r in rates], a.repeats))
+                median_time(lambda: [ns_fields(e_ns, r) for r in rates], a.repeats),
+                median_time(lambda: [vf_fields(e_vf, r) for r in rates], a.repeats))
     if not a.skip_large and "large" in only:
         for n in [100, 316, 1000]:
             e_vf = Environment.from_samples(np.array([[0.0, 0.0], [2.0 * n - 1e-9, 2.0 * n - 1e-9]]), 2.0,
@@ -273,7 +264,7 @@ def main():
             row(f"smooth (density, bw 5), grid {n}×{n}", e_vf.n_bins, None, t_vf, mass_error=mass,
                 neurospatial="not run: dense n² kernel")
             f8 = np.random.default_rng(1).random((e_vf.n_bins, 8))
-            row(f"smooth 8 fields at once, grid {n}×{n}", e_vf.n_bins, None, med(lambda: e_vf.smooth(f8, 5.0), 3))
+            row(f"smooth 8 fields at once, grid {n}×{n}", e_vf.n_bins, None, median_time(lambda: e_vf.smooth(f8, 5.0), 3))
     os.makedirs(RESULTS, exist_ok=True)
     name = "env.json" if only >= {"queries", "mapping", "occupancy", "smooth", "rates", "large"} else \
         f"env-{'-'.join(sorted(only))}.json"

@@ -5,27 +5,17 @@
 
 voxfield reads the volume with `Volume.grid` on the voxel centres: every chunk decoded once."""
 
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 import voxfield
+from _timing import median_time
 
 EDGE = int(sys.argv[1]) if len(sys.argv) > 1 else 256
-
-
-def median_time(fn, n=5):
-    times = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 with tempfile.TemporaryDirectory() as d:
@@ -46,7 +36,7 @@ with tempfile.TemporaryDirectory() as d:
             with h5py.File(p, "r") as f:
                 f["v"][...]
 
-        rows[name] = (median_time(vox), median_time(h5))
+        rows[name] = (median_time(vox, 5), median_time(h5, 5))
     print(f"{EDGE}^3 float32 in 32^3 chunks, medians of 5 (s):")
     print(f"{'storage':<12} {'voxfield':>9} {'h5py':>9}")
     for name, (v, h) in rows.items():

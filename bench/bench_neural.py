@@ -23,7 +23,6 @@ zfpy in .venv-zfp (it breaks numcodecs in the same venv):
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile

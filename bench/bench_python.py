@@ -9,7 +9,6 @@ the Python layer's overhead. Reuses bench/data/ from those scripts.
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import time
 
@@ -17,21 +16,11 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 
 import voxfield
+from _timing import warm_median
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
 SAMPLE_BIN = os.path.join(os.path.dirname(HERE), "target", "release", "examples", "bench_sample")
-
-
-def med(fn, repeats, inner=1):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        ts.append((time.perf_counter() - t) / inner)
-    return statistics.median(ts)
 
 
 def thread_rows(vol, all_pts, repeats, res):
@@ -53,8 +42,8 @@ def thread_rows(vol, all_pts, repeats, res):
             for t in ts:
                 t.join()
 
-        serial = med(lambda: [work(p) for p in parts], repeats)
-        par = med(threaded, repeats)
+        serial = warm_median(lambda: [work(p) for p in parts], repeats)
+        par = warm_median(threaded, repeats)
         row = {"points_per_call": size, "calls_per_thread": calls, "serial_s": serial, "eight_threads_s": par,
                "speedup": serial / par}
         res[f"threads_8_vs_serial_{size}"] = row
@@ -83,8 +72,8 @@ def main():
         pts = np.load(ppath)
         coords = np.ascontiguousarray(pts.T)
         inner = 100 if n <= 1000 else 1
-        py = med(lambda: vol.sample(pts), a.repeats, inner)
-        mc = med(lambda: map_coordinates(mm, coords, order=1, mode="constant", cval=np.nan, output=np.float32),
+        py = warm_median(lambda: vol.sample(pts), a.repeats, inner)
+        mc = warm_median(lambda: map_coordinates(mm, coords, order=1, mode="constant", cval=np.nan, output=np.float32),
                  a.repeats, inner)
         lib = json.loads(subprocess.run([SAMPLE_BIN, path, "--points", ppath, "--repeats", str(a.repeats)],
                                         check=True, capture_output=True, text=True).stdout)["median_s"]
@@ -104,8 +93,8 @@ def main():
     fvol = voxfield.open(f32)
     vf_init = time.perf_counter() - t
     pts = np.load(os.path.join(DATA, "points_f32_1000000.npy"))
-    rg = med(lambda: rgi(pts), 3)
-    py = med(lambda: fvol.sample(pts), a.repeats)
+    rg = warm_median(lambda: rgi(pts), 3)
+    py = warm_median(lambda: fvol.sample(pts), a.repeats)
     row = {"rgi_init_s": rgi_init, "voxfield_open_s": vf_init, "rgi_1e6_s": rg, "python_1e6_s": py, "ratio": rg / py}
     res["rgi_f32_1e6"] = row
     print("rgi", json.dumps(row), flush=True)
@@ -116,11 +105,11 @@ def main():
     origin = (np.array(mm.shape) - 1) / 2 - 499.5 * u - 499.5 * v
     j, i = np.mgrid[0:1000, 0:1000]
     pc = (origin[:, None, None] + i[None] * u[:, None, None] + j[None] * v[:, None, None]).reshape(3, -1)
-    py = med(lambda: vol.plane(origin, u, v, (1000, 1000)), a.repeats)
+    py = warm_median(lambda: vol.plane(origin, u, v, (1000, 1000)), a.repeats)
     plane_arg = ",".join(repr(float(x)) for x in list(origin) + list(u) + list(v) + [1000, 1000])
     lib = json.loads(subprocess.run([SAMPLE_BIN, path, "--plane", plane_arg, "--repeats", str(a.repeats)],
                                     check=True, capture_output=True, text=True).stdout)["median_s"]
-    mc = med(lambda: map_coordinates(mm, pc, order=1, mode="constant", cval=np.nan, output=np.float32), a.repeats)
+    mc = warm_median(lambda: map_coordinates(mm, pc, order=1, mode="constant", cval=np.nan, output=np.float32), a.repeats)
     row = {"python_s": py, "library_s": lib, "python_overhead": py / lib - 1, "map_coordinates_s": mc,
            "ratio_vs_map_coordinates": mc / py}
     res["memmap_plane_1000x1000"] = row
@@ -137,8 +126,8 @@ def main():
         build = time.perf_counter() - t
         for npts in (1000, 100_000):
             pts = np.random.default_rng(4).uniform(0, n - 1, size=(npts, 3))
-            py = med(lambda: svol.sample(pts), a.repeats)
-            dm = med(lambda: map_coordinates(sp.todense(), pts.T, order=1, mode="constant", cval=np.nan,
+            py = warm_median(lambda: svol.sample(pts), a.repeats)
+            dm = warm_median(lambda: map_coordinates(sp.todense(), pts.T, order=1, mode="constant", cval=np.nan,
                                              output=np.float32), max(3, a.repeats // 2))
             row = {"index_build_s": build, "python_s": py, "densify_plus_mc_s": dm, "ratio": dm / py}
             res[f"sparse_{n}_{npts}"] = row
@@ -146,12 +135,12 @@ def main():
     # HDF5 512³ 8³ lzf through an h5py.Dataset, end to end (open included) vs load + map_coordinates.
     import h5py
     f = h5py.File(os.path.join(DATA, "vol512_lzf8.h5"), "r")
-    load = med(lambda: f["vol"][...], 3)
+    load = warm_median(lambda: f["vol"][...], 3)
     dense = f["vol"][...]
     for npts in (1000, 10_000):
         pts = np.random.default_rng(9).uniform(0, 511, size=(npts, 3))
-        py = med(lambda: voxfield.open(f["vol"]).sample(pts), a.repeats)
-        mc = med(lambda: map_coordinates(dense, pts.T, order=1, mode="constant", cval=np.nan, output=np.float32),
+        py = warm_median(lambda: voxfield.open(f["vol"]).sample(pts), a.repeats)
+        mc = warm_median(lambda: map_coordinates(dense, pts.T, order=1, mode="constant", cval=np.nan, output=np.float32),
                  a.repeats)
         row = {"python_e2e_s": py, "load_plus_mc_s": load + mc, "ratio": (load + mc) / py}
         res[f"hdf5_lzf8_{npts}"] = row

@@ -22,6 +22,7 @@ import sys
 import time
 
 import numpy as np
+from _timing import median_time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
@@ -106,15 +107,6 @@ def errors(pred, truth):
             "nan_frac": float(1 - ok.mean())}
 
 
-def med(fn, repeats):
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
-
-
 def timed_1e6(fn, ev, points):
     """Evaluates the first `points` of `ev` once; returns the time scaled to N_EVAL points."""
     m = min(points, len(ev))
@@ -146,13 +138,13 @@ def worker(method, name, repeats, scipy_points, big_grid):
         rbf = voxfield.RBFInterpolator(tx, tv, **kw)
         first_fit = time.perf_counter() - t
         r["fit_s"] = first_fit if repeats == 1 or len(tv) > 2_000_000 else float(np.median(
-            [first_fit] + [med(lambda: voxfield.RBFInterpolator(tx, tv, **kw), 1) for _ in range(repeats - 1)]))
+            [first_fit] + [median_time(lambda: voxfield.RBFInterpolator(tx, tv, **kw), 1) for _ in range(repeats - 1)]))
         r["cells"] = rbf.info["cells"]
         r["mean_cell_points"] = rbf.info["cell_points"] / rbf.info["cells"]
         if not big_grid:
-            r["eval_1e6_s"] = med(lambda: rbf(ev), repeats)
+            r["eval_1e6_s"] = median_time(lambda: rbf(ev), repeats)
             if dim == 2:
-                r["grid_512_s"] = med(lambda: rbf.grid((512, 512), bounds=[lo[0], hi[0], lo[1], hi[1]]), repeats)
+                r["grid_512_s"] = median_time(lambda: rbf.grid((512, 512), bounds=[lo[0], hi[0], lo[1], hi[1]]), repeats)
         else:
             t = time.perf_counter()
             g = rbf.grid((2048, 2048), bounds=[lo[0], hi[0], lo[1], hi[1]])
@@ -183,7 +175,7 @@ def worker(method, name, repeats, scipy_points, big_grid):
         r["fit_s"] = time.perf_counter() - t
         r.update(timed_1e6(ct, ev, scipy_points))
         X, Y = np.meshgrid(np.linspace(lo[0], hi[0], 512), np.linspace(lo[1], hi[1], 512), indexing="ij")
-        r["grid_512_s"] = med(lambda: ct(X, Y), repeats)
+        r["grid_512_s"] = median_time(lambda: ct(X, Y), repeats)
         r.update(held_out(ct, test_x, test_v))
     r["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     r["data_rss_mb"] = base

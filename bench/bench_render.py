@@ -41,10 +41,6 @@ def mni():
     return out
 
 
-def median(xs):
-    return statistics.median(xs)
-
-
 def voxfield_run(path, *args):
     t = time.perf_counter()
     r = subprocess.run([CLI, "render", str(path), "--json", *map(str, args)], capture_output=True, text=True)
@@ -61,7 +57,7 @@ def voxfield_rows(path):
     for mode in ("dvr", "mip"):
         j, wall = voxfield_run(path, "--mode", mode, "--frames", "36", *common)
         ms = j["frame_ms"]
-        rows[mode] = dict(first=ms[0], rerender=median(ms[1:]), read=j["read_seconds"] * 1e3,
+        rows[mode] = dict(first=ms[0], rerender=statistics.median(ms[1:]), read=j["read_seconds"] * 1e3,
                           wall_36=wall, samples=j["samples"], skipped=j["skipped"], terminated=j["terminated"])
         j, wall = voxfield_run(path, "--mode", mode, "--frames", "12", *common)
         rows[mode]["wall_12"] = wall
@@ -102,7 +98,7 @@ def vtk_rows(a):
         total = time.perf_counter() - t0
         pl.screenshot(str(DATA / f"vtk_{mode}.png"))
         pl.close()
-        rows[mode] = dict(first=first * 1e3, rerender=median(times) * 1e3, setup_and_13=total)
+        rows[mode] = dict(first=first * 1e3, rerender=statistics.median(times) * 1e3, setup_and_13=total)
     return rows, vtk.vtkVersion.GetVTKVersion()
 
 
@@ -126,7 +122,7 @@ def yt_row(a):
         t = time.perf_counter()
         sc.render()
         times.append(time.perf_counter() - t)
-    return dict(first=times[0] * 1e3, rerender=median(times[1:]) * 1e3), yt.__version__
+    return dict(first=times[0] * 1e3, rerender=statistics.median(times[1:]) * 1e3), yt.__version__
 
 
 def numpy_mip(path):
@@ -136,7 +132,7 @@ def numpy_mip(path):
         a = np.load(path, mmap_mode="r")
         a.max(axis=0)
         times.append(time.perf_counter() - t)
-    return median(times) * 1e3
+    return statistics.median(times) * 1e3
 
 
 def axis_mip(path):
@@ -147,7 +143,7 @@ def axis_mip(path):
         frames.append(j["frame_ms"][0] + j["read_seconds"] * 1e3)
     want = np.load(path).max(axis=0)
     assert np.array_equal(np.load(DATA / "axis.npy"), want.astype(np.float32))
-    return median(walls) * 1e3, median(frames)
+    return statistics.median(walls) * 1e3, statistics.median(frames)
 
 
 def neural_rows(path):
@@ -162,7 +158,7 @@ def neural_rows(path):
     out = DATA / "render.png"
     common = ["--size", f"{SIZE},{SIZE}", "--window", "0,255", "--elevation", "20", "-o", out]
     j, wall = voxfield_run(vxn, "--frames", "12", *common)
-    lattice = dict(decode=j["read_seconds"] * 1e3, first=j["frame_ms"][0], rerender=median(j["frame_ms"][1:]),
+    lattice = dict(decode=j["read_seconds"] * 1e3, first=j["frame_ms"][0], rerender=statistics.median(j["frame_ms"][1:]),
                    wall=wall)
     j, wall = voxfield_run(vxn, "--direct", "--step", "2", *common)
     direct = dict(first=j["frame_ms"][0], wall=wall, samples=j["samples"])

@@ -13,15 +13,13 @@ random bytes (2.5 GiB) and a (650, 450, 1150) float32 one (1.25 GiB). Warm page 
 import argparse
 import json
 import os
-import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import numpy as np
 from scipy.ndimage import map_coordinates
 from scipy.spatial.transform import Rotation
+from _timing import warm_median
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -51,27 +49,6 @@ def warm(path):
     with open(path, "rb") as f:
         while f.read(1 << 24):
             pass
-
-
-def median_time(fn, repeats):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
-
-
-def small_median(fn, repeats, inner):
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        ts.append((time.perf_counter() - t) / inner)
-    return statistics.median(ts)
 
 
 def voxfield(volume, repeats, threads=None, points=None, plane=None):
@@ -163,10 +140,10 @@ def main():
             np.save(ppath, pts)
             coords = np.ascontiguousarray(pts.T)
             if npts <= 1000:
-                mc = small_median(lambda: map_coordinates(vol, coords, order=1, mode="constant", cval=np.nan, output=np.float32),
+                mc = warm_median(lambda: map_coordinates(vol, coords, order=1, mode="constant", cval=np.nan, output=np.float32),
                                   a.repeats, 200)
             else:
-                mc = median_time(lambda: map_coordinates(vol, coords, order=1, mode="constant", cval=np.nan, output=np.float32),
+                mc = warm_median(lambda: map_coordinates(vol, coords, order=1, mode="constant", cval=np.nan, output=np.float32),
                                  a.repeats)
             vf = voxfield(path, a.repeats, points=ppath)
             vf1 = voxfield(path, a.repeats, points=ppath, threads=1)
@@ -183,7 +160,7 @@ def main():
                 base = i0 @ st
                 idx = (base[:, None] + np.array([a_ * st[0] + b * st[1] + c for a_ in (0, 1) for b in (0, 1)
                                                  for c in (0, 1)])[None]).reshape(-1)
-                floor = median_time(lambda: flat[idx], a.repeats)
+                floor = warm_median(lambda: flat[idx], a.repeats)
                 row.update({"gather_floor_s": floor, "voxfield_over_floor": vf["median_s"] / floor,
                             "rss_anon_peak_mib": vf["rss_anon_peak_kib"] / 1024,
                             "rss_anon_base_mib": vf["rss_anon_base_kib"] / 1024,
@@ -193,7 +170,7 @@ def main():
             print(tag, npts, json.dumps(row), flush=True)
         plane = oblique_plane(shape)
         pc = plane_coords(plane)
-        mc = median_time(lambda: map_coordinates(vol, pc, order=1, mode="constant", cval=np.nan, output=np.float32), a.repeats)
+        mc = warm_median(lambda: map_coordinates(vol, pc, order=1, mode="constant", cval=np.nan, output=np.float32), a.repeats)
         vf = voxfield(path, a.repeats, plane=plane)
         vf1 = voxfield(path, a.repeats, plane=plane, threads=1)
         ref = map_coordinates(vol, pc, order=1, mode="constant", cval=np.nan, output=np.float32)

@@ -18,27 +18,16 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 import warnings
 
 import numpy as np
+from _timing import median_time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
-
-
-def med(f, repeats, setup=None):
-    ts = []
-    for _ in range(repeats):
-        if setup:
-            setup()
-        t = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def report(name, t_zv, t_vf, note=""):
@@ -148,16 +137,16 @@ def main():
                                   vertex_attributes=attrs)
         fv = lambda: vv.write_points(d["pv"], p, chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50),  # noqa: E731
                                      vertex_attributes=attrs)
-        t_zv = med(fz, a.repeats, fresh(d["pz"]))
-        t_vf = med(fv, a.repeats, fresh(d["pv"]))
+        t_zv = median_time(fz, a.repeats, fresh(d["pz"]))
+        t_vf = median_time(fv, a.repeats, fresh(d["pv"]))
         a_z, a_v = (read_points(s, attribute_names=["intensity", "label"]) for s in (d["pz"], d["pv"]))
         np.testing.assert_array_equal(a_z["positions"], a_v["positions"])
         np.testing.assert_array_equal(a_z["vertex_attributes"]["label"], a_v["vertex_attributes"]["label"])
         report(f"write_points {a.points} + 2 attributes", t_zv, t_vf)
         fz = lambda: write_polylines(d["lz"], lines, chunk_shape=(100, 100, 100), bin_shape=(25, 25, 25))  # noqa
         fv = lambda: vv.write_polylines(d["lv"], lines, chunk_shape=(100, 100, 100), bin_shape=(25, 25, 25))  # noqa
-        t_zv = med(fz, a.repeats, fresh(d["lz"]))
-        t_vf = med(fv, a.repeats, fresh(d["lv"]))
+        t_zv = median_time(fz, a.repeats, fresh(d["lz"]))
+        t_vf = median_time(fv, a.repeats, fresh(d["lv"]))
         for x, y in zip(read_polylines(d["lz"])["polylines"], vv.read_polylines(d["lv"])["polylines"]):
             np.testing.assert_array_equal(np.concatenate(x), y)
         report(f"write_polylines {a.streamlines} streamlines ({nv} vertices)", t_zv, t_vf)
@@ -166,16 +155,16 @@ def main():
                                       vertex_attributes=attrs, shard_shape=shard)
             fv = lambda: vv.write_points(d["pv"], p, chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50),  # noqa
                                          vertex_attributes=attrs, shard_shape=shard)
-            t_zv = med(fz, a.repeats, fresh(d["pz"]))
-            t_vf = med(fv, a.repeats, fresh(d["pv"]))
+            t_zv = median_time(fz, a.repeats, fresh(d["pz"]))
+            t_vf = median_time(fv, a.repeats, fresh(d["pv"]))
             np.testing.assert_array_equal(read_points(d["pz"])["positions"], read_points(d["pv"])["positions"])
             report(f"  sharded {shard}³: write_points", t_zv, t_vf, f"files {files_per_level(d['pv'])}")
             fz = lambda: write_polylines(d["lz"], lines, chunk_shape=(100, 100, 100), bin_shape=(25, 25, 25),  # noqa
                                          shard_shape=shard)
             fv = lambda: vv.write_polylines(d["lv"], lines, chunk_shape=(100, 100, 100),  # noqa: E731
                                             bin_shape=(25, 25, 25), shard_shape=shard)
-            t_zv = med(fz, a.repeats, fresh(d["lz"]))
-            t_vf = med(fv, a.repeats, fresh(d["lv"]))
+            t_zv = median_time(fz, a.repeats, fresh(d["lz"]))
+            t_vf = median_time(fv, a.repeats, fresh(d["lv"]))
             for x, y in zip(read_polylines(d["lz"])["polylines"], read_polylines(d["lv"])["polylines"]):
                 np.testing.assert_array_equal(np.concatenate(x), np.concatenate(y))
             report(f"  sharded {shard}³: write_polylines", t_zv, t_vf, f"files {files_per_level(d['lv'])}")
@@ -193,9 +182,9 @@ def main():
                                     ("  sharded 4³: streamline pyramid (store written by zarr-vectors)", "lsbase",
                                      [(2, 1), (2, 4), (2, 4)])]:
             z, v = (d["pz"], d["pv"]) if base.startswith("p") else (d["lz"], d["lv"])
-            t_copy = med(lambda: None, a.repeats, fresh(v, d[base]))
-            t_zv = med(lambda: build_pyramid(z, factors=factors, sparsity_seed=42), a.repeats, fresh(z, d[base]))
-            t_vf = med(lambda: vv.build_pyramid(v, factors=factors, sparsity_seed=42, single_seed=True), a.repeats,
+            t_copy = median_time(lambda: None, a.repeats, fresh(v, d[base]))
+            t_zv = median_time(lambda: build_pyramid(z, factors=factors, sparsity_seed=42), a.repeats, fresh(z, d[base]))
+            t_vf = median_time(lambda: vv.build_pyramid(v, factors=factors, sparsity_seed=42, single_seed=True), a.repeats,
                        fresh(v, d[base]))
             for lv in (1, 2, 3):
                 np.testing.assert_array_equal(read_points(z, level=lv)["positions"],
@@ -212,7 +201,7 @@ def main():
         def row(name, f_zv, f_vf):
             w, g = f_zv(), f_vf()
             np.testing.assert_array_equal(g["positions"], w["positions"])
-            report(name, med(f_zv, a.repeats), med(f_vf, a.repeats), f"({g['vertex_count']} vertices)")
+            report(name, median_time(f_zv, a.repeats), median_time(f_vf, a.repeats), f"({g['vertex_count']} vertices)")
         row(f"read level 0, {a.points} points + 2 attributes",
             lambda: read_points(s, attribute_names=["intensity", "label"]),
             lambda: vv.read_points(s, attribute_names=["intensity", "label"]))

@@ -12,7 +12,7 @@ use voxfield_io::{npy, NpyElement};
 
 use crate::args::{RawArgs, SamplingArgs};
 use crate::field_source::{with_out, Source};
-use crate::work::{progress, set_threads};
+use crate::work::{catch_interrupts, exit_if_interrupted, interrupted, progress, set_threads};
 
 pub(crate) fn sample(
     path: &Path,
@@ -72,11 +72,17 @@ pub(crate) fn sample(
                         format!("--all-index {name}: {len} × {n} values are too many")
                     })?;
                 voxfield_io::safety::check_free_space(out, bytes)?;
+                catch_interrupts();
+                let bar = progress(len as u64, &format!("sampling every {name}"));
                 let mut failed = None;
                 let written = npy::write_atomic(out, |w| {
                     w.write_all(&npy::header_bytes(O::DESCR, &[len, n]))?;
                     let mut buf = vec![];
                     for i in 0..len {
+                        if interrupted() {
+                            return Err(std::io::Error::other("interrupted"));
+                        }
+                        bar.inc(1);
                         opts.index = index_at(axes, a, i);
                         let row = (|| -> Result<Vec<O>> {
                             let one = voxfield::open(path, &opts)?;
@@ -98,6 +104,8 @@ pub(crate) fn sample(
                     }
                     Ok(())
                 });
+                bar.finish_and_clear();
+                exit_if_interrupted(out);
                 if let Some(e) = failed {
                     return Err(e);
                 }

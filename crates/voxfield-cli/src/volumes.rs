@@ -56,7 +56,7 @@ pub(crate) fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
             "axes": axes, "spatial_dims": i.axes.spatial_dims(), "spacing": spacing,
             "path": i.path, "format": i.format, "shape": i.shape, "dtype": i.dtype.name(),
             "endian": format!("{:?}", i.endian).to_lowercase(), "chunk_shape": i.chunk_shape,
-            "affine": affine, "bytes_on_disk": i.bytes_on_disk,
+            "affine": affine, "bytes_on_disk": src.disk_usage(),
             "value_scale": i.value_scale.map(|(m, q)| serde_json::json!({"slope": m, "intercept": q})),
             "notes": i.notes,
         });
@@ -84,7 +84,7 @@ pub(crate) fn info(path: &Path, raw: &RawArgs, json: bool) -> Result<()> {
     }
     println!("dtype:         {} ({:?} endian)", i.dtype, i.endian);
     println!("chunk shape:   {:?}", i.chunk_shape);
-    println!("bytes on disk: {}", i.bytes_on_disk);
+    println!("bytes on disk: {}", src.disk_usage());
     if let Some((m, q)) = i.value_scale {
         println!("value scale:   {m} * stored + {q}");
     }

@@ -17,6 +17,8 @@ pub struct VolumeInfo {
     pub chunk_shape: [usize; 3],
     /// Index → world map given by the file, if the format carries one.
     pub affine: Option<Affine>,
+    /// Bytes the source takes on disk, when known at open for the cost of a
+    /// `stat` (0 otherwise; see [`VolumeSource::disk_usage`]).
     pub bytes_on_disk: u64,
     /// `value = slope * stored + intercept` (NIfTI `scl_slope`/`scl_inter`).
     pub value_scale: Option<(f64, f64)>,
@@ -239,6 +241,12 @@ pub const MAX_DECODED_CHUNK: usize = 1 << 31;
 /// Discrete voxel storage. Opening is O(1); implementations never read more than asked.
 pub trait VolumeSource: Send + Sync {
     fn info(&self) -> &VolumeInfo;
+
+    /// Bytes the source takes on disk. A directory store walks its files here,
+    /// for `info` only: opening must not cost one `stat` per chunk.
+    fn disk_usage(&self) -> u64 {
+        self.info().bytes_on_disk
+    }
 
     /// Zero-copy strided access, for memory-mapped files and in-memory arrays.
     fn contiguous(&self) -> Option<ContiguousView<'_>> {

@@ -260,7 +260,7 @@ impl Volume {
         )?;
         d.set_item("value_scale", i.value_scale)?;
         d.set_item("notes", i.notes.clone())?;
-        d.set_item("bytes_on_disk", i.bytes_on_disk)?;
+        d.set_item("bytes_on_disk", self.src.disk_usage())?;
         let axes: Vec<Bound<'py, PyDict>> = i
             .axes
             .axes

@@ -222,6 +222,37 @@ def test_cli_index_and_all_index(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "s.npy"), img[:5, :6])
 
 
+@pytest.mark.skipif(CLI is None, reason="VOXFIELD_CLI names the built voxfield binary")
+def test_all_index_over_a_declared_2_to_32_axis(tmp_path):
+    """A Zarr declaring a 2^32-long time axis (one chunk written): `--all-index` over it streams
+    row by row, stops on Ctrl-C leaving nothing behind; one whose output cannot fit on disk is
+    refused before any read. (Each index once walked the whole store: 35 ms per index.)"""
+    import signal
+    import time
+
+    zarr = pytest.importorskip("zarr")
+    store = tmp_path / "t.zarr"
+    a = zarr.create_array(str(store), shape=(2**32, 4, 4, 4), chunks=(1, 4, 4, 4), dtype="f4")
+    a[1] = 7.0
+    np.save(tmp_path / "p.npy", np.array([[1.0, 1.0, 1.0], [2.5, 2.0, 1.0]]))
+    out = tmp_path / "out" / "o.npy"
+    out.parent.mkdir()
+    proc = subprocess.Popen([CLI, "sample", str(store), "--points", str(tmp_path / "p.npy"),
+                             "--all-index", "axis0", "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    assert proc.poll() is None, proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "not written" in err, err
+    assert list(out.parent.iterdir()) == []
+    big = tmp_path / "big.zarr"
+    zarr.create_array(str(big), shape=(2**40, 4, 4, 4), chunks=(1, 4, 4, 4), dtype="f4")
+    r = subprocess.run([CLI, "sample", str(big), "--points", str(tmp_path / "p.npy"), "--all-index", "axis0",
+                        "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "o.npy" in r.stderr and "panicked" not in r.stderr, r.stderr
+    assert list(out.parent.iterdir()) == []
+
+
 @pytest.mark.parametrize("order", [2, 3, 4, 5])
 def test_spline_orders_match_scipy_in_every_mode_on_lazy_chunked_volumes(tmp_path, order):
     """map_coordinates(order=2..5) equals scipy's (global prefilter) on a Zarr volume read

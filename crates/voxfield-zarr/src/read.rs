@@ -43,6 +43,8 @@ pub struct ZarrVolume {
     chunk: Vec<usize>,
     /// Behind a URL: reads wait on the network.
     remote: bool,
+    /// The array's directory, for a local store.
+    local_dir: Option<PathBuf>,
     /// Chunks read, and how many of them were missing from the store.
     reads: AtomicU64,
     missing: AtomicU64,
@@ -569,7 +571,6 @@ impl ZarrVolume {
         };
         let mut info = VolumeInfo::selected(format, user_path, axes, &chunk, dtype, Endian::NATIVE);
         info.affine = affine;
-        info.bytes_on_disk = if at.local { dir_size(&meta_path) } else { 0 };
         info.notes = notes;
         let shards = ArrayShardedReadableExtCache::new(&array);
         Ok(Self {
@@ -578,6 +579,7 @@ impl ZarrVolume {
             info,
             chunk,
             remote: !at.local,
+            local_dir: at.local.then_some(meta_path),
             reads: AtomicU64::new(0),
             missing: AtomicU64::new(0),
         })
@@ -632,6 +634,13 @@ fn dir_size(dir: &Path) -> u64 {
 impl VolumeSource for ZarrVolume {
     fn info(&self) -> &VolumeInfo {
         &self.info
+    }
+
+    fn disk_usage(&self) -> u64 {
+        match &self.local_dir {
+            Some(dir) => dir_size(dir),
+            None => 0,
+        }
     }
 
     fn read_warnings(&self) -> Vec<String> {
