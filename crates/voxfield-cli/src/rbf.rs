@@ -179,6 +179,7 @@ fn grid(
     pic: &PictureArgs,
 ) -> Result<()> {
     voxfield_io::safety::check_not_input(out, &[model_path])?;
+    pic.check_for(out).map_err(anyhow::Error::msg)?;
     let model = RbfModel::load(model_path)?;
     let dim = model.dim();
     if shape.len() != dim || shape.contains(&0) {
@@ -309,7 +310,7 @@ fn write_grid(
                 .window
                 .or_else(|| picture::auto_window(&img))
                 .unwrap_or([0.0, 1.0]);
-            picture::write_png(out, &img, nx, ny, window, pic.colormap)?;
+            picture::write_png(out, &img, nx, ny, window, pic.colormap())?;
         }
         Some("zarr") => {
             let vol = GridVolume::new(model, channel, lo, hi, shape)?;

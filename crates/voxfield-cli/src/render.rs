@@ -4,30 +4,28 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use voxfield::render::{
-    self, CameraSpec, Frame, Mode, Picture, Rendered, Request, SceneOptions, Transfer,
-};
+use voxfield::render::{self, CameraSpec, Frame, Mode, Rendered, Request, SceneOptions, Transfer};
 
-use crate::args::{parse_background, RenderArgs};
+use crate::args::RenderArgs;
 use crate::field_source::{auto_level_for, Source};
 use crate::work::{catch_interrupts, exit_if_interrupted, progress, reporter, set_threads, watch};
 
-/// The output kinds.
+/// The kinds of output file.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Output {
+enum FileKind {
     Png,
     Gif,
     Npy,
 }
 
-fn output_kind(out: &Path) -> Result<Output> {
+fn output_kind(out: &Path) -> Result<FileKind> {
     let ext = out
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
     match ext.as_deref() {
-        Some("png" | "apng") => Ok(Output::Png),
-        Some("npy") => Ok(Output::Npy),
-        Some("gif") => Ok(Output::Gif),
+        Some("png" | "apng") => Ok(FileKind::Png),
+        Some("npy") => Ok(FileKind::Npy),
+        Some("gif") => Ok(FileKind::Gif),
         _ => bail!(
             "--out {}: expected a .png, .apng, .gif or .npy file name",
             out.display()
@@ -41,9 +39,8 @@ pub(crate) fn render(a: &RenderArgs) -> Result<()> {
     let kind = output_kind(&a.out)?;
     voxfield_io::safety::check_not_input(&a.out, &[path])?;
     // Everything the flags say is checked before the source is opened.
-    let req = request(a)?;
+    let req = request(a, kind)?;
     req.check()?;
-    let background = parse_background(&a.background).map_err(anyhow::Error::msg)?;
     let opts = SceneOptions {
         world: a.world,
         direct: a.direct,
@@ -81,29 +78,26 @@ pub(crate) fn render(a: &RenderArgs) -> Result<()> {
     let frame_s: f64 = frames.iter().map(|f| f.seconds).sum();
     let read_s = (t.elapsed().as_secs_f64() - frame_s).max(0.0);
     source.warn_after_reading();
-    let picture = Picture {
-        transfer: &transfer,
-        background,
-    };
+    let picture = req.picture(&transfer);
     match kind {
-        Output::Png => voxfield_io::npy::write_atomic(&a.out, |f| {
+        FileKind::Png => voxfield_io::npy::write_atomic(&a.out, |f| {
             picture
                 .write_png(f, &frames, 1000 / 25)
                 .map_err(std::io::Error::other)
         })?,
-        Output::Gif => voxfield_io::npy::write_atomic(&a.out, |f| {
+        FileKind::Gif => voxfield_io::npy::write_atomic(&a.out, |f| {
             picture
                 .write_gif(f, &frames, 1000 / 25)
                 .map_err(std::io::Error::other)
         })?,
-        Output::Npy => write_npy(&a.out, &frames)?,
+        FileKind::Npy => write_npy(&a.out, &frames)?,
     }
     report_render(a, &how, req.mode, &transfer, &frames, read_s);
     Ok(())
 }
 
 /// The request the flags state.
-fn request(a: &RenderArgs) -> Result<Request> {
+fn request(a: &RenderArgs, kind: FileKind) -> Result<Request> {
     Ok(Request {
         mode: Mode::parse(&a.mode, a.iso)?,
         camera: CameraSpec {
@@ -117,7 +111,12 @@ fn request(a: &RenderArgs) -> Result<Request> {
             size: a.size,
         },
         window: a.window,
-        colormap: a.colormap.parse().map_err(anyhow::Error::msg)?,
+        colormap: a
+            .colormap
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .context("--colormap")?,
         opacity: a
             .opacity
             .as_deref()
@@ -127,6 +126,16 @@ fn request(a: &RenderArgs) -> Result<Request> {
         step: a.step,
         shading: a.shading,
         frames: a.frames.unwrap_or(1),
+        background: a
+            .background
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .context("--background")?,
+        output: match kind {
+            FileKind::Npy => render::Output::Values,
+            FileKind::Png | FileKind::Gif => render::Output::Picture,
+        },
     })
 }
 

@@ -97,6 +97,7 @@ pub(crate) fn slice(
         bail!("--out {}: expected a .png or .npy file name", out.display());
     }
     voxfield_io::safety::check_not_input(out, &[path])?;
+    pic.check_for(out).map_err(anyhow::Error::msg)?;
     let source = Source::open(path, raw)?;
     let plane = Plane::new(
         source.lift_vec("origin", &pa.origin.0)?,
@@ -175,7 +176,7 @@ pub(crate) fn write_picture(
             [0.0, 1.0]
         }
     };
-    picture::write_png(out, vals, plane.nu, plane.nv, window, pic.colormap)
+    picture::write_png(out, vals, plane.nu, plane.nv, window, pic.colormap())
 }
 
 pub(crate) fn report_slice(path: &Path, plane: &Plane, depth: usize, ms: f64, out: &Path) {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use voxfield::render::{self, CameraSpec, Frame, Mode, Picture, Rendered, Request, SceneOptions};
+use voxfield::render::{self, CameraSpec, Frame, Mode, Output, Rendered, Request, SceneOptions};
 
 use crate::{parse, py_err, rbf::Model, Volume};
 
@@ -15,7 +15,7 @@ type Pixels<'py> = (Bound<'py, PyBytes>, Vec<usize>, &'static str);
 
 #[pyfunction]
 #[pyo3(signature = (target, mode="dvr", iso=None, view="axis0", azimuth=0.0, elevation=0.0, roll=0.0,
-    projection="ortho", fov=30.0, zoom=1.0, size=None, world=false, window=None, colormap="gray",
+    projection="ortho", fov=30.0, zoom=1.0, size=None, world=false, window=None, colormap=None,
     opacity=None, step=1.0, shading=false, background=None, frames=1, direct=false, memory_mb=None,
     rbf_grid=None, as_float=false, to_index=None))]
 #[allow(clippy::too_many_arguments)]
@@ -34,11 +34,11 @@ pub fn render_field<'py>(
     size: Option<[usize; 2]>,
     world: bool,
     window: Option<[f64; 2]>,
-    colormap: &str,
+    colormap: Option<String>,
     opacity: Option<String>,
     step: f64,
     shading: bool,
-    background: Option<[f32; 3]>,
+    background: Option<String>,
     frames: usize,
     direct: bool,
     memory_mb: Option<usize>,
@@ -57,13 +57,17 @@ pub fn render_field<'py>(
             size,
         )?,
         window,
-        colormap: colormap
-            .parse()
-            .map_err(pyo3::exceptions::PyValueError::new_err)?,
+        colormap: colormap.as_deref().map(parse).transpose()?,
         opacity: opacity.as_deref().map(parse).transpose()?,
         step,
         shading,
         frames,
+        background: background.as_deref().map(parse).transpose()?,
+        output: if as_float {
+            Output::Values
+        } else {
+            Output::Picture
+        },
     };
     req.check().map_err(py_err)?;
     let opts = SceneOptions {
@@ -98,7 +102,7 @@ pub fn render_field<'py>(
             "render takes a path, a voxfield.Volume or an RBFInterpolator",
         ));
     };
-    Ok(pixels(py, &rendered, background, as_float))
+    Ok(pixels(py, &rendered, &req))
 }
 
 /// The camera the keywords describe (angles: azimuth, elevation, roll).
@@ -152,16 +156,11 @@ pub fn render_pixel_spacing(
 }
 
 /// The frames as float32 (what `.npy` holds) or 8-bit pixels (what `.png` holds).
-fn pixels<'py>(
-    py: Python<'py>,
-    r: &Rendered,
-    background: Option<[f32; 3]>,
-    as_float: bool,
-) -> Pixels<'py> {
+fn pixels<'py>(py: Python<'py>, r: &Rendered, req: &Request) -> Pixels<'py> {
     let f: &Frame = &r.frames[0];
     let mut shape = vec![f.height, f.width];
     let mut bytes = Vec::new();
-    let dtype = if as_float {
+    let dtype = if req.output == Output::Values {
         if f.channels > 1 {
             shape.push(f.channels);
         }
@@ -170,10 +169,7 @@ fn pixels<'py>(
         }
         "float32"
     } else {
-        let pic = Picture {
-            transfer: &r.transfer,
-            background,
-        };
+        let pic = req.picture(&r.transfer);
         let mut channels = 1;
         for fr in &r.frames {
             let (ct, px) = pic.pixels(fr);

@@ -200,11 +200,16 @@ def test_render_refuses_the_same_bad_requests_with_the_same_words_as_the_cli(fie
         ({"frames": 0}, ["--frames", "0"]),
         ({"size": (0, 5)}, ["--size", "0,5"]),
         ({"projection": "perspective", "fov": 180.0}, ["--projection", "perspective", "--fov", "180"]),
+        ({"background": "red"}, ["--background", "red"]),
+        # Options that make pictures, given for float values (.npy, dtype=float32):
+        ({"background": "white", "dtype": np.float32}, ["--background", "white"]),
+        ({"mode": "mip", "colormap": "magma", "dtype": np.float32}, ["--mode", "mip", "--colormap", "magma"]),
+        ({"mode": "mean", "window": (0, 1), "dtype": np.float32}, ["--mode", "mean", "--window", "0,1"]),
     ]
     for kwargs, flags in cases:
         with pytest.raises(ValueError) as e:
             voxfield.render(str(d / "v.npy"), **kwargs)
-        out = tmp_path / "x.png"
+        out = tmp_path / ("x.npy" if "dtype" in kwargs else "x.png")
         r = subprocess.run([os.environ["VOXFIELD_CLI"], "render", d / "v.npy", "-o", out, *flags],
                            capture_output=True, text=True)
         assert r.returncode != 0 and not out.exists(), (flags, r.stderr)

@@ -267,13 +267,13 @@ def test_neural_model_direct_vs_decoded(tmp_path):
         return 10 * np.log10(300 ** 2 / np.mean((x[m] - y[m]) ** 2))
 
     # An axis view samples voxel centres: the network there is its decoded voxels.
-    kw = dict(mode="mip", view="axis1", window=(0, 300), dtype=np.float32)
+    kw = dict(mode="mip", view="axis1", dtype=np.float32)
     direct = vf.render(str(tmp_path / "m.vxn"), direct=True, **kw)
     assert psnr(direct, vf.render(str(tmp_path / "d.npy"), **kw)) >= 40
     # Orbiting samples between centres, where this network is not trilinear (it is trained at
     # centres only: about 4.8 mean error there on this field, issue 24); the lattice path renders
     # the decoded voxels, so it equals rendering the decoded volume.
-    kw = dict(mode="mip", size=(48, 48), azimuth=25, elevation=10, window=(0, 300), dtype=np.float32)
+    kw = dict(mode="mip", size=(48, 48), azimuth=25, elevation=10, dtype=np.float32)
     direct = vf.render(str(tmp_path / "m.vxn"), direct=True, **kw)
     decoded = vf.render(str(tmp_path / "d.npy"), **kw)
     assert psnr(direct, decoded) >= 25
@@ -339,6 +339,30 @@ def test_bad_requests_are_refused_before_work(tmp_path):
     assert r.returncode == 1 and ".gif" in r.stderr and not (tmp_path / "x.tiff").exists()
 
 
+def test_picture_options_are_refused_for_values(tmp_path):
+    """Window, colormap and background make pictures: given for float values (render's .npy of a
+    scalar mode, slice's .npy, rbf grid's .npy) they were accepted and had no effect."""
+    a = odd_volume()
+    np.save(tmp_path / "v.npy", a)
+    out = tmp_path / "o.npy"
+    for args, words in [
+        (["render", "--mode", "mip", "--window", "0,1"], "window applies to pictures of mode mip"),
+        (["render", "--mode", "minip", "--colormap", "magma"], "colormap applies to pictures"),
+        (["render", "--background", "white"], "background applies to pictures"),
+        (["slice", "--origin", "0,0,0", "--u", "0,1,0", "--v", "0,0,1", "--size", "4,4", "--window", "0,1"],
+         "--window makes PNG pictures"),
+        (["slice", "--origin", "0,0,0", "--u", "0,1,0", "--v", "0,0,1", "--size", "4,4", "--colormap", "gray"],
+         "--colormap makes PNG pictures"),
+    ]:
+        r = cli(args[0], tmp_path / "v.npy", *args[1:], "-o" if args[0] == "render" else "--out", out, ok=False)
+        assert r.returncode == 1 and words in r.stderr and not out.exists(), (args, r.stderr)
+    # What they apply to still works: dvr values take the window and colormap; pictures everything.
+    rgba = vf.render(a, window=(-1, 1), colormap="magma", dtype=np.float32)
+    assert rgba.shape == (17, 11, 4)
+    px = vf.render(a, mode="mip", window=(-1, 1), colormap="magma", background=(0, 0.5, 1))
+    assert px.shape == (17, 11, 3) and px.dtype == np.uint8
+
+
 @pytest.mark.parametrize("mode", ["dvr", "mip", "minip", "mean", "iso"])
 def test_skipping_changes_nothing(mode):
     """The lattice path (bricks, DDA over macro cells, super-cell jumps, the active box) against
@@ -350,7 +374,9 @@ def test_skipping_changes_nothing(mode):
     for c, r in (((10, 9, 12), 6.0), ((33, 27, 40), 8.0), ((20, 30, 8), 4.0)):
         d = np.sqrt(sum((i[k] - c[k]) ** 2 for k in range(3)))
         a += np.clip(r - d, 0, None) * (1 + 0.1 * rng.random(a.shape, dtype=np.float32))
-    kw = dict(mode=mode, window=(0, 8), dtype=np.float32, step=0.7)
+    kw = dict(mode=mode, dtype=np.float32, step=0.7)
+    if mode in ("dvr", "iso"):
+        kw.update(window=(0, 8))
     if mode == "iso":
         kw.update(iso=2.5, step=0.5)
     if mode == "dvr":

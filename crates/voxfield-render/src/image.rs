@@ -6,10 +6,61 @@
 //! (opaque RGBA), else written with straight (un-premultiplied) alpha.
 
 use std::io::Write;
+use std::str::FromStr;
 
 use voxfield_core::{Error, Result};
 
 use crate::{Colormap, Frame, Transfer};
+
+/// What a picture shows where rays hit nothing (and through what they hit,
+/// for dvr and iso): `black` (the default), `white`, `none` (transparent) or
+/// `R,G,B` in 0..1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Background {
+    Transparent,
+    Rgb([f32; 3]),
+}
+
+impl Background {
+    pub const BLACK: Background = Background::Rgb([0.0; 3]);
+
+    /// The colour, or `None` for transparent.
+    pub fn rgb(self) -> Option<[f32; 3]> {
+        match self {
+            Background::Transparent => None,
+            Background::Rgb(c) => Some(c),
+        }
+    }
+}
+
+impl FromStr for Background {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.trim() {
+            "none" | "transparent" => Background::Transparent,
+            "black" => Background::BLACK,
+            "white" => Background::Rgb([1.0; 3]),
+            rgb => {
+                let bad = || {
+                    Error::invalid(format!(
+                        "background '{s}': expected black, white, none or R,G,B in 0..1"
+                    ))
+                };
+                let v: Vec<f32> = rgb
+                    .split(',')
+                    .map(|x| x.trim().parse::<f32>().map_err(|_| bad()))
+                    .collect::<Result<_>>()?;
+                let c: [f32; 3] = v.try_into().map_err(|_| bad())?;
+                if c.iter().any(|x| !(0.0..=1.0).contains(x)) {
+                    return Err(Error::invalid(format!(
+                        "background '{s}': each of R,G,B must be in 0..1"
+                    )));
+                }
+                Background::Rgb(c)
+            }
+        })
+    }
+}
 
 /// How frames become 8-bit pixels.
 #[derive(Clone, Copy, Debug)]
@@ -141,4 +192,24 @@ impl Picture<'_> {
 
 fn dim(n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| Error::invalid(format!("{n} pixels is too wide for PNG")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Background;
+
+    #[test]
+    fn backgrounds() {
+        assert_eq!(
+            "none".parse::<Background>().ok(),
+            Some(Background::Transparent)
+        );
+        assert_eq!(
+            "0,0.5,1".parse::<Background>().ok(),
+            Some(Background::Rgb([0.0, 0.5, 1.0]))
+        );
+        for bad in ["2,0,0", "red", "0,0", "0,0,0,0", "nan,0,0"] {
+            assert!(bad.parse::<Background>().is_err(), "{bad}");
+        }
+    }
 }

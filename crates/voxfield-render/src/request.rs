@@ -6,11 +6,24 @@ use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result};
 
 use crate::{
-    AxisView, CameraSpec, Colormap, Frame, Mode, Opacity, Projection, Scene, Transfer, MAX_PIXELS,
+    AxisView, Background, CameraSpec, Colormap, Frame, Mode, Opacity, Picture, Projection, Scene,
+    Transfer, MAX_PIXELS,
 };
 
 /// Frames a turntable may have.
 pub const MAX_FRAMES: usize = 3600;
+
+/// What the frames become.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    /// 8-bit pictures (`.png`, `.apng`, `.gif`; uint8 arrays).
+    #[default]
+    Picture,
+    /// The frames' float values (`.npy`; float32 arrays): a scalar mode's own
+    /// values, or premultiplied RGBA. Window, colormap and background make
+    /// pictures, so they are refused for scalar values.
+    Values,
+}
 
 /// What to render.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,13 +32,17 @@ pub struct Request {
     pub camera: CameraSpec,
     /// None: the field's value range.
     pub window: Option<[f64; 2]>,
-    pub colormap: Colormap,
+    /// None: gray.
+    pub colormap: Option<Colormap>,
     /// None: the default ramp (dvr only).
     pub opacity: Option<Opacity>,
     pub step: f64,
     pub shading: bool,
     /// A turntable: frame `i` adds `360 i / frames` degrees of azimuth.
     pub frames: usize,
+    /// None: black (pictures only).
+    pub background: Option<Background>,
+    pub output: Output,
 }
 
 impl Default for Request {
@@ -34,11 +51,13 @@ impl Default for Request {
             mode: Mode::Dvr,
             camera: CameraSpec::default(),
             window: None,
-            colormap: Colormap::Gray,
+            colormap: None,
             opacity: None,
             step: 1.0,
             shading: false,
             frames: 1,
+            background: None,
+            output: Output::Picture,
         }
     }
 }
@@ -67,6 +86,7 @@ impl Request {
         if let Some(w) = self.window {
             crate::transfer::check_window(w)?;
         }
+        self.check_output()?;
         crate::transfer::check_step(self.step)?;
         if !(1..=MAX_FRAMES).contains(&self.frames) {
             return Err(Error::invalid(format!(
@@ -75,6 +95,39 @@ impl Request {
             )));
         }
         Ok(())
+    }
+
+    /// Refuses what only pictures use when the output is float values.
+    fn check_output(&self) -> Result<()> {
+        if self.output != Output::Values {
+            return Ok(());
+        }
+        if self.background.is_some() {
+            return Err(Error::invalid(
+                "background applies to pictures (png, apng, gif; uint8), not to float values",
+            ));
+        }
+        let picture_only = [
+            ("window", self.window.is_some()),
+            ("colormap", self.colormap.is_some()),
+        ];
+        if let Some((name, _)) = picture_only.iter().find(|(_, given)| *given) {
+            if self.mode.is_scalar() {
+                return Err(Error::invalid(format!(
+                    "{name} applies to pictures of mode {} (png, apng, gif; uint8); its float values are the field's own",
+                    self.mode
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// How this request's frames become 8-bit pixels.
+    pub fn picture<'a>(&self, transfer: &'a Transfer) -> Picture<'a> {
+        Picture {
+            transfer,
+            background: self.background.unwrap_or(Background::BLACK).rgb(),
+        }
     }
 
     /// The axis view this request is, when it is the exact voxel grid (no
@@ -114,7 +167,8 @@ impl Request {
             },
         };
         let opacity = self.opacity.clone().unwrap_or_default();
-        let mut tf = Transfer::new(window, self.colormap, opacity, self.step)?;
+        let cmap = self.colormap.unwrap_or(Colormap::Gray);
+        let mut tf = Transfer::new(window, cmap, opacity, self.step)?;
         tf.shading = self.shading;
         Ok(tf)
     }

@@ -5,10 +5,10 @@
 //! its network at every sample (`direct`); an RBF model from its field sampled
 //! on a grid over its samples' bounding box. Rendering needs three spatial axes.
 
-pub use voxfield_render::image::Picture;
 pub use voxfield_render::{
-    other_axes, AxisView, Bounds, Camera, CameraSpec, Colormap, Frame, Lattice, Mode, Opacity,
-    Projection, Rendered, Request, Scene, Stats, Transfer, CELL, MAX_FRAMES, MAX_PIXELS, MAX_SIDE,
+    other_axes, AxisView, Background, Bounds, Camera, CameraSpec, Colormap, Frame, Lattice, Mode,
+    Opacity, Output, Picture, Projection, Rendered, Request, Scene, Stats, Transfer, CELL,
+    MAX_FRAMES, MAX_PIXELS, MAX_SIDE,
 };
 
 use voxfield_core::work::Watch;

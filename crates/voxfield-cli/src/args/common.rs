@@ -256,13 +256,39 @@ pub struct PictureArgs {
     /// Display window LO,HI for PNG output (default: the slice's finite min,max).
     #[arg(long, allow_hyphen_values = true, value_parser = parse_window)]
     pub window: Option<[f64; 2]>,
-    /// gray, viridis, magma, inferno, plasma or cividis (matplotlib's tables).
-    #[arg(long, default_value = "gray", value_parser = parse_colormap)]
-    pub colormap: Colormap,
+    /// gray (the default), viridis, magma, inferno, plasma or cividis (matplotlib's
+    /// tables), for PNG output.
+    #[arg(long, value_parser = parse_colormap)]
+    pub colormap: Option<Colormap>,
+}
+
+impl PictureArgs {
+    /// Refuses `--window`/`--colormap` for an output that is not a PNG picture:
+    /// an `.npy` or `.zarr` holds the values themselves.
+    pub fn check_for(&self, out: &std::path::Path) -> Result<(), String> {
+        let given = [
+            ("--window", self.window.is_some()),
+            ("--colormap", self.colormap.is_some()),
+        ];
+        let is_png = out
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+        match given.iter().find(|(_, g)| *g) {
+            Some((flag, _)) if !is_png => Err(format!(
+                "{flag} makes PNG pictures; {} holds the values themselves",
+                out.display()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn colormap(&self) -> Colormap {
+        self.colormap.unwrap_or(Colormap::Gray)
+    }
 }
 
 pub use voxfield::render::Colormap;
 
 fn parse_colormap(s: &str) -> Result<Colormap, String> {
-    s.parse()
+    s.parse().map_err(|e: voxfield::Error| e.to_string())
 }

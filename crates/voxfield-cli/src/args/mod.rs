@@ -22,7 +22,7 @@ pub use common::{
 pub use env::EnvCommand;
 pub use neural::{CompressArgs, CompressCommand};
 pub use rbf::RbfCommand;
-pub use render::{parse_background, RenderArgs};
+pub use render::RenderArgs;
 pub use vectors::VectorsCommand;
 
 #[derive(Parser, Debug)]

@@ -54,8 +54,9 @@ pub struct RenderArgs {
     #[arg(long, allow_hyphen_values = true, value_parser = super::parse::parse_list::<2>)]
     pub window: Option<[f64; 2]>,
     /// gray, viridis, magma, inferno, plasma, cividis (matplotlib's tables).
-    #[arg(long, default_value = "gray")]
-    pub colormap: String,
+    /// Pictures only (refused with .npy of mip/minip/mean; default gray).
+    #[arg(long)]
+    pub colormap: Option<String>,
     /// Opacity per voxel against the windowed value (0..1), piecewise linear:
     /// `v0:a0,v1:a1,...` (default 0:0,1:1, a ramp).
     #[arg(long)]
@@ -67,8 +68,9 @@ pub struct RenderArgs {
     #[arg(long)]
     pub shading: bool,
     /// Background: black (default), white, none (transparent), or R,G,B in 0..1.
-    #[arg(long, default_value = "black")]
-    pub background: String,
+    /// Pictures only (refused with .npy).
+    #[arg(long)]
+    pub background: Option<String>,
     /// A turntable of N frames (azimuth steps of 360/N), as an animated PNG or an (N,...) .npy.
     #[arg(long)]
     pub frames: Option<usize>,
@@ -87,35 +89,4 @@ pub struct RenderArgs {
     /// Print what was done as JSON (stdout).
     #[arg(long)]
     pub json: bool,
-}
-
-pub fn parse_background(s: &str) -> Result<Option<[f32; 3]>, String> {
-    match s {
-        "none" | "transparent" => Ok(None),
-        "black" => Ok(Some([0.0; 3])),
-        "white" => Ok(Some([1.0; 3])),
-        _ => {
-            let v = super::parse::parse_list::<3>(s).map_err(|_| {
-                format!("--background '{s}': expected black, white, none or R,G,B in 0..1")
-            })?;
-            if v.iter().any(|x| !(0.0..=1.0).contains(x)) {
-                return Err(format!("--background '{s}': each of R,G,B must be in 0..1"));
-            }
-            Ok(Some(v.map(|x| x as f32)))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn backgrounds() {
-        assert_eq!(super::parse_background("none"), Ok(None));
-        assert_eq!(
-            super::parse_background("0,0.5,1"),
-            Ok(Some([0.0, 0.5, 1.0]))
-        );
-        assert!(super::parse_background("2,0,0").is_err());
-        assert!(super::parse_background("red").is_err());
-    }
 }

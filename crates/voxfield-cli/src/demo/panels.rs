@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use voxfield::render::{self, CameraSpec, Colormap, Mode, Picture, Request, SceneOptions};
+use voxfield::render::{self, CameraSpec, Colormap, Mode, Request, SceneOptions};
 use voxfield::{VolumeSource, Watch};
 
 use super::gallery::Panel;
@@ -24,11 +24,7 @@ fn rgb8(c: Colormap, t: f32) -> [u8; 3] {
 /// A rendered request as panel pixels over black.
 fn rendered_pixels(scene: &render::Scene, req: &Request) -> Result<Vec<[u8; 3]>> {
     let r = req.render(scene, &Watch::none())?;
-    let pic = Picture {
-        transfer: &r.transfer,
-        background: Some([0.0; 3]),
-    };
-    let (ct, px) = pic.pixels(&r.frames[0]);
+    let (ct, px) = req.picture(&r.transfer).pixels(&r.frames[0]);
     let n = ct.samples();
     Ok(px
         .chunks_exact(n)
@@ -52,7 +48,7 @@ fn orbit(mode: Mode, colormap: Colormap, window: [f64; 2], side: usize) -> Reque
             ..Default::default()
         },
         window: Some(window),
-        colormap,
+        colormap: Some(colormap),
         ..Default::default()
     }
 }

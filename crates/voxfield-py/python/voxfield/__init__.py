@@ -600,14 +600,12 @@ def _map_coordinates_nd(a: np.ndarray, coordinates: Any, output: Any, order: int
 
 from .rbf import RBFInterpolator, load  # noqa: E402  (the RBF engine's Python layer)
 
-_BACKGROUNDS = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "none": None, "transparent": None}
-
-
 def render(obj: Any, *, mode: str = "dvr", iso: float | None = None, view: str = "axis0", azimuth: float = 0.0,
            elevation: float = 0.0, roll: float = 0.0, projection: str = "ortho", fov: float = 30.0,
            zoom: float = 1.0, size: Sequence[int] | None = None, world: bool = False,
-           window: Sequence[float] | None = None, colormap: str = "gray", opacity: Any = None, step: float = 1.0,
-           shading: bool = False, background: Any = "black", frames: int | None = None, direct: bool = False,
+           window: Sequence[float] | None = None, colormap: str | None = None, opacity: Any = None,
+           step: float = 1.0, shading: bool = False, background: Any = None, frames: int | None = None,
+           direct: bool = False,
            memory_mb: int | None = None, rbf_grid: int | None = None, dtype: Any = np.uint8) -> np.ndarray:
     """Renders any field by CPU ray casting, as ``voxfield render`` does (same options, same checks).
 
@@ -618,7 +616,9 @@ def render(obj: Any, *, mode: str = "dvr", iso: float | None = None, view: str =
     ``a.max(axis=K)``. ``opacity``: ``"v0:a0,v1:a1"`` or pairs, over the windowed value.
     ``dtype=np.uint8`` gives the PNG's pixels ((H,W) grey for scalar modes with the gray colormap,
     (H,W,3) coloured, (H,W,4) RGBA for dvr/iso); ``np.float32`` gives what ``.npy`` holds ((H,W), or
-    (H,W,4) premultiplied RGBA without background). ``frames=N``: a turntable, (N,...) arrays.
+    (H,W,4) premultiplied RGBA without background). ``window``, ``colormap`` (default gray) and
+    ``background`` (black, white, none or (r, g, b); default black) make pictures: they are refused
+    for float32 values of the scalar modes. ``frames=N``: a turntable, (N,...) arrays.
     The work runs with the GIL released; Ctrl-C stops it.
     """
     dt = np.dtype(dtype)
@@ -643,14 +643,8 @@ def render(obj: Any, *, mode: str = "dvr", iso: float | None = None, view: str =
         target = os.fspath(target)
     if opacity is not None and not isinstance(opacity, str):
         opacity = ",".join(f"{float(v)!r}:{float(a)!r}" for v, a in opacity)
-    if isinstance(background, str):
-        if background not in _BACKGROUNDS:
-            raise ValueError(f"background {background!r}: expected black, white, none or an (r, g, b) in 0..1")
-        background = _BACKGROUNDS[background]
-    elif background is not None:
-        background = tuple(float(x) for x in background)
-        if len(background) != 3 or not all(0.0 <= x <= 1.0 for x in background):
-            raise ValueError("background must be (r, g, b) with each in 0..1")
+    if background is not None and not isinstance(background, str):
+        background = ",".join(repr(float(x)) for x in background)
     data, shape, name = _voxfield.render_field(
         target, mode, None if iso is None else float(iso), view, float(azimuth), float(elevation), float(roll),
         projection, float(fov), float(zoom), None if size is None else [int(x) for x in size], bool(world),

@@ -28,7 +28,7 @@ class Volume:
     def render(self, *, mode: str = ..., iso: float | None = ..., view: str = ..., azimuth: float = ...,
                elevation: float = ..., roll: float = ..., projection: str = ..., fov: float = ..., zoom: float = ...,
                size: Sequence[int] | None = ..., world: bool = ..., window: Sequence[float] | None = ...,
-               colormap: str = ..., opacity: Any = ..., step: float = ..., shading: bool = ..., background: Any = ...,
+               colormap: str | None = ..., opacity: Any = ..., step: float = ..., shading: bool = ..., background: Any = ...,
                frames: int | None = ..., direct: bool = ..., memory_mb: int = ..., rbf_grid: int = ...,
                dtype: Any = ...) -> np.ndarray: ...
     def slab(self, origin: Sequence[float], u: Sequence[float], v: Sequence[float], shape: Sequence[int],
@@ -40,7 +40,7 @@ class Volume:
 def render(obj: Any, *, mode: str = ..., iso: float | None = ..., view: str = ..., azimuth: float = ...,
            elevation: float = ..., roll: float = ..., projection: str = ..., fov: float = ..., zoom: float = ...,
            size: Sequence[int] | None = ..., world: bool = ..., window: Sequence[float] | None = ...,
-           colormap: str = ..., opacity: Any = ..., step: float = ..., shading: bool = ..., background: Any = ...,
+           colormap: str | None = ..., opacity: Any = ..., step: float = ..., shading: bool = ..., background: Any = ...,
            frames: int | None = ..., direct: bool = ..., memory_mb: int = ..., rbf_grid: int = ...,
            dtype: Any = ...) -> np.ndarray: ...
 

@@ -37,8 +37,8 @@ def load_model(path: str) -> Model: ...
 def render_field(target: Any, mode: str = ..., iso: float | None = ..., view: str = ..., azimuth: float = ...,
                  elevation: float = ..., roll: float = ..., projection: str = ..., fov: float = ..., zoom: float = ...,
                  size: Sequence[int] | None = ..., world: bool = ..., window: Sequence[float] | None = ...,
-                 colormap: str = ..., opacity: str | None = ..., step: float = ..., shading: bool = ...,
-                 background: Sequence[float] | None = ..., frames: int = ..., direct: bool = ..., memory_mb: int = ...,
+                 colormap: str | None = ..., opacity: str | None = ..., step: float = ..., shading: bool = ...,
+                 background: str | None = ..., frames: int = ..., direct: bool = ..., memory_mb: int = ...,
                  rbf_grid: int = ..., as_float: bool = ...,
                  to_index: Sequence[float] | None = ...) -> tuple[bytes, list[int], str]: ...
 def render_pixel_spacing(vol: Any, view: str = ..., azimuth: float = ..., elevation: float = ..., roll: float = ...,

@@ -52,8 +52,8 @@ fn index(t: f32) -> usize {
 }
 
 impl FromStr for Colormap {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = voxfield_core::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s.to_ascii_lowercase().as_str() {
             "gray" | "grey" => Colormap::Gray,
             "viridis" => Colormap::Viridis,
@@ -62,10 +62,10 @@ impl FromStr for Colormap {
             "plasma" => Colormap::Plasma,
             "cividis" => Colormap::Cividis,
             _ => {
-                return Err(format!(
+                return Err(voxfield_core::Error::invalid(format!(
                     "unknown colormap '{s}': expected one of {}",
                     Colormap::NAMES.join(", ")
-                ))
+                )))
             }
         })
     }
