@@ -13,9 +13,10 @@ use crate::field_source::{auto_level, with_out, Source};
 use crate::picture;
 use crate::work::{catch_interrupts, exit_if_interrupted, interrupted, progress, set_threads};
 
-/// Rows of `plane` evaluated per band: about 256k pixels, a multiple of 16.
+/// Rows of `plane` evaluated per band: about 1M pixels (enough parallel tiles
+/// per band to keep every core busy), a multiple of 16.
 pub(crate) fn band_rows(plane: &Plane) -> usize {
-    ((1 << 18) / plane.nu.max(1)).clamp(16, 4096) / 16 * 16
+    ((1 << 20) / plane.nu.max(1)).clamp(16, 4096) / 16 * 16
 }
 
 /// Streams a plane (or slab) to an .npy band by band: memory is one band,
@@ -32,7 +33,6 @@ pub(crate) fn write_plane_npy<O: OutElem + NpyElement>(
     let rows = band_rows(plane);
     let bar = progress(plane.nv as u64, "slicing (rows)");
     let mut band_vals: Vec<O> = Vec::new();
-    let mut bytes: Vec<u8> = Vec::new();
     let result = npy::write_atomic(out, |w| {
         w.write_all(&npy::header_bytes(O::DESCR, &[plane.nv, plane.nu]))?;
         for r0 in (0..plane.nv).step_by(rows) {
@@ -44,11 +44,7 @@ pub(crate) fn write_plane_npy<O: OutElem + NpyElement>(
             band_vals.resize(band.nu * band.nv, O::default());
             evaluate_plane(f, &band, depths, reduce, &mut band_vals)
                 .map_err(std::io::Error::other)?;
-            bytes.clear();
-            for &v in &band_vals {
-                v.write_le(&mut bytes);
-            }
-            w.write_all(&bytes)?;
+            O::write_all_le(&band_vals, w)?;
             bar.inc(band.nv as u64);
         }
         Ok(())

@@ -200,6 +200,10 @@ pub fn open(path: &Path, index: &IndexRequest) -> Result<MappedVolume> {
 pub trait NpyElement: Copy + Send + Sync + 'static {
     const DESCR: &'static str;
     fn write_le(self, out: &mut Vec<u8>);
+
+    /// Writes `data` little-endian: its own bytes on little-endian machines
+    /// (one copy, no per-element work), element by element otherwise.
+    fn write_all_le(data: &[Self], w: &mut impl std::io::Write) -> std::io::Result<()>;
 }
 macro_rules! npy_elem {
     ($($t:ty => $d:literal),*) => {$(
@@ -207,6 +211,23 @@ macro_rules! npy_elem {
             const DESCR: &'static str = $d;
             #[inline]
             fn write_le(self, out: &mut Vec<u8>) { out.extend_from_slice(&self.to_le_bytes()); }
+            fn write_all_le(data: &[Self], w: &mut impl std::io::Write) -> std::io::Result<()> {
+                if cfg!(target_endian = "little") {
+                    // SAFETY: a plain number type: every byte is initialised and any
+                    // alignment is valid for u8.
+                    let bytes = unsafe {
+                        std::slice::from_raw_parts(data.as_ptr() as *const u8, std::mem::size_of_val(data))
+                    };
+                    return w.write_all(bytes);
+                }
+                let mut buf = Vec::with_capacity(1 << 16);
+                for chunk in data.chunks(8192) {
+                    buf.clear();
+                    chunk.iter().for_each(|v| v.write_le(&mut buf));
+                    w.write_all(&buf)?;
+                }
+                Ok(())
+            }
         }
     )*};
 }
@@ -216,6 +237,10 @@ impl NpyElement for bool {
     const DESCR: &'static str = "|b1";
     fn write_le(self, out: &mut Vec<u8>) {
         out.push(self as u8);
+    }
+    fn write_all_le(data: &[Self], w: &mut impl std::io::Write) -> std::io::Result<()> {
+        let bytes: Vec<u8> = data.iter().map(|&b| b as u8).collect();
+        w.write_all(&bytes)
     }
 }
 
@@ -249,15 +274,7 @@ pub fn write_npy<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) -> Res
     }
     write_atomic(path, |w| {
         w.write_all(&header_bytes(T::DESCR, shape))?;
-        let mut buf = Vec::with_capacity(1 << 16);
-        for chunk in data.chunks(8192) {
-            buf.clear();
-            for &v in chunk {
-                v.write_le(&mut buf);
-            }
-            w.write_all(&buf)?;
-        }
-        Ok(())
+        T::write_all_le(data, w)
     })
 }
 

@@ -175,29 +175,42 @@ pub fn evaluate_plane<O: OutElem>(
         let mut buf = [[0.0; 3]; TILE * TILE];
         let mut vals = [0.0; TILE * TILE];
         let mut acc = [Acc::new(reduce); TILE * TILE];
+        let slab = depths.len() > 1;
         for i0 in (0..nu).step_by(TILE) {
             let w = TILE.min(nu - i0);
             let n = w * nrows;
-            acc[..n].fill(Acc::new(reduce));
+            if slab {
+                acc[..n].fill(Acc::new(reduce));
+            }
             for &d in depths {
-                for (k, b) in buf[..n].iter_mut().enumerate() {
-                    let p = plane.at(i0 + k % w, j0 + k / w);
-                    *b = [0, 1, 2].map(|a| p[a] + d * normal[a]);
+                // Tile rows one after another (no division per position).
+                for (r, tile_row) in buf[..n].chunks_exact_mut(w).enumerate() {
+                    for (c, b) in tile_row.iter_mut().enumerate() {
+                        *b = plane.at(i0 + c, j0 + r);
+                    }
+                    if d != 0.0 {
+                        for b in tile_row.iter_mut() {
+                            *b = [0, 1, 2].map(|a| b[a] + d * normal[a]);
+                        }
+                    }
                 }
                 field.sample_block(&buf[..n], &mut vals[..n])?;
-                if depths.len() > 1 {
+                if slab {
                     for k in 0..n {
                         acc[k].add(vals[k], reduce);
                     }
                 }
             }
-            for k in 0..n {
-                let v = if depths.len() == 1 {
-                    vals[k]
-                } else {
-                    acc[k].value(reduce)
-                };
-                rows[(k / w) * nu + i0 + k % w] = O::from_f64(v);
+            if slab {
+                for k in 0..n {
+                    vals[k] = acc[k].value(reduce);
+                }
+            }
+            for (r, tile_row) in vals[..n].chunks_exact(w).enumerate() {
+                let out = &mut rows[r * nu + i0..r * nu + i0 + w];
+                for (o, v) in out.iter_mut().zip(tile_row) {
+                    *o = O::from_f64(*v);
+                }
             }
         }
         Ok(())

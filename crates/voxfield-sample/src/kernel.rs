@@ -14,6 +14,7 @@ use voxfield_core::voxel::Voxel;
 use voxfield_core::Affine;
 
 use crate::edge::{map_coordinate, tap_index};
+use crate::linear::{LinearBlock, LANES};
 use crate::Mode;
 
 /// A strided voxel buffer: a whole memory-mapped volume or one decoded chunk.
@@ -57,7 +58,7 @@ pub(crate) struct Kernel {
     pub pad_axes: [bool; 3],
 }
 
-const BLOCK: usize = 64;
+const BLOCK: usize = LANES;
 
 /// Interpolation weights for offset `t` from the middle tap (`[0, 1)` for even K,
 /// `[-0.5, 0.5)` for odd K).
@@ -222,15 +223,18 @@ impl Kernel {
                 return None;
             }
             // c ≥ 0 here, so truncation is floor (and avoids a libm call on
-            // targets without SSE4.1 rounding).
+            // targets without SSE4.1 rounding). c is finite and below the
+            // volume's side, so the conversion needs no saturation.
+            // SAFETY: 0 ≤ c ≤ last < 2^53, so c and c + 0.5 fit an isize.
+            let trunc = |x: f64| unsafe { x.to_int_unchecked::<isize>() };
             let (s, t) = match K {
-                1 => ((c + 0.5) as isize, 0.0),
+                1 => (trunc(c + 0.5), 0.0),
                 _ if K % 2 == 1 => {
-                    let r = (c + 0.5) as isize;
+                    let r = trunc(c + 0.5);
                     (r - (K / 2) as isize, c - r as f64)
                 }
                 _ => {
-                    let i = c as isize;
+                    let i = trunc(c);
                     (i - (K / 2 - 1) as isize, c - i as f64)
                 }
             };
@@ -244,26 +248,6 @@ impl Kernel {
             frac[a] = t;
         }
         Some((off, frac))
-    }
-
-    #[inline(always)]
-    fn prefetch<const K: usize>(g: &Strided, off: isize) {
-        #[cfg(target_arch = "x86_64")]
-        for a in 0..K {
-            for b in 0..K {
-                let row = off + a as isize * g.strides[0] + b as isize * g.strides[1];
-                // SAFETY: prefetch never faults; the address is inside the buffer anyway.
-                unsafe {
-                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                    _mm_prefetch::<_MM_HINT_T0>(g.base.offset(row) as *const i8);
-                    _mm_prefetch::<_MM_HINT_T0>(
-                        g.base.offset(row + (K - 1) as isize * g.strides[2]) as *const i8,
-                    );
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = off;
     }
 
     #[inline(always)]
@@ -369,6 +353,9 @@ impl Kernel {
         load: &impl Fn([usize; 3]) -> f64,
     ) {
         debug_assert_eq!(points.len(), out.len());
+        if K == 2 {
+            return self.sample_linear::<V>(grid, origin, transform, points, out, load);
+        }
         let shift = origin.map(|o| o as f64);
         let mut idx = [[0.0; 3]; BLOCK];
         let mut fast = [None; BLOCK];
@@ -386,7 +373,7 @@ impl Kernel {
                     // Coherent requests (planes, grids) touch the lines the previous
                     // point touched; prefetch only on a jump.
                     if off.abs_diff(last) > 4096 {
-                        Self::prefetch::<K>(grid, off);
+                        prefetch_taps::<K>(grid, off);
                     }
                     last = off;
                 }
@@ -398,6 +385,58 @@ impl Kernel {
                 };
             }
         }
+    }
+
+    /// [`Kernel::sample`] for linear interpolation: blocks of interior points go
+    /// through the vectorised [`LinearBlock`], the rest through the general path.
+    fn sample_linear<V: Voxel>(
+        &self,
+        grid: &Strided,
+        origin: [usize; 3],
+        transform: bool,
+        points: &[[f64; 3]],
+        out: &mut [f64],
+        load: &impl Fn([usize; 3]) -> f64,
+    ) {
+        let shift = origin.map(|o| o as f64);
+        // Positions that are already index space go straight to the lanes.
+        let direct = (!transform || self.is_index_space()) && origin == [0; 3];
+        let mut blk = LinearBlock::new();
+        for (pts, out) in points.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let n = pts.len();
+            if direct {
+                for (i, p) in pts.iter().enumerate() {
+                    for a in 0..3 {
+                        blk.x[a][i] = p[a];
+                    }
+                }
+            } else {
+                for (i, p) in pts.iter().enumerate() {
+                    let x = if transform { self.to_index(p) } else { *p };
+                    for a in 0..3 {
+                        blk.x[a][i] = x[a] - shift[a];
+                    }
+                }
+            }
+            for x in &mut blk.x {
+                x[n..].fill(f64::NAN);
+            }
+            blk.interpolate::<V>(grid, n, out);
+            for (i, o) in out.iter_mut().enumerate() {
+                if !blk.inside[i] {
+                    let p = &pts[i];
+                    let x = if transform { self.to_index(p) } else { *p };
+                    *o = self.sample_general::<2>(&x, load);
+                } else if let Some((m, q)) = self.scale {
+                    *o = *o * m + q;
+                }
+            }
+        }
+    }
+
+    /// Positions are taken as indices exactly as given (no affine, no padding shift).
+    fn is_index_space(&self) -> bool {
+        self.to_index.is_none() && self.shift == 0.0
     }
 
     /// Samples every point through `load` alone (sparse volumes: no buffer to
@@ -427,4 +466,25 @@ impl Kernel {
         }
         Some(t)
     }
+}
+
+/// Requests the cache lines of the K×K×K taps from byte offset `off`.
+#[inline(always)]
+pub(crate) fn prefetch_taps<const K: usize>(g: &Strided, off: isize) {
+    #[cfg(target_arch = "x86_64")]
+    for a in 0..K {
+        for b in 0..K {
+            let row = off + a as isize * g.strides[0] + b as isize * g.strides[1];
+            // SAFETY: prefetch never faults; the address is inside the buffer anyway.
+            unsafe {
+                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+                _mm_prefetch::<_MM_HINT_T0>(g.base.offset(row) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(
+                    g.base.offset(row + (K - 1) as isize * g.strides[2]) as *const i8
+                );
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = off;
 }

@@ -58,6 +58,7 @@ mod chunked;
 mod edge;
 mod evaluate;
 mod kernel;
+mod linear;
 mod options;
 mod output;
 mod positions;
