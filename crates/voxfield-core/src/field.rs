@@ -19,4 +19,47 @@ pub trait Field: Send + Sync {
     fn batch_hint(&self) -> usize {
         256
     }
+
+    /// Evaluates the field along one row of a plane (`out.len()` positions; see
+    /// [`PlaneRow`]), exactly as `sample_block` would at those positions. Fields
+    /// over memory override it to make positions where they are used.
+    fn sample_row(&self, row: &PlaneRow, out: &mut [f64]) -> Result<()> {
+        let mut buf = [[0.0; 3]; 256];
+        for (b, o) in out.chunks_mut(buf.len()).enumerate() {
+            let k0 = b * buf.len();
+            for (k, p) in buf[..o.len()].iter_mut().enumerate() {
+                *p = row.at(k0 + k);
+            }
+            self.sample_block(&buf[..o.len()], o)?;
+        }
+        Ok(())
+    }
+}
+
+/// Positions `((origin + i·u) + j·v) + shift` for `i = i0, i0 + 1, …` at one
+/// `j`: a row of a plane (and of a slab, shifted along its normal). Every
+/// coordinate is summed in that order, so a row's positions are bit for bit the
+/// plane's.
+#[derive(Clone, Copy, Debug)]
+pub struct PlaneRow {
+    pub origin: [f64; 3],
+    pub u: [f64; 3],
+    pub v: [f64; 3],
+    pub i0: usize,
+    pub j: usize,
+    /// Added last (a slab's depth along the normal); `None` adds nothing.
+    pub shift: Option<[f64; 3]>,
+}
+
+impl PlaneRow {
+    /// Position `k` of the row.
+    #[inline(always)]
+    pub fn at(&self, k: usize) -> [f64; 3] {
+        let (i, j) = ((self.i0 + k) as f64, self.j as f64);
+        let p = [0, 1, 2].map(|a| self.origin[a] + i * self.u[a] + j * self.v[a]);
+        match self.shift {
+            Some(s) => [0, 1, 2].map(|a| p[a] + s[a]),
+            None => p,
+        }
+    }
 }

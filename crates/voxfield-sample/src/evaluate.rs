@@ -10,8 +10,10 @@ use crate::{OutElem, Plane, Positions};
 const BLOCK: usize = 256;
 /// Positions per parallel task; smaller requests run inline on the caller's thread.
 const TASK: usize = 1 << 14;
-/// Side of the square output tiles planes are walked in (coherent volume access).
+/// Planes are walked in tiles of `TILE` rows by `ROW` columns (coherent volume
+/// access); each tile row is one `Field::sample_row` call.
 const TILE: usize = 16;
+const ROW: usize = 256;
 /// Largest batch handed to fields that want whole requests (bounds their scratch).
 const MAX_BATCH: usize = 1 << 19;
 
@@ -144,7 +146,7 @@ impl Positions for Shifted<'_> {
 
 /// Evaluates `field` on an oblique plane (output shape `(nv, nu)`, row-major), or
 /// on a slab when `depths` has several offsets along the plane's unit normal.
-/// Small-block fields are walked in `TILE`×`TILE` output tiles so each touches a
+/// Small-block fields are walked in `TILE`×`ROW` output tiles so each touches a
 /// compact region; chunked fields get whole batches and group them by chunk.
 pub fn evaluate_plane<O: OutElem>(
     field: &dyn Field,
@@ -169,46 +171,33 @@ pub fn evaluate_plane<O: OutElem>(
         return plane_batched(field, plane, depths, normal, reduce, out);
     }
     let nu = plane.nu;
+    let slab = depths.len() > 1;
     let band = |(b, rows): (usize, &mut [O])| -> Result<()> {
         let j0 = b * TILE;
         let nrows = rows.len() / nu;
-        let mut buf = [[0.0; 3]; TILE * TILE];
-        let mut vals = [0.0; TILE * TILE];
-        let mut acc = [Acc::new(reduce); TILE * TILE];
-        let slab = depths.len() > 1;
-        for i0 in (0..nu).step_by(TILE) {
-            let w = TILE.min(nu - i0);
-            let n = w * nrows;
-            if slab {
-                acc[..n].fill(Acc::new(reduce));
-            }
-            for &d in depths {
-                // Tile rows one after another (no division per position).
-                for (r, tile_row) in buf[..n].chunks_exact_mut(w).enumerate() {
-                    for (c, b) in tile_row.iter_mut().enumerate() {
-                        *b = plane.at(i0 + c, j0 + r);
-                    }
-                    if d != 0.0 {
-                        for b in tile_row.iter_mut() {
-                            *b = [0, 1, 2].map(|a| b[a] + d * normal[a]);
+        let mut vals = [0.0; ROW];
+        let mut acc = [Acc::new(reduce); ROW];
+        for i0 in (0..nu).step_by(ROW) {
+            let w = ROW.min(nu - i0);
+            for r in 0..nrows {
+                let vals = &mut vals[..w];
+                let row = |d: f64| plane.row(i0, j0 + r, (d != 0.0).then(|| normal.map(|x| d * x)));
+                if slab {
+                    acc[..w].fill(Acc::new(reduce));
+                    for &d in depths {
+                        field.sample_row(&row(d), vals)?;
+                        for (a, v) in acc.iter_mut().zip(vals.iter()) {
+                            a.add(*v, reduce);
                         }
                     }
-                }
-                field.sample_block(&buf[..n], &mut vals[..n])?;
-                if slab {
-                    for k in 0..n {
-                        acc[k].add(vals[k], reduce);
+                    for (v, a) in vals.iter_mut().zip(&acc) {
+                        *v = a.value(reduce);
                     }
+                } else {
+                    field.sample_row(&row(depths[0]), vals)?;
                 }
-            }
-            if slab {
-                for k in 0..n {
-                    vals[k] = acc[k].value(reduce);
-                }
-            }
-            for (r, tile_row) in vals[..n].chunks_exact(w).enumerate() {
                 let out = &mut rows[r * nu + i0..r * nu + i0 + w];
-                for (o, v) in out.iter_mut().zip(tile_row) {
+                for (o, v) in out.iter_mut().zip(vals.iter()) {
                     *o = O::from_f64(*v);
                 }
             }

@@ -10,6 +10,7 @@
 //! to rounding; the difference shows only where scipy multiplies a NaN neighbour
 //! or a NaN fill value by 0 (it then returns NaN on exact grid nodes).
 
+use voxfield_core::field::PlaneRow;
 use voxfield_core::voxel::Voxel;
 use voxfield_core::Affine;
 
@@ -401,37 +402,84 @@ impl Kernel {
         let shift = origin.map(|o| o as f64);
         // Positions that are already index space go straight to the lanes.
         let direct = (!transform || self.is_index_space()) && origin == [0; 3];
-        let mut blk = LinearBlock::new();
-        for (pts, out) in points.chunks(LANES).zip(out.chunks_mut(LANES)) {
-            let n = pts.len();
-            if direct {
-                for (i, p) in pts.iter().enumerate() {
-                    for a in 0..3 {
-                        blk.x[a][i] = p[a];
+        LinearBlock::with(|blk| {
+            for (pts, out) in points.chunks(LANES).zip(out.chunks_mut(LANES)) {
+                let n = pts.len();
+                if direct {
+                    for (i, p) in pts.iter().enumerate() {
+                        for a in 0..3 {
+                            blk.x[a][i] = p[a];
+                        }
+                    }
+                } else {
+                    for (i, p) in pts.iter().enumerate() {
+                        let x = if transform { self.to_index(p) } else { *p };
+                        for a in 0..3 {
+                            blk.x[a][i] = x[a] - shift[a];
+                        }
                     }
                 }
-            } else {
-                for (i, p) in pts.iter().enumerate() {
-                    let x = if transform { self.to_index(p) } else { *p };
-                    for a in 0..3 {
-                        blk.x[a][i] = x[a] - shift[a];
+                for x in &mut blk.x {
+                    x[n..].fill(f64::NAN);
+                }
+                blk.interpolate::<V>(grid, n, out);
+                for (i, o) in out.iter_mut().enumerate() {
+                    if !blk.inside[i] {
+                        let p = &pts[i];
+                        let x = if transform { self.to_index(p) } else { *p };
+                        *o = self.sample_general::<2>(&x, load);
+                    } else if let Some((m, q)) = self.scale {
+                        *o = *o * m + q;
                     }
                 }
             }
-            for x in &mut blk.x {
-                x[n..].fill(f64::NAN);
-            }
-            blk.interpolate::<V>(grid, n, out);
-            for (i, o) in out.iter_mut().enumerate() {
-                if !blk.inside[i] {
-                    let p = &pts[i];
-                    let x = if transform { self.to_index(p) } else { *p };
-                    *o = self.sample_general::<2>(&x, load);
-                } else if let Some((m, q)) = self.scale {
-                    *o = *o * m + q;
+        })
+    }
+
+    /// Samples a plane row (positions made from the row: no list of them).
+    /// Linear interpolation in index space makes them in the vectorised block;
+    /// otherwise they go through [`Kernel::sample`] block by block.
+    pub(crate) fn sample_row<V: Voxel, const K: usize>(
+        &self,
+        grid: &Strided,
+        row: &PlaneRow,
+        out: &mut [f64],
+        load: &impl Fn([usize; 3]) -> f64,
+    ) {
+        if K != 2 || !self.is_index_space() {
+            let mut buf = [[0.0; 3]; BLOCK];
+            for (b, o) in out.chunks_mut(BLOCK).enumerate() {
+                for (k, p) in buf[..o.len()].iter_mut().enumerate() {
+                    *p = row.at(b * BLOCK + k);
                 }
+                self.sample::<V, K>(grid, [0; 3], true, &buf[..o.len()], o, load);
             }
+            return;
         }
+        let last = self.shape.map(|n| (n - 1) as f64);
+        let constant = self.mode == Mode::Constant;
+        LinearBlock::with(|blk| {
+            for (b, o) in out.chunks_mut(LANES).enumerate() {
+                blk.interpolate_row::<V>(grid, row, b * LANES, o);
+                for (i, o) in o.iter_mut().enumerate() {
+                    if blk.inside[i] {
+                        if let Some((m, q)) = self.scale {
+                            *o = *o * m + q;
+                        }
+                        continue;
+                    }
+                    let x = [blk.x[0][i], blk.x[1][i], blk.x[2][i]];
+                    // Outside the volume in constant mode (or NaN): the fill
+                    // value, as the general path would give after more work.
+                    let within = (0..3).all(|a| x[a] >= 0.0 && x[a] <= last[a]);
+                    *o = if constant && !within {
+                        self.cval
+                    } else {
+                        self.sample_general::<2>(&x, load)
+                    };
+                }
+            }
+        })
     }
 
     /// Positions are taken as indices exactly as given (no affine, no padding shift).

@@ -5,6 +5,7 @@
 //! AVX2 copy is chosen at run time; without FMA, so every product and sum rounds exactly as
 //! the scalar kernel's (and scipy's) do: same operations, same order.
 
+use voxfield_core::field::PlaneRow;
 use voxfield_core::voxel::Voxel;
 
 use crate::kernel::Strided;
@@ -24,7 +25,17 @@ pub(crate) struct LinearBlock {
 }
 
 impl LinearBlock {
-    pub(crate) fn new() -> Self {
+    /// Runs `f` with this thread's block (made once per thread: a block is
+    /// 8 KiB, and rows and point blocks are sampled many times a second).
+    pub(crate) fn with<R>(f: impl FnOnce(&mut LinearBlock) -> R) -> R {
+        thread_local! {
+            static BLOCK: std::cell::RefCell<Box<LinearBlock>> =
+                std::cell::RefCell::new(Box::new(LinearBlock::new()));
+        }
+        BLOCK.with(|b| f(&mut b.borrow_mut()))
+    }
+
+    fn new() -> Self {
         LinearBlock {
             x: [[0.0; LANES]; 3],
             inside: [false; LANES],
@@ -34,40 +45,83 @@ impl LinearBlock {
         }
     }
 
-    /// Interpolates the first `n` points into `out`; points not `inside` are
-    /// left for the caller (their `out` is untouched).
+    /// Interpolates the first `n` points of `x` into `out`; points not
+    /// `inside` are left for the caller (their `out` is untouched).
     pub(crate) fn interpolate<V: Voxel>(&mut self, g: &Strided, n: usize, out: &mut [f64]) {
+        self.run::<V>(g, None, n, out)
+    }
+
+    /// As [`LinearBlock::interpolate`] at positions `k0..k0 + n` of an
+    /// index-space `row`, made here (in the vector copy) instead of read.
+    pub(crate) fn interpolate_row<V: Voxel>(
+        &mut self,
+        g: &Strided,
+        row: &PlaneRow,
+        k0: usize,
+        out: &mut [f64],
+    ) {
+        self.run::<V>(g, Some((row, k0)), out.len(), out)
+    }
+
+    fn run<V: Voxel>(
+        &mut self,
+        g: &Strided,
+        row: Option<(&PlaneRow, usize)>,
+        n: usize,
+        out: &mut [f64],
+    ) {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512dq")
                 && std::is_x86_feature_detected!("avx512vl")
             {
                 // SAFETY: the CPU has these (checked just above).
-                return unsafe { self.interpolate_avx512::<V>(g, n, out) };
+                return unsafe { self.run_avx512::<V>(g, row, n, out) };
             }
             if std::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU has AVX2 (checked just above).
-                return unsafe { self.interpolate_avx2::<V>(g, n, out) };
+                return unsafe { self.run_avx2::<V>(g, row, n, out) };
             }
         }
-        self.interpolate_any::<V>(g, n, out)
+        self.run_any::<V>(g, row, n, out)
     }
 
     /// 64-bit products and float-to-integer conversions of whole vectors.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-    unsafe fn interpolate_avx512<V: Voxel>(&mut self, g: &Strided, n: usize, out: &mut [f64]) {
-        self.interpolate_any::<V>(g, n, out)
+    unsafe fn run_avx512<V: Voxel>(
+        &mut self,
+        g: &Strided,
+        row: Option<(&PlaneRow, usize)>,
+        n: usize,
+        out: &mut [f64],
+    ) {
+        self.run_any::<V>(g, row, n, out)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn interpolate_avx2<V: Voxel>(&mut self, g: &Strided, n: usize, out: &mut [f64]) {
-        self.interpolate_any::<V>(g, n, out)
+    unsafe fn run_avx2<V: Voxel>(
+        &mut self,
+        g: &Strided,
+        row: Option<(&PlaneRow, usize)>,
+        n: usize,
+        out: &mut [f64],
+    ) {
+        self.run_any::<V>(g, row, n, out)
     }
 
     #[inline(always)]
-    fn interpolate_any<V: Voxel>(&mut self, g: &Strided, n: usize, out: &mut [f64]) {
+    fn run_any<V: Voxel>(
+        &mut self,
+        g: &Strided,
+        row: Option<(&PlaneRow, usize)>,
+        n: usize,
+        out: &mut [f64],
+    ) {
+        if let Some((row, k0)) = row {
+            self.fill_row(row, k0, n);
+        }
         self.locate(g);
         self.prefetch(g, n);
         for i in 0..n {
@@ -76,6 +130,25 @@ impl LinearBlock {
             }
         }
         self.combine(n, out);
+    }
+
+    /// Lanes `0..n` at positions `k0..k0 + n` of `row` (the row's own sums, in
+    /// its order), the others NaN (outside).
+    #[inline(always)]
+    fn fill_row(&mut self, row: &PlaneRow, k0: usize, n: usize) {
+        let j = row.j as f64;
+        for a in 0..3 {
+            let (o, u, jv) = (row.origin[a], row.u[a], j * row.v[a]);
+            let x = &mut self.x[a];
+            for (k, x) in x[..n].iter_mut().enumerate() {
+                let i = (row.i0 + k0 + k) as f64;
+                *x = o + i * u + jv;
+            }
+            if let Some(s) = row.shift {
+                x[..n].iter_mut().for_each(|x| *x += s[a]);
+            }
+            x[n..].fill(f64::NAN);
+        }
     }
 
     /// Interior test, first-tap offsets and fractions of every lane.

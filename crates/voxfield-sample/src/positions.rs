@@ -92,6 +92,24 @@ impl Plane {
         }
     }
 
+    /// Row `j` of this plane from column `i` on, shifted by `shift` (a slab's
+    /// depth along the normal): the same positions as [`Plane::at`].
+    pub fn row(
+        &self,
+        i: usize,
+        j: usize,
+        shift: Option<[f64; 3]>,
+    ) -> voxfield_core::field::PlaneRow {
+        voxfield_core::field::PlaneRow {
+            origin: self.origin,
+            u: self.u,
+            v: self.v,
+            i0: i + self.first[0],
+            j: j + self.first[1],
+            shift,
+        }
+    }
+
     #[inline]
     pub fn at(&self, i: usize, j: usize) -> [f64; 3] {
         let (i, j) = ((i + self.first[0]) as f64, (j + self.first[1]) as f64);

@@ -1,3 +1,4 @@
+use voxfield_core::field::PlaneRow;
 use voxfield_core::{with_voxel, Affine, ContiguousView, Field, Result};
 
 use crate::kernel::{Kernel, Strided};
@@ -49,6 +50,16 @@ impl Field for VolumeField<'_> {
             let load = |i: [usize; 3]| g.load::<V>(i);
             with_taps!(self.method, |K| k
                 .sample::<V, K>(g, [0; 3], true, points, out, &load))
+        });
+        Ok(())
+    }
+
+    fn sample_row(&self, row: &PlaneRow, out: &mut [f64]) -> Result<()> {
+        crate::check_unfiltered(self.method)?;
+        let (k, g) = (&self.kernel, &self.grid);
+        with_voxel!(self.view.dtype(), self.view.endian(), |V| {
+            let load = |i: [usize; 3]| g.load::<V>(i);
+            with_taps!(self.method, |K| k.sample_row::<V, K>(g, row, out, &load))
         });
         Ok(())
     }
