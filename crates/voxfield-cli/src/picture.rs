@@ -39,12 +39,11 @@ pub fn write_png(
     let mut pixels = Vec::with_capacity(values.len() * channels);
     for &v in values {
         // matplotlib's lookup (the render crate's tables); NaN pixels are black.
-        let rgb = if v.is_nan() {
-            [0.0; 3]
+        let bytes = if v.is_nan() {
+            [0; 3]
         } else {
-            cmap.rgb(((v as f64 - lo) * scale) as f32)
+            cmap.rgb8(((v as f64 - lo) * scale) as f32)
         };
-        let bytes = rgb.map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8);
         pixels.extend_from_slice(&bytes[..channels]);
     }
     let color = if channels == 1 {

@@ -70,7 +70,8 @@ pub struct Picture<'a> {
     pub background: Option<[f32; 3]>,
 }
 
-fn byte(x: f32) -> u8 {
+/// An 8-bit channel of a colour or opacity in [0, 1] (clamped, rounded).
+pub fn byte(x: f32) -> u8 {
     (x.clamp(0.0, 1.0) * 255.0).round() as u8
 }
 

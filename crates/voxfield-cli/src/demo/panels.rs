@@ -16,11 +16,6 @@ fn secs(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
 
-/// An 8-bit colour of matplotlib's map at `t` in [0, 1].
-fn rgb8(c: Colormap, t: f32) -> [u8; 3] {
-    c.rgb(t).map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
-}
-
 /// A rendered request as panel pixels over black.
 fn rendered_pixels(scene: &render::Scene, req: &Request) -> Result<Vec<[u8; 3]>> {
     let r = req.render(scene, &Watch::none())?;
@@ -158,7 +153,7 @@ pub(crate) fn rbf_terrain(side: usize) -> Result<Panel> {
             let dy = (at(i + 1, j) - at(i.saturating_sub(1), j)) * side as f64 * 1.5;
             let nrm = (dx * dx + dy * dy + 1.0).sqrt();
             let shade = ((-dx * light[1] - dy * light[0] + light[2]) / nrm).clamp(0.0, 1.0);
-            let c = rgb8(Colormap::Cividis, ((at(i, j) - lo) / (hi - lo)) as f32);
+            let c = Colormap::Cividis.rgb8(((at(i, j) - lo) / (hi - lo)) as f32);
             rgb[i * side + j] = c.map(|x| (x as f64 * (0.35 + 0.65 * shade)) as u8);
         }
     }
@@ -224,7 +219,7 @@ pub(crate) fn rate_map(side: usize) -> Result<Panel> {
     let scale = side as f64 / 100.0;
     let half = (1.25 * scale).ceil() as isize;
     for (b, c) in env.centers.chunks_exact(2).enumerate() {
-        let colour = rgb8(Colormap::Viridis, (rates[b] / peak) as f32);
+        let colour = Colormap::Viridis.rgb8((rates[b] / peak) as f32);
         let (ci, cj) = (((100.0 - c[1]) * scale) as isize, (c[0] * scale) as isize);
         for i in ci - half..ci + half {
             for j in cj - half..cj + half {
@@ -292,7 +287,7 @@ pub(crate) fn pyramid(dir: &Path, side: usize) -> Result<Panel> {
             .positions
             .to_f64();
         counts.push(v.len() / 2);
-        let colour = rgb8(Colormap::Plasma, 0.25 + 0.3 * l as f32);
+        let colour = Colormap::Plasma.rgb8(0.25 + 0.3 * l as f32);
         for q in v.chunks_exact(2) {
             let (i, j) = (
                 ((100.0 - q[1]) / 100.0 * (side - 1) as f64) as usize,

@@ -26,6 +26,11 @@ impl Colormap {
     /// The colour of windowed value `t` (0 at the window's low end, 1 at its
     /// high end; outside, the end colours, as matplotlib's under/over defaults).
     #[inline]
+    /// [`Colormap::rgb`] as 8-bit channels.
+    pub fn rgb8(self, t: f32) -> [u8; 3] {
+        self.rgb(t).map(crate::image::byte)
+    }
+
     pub fn rgb(self, t: f32) -> [f32; 3] {
         let i = index(t);
         match self {
