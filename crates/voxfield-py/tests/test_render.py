@@ -387,3 +387,28 @@ def test_skipping_changes_nothing(mode):
         direct = vf.render(a, direct=True, **kw, **cam)
         np.testing.assert_allclose(lattice, direct, atol=2e-4 if mode != "iso" else 2e-2, equal_nan=True,
                                    err_msg=f"{mode} {cam}")
+
+
+def test_anisotropic_voxels_are_lit_as_they_stand_in_the_world(tmp_path):
+    """A world-space sphere sampled on 2×1×1 mm voxels renders (world camera, shaded iso) as the same
+    sphere on 1 mm voxels: gradients are taken to world space before lighting. With index-space
+    normals the shading differed by 0.08 on average (up to 0.31 of full scale)."""
+    nib = pytest.importorskip("nibabel")
+    radius = 12.0
+
+    def sphere(shape, spacing):
+        i = np.indices(shape).astype(np.float64)
+        c = [(s - 1) * q / 2 for s, q in zip(shape, spacing)]
+        return (radius - np.sqrt(sum((i[k] * spacing[k] - c[k]) ** 2 for k in range(3)))).astype(np.float32)
+
+    imgs = []
+    for shape, spacing in (((41, 41, 41), (1, 1, 1)), ((21, 41, 41), (2, 1, 1))):
+        p = tmp_path / f"s{spacing[0]}.nii"
+        nib.save(nib.Nifti1Image(sphere(shape, spacing), np.diag([*spacing, 1.0])), p)
+        imgs.append(vf.render(str(p), world=True, mode="iso", iso=0.0, size=(64, 64), azimuth=30, elevation=20,
+                              window=(-1, 1), dtype=np.float32))
+    a, b = imgs
+    hit = (a[..., 3] > 0) & (b[..., 3] > 0)
+    assert hit.sum() > 300 and ((a[..., 3] > 0) != (b[..., 3] > 0)).sum() <= 12
+    diff = np.abs(a[..., :3] - b[..., :3])[hit]
+    assert diff.mean() < 0.01 and diff.max() < 0.05, (diff.mean(), diff.max())

@@ -110,17 +110,35 @@ impl Composite for Mean {
     }
 }
 
+/// A headlight: the unit direction towards the viewer in the camera's space,
+/// and how a lattice gradient becomes a gradient in that space (the transpose
+/// of the camera-to-lattice map's linear part; `None` when they are the same),
+/// so surfaces of anisotropic voxels are lit as they stand in the world.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Light {
+    pub towards: V3,
+    pub to_camera: Option<[[f64; 3]; 3]>,
+}
+
+impl Light {
+    fn camera_gradient(&self, g: V3) -> V3 {
+        match &self.to_camera {
+            None => g,
+            Some(m) => [0, 1, 2].map(|r| m[r][0] * g[0] + m[r][1] * g[1] + m[r][2] * g[2]),
+        }
+    }
+}
+
 /// Front-to-back compositing: `C += (1 - A) a c`, `A += (1 - A) a`.
 pub(crate) struct Dvr<'a> {
     tf: &'a Transfer,
-    /// Direction towards the viewer (the headlight), lattice space.
-    light: V3,
+    light: Light,
     rgb: [f32; 3],
     alpha: f32,
 }
 
 impl<'a> Dvr<'a> {
-    pub(crate) fn new(tf: &'a Transfer, light: V3) -> Self {
+    pub(crate) fn new(tf: &'a Transfer, light: Light) -> Self {
         Dvr {
             tf,
             light,
@@ -144,7 +162,7 @@ impl Composite for Dvr<'_> {
         }
         let mut c = self.tf.colormap.rgb(t);
         if self.tf.shading {
-            c = phong(c, probe.gradient(p), self.light);
+            c = phong(c, probe.gradient(p), &self.light);
         }
         let w = (1.0 - self.alpha) * a;
         for (o, c) in self.rgb.iter_mut().zip(c) {
@@ -163,14 +181,14 @@ impl Composite for Dvr<'_> {
 /// it, shaded by the gradient there; coloured by the level's windowed value.
 pub(crate) struct Iso<'a> {
     tf: &'a Transfer,
-    light: V3,
+    light: Light,
     level: f32,
     prev: Option<(f32, V3)>,
     hit: Option<[f32; 3]>,
 }
 
 impl<'a> Iso<'a> {
-    pub(crate) fn new(tf: &'a Transfer, light: V3, level: f32) -> Self {
+    pub(crate) fn new(tf: &'a Transfer, light: Light, level: f32) -> Self {
         Iso {
             tf,
             light,
@@ -210,7 +228,7 @@ impl Composite for Iso<'_> {
             }
         };
         let c = self.tf.colormap.rgb(self.tf.t(self.level));
-        self.hit = Some(phong(c, probe.gradient(at), self.light));
+        self.hit = Some(phong(c, probe.gradient(at), &self.light));
         false
     }
     fn finish(&self, out: &mut [f32]) {
@@ -250,12 +268,13 @@ fn refine<P: Probe>(probe: &P, level: f32, mut a: (f32, V3), mut b: (f32, V3)) -
 /// Headlight Phong shading (two-sided): ambient 0.3, diffuse 0.7, specular
 /// 0.25 with exponent 16. A flat gradient leaves the colour as it is.
 #[inline]
-fn phong(c: [f32; 3], g: V3, light: V3) -> [f32; 3] {
+fn phong(c: [f32; 3], g: V3, light: &Light) -> [f32; 3] {
+    let g = light.camera_gradient(g);
     let n = norm(g);
     if n.is_nan() || n <= 1e-12 {
         return c;
     }
-    let cos = (dot(scale(g, 1.0 / n), light)).abs() as f32;
+    let cos = (dot(scale(g, 1.0 / n), light.towards)).abs() as f32;
     let spec = 0.25 * cos.powi(16);
     c.map(|x| (x * (0.3 + 0.7 * cos) + spec).min(1.0))
 }

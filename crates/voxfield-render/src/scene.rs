@@ -12,7 +12,7 @@ use voxfield_core::work::Watch;
 use voxfield_core::{Affine, Error, Field, Result};
 
 use crate::camera::{norm, scale, Bounds, Camera, CameraSpec};
-use crate::composite::{Composite, Dvr, Extreme, Iso, Mean};
+use crate::composite::{Composite, Dvr, Extreme, Iso, Light, Mean};
 use crate::lattice::Lattice;
 use crate::march::{march_direct, march_lattice, Direct, Ray, Stats};
 use crate::transfer::Transfer;
@@ -262,7 +262,13 @@ impl<'a> Scene<'a> {
             ),
             _ => (Vec::new(), Vec::new()),
         };
-        let view_light = scale(self.map_dir(cam.dir).0, -1.0);
+        let view_light = Light {
+            towards: scale(cam.dir, -1.0 / norm(cam.dir)),
+            to_camera: self.to_lattice.map(|m| {
+                let l = m.linear;
+                [0, 1, 2].map(|r| [l[0][r], l[1][r], l[2][r]])
+            }),
+        };
         // DVR: rays march only through the box of cells the transfer function
         // does not make transparent (samples outside it add nothing).
         let active = match &self.sampler {
