@@ -191,20 +191,18 @@ const EDGE: usize = CELL + 1;
 const BRICK: usize = EDGE * EDGE * EDGE;
 
 impl Lattice {
-    /// Bytes building a lattice of `shape` takes at its peak (the voxels read,
-    /// then their bricks), or None past usize.
+    /// Bytes a lattice of `shape` holds (its bricks and cell ranges), or None
+    /// past usize. Reading adds one storage block of scratch per thread.
     pub fn bytes_for(shape: [usize; 3]) -> Option<usize> {
-        let n = shape.iter().try_fold(1usize, |a, &b| a.checked_mul(b))?;
         let cells = shape.iter().try_fold(1usize, |a, &b| {
             a.checked_mul(b.saturating_sub(1).div_ceil(CELL).max(1))
         })?;
-        n.checked_mul(4)?
-            .checked_add(cells.checked_mul(BRICK * 4 + 8)?)
+        cells.checked_mul(BRICK * 4 + 8)
     }
 
     /// Reads the whole lattice of `src` (refused beyond `budget` bytes, before
-    /// allocating), then builds the macro cells. Progress per slab; `watch`
-    /// stops it between slabs.
+    /// allocating) straight into its bricks, then builds the macro cells.
+    /// Progress per slab; `watch` stops it between slabs.
     pub fn load(src: &dyn LatticeSource, budget: usize, watch: &Watch) -> Result<Lattice> {
         let shape = src.shape();
         if shape.contains(&0) {
@@ -215,62 +213,81 @@ impl Lattice {
         let bytes = Lattice::bytes_for(shape).filter(|&b| b <= budget);
         let Some(_) = bytes else {
             return Err(Error::invalid(format!(
-                "rendering holds the field's {} voxels as f32 ({:.1} GiB), over the memory budget of \
-                 {:.1} GiB: render a coarser level (--scale-level, or a --size that lets the level \
-                 be chosen) or raise the budget (--memory-mb)",
+                "rendering holds the field's {} voxels as f32 bricks ({:.1} GiB), over the memory \
+                 budget of {:.1} GiB: render a coarser level (--scale-level, or a --size that lets \
+                 the level be chosen) or raise the budget (--memory-mb)",
                 shape.iter().map(|&n| n as u128).product::<u128>(),
-                shape.iter().map(|&n| n as f64).product::<f64>() * 4.0 / (1u64 << 30) as f64,
+                shape.iter().map(|&n| n as f64).product::<f64>() * 4.0 * (BRICK as f64 / 512.0)
+                    / (1u64 << 30) as f64,
                 budget as f64 / (1u64 << 30) as f64
             )));
         };
-        let n = shape[0] * shape[1] * shape[2];
-        let mut values = Vec::new();
-        values
-            .try_reserve_exact(n)
-            .map_err(|_| Error::invalid(format!("cannot allocate {n} voxels to render")))?;
-        values.resize(n, 0f32);
+        let cells = cells_of(shape);
+        let len = cells.iter().product::<usize>() * BRICK;
+        let mut bricks = Vec::new();
+        bricks.try_reserve_exact(len).map_err(|_| {
+            Error::invalid(format!("cannot allocate {len} lattice values to render"))
+        })?;
+        bricks.resize(len, 0f32);
         let block = src.block().map(|b| b.max(1));
         let block = [0, 1, 2].map(|a| block[a].min(shape[a]));
-        let plane = shape[1] * shape[2];
-        let slabs = shape[0].div_ceil(block[0]) as u64;
+        let slabs = shape[0].div_ceil(block[0]);
         let done = std::sync::atomic::AtomicU64::new(0);
-        values
-            .par_chunks_mut(block[0] * plane)
-            .enumerate()
-            .try_for_each(|(s, slab)| -> Result<()> {
-                watch.check()?;
-                let i0 = s * block[0];
-                let h = slab.len() / plane;
-                let mut buf = Vec::new();
-                for j0 in (0..shape[1]).step_by(block[1]) {
-                    for k0 in (0..shape[2]).step_by(block[2]) {
-                        let size = [h, block[1].min(shape[1] - j0), block[2].min(shape[2] - k0)];
-                        buf.resize(size[0] * size[1] * size[2], 0f32);
-                        src.read([i0, j0, k0], size, &mut buf)?;
-                        for (r, row) in buf.chunks_exact(size[2]).enumerate() {
-                            let (i, j) = (r / size[1], j0 + r % size[1]);
-                            let o = i * plane + j * shape[2] + k0;
-                            slab[o..o + size[2]].copy_from_slice(row);
-                        }
+        let target = Bricks {
+            ptr: bricks.as_mut_ptr(),
+            len,
+            shape,
+            cells,
+        };
+        (0..slabs).into_par_iter().try_for_each(|s| -> Result<()> {
+            watch.check()?;
+            let i0 = s * block[0];
+            let h = block[0].min(shape[0] - i0);
+            let mut buf = Vec::new();
+            for j0 in (0..shape[1]).step_by(block[1]) {
+                for k0 in (0..shape[2]).step_by(block[2]) {
+                    let size = [h, block[1].min(shape[1] - j0), block[2].min(shape[2] - k0)];
+                    buf.resize(size[0] * size[1] * size[2], 0f32);
+                    src.read([i0, j0, k0], size, &mut buf)?;
+                    for (r, row) in buf.chunks_exact(size[2]).enumerate() {
+                        target.scatter_row(i0 + r / size[1], j0 + r % size[1], k0, row);
                     }
                 }
-                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                watch.report("reading the field", d, slabs);
-                Ok(())
-            })?;
-        Ok(Lattice::from_values(shape, values))
+            }
+            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            watch.report("reading the field", d, slabs as u64);
+            Ok(())
+        })?;
+        let ranges: Vec<(f32, f32)> = bricks
+            .par_chunks_mut(BRICK)
+            .enumerate()
+            .map(|(c, brick)| {
+                clamp_brick(brick, unflat3(c, cells), shape);
+                brick_range(brick)
+            })
+            .collect();
+        Ok(Lattice::from_bricks(shape, bricks, ranges))
     }
 
     /// A lattice over values already in memory (C order).
     pub fn from_values(shape: [usize; 3], values: Vec<f32>) -> Lattice {
         assert_eq!(values.len(), shape.iter().product::<usize>());
-        let cells = shape.map(|n| (n.saturating_sub(1)).div_ceil(CELL).max(1));
+        let cells = cells_of(shape);
         let mut bricks = vec![0f32; cells.iter().product::<usize>() * BRICK];
         let ranges: Vec<(f32, f32)> = bricks
             .par_chunks_mut(BRICK)
             .enumerate()
-            .map(|(c, brick)| fill_brick(&values, shape, cells, c, brick))
+            .map(|(c, brick)| {
+                fill_brick(&values, shape, cells, c, brick);
+                brick_range(brick)
+            })
             .collect();
+        Lattice::from_bricks(shape, bricks, ranges)
+    }
+
+    /// The lattice of filled `bricks` and their value ranges: the super cells.
+    fn from_bricks(shape: [usize; 3], bricks: Vec<f32>, ranges: Vec<(f32, f32)>) -> Lattice {
+        let cells = cells_of(shape);
         let (cell_min, cell_max): (Vec<f32>, Vec<f32>) = ranges.into_iter().unzip();
         let supers = cells.map(|n| n.div_ceil(SUPER));
         let (super_min, super_max) = (0..supers.iter().product::<usize>())
@@ -474,17 +491,14 @@ fn lerp(a: f32, b: f32, t: f32) -> f32 {
     }
 }
 
-/// Copies cell `c`'s voxels (clamped at the volume's edge) into `brick`;
-/// returns their min and max (NaN for a cell of NaN voxels).
-fn fill_brick(
-    values: &[f32],
-    shape: [usize; 3],
-    cells: [usize; 3],
-    c: usize,
-    brick: &mut [f32],
-) -> (f32, f32) {
+/// Macro cells along each axis of a lattice of `shape`.
+fn cells_of(shape: [usize; 3]) -> [usize; 3] {
+    shape.map(|n| (n.saturating_sub(1)).div_ceil(CELL).max(1))
+}
+
+/// Copies cell `c`'s voxels (clamped at the volume's edge) into `brick`.
+fn fill_brick(values: &[f32], shape: [usize; 3], cells: [usize; 3], c: usize, brick: &mut [f32]) {
     let idx = unflat3(c, cells);
-    let (mut mn, mut mx) = (f32::INFINITY, f32::NEG_INFINITY);
     let mut o = 0;
     for i in 0..EDGE {
         let gi = (idx[0] * CELL + i).min(shape[0] - 1);
@@ -493,19 +507,106 @@ fn fill_brick(
             let row = (gi * shape[1] + gj) * shape[2];
             for k in 0..EDGE {
                 let gk = (idx[2] * CELL + k).min(shape[2] - 1);
-                let v = values[row + gk];
-                brick[o] = v;
+                brick[o] = values[row + gk];
                 o += 1;
-                // NaN compares false: a cell of only NaN keeps (inf, -inf).
-                mn = mn.min(v);
-                mx = mx.max(v);
             }
         }
     }
+}
+
+/// The min and max of a brick (NaN for a brick of NaN voxels).
+fn brick_range(brick: &[f32]) -> (f32, f32) {
+    // NaN compares false: a brick of only NaN keeps (inf, -inf).
+    let (mn, mx) = brick
+        .iter()
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(mn, mx), &v| {
+            (mn.min(v), mx.max(v))
+        });
     if mn > mx {
         (f32::NAN, f32::NAN)
     } else {
         (mn, mx)
+    }
+}
+
+/// Fills the places of a brick at cell `idx` that lie past the volume's last
+/// voxel with that voxel's value, axis by axis (as `fill_brick` clamps).
+fn clamp_brick(brick: &mut [f32], idx: [usize; 3], shape: [usize; 3]) {
+    let valid = [0, 1, 2].map(|a| (shape[a] - idx[a] * CELL).min(EDGE));
+    let at = |i: usize, j: usize, k: usize| (i * EDGE + j) * EDGE + k;
+    for i in 0..valid[0] {
+        for j in 0..valid[1] {
+            for k in valid[2]..EDGE {
+                brick[at(i, j, k)] = brick[at(i, j, valid[2] - 1)];
+            }
+        }
+        for j in valid[1]..EDGE {
+            for k in 0..EDGE {
+                brick[at(i, j, k)] = brick[at(i, valid[1] - 1, k)];
+            }
+        }
+    }
+    for i in valid[0]..EDGE {
+        for j in 0..EDGE {
+            for k in 0..EDGE {
+                brick[at(i, j, k)] = brick[at(valid[0] - 1, j, k)];
+            }
+        }
+    }
+}
+
+/// The bricks being filled by parallel slabs. Every brick element holds one
+/// voxel (or is a clamped copy, filled afterwards), and each voxel is read by
+/// exactly one slab, so no two threads write the same element.
+struct Bricks {
+    ptr: *mut f32,
+    len: usize,
+    shape: [usize; 3],
+    cells: [usize; 3],
+}
+
+// SAFETY: see the type's comment: writes through `ptr` from different threads
+// go to disjoint elements, and the vector outlives the parallel loop.
+unsafe impl Sync for Bricks {}
+
+impl Bricks {
+    /// The cells along one axis holding voxel `i`, with its place in each:
+    /// its own cell, and the previous one (as that cell's last place) when `i`
+    /// is on a cell border.
+    fn places(i: usize, cells: usize) -> impl Iterator<Item = (usize, usize)> {
+        let own = (i / CELL < cells).then_some((i / CELL, i % CELL));
+        let prev = (i.is_multiple_of(CELL) && i > 0).then(|| (i / CELL - 1, CELL));
+        own.into_iter().chain(prev)
+    }
+
+    /// Writes the voxels `row` (global `(i, j, k0..)`) into every brick holding them.
+    fn scatter_row(&self, i: usize, j: usize, k0: usize, row: &[f32]) {
+        let k1 = k0 + row.len();
+        for (ci, a) in Self::places(i, self.cells[0]) {
+            for (cj, b) in Self::places(j, self.cells[1]) {
+                // Cells whose 9 voxels along axis 2 meet [k0, k1).
+                let first = k0.saturating_sub(1) / CELL;
+                let last = ((k1 - 1) / CELL).min(self.cells[2] - 1);
+                for ck in first..=last {
+                    let lo = (ck * CELL).max(k0);
+                    let hi = (ck * CELL + EDGE).min(k1).min(self.shape[2]);
+                    if lo >= hi {
+                        continue;
+                    }
+                    let c = flat3([ci, cj, ck], self.cells);
+                    let at = c * BRICK + (a * EDGE + b) * EDGE + (lo - ck * CELL);
+                    assert!(at + (hi - lo) <= self.len);
+                    // SAFETY: in bounds (checked); disjoint across threads (see `Bricks`).
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            row[lo - k0..hi - k0].as_ptr(),
+                            self.ptr.add(at),
+                            hi - lo,
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -545,6 +646,75 @@ mod tests {
             let (mn, mx) = lat.cell_range(lat.cell_of(p));
             let v = lat.sample(p);
             assert!(mn <= v && v <= mx, "{p:?}: {v} outside [{mn}, {mx}]");
+        }
+    }
+
+    /// Values of `shape` read in boxes of `block` (as a chunked store gives them).
+    struct Boxes {
+        shape: [usize; 3],
+        block: [usize; 3],
+        values: Vec<f32>,
+    }
+
+    impl LatticeSource for Boxes {
+        fn shape(&self) -> [usize; 3] {
+            self.shape
+        }
+        fn block(&self) -> [usize; 3] {
+            self.block
+        }
+        fn read(&self, start: [usize; 3], size: [usize; 3], out: &mut [f32]) -> Result<()> {
+            let mut o = 0;
+            for i in start[0]..start[0] + size[0] {
+                for j in start[1]..start[1] + size[1] {
+                    let row = (i * self.shape[1] + j) * self.shape[2];
+                    for k in start[2]..start[2] + size[2] {
+                        out[o] = self.values[row + k];
+                        o += 1;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn reading_into_bricks_equals_bricks_of_the_whole_array() {
+        let mut rng = voxfield_core::rng::Rng(11);
+        for shape in [
+            [1, 1, 1],
+            [1, 9, 2],
+            [9, 8, 17],
+            [17, 16, 9],
+            [20, 9, 33],
+            [8, 25, 1],
+        ] {
+            let n: usize = shape.iter().product();
+            let values: Vec<f32> = (0..n)
+                .map(|_| {
+                    if rng.unit() < 0.05 {
+                        f32::NAN
+                    } else {
+                        rng.unit() as f32
+                    }
+                })
+                .collect();
+            let want = Lattice::from_values(shape, values.clone());
+            for block in [[1, 1, 1], [3, 5, 7], [8, 8, 8], [16, 3, 64], shape] {
+                let src = Boxes {
+                    shape,
+                    block,
+                    values: values.clone(),
+                };
+                let got = Lattice::load(&src, usize::MAX, &Watch::none()).unwrap();
+                let same = |a: &[f32], b: &[f32]| {
+                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+                };
+                assert!(same(&got.bricks, &want.bricks), "{shape:?} {block:?}");
+                assert!(same(&got.cell_min, &want.cell_min), "{shape:?} {block:?}");
+                assert!(same(&got.cell_max, &want.cell_max), "{shape:?} {block:?}");
+                assert!(same(&got.super_max, &want.super_max), "{shape:?} {block:?}");
+            }
         }
     }
 
