@@ -323,9 +323,13 @@ pub trait VolumeSource: Send + Sync {
         let dtype = self.info().dtype;
         let mut bytes = vec![0u8; out.len() * dtype.size()];
         self.read_box_native(start, size, &mut bytes)?;
-        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(dtype.size())) {
-            *o = read_f64(b, dtype, Endian::NATIVE);
-        }
+        // The element type is chosen once for the whole box, not per voxel.
+        crate::with_voxel!(dtype, Endian::NATIVE, |V| {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(dtype.size())) {
+                // SAFETY: each chunk holds one element of V.
+                *o = unsafe { <V as crate::voxel::Voxel>::load(b.as_ptr()) };
+            }
+        });
         Ok(())
     }
 

@@ -45,12 +45,20 @@ impl LatticeSource for VolumeLattice<'_> {
         info.chunk_shape
     }
     fn read(&self, start: [usize; 3], size: [usize; 3], out: &mut [f32]) -> Result<()> {
-        let mut buf = vec![0f64; out.len()];
-        self.0.read_box(start, size, &mut buf)?;
-        let (slope, inter) = self.0.info().value_scale.unwrap_or((1.0, 0.0));
-        for (o, v) in out.iter_mut().zip(&buf) {
-            *o = (v * slope + inter) as f32;
-        }
+        let dtype = self.0.info().dtype;
+        let mut bytes = vec![0u8; out.len() * dtype.size()];
+        self.0.read_box_native(start, size, &mut bytes)?;
+        let scale = self.0.info().value_scale;
+        voxfield_core::with_voxel!(dtype, voxfield_core::Endian::NATIVE, |V| {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(dtype.size())) {
+                // SAFETY: each chunk holds one element of V.
+                let v = unsafe { <V as voxfield_core::voxel::Voxel>::load(b.as_ptr()) };
+                *o = match scale {
+                    Some((slope, inter)) => (v * slope + inter) as f32,
+                    None => v as f32,
+                };
+            }
+        });
         Ok(())
     }
 }
@@ -224,11 +232,7 @@ impl Lattice {
         };
         let cells = cells_of(shape);
         let len = cells.iter().product::<usize>() * BRICK;
-        let mut bricks = Vec::new();
-        bricks.try_reserve_exact(len).map_err(|_| {
-            Error::invalid(format!("cannot allocate {len} lattice values to render"))
-        })?;
-        bricks.resize(len, 0f32);
+        let mut bricks = zeroed(len)?;
         let block = src.block().map(|b| b.max(1));
         let block = [0, 1, 2].map(|a| block[a].min(shape[a]));
         let slabs = shape[0].div_ceil(block[0]);
@@ -489,6 +493,33 @@ fn lerp(a: f32, b: f32, t: f32) -> f32 {
     } else {
         a + t * (b - a)
     }
+}
+
+/// `len` zeros, allocated as zeroed memory (fresh pages are zero already: no
+/// second pass writes them) and, on Linux, backed by huge pages where the
+/// system allows (a 1 GiB lattice otherwise takes 260 000 page faults).
+fn zeroed(len: usize) -> Result<Vec<f32>> {
+    let fail = || Error::invalid(format!("cannot allocate {len} lattice values to render"));
+    let layout = std::alloc::Layout::array::<f32>(len.max(1)).map_err(|_| fail())?;
+    // SAFETY: the layout is non-zero in size.
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) } as *mut f32;
+    if ptr.is_null() {
+        return Err(fail());
+    }
+    #[cfg(target_os = "linux")]
+    {
+        const PAGE: usize = 4096;
+        let start = (ptr as usize).next_multiple_of(PAGE);
+        let end = (ptr as usize + layout.size()) / PAGE * PAGE;
+        if end > start {
+            // SAFETY: advice over pages of our own allocation; failure only
+            // means no huge pages.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
+        }
+    }
+    // SAFETY: allocated by the global allocator with the layout of `len.max(1)`
+    // f32s, all zero (a valid f32); length `len` ≤ capacity.
+    Ok(unsafe { Vec::from_raw_parts(ptr, len, len.max(1)) })
 }
 
 /// Macro cells along each axis of a lattice of `shape`.
