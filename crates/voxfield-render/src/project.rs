@@ -252,7 +252,9 @@ fn extreme<T: Native, const MAX: bool>(
     // (selects, not branches: the loop compiles to vector max/min); axis 2
     // folds each row into one pixel.
     let fold_rows = |rows: &mut dyn Iterator<Item = &[T]>| {
-        let (mut acc, mut opp) = (vec![far; n2], vec![near; n2]);
+        let mut rows = rows.peekable();
+        let len = rows.peek().map_or(0, |r| r.len());
+        let (mut acc, mut opp) = (vec![far; len], vec![near; len]);
         for src in rows {
             for ((m, o), &x) in acc.iter_mut().zip(opp.iter_mut()).zip(src) {
                 *m = if better(x, *m) { x } else { *m };
@@ -278,22 +280,51 @@ fn extreme<T: Native, const MAX: bool>(
                 .unzip(),
         }
     };
-    let h = if axis == 0 { n1 } else { n0 };
-    let rows: Vec<(Vec<T>, Vec<T>)> = (0..h).into_par_iter().map(row).collect();
-    let mut out = Vec::with_capacity(rows.iter().map(|r| r.0.len()).sum());
+    let (h, w) = match axis {
+        0 => (n1, n2),
+        1 => (n0, n2),
+        _ => (n0, n1),
+    };
+    let (acc, opp): (Vec<T>, Vec<T>) = if axis == 0 {
+        // Axis 0 streams the array plane after plane (as numpy does), each
+        // thread folding its own span of every plane.
+        let plane = n1 * n2;
+        let span = plane
+            .div_ceil(4 * rayon::current_num_threads())
+            .max(1 << 12);
+        let spans: Vec<(Vec<T>, Vec<T>)> = (0..plane.div_ceil(span))
+            .into_par_iter()
+            .map(|s| {
+                let (p0, p1) = (s * span, ((s + 1) * span).min(plane));
+                fold_rows(&mut (0..n0).map(|i| &a[i * plane + p0..i * plane + p1]))
+            })
+            .collect();
+        spans
+            .into_iter()
+            .fold((vec![], vec![]), |(mut m, mut o), (sm, so)| {
+                m.extend(sm);
+                o.extend(so);
+                (m, o)
+            })
+    } else {
+        let rows: Vec<(Vec<T>, Vec<T>)> = (0..h).into_par_iter().map(row).collect();
+        (
+            rows.iter().flat_map(|r| r.0.iter().copied()).collect(),
+            rows.iter().flat_map(|r| r.1.iter().copied()).collect(),
+        )
+    };
+    let mut out = Vec::with_capacity(h * w);
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-    for (r, (acc, opp)) in rows.iter().enumerate() {
-        for (c, (&m, &o)) in acc.iter().zip(opp).enumerate() {
-            let (m, o) = (m.f64(), o.f64());
-            // A pixel still at the far end: a ray of NaN only, or truly of that value.
-            let seen = !T::FLOAT
-                || m != far.f64()
-                || ray(a, shape, axis, r, c).any(|x| x.f64() == far.f64());
-            out.push(if seen { m as f32 } else { f32::NAN });
-            if seen {
-                lo = lo.min(m.min(o));
-                hi = hi.max(m.max(o));
-            }
+    for (p, (&m, &o)) in acc.iter().zip(&opp).enumerate() {
+        let (m, o) = (m.f64(), o.f64());
+        // A pixel still at the far end: a ray of NaN only, or truly of that value.
+        let seen = !T::FLOAT
+            || m != far.f64()
+            || ray(a, shape, axis, p / w, p % w).any(|x| x.f64() == far.f64());
+        out.push(if seen { m as f32 } else { f32::NAN });
+        if seen {
+            lo = lo.min(m.min(o));
+            hi = hi.max(m.max(o));
         }
     }
     let range = (lo.is_finite() && hi.is_finite()).then_some([lo, hi]);
