@@ -23,23 +23,12 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 from scipy.spatial.transform import Rotation
 
+from _mni import mni
 from _timing import median_time
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / "data"
 CLI = os.environ.get("VOXFIELD_CLI", str(ROOT / "target" / "release" / "voxfield"))
-
-
-def mni():
-    import nibabel as nib
-    import nilearn
-
-    p = Path(nilearn.__file__).parent / "datasets" / "data" / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"
-    out = DATA / "mni_t1.npy"
-    if not out.exists():
-        DATA.mkdir(parents=True, exist_ok=True)
-        np.save(out, np.ascontiguousarray(np.asarray(nib.load(p).dataobj)))
-    return out
 
 
 def plane(shape, n):

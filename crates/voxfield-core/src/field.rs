@@ -24,15 +24,13 @@ pub trait Field: Send + Sync {
     /// [`PlaneRow`]), exactly as `sample_block` would at those positions. Fields
     /// over memory override it to make positions where they are used.
     fn sample_row(&self, row: &PlaneRow, out: &mut [f64]) -> Result<()> {
-        let mut buf = [[0.0; 3]; 256];
-        for (b, o) in out.chunks_mut(buf.len()).enumerate() {
-            let k0 = b * buf.len();
-            for (k, p) in buf[..o.len()].iter_mut().enumerate() {
-                *p = row.at(k0 + k);
+        let mut result = Ok(());
+        row.blocks(out, |pts, o| {
+            if result.is_ok() {
+                result = self.sample_block(pts, o);
             }
-            self.sample_block(&buf[..o.len()], o)?;
-        }
-        Ok(())
+        });
+        result
     }
 }
 
@@ -52,6 +50,18 @@ pub struct PlaneRow {
 }
 
 impl PlaneRow {
+    /// Calls `f` with the row's positions and `out`, 256 positions at a time.
+    pub fn blocks(&self, out: &mut [f64], mut f: impl FnMut(&[[f64; 3]], &mut [f64])) {
+        let mut buf = [[0.0; 3]; 256];
+        for (b, o) in out.chunks_mut(buf.len()).enumerate() {
+            let k0 = b * buf.len();
+            for (k, p) in buf[..o.len()].iter_mut().enumerate() {
+                *p = self.at(k0 + k);
+            }
+            f(&buf[..o.len()], o);
+        }
+    }
+
     /// Position `k` of the row.
     #[inline(always)]
     pub fn at(&self, k: usize) -> [f64; 3] {

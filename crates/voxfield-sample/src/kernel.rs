@@ -288,6 +288,13 @@ impl Kernel {
         x: &[f64; 3],
         load: &impl Fn([usize; 3]) -> f64,
     ) -> f64 {
+        // Constant mode: a point outside the volume on any axis (or NaN) is the
+        // fill value, whatever its taps; decided before any weight is made.
+        if self.mode == Mode::Constant
+            && (0..3).any(|a| !(x[a] >= 0.0 && x[a] <= (self.shape[a] - 1) as f64))
+        {
+            return self.cval;
+        }
         let mut taps = [[None; K]; 3];
         let mut w = [[0.0; K]; 3];
         // scipy maps the taps of a `wrap`-mode B-spline by mirroring (its mapped
@@ -400,23 +407,13 @@ impl Kernel {
         load: &impl Fn([usize; 3]) -> f64,
     ) {
         let shift = origin.map(|o| o as f64);
-        // Positions that are already index space go straight to the lanes.
-        let direct = (!transform || self.is_index_space()) && origin == [0; 3];
         LinearBlock::with(|blk| {
             for (pts, out) in points.chunks(LANES).zip(out.chunks_mut(LANES)) {
                 let n = pts.len();
-                if direct {
-                    for (i, p) in pts.iter().enumerate() {
-                        for a in 0..3 {
-                            blk.x[a][i] = p[a];
-                        }
-                    }
-                } else {
-                    for (i, p) in pts.iter().enumerate() {
-                        let x = if transform { self.to_index(p) } else { *p };
-                        for a in 0..3 {
-                            blk.x[a][i] = x[a] - shift[a];
-                        }
+                for (i, p) in pts.iter().enumerate() {
+                    let x = if transform { self.to_index(p) } else { *p };
+                    for a in 0..3 {
+                        blk.x[a][i] = x[a] - shift[a];
                     }
                 }
                 for x in &mut blk.x {
@@ -447,36 +444,20 @@ impl Kernel {
         load: &impl Fn([usize; 3]) -> f64,
     ) {
         if K != 2 || !self.is_index_space() {
-            let mut buf = [[0.0; 3]; BLOCK];
-            for (b, o) in out.chunks_mut(BLOCK).enumerate() {
-                for (k, p) in buf[..o.len()].iter_mut().enumerate() {
-                    *p = row.at(b * BLOCK + k);
-                }
-                self.sample::<V, K>(grid, [0; 3], true, &buf[..o.len()], o, load);
-            }
-            return;
+            return row.blocks(out, |pts, o| {
+                self.sample::<V, K>(grid, [0; 3], true, pts, o, load);
+            });
         }
-        let last = self.shape.map(|n| (n - 1) as f64);
-        let constant = self.mode == Mode::Constant;
         LinearBlock::with(|blk| {
             for (b, o) in out.chunks_mut(LANES).enumerate() {
                 blk.interpolate_row::<V>(grid, row, b * LANES, o);
                 for (i, o) in o.iter_mut().enumerate() {
-                    if blk.inside[i] {
-                        if let Some((m, q)) = self.scale {
-                            *o = *o * m + q;
-                        }
-                        continue;
+                    if !blk.inside[i] {
+                        *o = self
+                            .sample_general::<2>(&[blk.x[0][i], blk.x[1][i], blk.x[2][i]], load);
+                    } else if let Some((m, q)) = self.scale {
+                        *o = *o * m + q;
                     }
-                    let x = [blk.x[0][i], blk.x[1][i], blk.x[2][i]];
-                    // Outside the volume in constant mode (or NaN): the fill
-                    // value, as the general path would give after more work.
-                    let within = (0..3).all(|a| x[a] >= 0.0 && x[a] <= last[a]);
-                    *o = if constant && !within {
-                        self.cval
-                    } else {
-                        self.sample_general::<2>(&x, load)
-                    };
                 }
             }
         })

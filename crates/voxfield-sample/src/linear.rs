@@ -10,6 +10,24 @@ use voxfield_core::voxel::Voxel;
 
 use crate::kernel::Strided;
 
+/// `unsafe fn $name`: `run_any` compiled with `$features` enabled (callers
+/// check the CPU has them).
+macro_rules! vector_copy {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name<V: Voxel>(
+            &mut self,
+            g: &Strided,
+            row: Option<(&PlaneRow, usize)>,
+            n: usize,
+            out: &mut [f64],
+        ) {
+            self.run_any::<V>(g, row, n, out)
+        }
+    };
+}
+
 /// Points per block (the kernel's block).
 pub(crate) const LANES: usize = 64;
 
@@ -86,30 +104,10 @@ impl LinearBlock {
         self.run_any::<V>(g, row, n, out)
     }
 
-    /// 64-bit products and float-to-integer conversions of whole vectors.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-    unsafe fn run_avx512<V: Voxel>(
-        &mut self,
-        g: &Strided,
-        row: Option<(&PlaneRow, usize)>,
-        n: usize,
-        out: &mut [f64],
-    ) {
-        self.run_any::<V>(g, row, n, out)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn run_avx2<V: Voxel>(
-        &mut self,
-        g: &Strided,
-        row: Option<(&PlaneRow, usize)>,
-        n: usize,
-        out: &mut [f64],
-    ) {
-        self.run_any::<V>(g, row, n, out)
-    }
+    // The same body compiled for wider vectors: AVX-512 adds 64-bit products
+    // and float-to-integer conversions of whole vectors.
+    vector_copy!(run_avx512, "avx512f,avx512dq,avx512vl");
+    vector_copy!(run_avx2, "avx2");
 
     #[inline(always)]
     fn run_any<V: Voxel>(
