@@ -220,3 +220,69 @@ def test_object_names_cannot_drive_the_terminal(tmp_path):
     assert "\x1b" not in r.stdout + r.stderr and "\\u{1b}[31mred" in r.stdout + r.stderr, (r.stdout, r.stderr)
     r = subprocess.run([os.environ["VOXFIELD_CLI"], "info", f"{p}:/\x1b[31mnone"], capture_output=True, text=True)
     assert r.returncode == 1 and "\x1b" not in r.stderr, r.stderr
+
+
+def _lookup3(data: bytes) -> int:
+    """Jenkins' lookup3 hashlittle(data, len, 0), as HDF5 checksums its metadata (a port of the
+    reader's, checked below against a checksum h5py wrote)."""
+    m = 0xFFFFFFFF
+    rot = lambda x, k: ((x << k) | (x >> (32 - k))) & m
+
+    def mix(a, b, c):
+        a = (a - c) & m; a ^= rot(c, 4); c = (c + b) & m
+        b = (b - a) & m; b ^= rot(a, 6); a = (a + c) & m
+        c = (c - b) & m; c ^= rot(b, 8); b = (b + a) & m
+        a = (a - c) & m; a ^= rot(c, 16); c = (c + b) & m
+        b = (b - a) & m; b ^= rot(a, 19); a = (a + c) & m
+        c = (c - b) & m; c ^= rot(b, 4); b = (b + a) & m
+        return a, b, c
+
+    def final(a, b, c):
+        c ^= b; c = (c - rot(b, 14)) & m
+        a ^= c; a = (a - rot(c, 11)) & m
+        b ^= a; b = (b - rot(a, 25)) & m
+        c ^= b; c = (c - rot(b, 16)) & m
+        a ^= c; a = (a - rot(c, 4)) & m
+        b ^= a; b = (b - rot(a, 14)) & m
+        c ^= b; c = (c - rot(b, 24)) & m
+        return c
+
+    word = lambda w: int.from_bytes(w.ljust(4, b"\0"), "little")
+    a = b = c = (0xDEADBEEF + len(data)) & m
+    rest = data
+    while len(rest) > 12:
+        a, b, c = (a + word(rest[0:4])) & m, (b + word(rest[4:8])) & m, (c + word(rest[8:12])) & m
+        a, b, c = mix(a, b, c)
+        rest = rest[12:]
+    if not rest:
+        return c
+    tail = rest.ljust(12, b"\0")
+    return final((a + word(tail[0:4])) & m, (b + word(tail[4:8])) & m, (c + word(tail[8:12])) & m)
+
+
+def test_forged_fractal_heap_sizes_with_valid_checksums_are_refused(tmp_path):
+    """A dense group's fractal heap header claiming 10^12-byte blocks, or 65535 × 65535 block
+    entries, with its checksum recomputed: refused naming the file, nothing allocated from the claim."""
+    import struct
+    import time
+
+    (p, ds, a), = [f for f in _flavours(tmp_path) if f[0].name == "latest.h5"]
+    raw = p.read_bytes()
+    at = raw.find(b"FRHP")
+    head = 142  # the header's bytes before its checksum (8-byte offsets and lengths, no filters)
+    assert struct.unpack_from("<I", raw, at + head)[0] == _lookup3(raw[at:at + head])
+    forgeries = {
+        "huge blocks": [(112, "<Q", 10 ** 12), (120, "<Q", 10 ** 12)],
+        "huge table": [(110, "<H", 0xFFFF), (140, "<H", 0xFFFF)],
+    }
+    for name, fields in forgeries.items():
+        bad = bytearray(raw)
+        for off, fmt, value in fields:
+            struct.pack_into(fmt, bad, at + off, value)
+        struct.pack_into("<I", bad, at + head, _lookup3(bytes(bad[at:at + head])))
+        q = tmp_path / f"forged_{name.replace(' ', '_')}.h5"
+        q.write_bytes(bytes(bad))
+        t = time.perf_counter()
+        values, err = _voxfield_read(q, ds)
+        assert values is None and str(q) in err and "panicked" not in err, (name, err)
+        assert time.perf_counter() - t < 5, name
