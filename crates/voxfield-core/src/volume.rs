@@ -323,13 +323,7 @@ pub trait VolumeSource: Send + Sync {
         let dtype = self.info().dtype;
         let mut bytes = vec![0u8; out.len() * dtype.size()];
         self.read_box_native(start, size, &mut bytes)?;
-        // The element type is chosen once for the whole box, not per voxel.
-        crate::with_voxel!(dtype, Endian::NATIVE, |V| {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(dtype.size())) {
-                // SAFETY: each chunk holds one element of V.
-                *o = unsafe { <V as crate::voxel::Voxel>::load(b.as_ptr()) };
-            }
-        });
+        crate::voxel::convert_native(&bytes, dtype, out, |v| v);
         Ok(())
     }
 

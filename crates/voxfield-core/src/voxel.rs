@@ -141,6 +141,17 @@ pub fn read_f64(bytes: &[u8], dtype: DType, endian: Endian) -> f64 {
     with_voxel!(dtype, endian, |V| unsafe { V::load(bytes.as_ptr()) })
 }
 
+/// Converts native-endian elements of `dtype` in `bytes` into `out` through
+/// `f` (each element as f64), the element type chosen once for the whole run.
+pub fn convert_native<T>(bytes: &[u8], dtype: DType, out: &mut [T], f: impl Fn(f64) -> T) {
+    crate::with_voxel!(dtype, Endian::NATIVE, |V| {
+        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(dtype.size())) {
+            // SAFETY: each chunk holds one element of V.
+            *o = f(unsafe { <V as Voxel>::load(b.as_ptr()) });
+        }
+    })
+}
+
 /// Writes `v` as one native-endian element of `dtype` into `out`: integers are
 /// rounded half to even (as numpy's `rint`) and saturated, bool is `v != 0`.
 pub fn store_f64(v: f64, dtype: DType, out: &mut [u8]) {

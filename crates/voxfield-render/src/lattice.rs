@@ -49,15 +49,9 @@ impl LatticeSource for VolumeLattice<'_> {
         let mut bytes = vec![0u8; out.len() * dtype.size()];
         self.0.read_box_native(start, size, &mut bytes)?;
         let scale = self.0.info().value_scale;
-        voxfield_core::with_voxel!(dtype, voxfield_core::Endian::NATIVE, |V| {
-            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(dtype.size())) {
-                // SAFETY: each chunk holds one element of V.
-                let v = unsafe { <V as voxfield_core::voxel::Voxel>::load(b.as_ptr()) };
-                *o = match scale {
-                    Some((slope, inter)) => (v * slope + inter) as f32,
-                    None => v as f32,
-                };
-            }
+        voxfield_core::voxel::convert_native(&bytes, dtype, out, |v| match scale {
+            Some((slope, inter)) => (v * slope + inter) as f32,
+            None => v as f32,
         });
         Ok(())
     }
