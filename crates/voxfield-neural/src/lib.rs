@@ -8,6 +8,7 @@
 
 pub mod adam;
 pub mod encoding;
+mod entropy;
 pub mod meta;
 pub mod mlp;
 pub mod model;

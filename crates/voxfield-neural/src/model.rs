@@ -9,7 +9,8 @@
 //! Parameters are all f16 (little-endian, tables then MLP) when the header's
 //! `storage` is `"f16"` (version 1 files always); with quantised tables
 //! (`storage.tables == "quantised"`, version 2) they are the MLP's f16 weights
-//! followed by the zstd-compressed table codes (see [`crate::quant`]).
+//! followed by the coded table codes (see [`crate::quant`]): zstd in version
+//! 2, context-adaptive range coding from version 3.
 
 use std::io::Write;
 use std::path::Path;
@@ -17,10 +18,11 @@ use std::path::Path;
 use serde_json::{json, Value};
 use voxfield_core::{Affine, Axes, DType, Endian, Error, Field, Result, VolumeInfo, VolumeSource};
 
+use crate::quant::Coder;
 use crate::{HashGridConfig, Net, Quant};
 
 pub const MAGIC: [u8; 8] = *b"\x89VXN\r\n\x1a\n";
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// A volume's network and the facts needed to decode it.
 #[derive(Clone, Debug)]
@@ -150,7 +152,7 @@ impl NeuralModel {
         let storage = match &self.quant {
             None => json!("f16"),
             Some(q) => json!({"tables": "quantised", "step": q.step, "codes": "i8 + 128",
-                              "table_bytes": table_bytes, "mlp": "f16", "coder": "zstd"}),
+                              "table_bytes": table_bytes, "mlp": "f16", "coder": q.coder.name()}),
         };
         json!({
             "shape": self.shape, "dtype": self.dtype, "lo": self.lo, "hi": self.hi,
@@ -270,6 +272,15 @@ impl NeuralModel {
                     .filter(|s| *s >= f32::MIN_POSITIVE as f64 && *s <= f32::MAX as f64)
                     .ok_or_else(|| bad("storage 'step' must be a positive normal float32".into()))?
                     as f32,
+                coder: match (version, st["coder"].as_str()) {
+                    (2, Some("zstd") | None) => Coder::Zstd,
+                    (3.., Some("range")) => Coder::Range,
+                    (v, c) => {
+                        return Err(bad(format!(
+                            "storage 'coder' {c:?} is not one a version-{v} model uses"
+                        )))
+                    }
+                },
             }),
             st => return Err(bad(format!("unknown parameter storage {st}"))),
         };
@@ -558,5 +569,69 @@ mod tests {
         assert_eq!(f16_bits(1.0 + 3.0 * 2f32.powi(-11)), 0x3c02);
         // Subnormals.
         assert_eq!(f16_value(f16_bits(1e-6)), 1.013279e-6);
+    }
+
+    fn model(coder: Coder) -> NeuralModel {
+        let cfg = HashGridConfig::with_finest(4, 2, 8, 4, 20);
+        let mut net = Net::new(cfg, 8, 2, 3);
+        let mut rng = crate::Rng(9);
+        for p in &mut net.params {
+            *p = rng.uniform(-0.5, 0.5);
+        }
+        let q = Quant { step: 0.01, coder };
+        q.apply(&mut net);
+        for p in &mut net.params[net.grid.n_params..] {
+            *p = f16_value(f16_bits(*p));
+        }
+        NeuralModel {
+            net,
+            shape: [20, 10, 5],
+            dtype: "float32".into(),
+            lo: 0.0,
+            hi: 1.0,
+            affine: None,
+            record: json!({}),
+            width: 8,
+            hidden: 2,
+            quant: Some(q),
+        }
+    }
+
+    fn reload(bytes: &[u8]) -> Result<NeuralModel> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.vxn");
+        std::fs::write(&p, bytes).unwrap();
+        NeuralModel::load(&p)
+    }
+
+    /// A file with its version field set to `v` and the checksum made again.
+    fn as_version(mut bytes: Vec<u8>, v: u32) -> Vec<u8> {
+        bytes[8..12].copy_from_slice(&v.to_le_bytes());
+        let n = bytes.len() - 4;
+        let crc = crc32fast::hash(&bytes[..n]);
+        bytes[n..].copy_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn range_coded_and_version_2_zstd_tables_read_back_exactly() {
+        let m = model(Coder::Range);
+        let back = reload(&m.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.net.params, m.net.params);
+        assert_eq!(back.quant, m.quant);
+        // Version 2 wrote zstd-coded bytes under the same layout.
+        let old = model(Coder::Zstd);
+        let v2 = as_version(old.to_bytes().unwrap(), 2);
+        let back = reload(&v2).unwrap();
+        assert_eq!(back.net.params, old.net.params);
+        assert_eq!(back.quant.unwrap().coder, Coder::Zstd);
+        // The coder a version does not use is refused, as is a forged stream.
+        let e = reload(&as_version(m.to_bytes().unwrap(), 2)).unwrap_err();
+        assert!(e.to_string().contains("coder"), "{e}");
+        let mut bytes = m.to_bytes().unwrap();
+        let n = bytes.len();
+        bytes[n - 10] ^= 0xff;
+        let e = reload(&as_version(bytes, VERSION)).unwrap_err();
+        assert!(e.to_string().contains("m.vxn"), "{e}");
     }
 }

@@ -263,4 +263,27 @@ impl Net {
         adam.step(&mut self.params, grad);
         mse
     }
+
+    /// One Adam step of tables and MLP whose loss and gradient are taken with
+    /// the tables quantised by `q`, and applied to the unquantised tables: the
+    /// straight-through estimator (rounding's derivative taken as 1), so the
+    /// network learns to work with what the file will hold while small updates
+    /// still accumulate. Returns the batch's MSE (of the quantised network).
+    pub fn train_step_quantised(
+        &mut self,
+        adam: &mut Adam,
+        (xs, ys): (&[[f32; 3]], &[f32]),
+        grad: &mut Vec<f32>,
+        kind: Loss,
+        q: &crate::Quant,
+    ) -> f64 {
+        let n = self.grid.n_params;
+        let exact = self.params[..n].to_vec();
+        q.apply_to(&mut self.params[..n]);
+        grad.resize(self.params.len(), 0.0);
+        let (_, mse) = self.loss_grad(xs, ys, grad, kind);
+        self.params[..n].copy_from_slice(&exact);
+        adam.step(&mut self.params, grad);
+        mse
+    }
 }

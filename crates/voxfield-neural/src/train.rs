@@ -181,6 +181,25 @@ pub fn compress(
     let mut grad = vec![];
     let (mut epochs_run, mut psnr, mut estimate) = (0, 0.0, Estimate::default());
     let mut stopped = "epochs";
+    // Quantisation-aware training in the second half: the step the file will
+    // use is fitted to the tables at the start of each of those epochs.
+    let qat_from = if opts.bits != 16 && opts.epochs >= 2 {
+        opts.epochs / 2
+    } else {
+        opts.epochs
+    };
+    let draft = |net: &Net| NeuralModel {
+        net: net.clone(),
+        shape,
+        dtype: info.dtype.name().to_string(),
+        lo,
+        hi,
+        affine: info.affine,
+        record: json!({}),
+        width: net.mlp.sizes[1],
+        hidden: net.mlp.sizes.len() - 2,
+        quant: None,
+    };
     for epoch in 0..opts.epochs {
         // lr ×0.33 at 50 % and 80 % of the epochs.
         let f = epoch as f64 / opts.epochs as f64;
@@ -192,9 +211,15 @@ pub fn compress(
             } else {
                 1.0
             };
+        let quant = (epoch >= qat_from)
+            .then(|| fit_quant(&draft(&net), opts.bits, bound(opts)))
+            .transpose()?;
         let mut done = 0u64;
         let whole = samples.epoch(&mut rng, watch, |bx, by| {
-            let mse = net.train_step(&mut adam, (bx, by), &mut grad, opts.loss, true);
+            let mse = match &quant {
+                None => net.train_step(&mut adam, (bx, by), &mut grad, opts.loss, true),
+                Some(q) => net.train_step_quantised(&mut adam, (bx, by), &mut grad, opts.loss, q),
+            };
             psnr = estimate.add(mse);
             done += bx.len() as u64;
             watch.report(&phase(epoch, psnr), done, total);
@@ -217,6 +242,7 @@ pub fn compress(
         "stopped_by": stopped, "samples_per_epoch": total, "seed": opts.seed, "lr": opts.lr, "batch": batch,
         "loss": format!("{:?}", opts.loss),
         "initialisation": if opts.init.is_some() { "given (Reptile)" } else { "random" },
+        "quantisation_aware_epochs": opts.epochs.saturating_sub(qat_from).min(epochs_run.saturating_sub(qat_from)),
     });
     let (width, hidden) = (net.mlp.sizes[1], net.mlp.sizes.len() - 2);
     let model = NeuralModel {
@@ -232,11 +258,7 @@ pub fn compress(
         quant: None,
     };
     let finetune = opts.bits != 16 && opts.finetune > 0 && stopped != "time limit";
-    // The fine-tune adds to the header's record after the size is settled.
-    let bound = opts
-        .max_bytes
-        .map(|m| m.saturating_sub(if finetune { RECORD_SLACK } else { 0 }));
-    let mut model = stored(model, opts.bits, bound)?;
+    let mut model = stored(model, opts.bits, bound(opts))?;
     if finetune {
         // Quantisation-aware finish: the MLP adapts to the quantised tables
         // at the final learning rate.
@@ -284,10 +306,15 @@ impl Estimate {
     }
 }
 
+/// The most bytes the file may take before the training record is final
+/// (the fine-tune adds to the header's record after the size is settled).
+fn bound(opts: &CompressOptions) -> Option<u64> {
+    opts.max_bytes.map(|m| m.saturating_sub(RECORD_SLACK))
+}
+
 /// `model` as its file will hold it, so the model returned equals the model
-/// loaded: weights rounded to f16, tables quantised with the step of `bits`
-/// (16: f16) or, under `max_bytes`, the finest step (down to 8 bits' step)
-/// whose file fits.
+/// loaded: weights rounded to f16, tables quantised by [`fit_quant`] (or f16
+/// when `bits` is 16).
 fn stored(mut model: NeuralModel, bits: u32, max_bytes: Option<u64>) -> Result<NeuralModel> {
     let from = if bits == 16 {
         0
@@ -300,31 +327,38 @@ fn stored(mut model: NeuralModel, bits: u32, max_bytes: Option<u64>) -> Result<N
     if bits == 16 {
         return Ok(model);
     }
-    let quantised = |q: crate::Quant| {
+    let q = fit_quant(&model, bits, max_bytes)?;
+    q.apply(&mut model.net);
+    model.quant = Some(q);
+    Ok(model)
+}
+
+/// The quantisation of `model`'s tables: the step of `bits`, or under
+/// `max_bytes` the finest step (down to 8 bits' step) whose file fits.
+fn fit_quant(model: &NeuralModel, bits: u32, max_bytes: Option<u64>) -> Result<crate::Quant> {
+    let Some(max) = max_bytes else {
+        return Ok(crate::Quant::for_bits(&model.net, bits));
+    };
+    let fits = |q: &crate::Quant| {
         let mut m = model.clone();
         q.apply(&mut m.net);
-        m.quant = Some(q);
-        m
-    };
-    let Some(max) = max_bytes else {
-        return Ok(quantised(crate::Quant::for_bits(&model.net, bits)));
+        m.quant = Some(q.clone());
+        m.to_bytes().is_ok_and(|f| f.len() as u64 <= max)
     };
     // With a size bound, as fine as the codes allow when it fits.
-    let fine = quantised(crate::Quant::for_bits(&model.net, 8));
-    let fits = |m: &NeuralModel| m.to_bytes().is_ok_and(|f| f.len() as u64 <= max);
+    let fine = crate::Quant::for_bits(&model.net, 8);
     if fits(&fine) {
         return Ok(fine);
     }
     // The finest step whose file fits: bisect log(step) between the 8-bit
     // step and 256× coarser (every entry rounds to a few codes).
-    let s0 = fine.quant.as_ref().expect("quantised").step;
-    let (mut lo, mut hi) = (s0.ln(), (s0 * 256.0).ln());
-    let mut best = quantised(crate::Quant { step: hi.exp() });
+    let (mut lo, mut hi) = (fine.step.ln(), (fine.step * 256.0).ln());
+    let mut best = crate::Quant::new(hi.exp());
     for _ in 0..16 {
         let mid = (lo + hi) / 2.0;
-        let m = quantised(crate::Quant { step: mid.exp() });
-        if fits(&m) {
-            (hi, best) = (mid, m);
+        let q = crate::Quant::new(mid.exp());
+        if fits(&q) {
+            (hi, best) = (mid, q);
         } else {
             lo = mid;
         }

@@ -198,3 +198,84 @@ fn model_files_round_trip_bit_exactly() {
         }
     }
 }
+
+#[test]
+fn quantisation_aware_steps_take_the_gradient_at_the_quantised_tables() {
+    use voxfield_neural::Quant;
+    let cfg = HashGridConfig::with_finest(4, 2, 8, 4, 20);
+    let mut net = Net::new(cfg, 8, 2, 11);
+    let mut rng = Rng(5);
+    for p in &mut net.params[..net.grid.n_params] {
+        *p = rng.uniform(-0.5, 0.5);
+    }
+    let xs: Vec<[f32; 3]> = (0..64)
+        .map(|_| [rng.unit() as f32, rng.unit() as f32, rng.unit() as f32])
+        .collect();
+    let ys: Vec<f32> = xs.iter().map(|x| (x[0] - x[1]) * x[2]).collect();
+    let q = Quant::new(0.05);
+    // The network the file would hold, and its loss gradient, checked by
+    // finite differences of that network's loss.
+    let mut held = net.clone();
+    q.apply(&mut held);
+    let mut g_held = vec![0.0; net.n_params()];
+    held.loss_grad(&xs, &ys, &mut g_held, Loss::L2);
+    let mut checked = 0;
+    for i in (0..held.grid.n_params).step_by(5) {
+        if g_held[i].abs() < 1e-4 {
+            continue;
+        }
+        let h = 1e-2f32;
+        let orig = held.params[i];
+        let mut scratch = vec![0.0; held.n_params()];
+        let mid = held.loss_grad(&xs, &ys, &mut scratch, Loss::L2).0;
+        held.params[i] = orig + h;
+        let up = held.loss_grad(&xs, &ys, &mut scratch, Loss::L2).0;
+        held.params[i] = orig - h;
+        let down = held.loss_grad(&xs, &ys, &mut scratch, Loss::L2).0;
+        held.params[i] = orig;
+        // A ReLU switching inside ±h bends the loss: the one-sided slopes
+        // disagree there, and the central difference means nothing.
+        let (right, left) = ((up - mid) / h as f64, (mid - down) / h as f64);
+        if (right - left).abs() > 0.05 * right.abs().max(left.abs()) {
+            continue;
+        }
+        let fd = ((up - down) / (2.0 * h as f64)) as f32;
+        assert!(
+            (fd - g_held[i]).abs() <= 2e-2 * g_held[i].abs().max(1e-3) + 1e-4,
+            "param {i}: {} vs finite difference {fd}",
+            g_held[i]
+        );
+        checked += 1;
+    }
+    assert!(checked > 10, "only {checked} table entries had gradient");
+    // Straight through: that gradient moves the unquantised tables (Adam on
+    // them with it, exactly), which stay off the quantisation grid.
+    let mut expect = net.params.clone();
+    Adam::new(net.n_params(), net.grid.n_params, 1e-3).step(&mut expect, &g_held);
+    let mut adam = Adam::new(net.n_params(), net.grid.n_params, 1e-3);
+    let mut grad = vec![];
+    let mse = net.train_step_quantised(&mut adam, (&xs, &ys), &mut grad, Loss::L2, &q);
+    assert_eq!(net.params, expect);
+    assert_eq!(grad, g_held);
+    let off_grid = net.params[..net.grid.n_params]
+        .iter()
+        .filter(|&&v| ((v / 0.05).round() * 0.05 - v).abs() > 1e-6)
+        .count();
+    assert!(off_grid > net.grid.n_params / 2);
+    // The MSE reported is the quantised network's.
+    let pred: Vec<f32> = {
+        let mut o = vec![0.0; xs.len()];
+        held.predict_many(&xs, &mut o);
+        o
+    };
+    let want: f64 = pred
+        .iter()
+        .zip(&ys)
+        .map(|(p, y)| ((p - y) as f64).powi(2))
+        .sum::<f64>()
+        / xs.len() as f64;
+    assert!(
+        (mse - want).abs() <= 1e-6 * want.max(1e-9),
+        "{mse} vs {want}"
+    );
+}
