@@ -84,13 +84,18 @@ pub fn run(cli: Cli) -> Result<()> {
             let c = c?;
             if json {
                 let v = serde_json::json!({"a": a, "b": b, "psnr_db": c.psnr, "rmse": c.rmse,
-                    "max_abs_error": c.max_abs, "ssim": c.ssim, "range": c.range});
+                    "max_abs_error": c.max_abs, "ssim": c.ssim, "range": c.range,
+                    "gradient_mse": c.gradient_mse});
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 println!("PSNR:          {:.3} dB (range {})", c.psnr, c.range);
                 println!("RMSE:          {}", c.rmse);
                 println!("max abs error: {}", c.max_abs);
                 println!("SSIM:          {:.5}", c.ssim);
+                println!(
+                    "gradient MSE:  {:.6e} (numpy.gradient of both, per voxel)",
+                    c.gradient_mse
+                );
             }
             Ok(())
         }
@@ -170,6 +175,7 @@ fn compress(args: CompressArgs) -> Result<()> {
         bits,
         finetune_epochs,
         loss,
+        grad_loss,
         batch,
         memory_mb,
         seed,
@@ -204,6 +210,7 @@ fn compress(args: CompressArgs) -> Result<()> {
                 budget: memory_mb.saturating_mul(1 << 20),
                 bits,
                 loss,
+                grad_loss,
                 finetune: finetune_epochs,
                 ..Default::default()
             };

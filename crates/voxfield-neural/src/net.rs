@@ -188,33 +188,63 @@ impl Net {
         kind: Loss,
     ) -> (f64, f64) {
         let n = xs.len().max(1) as f32;
+        grad.fill(0.0);
+        let (loss, sq) = self.backprop(
+            xs,
+            |start, out, delta| {
+                let (mut loss, mut sq) = (0.0f64, 0.0f64);
+                for (&p, &y) in out.iter().zip(&ys[start..]) {
+                    let e = p - y;
+                    sq += (e as f64) * (e as f64);
+                    delta.push(match kind {
+                        Loss::L2 => 2.0 * e / n,
+                        Loss::L1 => e.signum() * (e != 0.0) as u8 as f32 / n,
+                    });
+                    if kind == Loss::L1 {
+                        loss += e.abs() as f64;
+                    }
+                }
+                (loss, sq)
+            },
+            grad,
+        );
+        let mse = sq / n as f64;
+        match kind {
+            Loss::L2 => (mse, mse),
+            Loss::L1 => (loss / n as f64, mse),
+        }
+    }
+
+    /// Runs `xs` forward and back in blocks, in parallel tasks of a fixed
+    /// partition: `delta(start, outputs, deltas)` pushes dL/d(output) for the
+    /// block of outputs beginning at sample `start` and returns its (loss,
+    /// squared error) parts. The parameter gradient is added to `grad`, task
+    /// by task in order (the same bits on any thread count); returns the sums.
+    fn backprop(
+        &self,
+        xs: &[[f32; 3]],
+        delta: impl Fn(usize, &[f32], &mut Vec<f32>) -> (f64, f64) + Sync,
+        grad: &mut [f32],
+    ) -> (f64, f64) {
         let (t, w) = self.params.split_at(self.grid.n_params);
         let task = TASK.max(xs.len().div_ceil(MAX_TASKS));
         let parts: Vec<(f64, f64, Vec<f32>)> = xs
             .par_chunks(task)
-            .zip(ys.par_chunks(task))
-            .map(|(xc, yc)| {
+            .enumerate()
+            .map(|(ti, xc)| {
                 let mut g = vec![0.0f32; self.params.len()];
                 let (gt, gw) = g.split_at_mut(self.grid.n_params);
                 let (mut loss, mut sq) = (0.0f64, 0.0f64);
                 let mut s = Scratch::default();
-                for (xb, yb) in xc.chunks(BLOCK).zip(yc.chunks(BLOCK)) {
+                for (bi, xb) in xc.chunks(BLOCK).enumerate() {
                     let b = xb.len();
                     self.encode(t, xb, &mut s);
                     self.mlp.forward_batch(w, b, &mut s.acts);
                     let out = s.acts.last().expect("output layer");
                     s.delta.clear();
-                    for (&p, &y) in out.iter().zip(yb) {
-                        let e = p - y;
-                        sq += (e as f64) * (e as f64);
-                        s.delta.push(match kind {
-                            Loss::L2 => 2.0 * e / n,
-                            Loss::L1 => e.signum() * (e != 0.0) as u8 as f32 / n,
-                        });
-                        if kind == Loss::L1 {
-                            loss += e.abs() as f64;
-                        }
-                    }
+                    let (l, q) = delta(ti * task + bi * BLOCK, &out[..b], &mut s.delta);
+                    loss += l;
+                    sq += q;
                     self.mlp
                         .backward_batch(w, b, &s.acts, &mut s.delta, gw, &mut s.d_enc);
                     let (m, c) = (self.grid.n_out(), 8 * self.grid.cfg.levels);
@@ -230,18 +260,74 @@ impl Net {
                 (loss, sq, g)
             })
             .collect();
-        grad.fill(0.0);
         let (mut loss, mut sq) = (0.0, 0.0);
         for (l, q, g) in parts {
             loss += l;
             sq += q;
             grad.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
         }
-        let mse = sq / n as f64;
-        match kind {
-            Loss::L2 => (mse, mse),
-            Loss::L1 => (loss / n as f64, mse),
+        (loss, sq)
+    }
+
+    /// Adds the gradient loss's parameter gradient to `grad`: `weight` × the
+    /// mean over samples and axes of the squared difference between the
+    /// network's gradient and `targets`, both as `numpy.gradient` takes them
+    /// on the voxel grid (central differences between the neighbouring voxel
+    /// centres, one-sided at the faces; axes of one voxel left out). Taken on
+    /// the first samples of the batch (an eighth, at least 256): it costs
+    /// six network evaluations per sample. Returns the gradient MSE.
+    pub fn add_gradient_loss(&self, xs: &[[f32; 3]], g: &GradientLoss, grad: &mut [f32]) -> f64 {
+        let n = xs
+            .len()
+            .div_ceil(8)
+            .max(256)
+            .min(xs.len())
+            .min(g.targets.len());
+        let inv = g
+            .shape
+            .map(|k| if k > 1 { 1.0 / (k - 1) as f32 } else { 0.0 });
+        let (mut pts, mut pairs) = (Vec::with_capacity(6 * n), Vec::with_capacity(3 * n));
+        for (x, t) in xs[..n].iter().zip(&g.targets[..n]) {
+            for a in 0..3 {
+                let len = g.shape[a];
+                if len < 2 {
+                    continue;
+                }
+                let i = (x[a] * (len - 1) as f32).round() as usize;
+                let (hi, lo) = ((i + 1).min(len - 1), i.saturating_sub(1));
+                let (mut p, mut q) = (*x, *x);
+                p[a] = hi as f32 * inv[a];
+                q[a] = lo as f32 * inv[a];
+                pts.extend([p, q]);
+                pairs.push((t[a], (hi - lo) as f32));
+            }
         }
+        if pairs.is_empty() {
+            return 0.0;
+        }
+        let mut out = vec![0f32; pts.len()];
+        pts.par_chunks(TASK)
+            .zip(out.par_chunks_mut(TASK))
+            .for_each(|(p, o)| self.predict_many(p, o));
+        let m = pairs.len() as f32;
+        let mut deltas = vec![0f32; pts.len()];
+        let mut sq = 0f64;
+        for (k, &(t, d)) in pairs.iter().enumerate() {
+            let e = (out[2 * k] - out[2 * k + 1]) / d - t;
+            sq += (e as f64) * (e as f64);
+            let c = g.weight * 2.0 * e / (m * d);
+            deltas[2 * k] = c;
+            deltas[2 * k + 1] = -c;
+        }
+        self.backprop(
+            &pts,
+            |start, out, delta| {
+                delta.extend_from_slice(&deltas[start..start + out.len()]);
+                (0.0, 0.0)
+            },
+            grad,
+        );
+        sq / m as f64
     }
 
     /// One Adam step on a batch; returns the batch's MSE before the step.
@@ -250,40 +336,88 @@ impl Net {
     pub fn train_step(
         &mut self,
         adam: &mut Adam,
-        (xs, ys): (&[[f32; 3]], &[f32]),
+        batch: (&[[f32; 3]], &[f32]),
         grad: &mut Vec<f32>,
         kind: Loss,
         tables: bool,
     ) -> f64 {
-        grad.resize(self.params.len(), 0.0);
-        let (_, mse) = self.loss_grad(xs, ys, grad, kind);
-        if !tables {
-            grad[..self.grid.n_params].fill(0.0);
-        }
-        adam.step(&mut self.params, grad);
-        mse
+        let o = StepOptions {
+            tables,
+            ..Default::default()
+        };
+        self.step(adam, batch, grad, kind, &o).0
     }
 
-    /// One Adam step of tables and MLP whose loss and gradient are taken with
-    /// the tables quantised by `q`, and applied to the unquantised tables: the
-    /// straight-through estimator (rounding's derivative taken as 1), so the
-    /// network learns to work with what the file will hold while small updates
-    /// still accumulate. Returns the batch's MSE (of the quantised network).
+    /// One Adam step of tables and MLP at the tables quantised by `q` (see
+    /// [`StepOptions::quant`]); returns the quantised network's batch MSE.
     pub fn train_step_quantised(
+        &mut self,
+        adam: &mut Adam,
+        batch: (&[[f32; 3]], &[f32]),
+        grad: &mut Vec<f32>,
+        kind: Loss,
+        q: &crate::Quant,
+    ) -> f64 {
+        let o = StepOptions {
+            tables: true,
+            quant: Some(q),
+            gradients: None,
+        };
+        self.step(adam, batch, grad, kind, &o).0
+    }
+
+    /// One Adam step on a batch as `o` says; returns the batch's MSE before
+    /// the step and, with a gradient loss, the gradient MSE (else 0).
+    pub fn step(
         &mut self,
         adam: &mut Adam,
         (xs, ys): (&[[f32; 3]], &[f32]),
         grad: &mut Vec<f32>,
         kind: Loss,
-        q: &crate::Quant,
-    ) -> f64 {
+        o: &StepOptions,
+    ) -> (f64, f64) {
         let n = self.grid.n_params;
-        let exact = self.params[..n].to_vec();
-        q.apply_to(&mut self.params[..n]);
+        let exact = o.quant.map(|q| {
+            let t = self.params[..n].to_vec();
+            q.apply_to(&mut self.params[..n]);
+            t
+        });
         grad.resize(self.params.len(), 0.0);
         let (_, mse) = self.loss_grad(xs, ys, grad, kind);
-        self.params[..n].copy_from_slice(&exact);
+        let gmse = match &o.gradients {
+            Some(g) => self.add_gradient_loss(xs, g, grad),
+            None => 0.0,
+        };
+        if let Some(t) = exact {
+            self.params[..n].copy_from_slice(&t);
+        }
+        if !o.tables {
+            grad[..n].fill(0.0);
+        }
         adam.step(&mut self.params, grad);
-        mse
+        (mse, gmse)
     }
+}
+
+/// What one training step moves, and at what.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepOptions<'a> {
+    /// The tables move too (false: only the MLP).
+    pub tables: bool,
+    /// Loss and gradient are taken with the tables quantised by this, and
+    /// applied to the unquantised tables: the straight-through estimator
+    /// (rounding's derivative taken as 1), so the network learns to work with
+    /// what the file will hold while small updates still accumulate.
+    pub quant: Option<&'a crate::Quant>,
+    /// A gradient loss added (see [`Net::add_gradient_loss`]).
+    pub gradients: Option<GradientLoss<'a>>,
+}
+
+/// A gradient loss over a batch: the target gradient of each sample
+/// (normalised values per voxel), the volume's shape and the weight.
+#[derive(Clone, Copy, Debug)]
+pub struct GradientLoss<'a> {
+    pub targets: &'a [[f32; 3]],
+    pub shape: [usize; 3],
+    pub weight: f32,
 }

@@ -10,8 +10,10 @@ use crate::Rng;
 
 /// Edge of the bricks a volume is read in.
 const BRICK: usize = 32;
-/// Bytes a training sample holds (coordinates and value, f32).
+/// Bytes a training sample holds (coordinates and value, f32), and with its
+/// target gradient (for a gradient loss).
 const SAMPLE_BYTES: u64 = 16;
+const SAMPLE_BYTES_WITH_GRADIENT: u64 = 28;
 
 /// Passes per epoch, at most (each reads the whole volume).
 const MAX_PASSES: u64 = 64;
@@ -101,25 +103,34 @@ pub(crate) struct Samples<'a> {
     buf: Vec<f64>,
     xs: Vec<[f32; 3]>,
     ys: Vec<f32>,
+    /// Target gradients (numpy.gradient of the normalised volume), when asked.
+    gs: Option<Vec<[f32; 3]>>,
 }
 
 impl<'a> Samples<'a> {
     /// The samples of `src` (values normalised by `norm`, batches of
-    /// `batch`) in as many passes as `budget` bytes of samples need.
+    /// `batch`, with target gradients if `gradients`) in as many passes as
+    /// `budget` bytes of samples need.
     pub(crate) fn new(
         src: &'a dyn VolumeSource,
         budget: usize,
         batch: usize,
         norm: (f64, f64),
+        gradients: bool,
     ) -> Result<Self> {
         let total: u64 = src.info().shape.iter().map(|&n| n as u64).product();
-        let passes = passes(total, budget);
+        let per = if gradients {
+            SAMPLE_BYTES_WITH_GRADIENT
+        } else {
+            SAMPLE_BYTES
+        };
+        let passes = passes(total, budget, per);
         if passes > MAX_PASSES {
             return Err(Error::invalid(format!(
                 "a sample memory of {} MiB is too small for {total} voxels: give at least {} MiB \
                  (each pass per epoch reads the whole volume; at most {MAX_PASSES} passes)",
                 budget >> 20,
-                (total * SAMPLE_BYTES * 11 / 10 / MAX_PASSES).div_ceil(1 << 20)
+                (total * per * 11 / 10 / MAX_PASSES).div_ceil(1 << 20)
             )));
         }
         Ok(Samples {
@@ -131,35 +142,65 @@ impl<'a> Samples<'a> {
             buf: vec![],
             xs: vec![],
             ys: vec![],
+            gs: gradients.then(Vec::new),
         })
     }
 
-    /// Runs `step` on every batch of one epoch; `step` returns false to stop,
-    /// and the epoch then returns false. `watch` may stop it before each batch.
+    /// Loads pass `pass` (the voxels whose hash under `key` falls in it; every
+    /// voxel when there is one pass) as training samples.
+    fn load(&mut self, pass: u64, key: u64) -> Result<()> {
+        let passes = self.passes;
+        self.xs.clear();
+        self.ys.clear();
+        if let Some(g) = self.gs.as_mut() {
+            g.clear();
+        }
+        let keep = |v: u64| passes == 1 || crate::mix64(v ^ key) % passes == pass;
+        for b in bricks(self.src.info().shape).iter() {
+            brick_samples(
+                self.src,
+                b,
+                self.norm,
+                &keep,
+                &mut self.buf,
+                &mut self.xs,
+                &mut self.ys,
+            )?;
+            if let Some(g) = self.gs.as_mut() {
+                brick_gradients(self.src, b, self.norm.1, &keep, &mut self.buf, g)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `step` on every batch of one epoch (positions, values, and target
+    /// gradients when held); `step` returns false to stop, and the epoch then
+    /// returns false. `watch` may stop it before each batch.
     pub(crate) fn epoch(
         &mut self,
         rng: &mut Rng,
         watch: &Watch,
-        mut step: impl FnMut(&[[f32; 3]], &[f32]) -> bool,
+        mut step: impl FnMut(&[[f32; 3]], &[f32], Option<&[[f32; 3]]>) -> bool,
     ) -> Result<bool> {
         let key = rng.next_u64();
         for pass in 0..self.passes {
             if self.passes > 1 || !self.loaded {
-                let at = (pass, self.passes, key);
-                load_pass(
-                    self.src,
-                    at,
-                    self.norm,
-                    &mut self.buf,
-                    &mut self.xs,
-                    &mut self.ys,
-                )?;
+                self.load(pass, key)?;
                 self.loaded = true;
             }
-            shuffle_pairs(&mut self.xs, &mut self.ys, rng);
-            for (bx, by) in self.xs.chunks(self.batch).zip(self.ys.chunks(self.batch)) {
+            shuffle(&mut self.xs, &mut self.ys, self.gs.as_deref_mut(), rng);
+            for (k, (bx, by)) in self
+                .xs
+                .chunks(self.batch)
+                .zip(self.ys.chunks(self.batch))
+                .enumerate()
+            {
                 watch.check()?;
-                if !step(bx, by) {
+                let bg = self
+                    .gs
+                    .as_ref()
+                    .map(|g| &g[k * self.batch..k * self.batch + bx.len()]);
+                if !step(bx, by, bg) {
                     return Ok(false);
                 }
             }
@@ -168,29 +209,10 @@ impl<'a> Samples<'a> {
     }
 }
 
-/// Loads pass `pass` of `passes` (the voxels whose hash under `key` falls in
-/// it; every voxel when there is one pass) as training samples.
-fn load_pass(
-    src: &dyn VolumeSource,
-    (pass, passes, key): (u64, u64, u64),
-    norm: (f64, f64),
-    buf: &mut Vec<f64>,
-    xs: &mut Vec<[f32; 3]>,
-    ys: &mut Vec<f32>,
-) -> Result<()> {
-    xs.clear();
-    ys.clear();
-    let keep = |v: u64| passes == 1 || crate::mix64(v ^ key) % passes == pass;
-    for b in bricks(src.info().shape).iter() {
-        brick_samples(src, b, norm, &keep, buf, xs, ys)?;
-    }
-    Ok(())
-}
-
-/// Passes per epoch so that one pass's samples fit `budget` bytes (with 10 %
-/// headroom: a pass's share of the voxels is random).
-pub(crate) fn passes(voxels: u64, budget: usize) -> u64 {
-    (voxels as u128 * SAMPLE_BYTES as u128 * 11 / 10)
+/// Passes per epoch so that one pass's samples (`per` bytes each) fit
+/// `budget` bytes (with 10 % headroom: a pass's share of the voxels is random).
+pub(crate) fn passes(voxels: u64, budget: usize, per: u64) -> u64 {
+    (voxels as u128 * per as u128 * 11 / 10)
         .div_ceil(budget.max(1) as u128)
         .clamp(1, u64::MAX as u128) as u64
 }
@@ -236,12 +258,62 @@ pub(crate) fn brick_samples(
     Ok(())
 }
 
-/// Fisher–Yates shuffle of two slices in step.
-pub(crate) fn shuffle_pairs<A, B>(a: &mut [A], b: &mut [B], rng: &mut Rng) {
+/// Appends, for the voxels of the brick at `start` that pass `keep` (in the
+/// order [`brick_samples`] takes them), the gradient of the normalised volume
+/// as `numpy.gradient` takes it: central differences, one-sided at the faces,
+/// 0 along an axis of one voxel. The brick is read with a one-voxel margin.
+pub(crate) fn brick_gradients(
+    src: &dyn VolumeSource,
+    start: [usize; 3],
+    scale: f64,
+    keep: &dyn Fn(u64) -> bool,
+    buf: &mut Vec<f64>,
+    gs: &mut Vec<[f32; 3]>,
+) -> Result<()> {
+    let info = src.info();
+    let shape = info.shape;
+    let size = brick_size(shape, start);
+    let lo = start.map(|s| s.saturating_sub(1));
+    let hi = [0, 1, 2].map(|a| (start[a] + size[a] + 1).min(shape[a]));
+    let ext = [0, 1, 2].map(|a| hi[a] - lo[a]);
+    buf.resize(ext.iter().product(), 0.0);
+    src.read_box(lo, ext, buf)?;
+    let m = info.value_scale.map_or(1.0, |(m, _)| m) * scale;
+    let at =
+        |g: [usize; 3]| buf[((g[0] - lo[0]) * ext[1] + (g[1] - lo[1])) * ext[2] + g[2] - lo[2]];
+    for i in 0..size[0] {
+        for j in 0..size[1] {
+            for k in 0..size[2] {
+                let g = [start[0] + i, start[1] + j, start[2] + k];
+                let linear = ((g[0] * shape[1] + g[1]) * shape[2] + g[2]) as u64;
+                if !keep(linear) {
+                    continue;
+                }
+                gs.push([0, 1, 2].map(|a| {
+                    let (mut p, mut q) = (g, g);
+                    p[a] = (g[a] + 1).min(shape[a] - 1);
+                    q[a] = g[a].saturating_sub(1);
+                    if p[a] == q[a] {
+                        0.0
+                    } else {
+                        ((at(p) - at(q)) * m / (p[a] - q[a]) as f64) as f32
+                    }
+                }));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fisher–Yates shuffle of the samples' slices in step.
+pub(crate) fn shuffle<A, B, C>(a: &mut [A], b: &mut [B], mut c: Option<&mut [C]>, rng: &mut Rng) {
     for i in (1..a.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         a.swap(i, j);
         b.swap(i, j);
+        if let Some(c) = c.as_mut() {
+            c.swap(i, j);
+        }
     }
 }
 
@@ -286,7 +358,7 @@ mod tests {
         });
         let total = 37 * 40 * 35;
         // A budget of a fifth of the samples.
-        let n = passes(total as u64, total * 16 / 5);
+        let n = passes(total as u64, total * 16 / 5, SAMPLE_BYTES);
         assert_eq!(n, 6);
         let key = 0x1234;
         let mut seen = vec![0u8; total];
@@ -310,6 +382,16 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|&s| s == 1));
-        assert_eq!(passes(total as u64, 1 << 30), 1);
+        // Gradients of the linear index: exact everywhere (one-sided at the
+        // faces too), in the order the samples are taken, scaled by the norm.
+        let keep = |v: u64| v.is_multiple_of(3);
+        let (mut xs, mut ys, mut gs) = (vec![], vec![], vec![]);
+        for b in bricks(shape).iter() {
+            brick_samples(&src, b, (0.0, 0.5), &keep, &mut buf, &mut xs, &mut ys).unwrap();
+            brick_gradients(&src, b, 0.5, &keep, &mut buf, &mut gs).unwrap();
+        }
+        assert_eq!(gs.len(), xs.len());
+        assert!(gs.iter().all(|g| *g == [700.0, 17.5, 0.5]));
+        assert_eq!(passes(total as u64, 1 << 30, SAMPLE_BYTES), 1);
     }
 }

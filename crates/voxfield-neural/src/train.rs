@@ -14,6 +14,7 @@ use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result, VolumeSource};
 
 use crate::model::NeuralModel;
+use crate::net::{GradientLoss, StepOptions};
 use crate::samples::{value_range, Samples};
 use crate::{Adam, HashGridConfig, Net, Rng};
 
@@ -53,6 +54,9 @@ pub struct CompressOptions {
     pub init: Option<Net>,
     /// The training objective (L2 by default).
     pub loss: crate::net::Loss,
+    /// Weight of the gradient loss (0: none): W × the mean squared error of
+    /// the network's central-difference gradients against the volume's.
+    pub grad_loss: f32,
     /// Epochs of MLP-only training after the tables are quantised (default 1).
     pub finetune: usize,
     /// Table quantisation: the step covers the largest entry with
@@ -84,6 +88,7 @@ impl Default for CompressOptions {
             max_bytes: None,
             loss: Default::default(),
             finetune: 1,
+            grad_loss: 0.0,
         }
     }
 }
@@ -151,6 +156,12 @@ pub fn compress(
             "time limit {t} s: give a positive number of seconds"
         )));
     }
+    if !(opts.grad_loss.is_finite() && opts.grad_loss >= 0.0) {
+        return Err(Error::invalid(format!(
+            "gradient loss weight {}: give a finite number ≥ 0",
+            opts.grad_loss
+        )));
+    }
     if let Some(t) = opts.target_psnr.filter(|t| !t.is_finite()) {
         return Err(Error::invalid(format!(
             "target PSNR {t} dB must be a number"
@@ -177,7 +188,9 @@ pub fn compress(
     let batch = opts
         .batch
         .unwrap_or_else(|| (total / MIN_STEPS).clamp(256, 1 << 16) as usize);
-    let mut samples = Samples::new(src, opts.budget, batch, (lo, scale))?;
+    let gradients = opts.grad_loss > 0.0;
+    let mut samples = Samples::new(src, opts.budget, batch, (lo, scale), gradients)?;
+    let mut gradient_mse = Estimate::default();
     let mut grad = vec![];
     let (mut epochs_run, mut psnr, mut estimate) = (0, 0.0, Estimate::default());
     let mut stopped = "epochs";
@@ -215,12 +228,21 @@ pub fn compress(
             .then(|| fit_quant(&draft(&net), opts.bits, bound(opts)))
             .transpose()?;
         let mut done = 0u64;
-        let whole = samples.epoch(&mut rng, watch, |bx, by| {
-            let mse = match &quant {
-                None => net.train_step(&mut adam, (bx, by), &mut grad, opts.loss, true),
-                Some(q) => net.train_step_quantised(&mut adam, (bx, by), &mut grad, opts.loss, q),
+        let whole = samples.epoch(&mut rng, watch, |bx, by, bg| {
+            let o = StepOptions {
+                tables: true,
+                quant: quant.as_ref(),
+                gradients: bg.map(|targets| GradientLoss {
+                    targets,
+                    shape,
+                    weight: opts.grad_loss,
+                }),
             };
+            let (mse, gmse) = net.step(&mut adam, (bx, by), &mut grad, opts.loss, &o);
             psnr = estimate.add(mse);
+            if gradients {
+                gradient_mse.add(gmse);
+            }
             done += bx.len() as u64;
             watch.report(&phase(epoch, psnr), done, total);
             !opts
@@ -242,6 +264,7 @@ pub fn compress(
         "stopped_by": stopped, "samples_per_epoch": total, "seed": opts.seed, "lr": opts.lr, "batch": batch,
         "loss": format!("{:?}", opts.loss),
         "initialisation": if opts.init.is_some() { "given (Reptile)" } else { "random" },
+        "grad_loss": opts.grad_loss,
         "quantisation_aware_epochs": opts.epochs.saturating_sub(qat_from).min(epochs_run.saturating_sub(qat_from)),
     });
     let (width, hidden) = (net.mlp.sizes[1], net.mlp.sizes.len() - 2);
@@ -271,11 +294,23 @@ pub fn compress(
         let mut psnr = 0.0;
         for e in 0..opts.finetune {
             let mut done = 0u64;
-            samples.epoch(&mut rng, watch, |bx, by| {
-                let mse = model
+            samples.epoch(&mut rng, watch, |bx, by, bg| {
+                let o = StepOptions {
+                    tables: false,
+                    quant: None,
+                    gradients: bg.map(|targets| GradientLoss {
+                        targets,
+                        shape,
+                        weight: opts.grad_loss,
+                    }),
+                };
+                let (mse, gmse) = model
                     .net
-                    .train_step(&mut adam, (bx, by), &mut grad, opts.loss, false);
+                    .step(&mut adam, (bx, by), &mut grad, opts.loss, &o);
                 psnr = estimate.add(mse);
+                if gradients {
+                    gradient_mse.add(gmse);
+                }
                 done += bx.len() as u64;
                 watch.report(&phase(epochs_run + e, psnr), done, total);
                 true
@@ -287,6 +322,9 @@ pub fn compress(
         }
         model.record["finetune_epochs"] = opts.finetune.into();
         model.record["finetune_psnr_estimate_db"] = psnr.into();
+        if gradients {
+            model.record["gradient_mse_estimate"] = gradient_mse.mse().into();
+        }
         model.record["seconds"] = t0.elapsed().as_secs_f64().into();
     }
     Ok(model)
@@ -303,6 +341,11 @@ impl Estimate {
         let m = self.0.map_or(mse, |r| 0.9 * r + 0.1 * mse);
         self.0 = Some(m);
         -10.0 * m.max(1e-30).log10()
+    }
+
+    /// The smoothed MSE (0 before any batch).
+    fn mse(&self) -> f64 {
+        self.0.unwrap_or(0.0)
     }
 }
 

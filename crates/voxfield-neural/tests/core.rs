@@ -279,3 +279,91 @@ fn quantisation_aware_steps_take_the_gradient_at_the_quantised_tables() {
         "{mse} vs {want}"
     );
 }
+
+#[test]
+fn the_gradient_loss_gradient_matches_finite_differences() {
+    use voxfield_neural::net::GradientLoss;
+    let cfg = HashGridConfig::with_finest(4, 2, 8, 4, 20);
+    let mut net = Net::new(cfg, 8, 2, 13);
+    let mut rng = Rng(8);
+    for p in &mut net.params[..net.grid.n_params] {
+        *p = rng.uniform(-0.5, 0.5);
+    }
+    // Voxel centres of a 9×1×6 grid (an axis of one voxel is left out), with
+    // targets of any value.
+    let shape = [9, 1, 6];
+    let xs: Vec<[f32; 3]> = (0..30)
+        .map(|_| {
+            let (i, k) = (rng.below(9), rng.below(6));
+            [i as f32 / 8.0, 0.0, k as f32 / 5.0]
+        })
+        .collect();
+    let targets: Vec<[f32; 3]> = (0..30)
+        .map(|_| [rng.uniform(-0.2, 0.2), 5.0, rng.uniform(-0.2, 0.2)])
+        .collect();
+    let g = GradientLoss {
+        targets: &targets,
+        shape,
+        weight: 3.0,
+    };
+    let loss = |net: &Net| {
+        let mut scratch = vec![0.0; net.n_params()];
+        g.weight as f64 * net.add_gradient_loss(&xs, &g, &mut scratch)
+    };
+    let mut grad = vec![0.0; net.n_params()];
+    net.add_gradient_loss(&xs, &g, &mut grad);
+    let mut checked = 0;
+    for i in (0..net.n_params()).step_by(3) {
+        if grad[i].abs() < 1e-4 {
+            continue;
+        }
+        let h = 1e-3f32;
+        let orig = net.params[i];
+        let mid = loss(&net);
+        net.params[i] = orig + h;
+        let up = loss(&net);
+        net.params[i] = orig - h;
+        let down = loss(&net);
+        net.params[i] = orig;
+        let (right, left) = ((up - mid) / h as f64, (mid - down) / h as f64);
+        if (right - left).abs() > 0.05 * right.abs().max(left.abs()) {
+            continue; // a ReLU switches inside ±h
+        }
+        let fd = ((up - down) / (2.0 * h as f64)) as f32;
+        assert!(
+            (fd - grad[i]).abs() <= 3e-2 * grad[i].abs().max(1e-3) + 1e-4,
+            "param {i}: {} vs finite difference {fd}",
+            grad[i]
+        );
+        checked += 1;
+    }
+    assert!(checked > 20, "only {checked} parameters had gradient");
+    // The value it reports: the network's numpy.gradient against the targets.
+    let mut o = vec![0.0; 2];
+    let x = xs[0];
+    let i = (x[0] * 8.0).round() as usize;
+    let (hi, lo) = ((i + 1).min(8), i.saturating_sub(1));
+    net.predict_many(
+        &[[hi as f32 / 8.0, 0.0, x[2]], [lo as f32 / 8.0, 0.0, x[2]]],
+        &mut o,
+    );
+    let one = GradientLoss {
+        targets: &targets[..1],
+        ..g
+    };
+    let k = (x[2] * 5.0).round() as usize;
+    let (hk, lk) = ((k + 1).min(5), k.saturating_sub(1));
+    let mut o2 = vec![0.0; 2];
+    net.predict_many(
+        &[[x[0], 0.0, hk as f32 / 5.0], [x[0], 0.0, lk as f32 / 5.0]],
+        &mut o2,
+    );
+    let e0 = (o[0] - o[1]) / (hi - lo) as f32 - targets[0][0];
+    let e2 = (o2[0] - o2[1]) / (hk - lk) as f32 - targets[0][2];
+    let want = ((e0 * e0 + e2 * e2) / 2.0) as f64;
+    let got = net.add_gradient_loss(&xs[..1], &one, &mut vec![0.0; net.n_params()]);
+    assert!(
+        (got - want).abs() <= 1e-5 * want.max(1e-6),
+        "{got} vs {want}"
+    );
+}

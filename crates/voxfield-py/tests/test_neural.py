@@ -77,6 +77,21 @@ def test_compare_matches_skimage_psnr_and_ssim(tmp_path):
         assert got["psnr_db"] == pytest.approx(metrics.peak_signal_noise_ratio(a, b, data_range=rng_a), abs=1e-9)
         assert got["ssim"] == pytest.approx(metrics.structural_similarity(a, b, data_range=rng_a), abs=1e-9)
         assert got["max_abs_error"] == pytest.approx(np.abs(a - b).max())
+        # numpy.gradient's central differences (one-sided at the faces) of both.
+        ga, gb = np.gradient(a), np.gradient(b)
+        want = np.mean([np.mean((x - y) ** 2) for x, y in zip(ga, gb)])
+        assert got["gradient_mse"] == pytest.approx(want, rel=1e-12)
+    # Axes of one and two voxels: no gradient along the first, one-sided along the second.
+    for shape in [(1, 2, 5), (2, 1, 3)]:
+        a, b = rng.normal(size=shape), rng.normal(size=shape)
+        np.save(tmp_path / "a.npy", a)
+        np.save(tmp_path / "b.npy", b)
+        r = subprocess.run([os.environ["VOXFIELD_CLI"], "compare", tmp_path / "a.npy", tmp_path / "b.npy", "--json"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        d = a - b
+        gs = [np.gradient(d, axis=k) if n > 1 else np.zeros_like(d) for k, n in enumerate(shape)]
+        assert json.loads(r.stdout)["gradient_mse"] == pytest.approx(np.mean([np.mean(g ** 2) for g in gs]), rel=1e-12)
     np.save(tmp_path / "c.npy", np.zeros((3, 4, 5)))
     r = subprocess.run([os.environ["VOXFIELD_CLI"], "compare", tmp_path / "a.npy", tmp_path / "c.npy"],
                        capture_output=True, text=True)
@@ -187,3 +202,31 @@ def test_training_memory_is_bounded_by_the_sample_budget(tmp_path):
     assert roomy - tight > samples_kib // 2, (base, tight, roomy)
     # The volume's own pages (3.4 MB, memory-mapped) + 2 MB of samples + slack.
     assert tight - base < 12 * 1024, (base, tight, roomy)
+
+
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_grad_loss_lowers_the_gradient_error_of_an_analytic_field(tmp_path):
+    import json
+    import os
+    import subprocess
+    n = 40
+    z, y, x = np.meshgrid(*[np.linspace(0, 1, n)] * 3, indexing="ij")
+    a = (np.sin(6 * x) * np.cos(5 * y) + 0.5 * np.sin(9 * z + 2 * x)).astype(np.float32)
+    np.save(tmp_path / "a.npy", a)
+    small = dict(epochs=6, log2_table=10, levels=8, width=16)
+    got = {}
+    for w in (0.0, 10.0):
+        m = voxfield.compress(str(tmp_path / "a.npy"), grad_loss=w, **small)
+        m.save(str(tmp_path / f"m{w}.vxn"))
+        r = subprocess.run([os.environ["VOXFIELD_CLI"], "compare", tmp_path / "a.npy", tmp_path / f"m{w}.vxn", "--json"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        got[w] = json.loads(r.stdout)
+    # Measured: 0.0147 without, 0.0069 with W = 10 (PSNR 24.3 → 21.8 dB: the trade-off).
+    assert got[10.0]["gradient_mse"] < 0.75 * got[0.0]["gradient_mse"], got
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="gradient loss"):
+            voxfield.compress(str(tmp_path / "a.npy"), grad_loss=bad, epochs=1)
+    r = subprocess.run([os.environ["VOXFIELD_CLI"], "compress", tmp_path / "a.npy", "-o", tmp_path / "x.vxn",
+                        "--grad-loss", "-2"], capture_output=True, text=True)
+    assert r.returncode != 0 and not (tmp_path / "x.vxn").exists()

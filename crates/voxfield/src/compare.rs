@@ -3,7 +3,11 @@
 //! hash-grid paper's definition), RMSE, the largest absolute error, and SSIM as
 //! scikit-image's `structural_similarity` computes it for 3-D data with its
 //! defaults (7³ uniform window, K1 0.01, K2 0.03, sample covariance, the mean over
-//! the windows that lie wholly inside). Memory: 7 planes of window sums.
+//! the windows that lie wholly inside), and the gradient MSE: the mean over
+//! voxels and axes of the squared difference of the two volumes' gradients as
+//! `numpy.gradient` takes them (central differences, one-sided at the faces),
+//! which is what `compress --grad-loss` trades PSNR for. Memory: 7 planes of
+//! window sums.
 
 use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result, VolumeSource};
@@ -18,6 +22,8 @@ pub struct Comparison {
     pub ssim: f64,
     /// The range of `a` the PSNR and SSIM use.
     pub range: f64,
+    /// Mean over voxels and the 3 axes of (∂a − ∂b)², value units per voxel.
+    pub gradient_mse: f64,
 }
 
 const WIN: usize = 7;
@@ -91,20 +97,24 @@ pub fn compare(a: &dyn VolumeSource, b: &dyn VolumeSource, watch: &Watch) -> Res
         )));
     }
     let (mut pa, mut pb) = (vec![], vec![]);
-    // First pass: the range of a, squared and largest errors.
+    // First pass: the range of a, squared and largest errors, and the
+    // gradients of the difference (gradients are linear: ∂a − ∂b = ∂(a − b)).
     let (mut lo, mut hi, mut sq, mut max_abs) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0f64);
+    let mut grads = GradientError::new(s);
     for i in 0..s[0] {
         watch.check()?;
         watch.report(ERRORS, i as u64, s[0] as u64);
         plane(a, i, &mut pa)?;
         plane(b, i, &mut pb)?;
-        for (x, y) in pa.iter().zip(&pb) {
+        let mut d = grads.next_plane();
+        for ((x, y), d) in pa.iter().zip(&pb).zip(d.iter_mut()) {
             lo = lo.min(*x);
             hi = hi.max(*x);
-            let d = x - y;
-            sq += d * d;
+            *d = x - y;
+            sq += *d * *d;
             max_abs = max_abs.max(d.abs());
         }
+        grads.push(d);
     }
     let n = s.iter().product::<usize>() as f64;
     let range = hi - lo;
@@ -120,7 +130,93 @@ pub fn compare(a: &dyn VolumeSource, b: &dyn VolumeSource, watch: &Watch) -> Res
         max_abs,
         ssim,
         range,
+        gradient_mse: grads.finish() / (3.0 * n),
     })
+}
+
+/// Squared gradients of a volume met plane by plane (numpy.gradient's
+/// stencils along every axis), summed; holds the last three planes.
+struct GradientError {
+    shape: [usize; 3],
+    /// Planes i−2, i−1 (the one whose axis-0 gradient is next), as pushed.
+    ring: Vec<Vec<f64>>,
+    pushed: usize,
+    sum: f64,
+}
+
+impl GradientError {
+    fn new(shape: [usize; 3]) -> Self {
+        GradientError {
+            shape,
+            ring: vec![],
+            pushed: 0,
+            sum: 0.0,
+        }
+    }
+
+    /// A buffer for the next plane (the oldest one's, reused).
+    fn next_plane(&mut self) -> Vec<f64> {
+        let mut v = if self.ring.len() == 3 {
+            self.ring.remove(0)
+        } else {
+            vec![]
+        };
+        v.resize(self.shape[1] * self.shape[2], 0.0);
+        v
+    }
+
+    fn push(&mut self, p: Vec<f64>) {
+        self.ring.push(p);
+        self.pushed += 1;
+        // Plane i−1 has both neighbours now (or is the first, with one).
+        if self.pushed >= 2 {
+            self.add(self.pushed - 2);
+        }
+    }
+
+    /// Adds the squared gradients of plane `i` (it and its neighbours are in the ring).
+    fn add(&mut self, i: usize) {
+        let [n0, n1, n2] = self.shape;
+        let at = |k: usize| &self.ring[self.ring.len() - (self.pushed - k)];
+        let p = at(i);
+        let (before, after) = (i.saturating_sub(1), (i + 1).min(n0 - 1));
+        if after > before {
+            let (pb, pa) = (at(before), at(after));
+            let h = (after - before) as f64;
+            self.sum += pa
+                .iter()
+                .zip(pb)
+                .map(|(x, y)| ((x - y) / h).powi(2))
+                .sum::<f64>();
+        }
+        self.sum += along(p, n1, n2, n2) + along(p, n2, n1, 1);
+    }
+
+    fn finish(mut self) -> f64 {
+        if self.pushed >= 1 {
+            self.add(self.pushed - 1);
+        }
+        self.sum
+    }
+}
+
+/// Σ of squared numpy.gradient differences of plane `p` along the axis of
+/// `n` points `stride` apart (the other axis has `m` points).
+fn along(p: &[f64], n: usize, m: usize, stride: usize) -> f64 {
+    if n < 2 {
+        return 0.0;
+    }
+    let other = if stride == 1 { n } else { 1 };
+    let mut sum = 0.0;
+    for r in 0..m {
+        let base = r * other;
+        for k in 0..n {
+            let (lo, hi) = (k.saturating_sub(1), (k + 1).min(n - 1));
+            let g = (p[base + hi * stride] - p[base + lo * stride]) / (hi - lo) as f64;
+            sum += g * g;
+        }
+    }
+    sum
 }
 
 fn ssim(a: &dyn VolumeSource, b: &dyn VolumeSource, range: f64, watch: &Watch) -> Result<f64> {

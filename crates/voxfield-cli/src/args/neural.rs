@@ -53,6 +53,12 @@ pub struct CompressArgs {
     /// (mean absolute error).
     #[arg(long, default_value = "l2", value_parser = parse_loss)]
     pub loss: voxfield::neural::Loss,
+    /// Adds W × the mean squared error of the network's central-difference
+    /// gradients against the volume's (numpy.gradient) to the loss: better
+    /// gradients for a lower PSNR; training takes about twice as long.
+    /// `voxfield compare` reports the gradient MSE.
+    #[arg(long, value_name = "W", default_value_t = 0.0)]
+    pub grad_loss: f32,
     /// Samples per Adam step (default 65536, or fewer on small volumes so an
     /// epoch takes at least 64 steps; never below 256).
     #[arg(long)]

@@ -134,19 +134,22 @@ def _reopen(obj: Any, kwargs: dict, index: Any) -> "Volume":
 def compress(source: Any, ratio: float | None = None, epochs: int = 5, target_psnr: float | None = None,
              time_limit: float | None = None, seed: int = 1, log2_table: int | None = None,
              levels: int | None = None, width: int | None = None, batch: int | None = None,
-             init: Any = None, bits: int = 6, loss: str = "l2") -> "Volume":
+             init: Any = None, bits: int = 6, loss: str = "l2", grad_loss: float = 0.0) -> "Volume":
     """Trains a neural model of a volume (a multiresolution hash grid and a small MLP, on
     CPU, GIL released) and returns it as a volume: ``.sample/.plane/.grid/.slab`` evaluate
     the network, ``.save(path)`` writes a ``.vxn``, ``.psnr`` and ``.ratio`` describe it.
     ``ratio`` picks the largest network whose file is at most native bytes / ratio;
     ``init`` (a model or ``.vxn`` path from :func:`meta_train`) starts from a learned
     initialisation instead of a random one. ``bits`` (1–8) quantises the stored hash
-    tables (16: f16); ``loss`` is ``"l2"`` or ``"l1"``; ``batch`` defaults to 65536, fewer
-    on small volumes. Ctrl-C stops training (KeyboardInterrupt)."""
+    tables (16: f16); ``loss`` is ``"l2"`` or ``"l1"``; ``grad_loss`` (W ≥ 0) adds W × the
+    mean squared error of the network's central-difference gradients against the volume's
+    (``numpy.gradient``) — better gradients for a lower PSNR; ``batch`` defaults to 65536,
+    fewer on small volumes. Ctrl-C stops training (KeyboardInterrupt)."""
     vol = source if isinstance(source, Volume) else open(source)
     start = None if init is None else (init if isinstance(init, Volume) else open(init))
     return Volume(_voxfield.compress(vol._v, ratio, epochs, target_psnr, time_limit, seed, log2_table, levels,
-                                     width, batch, None if start is None else start._v, bits, loss))
+                                     width, batch, None if start is None else start._v, bits, loss,
+                                     grad_loss))
 
 
 def meta_train(sources: Any, inner_steps: int = 16, meta_steps: int = 200, meta_lr: float = 1.0, seed: int = 1,
