@@ -191,14 +191,37 @@ impl HashGrid {
         }
     }
 
-    /// Encodes the row of positions (x, y, z) for each z of `zs` into `out`
-    /// (rows of L·F features), exploiting the row's coherence: on each level the
-    /// four (x, y) corners are fixed, so the bilinear feature of a z-line of
-    /// vertices is computed once and shared by every position between two
-    /// lines (on coarse levels, dozens). Equals `forward` up to float rounding.
+    /// Encodes the row of positions (x, y, z) for each z of `zs` into `out`,
+    /// feature-major: L·F rows of `out.len() / (L·F)` values (at least
+    /// `zs.len()`), value j of a row for `zs[j]`. It exploits the row's
+    /// coherence: on each level the
+    /// four (x, y) corners are fixed, so the part of their table indices they
+    /// give is computed once, and the bilinear feature of a z-line of vertices
+    /// is computed once and shared by every position between two lines (on
+    /// coarse levels, dozens). Equals `forward` up to float rounding.
     pub fn encode_row(&self, params: &[f32], x: f32, y: f32, zs: &[f32], out: &mut [f32]) {
-        let nf = self.cfg.features;
-        let m = self.n_out();
+        match self.cfg.features {
+            1 => self.encode_row_features::<1>(params, x, y, zs, out),
+            2 => self.encode_row_features::<2>(params, x, y, zs, out),
+            4 => self.encode_row_features::<4>(params, x, y, zs, out),
+            8 => self.encode_row_features::<8>(params, x, y, zs, out),
+            _ => self.encode_row_features::<0>(params, x, y, zs, out),
+        }
+    }
+
+    /// `encode_row` with `F` features per entry known at compile time (0: the
+    /// configuration's, at run time).
+    fn encode_row_features<const F: usize>(
+        &self,
+        params: &[f32],
+        x: f32,
+        y: f32,
+        zs: &[f32],
+        out: &mut [f32],
+    ) {
+        let nf = if F == 0 { self.cfg.features } else { F };
+        let stride = out.len() / self.n_out();
+        assert!(stride >= zs.len(), "room for every position");
         for (l, level) in self.levels.iter().enumerate() {
             let mut g = [0u32; 2];
             let mut f = [0f32; 2];
@@ -213,23 +236,49 @@ impl HashGrid {
                 (1.0 - f[0]) * f[1],
                 f[0] * f[1],
             ];
+            // The part of each corner's index its (x, y) gives (wrapping
+            // arithmetic, as `index`), and what one step in z adds to it.
+            let base = [0, 1, 2, 3].map(|c| {
+                let (gx, gy) = (g[0] + (c & 1), g[1] + (c >> 1));
+                if level.dense {
+                    gx.wrapping_add(gy.wrapping_mul(level.res))
+                } else {
+                    gx.wrapping_mul(PRIMES[0]) ^ gy.wrapping_mul(PRIMES[1])
+                }
+            });
+            let (dense, size) = (level.dense, level.size);
+            let z_step = if dense {
+                level.res.wrapping_mul(level.res)
+            } else {
+                PRIMES[2]
+            };
+            let mask = size.is_power_of_two().then(|| size - 1);
+            let table = &params[level.offset..level.offset + size as usize * nf];
             // The bilinear feature of the z-line of vertices at `iz`.
             let line = |iz: u32| {
+                let zi = iz.wrapping_mul(z_step);
                 let mut v = [0f32; 8];
                 for (c, w) in wxy.iter().enumerate() {
-                    let at = level.offset
-                        + Self::index(level, [g[0] + (c & 1) as u32, g[1] + (c >> 1) as u32, iz])
-                            as usize
-                            * nf;
+                    let i = if dense {
+                        base[c].wrapping_add(zi)
+                    } else {
+                        base[c] ^ zi
+                    };
+                    let i = match mask {
+                        Some(mask) => i & mask,
+                        None if i < size => i,
+                        None => i % size,
+                    } as usize;
+                    let e = &table[i * nf..i * nf + nf];
                     for k in 0..nf {
-                        v[k] += w * params[at + k];
+                        v[k] += w * e[k];
                     }
                 }
                 v
             };
             let mut cached = None;
             let (mut lo, mut hi) = ([0f32; 8], [0f32; 8]);
-            for (z, o) in zs.iter().zip(out.chunks_exact_mut(m)) {
+            for (j, z) in zs.iter().enumerate() {
                 let pos = z * level.scale + 0.5;
                 let gz = pos as u32;
                 let fz = pos - gz as f32;
@@ -243,7 +292,7 @@ impl HashGrid {
                     cached = Some(gz);
                 }
                 for k in 0..nf {
-                    o[l * nf + k] = (1.0 - fz) * lo[k] + fz * hi[k];
+                    out[(l * nf + k) * stride + j] = (1.0 - fz) * lo[k] + fz * hi[k];
                 }
             }
         }

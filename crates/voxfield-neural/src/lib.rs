@@ -9,6 +9,7 @@
 pub mod adam;
 pub mod encoding;
 mod entropy;
+mod infer;
 pub mod meta;
 pub mod mlp;
 pub mod model;

@@ -29,7 +29,8 @@ impl Mlp {
         }
     }
 
-    fn layer<'a>(&self, params: &'a [f32], k: usize) -> &'a [f32] {
+    /// Layer `k`'s weights (`sizes[k+1]` rows of `sizes[k]`).
+    pub(crate) fn layer<'a>(&self, params: &'a [f32], k: usize) -> &'a [f32] {
         &params[self.offsets[k]..self.offsets[k] + self.sizes[k] * self.sizes[k + 1]]
     }
 

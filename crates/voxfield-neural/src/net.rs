@@ -146,20 +146,34 @@ impl Net {
     }
 
     /// The network's values along a row of positions (x, y, z) for z in `zs`
-    /// (one thread), through the row-coherent encoding.
+    /// (one thread): the row-coherent encoding of the whole row, then the
+    /// inference kernel on groups of [`infer::LANES`] positions.
     pub fn predict_row(&self, x: f32, y: f32, zs: &[f32], out: &mut [f32]) {
+        use crate::infer::{self, LANES};
         thread_local! {
-            static SCRATCH: std::cell::RefCell<Scratch> = Default::default();
+            /// The row's encoding and the kernel's two activation blocks.
+            static SCRATCH: std::cell::RefCell<[Vec<f32>; 3]> = Default::default();
+        }
+        if zs.is_empty() {
+            return;
         }
         let (t, w) = self.params.split_at(self.grid.n_params);
         let m = self.grid.n_out();
-        SCRATCH.with_borrow_mut(|s| {
-            s.acts.resize(self.mlp.sizes.len(), vec![]);
-            for (zb, ob) in zs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)) {
-                s.acts[0].resize(zb.len() * m, 0.0);
-                self.grid.encode_row(t, x, y, zb, &mut s.acts[0]);
-                self.mlp.forward_batch(w, zb.len(), &mut s.acts);
-                ob.copy_from_slice(&s.acts.last().expect("output layer")[..zb.len()]);
+        // Whole groups: the last position repeats into the padding.
+        let n = zs.len().next_multiple_of(LANES);
+        SCRATCH.with_borrow_mut(|[enc, a, b]| {
+            let mut padded = zs.to_vec();
+            padded.resize(n, zs[zs.len() - 1]);
+            enc.clear();
+            enc.resize(m * n, 0.0);
+            self.grid.encode_row(t, x, y, &padded, enc);
+            for (g, o) in out.chunks_mut(LANES).enumerate() {
+                let input = infer::Input {
+                    data: &enc[g * LANES..],
+                    stride: n,
+                };
+                let v = infer::forward(&self.mlp, w, input, a, b);
+                o.copy_from_slice(&v[..o.len()]);
             }
         });
     }

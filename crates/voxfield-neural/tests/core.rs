@@ -367,3 +367,63 @@ fn the_gradient_loss_gradient_matches_finite_differences() {
         "{got} vs {want}"
     );
 }
+
+#[test]
+fn the_row_decoder_equals_the_point_path_on_random_networks() {
+    // Dense and hashed levels, every specialised feature count and one that
+    // is not, tables of a power of two and not (levels sized by their grid).
+    for (features, log2_table, seed) in [(2, 12, 1), (1, 9, 2), (3, 14, 3), (8, 6, 4), (4, 16, 5)] {
+        let cfg = HashGridConfig::with_finest(10, features, log2_table, 5, 150);
+        let mut net = Net::new(cfg, 16, 2, seed);
+        let mut rng = Rng(seed + 100);
+        for p in &mut net.params[..net.grid.n_params] {
+            *p = rng.uniform(-1.0, 1.0);
+        }
+        for _ in 0..20 {
+            let (x, y) = (rng.unit() as f32, rng.unit() as f32);
+            let zs: Vec<f32> = (0..97).map(|k| k as f32 / 96.0).collect();
+            // The encoding alone, then through the MLP.
+            let m = net.grid.n_out();
+            let mut row = vec![0f32; zs.len() * m];
+            let t = &net.params[..net.grid.n_params];
+            net.grid.encode_row(t, x, y, &zs, &mut row);
+            let mut one = vec![0f32; m];
+            // Feature-major: row f holds feature f of every position.
+            for (k, &z) in zs.iter().enumerate() {
+                net.grid.forward(t, &[x, y, z], &mut one);
+                for (f, b) in one.iter().enumerate() {
+                    let a = row[f * zs.len() + k];
+                    assert!(
+                        (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                        "F {features}: {a} vs {b}"
+                    );
+                }
+            }
+            // Positions out of order, spanning far more vertex lines than they are.
+            let odd = [1.0f32, 0.0, 0.37, 0.37, 0.99];
+            let mut enc = vec![0f32; odd.len() * m];
+            net.grid.encode_row(t, x, y, &odd, &mut enc);
+            for (k, &z) in odd.iter().enumerate() {
+                net.grid.forward(t, &[x, y, z], &mut one);
+                for (f, b) in one.iter().enumerate() {
+                    let a = enc[f * odd.len() + k];
+                    assert!(
+                        (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                        "F {features}: {a} vs {b}"
+                    );
+                }
+            }
+            let mut got = vec![0f32; zs.len()];
+            net.predict_row(x, y, &zs, &mut got);
+            let xs: Vec<[f32; 3]> = zs.iter().map(|&z| [x, y, z]).collect();
+            let mut want = vec![0f32; zs.len()];
+            net.predict_many(&xs, &mut want);
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                    "F {features}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}
