@@ -1,24 +1,29 @@
-"""Neural compression (issue 10) side by side with SZ3 (pysz), ZFP (zfpy) and SPERR
-(numcodecs-wasm-sperr), in one run:
+"""Neural compression (issues 10 and 24) side by side with SZ3 (pysz), ZFP (zfpy), SPERR
+(numcodecs-wasm-sperr) and TTHRESH (built from source), in one run:
 
-1. nilearn's MNI152 2009a T1 template (197×233×189 uint8, a real MRI volume) at
-   CR ≈ 60 and ≈ 120: each anchor swept over its error bound and its PSNR/SSIM
-   interpolated (linearly in log CR) at voxfield's reached CR;
-2. PSNR after 1/2/5/10 epochs at the CR-120 network, from a random start and from a
-   Reptile initialisation meta-trained on nilearn's GM and WM probability maps (other
-   volumes of the same template space, never the T1 itself);
-3. a synthetic float32 256³ turbulence-like field (random phases, |û(k)| ∝ k^(-11/6),
-   i.e. a k^(-5/3) energy spectrum; labelled synthetic) at CR ≈ 500.
+1. rate–distortion: nilearn's MNI152 2009a T1 and grey-matter probability map
+   (197×233×189 uint8 each, real template volumes) and a synthetic float32 256³
+   turbulence-like field (random phases, |û(k)| ∝ k^(-11/6), i.e. a k^(-5/3) energy
+   spectrum; labelled synthetic), voxfield at CR 60 / 120 / 250: each anchor swept over
+   its setting and its PSNR/SSIM interpolated (linearly in log CR) at voxfield's CR;
+2. meta-learning (`--part meta`): a family of co-registered volumes synthesised from
+   the MNI T1 (smooth random deformations of up to 2 voxels, a random linear bias
+   field of ±15 %, a gamma contrast change 0.8-1.25, Gaussian noise σ = 2), Reptile
+   meta-trained on 4 members, PSNR of a held-out member after 10/50/200/1000 Adam
+   steps from the meta and from a random initialisation (3 seeds, same optimiser,
+   learning rate and batch, f16 tables), and the same initialisation on the
+   turbulence field (cross-domain).
 
 voxfield figures: PSNR of the f32 decode, SSIM (voxfield compare: 7³ window),
-compress and full-decode time, decode voxels/s, random access µs/point (1e6 random
-points through the Python package), peak RSS of `voxfield compress`, model bytes.
+compress and full-decode time, decode voxels/s, random access µs/point (10^6 random
+points through the Python package, when it is importable), peak RSS, model bytes.
 
-    .venv/bin/python bench/bench_neural.py [--epochs 10] [--curve 1,2,5,10] [--skip-turbulence | --only-turbulence]
+    sh bench/build_tthresh.sh
+    .venv-neural/bin/python bench/bench_neural.py [--part rd|meta|all] [--epochs 10]
 
-Needs in .venv: nilearn, nibabel, pysz, numcodecs-wasm-sperr, the voxfield package;
-zfpy in .venv-zfp (it breaks numcodecs in the same venv):
-`python3 -m venv .venv-zfp && .venv-zfp/bin/pip install zfpy numpy`.
+Needs in .venv-neural: nilearn, nibabel, pysz, numcodecs-wasm-sperr, scipy (and the
+voxfield package for random access); zfpy in .venv-zfp (it breaks numcodecs in the
+same venv): `python3 -m venv .venv-zfp && .venv-zfp/bin/pip install zfpy numpy`.
 """
 import argparse
 import json
@@ -35,6 +40,7 @@ ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
 DATA = os.path.join(HERE, "data")
 ZFP_PY = os.path.join(ROOT, ".venv-zfp", "bin", "python")
+TTHRESH = os.path.join(HERE, "tthresh", "tthresh")
 
 
 def nilearn_file(name):
@@ -118,6 +124,29 @@ def zfp(path, tols, tmp):
     return res
 
 
+def tthresh(vol, targets, tmp):
+    """TTHRESH at each PSNR target (-p): its raw input is the C-order array with the
+    sizes given fastest first (TTHRESH reads Fortran order)."""
+    if not os.path.exists(TTHRESH):
+        print("TTHRESH skipped: run bench/build_tthresh.sh", flush=True)
+        return []
+    kind = {np.dtype(np.uint8): "uchar", np.dtype(np.float32): "float"}[vol.dtype]
+    raw, comp, dec = (os.path.join(tmp, n) for n in ("tt.raw", "tt.comp", "tt.out"))
+    vol.tofile(raw)
+    out = []
+    for p in targets:
+        t = time.perf_counter()
+        subprocess.run([TTHRESH, "-i", raw, "-t", kind, "-s", *map(str, vol.shape[::-1]), "-p", str(p), "-c", comp],
+                       check=True, capture_output=True)
+        tc = time.perf_counter() - t
+        t = time.perf_counter()
+        subprocess.run([TTHRESH, "-c", comp, "-o", dec], check=True, capture_output=True)
+        td = time.perf_counter() - t
+        out.append({"target": p, "bytes": os.path.getsize(comp), "compress_s": tc, "decompress_s": td,
+                    "dec": np.fromfile(dec, vol.dtype).reshape(vol.shape)})
+    return out
+
+
 def peak_run(args):
     """Runs a command in a child Python that reports the child's peak RSS (KiB)."""
     probe = ("import resource, subprocess, sys, time\n"
@@ -144,13 +173,17 @@ def voxfield_run(cli, path, orig, native, tmp, args, label):
     r["decode_mvox_s"] = orig.size / td / 1e6
     r["peak_rss_mib"] = kib / 1024
     r["log"] = chosen
-    import voxfield
-    m = voxfield.open(out)
-    pts = np.random.default_rng(0).uniform(0, 1, (1_000_000, 3)) * (np.array(orig.shape) - 1)
-    m.sample(pts[:1000])
-    t = time.perf_counter()
-    m.sample(pts)
-    r["random_access_us"] = (time.perf_counter() - t)
+    try:
+        import voxfield
+    except ImportError:
+        voxfield = None
+    if voxfield is not None:
+        m = voxfield.open(out)
+        pts = np.random.default_rng(0).uniform(0, 1, (1_000_000, 3)) * (np.array(orig.shape) - 1)
+        m.sample(pts[:1000])
+        t = time.perf_counter()
+        m.sample(pts)
+        r["random_access_us"] = (time.perf_counter() - t)
     header = json.loads(subprocess.run([cli, "info", out, "--json"], capture_output=True, text=True,
                                        check=True).stdout)
     r["storage"] = header.get("storage")
@@ -166,8 +199,12 @@ def at_ratio(rows, ratio, key):
     return float(np.interp(np.log(ratio), xs, [p[1] for p in pts]))
 
 
-def anchors(vol, path, native, cli, tmp, bpps, rels, tols):
+def anchors(vol, path, native, cli, tmp, bpps, rels, tols, psnrs):
     rows = []
+    for x in tthresh(vol, psnrs, tmp):
+        rows.append(row("TTHRESH", f"PSNR target {x['target']}", native, x["bytes"], vol, x["dec"], x["compress_s"],
+                        x["decompress_s"], cli, path, tmp))
+        print(rows[-1], flush=True)
     for rel in rels:
         nb, dec, tc, td = sz3(vol, rel)
         rows.append(row("SZ3", f"REL {rel}", native, nb, vol, dec, tc, td, cli, path, tmp))
@@ -187,7 +224,7 @@ def anchors(vol, path, native, cli, tmp, bpps, rels, tols):
 
 def matched(rows, vf):
     out = {}
-    for m in ["SZ3", "ZFP", "SPERR"]:
+    for m in ["SZ3", "ZFP", "SPERR", "TTHRESH"]:
         sweep = [r for r in rows if r["method"] == m]
         out[m] = {"psnr_db": at_ratio(sweep, vf["ratio"], "psnr_db"), "ssim": at_ratio(sweep, vf["ratio"], "ssim"),
                   "ratios_swept": sorted(round(r["ratio"], 1) for r in sweep)}
@@ -205,74 +242,121 @@ def turbulence(n=256, seed=0):
     return ((f - f.mean()) / f.std()).astype(np.float32)
 
 
+RATIOS = (60, 120, 250)
+
+
+def volumes():
+    """(name, array, path) of each volume of the rate–distortion part."""
+    import nibabel as nib
+    out = []
+    for name, f in [("mni_t1", "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz"),
+                    ("mni_gm", "mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz")]:
+        path = nilearn_file(f)
+        out.append((name, np.asarray(nib.load(path).dataobj), path))
+    os.makedirs(DATA, exist_ok=True)
+    tpath = os.path.join(DATA, "turb256.npy")
+    if not os.path.exists(tpath):
+        np.save(tpath, turbulence())
+    out.append(("turbulence256", np.load(tpath), tpath))
+    return out
+
+
+def rate_distortion(cli, tmp, epochs, turbulence_epochs):
+    result = {}
+    for name, vol, path in volumes():
+        native = vol.nbytes
+        bits = 8 * vol.dtype.itemsize
+        print(f"{name} {vol.shape} {vol.dtype}", flush=True)
+        crs = (30, 45, 60, 90, 120, 180, 250, 350, 500)
+        rows = anchors(vol, path, native, cli, tmp, bpps=[round(bits / c, 4) for c in crs],
+                       rels=[0.6, 0.4, 0.3, 0.2, 0.15, 0.1, 0.05, 0.02],
+                       tols=[float(t) * (1 if vol.dtype == np.uint8 else 1 / 128) for t in (1024, 512, 256, 128, 64, 32)],
+                       psnrs=[12, 15, 18, 21, 24, 27, 30, 34, 38])
+        result[name] = {"anchors": rows}
+        e = turbulence_epochs if name.startswith("turbulence") else epochs
+        for ratio in RATIOS:
+            vf, _ = voxfield_run(cli, path, vol, native, tmp, ["--ratio", ratio, "--epochs", e],
+                                 f"--ratio {ratio} --epochs {e}")
+            vf["matched"] = matched(rows, vf)
+            result[name][f"voxfield_{ratio}"] = vf
+            print(json.dumps(vf, default=str), flush=True)
+    return result
+
+
+def family_member(t1, seed):
+    """A co-registered volume of the T1's family (see the module's text)."""
+    from scipy.ndimage import gaussian_filter, map_coordinates
+    rng = np.random.default_rng(seed)
+    grid = np.mgrid[tuple(slice(0, n) for n in t1.shape)].astype(np.float32)
+    disp = np.stack([gaussian_filter(rng.normal(size=t1.shape).astype(np.float32), 12) for _ in range(3)])
+    disp *= 2.0 / np.abs(disp).max()
+    v = map_coordinates(t1.astype(np.float32) / 255, grid + disp, order=1, mode="nearest")
+    v = np.clip(v, 0, 1) ** rng.uniform(0.8, 1.25)
+    u = [g / (n - 1) - 0.5 for g, n in zip(grid, t1.shape)]
+    v *= 1 + 0.3 * sum(rng.uniform(-.5, .5) * x for x in u)
+    v = 255 * v + rng.normal(0, 2.0, size=v.shape)
+    return v.astype(np.float32)
+
+
+def meta_curves(cli, tmp, seeds=(1, 2, 3), steps=(10, 50, 200, 1000), meta_steps=100, inner=16):
+    import nibabel as nib
+    t1 = np.asarray(nib.load(nilearn_file("mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")).dataobj)
+    paths = []
+    for k in range(5):
+        p = os.path.join(tmp, f"fam{k}.npy")
+        np.save(p, family_member(t1, 100 + k))
+        paths.append(p)
+    held_out, train = paths[0], paths[1:]
+    tpath = os.path.join(DATA, "turb256.npy")
+    if not os.path.exists(tpath):
+        os.makedirs(DATA, exist_ok=True)
+        np.save(tpath, turbulence())
+    net = ["--log2-table", "12", "--levels", "16", "--width", "32"]
+    out = {"meta_steps": meta_steps, "inner_steps": inner, "network": " ".join(net), "runs": []}
+
+    def curve(target, init, seed, kind):
+        for n in steps:
+            m = os.path.join(tmp, "curve.vxn")
+            extra = ["--init", init] if init else net
+            t = time.perf_counter()
+            subprocess.run([cli, "compress", target, "-o", m, "--steps", str(n), "--epochs", "100000", "--bits", "16",
+                            "--seed", str(seed), *extra], check=True, capture_output=True)
+            rec = {"target": os.path.basename(target), "seed": seed, "init": kind, "steps": n,
+                   "psnr_db": compare(cli, target, m)["psnr_db"], "seconds": time.perf_counter() - t}
+            out["runs"].append(rec)
+            print(rec, flush=True)
+
+    for seed in seeds:
+        init = os.path.join(tmp, f"init{seed}.vxn")
+        t = time.perf_counter()
+        subprocess.run([cli, "compress", "meta-train", *train, "-o", init, "--meta-steps", str(meta_steps),
+                        "--inner-steps", str(inner), "--seed", str(seed), *net], check=True, capture_output=True)
+        out[f"meta_train_s_seed{seed}"] = time.perf_counter() - t
+        curve(held_out, init, seed, "meta")
+        curve(held_out, None, seed, "random")
+        if seed == seeds[0]:
+            curve(tpath, init, seed, "meta (cross-domain)")
+            curve(tpath, None, seed, "random")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=["rd", "meta", "all"], default="all")
     ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--curve", default="1,2,5,10")
-    ap.add_argument("--meta-steps", type=int, default=300)
     ap.add_argument("--turbulence-epochs", type=int, default=5)
-    ap.add_argument("--skip-turbulence", action="store_true")
-    ap.add_argument("--only-turbulence", action="store_true")
     ap.add_argument("--voxfield", default=os.path.join(ROOT, "target", "release", "voxfield"))
     a = ap.parse_args()
     cli = a.voxfield
-    import nibabel as nib
-    path = nilearn_file("mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
-    vol = np.asarray(nib.load(path).dataobj)
-    native = vol.nbytes
-    print(f"MNI152 T1 {vol.shape} {vol.dtype}, {os.cpu_count()} cores", flush=True)
-    result = {"mni": {}, "curve": {}, "turbulence": {}}
+    print(f"{os.cpu_count()} cores", flush=True)
+    result = {}
     with tempfile.TemporaryDirectory() as tmp:
-        if not a.only_turbulence:
-            rows = anchors(vol, path, native, cli, tmp, bpps=[0.4, 0.2, 0.13, 0.1, 0.066, 0.05, 0.04],
-                           rels=[0.4, 0.3, 0.2, 0.15, 0.1, 0.05], tols=[1024, 512, 256, 128, 64, 32])
-            result["mni"]["anchors"] = rows
-            cr120 = None
-            for ratio in [60, 120]:
-                vf, model = voxfield_run(cli, path, vol, native, tmp, ["--ratio", ratio, "--epochs", a.epochs],
-                                         f"--ratio {ratio} --epochs {a.epochs}")
-                vf["matched"] = matched(rows, vf)
-                result["mni"][f"voxfield_{ratio}"] = vf
-                print(json.dumps(vf, default=str), flush=True)
-                if ratio == 120:
-                    cr120 = vf
-            # Epoch curve at the CR-120 network, random vs Reptile.
-            log2 = json.loads(subprocess.run([cli, "info", model, "--json"], capture_output=True, text=True,
-                                             check=True).stdout)["encoding"]["log2_table"]
-            init = os.path.join(tmp, "init.vxn")
-            t = time.perf_counter()
-            subprocess.run([cli, "compress", "meta-train", nilearn_file("mni_icbm152_gm_tal_nlin_sym_09a_converted.nii.gz"),
-                            nilearn_file("mni_icbm152_wm_tal_nlin_sym_09a_converted.nii.gz"), "-o", init,
-                            "--meta-steps", str(a.meta_steps), "--log2-table", str(log2)], check=True, capture_output=True)
-            result["curve"]["meta_train_s"] = time.perf_counter() - t
-            for e in [int(x) for x in a.curve.split(",")]:
-                # Both at the CR-120 network and size bound (--ratio with --init only bounds the file).
-                for name, extra in [("random", []), ("reptile", ["--init", init])]:
-                    out = os.path.join(tmp, f"c{name}{e}.vxn")
-                    t = time.perf_counter()
-                    subprocess.run([cli, "compress", path, "-o", out, "--epochs", str(e), "--ratio", "120", *extra],
-                                   check=True, capture_output=True)
-                    secs = time.perf_counter() - t
-                    c = compare(cli, path, out)
-                    result["curve"][f"{name}_{e}"] = {"psnr_db_u8": c["psnr_db"], "seconds": secs,
-                                                      "ratio": native / os.path.getsize(out)}
-                    print(name, e, result["curve"][f"{name}_{e}"], flush=True)
-        if not a.skip_turbulence:
-            os.makedirs(DATA, exist_ok=True)
-            tpath = os.path.join(DATA, "turb256.npy")
-            if not os.path.exists(tpath):
-                np.save(tpath, turbulence())
-            tv = np.load(tpath)
-            tn = tv.nbytes
-            trows = anchors(tv, tpath, tn, cli, tmp, bpps=[0.2, 0.1, 0.064, 0.05, 0.04, 0.03],
-                            rels=[0.5, 0.3, 0.2, 0.1, 0.05], tols=[8.0, 4.0, 2.0, 1.0, 0.5, 0.25])
-            vf, _ = voxfield_run(cli, tpath, tv, tn, tmp, ["--ratio", 500, "--epochs", a.turbulence_epochs],
-                                 f"--ratio 500 --epochs {a.turbulence_epochs}")
-            vf["matched"] = matched(trows, vf)
-            result["turbulence"] = {"anchors": trows, "voxfield_500": vf}
-            print(json.dumps(vf, default=str), flush=True)
+        if a.part in ("rd", "all"):
+            result["rate_distortion"] = rate_distortion(cli, tmp, a.epochs, a.turbulence_epochs)
+        if a.part in ("meta", "all"):
+            result["meta"] = meta_curves(cli, tmp)
     os.makedirs(RESULTS, exist_ok=True)
-    out = os.path.join(RESULTS, "neural_turbulence.json" if a.only_turbulence else "neural.json")
+    out = os.path.join(RESULTS, f"neural_{a.part}.json")
     with open(out, "w") as f:
         json.dump(result, f, indent=1, default=str)
     print("written", out)

@@ -176,6 +176,7 @@ fn compress(args: CompressArgs) -> Result<()> {
         finetune_epochs,
         loss,
         grad_loss,
+        steps,
         batch,
         memory_mb,
         seed,
@@ -211,6 +212,7 @@ fn compress(args: CompressArgs) -> Result<()> {
                 bits,
                 loss,
                 grad_loss,
+                steps,
                 finetune: finetune_epochs,
                 ..Default::default()
             };
@@ -244,7 +246,7 @@ fn meta_train(
     volumes: &[PathBuf],
     out: &Path,
     sizes: voxfield::neural::Sizes,
-    (batch, seed, threads): (usize, u64, Option<usize>),
+    (batch, seed, threads): (Option<usize>, u64, Option<usize>),
     (inner_steps, meta_steps, meta_lr): (usize, usize, f32),
 ) -> Result<()> {
     set_threads(threads)?;

@@ -105,18 +105,19 @@ impl CompressOptions {
 
 impl MetaOptions {
     /// A meta-training request: the network of `sizes` (defaults elsewhere),
-    /// `batch` samples per inner Adam step, `inner_steps` (K) of them on one
-    /// brick per outer step, `meta_steps` (M) outer steps of size `meta_lr`.
+    /// `batch` samples per inner Adam step (None: what compress takes),
+    /// `inner_steps` (K) of them on one volume per outer step, `meta_steps`
+    /// (M) outer steps of size `meta_lr`.
     pub fn for_request(
         sizes: Sizes,
-        batch: usize,
+        batch: Option<usize>,
         seed: u64,
         inner_steps: usize,
         meta_steps: usize,
         meta_lr: f32,
     ) -> MetaOptions {
         let net = CompressOptions {
-            batch: Some(batch),
+            batch,
             seed,
             ..Default::default()
         };

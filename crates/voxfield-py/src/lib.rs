@@ -472,7 +472,7 @@ fn neural_volume(model: voxfield::neural::NeuralModel, path: &std::path::Path) -
 
 /// Trains a neural model of `source` (its 3-D view), interruptible with Ctrl-C.
 #[pyfunction]
-#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=None, init=None, bits=6, loss="l2", grad_loss=0.0))]
+#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=None, init=None, bits=6, loss="l2", grad_loss=0.0, steps=None))]
 #[allow(clippy::too_many_arguments)]
 fn compress(
     py: Python<'_>,
@@ -490,6 +490,7 @@ fn compress(
     bits: u32,
     loss: &str,
     grad_loss: f32,
+    steps: Option<u64>,
 ) -> PyResult<Volume> {
     let loss = parse::<voxfield::neural::Loss>(loss)?;
     let src = source.src.as_ref();
@@ -503,6 +504,7 @@ fn compress(
         bits,
         loss,
         grad_loss,
+        steps,
         ..Default::default()
     };
     let init = match init {
@@ -531,7 +533,7 @@ fn compress(
 
 /// Reptile meta-learning of an initialisation over `sources`, interruptible.
 #[pyfunction]
-#[pyo3(signature = (sources, inner_steps=16, meta_steps=200, meta_lr=1.0, seed=1, log2_table=None, levels=None, width=None, batch=4096))]
+#[pyo3(signature = (sources, inner_steps=16, meta_steps=200, meta_lr=1.0, seed=1, log2_table=None, levels=None, width=None, batch=None))]
 #[allow(clippy::too_many_arguments)]
 fn meta_train(
     py: Python<'_>,
@@ -543,7 +545,7 @@ fn meta_train(
     log2_table: Option<u32>,
     levels: Option<usize>,
     width: Option<usize>,
-    batch: usize,
+    batch: Option<usize>,
 ) -> PyResult<Volume> {
     let sizes = voxfield::neural::Sizes {
         log2_table,

@@ -121,24 +121,55 @@ def test_decompress_to_nifti_reads_back_in_nibabel(tmp_path):
     np.testing.assert_array_equal(np.asarray(img.dataobj), np.load(tmp_path / "d.npy"))
 
 
-def test_meta_train_gives_an_initialisation_compress_starts_from(tmp_path):
-    vols = []
-    for n in range(4):
-        z, y, x = np.mgrid[0:32, 0:32, 0:32] / 32.0
-        r2 = (x - .5) ** 2 + (y - .5) ** 2 + (z - .5) ** 2
-        vols.append((100 + 60 * np.sin((2 + 0.7 * n) * x + n) * np.cos(3 * y) + 40 * np.exp(-9 * r2))
-                    .astype(np.float32))
+def _family_member(seed, n=32):
+    """One volume of a co-registered family: a fixed anatomy-like base (blobs, a hole,
+    a textured core) deformed by a smooth random field of up to 1.5 voxels, with a
+    random linear bias field, contrast, offset and Gaussian noise."""
+    from scipy.ndimage import gaussian_filter, map_coordinates
+    rng = np.random.default_rng(seed)
+    grid = np.mgrid[0:n, 0:n, 0:n].astype(float)
+    z, y, x = grid / (n - 1)
+    r2 = (x - .5) ** 2 + (y - .5) ** 2 + (z - .5) ** 2
+    base = 100 + 50 * np.exp(-12 * r2) + 40 * np.exp(-60 * ((x - .3) ** 2 + (y - .6) ** 2 + (z - .4) ** 2))
+    base += 30 * np.sin(7 * x + 2) * np.cos(5 * y) * (r2 < .2)
+    base -= 40 * np.exp(-80 * ((x - .7) ** 2 + (y - .35) ** 2 + (z - .6) ** 2))
+    disp = np.stack([gaussian_filter(rng.normal(size=(n, n, n)), 6) for _ in range(3)])
+    disp *= 1.5 / np.abs(disp).max()
+    v = map_coordinates(base, grid + disp, order=1, mode="nearest")
+    bias = 1 + 0.1 * rng.uniform(-1, 1) * (x - .5) + 0.1 * rng.uniform(-1, 1) * (y - .5)
+    v = v * bias * rng.uniform(0.9, 1.1) + rng.uniform(-5, 5) + rng.normal(0, 1.0, size=v.shape)
+    return v.astype(np.float32)
+
+
+def _psnr(model, a):
+    """PSNR of the model over every voxel of `a` (range max − min, as `voxfield compare`)."""
+    pts = np.indices(a.shape).reshape(3, -1).T.astype(np.float64)
+    err = model.sample(pts).reshape(a.shape) - a
+    return 10 * np.log10(np.ptp(a) ** 2 / np.mean(err.astype(np.float64) ** 2))
+
+
+def test_meta_learned_initialisation_beats_a_random_start_on_a_held_out_member(tmp_path):
+    pytest.importorskip("scipy")
+    train = [_family_member(k) for k in range(4)]
+    held_out = _family_member(5)
     net = dict(log2_table=10, levels=8, width=32)
-    init = voxfield.meta_train(vols[:3], meta_steps=60, inner_steps=8, batch=2048, **net)
-    assert init.is_model
+    # Measured (3 seeds): after 10 steps random 16.3-18.7 dB, meta 28.3-29.0 dB; after 1000
+    # steps random 33.6-34.1, meta 34.7-34.9.
+    for seed in (1, 2, 3):
+        init = voxfield.meta_train(train, meta_steps=100, inner_steps=10, seed=seed, **net)
+        assert init.is_model
+        for steps, margin in ((10, 2.0), (1000, 0.0)):
+            random = voxfield.compress(held_out, epochs=10**4, steps=steps, bits=16, seed=seed, **net)
+            meta = voxfield.compress(held_out, epochs=10**4, steps=steps, bits=16, seed=seed, init=init)
+            r, m = _psnr(random, held_out), _psnr(meta, held_out)
+            assert m > r + margin, (seed, steps, m, r)
     init.save(tmp_path / "init.vxn")
-    random = voxfield.compress(vols[3], epochs=1, batch=2048, **net)
-    reptile = voxfield.compress(vols[3], epochs=1, batch=2048, init=tmp_path / "init.vxn")
-    assert reptile.psnr > random.psnr + 1.5, (reptile.psnr, random.psnr)
     with pytest.raises(ValueError, match="init fixes the network.s shape, so width"):
-        voxfield.compress(vols[3], epochs=1, init=init, width=8)
+        voxfield.compress(held_out, epochs=1, init=tmp_path / "init.vxn", width=8)
     with pytest.raises(ValueError, match="neural model"):
-        voxfield.compress(vols[3], epochs=1, init=vols[0])
+        voxfield.compress(held_out, epochs=1, init=train[0])
+    with pytest.raises(ValueError, match="steps 0"):
+        voxfield.compress(held_out, epochs=1, steps=0)
 
 
 def test_ctrl_c_stops_training_with_keyboard_interrupt():

@@ -59,6 +59,10 @@ pub struct CompressArgs {
     /// `voxfield compare` reports the gradient MSE.
     #[arg(long, value_name = "W", default_value_t = 0.0)]
     pub grad_loss: f32,
+    /// Stop after this many Adam steps (for learning curves; with --epochs
+    /// as the upper bound).
+    #[arg(long)]
+    pub steps: Option<u64>,
     /// Samples per Adam step (default 65536, or fewer on small volumes so an
     /// epoch takes at least 64 steps; never below 256).
     #[arg(long)]
@@ -87,7 +91,8 @@ pub struct CompressArgs {
 #[derive(Subcommand, Debug)]
 pub enum CompressCommand {
     /// Reptile meta-learning of an initialisation for --init over volumes of one
-    /// kind (random 32³ bricks of them).
+    /// kind (co-registered, e.g. scans of one template space): each outer step
+    /// runs on one volume the Adam steps `compress --init` will run.
     #[command(name = "meta-train")]
     MetaTrain {
         /// Volumes to learn from (opened as `voxfield info` opens them).
@@ -96,7 +101,7 @@ pub enum CompressCommand {
         /// Initialisation file to write (.vxn).
         #[arg(short, long)]
         out: PathBuf,
-        /// Adam steps on one brick per outer step (K).
+        /// Adam steps on one volume per outer step (K).
         #[arg(long, default_value_t = 16)]
         inner_steps: usize,
         /// Outer steps (M).
@@ -111,9 +116,10 @@ pub enum CompressCommand {
         levels: Option<usize>,
         #[arg(long)]
         width: Option<usize>,
-        /// Samples per inner Adam step.
-        #[arg(long, default_value_t = 4096)]
-        batch: usize,
+        /// Samples per inner Adam step (default: what `compress` takes for the
+        /// volume: 65536, fewer on small volumes).
+        #[arg(long)]
+        batch: Option<usize>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         #[arg(long)]

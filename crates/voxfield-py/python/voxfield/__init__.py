@@ -134,7 +134,8 @@ def _reopen(obj: Any, kwargs: dict, index: Any) -> "Volume":
 def compress(source: Any, ratio: float | None = None, epochs: int = 5, target_psnr: float | None = None,
              time_limit: float | None = None, seed: int = 1, log2_table: int | None = None,
              levels: int | None = None, width: int | None = None, batch: int | None = None,
-             init: Any = None, bits: int = 6, loss: str = "l2", grad_loss: float = 0.0) -> "Volume":
+             init: Any = None, bits: int = 6, loss: str = "l2", grad_loss: float = 0.0,
+             steps: int | None = None) -> "Volume":
     """Trains a neural model of a volume (a multiresolution hash grid and a small MLP, on
     CPU, GIL released) and returns it as a volume: ``.sample/.plane/.grid/.slab`` evaluate
     the network, ``.save(path)`` writes a ``.vxn``, ``.psnr`` and ``.ratio`` describe it.
@@ -144,20 +145,22 @@ def compress(source: Any, ratio: float | None = None, epochs: int = 5, target_ps
     tables (16: f16); ``loss`` is ``"l2"`` or ``"l1"``; ``grad_loss`` (W ≥ 0) adds W × the
     mean squared error of the network's central-difference gradients against the volume's
     (``numpy.gradient``) — better gradients for a lower PSNR; ``batch`` defaults to 65536,
-    fewer on small volumes. Ctrl-C stops training (KeyboardInterrupt)."""
+    fewer on small volumes; ``steps`` stops after that many Adam steps (learning curves).
+    Ctrl-C stops training (KeyboardInterrupt)."""
     vol = source if isinstance(source, Volume) else open(source)
     start = None if init is None else (init if isinstance(init, Volume) else open(init))
     return Volume(_voxfield.compress(vol._v, ratio, epochs, target_psnr, time_limit, seed, log2_table, levels,
                                      width, batch, None if start is None else start._v, bits, loss,
-                                     grad_loss))
+                                     grad_loss, steps))
 
 
 def meta_train(sources: Any, inner_steps: int = 16, meta_steps: int = 200, meta_lr: float = 1.0, seed: int = 1,
                log2_table: int | None = None, levels: int | None = None, width: int | None = None,
-               batch: int = 4096) -> "Volume":
-    """Reptile meta-learning of an initialisation over volumes of one kind (random 32³
-    bricks of them; GIL released). Returns a model to pass as ``compress(..., init=...)``
-    or ``.save()`` as a ``.vxn``."""
+               batch: int | None = None) -> "Volume":
+    """Reptile meta-learning of an initialisation over volumes of one kind (co-registered:
+    each outer step runs on one volume the ``inner_steps`` Adam steps ``compress(init=...)``
+    then runs — same optimiser, learning rate and batch; GIL released). Returns a model to
+    pass as ``compress(..., init=...)`` or ``.save()`` as a ``.vxn``."""
     vols = [s if isinstance(s, Volume) else open(s) for s in sources]
     return Volume(_voxfield.meta_train([v._v for v in vols], inner_steps, meta_steps, meta_lr, seed, log2_table,
                                        levels, width, batch))
