@@ -140,11 +140,21 @@ fn check_ratio(ratio: f64) -> Result<()> {
     }
 }
 
-/// The MLP width a ratio starts from (at most the base's): on the MNI T1 at
-/// CR 120 (10 epochs, 2^12 tables) width 32 gave 34.62 dB against 34.33 dB
-/// for 64 — the 8 KB its f16 weights save buy finer table codes — and it
-/// decodes with a third of the multiply–adds.
-const RATIO_WIDTH: usize = 32;
+/// The MLP width a ratio starts from: the base's while its f16 weights take
+/// at most a tenth of the file, else (at most) 32. On the MNI T1 (10 epochs):
+/// at CR 60 (2^13 tables) width 64 gave 37.40 dB against 36.88 dB for 32; at
+/// CR 120 (2^12 tables) 32 gave 34.62 dB against 34.33 dB for 64 — there the
+/// 8 KB the narrower MLP saves buy finer table codes. Width 32 also decodes
+/// with a third of the multiply–adds.
+fn ratio_width(base: &CompressOptions, budget: f64) -> usize {
+    let inputs = base.levels * base.features;
+    let mlp_bytes = 2 * crate::Mlp::new(inputs, base.width, base.hidden).n_params;
+    if mlp_bytes as f64 <= budget / 10.0 {
+        base.width
+    } else {
+        base.width.min(32)
+    }
+}
 
 /// The largest configuration whose model file is at most `native / ratio` bytes:
 /// the table size first (2^24 down to 2^4, sized at 3.5 coded bits per entry
@@ -161,7 +171,7 @@ pub fn for_ratio(
     check_ratio(ratio)?;
     let budget = native as f64 / ratio;
     let finest = *shape.iter().max().expect("3 axes") as u32;
-    let width = base.width.min(RATIO_WIDTH);
+    let width = ratio_width(base, budget);
     for (levels, width) in [(base.levels, width), (12, width), (8, 16), (4, 8)] {
         for t in (4..=24).rev() {
             let mut o = CompressOptions {
@@ -216,6 +226,25 @@ mod tests {
             width: Some(8),
         });
         Net::new(crate::train::config(&o, SHAPE), o.width, o.hidden, 1)
+    }
+
+    #[test]
+    fn a_ratio_narrows_the_mlp_where_its_weights_would_crowd_the_file() {
+        // The MNI T1's shape: at CR 60 the 12 KB of a 64-wide MLP are under a
+        // tenth of the file, at CR 120 and 250 they are not.
+        let (shape, native) = ([197, 233, 189], 197 * 233 * 189);
+        let base = CompressOptions::default();
+        let width = |r: f64| for_ratio(&base, shape, native, r).unwrap().width;
+        assert_eq!((width(60.0), width(120.0), width(250.0)), (64, 32, 32));
+        // A width given with the ratio is kept.
+        let given = Sizes {
+            width: Some(64),
+            ..Default::default()
+        };
+        let o = base
+            .for_request(shape, native, Some(120.0), given, None)
+            .unwrap();
+        assert_eq!(o.width, 64);
     }
 
     #[test]

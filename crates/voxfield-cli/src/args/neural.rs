@@ -38,11 +38,11 @@ pub struct CompressArgs {
     /// Encoding levels (default 16).
     #[arg(long)]
     pub levels: Option<usize>,
-    /// MLP width, 2 hidden layers (default 64).
+    /// MLP width, 2 hidden layers (default 64; 32 with --ratio).
     #[arg(long)]
     pub width: Option<usize>,
     /// Hash-table storage: 2–8 quantise every entry in steps that cover the
-    /// largest with 2^(bits−1) − 1 codes, zstd-coded; 16 stores f16. With
+    /// largest with 2^(bits−1) − 1 codes, range-coded; 16 stores f16. With
     /// --ratio: the finest step (down to 8 bits') whose file fits.
     #[arg(long, default_value_t = 6)]
     pub bits: u32,
