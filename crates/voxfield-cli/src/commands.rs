@@ -176,6 +176,7 @@ fn compress(args: CompressArgs) -> Result<()> {
         finetune_epochs,
         loss,
         grad_loss,
+        rate_weight,
         steps,
         batch,
         memory_mb,
@@ -212,6 +213,7 @@ fn compress(args: CompressArgs) -> Result<()> {
                 bits,
                 loss,
                 grad_loss,
+                rate_weight,
                 steps,
                 finetune: finetune_epochs,
                 ..Default::default()

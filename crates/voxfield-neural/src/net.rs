@@ -375,7 +375,7 @@ impl Net {
         let o = StepOptions {
             tables: true,
             quant: Some(q),
-            gradients: None,
+            ..Default::default()
         };
         self.step(adam, batch, grad, kind, &o).0
     }
@@ -405,11 +405,57 @@ impl Net {
         if let Some(t) = exact {
             self.params[..n].copy_from_slice(&t);
         }
+        if let Some(slopes) = o.rate {
+            self.add_rate_gradient(slopes, grad);
+        }
         if !o.tables {
             grad[..n].fill(0.0);
         }
         adam.step(&mut self.params, grad);
         (mse, gmse)
+    }
+}
+
+impl Net {
+    /// The rate term's slope per level, in loss units per table-entry unit:
+    /// the codes of a level are taken as Laplace-distributed with the scale
+    /// of their mean magnitude b (in steps), so an entry v costs |v| / (b Δ
+    /// ln 2) bits plus a constant; a bit is priced at λ = 1.5 D_q / N, with
+    /// D_q the distortion quantisation adds (MSE) and N the table entries —
+    /// about what halving or doubling the step trades (D_q ×¼ or ×4 for one
+    /// bit per entry) — times `weight`.
+    pub fn rate_slopes(&self, q: &crate::Quant, distortion: f64, weight: f32) -> Vec<f32> {
+        let n = self.grid.n_params as f64;
+        let lambda = 1.5 * distortion.max(0.0) / n * weight as f64;
+        let nf = self.grid.cfg.features;
+        self.grid
+            .levels
+            .iter()
+            .map(|l| {
+                let t = &self.params[l.offset..l.offset + l.size as usize * nf];
+                let b = t.iter().map(|v| (v / q.step).abs() as f64).sum::<f64>()
+                    / t.len().max(1) as f64;
+                (lambda / (b.max(0.5) * q.step as f64 * std::f64::consts::LN_2)) as f32
+            })
+            .collect()
+    }
+
+    /// Adds the rate term's gradient: each level's slope × sign(v) for its
+    /// table entries (0 at v = 0, where |v| has no slope).
+    pub fn add_rate_gradient(&self, slopes: &[f32], grad: &mut [f32]) {
+        let nf = self.grid.cfg.features;
+        for (l, &s) in self.grid.levels.iter().zip(slopes) {
+            let r = l.offset..l.offset + l.size as usize * nf;
+            for (g, &v) in grad[r.clone()].iter_mut().zip(&self.params[r]) {
+                *g += if v > 0.0 {
+                    s
+                } else if v < 0.0 {
+                    -s
+                } else {
+                    0.0
+                };
+            }
+        }
     }
 }
 
@@ -425,6 +471,8 @@ pub struct StepOptions<'a> {
     pub quant: Option<&'a crate::Quant>,
     /// A gradient loss added (see [`Net::add_gradient_loss`]).
     pub gradients: Option<GradientLoss<'a>>,
+    /// The rate term's per-level slopes (see [`Net::rate_slopes`]).
+    pub rate: Option<&'a [f32]>,
 }
 
 /// A gradient loss over a batch: the target gradient of each sample

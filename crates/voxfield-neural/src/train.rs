@@ -59,6 +59,10 @@ pub struct CompressOptions {
     /// Weight of the gradient loss (0: none): W × the mean squared error of
     /// the network's central-difference gradients against the volume's.
     pub grad_loss: f32,
+    /// Weight of the rate term in quantisation-aware epochs (0: none; see
+    /// [`Net::rate_slopes`]). Default 4: on the MNI T1 (5 epochs) CR 120
+    /// 33.94 → 34.04 dB (1: 34.02, 16: 33.98), CR 250 31.46 → 31.68 dB.
+    pub rate_weight: f32,
     /// Epochs of MLP-only training after the tables are quantised (default 1).
     pub finetune: usize,
     /// Table quantisation: the step covers the largest entry with
@@ -92,6 +96,7 @@ impl Default for CompressOptions {
             loss: Default::default(),
             finetune: 1,
             grad_loss: 0.0,
+            rate_weight: 4.0,
         }
     }
 }
@@ -167,6 +172,12 @@ pub fn compress(
             "time limit {t} s: give a positive number of seconds"
         )));
     }
+    if !(opts.rate_weight.is_finite() && opts.rate_weight >= 0.0) {
+        return Err(Error::invalid(format!(
+            "rate weight {}: give a finite number ≥ 0",
+            opts.rate_weight
+        )));
+    }
     if !(opts.grad_loss.is_finite() && opts.grad_loss >= 0.0) {
         return Err(Error::invalid(format!(
             "gradient loss weight {}: give a finite number ≥ 0",
@@ -238,7 +249,17 @@ pub fn compress(
             .then(|| fit_quant(&draft(&net), opts.bits, bound(opts)))
             .transpose()?;
         let mut done = 0u64;
+        let mut slopes: Option<Vec<f32>> = None;
         let whole = samples.epoch(&mut rng, watch, |bx, by, bg| {
+            if let (Some(q), None, true) = (&quant, &slopes, opts.rate_weight > 0.0) {
+                // The distortion quantisation adds, on this epoch's first batch.
+                let mut held = net.clone();
+                q.apply(&mut held);
+                let mut scratch = vec![0.0; net.n_params()];
+                let exact = net.loss_grad(bx, by, &mut scratch, opts.loss).1;
+                let quantised = held.loss_grad(bx, by, &mut scratch, opts.loss).1;
+                slopes = Some(net.rate_slopes(q, quantised - exact, opts.rate_weight));
+            }
             let o = StepOptions {
                 tables: true,
                 quant: quant.as_ref(),
@@ -247,6 +268,7 @@ pub fn compress(
                     shape,
                     weight: opts.grad_loss,
                 }),
+                rate: slopes.as_deref(),
             };
             let (mse, gmse) = net.step(&mut adam, (bx, by), &mut grad, opts.loss, &o);
             psnr = estimate.add(mse);
@@ -280,7 +302,7 @@ pub fn compress(
         "stopped_by": stopped, "steps": steps_run, "samples_per_epoch": total, "seed": opts.seed, "lr": opts.lr, "batch": batch,
         "loss": format!("{:?}", opts.loss),
         "initialisation": if opts.init.is_some() { "given (Reptile)" } else { "random" },
-        "grad_loss": opts.grad_loss,
+        "grad_loss": opts.grad_loss, "rate_weight": opts.rate_weight,
         "quantisation_aware_epochs": opts.epochs.saturating_sub(qat_from).min(epochs_run.saturating_sub(qat_from)),
     });
     let (width, hidden) = (net.mlp.sizes[1], net.mlp.sizes.len() - 2);
@@ -319,6 +341,7 @@ pub fn compress(
                         shape,
                         weight: opts.grad_loss,
                     }),
+                    rate: None,
                 };
                 let (mse, gmse) = model
                     .net

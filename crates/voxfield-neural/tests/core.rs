@@ -427,3 +427,61 @@ fn the_row_decoder_equals_the_point_path_on_random_networks() {
         }
     }
 }
+
+#[test]
+fn the_rate_term_gradient_matches_finite_differences_of_its_bits() {
+    use voxfield_neural::Quant;
+    let cfg = HashGridConfig::with_finest(4, 2, 8, 4, 20);
+    let mut net = Net::new(cfg, 8, 2, 21);
+    let mut rng = Rng(22);
+    for p in &mut net.params[..net.grid.n_params] {
+        *p = rng.uniform(-0.3, 0.3);
+    }
+    net.params[3] = 0.0;
+    let q = Quant::new(0.02);
+    let slopes = net.rate_slopes(&q, 1e-3, 2.0);
+    assert_eq!(slopes.len(), 4);
+    // The term: Σ over levels of slope × |v|, i.e. slope·(bits of v)
+    // without the constant; its gradient by finite differences.
+    let rate = |net: &Net| -> f64 {
+        let nf = net.grid.cfg.features;
+        net.grid
+            .levels
+            .iter()
+            .zip(&slopes)
+            .map(|(l, &s)| {
+                let t = &net.params[l.offset..l.offset + l.size as usize * nf];
+                s as f64 * t.iter().map(|v| v.abs() as f64).sum::<f64>()
+            })
+            .sum()
+    };
+    let mut grad = vec![0.0; net.n_params()];
+    net.add_rate_gradient(&slopes, &mut grad);
+    for i in (0..net.grid.n_params).step_by(11) {
+        let (h, orig) = (1e-4f32, net.params[i]);
+        if orig.abs() <= h {
+            continue;
+        }
+        net.params[i] = orig + h;
+        let up = rate(&net);
+        net.params[i] = orig - h;
+        let down = rate(&net);
+        net.params[i] = orig;
+        let fd = ((up - down) / (2.0 * h as f64)) as f32;
+        assert!(
+            (fd - grad[i]).abs() <= 1e-3 * grad[i].abs(),
+            "entry {i}: {} vs {fd}",
+            grad[i]
+        );
+    }
+    // No slope at zero, none on the MLP; a level's slope falls as its
+    // entries spread (bits grow with |v| / scale) and grows with the price.
+    assert_eq!(grad[3], 0.0);
+    assert!(grad[net.grid.n_params..].iter().all(|&g| g == 0.0));
+    let doubled = net.rate_slopes(&q, 2e-3, 2.0);
+    assert!(doubled
+        .iter()
+        .zip(&slopes)
+        .all(|(a, b)| (a / b - 2.0).abs() < 1e-5));
+    assert!(net.rate_slopes(&q, -1.0, 2.0).iter().all(|&s| s == 0.0));
+}

@@ -135,7 +135,7 @@ def compress(source: Any, ratio: float | None = None, epochs: int = 5, target_ps
              time_limit: float | None = None, seed: int = 1, log2_table: int | None = None,
              levels: int | None = None, width: int | None = None, batch: int | None = None,
              init: Any = None, bits: int = 6, loss: str = "l2", grad_loss: float = 0.0,
-             steps: int | None = None) -> "Volume":
+             steps: int | None = None, rate_weight: float = 4.0) -> "Volume":
     """Trains a neural model of a volume (a multiresolution hash grid and a small MLP, on
     CPU, GIL released) and returns it as a volume: ``.sample/.plane/.grid/.slab`` evaluate
     the network, ``.save(path)`` writes a ``.vxn``, ``.psnr`` and ``.ratio`` describe it.
@@ -145,13 +145,14 @@ def compress(source: Any, ratio: float | None = None, epochs: int = 5, target_ps
     tables (16: f16); ``loss`` is ``"l2"`` or ``"l1"``; ``grad_loss`` (W ≥ 0) adds W × the
     mean squared error of the network's central-difference gradients against the volume's
     (``numpy.gradient``) — better gradients for a lower PSNR; ``batch`` defaults to 65536,
-    fewer on small volumes; ``steps`` stops after that many Adam steps (learning curves).
+    fewer on small volumes; ``steps`` stops after that many Adam steps (learning curves);
+    ``rate_weight`` weighs a rate term (estimated table bits) in the quantisation-aware epochs.
     Ctrl-C stops training (KeyboardInterrupt)."""
     vol = source if isinstance(source, Volume) else open(source)
     start = None if init is None else (init if isinstance(init, Volume) else open(init))
     return Volume(_voxfield.compress(vol._v, ratio, epochs, target_psnr, time_limit, seed, log2_table, levels,
                                      width, batch, None if start is None else start._v, bits, loss,
-                                     grad_loss, steps))
+                                     grad_loss, steps, rate_weight))
 
 
 def meta_train(sources: Any, inner_steps: int = 16, meta_steps: int = 200, meta_lr: float = 1.0, seed: int = 1,
