@@ -151,8 +151,14 @@ impl NeuralModel {
         let c = &self.net.grid.cfg;
         let storage = match &self.quant {
             None => json!("f16"),
-            Some(q) => json!({"tables": "quantised", "step": q.step, "codes": "i8 + 128",
-                              "table_bytes": table_bytes, "mlp": "f16", "coder": q.coder.name()}),
+            Some(q) => {
+                let codes = match q.coder {
+                    Coder::Zstd => "i8 + 128",
+                    Coder::Range => "i8 in ±127",
+                };
+                json!({"tables": "quantised", "step": q.step, "codes": codes,
+                       "table_bytes": table_bytes, "mlp": "f16", "coder": q.coder.name()})
+            }
         };
         json!({
             "shape": self.shape, "dtype": self.dtype, "lo": self.lo, "hi": self.hi,
