@@ -809,3 +809,106 @@ fn forged_header_numbers_are_refused_not_saturated() {
     let (code, err) = run(&["decompress", s(&p("v1.vxn")), "-o", s(&p("d.npy"))]);
     assert!(code == 1 && err.contains("version-1"), "{err}");
 }
+
+/// The range-coded tables of a version-3 model: a stream whose count claims
+/// 10^12 codes, one cut short, one with words after its last code — each with
+/// a valid file checksum — are refused naming the file, before any allocation
+/// from the claim, and nothing is written. The rate term's weight: refused when
+/// not a number ≥ 0, and when given with f16 tables (it would not apply).
+#[test]
+fn forged_range_coded_tables_and_rate_weights_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| -> PathBuf { d.path().join(n) };
+    let shape = [8, 9, 10];
+    let (v, m, x) = (p("v.npy"), p("m.vxn"), p("x.vxn"));
+    npy::write_npy(&v, &shape, &smooth(shape)).unwrap();
+    let small = [
+        "--epochs",
+        "2",
+        "--log2-table",
+        "6",
+        "--levels",
+        "2",
+        "--width",
+        "8",
+    ];
+    let mut args = vec!["compress", s(&v), "-o", s(&m)];
+    args.extend(small);
+    let (code, err) = run(&args);
+    assert_eq!(code, 0, "{err}");
+    let b = std::fs::read(&m).unwrap();
+    let len = u64::from_le_bytes(b[12..20].try_into().unwrap()) as usize;
+    let h: serde_json::Value = serde_json::from_slice(&b[20..20 + len]).unwrap();
+    assert_eq!(h["storage"]["coder"], "range");
+    let table_bytes = h["storage"]["table_bytes"].as_u64().unwrap() as usize;
+    let at = b.len() - 4 - table_bytes;
+    let body = b[..b.len() - 4].to_vec();
+    let mut huge = body.clone();
+    huge[at..at + 8].copy_from_slice(&1_000_000_000_000u64.to_le_bytes());
+    let short = body[..body.len() - 8].to_vec();
+    let mut long = body.clone();
+    long.extend_from_slice(&[0x5a; 8]);
+    for (name, forged, expect) in [
+        ("huge.vxn", huge, "hold 1000000000000 codes"),
+        ("short.vxn", short, "short.vxn"),
+        ("long.vxn", long, "long.vxn"),
+    ] {
+        // The header's table bytes follow the stream (so only the stream is
+        // wrong) and the checksum is made again.
+        let raw = p("raw.vxn");
+        let n = forged.len();
+        let mut file = forged;
+        file.extend_from_slice(&[0; 4]);
+        std::fs::write(&raw, file).unwrap();
+        forge(&raw, &p(name), |h| {
+            h["storage"]["table_bytes"] = (table_bytes + n - body.len()).into()
+        });
+        let out = p("d.npy");
+        let (code, err) = run(&["decompress", s(&p(name)), "-o", s(&out)]);
+        assert!(
+            code == 1 && err.contains(expect) && err.contains(name) && !out.exists(),
+            "{name}: {err}"
+        );
+    }
+    for bad in ["nan", "-1", "inf"] {
+        let w = format!("--rate-weight={bad}");
+        let mut args = vec!["compress", s(&v), "-o", s(&x), &w];
+        args.extend(small);
+        let (code, err) = run(&args);
+        assert!(
+            code == 1 && err.contains("rate weight") && !x.exists(),
+            "{bad}: {err}"
+        );
+    }
+    let mut args = vec![
+        "compress",
+        s(&v),
+        "-o",
+        s(&x),
+        "--bits",
+        "16",
+        "--rate-weight",
+        "4",
+    ];
+    args.extend(small);
+    let (code, err) = run(&args);
+    assert!(
+        code == 1 && err.contains("applies to quantised tables") && !x.exists(),
+        "{err}"
+    );
+    let args = [
+        "compress",
+        s(&v),
+        "-o",
+        s(&x),
+        "--epochs",
+        "1",
+        "--rate-weight",
+        "4",
+    ];
+    let (code, err) = run(&args);
+    assert!(
+        code == 1 && err.contains("quantisation-aware epochs") && !x.exists(),
+        "{err}"
+    );
+}

@@ -140,7 +140,8 @@ pub(crate) fn encode(
 
 /// Decodes `out.len()` codes written by [`encode`] with the same contexts, or
 /// says what is wrong. The count comes from the caller (the network's shape),
-/// never from the stream; a stream with words left over is refused.
+/// never from the stream; a stream that is not exactly the encoding of the
+/// codes it gives (cut short, extended, altered) is refused.
 pub(crate) fn decode(
     bytes: &[u8],
     contexts: usize,
@@ -183,8 +184,15 @@ pub(crate) fn decode(
         out[i] = m.code(s);
         m.update(s);
     }
-    if !coder.maybe_exhausted() {
-        return Err("entropy-coded stream has data past its last code".into());
+    // The range decoder pads a stream that ends early with zero words and
+    // never says so: the stream must be exactly the encoding of what it
+    // decodes to (coding is deterministic), or it was cut, extended or forged.
+    if !coder.maybe_exhausted() || encode(out, contexts, &ctx) != bytes {
+        return Err(
+            "entropy-coded stream is cut short, has data past its last code, or is corrupt \
+             (it does not re-encode to itself)"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -248,6 +256,12 @@ mod tests {
         assert!(decode(&bytes[..3], 3, sign_ctx, &mut out).is_err());
         assert!(decode(&bytes[..11], 3, sign_ctx, &mut out).is_err());
         assert!(decode(&bytes[..bytes.len() - 1], 3, sign_ctx, &mut out).is_err());
+        // Whole words cut off: the decoder pads them with zeros and would
+        // give codes; the re-encoding check refuses it.
+        for cut in [4, 8] {
+            let e = decode(&bytes[..bytes.len() - cut], 3, sign_ctx, &mut out).unwrap_err();
+            assert!(e.contains("cut short"), "{e}");
+        }
         let mut long = bytes.clone();
         long.extend_from_slice(&[0x55; 16]);
         assert!(decode(&long, 3, sign_ctx, &mut out).is_err());

@@ -472,7 +472,7 @@ fn neural_volume(model: voxfield::neural::NeuralModel, path: &std::path::Path) -
 
 /// Trains a neural model of `source` (its 3-D view), interruptible with Ctrl-C.
 #[pyfunction]
-#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=None, init=None, bits=6, loss="l2", grad_loss=0.0, steps=None, rate_weight=4.0))]
+#[pyo3(signature = (source, ratio=None, epochs=5, target_psnr=None, time_limit=None, seed=1, log2_table=None, levels=None, width=None, batch=None, init=None, bits=6, loss="l2", grad_loss=0.0, steps=None, rate_weight=None))]
 #[allow(clippy::too_many_arguments)]
 fn compress(
     py: Python<'_>,
@@ -491,7 +491,7 @@ fn compress(
     loss: &str,
     grad_loss: f32,
     steps: Option<u64>,
-    rate_weight: f32,
+    rate_weight: Option<f32>,
 ) -> PyResult<Volume> {
     let loss = parse::<voxfield::neural::Loss>(loss)?;
     let src = source.src.as_ref();

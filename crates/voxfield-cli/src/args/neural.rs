@@ -61,9 +61,10 @@ pub struct CompressArgs {
     pub grad_loss: f32,
     /// Weight of the rate term in the quantisation-aware epochs: each table
     /// entry's estimated bits (a Laplace model per level), priced at what
-    /// quantisation distortion trades per bit, times W. 0: none.
-    #[arg(long, value_name = "W", default_value_t = 4.0)]
-    pub rate_weight: f32,
+    /// quantisation distortion trades per bit, times W (default 4; 0: none;
+    /// refused with --bits 16).
+    #[arg(long, value_name = "W")]
+    pub rate_weight: Option<f32>,
     /// Stop after this many Adam steps (for learning curves; with --epochs
     /// as the upper bound).
     #[arg(long)]

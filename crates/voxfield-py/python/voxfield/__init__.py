@@ -135,7 +135,7 @@ def compress(source: Any, ratio: float | None = None, epochs: int = 5, target_ps
              time_limit: float | None = None, seed: int = 1, log2_table: int | None = None,
              levels: int | None = None, width: int | None = None, batch: int | None = None,
              init: Any = None, bits: int = 6, loss: str = "l2", grad_loss: float = 0.0,
-             steps: int | None = None, rate_weight: float = 4.0) -> "Volume":
+             steps: int | None = None, rate_weight: float | None = None) -> "Volume":
     """Trains a neural model of a volume (a multiresolution hash grid and a small MLP, on
     CPU, GIL released) and returns it as a volume: ``.sample/.plane/.grid/.slab`` evaluate
     the network, ``.save(path)`` writes a ``.vxn``, ``.psnr`` and ``.ratio`` describe it.
@@ -146,7 +146,8 @@ def compress(source: Any, ratio: float | None = None, epochs: int = 5, target_ps
     mean squared error of the network's central-difference gradients against the volume's
     (``numpy.gradient``) — better gradients for a lower PSNR; ``batch`` defaults to 65536,
     fewer on small volumes; ``steps`` stops after that many Adam steps (learning curves);
-    ``rate_weight`` weighs a rate term (estimated table bits) in the quantisation-aware epochs.
+    ``rate_weight`` weighs a rate term (estimated table bits) in the quantisation-aware epochs
+    (default 4; refused with ``bits=16``).
     Ctrl-C stops training (KeyboardInterrupt)."""
     vol = source if isinstance(source, Volume) else open(source)
     start = None if init is None else (init if isinstance(init, Volume) else open(init))
