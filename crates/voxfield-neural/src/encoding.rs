@@ -105,6 +105,11 @@ impl HashGrid {
         }
     }
 
+    /// Where `level`'s table lies in the parameter vector.
+    pub fn table(&self, level: &Level) -> std::ops::Range<usize> {
+        level.offset..level.offset + level.size as usize * self.cfg.features
+    }
+
     /// Outputs per position: L·F.
     pub fn n_out(&self) -> usize {
         self.cfg.levels * self.cfg.features
@@ -253,7 +258,7 @@ impl HashGrid {
                 PRIMES[2]
             };
             let mask = size.is_power_of_two().then(|| size - 1);
-            let table = &params[level.offset..level.offset + size as usize * nf];
+            let table = &params[self.table(level)];
             // The bilinear feature of the z-line of vertices at `iz`.
             let line = |iz: u32| {
                 let zi = iz.wrapping_mul(z_step);

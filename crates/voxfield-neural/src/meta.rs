@@ -18,7 +18,7 @@ use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result, VolumeSource};
 
 use crate::model::NeuralModel;
-use crate::samples::{brick_samples, bricks, value_range};
+use crate::samples::{brick_samples, bricks, in_pass, passes, value_range, Sampled, SAMPLE_BYTES};
 use crate::train::{check_batch, config, default_batch, CompressOptions};
 use crate::{Adam, Net, Rng};
 
@@ -101,13 +101,13 @@ pub fn meta_train(
     }
     let mut net = Net::new(config(o, [largest, 1, 1]), o.width, o.hidden, o.seed);
     let (mut grad, mut bx, mut by) = (vec![], vec![], vec![]);
-    let mut batches = vec![];
+    // Compress's own batch for each volume, unless one is given.
+    let batch_for = |voxels: u64| o.batch.unwrap_or_else(|| default_batch(voxels));
     for m in 0..opts.meta_steps {
         watch.check()?;
         let v = (rng.next_u64() % sources.len() as u64) as usize;
         let (xs, ys, voxels) = &sets[v];
-        let batch = o.batch.unwrap_or_else(|| default_batch(*voxels));
-        batches.push(batch);
+        let batch = batch_for(*voxels);
         let mut inner = net.clone();
         let mut adam = Adam::new(inner.n_params(), inner.grid.n_params, o.lr);
         for _ in 0..opts.inner_steps {
@@ -126,7 +126,7 @@ pub fn meta_train(
         }
         watch.report(OUTER_STEPS, m as u64 + 1, opts.meta_steps as u64);
     }
-    let batch = batches.iter().max().copied().unwrap_or(0);
+    let batch = sets.iter().map(|s| batch_for(s.2)).max().unwrap_or(0);
     let info = first.info();
     let (lo, hi) = ranges[0];
     let record = json!({
@@ -159,13 +159,14 @@ fn sample_set(
     watch: &Watch,
 ) -> Result<(Vec<[f32; 3]>, Vec<f32>, u64)> {
     let total: u64 = src.info().shape.iter().map(|&n| n as u64).product();
-    let parts = crate::samples::passes(total, budget, 16);
-    let keep = |v: u64| parts == 1 || crate::mix64(v ^ key).is_multiple_of(parts);
-    let (mut buf, mut xs, mut ys) = (vec![], vec![], vec![]);
+    let parts = passes(total, budget, SAMPLE_BYTES);
+    let keep = |v: u64| in_pass(v, key, (0, parts));
+    let (mut buf, mut out) = (vec![], Sampled::new(false));
     for b in bricks(src.info().shape).iter() {
         watch.check()?;
-        brick_samples(src, b, norm, &keep, &mut buf, &mut xs, &mut ys)?;
+        brick_samples(src, b, norm, &keep, &mut buf, &mut out)?;
     }
+    let Sampled { xs, ys, .. } = out;
     if xs.is_empty() {
         return Err(Error::invalid(format!(
             "{}: no voxels to meta-train on",

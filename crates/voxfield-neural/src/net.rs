@@ -151,8 +151,9 @@ impl Net {
     pub fn predict_row(&self, x: f32, y: f32, zs: &[f32], out: &mut [f32]) {
         use crate::infer::{self, LANES};
         thread_local! {
-            /// The row's encoding and the kernel's two activation blocks.
-            static SCRATCH: std::cell::RefCell<[Vec<f32>; 3]> = Default::default();
+            /// The padded positions, their encoding and the kernel's two
+            /// activation blocks.
+            static SCRATCH: std::cell::RefCell<[Vec<f32>; 4]> = Default::default();
         }
         if zs.is_empty() {
             return;
@@ -161,12 +162,13 @@ impl Net {
         let m = self.grid.n_out();
         // Whole groups: the last position repeats into the padding.
         let n = zs.len().next_multiple_of(LANES);
-        SCRATCH.with_borrow_mut(|[enc, a, b]| {
-            let mut padded = zs.to_vec();
+        SCRATCH.with_borrow_mut(|[padded, enc, a, b]| {
+            padded.clear();
+            padded.extend_from_slice(zs);
             padded.resize(n, zs[zs.len() - 1]);
             enc.clear();
             enc.resize(m * n, 0.0);
-            self.grid.encode_row(t, x, y, &padded, enc);
+            self.grid.encode_row(t, x, y, padded, enc);
             for (g, o) in out.chunks_mut(LANES).enumerate() {
                 let input = infer::Input {
                     data: &enc[g * LANES..],
@@ -427,12 +429,11 @@ impl Net {
     pub fn rate_slopes(&self, q: &crate::Quant, distortion: f64, weight: f32) -> Vec<f32> {
         let n = self.grid.n_params as f64;
         let lambda = 1.5 * distortion.max(0.0) / n * weight as f64;
-        let nf = self.grid.cfg.features;
         self.grid
             .levels
             .iter()
             .map(|l| {
-                let t = &self.params[l.offset..l.offset + l.size as usize * nf];
+                let t = &self.params[self.grid.table(l)];
                 let b = t.iter().map(|v| (v / q.step).abs() as f64).sum::<f64>()
                     / t.len().max(1) as f64;
                 (lambda / (b.max(0.5) * q.step as f64 * std::f64::consts::LN_2)) as f32
@@ -443,9 +444,8 @@ impl Net {
     /// Adds the rate term's gradient: each level's slope × sign(v) for its
     /// table entries (0 at v = 0, where |v| has no slope).
     pub fn add_rate_gradient(&self, slopes: &[f32], grad: &mut [f32]) {
-        let nf = self.grid.cfg.features;
         for (l, &s) in self.grid.levels.iter().zip(slopes) {
-            let r = l.offset..l.offset + l.size as usize * nf;
+            let r = self.grid.table(l);
             for (g, &v) in grad[r.clone()].iter_mut().zip(&self.params[r]) {
                 *g += if v > 0.0 {
                     s

@@ -12,7 +12,7 @@ use crate::Rng;
 const BRICK: usize = 32;
 /// Bytes a training sample holds (coordinates and value, f32), and with its
 /// target gradient (for a gradient loss).
-const SAMPLE_BYTES: u64 = 16;
+pub(crate) const SAMPLE_BYTES: u64 = 16;
 const SAMPLE_BYTES_WITH_GRADIENT: u64 = 28;
 
 /// Passes per epoch, at most (each reads the whole volume).
@@ -101,10 +101,40 @@ pub(crate) struct Samples<'a> {
     norm: (f64, f64),
     loaded: bool,
     buf: Vec<f64>,
-    xs: Vec<[f32; 3]>,
-    ys: Vec<f32>,
-    /// Target gradients (numpy.gradient of the normalised volume), when asked.
-    gs: Option<Vec<[f32; 3]>>,
+    data: Sampled,
+}
+
+/// Training samples: positions in [0,1]³, normalised values and, when asked,
+/// target gradients (numpy.gradient of the normalised volume).
+#[derive(Default)]
+pub(crate) struct Sampled {
+    pub xs: Vec<[f32; 3]>,
+    pub ys: Vec<f32>,
+    pub gs: Option<Vec<[f32; 3]>>,
+}
+
+impl Sampled {
+    /// Empty, holding gradients if `gradients`.
+    pub(crate) fn new(gradients: bool) -> Self {
+        Sampled {
+            gs: gradients.then(Vec::new),
+            ..Default::default()
+        }
+    }
+
+    fn clear(&mut self) {
+        self.xs.clear();
+        self.ys.clear();
+        if let Some(g) = self.gs.as_mut() {
+            g.clear();
+        }
+    }
+}
+
+/// Whether voxel `v` belongs to pass `pass` of `passes` under `key` (a hash
+/// share; every voxel when there is one pass).
+pub(crate) fn in_pass(v: u64, key: u64, (pass, passes): (u64, u64)) -> bool {
+    passes == 1 || crate::mix64(v ^ key) % passes == pass
 }
 
 impl<'a> Samples<'a> {
@@ -140,9 +170,7 @@ impl<'a> Samples<'a> {
             norm,
             loaded: false,
             buf: vec![],
-            xs: vec![],
-            ys: vec![],
-            gs: gradients.then(Vec::new),
+            data: Sampled::new(gradients),
         })
     }
 
@@ -150,25 +178,10 @@ impl<'a> Samples<'a> {
     /// voxel when there is one pass) as training samples.
     fn load(&mut self, pass: u64, key: u64) -> Result<()> {
         let passes = self.passes;
-        self.xs.clear();
-        self.ys.clear();
-        if let Some(g) = self.gs.as_mut() {
-            g.clear();
-        }
-        let keep = |v: u64| passes == 1 || crate::mix64(v ^ key) % passes == pass;
+        self.data.clear();
+        let keep = |v: u64| in_pass(v, key, (pass, passes));
         for b in bricks(self.src.info().shape).iter() {
-            brick_samples(
-                self.src,
-                b,
-                self.norm,
-                &keep,
-                &mut self.buf,
-                &mut self.xs,
-                &mut self.ys,
-            )?;
-            if let Some(g) = self.gs.as_mut() {
-                brick_gradients(self.src, b, self.norm.1, &keep, &mut self.buf, g)?;
-            }
+            brick_samples(self.src, b, self.norm, &keep, &mut self.buf, &mut self.data)?;
         }
         Ok(())
     }
@@ -188,18 +201,17 @@ impl<'a> Samples<'a> {
                 self.load(pass, key)?;
                 self.loaded = true;
             }
-            shuffle(&mut self.xs, &mut self.ys, self.gs.as_deref_mut(), rng);
-            for (k, (bx, by)) in self
-                .xs
-                .chunks(self.batch)
-                .zip(self.ys.chunks(self.batch))
-                .enumerate()
+            let d = &mut self.data;
+            shuffle(&mut d.xs, &mut d.ys, d.gs.as_deref_mut(), rng);
+            for (k, (bx, by)) in
+                d.xs.chunks(self.batch)
+                    .zip(d.ys.chunks(self.batch))
+                    .enumerate()
             {
                 watch.check()?;
-                let bg = self
-                    .gs
-                    .as_ref()
-                    .map(|g| &g[k * self.batch..k * self.batch + bx.len()]);
+                let bg =
+                    d.gs.as_ref()
+                        .map(|g| &g[k * self.batch..k * self.batch + bx.len()]);
                 if !step(bx, by, bg) {
                     return Ok(false);
                 }
@@ -219,68 +231,31 @@ pub(crate) fn passes(voxels: u64, budget: usize, per: u64) -> u64 {
 
 /// Appends the voxels of the brick at `start` whose linear index passes `keep`
 /// as training samples: coordinates in [0,1]³ of the volume, values normalised
-/// by `(lo, scale)`.
+/// by `(lo, scale)`, and, if `out` holds gradients, the gradient of the
+/// normalised volume as `numpy.gradient` takes it (central differences,
+/// one-sided at the faces, 0 along an axis of one voxel). The brick is read
+/// once, with a one-voxel margin when gradients are asked.
 pub(crate) fn brick_samples(
     src: &dyn VolumeSource,
     start: [usize; 3],
     (lo, scale): (f64, f64),
     keep: &dyn Fn(u64) -> bool,
     buf: &mut Vec<f64>,
-    xs: &mut Vec<[f32; 3]>,
-    ys: &mut Vec<f32>,
+    out: &mut Sampled,
 ) -> Result<()> {
     let info = src.info();
     let shape = info.shape;
     let inv = shape.map(|n| if n > 1 { 1.0 / (n - 1) as f32 } else { 0.0 });
     let size = brick_size(shape, start);
-    buf.resize(size.iter().product(), 0.0);
-    src.read_box(start, size, buf)?;
-    let mut n = 0;
-    for i in 0..size[0] {
-        for j in 0..size[1] {
-            for k in 0..size[2] {
-                let g = [start[0] + i, start[1] + j, start[2] + k];
-                let linear = ((g[0] * shape[1] + g[1]) * shape[2] + g[2]) as u64;
-                if !keep(linear) {
-                    n += 1;
-                    continue;
-                }
-                xs.push([0, 1, 2].map(|a| g[a] as f32 * inv[a]));
-                let v = match info.value_scale {
-                    Some((m, q)) => buf[n] * m + q,
-                    None => buf[n],
-                };
-                ys.push(((v - lo) * scale) as f32);
-                n += 1;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Appends, for the voxels of the brick at `start` that pass `keep` (in the
-/// order [`brick_samples`] takes them), the gradient of the normalised volume
-/// as `numpy.gradient` takes it: central differences, one-sided at the faces,
-/// 0 along an axis of one voxel. The brick is read with a one-voxel margin.
-pub(crate) fn brick_gradients(
-    src: &dyn VolumeSource,
-    start: [usize; 3],
-    scale: f64,
-    keep: &dyn Fn(u64) -> bool,
-    buf: &mut Vec<f64>,
-    gs: &mut Vec<[f32; 3]>,
-) -> Result<()> {
-    let info = src.info();
-    let shape = info.shape;
-    let size = brick_size(shape, start);
-    let lo = start.map(|s| s.saturating_sub(1));
-    let hi = [0, 1, 2].map(|a| (start[a] + size[a] + 1).min(shape[a]));
-    let ext = [0, 1, 2].map(|a| hi[a] - lo[a]);
+    let margin = out.gs.is_some() as usize;
+    let first = start.map(|s| s.saturating_sub(margin));
+    let ext = [0, 1, 2].map(|a| (start[a] + size[a] + margin).min(shape[a]) - first[a]);
     buf.resize(ext.iter().product(), 0.0);
-    src.read_box(lo, ext, buf)?;
-    let m = info.value_scale.map_or(1.0, |(m, _)| m) * scale;
-    let at =
-        |g: [usize; 3]| buf[((g[0] - lo[0]) * ext[1] + (g[1] - lo[1])) * ext[2] + g[2] - lo[2]];
+    src.read_box(first, ext, buf)?;
+    let (m, q) = info.value_scale.unwrap_or((1.0, 0.0));
+    let at = |g: [usize; 3]| {
+        buf[((g[0] - first[0]) * ext[1] + (g[1] - first[1])) * ext[2] + g[2] - first[2]]
+    };
     for i in 0..size[0] {
         for j in 0..size[1] {
             for k in 0..size[2] {
@@ -289,16 +264,20 @@ pub(crate) fn brick_gradients(
                 if !keep(linear) {
                     continue;
                 }
-                gs.push([0, 1, 2].map(|a| {
-                    let (mut p, mut q) = (g, g);
-                    p[a] = (g[a] + 1).min(shape[a] - 1);
-                    q[a] = g[a].saturating_sub(1);
-                    if p[a] == q[a] {
-                        0.0
-                    } else {
-                        ((at(p) - at(q)) * m / (p[a] - q[a]) as f64) as f32
-                    }
-                }));
+                out.xs.push([0, 1, 2].map(|a| g[a] as f32 * inv[a]));
+                out.ys.push(((at(g) * m + q - lo) * scale) as f32);
+                if let Some(gs) = out.gs.as_mut() {
+                    gs.push([0, 1, 2].map(|a| {
+                        let (mut p, mut n) = (g, g);
+                        p[a] = (g[a] + 1).min(shape[a] - 1);
+                        n[a] = g[a].saturating_sub(1);
+                        if p[a] == n[a] {
+                            0.0
+                        } else {
+                            ((at(p) - at(n)) * m * scale / (p[a] - n[a]) as f64) as f32
+                        }
+                    }));
+                }
             }
         }
     }
@@ -362,14 +341,14 @@ mod tests {
         assert_eq!(n, 6);
         let key = 0x1234;
         let mut seen = vec![0u8; total];
-        let (mut buf, mut xs, mut ys) = (vec![], vec![], vec![]);
+        let mut buf = vec![];
         for pass in 0..n {
-            xs.clear();
-            ys.clear();
-            let keep = |v: u64| crate::mix64(v ^ key) % n == pass;
+            let mut out = Sampled::new(false);
+            let keep = |v: u64| in_pass(v, key, (pass, n));
             for b in bricks(shape).iter() {
-                brick_samples(&src, b, (0.0, 1.0), &keep, &mut buf, &mut xs, &mut ys).unwrap();
+                brick_samples(&src, b, (0.0, 1.0), &keep, &mut buf, &mut out).unwrap();
             }
+            let Sampled { xs, ys, .. } = out;
             // Each pass holds about its share (within 10 %) and sees all of the volume.
             assert!(
                 (xs.len() as f64 - total as f64 / n as f64).abs() < 0.1 * total as f64 / n as f64
@@ -385,12 +364,17 @@ mod tests {
         // Gradients of the linear index: exact everywhere (one-sided at the
         // faces too), in the order the samples are taken, scaled by the norm.
         let keep = |v: u64| v.is_multiple_of(3);
-        let (mut xs, mut ys, mut gs) = (vec![], vec![], vec![]);
+        let mut out = Sampled::new(true);
         for b in bricks(shape).iter() {
-            brick_samples(&src, b, (0.0, 0.5), &keep, &mut buf, &mut xs, &mut ys).unwrap();
-            brick_gradients(&src, b, 0.5, &keep, &mut buf, &mut gs).unwrap();
+            brick_samples(&src, b, (0.0, 0.5), &keep, &mut buf, &mut out).unwrap();
         }
+        let (xs, ys, gs) = (out.xs, out.ys, out.gs.unwrap());
         assert_eq!(gs.len(), xs.len());
+        // The values are the same with or without the margin read.
+        for (x, &y) in xs.iter().zip(&ys) {
+            let g = [0, 1, 2].map(|a| (x[a] * (shape[a] - 1) as f32).round() as usize);
+            assert_eq!(((g[0] * 40 + g[1]) * 35 + g[2]) as f32 * 0.5, y);
+        }
         assert!(gs.iter().all(|g| *g == [700.0, 17.5, 0.5]));
         assert_eq!(passes(total as u64, 1 << 30, SAMPLE_BYTES), 1);
     }

@@ -444,13 +444,12 @@ fn the_rate_term_gradient_matches_finite_differences_of_its_bits() {
     // The term: Σ over levels of slope × |v|, i.e. slope·(bits of v)
     // without the constant; its gradient by finite differences.
     let rate = |net: &Net| -> f64 {
-        let nf = net.grid.cfg.features;
         net.grid
             .levels
             .iter()
             .zip(&slopes)
             .map(|(l, &s)| {
-                let t = &net.params[l.offset..l.offset + l.size as usize * nf];
+                let t = &net.params[net.grid.table(l)];
                 s as f64 * t.iter().map(|v| v.abs() as f64).sum::<f64>()
             })
             .sum()
