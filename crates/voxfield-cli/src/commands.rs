@@ -65,6 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
         } => slice(&source.path, &source.raw, &plane, &out, &sampling, &picture),
         Command::Rbf { cmd } => crate::rbf::run(cmd),
         Command::Render(args) => crate::render::render(&args),
+        Command::Serve(args) => crate::serve::serve(&args),
         Command::Env { cmd } => crate::environment::run(cmd),
         Command::Vectors { cmd } => crate::vectors::run(cmd),
         Command::Compare { a, b, json } => {

@@ -13,6 +13,7 @@ mod points;
 mod rbf;
 mod render;
 mod sample;
+mod serve;
 mod slice;
 mod vectors;
 mod volumes;

@@ -19,7 +19,9 @@ mod source;
 pub use compare::{compare, Comparison};
 pub use source::{field_of_source, is_neural_model, is_rbf_model, FieldOptions, Source};
 
+pub use voxfield_core::cache::{new_source_id, ChunkKey};
 pub use voxfield_core::rng::Rng;
+pub use voxfield_core::voxel::{convert_native, store_f64};
 pub use voxfield_core::work::Watch;
 pub use voxfield_core::{
     lift_points, Affine, ArrayEntry as Entry, Axes, Axis, AxisKind, ChunkCache, DType, Endian,
@@ -194,6 +196,43 @@ fn open_any(path: &Path, opts: &OpenOptions) -> Result<Box<dyn VolumeSource>> {
 fn open_neural(path: &Path) -> Result<Box<dyn VolumeSource>> {
     let model = voxfield_neural::NeuralModel::load(path)?;
     Ok(Box::new(voxfield_neural::NeuralVolume::new(model, path)?))
+}
+
+/// A neural model's voxels as float32 (what its network says between integer
+/// levels), decoded by its row decoder.
+pub fn open_model_values(path: &Path) -> Result<Box<dyn VolumeSource>> {
+    let model = voxfield_neural::NeuralModel::load(path)?;
+    Ok(Box::new(
+        voxfield_neural::NeuralVolume::new(model, path)?.with_dtype(DType::F32),
+    ))
+}
+
+/// The levels after level 0 of the multiscale OME-Zarr image `level0` was
+/// opened from (same index selection), finest first; empty for any other
+/// source, or when `opts` pinned a level.
+pub fn open_coarser_levels(
+    path: &Path,
+    opts: &OpenOptions,
+    level0: &dyn VolumeSource,
+) -> Result<Vec<Box<dyn VolumeSource>>> {
+    if opts.level != ZarrOptions::FullResolution {
+        return Ok(vec![]);
+    }
+    // The Zarr reader says how many levels the image has in its note.
+    let count = level0.info().notes.iter().find_map(|n| {
+        n.strip_prefix("OME-Zarr image with ")
+            .and_then(|r| r.split_once(" levels"))
+            .and_then(|(n, _)| n.parse::<usize>().ok())
+    });
+    let mut levels = Vec::new();
+    for i in 1..count.unwrap_or(1) {
+        let o = OpenOptions {
+            level: ZarrOptions::Level(i),
+            ..opts.clone()
+        };
+        levels.push(open(path, &o)?);
+    }
+    Ok(levels)
 }
 
 fn open_hdf5(path: &Path, index: &IndexRequest) -> Result<Box<dyn VolumeSource>> {

@@ -6,9 +6,9 @@
 //! on a grid over its samples' bounding box. Rendering needs three spatial axes.
 
 pub use voxfield_render::{
-    other_axes, AxisView, Background, Bounds, Camera, CameraSpec, Colormap, Frame, Lattice, Mode,
-    Opacity, Output, Picture, Projection, Rendered, Request, Scene, Stats, Transfer, CELL,
-    MAX_FRAMES, MAX_PIXELS, MAX_SIDE,
+    other_axes, AxisView, Background, Bounds, Camera, CameraSpec, Colormap, Frame, Lattice,
+    LatticeSource, Mode, Opacity, Output, Picture, Projection, Rendered, Request, Scene, Stats,
+    Transfer, CELL, MAX_FRAMES, MAX_PIXELS, MAX_SIDE,
 };
 
 use voxfield_core::work::Watch;

@@ -7,6 +7,7 @@ mod neural;
 mod parse;
 mod rbf;
 mod render;
+mod serve;
 mod vectors;
 
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ pub use env::EnvCommand;
 pub use neural::{CompressArgs, CompressCommand};
 pub use rbf::RbfCommand;
 pub use render::RenderArgs;
+pub use serve::ServeArgs;
 pub use vectors::VectorsCommand;
 
 #[derive(Parser, Debug)]
@@ -155,6 +157,10 @@ pub enum Command {
     /// rendering, maximum/minimum/mean projections, isosurfaces; orbiting cameras
     /// and turntables. `--view axisK --mode mip` equals numpy's max(axis=K).
     Render(Box<RenderArgs>),
+    /// Serve fields over HTTP until Ctrl-C: Zarr v3/OME-Zarr and Neuroglancer
+    /// precomputed views (coarse levels computed on request), rendered pictures
+    /// and a viewer page at /. Loopback only unless --bind (then with a token).
+    Serve(Box<ServeArgs>),
     /// Scattered-data RBF interpolation by space subdivision: fit, eval, grid.
     Rbf {
         #[command(subcommand)]

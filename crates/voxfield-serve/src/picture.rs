@@ -1,0 +1,357 @@
+//! Pictures and values for the viewer: server-rendered frames (the render
+//! engine over a lattice of the finest level that fits the budget, built once
+//! per field), axis slices as PNG, and the value at a voxel.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{json, Value};
+use voxfield::render::{
+    AxisView, Background, CameraSpec, Colormap, Frame, Lattice, LatticeSource, Mode, Opacity,
+    Output, Picture, Request, Scene, Stats, Transfer,
+};
+use voxfield::{Error, Result, Watch};
+
+use crate::app::App;
+use crate::field::ServedField;
+use crate::Reply;
+
+/// Pixels of a slice, at most: a finer level's plane past this is read from a
+/// coarser level.
+const SLICE_PIXELS: usize = 1 << 21;
+/// Picture side, at most (a render's pixels are also bounded by the engine).
+const MAX_SIDE: usize = 2048;
+
+/// A field's render scene and the level it was built from.
+type Built = std::result::Result<Arc<(Scene<'static>, usize)>, String>;
+
+pub(crate) struct Pictures {
+    scenes: Vec<OnceLock<Built>>,
+    windows: Vec<OnceLock<Option<[f64; 2]>>>,
+}
+
+/// The query string as names and values; every name must be one `allowed`.
+type Params = HashMap<String, String>;
+
+/// The query string (percent-decoded) as names and values; every name must
+/// be one of `allowed`.
+fn params(query: &str, allowed: &[&str]) -> Result<Params> {
+    let mut out = HashMap::new();
+    for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
+            return Err(Error::invalid(format!(
+                "parameter '{k}' does not apply here (expected {})",
+                allowed.join(", ")
+            )));
+        }
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(Error::invalid(format!("parameter '{k}' is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+fn num<T: std::str::FromStr>(p: &Params, name: &str) -> Result<Option<T>> {
+    p.get(name)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| Error::invalid(format!("{name}={v}: not a number")))
+        })
+        .transpose()
+}
+
+fn pair(p: &Params, name: &str) -> Result<Option<[f64; 2]>> {
+    let Some(v) = p.get(name) else {
+        return Ok(None);
+    };
+    let parts: Vec<f64> = v
+        .split(',')
+        .map(|x| x.parse::<f64>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::invalid(format!("{name}={v}: expected two numbers LO,HI")))?;
+    match parts.as_slice() {
+        [a, b] => Ok(Some([*a, *b])),
+        _ => Err(Error::invalid(format!(
+            "{name}={v}: expected two numbers LO,HI"
+        ))),
+    }
+}
+
+fn parsed<T: std::str::FromStr<Err = Error>>(p: &Params, name: &str) -> Result<Option<T>> {
+    p.get(name).map(|v| v.parse()).transpose()
+}
+
+/// A PNG of one frame.
+fn png(picture: &Picture, frame: &Frame) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    picture.write_png(&mut out, std::slice::from_ref(frame), 0)?;
+    Ok(out)
+}
+
+/// A level of a field as a lattice source (chunk-aligned boxes).
+struct LevelLattice<'a>(&'a ServedField, usize);
+
+impl LatticeSource for LevelLattice<'_> {
+    fn shape(&self) -> [usize; 3] {
+        self.0.levels[self.1].shape
+    }
+    fn block(&self) -> [usize; 3] {
+        self.0.chunk
+    }
+    fn read(&self, start: [usize; 3], size: [usize; 3], out: &mut [f32]) -> Result<()> {
+        let v = self.0.read_values(self.1, start, size)?;
+        for (o, v) in out.iter_mut().zip(v) {
+            *o = v as f32;
+        }
+        Ok(())
+    }
+}
+
+impl Pictures {
+    pub fn new(fields: &[Arc<ServedField>]) -> Pictures {
+        Pictures {
+            scenes: fields.iter().map(|_| OnceLock::new()).collect(),
+            windows: fields.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The field's value range, from its coarsest level (one chunk): the
+    /// default window of slices.
+    pub fn window(&self, app: &App, index: usize) -> Option<[f64; 2]> {
+        *self.windows[index].get_or_init(|| {
+            let f = &app.fields[index];
+            let last = f.levels.len() - 1;
+            let v = f.read_values(last, [0; 3], f.levels[last].shape).ok()?;
+            let (lo, hi) = v
+                .iter()
+                .filter(|x| x.is_finite())
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                    (l.min(x), h.max(x))
+                });
+            let w = if lo < hi {
+                [lo, hi]
+            } else {
+                [lo - 0.5, hi + 0.5]
+            };
+            (lo <= hi).then_some(w)
+        })
+    }
+
+    /// The scene renders use: the finest level whose lattice fits the budget.
+    fn scene(
+        &self,
+        app: &App,
+        index: usize,
+    ) -> std::result::Result<Arc<(Scene<'static>, usize)>, Reply> {
+        let built = self.scenes[index].get_or_init(|| {
+            let f = &app.fields[index];
+            let level = (0..f.levels.len())
+                .find(|&l| {
+                    Lattice::bytes_for(f.levels[l].shape)
+                        .is_some_and(|b| b <= app.opts.render_bytes)
+                })
+                .ok_or_else(|| format!("{}: no level fits the render budget", f.name))?;
+            let lattice = Lattice::load(
+                &LevelLattice(f, level),
+                app.opts.render_bytes,
+                &Watch::none(),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok(Arc::new((Scene::new(lattice, None), level)))
+        });
+        built.clone().map_err(Reply::Internal)
+    }
+
+    /// `/render/NAME.png?mode=&azimuth=&elevation=&zoom=&size=&window=&colormap=&opacity=&iso=&step=&shading=&view=&background=`
+    pub fn render(
+        &self,
+        app: &App,
+        index: usize,
+        query: &str,
+    ) -> std::result::Result<Vec<u8>, Reply> {
+        let p = params(
+            query,
+            &[
+                "mode",
+                "azimuth",
+                "elevation",
+                "roll",
+                "zoom",
+                "size",
+                "window",
+                "colormap",
+                "opacity",
+                "iso",
+                "step",
+                "shading",
+                "view",
+                "background",
+            ],
+        )?;
+        let req = render_request(&p)?;
+        let built = self.scene(app, index)?;
+        let rendered = req.render(&built.0, &Watch::none())?;
+        Ok(png(&req.picture(&rendered.transfer), &rendered.frames[0])?)
+    }
+
+    /// `/slice/NAME.png?axis=&index=&level=&window=&colormap=`: the plane
+    /// `index` (level-0 voxels) across `axis`, from `level` (default: the
+    /// finest whose plane has at most 2^21 pixels).
+    pub fn slice(
+        &self,
+        app: &App,
+        index: usize,
+        query: &str,
+    ) -> std::result::Result<Vec<u8>, Reply> {
+        let p = params(query, &["axis", "index", "level", "window", "colormap"])?;
+        let f = &app.fields[index];
+        let axis: usize = num(&p, "axis")?.unwrap_or(0);
+        if axis > 2 {
+            return Err(Reply::BadRequest(format!("axis={axis}: give 0, 1 or 2")));
+        }
+        let plane = |l: usize| {
+            let s = f.levels[l].shape;
+            (0..3)
+                .filter(|&a| a != axis)
+                .map(|a| s[a])
+                .product::<usize>()
+        };
+        let level = match num::<usize>(&p, "level")? {
+            Some(l) if l < f.levels.len() => l,
+            Some(l) => {
+                return Err(Reply::NotFound(format!(
+                    "{}: no level {l} (it has {})",
+                    f.name,
+                    f.levels.len()
+                )))
+            }
+            None => (0..f.levels.len())
+                .find(|&l| plane(l) <= SLICE_PIXELS)
+                .unwrap_or(f.levels.len() - 1),
+        };
+        if plane(level) > 1 << 26 {
+            return Err(Reply::TooLarge(format!(
+                "{}: a plane of level {level} has {} pixels; ask a coarser level",
+                f.name,
+                plane(level)
+            )));
+        }
+        let l = &f.levels[level];
+        let n0 = f.levels[0].shape[axis];
+        let i0: usize = num(&p, "index")?.unwrap_or(n0 / 2);
+        if i0 >= n0 {
+            return Err(Reply::NotFound(format!(
+                "{}: index {i0} is past axis {axis} ({n0} voxels)",
+                f.name
+            )));
+        }
+        let i = (i0 / l.factor[axis]).min(l.shape[axis] - 1);
+        let mut start = [0; 3];
+        let mut size = l.shape;
+        start[axis] = i;
+        size[axis] = 1;
+        let values = f.read_values(level, start, size)?;
+        let others: Vec<usize> = (0..3).filter(|&a| a != axis).collect();
+        let frame = Frame {
+            width: l.shape[others[1]],
+            height: l.shape[others[0]],
+            channels: 1,
+            pixels: values.iter().map(|&v| v as f32).collect(),
+            stats: Stats::default(),
+            seconds: 0.0,
+        };
+        let window = match pair(&p, "window")? {
+            Some(w) => w,
+            None => self.window(app, index).unwrap_or([0.0, 1.0]),
+        };
+        let cmap = parsed::<Colormap>(&p, "colormap")?.unwrap_or(Colormap::Gray);
+        let transfer = Transfer::new(window, cmap, Opacity::default(), 1.0)?;
+        let picture = Picture {
+            transfer: &transfer,
+            background: Some([0.0; 3]),
+        };
+        Ok(png(&picture, &frame)?)
+    }
+
+    /// `/value/NAME?index=I,J,K`: the level-0 value there (null for NaN).
+    pub fn value(&self, app: &App, index: usize, query: &str) -> std::result::Result<Value, Reply> {
+        let p = params(query, &["index"])?;
+        let f = &app.fields[index];
+        let raw = p
+            .get("index")
+            .ok_or_else(|| Reply::BadRequest("give index=I,J,K".into()))?;
+        let idx: Vec<usize> = raw
+            .split(',')
+            .map(|s| crate::number(s, "index"))
+            .collect::<std::result::Result<_, _>>()?;
+        let shape = f.levels[0].shape;
+        if idx.len() != 3 || (0..3).any(|a| idx[a] >= shape[a]) {
+            return Err(Reply::NotFound(format!(
+                "{}: index {raw} is not a voxel of shape {shape:?}",
+                f.name
+            )));
+        }
+        let v = f.read_values(0, [idx[0], idx[1], idx[2]], [1; 3])?[0];
+        Ok(json!({"index": idx, "value": if v.is_finite() { json!(v) } else { Value::Null }}))
+    }
+}
+
+/// A render request from query parameters (the engine checks what applies).
+fn render_request(p: &Params) -> Result<Request> {
+    let mode = Mode::parse(p.get("mode").map_or("dvr", String::as_str), num(p, "iso")?)?;
+    let size = match p.get("size") {
+        None => [512, 512],
+        Some(s) => {
+            let v: Vec<usize> = s
+                .split(['x', ','])
+                .map(|x| x.parse::<usize>())
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|_| Error::invalid(format!("size={s}: expected N or WxH")))?;
+            match v.as_slice() {
+                [n] => [*n, *n],
+                [w, h] => [*w, *h],
+                _ => return Err(Error::invalid(format!("size={s}: expected N or WxH"))),
+            }
+        }
+    };
+    if size.iter().any(|&n| n == 0 || n > MAX_SIDE) {
+        return Err(Error::invalid(format!(
+            "size {}x{}: each side 1 to {MAX_SIDE} pixels",
+            size[0], size[1]
+        )));
+    }
+    let mut camera = CameraSpec {
+        size: Some(size),
+        ..CameraSpec::default()
+    };
+    if let Some(v) = parsed::<AxisView>(p, "view")? {
+        camera.view = v;
+    }
+    camera.azimuth = num(p, "azimuth")?.unwrap_or(0.0);
+    camera.elevation = num(p, "elevation")?.unwrap_or(0.0);
+    camera.roll = num(p, "roll")?.unwrap_or(0.0);
+    camera.zoom = num(p, "zoom")?.unwrap_or(1.0);
+    if !(camera.zoom > 0.0 && camera.zoom <= 64.0) {
+        return Err(Error::invalid(format!(
+            "zoom={}: give a number above 0, at most 64",
+            camera.zoom
+        )));
+    }
+    let shading = match p.get("shading").map(String::as_str) {
+        None | Some("0") | Some("false") => false,
+        Some("1") | Some("true") => true,
+        Some(o) => return Err(Error::invalid(format!("shading={o}: give 0 or 1"))),
+    };
+    Ok(Request {
+        mode,
+        camera,
+        window: pair(p, "window")?,
+        colormap: parsed(p, "colormap")?,
+        opacity: parsed::<Opacity>(p, "opacity")?,
+        step: num(p, "step")?.unwrap_or(1.0),
+        shading,
+        frames: 1,
+        background: parsed::<Background>(p, "background")?,
+        output: Output::Picture,
+    })
+}

@@ -1,0 +1,126 @@
+//! The Neuroglancer precomputed view of a field: `NAME/info` and unsharded
+//! `raw` chunks at `NAME/SCALE/X0-X1_Y0-Y1_Z0-Z1`.
+//!
+//! Precomputed's x, y, z are the array's index axes 2, 1, 0, and a chunk is
+//! stored x fastest: exactly the C-order bytes of the box `[Z0..Z1, Y0..Y1,
+//! X0..X1]`. A client indexing the served data as `[x, y, z]` therefore gets
+//! the array transposed. Resolutions are the level's spacing in nanometres
+//! (its sign and any rotation dropped: precomputed has neither).
+
+use serde_json::{json, Value};
+use voxfield::DType;
+
+use crate::field::ServedField;
+use crate::Reply;
+
+/// The precomputed `data_type` of a dtype, when precomputed has one.
+pub fn data_type(d: DType) -> Option<&'static str> {
+    Some(match d {
+        DType::U8 => "uint8",
+        DType::I8 => "int8",
+        DType::U16 => "uint16",
+        DType::I16 => "int16",
+        DType::U32 => "uint32",
+        DType::I32 => "int32",
+        DType::U64 => "uint64",
+        DType::F32 => "float32",
+        _ => return None,
+    })
+}
+
+/// Nanometres per unit of a spatial unit name (None: unknown).
+pub fn nanometres(unit: &str) -> Option<f64> {
+    Some(match unit.to_ascii_lowercase().as_str() {
+        "angstrom" => 0.1,
+        "nm" | "nanometer" | "nanometre" => 1.0,
+        "um" | "µm" | "micrometer" | "micrometre" | "micron" => 1e3,
+        "mm" | "millimeter" | "millimetre" => 1e6,
+        "cm" | "centimeter" | "centimetre" => 1e7,
+        "m" | "meter" | "metre" => 1e9,
+        _ => return None,
+    })
+}
+
+/// The `info` JSON, or why this field has no precomputed view.
+pub fn info(f: &ServedField) -> Result<Value, Reply> {
+    let dt = data_type(f.dtype).ok_or_else(|| {
+        Reply::NotFound(format!(
+            "{}: precomputed has no {} data type; read it through /zarr/",
+            f.name, f.dtype
+        ))
+    })?;
+    let nm = f.unit.as_deref().and_then(nanometres).unwrap_or(1.0);
+    let scales: Vec<Value> = f
+        .levels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let m = l.affine.rows();
+            let spacing = [0, 1, 2].map(|a| {
+                let col = (0..3).map(|r| m[r][a] * m[r][a]).sum::<f64>().sqrt();
+                col * nm
+            });
+            json!({
+                "key": i.to_string(),
+                "size": [l.shape[2], l.shape[1], l.shape[0]],
+                "resolution": [spacing[2], spacing[1], spacing[0]],
+                "voxel_offset": [0, 0, 0],
+                "chunk_sizes": [[f.chunk[2], f.chunk[1], f.chunk[0]]],
+                "encoding": "raw",
+            })
+        })
+        .collect();
+    Ok(json!({
+        "@type": "neuroglancer_multiscale_volume",
+        "type": "image",
+        "data_type": dt,
+        "num_channels": 1,
+        "scales": scales,
+    }))
+}
+
+/// Parses `X0-X1_Y0-Y1_Z0-Z1` into the array box (start, size) it names.
+pub fn parse_box(key: &str) -> Result<([usize; 3], [usize; 3]), Reply> {
+    let bad = || {
+        Reply::BadRequest(format!(
+            "chunk key '{key}' is not X0-X1_Y0-Y1_Z0-Z1 (whole numbers, X0 < X1)"
+        ))
+    };
+    let parts: Vec<&str> = key.split('_').collect();
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let mut start = [0usize; 3];
+    let mut size = [0usize; 3];
+    for (p, part) in parts.iter().enumerate() {
+        let (a, b) = part.split_once('-').ok_or_else(bad)?;
+        let (a, b) = (
+            crate::number(a, "chunk bound")?,
+            crate::number(b, "chunk bound")?,
+        );
+        if a >= b {
+            return Err(bad());
+        }
+        // x, y, z are array axes 2, 1, 0.
+        start[2 - p] = a;
+        size[2 - p] = b - a;
+    }
+    Ok((start, size))
+}
+
+/// The raw bytes of the box `key` of scale `level`.
+pub fn chunk(f: &ServedField, level: usize, key: &str) -> Result<Vec<u8>, Reply> {
+    info(f)?;
+    let (start, size) = parse_box(key)?;
+    let Some(l) = f.levels.get(level) else {
+        return Err(Reply::NotFound(format!("{}: no scale {level}", f.name)));
+    };
+    if (0..3).any(|a| start[a] + size[a] > l.shape[a]) {
+        return Err(Reply::NotFound(format!(
+            "{}: chunk {key} is past scale {level}'s size {:?} (x, y, z)",
+            f.name,
+            [l.shape[2], l.shape[1], l.shape[0]]
+        )));
+    }
+    f.read(level, start, size).map_err(Reply::from)
+}
