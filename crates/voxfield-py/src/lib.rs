@@ -20,6 +20,7 @@ use voxfield_core::ContiguousView;
 mod env;
 mod rbf;
 mod render;
+mod serve;
 mod vectors;
 mod work;
 
@@ -79,7 +80,7 @@ impl VolumeSource for BufferVolume {
 /// An open volume: a file, a store, or a numpy buffer. Safe to share across threads.
 #[pyclass(frozen, module = "voxfield._voxfield")]
 struct Volume {
-    src: Box<dyn VolumeSource>,
+    src: Arc<dyn VolumeSource>,
     /// A neural model (`.vxn`) is sampled by evaluating its network directly.
     neural: Option<Box<voxfield::neural::NeuralModel>>,
     cache: Arc<ChunkCache>,
@@ -453,7 +454,7 @@ fn open_path(
     }
     let src = py.detach(|| voxfield::open(&path, &opts)).map_err(py_err)?;
     Ok(Volume {
-        src,
+        src: src.into(),
         neural: None,
         cache: ChunkCache::new(cache_mb << 20),
         source_id: voxfield_core::cache::new_source_id(),
@@ -463,7 +464,7 @@ fn open_path(
 fn neural_volume(model: voxfield::neural::NeuralModel, path: &std::path::Path) -> PyResult<Volume> {
     let vol = voxfield::neural::NeuralVolume::new(model.clone(), path).map_err(py_err)?;
     Ok(Volume {
-        src: Box::new(vol),
+        src: Arc::new(vol),
         neural: Some(Box::new(model)),
         cache: ChunkCache::new(64 << 20),
         source_id: voxfield_core::cache::new_source_id(),
@@ -629,7 +630,7 @@ fn from_buffer(
         return Err(PyValueError::new_err(format!("array of shape {shape:?} with strides {strides:?} does not fit its buffer of {nbytes} bytes")));
     }
     Ok(Volume {
-        src: Box::new(v),
+        src: Arc::new(v),
         neural: None,
         // Reads are zero-copy; the cache holds B-spline coefficient bricks
         // (2 MiB each) for orders 2 to 5.
@@ -666,7 +667,7 @@ fn from_sparse(
         .detach(|| voxfield_io::SparseVolume::from_memory(rows, values, shape, dtype, fill))
         .map_err(py_err)?;
     Ok(Volume {
-        src: Box::new(v),
+        src: Arc::new(v),
         neural: None,
         cache: ChunkCache::new(cache_mb << 20),
         source_id: voxfield_core::cache::new_source_id(),
@@ -686,6 +687,8 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(render::render_field, m)?)?;
     m.add_function(wrap_pyfunction!(render::render_pixel_spacing, m)?)?;
     m.add_class::<env::Env>()?;
+    m.add_class::<serve::Server>()?;
+    m.add_function(wrap_pyfunction!(serve::serve, m)?)?;
     m.add_function(wrap_pyfunction!(env::rate_scores, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_levels, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_info, m)?)?;

@@ -19,7 +19,7 @@ pub const MAX_BOX_VOXELS: usize = 1 << 24;
 /// What level 0 of a field reads.
 pub enum Base {
     /// Stored voxels, or a neural model decoded by its row decoder (as f32).
-    Volume(Box<dyn VolumeSource>),
+    Volume(Arc<dyn VolumeSource>),
     /// An RBF model on a regular grid over its samples' bounding box: node `i`
     /// of axis `a` at `lo[a] + i·step[a]`.
     Rbf {
@@ -174,6 +174,13 @@ impl ServedField {
             cache,
             ids,
         })
+    }
+
+    /// World length of one voxel step along each axis of `level` (the
+    /// affine's column norms: right under rotations and flips too).
+    pub fn spacing(&self, level: usize) -> [f64; 3] {
+        let m = self.levels[level].affine.rows();
+        [0, 1, 2].map(|a| (0..3).map(|r| m[r][a] * m[r][a]).sum::<f64>().sqrt())
     }
 
     /// The chunk grid of `level`.

@@ -109,3 +109,42 @@ fn respond(
 fn value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(range: &str) -> Response<Body> {
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, value(range));
+        bytes(
+            &Method::GET,
+            &h,
+            (0..100u8).collect(),
+            "application/octet-stream",
+        )
+    }
+
+    #[test]
+    fn ranges() {
+        let r = with("bytes=10-19");
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(r.headers()[header::CONTENT_RANGE], "bytes 10-19/100");
+        assert_eq!(r.headers()[header::CONTENT_LENGTH], "10");
+        assert_eq!(
+            with("bytes=-5").headers()[header::CONTENT_RANGE],
+            "bytes 95-99/100"
+        );
+        assert_eq!(
+            with("bytes=100-").status(),
+            StatusCode::RANGE_NOT_SATISFIABLE
+        );
+        assert_eq!(
+            with("bytes=5-2").status(),
+            StatusCode::RANGE_NOT_SATISFIABLE
+        );
+        assert_eq!(with("bytes=0-1,5-6").status(), StatusCode::OK);
+        let head = bytes(&Method::HEAD, &HeaderMap::new(), vec![1; 7], "text/plain");
+        assert_eq!(head.headers()[header::CONTENT_LENGTH], "7");
+    }
+}

@@ -29,7 +29,7 @@ mod viewer;
 pub mod zarr;
 
 pub use field::{ServedField, MAX_BOX_VOXELS};
-pub use open::{open_field, FieldRequest, FieldSource};
+pub use open::{open_field, volume_field, FieldRequest, FieldSource};
 
 use voxfield::{Error, Result};
 
@@ -311,6 +311,16 @@ pub fn valid_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// An error unless `name` is a [`valid_name`].
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    if valid_name(name) {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "field name '{name}': use letters, digits, '.', '_' or '-' (it is a URL segment)"
+    )))
 }
 
 /// A field's default name: its file stem without volume extensions.

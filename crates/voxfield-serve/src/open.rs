@@ -14,7 +14,8 @@ use crate::field::{Base, ServedField};
 #[derive(Clone, Debug, Default)]
 pub struct FieldRequest {
     pub open: OpenOptions,
-    /// The grid an RBF model is sampled on (over its samples' bounding box);
+    /// The grid an RBF model is sampled on (over its samples' bounding box;
+    /// None: 128 nodes along the box's longest side, as `render` samples it);
     /// refused for other sources, which have their own grid.
     pub shape: Option<[usize; 3]>,
 }
@@ -54,11 +55,7 @@ impl FieldSource {
 
 /// Opens `path` as the field `name` (see [`FieldRequest`]).
 pub fn open_field(name: String, path: &Path, req: &FieldRequest) -> Result<FieldSource> {
-    if !crate::valid_name(&name) {
-        return Err(Error::invalid(format!(
-            "field name '{name}': use letters, digits, '.', '_' or '-' (it is a URL segment)"
-        )));
-    }
+    crate::check_name(&name)?;
     let source = Source::open(path, &req.open)?;
     let kind = source.kind();
     let shape_refused = || {
@@ -72,11 +69,14 @@ pub fn open_field(name: String, path: &Path, req: &FieldRequest) -> Result<Field
         Source::Volume(_) if req.shape.is_some() => return Err(shape_refused()),
         Source::Volume(src) if src.model_kind().is_some() => {
             drop(src);
-            (Base::Volume(voxfield::open_model_values(path)?), vec![])
+            (
+                Base::Volume(voxfield::open_model_values(path)?.into()),
+                vec![],
+            )
         }
         Source::Volume(src) => {
             let stored = voxfield::open_coarser_levels(path, &req.open, src.as_ref())?;
-            (Base::Volume(src), stored)
+            (Base::Volume(src.into()), stored)
         }
     };
     Ok(FieldSource {
@@ -88,14 +88,51 @@ pub fn open_field(name: String, path: &Path, req: &FieldRequest) -> Result<Field
     })
 }
 
+/// 128 nodes along the longest side of the box, the others in proportion.
+fn default_grid(lo: &[f64], hi: &[f64]) -> Option<[usize; 3]> {
+    let longest = (0..lo.len()).map(|a| hi[a] - lo[a]).fold(0.0, f64::max);
+    if !(longest > 0.0 && longest.is_finite()) {
+        return None;
+    }
+    let h = longest / 127.0;
+    let mut shape = [1; 3];
+    for a in 0..lo.len() {
+        shape[a] = ((hi[a] - lo[a]) / h + 1e-9).floor() as usize + 1;
+    }
+    Some(shape)
+}
+
+/// A field from a volume already open (an in-memory array, say): stored
+/// voxels, coarse levels computed.
+pub fn volume_field(name: String, src: Arc<dyn VolumeSource>) -> Result<FieldSource> {
+    crate::check_name(&name)?;
+    if let Some(kind) = src.model_kind() {
+        return Err(Error::invalid(format!(
+            "field '{name}' is a {kind}: serve it by its path, so its values are the network's own"
+        )));
+    }
+    let path = src.info().path.clone();
+    Ok(FieldSource {
+        name,
+        kind: "volume",
+        path,
+        base: Base::Volume(src),
+        stored: vec![],
+    })
+}
+
 /// An RBF model on the grid `shape` over its samples' bounding box.
 fn rbf_base(model: Box<RbfModel>, path: &Path, shape: Option<[usize; 3]>) -> Result<Base> {
     let dim = model.dim();
-    let Some(shape) = shape else {
-        return Err(Error::format(
-            path,
-            "is an RBF model, which has no voxels: give the grid to serve it on (shape X,Y,Z, over its samples' bounding box)",
-        ));
+    let (blo, bhi) = (&model.info.bbox_lo, &model.info.bbox_hi);
+    let shape = match shape {
+        Some(s) => s,
+        None => default_grid(&blo[..dim], &bhi[..dim]).ok_or_else(|| {
+            Error::format(
+                path,
+                "its samples span no volume: give the grid (shape X,Y,Z)",
+            )
+        })?,
     };
     if shape.contains(&0) || shape[dim..].iter().any(|&n| n != 1) {
         return Err(Error::format(

@@ -115,25 +115,31 @@ impl Pictures {
         }
     }
 
-    /// The field's value range, from its coarsest level (one chunk): the
-    /// default window of slices.
+    /// The default window of slices: the 0.5th to 99.5th percentile of the
+    /// coarsest level's finite values (one chunk; outliers do not wash out
+    /// the picture).
     pub fn window(&self, app: &App, index: usize) -> Option<[f64; 2]> {
         *self.windows[index].get_or_init(|| {
             let f = &app.fields[index];
             let last = f.levels.len() - 1;
             let v = f.read_values(last, [0; 3], f.levels[last].shape).ok()?;
-            let (lo, hi) = v
-                .iter()
-                .filter(|x| x.is_finite())
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
-                    (l.min(x), h.max(x))
-                });
-            let w = if lo < hi {
+            let mut v: Vec<f64> = v.into_iter().filter(|x| x.is_finite()).collect();
+            if v.is_empty() {
+                return None;
+            }
+            v.sort_unstable_by(f64::total_cmp);
+            let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+            let (lo, hi) = (at(0.005), at(0.995));
+            let (lo, hi) = if lo < hi {
+                (lo, hi)
+            } else {
+                (v[0], v[v.len() - 1])
+            };
+            Some(if lo < hi {
                 [lo, hi]
             } else {
                 [lo - 0.5, hi + 0.5]
-            };
-            (lo <= hi).then_some(w)
+            })
         })
     }
 

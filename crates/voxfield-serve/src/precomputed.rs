@@ -55,11 +55,7 @@ pub fn info(f: &ServedField) -> Result<Value, Reply> {
         .iter()
         .enumerate()
         .map(|(i, l)| {
-            let m = l.affine.rows();
-            let spacing = [0, 1, 2].map(|a| {
-                let col = (0..3).map(|r| m[r][a] * m[r][a]).sum::<f64>().sqrt();
-                col * nm
-            });
+            let spacing = f.spacing(i).map(|s| s * nm);
             json!({
                 "key": i.to_string(),
                 "size": [l.shape[2], l.shape[1], l.shape[0]],
@@ -123,4 +119,29 @@ pub fn chunk(f: &ServedField, level: usize, key: &str) -> Result<Vec<u8>, Reply>
         )));
     }
     f.read(level, start, size).map_err(Reply::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_keys_are_x_y_z_of_axes_2_1_0() {
+        assert_eq!(
+            parse_box("0-64_64-128_5-9").unwrap(),
+            ([5, 64, 0], [4, 64, 64])
+        );
+        for bad in [
+            "0-64_0-64",
+            "0-64_0-64_0-64_0-1",
+            "9-3_0-1_0-1",
+            "a-b_0-1_0-1",
+            "0-1_0-1_-1-2",
+            "0_0_0",
+        ] {
+            assert!(parse_box(bad).is_err(), "{bad}");
+        }
+        assert_eq!(nanometres("millimeter"), Some(1e6));
+        assert_eq!(data_type(DType::F64), None);
+    }
 }

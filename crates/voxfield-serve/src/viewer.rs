@@ -51,7 +51,6 @@ pub(crate) fn fields(app: &App) -> Value {
         .iter()
         .enumerate()
         .map(|(i, f)| {
-            let m = f.levels[0].affine.rows();
             let precomputed = crate::precomputed::data_type(f.dtype).is_some();
             json!({
                 "name": f.name,
@@ -60,7 +59,7 @@ pub(crate) fn fields(app: &App) -> Value {
                 "shape": f.levels[0].shape,
                 "chunk": f.chunk,
                 "levels": f.levels.iter().map(|l| l.shape).collect::<Vec<_>>(),
-                "spacing": [m[0][0].abs(), m[1][1].abs(), m[2][2].abs()],
+                "spacing": f.spacing(0),
                 "unit": f.unit,
                 "axes": f.axis_names,
                 "window": app.pictures.window(app, i),

@@ -143,3 +143,28 @@ pub fn chunk(f: &ServedField, level: usize, c: [usize; 3], codec: Codec) -> Resu
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys() {
+        assert_eq!(parse(&[]).unwrap(), Key::Group);
+        assert_eq!(parse(&["zarr.json"]).unwrap(), Key::Group);
+        assert_eq!(parse(&["2", "zarr.json"]).unwrap(), Key::Array(2));
+        assert_eq!(
+            parse(&["1", "c", "0", "3", "12"]).unwrap(),
+            Key::Chunk(1, [0, 3, 12])
+        );
+        assert!(matches!(
+            parse(&["1", "c", "0", "3"]),
+            Err(Reply::NotFound(_))
+        ));
+        assert!(matches!(
+            parse(&["1", "c", "0", "-3", "1"]),
+            Err(Reply::BadRequest(_))
+        ));
+        assert!(matches!(parse(&[".zgroup"]), Err(Reply::NotFound(_))));
+    }
+}

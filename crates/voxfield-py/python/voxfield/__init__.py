@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _voxfield
 
-__all__ = ["open", "Volume", "map_coordinates", "compress", "meta_train", "RBFInterpolator", "load", "InternalError", "render"]
+__all__ = ["open", "Volume", "map_coordinates", "compress", "meta_train", "RBFInterpolator", "load", "InternalError", "render", "serve", "Server"]
 
 # Numbers are scipy's spline orders (2 to 5: B-splines on prefiltered coefficients);
 # "cubic" is voxfield's local Catmull-Rom cubic (no prefilter, lazy).
@@ -665,6 +665,83 @@ def render(obj: Any, *, mode: str = "dvr", iso: float | None = None, view: str =
     return np.frombuffer(data, dtype=name).reshape(shape).copy()
 
 
+
+
+class Server:
+    """A running ``voxfield.serve`` server: ``url``, ``fields``, ``stop()``; a context manager."""
+
+    def __init__(self, inner: "_voxfield.Server", fields: list[str], keep: list):
+        self._s = inner
+        self.fields = fields
+        self._keep = keep  # arrays served in place stay alive while served
+
+    @property
+    def url(self) -> str:
+        """Root URL, ending in '/' (``url + "view/NAME"``, ``url + "zarr/NAME.ome.zarr/"``)."""
+        return self._s.url
+
+    @property
+    def running(self) -> bool:
+        return self._s.running
+
+    def stop(self) -> None:
+        """Stops the server (requests in flight finish); safe to call twice."""
+        self._s.stop()
+        self._keep = []
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<voxfield.Server {self.url} ({state}): {', '.join(self.fields)}>"
+
+
+def serve(fields: Any, *, bind: str = "127.0.0.1", port: int = 0, token: str | None = None,
+          no_token: bool = False, chunk: int = 64, codec: str = "raw", cache_mb: int = 512,
+          render_mb: int = 1024, workers: int | None = None, timeout: float = 60.0) -> Server:
+    """Serves fields over HTTP on a background thread and returns at once (the GIL is free
+    while it serves, so it works inside a notebook).
+
+    ``fields`` maps names to paths or URLs (every format ``open`` reads, ``.vxn``, ``.vxr``),
+    numpy arrays (served in place), ``voxfield.Volume`` objects, or ``(path, shape)`` for an
+    RBF model on a grid of that shape (default: 128 nodes along its box's longest side); a
+    list of paths is named by file stem. Each field is offered as Zarr v3/OME-Zarr 0.5 at
+    ``url + "zarr/NAME.ome.zarr/"`` (coarser levels computed on request), Neuroglancer
+    precomputed at ``url + "precomputed/NAME/"``, pictures at ``render/NAME.png`` and
+    ``slice/NAME.png``, and a viewer page at ``url + "view/NAME"``. Off loopback (``bind``)
+    a token is made unless ``no_token``; it is part of ``url``.
+    """
+    if not isinstance(fields, dict):
+        fields = {_stem(os.fspath(p)): p for p in fields}
+    items, keep = [], []
+    for name, obj in fields.items():
+        shape = None
+        if isinstance(obj, tuple) and len(obj) == 2 and not isinstance(obj[0], (int, float)):
+            obj, shape = obj
+            shape = [int(x) for x in shape] + [1] * (3 - len(shape))
+        if isinstance(obj, np.ndarray):
+            keep.append(obj)
+            obj = open(obj)
+        if isinstance(obj, Volume):
+            obj = obj._v
+        elif isinstance(obj, os.PathLike):
+            obj = os.fspath(obj)
+        items.append((str(name), obj, shape))
+    inner = _voxfield.serve(items, bind, int(port), token, bool(no_token), int(chunk), codec, int(cache_mb),
+                            int(render_mb), None if workers is None else int(workers), float(timeout))
+    return Server(inner, [n for n, _, _ in items], keep)
+
+
+def _stem(path: str) -> str:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    for ext in (".gz", ".nii", ".ome.zarr", ".zarr", ".npy", ".nrrd", ".vxn", ".vxr", ".h5"):
+        if name.endswith(ext):
+            name = name[: -len(ext)]
+    return name
 
 
 from . import _panics  # noqa: E402  (last: guards everything above)

@@ -12,14 +12,19 @@
 
   function status(msg) { $("status").textContent = msg; }
 
-  // One request in flight per image; the latest wanted URL wins.
-  function loader(img) {
+  // One request in flight per image; the latest wanted URL wins. `loaded` runs
+  // after each new picture is shown.
+  function loader(img, loaded) {
     let busy = false, wanted = null;
     function next() {
       if (busy || wanted === null) return;
       const url = wanted; wanted = null; busy = true;
       const probe = new Image();
-      probe.onload = () => { img.src = probe.src; busy = false; next(); };
+      probe.onload = () => {
+        img.src = probe.src; busy = false;
+        if (loaded) loaded();
+        next();
+      };
       probe.onerror = () => {
         busy = false;
         fetch(url).then((r) => r.text()).then((t) => status(t.trim())).catch(() => {});
@@ -32,9 +37,23 @@
 
   const slices = [0, 1, 2].map((a) => {
     const panel = $("p" + a);
-    return { axis: a, panel, img: panel.querySelector("img"), h: panel.querySelector(".cross-h"),
-             v: panel.querySelector(".cross-v"), load: loader(panel.querySelector("img")) };
+    const s = { axis: a, panel, img: panel.querySelector("img"), h: panel.querySelector(".cross-h"),
+                v: panel.querySelector(".cross-v") };
+    s.load = loader(s.img, () => fit(s));
+    return s;
   });
+
+  // Scales a slice to fill its panel, voxels drawn at their physical aspect.
+  function fit(s) {
+    const f = state.field;
+    if (!f) return;
+    const [r, c] = others(s.axis);
+    const w = f.shape[c] * f.spacing[c], h = f.shape[r] * f.spacing[r];
+    const k = Math.min((s.panel.clientWidth - 8) / w, (s.panel.clientHeight - 24) / h);
+    s.img.style.width = Math.max(1, Math.floor(w * k)) + "px";
+    s.img.style.height = Math.max(1, Math.floor(h * k)) + "px";
+  }
+  window.addEventListener("resize", () => { for (const s of slices) fit(s); });
   const dvrImg = $("dvr").querySelector("img");
   const loadDvr = loader(dvrImg);
   const others = (a) => [0, 1, 2].filter((b) => b !== a);
