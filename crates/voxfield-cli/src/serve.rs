@@ -84,6 +84,7 @@ fn options(args: &ServeArgs) -> Result<ServeOptions> {
         no_token: args.no_token,
         chunk: args.chunk,
         codec: args.codec.parse()?,
+        jpeg: args.jpeg,
         cache_bytes: args.cache_mb.saturating_mul(1 << 20),
         render_bytes: args.render_mb.saturating_mul(1 << 20),
         timeout: Duration::from_secs(args.timeout.max(1)),

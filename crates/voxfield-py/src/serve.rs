@@ -45,7 +45,7 @@ impl Server {
 /// returns once the socket is bound.
 #[pyfunction]
 #[pyo3(signature = (fields, bind="127.0.0.1", port=0, token=None, no_token=false, chunk=64,
-    codec="raw", cache_mb=512, render_mb=1024, workers=None, timeout=60.0))]
+    codec="raw", jpeg=None, cache_mb=512, render_mb=1024, workers=None, timeout=60.0))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
     py: Python<'_>,
@@ -56,6 +56,7 @@ pub fn serve(
     no_token: bool,
     chunk: usize,
     codec: &str,
+    jpeg: Option<u8>,
     cache_mb: usize,
     render_mb: usize,
     workers: Option<usize>,
@@ -70,6 +71,7 @@ pub fn serve(
         no_token,
         chunk,
         codec: parse(codec)?,
+        jpeg,
         cache_bytes: cache_mb.saturating_mul(1 << 20),
         render_bytes: render_mb.saturating_mul(1 << 20),
         timeout: Duration::from_secs_f64(timeout.clamp(0.001, 86400.0)),

@@ -379,3 +379,21 @@ def test_cli_serve_prints_urls_and_stops_on_ctrl_c(volumes):
     bad = subprocess.run([cli, "serve", str(d / "u8.npy"), "--port", "0", "--shape", "4,4,4"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "--shape" in bad.stderr
+
+
+def test_precomputed_jpeg_for_uint8():
+    ts = pytest.importorskip("tensorstore")
+    z, y, x = np.mgrid[0:40, 0:50, 0:70]
+    a = (127 + 100 * np.sin(x / 9) * np.cos(y / 7) + z).astype(np.uint8)
+    f = (a / 255).astype(np.float32)
+    with vf.serve({"a": a, "f": f}, port=0, jpeg=95) as srv:
+        info = json.loads(get(srv.url + "precomputed/a/info")[2])
+        assert {s["encoding"] for s in info["scales"]} == {"jpeg"}
+        assert json.loads(get(srv.url + "precomputed/f/info")[2])["scales"][0]["encoding"] == "raw"
+        t = ts.open({"driver": "neuroglancer_precomputed", "kvstore": srv.url + "precomputed/a/",
+                     "scale_index": 0}).result()
+        got = np.asarray(t.read().result())[..., 0].astype(int)
+        err = np.abs(got - a.transpose(2, 1, 0).astype(int))
+        assert err.mean() < 1.5 and err.max() <= 16, (err.mean(), err.max())  # lossy, but the same picture
+    with pytest.raises(ValueError, match="jpeg"):
+        vf.serve({"a": a}, port=0, jpeg=0)

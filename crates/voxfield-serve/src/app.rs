@@ -24,6 +24,9 @@ pub(crate) struct App {
     pub opts: ServeOptions,
     permits: Arc<Semaphore>,
     pub pictures: Pictures,
+    /// This server instance (fields are fixed while it runs; a restart may
+    /// serve other data under the same keys, so its tags differ).
+    nonce: u64,
 }
 
 /// The service for `fields`.
@@ -38,6 +41,7 @@ pub(crate) fn router(fields: Vec<Arc<ServedField>>, opts: ServeOptions) -> Route
         fields,
         by_name,
         permits: Arc::new(Semaphore::new(opts.workers)),
+        nonce: u64::from_str_radix(&crate::random_token()[..16], 16).unwrap_or(0),
         opts,
     });
     let cors = CorsLayer::new()
@@ -162,32 +166,41 @@ async fn route(
                 }
                 zarr::Key::Chunk(l, c) => {
                     level(&f, l)?;
+                    let tag = app.tag(path);
+                    if http::matches(headers, &tag) {
+                        return Ok(http::not_modified(method, &tag));
+                    }
                     let codec = app.opts.codec;
                     let body = app.compute(move || zarr::chunk(&f, l, c, codec)).await?;
-                    Ok(http::bytes(
-                        method,
-                        headers,
-                        body,
-                        "application/octet-stream",
-                    ))
+                    let kind = "application/octet-stream";
+                    Ok(http::tagged(method, headers, body, kind, &tag))
                 }
             }
         }
         ["precomputed", name, "info"] => {
             let f = app.field(name)?;
-            Ok(http::json(method, headers, &precomputed::info(&f)?))
+            Ok(http::json(
+                method,
+                headers,
+                &precomputed::info(&f, app.opts.jpeg)?,
+            ))
         }
         ["precomputed", name, scale, key] => {
             let f = app.field(name)?;
             let l = crate::number(scale, "scale key")?;
-            let key = key.to_string();
-            let body = app.compute(move || precomputed::chunk(&f, l, &key)).await?;
-            Ok(http::bytes(
-                method,
-                headers,
-                body,
-                "application/octet-stream",
-            ))
+            let (key, jpeg) = (key.to_string(), app.opts.jpeg);
+            let kind = match precomputed::encoding(&f, jpeg) {
+                Some(_) => "image/jpeg",
+                None => "application/octet-stream",
+            };
+            let tag = app.tag(path);
+            if http::matches(headers, &tag) {
+                return Ok(http::not_modified(method, &tag));
+            }
+            let body = app
+                .compute(move || precomputed::chunk(&f, l, &key, jpeg))
+                .await?;
+            Ok(http::tagged(method, headers, body, kind, &tag))
         }
         ["render", file] | ["slice", file] => {
             let name = file
@@ -234,6 +247,15 @@ fn level(f: &ServedField, l: usize) -> Result<(), Reply> {
 }
 
 impl App {
+    /// The strong ETag of the chunk at `path` for this server's lifetime.
+    fn tag(&self, path: &str) -> String {
+        format!(
+            "\"{:016x}-{:08x}\"",
+            self.nonce,
+            crc32c::crc32c(path.as_bytes())
+        )
+    }
+
     pub fn index(&self, name: &str) -> Result<usize, Reply> {
         self.by_name
             .get(name)

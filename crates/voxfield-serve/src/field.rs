@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 use voxfield::rbf::{RbfField, RbfModel};
-use voxfield::{Affine, ChunkCache, DType, Error, Field, Result, VolumeSource};
+use voxfield::{Affine, ChunkCache, ContiguousView, DType, Error, Field, Result, VolumeSource};
 
 /// Voxels one request may read or compute (a chunk, a slice, a box): 2^24.
 pub const MAX_BOX_VOXELS: usize = 1 << 24;
@@ -108,8 +108,17 @@ impl ServedField {
             affine: a0,
             from: LevelFrom::Base,
         }];
+        let mut notes = Vec::new();
         for src in stored {
             let info = src.info();
+            if info.dtype != dtype || value_scale.is_some() {
+                // Served bytes are level 0's type: such a level is computed instead.
+                notes.push(format!(
+                    "the source's coarser levels hold {} where level 0 is served as {dtype}: computed instead",
+                    info.dtype
+                ));
+                break;
+            }
             let factor = [0, 1, 2].map(|a| shape[a].div_ceil(info.shape[a]).max(1));
             levels.push(Level {
                 shape: info.shape,
@@ -139,7 +148,6 @@ impl ServedField {
                 from,
             });
         }
-        let mut notes = Vec::new();
         if own > 1 {
             notes.push(format!("{own} levels stored in the source"));
         }
@@ -222,6 +230,14 @@ impl ServedField {
     pub fn read(&self, level: usize, start: [usize; 3], size: [usize; 3]) -> Result<Vec<u8>> {
         self.check_box(level, start, size)?;
         let n: usize = size.iter().product();
+        if let (LevelFrom::Base, Base::Volume(src), None) =
+            (&self.levels[level].from, &self.base, self.value_scale)
+        {
+            if let Some(mut rows) = src.contiguous().and_then(|v| copy_rows(&v, start, size)) {
+                to_little_endian(&mut rows, self.dtype);
+                return Ok(rows);
+            }
+        }
         let mut out = vec![0u8; n * self.dtype.size()];
         if n == 0 {
             return Ok(out);
@@ -410,6 +426,30 @@ impl ServedField {
             })?;
         Ok(out)
     }
+}
+
+/// The box of a memory-mapped (or in-memory) volume whose rows are
+/// contiguous native elements, appended row by row (no zero-fill first: the
+/// copy is most of a stored chunk's cost); None for other layouts.
+fn copy_rows(view: &ContiguousView<'_>, start: [usize; 3], size: [usize; 3]) -> Option<Vec<u8>> {
+    let e = view.dtype().size();
+    let st = view.strides();
+    if st[2] != e as isize || !(view.endian() == voxfield::Endian::NATIVE || e == 1) {
+        return None;
+    }
+    let row = size[2] * e;
+    let mut out = Vec::with_capacity(size.iter().product::<usize>() * e);
+    for i in start[0]..start[0] + size[0] {
+        for j in start[1]..start[1] + size[1] {
+            let from = view.origin() as isize
+                + i as isize * st[0]
+                + j as isize * st[1]
+                + start[2] as isize * st[2];
+            let from = usize::try_from(from).ok()?;
+            out.extend_from_slice(view.bytes().get(from..from + row)?);
+        }
+    }
+    Some(out)
 }
 
 /// Level-0 description: shape, affine, served dtype, value scale, unit, axis names.

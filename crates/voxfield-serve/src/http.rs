@@ -11,7 +11,7 @@ use crate::Reply;
 const CACHE: &str = "public, max-age=3600";
 
 /// A response carrying `body` of `content_type`, honouring the request's
-/// `If-None-Match`, `Range` and method.
+/// `If-None-Match`, `Range` and method; the ETag is the body's checksum.
 pub fn bytes(
     method: &Method,
     req: &HeaderMap,
@@ -19,16 +19,39 @@ pub fn bytes(
     content_type: &str,
 ) -> Response<Body> {
     let etag = format!("\"{:08x}-{:x}\"", crc32c::crc32c(&body), body.len());
+    tagged(method, req, body, content_type, &etag)
+}
+
+/// Whether the request's `If-None-Match` names `etag`.
+pub fn matches(req: &HeaderMap, etag: &str) -> bool {
+    req.get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+}
+
+/// 304 for a representation the client holds (no body, nothing computed).
+pub fn not_modified(method: &Method, etag: &str) -> Response<Body> {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, value(etag));
+    headers.insert(header::CACHE_CONTROL, value(CACHE));
+    respond(StatusCode::NOT_MODIFIED, headers, Vec::new(), method)
+}
+
+/// [`bytes`] with a given strong `etag` (chunks: the server's instance and the
+/// key, so no pass over the body is needed and a revalidation skips the work).
+pub fn tagged(
+    method: &Method,
+    req: &HeaderMap,
+    body: Vec<u8>,
+    content_type: &str,
+    etag: &str,
+) -> Response<Body> {
     let mut headers = HeaderMap::new();
     headers.insert(header::CONTENT_TYPE, value(content_type));
-    headers.insert(header::ETAG, value(&etag));
+    headers.insert(header::ETAG, value(etag));
     headers.insert(header::CACHE_CONTROL, value(CACHE));
     headers.insert(header::ACCEPT_RANGES, value("bytes"));
-    let matches = req
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if matches {
+    if matches(req, etag) {
         return respond(StatusCode::NOT_MODIFIED, headers, Vec::new(), method);
     }
     let len = body.len() as u64;

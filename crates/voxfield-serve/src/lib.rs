@@ -71,6 +71,8 @@ pub struct ServeOptions {
     /// Chunk edge of every level (16 to 256 voxels).
     pub chunk: usize,
     pub codec: Codec,
+    /// Serve uint8 fields' precomputed chunks as JPEG at this quality (1-100).
+    pub jpeg: Option<u8>,
     /// Bytes of computed chunks kept (coarse levels).
     pub cache_bytes: usize,
     /// Bytes a render lattice may take per field (the finest level that fits
@@ -91,6 +93,7 @@ impl Default for ServeOptions {
             no_token: false,
             chunk: 64,
             codec: Codec::Raw,
+            jpeg: None,
             cache_bytes: 512 << 20,
             render_bytes: 1 << 30,
             workers: 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -108,6 +111,9 @@ impl ServeOptions {
                 "chunk {}: give 16 to 256 voxels per edge",
                 self.chunk
             )));
+        }
+        if self.jpeg.is_some_and(|q| !(1..=100).contains(&q)) {
+            return Err(Error::invalid("jpeg quality: give 1 to 100"));
         }
         if self.workers == 0 {
             return Err(Error::invalid("workers must be at least 1"));

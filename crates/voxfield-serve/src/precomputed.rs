@@ -1,5 +1,6 @@
 //! The Neuroglancer precomputed view of a field: `NAME/info` and unsharded
-//! `raw` chunks at `NAME/SCALE/X0-X1_Y0-Y1_Z0-Z1`.
+//! chunks at `NAME/SCALE/X0-X1_Y0-Y1_Z0-Z1`, `raw` (or `jpeg` for uint8 when
+//! the server is asked to: a grey image X wide and Y·Z high, lossy).
 //!
 //! Precomputed's x, y, z are the array's index axes 2, 1, 0, and a chunk is
 //! stored x fastest: exactly the C-order bytes of the box `[Z0..Z1, Y0..Y1,
@@ -41,8 +42,14 @@ pub fn nanometres(unit: &str) -> Option<f64> {
     })
 }
 
+/// The encoding chunks of `f` are served in: jpeg at `quality` for uint8
+/// when asked, else raw.
+pub fn encoding(f: &ServedField, jpeg: Option<u8>) -> Option<u8> {
+    jpeg.filter(|_| f.dtype == DType::U8)
+}
+
 /// The `info` JSON, or why this field has no precomputed view.
-pub fn info(f: &ServedField) -> Result<Value, Reply> {
+pub fn info(f: &ServedField, jpeg: Option<u8>) -> Result<Value, Reply> {
     let dt = data_type(f.dtype).ok_or_else(|| {
         Reply::NotFound(format!(
             "{}: precomputed has no {} data type; read it through /zarr/",
@@ -62,7 +69,7 @@ pub fn info(f: &ServedField) -> Result<Value, Reply> {
                 "resolution": [spacing[2], spacing[1], spacing[0]],
                 "voxel_offset": [0, 0, 0],
                 "chunk_sizes": [[f.chunk[2], f.chunk[1], f.chunk[0]]],
-                "encoding": "raw",
+                "encoding": if encoding(f, jpeg).is_some() { "jpeg" } else { "raw" },
             })
         })
         .collect();
@@ -104,9 +111,9 @@ pub fn parse_box(key: &str) -> Result<([usize; 3], [usize; 3]), Reply> {
     Ok((start, size))
 }
 
-/// The raw bytes of the box `key` of scale `level`.
-pub fn chunk(f: &ServedField, level: usize, key: &str) -> Result<Vec<u8>, Reply> {
-    info(f)?;
+/// The bytes of the box `key` of scale `level`, encoded as the info says.
+pub fn chunk(f: &ServedField, level: usize, key: &str, jpeg: Option<u8>) -> Result<Vec<u8>, Reply> {
+    info(f, jpeg)?;
     let (start, size) = parse_box(key)?;
     let Some(l) = f.levels.get(level) else {
         return Err(Reply::NotFound(format!("{}: no scale {level}", f.name)));
@@ -118,7 +125,28 @@ pub fn chunk(f: &ServedField, level: usize, key: &str) -> Result<Vec<u8>, Reply>
             [l.shape[2], l.shape[1], l.shape[0]]
         )));
     }
-    f.read(level, start, size).map_err(Reply::from)
+    let raw = f.read(level, start, size).map_err(Reply::from)?;
+    match encoding(f, jpeg) {
+        None => Ok(raw),
+        Some(quality) => jpeg_chunk(&raw, size, quality),
+    }
+}
+
+/// A uint8 box as precomputed's jpeg: x across, y then z down.
+fn jpeg_chunk(raw: &[u8], size: [usize; 3], quality: u8) -> Result<Vec<u8>, Reply> {
+    let side = |n: usize| {
+        u16::try_from(n).map_err(|_| {
+            Reply::BadRequest(format!(
+                "a jpeg chunk of {size:?} voxels is over JPEG's 65535 pixels per side: ask smaller chunks"
+            ))
+        })
+    };
+    let (w, h) = (side(size[2])?, side(size[0] * size[1])?);
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, quality)
+        .encode(raw, w, h, jpeg_encoder::ColorType::Luma)
+        .map_err(|e| Reply::Internal(format!("jpeg: {e}")))?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -24,8 +24,8 @@ pub use voxfield_core::rng::Rng;
 pub use voxfield_core::voxel::{convert_native, store_f64};
 pub use voxfield_core::work::Watch;
 pub use voxfield_core::{
-    lift_points, Affine, ArrayEntry as Entry, Axes, Axis, AxisKind, ChunkCache, DType, Endian,
-    Error, Field, IndexRequest, Result, VolumeInfo, VolumeSource,
+    lift_points, Affine, ArrayEntry as Entry, Axes, Axis, AxisKind, ChunkCache, ContiguousView,
+    DType, Endian, Error, Field, IndexRequest, Result, VolumeInfo, VolumeSource,
 };
 pub use voxfield_io::RawOptions;
 pub use voxfield_sample::{

@@ -34,6 +34,9 @@ pub struct ServeArgs {
     /// Zarr chunk encoding: raw, zstd or zstd:LEVEL.
     #[arg(long, default_value = "raw")]
     pub codec: String,
+    /// Serve uint8 fields' precomputed chunks as JPEG of this quality (1-100; lossy).
+    #[arg(long)]
+    pub jpeg: Option<u8>,
     /// MiB of computed coarse-level chunks kept.
     #[arg(long, default_value_t = 512)]
     pub cache_mb: usize,

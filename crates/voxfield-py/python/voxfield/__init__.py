@@ -701,7 +701,7 @@ class Server:
 
 
 def serve(fields: Any, *, bind: str = "127.0.0.1", port: int = 0, token: str | None = None,
-          no_token: bool = False, chunk: int = 64, codec: str = "raw", cache_mb: int = 512,
+          no_token: bool = False, chunk: int = 64, codec: str = "raw", jpeg: int | None = None, cache_mb: int = 512,
           render_mb: int = 1024, workers: int | None = None, timeout: float = 60.0) -> Server:
     """Serves fields over HTTP on a background thread and returns at once (the GIL is free
     while it serves, so it works inside a notebook).
@@ -711,7 +711,7 @@ def serve(fields: Any, *, bind: str = "127.0.0.1", port: int = 0, token: str | N
     RBF model on a grid of that shape (default: 128 nodes along its box's longest side); a
     list of paths is named by file stem. Each field is offered as Zarr v3/OME-Zarr 0.5 at
     ``url + "zarr/NAME.ome.zarr/"`` (coarser levels computed on request), Neuroglancer
-    precomputed at ``url + "precomputed/NAME/"``, pictures at ``render/NAME.png`` and
+    precomputed at ``url + "precomputed/NAME/"`` (``jpeg=QUALITY``: uint8 chunks as JPEG), pictures at ``render/NAME.png`` and
     ``slice/NAME.png``, and a viewer page at ``url + "view/NAME"``. Off loopback (``bind``)
     a token is made unless ``no_token``; it is part of ``url``.
     """
@@ -731,7 +731,8 @@ def serve(fields: Any, *, bind: str = "127.0.0.1", port: int = 0, token: str | N
         elif isinstance(obj, os.PathLike):
             obj = os.fspath(obj)
         items.append((str(name), obj, shape))
-    inner = _voxfield.serve(items, bind, int(port), token, bool(no_token), int(chunk), codec, int(cache_mb),
+    inner = _voxfield.serve(items, bind, int(port), token, bool(no_token), int(chunk), codec,
+                            None if jpeg is None else int(jpeg), int(cache_mb),
                             int(render_mb), None if workers is None else int(workers), float(timeout))
     return Server(inner, [n for n, _, _ in items], keep)
 

@@ -75,5 +75,5 @@ class Server:
     def __exit__(self, *exc: Any) -> None: ...
 
 def serve(fields: Any, *, bind: str = ..., port: int = ..., token: str | None = ..., no_token: bool = ...,
-          chunk: int = ..., codec: str = ..., cache_mb: int = ..., render_mb: int = ...,
+          chunk: int = ..., codec: str = ..., jpeg: int | None = ..., cache_mb: int = ..., render_mb: int = ...,
           workers: int | None = ..., timeout: float = ...) -> Server: ...

@@ -96,5 +96,5 @@ class Server:
     def stop(self) -> None: ...
 
 def serve(fields: Sequence[Any], bind: str = ..., port: int = ..., token: Optional[str] = ..., no_token: bool = ...,
-          chunk: int = ..., codec: str = ..., cache_mb: int = ..., render_mb: int = ..., workers: Optional[int] = ...,
+          chunk: int = ..., codec: str = ..., jpeg: Optional[int] = ..., cache_mb: int = ..., render_mb: int = ..., workers: Optional[int] = ...,
           timeout: float = ...) -> Server: ...
