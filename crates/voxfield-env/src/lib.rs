@@ -9,12 +9,15 @@
 //! (smoothing generators per bandwidth) sits behind a mutex with a bounded number
 //! of entries, so many threads can query one environment at once.
 
+pub mod decoding;
 pub mod encoding;
+mod fastexp;
 pub mod field;
 pub mod file;
 pub mod graph;
 pub mod grid;
 pub mod hex;
+mod kernels;
 pub mod nearest;
 pub mod scores;
 pub mod smooth;
@@ -27,6 +30,7 @@ pub use field::{BinField, Reading};
 pub use graph::Graph;
 pub use grid::{Grid, Shaping};
 pub use hex::Hex;
+pub use kernels::KERNEL_CACHE_BYTES;
 pub use nearest::{Reach, TieBreak};
 pub use scores::FieldOptions;
 pub use smooth::{Generator, Mode, Operator};
@@ -127,6 +131,8 @@ pub struct Environment {
     /// Bucket grid over the centres and the typical spacing for nearest-bin
     /// queries (O(n_bins), built once).
     nearest: OnceLock<nearest::NearestIndex>,
+    /// Dense kernels `compute_kernel` was asked to cache; `smooth` uses them.
+    kernels: kernels::KernelCache,
 }
 
 /// Generators by (operator, bandwidth bits), least recently built first.
@@ -198,6 +204,7 @@ impl Environment {
             graph,
             generators: Mutex::new(vec![]),
             nearest: OnceLock::new(),
+            kernels: Default::default(),
         })
     }
 
@@ -411,9 +418,25 @@ impl Environment {
         &self.nearest_index().buckets
     }
 
-    /// Drops cached smoothing generators.
-    pub fn clear_cache(&self) {
-        self.generators.lock().expect("generator cache").clear();
+    /// Drops cached dense kernels (`kernels`) and smoothing generators, the
+    /// differential operators behind every smoothing (`operators`: neurospatial's
+    /// cached properties). The nearest-bin index is O(n_bins), built once and
+    /// never stale (an environment does not change), so nothing else is held.
+    pub fn clear_cache(&self, kernels: bool, operators: bool) {
+        if kernels {
+            self.kernels.clear();
+        }
+        if operators {
+            self.generators
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+        }
+    }
+
+    /// How many dense kernels are cached.
+    pub fn cached_kernels(&self) -> usize {
+        self.kernels.len()
     }
 }
 

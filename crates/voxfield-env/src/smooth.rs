@@ -178,6 +178,22 @@ impl Environment {
                 i / k
             )));
         }
+        if let Some(kernel) = self.kernels.get((sigma.to_bits(), mode, op)) {
+            // A cached dense kernel: one product, the cheapest exact operator now.
+            return Ok(crate::kernels::apply(&kernel, fields, n, k));
+        }
+        self.smooth_by_action(fields, k, sigma, mode, op)
+    }
+
+    /// `smooth` as an exponential action (matrix-free), whatever is cached.
+    fn smooth_by_action(
+        &self,
+        fields: &[f64],
+        k: usize,
+        sigma: f64,
+        mode: Mode,
+        op: Operator,
+    ) -> Result<Vec<f64>> {
         let g = self.generator(op, sigma)?;
         let (action, scale_by_area) = match (op, mode) {
             (Operator::Legacy060, Mode::Transition) => (Action::K, false),
@@ -195,15 +211,18 @@ impl Environment {
     }
 
     /// The dense kernel (n × n, row-major) whose product with a field is
-    /// `smooth`: built column by column from the same action. Refused above
-    /// `max_bins` (n² × 8 bytes).
+    /// `smooth`: built column by column from the same action (or the cached
+    /// one). With `cache`, it is kept (within [`crate::KERNEL_CACHE_BYTES`]) and
+    /// later `smooth` calls at this (bandwidth, mode, operator) use it. Refused
+    /// above `max_bins` (n² × 8 bytes).
     pub fn compute_kernel(
         &self,
         sigma: f64,
         mode: Mode,
         op: Operator,
         max_bins: usize,
-    ) -> Result<Vec<f64>> {
+        cache: bool,
+    ) -> Result<std::sync::Arc<Vec<f64>>> {
         let n = self.n_bins();
         if n > max_bins {
             return Err(Error::invalid(format!(
@@ -212,6 +231,19 @@ impl Environment {
                 (n * n * 8) as f64 / (1u64 << 30) as f64
             )));
         }
+        let key = (sigma.to_bits(), mode, op);
+        if let Some(kernel) = self.kernels.get(key) {
+            return Ok(kernel);
+        }
+        let kernel = std::sync::Arc::new(self.build_kernel(sigma, mode, op)?);
+        if cache {
+            self.kernels.insert(key, kernel.clone());
+        }
+        Ok(kernel)
+    }
+
+    fn build_kernel(&self, sigma: f64, mode: Mode, op: Operator) -> Result<Vec<f64>> {
+        let n = self.n_bins();
         // Column j of K is smooth(e_j): unit vectors smoothed KERNEL_BLOCK at a
         // time, so the work space is O(n · block), not a few more n² copies.
         const KERNEL_BLOCK: usize = 256;
@@ -222,7 +254,7 @@ impl Environment {
             for c in 0..k {
                 eye[(j0 + c) * k + c] = 1.0;
             }
-            let cols = self.smooth(&eye, k, sigma, mode, op)?;
+            let cols = self.smooth_by_action(&eye, k, sigma, mode, op)?;
             for i in 0..n {
                 kernel[i * n + j0..i * n + j0 + k].copy_from_slice(&cols[i * k..(i + 1) * k]);
             }

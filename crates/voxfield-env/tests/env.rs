@@ -177,14 +177,14 @@ fn smoothing_is_the_exponential_of_the_generator() {
     }
     // The dense kernel's columns are smoothed unit vectors.
     let k = env
-        .compute_kernel(sigma, Mode::Transition, Operator::Legacy060, 100)
+        .compute_kernel(sigma, Mode::Transition, Operator::Legacy060, 100, false)
         .unwrap();
     for i in 0..n {
         let row: f64 = (0..n).map(|j| k[i * n + j] * f[j]).sum();
         assert!((row - got_tr[i]).abs() < 1e-12);
     }
     let e = env
-        .compute_kernel(sigma, Mode::Transition, Operator::Legacy060, 10)
+        .compute_kernel(sigma, Mode::Transition, Operator::Legacy060, 10, false)
         .unwrap_err();
     assert!(e.to_string().contains("use smooth()"), "{e}");
 }
@@ -304,7 +304,7 @@ fn many_threads_query_one_environment() {
     let want = env
         .smooth(&f, 1, 5.0, Mode::Density, Operator::Legacy060)
         .unwrap();
-    env.clear_cache();
+    env.clear_cache(true, true);
     let handles: Vec<_> = (0..8)
         .map(|i| {
             let (env, f) = (env.clone(), f.clone());
@@ -503,4 +503,43 @@ fn bad_input_is_refused_clearly() {
         .occupancy(&[0.0, 1.0], &[0.5; 2], &OccupancyOptions::default())
         .unwrap_err();
     assert!(e.to_string().contains("2 times for 1 positions"), "{e}");
+}
+
+#[test]
+fn a_cached_dense_kernel_is_what_smooth_then_applies() {
+    let pts: Vec<f64> = (0..400)
+        .flat_map(|i| [(i % 20) as f64, (i / 20) as f64])
+        .collect();
+    let grid = Grid::from_samples(&pts, 2, &[1.0, 1.0], Some(0), Shaping::default()).unwrap();
+    let env = Environment::new(grid, true).unwrap();
+    let n = env.n_bins();
+    let f: Vec<f64> = (0..n).map(|i| ((i * 7) % 11) as f64).collect();
+    let free = env
+        .smooth(&f, 1, 2.0, Mode::Density, Operator::Legacy060)
+        .unwrap();
+    assert_eq!(env.cached_kernels(), 0);
+    let k = env
+        .compute_kernel(2.0, Mode::Density, Operator::Legacy060, 10_000, true)
+        .unwrap();
+    assert_eq!(env.cached_kernels(), 1);
+    let dense = env
+        .smooth(&f, 1, 2.0, Mode::Density, Operator::Legacy060)
+        .unwrap();
+    for i in 0..n {
+        let want: f64 = (0..n).map(|j| k[i * n + j] * f[j]).sum();
+        assert!((dense[i] - want).abs() < 1e-12 * want.abs().max(1.0));
+        assert!((dense[i] - free[i]).abs() < 1e-10 * free[i].abs().max(1.0));
+    }
+    // Several fields at once, and another mode is not served by this kernel.
+    let two: Vec<f64> = f.iter().flat_map(|v| [*v, -v]).collect();
+    let both = env
+        .smooth(&two, 2, 2.0, Mode::Density, Operator::Legacy060)
+        .unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * b.abs().max(1.0);
+    assert!((0..n).all(|i| close(both[2 * i], dense[i]) && close(both[2 * i + 1], -dense[i])));
+    env.compute_kernel(2.0, Mode::Transition, Operator::Legacy060, 10_000, false)
+        .unwrap();
+    assert_eq!(env.cached_kernels(), 1);
+    env.clear_cache(true, false);
+    assert_eq!(env.cached_kernels(), 0);
 }

@@ -11,6 +11,46 @@ use voxfield::env::{
 
 use crate::py_err;
 use crate::rbf::{f64s, f64s_mut};
+use voxfield::env::Prior;
+
+/// # Safety
+/// `addr` must point to `len` initialised i64s, alive and unaliased for `'a`.
+unsafe fn i64s<'a>(addr: usize, len: usize) -> &'a [i64] {
+    if len == 0 {
+        return &[];
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::slice::from_raw_parts(addr as *const i64, len) }
+}
+
+/// # Safety
+/// As [`i64s`], writable.
+unsafe fn i64s_mut<'a>(addr: usize, len: usize) -> &'a mut [i64] {
+    if len == 0 {
+        return &mut [];
+    }
+    // SAFETY: guaranteed by the caller.
+    unsafe { std::slice::from_raw_parts_mut(addr as *mut i64, len) }
+}
+
+/// Spike counts (n_time × n_neurons int64, native bytes) and bin centres of
+/// per-neuron spike trains on a regular grid (neurospatial's `bin_spikes_in_time`).
+#[pyfunction]
+#[pyo3(signature = (trains, dt, t_start=None, t_stop=None))]
+pub fn bin_spikes_in_time<'py>(
+    py: Python<'py>,
+    trains: Vec<Vec<f64>>,
+    dt: f64,
+    t_start: Option<f64>,
+    t_stop: Option<f64>,
+) -> PyResult<(Bound<'py, pyo3::types::PyBytes>, Vec<f64>)> {
+    let refs: Vec<&[f64]> = trains.iter().map(|t| t.as_slice()).collect();
+    let (counts, centres) = py
+        .detach(|| voxfield::env::bin_spikes_in_time(&refs, dt, t_start, t_stop))
+        .map_err(py_err)?;
+    let bytes: Vec<u8> = counts.iter().flat_map(|c| c.to_ne_bytes()).collect();
+    Ok((pyo3::types::PyBytes::new(py, &bytes), centres))
+}
 
 /// An environment (immutable; many threads may query it at once).
 #[pyclass(frozen, module = "voxfield._voxfield")]
@@ -389,6 +429,9 @@ impl Env {
         Ok(())
     }
 
+    /// The dense kernel (n × n float64) into `out_addr`; kept for later
+    /// `smooth` calls when `cache`.
+    #[allow(clippy::too_many_arguments)]
     fn compute_kernel(
         &self,
         py: Python<'_>,
@@ -396,11 +439,27 @@ impl Env {
         mode: &str,
         operator: &str,
         max_bins: usize,
-    ) -> PyResult<Vec<f64>> {
+        cache: bool,
+        out_addr: usize,
+    ) -> PyResult<()> {
+        let n = self.inner.n_bins();
         let mode: Mode = mode.parse().map_err(py_err)?;
         let op: Operator = operator.parse().map_err(py_err)?;
-        py.detach(|| self.inner.compute_kernel(bandwidth, mode, op, max_bins))
-            .map_err(py_err)
+        let k = py
+            .detach(|| {
+                self.inner
+                    .compute_kernel(bandwidth, mode, op, max_bins, cache)
+            })
+            .map_err(py_err)?;
+        // SAFETY: the caller allocated a C-contiguous float64 (n, n) array at out_addr.
+        let out = unsafe { f64s_mut(out_addr, n * n) };
+        out.copy_from_slice(&k);
+        Ok(())
+    }
+
+    /// How many dense kernels the environment keeps.
+    fn cached_kernels(&self) -> usize {
+        self.inner.cached_kernels()
     }
 
     /// Occupancy into `out_addr` (n_bins float64).
@@ -562,8 +621,64 @@ impl Env {
             .map_err(py_err)
     }
 
-    fn clear_cache(&self) {
-        self.inner.clear_cache();
+    /// Bayesian decoding into caller buffers: posterior (n_time × n_bins),
+    /// MAP bins (int64), posterior means (n_time × n_dims), entropies (bits).
+    /// `prior` is "uniform", "stationary" (n_bins at `prior_addr`) or "time"
+    /// (n_time × n_bins). Returns how many encoding entries were not finite.
+    #[allow(clippy::too_many_arguments)]
+    fn decode_position(
+        &self,
+        py: Python<'_>,
+        counts_addr: usize,
+        n_time: usize,
+        n_neurons: usize,
+        rates_addr: usize,
+        dt: f64,
+        prior: &str,
+        prior_addr: usize,
+        validate: bool,
+        outs: (usize, usize, usize, usize),
+    ) -> PyResult<usize> {
+        let (nb, d) = (self.inner.n_bins(), self.inner.n_dims());
+        // SAFETY: the Python layer passes C-contiguous arrays of these shapes and
+        // dtypes (int64 counts and MAP bins, float64 otherwise), alive for the call.
+        let (counts, rates, post, map, mean, ent) = unsafe {
+            (
+                i64s(counts_addr, n_time * n_neurons),
+                f64s(rates_addr, n_neurons * nb),
+                f64s_mut(outs.0, n_time * nb),
+                i64s_mut(outs.1, n_time),
+                f64s_mut(outs.2, n_time * d),
+                f64s_mut(outs.3, n_time),
+            )
+        };
+        // SAFETY: as above, for the prior's shape.
+        let prior = match prior {
+            "uniform" => Prior::Uniform,
+            "stationary" => Prior::Stationary(unsafe { f64s(prior_addr, nb) }),
+            "time" => Prior::PerTime(unsafe { f64s(prior_addr, n_time * nb) }),
+            o => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "prior kind {o}"
+                )))
+            }
+        };
+        let r = py
+            .detach(|| {
+                self.inner
+                    .decode_position_into(counts, n_neurons, rates, dt, prior, validate, post)
+            })
+            .map_err(py_err)?;
+        for (o, m) in map.iter_mut().zip(&r.map) {
+            *o = *m as i64;
+        }
+        mean.copy_from_slice(&r.mean);
+        ent.copy_from_slice(&r.entropy);
+        Ok(r.nonfinite)
+    }
+
+    fn clear_cache(&self, kernels: bool, operators: bool) {
+        self.inner.clear_cache(kernels, operators);
     }
 }
 

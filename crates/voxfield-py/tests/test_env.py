@@ -931,3 +931,92 @@ def test_rate_maps_write_all_outputs_or_none(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 1 and "2-D" in r.stderr, r.stderr
     assert sorted(f.name for f in tmp_path.iterdir()) == ["pos.npy", "spk.npz"]
+
+
+def test_kernel_cache_semantics_of_the_performance_guide():
+    p = walk(3000, 2, 30.0, seed=21)
+    a, b = both(p, 2.0)
+    f = np.random.default_rng(2).random(b.n_bins)
+    free = b.smooth(f, 3.0)  # nothing cached: matrix-free
+    assert b._e.cached_kernels() == 0
+    b.compute_kernel(3.0, cache=False)
+    assert b._e.cached_kernels() == 0
+    k = b.compute_kernel(3.0)  # neurospatial's default: cached
+    assert b._e.cached_kernels() == 1
+    dense = b.smooth(f, 3.0)  # now one product with the cached kernel
+    np.testing.assert_allclose(dense, k @ f, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dense, free, rtol=1e-10, atol=1e-13)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a.compute_kernel(3.0)
+    np.testing.assert_allclose(dense, a.smooth(f, 3.0), rtol=1e-10, atol=1e-13)
+    # the same calls as neurospatial, selective clearing included
+    b.clear_cache(kdtree=True, kernels=False, cached_properties=True)
+    assert b._e.cached_kernels() == 1
+    b.clear_cache(kernels=True)
+    assert b._e.cached_kernels() == 0
+    np.testing.assert_allclose(b.smooth(f, 3.0), free, rtol=0, atol=0)
+
+
+def test_bin_spikes_in_time_matches_neurospatial():
+    from neurospatial.decoding import bin_spikes_in_time as ns_bin
+    from voxfield.env import bin_spikes_in_time
+    rng = np.random.default_rng(5)
+    trains = [np.sort(rng.uniform(0, 10, rng.integers(0, 400))) for _ in range(7)] + [np.array([])]
+    trains[0] = np.concatenate([trains[0], [0.0, 10.0, 2.5, -1.0]])  # edges and one outside
+    for kw in [dict(dt=0.025), dict(dt=0.1, t_start=0.0, t_stop=10.0), dict(dt=0.25, t_start=1.0, t_stop=9.1),
+               dict(dt=0.05, t_start=0.0, t_stop=10.0, orient="neuron_x_time")]:
+        want_c, want_t = ns_bin(trains, **kw)
+        got_c, got_t = bin_spikes_in_time(trains, **kw)
+        np.testing.assert_array_equal(got_c, want_c)
+        np.testing.assert_array_equal(got_t, want_t)
+    for bad in [dict(dt=0.0), dict(dt=1.0, t_start=0.0, t_stop=0.5), dict(dt=1.0, t_start=2.0, t_stop=1.0)]:
+        with pytest.raises(ValueError):
+            ns_bin(trains, **bad)
+        with pytest.raises(ValueError):
+            bin_spikes_in_time(trains, **bad)
+
+
+def test_decode_position_matches_neurospatial():
+    from neurospatial.decoding import decode_position as ns_decode
+    from voxfield.env import decode_position
+    p = walk(4000, 2, 40.0, seed=31)
+    a, b = both(p, 4.0)
+    rng = np.random.default_rng(6)
+    n_neurons, nt = 25, 300
+    centres = b.bin_centers
+    fields_at = rng.uniform(centres.min(0), centres.max(0), (n_neurons, 2))
+    rates = 0.2 + 15 * np.exp(-((centres[None, :, :] - fields_at[:, None, :]) ** 2).sum(-1) / 50.0)
+    rates[3, :10] = 0.0  # zero rates (floored at 1e-10)
+    counts = rng.poisson(rates[:, rng.integers(0, b.n_bins, nt)].T * 0.05).astype(np.int64)
+    counts[7] = 0  # a silent time bin
+    prior = rng.random(b.n_bins)
+    tprior = rng.random((nt, b.n_bins))
+    tprior[5, 3:] = 0.0  # mostly zero: clipped at 1e-10 after normalising (neurospatial's rule)
+    for pr in [None, prior, tprior]:
+        want = ns_decode(a, counts, rates, dt=0.05, prior=pr)
+        got = decode_position(b, counts, rates, dt=0.05, prior=pr)
+        np.testing.assert_allclose(got.posterior, want.posterior, rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(got.map_estimate, want.map_estimate)
+        np.testing.assert_allclose(got.map_position, want.map_position, rtol=1e-14, atol=1e-14)  # centres: last ulp
+        np.testing.assert_allclose(got.mean_position, want.mean_position, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got.posterior_entropy, want.posterior_entropy, rtol=1e-9, atol=1e-10)
+    # NaN rates are excluded from their bin, with a warning (as neurospatial)
+    nan_rates = rates.copy()
+    nan_rates[2, 5:9] = np.nan
+    with pytest.warns(UserWarning):
+        want = ns_decode(a, counts, nan_rates, dt=0.05)
+    with pytest.warns(UserWarning, match="non-finite"):
+        got = decode_position(b, counts, nan_rates, dt=0.05)
+    np.testing.assert_allclose(got.posterior, want.posterior, rtol=1e-10, atol=1e-12)
+    # bad input refused, as neurospatial refuses it
+    zero_row = tprior.copy()
+    zero_row[5] = 0.0
+    for args, kw in [((counts, -rates), {}), ((counts - 1, rates), {}), ((counts, rates), dict(prior=-prior)),
+                     ((counts, rates), dict(prior=zero_row)), ((counts, rates), dict(prior=0 * prior)),
+                     ((counts.astype(float) + 0.5, rates), {}), ((counts, np.full_like(rates, np.nan)), {}),
+                     ((counts, rates[:, :-1]), {}), ((counts[:, :-1], rates), {})]:
+        with pytest.raises(ValueError):
+            decode_position(b, *args, dt=0.05, **kw)
+    with pytest.raises(ValueError, match="dt"):
+        decode_position(b, counts, rates, dt=0.0)

@@ -17,6 +17,7 @@ mode for rate maps.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -362,13 +363,23 @@ class Environment:
     def compute_kernel(self, bandwidth: float, *, mode: str = "density", operator: str = "legacy",
                        cache: bool = True) -> np.ndarray:
         """The dense (n_bins, n_bins) kernel K with ``smooth(f) == K @ f``; refused above
-        ``MAX_KERNEL_BINS`` bins (use ``smooth``)."""
-        k = self._e.compute_kernel(float(bandwidth), mode, operator, MAX_KERNEL_BINS)
-        # The engine returns smooth(e_j) for every j as rows of fields: K[i, j] at [i * n + j].
-        return np.asarray(k).reshape(self.n_bins, self.n_bins)
+        ``MAX_KERNEL_BINS`` bins (use ``smooth``). With ``cache`` (neurospatial's default) it
+        is kept — up to 1 GiB of kernels per environment, least recently used out — and
+        ``smooth`` at the same (bandwidth, mode, operator) then applies it: one product,
+        the cheapest exact operator once it exists (without it, smoothing is matrix-free)."""
+        n = self.n_bins
+        if n > MAX_KERNEL_BINS:  # refused by the engine before it touches the (absent) output
+            self._e.compute_kernel(float(bandwidth), mode, operator, MAX_KERNEL_BINS, False, 0)
+        out = np.empty((n, n))
+        self._e.compute_kernel(float(bandwidth), mode, operator, MAX_KERNEL_BINS, bool(cache), out.ctypes.data)
+        return out
 
-    def clear_cache(self) -> None:
-        self._e.clear_cache()
+    def clear_cache(self, *, kdtree: bool = True, kernels: bool = True, cached_properties: bool = True) -> None:
+        """neurospatial's ``clear_cache``: ``kernels`` drops the cached dense kernels,
+        ``cached_properties`` the smoothing operators built from the graph. voxfield has no
+        KD-tree (its nearest-bin index is O(n_bins), built once; an environment never
+        changes), so ``kdtree`` has nothing to free."""
+        self._e.clear_cache(bool(kernels), bool(cached_properties))
 
     # Trajectories ---------------------------------------------------------------------
     def occupancy(self, times: Any, positions: Any, *, speed: Any = None, min_speed: float | None = None,
@@ -867,6 +878,100 @@ def detect_place_fields(env: Environment, firing_rate: Any, *, threshold: float 
         return PlaceFields([], "mean_rate_above_threshold")
     fields = env._e.place_fields(r.tolist(), float(threshold), size, float(max_mean_rate), bool(detect_subfields))
     return PlaceFields([np.asarray(f, dtype=np.int64) for f in fields])
+
+
+# Bayesian decoding ------------------------------------------------------------------
+def bin_spikes_in_time(spike_trains: Sequence[Any], dt: float, t_start: float | None = None,
+                       t_stop: float | None = None, *, orient: str = "time_x_neuron"
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """neurospatial's ``bin_spikes_in_time``: (counts int64 (n_time, n_neurons) — or
+    (n_neurons, n_time) with ``orient="neuron_x_time"`` — and bin centres) on the grid
+    ``t_start + dt * arange(n + 1)``, ``n = floor((t_stop - t_start) / dt + 1e-9)``; bins
+    ``[edge, edge + dt)``, the last closed (numpy.histogram's rule)."""
+    if orient not in ("time_x_neuron", "neuron_x_time"):
+        raise ValueError(f"orient must be 'time_x_neuron' or 'neuron_x_time', got {orient!r}.")
+    trains = [np.asarray(t, dtype=np.float64).ravel().tolist() for t in spike_trains]
+    data, centres = _voxfield.bin_spikes_in_time(trains, float(dt), None if t_start is None else float(t_start),
+                                                  None if t_stop is None else float(t_stop))
+    counts = np.frombuffer(data, dtype=np.int64).reshape(len(centres), len(trains)).copy()
+    return (counts.T.copy() if orient == "neuron_x_time" else counts), np.asarray(centres)
+
+
+class DecodingResult:
+    """neurospatial's ``DecodingResult``: ``posterior`` (n_time, n_bins), ``map_estimate``,
+    ``map_position``, ``mean_position``, ``posterior_entropy`` (bits), ``times``."""
+
+    def __init__(self, posterior: np.ndarray, env: "Environment", times: np.ndarray | None,
+                 map_estimate: np.ndarray, mean_position: np.ndarray, entropy: np.ndarray):
+        self.posterior = posterior
+        self.env = env
+        self.times = times
+        self.map_estimate = map_estimate
+        self.mean_position = mean_position
+        self.posterior_entropy = entropy
+
+    @property
+    def n_time_bins(self) -> int:
+        return self.posterior.shape[0]
+
+    @property
+    def map_position(self) -> np.ndarray:
+        return self.env.bin_centers[self.map_estimate]
+
+    def __repr__(self) -> str:
+        return f"<DecodingResult: {self.n_time_bins} time bins × {self.posterior.shape[1]} bins>"
+
+
+def decode_position(env: Environment, spike_counts: Any, encoding_models: Any, dt: float, *,
+                    prior: Any = None, method: str = "poisson", times: Any = None,
+                    validate: bool = True) -> DecodingResult:
+    """neurospatial's ``decode_position``: the Poisson posterior over ``env``'s bins for each
+    row of ``spike_counts`` (n_time, n_neurons) given ``encoding_models`` (n_neurons, n_bins,
+    Hz; or anything with ``firing_rates``) and a uniform, stationary (n_bins,) or per-time
+    (n_time, n_bins) ``prior``. Only the neurons that spiked in a time bin are visited; time
+    bins run in parallel with the GIL released. NaN rates are excluded from their bin
+    (with a warning, as neurospatial); with ``validate`` negative counts or rates, infinite
+    rates, fractional counts and bad priors are refused."""
+    if method != "poisson":
+        raise ValueError(f"method must be 'poisson', got {method!r}")
+    rates = getattr(encoding_models, "firing_rates", encoding_models)
+    rates = np.require(np.asarray(rates, dtype=np.float64), None, "C")
+    counts_in = np.asarray(spike_counts)
+    if counts_in.ndim != 2:
+        raise ValueError(f"spike_counts must be 2-D with shape (n_time_bins, n_neurons), got shape {counts_in.shape}")
+    if rates.ndim != 2 or rates.shape[1] != env.n_bins:
+        raise ValueError(f"encoding_models has shape {rates.shape}; expected (n_neurons, {env.n_bins})")
+    if counts_in.shape[1] != rates.shape[0]:
+        raise ValueError(f"Neuron-count mismatch: spike_counts has {counts_in.shape[1]} neurons (axis 1) but "
+                         f"encoding_models has {rates.shape[0]} neurons (axis 0).")
+    if validate and np.issubdtype(counts_in.dtype, np.floating):
+        if not np.all(np.isfinite(counts_in)) or np.any(counts_in != np.round(counts_in)):
+            raise ValueError("spike_counts must be whole, finite numbers (cast to integer first)")
+    counts = np.require(counts_in.astype(np.int64, copy=False), None, "C")
+    nt, nb, d = counts.shape[0], env.n_bins, env.n_dims
+    kind, p = "uniform", np.zeros(0)
+    if prior is not None:
+        p = np.require(np.asarray(prior, dtype=np.float64), None, "C")
+        kind = {1: "stationary", 2: "time"}.get(p.ndim)
+        if kind is None:
+            raise ValueError(f"prior must be 1D (stationary) or 2D (time-varying), got {p.ndim}D")
+        if p.shape != ((nb,) if p.ndim == 1 else (nt, nb)):
+            raise ValueError(f"prior has shape {p.shape}; expected ({nb},) or ({nt}, {nb})")
+    post = np.empty((nt, nb))
+    mapped = np.empty(nt, dtype=np.int64)
+    mean = np.empty((nt, d))
+    ent = np.empty(nt)
+    nonfinite = env._e.decode_position(counts.ctypes.data, nt, counts.shape[1], rates.ctypes.data, float(dt), kind,
+                                       p.ctypes.data, bool(validate),
+                                       (post.ctypes.data, mapped.ctypes.data, mean.ctypes.data, ent.ctypes.data))
+    if nonfinite:
+        warnings.warn(f"encoding_models has {nonfinite} non-finite (neuron, bin) entries: each is excluded "
+                      "from its bin's likelihood as a zero-rate observation", UserWarning, stacklevel=2)
+    if times is not None:
+        times = np.asarray(times, dtype=np.float64)
+        if times.ndim != 1 or len(times) != nt:
+            raise ValueError(f"Length mismatch: times has {times.shape} but posterior has {nt} time bins.")
+    return DecodingResult(post, env, times, mapped, mean, ent)
 
 
 from . import _panics  # noqa: E402  (last: guards everything above)
