@@ -38,6 +38,42 @@ def mean_down(x: np.ndarray) -> np.ndarray:
     return m.astype(x.dtype)
 
 
+def gray_png(png: bytes) -> np.ndarray:
+    """An 8-bit grey PNG decoded (filtered scanlines), by hand: no imaging library here."""
+    import zlib
+    idat, pos, width, height = b"", 8, None, None
+    while pos < len(png):
+        n = int.from_bytes(png[pos:pos + 4], "big")
+        kind, data = png[pos + 4:pos + 8], png[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            width, height = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big")
+            assert data[8] == 8 and data[9] == 0  # 8-bit grey
+        if kind == b"IDAT":
+            idat += data
+        pos += 12 + n
+    raw = zlib.decompress(idat)
+    rows, prev = [], bytearray(width)
+    for r in range(height):
+        line = raw[r * (width + 1):(r + 1) * (width + 1)]
+        ftype, cur = line[0], bytearray(line[1:])
+        for i in range(width):
+            left = cur[i - 1] if i else 0
+            up, ul = prev[i], (prev[i - 1] if i else 0)
+            if ftype == 1:
+                cur[i] = (cur[i] + left) & 255
+            elif ftype == 2:
+                cur[i] = (cur[i] + up) & 255
+            elif ftype == 3:
+                cur[i] = (cur[i] + (left + up) // 2) & 255
+            elif ftype == 4:
+                p = left + up - ul
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - ul)
+                cur[i] = (cur[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else ul)) & 255
+        rows.append(bytes(cur))
+        prev = cur
+    return np.frombuffer(b"".join(rows), np.uint8).reshape(height, width)
+
+
 def get(url: str, headers: dict | None = None, method: str = "GET"):
     req = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
@@ -198,43 +234,8 @@ def test_pictures_and_values(server, volumes):
     assert status == 200 and h["Content-Type"] == "image/png" and body[:8] == b"\x89PNG\r\n\x1a\n"
     status, _, body = get(server.url + "slice/f32.png?axis=1&index=5&window=0,2")
     assert status == 200
-    import zlib
-    # decode the 8-bit gray PNG (filtered scanlines) and compare with numpy
-    png = body
-    idat = b""
-    pos = 8
-    width = height = None
-    while pos < len(png):
-        n = int.from_bytes(png[pos:pos + 4], "big")
-        kind = png[pos + 4:pos + 8]
-        data = png[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            width, height = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:8], "big")
-            assert data[8] == 8 and data[9] == 0  # 8-bit gray
-        if kind == b"IDAT":
-            idat += data
-        pos += 12 + n
-    raw = zlib.decompress(idat)
-    rows, prev = [], bytearray(width)
-    for r in range(height):
-        line = raw[r * (width + 1):(r + 1) * (width + 1)]
-        ftype, cur = line[0], bytearray(line[1:])
-        for i in range(width):
-            left = cur[i - 1] if i else 0
-            up, ul = prev[i], (prev[i - 1] if i else 0)
-            if ftype == 1:
-                cur[i] = (cur[i] + left) & 255
-            elif ftype == 2:
-                cur[i] = (cur[i] + up) & 255
-            elif ftype == 3:
-                cur[i] = (cur[i] + (left + up) // 2) & 255
-            elif ftype == 4:
-                p = left + up - ul
-                pa, pb, pc = abs(p - left), abs(p - up), abs(p - ul)
-                cur[i] = (cur[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else ul)) & 255
-        rows.append(bytes(cur))
-        prev = cur
-    img = np.frombuffer(b"".join(rows), np.uint8).reshape(height, width)
+    img = gray_png(body)
+    height, width = img.shape
     want = np.round(np.clip(f32[:, 5, :] / 2.0, 0, 1) * 255)
     assert img.shape == want.shape
     assert np.abs(img.astype(int) - want).max() <= 1
@@ -397,3 +398,23 @@ def test_precomputed_jpeg_for_uint8():
         assert err.mean() < 1.5 and err.max() <= 16, (err.mean(), err.max())  # lossy, but the same picture
     with pytest.raises(ValueError, match="jpeg"):
         vf.serve({"a": a}, port=0, jpeg=0)
+
+
+def test_oblique_slices_equal_the_fields_plane(server, volumes):
+    d, _, f32 = volumes
+    origin, u, v = [3.0, 2.5, 4.0], [0.2, 0.9, 0.1], [0.7, -0.1, 0.5]
+    q = "origin=3,2.5,4&u=0.2,0.9,0.1&v=0.7,-0.1,0.5&size=40x30&window=0,2"
+    status, _, body = get(server.url + "slice/f32.png?" + q)
+    assert status == 200
+    img = gray_png(body)
+    want = vf.open(d / "f32.npy").plane(origin, u, v, (30, 40), dtype=np.float64)
+    assert img.shape == want.shape == (30, 40)
+    inside = np.isfinite(want)
+    assert inside.any() and (~inside).any()  # the plane leaves the volume: black there
+    w = np.round(np.clip(want[inside] / 2.0, 0, 1) * 255)
+    assert np.abs(img[inside].astype(int) - w).max() <= 1
+    assert (img[~inside] == 0).all()
+    for bad in ["origin=1,2,3&u=1,0,0&v=2,0,0&size=8", "origin=1,2&u=1,0,0&v=0,1,0", "origin=1,2,3&u=1,0,0",
+                "origin=1,2,3&u=1,0,0&v=0,1,0&axis=1", "axis=1&size=8", "origin=1,2,3&u=1,0,0&v=0,1,0&size=9999"]:
+        status, _, body = get(server.url + "slice/f32.png?" + bad)
+        assert status == 400 and body.strip(), (bad, body)

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 use voxfield::rbf::{RbfField, RbfModel};
-use voxfield::{Affine, ChunkCache, ContiguousView, DType, Error, Field, Result, VolumeSource};
+use voxfield::{
+    Affine, ChunkCache, ContiguousView, DType, Error, Field, Plane, Reduce, Result, VolumeSource,
+};
 
 /// Voxels one request may read or compute (a chunk, a slice, a box): 2^24.
 pub const MAX_BOX_VOXELS: usize = 1 << 24;
@@ -189,6 +191,31 @@ impl ServedField {
     pub fn spacing(&self, level: usize) -> [f64; 3] {
         let m = self.levels[level].affine.rows();
         [0, 1, 2].map(|a| (0..3).map(|r| m[r][a] * m[r][a]).sum::<f64>().sqrt())
+    }
+
+    /// The field sampled on the oblique `plane` (level-0 index coordinates;
+    /// pixel (j, i) at `origin + i·u + j·v`, row-major nv × nu): a volume
+    /// interpolated linearly (NaN outside), a model evaluated directly.
+    pub fn sample_plane(&self, plane: &Plane, out: &mut [f32]) -> Result<()> {
+        match &self.base {
+            Base::Volume(src) => {
+                let opts = voxfield::FieldOptions::default();
+                let field =
+                    voxfield::field_of_source(src.as_ref(), &opts, &self.cache, self.ids[0])?;
+                voxfield::evaluate_plane(field.as_ref(), plane, &[0.0], Reduce::Mean, out)
+            }
+            Base::Rbf {
+                model, lo, step, ..
+            } => {
+                // Grid indices to the model's coordinates (a linear map: a plane stays a plane).
+                let at = |p: [f64; 3]| [0, 1, 2].map(|a| lo[a] + p[a] * step[a]);
+                let along = |v: [f64; 3]| [0, 1, 2].map(|a| v[a] * step[a]);
+                let (o, u, v) = (at(plane.origin), along(plane.u), along(plane.v));
+                let in_model = Plane::new(o, u, v, plane.nu, plane.nv)?;
+                let field = RbfField { model, channel: 0 };
+                voxfield::evaluate_plane(&field, &in_model, &[0.0], Reduce::Mean, out)
+            }
+        }
     }
 
     /// The chunk grid of `level`.

@@ -211,16 +211,48 @@ impl Pictures {
 
     /// `/slice/NAME.png?axis=&index=&level=&window=&colormap=`: the plane
     /// `index` (level-0 voxels) across `axis`, from `level` (default: the
-    /// finest whose plane has at most 2^21 pixels).
+    /// finest whose plane has at most 2^21 pixels); or an oblique plane with
+    /// `origin=&u=&v=&size=` (level-0 indices; volumes interpolated linearly,
+    /// models evaluated).
     pub fn slice(
         &self,
         app: &App,
         index: usize,
         query: &str,
     ) -> std::result::Result<Vec<u8>, Reply> {
-        let p = params(query, &["axis", "index", "level", "window", "colormap"])?;
+        let p = params(
+            query,
+            &[
+                "axis", "index", "level", "window", "colormap", "origin", "u", "v", "size",
+            ],
+        )?;
         let f = &app.fields[index];
-        let axis: usize = num(&p, "axis")?.unwrap_or(0);
+        let window = match pair(&p, "window")? {
+            Some(w) => w,
+            None => self.window(app, index).unwrap_or([0.0, 1.0]),
+        };
+        let cmap = parsed::<Colormap>(&p, "colormap")?.unwrap_or(Colormap::Gray);
+        let frame = if p.contains_key("origin") {
+            oblique(f, &p)?
+        } else {
+            self.axis_slice(f, &p)?
+        };
+        let transfer = Transfer::new(window, cmap, Opacity::default(), 1.0)?;
+        let picture = Picture {
+            transfer: &transfer,
+            background: Some([0.0; 3]),
+        };
+        Ok(png(&picture, &frame)?)
+    }
+
+    /// The plane `index` across `axis` as a frame (see [`Pictures::slice`]).
+    fn axis_slice(&self, f: &ServedField, p: &Params) -> std::result::Result<Frame, Reply> {
+        if let Some(k) = ["u", "v", "size"].iter().find(|k| p.contains_key(**k)) {
+            return Err(Reply::BadRequest(format!(
+                "parameter '{k}' is for an oblique plane: give origin, u, v and size"
+            )));
+        }
+        let axis: usize = num(p, "axis")?.unwrap_or(0);
         if axis > 2 {
             return Err(Reply::BadRequest(format!("axis={axis}: give 0, 1 or 2")));
         }
@@ -231,7 +263,7 @@ impl Pictures {
                 .map(|a| s[a])
                 .product::<usize>()
         };
-        let level = match num::<usize>(&p, "level")? {
+        let level = match num::<usize>(p, "level")? {
             Some(l) if l < f.levels.len() => l,
             Some(l) => {
                 return Err(Reply::NotFound(format!(
@@ -253,7 +285,7 @@ impl Pictures {
         }
         let l = &f.levels[level];
         let n0 = f.levels[0].shape[axis];
-        let i0: usize = num(&p, "index")?.unwrap_or(n0 / 2);
+        let i0: usize = num(p, "index")?.unwrap_or(n0 / 2);
         if i0 >= n0 {
             return Err(Reply::NotFound(format!(
                 "{}: index {i0} is past axis {axis} ({n0} voxels)",
@@ -267,25 +299,14 @@ impl Pictures {
         size[axis] = 1;
         let values = f.read_values(level, start, size)?;
         let others: Vec<usize> = (0..3).filter(|&a| a != axis).collect();
-        let frame = Frame {
+        Ok(Frame {
             width: l.shape[others[1]],
             height: l.shape[others[0]],
             channels: 1,
             pixels: values.iter().map(|&v| v as f32).collect(),
             stats: Stats::default(),
             seconds: 0.0,
-        };
-        let window = match pair(&p, "window")? {
-            Some(w) => w,
-            None => self.window(app, index).unwrap_or([0.0, 1.0]),
-        };
-        let cmap = parsed::<Colormap>(&p, "colormap")?.unwrap_or(Colormap::Gray);
-        let transfer = Transfer::new(window, cmap, Opacity::default(), 1.0)?;
-        let picture = Picture {
-            transfer: &transfer,
-            background: Some([0.0; 3]),
-        };
-        Ok(png(&picture, &frame)?)
+        })
     }
 
     /// `/value/NAME?index=I,J,K`: the level-0 value there (null for NaN).
@@ -311,10 +332,51 @@ impl Pictures {
     }
 }
 
-/// A render request from query parameters (the engine checks what applies).
-fn render_request(p: &Params) -> Result<Request> {
-    let mode = Mode::parse(p.get("mode").map_or("dvr", String::as_str), num(p, "iso")?)?;
-    let size = match p.get("size") {
+/// `origin=I,J,K&u=..&v=..&size=NUxNV`: the oblique plane through level 0
+/// (pixel (j, i) at origin + i·u + j·v; black where it leaves the field).
+fn oblique(f: &ServedField, p: &Params) -> std::result::Result<Frame, Reply> {
+    if let Some(k) = ["axis", "index", "level"]
+        .iter()
+        .find(|k| p.contains_key(**k))
+    {
+        return Err(Reply::BadRequest(format!(
+            "parameter '{k}' is for an axis slice, not an oblique plane (origin, u, v, size)"
+        )));
+    }
+    let triple = |name: &str| -> std::result::Result<[f64; 3], Reply> {
+        let raw = p
+            .get(name)
+            .ok_or_else(|| Reply::BadRequest(format!("an oblique plane needs {name}=X,Y,Z")))?;
+        let v: Vec<f64> = raw
+            .split(',')
+            .map(|x| x.trim().parse::<f64>())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|_| Reply::BadRequest(format!("{name}={raw}: expected three numbers")))?;
+        match v.as_slice() {
+            [a, b, c] => Ok([*a, *b, *c]),
+            _ => Err(Reply::BadRequest(format!(
+                "{name}={raw}: expected three numbers"
+            ))),
+        }
+    };
+    let (origin, u, v) = (triple("origin")?, triple("u")?, triple("v")?);
+    let [nu, nv] = picture_size(p.get("size").map(String::as_str))?;
+    let plane = voxfield::Plane::new(origin, u, v, nu, nv)?;
+    let mut pixels = vec![0f32; nu * nv];
+    f.sample_plane(&plane, &mut pixels)?;
+    Ok(Frame {
+        width: nu,
+        height: nv,
+        channels: 1,
+        pixels,
+        stats: Stats::default(),
+        seconds: 0.0,
+    })
+}
+
+/// `N` or `WxH` (each 1 to [`MAX_SIDE`]); 512² when absent.
+fn picture_size(s: Option<&str>) -> Result<[usize; 2]> {
+    let size = match s {
         None => [512, 512],
         Some(s) => {
             let v: Vec<usize> = s
@@ -335,6 +397,13 @@ fn render_request(p: &Params) -> Result<Request> {
             size[0], size[1]
         )));
     }
+    Ok(size)
+}
+
+/// A render request from query parameters (the engine checks what applies).
+fn render_request(p: &Params) -> Result<Request> {
+    let mode = Mode::parse(p.get("mode").map_or("dvr", String::as_str), num(p, "iso")?)?;
+    let size = picture_size(p.get("size").map(String::as_str))?;
     let mut camera = CameraSpec {
         size: Some(size),
         ..CameraSpec::default()
