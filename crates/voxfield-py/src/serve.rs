@@ -45,7 +45,8 @@ impl Server {
 /// returns once the socket is bound.
 #[pyfunction]
 #[pyo3(signature = (fields, bind="127.0.0.1", port=0, token=None, no_token=false, chunk=64,
-    codec="raw", jpeg=None, cache_mb=512, render_mb=1024, workers=None, timeout=60.0))]
+    codec="raw", jpeg=None, cache_mb=512, render_mb=1024, workers=None, timeout=60.0,
+    header_timeout=10.0))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve(
     py: Python<'_>,
@@ -61,6 +62,7 @@ pub fn serve(
     render_mb: usize,
     workers: Option<usize>,
     timeout: f64,
+    header_timeout: f64,
 ) -> PyResult<Server> {
     let mut opts = ServeOptions {
         bind: bind
@@ -75,6 +77,7 @@ pub fn serve(
         cache_bytes: cache_mb.saturating_mul(1 << 20),
         render_bytes: render_mb.saturating_mul(1 << 20),
         timeout: Duration::from_secs_f64(timeout.clamp(0.001, 86400.0)),
+        header_timeout: Duration::from_secs_f64(header_timeout.clamp(0.001, 86400.0)),
         ..ServeOptions::default()
     };
     if let Some(w) = workers {

@@ -418,3 +418,16 @@ def test_oblique_slices_equal_the_fields_plane(server, volumes):
                 "origin=1,2,3&u=1,0,0&v=0,1,0&axis=1", "axis=1&size=8", "origin=1,2,3&u=1,0,0&v=0,1,0&size=9999"]:
         status, _, body = get(server.url + "slice/f32.png?" + bad)
         assert status == 400 and body.strip(), (bad, body)
+
+
+def test_stalled_clients_are_dropped_after_the_header_timeout(volumes):
+    d, _, _ = volumes
+    with vf.serve({"u8": d / "u8.npy"}, port=0, header_timeout=0.5) as srv:
+        host, port = srv.url.split("//")[1].split("/")[0].split(":")
+        s = socket.create_connection((host, int(port)), timeout=10)
+        s.sendall(b"GET /zarr/u8.ome.zarr/zarr.json HTTP/1.1\r\nHost: x\r\n")  # never finished
+        t = time.time()
+        closed = s.recv(4096)  # the server closes (possibly after a 408)
+        assert time.time() - t < 5 and (closed == b"" or b"408" in closed.split(b"\r\n")[0])
+        s.close()
+        assert get(srv.url + "zarr/u8.ome.zarr/zarr.json")[0] == 200

@@ -19,6 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+mod accept;
 mod app;
 pub mod field;
 mod http;
@@ -82,6 +83,11 @@ pub struct ServeOptions {
     pub workers: usize,
     /// A request still waiting or computing after this gets 503.
     pub timeout: Duration,
+    /// A connection that has not sent a whole request head within this is
+    /// closed (slow or stalled clients cannot hold connections open).
+    pub header_timeout: Duration,
+    /// Connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -98,6 +104,8 @@ impl Default for ServeOptions {
             render_bytes: 1 << 30,
             workers: 2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
             timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
 }
@@ -114,6 +122,11 @@ impl ServeOptions {
         }
         if self.jpeg.is_some_and(|q| !(1..=100).contains(&q)) {
             return Err(Error::invalid("jpeg quality: give 1 to 100"));
+        }
+        if self.max_connections == 0 || self.header_timeout.is_zero() {
+            return Err(Error::invalid(
+                "max connections and the header timeout must be above 0",
+            ));
         }
         if self.workers == 0 {
             return Err(Error::invalid("workers must be at least 1"));
@@ -283,19 +296,13 @@ pub fn start(sources: Vec<FieldSource>, opts: ServeOptions) -> Result<Server> {
         .local_addr()
         .map_err(|e| Error::invalid(format!("binding {addr}: {e}")))?;
     let token = opts.token.clone();
+    let limits = (opts.header_timeout, opts.max_connections);
     let app = app::router(fields.clone(), opts);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("voxfield-serve".into())
         .spawn(move || {
-            rt.block_on(async move {
-                let served = axum::serve(listener, app).with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                });
-                if let Err(e) = served.await {
-                    eprintln!("voxfield serve: {e}");
-                }
-            });
+            rt.block_on(accept::serve(listener, app, rx, limits));
             rt.shutdown_timeout(Duration::from_secs(5));
         })
         .map_err(|e| Error::invalid(format!("starting the server thread: {e}")))?;

@@ -702,7 +702,8 @@ class Server:
 
 def serve(fields: Any, *, bind: str = "127.0.0.1", port: int = 0, token: str | None = None,
           no_token: bool = False, chunk: int = 64, codec: str = "raw", jpeg: int | None = None, cache_mb: int = 512,
-          render_mb: int = 1024, workers: int | None = None, timeout: float = 60.0) -> Server:
+          render_mb: int = 1024, workers: int | None = None, timeout: float = 60.0,
+          header_timeout: float = 10.0) -> Server:
     """Serves fields over HTTP on a background thread and returns at once (the GIL is free
     while it serves, so it works inside a notebook).
 
@@ -713,7 +714,8 @@ def serve(fields: Any, *, bind: str = "127.0.0.1", port: int = 0, token: str | N
     ``url + "zarr/NAME.ome.zarr/"`` (coarser levels computed on request), Neuroglancer
     precomputed at ``url + "precomputed/NAME/"`` (``jpeg=QUALITY``: uint8 chunks as JPEG), pictures at ``render/NAME.png`` and
     ``slice/NAME.png``, and a viewer page at ``url + "view/NAME"``. Off loopback (``bind``)
-    a token is made unless ``no_token``; it is part of ``url``.
+    a token is made unless ``no_token``; it is part of ``url``. A connection that has not sent a
+    whole request head within ``header_timeout`` seconds is closed.
     """
     if not isinstance(fields, dict):
         fields = {_stem(os.fspath(p)): p for p in fields}
@@ -733,7 +735,8 @@ def serve(fields: Any, *, bind: str = "127.0.0.1", port: int = 0, token: str | N
         items.append((str(name), obj, shape))
     inner = _voxfield.serve(items, bind, int(port), token, bool(no_token), int(chunk), codec,
                             None if jpeg is None else int(jpeg), int(cache_mb),
-                            int(render_mb), None if workers is None else int(workers), float(timeout))
+                            int(render_mb), None if workers is None else int(workers), float(timeout),
+                            float(header_timeout))
     return Server(inner, [n for n, _, _ in items], keep)
 
 
