@@ -368,12 +368,25 @@ fn normalise<const D: usize>(row: &mut [f64], centres: &[f64], mean: &mut [f64])
         y.extend(row.iter().map(|v| v - max));
         row.copy_from_slice(&y);
         crate::fastexp::exp_in_place(row);
-        let (mut sum, mut ey) = (0.0, 0.0);
-        for ((e, y), c) in row.iter().zip(y.iter()).zip(centres.chunks_exact(D)) {
-            sum += e;
-            ey += if *e > 0.0 { e * y } else { 0.0 };
-            (0..D).for_each(|a| mu[a] += e * c[a]);
+        // Four independent running sums: a single chain waits on each addition.
+        let (mut sum, mut ey, mut m4) = ([0.0; 4], [0.0; 4], [[0.0; D]; 4]);
+        let (re, ye, ce) = (row.chunks_exact(4), y.chunks_exact(4), centres.chunks_exact(4 * D));
+        let tail = (re.remainder(), ye.remainder(), ce.remainder());
+        for ((e, y), c) in re.zip(ye).zip(ce) {
+            for l in 0..4 {
+                sum[l] += e[l];
+                ey[l] += if e[l] > 0.0 { e[l] * y[l] } else { 0.0 };
+                (0..D).for_each(|a| m4[l][a] += e[l] * c[l * D + a]);
+            }
         }
+        for ((e, y), c) in tail.0.iter().zip(tail.1).zip(tail.2.chunks_exact(D)) {
+            sum[0] += e;
+            ey[0] += if *e > 0.0 { e * y } else { 0.0 };
+            (0..D).for_each(|a| m4[0][a] += e * c[a]);
+        }
+        let sum = (sum[0] + sum[1]) + (sum[2] + sum[3]);
+        let ey = (ey[0] + ey[1]) + (ey[2] + ey[3]);
+        (0..D).for_each(|a| mu[a] = (m4[0][a] + m4[1][a]) + (m4[2][a] + m4[3][a]));
         let inv = 1.0 / sum;
         row.iter_mut().for_each(|v| *v *= inv);
         mean.copy_from_slice(&mu.map(|m| m * inv));
