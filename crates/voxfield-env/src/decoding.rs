@@ -370,7 +370,11 @@ fn normalise<const D: usize>(row: &mut [f64], centres: &[f64], mean: &mut [f64])
         crate::fastexp::exp_in_place(row);
         // Four independent running sums: a single chain waits on each addition.
         let (mut sum, mut ey, mut m4) = ([0.0; 4], [0.0; 4], [[0.0; D]; 4]);
-        let (re, ye, ce) = (row.chunks_exact(4), y.chunks_exact(4), centres.chunks_exact(4 * D));
+        let (re, ye, ce) = (
+            row.chunks_exact(4),
+            y.chunks_exact(4),
+            centres.chunks_exact(4 * D),
+        );
         let tail = (re.remainder(), ye.remainder(), ce.remainder());
         for ((e, y), c) in re.zip(ye).zip(ce) {
             for l in 0..4 {
