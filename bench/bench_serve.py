@@ -20,8 +20,10 @@ Every server is started by this script on a free port and stopped at the end.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -118,6 +120,7 @@ def start_nginx(zroot: Path) -> tuple[subprocess.Popen, str]:
     """nginx (Debian's nginx-light, 2 workers, sendfile) over the Zarr directory."""
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+    atexit.register(shutil.rmtree, tmp, True)  # its config, pid and temp paths
     conf = tmp / "nginx.conf"
     conf.write_text(NGINX.format(tmp=tmp, port=port, root=zroot))
     p = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp)], stdout=subprocess.DEVNULL,
