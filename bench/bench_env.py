@@ -281,6 +281,16 @@ def main():
         del want
         row(f"decode_position, {nt} time bins × {e_vf.n_bins} bins, 50 units", e_vf.n_bins, t_ns,
             median_time(lambda: decode_position(e_vf, counts, rates, dt), a.repeats), max_abs_err=err)
+        # The size, 10^5 time bins, through the summaries (no posterior held by either).
+        from neurospatial.decoding import decode_position_summary as ns_summary
+        from voxfield.env import decode_position_summary
+        big = np.tile(counts, (10, 1))
+        t_ns, want = once(lambda: ns_summary(e_ns, big, rates, dt))
+        t_vf, got = once(lambda: decode_position_summary(e_vf, big, rates, dt))
+        assert (got.map_bin == want.map_bin).all()
+        err = float(np.max(np.abs(got.mean_position - want.mean_position)))
+        row(f"decode_position_summary, {len(big)} time bins × {e_vf.n_bins} bins, 50 units", e_vf.n_bins, t_ns,
+            t_vf, max_abs_err=err)
     if not a.skip_large and "large" in only:
         for n in [100, 316, 1000]:
             e_vf = Environment.from_samples(np.array([[0.0, 0.0], [2.0 * n - 1e-9, 2.0 * n - 1e-9]]), 2.0,

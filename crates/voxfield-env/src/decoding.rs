@@ -113,6 +113,8 @@ pub struct Decoded {
     pub mean: Vec<f64>,
     /// Entropy of each row in bits.
     pub entropy: Vec<f64>,
+    /// The largest posterior probability of each row.
+    pub peak: Vec<f64>,
     /// Encoding-model entries that were not finite (excluded as zero-rate).
     pub nonfinite: usize,
 }
@@ -140,7 +142,7 @@ impl Environment {
             dt,
             prior,
             validate,
-            &mut posterior,
+            Some(&mut posterior),
         )?;
         d.posterior = posterior;
         Ok(d)
@@ -148,7 +150,9 @@ impl Environment {
 
     /// [`Environment::decode_position`] writing the posterior into `posterior`
     /// (n_time × n_bins; the returned `Decoded` then holds an empty posterior):
-    /// the caller's buffer is the only copy.
+    /// the caller's buffer is the only copy. With `None` only the estimates
+    /// are kept (neurospatial's `decode_position_summary`): one row of
+    /// posterior per thread, whatever the number of time bins.
     pub fn decode_position_into(
         &self,
         counts: &[i64],
@@ -157,7 +161,7 @@ impl Environment {
         dt: f64,
         prior: Prior<'_>,
         validate: bool,
-        posterior: &mut [f64],
+        posterior: Option<&mut [f64]>,
     ) -> Result<Decoded> {
         check_dt(dt)?;
         let nb = self.n_bins();
@@ -209,53 +213,67 @@ impl Environment {
                 }
             }
         }
-        if posterior.len() != nt * nb {
+        if posterior.as_ref().is_some_and(|p| p.len() != nt * nb) {
             return Err(Error::invalid(
                 "the posterior buffer is not n_time × n_bins",
             ));
         }
         let log_prior = self.log_prior(prior, nt, validate)?;
         let d = self.n_dims();
+        // Row t of the posterior into `row`, its estimates returned (mean into `mu`).
+        let decode_row = |t: usize, row: &mut [f64], mu: &mut [f64]| {
+            row.copy_from_slice(&penalty);
+            for (i, &c) in counts[t * n_neurons..(t + 1) * n_neurons]
+                .iter()
+                .enumerate()
+            {
+                if c != 0 {
+                    let c = c as f64;
+                    for (o, l) in row.iter_mut().zip(&log_rate[i * nb..(i + 1) * nb]) {
+                        *o += c * l;
+                    }
+                }
+            }
+            match &log_prior {
+                LogPrior::None => {}
+                LogPrior::One(p) => row.iter_mut().zip(p).for_each(|(o, p)| *o += p),
+                LogPrior::PerTime(p) => row
+                    .iter_mut()
+                    .zip(&p[t * nb..(t + 1) * nb])
+                    .for_each(|(o, p)| *o += p),
+            }
+            normalise_row(row, &self.centers, d, mu)
+        };
         let mut map = vec![0; nt];
         let mut mean = vec![0.0; nt * d];
         let mut entropy = vec![0.0; nt];
-        posterior
-            .par_chunks_mut(nb.max(1))
-            .zip(map.par_iter_mut())
+        let mut peak = vec![0.0; nt];
+        let estimates = map
+            .par_iter_mut()
             .zip(mean.par_chunks_mut(d))
             .zip(entropy.par_iter_mut())
-            .enumerate()
-            .for_each(|(t, (((row, m), mu), h))| {
-                row.copy_from_slice(&penalty);
-                for (i, &c) in counts[t * n_neurons..(t + 1) * n_neurons]
-                    .iter()
-                    .enumerate()
-                {
-                    if c != 0 {
-                        let c = c as f64;
-                        for (o, l) in row.iter_mut().zip(&log_rate[i * nb..(i + 1) * nb]) {
-                            *o += c * l;
-                        }
-                    }
-                }
-                match &log_prior {
-                    LogPrior::None => {}
-                    LogPrior::One(p) => row.iter_mut().zip(p).for_each(|(o, p)| *o += p),
-                    LogPrior::PerTime(p) => row
-                        .iter_mut()
-                        .zip(&p[t * nb..(t + 1) * nb])
-                        .for_each(|(o, p)| *o += p),
-                }
-                let e = normalise_row(row, &self.centers, d, mu);
-                *m = e.map;
-                *h = e.entropy;
-            });
+            .zip(peak.par_iter_mut());
+        let keep = |e: RowEstimates, m: &mut usize, h: &mut f64, pk: &mut f64| {
+            (*m, *h, *pk) = (e.map, e.entropy, e.peak);
+        };
+        match posterior {
+            Some(post) => post
+                .par_chunks_mut(nb.max(1))
+                .zip(estimates)
+                .enumerate()
+                .for_each(|(t, (row, (((m, mu), h), pk)))| keep(decode_row(t, row, mu), m, h, pk)),
+            None => estimates.enumerate().for_each_init(
+                || vec![0.0; nb],
+                |row, (t, (((m, mu), h), pk))| keep(decode_row(t, row, mu), m, h, pk),
+            ),
+        }
         Ok(Decoded {
             n_time: nt,
             posterior: Vec::new(),
             map,
             mean,
             entropy,
+            peak,
             nonfinite,
         })
     }
@@ -323,6 +341,8 @@ enum LogPrior {
 struct RowEstimates {
     map: usize,
     entropy: f64,
+    /// The largest probability (1/S: the maximum's e^0 over the sum).
+    peak: f64,
 }
 
 /// exp(x − max) / Σ in place (log-sum-exp), with the row's MAP bin (the first
@@ -360,6 +380,7 @@ fn normalise<const D: usize>(row: &mut [f64], centres: &[f64], mean: &mut [f64])
         return RowEstimates {
             map: 0,
             entropy: (n as f64).log2(),
+            peak: u,
         };
     }
     SCRATCH.with(|s| {
@@ -397,6 +418,7 @@ fn normalise<const D: usize>(row: &mut [f64], centres: &[f64], mean: &mut [f64])
         RowEstimates {
             map: best,
             entropy: ((sum.ln() - ey * inv) / std::f64::consts::LN_2).max(0.0),
+            peak: inv,
         }
     })
 }

@@ -621,10 +621,11 @@ impl Env {
             .map_err(py_err)
     }
 
-    /// Bayesian decoding into caller buffers: posterior (n_time × n_bins),
-    /// MAP bins (int64), posterior means (n_time × n_dims), entropies (bits).
-    /// `prior` is "uniform", "stationary" (n_bins at `prior_addr`) or "time"
-    /// (n_time × n_bins). Returns how many encoding entries were not finite.
+    /// Bayesian decoding into caller buffers: posterior (n_time × n_bins; none
+    /// when its address is 0: the summary), MAP bins (int64), posterior means
+    /// (n_time × n_dims), entropies (bits), peak probabilities. `prior` is
+    /// "uniform", "stationary" (n_bins at `prior_addr`) or "time" (n_time ×
+    /// n_bins). Returns how many encoding entries were not finite.
     #[allow(clippy::too_many_arguments)]
     fn decode_position(
         &self,
@@ -637,21 +638,23 @@ impl Env {
         prior: &str,
         prior_addr: usize,
         validate: bool,
-        outs: (usize, usize, usize, usize),
+        outs: (usize, usize, usize, usize, usize),
     ) -> PyResult<usize> {
         let (nb, d) = (self.inner.n_bins(), self.inner.n_dims());
         // SAFETY: the Python layer passes C-contiguous arrays of these shapes and
         // dtypes (int64 counts and MAP bins, float64 otherwise), alive for the call.
-        let (counts, rates, post, map, mean, ent) = unsafe {
+        let (counts, rates, map, mean, ent, peak) = unsafe {
             (
                 i64s(counts_addr, n_time * n_neurons),
                 f64s(rates_addr, n_neurons * nb),
-                f64s_mut(outs.0, n_time * nb),
                 i64s_mut(outs.1, n_time),
                 f64s_mut(outs.2, n_time * d),
                 f64s_mut(outs.3, n_time),
+                f64s_mut(outs.4, n_time),
             )
         };
+        // SAFETY: as above; 0 asks for no posterior.
+        let post = (outs.0 != 0).then(|| unsafe { f64s_mut(outs.0, n_time * nb) });
         // SAFETY: as above, for the prior's shape.
         let prior = match prior {
             "uniform" => Prior::Uniform,
@@ -674,6 +677,7 @@ impl Env {
         }
         mean.copy_from_slice(&r.mean);
         ent.copy_from_slice(&r.entropy);
+        peak.copy_from_slice(&r.peak);
         Ok(r.nonfinite)
     }
 

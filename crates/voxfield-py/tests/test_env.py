@@ -1020,3 +1020,26 @@ def test_decode_position_matches_neurospatial():
             decode_position(b, *args, dt=0.05, **kw)
     with pytest.raises(ValueError, match="dt"):
         decode_position(b, counts, rates, dt=0.0)
+
+
+def test_decode_position_summary_matches_neurospatial():
+    from neurospatial.decoding import decode_position_summary as ns_summary
+    from voxfield.env import decode_position, decode_position_summary
+    p = walk(3000, 2, 30.0, seed=41)
+    a, b = both(p, 3.0)
+    rng = np.random.default_rng(8)
+    rates = rng.uniform(0.1, 20, (12, b.n_bins))
+    counts = rng.poisson(0.3, (500, 12)).astype(np.int64)
+    prior = rng.random(b.n_bins)
+    want = ns_summary(a, counts, rates, dt=0.025, prior=prior, times=np.arange(500) * 0.025)
+    got = decode_position_summary(b, counts, rates, dt=0.025, prior=prior, times=np.arange(500) * 0.025)
+    np.testing.assert_array_equal(got.map_bin, want.map_bin)
+    np.testing.assert_allclose(got.map_position, want.map_position, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(got.mean_position, want.mean_position, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(got.posterior_entropy, want.posterior_entropy, rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(got.peak_prob, want.peak_prob, rtol=1e-10, atol=1e-12)
+    full = decode_position(b, counts, rates, dt=0.025, prior=prior)
+    np.testing.assert_array_equal(got.map_estimate, full.map_estimate)
+    np.testing.assert_allclose(got.peak_prob, full.posterior.max(axis=1), rtol=1e-12)
+    with pytest.raises(TypeError):
+        decode_position_summary(b, counts, rates, dt=0.025, time_chunk=64)  # not taken: refused, not ignored

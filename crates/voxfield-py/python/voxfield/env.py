@@ -922,16 +922,8 @@ class DecodingResult:
         return f"<DecodingResult: {self.n_time_bins} time bins × {self.posterior.shape[1]} bins>"
 
 
-def decode_position(env: Environment, spike_counts: Any, encoding_models: Any, dt: float, *,
-                    prior: Any = None, method: str = "poisson", times: Any = None,
-                    validate: bool = True) -> DecodingResult:
-    """neurospatial's ``decode_position``: the Poisson posterior over ``env``'s bins for each
-    row of ``spike_counts`` (n_time, n_neurons) given ``encoding_models`` (n_neurons, n_bins,
-    Hz; or anything with ``firing_rates``) and a uniform, stationary (n_bins,) or per-time
-    (n_time, n_bins) ``prior``. Only the neurons that spiked in a time bin are visited; time
-    bins run in parallel with the GIL released. NaN rates are excluded from their bin
-    (with a warning, as neurospatial); with ``validate`` negative counts or rates, infinite
-    rates, fractional counts and bad priors are refused."""
+def _decode(env: Environment, spike_counts: Any, encoding_models: Any, dt: float, prior: Any, method: str,
+            times: Any, validate: bool, keep_posterior: bool) -> tuple:
     if method != "poisson":
         raise ValueError(f"method must be 'poisson', got {method!r}")
     rates = getattr(encoding_models, "firing_rates", encoding_models)
@@ -957,21 +949,67 @@ def decode_position(env: Environment, spike_counts: Any, encoding_models: Any, d
             raise ValueError(f"prior must be 1D (stationary) or 2D (time-varying), got {p.ndim}D")
         if p.shape != ((nb,) if p.ndim == 1 else (nt, nb)):
             raise ValueError(f"prior has shape {p.shape}; expected ({nb},) or ({nt}, {nb})")
-    post = np.empty((nt, nb))
-    mapped = np.empty(nt, dtype=np.int64)
-    mean = np.empty((nt, d))
-    ent = np.empty(nt)
-    nonfinite = env._e.decode_position(counts.ctypes.data, nt, counts.shape[1], rates.ctypes.data, float(dt), kind,
-                                       p.ctypes.data, bool(validate),
-                                       (post.ctypes.data, mapped.ctypes.data, mean.ctypes.data, ent.ctypes.data))
-    if nonfinite:
-        warnings.warn(f"encoding_models has {nonfinite} non-finite (neuron, bin) entries: each is excluded "
-                      "from its bin's likelihood as a zero-rate observation", UserWarning, stacklevel=2)
     if times is not None:
         times = np.asarray(times, dtype=np.float64)
         if times.ndim != 1 or len(times) != nt:
             raise ValueError(f"Length mismatch: times has {times.shape} but posterior has {nt} time bins.")
+    post = np.empty((nt, nb)) if keep_posterior else None
+    mapped, mean, ent, peak = np.empty(nt, dtype=np.int64), np.empty((nt, d)), np.empty(nt), np.empty(nt)
+    nonfinite = env._e.decode_position(counts.ctypes.data, nt, counts.shape[1], rates.ctypes.data, float(dt), kind,
+                                       p.ctypes.data, bool(validate),
+                                       (0 if post is None else post.ctypes.data, mapped.ctypes.data,
+                                        mean.ctypes.data, ent.ctypes.data, peak.ctypes.data))
+    if nonfinite:
+        warnings.warn(f"encoding_models has {nonfinite} non-finite (neuron, bin) entries: each is excluded "
+                      "from its bin's likelihood as a zero-rate observation", UserWarning, stacklevel=3)
+    return post, times, mapped, mean, ent, peak
+
+
+def decode_position(env: Environment, spike_counts: Any, encoding_models: Any, dt: float, *,
+                    prior: Any = None, method: str = "poisson", times: Any = None,
+                    validate: bool = True) -> DecodingResult:
+    """neurospatial's ``decode_position``: the Poisson posterior over ``env``'s bins for each
+    row of ``spike_counts`` (n_time, n_neurons) given ``encoding_models`` (n_neurons, n_bins,
+    Hz; or anything with ``firing_rates``) and a uniform, stationary (n_bins,) or per-time
+    (n_time, n_bins) ``prior``. Only the neurons that spiked in a time bin are visited; time
+    bins run in parallel with the GIL released, straight into the returned posterior. NaN
+    rates are excluded from their bin (with a warning, as neurospatial); with ``validate``
+    negative counts or rates, infinite rates, fractional counts and bad priors are refused.
+    (neurospatial's ``dtype``/``time_chunk`` memory knobs are not taken: for a posterior too
+    large to hold use ``decode_position_summary``.)"""
+    post, times, mapped, mean, ent, _ = _decode(env, spike_counts, encoding_models, dt, prior, method, times,
+                                                validate, True)
     return DecodingResult(post, env, times, mapped, mean, ent)
+
+
+class DecodingSummary:
+    """neurospatial's ``DecodingSummary``: per-time ``map_bin`` (= ``map_estimate``),
+    ``map_position``, ``mean_position``, ``posterior_entropy``, ``peak_prob``, ``times``."""
+
+    def __init__(self, env: "Environment", times: np.ndarray | None, map_bin: np.ndarray,
+                 mean_position: np.ndarray, entropy: np.ndarray, peak_prob: np.ndarray):
+        self.env, self.times, self.map_bin = env, times, map_bin
+        self.mean_position, self.posterior_entropy, self.peak_prob = mean_position, entropy, peak_prob
+        self.map_position = env.bin_centers[map_bin]
+
+    @property
+    def map_estimate(self) -> np.ndarray:
+        return self.map_bin
+
+    @property
+    def n_time_bins(self) -> int:
+        return self.map_bin.shape[0]
+
+
+def decode_position_summary(env: Environment, spike_counts: Any, encoding_models: Any, dt: float, *,
+                            prior: Any = None, method: str = "poisson", times: Any = None,
+                            validate: bool = True) -> DecodingSummary:
+    """neurospatial's ``decode_position_summary``: ``decode_position``'s estimates without
+    ever holding the posterior — one row per thread, whatever the number of time bins
+    (neurospatial's ``time_chunk`` block size has nothing to bound here and is not taken)."""
+    _, times, mapped, mean, ent, peak = _decode(env, spike_counts, encoding_models, dt, prior, method, times,
+                                                validate, False)
+    return DecodingSummary(env, times, mapped, mean, ent, peak)
 
 
 from . import _panics  # noqa: E402  (last: guards everything above)
