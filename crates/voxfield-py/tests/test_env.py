@@ -1043,3 +1043,24 @@ def test_decode_position_summary_matches_neurospatial():
     np.testing.assert_allclose(got.peak_prob, full.posterior.max(axis=1), rtol=1e-12)
     with pytest.raises(TypeError):
         decode_position_summary(b, counts, rates, dt=0.025, time_chunk=64)  # not taken: refused, not ignored
+
+
+def test_shuffle_pvalues_and_zscores_match_neurospatial():
+    from neurospatial.stats.shuffle import compute_shuffle_pvalue as ns_p, compute_shuffle_zscore as ns_z
+    from voxfield.env import compute_shuffle_pvalue, compute_shuffle_zscore
+    rng = np.random.default_rng(12)
+    null = rng.normal(0, 1, 999)
+    for obs in [-3.0, -0.2, 0.0, 0.7, 2.5, float(null[10])]:
+        for tail in ["greater", "less", "two-sided"]:
+            assert compute_shuffle_pvalue(obs, null, tail=tail) == ns_p(obs, null, tail=tail)
+        assert compute_shuffle_zscore(obs, null) == pytest.approx(ns_z(obs, null), rel=1e-15)
+    with_nan = np.concatenate([null, [np.nan, np.inf]])
+    with pytest.warns(UserWarning):
+        want = ns_p(1.0, with_nan)
+    with pytest.warns(UserWarning, match="non-finite"):
+        assert compute_shuffle_pvalue(1.0, with_nan) == want
+    assert np.isnan(compute_shuffle_zscore(1.0, np.ones(5))) and np.isnan(ns_z(1.0, np.ones(5)))
+    for bad in [dict(observed=np.nan, null_scores=null), dict(observed=1.0, null_scores=[np.nan]),
+                dict(observed=1.0, null_scores=null, tail="both")]:
+        with pytest.raises(ValueError):
+            compute_shuffle_pvalue(**bad)

@@ -1012,6 +1012,43 @@ def decode_position_summary(env: Environment, spike_counts: Any, encoding_models
     return DecodingSummary(env, times, mapped, mean, ent, peak)
 
 
+# Shuffle significance ---------------------------------------------------------------
+def compute_shuffle_pvalue(observed: float, null_scores: Any, *, tail: str = "greater") -> float:
+    """neurospatial's ``compute_shuffle_pvalue``: (k + 1) / (n + 1), k the null scores at least
+    as extreme as ``observed`` (``tail`` 'greater', 'less' or 'two-sided': twice the smaller,
+    at most 1). Non-finite null scores are dropped with a warning; a non-finite ``observed`` or
+    no finite null score is refused."""
+    if not np.isfinite(observed):
+        raise ValueError(f"observed must be a finite value, got {observed!r}: every comparison against the "
+                         "null would be False and give the floor p-value")
+    null = np.asarray(null_scores, dtype=np.float64).ravel()
+    finite = np.isfinite(null)
+    if not finite.all():
+        warnings.warn(f"Dropped {int((~finite).sum())} non-finite null score(s) out of {null.size} before "
+                      f"computing the p-value.", UserWarning, stacklevel=2)
+        null = null[finite]
+    n = len(null)
+    if n == 0:
+        raise ValueError("null_scores contains no finite values; cannot compute a shuffle p-value")
+    greater = (int(np.sum(null >= observed)) + 1) / (n + 1)
+    less = (int(np.sum(null <= observed)) + 1) / (n + 1)
+    if tail == "greater":
+        return float(greater)
+    if tail == "less":
+        return float(less)
+    if tail == "two-sided":
+        return float(min(2 * min(greater, less), 1.0))
+    raise ValueError(f"tail must be 'greater', 'less', or 'two-sided', got {tail!r}")
+
+
+def compute_shuffle_zscore(observed: float, null_scores: Any) -> float:
+    """neurospatial's ``compute_shuffle_zscore``: (observed − mean) / std of the null (population
+    std); NaN when the null has no spread."""
+    null = np.asarray(null_scores, dtype=np.float64)
+    sd = float(np.std(null))
+    return float("nan") if sd == 0.0 else float((observed - float(np.mean(null))) / sd)
+
+
 from . import _panics  # noqa: E402  (last: guards everything above)
 
 _panics.guard_module(__name__)
