@@ -87,7 +87,7 @@ fn options(args: &ServeArgs) -> Result<ServeOptions> {
         jpeg: args.jpeg,
         cache_bytes: args.cache_mb.saturating_mul(1 << 20),
         render_bytes: args.render_mb.saturating_mul(1 << 20),
-        timeout: Duration::from_secs(args.timeout.max(1)),
+        timeout: Duration::from_secs(args.timeout),
         ..ServeOptions::default()
     };
     if let Some(w) = args.workers {

@@ -16,6 +16,8 @@ use crate::{Environment, Error, Result};
 const MIN_RATE: f64 = 1e-10;
 /// Time bins a grid may have, at most (a count matrix of that many rows).
 const MAX_TIME_BINS: usize = 1 << 31;
+/// Counts (time bins × trains) one binning may hold: 2^31 (16 GiB of int64).
+const MAX_COUNT_CELLS: usize = 1 << 31;
 
 /// The counts of `trains` on the grid `[t_start, t_start + n·dt]`: (counts,
 /// n_time × n_neurons row-major; bin centres). Bins are `[edge, edge + dt)`,
@@ -61,9 +63,14 @@ pub fn bin_spikes_in_time(
         )));
     }
     let n = bins as usize;
-    let edges: Vec<f64> = (0..=n).map(|i| t0 + dt * i as f64).collect();
     let k = trains.len();
-    let mut counts = vec![0i64; n * k];
+    n.checked_mul(k.max(1)).filter(|&c| c <= MAX_COUNT_CELLS).ok_or_else(|| {
+        Error::invalid(format!(
+            "{n} time bins × {k} trains is over the {MAX_COUNT_CELLS} counts one call may hold: raise dt"
+        ))
+    })?;
+    let edges: Vec<f64> = (0..=n).map(|i| t0 + dt * i as f64).collect();
+    let mut counts = vec![0i64; n * k]; // n·k ≤ the bound checked above
     for (j, train) in trains.iter().enumerate() {
         for &v in train.iter() {
             // numpy.histogram on these edges: [e_i, e_{i+1}), the last bin closed.
@@ -134,7 +141,15 @@ impl Environment {
         validate: bool,
     ) -> Result<Decoded> {
         let nt = counts.len() / n_neurons.max(1);
-        let mut posterior = vec![0.0; nt * self.n_bins()];
+        let cells = nt.checked_mul(self.n_bins());
+        let mut posterior = Vec::new();
+        if cells.is_none_or(|c| posterior.try_reserve_exact(c).is_err()) {
+            return Err(Error::invalid(format!(
+                "a posterior of {nt} time bins × {} bins does not fit in memory: use the summary",
+                self.n_bins()
+            )));
+        }
+        posterior.resize(cells.unwrap_or(0), 0.0);
         let mut d = self.decode_position_into(
             counts,
             n_neurons,

@@ -41,6 +41,12 @@ impl Server {
     }
 }
 
+/// `s` seconds as a duration (the server refuses 0 and more than a day).
+fn seconds(name: &str, s: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(s)
+        .map_err(|_| PyValueError::new_err(format!("{name}={s}: give a number of seconds above 0")))
+}
+
 /// Starts serving `fields` — (name, path or Volume, grid shape or None) — and
 /// returns once the socket is bound.
 #[pyfunction]
@@ -76,8 +82,8 @@ pub fn serve(
         jpeg,
         cache_bytes: cache_mb.saturating_mul(1 << 20),
         render_bytes: render_mb.saturating_mul(1 << 20),
-        timeout: Duration::from_secs_f64(timeout.clamp(0.001, 86400.0)),
-        header_timeout: Duration::from_secs_f64(header_timeout.clamp(0.001, 86400.0)),
+        timeout: seconds("timeout", timeout)?,
+        header_timeout: seconds("header_timeout", header_timeout)?,
         ..ServeOptions::default()
     };
     if let Some(w) = workers {

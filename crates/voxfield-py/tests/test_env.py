@@ -1064,3 +1064,18 @@ def test_shuffle_pvalues_and_zscores_match_neurospatial():
                 dict(observed=1.0, null_scores=null, tail="both")]:
         with pytest.raises(ValueError):
             compute_shuffle_pvalue(**bad)
+
+
+def test_absurd_decoding_sizes_are_refused():
+    from voxfield.env import bin_spikes_in_time, decode_position
+    trains = [np.array([0.0, 1e6])] * 8
+    with pytest.raises(ValueError, match="raise dt|too large"):
+        bin_spikes_in_time(trains, 1e-9)  # 10^15 time bins
+    with pytest.raises(ValueError, match="raise dt"):
+        bin_spikes_in_time(trains, 1e6 / 2 ** 30)  # 2^30 bins x 8 trains: 64 GiB of counts
+    for dt in [0.0, -1.0, np.nan, np.inf]:
+        with pytest.raises(ValueError, match="dt"):
+            bin_spikes_in_time(trains, dt)
+    env = Environment.from_samples(walk(500, 2, 10.0, seed=1), 2.0)
+    with pytest.raises(ValueError, match="dt"):
+        decode_position(env, np.zeros((3, 2), np.int64), np.ones((2, env.n_bins)), dt=np.inf)

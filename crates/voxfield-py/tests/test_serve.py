@@ -431,3 +431,79 @@ def test_stalled_clients_are_dropped_after_the_header_timeout(volumes):
         assert time.time() - t < 5 and (closed == b"" or b"408" in closed.split(b"\r\n")[0])
         s.close()
         assert get(srv.url + "zarr/u8.ome.zarr/zarr.json")[0] == 200
+
+
+def test_cli_serve_refuses_hostile_inputs_and_options(tmp_path):
+    import os
+    import subprocess
+    cli = os.environ.get("VOXFIELD_CLI")
+    if not cli:
+        pytest.skip("VOXFIELD_CLI is not set")
+    good = tmp_path / "good.npy"
+    np.save(good, np.zeros((8, 8, 8), np.uint8))
+    fifo = tmp_path / "pipe.npy"
+    os.mkfifo(fifo)
+    trunc = tmp_path / "trunc.npy"
+    trunc.write_bytes(good.read_bytes()[:-100])
+    forged = tmp_path / "forged.npy"  # a header claiming 10^12 elements over 512 bytes
+    head = good.read_bytes()
+    hdr = head[10:10 + int.from_bytes(head[8:10], "little")].replace(b"(8, 8, 8)", b"(10000, 10000, 10000)")
+    hdr = hdr.rstrip(b" \n") + b" " * ((64 - (10 + len(hdr.rstrip(b" \n")) + 1) % 64) % 64) + b"\n"
+    forged.write_bytes(head[:8] + len(hdr).to_bytes(2, "little") + hdr + head[10 + int.from_bytes(head[8:10], "little"):])
+    rng = np.random.default_rng(0)
+    pts = rng.random((60, 3))
+    vf.RBFInterpolator(pts, pts.sum(1)).save(tmp_path / "fit.vxr")
+    cases = [
+        ([str(fifo)], "pipe.npy"),
+        (["/dev/zero"], "/dev/zero"),
+        ([str(trunc)], "trunc.npy"),
+        ([str(forged)], "forged.npy"),
+        ([str(tmp_path / "missing.npy")], "missing.npy"),
+        ([str(good), "--workers", "100000000000000000"], "workers"),
+        ([str(good), "--workers", "0"], "workers"),
+        ([str(good), "--timeout", "0"], "timeout"),
+        ([str(good), "--timeout", "99999999999"], "timeout"),
+        ([str(good), "--chunk", "100000"], "chunk"),
+        ([str(good), "--jpeg", "0"], "jpeg"),
+        ([str(good), "--codec", "lz77"], "codec"),
+        ([str(good), "--token", "abc"], "token"),
+        ([str(good), "--bind", "not-an-ip"], "bind"),
+        ([str(tmp_path / "fit.vxr"), "--shape", "1000000,1000000,1000000"], "2^40"),
+        ([str(good), "--name", f"../x={good}"], "name"),
+        ([str(good), "--name", f"good={good}"], "two fields"),
+    ]
+    for args, said in cases:
+        t = time.time()
+        r = subprocess.run([cli, "serve", *args, "--port", "0"], capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0 and said in r.stderr, (args, r.returncode, r.stderr)
+        assert "panicked" not in r.stderr and time.time() - t < 30, args
+    assert os.path.exists(fifo) and good.read_bytes() == head  # nothing destroyed
+
+
+def test_a_corrupt_chunk_is_an_error_never_data(tmp_path):
+    a = np.arange(40 * 40 * 40, dtype=np.uint16).reshape(40, 40, 40)
+    store = tmp_path / "c.zarr"
+    z = zarr.create_array(str(store), shape=a.shape, chunks=(20, 20, 20), dtype=a.dtype,
+                          compressors=[zarr.codecs.Crc32cCodec()], fill_value=0)
+    z[:] = a
+    chunk = store / "c" / "0" / "0" / "0"
+    raw = bytearray(chunk.read_bytes())
+    raw[100] ^= 0xFF  # a flipped bit under a valid-looking store: crc32c must catch it
+    chunk.write_bytes(bytes(raw))
+    with vf.serve({"c": store}, port=0, chunk=20) as srv:
+        for path in ["zarr/c.ome.zarr/0/c/0/0/0", "precomputed/c/0/0-20_0-20_0-20", "zarr/c.ome.zarr/1/c/0/0/0",
+                     "slice/c.png?axis=0&index=3", "value/c?index=1,1,1"]:
+            status, _, body = get(srv.url + path)
+            assert status >= 500 and b"c.zarr" in body, (path, status, body[:200])
+        ok = get(srv.url + "zarr/c.ome.zarr/0/c/1/1/1")  # an intact chunk still reads
+        assert ok[0] == 200 and np.array_equal(np.frombuffer(ok[2], np.uint16).reshape(20, 20, 20),
+                                               a[20:, 20:, 20:])
+
+
+def test_python_serve_refuses_absurd_options(volumes):
+    d, _, _ = volumes
+    for kw, said in [(dict(workers=10 ** 19), "workers"), (dict(timeout=0.0), "timeout"),
+                     (dict(timeout=float("nan")), "timeout"), (dict(header_timeout=-1.0), "header_timeout"),
+                     (dict(cache_mb=-1), ""), (dict(port=70000), "")]:
+        with pytest.raises((ValueError, OverflowError, TypeError), match=said):
+            vf.serve({"u8": d / "u8.npy"}, **kw)

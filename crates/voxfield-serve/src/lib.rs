@@ -58,6 +58,13 @@ impl std::str::FromStr for Codec {
     }
 }
 
+/// Requests computing at once, at most (each holds a blocking thread).
+pub const MAX_WORKERS: usize = 1024;
+/// Connections served at once, at most.
+pub const MAX_CONNECTIONS: usize = 65_536;
+/// The longest request or header timeout.
+pub const MAX_WAIT: Duration = Duration::from_secs(86_400);
+
 /// How to serve.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -123,13 +130,27 @@ impl ServeOptions {
         if self.jpeg.is_some_and(|q| !(1..=100).contains(&q)) {
             return Err(Error::invalid("jpeg quality: give 1 to 100"));
         }
-        if self.max_connections == 0 || self.header_timeout.is_zero() {
-            return Err(Error::invalid(
-                "max connections and the header timeout must be above 0",
-            ));
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err(Error::invalid(format!(
+                "max connections {}: give 1 to {MAX_CONNECTIONS}",
+                self.max_connections
+            )));
         }
-        if self.workers == 0 {
-            return Err(Error::invalid("workers must be at least 1"));
+        for (name, t) in [
+            ("timeout", self.timeout),
+            ("header timeout", self.header_timeout),
+        ] {
+            if t.is_zero() || t > MAX_WAIT {
+                return Err(Error::invalid(format!(
+                    "{name} {t:?}: give more than 0 and at most a day"
+                )));
+            }
+        }
+        if !(1..=MAX_WORKERS).contains(&self.workers) {
+            return Err(Error::invalid(format!(
+                "workers {}: give 1 to {MAX_WORKERS} (each computing request holds a thread)",
+                self.workers
+            )));
         }
         if let Some(t) = &self.token {
             if t.len() < 8 || !t.chars().all(|c| c.is_ascii_alphanumeric()) {

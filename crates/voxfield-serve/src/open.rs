@@ -121,6 +121,9 @@ pub fn volume_field(name: String, src: Arc<dyn VolumeSource>) -> Result<FieldSou
     })
 }
 
+/// Nodes an RBF model's grid may have (sizes downstream then never overflow).
+const MAX_GRID_VOXELS: u64 = 1 << 40;
+
 /// An RBF model on the grid `shape` over its samples' bounding box.
 fn rbf_base(model: Box<RbfModel>, path: &Path, shape: Option<[usize; 3]>) -> Result<Base> {
     let dim = model.dim();
@@ -134,6 +137,13 @@ fn rbf_base(model: Box<RbfModel>, path: &Path, shape: Option<[usize; 3]>) -> Res
             )
         })?,
     };
+    let voxels = shape.iter().try_fold(1u64, |p, &n| p.checked_mul(n as u64));
+    if voxels.is_none_or(|v| v > MAX_GRID_VOXELS) {
+        return Err(Error::format(
+            path,
+            format!("shape {shape:?}: a grid of more than 2^40 nodes is refused"),
+        ));
+    }
     if shape.contains(&0) || shape[dim..].iter().any(|&n| n != 1) {
         return Err(Error::format(
             path,

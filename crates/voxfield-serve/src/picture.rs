@@ -260,8 +260,7 @@ impl Pictures {
             let s = f.levels[l].shape;
             (0..3)
                 .filter(|&a| a != axis)
-                .map(|a| s[a])
-                .product::<usize>()
+                .fold(1usize, |p, a| p.saturating_mul(s[a]))
         };
         let level = match num::<usize>(p, "level")? {
             Some(l) if l < f.levels.len() => l,
