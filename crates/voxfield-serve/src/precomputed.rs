@@ -14,19 +14,11 @@ use voxfield::DType;
 use crate::field::ServedField;
 use crate::Reply;
 
-/// The precomputed `data_type` of a dtype, when precomputed has one.
+/// The precomputed `data_type` of a dtype, when precomputed has one (its
+/// names are numpy's, which `DType::name` gives).
 pub fn data_type(d: DType) -> Option<&'static str> {
-    Some(match d {
-        DType::U8 => "uint8",
-        DType::I8 => "int8",
-        DType::U16 => "uint16",
-        DType::I16 => "int16",
-        DType::U32 => "uint32",
-        DType::I32 => "int32",
-        DType::U64 => "uint64",
-        DType::F32 => "float32",
-        _ => return None,
-    })
+    use DType::*;
+    matches!(d, U8 | I8 | U16 | I16 | U32 | I32 | U64 | F32).then(|| d.name())
 }
 
 /// Nanometres per unit of a spatial unit name (None: unknown).
