@@ -9,6 +9,7 @@
 //! (smoothing generators per bandwidth) sits behind a mutex with a bounded number
 //! of entries, so many threads can query one environment at once.
 
+pub mod cells;
 pub mod decoding;
 pub mod encoding;
 mod fastexp;

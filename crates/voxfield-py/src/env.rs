@@ -395,6 +395,68 @@ impl Env {
         Ok(py.detach(|| self.inner.distance_between(a, b)))
     }
 
+    /// Bins on the edge of the active region, in increasing order.
+    fn boundary_bins(&self) -> Vec<usize> {
+        self.inner.boundary_bins()
+    }
+
+    /// Autocorrelograms of `units` rate maps (units × bins at `rates_addr`)
+    /// into `out_addr` (units × h × w); returns (h, w) and, per unit, "" or
+    /// why its autocorrelogram is undefined (that block is then NaN).
+    fn autocorrelations(
+        &self,
+        py: Python<'_>,
+        rates_addr: usize,
+        units: usize,
+        out_addr: usize,
+        out_len: usize,
+    ) -> PyResult<((usize, usize), Vec<&'static str>)> {
+        let ac = voxfield::env::Autocorrelation::new(&self.inner).map_err(py_err)?;
+        let (h, w) = ac.shape();
+        let bins = self.inner.n_bins();
+        let too_many =
+            || pyo3::exceptions::PyValueError::new_err("autocorrelation: too many values");
+        let n = units.checked_mul(bins).ok_or_else(too_many)?;
+        let m = units.checked_mul(h * w).ok_or_else(too_many)?;
+        if m != out_len {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "autocorrelation: an output of {out_len} values for {units} maps of {h} x {w}"
+            )));
+        }
+        // SAFETY: the Python layer passes live C-contiguous float64 arrays of
+        // these lengths and keeps them alive (the output unshared) for the call.
+        let (rates, out) = unsafe { (f64s(rates_addr, n), f64s_mut(out_addr, m)) };
+        let why = py.detach(|| ac.compute_many(rates, out)).map_err(py_err)?;
+        let why = why.iter().map(|e| e.map_or("", |e| e.message())).collect();
+        Ok(((h, w), why))
+    }
+
+    /// Border scores of `units` rate maps (units × bins at `rates_addr`).
+    fn border_scores(
+        &self,
+        py: Python<'_>,
+        rates_addr: usize,
+        units: usize,
+        threshold: f64,
+        min_area: f64,
+        metric: &str,
+    ) -> PyResult<Vec<f64>> {
+        let metric: voxfield::env::Metric = metric.parse().map_err(py_err)?;
+        let bins = self.inner.n_bins();
+        let n = units.checked_mul(bins).ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err("border scores: too many values")
+        })?;
+        // SAFETY: a live C-contiguous float64 array of n values, kept alive for the call.
+        let rates = unsafe { f64s(rates_addr, n) };
+        Ok(py.detach(|| {
+            let score = voxfield::env::BorderScore::new(&self.inner, metric);
+            rates
+                .chunks(bins.max(1))
+                .map(|r| score.score(r, threshold, min_area))
+                .collect()
+        }))
+    }
+
     /// Geodesic distance from the nearest of `targets` to every bin.
     fn distance_to(&self, py: Python<'_>, targets: Vec<i64>) -> PyResult<Vec<f64>> {
         let t = targets
@@ -692,6 +754,27 @@ fn reading(linear: bool) -> Reading {
     } else {
         Reading::Nearest
     }
+}
+
+/// Grid scores of `count` h × w autocorrelograms at `ac_addr`.
+#[pyfunction]
+pub fn grid_scores(
+    py: Python<'_>,
+    ac_addr: usize,
+    count: usize,
+    h: usize,
+    w: usize,
+    inner: f64,
+    outer: f64,
+) -> PyResult<Vec<f64>> {
+    let score = voxfield::env::GridScore::new(h, w, inner, outer).map_err(py_err)?;
+    let n = count
+        .checked_mul(h)
+        .and_then(|v| v.checked_mul(w))
+        .ok_or_else(|| pyo3::exceptions::PyValueError::new_err("grid scores: too many values"))?;
+    // SAFETY: a live C-contiguous float64 array of n values, kept alive for the call.
+    let ac = unsafe { f64s(ac_addr, n) };
+    Ok(py.detach(|| score.scores(ac, h * w)))
 }
 
 /// Skaggs information (bits per spike in `base`) and sparsity of every row of a

@@ -40,6 +40,7 @@ pub use voxfield_zarr::{
 /// Spatial environments: bins with a connectivity graph over 1-3-D space,
 /// point→bin queries, paths, matrix-free diffusion smoothing, occupancy.
 pub mod env {
+    pub use voxfield_env::cells::{Autocorrelation, BorderScore, GridScore, Metric};
     pub use voxfield_env::decoding::{bin_spikes_in_time, Decoded, Prior};
     pub use voxfield_env::encoding::Kde;
     pub use voxfield_env::scores::{rate_scores, sparsity, spatial_information};

@@ -272,6 +272,13 @@ class Environment:
         return np.stack([src[keep], nbr[keep]], axis=1), dist[keep]
 
     # Queries --------------------------------------------------------------------------
+    @property
+    def boundary_bins(self) -> np.ndarray:
+        """0.6.0's ``boundary_bins``: active bins with an inactive or missing axis neighbour
+        in the cell array (grids of 2-3 dimensions, hexagonal lattices); on 1-D grids and
+        tracks, bins with fewer than 2 graph neighbours."""
+        return np.asarray(self._e.boundary_bins(), dtype=np.int64)
+
     def bin_at(self, points: Any) -> np.ndarray:
         """Active bin of each point (int64), −1 outside, on the top edge, inactive or NaN."""
         p = _positions(points, self.n_dims)
@@ -1049,6 +1056,9 @@ def compute_shuffle_zscore(observed: float, null_scores: Any) -> float:
     return float("nan") if sd == 0.0 else float((observed - float(np.mean(null))) / sd)
 
 
+from ._cells import (  # noqa: E402,F401  (cell scores live in their own file)
+    BatchScoresResult, batch_border_scores, batch_grid_scores, border_score, grid_score,
+    spatial_autocorrelation, spatial_autocorrelations)
 from . import _panics  # noqa: E402  (last: guards everything above)
 
 _panics.guard_module(__name__)
