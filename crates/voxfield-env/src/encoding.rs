@@ -39,54 +39,100 @@ impl Environment {
         positions: &[f64],
         o: &OccupancyOptions,
     ) -> Result<(Vec<f64>, Vec<f64>)> {
-        let occupancy = self.occupancy(times, positions, o)?;
+        let binner = SpikeBinner::new(self, times, positions, o)?;
+        check_spike_times(spikes)?;
         let n = self.n_bins();
-        if times.is_empty() {
-            return Ok((vec![0.0; spikes.len() * n], occupancy));
-        }
-        let bins = self.bins_at(positions)?;
-        let valid = self.valid_intervals(times, &bins, o);
-        let gate = o.max_gap.is_some() || (o.speed.is_some() && o.min_speed.is_some());
-        let (t0, t1) = (times[0], times[times.len() - 1]);
-        let d = self.n_dims();
-        for (u, s) in spikes.iter().enumerate() {
-            if let Some(t) = s.iter().find(|t| !t.is_finite()) {
-                return Err(Error::invalid(format!(
-                    "spike times must be finite: unit {u} has {t}"
-                )));
-            }
-            if let Some(t) = s.iter().find(|&&t| t < 0.0) {
-                return Err(Error::invalid(format!(
-                    "spike times must be non-negative (seconds): unit {u} has {t}"
-                )));
-            }
-        }
         let counts: Vec<Vec<f64>> = spikes
             .par_iter()
             .map(|s| {
                 let mut c = vec![0.0; n];
-                let mut p = vec![0.0; d];
-                for &t in s.iter() {
-                    if !(t >= t0 && t <= t1) {
-                        continue;
-                    }
-                    // The sample at or before t (searchsorted right − 1), clamped
-                    // to an interval.
-                    let k = times.partition_point(|&x| x <= t).saturating_sub(1);
-                    let k = k.min(times.len().saturating_sub(2));
-                    if gate && times.len() >= 2 && !valid[k] {
-                        continue;
-                    }
-                    interp(times, positions, d, t, &mut p);
-                    let b = self.bin_at(&p);
-                    if b >= 0 {
-                        c[b as usize] += 1.0;
-                    }
-                }
+                binner.count(s.iter().copied(), &mut c);
                 c
             })
             .collect();
-        Ok((counts.concat(), occupancy))
+        Ok((counts.concat(), binner.occupancy))
+    }
+}
+
+/// Spike times must be finite seconds, not negative (0.6.0's checks).
+pub(crate) fn check_spike_times(spikes: &[&[f64]]) -> Result<()> {
+    for (u, s) in spikes.iter().enumerate() {
+        if let Some(t) = s.iter().find(|t| !t.is_finite()) {
+            return Err(Error::invalid(format!(
+                "spike times must be finite: unit {u} has {t}"
+            )));
+        }
+        if let Some(t) = s.iter().find(|&&t| t < 0.0) {
+            return Err(Error::invalid(format!(
+                "spike times must be non-negative (seconds): unit {u} has {t}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One trajectory made ready to place spikes: its occupancy, bins and valid
+/// intervals, shared by every unit and every shuffle of it.
+pub struct SpikeBinner<'a> {
+    env: &'a Environment,
+    times: &'a [f64],
+    positions: &'a [f64],
+    valid: Vec<bool>,
+    /// Whether intervals gate spikes (a gap limit or a speed threshold).
+    gate: bool,
+    pub occupancy: Vec<f64>,
+}
+
+impl<'a> SpikeBinner<'a> {
+    pub fn new(
+        env: &'a Environment,
+        times: &'a [f64],
+        positions: &'a [f64],
+        o: &OccupancyOptions,
+    ) -> Result<Self> {
+        let occupancy = env.occupancy(times, positions, o)?;
+        let bins = env.bins_at(positions)?;
+        Ok(Self {
+            env,
+            times,
+            positions,
+            valid: env.valid_intervals(times, &bins, o),
+            gate: o.max_gap.is_some() || (o.speed.is_some() && o.min_speed.is_some()),
+            occupancy,
+        })
+    }
+
+    /// The trajectory's first and last time (None without samples).
+    pub fn span(&self) -> Option<(f64, f64)> {
+        Some((*self.times.first()?, *self.times.last()?))
+    }
+
+    /// Adds one unit's spikes to `counts` (one per bin): spikes inside the
+    /// trajectory's span and in a valid interval, placed by linear
+    /// interpolation of the positions.
+    pub fn count(&self, spikes: impl Iterator<Item = f64>, counts: &mut [f64]) {
+        let times = self.times;
+        let Some((t0, t1)) = self.span() else {
+            return;
+        };
+        let d = self.env.n_dims();
+        let mut p = vec![0.0; d];
+        for t in spikes {
+            if !(t >= t0 && t <= t1) {
+                continue;
+            }
+            // The sample at or before t (searchsorted right − 1), clamped to an interval.
+            let k = times.partition_point(|&x| x <= t).saturating_sub(1);
+            let k = k.min(times.len().saturating_sub(2));
+            if self.gate && times.len() >= 2 && !self.valid[k] {
+                continue;
+            }
+            interp(times, self.positions, d, t, &mut p);
+            let b = self.env.bin_at(&p);
+            if b >= 0 {
+                counts[b as usize] += 1.0;
+            }
+        }
     }
 }
 
@@ -101,6 +147,86 @@ pub enum Kde {
     Diffusion,
     /// 0.6.0's `gaussian_kde`: dense Euclidean Gaussian weights.
     Gaussian,
+}
+
+/// A smoothed occupancy, ready to turn spike counts into KDE rate maps.
+pub struct KdeRates<'a> {
+    env: &'a Environment,
+    kernel: Kde,
+    bandwidth: f64,
+    occupancy: Vec<f64>,
+    threshold: f64,
+}
+
+impl<'a> KdeRates<'a> {
+    pub fn new(
+        env: &'a Environment,
+        kernel: Kde,
+        occupancy: &[f64],
+        bandwidth: f64,
+        min_occupancy: f64,
+    ) -> Result<Self> {
+        if occupancy.len() != env.n_bins() {
+            return Err(Error::invalid("counts or occupancy do not match the bins"));
+        }
+        if !(bandwidth.is_finite() && bandwidth > 0.0) {
+            return Err(Error::invalid(format!(
+                "bandwidth {bandwidth} must be a positive number"
+            )));
+        }
+        let mut maker = Self {
+            env,
+            kernel,
+            bandwidth,
+            occupancy: vec![],
+            threshold: min_occupancy.max(0.0),
+        };
+        maker.occupancy = maker.smooth(occupancy, 1)?;
+        Ok(maker)
+    }
+
+    fn smooth(&self, f: &[f64], k: usize) -> Result<Vec<f64>> {
+        match self.kernel {
+            Kde::Diffusion => {
+                self.env
+                    .smooth(f, k, self.bandwidth, Mode::Density, Operator::Legacy060)
+            }
+            Kde::Gaussian => self.env.gaussian_smooth(f, k, self.bandwidth),
+        }
+    }
+
+    /// Units to smooth at once so their full-grid copies stay under [`KDE_BYTES`].
+    pub fn group(&self, units: usize) -> usize {
+        let cells = self.env.layout.active().len().max(1);
+        (KDE_BYTES / (cells * 8)).clamp(1, units.max(1))
+    }
+
+    /// Rates of k units (`counts`, k × bins row-major) into `rates` (the same
+    /// shape): smoothed counts over the smoothed occupancy, NaN where that is
+    /// ≤ `min_occupancy`.
+    pub fn rates(&self, counts: &[f64], rates: &mut [f64]) -> Result<()> {
+        let n = self.env.n_bins();
+        let k = counts.len() / n.max(1);
+        // Bin-major fields of this group.
+        let mut f = vec![0.0; n * k];
+        for u in 0..k {
+            for b in 0..n {
+                f[b * k + u] = counts[u * n + b];
+            }
+        }
+        let s = self.smooth(&f, k)?;
+        for u in 0..k {
+            for b in 0..n {
+                let occ = self.occupancy[b];
+                rates[u * n + b] = if occ > self.threshold {
+                    s[b * k + u] / occ
+                } else {
+                    f64::NAN
+                };
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Environment {
@@ -122,43 +248,19 @@ impl Environment {
         min_occupancy: f64,
     ) -> Result<Vec<f64>> {
         let n = self.n_bins();
-        if occupancy.len() != n || !counts.len().is_multiple_of(n) {
+        if !counts.len().is_multiple_of(n.max(1)) {
             return Err(Error::invalid("counts or occupancy do not match the bins"));
         }
-        if !(bandwidth.is_finite() && bandwidth > 0.0) {
-            return Err(Error::invalid(format!(
-                "bandwidth {bandwidth} must be a positive number"
-            )));
-        }
-        let smooth = |f: &[f64], k: usize| match kernel {
-            Kde::Diffusion => self.smooth(f, k, bandwidth, Mode::Density, Operator::Legacy060),
-            Kde::Gaussian => self.gaussian_smooth(f, k, bandwidth),
-        };
-        let units = counts.len() / n;
-        let occ = smooth(occupancy, 1)?;
-        let threshold = min_occupancy.max(0.0);
-        let cells = self.layout.active().len();
-        let group = (KDE_BYTES / (cells * 8)).clamp(1, units.max(1));
+        let maker = KdeRates::new(self, kernel, occupancy, bandwidth, min_occupancy)?;
+        let units = counts.len() / n.max(1);
+        let group = maker.group(units);
         let mut rates = vec![0.0; units * n];
         for first in (0..units).step_by(group) {
             let k = group.min(units - first);
-            // Bin-major fields of this group.
-            let mut f = vec![0.0; n * k];
-            for u in 0..k {
-                for b in 0..n {
-                    f[b * k + u] = counts[(first + u) * n + b];
-                }
-            }
-            let s = smooth(&f, k)?;
-            for u in 0..k {
-                for b in 0..n {
-                    rates[(first + u) * n + b] = if occ[b] > threshold {
-                        s[b * k + u] / occ[b]
-                    } else {
-                        f64::NAN
-                    };
-                }
-            }
+            maker.rates(
+                &counts[first * n..(first + k) * n],
+                &mut rates[first * n..(first + k) * n],
+            )?;
         }
         Ok(rates)
     }

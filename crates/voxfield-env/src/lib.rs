@@ -21,6 +21,7 @@ pub mod hex;
 mod kernels;
 pub mod nearest;
 pub mod scores;
+pub mod shuffle;
 pub mod smooth;
 pub mod track;
 pub mod trajectory;

@@ -618,6 +618,102 @@ impl Env {
             .map_err(py_err)
     }
 
+    /// Scores of every unit's rate map and of its maps with the spike train
+    /// shifted by `shifts` (units × shuffles at `shifts_addr`): observed
+    /// (scores × units) into `observed_addr`, null (scores × units × shuffles)
+    /// into `null_addr`; returns the scores' names in that order. Ctrl-C stops it.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (spikes, times_addr, n, pos_addr, speed, min_speed, max_gap, gaussian, bandwidth,
+                        min_occupancy, shifts_addr, shuffles, information, sparsity, grid, border,
+                        observed_addr, null_addr, out_len))]
+    fn shuffle_scores(
+        &self,
+        py: Python<'_>,
+        spikes: Vec<Vec<f64>>,
+        times_addr: usize,
+        n: usize,
+        pos_addr: usize,
+        speed: Option<Vec<f64>>,
+        min_speed: Option<f64>,
+        max_gap: Option<f64>,
+        gaussian: bool,
+        bandwidth: f64,
+        min_occupancy: f64,
+        shifts_addr: usize,
+        shuffles: usize,
+        information: Option<f64>,
+        sparsity: bool,
+        grid: Option<(f64, f64)>,
+        border: Option<(f64, f64, String)>,
+        observed_addr: usize,
+        null_addr: usize,
+        out_len: (usize, usize),
+    ) -> PyResult<Vec<&'static str>> {
+        use voxfield::env::{RateMaps, ScoreSet};
+        let border = match border {
+            Some((t, a, m)) => Some((t, a, m.parse().map_err(py_err)?)),
+            None => None,
+        };
+        let set = ScoreSet {
+            information,
+            sparsity,
+            grid,
+            border,
+        };
+        let k = set.names().len();
+        let units = spikes.len();
+        let maps = units
+            .checked_mul(shuffles)
+            .filter(|&m| m <= voxfield::env::MAX_SHUFFLED_MAPS)
+            .ok_or_else(|| {
+                pyo3::exceptions::PyValueError::new_err(format!(
+                    "{units} units x {shuffles} shuffles is over {} shuffled maps per call",
+                    voxfield::env::MAX_SHUFFLED_MAPS
+                ))
+            })?;
+        if out_len != (k * units, k * maps) {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "shuffle scores: output buffers of the wrong size",
+            ));
+        }
+        // SAFETY: as in `occupancy`; the Python layer passes live C-contiguous
+        // float64 arrays of these lengths and keeps them alive (the outputs
+        // unshared) for the call.
+        let (t, p) = unsafe { self.trajectory(times_addr, n, pos_addr) };
+        let (shifts, observed, null) = unsafe {
+            (
+                f64s(shifts_addr, maps),
+                f64s_mut(observed_addr, k * units),
+                f64s_mut(null_addr, k * maps),
+            )
+        };
+        let o = OccupancyOptions {
+            max_gap,
+            speed,
+            min_speed,
+            return_seconds: true,
+            linear: false,
+        };
+        let rate_maps = RateMaps {
+            occupancy: &o,
+            kernel: if gaussian {
+                Kde::Gaussian
+            } else {
+                Kde::Diffusion
+            },
+            bandwidth,
+            min_occupancy,
+        };
+        let refs: Vec<&[f64]> = spikes.iter().map(Vec::as_slice).collect();
+        let env = &self.inner;
+        let done = crate::work::interruptible(py, |watch| {
+            env.shuffle_scores(&refs, t, p, &rate_maps, shifts, &set, watch)
+        })?;
+        observed.copy_from_slice(&done.observed);
+        null.copy_from_slice(&done.null);
+        Ok(done.names)
+    }
+
     /// `diffusion_kde` or `gaussian_kde` rates (units × bins) from counts and occupancy.
     fn kde_rates(
         &self,

@@ -44,6 +44,7 @@ pub mod env {
     pub use voxfield_env::decoding::{bin_spikes_in_time, Decoded, Prior};
     pub use voxfield_env::encoding::Kde;
     pub use voxfield_env::scores::{rate_scores, sparsity, spatial_information};
+    pub use voxfield_env::shuffle::{RateMaps, ScoreSet, Shuffled, MAX_SHUFFLED_MAPS};
     pub use voxfield_env::trajectory::{Csr, OccupancyOptions};
     pub use voxfield_env::{
         BinField, Environment, FieldOptions, Generator, Graph, Grid, Hex, Layout, Mode, Operator,

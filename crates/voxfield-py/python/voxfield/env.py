@@ -23,24 +23,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _voxfield
+from ._arrays import _positions, _spike_trains, _times
 
 #: Cells a grid may have (as the engine's limit).
 MAX_CELLS = 1 << 26
 #: Largest environment ``compute_kernel`` builds a dense kernel for (n² × 8 bytes).
 MAX_KERNEL_BINS = 10_000
-
-
-def _positions(positions: Any, dims: int | None = None) -> np.ndarray:
-    p = np.asarray(positions)
-    if p.dtype.kind not in "biuf":
-        raise TypeError(f"positions must be numeric, got dtype {p.dtype}")
-    if p.ndim == 1:
-        p = p[:, None] if dims in (None, 1) else p[None, :]
-    if p.ndim != 2:
-        raise ValueError(f"positions must have shape (n_samples, n_dims), got {p.shape}")
-    if dims is not None and p.shape[1] != dims:
-        raise ValueError(f"positions have {p.shape[1]} coordinates, the environment has {dims} dimensions")
-    return np.require(p, np.float64, "CA")
 
 
 def _neighbour_axes(dims: int, diagonal: bool, connectivity: int | None) -> int:
@@ -52,13 +40,6 @@ def _neighbour_axes(dims: int, diagonal: bool, connectivity: int | None) -> int:
     if connectivity not in counts:
         raise ValueError(f"connectivity {connectivity} on a {dims}-D grid: expected one of {sorted(counts)}")
     return counts[connectivity]
-
-
-def _times(times: Any, n: int) -> np.ndarray:
-    t = np.require(np.asarray(times, dtype=np.float64).ravel(), None, "CA")
-    if t.shape[0] != n:
-        raise ValueError(f"{t.shape[0]} times for {n} positions")
-    return t
 
 
 class Environment:
@@ -711,12 +692,7 @@ def compute_spatial_rates(env: Environment, spike_times: Any, times: Any, positi
         raise ValueError("speed is only used with min_speed")
     if smoothing_method not in ("diffusion_kde", "gaussian_kde", "binned"):
         raise ValueError(f"smoothing_method {smoothing_method!r}: expected 'diffusion_kde', 'gaussian_kde' or 'binned'")
-    padded = isinstance(spike_times, np.ndarray) and spike_times.ndim == 2
-    if isinstance(spike_times, np.ndarray) and spike_times.ndim == 1:
-        spike_times = [spike_times]
-    trains = [np.asarray(s, dtype=np.float64).ravel() for s in spike_times]
-    if padded:  # a 2-D array is NaN-padded per unit
-        trains = [s[~np.isnan(s)] for s in trains]
+    trains = _spike_trains(spike_times)
     p = _positions(positions, env.n_dims)
     t = _times(times, p.shape[0])
     s = None if speed is None else [float(v) for v in np.asarray(speed, dtype=np.float64).ravel()]
@@ -1020,42 +996,9 @@ def decode_position_summary(env: Environment, spike_counts: Any, encoding_models
 
 
 # Shuffle significance ---------------------------------------------------------------
-def compute_shuffle_pvalue(observed: float, null_scores: Any, *, tail: str = "greater") -> float:
-    """neurospatial's ``compute_shuffle_pvalue``: (k + 1) / (n + 1), k the null scores at least
-    as extreme as ``observed`` (``tail`` 'greater', 'less' or 'two-sided': twice the smaller,
-    at most 1). Non-finite null scores are dropped with a warning; a non-finite ``observed`` or
-    no finite null score is refused."""
-    if not np.isfinite(observed):
-        raise ValueError(f"observed must be a finite value, got {observed!r}: every comparison against the "
-                         "null would be False and give the floor p-value")
-    null = np.asarray(null_scores, dtype=np.float64).ravel()
-    finite = np.isfinite(null)
-    if not finite.all():
-        warnings.warn(f"Dropped {int((~finite).sum())} non-finite null score(s) out of {null.size} before "
-                      f"computing the p-value.", UserWarning, stacklevel=2)
-        null = null[finite]
-    n = len(null)
-    if n == 0:
-        raise ValueError("null_scores contains no finite values; cannot compute a shuffle p-value")
-    greater = (int(np.sum(null >= observed)) + 1) / (n + 1)
-    less = (int(np.sum(null <= observed)) + 1) / (n + 1)
-    if tail == "greater":
-        return float(greater)
-    if tail == "less":
-        return float(less)
-    if tail == "two-sided":
-        return float(min(2 * min(greater, less), 1.0))
-    raise ValueError(f"tail must be 'greater', 'less', or 'two-sided', got {tail!r}")
-
-
-def compute_shuffle_zscore(observed: float, null_scores: Any) -> float:
-    """neurospatial's ``compute_shuffle_zscore``: (observed − mean) / std of the null (population
-    std); NaN when the null has no spread."""
-    null = np.asarray(null_scores, dtype=np.float64)
-    sd = float(np.std(null))
-    return float("nan") if sd == 0.0 else float((observed - float(np.mean(null))) / sd)
-
-
+from ._shuffles import (  # noqa: E402,F401  (shuffles live in their own file)
+    ShuffleTestResult, SpatialShuffleResult, compute_shuffle_pvalue, compute_shuffle_zscore,
+    shuffle_spatial_scores)
 from ._cells import (  # noqa: E402,F401  (cell scores live in their own file)
     BatchScoresResult, batch_border_scores, batch_grid_scores, border_score, grid_score,
     spatial_autocorrelation, spatial_autocorrelations)
