@@ -4,7 +4,8 @@ section C, plus smoothing at 10k, 100k and 1M bins (voxfield only: neurospatial'
 dense kernel needs n² memory and ~n³ time there).
 
     .venv/bin/python bench/bench_env.py [--repeats 5] [--smooth-grids 20,30,50] [--skip-large]
-                                        [--only queries,mapping,occupancy,smooth,rates,large]
+                                        [--only queries,mapping,occupancy,smooth,rates,decode,cells,shuffle,large]
+                                        [--shuffles 1000] [--shuffle-methods gaussian_kde,diffusion_kde]
 
 Medians of `--repeats` runs; "uncached" neurospatial smoothing runs once per case
 (the first call builds the dense kernel), voxfield's first call builds its sparse
@@ -51,6 +52,8 @@ def main():
     ap.add_argument("--skip-large", action="store_true")
     ap.add_argument("--only", default="queries,mapping,occupancy,smooth,rates,decode,large")
     ap.add_argument("--decode-time-bins", type=int, default=10_000)
+    ap.add_argument("--shuffles", type=int, default=1000)
+    ap.add_argument("--shuffle-methods", default="gaussian_kde,diffusion_kde")
     # (also: track — the track rows alone)
     a = ap.parse_args()
     only = set(a.only.split(","))
@@ -291,6 +294,10 @@ def main():
         err = float(np.max(np.abs(got.mean_position - want.mean_position)))
         row(f"decode_position_summary, {len(big)} time bins × {e_vf.n_bins} bins, 50 units", e_vf.n_bins, t_ns,
             t_vf, max_abs_err=err)
+    if "cells" in only:
+        cells_rows(a, ns, Environment, row)
+    if "shuffle" in only:
+        shuffle_rows(a, ns, Environment, row)
     if not a.skip_large and "large" in only:
         for n in [100, 316, 1000]:
             e_vf = Environment.from_samples(np.array([[0.0, 0.0], [2.0 * n - 1e-9, 2.0 * n - 1e-9]]), 2.0,
@@ -307,6 +314,79 @@ def main():
         f"env-{'-'.join(sorted(only))}.json"
     with open(os.path.join(RESULTS, name), "w") as fh:
         json.dump(rows, fh, indent=1)
+
+
+def arena_session(n=100, units=100, minutes=20, seed=11):
+    """A 2n-cm square arena of n×n 2-cm bins, a 30 Hz walk over it, and `units` grid-like
+    cells firing ~2 Hz (Poisson in 1/30 s steps)."""
+    t, pos = walk(minutes * 60 * 30, 2 * n - 1e-6, seed=seed)
+    rng = np.random.default_rng(seed)
+    trains = []
+    for u in range(units):
+        k = 4 * np.pi / (np.sqrt(3) * rng.uniform(30, 60))
+        a0 = rng.uniform(0, np.pi / 3)
+        g = sum(np.cos(k * (pos @ [np.cos(a0 + b), np.sin(a0 + b)])) for b in (0, np.pi / 3, 2 * np.pi / 3))
+        rate = 4.0 * np.maximum(g, 0) + 0.2
+        trains.append(t[rng.random(len(t)) < rate / 30])
+    return t, pos, trains
+
+
+def cells_rows(a, ns, Environment, row):
+    """Grid and border scores of 100 rate maps on a 100×100 grid, both packages."""
+    from neurospatial.encoding import _metrics as ns_metrics
+    from voxfield.env import batch_border_scores, batch_grid_scores
+    pts = lattice(100)
+    e_ns, e_vf = ns.Environment.from_samples(pts, bin_size=2.0), Environment.from_samples(pts, 2.0)
+    t, pos, trains = arena_session(units=100)
+    from voxfield.env import compute_spatial_rates
+    rates = compute_spatial_rates(e_vf, trains, t, pos, smoothing_method="gaussian_kde", bandwidth=5.0).firing_rates
+    want = ns_metrics.batch_grid_scores(e_ns, rates).scores
+    got = batch_grid_scores(e_vf, rates).scores
+    err = float(np.nanmax(np.abs(got - want)))
+    row("batch_grid_scores, 100 maps, 100×100", e_vf.n_bins, median_time(lambda: ns_metrics.batch_grid_scores(e_ns, rates), 3),
+        median_time(lambda: batch_grid_scores(e_vf, rates), a.repeats), max_abs_err=err)
+    want = ns_metrics.batch_border_scores(e_ns, rates).scores
+    err = float(np.nanmax(np.abs(batch_border_scores(e_vf, rates).scores - want)))
+    row("batch_border_scores, 100 maps, 100×100", e_vf.n_bins,
+        median_time(lambda: ns_metrics.batch_border_scores(e_ns, rates), 3),
+        median_time(lambda: batch_border_scores(e_vf, rates), a.repeats), max_abs_err=err)
+
+
+def shuffle_rows(a, ns, Environment, row):
+    """The issue's target: `--shuffles` spike-time shuffles x 100 units on a 10k-bin arena with
+    grid scores (and Skaggs information). neurospatial has no such loop: its equivalent (shift
+    the trains, compute_spatial_rates, batch_grid_scores, per shuffle) is timed on 2 shuffles
+    after one warm-up and scaled to the same count (stated in the row)."""
+    from neurospatial.encoding import compute_spatial_rates as ns_rates
+    from neurospatial.encoding import _metrics as ns_metrics
+    from voxfield.env import shuffle_spatial_scores
+    pts = lattice(100)
+    e_ns, e_vf = ns.Environment.from_samples(pts, bin_size=2.0), Environment.from_samples(pts, 2.0)
+    t, pos, trains = arena_session(units=100)
+    span = t[-1] - t[0]
+    shifts = np.random.default_rng(3).uniform(20.0, span - 20.0, (100, a.shuffles))
+    for method in a.shuffle_methods.split(","):
+        t_vf, r = once(lambda: shuffle_spatial_scores(e_vf, trains, t, pos, shifts=shifts,
+                                                      scores=("spatial_information", "grid_score"),
+                                                      smoothing_method=method, bandwidth=5.0))
+        maps = 100 * (a.shuffles + 1)
+        t_ns = None
+        err = None
+        if method == "gaussian_kde":
+            def ns_shuffle(j):
+                shifted = [t[0] + np.mod((s - t[0]) + shifts[u, j], span) for u, s in enumerate(trains)]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fr = ns_rates(e_ns, [np.sort(s) for s in shifted], t, pos, smoothing_method=method,
+                                  bandwidth=5.0).firing_rates
+                    return ns_metrics.batch_grid_scores(e_ns, fr).scores
+            ns_shuffle(0)  # warm-up (kernels, caches)
+            t2, want = once(lambda: [ns_shuffle(j) for j in range(2)])
+            err = float(np.nanmax(np.abs(np.array(want).T - r.null["grid_score"][:, :2])))
+            t_ns = t2 / 2 * (a.shuffles + 1)
+        row(f"shuffles {a.shuffles} x 100 units, info + grid score, {method}", e_vf.n_bins, t_ns, t_vf,
+            maps=maps, voxfield_ms_per_map=t_vf / maps * 1e3, max_abs_err=err,
+            neurospatial="its loop timed on 2 shuffles, scaled" if t_ns else "not run: dense n² diffusion kernel")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use realfft::{ComplexToReal, RealFftPlanner, RealToComplex};
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 use voxfield_core::{Error, Result};
@@ -27,15 +28,19 @@ pub struct Autocorrelation {
     w: usize,
     /// Active bin → cell of the h × w grid.
     cells: Vec<usize>,
-    rows: Arc<dyn Fft<f64>>,
-    rows_inv: Arc<dyn Fft<f64>>,
+    /// Real transforms along rows (w → w/2 + 1 coefficients), complex ones
+    /// along the half-spectrum's columns: the power spectrum of a real map is
+    /// even, so half of it is all there is.
+    rows: Arc<dyn RealToComplex<f64>>,
+    rows_inv: Arc<dyn ComplexToReal<f64>>,
     cols: Arc<dyn Fft<f64>>,
     cols_inv: Arc<dyn Fft<f64>>,
 }
 
 /// Work space of one autocorrelation at a time (one per thread).
 pub struct Scratch {
-    grid: Vec<Complex<f64>>,
+    grid: Vec<f64>,
+    spectrum: Vec<Complex<f64>>,
     transposed: Vec<Complex<f64>>,
     fft: Vec<Complex<f64>>,
 }
@@ -80,13 +85,14 @@ impl Autocorrelation {
             )));
         }
         let (h, w) = (shape[0], shape[1]);
+        let mut real = RealFftPlanner::new();
         let mut planner = FftPlanner::new();
         Ok(Self {
             h,
             w,
             cells: env.bin_to_flat.clone(),
-            rows: planner.plan_fft_forward(w),
-            rows_inv: planner.plan_fft_inverse(w),
+            rows: real.plan_fft_forward(w),
+            rows_inv: real.plan_fft_inverse(w),
             cols: planner.plan_fft_forward(h),
             cols_inv: planner.plan_fft_inverse(h),
         })
@@ -98,15 +104,21 @@ impl Autocorrelation {
     }
 
     pub fn scratch(&self) -> Scratch {
-        let longest = [&self.rows, &self.rows_inv, &self.cols, &self.cols_inv]
-            .iter()
-            .map(|f| f.get_inplace_scratch_len())
-            .max()
-            .unwrap_or(0);
+        let longest = [
+            self.rows.get_scratch_len(),
+            self.rows_inv.get_scratch_len(),
+            self.cols.get_inplace_scratch_len(),
+            self.cols_inv.get_inplace_scratch_len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
         let zero = Complex::new(0.0, 0.0);
+        let half = self.h * (self.w / 2 + 1);
         Scratch {
-            grid: vec![zero; self.h * self.w],
-            transposed: vec![zero; self.h * self.w],
+            grid: vec![0.0; self.h * self.w],
+            spectrum: vec![zero; half],
+            transposed: vec![zero; half],
             fft: vec![zero; longest],
         }
     }
@@ -152,17 +164,20 @@ impl Autocorrelation {
         }
         // 0.6.0 zeroes unvisited and inactive cells, then takes the mean off
         // every cell: they hold −mean.
-        let fill = Complex::new(0.0 - mean, 0.0);
-        s.grid.iter_mut().for_each(|c| *c = fill);
+        s.grid.fill(0.0 - mean);
         for (&cell, &r) in self.cells.iter().zip(rate) {
             if r.is_finite() {
-                s.grid[cell] = Complex::new(r - mean, 0.0);
+                s.grid[cell] = r - mean;
             }
         }
-        // Rows, then columns (as rows of the transpose); the power spectrum is
-        // inverted columns first, rows last.
-        self.rows.process_with_scratch(&mut s.grid, &mut s.fft);
-        transpose(&s.grid, &mut s.transposed, h, w);
+        // Real transforms of the rows, complex ones of the half-spectrum's
+        // columns (as rows of its transpose); the power spectrum goes back the
+        // same way. The plans' lengths match these slices, so they cannot fail.
+        let half = w / 2 + 1;
+        for (row, spec) in s.grid.chunks_mut(w).zip(s.spectrum.chunks_mut(half)) {
+            let _ = self.rows.process_with_scratch(row, spec, &mut s.fft);
+        }
+        transpose(&s.spectrum, &mut s.transposed, h, half);
         self.cols
             .process_with_scratch(&mut s.transposed, &mut s.fft);
         for c in s.transposed.iter_mut() {
@@ -170,16 +185,22 @@ impl Autocorrelation {
         }
         self.cols_inv
             .process_with_scratch(&mut s.transposed, &mut s.fft);
-        transpose(&s.transposed, &mut s.grid, w, h);
-        self.rows_inv.process_with_scratch(&mut s.grid, &mut s.fft);
+        transpose(&s.transposed, &mut s.spectrum, half, h);
+        for (spec, row) in s.spectrum.chunks_mut(half).zip(s.grid.chunks_mut(w)) {
+            // The exact result is real at 0 (and w/2): drop the rounding there.
+            spec[0].im = 0.0;
+            if w % 2 == 0 {
+                spec[half - 1].im = 0.0;
+            }
+            let _ = self.rows_inv.process_with_scratch(spec, row, &mut s.fft);
+        }
         // numpy's ifft2 divides by h·w; fftshift moves lag 0 to (h/2, w/2).
-        let scale = 1.0 / (h * w) as f64;
-        let norm = var * n as f64;
+        let factor = 1.0 / ((h * w) as f64 * var * n as f64);
         for i in 0..h {
             let oi = (i + h / 2) % h;
             for j in 0..w {
                 let oj = (j + w / 2) % w;
-                out[oi * w + oj] = s.grid[i * w + j].re * scale / norm;
+                out[oi * w + oj] = s.grid[i * w + j] * factor;
             }
         }
         Ok(())

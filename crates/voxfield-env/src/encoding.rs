@@ -207,24 +207,27 @@ impl<'a> KdeRates<'a> {
     pub fn rates(&self, counts: &[f64], rates: &mut [f64]) -> Result<()> {
         let n = self.env.n_bins();
         let k = counts.len() / n.max(1);
-        // Bin-major fields of this group.
+        // Bin-major fields of this group (bins in parallel both ways).
         let mut f = vec![0.0; n * k];
-        for u in 0..k {
-            for b in 0..n {
-                f[b * k + u] = counts[u * n + b];
+        f.par_chunks_mut(k.max(1)).enumerate().for_each(|(b, row)| {
+            for (u, v) in row.iter_mut().enumerate() {
+                *v = counts[u * n + b];
             }
-        }
+        });
         let s = self.smooth(&f, k)?;
-        for u in 0..k {
-            for b in 0..n {
-                let occ = self.occupancy[b];
-                rates[u * n + b] = if occ > self.threshold {
-                    s[b * k + u] / occ
-                } else {
-                    f64::NAN
-                };
-            }
-        }
+        rates
+            .par_chunks_mut(n.max(1))
+            .enumerate()
+            .for_each(|(u, row)| {
+                for (b, r) in row.iter_mut().enumerate() {
+                    let occ = self.occupancy[b];
+                    *r = if occ > self.threshold {
+                        s[b * k + u] / occ
+                    } else {
+                        f64::NAN
+                    };
+                }
+            });
         Ok(())
     }
 }
@@ -299,7 +302,9 @@ impl Environment {
         out
     }
 
-    /// The Gaussian on a grid, one 1-D pass per axis over the full grid.
+    /// The Gaussian on a grid, one 1-D pass per axis over the full grid: a
+    /// matrix product with the axis's dense weights where they fit
+    /// ([`DENSE_AXIS`]), else the windowed sum.
     fn gaussian_separable(
         &self,
         grid: &crate::Grid,
@@ -313,35 +318,29 @@ impl Environment {
             full[c * k..(c + 1) * k].copy_from_slice(&f[b * k..(b + 1) * k]);
         }
         let shape = &grid.shape;
+        let mut next = vec![
+            0.0;
+            if shape.iter().any(|&m| m <= DENSE_AXIS) {
+                cells * k
+            } else {
+                0
+            }
+        ];
         for a in 0..shape.len() {
             let centres: Vec<f64> = grid.edges[a]
                 .windows(2)
                 .map(|w| (w[0] + w[1]) / 2.0)
                 .collect();
             let m = centres.len();
-            let Windows { starts, weights } = gaussian_windows(&centres, sigma)?;
+            let windows = gaussian_windows(&centres, sigma)?;
             // Lines along axis a: `inner` cells apart, `outer` blocks of m·inner.
             let inner: usize = shape[a + 1..].iter().product();
-            let block = m * inner * k;
-            full.par_chunks_mut(block).for_each(|blk| {
-                let mut line = vec![0.0; m * k];
-                for i in 0..inner {
-                    for l in 0..m {
-                        line[l * k..(l + 1) * k]
-                            .copy_from_slice(&blk[(l * inner + i) * k..(l * inner + i + 1) * k]);
-                    }
-                    for l in 0..m {
-                        let out = &mut blk[(l * inner + i) * k..(l * inner + i + 1) * k];
-                        out.iter_mut().for_each(|v| *v = 0.0);
-                        let (q0, ws) = (starts[l].0, &weights[starts[l].1..starts[l + 1].1]);
-                        for (q, &w) in (q0..).zip(ws) {
-                            for (o, &v) in out.iter_mut().zip(&line[q * k..(q + 1) * k]) {
-                                *o += w * v;
-                            }
-                        }
-                    }
-                }
-            });
+            if m <= DENSE_AXIS {
+                dense_pass(&windows.dense(m), m, inner * k, &full, &mut next);
+                std::mem::swap(&mut full, &mut next);
+            } else {
+                windowed_pass(&windows, m, inner, k, &mut full);
+            }
         }
         let mut out = vec![0.0; f.len()];
         for (b, &c) in self.bin_to_flat.iter().enumerate() {
@@ -349,6 +348,78 @@ impl Environment {
         }
         Ok(out)
     }
+}
+
+/// Axes up to this many centres take their Gaussian pass as a product with
+/// the dense m × m weights (≤ 32 MiB); longer ones sum their windows.
+const DENSE_AXIS: usize = 2048;
+
+/// Columns one thread multiplies at a time in a dense pass.
+const PASS_COLUMNS: usize = 1024;
+
+/// `dst` = W · `src` for every block of m rows × `columns` (row-major,
+/// blocks one after another), column panels in parallel.
+fn dense_pass(w: &[f64], m: usize, columns: usize, src: &[f64], dst: &mut [f64]) {
+    let blocks = src.len() / (m * columns).max(1);
+    let panels = columns.div_ceil(PASS_COLUMNS);
+    /// The output's address, shared by threads writing disjoint panels.
+    struct Out(*mut f64);
+    // SAFETY: every (block, panel) pair below writes a disjoint set of elements.
+    unsafe impl Sync for Out {}
+    let out = Out(dst.as_mut_ptr());
+    let out = &out;
+    (0..blocks * panels).into_par_iter().for_each(|job| {
+        let (b, p) = (job / panels, job % panels);
+        let c0 = p * PASS_COLUMNS;
+        let n = PASS_COLUMNS.min(columns - c0);
+        let offset = b * m * columns + c0;
+        // SAFETY: the panel [offset, offset + (m−1)·columns + n) lies inside
+        // both buffers (same length, blocks·m·columns); panels of different
+        // jobs share no element, so the writes are disjoint.
+        unsafe {
+            matrixmultiply::dgemm(
+                m,
+                m,
+                n,
+                1.0,
+                w.as_ptr(),
+                m as isize,
+                1,
+                src.as_ptr().add(offset),
+                columns as isize,
+                1,
+                0.0,
+                out.0.add(offset),
+                columns as isize,
+                1,
+            );
+        }
+    });
+}
+
+/// The windowed Gaussian sum along one axis, in place.
+fn windowed_pass(windows: &Windows, m: usize, inner: usize, k: usize, full: &mut [f64]) {
+    let Windows { starts, weights } = windows;
+    let block = m * inner * k;
+    full.par_chunks_mut(block).for_each(|blk| {
+        let mut line = vec![0.0; m * k];
+        for i in 0..inner {
+            for l in 0..m {
+                line[l * k..(l + 1) * k]
+                    .copy_from_slice(&blk[(l * inner + i) * k..(l * inner + i + 1) * k]);
+            }
+            for l in 0..m {
+                let out = &mut blk[(l * inner + i) * k..(l * inner + i + 1) * k];
+                out.iter_mut().for_each(|v| *v = 0.0);
+                let (q0, ws) = (starts[l].0, &weights[starts[l].1..starts[l + 1].1]);
+                for (q, &w) in (q0..).zip(ws) {
+                    for (o, &v) in out.iter_mut().zip(&line[q * k..(q + 1) * k]) {
+                        *o += w * v;
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Weights a 1-D Gaussian pass keeps (2^27: 1 GiB).
@@ -384,6 +455,18 @@ fn gaussian_windows(centres: &[f64], sigma: f64) -> Result<Windows> {
     }
     starts.push((centres.len(), weights.len()));
     Ok(Windows { starts, weights })
+}
+
+impl Windows {
+    /// The weights as a dense m × m matrix (0 outside each window).
+    fn dense(&self, m: usize) -> Vec<f64> {
+        let mut w = vec![0.0; m * m];
+        for l in 0..m {
+            let (q0, (a, b)) = (self.starts[l].0, (self.starts[l].1, self.starts[l + 1].1));
+            w[l * m + q0..l * m + q0 + (b - a)].copy_from_slice(&self.weights[a..b]);
+        }
+        w
+    }
 }
 
 /// Position at time `t` by linear interpolation of the samples (`np.interp`

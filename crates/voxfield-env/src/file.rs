@@ -58,7 +58,7 @@ fn npy_bytes(descr: &str, shape: &[usize], data: impl Iterator<Item = [u8; 8]>) 
 
 impl Environment {
     /// The JSON metadata neurospatial writes, with the layout's own part.
-    fn metadata(&self, layout: Value) -> Value {
+    fn metadata(&self, layout: Value, regions: Value) -> Value {
         let d = self.n_dims();
         let index = |f: usize| -> Vec<usize> {
             match &self.layout {
@@ -110,7 +110,7 @@ impl Environment {
             "dimension_ranges": ranges,
             "grid_shape": self.layout.shape(),
             "graph": {"directed": false, "multigraph": false, "graph": {}, "nodes": nodes, "links": links},
-            "regions": [],
+            "regions": regions,
         });
         if let Value::Object(extra) = layout {
             meta.as_object_mut().expect("an object").extend(extra);
@@ -179,6 +179,17 @@ impl Environment {
     /// under a temporary name first; the `.npz` goes first, so a `.json` is
     /// never newer than its arrays.
     pub fn to_file(&self, path: &Path) -> Result<()> {
+        self.to_file_with_regions(path, Value::Array(vec![]))
+    }
+
+    /// [`Environment::to_file`] with neurospatial's region records (a JSON
+    /// list of `{name, kind, geom, metadata}`) kept in the metadata.
+    pub fn to_file_with_regions(&self, path: &Path, regions: Value) -> Result<()> {
+        if !regions.is_array() {
+            return Err(Error::invalid(
+                "regions must be a JSON list of region records",
+            ));
+        }
         let (json_path, npz_path) = pair(path);
         let (record, arrays) = self.layout_record()?;
         let mut members = vec![(
@@ -191,7 +202,7 @@ impl Environment {
         )];
         members.extend(arrays);
         write_npz(&npz_path, &members)?;
-        let text = serde_json::to_string_pretty(&self.metadata(record))
+        let text = serde_json::to_string_pretty(&self.metadata(record, regions))
             .map_err(|e| Error::invalid(format!("encoding {}: {e}", json_path.display())))?;
         npy::write_atomic(&json_path, |w| {
             use std::io::Write;
@@ -204,6 +215,12 @@ impl Environment {
     /// Every array is checked against the layout before it is used (and its
     /// size before it is inflated).
     pub fn from_file(path: &Path) -> Result<Environment> {
+        Ok(Self::from_file_with_regions(path)?.0)
+    }
+
+    /// [`Environment::from_file`] and the file's region records (a JSON list;
+    /// empty when the file has none).
+    pub fn from_file_with_regions(path: &Path) -> Result<(Environment, Value)> {
         let (json_path, npz_path) = pair(path);
         // A FIFO or device would block the reads below.
         voxfield_io::safety::regular_input(&json_path)?;
@@ -296,7 +313,12 @@ impl Environment {
         }
         env.check_links(&meta["graph"]["links"])
             .map_err(|m| bad(format!("graph: {m}")))?;
-        Ok(env)
+        let regions = match &meta["regions"] {
+            Value::Null => Value::Array(vec![]),
+            r @ Value::Array(_) => r.clone(),
+            _ => return Err(bad("regions must be a list of region records".into())),
+        };
+        Ok((env, regions))
     }
 
     /// A grid environment from the pair's `grid_edges_<axis>` and `active_mask`.

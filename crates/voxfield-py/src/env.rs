@@ -231,16 +231,20 @@ impl Env {
 
     /// Reads a neurospatial 0.6.0 environment pair (PATH.json + PATH.npz).
     #[staticmethod]
-    fn from_file(py: Python<'_>, path: std::path::PathBuf) -> PyResult<Env> {
-        let inner = py
-            .detach(|| Environment::from_file(&path))
+    fn from_file(py: Python<'_>, path: std::path::PathBuf) -> PyResult<(Env, String)> {
+        let (inner, regions) = py
+            .detach(|| Environment::from_file_with_regions(&path))
             .map_err(py_err)?;
-        Ok(Env { inner })
+        Ok((Env { inner }, regions.to_string()))
     }
 
-    /// Writes the neurospatial 0.6.0 pair (PATH.json + PATH.npz).
-    fn to_file(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
-        py.detach(|| self.inner.to_file(&path)).map_err(py_err)
+    /// Writes the neurospatial 0.6.0 pair (PATH.json + PATH.npz) with the
+    /// region records `regions` (a JSON list).
+    fn to_file(&self, py: Python<'_>, path: std::path::PathBuf, regions: &str) -> PyResult<()> {
+        let regions: serde_json::Value = serde_json::from_str(regions)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("regions: {e}")))?;
+        py.detach(|| self.inner.to_file_with_regions(&path, regions))
+            .map_err(py_err)
     }
 
     #[getter]

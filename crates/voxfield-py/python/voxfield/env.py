@@ -17,6 +17,7 @@ mode for rate maps.
 
 from __future__ import annotations
 
+import json
 import warnings
 from typing import Any, Sequence
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from . import _voxfield
 from ._arrays import _positions, _spike_trains, _times
+from ._regions import Region, Regions, polygon_mask, regions_from_records
 
 #: Cells a grid may have (as the engine's limit).
 MAX_CELLS = 1 << 26
@@ -45,8 +47,10 @@ def _neighbour_axes(dims: int, diagonal: bool, connectivity: int | None) -> int:
 class Environment:
     """Bins over 1-3-D space joined by a connectivity graph (see the module docs)."""
 
-    def __init__(self, _env: Any):
+    def __init__(self, _env: Any, regions: "Regions | None" = None):
         self._e = _env
+        #: Named regions (neurospatial's ``env.regions``): kept with ``to_file``/``from_file``.
+        self.regions = Regions() if regions is None else regions
         self._centers = np.asarray(_env.centers, dtype=np.float64).reshape(_env.n_bins, _env.n_dims)
         self._centers.flags.writeable = False
 
@@ -192,14 +196,16 @@ class Environment:
         grid layout; other layouts and edited graphs are refused with the reason."""
         import os
 
-        return cls(_voxfield.Env.from_file(os.fspath(path)))
+        e, regions = _voxfield.Env.from_file(os.fspath(path))
+        return cls(e, regions_from_records(json.loads(regions), os.fspath(path) + ".json"))
 
     def to_file(self, path: Any) -> None:
         """Writes neurospatial 0.6.0's pair (``path.json`` + ``path.npz``) as a ``MaskedGrid``
-        layout: neurospatial's ``Environment.from_file`` rebuilds the same bins and graph."""
+        layout: neurospatial's ``Environment.from_file`` rebuilds the same bins and graph,
+        and the same ``regions``."""
         import os
 
-        self._e.to_file(os.fspath(path))
+        self._e.to_file(os.fspath(path), json.dumps([r.to_dict() for r in self.regions.values()]))
 
     # Geometry -------------------------------------------------------------------------
     @property
@@ -316,20 +322,86 @@ class Environment:
             return float("inf")
         return float(self._e.distance_bins(int(b[0]), int(b[1])))
 
-    def distance_to(self, targets: Sequence[int], *, metric: str = "geodesic") -> np.ndarray:
+    def distance_to(self, targets: Sequence[int] | str, *, metric: str = "geodesic") -> np.ndarray:
         """Distance from every bin to the nearest target bin: geodesic (multi-source
-        Dijkstra) or euclidean (between centres)."""
+        Dijkstra) or euclidean (between centres). A region name targets the bins of that
+        region's ``region_membership`` column (as 0.6.0: polygon regions only; a region with
+        no bin warns and is refused)."""
+        if metric not in ("euclidean", "geodesic"):
+            raise ValueError(f"metric must be 'euclidean' or 'geodesic', got '{metric}'")
+        if isinstance(targets, str):
+            if targets not in self.regions:
+                raise KeyError(f"Region '{targets}' not found. Available regions: {list(self.regions)}")
+            name, column = targets, list(self.regions).index(targets)
+            targets = np.flatnonzero(self.region_membership()[:, column]).tolist()
+            if not targets:
+                warnings.warn(f"Region '{name}' contains no bins. All distances will be inf.",
+                              UserWarning, stacklevel=2)
         t = [int(x) for x in np.atleast_1d(np.asarray(targets, dtype=np.int64))]
         if not t:
-            raise ValueError("distance_to needs at least one target bin")
+            raise ValueError("targets cannot be empty. Provide at least one target bin index "
+                             "or a region name containing bins.")
         if metric == "geodesic":
             return np.asarray(self._e.distance_to(t))
-        if metric == "euclidean":
-            for b in t:
-                self._e.neighbors(b)  # range check
-            c = self._centers
-            return np.min(np.linalg.norm(c[:, None, :] - c[None, t, :], axis=2), axis=1)
-        raise ValueError(f"metric {metric!r}: expected 'geodesic' or 'euclidean'")
+        for b in t:
+            self._e.neighbors(b)  # range check
+        c = self._centers
+        return np.min(np.linalg.norm(c[:, None, :] - c[None, t, :], axis=2), axis=1)
+
+    # Regions --------------------------------------------------------------------------
+    def bins_in_region(self, region_name: str) -> np.ndarray:
+        """0.6.0's ``bins_in_region``: a point region's bin (none when it falls outside), or
+        the bins whose centre a polygon strictly contains."""
+        region = self.regions[region_name]
+        if region.kind == "point":
+            point = np.asarray(region.data).reshape(1, -1)
+            if point.shape[1] != self.n_dims:
+                raise ValueError(f"Region point dimension {point.shape[1]} does not match environment "
+                                 f"dimension {self.n_dims}.")
+            b = self.bin_at(point)
+            return np.asarray(b[b != -1], dtype=int)
+        return np.flatnonzero(polygon_mask(region.data, self._centers, include_boundary=False))
+
+    def region_membership(self, regions: "Regions | None" = None, *, include_boundary: bool = True) -> np.ndarray:
+        """0.6.0's ``region_membership``: (n_bins, n_regions) booleans, a column per region
+        in order; polygon regions cover (``include_boundary``) or contain bin centres, point
+        regions' columns stay False (as 0.6.0)."""
+        if regions is None:
+            regions = self.regions
+        elif not isinstance(regions, Regions):
+            raise TypeError(f"regions must be a Regions instance or None, got {type(regions).__name__}")
+        if not isinstance(include_boundary, bool):
+            raise TypeError(f"include_boundary must be a bool, got {type(include_boundary).__name__}")
+        out = np.zeros((self.n_bins, len(regions)), dtype=bool)
+        for k, region in enumerate(regions.values()):
+            if region.kind == "polygon":
+                out[:, k] = polygon_mask(region.data, self._centers, include_boundary)
+        return out
+
+    def region_mask(self, regions: Any, *, include_boundary: bool = True) -> np.ndarray:
+        """0.6.0's ``region_mask``: bins in any of ``regions`` (a name, a list of names or
+        Regions, a Region, or Regions): a point region's bin, polygons by centre."""
+        if isinstance(regions, str):
+            resolved = [self.regions[regions]]
+        elif isinstance(regions, list):
+            resolved = [self.regions[r] if isinstance(r, str) else r for r in regions]
+        elif isinstance(regions, Region):
+            resolved = [regions]
+        elif isinstance(regions, Regions):
+            resolved = list(regions.values())
+        else:
+            raise TypeError(f"regions must be str, list[str], Region, or Regions; got {type(regions).__name__}.")
+        if not isinstance(include_boundary, bool):
+            raise TypeError(f"include_boundary must be a bool, got {type(include_boundary).__name__}")
+        mask = np.zeros(self.n_bins, dtype=bool)
+        for region in resolved:
+            if region.kind == "point":
+                b = self.bin_at(np.asarray(region.data).reshape(1, -1))
+                if b[0] != -1:
+                    mask[b[0]] = True
+            else:
+                mask |= polygon_mask(region.data, self._centers, include_boundary)
+        return mask
 
     # Smoothing ------------------------------------------------------------------------
     def smooth(self, field: Any, bandwidth: float, *, mode: str = "density",
@@ -481,21 +553,37 @@ class Environment:
 
     def subset(self, *, bins: Any = None, region_names: Sequence[str] | None = None, polygon: Any = None,
                invert: bool = False) -> "Environment":
-        """The environment of the selected bins (a boolean mask over bins, or the bins whose
-        centre is strictly inside a 2-D polygon), ``invert`` to drop them instead. A grid
+        """The environment of the selected bins (a boolean mask over bins, the bins whose
+        centre is strictly inside a 2-D polygon or inside any of the named polygon regions),
+        ``invert`` to drop them instead; regions are not carried over (as 0.6.0). A grid
         keeps its edges and neighbourhood (as 0.6.0's ``from_grid_mask``); hexagonal and
         track environments keep their layout over the remaining bins."""
         given = sum(x is not None for x in (bins, region_names, polygon))
         if given != 1:
-            raise ValueError("give exactly one of bins, region_names, polygon")
-        if region_names is not None:
-            raise ValueError("voxfield environments carry no regions; select with bins= or polygon=")
+            raise ValueError("Exactly one of {bins, region_names, polygon} must be provided.")
         if bins is not None:
             mask = np.asarray(bins)
             if mask.dtype != np.bool_:
                 raise ValueError(f"bins must be a boolean array, got dtype {mask.dtype}")
             if mask.shape != (self.n_bins,):
                 raise ValueError(f"bins must have shape ({self.n_bins},), got {mask.shape}")
+        elif region_names is not None:
+            if not isinstance(region_names, (list, tuple)):
+                raise ValueError(f"region_names must be a list or tuple, got {type(region_names)}")
+            if len(region_names) == 0:
+                raise ValueError("region_names cannot be empty")
+            for name in region_names:
+                if name not in self.regions:
+                    raise ValueError(f"Region '{name}' not found in environment. "
+                                     f"Available regions: {list(self.regions)}")
+            mask = np.zeros(self.n_bins, dtype=bool)
+            for name in region_names:
+                region = self.regions[name]
+                if region.kind == "point":
+                    raise ValueError(f"Region '{name}' is a point-type region. subset() only supports "
+                                     "polygon-type regions. Use a boolean mask (bins parameter) to select "
+                                     "bins containing specific points.")
+                mask |= polygon_mask(region.data, self._centers, include_boundary=False)
         else:
             if self.n_dims != 2:
                 raise ValueError(f"polygon selection needs a 2-D environment, this one is {self.n_dims}-D")
@@ -999,6 +1087,7 @@ def decode_position_summary(env: Environment, spike_counts: Any, encoding_models
 from ._shuffles import (  # noqa: E402,F401  (shuffles live in their own file)
     ShuffleTestResult, SpatialShuffleResult, compute_shuffle_pvalue, compute_shuffle_zscore,
     shuffle_spatial_scores)
+from ._regions import REGIONS_FORMAT  # noqa: E402,F401
 from ._cells import (  # noqa: E402,F401  (cell scores live in their own file)
     BatchScoresResult, batch_border_scores, batch_grid_scores, border_score, grid_score,
     spatial_autocorrelation, spatial_autocorrelations)
