@@ -117,23 +117,49 @@ impl<'a> SpikeBinner<'a> {
         };
         let d = self.env.n_dims();
         let mut p = vec![0.0; d];
+        // Spikes come mostly in time order: each search starts where the last ended.
+        let mut hint = 0;
         for t in spikes {
             if !(t >= t0 && t <= t1) {
                 continue;
             }
-            // The sample at or before t (searchsorted right − 1), clamped to an interval.
-            let k = times.partition_point(|&x| x <= t).saturating_sub(1);
-            let k = k.min(times.len().saturating_sub(2));
+            // Samples at or before t (searchsorted right); the interval is the one
+            // starting at the last of them, clamped to the intervals there are.
+            let i = samples_up_to(times, t, hint);
+            hint = i;
+            let k = i.saturating_sub(1).min(times.len().saturating_sub(2));
             if self.gate && times.len() >= 2 && !self.valid[k] {
                 continue;
             }
-            interp(times, self.positions, d, t, &mut p);
+            interp(times, self.positions, d, t, i, &mut p);
             let b = self.env.bin_at(&p);
             if b >= 0 {
                 counts[b as usize] += 1.0;
             }
         }
     }
+}
+
+/// How many of the sorted `times` are ≤ t (`partition_point(x <= t)`), found
+/// by galloping forward from `hint` when every time before it is ≤ t, else by
+/// bisection.
+fn samples_up_to(times: &[f64], t: f64, hint: usize) -> usize {
+    let n = times.len();
+    if hint > n || (hint > 0 && times[hint - 1] > t) {
+        return times.partition_point(|&x| x <= t);
+    }
+    // Every time before `lo` is ≤ t.
+    let (mut lo, mut step) = (hint, 1);
+    while lo < n {
+        let probe = (lo + step - 1).min(n - 1);
+        if times[probe] <= t {
+            lo = probe + 1;
+            step *= 2;
+        } else {
+            return lo + times[lo..probe].partition_point(|&x| x <= t);
+        }
+    }
+    n
 }
 
 /// Work space for KDE rate maps: units are smoothed in groups whose
@@ -181,15 +207,15 @@ impl<'a> KdeRates<'a> {
             occupancy: vec![],
             threshold: min_occupancy.max(0.0),
         };
-        maker.occupancy = maker.smooth(occupancy, 1)?;
+        maker.occupancy = maker.smooth(occupancy.to_vec(), 1)?;
         Ok(maker)
     }
 
-    fn smooth(&self, f: &[f64], k: usize) -> Result<Vec<f64>> {
+    fn smooth(&self, f: Vec<f64>, k: usize) -> Result<Vec<f64>> {
         match self.kernel {
             Kde::Diffusion => {
                 self.env
-                    .smooth(f, k, self.bandwidth, Mode::Density, Operator::Legacy060)
+                    .smooth(&f, k, self.bandwidth, Mode::Density, Operator::Legacy060)
             }
             Kde::Gaussian => self.env.gaussian_smooth(f, k, self.bandwidth),
         }
@@ -214,7 +240,7 @@ impl<'a> KdeRates<'a> {
                 *v = counts[u * n + b];
             }
         });
-        let s = self.smooth(&f, k)?;
+        let s = self.smooth(f, k)?;
         rates
             .par_chunks_mut(n.max(1))
             .enumerate()
@@ -269,11 +295,11 @@ impl Environment {
     }
 
     /// k bin-major fields smoothed with the dense Gaussian weights (no normalisation).
-    fn gaussian_smooth(&self, f: &[f64], k: usize, sigma: f64) -> Result<Vec<f64>> {
+    fn gaussian_smooth(&self, f: Vec<f64>, k: usize, sigma: f64) -> Result<Vec<f64>> {
         match &self.layout {
             crate::Layout::Grid(grid) => self.gaussian_separable(grid, f, k, sigma),
             crate::Layout::Hex(_) | crate::Layout::Track(_) => {
-                Ok(self.gaussian_pairwise(f, k, sigma))
+                Ok(self.gaussian_pairwise(&f, k, sigma))
             }
         }
     }
@@ -308,15 +334,22 @@ impl Environment {
     fn gaussian_separable(
         &self,
         grid: &crate::Grid,
-        f: &[f64],
+        f: Vec<f64>,
         k: usize,
         sigma: f64,
     ) -> Result<Vec<f64>> {
         let cells = grid.active.len();
-        let mut full = vec![0.0; cells * k];
-        for (b, &c) in self.bin_to_flat.iter().enumerate() {
-            full[c * k..(c + 1) * k].copy_from_slice(&f[b * k..(b + 1) * k]);
-        }
+        // Every cell active: the bins are the cells in order, no copy needed.
+        let whole = self.n_bins() == cells;
+        let mut full = if whole {
+            f
+        } else {
+            let mut full = vec![0.0; cells * k];
+            for (b, &c) in self.bin_to_flat.iter().enumerate() {
+                full[c * k..(c + 1) * k].copy_from_slice(&f[b * k..(b + 1) * k]);
+            }
+            full
+        };
         let shape = &grid.shape;
         let mut next = vec![
             0.0;
@@ -342,7 +375,10 @@ impl Environment {
                 windowed_pass(&windows, m, inner, k, &mut full);
             }
         }
-        let mut out = vec![0.0; f.len()];
+        if whole {
+            return Ok(full);
+        }
+        let mut out = vec![0.0; self.n_bins() * k];
         for (b, &c) in self.bin_to_flat.iter().enumerate() {
             out[b * k..(b + 1) * k].copy_from_slice(&full[c * k..(c + 1) * k]);
         }
@@ -470,10 +506,9 @@ impl Windows {
 }
 
 /// Position at time `t` by linear interpolation of the samples (`np.interp`
-/// per axis: clamped to the ends).
-fn interp(times: &[f64], positions: &[f64], d: usize, t: f64, out: &mut [f64]) {
+/// per axis: clamped to the ends); `i` is how many times are ≤ t.
+fn interp(times: &[f64], positions: &[f64], d: usize, t: f64, i: usize, out: &mut [f64]) {
     let n = times.len();
-    let i = times.partition_point(|&x| x <= t);
     if i == 0 || n == 1 {
         out.copy_from_slice(&positions[..d]);
     } else if i == n {
@@ -489,5 +524,23 @@ fn interp(times: &[f64], positions: &[f64], d: usize, t: f64, out: &mut [f64]) {
                 (pb - pa) / (tb - ta) * (t - ta) + pa
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::samples_up_to;
+
+    #[test]
+    fn galloping_equals_bisection_from_any_hint() {
+        let times: Vec<f64> = (0..50).map(|i| (i / 2) as f64 * 0.5).collect();
+        for hint in 0..=52 {
+            for k in -3..60 {
+                let t = k as f64 * 0.25;
+                let want = times.partition_point(|&x| x <= t);
+                assert_eq!(samples_up_to(&times, t, hint), want, "t {t} hint {hint}");
+            }
+        }
+        assert_eq!(samples_up_to(&[], 1.0, 0), 0);
     }
 }

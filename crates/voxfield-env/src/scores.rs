@@ -5,6 +5,8 @@
 
 use std::collections::VecDeque;
 
+use rayon::prelude::*;
+
 use voxfield_core::{Error, Result};
 
 use crate::Environment;
@@ -23,9 +25,36 @@ fn probabilities(occupancy: &[f64]) -> Option<Vec<f64>> {
 /// bins with p > 0 and r > 0; NaN rates count as 0; 0 when the mean rate or
 /// the occupancy is 0; never negative.
 pub fn spatial_information(rate: &[f64], occupancy: &[f64], base: f64) -> f64 {
-    let Some(p) = probabilities(occupancy) else {
-        return 0.0;
-    };
+    probabilities(occupancy).map_or(0.0, |p| information_of(rate, &p, base))
+}
+
+/// Sparsity (Σ p·r)² / Σ p·r², in [0, 1] (0 when degenerate).
+pub fn sparsity(rate: &[f64], occupancy: &[f64]) -> f64 {
+    probabilities(occupancy).map_or(0.0, |p| sparsity_of(rate, &p))
+}
+
+/// Occupancy probabilities (None without time), made once for many maps.
+pub struct Probabilities(Option<Vec<f64>>);
+
+impl Probabilities {
+    pub fn new(occupancy: &[f64]) -> Self {
+        Self(probabilities(occupancy))
+    }
+
+    /// [`spatial_information`] of `rate` over these probabilities.
+    pub fn information(&self, rate: &[f64], base: f64) -> f64 {
+        self.0
+            .as_ref()
+            .map_or(0.0, |p| information_of(rate, p, base))
+    }
+
+    /// [`sparsity`] of `rate` over these probabilities.
+    pub fn sparsity(&self, rate: &[f64]) -> f64 {
+        self.0.as_ref().map_or(0.0, |p| sparsity_of(rate, p))
+    }
+}
+
+fn information_of(rate: &[f64], p: &[f64], base: f64) -> f64 {
     let r = |v: f64| if v.is_nan() { 0.0 } else { v };
     let mean: f64 = p.iter().zip(rate).map(|(p, &v)| p * r(v)).sum();
     if mean <= 0.0 {
@@ -44,9 +73,7 @@ pub fn spatial_information(rate: &[f64], occupancy: &[f64], base: f64) -> f64 {
     s.max(0.0)
 }
 
-/// Sparsity (Σ p·r)² / Σ p·r², in [0, 1] (0 when degenerate).
-pub fn sparsity(rate: &[f64], occupancy: &[f64]) -> f64 {
-    let p = probabilities(occupancy).unwrap_or_else(|| vec![0.0; occupancy.len()]);
+fn sparsity_of(rate: &[f64], p: &[f64]) -> f64 {
     let r = |v: f64| if v.is_nan() { 0.0 } else { v };
     let num: f64 = p.iter().zip(rate).map(|(p, &v)| p * r(v)).sum();
     let den: f64 = p.iter().zip(rate).map(|(p, &v)| p * r(v) * r(v)).sum();
@@ -226,6 +253,58 @@ impl Environment {
             }
         }
         vec![]
+    }
+}
+
+/// Field bins whose distances one medoid pass holds at once (per source, one
+/// distance per field bin).
+const MEDOID_SOURCES: usize = 256;
+
+impl Environment {
+    /// 0.6.0's geodesic `rate_map_centroid`: the index into `bins` of the bin
+    /// whose rate-weighted geodesic distance from the other field bins,
+    /// Σ_i w_i·d(i, j) summed over i in order, is least (the first such; no
+    /// path is ∞). One Dijkstra per field bin (0.6.0 runs one shortest path per
+    /// pair), [`MEDOID_SOURCES`] at a time in parallel.
+    pub fn geodesic_medoid(&self, bins: &[usize], weights: &[f64]) -> Result<usize> {
+        let m = bins.len();
+        if m == 0 || weights.len() != m {
+            return Err(Error::invalid(format!(
+                "a geodesic centroid needs one weight per field bin ({m} bins, {} weights)",
+                weights.len()
+            )));
+        }
+        if let Some(b) = bins.iter().find(|&&b| b >= self.n_bins()) {
+            return Err(Error::invalid(format!(
+                "field bin {b} is outside the environment's {} bins",
+                self.n_bins()
+            )));
+        }
+        let mut cost = vec![0.0; m];
+        for first in (0..m).step_by(MEDOID_SOURCES) {
+            let last = (first + MEDOID_SOURCES).min(m);
+            let rows: Vec<Vec<f64>> = (first..last)
+                .into_par_iter()
+                .map(|i| {
+                    let d = self.graph.distances_from(&[bins[i]]);
+                    bins.iter().map(|&b| d[b]).collect()
+                })
+                .collect();
+            for (i, row) in (first..last).zip(&rows) {
+                for (j, c) in cost.iter_mut().enumerate() {
+                    if i != j {
+                        *c += weights[i] * row[j];
+                    }
+                }
+            }
+        }
+        let (mut best, mut least) = (0, f64::INFINITY);
+        for (j, &c) in cost.iter().enumerate() {
+            if c < least {
+                (best, least) = (j, c);
+            }
+        }
+        Ok(best)
     }
 }
 

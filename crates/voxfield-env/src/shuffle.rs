@@ -12,7 +12,7 @@ use voxfield_core::{Error, Result};
 
 use crate::cells::{Autocorrelation, BorderScore, GridScore, Metric};
 use crate::encoding::{check_spike_times, Kde, KdeRates, SpikeBinner};
-use crate::scores::{sparsity, spatial_information};
+use crate::scores::Probabilities;
 use crate::trajectory::OccupancyOptions;
 use crate::Environment;
 
@@ -86,7 +86,7 @@ fn np_mod(a: f64, b: f64) -> f64 {
 /// Scorers built once per call, with their per-thread work space.
 struct Scorers<'a> {
     set: &'a ScoreSet,
-    occupancy: &'a [f64],
+    occupancy: Probabilities,
     autocorrelation: Option<(Autocorrelation, GridScore)>,
     border: Option<BorderScore>,
 }
@@ -103,7 +103,7 @@ impl<'a> Scorers<'a> {
         };
         Ok(Self {
             set,
-            occupancy,
+            occupancy: Probabilities::new(occupancy),
             autocorrelation,
             border: set.border.map(|(_, _, m)| BorderScore::new(env, m)),
         })
@@ -132,10 +132,10 @@ impl<'a> Scorers<'a> {
             k += 1;
         };
         if let Some(base) = self.set.information {
-            put(spatial_information(rate, self.occupancy, base));
+            put(self.occupancy.information(rate, base));
         }
         if self.set.sparsity {
-            put(sparsity(rate, self.occupancy));
+            put(self.occupancy.sparsity(rate));
         }
         if let Some((ac, grid)) = &self.autocorrelation {
             let (scratch, buf, rotated) = work;

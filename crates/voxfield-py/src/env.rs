@@ -399,6 +399,22 @@ impl Env {
         Ok(py.detach(|| self.inner.distance_between(a, b)))
     }
 
+    /// Index into `bins` of 0.6.0's geodesic rate-map centroid (the medoid).
+    fn geodesic_medoid(
+        &self,
+        py: Python<'_>,
+        bins: Vec<i64>,
+        weights: Vec<f64>,
+    ) -> PyResult<usize> {
+        let b = bins
+            .iter()
+            .map(|&b| self.inner.check_bin(b))
+            .collect::<voxfield::Result<Vec<_>>>()
+            .map_err(py_err)?;
+        py.detach(|| self.inner.geodesic_medoid(&b, &weights))
+            .map_err(py_err)
+    }
+
     /// Bins on the edge of the active region, in increasing order.
     fn boundary_bins(&self) -> Vec<usize> {
         self.inner.boundary_bins()

@@ -167,3 +167,55 @@ def test_border_score_matches(layout):
         ve.border_score(b, wall[:-1])
     with pytest.raises(ValueError, match="n_neurons"):
         ve.batch_border_scores(b, wall)
+
+
+def test_field_metrics_match():
+    from neurospatial.encoding import _field_metrics as nf
+    from neurospatial.encoding import compute_spatial_rate as ns_rate
+    from neurospatial.encoding.spatial import is_place_cell as ns_is_place_cell
+    a, b = both(arena(10, "disc"), 2.5)
+    c = b.bin_centers
+    rate = np.exp(-np.sum((c - [20, 20]) ** 2, 1) / 30.0) * 8
+    rng = np.random.default_rng(11)
+    fields = [np.flatnonzero(rate > 0.2 * rate.max()), np.array([5]), np.array([3, 40, 77, 200])]
+    for f in fields:
+        assert ve.field_size(b, f) == pytest.approx(nf.field_size(a, f), rel=1e-12)
+        for method in ("euclidean", "geodesic"):
+            np.testing.assert_allclose(ve.rate_map_centroid(b, rate, f, method=method),
+                                       nf.rate_map_centroid(a, rate, f, method=method), rtol=1e-12)
+    zero = np.zeros(b.n_bins)
+    np.testing.assert_allclose(ve.rate_map_centroid(b, zero, fields[0]), nf.rate_map_centroid(a, zero, fields[0]))
+    noisy = rate + rng.normal(0, 0.5, b.n_bins)
+    noisy[rng.random(b.n_bins) < 0.1] = np.nan
+    for method in ("pearson", "spearman"):
+        assert ve.field_stability(rate, noisy, method=method) == pytest.approx(
+            nf.field_stability(rate, noisy, method=method), rel=1e-12)
+    assert ve.field_stability(rate, np.ones(b.n_bins)) is not None and np.isnan(ve.field_stability(rate, np.ones(b.n_bins)))
+    assert ve.field_stability(rate[:1], rate[:1]) == 0.0
+    with pytest.raises(ValueError, match="Unknown method"):
+        ve.field_stability(rate, noisy, method="kendall")
+    with pytest.raises(ValueError, match="field_bins"):
+        ve.rate_map_centroid(b, rate, np.array([b.n_bins]))
+    with pytest.raises(ValueError, match="empty"):
+        ve.rate_map_centroid(b, rate, np.array([], dtype=int))
+    # The rates result's peaks and place-cell test, for one unit and many.
+    rng = np.random.default_rng(12)
+    t = np.arange(0, 300, 1 / 30)
+    p = np.clip(np.cumsum(rng.normal(0, 1.5, (t.size, 2)), 0) % 96, 0, 48) + 1
+    p = np.where(p > 48, 96 - p, p)
+    near = t[np.linalg.norm(p - [20, 20], axis=1) < 6]
+    noise = np.sort(rng.uniform(0, 300, 3000))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for train in (near, noise):
+            want = ns_rate(a, train, t, p)
+            got = ve.compute_spatial_rate(b, train, t, p)
+            np.testing.assert_allclose(got.peak_location(), want.peak_location())
+            assert got.peak_firing_rate() == pytest.approx(want.peak_firing_rate(), rel=1e-10)
+            assert got.is_place_cell() == want.is_place_cell()
+            assert ve.is_place_cell(b, train, t, p) == ns_is_place_cell(a, train, t, p)
+        assert ve.is_place_cell(b, near, t, p) and not ve.is_place_cell(b, noise, t, p)
+        many = ve.compute_spatial_rates(b, [near, noise, np.array([])], t, p)
+        locs = many.peak_locations()
+        assert locs.shape == (3, 2)
+        np.testing.assert_array_equal(many.is_place_cell(), [True, False, False])

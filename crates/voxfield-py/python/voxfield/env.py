@@ -764,6 +764,41 @@ class SpatialRates:
     def sparsity(self) -> np.ndarray:
         return sparsity(self.firing_rates, self.occupancy)
 
+    def _single(self) -> bool:
+        return hasattr(self, "firing_rate")
+
+    def peak_locations(self) -> np.ndarray:
+        """(n_units, n_dims) bin centres of each unit's highest rate (NaN for an all-NaN unit)."""
+        r = self.firing_rates
+        finite = np.isfinite(r).any(axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            peak = np.nanargmax(np.where(finite[:, None], r, 0.0), axis=1)
+        out = self.env.bin_centers[peak].astype(np.float64, copy=True)
+        out[~finite] = np.nan
+        return out
+
+    def peak_location(self) -> np.ndarray:
+        """The peak's bin centre: (n_dims,) for one unit (``compute_spatial_rate``), else
+        (n_units, n_dims) as ``peak_locations``."""
+        p = self.peak_locations()
+        return p[0] if self._single() else p
+
+    def peak_firing_rate(self) -> np.ndarray | float:
+        """The highest rate per unit (a float for one unit)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = np.nanmax(self.firing_rates, axis=1)
+        return float(p[0]) if self._single() else p
+
+    def is_place_cell(self, *, threshold: float = 0.2, min_size: int | None = None, max_mean_rate: float = 10.0,
+                      detect_subfields: bool = True) -> bool | np.ndarray:
+        """Whether ``detect_place_fields`` finds a field (one bool per unit for many units)."""
+        got = [len(detect_place_fields(self.env, r, threshold=threshold, min_size=min_size,
+                                       max_mean_rate=max_mean_rate, detect_subfields=detect_subfields)) > 0
+               for r in self.firing_rates]
+        return got[0] if self._single() else np.array(got)
+
 
 def compute_spatial_rates(env: Environment, spike_times: Any, times: Any, positions: Any, *,
                           smoothing_method: str = "diffusion_kde", bandwidth: float = 5.0,
@@ -1088,6 +1123,7 @@ from ._shuffles import (  # noqa: E402,F401  (shuffles live in their own file)
     ShuffleTestResult, SpatialShuffleResult, compute_shuffle_pvalue, compute_shuffle_zscore,
     shuffle_spatial_scores)
 from ._regions import REGIONS_FORMAT  # noqa: E402,F401
+from ._fields import field_size, field_stability, is_place_cell, rate_map_centroid  # noqa: E402,F401
 from ._cells import (  # noqa: E402,F401  (cell scores live in their own file)
     BatchScoresResult, batch_border_scores, batch_grid_scores, border_score, grid_score,
     spatial_autocorrelation, spatial_autocorrelations)
