@@ -352,6 +352,41 @@ impl Environment {
             .sqrt()
     }
 
+    /// Geodesic distance from `from[k]` to `to[k]` for every k (∞ when no
+    /// path): one Dijkstra per distinct source bin, sources in parallel, so
+    /// memory is one distance row per thread, never the n² matrix.
+    pub fn pair_distances(&self, from: &[usize], to: &[usize]) -> Result<Vec<f64>> {
+        use rayon::prelude::*;
+        if from.len() != to.len() {
+            return Err(Error::invalid(format!(
+                "{} source bins for {} target bins",
+                from.len(),
+                to.len()
+            )));
+        }
+        if let Some(b) = from.iter().chain(to).find(|&&b| b >= self.n_bins()) {
+            return Err(Error::invalid(format!(
+                "bin {b} is outside the environment's {} bins",
+                self.n_bins()
+            )));
+        }
+        let mut order: Vec<usize> = (0..from.len()).collect();
+        order.sort_by_key(|&k| from[k]);
+        let groups: Vec<&[usize]> = order.chunk_by(|&a, &b| from[a] == from[b]).collect();
+        let found: Vec<Vec<(usize, f64)>> = groups
+            .par_iter()
+            .map(|g| {
+                let d = self.graph.distances_from(&[from[g[0]]]);
+                g.iter().map(|&k| (k, d[to[k]])).collect()
+            })
+            .collect();
+        let mut out = vec![0.0; from.len()];
+        for (k, d) in found.into_iter().flatten() {
+            out[k] = d;
+        }
+        Ok(out)
+    }
+
     /// Checks a bin index.
     pub fn check_bin(&self, b: i64) -> Result<usize> {
         if b < 0 || b as usize >= self.n_bins() {

@@ -415,6 +415,19 @@ impl Env {
             .map_err(py_err)
     }
 
+    /// Geodesic distance between each pair (`from[k]`, `to[k]`) of bins.
+    fn pair_distances(&self, py: Python<'_>, from: Vec<i64>, to: Vec<i64>) -> PyResult<Vec<f64>> {
+        let check = |v: &[i64]| {
+            v.iter()
+                .map(|&b| self.inner.check_bin(b))
+                .collect::<voxfield::Result<Vec<_>>>()
+                .map_err(py_err)
+        };
+        let (a, b) = (check(&from)?, check(&to)?);
+        py.detach(|| self.inner.pair_distances(&a, &b))
+            .map_err(py_err)
+    }
+
     /// Bins on the edge of the active region, in increasing order.
     fn boundary_bins(&self) -> Vec<usize> {
         self.inner.boundary_bins()

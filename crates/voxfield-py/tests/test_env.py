@@ -1079,3 +1079,49 @@ def test_absurd_decoding_sizes_are_refused():
     env = Environment.from_samples(walk(500, 2, 10.0, seed=1), 2.0)
     with pytest.raises(ValueError, match="dt"):
         decode_position(env, np.zeros((3, 2), np.int64), np.ones((2, env.n_bins)), dt=np.inf)
+
+
+def test_decoding_errors_and_summaries_match_neurospatial():
+    from neurospatial.decoding import decode_position as ns_decode
+    from neurospatial.decoding import decode_position_summary as ns_summary
+    from neurospatial.decoding.metrics import decoding_error as ns_error
+    from neurospatial.decoding.metrics import median_decoding_error as ns_median
+
+    from voxfield.env import decode_position, decode_position_summary, decoding_error, median_decoding_error
+    rng = np.random.default_rng(31)
+    p = walk(4000, 2, 30.0, seed=32)
+    a, b = both(p, 3.0)
+    c = b.bin_centers
+    rates = 0.2 + 10 * np.exp(-((c[None] - rng.uniform(0, 30, (12, 2))[:, None]) ** 2).sum(-1) / 40)
+    counts = rng.poisson(0.5, (200, 12))
+    times = np.arange(200) * 0.1 + 0.05
+    want = ns_decode(a, counts, rates, 0.1, times=times)
+    got = decode_position(b, counts, rates, 0.1, times=times)
+    assert got.summary() == pytest.approx(want.summary(), rel=1e-10)
+    true_t = np.arange(0, 20.5, 0.033)
+    true_p = walk(len(true_t), 2, 30.0, seed=33)
+    for metric in ("euclidean", "geodesic"):
+        np.testing.assert_allclose(got.error_against(true_t, true_p, metric=metric),
+                                   want.error_against(true_t, true_p, metric=metric), rtol=1e-10)
+    s_want, s_got = ns_summary(a, counts, rates, 0.1, times=times), decode_position_summary(b, counts, rates, 0.1,
+                                                                                            times=times)
+    assert s_got.summary() == pytest.approx(s_want.summary(), rel=1e-10)
+    x = rng.uniform(-5, 35, (300, 2))  # some outside the arena: straight-line there
+    y = rng.uniform(-5, 35, (300, 2))
+    x[3] = np.nan
+    for metric in ("euclidean", "geodesic"):
+        np.testing.assert_allclose(decoding_error(x, y, env=b, metric=metric), ns_error(x, y, env=a, metric=metric),
+                                   rtol=1e-10)
+    assert median_decoding_error(x, y) == pytest.approx(ns_median(x, y), rel=1e-12)
+    with pytest.raises(ValueError, match="env is required"):
+        decoding_error(x, y, metric="geodesic")
+    with pytest.raises(ValueError, match="Shape mismatch"):
+        decoding_error(x, y[:-1])
+    with pytest.raises(ValueError, match="Invalid metric"):
+        decoding_error(x, y, metric="manhattan")
+    with pytest.raises(ValueError, match="strictly increasing"):
+        got.error_against(true_t[::-1], true_p)
+    with pytest.raises(ValueError, match="shape"):
+        got.error_against(true_t, true_p[:, :1])
+    with pytest.raises(ValueError, match="times=None"):
+        decode_position(b, counts, rates, 0.1).error_against(true_t, true_p)

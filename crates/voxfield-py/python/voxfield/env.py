@@ -1027,6 +1027,43 @@ class DecodingResult:
     def __repr__(self) -> str:
         return f"<DecodingResult: {self.n_time_bins} time bins × {self.posterior.shape[1]} bins>"
 
+    def summary(self) -> dict[str, Any]:
+        """neurospatial's ``summary``: time bins, bins, mean and maximum entropy (bits)."""
+        n_bins = int(self.posterior.shape[1])
+        return {"n_time_bins": self.n_time_bins, "n_bins": n_bins,
+                "mean_entropy": float(np.mean(self.posterior_entropy)),
+                "max_entropy": float(np.log2(n_bins)) if n_bins > 0 else 0.0}
+
+    def error_against(self, true_times: Any, true_positions: Any, *, metric: str = "euclidean") -> np.ndarray:
+        """neurospatial's ``error_against``: the MAP position's distance to the true track
+        (linearly interpolated at the decode ``times``), euclidean or geodesic (``decoding_error``);
+        NaN for time bins with no finite posterior."""
+        if self.times is None:
+            raise ValueError("error_against() requires decode times, but this DecodingResult has times=None. "
+                             "Provide `times` when decoding so the decode grid can be aligned to the "
+                             "ground-truth track.")
+        tt = np.asarray(true_times, dtype=np.float64)
+        tp = np.asarray(true_positions, dtype=np.float64)
+        for name, a in (("times", np.asarray(self.times, dtype=np.float64)), ("true_times", tt),
+                        ("true_positions", tp)):
+            if not np.isfinite(a).all():
+                raise ValueError(f"{name} must be finite (no NaN or inf)")
+        if tt.ndim != 1:
+            raise ValueError(f"true_times must be 1D, got shape {tt.shape}")
+        if np.any(np.diff(tt) <= 0):
+            raise ValueError("true_times must be strictly increasing (no duplicates): the ground truth is "
+                             "aligned onto the decode times by linear interpolation")
+        d = self.env.n_dims
+        if tp.shape != (tt.shape[0], d):
+            raise ValueError(f"true_positions must have shape ({tt.shape[0]}, {d}) to match true_times and "
+                             f"the environment dimensionality, got {tp.shape}")
+        decode_times = np.asarray(self.times, dtype=np.float64)
+        aligned = np.stack([np.interp(decode_times, tt, tp[:, k]) for k in range(d)], axis=1)
+        errors = decoding_error(self.map_position, aligned, env=self.env, metric=metric)
+        undecodable = ~np.any(np.isfinite(self.posterior), axis=1)
+        errors[undecodable] = np.nan
+        return errors
+
 
 def _decode(env: Environment, spike_counts: Any, encoding_models: Any, dt: float, prior: Any, method: str,
             times: Any, validate: bool, keep_posterior: bool) -> tuple:
@@ -1102,9 +1139,54 @@ class DecodingSummary:
     def map_estimate(self) -> np.ndarray:
         return self.map_bin
 
+    def summary(self) -> dict[str, Any]:
+        """neurospatial's ``summary``: time bins, bins, mean and maximum entropy, mean peak."""
+        n_bins = int(self.env.n_bins)
+        return {"n_time_bins": self.n_time_bins, "n_bins": n_bins,
+                "mean_entropy": float(np.mean(self.posterior_entropy)) if self.posterior_entropy.size else 0.0,
+                "max_entropy": float(np.log2(n_bins)) if n_bins > 0 else 0.0,
+                "mean_peak_prob": float(np.mean(self.peak_prob)) if self.peak_prob.size else 0.0}
+
     @property
     def n_time_bins(self) -> int:
         return self.map_bin.shape[0]
+
+
+def decoding_error(decoded_positions: Any, actual_positions: Any, *, env: Environment | None = None,
+                   metric: str = "euclidean") -> np.ndarray:
+    """neurospatial's ``decoding_error`` per time bin: the straight-line distance, or with
+    ``metric='geodesic'`` the graph distance between the two positions' bins (straight-line
+    where either is outside the environment, NaN where either is NaN). The graph distances
+    take one Dijkstra per distinct decoded bin, never neurospatial's n² distance matrix."""
+    a = np.asarray(decoded_positions, dtype=np.float64)
+    b = np.asarray(actual_positions, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"Shape mismatch: decoded_positions has shape {a.shape}, but actual_positions has "
+                         f"shape {b.shape}")
+    if metric == "euclidean":
+        return np.linalg.norm(a - b, axis=1)
+    if metric != "geodesic":
+        raise ValueError(f"Invalid metric '{metric}'. Must be 'euclidean' or 'geodesic'.")
+    if env is None:
+        raise ValueError("env is required when metric='geodesic'. Provide an Environment instance for "
+                         "geodesic distance computation.")
+    errors = np.full(a.shape[0], np.nan)
+    valid = ~(np.isnan(a).any(axis=1) | np.isnan(b).any(axis=1))
+    if valid.any():
+        da, db = env.bin_at(a[valid]), env.bin_at(b[valid])
+        inside = (da >= 0) & (db >= 0)
+        out = np.empty(int(valid.sum()))
+        out[inside] = env._e.pair_distances(da[inside].tolist(), db[inside].tolist())
+        out[~inside] = np.linalg.norm(a[valid][~inside] - b[valid][~inside], axis=1)
+        errors[valid] = out
+    return errors
+
+
+def median_decoding_error(decoded_positions: Any, actual_positions: Any) -> float:
+    """neurospatial's ``median_decoding_error``: the median straight-line error, NaN ignored."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(np.nanmedian(decoding_error(decoded_positions, actual_positions)))
 
 
 def decode_position_summary(env: Environment, spike_counts: Any, encoding_models: Any, dt: float, *,
