@@ -20,6 +20,10 @@ use crate::Environment;
 /// bytes per map, so 2^26 maps hold 512 MiB per score.
 pub const MAX_SHUFFLED_MAPS: usize = 1 << 26;
 
+/// Shifts are at most this many sessions long (so (t − t0) + s keeps about
+/// 10^-10 of a session's resolution).
+const MAX_SHIFT_SPANS: f64 = 1e6;
+
 /// Maps smoothed at once (and their counts, rates and work space held).
 const BATCH: usize = 256;
 
@@ -193,6 +197,13 @@ impl Environment {
             ));
         };
         let span = t1 - t0;
+        // (t − t0) + s must keep the spike times' precision: a shift past 10^6
+        // sessions would round every spike onto a few times.
+        if let Some(s) = shifts.iter().find(|s| s.abs() > MAX_SHIFT_SPANS * span) {
+            return Err(Error::invalid(format!(
+                "shift {s} s is over {MAX_SHIFT_SPANS:e} times the session ({span} s): its remainder would lose the spike times' precision"
+            )));
+        }
         let maker = KdeRates::new(
             self,
             maps.kernel,

@@ -123,6 +123,14 @@ def test_bad_shuffle_requests_are_refused_before_any_work():
             ve.shuffle_spatial_scores(b, train, t, p, **{"n_shuffles": kw.pop("n_shuffles", None), **kw})
     with pytest.raises(ValueError, match="finite"):
         ve.shuffle_spatial_scores(b, [np.array([1.0, np.inf])], t, p, n_shuffles=2)
+    with pytest.raises(ValueError, match="precision"):
+        ve.shuffle_spatial_scores(b, train, t, p, shifts=[5.0, 1e300])
+    with pytest.raises(ValueError, match="must not decrease"):
+        ve.shuffle_spatial_scores(b, train, t[::-1], p, n_shuffles=2)
+    # Degenerate maps score as neurospatial's rules say, not as errors: no spikes, no occupancy.
+    r = ve.shuffle_spatial_scores(b, [np.array([]), train[0]], t, p + 1000.0, n_shuffles=2, rng=0,
+                                  scores=ALL)
+    assert (r.observed["spatial_information"] == 0).all() and np.isnan(r.observed["grid_score"]).all()
     with pytest.raises(ValueError, match="no spike trains"):
         ve.shuffle_spatial_scores(b, [], t, p, n_shuffles=2)
     with pytest.raises(ValueError, match="spanning some time"):

@@ -211,6 +211,9 @@ def shuffle_spatial_scores(env: "Environment", spike_times: Any, times: Any, pos
         raise ValueError("no spike trains given")
     p = _positions(positions, env.n_dims)
     t = _times(times, p.shape[0])
+    if t.size > 1 and not (np.diff(t) >= 0).all():
+        k = int(np.flatnonzero(np.diff(t) < 0)[0]) + 1
+        raise ValueError(f"times must not decrease: sample {k} at {t[k]} follows {t[k - 1]}")
     span = float(t[-1] - t[0]) if t.size else 0.0
     s = _shifts(shifts, n_shuffles, min_shift, rng, len(trains), span)
     k = len(names)
