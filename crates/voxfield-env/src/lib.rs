@@ -11,6 +11,7 @@
 
 pub mod cells;
 pub mod decoding;
+pub mod directional;
 pub mod encoding;
 mod fastexp;
 pub mod field;

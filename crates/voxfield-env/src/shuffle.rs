@@ -78,7 +78,7 @@ pub struct Shuffled {
 }
 
 /// numpy's `mod` for floats: the remainder with the divisor's sign.
-fn np_mod(a: f64, b: f64) -> f64 {
+pub(crate) fn np_mod(a: f64, b: f64) -> f64 {
     let r = a % b;
     if r != 0.0 && ((r < 0.0) != (b < 0.0)) {
         r + b

@@ -885,6 +885,30 @@ fn reading(linear: bool) -> Reading {
     }
 }
 
+/// neurospatial's directional rates of many units: (centres, occupancy,
+/// counts units × bins, rates units × bins).
+#[pyfunction]
+#[pyo3(signature = (trains, times, headings, bin_size, bandwidth=None))]
+#[allow(clippy::type_complexity)]
+pub fn directional_rates(
+    py: Python<'_>,
+    trains: Vec<Vec<f64>>,
+    times: Vec<f64>,
+    headings: Vec<f64>,
+    bin_size: f64,
+    bandwidth: Option<f64>,
+) -> PyResult<(Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>)> {
+    let refs: Vec<&[f64]> = trains.iter().map(Vec::as_slice).collect();
+    let r = py
+        .detach(|| {
+            voxfield::env::directional::directional_rates(
+                &times, &headings, &refs, bin_size, bandwidth,
+            )
+        })
+        .map_err(py_err)?;
+    Ok((r.centers, r.occupancy, r.counts, r.rates))
+}
+
 /// Grid scores of `count` h × w autocorrelograms at `ac_addr`.
 #[pyfunction]
 pub fn grid_scores(

@@ -691,6 +691,7 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(serve::serve, m)?)?;
     m.add_function(wrap_pyfunction!(env::rate_scores, m)?)?;
     m.add_function(wrap_pyfunction!(env::grid_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(env::directional_rates, m)?)?;
     m.add_function(wrap_pyfunction!(env::bin_spikes_in_time, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_levels, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_info, m)?)?;

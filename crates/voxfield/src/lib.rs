@@ -42,6 +42,7 @@ pub use voxfield_zarr::{
 pub mod env {
     pub use voxfield_env::cells::{Autocorrelation, BorderScore, GridScore, Metric};
     pub use voxfield_env::decoding::{bin_spikes_in_time, Decoded, Prior};
+    pub use voxfield_env::directional;
     pub use voxfield_env::encoding::Kde;
     pub use voxfield_env::scores::{rate_scores, sparsity, spatial_information};
     pub use voxfield_env::shuffle::{RateMaps, ScoreSet, Shuffled, MAX_SHUFFLED_MAPS};

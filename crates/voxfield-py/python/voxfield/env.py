@@ -1206,6 +1206,9 @@ from ._shuffles import (  # noqa: E402,F401  (shuffles live in their own file)
     shuffle_spatial_scores)
 from ._regions import REGIONS_FORMAT  # noqa: E402,F401
 from ._fields import field_size, field_stability, is_place_cell, rate_map_centroid  # noqa: E402,F401
+from ._directional import (  # noqa: E402,F401  (head direction lives in its own file)
+    DirectionalRateResult, compute_directional_rate, compute_directional_rates, is_head_direction_cell,
+    rayleigh_test)
 from ._cells import (  # noqa: E402,F401  (cell scores live in their own file)
     BatchScoresResult, batch_border_scores, batch_grid_scores, border_score, grid_score,
     spatial_autocorrelation, spatial_autocorrelations)
