@@ -45,7 +45,8 @@ def test_directional_rates_and_statistics_match(kw):
         np.testing.assert_array_equal(got.spike_counts, want.spike_counts)
         np.testing.assert_allclose(got.firing_rate, want.firing_rate, rtol=1e-12, equal_nan=True)
         assert got.bin_size == pytest.approx(want.bin_size, rel=1e-15)
-        for name in ("preferred_direction", "mean_vector_length", "rayleigh_pvalue", "peak_firing_rate"):
+        for name in ("preferred_direction", "mean_vector_length", "rayleigh_pvalue", "peak_firing_rate",
+                     "tuning_width", "tuning_width_deg", "preferred_direction_deg"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 w = getattr(want, name)()

@@ -59,6 +59,23 @@ def rayleigh_test(angles: Any, *, weights: Any = None) -> tuple[float, float]:
     return float(z), float(np.clip(p, 0.0, 1.0))
 
 
+def _half_width(rates: np.ndarray, peak: int, half: float, bin_size: float, step: int) -> float:
+    """Distance from the peak, walking one way round the circle (at most half of it), to the
+    first visited bin below ``half``, interpolated from the last visited bin before it."""
+    n = len(rates)
+    prev_offset, prev_rate = 0, rates[peak]
+    for offset in range(1, n // 2 + 1):
+        r = rates[(peak + step * offset) % n]
+        if not np.isfinite(r):
+            continue
+        if r < half:
+            denom = r - prev_rate
+            frac = 0.0 if denom == 0 else (half - prev_rate) / denom
+            return (prev_offset + frac * (offset - prev_offset)) * bin_size
+        prev_offset, prev_rate = offset, r
+    return float("nan")
+
+
 class DirectionalRateResult:
     """One unit's head-direction tuning (neurospatial's ``DirectionalRateResult``):
     ``firing_rate``, ``occupancy`` (seconds), ``spike_counts`` and ``bin_centers`` per heading
@@ -93,6 +110,24 @@ class DirectionalRateResult:
         v = self._valid()
         vec = None if v is None else _weighted_mean_vector(*v)
         return float("nan") if vec is None else float(np.sqrt(vec[0] ** 2 + vec[1] ** 2))
+
+    def tuning_width(self) -> float:
+        """Half width at half maximum (radians): the mean of the two sides' distances from the
+        peak to where the rate falls below half the peak (linear between bins; unvisited bins
+        skipped); NaN when the rate never falls below half the peak."""
+        rates = np.asarray(self.firing_rate, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            peak = int(np.nanargmax(rates))
+            half = rates[peak] / 2.0
+            if np.nanmin(rates) >= half:
+                return float("nan")
+        sides = np.array([_half_width(rates, peak, half, self.bin_size, step) for step in (-1, +1)])
+        finite = sides[np.isfinite(sides)]
+        return float(finite.mean()) if finite.size else float("nan")
+
+    def tuning_width_deg(self) -> float:
+        return float(np.degrees(self.tuning_width()))
 
     def rayleigh_pvalue(self) -> float:
         """The Rayleigh test over occupied bins with spikes (weights: spike counts, or
