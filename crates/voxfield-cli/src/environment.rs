@@ -7,31 +7,38 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use voxfield::env::{
-    sparsity, spatial_information, Environment, Grid, Kde, Layout, OccupancyOptions, Shaping,
+    sparsity, spatial_information, Environment, Grid, Kde, Layout, Metric, OccupancyOptions,
+    RateMaps, ScoreSet, Shaping,
 };
+use voxfield::Rng;
 use voxfield_io::npy;
 use voxfield_io::npz::Npz;
 
-use crate::args::{Colormap, EnvCommand};
-use crate::work::set_threads;
+use crate::args::{Colormap, EnvCommand, RateMapsArgs, ScoreName};
+use crate::work::{catch_interrupts, exit_if_interrupted, progress, reporter, set_threads, watch};
 use crate::{picture, points};
 
 pub fn run(cmd: EnvCommand) -> Result<()> {
     match cmd {
-        EnvCommand::RateMaps {
-            positions,
-            spikes,
-            bin_size,
-            bandwidth,
-            out,
-            png,
-            env,
-            min_occupancy,
-            max_gap,
-            bin_count_threshold,
-            json,
-            threads,
-        } => {
+        EnvCommand::RateMaps(args) => {
+            let RateMapsArgs {
+                positions,
+                spikes,
+                bin_size,
+                bandwidth,
+                out,
+                png,
+                env,
+                min_occupancy,
+                max_gap,
+                bin_count_threshold,
+                scores,
+                shuffles,
+                min_shift,
+                seed,
+                json,
+                threads,
+            } = *args;
             set_threads(threads)?;
             let o = RateOptions {
                 bin_size,
@@ -39,6 +46,10 @@ pub fn run(cmd: EnvCommand) -> Result<()> {
                 min_occupancy,
                 max_gap,
                 threshold: bin_count_threshold,
+                scores,
+                shuffles,
+                min_shift,
+                seed,
             };
             rate_maps(
                 &positions,
@@ -60,6 +71,88 @@ struct RateOptions {
     min_occupancy: f64,
     max_gap: f64,
     threshold: usize,
+    scores: Vec<ScoreName>,
+    shuffles: usize,
+    min_shift: f64,
+    seed: u64,
+}
+
+/// Scores beyond information and sparsity, with shuffle p-values: per score
+/// name, per unit, (score, p-value or None).
+type Extra = Vec<(&'static str, Vec<(f64, Option<f64>)>)>;
+
+/// `--scores` and `--shuffles`: the engine's shuffle scoring over the same
+/// maps (its observed maps are the ones written), shifts drawn from `--seed`.
+fn extra_scores(
+    env: &Environment,
+    trains: &[&[f64]],
+    times: &[f64],
+    coords: &[f64],
+    occ: &OccupancyOptions,
+    o: &RateOptions,
+) -> Result<Extra> {
+    if o.scores.is_empty() && o.shuffles == 0 {
+        return Ok(vec![]);
+    }
+    let span = times.last().copied().unwrap_or(0.0) - times.first().copied().unwrap_or(0.0);
+    if o.shuffles > 0 && !(o.min_shift >= 0.0 && span - o.min_shift > o.min_shift) {
+        bail!(
+            "--min-shift {} s leaves no shift in a session of {span} s (needs 0 <= min-shift < session / 2)",
+            o.min_shift
+        );
+    }
+    let set = ScoreSet {
+        information: Some(2.0),
+        sparsity: true,
+        grid: o.scores.contains(&ScoreName::Grid).then_some((0.2, 0.5)),
+        border: o
+            .scores
+            .contains(&ScoreName::Border)
+            .then_some((0.3, 0.0, Metric::Geodesic)),
+    };
+    let mut rng = Rng(o.seed);
+    let shifts: Vec<f64> = (0..trains.len() * o.shuffles)
+        .map(|_| o.min_shift + (span - 2.0 * o.min_shift) * rng.unit())
+        .collect();
+    let maps = RateMaps {
+        occupancy: occ,
+        kernel: Kde::Diffusion,
+        bandwidth: o.bandwidth,
+        min_occupancy: o.min_occupancy,
+    };
+    catch_interrupts();
+    let bar = progress((trains.len() * (o.shuffles + 1)) as u64, "shuffles");
+    let report = reporter(&bar);
+    let done = env.shuffle_scores(trains, times, coords, &maps, &shifts, &set, &watch(&report));
+    bar.finish_and_clear();
+    let done = done?;
+    let (units, n) = (trains.len(), o.shuffles);
+    Ok(done
+        .names
+        .iter()
+        .enumerate()
+        .map(|(q, &name)| {
+            let per_unit = (0..units)
+                .map(|u| {
+                    let obs = done.observed[q * units + u];
+                    let null = &done.null[(q * units + u) * n..(q * units + u + 1) * n];
+                    (obs, (n > 0).then(|| p_greater(obs, null)).flatten())
+                })
+                .collect();
+            (name, per_unit)
+        })
+        .collect())
+}
+
+/// neurospatial's one-sided p-value (k + 1) / (n + 1) over the finite null
+/// scores, k those at least the observed; None when either is not finite.
+fn p_greater(observed: f64, null: &[f64]) -> Option<f64> {
+    let finite: Vec<f64> = null.iter().copied().filter(|v| v.is_finite()).collect();
+    if !observed.is_finite() || finite.is_empty() {
+        return None;
+    }
+    let k = finite.iter().filter(|&&v| v >= observed).count();
+    Some((k + 1) as f64 / (finite.len() + 1) as f64)
 }
 
 /// Unit names and spike times from an `.npz` (one 1-D array per unit) or one `.npy`.
@@ -149,6 +242,11 @@ fn rate_maps(
         o.bandwidth,
         o.min_occupancy,
     )?;
+    let extra = extra_scores(&env, &trains, &times, &coords, &occ_opts, o);
+    if extra.is_err() {
+        exit_if_interrupted(out);
+    }
+    let extra = extra.with_context(|| format!("scoring {}", spikes.display()))?;
     let n = env.n_bins();
     // All outputs or none: the panel (the one most likely to be refused) first,
     // and whatever was written is removed when a later output fails.
@@ -178,9 +276,23 @@ fn rate_maps(
         .map(|(u, (name, s))| {
             let r = &rates[u * n..(u + 1) * n];
             let peak = peak(r);
-            json!({"unit": name, "spikes": s.len(), "peak_hz": peak,
+            let mut row = json!({"unit": name, "spikes": s.len(), "peak_hz": peak,
                    "information_bits_per_spike": spatial_information(r, &occupancy, 2.0),
-                   "sparsity": sparsity(r, &occupancy)})
+                   "sparsity": sparsity(r, &occupancy)});
+            for (score, per_unit) in &extra {
+                let (v, p) = per_unit[u];
+                let key = match *score {
+                    "spatial_information" => "information",
+                    s => s,
+                };
+                if !matches!(*score, "spatial_information" | "sparsity") {
+                    row[*score] = json!(finite_or_null(v));
+                }
+                if o.shuffles > 0 {
+                    row[format!("p_{key}")] = json!(p);
+                }
+            }
+            row
         })
         .collect();
     if json {
@@ -190,12 +302,21 @@ fn rate_maps(
                 "seconds_tracked": occupancy.iter().sum::<f64>(), "units": rows}))?
         );
     } else {
-        println!(
+        let columns: Vec<String> = rows.first().map_or(vec![], |r| {
+            r.as_object()
+                .map(|o| o.keys().skip(5).cloned().collect())
+                .unwrap_or_default()
+        });
+        print!(
             "{:<16} {:>8} {:>9} {:>12} {:>9}",
             "unit", "spikes", "peak Hz", "bits/spike", "sparsity"
         );
+        for c in &columns {
+            print!(" {c:>12}");
+        }
+        println!();
         for r in &rows {
-            println!(
+            print!(
                 "{:<16} {:>8} {:>9.3} {:>12.4} {:>9.4}",
                 r["unit"].as_str().unwrap_or(""),
                 r["spikes"],
@@ -203,6 +324,10 @@ fn rate_maps(
                 r["information_bits_per_spike"].as_f64().unwrap_or(f64::NAN),
                 r["sparsity"].as_f64().unwrap_or(f64::NAN)
             );
+            for c in &columns {
+                print!(" {:>12.4}", r[c].as_f64().unwrap_or(f64::NAN));
+            }
+            println!();
         }
     }
     eprintln!(
@@ -214,6 +339,11 @@ fn rate_maps(
         out.display()
     );
     Ok(())
+}
+
+/// A JSON number, or null for NaN and infinities (JSON has neither).
+fn finite_or_null(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
 }
 
 /// The highest rate of a map (NaN bins ignored; 0 for none).

@@ -1125,3 +1125,44 @@ def test_decoding_errors_and_summaries_match_neurospatial():
         got.error_against(true_t, true_p[:, :1])
     with pytest.raises(ValueError, match="times=None"):
         decode_position(b, counts, rates, 0.1).error_against(true_t, true_p)
+
+
+def test_cli_rate_maps_scores_and_shuffles(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    from voxfield.env import batch_border_scores, batch_grid_scores
+    cli = os.environ["VOXFIELD_CLI"]
+    p = walk(9000, 2, 40.0, seed=71)
+    t = np.arange(len(p)) / 30.0
+    rng = np.random.default_rng(71)
+    near = t[np.linalg.norm(p - p[100], axis=1) < 6]
+    spikes = {"place": near, "noise": np.sort(rng.uniform(0, t[-1], 400))}
+    np.save(tmp_path / "pos.npy", np.column_stack([t, p]))
+    np.savez(tmp_path / "spk.npz", **spikes)
+    base = [cli, "env", "rate-maps", tmp_path / "pos.npy", tmp_path / "spk.npz", "--bin-size", "4", "-o",
+            tmp_path / "rates.npy", "--env", tmp_path / "arena", "--scores", "grid,border", "--shuffles", "30",
+            "--seed", "3", "--min-shift", "10"]
+    r = subprocess.run(base + ["--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["units"]
+    env = Environment.from_file(tmp_path / "arena")
+    rates = np.load(tmp_path / "rates.npy")
+    grid, border = batch_grid_scores(env, rates).scores, batch_border_scores(env, rates).scores
+    for u, row in enumerate(rows):
+        assert row["grid_score"] == pytest.approx(grid[u], abs=1e-12)
+        assert row["border_score"] == pytest.approx(border[u], abs=1e-12)
+        for key in ("p_information", "p_sparsity", "p_grid_score", "p_border_score"):
+            assert 1 / 31 <= row[key] <= 1
+    assert rows[0]["p_information"] == pytest.approx(1 / 31)  # the place cell beats every shift
+    again = subprocess.run(base + ["--json"], capture_output=True, text=True)
+    assert json.loads(again.stdout)["units"] == rows  # the seed fixes the shifts
+    table = subprocess.run(base, capture_output=True, text=True)
+    assert table.returncode == 0 and "p_grid_score" in table.stdout.splitlines()[0]
+    bad = subprocess.run(base[:-2] + ["--min-shift", "1e6"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "min-shift" in bad.stderr
+    np.save(tmp_path / "line.npy", np.column_stack([t, p[:, 0]]))
+    bad = subprocess.run([cli, "env", "rate-maps", tmp_path / "line.npy", tmp_path / "spk.npz", "--bin-size", "4",
+                          "-o", tmp_path / "x.npy", "--scores", "grid"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "2-D grid" in bad.stderr and not (tmp_path / "x.npy").exists()

@@ -20,7 +20,7 @@ pub use common::{
     CodecArg, Colormap, OptionalSourceArgs, PictureArgs, PlaneArgs, RawArgs, SamplingArgs,
     ScaleLevel, SourceArgs,
 };
-pub use env::EnvCommand;
+pub use env::{EnvCommand, RateMapsArgs, ScoreName};
 pub use neural::{CompressArgs, CompressCommand};
 pub use rbf::RbfCommand;
 pub use render::RenderArgs;
