@@ -5,6 +5,7 @@
 pub mod affine;
 pub mod axes;
 pub mod cache;
+pub mod dot;
 pub mod dtype;
 pub mod error;
 pub mod field;

@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
+use voxfield_core::dot::dot;
 
 use crate::smooth::{Mode, Operator};
 
@@ -89,41 +90,4 @@ pub(crate) fn apply(kernel: &[f64], fields: &[f64], n: usize, k: usize) -> Vec<f
         out.par_chunks_mut(k).enumerate().for_each(row);
     }
     out
-}
-
-/// Σ a·b with eight running sums (a serial sum waits on each addition; eight
-/// independent ones vectorise), as AVX2 + FMA where the CPU has them.
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA (checked just above).
-            return unsafe { dot_avx2(a, b) };
-        }
-    }
-    dot_lanes(a, b)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn dot_avx2(a: &[f64], b: &[f64]) -> f64 {
-    dot_lanes(a, b)
-}
-
-#[inline(always)]
-fn dot_lanes(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().sum::<f64>() + tail
 }

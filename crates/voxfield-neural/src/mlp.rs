@@ -2,6 +2,8 @@
 //! … → 1`, ReLU after each hidden layer, a linear output (values are normalised
 //! to [0, 1]). Weights are row-major per layer, stored in a flat slice.
 
+use voxfield_core::dot::dot;
+
 /// Layer sizes and where each layer's weights start.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Mlp {
@@ -227,23 +229,4 @@ fn gemm(
             csc as isize,
         );
     }
-}
-
-/// A dot product in 8 independent lanes, so the compiler can vectorise it (a
-/// single running sum is a serial chain it must keep in order).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            lanes[l] += x[l] * y[l];
-        }
-    }
-    lanes.iter().sum::<f32>() + tail
 }

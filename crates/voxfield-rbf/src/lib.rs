@@ -35,5 +35,5 @@ pub use census::{Census, Spread};
 pub use eval::RbfField;
 pub use grid::GridVolume;
 pub use kernel::Kernel;
-pub use model::{assemble, fit, Duplicates, FitOptions, ModelInfo, RbfModel};
+pub use model::{assemble, fit, Duplicates, FitOptions, ModelInfo, RbfModel, DEFAULT_GRID_NODES};
 pub use subdivide::{Plan, Solved};

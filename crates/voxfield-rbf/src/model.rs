@@ -41,6 +41,32 @@ pub struct ModelInfo {
     pub grown_cells: usize,
 }
 
+/// Nodes along the longest side of the lattice a model is sampled on when the
+/// caller gives none (`render`, `serve`).
+pub const DEFAULT_GRID_NODES: usize = 128;
+
+impl ModelInfo {
+    /// The lattice over the samples' box with `nodes` along its longest side and
+    /// the same spacing on the others: (nodes per axis — 1 past the model's
+    /// axes — and the spacing), or None when the box has no extent.
+    pub fn box_grid(&self, nodes: usize) -> Option<([usize; 3], f64)> {
+        let dim = self.dim.min(3);
+        let extent: Vec<f64> = (0..dim)
+            .map(|a| self.bbox_hi[a] - self.bbox_lo[a])
+            .collect();
+        let longest = extent.iter().copied().fold(0.0, f64::max);
+        if !(longest > 0.0 && longest.is_finite()) || nodes < 2 {
+            return None;
+        }
+        let h = longest / (nodes - 1) as f64;
+        let mut shape = [1; 3];
+        for (a, e) in extent.iter().enumerate() {
+            shape[a] = (e / h + 1e-9).floor() as usize + 1;
+        }
+        Some((shape, h))
+    }
+}
+
 /// A fitted subdivided RBF interpolant.
 #[derive(Clone, Debug)]
 pub struct RbfModel {

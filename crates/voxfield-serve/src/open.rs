@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use voxfield::rbf::RbfModel;
+use voxfield::rbf::{RbfModel, DEFAULT_GRID_NODES};
 use voxfield::{ChunkCache, Error, OpenOptions, Result, Source, VolumeSource};
 
 use crate::field::{Base, ServedField};
@@ -88,20 +88,6 @@ pub fn open_field(name: String, path: &Path, req: &FieldRequest) -> Result<Field
     })
 }
 
-/// 128 nodes along the longest side of the box, the others in proportion.
-fn default_grid(lo: &[f64], hi: &[f64]) -> Option<[usize; 3]> {
-    let longest = (0..lo.len()).map(|a| hi[a] - lo[a]).fold(0.0, f64::max);
-    if !(longest > 0.0 && longest.is_finite()) {
-        return None;
-    }
-    let h = longest / 127.0;
-    let mut shape = [1; 3];
-    for a in 0..lo.len() {
-        shape[a] = ((hi[a] - lo[a]) / h + 1e-9).floor() as usize + 1;
-    }
-    Some(shape)
-}
-
 /// A field from a volume already open (an in-memory array, say): stored
 /// voxels, coarse levels computed.
 pub fn volume_field(name: String, src: Arc<dyn VolumeSource>) -> Result<FieldSource> {
@@ -127,15 +113,18 @@ const MAX_GRID_VOXELS: u64 = 1 << 40;
 /// An RBF model on the grid `shape` over its samples' bounding box.
 fn rbf_base(model: Box<RbfModel>, path: &Path, shape: Option<[usize; 3]>) -> Result<Base> {
     let dim = model.dim();
-    let (blo, bhi) = (&model.info.bbox_lo, &model.info.bbox_hi);
     let shape = match shape {
         Some(s) => s,
-        None => default_grid(&blo[..dim], &bhi[..dim]).ok_or_else(|| {
-            Error::format(
-                path,
-                "its samples span no volume: give the grid (shape X,Y,Z)",
-            )
-        })?,
+        None => model
+            .info
+            .box_grid(DEFAULT_GRID_NODES)
+            .map(|(s, _)| s)
+            .ok_or_else(|| {
+                Error::format(
+                    path,
+                    "its samples span no volume: give the grid (shape X,Y,Z)",
+                )
+            })?,
     };
     let voxels = shape.iter().try_fold(1u64, |p, &n| p.checked_mul(n as u64));
     if voxels.is_none_or(|v| v > MAX_GRID_VOXELS) {

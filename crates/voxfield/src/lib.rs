@@ -58,7 +58,7 @@ pub mod rbf {
     pub use voxfield_rbf::{blend, file, parts};
     pub use voxfield_rbf::{
         fit, Census, Duplicates, FitOptions, GridVolume, Kernel, ModelInfo, Plan, Ramp, RbfField,
-        RbfModel, Solved, Spread,
+        RbfModel, Solved, Spread, DEFAULT_GRID_NODES,
     };
 }
 

@@ -221,24 +221,17 @@ pub fn model_scene<'a>(
             "the option world does not apply to an RBF model: it is rendered in its own coordinates",
         ));
     }
-    let grid = opts.rbf_grid.unwrap_or(128);
+    let grid = opts.rbf_grid.unwrap_or(voxfield_rbf::DEFAULT_GRID_NODES);
     if !(2..=4096).contains(&grid) {
         return Err(Error::invalid(format!(
             "RBF grid {}: must be 2 to 4096 points",
             grid
         )));
     }
-    let (lo, hi) = (&info.bbox_lo, &info.bbox_hi);
-    let extent: Vec<f64> = (0..3).map(|a| hi[a] - lo[a]).collect();
-    let longest = extent.iter().copied().fold(0.0, f64::max);
-    if !(longest > 0.0 && longest.is_finite()) {
-        return Err(Error::format(
-            path,
-            "its samples span no volume: nothing to render",
-        ));
-    }
-    let h = longest / (grid - 1) as f64;
-    let shape = [0, 1, 2].map(|a| (extent[a] / h + 1e-9).floor() as usize + 1);
+    let lo = &info.bbox_lo;
+    let (shape, h) = info
+        .box_grid(grid)
+        .ok_or_else(|| Error::format(path, "its samples span no volume: nothing to render"))?;
     let to_field = Affine::from_spacing_origin([h; 3], [lo[0], lo[1], lo[2]]);
     let field = RbfField { model, channel: 0 };
     let how = format!(
