@@ -689,6 +689,7 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<env::Env>()?;
     m.add_class::<serve::Server>()?;
     m.add_function(wrap_pyfunction!(serve::serve, m)?)?;
+    m.add_function(wrap_pyfunction!(serve::serve_default_name, m)?)?;
     m.add_function(wrap_pyfunction!(env::rate_scores, m)?)?;
     m.add_function(wrap_pyfunction!(env::grid_scores, m)?)?;
     m.add_function(wrap_pyfunction!(env::directional_rates, m)?)?;

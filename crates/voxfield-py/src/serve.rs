@@ -47,6 +47,13 @@ fn seconds(name: &str, s: f64) -> PyResult<Duration> {
         .map_err(|_| PyValueError::new_err(format!("{name}={s}: give a number of seconds above 0")))
 }
 
+/// A path's default field name (the CLI's: its stem without volume
+/// extensions, other characters as `_`).
+#[pyfunction]
+pub fn serve_default_name(path: std::path::PathBuf) -> String {
+    voxfield_serve::default_name(&path)
+}
+
 /// Starts serving `fields` — (name, path or Volume, grid shape or None) — and
 /// returns once the socket is bound.
 #[pyfunction]

@@ -507,3 +507,13 @@ def test_python_serve_refuses_absurd_options(volumes):
                      (dict(cache_mb=-1), ""), (dict(port=70000), "")]:
         with pytest.raises((ValueError, OverflowError, TypeError), match=said):
             vf.serve({"u8": d / "u8.npy"}, **kw)
+
+
+def test_paths_get_the_cli_s_default_names(tmp_path):
+    """Python names a served path exactly as `voxfield serve` does (one rule, in voxfield-serve)."""
+    np.save(tmp_path / "scan v2.npy", np.zeros((4, 4, 4), np.uint8))
+    with vf.serve([tmp_path / "scan v2.npy"], port=0) as srv:
+        assert srv.fields == ["scan_v2"]
+    assert vf._stem("/data/brain.nii.gz") == "brain"
+    assert vf._stem("s3://bucket/img.ome.zarr/") == "img"
+    assert vf._stem("/x/cells.hdf5") == "cells" and vf._stem("/x/a+b.raw") == "a_b"

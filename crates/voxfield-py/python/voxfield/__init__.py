@@ -741,11 +741,8 @@ def serve(fields: Any, *, bind: str = "127.0.0.1", port: int = 0, token: str | N
 
 
 def _stem(path: str) -> str:
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    for ext in (".gz", ".nii", ".ome.zarr", ".zarr", ".npy", ".nrrd", ".vxn", ".vxr", ".h5"):
-        if name.endswith(ext):
-            name = name[: -len(ext)]
-    return name
+    """The CLI's default field name for a path (one rule, in voxfield-serve)."""
+    return _voxfield.serve_default_name(path)
 
 
 from . import _panics  # noqa: E402  (last: guards everything above)
