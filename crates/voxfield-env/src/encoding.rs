@@ -143,7 +143,7 @@ impl<'a> SpikeBinner<'a> {
 /// How many of the sorted `times` are ≤ t (`partition_point(x <= t)`), found
 /// by galloping forward from `hint` when every time before it is ≤ t, else by
 /// bisection.
-fn samples_up_to(times: &[f64], t: f64, hint: usize) -> usize {
+pub(crate) fn samples_up_to(times: &[f64], t: f64, hint: usize) -> usize {
     let n = times.len();
     if hint > n || (hint > 0 && times[hint - 1] > t) {
         return times.partition_point(|&x| x <= t);

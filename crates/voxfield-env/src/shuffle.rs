@@ -77,6 +77,17 @@ pub struct Shuffled {
     pub null: Vec<f64>,
 }
 
+/// neurospatial's one-sided p-value (k + 1) / (n + 1) over the finite null
+/// scores, k those at least the observed; None when the observation or every
+/// null score is not finite.
+pub fn p_value_greater(observed: f64, null: &[f64]) -> Option<f64> {
+    let finite = null.iter().filter(|v| v.is_finite());
+    let (n, k) = finite.fold((0usize, 0usize), |(n, k), &v| {
+        (n + 1, k + usize::from(v >= observed))
+    });
+    (observed.is_finite() && n > 0).then(|| (k + 1) as f64 / (n + 1) as f64)
+}
+
 /// numpy's `mod` for floats: the remainder with the divisor's sign.
 pub(crate) fn np_mod(a: f64, b: f64) -> f64 {
     let r = a % b;

@@ -59,6 +59,14 @@ pub struct Env {
 }
 
 impl Env {
+    /// Bin indices a Python call passed, each checked against the bins.
+    fn bins(&self, bins: &[i64]) -> PyResult<Vec<usize>> {
+        bins.iter()
+            .map(|&b| self.inner.check_bin(b))
+            .collect::<voxfield::Result<Vec<_>>>()
+            .map_err(py_err)
+    }
+
     /// The times (n) and positions (n × dims) a Python call passed.
     ///
     /// # Safety
@@ -406,24 +414,14 @@ impl Env {
         bins: Vec<i64>,
         weights: Vec<f64>,
     ) -> PyResult<usize> {
-        let b = bins
-            .iter()
-            .map(|&b| self.inner.check_bin(b))
-            .collect::<voxfield::Result<Vec<_>>>()
-            .map_err(py_err)?;
+        let b = self.bins(&bins)?;
         py.detach(|| self.inner.geodesic_medoid(&b, &weights))
             .map_err(py_err)
     }
 
     /// Geodesic distance between each pair (`from[k]`, `to[k]`) of bins.
     fn pair_distances(&self, py: Python<'_>, from: Vec<i64>, to: Vec<i64>) -> PyResult<Vec<f64>> {
-        let check = |v: &[i64]| {
-            v.iter()
-                .map(|&b| self.inner.check_bin(b))
-                .collect::<voxfield::Result<Vec<_>>>()
-                .map_err(py_err)
-        };
-        let (a, b) = (check(&from)?, check(&to)?);
+        let (a, b) = (self.bins(&from)?, self.bins(&to)?);
         py.detach(|| self.inner.pair_distances(&a, &b))
             .map_err(py_err)
     }
@@ -492,11 +490,7 @@ impl Env {
 
     /// Geodesic distance from the nearest of `targets` to every bin.
     fn distance_to(&self, py: Python<'_>, targets: Vec<i64>) -> PyResult<Vec<f64>> {
-        let t = targets
-            .iter()
-            .map(|&b| self.inner.check_bin(b))
-            .collect::<voxfield::Result<Vec<_>>>()
-            .map_err(py_err)?;
+        let t = self.bins(&targets)?;
         Ok(py.detach(|| self.inner.graph.distances_from(&t)))
     }
 
@@ -639,13 +633,7 @@ impl Env {
     ) -> PyResult<(Vec<f64>, Vec<f64>)> {
         // SAFETY: as in `occupancy`.
         let (t, p) = unsafe { self.trajectory(times_addr, n, pos_addr) };
-        let o = OccupancyOptions {
-            max_gap,
-            speed,
-            min_speed,
-            return_seconds: true,
-            linear: false,
-        };
+        let o = rate_occupancy(speed, min_speed, max_gap);
         let refs: Vec<&[f64]> = spikes.iter().map(Vec::as_slice).collect();
         py.detach(|| self.inner.spike_counts(&refs, t, p, &o))
             .map_err(py_err)
@@ -720,13 +708,7 @@ impl Env {
                 f64s_mut(null_addr, k * maps),
             )
         };
-        let o = OccupancyOptions {
-            max_gap,
-            speed,
-            min_speed,
-            return_seconds: true,
-            linear: false,
-        };
+        let o = rate_occupancy(speed, min_speed, max_gap);
         let rate_maps = RateMaps {
             occupancy: &o,
             kernel: if gaussian {
@@ -757,11 +739,7 @@ impl Env {
         bandwidth: f64,
         min_occupancy: f64,
     ) -> PyResult<Vec<f64>> {
-        let kernel = if gaussian {
-            Kde::Gaussian
-        } else {
-            Kde::Diffusion
-        };
+        let kernel = kde(gaussian);
         py.detach(|| {
             self.inner
                 .kde_rates(kernel, &counts, &occupancy, bandwidth, min_occupancy)
@@ -907,6 +885,31 @@ pub fn directional_rates(
         })
         .map_err(py_err)?;
     Ok((r.centers, r.occupancy, r.counts, r.rates))
+}
+
+/// Occupancy options of a rate map (0.6.0's `compute_spatial_rates`: seconds,
+/// intervals to their start sample).
+fn rate_occupancy(
+    speed: Option<Vec<f64>>,
+    min_speed: Option<f64>,
+    max_gap: Option<f64>,
+) -> OccupancyOptions {
+    OccupancyOptions {
+        max_gap,
+        speed,
+        min_speed,
+        return_seconds: true,
+        linear: false,
+    }
+}
+
+/// `gaussian_kde` or `diffusion_kde`.
+fn kde(gaussian: bool) -> Kde {
+    if gaussian {
+        Kde::Gaussian
+    } else {
+        Kde::Diffusion
+    }
 }
 
 /// Grid scores of `count` h × w autocorrelograms at `ac_addr`.

@@ -45,7 +45,9 @@ pub mod env {
     pub use voxfield_env::directional;
     pub use voxfield_env::encoding::Kde;
     pub use voxfield_env::scores::{rate_scores, sparsity, spatial_information};
-    pub use voxfield_env::shuffle::{RateMaps, ScoreSet, Shuffled, MAX_SHUFFLED_MAPS};
+    pub use voxfield_env::shuffle::{
+        p_value_greater, RateMaps, ScoreSet, Shuffled, MAX_SHUFFLED_MAPS,
+    };
     pub use voxfield_env::trajectory::{Csr, OccupancyOptions};
     pub use voxfield_env::{
         BinField, Environment, FieldOptions, Generator, Graph, Grid, Hex, Layout, Mode, Operator,

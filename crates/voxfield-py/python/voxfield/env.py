@@ -25,6 +25,7 @@ import numpy as np
 
 from . import _voxfield
 from ._arrays import _positions, _spike_trains, _times
+from ._fields import _pearson, _ranks
 from ._regions import Region, Regions, polygon_mask, regions_from_records
 
 #: Cells a grid may have (as the engine's limit).
@@ -332,8 +333,10 @@ class Environment:
         if isinstance(targets, str):
             if targets not in self.regions:
                 raise KeyError(f"Region '{targets}' not found. Available regions: {list(self.regions)}")
-            name, column = targets, list(self.regions).index(targets)
-            targets = np.flatnonzero(self.region_membership()[:, column]).tolist()
+            name, region = targets, self.regions[targets]
+            # The region's membership column (0.6.0's rule: points have none), alone.
+            inside = polygon_mask(region.data, self._centers, True) if region.kind == "polygon" else []
+            targets = np.flatnonzero(inside).tolist()
             if not targets:
                 warnings.warn(f"Region '{name}' contains no bins. All distances will be inf.",
                               UserWarning, stacklevel=2)
@@ -907,18 +910,6 @@ def information_per_second(firing_rate: Any, occupancy: Any, *, base: float = 2.
     return float(info * (p * r[ok]).sum())
 
 
-def _ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks with ties averaged (scipy's rankdata 'average')."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    starts = np.r_[0, np.flatnonzero(xs[1:] != xs[:-1]) + 1]
-    ends = np.r_[starts[1:], len(xs)]
-    avg = (starts + ends + 1) / 2.0
-    r = np.empty(len(x))
-    r[order] = np.repeat(avg, ends - starts)
-    return r
-
-
 def rate_map_coherence(firing_rate: Any, env: Environment, *, method: str = "pearson") -> float:
     """The correlation between each bin's rate and the mean rate of its graph neighbours
     (0.6.0's coherence; 'pearson' or 'spearman'); NaN when undefined."""
@@ -945,8 +936,7 @@ def rate_map_coherence(firing_rate: Any, env: Environment, *, method: str = "pea
         return float("nan")
     if method == "spearman":
         a, b = _ranks(a), _ranks(b)
-    a, b = a - a.mean(), b - b.mean()
-    return float(np.clip((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()), -1.0, 1.0))
+    return _pearson(a, b)
 
 
 class PlaceFields(list):
