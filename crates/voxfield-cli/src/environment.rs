@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use voxfield::env::{
-    sparsity, spatial_information, Environment, Grid, Kde, Layout, Metric, OccupancyOptions,
-    RateMaps, ScoreSet, Shaping,
+    p_value_greater, sparsity, spatial_information, Environment, Grid, Kde, Layout, Metric,
+    OccupancyOptions, RateMaps, ScoreSet, Shaping, MAX_SHUFFLED_MAPS,
 };
 use voxfield::Rng;
 use voxfield_io::npy;
@@ -73,8 +73,8 @@ struct RateOptions {
     threshold: usize,
     scores: Vec<ScoreName>,
     shuffles: usize,
-    min_shift: f64,
-    seed: u64,
+    min_shift: Option<f64>,
+    seed: Option<u64>,
 }
 
 /// Scores beyond information and sparsity, with shuffle p-values: per score
@@ -91,14 +91,27 @@ fn extra_scores(
     occ: &OccupancyOptions,
     o: &RateOptions,
 ) -> Result<Extra> {
+    if o.shuffles == 0 && (o.min_shift.is_some() || o.seed.is_some()) {
+        bail!("--min-shift and --seed apply to shuffles: give --shuffles N");
+    }
     if o.scores.is_empty() && o.shuffles == 0 {
         return Ok(vec![]);
     }
-    let span = times.last().copied().unwrap_or(0.0) - times.first().copied().unwrap_or(0.0);
-    if o.shuffles > 0 && !(o.min_shift >= 0.0 && span - o.min_shift > o.min_shift) {
+    // Refused before any shift is drawn: the shifts alone would be 8 bytes a map.
+    let maps_asked = trains.len().checked_mul(o.shuffles);
+    if maps_asked.is_none_or(|m| m > MAX_SHUFFLED_MAPS) {
         bail!(
-            "--min-shift {} s leaves no shift in a session of {span} s (needs 0 <= min-shift < session / 2)",
-            o.min_shift
+            "--shuffles {}: {} units x {} shuffles is over {MAX_SHUFFLED_MAPS} shuffled maps; shuffle fewer units or fewer times",
+            o.shuffles,
+            trains.len(),
+            o.shuffles
+        );
+    }
+    let min_shift = o.min_shift.unwrap_or(20.0);
+    let span = times.last().copied().unwrap_or(0.0) - times.first().copied().unwrap_or(0.0);
+    if o.shuffles > 0 && !(min_shift >= 0.0 && span - min_shift > min_shift) {
+        bail!(
+            "--min-shift {min_shift} s leaves no shift in a session of {span} s (needs 0 <= min-shift < session / 2)"
         );
     }
     let set = ScoreSet {
@@ -110,9 +123,9 @@ fn extra_scores(
             .contains(&ScoreName::Border)
             .then_some((0.3, 0.0, Metric::Geodesic)),
     };
-    let mut rng = Rng(o.seed);
+    let mut rng = Rng(o.seed.unwrap_or(0));
     let shifts: Vec<f64> = (0..trains.len() * o.shuffles)
-        .map(|_| o.min_shift + (span - 2.0 * o.min_shift) * rng.unit())
+        .map(|_| min_shift + (span - 2.0 * min_shift) * rng.unit())
         .collect();
     let maps = RateMaps {
         occupancy: occ,
@@ -136,23 +149,12 @@ fn extra_scores(
                 .map(|u| {
                     let obs = done.observed[q * units + u];
                     let null = &done.null[(q * units + u) * n..(q * units + u + 1) * n];
-                    (obs, (n > 0).then(|| p_greater(obs, null)).flatten())
+                    (obs, (n > 0).then(|| p_value_greater(obs, null)).flatten())
                 })
                 .collect();
             (name, per_unit)
         })
         .collect())
-}
-
-/// neurospatial's one-sided p-value (k + 1) / (n + 1) over the finite null
-/// scores, k those at least the observed; None when either is not finite.
-fn p_greater(observed: f64, null: &[f64]) -> Option<f64> {
-    let finite: Vec<f64> = null.iter().copied().filter(|v| v.is_finite()).collect();
-    if !observed.is_finite() || finite.is_empty() {
-        return None;
-    }
-    let k = finite.iter().filter(|&&v| v >= observed).count();
-    Some((k + 1) as f64 / (finite.len() + 1) as f64)
 }
 
 /// Unit names and spike times from an `.npz` (one 1-D array per unit) or one `.npy`.

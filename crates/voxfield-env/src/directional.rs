@@ -7,7 +7,11 @@
 
 use voxfield_core::{Error, Result};
 
+use crate::encoding::samples_up_to;
 use crate::shuffle::np_mod;
+
+/// Taps a side a heading Gaussian may have (2^20: 16 MiB of weights).
+const MAX_KERNEL_RADIUS: usize = 1 << 20;
 
 /// Heading bins and the trajectory's wrapped headings.
 pub struct Headings<'a> {
@@ -108,8 +112,10 @@ impl<'a> Headings<'a> {
     pub fn counts(&self, spikes: &[f64]) -> Vec<f64> {
         let mut c = vec![0.0; self.n_bins()];
         let (t0, t1) = (self.times[0], self.times[self.times.len() - 1]);
+        let mut hint = 0;
         for &t in spikes.iter().filter(|&&t| t >= t0 && t <= t1) {
-            let i = self.times.partition_point(|&x| x <= t).saturating_sub(1);
+            hint = samples_up_to(self.times, t, hint);
+            let i = hint.saturating_sub(1);
             if let Some(b) = self.bin(self.wrapped[i.min(self.wrapped.len() - 1)]) {
                 c[b] += 1.0;
             }
@@ -121,7 +127,7 @@ impl<'a> Headings<'a> {
 /// scipy's `gaussian_filter1d(x, sigma, mode="wrap")` (truncate 4): weights
 /// exp(−j²/2σ²) for |j| ≤ ⌊4σ + 0.5⌋, normalised, summed as scipy's symmetric
 /// correlation (centre first, then each pair).
-pub fn gaussian_wrap(x: &[f64], sigma: f64) -> Vec<f64> {
+fn gaussian_wrap(x: &[f64], sigma: f64) -> Vec<f64> {
     let n = x.len();
     let radius = (4.0 * sigma + 0.5) as usize;
     let w: Vec<f64> = (0..=radius)
@@ -165,6 +171,13 @@ pub fn directional_rates(
     }
     let n = h.n_bins();
     let sigma = bandwidth.map(|b| b / (2.0 * std::f64::consts::PI / n as f64));
+    // scipy's kernel has 2·⌊4σ + 0.5⌋ + 1 taps: refuse one no memory would hold.
+    if let Some(s) = sigma.filter(|s| 4.0 * s + 0.5 > MAX_KERNEL_RADIUS as f64) {
+        return Err(Error::invalid(format!(
+            "bandwidth {} rad is {s:.3e} heading bins: its Gaussian would need more than {MAX_KERNEL_RADIUS} taps a side",
+            bandwidth.unwrap_or(f64::NAN)
+        )));
+    }
     let occupancy = h.occupancy();
     let occ = sigma.map_or_else(|| occupancy.clone(), |s| gaussian_wrap(&occupancy, s));
     let mut counts = Vec::with_capacity(spikes.len() * n);

@@ -1162,6 +1162,14 @@ def test_cli_rate_maps_scores_and_shuffles(tmp_path):
     assert table.returncode == 0 and "p_grid_score" in table.stdout.splitlines()[0]
     bad = subprocess.run(base[:-2] + ["--min-shift", "1e6"], capture_output=True, text=True)
     assert bad.returncode == 1 and "min-shift" in bad.stderr
+    # Absurd shuffle counts are refused before any shift is drawn; options for shuffles without them too.
+    for extra, msg in [(["--shuffles", str(10**12)], "shuffled maps"), (["--shuffles", str(2**63)], "shuffled maps"),
+                       (["--shuffles", "5", "--min-shift", "nan"], "min-shift")]:
+        bad = subprocess.run(base[:9] + ["--scores", "grid,border"] + extra, capture_output=True, text=True,
+                             timeout=60)
+        assert bad.returncode == 1 and msg in bad.stderr, bad.stderr
+    bad = subprocess.run(base[:9] + ["--seed", "4"], capture_output=True, text=True)
+    assert bad.returncode == 1 and "apply to shuffles" in bad.stderr
     np.save(tmp_path / "line.npy", np.column_stack([t, p[:, 0]]))
     bad = subprocess.run([cli, "env", "rate-maps", tmp_path / "line.npy", tmp_path / "spk.npz", "--bin-size", "4",
                           "-o", tmp_path / "x.npy", "--scores", "grid"], capture_output=True, text=True)

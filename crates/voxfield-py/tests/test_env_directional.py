@@ -80,6 +80,7 @@ def test_bad_heading_input_is_refused():
     cases = [((spikes, t, heading[:-1]), {}, "same length"), ((spikes, t[:2], heading[:2]), {}, "at least 3"),
              ((spikes, t[::-1], heading), {}, "increasing"), ((spikes, t, heading), {"bin_size": 0.0}, "positive"),
              ((spikes, t, heading), {"bin_size": 100.0}, "bins"), ((spikes, t, heading), {"bandwidth": -1.0}, "bandwidth"),
+             ((spikes, t, heading), {"bandwidth": 1e300}, "taps"), ((spikes, t, heading), {"bin_size": 1e-12}, "bins"),
              ((np.array([np.nan]), t, heading), {}, "finite"), ((spikes, t, heading), {"angle_unit": "grad"}, "angle_unit")]
     for args, kw, msg in cases:
         with pytest.raises(ValueError, match=msg):

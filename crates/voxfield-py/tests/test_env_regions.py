@@ -157,3 +157,31 @@ def test_bad_regions_are_refused(tmp_path):
     line.regions.add("poly", polygon=box(0, 0, 1, 1))
     with pytest.raises(ValueError, match="2D"):
         line.bins_in_region("poly")
+
+
+def test_hostile_region_files(tmp_path):
+    import os
+    r = ve.Regions()
+    r.add("goal", polygon=box(0, 0, 1, 1))
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    for bad, msg in [(fifo, "regular"), (tmp_path, "regular")]:
+        with pytest.raises(ValueError, match=msg):
+            ve.Regions.from_json(bad)
+    (tmp_path / "cut.json").write_text('{"format": "Regions-v1", "regions": [{"name": "g", "ki')
+    with pytest.raises(ValueError, match="not JSON"):
+        ve.Regions.from_json(tmp_path / "cut.json")
+    with open(tmp_path / "big.json", "wb") as f:  # sparse: refused by its size, never read
+        f.truncate(257 << 20)
+    with pytest.raises(ValueError, match="bytes is over"):
+        ve.Regions.from_json(tmp_path / "big.json")
+    # Outputs that are links, devices or folders are refused and left as they were.
+    target = tmp_path / "kept.txt"
+    target.write_text("keep me")
+    (tmp_path / "link.json").symlink_to(target)
+    for out in [tmp_path / "link.json", fifo, tmp_path]:
+        with pytest.raises(ValueError, match="not a regular file"):
+            r.to_json(out)
+    assert target.read_text() == "keep me" and (tmp_path / "link.json").is_symlink()
+    r.to_json(tmp_path / "ok.json")
+    assert list(ve.Regions.from_json(tmp_path / "ok.json")) == ["goal"]

@@ -65,12 +65,13 @@ pub struct RateMapsArgs {
     /// shifted circularly by a uniform draw in [--min-shift, session − --min-shift]).
     #[arg(long, default_value_t = 0)]
     pub shuffles: usize,
-    /// Shortest shift (s) of a shuffle.
-    #[arg(long, default_value_t = 20.0, value_parser = parse_f64)]
-    pub min_shift: f64,
-    /// Seed of the shifts (the same seed draws the same shifts on every machine).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Shortest shift (s) of a shuffle (default 20; only with --shuffles).
+    #[arg(long, value_parser = parse_f64)]
+    pub min_shift: Option<f64>,
+    /// Seed of the shifts (default 0; the same seed draws the same shifts on every
+    /// machine; only with --shuffles).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Print the per-unit table as JSON.
     #[arg(long)]
     pub json: bool,

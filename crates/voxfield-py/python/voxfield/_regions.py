@@ -21,6 +21,8 @@ import numpy as np
 
 #: The tag of neurospatial's standalone regions file.
 REGIONS_FORMAT = "Regions-v1"
+#: Largest regions file read (a region is a name, a few coordinates and metadata).
+MAX_REGIONS_FILE = 256 << 20
 
 
 def _freeze(value: Any) -> Any:
@@ -215,6 +217,9 @@ class Regions(MutableMapping):
     def to_json(self, path: str | Path, *, indent: int = 2) -> None:
         """neurospatial's ``Regions-v1`` file (written under a temporary name, then renamed)."""
         out = Path(path)
+        if out.is_symlink() or (out.exists() and not out.is_file()):
+            raise ValueError(f"{out}: exists and is not a regular file (a link, device or folder); "
+                             "not replaced")
         out.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"format": REGIONS_FORMAT, "regions": [r.to_dict() for r in self.values()]},
                           indent=indent)
@@ -224,7 +229,16 @@ class Regions(MutableMapping):
 
     @classmethod
     def from_json(cls, path: str | Path) -> "Regions":
-        blob = json.loads(Path(path).read_text())
+        p = Path(path)
+        # A FIFO or device would block or never end: only a regular file of bounded size is read.
+        if not p.is_file():
+            raise ValueError(f"{p}: not a regular file")
+        if p.stat().st_size > MAX_REGIONS_FILE:
+            raise ValueError(f"{p}: {p.stat().st_size} bytes is over {MAX_REGIONS_FILE} for a regions file")
+        try:
+            blob = json.loads(p.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{p}: not a regions file (not JSON: {e})") from e
         if not isinstance(blob, dict) or not isinstance(blob.get("regions"), list):
             raise ValueError(f"{path}: not a regions file (no 'regions' list)")
         if blob.get("format") != REGIONS_FORMAT:
