@@ -8,9 +8,9 @@ use serde_json::json;
 use voxfield::vectors::{
     build_pyramid, itemsize, property_id, read_ply, read_tck, read_trk, read_trx,
     write_annotations, write_ply, write_points, write_points_watched, write_polylines, write_tck,
-    write_trk, write_trx, Aggregation, Attribute, Coarsening, Column, CrossLevel, Geometry,
-    LasPoints, NpyTable, PointInput, PointsOptions, Property, PropertyType, PyramidOptions, Store,
-    Thinning, Tracts,
+    write_trk, write_trx, Aggregation, Attribute, Coarsening, Column, Compressor, CrossLevel,
+    Geometry, LasPoints, NpyTable, PointInput, PointsOptions, Property, PropertyType,
+    PyramidOptions, Store, Thinning, Tracts,
 };
 use voxfield_io::npy;
 
@@ -64,6 +64,7 @@ pub fn run(cmd: VectorsCommand) -> Result<()> {
             chunk,
             bin,
             shard,
+            compressor,
             attributes,
             dims,
         } => {
@@ -72,6 +73,7 @@ pub fn run(cmd: VectorsCommand) -> Result<()> {
                 bin_shape: bin,
                 dtype: "float32".into(),
                 shard_shape: shard.map(|s| if s.len() == 1 { vec![s[0]; dims] } else { s }),
+                compressor: Compressor::parse(&compressor)?,
             };
             write(
                 &input,

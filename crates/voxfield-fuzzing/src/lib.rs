@@ -156,6 +156,7 @@ pub fn vectors_template(store: &Path) -> voxfield::Result<()> {
         bin_shape: None,
         dtype: "float32".into(),
         shard_shape: None,
+        compressor: None,
     };
     voxfield::vectors::write_points(store, &pts, 3, &[], &o).map(drop)
 }

@@ -81,7 +81,7 @@ fn elements<T: Element>(b: &PyBuffer<T>) -> PyResult<&[T]> {
 /// Writes a point cloud store from a float32 or float64 (n, dims) array and
 /// attributes as (name, dtype, width, bytes viewed as uint8), without copies.
 #[pyfunction]
-#[pyo3(signature = (path, positions, dims, attrs, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), shard_shape=None))]
+#[pyo3(signature = (path, positions, dims, attrs, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), shard_shape=None, compressor=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn vectors_write_points(
     py: Python<'_>,
@@ -93,6 +93,7 @@ pub fn vectors_write_points(
     bin_shape: Option<Vec<f64>>,
     dtype: String,
     shard_shape: Option<Vec<u64>>,
+    compressor: Option<String>,
 ) -> PyResult<usize> {
     let (f32s, f64s) = match PyBuffer::<f32>::get(positions) {
         Ok(b) => (Some(b), None),
@@ -107,7 +108,7 @@ pub fn vectors_write_points(
         .iter()
         .map(|(n, d, w, b)| Ok((n.as_str(), d.as_str(), *w, elements(b)?)))
         .collect::<PyResult<_>>()?;
-    let o = options(chunk_shape, bin_shape, dtype, shard_shape);
+    let o = options(chunk_shape, bin_shape, dtype, shard_shape, compressor).map_err(py_err)?;
     py.detach(|| {
         let attributes: Vec<voxfield::vectors::Attribute> = raw
             .iter()
@@ -138,13 +139,18 @@ fn options(
     bin_shape: Option<Vec<f64>>,
     dtype: String,
     shard_shape: Option<Vec<u64>>,
-) -> voxfield::vectors::PointsOptions {
-    voxfield::vectors::PointsOptions {
+    compressor: Option<String>,
+) -> voxfield::Result<voxfield::vectors::PointsOptions> {
+    Ok(voxfield::vectors::PointsOptions {
         chunk_shape,
         bin_shape,
         dtype,
         shard_shape,
-    }
+        compressor: match compressor {
+            Some(c) => voxfield::vectors::Compressor::parse(&c)?,
+            None => None,
+        },
+    })
 }
 
 /// An attribute as it crosses: (name, dtype, width, little-endian bytes).
@@ -164,7 +170,7 @@ fn attributes(raw: &[RawAttribute]) -> Vec<voxfield::vectors::Attribute<'_>> {
 /// Writes a polyline store: vertices as float64 bytes, polyline `i` the
 /// rows `offsets[i]..offsets[i + 1]`; returns (polylines, vertices, chunks, stitches).
 #[pyfunction]
-#[pyo3(signature = (path, positions, offsets, dims, vertex_attributes, object_attributes, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), geometry="streamline".to_string(), shard_shape=None))]
+#[pyo3(signature = (path, positions, offsets, dims, vertex_attributes, object_attributes, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), geometry="streamline".to_string(), shard_shape=None, compressor=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn vectors_write_polylines(
     py: Python<'_>,
@@ -179,9 +185,10 @@ pub fn vectors_write_polylines(
     dtype: String,
     geometry: String,
     shard_shape: Option<Vec<u64>>,
+    compressor: Option<String>,
 ) -> PyResult<(usize, usize, usize, usize)> {
     let pos = floats(positions);
-    let o = options(chunk_shape, bin_shape, dtype, shard_shape);
+    let o = options(chunk_shape, bin_shape, dtype, shard_shape, compressor).map_err(py_err)?;
     py.detach(|| {
         let (va, oa) = (
             attributes(&vertex_attributes),
@@ -296,7 +303,7 @@ pub fn vectors_build_pyramid(
 /// pairs of vertex indices, object ids per vertex (or None); returns
 /// (vertices, edges, chunks, objects, intra-chunk edges).
 #[pyfunction]
-#[pyo3(signature = (path, positions, dims, edges, object_ids, vertex_attributes, object_attributes, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), shard_shape=None))]
+#[pyo3(signature = (path, positions, dims, edges, object_ids, vertex_attributes, object_attributes, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), shard_shape=None, compressor=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn vectors_write_graph(
     py: Python<'_>,
@@ -311,9 +318,10 @@ pub fn vectors_write_graph(
     bin_shape: Option<Vec<f64>>,
     dtype: String,
     shard_shape: Option<Vec<u64>>,
+    compressor: Option<String>,
 ) -> PyResult<(usize, usize, usize, usize, usize)> {
     let pos = floats(positions);
-    let o = options(chunk_shape, bin_shape, dtype, shard_shape);
+    let o = options(chunk_shape, bin_shape, dtype, shard_shape, compressor).map_err(py_err)?;
     py.detach(|| {
         let (va, oa) = (
             attributes(&vertex_attributes),

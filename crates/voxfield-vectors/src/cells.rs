@@ -8,19 +8,18 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use voxfield_core::{Error, Result};
 
+use crate::codecs::Compressor;
+use crate::location::Location;
+
 /// Items a cell may claim (each cell holds one; more is corruption).
 const MAX_ITEMS: u32 = 1 << 20;
-
-/// A bytes→bytes codec after `vlen-bytes`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Compression {
-    Zstd,
-    Gzip,
-}
 
 /// One per-chunk array of a level.
 #[derive(Clone, Debug)]
 pub struct CellArray {
+    /// The array's node (local or remote).
+    pub node: Location,
+    /// Its path or URL, for messages.
     pub path: PathBuf,
     /// The array's `attributes` (role, dtype, row shape, …).
     pub attrs: Value,
@@ -29,7 +28,8 @@ pub struct CellArray {
     pub origin: Vec<i64>,
     /// Absolute keys of the cells that hold data.
     pub nonempty: Vec<Vec<i64>>,
-    compression: Vec<Compression>,
+    /// Bytes→bytes codecs after `vlen-bytes`, in order.
+    pub compression: Vec<Compressor>,
     /// Cells per shard and the index layout, for `sharding_indexed` arrays.
     pub shard: Option<Shard>,
 }
@@ -91,11 +91,12 @@ impl Shard {
         })
     }
 
-    /// The sharding codec's metadata for `shape` cells per shard.
-    pub fn codec(shape: &[u64]) -> Value {
+    /// The sharding codec's metadata for `shape` cells per shard, each
+    /// cell encoded by `codecs`.
+    pub fn codec(shape: &[u64], codecs: Vec<Value>) -> Value {
         serde_json::json!({"name": "sharding_indexed", "configuration": {
             "chunk_shape": vec![1; shape.len()],
-            "codecs": [{"name": "vlen-bytes", "configuration": {}}],
+            "codecs": codecs,
             "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}],
             "index_location": "end"}})
     }
@@ -136,29 +137,47 @@ impl Shard {
         }
     }
 
-    /// One cell of a shard file, reading only its index and the cell's bytes.
-    fn read_cell(&self, file: &Path, inner: usize) -> Result<Option<Vec<u8>>> {
-        use std::os::unix::fs::FileExt;
-        let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
-        let len = f.metadata().map_err(|e| Error::io(file, e))?.len();
+    /// One cell of shard `rel` of `array`, reading only its index (a
+    /// suffix or prefix read) and the cell's bytes (a ranged read).
+    fn read_cell(&self, array: &Location, rel: &str, inner: usize) -> Result<Option<Vec<u8>>> {
+        let file = array.path().join(rel);
         let need = self.index_len() as u64;
-        if len < need {
-            return Err(bad(
-                file,
-                format!("truncated shard: {len} bytes, its index alone needs {need}"),
-            ));
-        }
-        let mut index = vec![0u8; need as usize];
-        let at = if self.index_at_end { len - need } else { 0 };
-        f.read_exact_at(&mut index, at)
-            .map_err(|e| Error::io(file, e))?;
-        let Some((off, size)) = self.locate(file, &index, len, inner)? else {
+        let truncated = || {
+            bad(
+                &file,
+                format!("truncated shard: its index alone needs {need} bytes"),
+            )
+        };
+        let (index, len) = if self.index_at_end {
+            // A remote object's length is not known without a HEAD: the
+            // cell's range read fails if the index points past the end.
+            let len = match array.is_remote() {
+                true => u64::MAX,
+                false => array.size(rel)?.ok_or_else(truncated)?,
+            };
+            if len < need {
+                return Err(truncated());
+            }
+            (array.get_range(rel, None, need)?, len)
+        } else {
+            (array.get_range(rel, Some(0), need)?, u64::MAX)
+        };
+        let Some(index) = index else {
             return Ok(None);
         };
-        let mut out = vec![0u8; size as usize];
-        f.read_exact_at(&mut out, off)
-            .map_err(|e| Error::io(file, e))?;
-        Ok(Some(out))
+        if index.len() as u64 != need {
+            return Err(truncated());
+        }
+        let Some((off, size)) = self.locate(&file, &index, len, inner)? else {
+            return Ok(None);
+        };
+        if size == 0 {
+            return Ok(Some(vec![]));
+        }
+        array
+            .get_range(rel, Some(off), size)?
+            .ok_or_else(|| bad(&file, "the shard vanished while it was read"))
+            .map(Some)
     }
 
     /// The bytes of one cell of a whole shard file in memory.
@@ -200,8 +219,10 @@ impl Shard {
     }
 
     /// A shard file of `cells` (row-major index within the shard, encoded cell bytes).
+    /// The cells go in Morton order, as zarr-python lays a shard out, so
+    /// the files are byte-identical to its own.
     pub fn encode(shape: &[u64], mut cells: Vec<(usize, Vec<u8>)>) -> Vec<u8> {
-        cells.sort_by_key(|c| c.0);
+        cells.sort_by_key(|c| morton(c.0 as u64, shape));
         let n: usize = shape.iter().product::<u64>() as usize;
         let mut index = vec![u64::MAX; 2 * n];
         let mut out =
@@ -216,6 +237,31 @@ impl Shard {
         out.extend(crc32c(&body).to_le_bytes());
         out
     }
+}
+
+/// The Morton code of row-major cell `index` in a shard of `shape` cells,
+/// as zarr-python's `decode_morton` inverts it: bit k of every axis in turn,
+/// the first axis lowest, axes out of bits skipped.
+fn morton(mut index: u64, shape: &[u64]) -> u64 {
+    let mut coords = vec![0u64; shape.len()];
+    for a in (0..shape.len()).rev() {
+        coords[a] = index % shape[a];
+        index /= shape[a];
+    }
+    let bits: Vec<u32> = shape
+        .iter()
+        .map(|&c| 64 - (c.max(1) - 1).leading_zeros())
+        .collect();
+    let (mut code, mut at) = (0u64, 0u32);
+    for bit in 0..bits.iter().copied().max().unwrap_or(0) {
+        for (a, &b) in bits.iter().enumerate() {
+            if bit < b {
+                code |= ((coords[a] >> bit) & 1) << at;
+                at += 1;
+            }
+        }
+    }
+    code
 }
 
 /// CRC-32C (Castagnoli), as Zarr's `crc32c` codec computes it.
@@ -245,28 +291,19 @@ fn bad(path: &Path, m: impl Into<String>) -> Error {
     Error::format(path, m.into())
 }
 
-/// Reads and parses a `zarr.json`.
+/// Reads and parses the `zarr.json` of a local node.
 pub fn read_json(dir: &Path) -> Result<Value> {
-    let p = dir.join("zarr.json");
-    // A FIFO or device would block the read.
-    voxfield_io::safety::regular_input(&p)?;
-    let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-    serde_json::from_str(&text).map_err(|e| bad(&p, format!("not valid JSON: {e}")))
+    Location::local(dir).json()
 }
 
-/// Names of the Zarr nodes directly under `dir` (children with a
+/// Names of the Zarr nodes directly under a local `dir` (children with a
 /// `zarr.json`), sorted; none when `dir` is absent.
 pub fn child_nodes(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return vec![];
-    };
-    let mut names: Vec<String> = entries
+    Location::local(dir)
+        .children()
+        .ok()
         .flatten()
-        .filter(|e| e.path().join("zarr.json").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+        .unwrap_or_default()
 }
 
 /// An absolute chunk key "i.j.k" (components may be negative).
@@ -282,7 +319,13 @@ impl CellArray {
     /// Opens the array at `path` (its `zarr.json`): a `variable_length_bytes`
     /// array with one-cell chunks; sharded stores are refused by name.
     pub fn open(path: &Path, dims: usize) -> Result<CellArray> {
-        let meta = read_json(path)?;
+        Self::open_at(&Location::local(path), dims)
+    }
+
+    /// Opens the array at a node of a local or remote store.
+    pub fn open_at(node: &Location, dims: usize) -> Result<CellArray> {
+        let meta = node.json()?;
+        let path = node.path();
         let meta_path = path.join("zarr.json");
         if meta["data_type"] != "variable_length_bytes" {
             return Err(bad(
@@ -305,17 +348,16 @@ impl CellArray {
         for (i, c) in codecs.as_array().into_iter().flatten().enumerate() {
             match (i, c["name"].as_str()) {
                 (0, Some("vlen-bytes")) => {}
-                (_, Some("zstd")) if i > 0 => compression.push(Compression::Zstd),
-                (_, Some("gzip")) if i > 0 => compression.push(Compression::Gzip),
-                (_, name) => {
+                (0, name) => {
                     return Err(bad(
                         &meta_path,
                         format!(
-                            "codec {} is not supported here (vlen-bytes, then zstd or gzip)",
+                            "codec {} is not supported here: cells start with vlen-bytes",
                             name.unwrap_or("?")
                         ),
                     ))
                 }
+                _ => compression.push(Compressor::from_metadata(c, &meta_path)?),
             }
         }
         if compression.len() + 1 != codecs.as_array().map_or(0, Vec::len) {
@@ -387,7 +429,8 @@ impl CellArray {
             .transpose()?
             .unwrap_or_default();
         Ok(CellArray {
-            path: path.to_path_buf(),
+            node: node.clone(),
+            path,
             attrs,
             shape,
             origin,
@@ -400,47 +443,32 @@ impl CellArray {
     /// The item of the cell holding absolute chunk `chunk` (empty when the
     /// cell is absent or outside the array).
     pub fn read(&self, chunk: &[i64]) -> Result<Vec<u8>> {
-        let mut file = self.path.join("c");
+        let mut rel = String::from("c");
         let mut inner = 0usize;
         for (a, (&c, &o)) in chunk.iter().zip(&self.origin).enumerate() {
             let cell = c - o;
             if cell < 0 || cell as u64 >= self.shape[a] {
                 return Ok(vec![]);
             }
+            rel.push('/');
             match &self.shard {
                 Some(s) => {
-                    file.push((cell as u64 / s.shape[a]).to_string());
+                    rel.push_str(&(cell as u64 / s.shape[a]).to_string());
                     inner = inner * s.shape[a] as usize + (cell as u64 % s.shape[a]) as usize;
                 }
-                None => file.push(cell.to_string()),
+                None => rel.push_str(&cell.to_string()),
             }
         }
-        match std::fs::metadata(&file) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            // A FIFO or device would block the read.
-            _ => voxfield_io::safety::regular_input(&file)?,
-        }
-        let mut bytes = match &self.shard {
-            Some(s) => match s.read_cell(&file, inner)? {
-                Some(b) => b,
-                None => return Ok(vec![]),
-            },
-            None => std::fs::read(&file).map_err(|e| Error::io(&file, e))?,
+        let file = self.path.join(&rel);
+        let got = match &self.shard {
+            Some(s) => s.read_cell(&self.node, &rel, inner)?,
+            None => self.node.get(&rel)?,
+        };
+        let Some(mut bytes) = got else {
+            return Ok(vec![]);
         };
         for c in self.compression.iter().rev() {
-            bytes = match c {
-                Compression::Zstd => zstd::stream::decode_all(&bytes[..])
-                    .map_err(|e| bad(&file, format!("zstd: {e}")))?,
-                Compression::Gzip => {
-                    let mut out = vec![];
-                    std::io::Read::read_to_end(
-                        &mut flate2::read::GzDecoder::new(&bytes[..]),
-                        &mut out,
-                    )
-                    .map_err(|e| bad(&file, format!("gzip: {e}")))?;
-                    out
-                }
-            };
+            bytes = c.decode(&bytes, &file)?;
         }
         let (start, len) = single_item(&bytes).map_err(|m| bad(&file, m))?;
         bytes.truncate(start + len);
@@ -504,6 +532,16 @@ mod tests {
 #[cfg(test)]
 mod shard_tests {
     use super::*;
+
+    #[test]
+    fn morton_order_is_zarr_pythons() {
+        // zarr.core.indexing._morton_order((2, 3)): (0,0) (1,0) (0,1) (1,1) (0,2) (1,2).
+        let shape = [2, 3];
+        let mut cells: Vec<u64> = (0..6).collect();
+        cells.sort_by_key(|&c| morton(c, &shape));
+        let coords: Vec<(u64, u64)> = cells.iter().map(|c| (c / 3, c % 3)).collect();
+        assert_eq!(coords, [(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (1, 2)]);
+    }
 
     #[test]
     fn crc32c_matches_the_standard_check_value() {

@@ -236,8 +236,8 @@ pub fn write_graph(
         }
         family.finish(&grid, &level, &keys, edges.len())?;
         let ids: Vec<i64> = (0..objects as i64).collect();
-        write_object_index(&level, dims, &manifests, &ids, false)?;
-        write_object_attributes(&level, object_attributes, objects, false)?;
+        write_object_index(&level, dims, &manifests, &ids, o.compressor.as_ref())?;
+        write_object_attributes(&level, object_attributes, objects, o.compressor.as_ref())?;
         write_json(
             &level,
             &group(
@@ -277,8 +277,8 @@ impl Store {
         let d = self.dims;
         let points = self.read_points(level, None, Some(&[]))?;
         let positions = points.positions.to_f64();
-        let dir = self.path.join(level.to_string());
-        let vertices = CellArray::open(&dir.join("vertices"), d)?;
+        let dir = self.loc.join(&level.to_string());
+        let vertices = CellArray::open_at(&dir.join("vertices"), d)?;
         let mut chunks = vertices.nonempty.clone();
         chunks.sort();
         chunks.dedup();
@@ -290,9 +290,17 @@ impl Store {
             start.insert(c.clone(), at);
             at += (vertices.read(c)?.len() / row) as u64;
         }
-        let family = dir.join("links").join("0");
+        let family_node = dir.join("links").join("0");
+        let family = family_node.path();
         let mut edges = vec![];
-        let names = crate::cells::child_nodes(&family);
+        let names = match family_node.children()? {
+            Some(n) => n,
+            None if !family_node.exists()? => vec![],
+            None => return Err(Error::format(
+                &family,
+                "the server cannot list the link arrays (no index page, no consolidated metadata)",
+            )),
+        };
         for name in names {
             let offset: Vec<i64> = name
                 .split('.')
@@ -305,7 +313,7 @@ impl Store {
                     "offsets of the wrong rank",
                 ));
             }
-            let arr = CellArray::open(&family.join(&name), d)?;
+            let arr = CellArray::open_at(&family_node.join(&name), d)?;
             let perm = arr.attrs["has_perm"].as_bool().unwrap_or(false);
             let intra = offset.iter().all(|&o| o == 0);
             let mut srcs = arr.nonempty.clone();

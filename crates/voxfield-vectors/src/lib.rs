@@ -12,21 +12,25 @@
 //! chunk keys and shifted by `chunk_grid_origin`.
 
 pub mod cells;
+pub mod codecs;
 pub mod graphs;
 pub mod ingest;
 pub mod las;
 mod links;
+pub mod location;
 mod manifests;
 pub mod neuroglancer;
 pub mod objects;
 pub mod ply;
 pub mod polylines;
 pub mod pyramid;
+pub mod select;
 pub mod store;
 pub mod tracts;
 pub mod trx;
 pub mod write;
 
+pub use codecs::Compressor;
 pub use graphs::{write_graph, Graph, GraphSummary};
 pub use ingest::{
     write_points, write_points_coords, write_points_from, write_points_watched, AttributeSpec,
@@ -39,5 +43,6 @@ pub use pyramid::{
     build_pyramid, Aggregation, CrossLevel, LevelSummary, Method as Coarsening, PyramidOptions,
     Thinning, Watch,
 };
+pub use select::{Condition, Op, Selected, Selection};
 pub use store::{LevelInfo, Points, Store};
 pub use write::{Attribute, PointsOptions};

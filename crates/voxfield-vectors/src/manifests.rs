@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 use voxfield_core::{Error, Result};
 
+use crate::codecs::Compressor;
 use crate::store::itemsize;
 use crate::write::{group, write_json, Attribute};
 
@@ -65,15 +66,21 @@ fn zstd(p: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     zstd::bulk::compress(bytes, 0).map_err(|e| Error::io(p, e))
 }
 
+/// zarr-vectors' compressor of pyramid levels' object tables.
+pub(crate) const LEVEL_ZSTD: Compressor = Compressor::Zstd {
+    level: 0,
+    checksum: false,
+};
+
 /// Writes `level/object_index`: one manifest per row, row `i` naming object
-/// `ids[i]` (ascending); `compress_ids` zstd-compresses the id table as
-/// zarr-vectors does on pyramid levels.
+/// `ids[i]` (ascending); the id table compressed by `ids_with` (zstd on
+/// pyramid levels, the store's compressor at level 0, as zarr-vectors).
 pub(crate) fn write_object_index(
     level: &Path,
     dims: usize,
     manifests: &[Vec<u8>],
     ids: &[i64],
-    compress_ids: bool,
+    ids_with: Option<&Compressor>,
 ) -> Result<()> {
     let n = manifests.len();
     debug_assert_eq!(n, ids.len());
@@ -117,9 +124,7 @@ pub(crate) fn write_object_index(
     }
     let dir = index.join("object_ids");
     let mut codecs = vec![json!({"name": "bytes", "configuration": {"endian": "little"}})];
-    if compress_ids {
-        codecs.push(zstd_codec);
-    }
+    codecs.extend(ids_with.map(Compressor::metadata));
     write_json(
         &dir,
         &array_meta(
@@ -131,10 +136,34 @@ pub(crate) fn write_object_index(
             json!({}),
         ),
     )?;
+    // zarr-python writes no chunk that holds only its fill value (0).
+    if ids.iter().all(|&i| i == 0) {
+        return Ok(());
+    }
     let b: Vec<u8> = ids.iter().flat_map(|i| i.to_le_bytes()).collect();
     let p = dir.join("c").join("0");
-    let b = if compress_ids { zstd(&p, &b)? } else { b };
+    let b = match ids_with {
+        Some(c) => c.encode(&b, &p)?,
+        None => b,
+    };
     write_file(&p, &b)
+}
+
+/// Whether every element of `b` is the fill value (any NaN for a NaN fill,
+/// as zarr-python compares them).
+fn only_fill(b: &[u8], fill: &[u8], dtype: &str) -> bool {
+    let w = fill.len();
+    b.chunks_exact(w).all(|e| {
+        e == fill
+            || match dtype {
+                "float32" => f32::from_le_bytes(e.try_into().expect("4")).is_nan(),
+                "float64" => f64::from_le_bytes(e.try_into().expect("8")).is_nan(),
+                _ => false,
+            } && match dtype {
+                "float32" => f32::from_le_bytes(fill.try_into().expect("4")).is_nan(),
+                _ => f64::from_le_bytes(fill.try_into().expect("8")).is_nan(),
+            }
+    })
 }
 
 /// The "absent" sentinel zarr-vectors fills missing object rows with:
@@ -160,13 +189,13 @@ fn sentinel(dtype: &str) -> Option<(Value, Vec<u8>)> {
 }
 
 /// Writes `level/object_attributes/<name>` for `n` objects: dense arrays of
-/// the attributes' rows (already aligned with the object rows), zstd-compressed
-/// when `compress` (as zarr-vectors writes them on pyramid levels).
+/// the attributes' rows (already aligned with the object rows), compressed by
+/// `with` (zstd on pyramid levels, the store's compressor at level 0).
 pub(crate) fn write_object_attributes(
     level: &Path,
     attributes: &[Attribute],
     n: usize,
-    compress: bool,
+    with: Option<&Compressor>,
 ) -> Result<()> {
     if attributes.is_empty() {
         return Ok(());
@@ -188,9 +217,7 @@ pub(crate) fn write_object_attributes(
         };
         let dir = root.join(a.name);
         let mut codecs = vec![json!({"name": "bytes", "configuration": {"endian": "little"}})];
-        if compress {
-            codecs.push(json!({"name": "zstd", "configuration": {"level": 0, "checksum": false}}));
-        }
+        codecs.extend(with.map(Compressor::metadata));
         write_json(
             &dir,
             &array_meta(
@@ -208,11 +235,18 @@ pub(crate) fn write_object_attributes(
             let mut b = part.to_vec();
             let missing = OBJECT_ATTRIBUTE_ROWS * a.width - part.len() / (row / a.width);
             b.extend(fill_bytes.iter().cycle().take(missing * fill_bytes.len()));
+            // zarr-python writes no chunk that holds only the fill value.
+            if only_fill(&b, &fill_bytes, a.dtype) {
+                continue;
+            }
             let mut p = dir.join("c").join(k.to_string());
             if a.width > 1 {
                 p.push("0");
             }
-            let b = if compress { zstd(&p, &b)? } else { b };
+            let b = match with {
+                Some(c) => c.encode(&b, &p)?,
+                None => b,
+            };
             write_file(&p, &b)?;
         }
     }

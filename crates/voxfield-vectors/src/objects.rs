@@ -4,14 +4,15 @@
 //! index v1 that says which vertex rows of a chunk a fragment holds.
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use rayon::prelude::*;
 use serde_json::Value;
 use voxfield_core::le::Cursor;
 use voxfield_core::{Error, Result};
 
-use crate::cells::{read_json, CellArray};
+use crate::cells::CellArray;
+use crate::codecs::Compressor;
+use crate::location::Location;
 use crate::store::{itemsize, Store};
 
 const FRAGMENT_MAGIC: u32 = 0x5A56_4647;
@@ -129,11 +130,84 @@ fn decode_manifest(b: &[u8], dims: usize) -> std::result::Result<Vec<Block>, Str
     Ok(blocks)
 }
 
+/// `count` elements of an array's fill value, little-endian.
+fn fill_chunk(meta: &Value, count: usize, meta_path: &std::path::Path) -> Result<Vec<u8>> {
+    let dtype = meta["data_type"].as_str().unwrap_or("");
+    let f = &meta["fill_value"];
+    let nan = f.as_str().is_some_and(|s| s.eq_ignore_ascii_case("nan"));
+    let v = f.as_f64().unwrap_or(0.0);
+    let one: Vec<u8> = match dtype {
+        "float32" => (if nan { f32::NAN } else { v as f32 })
+            .to_le_bytes()
+            .to_vec(),
+        "float64" => (if nan { f64::NAN } else { v }).to_le_bytes().to_vec(),
+        "int8" => (f.as_i64().unwrap_or(0) as i8).to_le_bytes().to_vec(),
+        "int16" => (f.as_i64().unwrap_or(0) as i16).to_le_bytes().to_vec(),
+        "int32" => (f.as_i64().unwrap_or(0) as i32).to_le_bytes().to_vec(),
+        "int64" => f.as_i64().unwrap_or(0).to_le_bytes().to_vec(),
+        "uint8" => (f.as_u64().unwrap_or(0) as u8).to_le_bytes().to_vec(),
+        "uint16" => (f.as_u64().unwrap_or(0) as u16).to_le_bytes().to_vec(),
+        "uint32" => (f.as_u64().unwrap_or(0) as u32).to_le_bytes().to_vec(),
+        "uint64" => f.as_u64().unwrap_or(0).to_le_bytes().to_vec(),
+        d => {
+            return Err(Error::format(
+                meta_path,
+                format!("data_type {d} is not read here"),
+            ))
+        }
+    };
+    if count > 1 << 31 {
+        return Err(Error::format(
+            meta_path,
+            format!("a chunk of {count} elements"),
+        ));
+    }
+    Ok(one.repeat(count))
+}
+
+/// The compressors after an array's serializer (`bytes` or `vlen-bytes`).
+fn after_serializer(meta: &Value, meta_path: &std::path::Path) -> Result<Vec<Compressor>> {
+    let codecs = meta["codecs"].as_array().cloned().unwrap_or_default();
+    match codecs.first().and_then(|c| c["name"].as_str()) {
+        Some("bytes" | "vlen-bytes") => {}
+        other => {
+            return Err(Error::format(
+                meta_path,
+                format!(
+                    "codec {} is not supported here (bytes or vlen-bytes first)",
+                    other.unwrap_or("?")
+                ),
+            ))
+        }
+    }
+    if codecs[0]["configuration"]["endian"]
+        .as_str()
+        .unwrap_or("little")
+        != "little"
+    {
+        return Err(Error::format(
+            meta_path,
+            "big-endian arrays are not read here",
+        ));
+    }
+    codecs[1..]
+        .iter()
+        .map(|c| Compressor::from_metadata(c, meta_path))
+        .collect()
+}
+
+fn decode_all(compressors: &[Compressor], mut b: Vec<u8>, p: &std::path::Path) -> Result<Vec<u8>> {
+    for c in compressors.iter().rev() {
+        b = c.decode(&b, p)?;
+    }
+    Ok(b)
+}
+
 /// All items of a 1-D vlen-bytes array (chunks `c/<k>` of `chunk` rows),
 /// or the little-endian bytes of a 1-D numeric array.
-fn read_1d(dir: &Path, vlen: bool) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
-    let meta = read_json(dir)?;
-    let meta_path = dir.join("zarr.json");
+pub(crate) fn read_1d(dir: &Location, vlen: bool) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
+    let meta = dir.json()?;
+    let meta_path = dir.path().join("zarr.json");
     let bad = |m: String| Error::format(&meta_path, m);
     let n = meta["shape"][0]
         .as_u64()
@@ -142,32 +216,20 @@ fn read_1d(dir: &Path, vlen: bool) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
         .as_u64()
         .filter(|&c| c > 0)
         .ok_or_else(|| bad("no chunk shape".into()))? as usize;
-    let codecs: Vec<&str> = meta["codecs"]
-        .as_array()
-        .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
-        .unwrap_or_default();
-    let zstd = codecs.contains(&"zstd");
-    if let Some(c) = codecs
-        .iter()
-        .find(|c| !matches!(**c, "vlen-bytes" | "bytes" | "zstd"))
-    {
-        return Err(bad(format!("codec {c} is not supported here")));
-    }
+    let compressors = after_serializer(&meta, &meta_path)?;
     let (mut items, mut flat) = (vec![], vec![]);
     for k in 0..n.div_ceil(chunk) {
-        let p = dir.join("c").join(k.to_string());
-        let raw = match std::fs::metadata(&p) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
-            _ => {
-                voxfield_io::safety::regular_input(&p)?;
-                std::fs::read(&p).map_err(|e| Error::io(&p, e))?
-            }
+        let rel = format!("c/{k}");
+        let p = dir.path().join(&rel);
+        let raw = match dir.get(&rel)? {
+            Some(r) => r,
+            // zarr-python writes no chunk holding only the fill value.
+            None if !vlen => fill_chunk(&meta, chunk.min(n - k * chunk), &meta_path)?,
+            None => vec![],
         };
-        let bytes = if zstd && !raw.is_empty() {
-            zstd::stream::decode_all(&raw[..])
-                .map_err(|e| Error::format(&p, format!("zstd: {e}")))?
-        } else {
-            raw
+        let bytes = match raw.is_empty() {
+            true => raw,
+            false => decode_all(&compressors, raw, &p)?,
         };
         if vlen {
             if bytes.is_empty() {
@@ -187,15 +249,17 @@ fn read_1d(dir: &Path, vlen: bool) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
         }
     }
     items.truncate(n);
+    // The edge chunk is stored whole: rows past the end are padding.
+    flat.truncate(n * itemsize(meta["data_type"].as_str().unwrap_or("")).unwrap_or(1));
     Ok((items, flat))
 }
 
 /// The first `len` bytes of a dense numeric array chunked along its first
 /// axis (object attributes): chunks `c/<k>` (`c/<k>/0` for 2-D), zstd or
 /// not; missing chunks are an error.
-pub(crate) fn read_dense(dir: &Path, len: usize) -> Result<Vec<u8>> {
-    let meta = read_json(dir)?;
-    let meta_path = dir.join("zarr.json");
+pub(crate) fn read_dense(dir: &Location, len: usize) -> Result<Vec<u8>> {
+    let meta = dir.json()?;
+    let meta_path = dir.path().join("zarr.json");
     let bad = |m: String| Error::format(&meta_path, m);
     let shape: Vec<u64> = meta["shape"]
         .as_array()
@@ -205,23 +269,22 @@ pub(crate) fn read_dense(dir: &Path, len: usize) -> Result<Vec<u8>> {
         .as_u64()
         .filter(|&c| c > 0)
         .ok_or_else(|| bad("no chunk shape".into()))?;
-    let zstd = meta["codecs"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["name"] == "zstd"));
+    let compressors = after_serializer(&meta, &meta_path)?;
     let n = shape.first().copied().unwrap_or(0);
     let mut out = vec![];
     for k in 0..n.div_ceil(rows) {
-        let mut p = dir.join("c").join(k.to_string());
-        if shape.len() == 2 {
-            p.push("0");
-        }
-        voxfield_io::safety::regular_input(&p)?;
-        let raw = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
-        let b = if zstd {
-            zstd::stream::decode_all(&raw[..])
-                .map_err(|e| Error::format(&p, format!("zstd: {e}")))?
-        } else {
-            raw
+        let rel = match shape.len() {
+            2 => format!("c/{k}/0"),
+            _ => format!("c/{k}"),
+        };
+        let p = dir.path().join(&rel);
+        let b = match dir.get(&rel)? {
+            Some(raw) => decode_all(&compressors, raw, &p)?,
+            // zarr-python writes no chunk holding only the fill value.
+            None => {
+                let per_row: u64 = shape.iter().skip(1).product();
+                fill_chunk(&meta, (rows * per_row) as usize, &meta_path)?
+            }
         };
         out.extend(b);
     }
@@ -252,8 +315,9 @@ impl Store {
     /// blocks (empty for an object absent from the level).
     pub fn manifest_rows(&self, level: u64) -> Result<(Vec<i64>, Vec<Vec<Block>>)> {
         let d = self.dims;
-        let index = self.path.join(level.to_string()).join("object_index");
-        let attrs = read_json(&index)?;
+        let index_node = self.loc.join(&level.to_string()).join("object_index");
+        let index = index_node.path();
+        let attrs = index_node.json()?;
         let layout = attrs["attributes"]["layout"]
             .as_str()
             .unwrap_or("vlen_manifests_v2");
@@ -263,9 +327,9 @@ impl Store {
                 format!("object index layout {layout} is not known"),
             ));
         }
-        let (manifests, _) = read_1d(&index.join("manifests"), true)?;
-        let ids: Vec<i64> = if index.join("object_ids").join("zarr.json").is_file() {
-            let (_, flat) = read_1d(&index.join("object_ids"), false)?;
+        let (manifests, _) = read_1d(&index_node.join("manifests"), true)?;
+        let ids: Vec<i64> = if index_node.join("object_ids").exists()? {
+            let (_, flat) = read_1d(&index_node.join("object_ids"), false)?;
             flat.chunks_exact(8)
                 .map(|b| i64::from_le_bytes(b.try_into().expect("8")))
                 .collect()
@@ -295,11 +359,11 @@ impl Store {
     /// with an empty manifest (dropped at a sparser level) are skipped.
     pub fn read_objects(&self, level: u64) -> Result<Objects> {
         self.level(level)?;
-        let dir = self.path.join(level.to_string());
+        let dir = self.loc.join(&level.to_string());
         let d = self.dims;
         let (ids, decoded) = self.manifest_rows(level)?;
-        let vertices = CellArray::open(&dir.join("vertices"), d)?;
-        let fragments = CellArray::open(&dir.join("vertex_fragments"), d)?;
+        let vertices = CellArray::open_at(&dir.join("vertices"), d)?;
+        let fragments = CellArray::open_at(&dir.join("vertex_fragments"), d)?;
         let dtype = vertices.attrs["dtype"]
             .as_str()
             .unwrap_or("float32")

@@ -187,8 +187,8 @@ pub fn write_polylines(
         grid.write_vertex_arrays(&level, &nonempty, &o.dtype)?;
         write_attribute_arrays(&grid, &level, vertex_attributes, &nonempty)?;
         let ids: Vec<i64> = (0..lines as i64).collect();
-        write_object_index(&level, dims, &manifests, &ids, false)?;
-        write_object_attributes(&level, object_attributes, lines, false)?;
+        write_object_index(&level, dims, &manifests, &ids, o.compressor.as_ref())?;
+        write_object_attributes(&level, object_attributes, lines, o.compressor.as_ref())?;
         if stitches > 0 {
             let family = Family {
                 name: "0".into(),

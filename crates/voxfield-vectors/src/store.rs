@@ -8,6 +8,7 @@ use serde_json::Value;
 use voxfield_core::{Error, Result};
 
 use crate::cells::{read_json, CellArray};
+use crate::location::Location;
 
 /// The oldest format this reader accepts (0.9.0 broke everything before it).
 const MIN_VERSION: (u64, u64, u64) = (0, 9, 0);
@@ -15,7 +16,10 @@ const MIN_VERSION: (u64, u64, u64) = (0, 9, 0);
 /// An open store.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// The store's folder, or its URL (for messages; writes need a local store).
     pub path: PathBuf,
+    /// Where its bytes are read from.
+    pub loc: Location,
     pub version: String,
     pub dims: usize,
     /// Level-0 chunk size in physical units.
@@ -127,8 +131,18 @@ fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
 
 impl Store {
     /// Opens a store: its root group's `zarr_vectors` attributes, version ≥ 0.9.0.
+    /// `path` may be a URL (`http(s)://`, `s3://`): the store is then read
+    /// remotely, only the objects a read touches fetched.
     pub fn open(path: &Path) -> Result<Store> {
-        let root = read_json(path)?;
+        match path.to_str() {
+            Some(s) if voxfield_zarr::remote::is_url(s) => Self::open_at(Location::open(s)?),
+            _ => Self::open_at(Location::local(path)),
+        }
+    }
+
+    fn open_at(loc: Location) -> Result<Store> {
+        let path = loc.path();
+        let root = loc.json()?;
         let meta_path = path.join("zarr.json");
         let bad = |m: String| Error::format(&meta_path, m);
         if root["node_type"] != "group" || root["zarr_format"] != 3 {
@@ -162,7 +176,8 @@ impl Store {
             corner(1).ok_or_else(|| bad("no bounds".into()))?,
         ];
         Ok(Store {
-            path: path.to_path_buf(),
+            path,
+            loc,
             version: version.to_string(),
             dims,
             chunk_shape,
@@ -184,37 +199,53 @@ impl Store {
     /// Cells per shard of level 0's vertices (coarse levels are written
     /// alike), or None for one file per cell.
     pub fn shard_shape(&self) -> Option<Vec<u64>> {
-        CellArray::open(&self.path.join("0").join("vertices"), self.dims)
+        CellArray::open_at(&self.loc.join("0").join("vertices"), self.dims)
             .ok()
             .and_then(|a| a.shard.map(|s| s.shape))
     }
 
     pub fn levels(&self) -> Result<Vec<u64>> {
-        let mut out = vec![];
-        for e in std::fs::read_dir(&self.path).map_err(|e| Error::io(&self.path, e))? {
-            let e = e.map_err(|e| Error::io(&self.path, e))?;
-            if let Some(l) = e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) {
-                // Any zarr.json names a level (reading it refuses a FIFO or device).
-                if e.path().join("zarr.json").exists() {
-                    out.push(l);
-                }
+        let mut out: Vec<u64> = match self.loc.children()? {
+            Some(names) => names.iter().filter_map(|n| n.parse().ok()).collect(),
+            None => self.levels_unlisted()?,
+        };
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// The levels of a store that cannot be listed: those `multiscales`
+    /// names that exist, else 0, 1, 2, … up to the first missing one.
+    fn levels_unlisted(&self) -> Result<Vec<u64>> {
+        let root = self.loc.json()?;
+        if let Some(ds) = root["attributes"]["multiscales"][0]["datasets"].as_array() {
+            let named: Vec<u64> = ds
+                .iter()
+                .filter_map(|d| d["path"].as_str()?.parse().ok())
+                .collect();
+            if !named.is_empty() {
+                return Ok(named);
             }
         }
-        out.sort_unstable();
+        let mut out = vec![];
+        for l in 0u64..64 {
+            if !self.loc.join(&l.to_string()).exists()? {
+                break;
+            }
+            out.push(l);
+        }
         Ok(out)
     }
 
     /// A level's metadata.
     pub fn level(&self, level: u64) -> Result<LevelInfo> {
-        let dir = self.path.join(level.to_string());
-        if !dir.join("zarr.json").exists() {
+        let Some(meta) = self.loc.join(&level.to_string()).try_json()? else {
             return Err(Error::invalid(format!(
                 "{} has no level {level} (levels: {:?})",
                 self.path.display(),
                 self.levels()?
             )));
-        }
-        let meta = read_json(&dir)?;
+        };
         let lv = &meta["attributes"]["zarr_vectors_level"];
         let chunk_shape = floats(&lv["chunk_shape"])
             .filter(|c| c.len() == self.dims)
@@ -237,10 +268,65 @@ impl Store {
         })
     }
 
-    /// The names of a level's vertex attributes.
+    /// The names of a level's vertex attributes: the store's listing, or
+    /// where it cannot list (plain HTTP without index pages) the root's
+    /// `attribute_specs`; unknown names are an error asking for them.
     pub fn attribute_names(&self, level: u64) -> Result<Vec<String>> {
-        let dir = self.path.join(level.to_string()).join("vertex_attributes");
-        Ok(crate::cells::child_nodes(&dir))
+        let group = self.loc.join(&level.to_string()).join("vertex_attributes");
+        if let Some(names) = group.children()? {
+            return Ok(names);
+        }
+        if let Some(specs) = self.attrs["attribute_specs"]["vertex"].as_object() {
+            return Ok(specs.keys().cloned().collect());
+        }
+        if !group.exists()? {
+            return Ok(vec![]);
+        }
+        Err(Error::format(
+            &self.path,
+            format!(
+                "the server cannot list level {level}'s vertex attributes (no index page, no \
+                 consolidated metadata, no attribute_specs): name them (--attributes / attribute_names=)"
+            ),
+        ))
+    }
+
+    /// The `vertex_attributes` names to read: `asked`, each checked to
+    /// exist, or every one there is.
+    fn chosen_attributes(&self, level: u64, asked: Option<&[String]>) -> Result<Vec<String>> {
+        let group = self.loc.join(&level.to_string()).join("vertex_attributes");
+        let listed =
+            group.children()?.is_some() || self.attrs["attribute_specs"]["vertex"].is_object();
+        let Some(asked) = asked else {
+            return self.attribute_names(level);
+        };
+        if !listed {
+            // Unlistable: each named one must have its own metadata.
+            for n in asked {
+                if !group.join(n).exists()? {
+                    return Err(Error::format(
+                        &self.path,
+                        format!("level {level} has no vertex attribute '{n}'"),
+                    ));
+                }
+            }
+            return Ok(asked.to_vec());
+        }
+        let present = self.attribute_names(level)?;
+        if let Some(missing) = asked.iter().find(|n| !present.contains(n)) {
+            return Err(Error::format(
+                &self.path,
+                format!(
+                    "level {level} has no vertex attribute '{missing}'; it has: {}",
+                    if present.is_empty() {
+                        "none".to_string()
+                    } else {
+                        present.join(", ")
+                    }
+                ),
+            ));
+        }
+        Ok(asked.to_vec())
     }
 
     /// The vertices of `level` — all, or those inside `bbox` (min and max
@@ -255,9 +341,9 @@ impl Store {
         attributes: Option<&[String]>,
     ) -> Result<Points> {
         let info = self.level(level)?;
-        let dir = self.path.join(level.to_string());
+        let dir = self.loc.join(&level.to_string());
         let d = self.dims;
-        let vertices = CellArray::open(&dir.join("vertices"), d)?;
+        let vertices = CellArray::open_at(&dir.join("vertices"), d)?;
         let dtype = vertices.attrs["dtype"]
             .as_str()
             .unwrap_or("float32")
@@ -268,28 +354,11 @@ impl Store {
                 format!("vertex dtype {dtype} is not float32 or float64"),
             ));
         }
-        let present = self.attribute_names(level)?;
-        let names = match attributes {
-            Some(n) => n.to_vec(),
-            None => present.clone(),
-        };
-        if let Some(missing) = names.iter().find(|n| !present.contains(n)) {
-            return Err(Error::format(
-                &self.path,
-                format!(
-                    "level {level} has no vertex attribute '{missing}'; it has: {}",
-                    if present.is_empty() {
-                        "none".to_string()
-                    } else {
-                        present.join(", ")
-                    }
-                ),
-            ));
-        }
+        let names = self.chosen_attributes(level, attributes)?;
         let attrs: Vec<(String, CellArray, String, usize)> = names
             .iter()
             .map(|name| {
-                let a = CellArray::open(&dir.join("vertex_attributes").join(name), d)?;
+                let a = CellArray::open_at(&dir.join("vertex_attributes").join(name), d)?;
                 let meta = a.path.join("zarr.json");
                 if a.attrs.get("categories").is_some() {
                     return Err(Error::format(
@@ -409,6 +478,17 @@ impl Store {
 }
 
 impl Store {
+    /// Refuses a write to a remote store, naming the operation.
+    pub fn local_only(&self, what: &str) -> Result<()> {
+        match self.loc.is_remote() {
+            true => Err(Error::invalid(format!(
+                "{}: {what} needs a local store (remote stores are read-only here)",
+                self.path.display()
+            ))),
+            false => Ok(()),
+        }
+    }
+
     /// Removes a coarse level, as zarr-vectors' `remove_resolution_level`:
     /// level 0 stays; the group goes (renamed aside first, so a crash never
     /// leaves half a level under its name), and the root's `multiscales`
@@ -420,6 +500,7 @@ impl Store {
             ));
         }
         self.level(level)?;
+        self.local_only("removing a level")?;
         let dir = self.path.join(level.to_string());
         let aside = self
             .path

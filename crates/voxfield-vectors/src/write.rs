@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::cells::Shard;
+use crate::codecs::Compressor;
 use crate::store::itemsize;
 
 /// The format version written.
@@ -47,6 +48,9 @@ pub struct PointsOptions {
     /// Chunk cells per shard on each axis (Zarr v3 sharding: one file per
     /// shard instead of per cell), zarr-vectors' `shard_shape`.
     pub shard_shape: Option<Vec<u64>>,
+    /// A compressor after `vlen-bytes` on every per-chunk array (zarr-vectors'
+    /// `compressor=`); None writes them uncompressed, its default.
+    pub compressor: Option<Compressor>,
 }
 
 /// Fragment index v1 bytes for `counts.len()` range fragments.
@@ -115,6 +119,8 @@ pub(crate) struct CellGrid {
     pub shape: Vec<u64>,
     /// Cells per shard (Zarr v3 `sharding_indexed`), or one file per cell.
     pub shard: Option<Vec<u64>>,
+    /// The compressor after `vlen-bytes` (None: uncompressed).
+    pub compressor: Option<Compressor>,
     /// Sharded cells held until their array is finished: per array, per shard,
     /// (row-major index in the shard, encoded cell).
     pending: Mutex<HashMap<PathBuf, ShardCells>>,
@@ -143,6 +149,7 @@ impl CellGrid {
             origin,
             shape,
             shard: None,
+            compressor: None,
             pending: Mutex::new(HashMap::new()),
             writing: Mutex::new(()),
         }
@@ -152,6 +159,20 @@ impl CellGrid {
     pub fn sharded(mut self, shard: Option<Vec<u64>>) -> CellGrid {
         self.shard = shard;
         self
+    }
+
+    /// The same grid compressing every cell with `c`.
+    pub fn compressed(mut self, c: Option<Compressor>) -> CellGrid {
+        self.compressor = c;
+        self
+    }
+
+    /// A cell's bytes as stored: the vlen-bytes item, then compressed.
+    fn encode(&self, file: &Path, item: &[u8]) -> Result<Vec<u8>> {
+        match &self.compressor {
+            Some(c) => c.encode(&vlen(item), file),
+            None => Ok(vlen(item)),
+        }
     }
 
     /// The absolute chunk (padded to three axes) of row-major cell index `cell`.
@@ -174,9 +195,10 @@ impl CellGrid {
                 key.push(cell / s[a]);
                 inner = inner * s[a] as usize + (cell % s[a]) as usize;
             }
+            let bytes = self.encode(array, item)?;
             let mut pending = self.pending.lock().expect("no panics while held");
             let cells = pending.entry(array.to_path_buf()).or_default();
-            cells.entry(key).or_default().push((inner, vlen(item)));
+            cells.entry(key).or_default().push((inner, bytes));
             return Ok(());
         }
         let mut p = array.join("c");
@@ -185,7 +207,8 @@ impl CellGrid {
         }
         let dir = p.parent().expect("a cell has a directory");
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        std::fs::write(&p, vlen(item)).map_err(|e| Error::io(&p, e))
+        let bytes = self.encode(&p, item)?;
+        std::fs::write(&p, bytes).map_err(|e| Error::io(&p, e))
     }
 
     /// The shard holding absolute `chunk` (None when not sharded).
@@ -292,9 +315,12 @@ impl CellGrid {
             all["chunk_grid_origin"] = json!(self.origin);
         }
         let mut meta = cell_array(&self.shape, all);
+        let mut codecs = vec![json!({"name": "vlen-bytes", "configuration": {}})];
+        codecs.extend(self.compressor.iter().map(Compressor::metadata));
+        meta["codecs"] = json!(codecs);
         if let Some(shape) = &self.shard {
             meta["chunk_grid"]["configuration"]["chunk_shape"] = json!(shape);
-            meta["codecs"] = json!([Shard::codec(shape)]);
+            meta["codecs"] = json!([Shard::codec(shape, codecs)]);
         }
         write_json(array, &meta)
     }
@@ -413,6 +439,7 @@ pub(crate) fn stores_single(o: &PointsOptions) -> Result<bool> {
 /// them), their bounds, and the chunk and bin sizes.
 pub(crate) struct Layout {
     pub shard: Option<Vec<u64>>,
+    pub compressor: Option<Compressor>,
     pub dims: usize,
     pub single: bool,
     pub stored: Vec<f64>,
@@ -533,6 +560,7 @@ impl Layout {
         }
         Ok(Layout {
             shard: o.shard_shape.clone(),
+            compressor: o.compressor.clone(),
             dims,
             single,
             stored: vec![],
@@ -564,7 +592,9 @@ impl Layout {
     }
 
     pub fn grid(&self) -> CellGrid {
-        CellGrid::new(&self.lo, &self.hi, &self.chunk).sharded(self.shard.clone())
+        CellGrid::new(&self.lo, &self.hi, &self.chunk)
+            .sharded(self.shard.clone())
+            .compressed(self.compressor.clone())
     }
 
     /// The root group's metadata for a new store of `geometry` with level 0.

@@ -6,6 +6,7 @@
 //! Paths: `store.zarr` (an array, or an OME-Zarr image), or `store.zarr/group/array`.
 //! Sharded arrays are read by inner chunk, so a sample never decodes a whole shard.
 
+pub mod blosc;
 mod bounded;
 mod ome;
 mod pyramid;

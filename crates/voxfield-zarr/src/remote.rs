@@ -223,6 +223,146 @@ impl RemoteStore {
     }
 }
 
+impl RemoteStore {
+    /// The store key of `rel`, a path below the node the URL named.
+    fn key_str(&self, rel: &str) -> String {
+        let node = self.node.trim_matches('/');
+        let rel = rel.trim_matches('/');
+        match (node.is_empty(), rel.is_empty()) {
+            (true, _) => rel.to_string(),
+            (false, true) => node.to_string(),
+            (false, false) => format!("{node}/{rel}"),
+        }
+    }
+
+    fn key(&self, rel: &str) -> Result<StoreKey> {
+        let k = self.key_str(rel);
+        StoreKey::new(k.clone()).map_err(|e| Error::format(&self.root, format!("key {k}: {e}")))
+    }
+
+    fn read_error(&self, rel: &str, e: StorageError) -> Error {
+        Error::format(format!("{}/{rel}", self.root), e.to_string())
+    }
+
+    /// The object at `rel` (None when the server has none): one GET.
+    pub fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        self.range(rel, ByteRange::FromStart(0, None))
+    }
+
+    /// `len` bytes of `rel` from `offset` (a ranged GET), or its last `len`
+    /// bytes with `offset` None (a suffix GET).
+    pub fn get_range(&self, rel: &str, offset: Option<u64>, len: u64) -> Result<Option<Vec<u8>>> {
+        self.range(
+            rel,
+            match offset {
+                Some(o) => ByteRange::FromStart(o, Some(len)),
+                None => ByteRange::Suffix(len),
+            },
+        )
+    }
+
+    fn range(&self, rel: &str, r: ByteRange) -> Result<Option<Vec<u8>>> {
+        self.storage
+            .get_partial(&self.key(rel)?, r)
+            .map(|b| b.map(|b| b.to_vec()))
+            .map_err(|e| self.read_error(rel, e))
+    }
+
+    /// The size of the object at `rel` (a HEAD), None when absent.
+    pub fn size(&self, rel: &str) -> Result<Option<u64>> {
+        self.storage
+            .size_key(&self.key(rel)?)
+            .map_err(|e| self.read_error(rel, e))
+    }
+}
+
+impl RemoteStore {
+    /// The names of the nodes directly below `prefix` (a key inside the
+    /// store root), or None when the server cannot say: S3 (and WebDAV)
+    /// list them; a plain HTTP server is asked for its HTML index of the
+    /// folder (`GET prefix/`, as fsspec lists HTTP stores), which Python's
+    /// `http.server` and nginx's autoindex serve.
+    pub fn children(&self, prefix: &str) -> Result<Option<Vec<String>>> {
+        let prefix = self.key_str(prefix);
+        let p = Key::from(prefix.as_str());
+        let store = self.lister.clone();
+        let listed = self
+            .rt
+            .block_on(async move { store.list_with_delimiter(Some(&p)).await });
+        if let Ok(l) = listed {
+            let mut names: Vec<String> = l
+                .common_prefixes
+                .iter()
+                .filter_map(|c| c.filename().map(String::from))
+                .collect();
+            names.sort();
+            return Ok(Some(names));
+        }
+        if self.root.to_ascii_lowercase().starts_with("s3://") {
+            return Ok(None);
+        }
+        let key = Key::from(prefix.as_str());
+        let store = self.lister.clone();
+        let page = self.rt.block_on(async move {
+            let r = store.get(&key).await?;
+            if r.meta.size > 16 << 20 {
+                return Ok(None);
+            }
+            r.bytes().await.map(Some)
+        });
+        Ok(match page {
+            Ok(Some(b)) => std::str::from_utf8(&b).ok().map(index_links),
+            _ => None,
+        })
+    }
+}
+
+/// The sub-folders an HTML index page links to (`href="name/"`), decoded.
+fn index_links(page: &str) -> Vec<String> {
+    let mut names = vec![];
+    for part in page.split("href=").skip(1) {
+        let Some(q) = part.chars().next().filter(|c| *c == '"' || *c == '\'') else {
+            continue;
+        };
+        let Some(link) = part[1..].split(q).next() else {
+            continue;
+        };
+        let Some(name) = link.strip_suffix('/') else {
+            continue;
+        };
+        let name = percent_decode(name.rsplit('/').next().unwrap_or(name));
+        if !name.is_empty() && !name.starts_with('.') && !name.contains(['?', '#', ':']) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Splits a URL at the first path segment ending in `.zarr` (the store
 /// root) and the node below it; a URL without one is a store root itself.
 fn split_url(url: &str) -> (String, String) {
@@ -308,5 +448,13 @@ mod tests {
         );
         assert_eq!(split_url("https://h/x"), ("https://h/x".into(), "/".into()));
         assert!(is_url("S3://b/x.zarr") && !is_url("/tmp/http://x"));
+    }
+
+    #[test]
+    fn html_indexes_name_their_folders() {
+        let page = r#"<ul><li><a href="../">..</a></li><li><a href="intensity/">intensity/</a>
+            <li><a href='my%20label/'>x</a><li><a href="zarr.json">zarr.json</a>
+            <li><a href="/abs/path/deep/">deep</a><li><a href="?C=N;O=D/">sort</a></ul>"#;
+        assert_eq!(index_links(page), vec!["deep", "intensity", "my label"]);
     }
 }

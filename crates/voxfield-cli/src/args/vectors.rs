@@ -30,6 +30,10 @@ pub enum VectorsCommand {
         /// instead of one per chunk cell (zarr-vectors' shard_shape).
         #[arg(long, value_delimiter = ',')]
         shard: Option<Vec<u64>>,
+        /// Compressor after vlen-bytes on every per-chunk array, as zarr-vectors'
+        /// compressor=: none (its default), zstd (level 0), blosc (zstd, bitshuffle, level 5) or gzip.
+        #[arg(long, default_value = "none")]
+        compressor: String,
         /// Names of the attribute columns after the coordinates.
         #[arg(long, value_delimiter = ',')]
         attributes: Option<Vec<String>>,

@@ -265,6 +265,7 @@ pub(crate) fn pyramid(dir: &Path, side: usize) -> Result<Panel> {
         bin_shape: Some(vec![1.0, 1.0]),
         dtype: "float32".into(),
         shard_shape: None,
+        compressor: None,
     };
     vectors::write_points(&store, &pts, 2, &[], &o)?;
     let p = PyramidOptions {

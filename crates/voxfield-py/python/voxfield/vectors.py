@@ -71,6 +71,15 @@ def _pack(name: str, values: Any, rows: int) -> tuple[str, str, int, bytes]:
     return str(name), a.dtype.name, width, a.tobytes()
 
 
+def _compressor(compressor: Any) -> str | None:
+    """zarr-vectors' ``compressor=`` shorthands: None/False/"none", "zstd", "blosc" (or "gzip")."""
+    if compressor is None or compressor is False:
+        return None
+    if not isinstance(compressor, str):
+        raise ValueError(f"compressor must be None, 'none', 'zstd', 'blosc' or 'gzip', got {compressor!r}")
+    return compressor
+
+
 def _shard(shard_shape: Any, dims: int) -> list[int] | None:
     """zarr-vectors' ``shard_shape``: chunk cells per shard, one int for every axis or one per axis."""
     if shard_shape is None:
@@ -81,7 +90,7 @@ def _shard(shard_shape: Any, dims: int) -> list[int] | None:
 
 def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float] | None = None,
                  bin_shape: Sequence[float] | None = None, vertex_attributes: dict[str, Any] | None = None,
-                 dtype: str = "float32", shard_shape: Any = None) -> dict[str, Any]:
+                 dtype: str = "float32", shard_shape: Any = None, compressor: Any = None) -> dict[str, Any]:
     """Write (n, 2|3) ``positions`` and per-vertex attributes (arrays of n rows) as a new
     zarr-vectors 0.9.2 store (level 0). Returns ``{"vertex_count", "chunk_count"}``."""
     p = np.asarray(positions)
@@ -102,7 +111,8 @@ def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float
     chunks = _voxfield.vectors_write_points(
         os.fspath(store_path), p, p.shape[1], attrs,
         None if chunk_shape is None else [float(c) for c in chunk_shape],
-        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), _shard(shard_shape, p.shape[1]))
+        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), _shard(shard_shape, p.shape[1]),
+        _compressor(compressor))
     return {"vertex_count": int(p.shape[0]), "chunk_count": int(chunks)}
 
 
@@ -110,7 +120,8 @@ def write_polylines(store_path: Any, polylines: Sequence[Any], *, chunk_shape: S
                     bin_shape: Sequence[float] | None = None,
                     vertex_attributes: dict[str, Sequence[Any]] | None = None,
                     object_attributes: dict[str, Any] | None = None, dtype: str = "float32",
-                    geometry_type: str = "streamline", shard_shape: Any = None) -> dict[str, Any]:
+                    geometry_type: str = "streamline", shard_shape: Any = None,
+                    compressor: Any = None) -> dict[str, Any]:
     """Write polylines (a list of (k, 2|3) arrays) as a new zarr-vectors 0.9.2 store, laid
     out as zarr-vectors' ``write_polylines`` lays them out: cut where a polyline changes
     chunk, one fragment per run, the cuts stored as cross-chunk stitches. Vertex
@@ -141,14 +152,14 @@ def write_polylines(store_path: Any, polylines: Sequence[Any], *, chunk_shape: S
         offsets.tolist(), dims, vattrs, oattrs,
         None if chunk_shape is None else [float(c) for c in chunk_shape],
         None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), str(geometry_type),
-        _shard(shard_shape, dims))
+        _shard(shard_shape, dims), _compressor(compressor))
     return {"polyline_count": n, "vertex_count": v, "chunk_count": chunks, "cross_chunk_link_count": stitches}
 
 
 def write_graph(store_path: Any, positions: Any, edges: Any, *, chunk_shape: Sequence[float] | None = None,
                 bin_shape: Sequence[float] | None = None, object_ids: Any = None,
                 vertex_attributes: dict[str, Any] | None = None, object_attributes: dict[str, Any] | None = None,
-                dtype: str = "float32", shard_shape: Any = None) -> dict[str, Any]:
+                dtype: str = "float32", shard_shape: Any = None, compressor: Any = None) -> dict[str, Any]:
     """Write a graph — (n, 2|3) ``positions``, (m, 2) ``edges`` of vertex indices, optional
     per-vertex ``object_ids`` — as zarr-vectors' ``write_graph`` lays it out (every edge
     stored: within a chunk as a flat row, across chunks once with its orientation).
@@ -171,7 +182,8 @@ def write_graph(store_path: Any, positions: Any, edges: Any, *, chunk_shape: Seq
         os.fspath(store_path), np.ascontiguousarray(p, dtype="<f8").tobytes(), p.shape[1],
         [(int(a), int(b)) for a, b in e], ids, vattrs, oattrs,
         None if chunk_shape is None else [float(c) for c in chunk_shape],
-        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), _shard(shard_shape, p.shape[1]))
+        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), _shard(shard_shape, p.shape[1]),
+        _compressor(compressor))
     return {"node_count": v, "edge_count": m, "chunk_count": chunks, "object_count": objects,
             "intra_edge_count": intra, "cross_edge_count": m - intra, "kind": "graph"}
 

@@ -160,7 +160,10 @@ pub(super) fn copy_object_attributes(src_dir: &Path, dst: &Path, keep: &[usize])
             shape.get(1).copied().unwrap_or(1),
         );
         let row = width * size;
-        let data = crate::objects::read_dense(&from.join(name), n * row)?;
+        let data = crate::objects::read_dense(
+            &crate::location::Location::local(&from.join(name)),
+            n * row,
+        )?;
         let fill = sentinel_bytes(&dtype).expect("numeric");
         let mut out: Vec<u8> = fill.iter().cycle().take(n * row).copied().collect();
         for &r in keep.iter().filter(|&&r| r < n) {
@@ -172,7 +175,7 @@ pub(super) fn copy_object_attributes(src_dir: &Path, dst: &Path, keep: &[usize])
             width,
             bytes: &out,
         };
-        write_object_attributes(dst, &[a], n, true)?;
+        write_object_attributes(dst, &[a], n, Some(&crate::manifests::LEVEL_ZSTD))?;
     }
     Ok(())
 }

@@ -143,7 +143,13 @@ pub(super) fn coarsen(
         write_arrays_meta(&grid, &tmp, &nonempty, &metas)?;
         let mut present = vec!["vertices"];
         if keep_ids {
-            write_object_index(&tmp, d, &manifests, &ids, true)?;
+            write_object_index(
+                &tmp,
+                d,
+                &manifests,
+                &ids,
+                Some(&crate::manifests::LEVEL_ZSTD),
+            )?;
             copy_object_attributes(&src_dir, &tmp, &keep)?;
             present.push("object_index");
         }

@@ -47,6 +47,7 @@ pub use voxfield_core::work::Watch;
 /// build) is resumed from level k; other coarse levels are refused.
 pub fn build_pyramid(path: &Path, o: &PyramidOptions, watch: &Watch) -> Result<Vec<LevelSummary>> {
     let store = Store::open(path)?;
+    store.local_only("building a pyramid")?;
     let levels = store.levels()?;
     if o.factors.is_empty() {
         return Err(Error::invalid("no factors: give at least one level"));
