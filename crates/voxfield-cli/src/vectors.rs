@@ -8,9 +8,9 @@ use serde_json::json;
 use voxfield::vectors::{
     build_pyramid, itemsize, property_id, read_ply, read_tck, read_trk, read_trx,
     write_annotations, write_ply, write_points, write_points_watched, write_polylines, write_tck,
-    write_trk, write_trx, Aggregation, Attribute, Coarsening, Column, Compressor, CrossLevel,
-    Geometry, LasPoints, NpyTable, PointInput, PointsOptions, Property, PropertyType,
-    PyramidOptions, Store, Thinning, Tracts,
+    write_trk, write_trx, Aggregation, Attribute, Coarsening, Column, Compressor, Condition,
+    CrossLevel, Geometry, LasPoints, NpyTable, PointInput, PointsOptions, Property, PropertyType,
+    PyramidOptions, Selection, Store, Thinning, Tracts,
 };
 use voxfield_io::npy;
 
@@ -90,22 +90,51 @@ pub fn run(cmd: VectorsCommand) -> Result<()> {
             bbox,
             attributes,
             out,
+            objects,
+            groups,
+            conditions,
+            near,
             limit,
+            cell_limit,
         } => {
+            let filters = Filters {
+                objects,
+                groups,
+                conditions: conditions
+                    .iter()
+                    .map(|c| Condition::parse(c))
+                    .collect::<voxfield::Result<_>>()?,
+                near: match near {
+                    None => None,
+                    Some(v) if v.len() >= 2 => Some((v[..v.len() - 1].to_vec(), v[v.len() - 1])),
+                    Some(_) => bail!("--near: the centre's coordinates, then the radius"),
+                },
+                limit,
+            };
             if out
                 .extension()
                 .is_some_and(|e| e.eq_ignore_ascii_case("precomputed"))
             {
+                filters.refuse(
+                    "a Neuroglancer export (--bbox and --attributes choose what it shows)",
+                )?;
                 export_neuroglancer(
                     &store,
                     level,
                     bbox.as_deref(),
                     attributes.as_deref(),
                     &out,
-                    limit,
+                    cell_limit,
                 )
             } else {
-                read(&store, level, bbox.as_deref(), attributes.as_deref(), &out)
+                read(
+                    &store,
+                    level,
+                    bbox.as_deref(),
+                    attributes.as_deref(),
+                    &out,
+                    filters,
+                )
             }
         }
     }
@@ -167,12 +196,39 @@ fn joined(v: &serde_json::Value) -> String {
         .unwrap_or_default()
 }
 
+/// The selection flags of `vectors read` beyond --bbox.
+struct Filters {
+    objects: Option<Vec<i64>>,
+    groups: Option<Vec<i64>>,
+    conditions: Vec<Condition>,
+    near: Option<(Vec<f64>, f64)>,
+    limit: Option<usize>,
+}
+
+impl Filters {
+    /// Refuses the flags where they do not apply.
+    fn refuse(&self, what: &str) -> Result<()> {
+        let given = [
+            ("--objects", self.objects.is_some()),
+            ("--groups", self.groups.is_some()),
+            ("--where", !self.conditions.is_empty()),
+            ("--near", self.near.is_some()),
+            ("--limit", self.limit.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|g| g.1) {
+            bail!("{flag} does not apply to {what}");
+        }
+        Ok(())
+    }
+}
+
 fn read(
     path: &Path,
     level: u64,
     bbox: Option<&[f64]>,
     attributes: Option<&[String]>,
     out: &Path,
+    filters: Filters,
 ) -> Result<()> {
     voxfield_io::safety::check_not_input(out, &[path])?;
     let is = |x: &str| out.extension().is_some_and(|e| e.eq_ignore_ascii_case(x));
@@ -188,12 +244,26 @@ fn read(
     let s = Store::open(path)?;
     let d = s.dims;
     if tracts {
+        filters.refuse("a streamline file (--bbox chooses the streamlines)")?;
         return read_tracts(&s, level, bbox, out, t);
     }
-    let b = parse_bbox(bbox, d)?;
-    let names = attributes.map(<[String]>::to_vec).unwrap_or_default();
-    let bb = b.as_ref().map(|(lo, hi)| (&lo[..], &hi[..]));
-    let p = s.read_points(level, bb, Some(&names))?;
+    let sel = Selection {
+        bbox: parse_bbox(bbox, d)?,
+        near: filters.near,
+        objects: filters.objects,
+        groups: filters.groups,
+        conditions: filters.conditions,
+        limit: filters.limit,
+        attributes: Some(attributes.map(<[String]>::to_vec).unwrap_or_default()),
+    };
+    let got = s.select(level, &sel)?;
+    if got.truncated {
+        eprintln!(
+            "voxfield: --limit {} cut the selection short",
+            sel.limit.unwrap_or(0)
+        );
+    }
+    let p = got.points;
     let n = p.len();
     if ply {
         let attrs: Vec<(String, Vec<f64>)> = p.attributes.iter().flat_map(components).collect();

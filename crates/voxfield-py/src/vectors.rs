@@ -78,6 +78,58 @@ fn elements<T: Element>(b: &PyBuffer<T>) -> PyResult<&[T]> {
     Ok(unsafe { p.as_ref() })
 }
 
+/// A selection as it crosses: positions, attributes, object ids, truncated.
+type SelectedRaw<'py> = (Raw<'py>, Vec<Raw<'py>>, Option<Vec<i64>>, bool);
+
+/// zarr-vectors' selection on a level: the kept vertices, the asked
+/// attributes, per vertex its object id (when objects were selected) and
+/// whether `limit` cut the result short.
+#[pyfunction]
+#[pyo3(signature = (path, level, bbox=None, near=None, objects=None, groups=None, conditions=vec![], limit=None, names=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn vectors_select<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    level: u64,
+    bbox: Option<(Vec<f64>, Vec<f64>)>,
+    near: Option<(Vec<f64>, f64)>,
+    objects: Option<Vec<i64>>,
+    groups: Option<Vec<i64>>,
+    conditions: Vec<(String, String, f64)>,
+    limit: Option<usize>,
+    names: Option<Vec<String>>,
+) -> PyResult<SelectedRaw<'py>> {
+    let conditions = conditions
+        .into_iter()
+        .map(|(name, op, value)| {
+            Ok(voxfield::vectors::Condition {
+                name,
+                op: voxfield::vectors::Op::parse(&op)?,
+                value,
+            })
+        })
+        .collect::<voxfield::Result<Vec<_>>>()
+        .map_err(py_err)?;
+    let sel = voxfield::vectors::Selection {
+        bbox,
+        near,
+        objects,
+        groups,
+        conditions,
+        limit,
+        attributes: names,
+    };
+    let got = py
+        .detach(|| Store::open(&path)?.select(level, &sel))
+        .map_err(py_err)?;
+    Ok((
+        raw(py, &got.points.positions),
+        got.points.attributes.iter().map(|c| raw(py, c)).collect(),
+        got.object_ids,
+        got.truncated,
+    ))
+}
+
 /// Writes a point cloud store from a float32 or float64 (n, dims) array and
 /// attributes as (name, dtype, width, bytes viewed as uint8), without copies.
 #[pyfunction]

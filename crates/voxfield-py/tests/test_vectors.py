@@ -1290,7 +1290,7 @@ def test_neuroglancer_annotations_match_neuroglancers_writer(tmp_path):
              "cls": rng.integers(0, 255, 700).astype(np.uint8)}
     vv.write_points(tmp_path / "p.zarrvectors", xyz, chunk_shape=(50, 50, 50), vertex_attributes=attrs)
     out = tmp_path / "p.precomputed"
-    r = subprocess.run([cli, "vectors", "read", tmp_path / "p.zarrvectors", "-o", out, "--limit", "40"],
+    r = subprocess.run([cli, "vectors", "read", tmp_path / "p.zarrvectors", "-o", out, "--cell-limit", "40"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     pts = vv.read_points(tmp_path / "p.zarrvectors", attribute_names=list(attrs))
@@ -1307,7 +1307,7 @@ def test_neuroglancer_annotations_match_neuroglancers_writer(tmp_path):
     lines = [x + 40 for x in streamlines(25, 9, scale=6.0)]
     vv.write_polylines(tmp_path / "l.zarrvectors", lines, chunk_shape=(20, 20, 20))
     out = tmp_path / "l.precomputed"
-    r = subprocess.run([cli, "vectors", "read", tmp_path / "l.zarrvectors", "-o", out, "--limit", "30"],
+    r = subprocess.run([cli, "vectors", "read", tmp_path / "l.zarrvectors", "-o", out, "--cell-limit", "30"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     got = vv.read_polylines(tmp_path / "l.zarrvectors")
@@ -1326,7 +1326,7 @@ def test_neuroglancer_annotations_match_neuroglancers_writer(tmp_path):
     assert len(list((out / "rel_object").iterdir())) == len(lines)
 
     # Bad requests: clear errors, nothing written.
-    for args, msg in ((["--limit", "0"], "limit"), (["--bbox", "5,5,5,1,1,1"], "bbox"),
+    for args, msg in ((["--cell-limit", "0"], "limit"), (["--bbox", "5,5,5,1,1,1"], "bbox"),
                       (["--bbox", "500,500,500,600,600,600"], "nothing to export")):
         o = tmp_path / "bad.precomputed"
         r = subprocess.run([cli, "vectors", "read", tmp_path / "p.zarrvectors", "-o", o, *args],

@@ -77,9 +77,9 @@ pub mod vectors {
     pub use voxfield_vectors::{
         build_pyramid, write_graph, write_points, write_points_coords, write_points_from,
         write_points_watched, write_polylines, Aggregation, Attribute, AttributeSpec, Coarsening,
-        Compressor, Coords, CrossLevel, Graph, GraphSummary, LasPoints, LevelInfo, LevelSummary,
-        LinesSummary, NpyTable, Objects, PointInput, Points, PointsOptions, PyramidOptions,
-        SliceInput, Store, Thinning, Watch,
+        Compressor, Condition, Coords, CrossLevel, Graph, GraphSummary, LasPoints, LevelInfo,
+        LevelSummary, LinesSummary, NpyTable, Objects, Op, PointInput, Points, PointsOptions,
+        PyramidOptions, Selected, Selection, SliceInput, Store, Thinning, Watch,
     };
 }
 

@@ -91,8 +91,24 @@ pub enum VectorsCommand {
         /// annotation directory (points; polyline segments and graph edges as lines).
         #[arg(short, long)]
         out: PathBuf,
+        /// Only these objects (ids, comma-separated), as zarr-vectors' objects=.
+        #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+        objects: Option<Vec<i64>>,
+        /// Only the objects of these groups (ids), as zarr-vectors' groups=.
+        #[arg(long, value_delimiter = ',')]
+        groups: Option<Vec<i64>>,
+        /// A condition on a scalar vertex or object attribute, NAME OP VALUE with OP one of
+        /// == != < <= > >= (e.g. --where 'intensity>0.5'); repeat to AND several.
+        #[arg(long = "where", value_name = "CONDITION")]
+        conditions: Vec<String>,
+        /// Only vertices within a ball: x,y,z,radius (zarr-vectors' near=).
+        #[arg(long, value_delimiter = ',', value_parser = parse_f64, allow_hyphen_values = true)]
+        near: Option<Vec<f64>>,
+        /// At most this many vertices, the first in reading order (zarr-vectors' limit=).
+        #[arg(long)]
+        limit: Option<usize>,
         /// Neuroglancer export: the most annotations a spatial-index cell shows.
         #[arg(long, default_value_t = 5000)]
-        limit: usize,
+        cell_limit: usize,
     },
 }

@@ -41,15 +41,84 @@ def info(store_path: Any) -> dict[str, Any]:
     return json.loads(_voxfield.vectors_info(os.fspath(store_path)))
 
 
+def _box(bbox: Any) -> tuple[list[float], list[float]] | None:
+    if bbox is None:
+        return None
+    lo, hi = (np.asarray(c, dtype=np.float64).ravel() for c in bbox)
+    return lo.tolist(), hi.tolist()
+
+
+_OPS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+def _conditions(where: Any) -> list[tuple[str, str, float]]:
+    """``where={"w": (">", 0.5), "label": 3}``: a value alone means equality."""
+    if where is None:
+        return []
+    if not isinstance(where, dict):
+        raise ValueError(f"where must be a dict of attribute name -> value or (op, value), got {where!r}")
+    out = []
+    for name, term in where.items():
+        op, value = term if isinstance(term, tuple) else ("==", term)
+        if op not in _OPS:
+            raise ValueError(f"where {name!r}: operator {op!r} is not one of {', '.join(_OPS)}")
+        out.append((str(name), op, float(value)))
+    return out
+
+
+def _ids(v: Any, what: str) -> list[int] | None:
+    if v is None:
+        return None
+    a = np.asarray(v).ravel()
+    if a.size and a.dtype.kind not in "iu":
+        raise ValueError(f"{what} must be integer ids, got {a.dtype}")
+    return [int(x) for x in a]
+
+
+def select(store_path: Any, *, level: int = 0, bbox: Any = None, near: Any = None, objects: Any = None,
+           groups: Any = None, where: dict[str, Any] | None = None, limit: int | None = None,
+           attribute_names: Sequence[str] | None = None) -> dict[str, Any]:
+    """zarr-vectors 0.9's selection (``Level.select``) on any level, local or remote: every term
+    narrows. ``bbox`` = (min, max) inclusive; ``near`` = (centre, radius), a ball; ``objects``
+    and ``groups`` ids; ``where`` = {attribute: value or (op, value)} on scalar vertex or object
+    attributes; ``limit`` the first n vertices in reading order (chunks ascending, or object by
+    object when objects are selected). Only the chunks the terms can touch are read. Returns
+    ``positions``, ``vertex_attributes``, ``vertex_count``, ``object_ids`` (per vertex, when an
+    object term was given) and ``truncated``."""
+    ctr = None
+    if near is not None:
+        c, r = near
+        ctr = ([float(x) for x in np.asarray(c, dtype=np.float64).ravel()], float(r))
+    if limit is not None and int(limit) < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    names = [] if attribute_names is None else [str(n) for n in attribute_names]
+    pos, attrs, ids, truncated = _voxfield.vectors_select(
+        os.fspath(store_path), int(level), _box(bbox), ctr, _ids(objects, "objects"), _ids(groups, "groups"),
+        _conditions(where), None if limit is None else int(limit), names)
+    positions = _array(pos)
+    if positions.ndim == 1:
+        positions = positions.reshape(-1, 1)
+    out = {"positions": positions, "vertex_attributes": {a[0]: _array(a) for a in attrs},
+           "vertex_count": len(positions), "truncated": bool(truncated)}
+    if ids is not None:
+        out["object_ids"] = np.asarray(ids, dtype=np.int64)
+    return out
+
+
 def read_points(store_path: Any, *, level: int = 0, bbox: Any = None,
-                attribute_names: Sequence[str] | None = None) -> dict[str, Any]:
+                attribute_names: Sequence[str] | None = None, object_ids: Any = None,
+                group_ids: Any = None) -> dict[str, Any]:
     """The vertices of ``level`` (all, or those with min ≤ p ≤ max inside ``bbox`` =
     (min corner, max corner)) and the vertex attributes named in ``attribute_names`` (none
-    by default, as zarr-vectors), in zarr-vectors' order: chunks ascending, rows as stored."""
-    box = None
-    if bbox is not None:
-        lo, hi = (np.asarray(c, dtype=np.float64).ravel() for c in bbox)
-        box = (lo.tolist(), hi.tolist())
+    by default, as zarr-vectors), in zarr-vectors' order: chunks ascending, rows as stored.
+    ``object_ids`` / ``group_ids`` read those objects' vertices (object by object, with an
+    ``object_ids`` entry per vertex), as zarr-vectors' ``read_points`` does."""
+    if object_ids is not None or group_ids is not None:
+        r = select(store_path, level=level, bbox=bbox, objects=object_ids, groups=group_ids,
+                   attribute_names=attribute_names)
+        r.pop("truncated")
+        return r
+    box = _box(bbox)
     names = [] if attribute_names is None else [str(n) for n in attribute_names]
     pos, attrs = _voxfield.vectors_read_points(os.fspath(store_path), int(level), box, names)
     positions = _array(pos)
