@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde_json::json;
 use voxfield::vectors::{
-    build_pyramid, itemsize, property_id, read_ply, read_tck, read_trk, read_trx,
+    build_pyramid, itemsize, property_id, read_ply, read_tck, read_trk, read_trx, validate,
     write_annotations, write_ply, write_points, write_points_watched, write_polylines, write_tck,
     write_trk, write_trx, Aggregation, Attribute, Coarsening, Column, Compressor, Condition,
     CrossLevel, Geometry, LasPoints, NpyTable, PointInput, PointsOptions, Property, PropertyType,
@@ -21,6 +21,7 @@ use crate::work::{catch_interrupts, exit_if_interrupted, interrupted, progress, 
 pub fn run(cmd: VectorsCommand) -> Result<()> {
     match cmd {
         VectorsCommand::Info { store, json } => info(&store, json),
+        VectorsCommand::Validate { store, level, json } => check(&store, level, json),
         VectorsCommand::BuildPyramid {
             store,
             factors,
@@ -138,6 +139,28 @@ pub fn run(cmd: VectorsCommand) -> Result<()> {
             }
         }
     }
+}
+
+/// `vectors validate`: the report on stdout; an error exit when it fails.
+fn check(path: &Path, level: u8, as_json: bool) -> Result<()> {
+    let r = validate(path, level)?;
+    if as_json {
+        println!(
+            "{}",
+            json!({"ok": r.ok(), "level": r.level, "passed": r.passed, "warnings": r.warnings,
+                "errors": r.errors})
+        );
+    } else {
+        println!("{}", r.summary());
+    }
+    if !r.ok() {
+        bail!(
+            "{}: {} problem(s) at conformance level {level}",
+            path.display(),
+            r.errors.len()
+        );
+    }
+    Ok(())
 }
 
 fn info(path: &Path, as_json: bool) -> Result<()> {

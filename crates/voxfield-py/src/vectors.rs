@@ -78,6 +78,18 @@ fn elements<T: Element>(b: &PyBuffer<T>) -> PyResult<&[T]> {
     Ok(unsafe { p.as_ref() })
 }
 
+/// A validation report as it crosses: ok, passed, warnings, errors.
+type ReportRaw = (bool, Vec<String>, Vec<String>, Vec<String>);
+
+/// zarr-vectors' validation up to `level`: (ok, passed, warnings, errors).
+#[pyfunction]
+pub fn vectors_validate(py: Python<'_>, path: PathBuf, level: u8) -> PyResult<ReportRaw> {
+    let r = py
+        .detach(|| voxfield::vectors::validate(&path, level))
+        .map_err(py_err)?;
+    Ok((r.ok(), r.passed, r.warnings, r.errors))
+}
+
 /// A selection as it crosses: positions, attributes, object ids, truncated.
 type SelectedRaw<'py> = (Raw<'py>, Vec<Raw<'py>>, Option<Vec<i64>>, bool);
 

@@ -443,12 +443,18 @@ impl CellArray {
     /// The item of the cell holding absolute chunk `chunk` (empty when the
     /// cell is absent or outside the array).
     pub fn read(&self, chunk: &[i64]) -> Result<Vec<u8>> {
+        Ok(self.read_cell(chunk)?.unwrap_or_default())
+    }
+
+    /// The item of the cell holding absolute chunk `chunk`, None when the
+    /// cell is absent (no file, an empty shard slot, outside the array).
+    pub fn read_cell(&self, chunk: &[i64]) -> Result<Option<Vec<u8>>> {
         let mut rel = String::from("c");
         let mut inner = 0usize;
         for (a, (&c, &o)) in chunk.iter().zip(&self.origin).enumerate() {
             let cell = c - o;
             if cell < 0 || cell as u64 >= self.shape[a] {
-                return Ok(vec![]);
+                return Ok(None);
             }
             rel.push('/');
             match &self.shard {
@@ -465,7 +471,7 @@ impl CellArray {
             None => self.node.get(&rel)?,
         };
         let Some(mut bytes) = got else {
-            return Ok(vec![]);
+            return Ok(None);
         };
         for c in self.compression.iter().rev() {
             bytes = c.decode(&bytes, &file)?;
@@ -473,7 +479,7 @@ impl CellArray {
         let (start, len) = single_item(&bytes).map_err(|m| bad(&file, m))?;
         bytes.truncate(start + len);
         bytes.drain(..start);
-        Ok(bytes)
+        Ok(Some(bytes))
     }
 }
 

@@ -377,7 +377,7 @@ impl Store {
 }
 
 /// The rows of an inline ragged link blob (`i64 k`, `i64 offsets[k]`, rows).
-fn decode_ragged(b: &[u8]) -> std::result::Result<Vec<i64>, String> {
+pub(crate) fn decode_ragged(b: &[u8]) -> std::result::Result<Vec<i64>, String> {
     let v: Vec<i64> = b
         .chunks_exact(8)
         .map(|x| i64::from_le_bytes(x.try_into().expect("8")))

@@ -28,6 +28,7 @@ pub mod select;
 pub mod store;
 pub mod tracts;
 pub mod trx;
+pub mod validate;
 pub mod write;
 
 pub use codecs::Compressor;
@@ -45,4 +46,5 @@ pub use pyramid::{
 };
 pub use select::{Condition, Op, Selected, Selection};
 pub use store::{LevelInfo, Points, Store};
+pub use validate::{validate, Report};
 pub use write::{Attribute, PointsOptions};

@@ -75,11 +75,11 @@ pub mod vectors {
     pub use voxfield_vectors::tracts::{read_tck, read_trk, write_tck, write_trk, Tracts};
     pub use voxfield_vectors::trx::{read_trx, write_trx};
     pub use voxfield_vectors::{
-        build_pyramid, write_graph, write_points, write_points_coords, write_points_from,
+        build_pyramid, validate, write_graph, write_points, write_points_coords, write_points_from,
         write_points_watched, write_polylines, Aggregation, Attribute, AttributeSpec, Coarsening,
         Compressor, Condition, Coords, CrossLevel, Graph, GraphSummary, LasPoints, LevelInfo,
         LevelSummary, LinesSummary, NpyTable, Objects, Op, PointInput, Points, PointsOptions,
-        PyramidOptions, Selected, Selection, SliceInput, Store, Thinning, Watch,
+        PyramidOptions, Report, Selected, Selection, SliceInput, Store, Thinning, Watch,
     };
 }
 

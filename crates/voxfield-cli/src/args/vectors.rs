@@ -68,6 +68,17 @@ pub enum VectorsCommand {
         #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
         depth: i64,
     },
+    /// Check a store against zarr-vectors' conformance levels (1 structure, 2 metadata,
+    /// 3 consistency, 4 geometry conformance, 5 multiresolution; cumulative): every problem
+    /// printed, exit status 1 when there is an error.
+    Validate {
+        store: PathBuf,
+        #[arg(long, default_value_t = 3)]
+        level: u8,
+        /// The report as JSON (ok, level, passed, warnings, errors).
+        #[arg(long)]
+        json: bool,
+    },
     /// Levels, vertex counts, bounds and attributes of a store.
     Info {
         store: PathBuf,

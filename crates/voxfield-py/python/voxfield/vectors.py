@@ -128,6 +128,20 @@ def read_points(store_path: Any, *, level: int = 0, bbox: Any = None,
             "vertex_count": len(positions)}
 
 
+def validate(store_path: Any, *, level: int = 3) -> dict[str, Any]:
+    """zarr-vectors' ``validate``: conformance levels 1 (structure) to 5 (multiresolution),
+    cumulative, on a local or remote store. Returns ``{"ok", "level", "passed", "warnings",
+    "errors"}``; each error names its level and array. ``summary`` is zarr-vectors' text."""
+    if int(level) not in range(1, 6):
+        raise ValueError(f"Conformance level must be 1-5, got {level}")
+    ok, passed, warnings, errors = _voxfield.vectors_validate(os.fspath(store_path), int(level))
+    lines = [f"Level {int(level)} validation: {'PASS' if ok else 'FAIL'}",
+             f"  {len(passed)} passed, {len(warnings)} warnings, {len(errors)} errors"]
+    lines += [f"  ERROR: {e}" for e in errors] + [f"  WARN:  {w}" for w in warnings]
+    return {"ok": bool(ok), "level": int(level), "passed": list(passed), "warnings": list(warnings),
+            "errors": list(errors), "summary": "\n".join(lines)}
+
+
 def _pack(name: str, values: Any, rows: int) -> tuple[str, str, int, bytes]:
     """An attribute as it crosses to Rust: (name, dtype, width, little-endian bytes)."""
     a = np.asarray(values)
