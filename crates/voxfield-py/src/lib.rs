@@ -699,6 +699,8 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vectors::vectors_read_points, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_select, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_validate, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_import, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_export, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_write_points, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_write_polylines, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_write_graph, m)?)?;

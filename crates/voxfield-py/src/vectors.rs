@@ -78,6 +78,66 @@ fn elements<T: Element>(b: &PyBuffer<T>) -> PyResult<&[T]> {
     Ok(unsafe { p.as_ref() })
 }
 
+/// Writes a file (.npy, .las, .ply, .trk, .tck, .trx, .swc) as a new store;
+/// returns (kind, vertices, objects, chunks, links).
+#[pyfunction]
+#[pyo3(signature = (input, out, kind=None, attributes=None, dims=3, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), shard_shape=None, compressor=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn vectors_import(
+    py: Python<'_>,
+    input: PathBuf,
+    out: PathBuf,
+    kind: Option<String>,
+    attributes: Option<Vec<String>>,
+    dims: usize,
+    chunk_shape: Option<Vec<f64>>,
+    bin_shape: Option<Vec<f64>>,
+    dtype: String,
+    shard_shape: Option<Vec<u64>>,
+    compressor: Option<String>,
+) -> PyResult<(String, usize, usize, usize, usize)> {
+    let layout = options(chunk_shape, bin_shape, dtype, shard_shape, compressor).map_err(py_err)?;
+    let o = voxfield::vectors::ImportOptions {
+        kind,
+        attributes,
+        dims,
+        layout,
+    };
+    let s = crate::work::interruptible(py, |watch| {
+        voxfield::vectors::import_file(&input, &out, &o, watch)
+    })?;
+    Ok((s.kind.to_string(), s.vertices, s.objects, s.chunks, s.links))
+}
+
+/// Writes a level (or a selection of it) to a file chosen by its extension;
+/// returns (what, count, vertices).
+#[pyfunction]
+#[pyo3(signature = (path, out, level, bbox=None, near=None, objects=None, groups=None, conditions=vec![], limit=None, names=None, cell_limit=5000))]
+#[allow(clippy::too_many_arguments)]
+pub fn vectors_export(
+    py: Python<'_>,
+    path: PathBuf,
+    out: PathBuf,
+    level: u64,
+    bbox: Option<(Vec<f64>, Vec<f64>)>,
+    near: Option<(Vec<f64>, f64)>,
+    objects: Option<Vec<i64>>,
+    groups: Option<Vec<i64>>,
+    conditions: Vec<(String, String, f64)>,
+    limit: Option<usize>,
+    names: Option<Vec<String>>,
+    cell_limit: usize,
+) -> PyResult<(String, usize, usize)> {
+    let sel = selection(bbox, near, objects, groups, conditions, limit, names)?;
+    let e = py
+        .detach(|| {
+            let s = Store::open(&path)?;
+            voxfield::vectors::export(&s, level, &sel, &out, cell_limit)
+        })
+        .map_err(py_err)?;
+    Ok((e.what.to_string(), e.count, e.vertices))
+}
+
 /// A validation report as it crosses: ok, passed, warnings, errors.
 type ReportRaw = (bool, Vec<String>, Vec<String>, Vec<String>);
 
@@ -88,6 +148,38 @@ pub fn vectors_validate(py: Python<'_>, path: PathBuf, level: u8) -> PyResult<Re
         .detach(|| voxfield::vectors::validate(&path, level))
         .map_err(py_err)?;
     Ok((r.ok(), r.passed, r.warnings, r.errors))
+}
+
+/// A selection from the keyword arguments `select` and `export` take.
+fn selection(
+    bbox: Option<(Vec<f64>, Vec<f64>)>,
+    near: Option<(Vec<f64>, f64)>,
+    objects: Option<Vec<i64>>,
+    groups: Option<Vec<i64>>,
+    conditions: Vec<(String, String, f64)>,
+    limit: Option<usize>,
+    names: Option<Vec<String>>,
+) -> PyResult<voxfield::vectors::Selection> {
+    let conditions = conditions
+        .into_iter()
+        .map(|(name, op, value)| {
+            Ok(voxfield::vectors::Condition {
+                name,
+                op: voxfield::vectors::Op::parse(&op)?,
+                value,
+            })
+        })
+        .collect::<voxfield::Result<Vec<_>>>()
+        .map_err(py_err)?;
+    Ok(voxfield::vectors::Selection {
+        bbox,
+        near,
+        objects,
+        groups,
+        conditions,
+        limit,
+        attributes: names,
+    })
 }
 
 /// A selection as it crosses: positions, attributes, object ids, truncated.
@@ -111,26 +203,7 @@ pub fn vectors_select<'py>(
     limit: Option<usize>,
     names: Option<Vec<String>>,
 ) -> PyResult<SelectedRaw<'py>> {
-    let conditions = conditions
-        .into_iter()
-        .map(|(name, op, value)| {
-            Ok(voxfield::vectors::Condition {
-                name,
-                op: voxfield::vectors::Op::parse(&op)?,
-                value,
-            })
-        })
-        .collect::<voxfield::Result<Vec<_>>>()
-        .map_err(py_err)?;
-    let sel = voxfield::vectors::Selection {
-        bbox,
-        near,
-        objects,
-        groups,
-        conditions,
-        limit,
-        attributes: names,
-    };
+    let sel = selection(bbox, near, objects, groups, conditions, limit, names)?;
     let got = py
         .detach(|| Store::open(&path)?.select(level, &sel))
         .map_err(py_err)?;

@@ -243,7 +243,7 @@ def test_cli_write_then_zarr_vectors_reads_it(tmp_path):
     assert r.returncode == 1 and "4 columns" in r.stderr and not (tmp_path / "b.zarrvectors").exists()
     r = subprocess.run([cli, "vectors", "write", tmp_path / "pts.npy", "-o", tmp_path / "c.zarrvectors",
                         "--kind", "graph"], capture_output=True, text=True)
-    assert r.returncode == 1 and "graphs are read" in r.stderr
+    assert r.returncode == 1 and "graphs from .swc" in r.stderr
 
 
 def test_polylines_read_object_by_object_as_zarr_vectors(tmp_path):

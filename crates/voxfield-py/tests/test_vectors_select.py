@@ -152,8 +152,8 @@ def test_cli_selection_flags(store, tmp_path):
     got = np.load(out)
     np.testing.assert_array_equal(got[:, :3], want["positions"])
     np.testing.assert_array_equal(got[:, 3], want["vertex_attributes"]["w"])
-    for args, msg in ((["--limit", "3", "-o", tmp_path / "x.precomputed"], "--limit does not apply"),
-                      (["--objects", "1", "-o", tmp_path / "x.trk"], "--objects does not apply"),
+    for args, msg in ((["--limit", "3", "-o", tmp_path / "x.precomputed"], "limit does not apply"),
+                      (["--objects", "1", "-o", tmp_path / "x.trk"], "objects does not apply"),
                       (["--where", "w>>1", "-o", out], "operator"),
                       (["--near", "1,2,3", "-o", out], "near")):
         r = subprocess.run([CLI, "vectors", "read", store, *args], capture_output=True, text=True)

@@ -13,6 +13,7 @@
 
 pub mod cells;
 pub mod codecs;
+pub mod convert;
 pub mod graphs;
 pub mod ingest;
 pub mod las;
@@ -26,12 +27,14 @@ pub mod polylines;
 pub mod pyramid;
 pub mod select;
 pub mod store;
+pub mod swc;
 pub mod tracts;
 pub mod trx;
 pub mod validate;
 pub mod write;
 
 pub use codecs::Compressor;
+pub use convert::{export, import_file, Exported, ImportOptions, Imported};
 pub use graphs::{write_graph, Graph, GraphSummary};
 pub use ingest::{
     write_points, write_points_coords, write_points_from, write_points_watched, AttributeSpec,

@@ -72,14 +72,16 @@ pub mod vectors {
     };
     pub use voxfield_vectors::ply::{read_ply, write_ply, PlyPoints};
     pub use voxfield_vectors::store::{itemsize, Column};
+    pub use voxfield_vectors::swc::{read_swc, write_swc, Swc};
     pub use voxfield_vectors::tracts::{read_tck, read_trk, write_tck, write_trk, Tracts};
     pub use voxfield_vectors::trx::{read_trx, write_trx};
     pub use voxfield_vectors::{
-        build_pyramid, validate, write_graph, write_points, write_points_coords, write_points_from,
-        write_points_watched, write_polylines, Aggregation, Attribute, AttributeSpec, Coarsening,
-        Compressor, Condition, Coords, CrossLevel, Graph, GraphSummary, LasPoints, LevelInfo,
-        LevelSummary, LinesSummary, NpyTable, Objects, Op, PointInput, Points, PointsOptions,
-        PyramidOptions, Report, Selected, Selection, SliceInput, Store, Thinning, Watch,
+        build_pyramid, export, import_file, validate, write_graph, write_points,
+        write_points_coords, write_points_from, write_points_watched, write_polylines, Aggregation,
+        Attribute, AttributeSpec, Coarsening, Compressor, Condition, Coords, CrossLevel, Exported,
+        Graph, GraphSummary, ImportOptions, Imported, LasPoints, LevelInfo, LevelSummary,
+        LinesSummary, NpyTable, Objects, Op, PointInput, Points, PointsOptions, PyramidOptions,
+        Report, Selected, Selection, SliceInput, Store, Thinning, Watch,
     };
 }
 

@@ -128,6 +128,46 @@ def read_points(store_path: Any, *, level: int = 0, bbox: Any = None,
             "vertex_count": len(positions)}
 
 
+def import_file(path: Any, store_path: Any, *, kind: str | None = None,
+                attribute_names: Sequence[str] | None = None, dims: int = 3,
+                chunk_shape: Sequence[float] | None = None, bin_shape: Sequence[float] | None = None,
+                dtype: str = "float32", shard_shape: Any = None, compressor: Any = None) -> dict[str, Any]:
+    """Write a file as a new store, as ``voxfield vectors write`` does: points from an (N, dims + k)
+    ``.npy`` (its k extra columns named by ``attribute_names``) or a LAS 1.0–1.4 file (both
+    streamed: larger than memory is fine) or a PLY (``attribute_names`` picks its properties);
+    streamlines from ``.trk``, ``.tck`` or ``.trx``; an SWC skeleton as a graph with ``radius`` and
+    ``type`` per vertex and one object per tree. Returns ``{"kind", "vertex_count",
+    "object_count", "chunk_count", "link_count"}``."""
+    kind_, v, o, c, links = _voxfield.vectors_import(
+        os.fspath(path), os.fspath(store_path), kind,
+        None if attribute_names is None else [str(n) for n in attribute_names], int(dims),
+        None if chunk_shape is None else [float(x) for x in chunk_shape],
+        None if bin_shape is None else [float(x) for x in bin_shape], str(dtype),
+        _shard(shard_shape, int(dims)), _compressor(compressor))
+    return {"kind": kind_, "vertex_count": v, "object_count": o, "chunk_count": c, "link_count": links}
+
+
+def export(store_path: Any, path: Any, *, level: int = 0, bbox: Any = None, near: Any = None,
+           objects: Any = None, groups: Any = None, where: dict[str, Any] | None = None,
+           limit: int | None = None, attribute_names: Sequence[str] | None = None,
+           cell_limit: int = 5000) -> dict[str, Any]:
+    """Write a level (local or remote) to a file chosen by its extension, as ``voxfield vectors
+    read`` does: ``.npy`` (the selection's coordinates then its attributes as float64 columns) or
+    ``.ply``; ``.trk``/``.tck``/``.trx`` (the polylines with a vertex inside ``bbox``); ``.swc`` (a
+    graph that is a forest, with its ``radius`` and ``type``); ``NAME.precomputed`` (Neuroglancer
+    annotations, ``cell_limit`` per spatial-index cell; every attribute unless named). Selection
+    terms a format cannot honour are refused. Returns ``{"what", "count", "vertex_count"}``."""
+    ctr = None
+    if near is not None:
+        c, r = near
+        ctr = ([float(x) for x in np.asarray(c, dtype=np.float64).ravel()], float(r))
+    what, count, v = _voxfield.vectors_export(
+        os.fspath(store_path), os.fspath(path), int(level), _box(bbox), ctr, _ids(objects, "objects"),
+        _ids(groups, "groups"), _conditions(where), None if limit is None else int(limit),
+        None if attribute_names is None else [str(n) for n in attribute_names], int(cell_limit))
+    return {"what": what, "count": count, "vertex_count": v}
+
+
 def validate(store_path: Any, *, level: int = 3) -> dict[str, Any]:
     """zarr-vectors' ``validate``: conformance levels 1 (structure) to 5 (multiresolution),
     cumulative, on a local or remote store. Returns ``{"ok", "level", "passed", "warnings",
