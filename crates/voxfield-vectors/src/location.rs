@@ -16,12 +16,16 @@ use voxfield_zarr::remote::{self, RemoteStore};
 
 enum Backend {
     Local(PathBuf),
-    Remote {
-        store: RemoteStore,
-        url: String,
-        /// zarr-python's inline consolidated metadata: node key → `zarr.json`.
-        consolidated: Option<HashMap<String, Value>>,
-    },
+    Remote(Box<Remote>),
+}
+
+struct Remote {
+    store: RemoteStore,
+    url: String,
+    /// The root's `zarr.json` (fetched once, when the store is opened).
+    root: Option<Value>,
+    /// zarr-python's inline consolidated metadata: node key → `zarr.json`.
+    consolidated: Option<HashMap<String, Value>>,
 }
 
 /// One node of a store (its key below the root; "" for the root).
@@ -56,32 +60,31 @@ impl Location {
         let store = remote::connect(&url, None)?;
         // The root's metadata is fetched once here; with consolidated
         // metadata in it, no other `zarr.json` is ever requested.
-        let consolidated = match store.get("zarr.json")? {
-            Some(b) => {
-                let root = parse_json(&b, &PathBuf::from(format!("{url}/zarr.json")))?;
-                root["consolidated_metadata"]["metadata"]
-                    .as_object()
-                    .map(|m| {
-                        let mut map: HashMap<String, Value> =
-                            m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                        map.insert(String::new(), root.clone());
-                        map
-                    })
-            }
+        let root = match store.get("zarr.json")? {
+            Some(b) => Some(parse_json(&b, &PathBuf::from(format!("{url}/zarr.json")))?),
             None => None,
         };
+        let consolidated = root.as_ref().and_then(|r| {
+            r["consolidated_metadata"]["metadata"].as_object().map(|m| {
+                let mut map: HashMap<String, Value> =
+                    m.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                map.insert(String::new(), r.clone());
+                map
+            })
+        });
         Ok(Location {
-            backend: Arc::new(Backend::Remote {
+            backend: Arc::new(Backend::Remote(Box::new(Remote {
                 store,
                 url,
+                root,
                 consolidated,
-            }),
+            }))),
             key: String::new(),
         })
     }
 
     pub fn is_remote(&self) -> bool {
-        matches!(*self.backend, Backend::Remote { .. })
+        matches!(*self.backend, Backend::Remote(_))
     }
 
     /// The node `name` below this one.
@@ -100,7 +103,7 @@ impl Location {
     pub fn local_path(&self) -> Option<PathBuf> {
         match &*self.backend {
             Backend::Local(p) => Some(p.join(&self.key)),
-            Backend::Remote { .. } => None,
+            Backend::Remote(_) => None,
         }
     }
 
@@ -109,8 +112,8 @@ impl Location {
         match &*self.backend {
             Backend::Local(p) if self.key.is_empty() => p.clone(),
             Backend::Local(p) => p.join(&self.key),
-            Backend::Remote { url, .. } if self.key.is_empty() => PathBuf::from(url),
-            Backend::Remote { url, .. } => PathBuf::from(format!("{url}/{}", self.key)),
+            Backend::Remote(r) if self.key.is_empty() => PathBuf::from(&r.url),
+            Backend::Remote(r) => PathBuf::from(format!("{}/{}", r.url, self.key)),
         }
     }
 
@@ -126,7 +129,7 @@ impl Location {
                 }
                 std::fs::read(&p).map(Some).map_err(|e| Error::io(&p, e))
             }
-            Backend::Remote { store, .. } => store.get(&self.rel_key(rel)),
+            Backend::Remote(r) => r.store.get(&self.rel_key(rel)),
         }
     }
 
@@ -160,7 +163,7 @@ impl Location {
                     .map_err(|e| Error::io(&p, e))?;
                 Ok(Some(out))
             }
-            Backend::Remote { store, .. } => store.get_range(&self.rel_key(rel), offset, len),
+            Backend::Remote(r) => r.store.get_range(&self.rel_key(rel), offset, len),
         }
     }
 
@@ -175,7 +178,7 @@ impl Location {
                     Err(e) => Err(Error::io(&p, e)),
                 }
             }
-            Backend::Remote { store, .. } => store.size(&self.rel_key(rel)),
+            Backend::Remote(r) => r.store.size(&self.rel_key(rel)),
         }
     }
 
@@ -189,12 +192,13 @@ impl Location {
 
     /// The node's `zarr.json`, parsed (None when the node does not exist).
     pub fn try_json(&self) -> Result<Option<Value>> {
-        if let Backend::Remote {
-            consolidated: Some(m),
-            ..
-        } = &*self.backend
-        {
-            return Ok(m.get(&self.key).cloned());
+        if let Backend::Remote(r) = &*self.backend {
+            if let Some(m) = &r.consolidated {
+                return Ok(m.get(&self.key).cloned());
+            }
+            if self.key.is_empty() {
+                return Ok(r.root.clone());
+            }
         }
         match self.get("zarr.json")? {
             Some(b) => parse_json(&b, &self.path().join("zarr.json")).map(Some),
@@ -211,12 +215,13 @@ impl Location {
 
     /// Whether a Zarr node (a `zarr.json`) is here.
     pub fn exists(&self) -> Result<bool> {
-        if let Backend::Remote {
-            consolidated: Some(m),
-            ..
-        } = &*self.backend
-        {
-            return Ok(m.contains_key(&self.key));
+        if let Backend::Remote(r) = &*self.backend {
+            if let Some(m) = &r.consolidated {
+                return Ok(m.contains_key(&self.key));
+            }
+            if self.key.is_empty() {
+                return Ok(r.root.is_some());
+            }
         }
         Ok(self.size("zarr.json")?.is_some())
     }
@@ -226,10 +231,8 @@ impl Location {
     /// local folder has none.
     pub fn children(&self) -> Result<Option<Vec<String>>> {
         match &*self.backend {
-            Backend::Remote {
-                consolidated: Some(m),
-                ..
-            } => {
+            Backend::Remote(r) if r.consolidated.is_some() => {
+                let m = r.consolidated.as_ref().expect("checked");
                 let prefix = if self.key.is_empty() {
                     String::new()
                 } else {
@@ -244,7 +247,7 @@ impl Location {
                 names.sort();
                 Ok(Some(names))
             }
-            Backend::Remote { store, .. } => store.children(&self.key),
+            Backend::Remote(r) => r.store.children(&self.key),
             Backend::Local(root) => {
                 let dir = root.join(&self.key);
                 let Ok(entries) = std::fs::read_dir(&dir) else {

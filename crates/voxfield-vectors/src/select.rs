@@ -225,7 +225,11 @@ impl Store {
             return Err(Error::invalid("limit must be at least 1"));
         }
         let asked: Vec<String> = sel.attributes.clone().unwrap_or_default();
-        let vertex_names = self.attribute_names(level)?;
+        // Listing the attributes costs a request remotely: only for conditions.
+        let vertex_names = match sel.conditions.is_empty() {
+            true => vec![],
+            false => self.attribute_names(level)?,
+        };
         // Conditions on object attributes choose objects; the rest are on
         // vertex attributes (read alongside, dropped after).
         let (mut on_vertices, mut on_objects) = (vec![], vec![]);

@@ -294,30 +294,21 @@ impl Store {
     /// The `vertex_attributes` names to read: `asked`, each checked to
     /// exist, or every one there is.
     fn chosen_attributes(&self, level: u64, asked: Option<&[String]>) -> Result<Vec<String>> {
-        let group = self.loc.join(&level.to_string()).join("vertex_attributes");
-        let listed =
-            group.children()?.is_some() || self.attrs["attribute_specs"]["vertex"].is_object();
         let Some(asked) = asked else {
             return self.attribute_names(level);
         };
-        if !listed {
-            // Unlistable: each named one must have its own metadata.
-            for n in asked {
-                if !group.join(n).exists()? {
-                    return Err(Error::format(
-                        &self.path,
-                        format!("level {level} has no vertex attribute '{n}'"),
-                    ));
-                }
+        // Named ones need no listing: each must have its metadata (a local
+        // or consolidated check is free; remotely one small request each).
+        let group = self.loc.join(&level.to_string()).join("vertex_attributes");
+        for n in asked {
+            if group.join(n).exists()? {
+                continue;
             }
-            return Ok(asked.to_vec());
-        }
-        let present = self.attribute_names(level)?;
-        if let Some(missing) = asked.iter().find(|n| !present.contains(n)) {
+            let present = self.attribute_names(level).unwrap_or_default();
             return Err(Error::format(
                 &self.path,
                 format!(
-                    "level {level} has no vertex attribute '{missing}'; it has: {}",
+                    "level {level} has no vertex attribute '{n}'; it has: {}",
                     if present.is_empty() {
                         "none".to_string()
                     } else {

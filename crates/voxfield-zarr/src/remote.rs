@@ -278,29 +278,30 @@ impl RemoteStore {
 
 impl RemoteStore {
     /// The names of the nodes directly below `prefix` (a key inside the
-    /// store root), or None when the server cannot say: S3 (and WebDAV)
-    /// list them; a plain HTTP server is asked for its HTML index of the
-    /// folder (`GET prefix/`, as fsspec lists HTTP stores), which Python's
-    /// `http.server` and nginx's autoindex serve.
+    /// store root), or None when the server cannot say: S3 lists them; a
+    /// plain HTTP server is asked for its HTML index of the folder (`GET
+    /// prefix/`, as fsspec lists HTTP stores), which Python's `http.server`
+    /// and nginx's autoindex serve.
     pub fn children(&self, prefix: &str) -> Result<Option<Vec<String>>> {
         let prefix = self.key_str(prefix);
-        let p = Key::from(prefix.as_str());
-        let store = self.lister.clone();
-        let listed = self
-            .rt
-            .block_on(async move { store.list_with_delimiter(Some(&p)).await });
-        if let Ok(l) = listed {
-            let mut names: Vec<String> = l
-                .common_prefixes
-                .iter()
-                .filter_map(|c| c.filename().map(String::from))
-                .collect();
-            names.sort();
-            return Ok(Some(names));
-        }
         if self.root.to_ascii_lowercase().starts_with("s3://") {
-            return Ok(None);
+            let p = Key::from(prefix.as_str());
+            let store = self.lister.clone();
+            let listed = self
+                .rt
+                .block_on(async move { store.list_with_delimiter(Some(&p)).await });
+            return Ok(listed.ok().map(|l| {
+                let mut names: Vec<String> = l
+                    .common_prefixes
+                    .iter()
+                    .filter_map(|c| c.filename().map(String::from))
+                    .collect();
+                names.sort();
+                names
+            }));
         }
+        // Plain HTTP: no WebDAV listing (PROPFIND draws 501s that the client
+        // would retry); the server's index page instead.
         let key = Key::from(prefix.as_str());
         let store = self.lister.clone();
         let page = self.rt.block_on(async move {
