@@ -378,8 +378,14 @@ def test_remote_errors_and_writes(served, tmp_path):
         vv.read_points(f"{server.url}/pts.zarrvectors", level=7)
 
 
-def test_s3_compatible_server(served, monkeypatch):
-    server, root = served
+def test_s3_compatible_server(tmp_path, monkeypatch):
+    """Small stores (moto takes ~20 ms per upload): a 2-level point pyramid with an attribute, polylines."""
+    root = tmp_path
+    p = cloud(3000, 21)
+    zv(zv_points.write_points, str(root / "pts.zarrvectors"), p, chunk_shape=(50, 50, 50),
+       vertex_attributes={"intensity": np.random.default_rng(22).random(len(p)).astype(np.float32)})
+    zv(build_pyramid, str(root / "pts.zarrvectors"), factors=[(2, 1), (2, 1)])
+    zv(write_polylines, str(root / "lines.zarrvectors"), streamlines(40, 23), chunk_shape=(40, 40, 40))
     moto_server = pytest.importorskip("moto.server")
     boto3 = pytest.importorskip("boto3")
     s3 = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
