@@ -11,6 +11,13 @@ level), with zarr-vectors run on the same points where they fit (--anchor-max).
     .venv/bin/python bench/bench_vectors.py [--points 500000] [--streamlines 10000] [--repeats 3]
         [--big 5000000] [--anchor-max 5000000] [--only write,pyramid,read,big]
 
+Issue 27 rows (--only remote,select,zstd,validate,million,lines): remote bounding-box reads of level 0
+and of the coarsest level over a local HTTP server (requests, bytes fetched against the bytes of the
+cells the box touches, time) for zarr-vectors (fsspec) and voxfield; selection of 100 objects out
+of --select-lines streamlines; write_points with compressor="zstd"; validate (level 3); write +
+3-level pyramid of a 1 M-point cloud; peak RSS of the CLI's polyline pyramid of --select-lines
+streamlines.
+
 Medians of --repeats; every row first checks the two libraries' outputs are identical.
 Stores are written under bench/data/ (ignored).
 """
@@ -98,6 +105,7 @@ def main():
     ap.add_argument("--only", default="write,pyramid,read,big")
     ap.add_argument("--anchor-max", type=int, default=5_000_000)
     ap.add_argument("--anchor-child", nargs=2)
+    ap.add_argument("--select-lines", type=int, default=100_000)
     a = ap.parse_args()
     if a.anchor_child:
         warnings.simplefilter("ignore")
@@ -212,6 +220,8 @@ def main():
             row(f"read bbox {tuple(int(x) for x in lo)}-{tuple(int(x) for x in hi)} + 2 attributes",
                 lambda: read_points(s, bbox=(lo, hi), attribute_names=["intensity", "label"]),
                 lambda: vv.read_points(s, bbox=(lo, hi), attribute_names=["intensity", "label"]))
+    if only & {"remote", "select", "zstd", "validate", "million", "lines"}:
+        issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv)
     if "big" in only and a.big:
         cli = os.path.join(os.path.dirname(HERE), "target", "release", "voxfield")
         npy = os.path.join(DATA, f"big_{a.big}.npy")
@@ -250,6 +260,155 @@ def main():
         else:
             print(f"zarr-vectors not run at {a.big} points (--anchor-max {a.anchor_max}): it holds a level in Python "
                   f"dicts (1.8 GiB peak at 5M points in ../shared/reference)")
+
+
+class Served:
+    """DATA over HTTP/1.1 (index pages for folders, as fsspec and voxfield list a plain server), every
+    request logged with the bytes sent."""
+
+    def __init__(self, root):
+        import functools
+        import http.server
+        import threading
+        self.log = []
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                path = self.translate_path(self.path)
+                server.log.append((self.path, os.path.getsize(path) if os.path.isfile(path) else 0))
+                super().do_GET()
+
+            def do_HEAD(self):
+                server.log.append((self.path, 0))
+                super().do_HEAD()
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=root))
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+def touched_bytes(store, level, lo, hi, arrays):
+    """Bytes of the cells of `arrays` that the box touches (what a reader must fetch at least)."""
+    meta = json.load(open(os.path.join(store, str(level), "vertices", "zarr.json")))
+    cs = json.load(open(os.path.join(store, str(level), "zarr.json")))["attributes"]["zarr_vectors_level"].get(
+        "chunk_shape") or json.load(open(os.path.join(store, "zarr.json")))["attributes"]["zarr_vectors"]["chunk_shape"]
+    origin = meta["attributes"].get("chunk_grid_origin", [0, 0, 0])
+    c_lo, c_hi = np.floor(np.asarray(lo) / cs).astype(int), np.floor(np.asarray(hi) / cs).astype(int)
+    total = 0
+    for k in meta["attributes"]["nonempty_chunks"]:
+        c = np.array([int(x) for x in k.split(".")])
+        if np.all(c >= c_lo) and np.all(c <= c_hi):
+            rel = "/".join(str(v) for v in c - origin)
+            for arr in arrays:
+                f = os.path.join(store, str(level), arr, "c", rel)
+                total += os.path.getsize(f) if os.path.exists(f) else 0
+    return total
+
+
+def issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv):
+    from zarr_vectors.validate import validate as zv_validate
+
+    if "remote" in only or "validate" in only:
+        if not os.path.exists(os.path.join(d["pv"], "3")):
+            shutil.rmtree(d["pv"], ignore_errors=True)
+            shutil.copytree(d["pbase"], d["pv"])
+            vv.build_pyramid(d["pv"], factors=[(2, 1)] * 3, sparsity_seed=42, single_seed=True)
+    if "remote" in only:
+        server = Served(DATA)
+        url = f"{server.url}/pv.zarrvectors"
+        names = ["intensity", "label"]
+        for level, (lo, hi), arrays in [(0, ((400, 600, 400), (600, 800, 600)),
+                                         ["vertices", "vertex_attributes/intensity", "vertex_attributes/label"]),
+                                        (3, ((0, 0, 0), (1000, 1000, 1000)), ["vertices"])]:
+            lo, hi = np.array(lo, float), np.array(hi, float)
+            kw = {"attribute_names": names} if level == 0 else {}
+            w = read_points(url, level=level, bbox=(lo, hi), **kw)
+            g = vv.read_points(url, level=level, bbox=(lo, hi), **kw)
+            np.testing.assert_array_equal(g["positions"], w["positions"])
+            stats = {}
+            for who, fn in (("zv", lambda: read_points(url, level=level, bbox=(lo, hi), **kw)),
+                            ("vf", lambda: vv.read_points(url, level=level, bbox=(lo, hi), **kw))):
+                server.log.clear()
+                fn()
+                stats[who] = (len(server.log), sum(n for _, n in server.log))
+                stats[who + "_t"] = median_time(fn, a.repeats)
+            touched = touched_bytes(d["pv"], level, lo, hi, arrays)
+            report(f"remote (HTTP) bbox read level {level}{' + 2 attributes' if level == 0 else ''}",
+                   stats["zv_t"], stats["vf_t"],
+                   f"requests zv {stats['zv'][0]} / vf {stats['vf'][0]}; bytes zv {stats['zv'][1]} / vf "
+                   f"{stats['vf'][1]} ({stats['vf'][1] / touched:.2f}× the {touched} bytes of touched cells); "
+                   f"{g['vertex_count']} vertices")
+        server.close()
+    if "zstd" in only:
+        z, v = d["pz"], d["pv"] + "_zstd"
+
+        def fresh(path):
+            return lambda: (shutil.rmtree(path, ignore_errors=True), os.sync())
+        kw = dict(chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50), vertex_attributes=attrs, compressor="zstd")
+        t_zv = median_time(lambda: write_points(z, p, **kw), a.repeats, fresh(z))
+        t_vf = median_time(lambda: vv.write_points(v, p, **kw), a.repeats, fresh(v))
+        same = all(open(os.path.join(z, f), "rb").read() == open(os.path.join(v, f), "rb").read()
+                   for f in (os.path.relpath(os.path.join(r, x), z) for r, _, fs in os.walk(z) for x in fs)
+                   if not f.endswith("zarr.json"))
+        report(f"write_points {a.points} + 2 attributes, compressor=zstd", t_zv, t_vf,
+               f"cells byte-identical: {same}")
+    if "validate" in only:
+        s = d["pv"]
+        r_zv = zv_validate(s, level=3)
+        r_vf = vv.validate(s, level=3)
+        assert r_zv.ok and r_vf["ok"]
+        report(f"validate level 3, {a.points}-point store with 3 coarse levels",
+               median_time(lambda: zv_validate(s, level=3), a.repeats),
+               median_time(lambda: vv.validate(s, level=3), a.repeats), "both pass")
+    if "million" in only:
+        m = 1_000_000
+        pm, am = points_data(m, seed=3)
+        z, v = os.path.join(DATA, "m_zv.zarrvectors"), os.path.join(DATA, "m_vf.zarrvectors")
+        kw = dict(chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50), vertex_attributes=am)
+
+        def fresh(path):
+            return lambda: (shutil.rmtree(path, ignore_errors=True), os.sync())
+        t_zv = median_time(lambda: (write_points(z, pm, **kw), build_pyramid(z, factors=[(2, 1)] * 3,
+                                                                               sparsity_seed=42)),
+                           a.repeats, fresh(z))
+        t_vf = median_time(lambda: (vv.write_points(v, pm, **kw), vv.build_pyramid(
+            v, factors=[(2, 1)] * 3, sparsity_seed=42, single_seed=True)), a.repeats, fresh(v))
+        for lv in (1, 2, 3):
+            np.testing.assert_array_equal(read_points(z, level=lv)["positions"], vv.read_points(v, level=lv)["positions"])
+        report("write + 3-level pyramid, 1 M points + 2 attributes", t_zv, t_vf, "levels equal")
+    if "select" in only or "lines" in only:
+        n = a.select_lines
+        store = os.path.join(DATA, f"lines_{n}.zarrvectors")
+        if not os.path.exists(store):
+            vv.write_polylines(store, streamline_data(n, seed=5), chunk_shape=(100, 100, 100))
+        if "select" in only:
+            from zarr_vectors.types.points import read_points as zv_read
+            ids = sorted(np.random.default_rng(6).choice(n, 100, replace=False).tolist())
+            w = zv_read(store, object_ids=ids)
+            g = vv.select(store, objects=ids)
+            assert w["vertex_count"] == g["vertex_count"]
+            report(f"select 100 objects of {n} streamlines", median_time(lambda: zv_read(store, object_ids=ids), a.repeats),
+                   median_time(lambda: vv.select(store, objects=ids), a.repeats), f"{g['vertex_count']} vertices")
+        if "lines" in only:
+            cli = os.path.join(os.path.dirname(HERE), "target", "release", "voxfield")
+            work = store + "_pyr"
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(store, work)
+            t, rss = run_measured([cli, "vectors", "build-pyramid", work, "--factors", "2:1,2:4,2:4"])
+            print(f"voxfield CLI polyline pyramid (2:1,2:4,2:4) of {n} streamlines: {t:.1f} s, peak RssAnon {rss:.0f} MiB;"
+                  f" files/level {files_per_level(work)}", flush=True)
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -701,6 +701,8 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vectors::vectors_validate, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_import, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_export, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_parents, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_children, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_write_points, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_write_polylines, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_write_graph, m)?)?;

@@ -138,6 +138,24 @@ pub fn vectors_export(
     Ok((e.what.to_string(), e.count, e.vertices))
 }
 
+/// Per vertex of `level`, the row of its parent one level coarser (−1: none).
+#[pyfunction]
+pub fn vectors_parents(py: Python<'_>, path: PathBuf, level: u64) -> PyResult<Vec<i64>> {
+    py.detach(|| Store::open(&path)?.parents(level))
+        .map_err(py_err)
+}
+
+/// Per vertex of `level`, its children one level finer, as CSR (offsets, rows).
+#[pyfunction]
+pub fn vectors_children(
+    py: Python<'_>,
+    path: PathBuf,
+    level: u64,
+) -> PyResult<(Vec<usize>, Vec<u64>)> {
+    py.detach(|| Store::open(&path)?.children(level))
+        .map_err(py_err)
+}
+
 /// A validation report as it crosses: ok, passed, warnings, errors.
 type ReportRaw = (bool, Vec<String>, Vec<String>, Vec<String>);
 

@@ -17,6 +17,7 @@ pub mod convert;
 pub mod graphs;
 pub mod ingest;
 pub mod las;
+mod lineage;
 mod links;
 pub mod location;
 mod manifests;

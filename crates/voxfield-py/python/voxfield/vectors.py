@@ -168,6 +168,20 @@ def export(store_path: Any, path: Any, *, level: int = 0, bbox: Any = None, near
     return {"what": what, "count": count, "vertex_count": v}
 
 
+def parents(store_path: Any, level: int) -> np.ndarray:
+    """Cross-level links read back: for every vertex of ``level`` (in ``read_points(level)`` row
+    order) the row of its parent metanode at ``level + 1`` (in ``read_points(level + 1)`` order), or
+    -1 where it has none (a vertex of a thinned-out object)."""
+    return np.asarray(_voxfield.vectors_parents(os.fspath(store_path), int(level)), dtype=np.int64)
+
+
+def children(store_path: Any, level: int) -> dict[str, np.ndarray]:
+    """The inverse of :func:`parents`: for every vertex of ``level`` (≥ 1), its children at
+    ``level - 1`` as CSR — vertex k's rows are ``children[offsets[k]:offsets[k + 1]]``."""
+    offsets, rows = _voxfield.vectors_children(os.fspath(store_path), int(level))
+    return {"offsets": np.asarray(offsets, dtype=np.int64), "children": np.asarray(rows, dtype=np.int64)}
+
+
 def validate(store_path: Any, *, level: int = 3) -> dict[str, Any]:
     """zarr-vectors' ``validate``: conformance levels 1 (structure) to 5 (multiresolution),
     cumulative, on a local or remote store. Returns ``{"ok", "level", "passed", "warnings",
