@@ -145,16 +145,16 @@ def main():
                                   vertex_attributes=attrs)
         fv = lambda: vv.write_points(d["pv"], p, chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50),  # noqa: E731
                                      vertex_attributes=attrs)
-        t_zv = median_time(fz, a.repeats, fresh(d["pz"]))
-        t_vf = median_time(fv, a.repeats, fresh(d["pv"]))
+        t_zv = median_time(fz, a.repeats, setup=fresh(d["pz"]))
+        t_vf = median_time(fv, a.repeats, setup=fresh(d["pv"]))
         a_z, a_v = (read_points(s, attribute_names=["intensity", "label"]) for s in (d["pz"], d["pv"]))
         np.testing.assert_array_equal(a_z["positions"], a_v["positions"])
         np.testing.assert_array_equal(a_z["vertex_attributes"]["label"], a_v["vertex_attributes"]["label"])
         report(f"write_points {a.points} + 2 attributes", t_zv, t_vf)
         fz = lambda: write_polylines(d["lz"], lines, chunk_shape=(100, 100, 100), bin_shape=(25, 25, 25))  # noqa
         fv = lambda: vv.write_polylines(d["lv"], lines, chunk_shape=(100, 100, 100), bin_shape=(25, 25, 25))  # noqa
-        t_zv = median_time(fz, a.repeats, fresh(d["lz"]))
-        t_vf = median_time(fv, a.repeats, fresh(d["lv"]))
+        t_zv = median_time(fz, a.repeats, setup=fresh(d["lz"]))
+        t_vf = median_time(fv, a.repeats, setup=fresh(d["lv"]))
         for x, y in zip(read_polylines(d["lz"])["polylines"], vv.read_polylines(d["lv"])["polylines"]):
             np.testing.assert_array_equal(np.concatenate(x), y)
         report(f"write_polylines {a.streamlines} streamlines ({nv} vertices)", t_zv, t_vf)
@@ -163,16 +163,16 @@ def main():
                                       vertex_attributes=attrs, shard_shape=shard)
             fv = lambda: vv.write_points(d["pv"], p, chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50),  # noqa
                                          vertex_attributes=attrs, shard_shape=shard)
-            t_zv = median_time(fz, a.repeats, fresh(d["pz"]))
-            t_vf = median_time(fv, a.repeats, fresh(d["pv"]))
+            t_zv = median_time(fz, a.repeats, setup=fresh(d["pz"]))
+            t_vf = median_time(fv, a.repeats, setup=fresh(d["pv"]))
             np.testing.assert_array_equal(read_points(d["pz"])["positions"], read_points(d["pv"])["positions"])
             report(f"  sharded {shard}³: write_points", t_zv, t_vf, f"files {files_per_level(d['pv'])}")
             fz = lambda: write_polylines(d["lz"], lines, chunk_shape=(100, 100, 100), bin_shape=(25, 25, 25),  # noqa
                                          shard_shape=shard)
             fv = lambda: vv.write_polylines(d["lv"], lines, chunk_shape=(100, 100, 100),  # noqa: E731
                                             bin_shape=(25, 25, 25), shard_shape=shard)
-            t_zv = median_time(fz, a.repeats, fresh(d["lz"]))
-            t_vf = median_time(fv, a.repeats, fresh(d["lv"]))
+            t_zv = median_time(fz, a.repeats, setup=fresh(d["lz"]))
+            t_vf = median_time(fv, a.repeats, setup=fresh(d["lv"]))
             for x, y in zip(read_polylines(d["lz"])["polylines"], read_polylines(d["lv"])["polylines"]):
                 np.testing.assert_array_equal(np.concatenate(x), np.concatenate(y))
             report(f"  sharded {shard}³: write_polylines", t_zv, t_vf, f"files {files_per_level(d['lv'])}")
@@ -190,10 +190,10 @@ def main():
                                     ("  sharded 4³: streamline pyramid (store written by zarr-vectors)", "lsbase",
                                      [(2, 1), (2, 4), (2, 4)])]:
             z, v = (d["pz"], d["pv"]) if base.startswith("p") else (d["lz"], d["lv"])
-            t_copy = median_time(lambda: None, a.repeats, fresh(v, d[base]))
-            t_zv = median_time(lambda: build_pyramid(z, factors=factors, sparsity_seed=42), a.repeats, fresh(z, d[base]))
+            t_copy = median_time(lambda: None, a.repeats, setup=fresh(v, d[base]))
+            t_zv = median_time(lambda: build_pyramid(z, factors=factors, sparsity_seed=42), a.repeats, setup=fresh(z, d[base]))
             t_vf = median_time(lambda: vv.build_pyramid(v, factors=factors, sparsity_seed=42, single_seed=True), a.repeats,
-                       fresh(v, d[base]))
+                               setup=fresh(v, d[base]))
             for lv in (1, 2, 3):
                 np.testing.assert_array_equal(read_points(z, level=lv)["positions"],
                                               vv.read_points(v, level=lv)["positions"])
@@ -341,13 +341,15 @@ def issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv):
                             ("vf", lambda: vv.read_points(url, level=level, bbox=(lo, hi), **kw))):
                 server.log.clear()
                 fn()
-                stats[who] = (len(server.log), sum(n for _, n in server.log))
+                cells = sum(n for path, n in server.log if "/c/" in path)
+                stats[who] = (len(server.log), sum(n for _, n in server.log), cells)
                 stats[who + "_t"] = median_time(fn, a.repeats)
             touched = touched_bytes(d["pv"], level, lo, hi, arrays)
             report(f"remote (HTTP) bbox read level {level}{' + 2 attributes' if level == 0 else ''}",
                    stats["zv_t"], stats["vf_t"],
                    f"requests zv {stats['zv'][0]} / vf {stats['vf'][0]}; bytes zv {stats['zv'][1]} / vf "
-                   f"{stats['vf'][1]} ({stats['vf'][1] / touched:.2f}× the {touched} bytes of touched cells); "
+                   f"{stats['vf'][1]}, of which cells zv {stats['zv'][2]} / vf {stats['vf'][2]} = "
+                   f"{stats['vf'][2] / touched:.2f}× the {touched} bytes of the touched cells; "
                    f"{g['vertex_count']} vertices")
         server.close()
     if "zstd" in only:
@@ -356,8 +358,8 @@ def issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv):
         def fresh(path):
             return lambda: (shutil.rmtree(path, ignore_errors=True), os.sync())
         kw = dict(chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50), vertex_attributes=attrs, compressor="zstd")
-        t_zv = median_time(lambda: write_points(z, p, **kw), a.repeats, fresh(z))
-        t_vf = median_time(lambda: vv.write_points(v, p, **kw), a.repeats, fresh(v))
+        t_zv = median_time(lambda: write_points(z, p, **kw), a.repeats, setup=fresh(z))
+        t_vf = median_time(lambda: vv.write_points(v, p, **kw), a.repeats, setup=fresh(v))
         same = all(open(os.path.join(z, f), "rb").read() == open(os.path.join(v, f), "rb").read()
                    for f in (os.path.relpath(os.path.join(r, x), z) for r, _, fs in os.walk(z) for x in fs)
                    if not f.endswith("zarr.json"))
@@ -381,9 +383,9 @@ def issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv):
             return lambda: (shutil.rmtree(path, ignore_errors=True), os.sync())
         t_zv = median_time(lambda: (write_points(z, pm, **kw), build_pyramid(z, factors=[(2, 1)] * 3,
                                                                                sparsity_seed=42)),
-                           a.repeats, fresh(z))
+                           a.repeats, setup=fresh(z))
         t_vf = median_time(lambda: (vv.write_points(v, pm, **kw), vv.build_pyramid(
-            v, factors=[(2, 1)] * 3, sparsity_seed=42, single_seed=True)), a.repeats, fresh(v))
+            v, factors=[(2, 1)] * 3, sparsity_seed=42, single_seed=True)), a.repeats, setup=fresh(v))
         for lv in (1, 2, 3):
             np.testing.assert_array_equal(read_points(z, level=lv)["positions"], vv.read_points(v, level=lv)["positions"])
         report("write + 3-level pyramid, 1 M points + 2 attributes", t_zv, t_vf, "levels equal")
@@ -401,7 +403,7 @@ def issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv):
             report(f"select 100 objects of {n} streamlines", median_time(lambda: zv_read(store, object_ids=ids), a.repeats),
                    median_time(lambda: vv.select(store, objects=ids), a.repeats), f"{g['vertex_count']} vertices")
         if "lines" in only:
-            cli = os.path.join(os.path.dirname(HERE), "target", "release", "voxfield")
+            cli = os.environ.get("VOXFIELD_CLI") or os.path.join(os.path.dirname(HERE), "target", "release", "voxfield")
             work = store + "_pyr"
             shutil.rmtree(work, ignore_errors=True)
             shutil.copytree(store, work)

@@ -352,7 +352,7 @@ impl Store {
         let attrs: Vec<(CellArray, String, usize)> = names
             .iter()
             .map(|n| {
-                let a = CellArray::open_at(&dir.join("vertex_attributes").join(n), d)?;
+                let a = self.attribute_array(level, n)?;
                 let dt = a.attrs["dtype"].as_str().unwrap_or("float32").to_string();
                 let w = a.attrs["row_shape"]
                     .as_array()

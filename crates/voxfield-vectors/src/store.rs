@@ -297,27 +297,47 @@ impl Store {
         let Some(asked) = asked else {
             return self.attribute_names(level);
         };
-        // Named ones need no listing: each must have its metadata (a local
-        // or consolidated check is free; remotely one small request each).
+        // Named ones need no listing. Remotely their metadata read (which
+        // the read does anyway) tells whether they exist: no extra request.
+        if self.loc.is_remote() {
+            return Ok(asked.to_vec());
+        }
         let group = self.loc.join(&level.to_string()).join("vertex_attributes");
         for n in asked {
-            if group.join(n).exists()? {
-                continue;
+            if !group.join(n).exists()? {
+                return Err(self.no_attribute(level, n));
             }
-            let present = self.attribute_names(level).unwrap_or_default();
-            return Err(Error::format(
-                &self.path,
-                format!(
-                    "level {level} has no vertex attribute '{n}'; it has: {}",
-                    if present.is_empty() {
-                        "none".to_string()
-                    } else {
-                        present.join(", ")
-                    }
-                ),
-            ));
         }
         Ok(asked.to_vec())
+    }
+
+    /// "level L has no vertex attribute 'n'; it has: …".
+    fn no_attribute(&self, level: u64, n: &str) -> Error {
+        let present = self.attribute_names(level).unwrap_or_default();
+        Error::format(
+            &self.path,
+            format!(
+                "level {level} has no vertex attribute '{n}'; it has: {}",
+                if present.is_empty() {
+                    "none".to_string()
+                } else {
+                    present.join(", ")
+                }
+            ),
+        )
+    }
+
+    /// Opens vertex attribute `name` of `level`; a missing one is named as such.
+    pub(crate) fn attribute_array(&self, level: u64, name: &str) -> Result<CellArray> {
+        let node = self
+            .loc
+            .join(&level.to_string())
+            .join("vertex_attributes")
+            .join(name);
+        CellArray::open_at(&node, self.dims).map_err(|e| match node.exists() {
+            Ok(false) => self.no_attribute(level, name),
+            _ => e,
+        })
     }
 
     /// The vertices of `level` — all, or those inside `bbox` (min and max
@@ -349,7 +369,7 @@ impl Store {
         let attrs: Vec<(String, CellArray, String, usize)> = names
             .iter()
             .map(|name| {
-                let a = CellArray::open_at(&dir.join("vertex_attributes").join(name), d)?;
+                let a = self.attribute_array(level, name)?;
                 let meta = a.path.join("zarr.json");
                 if a.attrs.get("categories").is_some() {
                     return Err(Error::format(
