@@ -233,17 +233,11 @@ pub(crate) fn read_1d(dir: &Location, vlen: bool) -> Result<(Vec<Vec<u8>>, Vec<u
         };
         if vlen {
             if bytes.is_empty() {
+                // An absent chunk: its rows are empty items.
+                items.resize(items.len() + chunk.min(n - k * chunk), vec![]);
                 continue;
             }
-            let mut r = Cursor::new(&bytes, 0);
-            let m = r.u32().map_err(|e| Error::format(&p, e))? as usize;
-            if m > bytes.len() {
-                return Err(Error::format(&p, format!("a chunk claims {m} items")));
-            }
-            for _ in 0..m {
-                let len = r.u32().map_err(|e| Error::format(&p, e))? as usize;
-                items.push(r.take(len).map_err(|e| Error::format(&p, e))?.to_vec());
-            }
+            items.extend(vlen_items(&bytes, &p)?);
         } else {
             flat.extend(bytes);
         }
@@ -296,6 +290,58 @@ pub(crate) fn read_dense(dir: &Location, len: usize) -> Result<Vec<u8>> {
     }
     out.truncate(len);
     Ok(out)
+}
+
+/// The items of a decoded vlen-bytes chunk.
+fn vlen_items(bytes: &[u8], p: &std::path::Path) -> Result<Vec<Vec<u8>>> {
+    let mut r = Cursor::new(bytes, 0);
+    let m = r.u32().map_err(|e| Error::format(p, e))? as usize;
+    if m > bytes.len() {
+        return Err(Error::format(p, format!("a chunk claims {m} items")));
+    }
+    (0..m)
+        .map(|_| {
+            let len = r.u32().map_err(|e| Error::format(p, e))? as usize;
+            Ok(r.take(len).map_err(|e| Error::format(p, e))?.to_vec())
+        })
+        .collect()
+}
+
+/// Items `rows` (ascending) of a 1-D vlen-bytes array, reading only the
+/// chunks that hold them (an absent chunk's items are empty).
+fn read_vlen_rows(dir: &Location, rows: &[usize]) -> Result<Vec<Vec<u8>>> {
+    let meta = dir.json()?;
+    let meta_path = dir.path().join("zarr.json");
+    let chunk = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
+        .as_u64()
+        .filter(|&c| c > 0)
+        .ok_or_else(|| Error::format(&meta_path, "no chunk shape"))? as usize;
+    let compressors = after_serializer(&meta, &meta_path)?;
+    let mut ks: Vec<usize> = rows.iter().map(|r| r / chunk).collect();
+    ks.dedup();
+    let chunks: HashMap<usize, Vec<Vec<u8>>> = ks
+        .par_iter()
+        .map(|&k| {
+            let rel = format!("c/{k}");
+            let p = dir.path().join(&rel);
+            let items = match dir.get(&rel)? {
+                Some(raw) if !raw.is_empty() => {
+                    vlen_items(&decode_all(&compressors, raw, &p)?, &p)?
+                }
+                _ => vec![],
+            };
+            Ok((k, items))
+        })
+        .collect::<Result<_>>()?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            chunks[&(r / chunk)]
+                .get(r % chunk)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect())
 }
 
 /// Polylines (or any objects) of a level: vertices object by object.
@@ -352,6 +398,52 @@ impl Store {
             })
             .collect::<Result<_>>()?;
         Ok((ids, decoded))
+    }
+
+    /// The object id of each object index row of `level` (the `object_ids`
+    /// table, or the row itself where there is none), without the manifests.
+    pub fn object_rows(&self, level: u64) -> Result<Vec<i64>> {
+        let index = self.loc.join(&level.to_string()).join("object_index");
+        if index.join("object_ids").exists()? {
+            let (_, flat) = read_1d(&index.join("object_ids"), false)?;
+            return Ok(flat
+                .chunks_exact(8)
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8")))
+                .collect());
+        }
+        let n = index.join("manifests").json()?["shape"][0]
+            .as_u64()
+            .unwrap_or(0) as i64;
+        Ok((0..n).collect())
+    }
+
+    /// The object index rows of `level` whose ids are in `wanted`: their ids
+    /// and decoded manifests, in row order. Only the manifest chunks that
+    /// hold them are read, and only their manifests decoded.
+    pub fn manifests_of(
+        &self,
+        level: u64,
+        wanted: &std::collections::HashSet<i64>,
+    ) -> Result<(Vec<i64>, Vec<Vec<Block>>)> {
+        let manifests = self
+            .loc
+            .join(&level.to_string())
+            .join("object_index")
+            .join("manifests");
+        let ids = self.object_rows(level)?;
+        let rows: Vec<usize> = (0..ids.len())
+            .filter(|&r| wanted.contains(&ids[r]))
+            .collect();
+        let items = read_vlen_rows(&manifests, &rows)?;
+        let decoded = items
+            .par_iter()
+            .zip(&rows)
+            .map(|(m, r)| {
+                decode_manifest(m, self.dims)
+                    .map_err(|e| Error::format(manifests.path(), format!("object row {r}: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        Ok((rows.iter().map(|&r| ids[r]).collect(), decoded))
     }
 
     /// The objects of `level` in manifest-row order, each its vertices in

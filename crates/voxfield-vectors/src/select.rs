@@ -280,7 +280,7 @@ impl Store {
             });
         }
         if !on_objects.is_empty() {
-            let (ids, _) = self.manifest_rows(level)?;
+            let ids = self.object_rows(level)?;
             let mut pass = vec![true; ids.len()];
             for c in on_objects {
                 let v = self
@@ -322,10 +322,8 @@ impl Store {
         let info = self.level(level)?;
         let d = self.dims;
         let dir = self.loc.join(&level.to_string());
-        let (ids, manifests) = self.manifest_rows(level)?;
-        let rows: Vec<usize> = (0..ids.len())
-            .filter(|&i| wanted.contains(&ids[i]))
-            .collect();
+        let (ids, manifests) = self.manifests_of(level, wanted)?;
+        let rows: Vec<usize> = (0..ids.len()).collect();
         let cs = &info.chunk_shape;
         let touches = |c: &[i64]| match search {
             None => true,
