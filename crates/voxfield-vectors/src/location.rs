@@ -121,14 +121,10 @@ impl Location {
     /// file must be a regular one (a FIFO or device would block).
     pub fn get(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         match &*self.backend {
-            Backend::Local(root) => {
-                let p = root.join(&self.key).join(rel);
-                match std::fs::metadata(&p) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    _ => voxfield_io::safety::regular_input(&p)?,
-                }
-                std::fs::read(&p).map(Some).map_err(|e| Error::io(&p, e))
-            }
+            Backend::Local(root) => match regular_file(&root.join(&self.key).join(rel))? {
+                Some(p) => std::fs::read(&p).map(Some).map_err(|e| Error::io(&p, e)),
+                None => Ok(None),
+            },
             Backend::Remote(r) => r.store.get(&self.rel_key(rel)),
         }
     }
@@ -139,11 +135,9 @@ impl Location {
         match &*self.backend {
             Backend::Local(root) => {
                 use std::os::unix::fs::FileExt;
-                let p = root.join(&self.key).join(rel);
-                match std::fs::metadata(&p) {
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                    _ => voxfield_io::safety::regular_input(&p)?,
-                }
+                let Some(p) = regular_file(&root.join(&self.key).join(rel))? else {
+                    return Ok(None);
+                };
                 let f = std::fs::File::open(&p).map_err(|e| Error::io(&p, e))?;
                 let size = f.metadata().map_err(|e| Error::io(&p, e))?.len();
                 let at = match offset {
@@ -273,4 +267,13 @@ fn parse_json(b: &[u8], meta: &Path) -> Result<Value> {
     let text =
         std::str::from_utf8(b).map_err(|_| Error::format(meta, "zarr.json is not UTF-8 text"))?;
     serde_json::from_str(text).map_err(|e| Error::format(meta, format!("not valid JSON: {e}")))
+}
+
+/// `p` when it is a readable regular file, None when it does not exist (a
+/// FIFO or device, which would block a read, is an error).
+fn regular_file(p: &Path) -> Result<Option<PathBuf>> {
+    match std::fs::metadata(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => voxfield_io::safety::regular_input(p).map(|()| Some(p.to_path_buf())),
+    }
 }

@@ -10,7 +10,6 @@ use serde_json::Value;
 use voxfield_core::le::Cursor;
 use voxfield_core::{Error, Result};
 
-use crate::cells::CellArray;
 use crate::codecs::Compressor;
 use crate::location::Location;
 use crate::store::{itemsize, Store};
@@ -90,9 +89,6 @@ pub fn decode_fragments(b: &[u8]) -> std::result::Result<Fragments, String> {
 
 /// One manifest block: a chunk and fragments in it, in object order.
 pub type Block = (Vec<i64>, Vec<u64>);
-
-/// A chunk's vertex bytes and fragment index, by chunk.
-type Loaded = (Vec<i64>, (Vec<u8>, Fragments));
 
 fn decode_manifest(b: &[u8], dims: usize) -> std::result::Result<Vec<Block>, String> {
     let mut r = Cursor::new(b, 0);
@@ -451,68 +447,15 @@ impl Store {
     /// with an empty manifest (dropped at a sparser level) are skipped.
     pub fn read_objects(&self, level: u64) -> Result<Objects> {
         self.level(level)?;
-        let dir = self.loc.join(&level.to_string());
-        let d = self.dims;
-        let (ids, decoded) = self.manifest_rows(level)?;
-        let vertices = CellArray::open_at(&dir.join("vertices"), d)?;
-        let fragments = CellArray::open_at(&dir.join("vertex_fragments"), d)?;
-        let dtype = vertices.attrs["dtype"]
-            .as_str()
-            .unwrap_or("float32")
-            .to_string();
-        let row = d * itemsize(&dtype).ok_or_else(|| {
-            Error::format(vertices.path.join("zarr.json"), format!("dtype {dtype}"))
-        })?;
-        let mut chunks: Vec<Vec<i64>> = decoded.iter().flatten().map(|(c, _)| c.clone()).collect();
-        chunks.sort();
-        chunks.dedup();
-        let loaded: HashMap<Vec<i64>, (Vec<u8>, Fragments)> = chunks
-            .par_iter()
-            .map(|c| -> Result<Loaded> {
-                let v = vertices.read(c)?;
-                let f = decode_fragments(&fragments.read(c)?)
-                    .map_err(|e| Error::format(&fragments.path, format!("chunk {c:?}: {e}")))?;
-                Ok((c.clone(), (v, f)))
-            })
-            .collect::<Result<_>>()?;
-        let mut out = Objects {
-            dims: d,
-            dtype,
-            object_ids: vec![],
-            offsets: vec![0],
-            vertices: vec![],
-        };
-        for (i, blocks) in decoded.iter().enumerate() {
-            if blocks.is_empty() {
-                continue;
-            }
-            for (c, frags) in blocks {
-                let (v, f) = &loaded[c];
-                let rows = v.len() / row;
-                for &k in frags {
-                    let fr = f.rows.get(k as usize).ok_or_else(|| {
-                        Error::format(&fragments.path, format!("chunk {c:?} has no fragment {k}"))
-                    })?;
-                    let list: Vec<u64> = match fr {
-                        FragmentRows::Range(s, n) => (*s..s + n).collect(),
-                        FragmentRows::List(l) => l.clone(),
-                    };
-                    for r in list {
-                        let r = r as usize;
-                        if r >= rows {
-                            return Err(Error::format(
-                                &vertices.path,
-                                format!("chunk {c:?} has no row {r}"),
-                            ));
-                        }
-                        out.vertices.extend_from_slice(&v[r * row..(r + 1) * row]);
-                    }
-                }
-            }
-            out.object_ids.push(*ids.get(i).unwrap_or(&(i as i64)));
-            out.offsets.push(out.vertices.len() / row);
-        }
-        Ok(out)
+        let all: std::collections::HashSet<i64> = self.object_rows(level)?.into_iter().collect();
+        let (points, object_ids, offsets) = self.read_object_points(level, &all, None, &[])?;
+        Ok(Objects {
+            dims: self.dims,
+            dtype: points.positions.dtype,
+            object_ids,
+            offsets,
+            vertices: points.positions.bytes,
+        })
     }
 }
 

@@ -253,8 +253,14 @@ impl Store {
                 (self.read_points(level, b, Some(&names))?, None)
             }
             Some(w) => {
-                let (p, ids) = self.read_object_points(level, w, search.as_ref(), &names)?;
-                (p, Some(ids))
+                let (p, ids, offsets) =
+                    self.read_object_points(level, w, search.as_ref(), &names)?;
+                let per_vertex = ids
+                    .iter()
+                    .zip(offsets.windows(2))
+                    .flat_map(|(&id, w)| std::iter::repeat_n(id, w[1] - w[0]))
+                    .collect();
+                (p, Some(per_vertex))
             }
         };
         filter(points, ids, sel, &on_vertices, &asked)
@@ -311,14 +317,15 @@ impl Store {
 
     /// The vertices of the objects `wanted`, object by object in manifest
     /// order (each its blocks' fragments in order), reading only chunks the
-    /// `search` box touches; with their object ids.
-    fn read_object_points(
+    /// `search` box touches; the ids of the objects with a manifest here and
+    /// their vertex ranges (object k's rows are `offsets[k]..offsets[k + 1]`).
+    pub(crate) fn read_object_points(
         &self,
         level: u64,
         wanted: &HashSet<i64>,
         search: Option<&(Vec<f64>, Vec<f64>)>,
         names: &[String],
-    ) -> Result<(Points, Vec<i64>)> {
+    ) -> Result<(Points, Vec<i64>, Vec<usize>)> {
         let info = self.level(level)?;
         let d = self.dims;
         let dir = self.loc.join(&level.to_string());
@@ -389,8 +396,11 @@ impl Store {
             .collect::<Result<_>>()?;
         let mut pos = vec![];
         let mut cols: Vec<Vec<u8>> = vec![vec![]; attrs.len()];
-        let mut out_ids = vec![];
+        let (mut out_ids, mut offsets) = (vec![], vec![0usize]);
         for &r in &rows {
+            if manifests[r].is_empty() {
+                continue; // dropped at this level
+            }
             for (c, frags) in &manifests[r] {
                 let Some((v, f, ac)) = loaded.get(c) else {
                     continue; // outside the box
@@ -416,10 +426,11 @@ impl Store {
                         for ((col, b), (_, _, w)) in cols.iter_mut().zip(ac).zip(&attrs) {
                             col.extend_from_slice(&b[row * w..(row + 1) * w]);
                         }
-                        out_ids.push(ids[r]);
                     }
                 }
             }
+            out_ids.push(ids[r]);
+            offsets.push(pos.len() / vsize);
         }
         let points = Points {
             positions: Column {
@@ -439,7 +450,7 @@ impl Store {
                 })
                 .collect(),
         };
-        Ok((points, out_ids))
+        Ok((points, out_ids, offsets))
     }
 }
 
