@@ -702,6 +702,7 @@ fn _voxfield(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(vectors::vectors_import, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_export, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_parents, m)?)?;
+    m.add_function(wrap_pyfunction!(vectors::vectors_write_point_objects, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_children, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_write_points, m)?)?;
     m.add_function(wrap_pyfunction!(vectors::vectors_write_polylines, m)?)?;

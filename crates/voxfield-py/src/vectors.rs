@@ -156,6 +156,45 @@ pub fn vectors_children(
         .map_err(py_err)
 }
 
+/// Writes points with object ids (float64 bytes, n × dims), vertex attributes,
+/// object attributes (a row per distinct id, ascending) and groups (member
+/// ids per group id); returns (vertices, chunks, objects, groups).
+#[pyfunction]
+#[pyo3(signature = (path, positions, dims, vertex_attributes, object_ids, object_attributes, groups, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), shard_shape=None, compressor=None))]
+#[allow(clippy::too_many_arguments)]
+pub fn vectors_write_point_objects(
+    py: Python<'_>,
+    path: PathBuf,
+    positions: &[u8],
+    dims: usize,
+    vertex_attributes: Vec<RawAttribute>,
+    object_ids: Vec<i64>,
+    object_attributes: Vec<RawAttribute>,
+    groups: Vec<Vec<i64>>,
+    chunk_shape: Option<Vec<f64>>,
+    bin_shape: Option<Vec<f64>>,
+    dtype: String,
+    shard_shape: Option<Vec<u64>>,
+    compressor: Option<String>,
+) -> PyResult<(usize, usize, usize, usize)> {
+    let pos = floats(positions);
+    let o = options(chunk_shape, bin_shape, dtype, shard_shape, compressor).map_err(py_err)?;
+    py.detach(|| {
+        let (va, oa) = (
+            attributes(&vertex_attributes),
+            attributes(&object_attributes),
+        );
+        let objects = voxfield::vectors::PointObjects {
+            ids: &object_ids,
+            attributes: &oa,
+            groups: &groups,
+        };
+        voxfield::vectors::write_points_with_objects(&path, &pos, dims, &va, &objects, &o)
+    })
+    .map(|s| (s.vertices, s.chunks, s.objects, s.groups))
+    .map_err(py_err)
+}
+
 /// A validation report as it crosses: ok, passed, warnings, errors.
 type ReportRaw = (bool, Vec<String>, Vec<String>, Vec<String>);
 

@@ -24,6 +24,7 @@ mod manifests;
 pub mod neuroglancer;
 pub mod objects;
 pub mod ply;
+pub mod point_objects;
 pub mod polylines;
 pub mod pyramid;
 pub mod select;
@@ -43,6 +44,7 @@ pub use ingest::{
 };
 pub use las::LasPoints;
 pub use objects::Objects;
+pub use point_objects::{write_points_with_objects, ObjectsSummary, PointObjects};
 pub use polylines::{write_polylines, LinesSummary};
 pub use pyramid::{
     build_pyramid, Aggregation, CrossLevel, LevelSummary, Method as Coarsening, PyramidOptions,

@@ -252,3 +252,32 @@ pub(crate) fn write_object_attributes(
     }
     Ok(())
 }
+
+/// Writes `level/groups`: one vlen item per group id (its members as
+/// little-endian int64, in the order given), a single chunk, zstd level 0 —
+/// zarr-vectors' `write_groupings` for explicit (non-range) groups.
+pub(crate) fn write_groups(level: &Path, groups: &[Vec<i64>]) -> Result<()> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let n = groups.len();
+    let dir = level.join("groups");
+    write_json(
+        &dir,
+        &array_meta(
+            vec![n],
+            vec![n],
+            "variable_length_bytes",
+            json!(""),
+            json!([{"name": "vlen-bytes", "configuration": {}}, LEVEL_ZSTD.metadata()]),
+            json!({"zv_array": "groups", "num_groups": n}),
+        ),
+    )?;
+    let mut b = (n as u32).to_le_bytes().to_vec();
+    for g in groups {
+        b.extend(((g.len() * 8) as u32).to_le_bytes());
+        g.iter().for_each(|m| b.extend(m.to_le_bytes()));
+    }
+    let p = dir.join("c").join("0");
+    write_file(&p, &LEVEL_ZSTD.encode(&b, &p)?)
+}

@@ -77,11 +77,12 @@ pub mod vectors {
     pub use voxfield_vectors::trx::{read_trx, write_trx};
     pub use voxfield_vectors::{
         build_pyramid, export, import_file, validate, write_graph, write_points,
-        write_points_coords, write_points_from, write_points_watched, write_polylines, Aggregation,
-        Attribute, AttributeSpec, Coarsening, Compressor, Condition, Coords, CrossLevel, Exported,
-        Graph, GraphSummary, ImportOptions, Imported, LasPoints, LevelInfo, LevelSummary,
-        LinesSummary, NpyTable, Objects, Op, PointInput, Points, PointsOptions, PyramidOptions,
-        Report, Selected, Selection, SliceInput, Store, Thinning, Watch,
+        write_points_coords, write_points_from, write_points_watched, write_points_with_objects,
+        write_polylines, Aggregation, Attribute, AttributeSpec, Coarsening, Compressor, Condition,
+        Coords, CrossLevel, Exported, Graph, GraphSummary, ImportOptions, Imported, LasPoints,
+        LevelInfo, LevelSummary, LinesSummary, NpyTable, Objects, ObjectsSummary, Op, PointInput,
+        PointObjects, Points, PointsOptions, PyramidOptions, Report, Selected, Selection,
+        SliceInput, Store, Thinning, Watch,
     };
 }
 

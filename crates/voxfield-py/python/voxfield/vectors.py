@@ -227,9 +227,18 @@ def _shard(shard_shape: Any, dims: int) -> list[int] | None:
 
 def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float] | None = None,
                  bin_shape: Sequence[float] | None = None, vertex_attributes: dict[str, Any] | None = None,
-                 dtype: str = "float32", shard_shape: Any = None, compressor: Any = None) -> dict[str, Any]:
+                 dtype: str = "float32", shard_shape: Any = None, compressor: Any = None,
+                 object_ids: Any = None, object_attributes: dict[str, Any] | None = None,
+                 groups: dict[int, Sequence[int]] | None = None) -> dict[str, Any]:
     """Write (n, 2|3) ``positions`` and per-vertex attributes (arrays of n rows) as a new
-    zarr-vectors 0.9.2 store (level 0). Returns ``{"vertex_count", "chunk_count"}``."""
+    zarr-vectors 0.9.2 store (level 0). Returns ``{"vertex_count", "chunk_count"}``.
+    With ``object_ids`` (one per point), ``object_attributes`` (one row per distinct id,
+    ascending) or ``groups`` (``{group_id: [object ids]}``, ids from 0) the store gets
+    zarr-vectors' object layout: one fragment per object per chunk, an object index, groups
+    (held in memory, unlike the streamed plain writer)."""
+    if object_ids is not None or object_attributes is not None or groups is not None:
+        return _write_point_objects(store_path, positions, chunk_shape, bin_shape, vertex_attributes, dtype,
+                                    shard_shape, compressor, object_ids, object_attributes, groups)
     p = np.asarray(positions)
     if p.dtype not in (np.float32, np.float64):
         p = p.astype(np.float64)
@@ -251,6 +260,35 @@ def write_points(store_path: Any, positions: Any, *, chunk_shape: Sequence[float
         None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), _shard(shard_shape, p.shape[1]),
         _compressor(compressor))
     return {"vertex_count": int(p.shape[0]), "chunk_count": int(chunks)}
+
+
+def _write_point_objects(store_path, positions, chunk_shape, bin_shape, vertex_attributes, dtype, shard_shape,
+                         compressor, object_ids, object_attributes, groups):
+    p = np.asarray(positions, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] not in (2, 3):
+        raise ValueError(f"positions must have shape (n, 2) or (n, 3), got {p.shape}")
+    n = len(p)
+    # As zarr-vectors: object attributes or groups without ids make each point its own object.
+    ids = np.arange(n) if object_ids is None else np.asarray(object_ids).ravel()
+    if ids.size and ids.dtype.kind not in "iu":
+        raise ValueError(f"object_ids must be integers, got {ids.dtype}")
+    if len(ids) != n:
+        raise ValueError(f"{len(ids)} object ids for {n} points")
+    n_obj = len(np.unique(ids))
+    vattrs = [_pack(name, values, n) for name, values in (vertex_attributes or {}).items()]
+    oattrs = [_pack(name, values, n_obj) for name, values in (object_attributes or {}).items()]
+    gl = []
+    if groups:
+        if min(groups) < 0:
+            raise ValueError("group ids must be ≥ 0")
+        gl = [[int(m) for m in groups.get(g, [])] for g in range(max(groups) + 1)]
+    v, chunks, objects, ng = _voxfield.vectors_write_point_objects(
+        os.fspath(store_path), np.ascontiguousarray(p, dtype="<f8").tobytes(), p.shape[1], vattrs,
+        [int(i) for i in ids], oattrs, gl,
+        None if chunk_shape is None else [float(c) for c in chunk_shape],
+        None if bin_shape is None else [float(b) for b in bin_shape], str(dtype), _shard(shard_shape, p.shape[1]),
+        _compressor(compressor))
+    return {"vertex_count": v, "chunk_count": chunks, "object_count": objects, "group_count": ng}
 
 
 def write_polylines(store_path: Any, polylines: Sequence[Any], *, chunk_shape: Sequence[float] | None = None,
