@@ -106,6 +106,7 @@ def main():
     ap.add_argument("--anchor-max", type=int, default=5_000_000)
     ap.add_argument("--anchor-child", nargs=2)
     ap.add_argument("--select-lines", type=int, default=100_000)
+    ap.add_argument("--latency-ms", type=float, default=20.0)
     a = ap.parse_args()
     if a.anchor_child:
         warnings.simplefilter("ignore")
@@ -266,7 +267,7 @@ class Served:
     """DATA over HTTP/1.1 (index pages for folders, as fsspec and voxfield list a plain server), every
     request logged with the bytes sent."""
 
-    def __init__(self, root):
+    def __init__(self, root, latency=0.0):
         import functools
         import http.server
         import threading
@@ -283,13 +284,18 @@ class Served:
             def do_GET(self):
                 path = self.translate_path(self.path)
                 server.log.append((self.path, os.path.getsize(path) if os.path.isfile(path) else 0))
+                if latency:
+                    time.sleep(latency)  # an object store's round trip
                 super().do_GET()
 
             def do_HEAD(self):
                 server.log.append((self.path, 0))
                 super().do_HEAD()
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=root))
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 128  # both clients open many connections at once (socketserver's default is 5)
+
+        self.httpd = Server(("127.0.0.1", 0), functools.partial(Handler, directory=root))
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
@@ -324,34 +330,8 @@ def issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv):
             shutil.rmtree(d["pv"], ignore_errors=True)
             shutil.copytree(d["pbase"], d["pv"])
             vv.build_pyramid(d["pv"], factors=[(2, 1)] * 3, sparsity_seed=42, single_seed=True)
-    if "remote" in only:
-        server = Served(DATA)
-        url = f"{server.url}/pv.zarrvectors"
-        names = ["intensity", "label"]
-        for level, (lo, hi), arrays in [(0, ((400, 600, 400), (600, 800, 600)),
-                                         ["vertices", "vertex_attributes/intensity", "vertex_attributes/label"]),
-                                        (3, ((0, 0, 0), (1000, 1000, 1000)), ["vertices"])]:
-            lo, hi = np.array(lo, float), np.array(hi, float)
-            kw = {"attribute_names": names} if level == 0 else {}
-            w = read_points(url, level=level, bbox=(lo, hi), **kw)
-            g = vv.read_points(url, level=level, bbox=(lo, hi), **kw)
-            np.testing.assert_array_equal(g["positions"], w["positions"])
-            stats = {}
-            for who, fn in (("zv", lambda: read_points(url, level=level, bbox=(lo, hi), **kw)),
-                            ("vf", lambda: vv.read_points(url, level=level, bbox=(lo, hi), **kw))):
-                server.log.clear()
-                fn()
-                cells = sum(n for path, n in server.log if "/c/" in path)
-                stats[who] = (len(server.log), sum(n for _, n in server.log), cells)
-                stats[who + "_t"] = median_time(fn, a.repeats)
-            touched = touched_bytes(d["pv"], level, lo, hi, arrays)
-            report(f"remote (HTTP) bbox read level {level}{' + 2 attributes' if level == 0 else ''}",
-                   stats["zv_t"], stats["vf_t"],
-                   f"requests zv {stats['zv'][0]} / vf {stats['vf'][0]}; bytes zv {stats['zv'][1]} / vf "
-                   f"{stats['vf'][1]}, of which cells zv {stats['zv'][2]} / vf {stats['vf'][2]} = "
-                   f"{stats['vf'][2] / touched:.2f}× the {touched} bytes of the touched cells; "
-                   f"{g['vertex_count']} vertices")
-        server.close()
+    for latency in ([0.0, a.latency_ms / 1e3] if "remote" in only else []):
+        remote_rows(a, d, read_points, vv, latency)
     if "zstd" in only:
         z, v = d["pz"], d["pv"] + "_zstd"
 
@@ -415,6 +395,40 @@ def issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv):
             print(f"voxfield CLI polyline pyramid (2:1,2:4,2:4) of {n} streamlines: {t:.1f} s, peak RssAnon {rss:.0f} MiB;"
                   f" files/level {files_per_level(work)}", flush=True)
             shutil.rmtree(work, ignore_errors=True)
+
+
+def remote_rows(a, d, read_points, vv, latency):
+    """Remote bbox reads of level 0 and level 3 over a local server, with `latency` seconds added to
+    each request (an object store's round trip) or none."""
+    if True:
+        server = Served(DATA, latency)
+        url = f"{server.url}/pv.zarrvectors"
+        names = ["intensity", "label"]
+        for level, (lo, hi), arrays in [(0, ((400, 600, 400), (600, 800, 600)),
+                                         ["vertices", "vertex_attributes/intensity", "vertex_attributes/label"]),
+                                        (3, ((0, 0, 0), (1000, 1000, 1000)), ["vertices"])]:
+            lo, hi = np.array(lo, float), np.array(hi, float)
+            kw = {"attribute_names": names} if level == 0 else {}
+            w = read_points(url, level=level, bbox=(lo, hi), **kw)
+            g = vv.read_points(url, level=level, bbox=(lo, hi), **kw)
+            np.testing.assert_array_equal(g["positions"], w["positions"])
+            stats = {}
+            for who, fn in (("zv", lambda: read_points(url, level=level, bbox=(lo, hi), **kw)),
+                            ("vf", lambda: vv.read_points(url, level=level, bbox=(lo, hi), **kw))):
+                server.log.clear()
+                fn()
+                cells = sum(n for path, n in server.log if "/c/" in path)
+                stats[who] = (len(server.log), sum(n for _, n in server.log), cells)
+                stats[who + "_t"] = median_time(fn, a.repeats)
+            touched = touched_bytes(d["pv"], level, lo, hi, arrays)
+            report(f"remote (HTTP{f', +{latency * 1e3:.0f} ms a request' if latency else ''}) bbox level {level}"
+                   f"{' + 2 attributes' if level == 0 else ''}",
+                   stats["zv_t"], stats["vf_t"],
+                   f"requests zv {stats['zv'][0]} / vf {stats['vf'][0]}; bytes zv {stats['zv'][1]} / vf "
+                   f"{stats['vf'][1]}, of which cells zv {stats['zv'][2]} / vf {stats['vf'][2]} = "
+                   f"{stats['vf'][2] / touched:.2f}× the {touched} bytes of the touched cells; "
+                   f"{g['vertex_count']} vertices")
+        server.close()
 
 
 if __name__ == "__main__":

@@ -87,6 +87,16 @@ impl Location {
         matches!(*self.backend, Backend::Remote(_))
     }
 
+    /// Runs `f` (parallel cell reads) in the remote-read pool — 32 threads,
+    /// since a fetch waits on the network, not on a core — or right here
+    /// for a local store, on the global pool.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match (&*self.backend, fetch_pool()) {
+            (Backend::Remote(_), Some(pool)) => pool.install(f),
+            _ => f(),
+        }
+    }
+
     /// The node `name` below this one.
     pub fn join(&self, name: &str) -> Location {
         Location {
@@ -276,4 +286,21 @@ fn regular_file(p: &Path) -> Result<Option<PathBuf>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         _ => voxfield_io::safety::regular_input(p).map(|()| Some(p.to_path_buf())),
     }
+}
+
+/// Requests a remote read keeps in flight.
+const FETCHES_IN_FLIGHT: usize = 32;
+
+/// The pool remote cell reads run on (None if the OS refused the threads:
+/// reads then run on the global pool).
+fn fetch_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(FETCHES_IN_FLIGHT)
+            .thread_name(|i| format!("voxfield-fetch-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
 }

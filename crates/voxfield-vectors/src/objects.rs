@@ -315,20 +315,21 @@ fn read_vlen_rows(dir: &Location, rows: &[usize]) -> Result<Vec<Vec<u8>>> {
     let compressors = after_serializer(&meta, &meta_path)?;
     let mut ks: Vec<usize> = rows.iter().map(|r| r / chunk).collect();
     ks.dedup();
-    let chunks: HashMap<usize, Vec<Vec<u8>>> = ks
-        .par_iter()
-        .map(|&k| {
-            let rel = format!("c/{k}");
-            let p = dir.path().join(&rel);
-            let items = match dir.get(&rel)? {
-                Some(raw) if !raw.is_empty() => {
-                    vlen_items(&decode_all(&compressors, raw, &p)?, &p)?
-                }
-                _ => vec![],
-            };
-            Ok((k, items))
-        })
-        .collect::<Result<_>>()?;
+    let chunks: HashMap<usize, Vec<Vec<u8>>> = dir.install(|| {
+        ks.par_iter()
+            .map(|&k| {
+                let rel = format!("c/{k}");
+                let p = dir.path().join(&rel);
+                let items = match dir.get(&rel)? {
+                    Some(raw) if !raw.is_empty() => {
+                        vlen_items(&decode_all(&compressors, raw, &p)?, &p)?
+                    }
+                    _ => vec![],
+                };
+                Ok((k, items))
+            })
+            .collect::<Result<_>>()
+    })?;
     Ok(rows
         .iter()
         .map(|r| {

@@ -371,29 +371,31 @@ impl Store {
             })
             .collect::<Result<_>>()?;
         type Chunk = (Vec<u8>, crate::objects::Fragments, Vec<Vec<u8>>);
-        let loaded: HashMap<Vec<i64>, Chunk> = chunks
-            .par_iter()
-            .map(|c| -> Result<(Vec<i64>, Chunk)> {
-                let v = vertices.read(c)?;
-                let f = decode_fragments(&fragments.read(c)?)
-                    .map_err(|e| Error::format(&fragments.path, format!("chunk {c:?}: {e}")))?;
-                let n = v.len() / vsize;
-                let cols = attrs
-                    .iter()
-                    .map(|(a, _, row)| {
-                        let b = a.read(c)?;
-                        if b.len() != n * row {
-                            return Err(Error::format(
-                                &a.path,
-                                format!("chunk {c:?}: {} bytes for {n} vertices", b.len()),
-                            ));
-                        }
-                        Ok(b)
-                    })
-                    .collect::<Result<_>>()?;
-                Ok((c.clone(), (v, f, cols)))
-            })
-            .collect::<Result<_>>()?;
+        let loaded: HashMap<Vec<i64>, Chunk> = self.loc.install(|| {
+            chunks
+                .par_iter()
+                .map(|c| -> Result<(Vec<i64>, Chunk)> {
+                    let v = vertices.read(c)?;
+                    let f = decode_fragments(&fragments.read(c)?)
+                        .map_err(|e| Error::format(&fragments.path, format!("chunk {c:?}: {e}")))?;
+                    let n = v.len() / vsize;
+                    let cols = attrs
+                        .iter()
+                        .map(|(a, _, row)| {
+                            let b = a.read(c)?;
+                            if b.len() != n * row {
+                                return Err(Error::format(
+                                    &a.path,
+                                    format!("chunk {c:?}: {} bytes for {n} vertices", b.len()),
+                                ));
+                            }
+                            Ok(b)
+                        })
+                        .collect::<Result<_>>()?;
+                    Ok((c.clone(), (v, f, cols)))
+                })
+                .collect::<Result<_>>()
+        })?;
         let mut pos = vec![];
         let mut cols: Vec<Vec<u8>> = vec![vec![]; attrs.len()];
         let (mut out_ids, mut offsets) = (vec![], vec![0usize]);

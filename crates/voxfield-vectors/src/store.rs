@@ -351,10 +351,28 @@ impl Store {
         bbox: Option<(&[f64], &[f64])>,
         attributes: Option<&[String]>,
     ) -> Result<Points> {
-        let info = self.level(level)?;
         let dir = self.loc.join(&level.to_string());
         let d = self.dims;
-        let vertices = CellArray::open_at(&dir.join("vertices"), d)?;
+        let names = self.chosen_attributes(level, attributes)?;
+        // The level's, the vertices' and the attributes' metadata at once:
+        // remotely each is a round trip.
+        let (info, (vertices, opened)) = self.loc.install(|| {
+            rayon::join(
+                || self.level(level),
+                || {
+                    rayon::join(
+                        || CellArray::open_at(&dir.join("vertices"), d),
+                        || {
+                            names
+                                .par_iter()
+                                .map(|n| self.attribute_array(level, n))
+                                .collect::<Result<Vec<_>>>()
+                        },
+                    )
+                },
+            )
+        });
+        let (info, vertices, opened) = (info?, vertices?, opened?);
         let dtype = vertices.attrs["dtype"]
             .as_str()
             .unwrap_or("float32")
@@ -365,11 +383,10 @@ impl Store {
                 format!("vertex dtype {dtype} is not float32 or float64"),
             ));
         }
-        let names = self.chosen_attributes(level, attributes)?;
         let attrs: Vec<(String, CellArray, String, usize)> = names
             .iter()
-            .map(|name| {
-                let a = self.attribute_array(level, name)?;
+            .zip(opened)
+            .map(|(name, a)| {
                 let meta = a.path.join("zarr.json");
                 if a.attrs.get("categories").is_some() {
                     return Err(Error::format(
@@ -416,10 +433,22 @@ impl Store {
         chunks.sort();
         chunks.dedup();
         let vsize = itemsize(&dtype).expect("float dtype") * d;
+        // Every (chunk, array) cell at once — remotely each is a round trip.
+        let arrays: Vec<&CellArray> = std::iter::once(&vertices)
+            .chain(attrs.iter().map(|a| &a.1))
+            .collect();
+        let na = arrays.len();
+        let mut cells: Vec<Vec<u8>> = self.loc.install(|| {
+            (0..chunks.len() * na)
+                .into_par_iter()
+                .map(|t| arrays[t % na].read(&chunks[t / na]))
+                .collect::<Result<_>>()
+        })?;
         let per_chunk: Vec<(Vec<u8>, Vec<Vec<u8>>)> = chunks
             .par_iter()
-            .map(|c| -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
-                let v = vertices.read(c)?;
+            .zip(cells.par_chunks_mut(na))
+            .map(|(c, got)| -> Result<(Vec<u8>, Vec<Vec<u8>>)> {
+                let v = std::mem::take(&mut got[0]);
                 if v.len() % vsize != 0 {
                     return Err(Error::format(
                         &vertices.path,
@@ -428,8 +457,8 @@ impl Store {
                 }
                 let rows = v.len() / vsize;
                 let mut cols = vec![];
-                for (name, a, dt, width) in &attrs {
-                    let b = a.read(c)?;
+                for ((name, a, dt, width), b) in attrs.iter().zip(&mut got[1..]) {
+                    let b = std::mem::take(b);
                     let want = rows * width * itemsize(dt).expect("checked");
                     if b.len() != want {
                         return Err(Error::format(
