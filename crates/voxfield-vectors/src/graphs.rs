@@ -20,8 +20,8 @@ use crate::links::{offset_name, Family, LinkBuckets};
 use crate::manifests::{encode_manifest, write_object_attributes, write_object_index};
 use crate::store::{itemsize, Store};
 use crate::write::{
-    check_attributes, check_positions, chunk_key, fragment_index, group, publish, temp_beside,
-    write_attribute_arrays, write_json, Attribute, Layout, PointsOptions,
+    check_attributes, check_positions, chunk_key, fragment_index, publish, temp_beside,
+    write_attribute_arrays, write_json, write_level_zero, Attribute, Layout, PointsOptions,
 };
 
 /// What `write_graph` wrote.
@@ -238,14 +238,7 @@ pub fn write_graph(
         let ids: Vec<i64> = (0..objects as i64).collect();
         write_object_index(&level, dims, &manifests, &ids, o.compressor.as_ref())?;
         write_object_attributes(&level, object_attributes, objects, o.compressor.as_ref())?;
-        write_json(
-            &level,
-            &group(
-                json!({"zarr_vectors_level": {"level": 0, "object_sparsity": 1.0,
-                "vertex_count": n, "coarsening_method": "none", "parent_level": null,
-                "arrays_present": ["vertices", "links", "object_index"], "fragments_tile": true}}),
-            ),
-        )?;
+        write_level_zero(&level, n, &["vertices", "links", "object_index"])?;
         let mut root = lay.root(path, "graph", o.bin_shape.as_ref());
         root["attributes"]["zarr_vectors"]["links_convention"] = json!("explicit");
         write_json(&tmp, &root)

@@ -14,13 +14,12 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde_json::json;
 use voxfield_core::{Error, Result};
 
 use crate::store::itemsize;
 use crate::write::{
-    check_attribute_name, check_attributes, chunk_key, fragment_index, group, publish,
-    stores_single, temp_beside, write_attribute_arrays, write_json, Attribute, Layout,
+    check_attribute_name, check_attributes, chunk_key, fragment_index, publish, stores_single,
+    temp_beside, write_attribute_arrays, write_json, write_level_zero, Attribute, Layout,
     PointsOptions,
 };
 use voxfield_core::work::Watch;
@@ -446,14 +445,7 @@ pub fn write_points_watched(
         if !specs.is_empty() {
             present.push("vertex_attributes");
         }
-        write_json(
-            &level,
-            &group(
-                json!({"zarr_vectors_level": {"level": 0, "object_sparsity": 1.0,
-                "vertex_count": n, "coarsening_method": "none", "parent_level": null,
-                "arrays_present": present, "fragments_tile": true}}),
-            ),
-        )?;
+        write_level_zero(&level, n, &present)?;
         write_json(&tmp, &lay.root(path, "point_cloud", o.bin_shape.as_ref()))?;
         Ok(chunks)
     })();

@@ -109,14 +109,6 @@ impl Location {
         }
     }
 
-    /// The folder of a local node (None for a remote one).
-    pub fn local_path(&self) -> Option<PathBuf> {
-        match &*self.backend {
-            Backend::Local(p) => Some(p.join(&self.key)),
-            Backend::Remote(_) => None,
-        }
-    }
-
     /// The node as a path or URL, for messages.
     pub fn path(&self) -> PathBuf {
         match &*self.backend {

@@ -11,14 +11,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rayon::prelude::*;
-use serde_json::json;
 use voxfield_core::{Error, Result};
 
 use crate::manifests::{encode_manifest, write_object_attributes, write_object_index, LEVEL_ZSTD};
 use crate::store::itemsize;
 use crate::write::{
-    check_attributes, check_positions, chunk_key, fragment_index, group, publish, temp_beside,
-    write_attribute_arrays, write_json, Attribute, Layout, PointsOptions,
+    check_attributes, check_positions, chunk_key, fragment_index, publish, temp_beside,
+    write_attribute_arrays, write_json, write_level_zero, Attribute, Layout, PointsOptions,
 };
 
 /// The objects of a point cloud.
@@ -150,14 +149,7 @@ pub fn write_points_with_objects(
             present.push("vertex_attributes");
         }
         present.push("object_index");
-        write_json(
-            &level,
-            &group(
-                json!({"zarr_vectors_level": {"level": 0, "object_sparsity": 1.0,
-                "vertex_count": n, "coarsening_method": "none", "parent_level": null,
-                "arrays_present": present, "fragments_tile": true}}),
-            ),
-        )?;
+        write_level_zero(&level, n, &present)?;
         write_json(&tmp, &lay.root(path, "point_cloud", o.bin_shape.as_ref()))
     })();
     publish(&tmp, path, result)?;

@@ -10,15 +10,14 @@
 use std::path::Path;
 
 use rayon::prelude::*;
-use serde_json::json;
 use voxfield_core::{Error, Result};
 
 use crate::links::{write_link_family, Family, LinkBuckets};
 use crate::manifests::{encode_manifest, write_object_attributes, write_object_index};
 use crate::store::itemsize;
 use crate::write::{
-    check_attributes, check_positions, chunk_key, fragment_index, group, publish, temp_beside,
-    write_attribute_arrays, write_json, Attribute, Layout, PointsOptions,
+    check_attributes, check_positions, chunk_key, fragment_index, publish, temp_beside,
+    write_attribute_arrays, write_json, write_level_zero, Attribute, Layout, PointsOptions,
 };
 
 /// What `write_polylines` wrote.
@@ -198,14 +197,7 @@ pub fn write_polylines(
             };
             write_link_family(&grid, &level, &family, &buckets)?;
         }
-        write_json(
-            &level,
-            &group(
-                json!({"zarr_vectors_level": {"level": 0, "object_sparsity": 1.0,
-                "vertex_count": n, "coarsening_method": "none", "parent_level": null,
-                "arrays_present": ["vertices", "object_index"], "fragments_tile": true}}),
-            ),
-        )?;
+        write_level_zero(&level, n, &["vertices", "object_index"])?;
         write_json(&tmp, &lay.root(path, geometry, o.bin_shape.as_ref()))
     })();
     publish(&tmp, path, result)?;

@@ -96,6 +96,19 @@ pub(crate) fn group(attributes: Value) -> Value {
     json!({"attributes": attributes, "zarr_format": 3, "node_type": "group"})
 }
 
+/// Writes level 0's group metadata, as zarr-vectors' writers stamp it: `n`
+/// vertices, the arrays `present`, fragments tiling each chunk's buffer.
+pub(crate) fn write_level_zero(level: &Path, n: usize, present: &[&str]) -> Result<()> {
+    write_json(
+        level,
+        &group(
+            json!({"zarr_vectors_level": {"level": 0, "object_sparsity": 1.0,
+            "vertex_count": n, "coarsening_method": "none", "parent_level": null,
+            "arrays_present": present, "fragments_tile": true}}),
+        ),
+    )
+}
+
 pub(crate) fn cell_array(shape: &[u64], attributes: Value) -> Value {
     json!({
         "shape": shape,
