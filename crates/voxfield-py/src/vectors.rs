@@ -220,11 +220,7 @@ fn selection(
     let conditions = conditions
         .into_iter()
         .map(|(name, op, value)| {
-            Ok(voxfield::vectors::Condition {
-                name,
-                op: voxfield::vectors::Op::parse(&op)?,
-                value,
-            })
+            voxfield::vectors::Condition::new(&name, voxfield::vectors::Op::parse(&op)?, value)
         })
         .collect::<voxfield::Result<Vec<_>>>()
         .map_err(py_err)?;

@@ -86,8 +86,16 @@ impl Store {
                     return Err(bad("links a chunk with no vertices".into()));
                 };
                 let dst: Vec<i64> = (0..self.dims)
-                    .map(|a| (src[a] * ratio[a].0).div_euclid(ratio[a].1) + offset[a])
-                    .collect();
+                    .map(|a| {
+                        src[a]
+                            .checked_mul(ratio[a].0)
+                            .map(|x| x.div_euclid(ratio[a].1))
+                            .and_then(|x| x.checked_add(offset[a]))
+                    })
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        bad("its coarse chunk overflows (a forged chunk_shape?)".into())
+                    })?;
                 let Some(&(c0, cn)) = coarse_rows.get(&dst) else {
                     return Err(bad(format!(
                         "links to coarse chunk {dst:?}, which holds no vertices"

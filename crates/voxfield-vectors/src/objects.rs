@@ -16,6 +16,10 @@ use crate::store::{itemsize, Store};
 
 const FRAGMENT_MAGIC: u32 = 0x5A56_4647;
 
+/// Rows an object table may claim (2^28 objects; a forged shape must not
+/// make the reader walk or fill 10^12 rows).
+const MAX_OBJECT_ROWS: u64 = 1 << 28;
+
 /// Which rows of a chunk each fragment holds.
 #[derive(Clone, Debug, Default)]
 pub struct Fragments {
@@ -207,7 +211,13 @@ pub(crate) fn read_1d(dir: &Location, vlen: bool) -> Result<(Vec<Vec<u8>>, Vec<u
     let bad = |m: String| Error::format(&meta_path, m);
     let n = meta["shape"][0]
         .as_u64()
-        .ok_or_else(|| bad("no shape".into()))? as usize;
+        .ok_or_else(|| bad("no shape".into()))?;
+    if n > MAX_OBJECT_ROWS {
+        return Err(bad(format!(
+            "shape [{n}]: over the {MAX_OBJECT_ROWS} object rows this reader takes"
+        )));
+    }
+    let n = n as usize;
     let chunk = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
         .as_u64()
         .filter(|&c| c > 0)
@@ -410,7 +420,8 @@ impl Store {
         }
         let n = index.join("manifests").json()?["shape"][0]
             .as_u64()
-            .unwrap_or(0) as i64;
+            .unwrap_or(0)
+            .min(MAX_OBJECT_ROWS) as i64;
         Ok((0..n).collect())
     }
 
@@ -428,6 +439,13 @@ impl Store {
             .join("object_index")
             .join("manifests");
         let ids = self.object_rows(level)?;
+        let n = manifests.json()?["shape"][0].as_u64().unwrap_or(0);
+        if n != ids.len() as u64 {
+            return Err(Error::format(
+                manifests.path().join("zarr.json"),
+                format!("{n} manifests for {} object ids", ids.len()),
+            ));
+        }
         let rows: Vec<usize> = (0..ids.len())
             .filter(|&r| wanted.contains(&ids[r]))
             .collect();

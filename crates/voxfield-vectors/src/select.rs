@@ -15,6 +15,10 @@ use crate::cells::CellArray;
 use crate::objects::{decode_fragments, FragmentRows};
 use crate::store::{decode_f64, itemsize, Column, Points, Store};
 
+/// Members a group selection may name (a forged `group_ranges` entry must
+/// not make the reader list billions of ids).
+const MAX_GROUP_MEMBERS: i64 = 1 << 26;
+
 /// A comparison of `where=`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -80,9 +84,20 @@ impl Condition {
                 rest[len..].trim()
             ))
         })?;
+        Condition::new(s[..at].trim(), Op::parse(&rest[..len])?, value)
+    }
+
+    /// A condition; a NaN value is refused (nothing ever compares equal to
+    /// it, so a typo would select nothing without a word).
+    pub fn new(name: &str, op: Op, value: f64) -> Result<Condition> {
+        if value.is_nan() {
+            return Err(Error::invalid(format!(
+                "where {name}: the value is NaN, which nothing compares with"
+            )));
+        }
         Ok(Condition {
-            name: s[..at].trim().to_string(),
-            op: Op::parse(&rest[..len])?,
+            name: name.to_string(),
+            op,
             value,
         })
     }
@@ -162,10 +177,13 @@ impl Store {
             }
             if let Some(r) = ranges[g.to_string()].as_array() {
                 let (a, z) = (r[0].as_i64().unwrap_or(0), r[1].as_i64().unwrap_or(0));
-                if z.saturating_sub(a) > 1 << 32 {
+                if a < 0 || z < a || z - a > MAX_GROUP_MEMBERS {
                     return Err(Error::format(
                         node.path(),
-                        format!("group {g} spans {a}..{z}"),
+                        format!(
+                            "group {g} spans objects {a}..{z}: a selection takes at most \
+                             {MAX_GROUP_MEMBERS} members"
+                        ),
                     ));
                 }
                 out.extend(a..z);
@@ -467,9 +485,15 @@ fn filter(
 ) -> Result<Selected> {
     let n = points.len();
     let d = points.positions.width;
-    let pos = points.positions.to_f64();
+    // A read without objects was cut to the box already: only an object
+    // read (whole fragments) or a ball needs the coordinates again.
+    let recheck_box = sel.bbox.is_some() && ids.is_some();
+    let pos = match recheck_box || sel.near.is_some() {
+        true => points.positions.to_f64(),
+        false => vec![],
+    };
     let mut keep = vec![true; n];
-    if let Some((lo, hi)) = &sel.bbox {
+    if let Some((lo, hi)) = sel.bbox.as_ref().filter(|_| recheck_box) {
         for (i, k) in keep.iter_mut().enumerate() {
             *k &= (0..d).all(|a| pos[i * d + a] >= lo[a] && pos[i * d + a] <= hi[a]);
         }
@@ -570,6 +594,8 @@ mod tests {
         assert!(Condition::parse("label").is_err());
         assert!(Condition::parse("w>x").is_err());
         assert!(Condition::parse("w=>1").is_err());
+        assert!(Condition::parse("w==nan").is_err());
+        assert_eq!(Condition::parse("w<inf").unwrap().value, f64::INFINITY);
         assert!(Op::Lt.holds(1.0, 2.0) && !Op::Lt.holds(f64::NAN, 2.0));
     }
 }

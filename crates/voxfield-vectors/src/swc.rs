@@ -56,12 +56,15 @@ pub fn read_swc(path: &Path) -> Result<Swc> {
         let int = |s: &str| {
             s.parse::<f64>()
                 .ok()
-                .filter(|v| v.fract() == 0.0)
+                .filter(|v| v.fract() == 0.0 && v.abs() <= (1u64 << 53) as f64)
                 .map(|v| v as i64)
         };
         let (Some(id), Some(kind), Some(parent)) = (int(f[0]), int(f[1]), int(f[6])) else {
-            return Err(bad("id, type and parent must be integers"));
+            return Err(bad("id, type and parent must be integers (below 2^53)"));
         };
+        if i32::try_from(kind).is_err() {
+            return Err(bad(&format!("type {kind} does not fit a 32-bit integer")));
+        }
         let num: Vec<f64> = f[2..6]
             .iter()
             .map(|v| v.parse::<f64>().ok().filter(|x| x.is_finite()))

@@ -66,6 +66,9 @@ impl Report {
     }
 }
 
+/// The most root chunks a level's chunk may span per axis.
+const MAX_CHUNK_RATIO: f64 = (1u64 << 20) as f64;
+
 const LINKS: [&str; 3] = [
     "explicit",
     "implicit_sequential",
@@ -243,8 +246,9 @@ fn metadata(store: &Store, levels: &[u64], r: &mut Report) -> Result<()> {
             Some(c) => {
                 let whole = c.len() == d
                     && c.iter().zip(&store.chunk_shape).all(|(c, root)| {
+                        // A whole multiple, and not absurdly many root chunks.
                         let k = c / root;
-                        k >= 1.0 && (k - k.round()).abs() < 1e-9
+                        (1.0..=MAX_CHUNK_RATIO).contains(&k) && (k - k.round()).abs() < 1e-9
                     });
                 if !whole {
                     r.error(format!(
@@ -310,8 +314,8 @@ fn consistency(store: &Store, level: u64, r: &mut Report) -> Result<()> {
             .chunk_shape
             .iter()
             .zip(b)
-            .map(|(c, b)| (c / b).round().max(1.0) as usize)
-            .product(),
+            .map(|(c, b)| (c / b).round().clamp(1.0, u32::MAX as f64) as usize)
+            .fold(1usize, usize::saturating_mul),
         _ => 1,
     };
     let mut census = Census::new();
