@@ -5,17 +5,16 @@
 //! then each chunk is laid out on its own, in parallel, as zarr-vectors'
 //! `write_points` lays it out: rows bin by bin (bins row-major, input order
 //! within a bin), every bin of the chunk a range fragment, empty ones
-//! included. Memory is the block, the spill buffers (`SPILL_BUDGET`) and
+//! included. Memory is the block, the spill buffers (`spill::SPILL_BUDGET`) and
 //! one chunk per thread, whatever the number of points.
 
-use std::collections::HashMap;
-use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use voxfield_core::{Error, Result};
 
+use crate::spill::{spill_budget, Spill};
 use crate::store::itemsize;
 use crate::write::{
     check_attribute_name, check_attributes, chunk_key, fragment_index, publish, stores_single,
@@ -26,17 +25,6 @@ use voxfield_core::work::Watch;
 
 /// Points read per block.
 const BLOCK: usize = 1 << 18;
-/// Bytes of spilled records held before they are appended to the chunk files
-/// (`VOXFIELD_SPILL_MB` overrides it, e.g. to test spilling on small inputs).
-pub const SPILL_BUDGET: usize = 128 << 20;
-
-fn spill_budget() -> usize {
-    std::env::var("VOXFIELD_SPILL_MB")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .map_or(SPILL_BUDGET, |mb| mb.clamp(1, 1 << 20) << 20)
-}
-
 /// A vertex attribute's name and row layout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttributeSpec {
@@ -158,48 +146,6 @@ fn bounds(input: &dyn PointInput, single: bool) -> Result<(Vec<f64>, Vec<f64>)> 
     Ok((lo, hi))
 }
 
-/// Per-chunk spill files: records appended in input order.
-struct Spill {
-    dir: PathBuf,
-    buffers: HashMap<[i64; 3], Vec<u8>>,
-    held: usize,
-    budget: usize,
-    /// Whether records have gone to files (then all of them do, at the end).
-    flushed: bool,
-}
-
-impl Spill {
-    fn push(&mut self, c: [i64; 3], record: &[u8]) -> Result<()> {
-        self.buffers.entry(c).or_default().extend_from_slice(record);
-        self.held += record.len();
-        if self.held > self.budget {
-            self.flush()?;
-        }
-        Ok(())
-    }
-    fn flush(&mut self) -> Result<()> {
-        let dir = &self.dir;
-        self.buffers
-            .par_iter_mut()
-            .filter(|(_, b)| !b.is_empty())
-            .try_for_each(|(c, b)| -> Result<()> {
-                let p = dir.join(chunk_key(c));
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&p)
-                    .map_err(|e| Error::io(&p, e))?;
-                f.write_all(b).map_err(|e| Error::io(&p, e))?;
-                b.clear();
-                b.shrink_to(0);
-                Ok(())
-            })?;
-        self.held = 0;
-        self.flushed = true;
-        Ok(())
-    }
-}
-
 /// Writes the points of `input` as a new store at `path` (refused if
 /// something is there), streaming. Returns the number of chunks.
 pub fn write_points_from(path: &Path, input: &dyn PointInput, o: &PointsOptions) -> Result<usize> {
@@ -244,14 +190,8 @@ pub fn write_points_watched(
     let grid = lay.grid();
     let tmp = temp_beside(path)?;
     let result = (|| -> Result<Vec<[i64; 3]>> {
-        let mut spill = Spill {
-            dir: tmp.join(".spill"),
-            buffers: HashMap::new(),
-            held: 0,
-            budget: spill_budget(),
-            flushed: false,
-        };
-        std::fs::create_dir_all(&spill.dir).map_err(|e| Error::io(&spill.dir, e))?;
+        let mut spill: Spill<[i64; 3]> =
+            Spill::new(tmp.join(".spill"), spill_budget(), |c| chunk_key(c));
         let mut coords = Vec::with_capacity(BLOCK * dims);
         let mut attrs: Vec<Vec<u8>> = vec![vec![]; specs.len()];
         for start in (0..n).step_by(BLOCK) {
@@ -318,13 +258,8 @@ pub fn write_points_watched(
                 spill.push(grid.chunk_of_cell(cell, dims), &rec)?;
             }
         }
-        // Records still held are laid out from memory; spilled ones are read back.
-        if spill.flushed {
-            spill.flush()?;
-        }
-        let mut chunks: Vec<[i64; 3]> = spill.buffers.keys().copied().collect();
+        let mut chunks: Vec<[i64; 3]> = spill.keys();
         chunks.sort_unstable();
-        let held = std::sync::Mutex::new(std::mem::take(&mut spill.buffers));
         let level = tmp.join("0");
         let attr_dirs: Vec<PathBuf> = specs
             .iter()
@@ -335,17 +270,7 @@ pub fn write_points_watched(
             watch.check()?;
             let k = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             (watch.progress)("chunks", k, chunks.len() as u64);
-            let bytes = if spill.flushed {
-                let file = spill.dir.join(chunk_key(c));
-                let b = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
-                std::fs::remove_file(&file).map_err(|e| Error::io(&file, e))?;
-                b
-            } else {
-                held.lock()
-                    .expect("no panics while held")
-                    .remove(c)
-                    .unwrap_or_default()
-            };
+            let bytes = spill.take(c)?;
             let rows = bytes.len() / record;
             // Each record's bin within the chunk, then a stable counting sort.
             let frag: Vec<usize> = bytes
@@ -428,7 +353,7 @@ pub fn write_points_watched(
                 Ok(())
             })?;
 
-        std::fs::remove_dir_all(&spill.dir).map_err(|e| Error::io(&spill.dir, e))?;
+        spill.remove()?;
         let nonempty: Vec<String> = chunks.iter().map(|c| chunk_key(&c[..dims])).collect();
         grid.write_vertex_arrays(&level, &nonempty, &o.dtype)?;
         let owned: Vec<Attribute> = specs

@@ -28,6 +28,7 @@ pub mod point_objects;
 pub mod polylines;
 pub mod pyramid;
 pub mod select;
+pub mod spill;
 pub mod store;
 pub mod swc;
 pub mod tracts;

@@ -82,10 +82,54 @@ pub(crate) fn write_object_index(
     ids: &[i64],
     ids_with: Option<&Compressor>,
 ) -> Result<()> {
-    let n = manifests.len();
-    debug_assert_eq!(n, ids.len());
+    debug_assert_eq!(manifests.len(), ids.len());
+    write_object_index_by_chunks(level, dims, ids, ids_with, |rows| {
+        Ok(manifests[rows].to_vec())
+    })
+}
+
+/// [`write_object_index`] with the manifests made a chunk of rows at a time
+/// by `manifests(rows)`, so a pyramid level never holds them all.
+pub(crate) fn write_object_index_by_chunks(
+    level: &Path,
+    dims: usize,
+    ids: &[i64],
+    ids_with: Option<&Compressor>,
+    mut manifests: impl FnMut(std::ops::Range<usize>) -> Result<Vec<Vec<u8>>>,
+) -> Result<()> {
+    let n = ids.len();
     let index = level.join("object_index");
-    let present = manifests.iter().filter(|m| m[..] != EMPTY_MANIFEST).count();
+    let mut present = 0;
+    if n > 0 {
+        let rows = MANIFEST_ROWS.min(n);
+        let dir = index.join("manifests");
+        let zstd_codec = json!({"name": "zstd", "configuration": {"level": 0, "checksum": false}});
+        write_json(
+            &dir,
+            &array_meta(
+                vec![n],
+                vec![rows],
+                "variable_length_bytes",
+                json!(""),
+                json!([{"name": "vlen-bytes", "configuration": {}}, zstd_codec]),
+                json!({}),
+            ),
+        )?;
+        for (k, first) in (0..n).step_by(rows).enumerate() {
+            let part = manifests(first..(first + rows).min(n))?;
+            present += part.iter().filter(|m| m[..] != EMPTY_MANIFEST).count();
+            // A chunk always holds `rows` items: the edge chunk is padded with empty ones.
+            let mut b = Vec::with_capacity(4 + part.iter().map(|m| m.len() + 4).sum::<usize>());
+            b.extend((rows as u32).to_le_bytes());
+            for m in &part {
+                b.extend((m.len() as u32).to_le_bytes());
+                b.extend(m);
+            }
+            b.extend(std::iter::repeat_n(0u8, 4 * (rows - part.len())));
+            let p = dir.join("c").join(k.to_string());
+            write_file(&p, &zstd(&p, &b)?)?;
+        }
+    }
     write_json(
         &index,
         &group(
@@ -95,32 +139,6 @@ pub(crate) fn write_object_index(
     )?;
     if n == 0 {
         return Ok(());
-    }
-    let rows = MANIFEST_ROWS.min(n);
-    let dir = index.join("manifests");
-    let zstd_codec = json!({"name": "zstd", "configuration": {"level": 0, "checksum": false}});
-    write_json(
-        &dir,
-        &array_meta(
-            vec![n],
-            vec![rows],
-            "variable_length_bytes",
-            json!(""),
-            json!([{"name": "vlen-bytes", "configuration": {}}, zstd_codec]),
-            json!({}),
-        ),
-    )?;
-    for (k, part) in manifests.chunks(rows).enumerate() {
-        // A chunk always holds `rows` items: the edge chunk is padded with empty ones.
-        let mut b = Vec::with_capacity(4 + part.iter().map(|m| m.len() + 4).sum::<usize>());
-        b.extend((rows as u32).to_le_bytes());
-        for m in part {
-            b.extend((m.len() as u32).to_le_bytes());
-            b.extend(m);
-        }
-        b.extend(std::iter::repeat_n(0u8, 4 * (rows - part.len())));
-        let p = dir.join("c").join(k.to_string());
-        write_file(&p, &zstd(&p, &b)?)?;
     }
     let dir = index.join("object_ids");
     let mut codecs = vec![json!({"name": "bytes", "configuration": {"endian": "little"}})];

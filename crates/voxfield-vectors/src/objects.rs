@@ -95,39 +95,70 @@ pub fn decode_fragments(b: &[u8]) -> std::result::Result<Fragments, String> {
 pub type Block = (Vec<i64>, Vec<u64>);
 
 fn decode_manifest(b: &[u8], dims: usize) -> std::result::Result<Vec<Block>, String> {
+    let mut blocks = vec![];
+    walk_manifest(b, dims, |chunk, frags| {
+        blocks.push((chunk.to_vec(), frags.iter().collect()))
+    })?;
+    Ok(blocks)
+}
+
+/// The fragments of one manifest block: a run `start..start + count`, or a list.
+pub(crate) enum BlockFragments {
+    Run(u64, u64),
+    List(Vec<u64>),
+}
+
+impl BlockFragments {
+    pub(crate) fn iter(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+        match self {
+            BlockFragments::Run(s, c) => Box::new(*s..s + c),
+            BlockFragments::List(l) => Box::new(l.iter().copied()),
+        }
+    }
+}
+
+/// Calls `block(chunk, fragments)` for each block of a manifest, in order,
+/// without building the decoded manifest.
+pub(crate) fn walk_manifest(
+    b: &[u8],
+    dims: usize,
+    mut block: impl FnMut(&[i64], BlockFragments),
+) -> std::result::Result<(), String> {
     let mut r = Cursor::new(b, 0);
     let n = r.u32()? as usize;
     if n > b.len() {
         return Err(format!("a manifest claims {n} blocks in {} bytes", b.len()));
     }
-    let mut blocks = Vec::with_capacity(n);
+    let mut chunk = vec![0i64; dims];
     for _ in 0..n {
-        let chunk: Vec<i64> = (0..dims)
-            .map(|_| r.i64())
-            .collect::<std::result::Result<_, _>>()?;
+        for c in chunk.iter_mut() {
+            *c = r.i64()?;
+        }
         let frags = match r.u8()? {
-            0 => vec![r.i64()? as u64],
+            0 => BlockFragments::Run(r.i64()? as u64, 1),
             1 => {
                 let (s, c) = (r.i64()?, r.i64()?);
                 if s < 0 || c < 0 || c as usize > b.len() * 8 {
                     return Err(format!("bad fragment range ({s}, {c})"));
                 }
-                (s as u64..(s + c) as u64).collect()
+                BlockFragments::Run(s as u64, c as u64)
             }
             2 => {
                 let k = r.u32()? as usize;
                 if k > b.len() {
                     return Err(format!("a block claims {k} fragments"));
                 }
-                (0..k)
-                    .map(|_| r.i64().map(|v| v as u64))
-                    .collect::<std::result::Result<_, _>>()?
+                BlockFragments::List(
+                    (0..k)
+                        .map(|_| r.i64().map(|v| v as u64))
+                        .collect::<std::result::Result<_, _>>()?,
+                )
             }
             m => return Err(format!("unknown manifest block mode {m}")),
         };
-        blocks.push((chunk, frags));
+        block(&chunk, frags);
     }
-    Ok(blocks)
+    Ok(())
 }
 
 /// `count` elements of an array's fill value, little-endian.
@@ -363,6 +394,21 @@ pub struct Objects {
     pub vertices: Vec<u8>,
 }
 
+/// Refuses an object index whose layout this reader does not know.
+fn known_layout(index: &Location) -> Result<()> {
+    let attrs = index.json()?;
+    let layout = attrs["attributes"]["layout"]
+        .as_str()
+        .unwrap_or("vlen_manifests_v2");
+    if layout != "vlen_manifests_v2" && layout != "vlen_manifests_v1" {
+        return Err(Error::format(
+            index.path().join("zarr.json"),
+            format!("object index layout {layout} is not known"),
+        ));
+    }
+    Ok(())
+}
+
 impl Store {
     /// The object index of `level`: per row its object id and its manifest
     /// blocks (empty for an object absent from the level).
@@ -370,16 +416,7 @@ impl Store {
         let d = self.dims;
         let index_node = self.loc.join(&level.to_string()).join("object_index");
         let index = index_node.path();
-        let attrs = index_node.json()?;
-        let layout = attrs["attributes"]["layout"]
-            .as_str()
-            .unwrap_or("vlen_manifests_v2");
-        if layout != "vlen_manifests_v2" && layout != "vlen_manifests_v1" {
-            return Err(Error::format(
-                index.join("zarr.json"),
-                format!("object index layout {layout} is not known"),
-            ));
-        }
+        known_layout(&index_node)?;
         let (manifests, _) = read_1d(&index_node.join("manifests"), true)?;
         let ids: Vec<i64> = if index_node.join("object_ids").exists()? {
             let (_, flat) = read_1d(&index_node.join("object_ids"), false)?;
@@ -405,6 +442,44 @@ impl Store {
             })
             .collect::<Result<_>>()?;
         Ok((ids, decoded))
+    }
+
+    /// Visits the manifests of `level` a few chunks at a time —
+    /// `visit(row, chunk, fragments)` for each block, in row order — so a
+    /// pyramid build holds two chunks of manifests, not a level's; returns
+    /// the object ids.
+    pub(crate) fn visit_manifests(
+        &self,
+        level: u64,
+        mut visit: impl FnMut(usize, &[i64], BlockFragments),
+    ) -> Result<Vec<i64>> {
+        let index = self.loc.join(&level.to_string()).join("object_index");
+        known_layout(&index)?;
+        let manifests = index.join("manifests");
+        let ids = self.object_rows(level)?;
+        let meta = manifests.json()?;
+        let n = meta["shape"][0].as_u64().unwrap_or(0);
+        if n != ids.len() as u64 {
+            return Err(Error::format(
+                manifests.path().join("zarr.json"),
+                format!("{n} manifests for {} object ids", ids.len()),
+            ));
+        }
+        let chunk = meta["chunk_grid"]["configuration"]["chunk_shape"][0]
+            .as_u64()
+            .filter(|&c| c > 0)
+            .ok_or_else(|| Error::format(manifests.path().join("zarr.json"), "no chunk shape"))?
+            as usize;
+        // Two chunks at a time (32,768 rows as zarr-vectors writes them).
+        let batch = chunk.saturating_mul(2);
+        for first in (0..ids.len()).step_by(batch) {
+            let rows: Vec<usize> = (first..first.saturating_add(batch).min(ids.len())).collect();
+            for (r, m) in rows.iter().zip(read_vlen_rows(&manifests, &rows)?) {
+                walk_manifest(&m, self.dims, |c, f| visit(*r, c, f))
+                    .map_err(|e| Error::format(manifests.path(), format!("object row {r}: {e}")))?;
+            }
+        }
+        Ok(ids)
     }
 
     /// The object id of each object index row of `level` (the `object_ids`

@@ -18,9 +18,13 @@
 //! the levels finished so far.
 
 mod aggregate;
+mod batches;
 mod coarsen;
 mod level;
+mod linking;
 mod options;
+mod paths;
+mod plan;
 mod root;
 mod source;
 mod streaming;
@@ -36,7 +40,7 @@ use level::nests;
 use options::{deepest, linked};
 use root::{add_level_to_root, stamp_root, write_cross_level};
 use source::{parent_rows, Source};
-use streaming::build_points_streaming;
+use streaming::build_streaming;
 
 pub use options::{Aggregation, CrossLevel, LevelSummary, Method, PyramidOptions, Thinning};
 
@@ -99,8 +103,8 @@ pub fn build_pyramid(path: &Path, o: &PyramidOptions, watch: &Watch) -> Result<V
     if unnamed {
         add_level_to_root(&store, done as u64, &bins[done - 1], &base_bin, !points)?;
     }
-    if points && bins.iter().all(|b| nests(b, &store.chunk_shape)) {
-        return build_points_streaming(&store, o, &base_bin, &bins, done, watch);
+    if bins.iter().all(|b| nests(b, &store.chunk_shape)) {
+        return build_streaming(&store, o, &base_bin, &bins, done, watch);
     }
     let mut out = vec![];
     // Per adjacent pair: each fine vertex's metanode (global row) or -1.

@@ -169,7 +169,7 @@ pub(super) fn kept_rows(
     midpoints: &dyn Fn(usize) -> [u8; 24],
 ) -> Vec<usize> {
     let mut keep = match &o.thinning {
-        Thinning::Given(g) => return g[target as usize - 1].clone().unwrap_or(alive),
+        Thinning::Given(g) => g[target as usize - 1].clone().unwrap_or(alive),
         _ if sparsity <= 1.0 || alive.len() <= 1 => alive,
         Thinning::Random { seed } => {
             let k = budget(alive.len(), sparsity);
@@ -195,6 +195,7 @@ pub(super) fn kept_rows(
         }
     };
     keep.sort_unstable();
+    keep.dedup();
     keep
 }
 

@@ -1,24 +1,29 @@
-//! Point-cloud levels built chunk unit by chunk unit, with bounded memory, and their links.
+//! Levels built chunk unit by chunk unit, with bounded memory, when bins
+//! nest with chunks: point clouds, and objects (polylines, graphs) through
+//! an [`ObjectPlan`] of their manifests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use rayon::prelude::*;
 use serde_json::{json, Value};
+use voxfield_core::work::Watch;
 use voxfield_core::{Error, Result};
 
-use super::aggregate::aggregate;
+use super::aggregate::{aggregate, copy_object_attributes};
+use super::batches::{run_batches, shard_batches};
 use super::level::{level_json, unit_ratio, units, write_arrays_meta, write_cells};
-use super::options::{deepest, linked, CrossLevel, LevelSummary, PyramidOptions};
+use super::linking::link_streaming;
+use super::options::{deepest, linked, CrossLevel, LevelSummary, Method, PyramidOptions};
+use super::paths::{pieces_spill, write_paths, Pieces};
+use super::plan::{ObjectPlan, Ref};
 use super::root::{add_level_to_root, file_cross_record, stamp_root};
 use super::source::{bin_key, metanodes, Source};
 use crate::links::{Family, LinkBuckets};
+use crate::spill::spill_budget;
 use crate::store::Store;
 use crate::write::{chunk_key, group, write_json, CellGrid};
-use voxfield_core::work::Watch;
 
-/// A point-cloud pyramid built unit by unit (bins nest with chunks), from
-/// level `done` on.
-pub(super) fn build_points_streaming(
+/// A pyramid built unit by unit (bins nest with chunks), from level `done` on.
+pub(super) fn build_streaming(
     store: &Store,
     o: &PyramidOptions,
     base_bin: &[f64],
@@ -32,7 +37,7 @@ pub(super) fn build_points_streaming(
         let made = if i < done {
             store.level(target)?.vertex_count.unwrap_or(1) as usize
         } else {
-            let summary = coarsen_points_streaming(
+            let summary = coarsen_streaming(
                 store,
                 source,
                 target,
@@ -47,17 +52,13 @@ pub(super) fn build_points_streaming(
             made
         };
         if o.cross_level != CrossLevel::None && made > 0 {
-            // Families a resumed build may still lack (each is whole or absent).
+            // Families a resumed build may still lack (each is whole or
+            // absent); the adjacent one came out of the coarsening pass.
             for delta in 1..=deepest(o, target) {
-                if !linked(store, target - delta, delta, o.cross_level) {
-                    link_points_streaming(
-                        store,
-                        target - delta,
-                        target,
-                        bin,
-                        o.cross_level,
-                        watch,
-                    )?;
+                let fine = target - delta;
+                if !linked(store, fine, delta, o.cross_level) {
+                    let between = &bins[fine as usize..target as usize];
+                    link_streaming(store, fine, target, between, o.cross_level, watch)?;
                 }
             }
         }
@@ -67,10 +68,27 @@ pub(super) fn build_points_streaming(
     Ok(out)
 }
 
-/// Builds level `target` of a point cloud unit by unit: each unit's source
-/// chunks are loaded, coarsened and written on their own, so memory is a
-/// unit (per thread), not a level.
-pub(super) fn coarsen_points_streaming(
+/// What one unit made.
+struct Unit {
+    /// Metanodes written.
+    metanodes: usize,
+    attributes: Vec<(String, Value)>,
+    /// Link cells written, by offset: `+1` (staged in the source level) and `-1`.
+    up: Keys,
+    down: Keys,
+    /// Link records (source vertices with a metanode).
+    records: usize,
+    /// The unit's new chunks and the kept objects' paths through them.
+    paths: Pieces,
+}
+
+type Keys = BTreeMap<Vec<i64>, Vec<String>>;
+
+/// Builds level `target` unit by unit: each unit's source chunks are loaded,
+/// coarsened and written on their own, so memory is a unit (per thread) plus,
+/// for objects, the plan of their manifests — not a level.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn coarsen_streaming(
     store: &Store,
     source: u64,
     target: u64,
@@ -82,17 +100,44 @@ pub(super) fn coarsen_points_streaming(
 ) -> Result<LevelSummary> {
     let d = store.dims;
     let cs = &store.chunk_shape;
-    let groups = units(store, source, &unit_ratio(bin, cs))?;
-    let finished = std::sync::atomic::AtomicU64::new(0);
-    let phase = format!("level {target}");
+    let ratio = unit_ratio(bin, cs);
+    let groups = units(store, source, &ratio)?;
+    let source_dir = store.path.join(source.to_string());
     let [lo, hi] = &store.bounds;
     let grid = CellGrid::new(lo, hi, cs).sharded(store.shard_shape());
+    let batches = shard_batches(&grid, &groups, &ratio);
+    // Spilled references and paths of objects, beside the level being built.
+    let work = store
+        .path
+        .join(format!(".{target}.work.partial-{}", std::process::id()));
+    let budget = spill_budget();
+    let plan = match source_dir.join("object_index").join("zarr.json").is_file() {
+        true => Some(ObjectPlan::new(
+            store,
+            source,
+            target,
+            &groups,
+            &batches,
+            (bin, sparsity),
+            o,
+            (&work, budget),
+        )),
+        false => None,
+    }
+    .transpose()
+    .inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&work);
+    })?;
+    // Objects keep their ids and paths (per_object) or dissolve into the
+    // metanodes (cross_object_metanode).
+    let keep_ids = plan.is_some() && o.method == Method::PerObject;
+    let finished = std::sync::atomic::AtomicU64::new(0);
+    let phase = format!("level {target}");
     let tmp = store
         .path
         .join(format!(".{target}.partial-{}", std::process::id()));
     // The adjacent links come out of the same pass: `+1` staged in the source
     // level (committed once this level is published), `-1` inside the new level.
-    let links = o.cross_level != CrossLevel::None;
     let family = |name: &str| Family {
         name: name.into(),
         has_perm: false,
@@ -100,21 +145,37 @@ pub(super) fn coarsen_points_streaming(
         dims: d,
     };
     let (up, down) = (family("+1"), family("-1"));
-    let source_dir = store.path.join(source.to_string());
-    let stage_up = if links {
-        Some(crate::links::stage(&source_dir)?)
-    } else {
-        None
+    let stage_up = match o.cross_level {
+        CrossLevel::None => None,
+        _ => Some(crate::links::stage(&source_dir)?),
     };
-    type Keys = BTreeMap<Vec<i64>, Vec<String>>;
-    let ratio = unit_ratio(bin, cs);
-    let batches = shard_batches(&grid, &groups, &ratio);
     let built = (|| -> Result<(usize, Keys, usize)> {
-        type Part = (Vec<String>, usize, Vec<(String, Value)>, Keys, Keys, usize);
-        let one_unit = |chunks: &Vec<Vec<i64>>| -> Result<Part> {
+        let one_unit = |chunks: &Vec<Vec<i64>>, refs: Option<&Vec<Ref>>| -> Result<Unit> {
             watch.check()?;
-            let src = Source::load_chunks(store, source, Some(chunks), false)?;
-            let members: Vec<usize> = src.fragments.iter().flatten().flatten().copied().collect();
+            let src = Source::load_chunks(store, source, Some(chunks), plan.is_some())?;
+            // Members in order: the kept objects' vertices (a point cloud's
+            // vertices in row order), each run one manifest fragment.
+            let mut runs: Vec<(u32, u32, usize, usize)> = vec![];
+            let members: Vec<usize> = match &plan {
+                None => src.fragments.iter().flatten().flatten().copied().collect(),
+                Some(p) => {
+                    let mut members = vec![];
+                    for r in refs.into_iter().flatten() {
+                        let c = p.chunk(r.chunk);
+                        let k = src.chunk_index(c).expect("a unit holds its chunks");
+                        let rows = src.fragments[k].get(r.frag as usize).ok_or_else(|| {
+                            Error::format(
+                                source_dir.join("vertex_fragments"),
+                                format!("chunk {c:?} has no fragment {}", r.frag),
+                            )
+                        })?;
+                        let start = members.len();
+                        members.extend(rows);
+                        runs.push((r.row, r.seq, start, members.len()));
+                    }
+                    members
+                }
+            };
             let mn = metanodes(&src, &members, bin, cs, d);
             let m = mn.meta.len() / d;
             let aggregated = match o.aggregation {
@@ -122,18 +183,39 @@ pub(super) fn coarsen_points_streaming(
                 None => vec![],
             };
             write_cells(&grid, &tmp, &mn.meta, &mn.by_chunk, d, &aggregated)?;
-            let (mut ku, mut kd) = (Keys::new(), Keys::new());
-            if let Some(stage) = &stage_up {
-                // Each metanode's chunk and row; each member row's parent.
-                let mut at = vec![(0usize, 0i64); m];
-                let coarse: Vec<&Vec<i64>> = mn.by_chunk.keys().collect();
-                for (k, ids) in mn.by_chunk.values().enumerate() {
-                    for (r, &i) in ids.iter().enumerate() {
-                        at[i] = (k, r as i64);
-                    }
+            // Each metanode's chunk (in the unit's list) and row.
+            let mut at = vec![(0u32, 0u32); m];
+            for (k, ids) in mn.by_chunk.values().enumerate() {
+                for (r, &i) in ids.iter().enumerate() {
+                    at[i] = (k as u32, r as u32);
                 }
+            }
+            let mut paths = Pieces::new(mn.by_chunk.keys().cloned().collect());
+            if keep_ids {
+                for &(row, seq, a, b) in &runs {
+                    paths.add(row, seq, &mn.inverse[a..b], &at);
+                }
+            }
+            let (mut ku, mut kd, mut records) = (Keys::new(), Keys::new(), 0);
+            if let Some(stage) = &stage_up {
+                // Each source vertex's metanode: a point's is its own; an
+                // object vertex's is the one in its bin, if any (a dropped
+                // object's vertex may share a bin with a kept one).
+                let rows = src.pos.len() / d;
+                let parent: Vec<Option<usize>> = match &plan {
+                    None => mn.inverse.iter().map(|&i| Some(i)).collect(),
+                    Some(_) => {
+                        let of: HashMap<[u8; 24], usize> = (0..m)
+                            .map(|i| (bin_key(&mn.meta[i * d..(i + 1) * d], bin), i))
+                            .collect();
+                        (0..rows)
+                            .map(|g| of.get(&bin_key(&src.pos[g * d..(g + 1) * d], bin)).copied())
+                            .collect()
+                    }
+                };
                 let (mut ups, mut downs) = (LinkBuckets::new(), LinkBuckets::new());
-                for (&g, &id) in members.iter().zip(&mn.inverse) {
+                for (g, id) in parent.into_iter().enumerate() {
+                    let Some(id) = id else { continue };
                     let (fk, fi) = src.locate(g);
                     let (ck, ci) = at[id];
                     let mirror = (o.cross_level == CrossLevel::Explicit).then_some(&mut downs);
@@ -141,8 +223,9 @@ pub(super) fn coarsen_points_streaming(
                         &mut ups,
                         mirror,
                         (&src.chunks[fk], fi as i64),
-                        (coarse[ck], ci),
+                        (&paths.chunks[ck as usize], ci as i64),
                     );
+                    records += 1;
                 }
                 for (buckets, fam, dir, keys) in
                     [(&ups, &up, stage, &mut ku), (&downs, &down, &tmp, &mut kd)]
@@ -157,46 +240,75 @@ pub(super) fn coarsen_points_streaming(
             }
             let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             (watch.progress)(&phase, n, groups.len() as u64);
-            Ok((
-                mn.by_chunk.keys().map(|c| chunk_key(c)).collect(),
-                m,
-                aggregated.into_iter().map(|a| (a.name, a.attrs)).collect(),
-                ku,
-                kd,
-                members.len(),
-            ))
+            Ok(Unit {
+                metanodes: m,
+                attributes: aggregated.into_iter().map(|a| (a.name, a.attrs)).collect(),
+                up: ku,
+                down: kd,
+                records,
+                paths,
+            })
         };
-        let parts: Vec<Part> = run_batches(&grid, &batches, &groups, one_unit)?;
-        let nonempty: Vec<String> = parts.iter().flat_map(|p| p.0.iter().cloned()).collect();
-        let m: usize = parts.iter().map(|p| p.1).sum();
-        // Every source vertex has a parent: one record each.
-        let fine_rows: usize = parts.iter().map(|p| p.5).sum();
+        // Group by group of batches (one for a point cloud): a group's
+        // references in memory, its units in parallel, their paths spilled.
+        let phases = match &plan {
+            Some(p) => p.batch_groups(&batches),
+            None => vec![batches.clone()],
+        };
+        let mut pieces = pieces_spill(&work, budget / 2);
+        let (mut m, mut records, mut metas) = (0, 0, vec![]);
         let (mut ku, mut kd) = (Keys::new(), Keys::new());
-        let mut metas = vec![];
-        for (_, _, meta, u, dn, _) in parts {
-            if metas.is_empty() {
-                metas = meta;
-            }
-            for (off, k) in u {
-                ku.entry(off).or_default().extend(k);
-            }
-            for (off, k) in dn {
-                kd.entry(off).or_default().extend(k);
+        let mut nonempty: Vec<String> = vec![];
+        for (g, part) in phases.iter().enumerate() {
+            let refs = match &plan {
+                Some(p) => p.take_group(g as u32)?,
+                None => HashMap::new(),
+            };
+            let done = run_batches(&grid, part, &groups, |ui, chunks| {
+                one_unit(chunks, refs.get(&(ui as u32)))
+            })?;
+            drop(refs);
+            for u in done {
+                m += u.metanodes;
+                records += u.records;
+                if metas.is_empty() {
+                    metas = u.attributes;
+                }
+                for (off, k) in u.up {
+                    ku.entry(off).or_default().extend(k);
+                }
+                for (off, k) in u.down {
+                    kd.entry(off).or_default().extend(k);
+                }
+                nonempty.extend(u.paths.chunks.iter().map(|c| chunk_key(c)));
+                u.paths.spill_into(&mut pieces)?;
             }
         }
         write_arrays_meta(&grid, &tmp, &nonempty, &metas)?;
         let mut present = vec!["vertices"];
+        let mut objects_in = 0;
+        if let (true, Some(p)) = (keep_ids, &plan) {
+            write_paths(&tmp, d, &p.ids, pieces)?;
+            copy_object_attributes(&source_dir, &tmp, &p.keep)?;
+            present.push("object_index");
+            objects_in = p.ids.len();
+        } else {
+            pieces.remove()?;
+        }
         if !metas.is_empty() {
             present.push("vertex_attributes");
         }
-        let level = level_json(target, sparsity, m, &present, false, 0, o);
+        let level = level_json(target, sparsity, m, &present, keep_ids, objects_in, o);
         write_json(&tmp, &group(json!({"zarr_vectors_level": level})))?;
-        if links && o.cross_level == CrossLevel::Explicit && m > 0 {
-            down.finish(&grid, &tmp, &kd, fine_rows)?;
+        if o.cross_level == CrossLevel::Explicit && m > 0 {
+            down.finish(&grid, &tmp, &kd, records)?;
         }
-        Ok((m, ku, fine_rows))
+        Ok((m, ku, records))
     })();
-    let (m, ku, fine_rows) = match built {
+    let kept = plan.as_ref().filter(|_| keep_ids).map(|p| p.keep.len());
+    let _ = plan.map(ObjectPlan::remove);
+    let _ = std::fs::remove_dir_all(&work);
+    let (m, ku, records) = match built {
         Ok(x) => x,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -210,196 +322,16 @@ pub(super) fn coarsen_points_streaming(
     std::fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
     if let Some(stage) = &stage_up {
         if m > 0 {
-            up.finish(&grid, stage, &ku, fine_rows)?;
+            up.finish(&grid, stage, &ku, records)?;
             crate::links::commit(&source_dir, stage, &up.name)?;
         } else {
             let _ = std::fs::remove_dir_all(stage);
         }
     }
-    add_level_to_root(store, target, bin, base_bin, false)?;
+    add_level_to_root(store, target, bin, base_bin, keep_ids)?;
     Ok(LevelSummary {
         level: target,
         vertices: m,
-        objects: 0,
+        objects: kept.unwrap_or(0),
     })
-}
-
-/// Units batched so that, on a sharded store, no two batches write into the
-/// same shard: each batch lists its units and the shards it alone fills.
-pub(super) type Batch = (Vec<Vec<i64>>, Vec<Vec<u64>>);
-
-pub(super) fn shard_batches(
-    grid: &CellGrid,
-    units: &BTreeMap<Vec<i64>, Vec<Vec<i64>>>,
-    ratio: &[i64],
-) -> Vec<Batch> {
-    let one_each = || units.keys().map(|u| (vec![u.clone()], vec![])).collect();
-    let Some(s) = &grid.shard else {
-        return one_each();
-    };
-    // Early flushes only where unit regions tile shards exactly (a unit never
-    // straddles a shard boundary); otherwise shards wait for the level's end.
-    let aligned = (0..ratio.len()).all(|a| {
-        let (r, sa) = (ratio[a], s[a] as i64);
-        (sa % r == 0 || r % sa == 0)
-            && grid.origin[a].rem_euclid(r.min(sa)) == 0
-            && (r <= sa || grid.origin[a].rem_euclid(r) == 0)
-    });
-    if !aligned {
-        return one_each();
-    }
-    // A unit covers chunks u·ratio .. u·ratio + ratio; batch by the block of
-    // shards that region belongs to (units and shards nest: both powers of 2).
-    let mut batches: BTreeMap<Vec<i64>, Batch> = BTreeMap::new();
-    for u in units.keys() {
-        let first: Vec<i64> = u.iter().zip(ratio).map(|(x, r)| x * r).collect();
-        let span: Vec<i64> = (0..u.len()).map(|a| ratio[a].max(s[a] as i64)).collect();
-        let block: Vec<i64> = (0..u.len())
-            .map(|a| (first[a] - grid.origin[a]).div_euclid(span[a]))
-            .collect();
-        let b = batches.entry(block.clone()).or_default();
-        b.0.push(u.clone());
-        if b.1.is_empty() {
-            let start: Vec<i64> = (0..u.len())
-                .map(|a| block[a] * span[a] + grid.origin[a])
-                .collect();
-            b.1 = grid.shards_of_block(&start, &span);
-        }
-    }
-    batches.into_values().collect()
-}
-
-/// Runs `one` on every unit, batch by batch in parallel, writing each
-/// batch's shards as soon as it is done; results in unit order.
-pub(super) fn run_batches<T: Send>(
-    grid: &CellGrid,
-    batches: &[Batch],
-    units: &BTreeMap<Vec<i64>, Vec<Vec<i64>>>,
-    one: impl Fn(&Vec<Vec<i64>>) -> Result<T> + Sync,
-) -> Result<Vec<T>> {
-    let done: Vec<Vec<(Vec<i64>, T)>> = batches
-        .par_iter()
-        .map(|(members, shards)| -> Result<Vec<(Vec<i64>, T)>> {
-            let out = members
-                .iter()
-                .map(|u| Ok((u.clone(), one(&units[u])?)))
-                .collect::<Result<Vec<_>>>()?;
-            shards
-                .iter()
-                .try_for_each(|k| grid.flush_shard_everywhere(k))?;
-            Ok(out)
-        })
-        .collect::<Result<_>>()?;
-    let mut all: Vec<(Vec<i64>, T)> = done.into_iter().flatten().collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(all.into_iter().map(|(_, t)| t).collect())
-}
-
-/// Links each vertex of point level `fine` to its metanode in `coarse`
-/// (binned at `bin`, the coarse level's bin), unit by unit.
-pub(super) fn link_points_streaming(
-    store: &Store,
-    fine: u64,
-    coarse: u64,
-    bin: &[f64],
-    storage: CrossLevel,
-    watch: &Watch,
-) -> Result<()> {
-    let d = store.dims;
-    let cs = &store.chunk_shape;
-    let ratio = unit_ratio(bin, cs);
-    let fine_units = units(store, fine, &ratio)?;
-    let coarse_units = units(store, coarse, &ratio)?;
-    let [lo, hi] = &store.bounds;
-    let grid = CellGrid::new(lo, hi, cs).sharded(store.shard_shape());
-    let delta = coarse - fine;
-    let family = |name: String| Family {
-        name,
-        has_perm: false,
-        directed: true,
-        dims: d,
-    };
-    let (up, down) = (family(format!("+{delta}")), family(format!("-{delta}")));
-    let (fine_dir, coarse_dir) = (
-        store.path.join(fine.to_string()),
-        store.path.join(coarse.to_string()),
-    );
-    let stage_up = crate::links::stage(&fine_dir)?;
-    let stage_down = crate::links::stage(&coarse_dir)?;
-    let explicit = storage == CrossLevel::Explicit;
-    type Keys = BTreeMap<Vec<i64>, Vec<String>>;
-    let batches = shard_batches(&grid, &fine_units, &ratio);
-    let built = (|| -> Result<()> {
-        let unit_of: BTreeMap<&Vec<Vec<i64>>, &Vec<i64>> =
-            fine_units.iter().map(|(u, c)| (c, u)).collect();
-        let one_unit = |chunks: &Vec<Vec<i64>>| -> Result<(Keys, Keys, usize)> {
-            let u = unit_of[chunks];
-            watch.check()?;
-            let f = Source::load_chunks(store, fine, Some(chunks), false)?;
-            let none = vec![];
-            let c = Source::load_chunks(
-                store,
-                coarse,
-                Some(coarse_units.get(u).unwrap_or(&none)),
-                false,
-            )?;
-            let mut at: std::collections::HashMap<[u8; 24], (usize, usize)> =
-                std::collections::HashMap::new();
-            for g in 0..c.pos.len() / d {
-                at.insert(bin_key(&c.pos[g * d..(g + 1) * d], bin), c.locate(g));
-            }
-            let (mut ups, mut downs) = (LinkBuckets::new(), LinkBuckets::new());
-            let mut records = 0;
-            for g in 0..f.pos.len() / d {
-                let Some(&(ck, ci)) = at.get(&bin_key(&f.pos[g * d..(g + 1) * d], bin)) else {
-                    continue;
-                };
-                let (fk, fi) = f.locate(g);
-                file_cross_record(
-                    &mut ups,
-                    explicit.then_some(&mut downs),
-                    (&f.chunks[fk], fi as i64),
-                    (&c.chunks[ck], ci as i64),
-                );
-                records += 1;
-            }
-            let mut keys = (Keys::new(), Keys::new());
-            for (buckets, fam, stage, k) in [
-                (&ups, &up, &stage_up, &mut keys.0),
-                (&downs, &down, &stage_down, &mut keys.1),
-            ] {
-                for (off, cells) in buckets {
-                    for (src, rows) in cells {
-                        fam.put(&grid, stage, off, src, rows)?;
-                        k.entry(off.clone()).or_default().push(chunk_key(src));
-                    }
-                }
-            }
-            Ok((keys.0, keys.1, records))
-        };
-        let parts: Vec<(Keys, Keys, usize)> = run_batches(&grid, &batches, &fine_units, one_unit)?;
-        let (mut ku, mut kd, mut records) = (Keys::new(), Keys::new(), 0);
-        for (u, dn, r) in parts {
-            for (o, k) in u {
-                ku.entry(o).or_default().extend(k);
-            }
-            for (o, k) in dn {
-                kd.entry(o).or_default().extend(k);
-            }
-            records += r;
-        }
-        if records == 0 {
-            return Ok(());
-        }
-        up.finish(&grid, &stage_up, &ku, records)?;
-        crate::links::commit(&fine_dir, &stage_up, &up.name)?;
-        if explicit {
-            down.finish(&grid, &stage_down, &kd, records)?;
-            crate::links::commit(&coarse_dir, &stage_down, &down.name)?;
-        }
-        Ok(())
-    })();
-    let _ = std::fs::remove_dir_all(&stage_up);
-    let _ = std::fs::remove_dir_all(&stage_down);
-    built
 }
