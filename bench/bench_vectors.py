@@ -15,8 +15,8 @@ Issue 27 rows (--only remote,select,zstd,validate,million,lines): remote boundin
 and of the coarsest level over a local HTTP server (requests, bytes fetched against the bytes of the
 cells the box touches, time) for zarr-vectors (fsspec) and voxfield; selection of 100 objects out
 of --select-lines streamlines; write_points with compressor="zstd"; validate (level 3); write +
-3-level pyramid of a 1 M-point cloud; peak RSS of the CLI's polyline pyramid of --select-lines
-streamlines.
+3-level pyramid of a 1 M-point cloud; time and peak RSS of the CLI's polyline pyramid of
+--pyramid-lines streamlines (default 10^6, ~75 M vertices, 3 GB store; target < 1 GiB).
 
 Medians of --repeats; every row first checks the two libraries' outputs are identical.
 Stores are written under bench/data/ (ignored).
@@ -106,6 +106,7 @@ def main():
     ap.add_argument("--anchor-max", type=int, default=5_000_000)
     ap.add_argument("--anchor-child", nargs=2)
     ap.add_argument("--select-lines", type=int, default=100_000)
+    ap.add_argument("--pyramid-lines", type=int, default=1_000_000)
     ap.add_argument("--latency-ms", type=float, default=20.0)
     a = ap.parse_args()
     if a.anchor_child:
@@ -373,28 +374,37 @@ def issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv):
         for lv in (1, 2, 3):
             np.testing.assert_array_equal(read_points(z, level=lv)["positions"], vv.read_points(v, level=lv)["positions"])
         report("write + 3-level pyramid, 1 M points + 2 attributes", t_zv, t_vf, "levels equal")
-    if "select" in only or "lines" in only:
+    if "select" in only:
         n = a.select_lines
-        store = os.path.join(DATA, f"lines_{n}.zarrvectors")
-        if not os.path.exists(store):
-            vv.write_polylines(store, streamline_data(n, seed=5), chunk_shape=(100, 100, 100))
-        if "select" in only:
-            from zarr_vectors.types.points import read_points as zv_read
-            ids = sorted(np.random.default_rng(6).choice(n, 100, replace=False).tolist())
-            w = zv_read(store, object_ids=ids)
-            g = vv.select(store, objects=ids)
-            assert w["vertex_count"] == g["vertex_count"]
-            report(f"select 100 objects of {n} streamlines", median_time(lambda: zv_read(store, object_ids=ids), a.repeats),
-                   median_time(lambda: vv.select(store, objects=ids), a.repeats), f"{g['vertex_count']} vertices")
-        if "lines" in only:
-            cli = os.environ.get("VOXFIELD_CLI") or os.path.join(os.path.dirname(HERE), "target", "release", "voxfield")
-            work = store + "_pyr"
-            shutil.rmtree(work, ignore_errors=True)
-            shutil.copytree(store, work)
-            t, rss = run_measured([cli, "vectors", "build-pyramid", work, "--factors", "2:1,2:4,2:4"])
-            print(f"voxfield CLI polyline pyramid (2:1,2:4,2:4) of {n} streamlines: {t:.1f} s, peak RssAnon {rss:.0f} MiB;"
-                  f" files/level {files_per_level(work)}", flush=True)
-            shutil.rmtree(work, ignore_errors=True)
+        store = lines_store(n)
+        from zarr_vectors.types.points import read_points as zv_read
+        ids = sorted(np.random.default_rng(6).choice(n, 100, replace=False).tolist())
+        w = zv_read(store, object_ids=ids)
+        g = vv.select(store, objects=ids)
+        assert w["vertex_count"] == g["vertex_count"]
+        report(f"select 100 objects of {n} streamlines", median_time(lambda: zv_read(store, object_ids=ids), a.repeats),
+               median_time(lambda: vv.select(store, objects=ids), a.repeats), f"{g['vertex_count']} vertices")
+    if "lines" in only:
+        n = a.pyramid_lines
+        store = lines_store(n)
+        cli = os.environ.get("VOXFIELD_CLI") or os.path.join(os.path.dirname(HERE), "target", "release", "voxfield")
+        work = store + "_pyr"
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.copytree(store, work)
+        t, rss = run_measured([cli, "vectors", "build-pyramid", work, "--factors", "2:1,2:4,2:4"])
+        print(f"voxfield CLI polyline pyramid (2:1,2:4,2:4) of {n} streamlines: {t:.1f} s, peak RssAnon {rss:.0f} MiB;"
+              f" files/level {files_per_level(work)}", flush=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def lines_store(n):
+    """A store of n random-walk streamlines (chunk 100), written once under bench/data."""
+    from voxfield import vectors as vv
+
+    store = os.path.join(DATA, f"lines_{n}.zarrvectors")
+    if not os.path.exists(store):
+        vv.write_polylines(store, streamline_data(n, seed=5), chunk_shape=(100, 100, 100))
+    return store
 
 
 def remote_rows(a, d, read_points, vv, latency):

@@ -719,6 +719,48 @@ def test_memory_of_write_and_pyramid_stays_bounded_as_the_input_grows(tmp_path):
 
 
 @pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+@pytest.mark.skipif(not __import__("os").environ.get("VOXFIELD_CLI"), reason="VOXFIELD_CLI names the built voxfield")
+def test_polyline_pyramids_stream_in_bounded_memory(tmp_path):
+    """Polyline pyramids coarsen unit by unit, the manifests' fragment references and the coarse
+    paths sorted out through spill files (budget forced to 8 MiB): 10× the streamlines — a store
+    whose vertices alone (46 MB) are more than the bound — must not need 10× the memory; and a
+    build that spills at 1 MiB writes the same files as one that holds everything."""
+    import os
+    import shutil
+
+    cli = os.environ["VOXFIELD_CLI"]
+
+    def lines(n):
+        rng = np.random.default_rng(n)
+        starts = rng.uniform(0, 1000, (n, 1, 3))
+        return list((starts + rng.normal(0, 4, (n, 32, 3)).cumsum(1)).astype(np.float32))
+
+    peaks = {}
+    for n in (12_000, 120_000):
+        store = tmp_path / f"l{n}.zarrvectors"
+        vv.write_polylines(store, lines(n), chunk_shape=(100, 100, 100))
+        if n == 12_000:
+            spilled = tmp_path / "spilled.zarrvectors"
+            shutil.copytree(store, spilled)
+            env = dict(os.environ, VOXFIELD_SPILL_MB="1")
+            rc, err, _ = peak_rss_anon([cli, "vectors", "build-pyramid", str(spilled), "--factors", "2:1,2:4,2:4"], env)
+            assert rc == 0, err
+        env = dict(os.environ, VOXFIELD_SPILL_MB="8", RAYON_NUM_THREADS="2")
+        rc, err, peaks[n] = peak_rss_anon([cli, "vectors", "build-pyramid", str(store), "--factors", "2:1,2:4,2:4"], env)
+        assert rc == 0, err
+        kept = [vv.read_polylines(store, level=lv)["polyline_count"] for lv in range(4)]
+        assert kept == [n, n, n // 4, n // 16]
+        assert not [f for f in os.listdir(store) if f.startswith(".")]
+        if n == 12_000:
+            assert store_files(spilled) == store_files(store)
+            for f in store_files(store):
+                assert (spilled / f).read_bytes() == (store / f).read_bytes(), f
+        shutil.rmtree(store)
+    # The bound: the spill budget, ~40 bytes an object, one unit per thread (an in-memory build
+    # would hold the 3.8 M vertices: 46 MB of coordinates and ~100 bytes a vertex besides).
+    assert peaks[120_000] < 64 and peaks[120_000] < peaks[12_000] + 32, peaks
+
+
 def test_trk_and_tck_in_and_out_against_nibabel(tmp_path):
     """Streamlines nibabel saves (TRK with scalars and properties, TCK) become polyline stores
     whose vertices are nibabel's RAS+ mm points; a level exported to .trk/.tck loads in nibabel
@@ -1021,6 +1063,28 @@ def test_graphs_are_zarr_vectors_own_cells_and_read_the_same(tmp_path, d):
     assert as_points(ours) == as_points(b)
     inp = sorted(map(tuple, np.concatenate([pos[edges[:, 0]], pos[edges[:, 1]]], axis=1).astype(np.float64).tolist()))
     assert as_points(ours) == inp  # every edge, in its original orientation
+
+
+def test_graph_pyramids_are_zarr_vectors_own(tmp_path):
+    """Graphs coarsen as objects (streamed unit by unit): metanodes, manifests, thinned objects,
+    object attributes and +1/-1/+2/-2 links file for file as zarr-vectors builds them."""
+    import shutil
+
+    zv_graphs = pytest.importorskip("zarr_vectors.types.graphs")
+    rng = np.random.default_rng(61)
+    pos = rng.uniform(-50, 150, (400, 3)).astype(np.float32)
+    theirs, mine = tmp_path / "zv.zarrvectors", tmp_path / "vf.zarrvectors"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        zv_graphs.write_graph(str(theirs), pos, rng.integers(0, 400, (600, 2)), chunk_shape=(40.0,) * 3,
+                              object_ids=rng.integers(0, 7, 400),
+                              object_attributes={"kind": np.arange(7, dtype=np.int16)})
+        shutil.copytree(theirs, mine)
+        want = build_pyramid(str(theirs), factors=[(2, 1), (2, 2)], sparsity_seed=7, cross_level_depth=2)
+    got = vv.build_pyramid(mine, factors=[(2, 1), (2, 2)], sparsity_seed=7, cross_level_depth=2, single_seed=True)
+    assert got["vertex_counts"] == [s["vertex_count"] for s in want["level_specs"]]
+    assert got["objects_kept"] == [7, 4]
+    assert_same_cells(mine, theirs)
 
 
 def test_graph_writes_refuse_bad_input(tmp_path):

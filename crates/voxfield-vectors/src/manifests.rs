@@ -14,7 +14,7 @@ use crate::store::itemsize;
 use crate::write::{group, write_json, Attribute};
 
 /// Manifest rows per chunk of `object_index/manifests`.
-const MANIFEST_ROWS: usize = 16_384;
+pub(crate) const MANIFEST_ROWS: usize = 16_384;
 /// Rows per chunk of an object attribute.
 const OBJECT_ATTRIBUTE_ROWS: usize = 65_536;
 /// The manifest of an object absent from a level (dropped by thinning).

@@ -120,6 +120,10 @@ impl<K: Hash + Eq + Clone + Send + Sync> Spill<K> {
         if !b.is_empty() {
             std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
         }
+        if b.is_empty() {
+            return Ok(held);
+        }
+        b.reserve_exact(held.len());
         b.extend(held);
         Ok(b)
     }

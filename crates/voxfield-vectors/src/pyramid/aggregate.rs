@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use voxfield_core::{Error, Result};
 
 use super::options::Aggregation;
-use super::source::Source;
+use super::source::{Members, Source};
 use crate::cells::{read_json, CellArray};
 use crate::manifests::{sentinel_bytes, write_object_attributes};
 use crate::store::{decode_f64, itemsize, Store};
@@ -41,13 +41,13 @@ pub(super) fn encode(v: &[f64], dtype: &str) -> Vec<u8> {
 }
 
 /// Each vertex attribute of the source level aggregated over the members of
-/// each metanode (`members[j]` belongs to metanode `inverse[j]`).
+/// each metanode (member row `g` belongs to metanode `id_of_row[g]`).
 pub(super) fn aggregate(
     store: &Store,
     source: u64,
     src: &Source,
-    members: &[usize],
-    inverse: &[usize],
+    members: Members,
+    id_of_row: &[u32],
     m: usize,
     agg: Aggregation,
 ) -> Result<Vec<Aggregated>> {
@@ -81,8 +81,8 @@ pub(super) fn aggregate(
             values.extend(v);
         }
         let mut groups: Vec<Vec<usize>> = vec![vec![]; m];
-        for (&g, &id) in members.iter().zip(inverse) {
-            groups[id].push(g);
+        for g in members() {
+            groups[id_of_row[g] as usize].push(g);
         }
         let out_dtype = match agg {
             Aggregation::Count => "int64".to_string(),

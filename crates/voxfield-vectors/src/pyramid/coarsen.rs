@@ -42,7 +42,7 @@ pub(super) fn coarsen(
                         )
                     })?;
                     for &f in frags {
-                        let rows = src.fragments[k].get(f as usize).ok_or_else(|| {
+                        let rows = src.fragment(k, f as usize).ok_or_else(|| {
                             Error::format(
                                 src_dir.join("vertex_fragments"),
                                 format!("chunk {c:?} has no fragment {f}"),
@@ -56,7 +56,7 @@ pub(super) fn coarsen(
             .collect::<Result<_>>()?;
         (ids, objects)
     } else {
-        let all: Vec<usize> = src.fragments.iter().flatten().flatten().copied().collect();
+        let all: Vec<usize> = src.fragment_rows().collect();
         (vec![0], vec![all])
     };
     let alive: Vec<usize> = (0..objects.len())
@@ -81,13 +81,12 @@ pub(super) fn coarsen(
         vec![0]
     };
     // Members in order: the kept objects' vertices, concatenated.
-    let members: Vec<usize> = keep
-        .iter()
-        .flat_map(|&r| objects[r].iter().copied())
-        .collect();
+    let members = || -> Box<dyn Iterator<Item = usize> + '_> {
+        Box::new(keep.iter().flat_map(|&r| objects[r].iter().copied()))
+    };
     let cs = &store.chunk_shape;
     let Metanodes {
-        inverse,
+        id_of_row,
         meta,
         by_chunk,
     } = metanodes(src, &members, bin, cs, d);
@@ -106,13 +105,10 @@ pub(super) fn coarsen(
     // Manifests: each kept object's metanodes, consecutive repeats collapsed.
     let mut manifests = vec![EMPTY_MANIFEST.to_vec(); objects.len()];
     if keep_ids {
-        let mut at = 0;
         for &r in &keep {
-            let n = objects[r].len();
-            let seq = &inverse[at..at + n];
-            at += n;
-            let mut blocks: Vec<usize> = Vec::with_capacity(n);
-            for &id in seq {
+            let mut blocks: Vec<usize> = Vec::with_capacity(objects[r].len());
+            for &g in &objects[r] {
+                let id = id_of_row[g] as usize;
                 if blocks.last() != Some(&id) {
                     blocks.push(id);
                 }
@@ -125,7 +121,7 @@ pub(super) fn coarsen(
         }
     }
     let aggregated = match o.aggregation {
-        Some(agg) => aggregate(store, source, src, &members, &inverse, m, agg)?,
+        Some(agg) => aggregate(store, source, src, &members, &id_of_row, m, agg)?,
         None => vec![],
     };
     let [lo, hi] = &store.bounds;

@@ -9,9 +9,8 @@ use voxfield_core::Result;
 use super::batches::{run_batches, shard_batches};
 use super::level::{unit_ratio, units};
 use super::options::CrossLevel;
-use super::root::file_cross_record;
 use super::source::{bin_key, Source};
-use crate::links::{Family, LinkBuckets};
+use crate::links::Family;
 use crate::store::Store;
 use crate::write::{chunk_key, CellGrid};
 
@@ -56,7 +55,6 @@ pub(super) fn link_streaming(
     let stage_up = crate::links::stage(&fine_dir)?;
     let stage_down = crate::links::stage(&coarse_dir)?;
     let explicit = storage == CrossLevel::Explicit;
-    type Keys = BTreeMap<Vec<i64>, Vec<String>>;
     let batches = shard_batches(&grid, &fine_units, &ratio);
     let built = (|| -> Result<()> {
         let one_unit = |ui: usize, chunks: &Vec<Vec<i64>>| -> Result<(Keys, Keys, usize)> {
@@ -84,35 +82,14 @@ pub(super) fn link_streaming(
                 row
             };
             let top = &levels.last().expect("at least one level up").0;
-            let (mut ups, mut downs) = (LinkBuckets::new(), LinkBuckets::new());
-            let mut records = 0;
-            for g in 0..f.pos.len() / d {
-                let Some(r) = ancestor(g) else {
-                    continue;
-                };
-                let (fk, fi) = f.locate(g);
-                let (ck, ci) = top.locate(r);
-                file_cross_record(
-                    &mut ups,
-                    explicit.then_some(&mut downs),
-                    (&f.chunks[fk], fi as i64),
-                    (&top.chunks[ck], ci as i64),
-                );
-                records += 1;
-            }
-            let mut keys = (Keys::new(), Keys::new());
-            for (buckets, fam, stage, k) in [
-                (&ups, &up, &stage_up, &mut keys.0),
-                (&downs, &down, &stage_down, &mut keys.1),
-            ] {
-                for (off, cells) in buckets {
-                    for (src, rows) in cells {
-                        fam.put(&grid, stage, off, src, rows)?;
-                        k.entry(off.clone()).or_default().push(chunk_key(src));
-                    }
-                }
-            }
-            Ok((keys.0, keys.1, records))
+            link_unit(
+                &grid,
+                &f,
+                &top.chunks,
+                |g| ancestor(g).map(|r| top.locate(r)),
+                (&up, &stage_up),
+                explicit.then_some((&down, stage_down.as_path())),
+            )
         };
         let parts = run_batches(&grid, &batches, &fine_units, one_unit)?;
         let (mut ku, mut kd, mut records) = (Keys::new(), Keys::new(), 0);
@@ -139,4 +116,66 @@ pub(super) fn link_streaming(
     let _ = std::fs::remove_dir_all(&stage_up);
     let _ = std::fs::remove_dir_all(&stage_down);
     built
+}
+
+/// Cells of link records written, by offset: their source chunks' keys.
+pub(super) type Keys = BTreeMap<Vec<i64>, Vec<String>>;
+
+/// Writes one unit's links from the rows of `fine` to their coarse rows
+/// (`parent(g)`: chunk in `coarse`, row): the `up` family's cells fine chunk
+/// by fine chunk into its directory and, when `down` is given, the mirror
+/// records (8 bytes each until written) into its. Returns the cells written
+/// by offset, up then down, and the record count.
+pub(super) fn link_unit(
+    grid: &CellGrid,
+    fine: &Source,
+    coarse: &[Vec<i64>],
+    parent: impl Fn(usize) -> Option<(usize, usize)>,
+    up: (&Family, &std::path::Path),
+    down: Option<(&Family, &std::path::Path)>,
+) -> Result<(Keys, Keys, usize)> {
+    let (mut ku, mut kd, mut records) = (Keys::new(), Keys::new(), 0);
+    let mut downs: BTreeMap<Vec<i64>, BTreeMap<usize, Vec<u32>>> = BTreeMap::new();
+    let mut off: Vec<i64> = vec![];
+    for (k, fc) in fine.chunks.iter().enumerate() {
+        let mut ups: BTreeMap<Vec<i64>, Vec<i64>> = BTreeMap::new();
+        for g in fine.starts[k]..fine.starts[k + 1] {
+            let Some((ck, ci)) = parent(g) else { continue };
+            let fi = g - fine.starts[k];
+            let cc = &coarse[ck];
+            off.clear();
+            off.extend(cc.iter().zip(fc).map(|(c, f)| c - f));
+            match ups.get_mut(&off[..]) {
+                Some(rows) => rows.extend([fi as i64, ci as i64]),
+                None => {
+                    ups.insert(off.clone(), vec![fi as i64, ci as i64]);
+                }
+            }
+            if down.is_some() {
+                off.iter_mut().for_each(|x| *x = -*x);
+                let cells = match downs.get_mut(&off[..]) {
+                    Some(cells) => cells,
+                    None => downs.entry(off.clone()).or_default(),
+                };
+                cells.entry(ck).or_default().extend([ci as u32, fi as u32]);
+            }
+            records += 1;
+        }
+        for (o, rows) in ups {
+            up.0.put(grid, up.1, &o, fc, &rows)?;
+            ku.entry(o).or_default().push(chunk_key(fc));
+        }
+    }
+    if let Some((family, dir)) = down {
+        for (o, cells) in downs {
+            for (ck, rows) in cells {
+                let rows: Vec<i64> = rows.into_iter().map(i64::from).collect();
+                family.put(grid, dir, &o, &coarse[ck], &rows)?;
+                kd.entry(o.clone())
+                    .or_default()
+                    .push(chunk_key(&coarse[ck]));
+            }
+        }
+    }
+    Ok((ku, kd, records))
 }

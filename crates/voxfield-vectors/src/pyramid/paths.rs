@@ -6,11 +6,12 @@ use std::path::Path;
 
 use voxfield_core::{Error, Result};
 
-use crate::manifests::{write_object_index_by_chunks, EMPTY_MANIFEST, LEVEL_ZSTD};
+use crate::manifests::{write_object_index_by_chunks, EMPTY_MANIFEST, LEVEL_ZSTD, MANIFEST_ROWS};
 use crate::spill::Spill;
 
-/// Object rows per spill bucket of pieces (four manifest chunks).
-const ROWS_PER_BUCKET: u32 = 1 << 16;
+/// Object rows per spill bucket of pieces: one manifest chunk, so a chunk
+/// of manifests is made from one bucket.
+const ROWS_PER_BUCKET: u32 = MANIFEST_ROWS as u32;
 
 /// What one unit found of the kept objects' paths: records of (object row,
 /// first manifest place, block count, blocks as a manifest stores them),
@@ -40,7 +41,13 @@ impl Pieces {
     /// Files the metanodes `path` (ids in vertex order, each at `at[id]`:
     /// chunk in `chunks`, row) of manifest place `seq` of object `row`,
     /// consecutive repeats collapsed.
-    pub(super) fn add(&mut self, row: u32, seq: u32, path: &[usize], at: &[(u32, u32)]) {
+    pub(super) fn add(
+        &mut self,
+        row: u32,
+        seq: u32,
+        path: impl Iterator<Item = usize>,
+        at: &[(u32, u32)],
+    ) {
         let dims = self.chunks.first().map_or(0, Vec::len);
         let bl = block_len(dims);
         let start = match self.last {
@@ -55,7 +62,7 @@ impl Pieces {
         };
         self.last = Some((row, seq, start));
         let mut block = Vec::with_capacity(bl);
-        for &id in path {
+        for id in path {
             let (k, r) = at[id];
             block.clear();
             self.chunks[k as usize]

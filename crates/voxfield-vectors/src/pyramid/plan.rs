@@ -1,8 +1,9 @@
 //! What a coarse level of objects needs before its units are built: every
-//! manifest's fragment references, sorted out by the group of units that
-//! holds them (in a [`Spill`], so they need not fit in memory), each
-//! object's vertex count, and which objects the level keeps. Memory is the
-//! spill budget, 4 bytes a fragment and ~10 an object — never a vertex.
+//! manifest's fragment references, sorted out by the unit that holds them
+//! (in a [`Spill`], so they need not fit in memory), each object's vertex
+//! count, which objects the level keeps, and the groups of units whose
+//! paths are gathered together. Memory is a quarter of the spill budget,
+//! 4 bytes a fragment and ~20 an object — never a vertex.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,7 +34,7 @@ pub(super) struct ObjectPlan {
     pub(super) ids: Vec<i64>,
     /// The source level's nonempty chunks, ascending, and each one's unit.
     chunks: Vec<(Vec<i64>, u32)>,
-    /// The references, by group of batches.
+    /// The references, by unit number.
     refs: Spill<u32>,
     /// Per batch, its group.
     group_of_batch: Vec<u32>,
@@ -53,7 +54,7 @@ fn unit_numbers(units: &BTreeMap<Vec<i64>, Vec<Vec<i64>>>) -> HashMap<&Vec<i64>,
 
 impl ObjectPlan {
     /// Reads level `source`'s fragment indices and manifests (a batch at a
-    /// time), spilling the references into `spill_dir` beyond half of
+    /// time), spilling the references into `spill_dir` beyond a quarter of
     /// `budget` bytes, and draws the objects level `target` keeps.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
@@ -74,34 +75,10 @@ impl ObjectPlan {
             .collect();
         chunks.sort();
         let lens = fragment_lengths(store, source, &chunks)?;
-        // Batches grouped in order so that a group's references (about one
-        // per fragment) fit half the budget.
         let numbers = unit_numbers(units);
-        let mut frags_of_unit = vec![0usize; units.len()];
-        for (k, (_, u)) in chunks.iter().enumerate() {
-            frags_of_unit[*u as usize] += lens[k].len();
-        }
-        let per_group = (budget / 2 / REF_BYTES).max(1);
-        let mut group_of_unit = vec![0u32; units.len()];
-        let mut group_of_batch = Vec::with_capacity(batches.len());
-        let (mut group, mut filled) = (0u32, 0usize);
-        for (members, _) in batches {
-            let n: usize = members
-                .iter()
-                .map(|u| frags_of_unit[numbers[u] as usize])
-                .sum();
-            if filled > 0 && filled + n > per_group {
-                (group, filled) = (group + 1, 0);
-            }
-            filled += n;
-            group_of_batch.push(group);
-            members
-                .iter()
-                .for_each(|u| group_of_unit[numbers[u] as usize] = group);
-        }
-        let mut refs: Spill<u32> = Spill::new(spill_dir.join(".refs"), budget / 2, |g| {
-            format!("group-{g}")
-        });
+        let mut refs: Spill<u32> =
+            Spill::new(spill_dir.join(".refs"), budget / 4, |u| format!("unit-{u}"));
+        let mut refs_of_unit = vec![0usize; units.len()];
         let coverage = matches!(o.thinning, Thinning::SpatialCoverage { .. }) && sparsity > 1.0;
         let mut vertices: Vec<u64> = vec![];
         // Per object (spatial coverage only): its fragments' (chunk, fragment,
@@ -148,7 +125,7 @@ impl ObjectPlan {
                 return;
             };
             for f in frags.iter() {
-                let Some(&n) = lens[k].get(f as usize) else {
+                let Some(n) = lens.get(k, f) else {
                     failed = Some(Error::format(
                         dir.join("vertex_fragments"),
                         format!("chunk {c:?} has no fragment {f}"),
@@ -161,8 +138,9 @@ impl ObjectPlan {
                     chunk: k as u32,
                     frag: f as u32,
                 };
-                let group = group_of_unit[chunks[k].1 as usize];
-                if let Err(e) = refs.push(group, &r.bytes()) {
+                let unit = chunks[k].1;
+                refs_of_unit[unit as usize] += 1;
+                if let Err(e) = refs.push(unit, &r.bytes()) {
                     failed = Some(e);
                     return;
                 }
@@ -206,6 +184,23 @@ impl ObjectPlan {
         }
         let mut kept = vec![false; ids.len()];
         keep.iter().for_each(|&r| kept[r] = true);
+        // Batches grouped in order so that a group's references take about a
+        // quarter of the budget: the paths its units find are held until the
+        // group is done.
+        let per_group = (budget / 4 / REF_BYTES).max(1);
+        let mut group_of_batch = Vec::with_capacity(batches.len());
+        let (mut group, mut filled) = (0u32, 0usize);
+        for (members, _) in batches {
+            let n: usize = members
+                .iter()
+                .map(|u| refs_of_unit[numbers[u] as usize])
+                .sum();
+            if filled > 0 && filled + n > per_group {
+                (group, filled) = (group + 1, 0);
+            }
+            filled += n;
+            group_of_batch.push(group);
+        }
         Ok(ObjectPlan {
             ids,
             chunks,
@@ -228,22 +223,18 @@ impl ObjectPlan {
         out
     }
 
-    /// The kept objects' references of group `g`, by unit number, each
-    /// unit's in (row, place) order.
-    pub(super) fn take_group(&self, g: u32) -> Result<HashMap<u32, Vec<Ref>>> {
-        let bytes = self.refs.take(&g)?;
-        let mut by_unit: HashMap<u32, Vec<Ref>> = HashMap::new();
-        for b in bytes.chunks_exact(REF_BYTES) {
-            let r = Ref::from_bytes(b);
-            if self.kept[r.row as usize] {
-                by_unit
-                    .entry(self.chunks[r.chunk as usize].1)
-                    .or_default()
-                    .push(r);
-            }
-        }
-        by_unit.par_iter_mut().for_each(|(_, v)| v.sort_unstable());
-        Ok(by_unit)
+    /// The kept objects' references in unit `u` (by number), in (row,
+    /// place) order; callable from many threads at once.
+    pub(super) fn take_unit(&self, u: u32) -> Result<Vec<Ref>> {
+        let bytes = self.refs.take(&u)?;
+        let mut refs: Vec<Ref> = bytes
+            .chunks_exact(REF_BYTES)
+            .map(Ref::from_bytes)
+            .filter(|r| self.kept[r.row as usize])
+            .collect();
+        drop(bytes);
+        refs.sort_unstable();
+        Ok(refs)
     }
 
     /// The coordinates of chunk `k` of the plan's list.
@@ -280,33 +271,67 @@ impl Ref {
     }
 }
 
-/// The vertex count of every fragment of every chunk (in `chunks` order).
+/// The vertex count of every fragment of every chunk (in `chunks` order), a
+/// byte each — a level-0 chunk may hold about as many fragments as vertices
+/// — with counts of 255 and more kept aside.
+struct FragmentLengths {
+    short: Vec<Vec<u8>>,
+    long: HashMap<(u32, u32), u32>,
+}
+
+impl FragmentLengths {
+    fn get(&self, k: usize, f: u64) -> Option<u32> {
+        let n = *self.short[k].get(usize::try_from(f).ok()?)?;
+        Some(match n {
+            u8::MAX => self.long[&(k as u32, f as u32)],
+            n => n as u32,
+        })
+    }
+}
+
 fn fragment_lengths(
     store: &Store,
     level: u64,
     chunks: &[(Vec<i64>, u32)],
-) -> Result<Vec<Vec<u32>>> {
+) -> Result<FragmentLengths> {
     let dir = store.path.join(level.to_string());
     let frags = CellArray::open(&dir.join("vertex_fragments"), store.dims)?;
-    chunks
+    // Per chunk: the short counts, and the (fragment, count) of long ones.
+    type Lengths = (Vec<u8>, Vec<(u32, u32)>);
+    let per_chunk: Vec<Lengths> = chunks
         .par_iter()
         .map(|(c, _)| {
             let rows = decode_fragments(&frags.read(c)?)
                 .map_err(|e| Error::format(&frags.path, format!("chunk {c:?}: {e}")))?
                 .rows;
-            rows.iter()
-                .map(|f| {
-                    let n = match f {
-                        FragmentRows::Range(_, n) => *n,
-                        FragmentRows::List(l) => l.len() as u64,
-                    };
-                    u32::try_from(n).map_err(|_| {
-                        Error::format(&frags.path, format!("chunk {c:?}: a fragment of {n} rows"))
-                    })
-                })
-                .collect()
+            let mut short = Vec::with_capacity(rows.len());
+            let mut long = vec![];
+            for (i, f) in rows.iter().enumerate() {
+                let n = match f {
+                    FragmentRows::Range(_, n) => *n,
+                    FragmentRows::List(l) => l.len() as u64,
+                };
+                let n = u32::try_from(n).map_err(|_| {
+                    Error::format(&frags.path, format!("chunk {c:?}: a fragment of {n} rows"))
+                })?;
+                short.push(n.min(u8::MAX as u32) as u8);
+                if n >= u8::MAX as u32 {
+                    long.push((i as u32, n));
+                }
+            }
+            Ok((short, long))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    let mut out = FragmentLengths {
+        short: Vec::with_capacity(per_chunk.len()),
+        long: HashMap::new(),
+    };
+    for (k, (short, long)) in per_chunk.into_iter().enumerate() {
+        out.short.push(short);
+        out.long
+            .extend(long.into_iter().map(|(f, n)| ((k as u32, f), n)));
+    }
+    Ok(out)
 }
 
 /// The target bin key of each alive object's middle vertex (indexed by object
@@ -333,7 +358,10 @@ fn middle_keys(
                 .iter()
                 .map(|&r| {
                     let (_, f, at) = middles[r];
-                    let g = src.fragments[0][f as usize][at as usize];
+                    let g = src
+                        .fragment(0, f as usize)
+                        .and_then(|mut rows| rows.nth(at as usize))
+                        .expect("the plan measured this fragment");
                     (r, bin_key(&src.pos[g * d..(g + 1) * d], bin))
                 })
                 .collect())

@@ -18,8 +18,44 @@ pub(super) struct Source {
     /// Global row of each chunk's first vertex; one more entry at the end.
     pub(super) starts: Vec<usize>,
     pub(super) pos: Vec<f32>,
-    /// Per chunk, per fragment: global vertex rows.
-    pub(super) fragments: Vec<Vec<Vec<usize>>>,
+    /// Per chunk: its fragments' rows within the chunk (checked).
+    fragments: Vec<ChunkFragments>,
+}
+
+/// One chunk's fragments, compactly (a level-0 chunk may hold about as many
+/// fragments as vertices): each a run of rows `(start, count)`, or
+/// `(LIST, i)` for explicit list `i`.
+struct ChunkFragments {
+    runs: Vec<(u32, u32)>,
+    lists: Vec<Vec<u32>>,
+}
+
+const LIST: u32 = u32::MAX;
+
+impl ChunkFragments {
+    /// The fragments of a chunk of `rows` rows, or the first row past it.
+    fn new(frags: Vec<FragmentRows>, rows: u64) -> std::result::Result<ChunkFragments, u64> {
+        let mut out = ChunkFragments {
+            runs: Vec::with_capacity(frags.len()),
+            lists: vec![],
+        };
+        for f in frags {
+            match f {
+                FragmentRows::Range(s, n) => match s.checked_add(n) {
+                    Some(e) if e <= rows => out.runs.push((s as u32, n as u32)),
+                    _ => return Err(s.saturating_add(n).saturating_sub(1)),
+                },
+                FragmentRows::List(l) => {
+                    if let Some(&r) = l.iter().find(|&&r| r >= rows) {
+                        return Err(r);
+                    }
+                    out.runs.push((LIST, out.lists.len() as u32));
+                    out.lists.push(l.into_iter().map(|r| r as u32).collect());
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl Source {
@@ -61,9 +97,9 @@ impl Source {
         };
         chunks.sort();
         chunks.dedup();
-        let loaded: Vec<(Vec<f32>, Vec<FragmentRows>)> = chunks
+        let loaded: Vec<(Vec<f32>, ChunkFragments)> = chunks
             .par_iter()
-            .map(|c| -> Result<(Vec<f32>, Vec<FragmentRows>)> {
+            .map(|c| -> Result<(Vec<f32>, ChunkFragments)> {
                 let b = vertices.read(c)?;
                 if b.len() % (size * d) != 0 {
                     return Err(Error::format(
@@ -80,46 +116,57 @@ impl Source {
                         .map(|x| f64::from_le_bytes(x.try_into().expect("8")) as f32)
                         .collect()
                 };
-                let rows = pos.len() / d;
+                drop(b);
+                let rows = (pos.len() / d) as u64;
                 let frags = match &frag_array {
                     Some(f) => {
                         decode_fragments(&f.read(c)?)
                             .map_err(|e| Error::format(&f.path, format!("chunk {c:?}: {e}")))?
                             .rows
                     }
-                    None => vec![FragmentRows::Range(0, rows as u64)],
+                    None => vec![FragmentRows::Range(0, rows)],
                 };
+                let frags = ChunkFragments::new(frags, rows).map_err(|r| {
+                    Error::format(
+                        dir.join("vertex_fragments"),
+                        format!("chunk {c:?} has no row {r}"),
+                    )
+                })?;
                 Ok((pos, frags))
             })
             .collect::<Result<_>>()?;
+        let total: usize = loaded.iter().map(|(p, _)| p.len()).sum();
         let mut src = Source {
             chunks,
             starts: vec![0],
-            pos: vec![],
-            fragments: vec![],
+            pos: Vec::with_capacity(total),
+            fragments: Vec::with_capacity(loaded.len()),
         };
-        for (k, (pos, frags)) in loaded.into_iter().enumerate() {
-            let start = src.pos.len() / d;
-            let rows = pos.len() / d;
-            let mut out = Vec::with_capacity(frags.len());
-            for f in frags {
-                let list: Vec<usize> = match f {
-                    FragmentRows::Range(s, n) => (s as usize..(s + n) as usize).collect(),
-                    FragmentRows::List(l) => l.into_iter().map(|r| r as usize).collect(),
-                };
-                if let Some(r) = list.iter().find(|&&r| r >= rows) {
-                    return Err(Error::format(
-                        dir.join("vertex_fragments"),
-                        format!("chunk {:?} has no row {r}", src.chunks[k]),
-                    ));
-                }
-                out.push(list.into_iter().map(|r| start + r).collect());
-            }
-            src.fragments.push(out);
+        for (pos, frags) in loaded {
+            src.fragments.push(frags);
             src.pos.extend(pos);
             src.starts.push(src.pos.len() / d);
         }
         Ok(src)
+    }
+
+    /// The global rows of fragment `f` of chunk `k`, if it has one.
+    pub(super) fn fragment(&self, k: usize, f: usize) -> Option<Rows<'_>> {
+        let start = self.starts[k];
+        let frags = &self.fragments[k];
+        frags.runs.get(f).map(|&(s, n)| match s {
+            LIST => Rows::List(start, frags.lists[n as usize].iter()),
+            _ => Rows::Run(start + s as usize..start + s as usize + n as usize),
+        })
+    }
+
+    /// Every vertex, chunk by chunk in fragment order (a point level's
+    /// fragments tile its rows in order).
+    pub(super) fn fragment_rows(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.chunks.len()).flat_map(move |k| {
+            (0..self.fragments[k].runs.len())
+                .flat_map(move |f| self.fragment(k, f).expect("in range"))
+        })
     }
 
     pub(super) fn chunk_index(&self, c: &[i64]) -> Option<usize> {
@@ -130,6 +177,22 @@ impl Source {
     pub(super) fn locate(&self, g: usize) -> (usize, usize) {
         let k = self.starts.partition_point(|&s| s <= g) - 1;
         (k, g - self.starts[k])
+    }
+}
+
+/// The global rows of one fragment.
+pub(super) enum Rows<'a> {
+    Run(std::ops::Range<usize>),
+    List(usize, std::slice::Iter<'a, u32>),
+}
+
+impl Iterator for Rows<'_> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Rows::Run(r) => r.next(),
+            Rows::List(start, l) => l.next().map(|&r| *start + r as usize),
+        }
     }
 }
 
@@ -213,36 +276,55 @@ pub(super) fn parent_rows(fine: &Source, coarse: &Source, bin: &[f64], d: usize)
         .collect()
 }
 
-/// The metanodes of `members` (rows of `src`, in order) binned at `bin`:
-/// ids in numpy-`unique` order of the bin keys, each member's id, the
-/// float32 means, and per chunk of their own positions the ids in order.
+/// The members of a level being built: source rows in order (a row may
+/// recur — a metanode shared by several kept objects counts once for each),
+/// walked afresh by each call, so no list of them is held.
+pub(super) type Members<'a> = &'a (dyn Fn() -> Box<dyn Iterator<Item = usize> + 'a> + Sync);
+
+/// The metanodes of `members` binned at `bin`: ids in numpy-`unique` order
+/// of the bin keys, each source row's id (`NOT_MEMBER` for rows no kept
+/// object holds), the float32 means of the members (summed in member order,
+/// as zarr-vectors sums them), and per chunk of their own positions the ids
+/// in order.
 pub(super) struct Metanodes {
-    pub(super) inverse: Vec<usize>,
+    pub(super) id_of_row: Vec<u32>,
     pub(super) meta: Vec<f32>,
     pub(super) by_chunk: BTreeMap<Vec<i64>, Vec<usize>>,
 }
 
+pub(super) const NOT_MEMBER: u32 = u32::MAX;
+
 pub(super) fn metanodes(
     src: &Source,
-    members: &[usize],
+    members: Members,
     bin: &[f64],
     cs: &[f64],
     d: usize,
 ) -> Metanodes {
     let pos = &src.pos;
-    let keys: Vec<[u8; 24]> = members
-        .par_iter()
-        .map(|&g| bin_key(&pos[g * d..(g + 1) * d], bin))
-        .collect();
-    let mut ids_of: BTreeMap<[u8; 24], usize> = keys.iter().map(|k| (*k, 0)).collect();
-    for (i, v) in ids_of.values_mut().enumerate() {
-        *v = i;
+    let key = |g: usize| bin_key(&pos[g * d..(g + 1) * d], bin);
+    let mut id_of_row = vec![NOT_MEMBER; pos.len() / d];
+    for g in members() {
+        id_of_row[g] = 0;
     }
-    let m = ids_of.len();
-    let inverse: Vec<usize> = keys.iter().map(|k| ids_of[k]).collect();
+    // The occupied bins, numbered in key order (numpy's `unique`).
+    let mut keys: Vec<[u8; 24]> = (0..id_of_row.len())
+        .filter(|&g| id_of_row[g] == 0)
+        .map(key)
+        .collect();
+    keys.par_sort_unstable();
+    keys.dedup();
+    let m = keys.len();
+    id_of_row.par_iter_mut().enumerate().for_each(|(g, id)| {
+        if *id == 0 {
+            *id = keys.binary_search(&key(g)).expect("a member's bin") as u32;
+        }
+    });
+    drop(keys);
     let mut sums = vec![0.0f64; m * d];
     let mut count = vec![0u64; m];
-    for (&g, &id) in members.iter().zip(&inverse) {
+    for g in members() {
+        let id = id_of_row[g] as usize;
         count[id] += 1;
         for a in 0..d {
             sums[id * d + a] += pos[g * d + a] as f64;
@@ -259,7 +341,7 @@ pub(super) fn metanodes(
         by_chunk.entry(c).or_default().push(i);
     }
     Metanodes {
-        inverse,
+        id_of_row,
         meta,
         by_chunk,
     }

@@ -2,7 +2,7 @@
 //! nest with chunks: point clouds, and objects (polylines, graphs) through
 //! an [`ObjectPlan`] of their manifests.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use voxfield_core::work::Watch;
@@ -11,13 +11,13 @@ use voxfield_core::{Error, Result};
 use super::aggregate::{aggregate, copy_object_attributes};
 use super::batches::{run_batches, shard_batches};
 use super::level::{level_json, unit_ratio, units, write_arrays_meta, write_cells};
-use super::linking::link_streaming;
+use super::linking::{link_streaming, link_unit, Keys};
 use super::options::{deepest, linked, CrossLevel, LevelSummary, Method, PyramidOptions};
 use super::paths::{pieces_spill, write_paths, Pieces};
 use super::plan::{ObjectPlan, Ref};
-use super::root::{add_level_to_root, file_cross_record, stamp_root};
+use super::root::{add_level_to_root, stamp_root};
 use super::source::{bin_key, metanodes, Source};
-use crate::links::{Family, LinkBuckets};
+use crate::links::Family;
 use crate::spill::spill_budget;
 use crate::store::Store;
 use crate::write::{chunk_key, group, write_json, CellGrid};
@@ -81,8 +81,6 @@ struct Unit {
     /// The unit's new chunks and the kept objects' paths through them.
     paths: Pieces,
 }
-
-type Keys = BTreeMap<Vec<i64>, Vec<String>>;
 
 /// Builds level `target` unit by unit: each unit's source chunks are loaded,
 /// coarsened and written on their own, so memory is a unit (per thread) plus,
@@ -150,36 +148,45 @@ pub(super) fn coarsen_streaming(
         _ => Some(crate::links::stage(&source_dir)?),
     };
     let built = (|| -> Result<(usize, Keys, usize)> {
-        let one_unit = |chunks: &Vec<Vec<i64>>, refs: Option<&Vec<Ref>>| -> Result<Unit> {
+        let one_unit = |ui: usize, chunks: &Vec<Vec<i64>>| -> Result<Unit> {
             watch.check()?;
+            let refs: Option<Vec<Ref>> = match &plan {
+                Some(p) => Some(p.take_unit(ui as u32)?),
+                None => None,
+            };
+            let refs = refs.as_ref();
             let src = Source::load_chunks(store, source, Some(chunks), plan.is_some())?;
-            // Members in order: the kept objects' vertices (a point cloud's
-            // vertices in row order), each run one manifest fragment.
-            let mut runs: Vec<(u32, u32, usize, usize)> = vec![];
-            let members: Vec<usize> = match &plan {
-                None => src.fragments.iter().flatten().flatten().copied().collect(),
-                Some(p) => {
-                    let mut members = vec![];
-                    for r in refs.into_iter().flatten() {
-                        let c = p.chunk(r.chunk);
-                        let k = src.chunk_index(c).expect("a unit holds its chunks");
-                        let rows = src.fragments[k].get(r.frag as usize).ok_or_else(|| {
-                            Error::format(
-                                source_dir.join("vertex_fragments"),
-                                format!("chunk {c:?} has no fragment {}", r.frag),
-                            )
-                        })?;
-                        let start = members.len();
-                        members.extend(rows);
-                        runs.push((r.row, r.seq, start, members.len()));
-                    }
-                    members
+            // Members in order: the kept objects' fragments' vertices (a
+            // point cloud's vertices in row order).
+            let place = |r: &Ref| -> (usize, usize) {
+                let c = plan.as_ref().expect("objects").chunk(r.chunk);
+                let k = src.chunk_index(c).expect("a unit holds its chunks");
+                (k, r.frag as usize)
+            };
+            if let (Some(p), Some(refs)) = (&plan, refs) {
+                if let Some(r) = refs.iter().find(|r| {
+                    let (k, f) = place(r);
+                    src.fragment(k, f).is_none()
+                }) {
+                    return Err(Error::format(
+                        source_dir.join("vertex_fragments"),
+                        format!("chunk {:?} has no fragment {}", p.chunk(r.chunk), r.frag),
+                    ));
+                }
+            }
+            let members = || -> Box<dyn Iterator<Item = usize> + '_> {
+                match refs {
+                    None => Box::new(src.fragment_rows()),
+                    Some(refs) => Box::new(refs.iter().flat_map(|r| {
+                        let (k, f) = place(r);
+                        src.fragment(k, f).expect("checked")
+                    })),
                 }
             };
             let mn = metanodes(&src, &members, bin, cs, d);
             let m = mn.meta.len() / d;
             let aggregated = match o.aggregation {
-                Some(agg) => aggregate(store, source, &src, &members, &mn.inverse, m, agg)?,
+                Some(agg) => aggregate(store, source, &src, &members, &mn.id_of_row, m, agg)?,
                 None => vec![],
             };
             write_cells(&grid, &tmp, &mn.meta, &mn.by_chunk, d, &aggregated)?;
@@ -192,8 +199,11 @@ pub(super) fn coarsen_streaming(
             }
             let mut paths = Pieces::new(mn.by_chunk.keys().cloned().collect());
             if keep_ids {
-                for &(row, seq, a, b) in &runs {
-                    paths.add(row, seq, &mn.inverse[a..b], &at);
+                for r in refs.into_iter().flatten() {
+                    let (k, f) = place(r);
+                    let rows = src.fragment(k, f).expect("checked");
+                    let ids = rows.map(|g| mn.id_of_row[g] as usize);
+                    paths.add(r.row, r.seq, ids, &at);
                 }
             }
             let (mut ku, mut kd, mut records) = (Keys::new(), Keys::new(), 0);
@@ -201,42 +211,28 @@ pub(super) fn coarsen_streaming(
                 // Each source vertex's metanode: a point's is its own; an
                 // object vertex's is the one in its bin, if any (a dropped
                 // object's vertex may share a bin with a kept one).
-                let rows = src.pos.len() / d;
-                let parent: Vec<Option<usize>> = match &plan {
-                    None => mn.inverse.iter().map(|&i| Some(i)).collect(),
-                    Some(_) => {
-                        let of: HashMap<[u8; 24], usize> = (0..m)
-                            .map(|i| (bin_key(&mn.meta[i * d..(i + 1) * d], bin), i))
-                            .collect();
-                        (0..rows)
-                            .map(|g| of.get(&bin_key(&src.pos[g * d..(g + 1) * d], bin)).copied())
-                            .collect()
-                    }
+                let of: HashMap<[u8; 24], usize> = match &plan {
+                    None => HashMap::new(),
+                    Some(_) => (0..m)
+                        .map(|i| (bin_key(&mn.meta[i * d..(i + 1) * d], bin), i))
+                        .collect(),
                 };
-                let (mut ups, mut downs) = (LinkBuckets::new(), LinkBuckets::new());
-                for (g, id) in parent.into_iter().enumerate() {
-                    let Some(id) = id else { continue };
-                    let (fk, fi) = src.locate(g);
-                    let (ck, ci) = at[id];
-                    let mirror = (o.cross_level == CrossLevel::Explicit).then_some(&mut downs);
-                    file_cross_record(
-                        &mut ups,
-                        mirror,
-                        (&src.chunks[fk], fi as i64),
-                        (&paths.chunks[ck as usize], ci as i64),
-                    );
-                    records += 1;
-                }
-                for (buckets, fam, dir, keys) in
-                    [(&ups, &up, stage, &mut ku), (&downs, &down, &tmp, &mut kd)]
-                {
-                    for (off, cells) in buckets {
-                        for (c, rows) in cells {
-                            fam.put(&grid, dir, off, c, rows)?;
-                            keys.entry(off.clone()).or_default().push(chunk_key(c));
-                        }
-                    }
-                }
+                let parent = |g: usize| {
+                    let id = match &plan {
+                        None => Some(mn.id_of_row[g] as usize),
+                        Some(_) => of.get(&bin_key(&src.pos[g * d..(g + 1) * d], bin)).copied(),
+                    };
+                    id.map(|id| (at[id].0 as usize, at[id].1 as usize))
+                };
+                let explicit = o.cross_level == CrossLevel::Explicit;
+                (ku, kd, records) = link_unit(
+                    &grid,
+                    &src,
+                    &paths.chunks,
+                    parent,
+                    (&up, stage),
+                    explicit.then_some((&down, tmp.as_path())),
+                )?;
             }
             let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             (watch.progress)(&phase, n, groups.len() as u64);
@@ -255,19 +251,12 @@ pub(super) fn coarsen_streaming(
             Some(p) => p.batch_groups(&batches),
             None => vec![batches.clone()],
         };
-        let mut pieces = pieces_spill(&work, budget / 2);
+        let mut pieces = pieces_spill(&work, budget / 4);
         let (mut m, mut records, mut metas) = (0, 0, vec![]);
         let (mut ku, mut kd) = (Keys::new(), Keys::new());
         let mut nonempty: Vec<String> = vec![];
-        for (g, part) in phases.iter().enumerate() {
-            let refs = match &plan {
-                Some(p) => p.take_group(g as u32)?,
-                None => HashMap::new(),
-            };
-            let done = run_batches(&grid, part, &groups, |ui, chunks| {
-                one_unit(chunks, refs.get(&(ui as u32)))
-            })?;
-            drop(refs);
+        for part in &phases {
+            let done = run_batches(&grid, part, &groups, one_unit)?;
             for u in done {
                 m += u.metanodes;
                 records += u.records;
