@@ -6,13 +6,11 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde_json::json;
 use voxfield::vectors::{
-    build_pyramid, export, import_file, validate, write_points, Aggregation, Attribute, Coarsening,
-    Compressor, Condition, CrossLevel, ImportOptions, PointsOptions, PyramidOptions, Selection,
-    Store, Thinning,
+    build_pyramid, export, import_file, validate, Aggregation, Coarsening, Compressor, Condition,
+    CrossLevel, ImportOptions, PointsOptions, PyramidOptions, Selection, Store, Thinning,
 };
 
 use crate::args::VectorsCommand;
-use crate::points;
 use crate::work::{catch_interrupts, exit_if_interrupted, interrupted, progress, reporter, watch};
 
 pub fn run(cmd: VectorsCommand) -> Result<()> {
@@ -280,86 +278,32 @@ fn write(
     dims: usize,
 ) -> Result<()> {
     let t = Instant::now();
-    let ext = input
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    if matches!(
-        ext.as_str(),
-        "npy" | "las" | "laz" | "ply" | "trk" | "tck" | "trx" | "swc"
-    ) {
-        let opts = ImportOptions {
-            kind: kind.map(String::from),
-            attributes: attributes.map(<[String]>::to_vec),
-            dims,
-            layout: o,
-        };
-        catch_interrupts();
-        let bar = progress(0, "reading");
-        let report = reporter(&bar);
-        let done = import_file(input, out, &opts, &watch(&report));
-        bar.finish_and_clear();
-        exit_if_interrupted(out);
-        let s = done?;
-        let what = match s.kind {
-            "polylines" => format!(
-                "{} streamlines ({} vertices) in {} chunks with {} stitches",
-                s.objects, s.vertices, s.chunks, s.links
-            ),
-            "graph" => format!(
-                "a graph of {} vertices, {} edges and {} trees in {} chunks",
-                s.vertices, s.links, s.objects, s.chunks
-            ),
-            _ => format!("{} points in {} chunks", s.vertices, s.chunks),
-        };
-        eprintln!(
-            "voxfield: wrote {what} in {:.0} ms -> {}",
-            t.elapsed().as_secs_f64() * 1e3,
-            out.display()
-        );
-        return Ok(());
-    }
-    // Other tables (CSV and the like): read whole, as every verb reads them.
-    voxfield_io::safety::check_not_input(out, &[input])?;
-    if let Some(k) = kind.filter(|k| *k != "points") {
-        bail!(
-            "--kind {k}: {} holds points (polylines come from .trk, .tck or .trx, graphs from .swc)",
-            input.display()
-        );
-    }
-    let names = attributes.unwrap_or_default();
-    let table = points::load_table(input)?;
-    if table.cols != dims + names.len() {
-        bail!(
-            "{}: {} columns, but {dims} coordinates and {} attribute names (--attributes) make {}",
-            input.display(),
-            table.cols,
-            names.len(),
-            dims + names.len()
-        );
-    }
-    let n = table.rows();
-    let mut coords = Vec::with_capacity(n * dims);
-    let mut cols: Vec<Vec<u8>> = vec![Vec::with_capacity(n * 8); names.len()];
-    for row in table.data.chunks_exact(table.cols) {
-        coords.extend_from_slice(&row[..dims]);
-        for (k, v) in row[dims..].iter().enumerate() {
-            cols[k].extend(v.to_le_bytes());
-        }
-    }
-    let attrs: Vec<Attribute> = names
-        .iter()
-        .zip(&cols)
-        .map(|(name, bytes)| Attribute {
-            name,
-            dtype: "float64",
-            width: 1,
-            bytes,
-        })
-        .collect();
-    let chunks = write_points(out, &coords, dims, &attrs, &o)?;
+    let opts = ImportOptions {
+        kind: kind.map(String::from),
+        attributes: attributes.map(<[String]>::to_vec),
+        dims,
+        layout: o,
+    };
+    catch_interrupts();
+    let bar = progress(0, "reading");
+    let report = reporter(&bar);
+    let done = import_file(input, out, &opts, &watch(&report));
+    bar.finish_and_clear();
+    exit_if_interrupted(out);
+    let s = done?;
+    let what = match s.kind {
+        "polylines" => format!(
+            "{} streamlines ({} vertices) in {} chunks with {} stitches",
+            s.objects, s.vertices, s.chunks, s.links
+        ),
+        "graph" => format!(
+            "a graph of {} vertices, {} edges and {} trees in {} chunks",
+            s.vertices, s.links, s.objects, s.chunks
+        ),
+        _ => format!("{} points in {} chunks", s.vertices, s.chunks),
+    };
     eprintln!(
-        "voxfield: wrote {n} points in {chunks} chunks in {:.0} ms -> {}",
+        "voxfield: wrote {what} in {:.0} ms -> {}",
         t.elapsed().as_secs_f64() * 1e3,
         out.display()
     );

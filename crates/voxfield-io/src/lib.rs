@@ -12,6 +12,7 @@ mod open;
 pub mod raw;
 pub mod safety;
 pub mod sparse;
+pub mod table;
 
 pub use mapped::MappedVolume;
 pub use npy::{write_npy, NpyElement};

@@ -148,11 +148,43 @@ def test_tracts_and_points_through_import_and_export(tmp_path):
     with pytest.raises(ValueError, match="limit does not apply"):
         vv.export(tmp_path / "t.zarrvectors", tmp_path / "x.tck", limit=3)
     with pytest.raises(ValueError, match="not a format"):
-        vv.import_file(tmp_path / "in.xyz", tmp_path / "x.zarrvectors")
+        vv.import_file(tmp_path / "in.vtk", tmp_path / "x.zarrvectors")
     with pytest.raises(ValueError, match="holds polylines"):
         vv.import_file(tmp_path / "in.tck", tmp_path / "x.zarrvectors", kind="points")
     with pytest.raises(ValueError, match="attribute names apply"):
         vv.import_file(tmp_path / "in.tck", tmp_path / "x.zarrvectors", attribute_names=["a"])
+
+
+def test_text_tables_import_as_write_points_writes_them(tmp_path):
+    """A CSV (header, comments) and a space-separated .xyz import byte for byte as write_points of
+    the same numbers (float64 attributes); numpy's savetxt writes them, numpy's loadtxt reads back."""
+    rng = np.random.default_rng(8)
+    p = rng.uniform(0, 50, (2000, 4))
+    np.savetxt(tmp_path / "p.csv", p, delimiter=",", header="x,y,z,w", comments="", fmt="%.17g")
+    np.savetxt(tmp_path / "p.xyz", p[:, :3], fmt="%.17g", header="a cloud", comments="# ")
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1), p)
+    direct = tmp_path / "direct.zarrvectors"
+    vv.write_points(direct, p[:, :3], chunk_shape=(10, 10, 10), vertex_attributes={"w": p[:, 3]})
+    r = vv.import_file(tmp_path / "p.csv", tmp_path / "c.zarrvectors", attribute_names=["w"], chunk_shape=(10, 10, 10))
+    assert r == {"kind": "points", "vertex_count": 2000, "object_count": 0, "chunk_count": r["chunk_count"],
+                 "link_count": 0}
+    for f in sorted(x.relative_to(direct) for x in direct.rglob("*") if x.is_file() and x.name != "zarr.json"):
+        assert (direct / f).read_bytes() == (tmp_path / "c.zarrvectors" / f).read_bytes(), f
+    got = vv.read_points(tmp_path / "c.zarrvectors", attribute_names=["w"])
+    np.testing.assert_array_equal(got["vertex_attributes"]["w"], vv.read_points(direct, attribute_names=["w"])[
+        "vertex_attributes"]["w"])
+    r = vv.import_file(tmp_path / "p.xyz", tmp_path / "x.zarrvectors", chunk_shape=(10, 10, 10))
+    np.testing.assert_array_equal(vv.read_points(tmp_path / "x.zarrvectors")["positions"],
+                                  vv.read_points(direct)["positions"])
+    with pytest.raises(ValueError, match="4 columns, but 3 coordinates and 0 attribute names"):
+        vv.import_file(tmp_path / "p.csv", tmp_path / "bad.zarrvectors", chunk_shape=(10, 10, 10))
+    (tmp_path / "bad.csv").write_text("x,y,z\n1,2,3\n4,5,six\n")
+    with pytest.raises(ValueError, match=r"bad.csv.*line 3"):
+        vv.import_file(tmp_path / "bad.csv", tmp_path / "bad.zarrvectors", chunk_shape=(10, 10, 10))
+    (tmp_path / "ragged.csv").write_text("1,2,3\n4,5\n")
+    with pytest.raises(ValueError, match="line 2: expected 3 columns, found 2"):
+        vv.import_file(tmp_path / "ragged.csv", tmp_path / "bad.zarrvectors", chunk_shape=(10, 10, 10))
+    assert not (tmp_path / "bad.zarrvectors").exists()
 
 
 @pytest.mark.skipif(not CLI, reason="VOXFIELD_CLI names the built voxfield")

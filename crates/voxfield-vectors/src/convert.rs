@@ -1,6 +1,7 @@
 //! Files into stores and stores into files — one door for the CLI's
 //! `vectors write` / `vectors read` and Python's `import_file` / `export`:
-//! points from .npy and LAS (streamed, larger than memory) and PLY;
+//! points from .npy and LAS (streamed, larger than memory), PLY and text
+//! tables (CSV and the like);
 //! streamlines from TrackVis .trk, MRtrix .tck and TRX; skeletons from SWC
 //! (a graph with `radius` and `type` per vertex, one object per tree). Out:
 //! a selection's vertices as .npy or PLY, polylines as .trk/.tck/.trx, a
@@ -80,9 +81,13 @@ pub fn import_file(input: &Path, out: &Path, o: &ImportOptions, watch: &Watch) -
         )));
     }
     let ext = extension(input);
-    if o.attributes.is_some() && !matches!(ext.as_str(), "npy" | "ply") {
+    let text = matches!(
+        ext.as_str(),
+        "" | "csv" | "tsv" | "txt" | "xyz" | "pts" | "asc" | "dat"
+    );
+    if o.attributes.is_some() && !text && !matches!(ext.as_str(), "npy" | "ply") {
         return Err(Error::invalid(format!(
-            "attribute names apply to .npy columns and PLY properties, not to a .{ext}"
+            "attribute names apply to .npy and text table columns and PLY properties, not to a .{ext}"
         )));
     }
     match ext.as_str() {
@@ -110,11 +115,60 @@ pub fn import_file(input: &Path, out: &Path, o: &ImportOptions, watch: &Watch) -
                 links: 0,
             })
         }
+        _ if text => import_table(input, out, o),
         _ => Err(Error::invalid(format!(
-            "{}: not a format read here (.npy, .las, .ply, .trk, .tck, .trx, .swc)",
+            "{}: not a format read here (.npy, .las, .ply, .trk, .tck, .trx, .swc, or a text table: \
+             .csv, .tsv, .txt, .xyz, .pts, .asc, .dat)",
             input.display()
         ))),
     }
+}
+
+/// A text table of points (read whole): `dims` coordinates, then one
+/// float64 column per attribute name.
+fn import_table(input: &Path, out: &Path, o: &ImportOptions) -> Result<Imported> {
+    let names = o.attributes.clone().unwrap_or_default();
+    let table = voxfield_io::table::load_table(input)?;
+    let d = o.dims;
+    if table.cols != d + names.len() {
+        return Err(Error::format(
+            input,
+            format!(
+                "{} columns, but {d} coordinates and {} attribute names make {}",
+                table.cols,
+                names.len(),
+                d + names.len()
+            ),
+        ));
+    }
+    let n = table.rows();
+    let mut coords = Vec::with_capacity(n * d);
+    let mut cols: Vec<Vec<u8>> = vec![Vec::with_capacity(n * 8); names.len()];
+    for row in table.data.chunks_exact(table.cols) {
+        coords.extend_from_slice(&row[..d]);
+        for (k, v) in row[d..].iter().enumerate() {
+            cols[k].extend(v.to_le_bytes());
+        }
+    }
+    drop(table);
+    let attrs: Vec<Attribute> = names
+        .iter()
+        .zip(&cols)
+        .map(|(name, bytes)| Attribute {
+            name,
+            dtype: "float64",
+            width: 1,
+            bytes,
+        })
+        .collect();
+    let chunks = write_points(out, &coords, d, &attrs, &o.layout)?;
+    Ok(Imported {
+        kind: "points",
+        vertices: n,
+        objects: 0,
+        chunks,
+        links: 0,
+    })
 }
 
 fn import_ply(input: &Path, out: &Path, o: &ImportOptions) -> Result<Imported> {

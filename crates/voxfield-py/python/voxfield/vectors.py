@@ -134,8 +134,10 @@ def import_file(path: Any, store_path: Any, *, kind: str | None = None,
                 dtype: str = "float32", shard_shape: Any = None, compressor: Any = None) -> dict[str, Any]:
     """Write a file as a new store, as ``voxfield vectors write`` does: points from an (N, dims + k)
     ``.npy`` (its k extra columns named by ``attribute_names``) or a LAS 1.0–1.4 file (both
-    streamed: larger than memory is fine) or a PLY (``attribute_names`` picks its properties);
-    streamlines from ``.trk``, ``.tck`` or ``.trx``; an SWC skeleton as a graph with ``radius`` and
+    streamed: larger than memory is fine), a PLY (``attribute_names`` picks its properties) or a
+    text table (``.csv``, ``.tsv``, ``.txt``, ``.xyz``, ``.pts``, ``.asc``, ``.dat``: comma,
+    semicolon or space separated, an optional header line, ``#`` comments; dims coordinates then
+    one column per ``attribute_names``, stored as float64); streamlines from ``.trk``, ``.tck`` or ``.trx``; an SWC skeleton as a graph with ``radius`` and
     ``type`` per vertex and one object per tree. Returns ``{"kind", "vertex_count",
     "object_count", "chunk_count", "link_count"}``."""
     kind_, v, o, c, links = _voxfield.vectors_import(
