@@ -388,16 +388,28 @@ impl Store {
                 Ok((a, dt, w * size))
             })
             .collect::<Result<_>>()?;
-        type Chunk = (Vec<u8>, crate::objects::Fragments, Vec<Vec<u8>>);
-        let loaded: HashMap<Vec<i64>, Chunk> = self.loc.install(|| {
+        // Each touched chunk's fragments the objects name, ascending.
+        let mut needed: HashMap<Vec<i64>, Vec<u64>> = HashMap::new();
+        for blocks in &manifests {
+            for (c, frags) in blocks.iter().filter(|(c, _)| touches(c)) {
+                needed.entry(c.clone()).or_default().extend(frags);
+            }
+        }
+        needed.values_mut().for_each(|f| {
+            f.sort_unstable();
+            f.dedup();
+        });
+        // Per chunk, only the named fragments' rows are kept (a cell is
+        // dropped once read: dense cells hold millions of vertices).
+        let extracted: HashMap<Vec<i64>, Extract> = self.loc.install(|| {
             chunks
                 .par_iter()
-                .map(|c| -> Result<(Vec<i64>, Chunk)> {
+                .map(|c| -> Result<(Vec<i64>, Extract)> {
                     let v = vertices.read(c)?;
                     let f = decode_fragments(&fragments.read(c)?)
                         .map_err(|e| Error::format(&fragments.path, format!("chunk {c:?}: {e}")))?;
                     let n = v.len() / vsize;
-                    let cols = attrs
+                    let cells = attrs
                         .iter()
                         .map(|(a, _, row)| {
                             let b = a.read(c)?;
@@ -409,8 +421,42 @@ impl Store {
                             }
                             Ok(b)
                         })
-                        .collect::<Result<_>>()?;
-                    Ok((c.clone(), (v, f, cols)))
+                        .collect::<Result<Vec<_>>>()?;
+                    let mut out = Extract {
+                        at: HashMap::new(),
+                        pos: vec![],
+                        cols: vec![vec![]; attrs.len()],
+                    };
+                    for &k in &needed[c] {
+                        let fr = f.rows.get(k as usize).ok_or_else(|| {
+                            Error::format(
+                                &fragments.path,
+                                format!("chunk {c:?} has no fragment {k}"),
+                            )
+                        })?;
+                        let list: Vec<u64> = match fr {
+                            FragmentRows::Range(s, m) => (*s..s.saturating_add(*m)).collect(),
+                            FragmentRows::List(l) => l.clone(),
+                        };
+                        let start = out.pos.len() / vsize;
+                        for row in list {
+                            let row = row as usize;
+                            if row >= n {
+                                return Err(Error::format(
+                                    &vertices.path,
+                                    format!("chunk {c:?} has no row {row}"),
+                                ));
+                            }
+                            out.pos
+                                .extend_from_slice(&v[row * vsize..(row + 1) * vsize]);
+                            for ((col, b), (_, _, w)) in out.cols.iter_mut().zip(&cells).zip(&attrs)
+                            {
+                                col.extend_from_slice(&b[row * w..(row + 1) * w]);
+                            }
+                        }
+                        out.at.insert(k, (start, out.pos.len() / vsize));
+                    }
+                    Ok((c.clone(), out))
                 })
                 .collect::<Result<_>>()
         })?;
@@ -422,30 +468,14 @@ impl Store {
                 continue; // dropped at this level
             }
             for (c, frags) in &manifests[r] {
-                let Some((v, f, ac)) = loaded.get(c) else {
+                let Some(e) = extracted.get(c) else {
                     continue; // outside the box
                 };
-                let n = v.len() / vsize;
-                for &k in frags {
-                    let fr = f.rows.get(k as usize).ok_or_else(|| {
-                        Error::format(&fragments.path, format!("chunk {c:?} has no fragment {k}"))
-                    })?;
-                    let list: Vec<u64> = match fr {
-                        FragmentRows::Range(s, m) => (*s..s.saturating_add(*m)).collect(),
-                        FragmentRows::List(l) => l.clone(),
-                    };
-                    for row in list {
-                        let row = row as usize;
-                        if row >= n {
-                            return Err(Error::format(
-                                &vertices.path,
-                                format!("chunk {c:?} has no row {row}"),
-                            ));
-                        }
-                        pos.extend_from_slice(&v[row * vsize..(row + 1) * vsize]);
-                        for ((col, b), (_, _, w)) in cols.iter_mut().zip(ac).zip(&attrs) {
-                            col.extend_from_slice(&b[row * w..(row + 1) * w]);
-                        }
+                for k in frags {
+                    let (a, b) = e.at[k];
+                    pos.extend_from_slice(&e.pos[a * vsize..b * vsize]);
+                    for ((col, x), (_, _, w)) in cols.iter_mut().zip(&e.cols).zip(&attrs) {
+                        col.extend_from_slice(&x[a * w..b * w]);
                     }
                 }
             }
@@ -472,6 +502,14 @@ impl Store {
         };
         Ok((points, out_ids, offsets))
     }
+}
+
+/// The rows of one chunk that a read of objects names: fragment → its rows'
+/// range in `pos` (and in each attribute column).
+struct Extract {
+    at: HashMap<u64, (usize, usize)>,
+    pos: Vec<u8>,
+    cols: Vec<Vec<u8>>,
 }
 
 /// Keeps the vertices inside the box and ball that pass the conditions, at

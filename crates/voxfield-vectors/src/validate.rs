@@ -434,30 +434,37 @@ fn consistency(store: &Store, level: u64, r: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// Checks every manifest reference against the census, walking the
+/// manifests a batch at a time (a level's decoded manifests can be larger
+/// than memory).
 fn objects(store: &Store, level: u64, census: &Census, r: &mut Report) {
-    let (ids, manifests) = match store.manifest_rows(level) {
-        Ok(m) => m,
+    // The first problems (object row, what), and how many there were.
+    let mut first: Vec<(usize, String)> = vec![];
+    let mut bad = 0usize;
+    let visited = store.visit_manifests(level, |row, c, frags| {
+        let problem = match census.get(c) {
+            None => Some(format!("refs non-existent chunk {c:?}")),
+            Some((_, n)) => frags
+                .iter()
+                .find(|&k| k as usize >= *n)
+                .map(|k| format!("refs fragment_idx={k} >= {n} in chunk {c:?}")),
+        };
+        if let Some(p) = problem {
+            bad += 1;
+            if first.len() < 20 {
+                first.push((row, p));
+            }
+        }
+    });
+    let ids = match visited {
+        Ok(ids) => ids,
         Err(e) => {
             r.error(format!("{level}: object_index cannot be read: {e}"));
             return;
         }
     };
-    let mut bad = 0;
-    for (oid, blocks) in ids.iter().zip(&manifests) {
-        for (c, frags) in blocks {
-            let problem = match census.get(c) {
-                None => Some(format!("{level}: obj {oid} refs non-existent chunk {c:?}")),
-                Some((_, n)) => frags.iter().find(|&&k| k as usize >= *n).map(|k| {
-                    format!("{level}: obj {oid} refs fragment_idx={k} >= {n} in chunk {c:?}")
-                }),
-            };
-            if let Some(p) = problem {
-                bad += 1;
-                if bad <= 20 {
-                    r.error(p);
-                }
-            }
-        }
+    for (row, p) in first {
+        r.error(format!("{level}: obj {} {p}", ids[row]));
     }
     if bad > 20 {
         r.error(format!(
@@ -467,7 +474,7 @@ fn objects(store: &Store, level: u64, census: &Census, r: &mut Report) {
     }
     r.pass(format!(
         "{level}: object_index validated ({} objects)",
-        manifests.len()
+        ids.len()
     ));
 }
 
