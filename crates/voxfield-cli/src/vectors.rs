@@ -62,23 +62,23 @@ pub fn run(cmd: VectorsCommand) -> Result<()> {
             shard,
             compressor,
             attributes,
+            object_ids,
             dims,
         } => {
-            let o = PointsOptions {
-                chunk_shape: chunk,
-                bin_shape: bin,
-                dtype: "float32".into(),
-                shard_shape: shard.map(|s| if s.len() == 1 { vec![s[0]; dims] } else { s }),
-                compressor: Compressor::parse(&compressor)?,
-            };
-            write(
-                &input,
-                &out,
-                kind.as_deref(),
-                o,
-                attributes.as_deref(),
+            let opts = ImportOptions {
+                kind,
+                attributes,
                 dims,
-            )
+                object_ids,
+                layout: PointsOptions {
+                    chunk_shape: chunk,
+                    bin_shape: bin,
+                    dtype: "float32".into(),
+                    shard_shape: shard.map(|s| if s.len() == 1 { vec![s[0]; dims] } else { s }),
+                    compressor: Compressor::parse(&compressor)?,
+                },
+            };
+            write(&input, &out, &opts)
         }
         VectorsCommand::Read {
             store,
@@ -269,25 +269,12 @@ fn parse_bbox(bbox: Option<&[f64]>, d: usize) -> Result<Option<(Vec<f64>, Vec<f6
     }
 }
 
-fn write(
-    input: &Path,
-    out: &Path,
-    kind: Option<&str>,
-    o: PointsOptions,
-    attributes: Option<&[String]>,
-    dims: usize,
-) -> Result<()> {
+fn write(input: &Path, out: &Path, opts: &ImportOptions) -> Result<()> {
     let t = Instant::now();
-    let opts = ImportOptions {
-        kind: kind.map(String::from),
-        attributes: attributes.map(<[String]>::to_vec),
-        dims,
-        layout: o,
-    };
     catch_interrupts();
     let bar = progress(0, "reading");
     let report = reporter(&bar);
-    let done = import_file(input, out, &opts, &watch(&report));
+    let done = import_file(input, out, opts, &watch(&report));
     bar.finish_and_clear();
     exit_if_interrupted(out);
     let s = done?;

@@ -81,7 +81,7 @@ fn elements<T: Element>(b: &PyBuffer<T>) -> PyResult<&[T]> {
 /// Writes a file (.npy, .las, .ply, .trk, .tck, .trx, .swc) as a new store;
 /// returns (kind, vertices, objects, chunks, links).
 #[pyfunction]
-#[pyo3(signature = (input, out, kind=None, attributes=None, dims=3, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), shard_shape=None, compressor=None))]
+#[pyo3(signature = (input, out, kind=None, attributes=None, dims=3, chunk_shape=None, bin_shape=None, dtype="float32".to_string(), shard_shape=None, compressor=None, object_ids=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn vectors_import(
     py: Python<'_>,
@@ -95,12 +95,14 @@ pub fn vectors_import(
     dtype: String,
     shard_shape: Option<Vec<u64>>,
     compressor: Option<String>,
+    object_ids: Option<String>,
 ) -> PyResult<(String, usize, usize, usize, usize)> {
     let layout = options(chunk_shape, bin_shape, dtype, shard_shape, compressor).map_err(py_err)?;
     let o = voxfield::vectors::ImportOptions {
         kind,
         attributes,
         dims,
+        object_ids,
         layout,
     };
     let s = crate::work::interruptible(py, |watch| {

@@ -198,3 +198,47 @@ def test_cli_swc_both_ways(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert swc_edges(parse_swc(src)) == swc_edges(parse_swc(tmp_path / "b.swc"))
+
+
+def test_object_ids_from_a_table_column(tmp_path):
+    """object_ids= / --object-ids names the column of per-point object ids: .npy, CSV and the CLI write
+    the store write_points(object_ids=...) writes, file for file, and zarr-vectors reads the objects."""
+    rng = np.random.default_rng(12)
+    n = 1500
+    xyz, oid, w = rng.uniform(0, 40, (n, 3)), rng.integers(0, 25, n), rng.random(n)
+    table = np.column_stack([xyz, oid, w])
+    np.save(tmp_path / "p.npy", table)
+    np.savetxt(tmp_path / "p.csv", table, delimiter=",", fmt="%.17g")
+    direct = tmp_path / "direct.zarrvectors"
+    vv.write_points(direct, xyz, chunk_shape=(10, 10, 10), object_ids=oid, vertex_attributes={"w": w})
+    outs = []
+    for src in ("p.npy", "p.csv"):
+        out = tmp_path / f"{src}.zarrvectors"
+        r = vv.import_file(tmp_path / src, out, attribute_names=["id", "w"], object_ids="id", chunk_shape=(10, 10, 10))
+        assert r["object_count"] == len(set(oid.tolist())) and r["vertex_count"] == n
+        outs.append(out)
+    if CLI:
+        out = tmp_path / "cli.zarrvectors"
+        subprocess.run([CLI, "vectors", "write", str(tmp_path / "p.csv"), "-o", str(out), "--chunk", "10,10,10",
+                        "--attributes", "id,w", "--object-ids", "id"], check=True, capture_output=True)
+        outs.append(out)
+    files = sorted(x.relative_to(direct) for x in direct.rglob("*") if x.is_file() and x != direct / "zarr.json")
+    assert any("object_index" in str(f) for f in files)
+    for out in outs:
+        assert sorted(x.relative_to(out) for x in out.rglob("*") if x.is_file() and x != out / "zarr.json") == files
+        for f in files:
+            assert (direct / f).read_bytes() == (out / f).read_bytes(), (out, f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = zv_points.read_points(str(outs[-1]), object_ids=[3, 7])
+    want = xyz[np.isin(oid, [3, 7])].astype(np.float32)
+    assert sorted(map(tuple, got["positions"].tolist())) == sorted(map(tuple, want.tolist()))
+    with pytest.raises(ValueError, match="not among the attributes"):
+        vv.import_file(tmp_path / "p.csv", tmp_path / "x.zarrvectors", attribute_names=["id", "w"], object_ids="oid")
+    table[5, 3] = 2.5
+    np.savetxt(tmp_path / "frac.csv", table, delimiter=",", fmt="%.17g")
+    with pytest.raises(ValueError, match="point 5: object id 2.5 is not a whole number"):
+        vv.import_file(tmp_path / "frac.csv", tmp_path / "x.zarrvectors", attribute_names=["id", "w"], object_ids="id")
+    with pytest.raises(ValueError, match="object ids"):
+        vv.import_file(tmp_path / "p.las", tmp_path / "x.zarrvectors", object_ids="id")
+    assert not (tmp_path / "x.zarrvectors").exists()

@@ -21,7 +21,8 @@ use crate::tracts::{read_tck, read_trk, write_tck, write_trk, Tracts};
 use crate::trx::{read_trx, write_trx};
 use crate::write::{Attribute, PointsOptions};
 use crate::{
-    write_graph, write_points, write_points_watched, write_polylines, LasPoints, NpyTable,
+    write_graph, write_points, write_points_watched, write_points_with_objects, write_polylines,
+    LasPoints, NpyTable, PointObjects,
 };
 
 /// How a file becomes a store.
@@ -33,6 +34,9 @@ pub struct ImportOptions {
     pub attributes: Option<Vec<String>>,
     /// Coordinates per row of an .npy.
     pub dims: usize,
+    /// The attribute column (or PLY property) holding each point's object
+    /// id: the points are written in zarr-vectors' object layout.
+    pub object_ids: Option<String>,
     pub layout: PointsOptions,
 }
 
@@ -90,6 +94,13 @@ pub fn import_file(input: &Path, out: &Path, o: &ImportOptions, watch: &Watch) -
             "attribute names apply to .npy and text table columns and PLY properties, not to a .{ext}"
         )));
     }
+    if let Some(name) = &o.object_ids {
+        if !(text || matches!(ext.as_str(), "npy" | "ply")) {
+            return Err(Error::invalid(format!(
+                "object ids {name:?} come from a column of an .npy or a text table or a PLY property, not from a .{ext}"
+            )));
+        }
+    }
     match ext.as_str() {
         "trk" | "tck" | "trx" => import_tracts(input, out, &o.layout),
         "swc" => import_swc(input, out, &o.layout),
@@ -98,6 +109,8 @@ pub fn import_file(input: &Path, out: &Path, o: &ImportOptions, watch: &Watch) -
             input,
             "LAZ is compressed; decompress it to LAS first (e.g. laszip -i points.laz -o points.las)",
         )),
+        // Object ids need the whole table (points are sorted by object).
+        "npy" if o.object_ids.is_some() => import_table(input, out, o),
         "npy" | "las" => {
             // Streamed through a memory map: the file may be larger than memory.
             let names = o.attributes.clone().unwrap_or_default();
@@ -161,12 +174,65 @@ fn import_table(input: &Path, out: &Path, o: &ImportOptions) -> Result<Imported>
             bytes,
         })
         .collect();
-    let chunks = write_points(out, &coords, d, &attrs, &o.layout)?;
+    write_table_points(input, out, &coords, d, attrs, o)
+}
+
+/// Writes points with float64 attributes — with objects when one of them
+/// is named as the object ids (taken out of the attributes).
+fn write_table_points(
+    input: &Path,
+    out: &Path,
+    coords: &[f64],
+    d: usize,
+    mut attrs: Vec<Attribute>,
+    o: &ImportOptions,
+) -> Result<Imported> {
+    let n = coords.len() / d.max(1);
+    let Some(name) = &o.object_ids else {
+        let chunks = write_points(out, coords, d, &attrs, &o.layout)?;
+        return Ok(Imported {
+            kind: "points",
+            vertices: n,
+            objects: 0,
+            chunks,
+            links: 0,
+        });
+    };
+    let at = attrs.iter().position(|a| a.name == name).ok_or_else(|| {
+        Error::invalid(format!(
+            "object ids {name:?}: not among the attributes ({})",
+            attrs.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    let column = attrs.remove(at);
+    let ids = column
+        .bytes
+        .chunks_exact(8)
+        .enumerate()
+        .map(|(i, b)| {
+            let v = f64::from_le_bytes(b.try_into().expect("8"));
+            // Exact integers only: an id past 2^53 or with a fraction would round.
+            if v.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&v) {
+                Ok(v as i64)
+            } else {
+                Err(Error::format(
+                    input,
+                    format!("point {i}: object id {v} is not a whole number in 0..=2^53"),
+                ))
+            }
+        })
+        .collect::<Result<Vec<i64>>>()?;
+    let objects = PointObjects {
+        ids: &ids,
+        attributes: &[],
+        groups: &[],
+    };
+    let s = write_points_with_objects(out, coords, d, &attrs, &objects, &o.layout)?;
     Ok(Imported {
         kind: "points",
-        vertices: n,
-        objects: 0,
-        chunks,
+        vertices: s.vertices,
+        objects: s.objects,
+        chunks: s.chunks,
         links: 0,
     })
 }
@@ -201,14 +267,7 @@ fn import_ply(input: &Path, out: &Path, o: &ImportOptions) -> Result<Imported> {
             bytes: b,
         })
         .collect();
-    let chunks = write_points(out, &p.positions, p.dims, &attrs, &o.layout)?;
-    Ok(Imported {
-        kind: "points",
-        vertices: p.positions.len() / p.dims,
-        objects: 0,
-        chunks,
-        links: 0,
-    })
+    write_table_points(input, out, &p.positions, p.dims, attrs, o)
 }
 
 /// Float32 attributes over `bytes` (one buffer per (name, width, values)).

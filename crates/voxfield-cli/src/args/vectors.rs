@@ -37,6 +37,11 @@ pub enum VectorsCommand {
         /// Names of the attribute columns after the coordinates.
         #[arg(long, value_delimiter = ',')]
         attributes: Option<Vec<String>>,
+        /// The attribute column (or PLY property) holding each point's object id
+        /// (whole numbers ≥ 0): written in zarr-vectors' object layout, readable
+        /// with --objects.
+        #[arg(long)]
+        object_ids: Option<String>,
         /// Coordinates per point (default 3).
         #[arg(long, default_value_t = 3)]
         dims: usize,

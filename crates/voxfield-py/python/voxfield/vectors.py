@@ -131,21 +131,24 @@ def read_points(store_path: Any, *, level: int = 0, bbox: Any = None,
 def import_file(path: Any, store_path: Any, *, kind: str | None = None,
                 attribute_names: Sequence[str] | None = None, dims: int = 3,
                 chunk_shape: Sequence[float] | None = None, bin_shape: Sequence[float] | None = None,
-                dtype: str = "float32", shard_shape: Any = None, compressor: Any = None) -> dict[str, Any]:
+                dtype: str = "float32", shard_shape: Any = None, compressor: Any = None,
+                object_ids: str | None = None) -> dict[str, Any]:
     """Write a file as a new store, as ``voxfield vectors write`` does: points from an (N, dims + k)
     ``.npy`` (its k extra columns named by ``attribute_names``) or a LAS 1.0–1.4 file (both
     streamed: larger than memory is fine), a PLY (``attribute_names`` picks its properties) or a
     text table (``.csv``, ``.tsv``, ``.txt``, ``.xyz``, ``.pts``, ``.asc``, ``.dat``: comma,
     semicolon or space separated, an optional header line, ``#`` comments; dims coordinates then
     one column per ``attribute_names``, stored as float64); streamlines from ``.trk``, ``.tck`` or ``.trx``; an SWC skeleton as a graph with ``radius`` and
-    ``type`` per vertex and one object per tree. Returns ``{"kind", "vertex_count",
+    ``type`` per vertex and one object per tree. ``object_ids`` names the attribute column (or PLY
+    property) holding each point's object id: the points are written in zarr-vectors' object
+    layout, as ``write_points(object_ids=...)`` writes them. Returns ``{"kind", "vertex_count",
     "object_count", "chunk_count", "link_count"}``."""
     kind_, v, o, c, links = _voxfield.vectors_import(
         os.fspath(path), os.fspath(store_path), kind,
         None if attribute_names is None else [str(n) for n in attribute_names], int(dims),
         None if chunk_shape is None else [float(x) for x in chunk_shape],
         None if bin_shape is None else [float(x) for x in bin_shape], str(dtype),
-        _shard(shard_shape, int(dims)), _compressor(compressor))
+        _shard(shard_shape, int(dims)), _compressor(compressor), None if object_ids is None else str(object_ids))
     return {"kind": kind_, "vertex_count": v, "object_count": o, "chunk_count": c, "link_count": links}
 
 
