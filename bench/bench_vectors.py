@@ -54,6 +54,28 @@ def streamline_data(n, seed=0):
     return [rng.normal(0, 30, (int(rng.integers(30, 120)), 3)).cumsum(0).astype(np.float32) for _ in range(n)]
 
 
+class FreshPaths:
+    """A new store path for every timed repeat (`setup`), the stores deleted only by `clear()` after
+    the timing: this disk is mounted with online discard, and thousands of deletions just before a run
+    slowed the next one up to 5× (measured), whichever library it was."""
+
+    def __init__(self, base):
+        self.base, self.made = base, []
+
+    def setup(self):
+        self.made.append(f"{self.base}.{len(self.made)}")
+        shutil.rmtree(self.made[-1], ignore_errors=True)
+        os.sync()
+
+    @property
+    def last(self):
+        return self.made[-1]
+
+    def clear(self):
+        for p in self.made:
+            shutil.rmtree(p, ignore_errors=True)
+
+
 def files_per_level(store):
     out = {}
     for lv in sorted(d for d in os.listdir(store) if d.isdigit()):
@@ -334,19 +356,19 @@ def issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv):
     for latency in ([0.0, a.latency_ms / 1e3] if "remote" in only else []):
         remote_rows(a, d, read_points, vv, latency)
     if "zstd" in only:
-        z, v = d["pz"], d["pv"] + "_zstd"
-
-        def fresh(path):
-            return lambda: (shutil.rmtree(path, ignore_errors=True), os.sync())
+        fz, fv = FreshPaths(d["pz"] + "_zstd"), FreshPaths(d["pv"] + "_zstd")
         kw = dict(chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50), vertex_attributes=attrs, compressor="zstd")
-        t_zv = median_time(lambda: write_points(z, p, **kw), a.repeats, setup=fresh(z))
-        t_vf = median_time(lambda: vv.write_points(v, p, **kw), a.repeats, setup=fresh(v))
+        t_zv = median_time(lambda: write_points(fz.last, p, **kw), a.repeats, setup=fz.setup)
+        t_vf = median_time(lambda: vv.write_points(fv.last, p, **kw), a.repeats, setup=fv.setup)
+        z, v = fz.last, fv.last
         import numcodecs
         cells = [f for f in (os.path.relpath(os.path.join(r, x), z) for r, _, fs in os.walk(z) for x in fs)
                  if not f.endswith("zarr.json")]
         differ = [f for f in cells if open(os.path.join(z, f), "rb").read() != open(os.path.join(v, f), "rb").read()]
         decoded = all(numcodecs.Zstd().decode(open(os.path.join(z, f), "rb").read())
                       == numcodecs.Zstd().decode(open(os.path.join(v, f), "rb").read()) for f in differ)
+        fz.clear()
+        fv.clear()
         report(f"write_points {a.points} + 2 attributes, compressor=zstd", t_zv, t_vf,
                f"{len(cells) - len(differ)} of {len(cells)} cell files byte-identical, the rest equal decoded: "
                f"{decoded} (libzstd 1.5.7 here, 1.5.6 in numcodecs)")
@@ -364,27 +386,17 @@ def issue27(a, only, p, attrs, d, write_points, read_points, build_pyramid, vv):
         z, v = os.path.join(DATA, "m_zv.zarrvectors"), os.path.join(DATA, "m_vf.zarrvectors")
         kw = dict(chunk_shape=(200, 200, 200), bin_shape=(50, 50, 50), vertex_attributes=am)
 
-        # Each repeat writes a new store, and the stores are removed only after the timing: this disk
-        # is mounted with online discard, and thousands of deletions just before a run slowed the next
-        # one up to 5× (measured), whichever library it was.
-        paths = {z: [], v: []}
-
-        def fresh(path):
-            def make():
-                paths[path].append(f"{path}.{len(paths[path])}")
-                shutil.rmtree(paths[path][-1], ignore_errors=True)
-                os.sync()
-            return make
-        t_zv = median_time(lambda: (write_points(paths[z][-1], pm, **kw),
-                                    build_pyramid(paths[z][-1], factors=[(2, 1)] * 3, sparsity_seed=42)),
-                           a.repeats, setup=fresh(z))
-        t_vf = median_time(lambda: (vv.write_points(paths[v][-1], pm, **kw), vv.build_pyramid(
-            paths[v][-1], factors=[(2, 1)] * 3, sparsity_seed=42, single_seed=True)), a.repeats, setup=fresh(v))
+        fz, fv = FreshPaths(z), FreshPaths(v)
+        t_zv = median_time(lambda: (write_points(fz.last, pm, **kw),
+                                    build_pyramid(fz.last, factors=[(2, 1)] * 3, sparsity_seed=42)),
+                           a.repeats, setup=fz.setup)
+        t_vf = median_time(lambda: (vv.write_points(fv.last, pm, **kw), vv.build_pyramid(
+            fv.last, factors=[(2, 1)] * 3, sparsity_seed=42, single_seed=True)), a.repeats, setup=fv.setup)
         for lv in (1, 2, 3):
-            np.testing.assert_array_equal(read_points(paths[z][-1], level=lv)["positions"],
-                                          vv.read_points(paths[v][-1], level=lv)["positions"])
-        for p in paths[z] + paths[v]:
-            shutil.rmtree(p, ignore_errors=True)
+            np.testing.assert_array_equal(read_points(fz.last, level=lv)["positions"],
+                                          vv.read_points(fv.last, level=lv)["positions"])
+        fz.clear()
+        fv.clear()
         report("write + 3-level pyramid, 1 M points + 2 attributes", t_zv, t_vf, "levels equal")
     if "select" in only:
         n = a.select_lines
