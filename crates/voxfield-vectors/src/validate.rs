@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use serde_json::Value;
 use voxfield_core::{Error, Result};
 
@@ -278,6 +279,16 @@ fn metadata(store: &Store, levels: &[u64], r: &mut Report) -> Result<()> {
 /// Per chunk of a level: its row count and fragment count.
 type Census = HashMap<Vec<i64>, (usize, usize)>;
 
+/// What checking one chunk found: its rows, NaN/Inf coordinates, its
+/// census entry (rows, fragments) when its cells decoded, and the errors.
+#[derive(Default)]
+struct ChunkCheck {
+    rows: usize,
+    non_finite: usize,
+    census: Option<(usize, usize)>,
+    errors: Vec<String>,
+}
+
 /// Level 3, one level.
 fn consistency(store: &Store, level: u64, r: &mut Report) -> Result<()> {
     let d = store.dims;
@@ -318,58 +329,62 @@ fn consistency(store: &Store, level: u64, r: &mut Report) -> Result<()> {
             .fold(1usize, usize::saturating_mul),
         _ => 1,
     };
-    let mut census = Census::new();
-    let mut total = 0usize;
-    let mut non_finite = 0usize;
-    for c in &vertices.nonempty {
+    // Each chunk checked on its own (in parallel: a remote store's cells
+    // are fetched together), the findings merged in chunk order.
+    let check = |c: &Vec<i64>| -> ChunkCheck {
+        let mut k = ChunkCheck::default();
         let v = match vertices.read_cell(c) {
             Ok(Some(v)) => v,
             Ok(None) => {
-                r.error(format!(
+                k.errors.push(format!(
                     "{level}: chunk {c:?} is listed in nonempty_chunks but {}/vertices has no cell for it",
                     level
                 ));
-                continue;
+                return k;
             }
             Err(e) => {
-                r.error(format!("{level}: chunk {c:?} decode failed: {e}"));
-                continue;
+                k.errors
+                    .push(format!("{level}: chunk {c:?} decode failed: {e}"));
+                return k;
             }
         };
         if v.len() % row != 0 {
-            r.error(format!(
+            k.errors.push(format!(
                 "{level}: chunk {c:?} holds {} bytes, not whole rows of {row}",
                 v.len()
             ));
-            continue;
+            return k;
         }
         let n = v.len() / row;
-        total += n;
-        non_finite += v
+        k.rows = n;
+        k.non_finite = v
             .chunks_exact(vsize)
             .filter(|x| match vsize {
                 4 => !f32::from_le_bytes((*x).try_into().expect("4")).is_finite(),
                 _ => !f64::from_le_bytes((*x).try_into().expect("8")).is_finite(),
             })
             .count();
+        drop(v);
         let f = match &fragments {
             None => None,
             Some(fa) => match fa.read_cell(c) {
                 Ok(Some(b)) => match decode_fragments(&b) {
                     Ok(f) => Some(f),
                     Err(e) => {
-                        r.error(format!("{level}: chunk {c:?} fragment index: {e}"));
+                        k.errors
+                            .push(format!("{level}: chunk {c:?} fragment index: {e}"));
                         None
                     }
                 },
                 Ok(None) => {
-                    r.error(format!(
+                    k.errors.push(format!(
                         "{level}: chunk {c:?} has vertices but no vertex_fragments cell"
                     ));
                     None
                 }
                 Err(e) => {
-                    r.error(format!("{level}: chunk {c:?} fragment index: {e}"));
+                    k.errors
+                        .push(format!("{level}: chunk {c:?} fragment index: {e}"));
                     None
                 }
             },
@@ -380,11 +395,11 @@ fn consistency(store: &Store, level: u64, r: &mut Report) -> Result<()> {
             let mut tiled = true;
             for fr in &f.rows {
                 match fr {
-                    FragmentRows::Range(s, k) => {
+                    FragmentRows::Range(s, m) => {
                         tiled &= *s == next;
-                        next = s.saturating_add(*k);
+                        next = s.saturating_add(*m);
                         if next > n as u64 {
-                            r.error(format!(
+                            k.errors.push(format!(
                                 "{level}: chunk {c:?} has a fragment past its {n} rows"
                             ));
                             break;
@@ -393,7 +408,7 @@ fn consistency(store: &Store, level: u64, r: &mut Report) -> Result<()> {
                     FragmentRows::List(l) => {
                         tiled = false;
                         if l.iter().any(|&x| x >= n as u64) {
-                            r.error(format!(
+                            k.errors.push(format!(
                                 "{level}: chunk {c:?} has a fragment naming a row past its {n}"
                             ));
                         }
@@ -401,17 +416,32 @@ fn consistency(store: &Store, level: u64, r: &mut Report) -> Result<()> {
                 }
             }
             if tiles && !(tiled && next == n as u64) {
-                r.error(format!(
+                k.errors.push(format!(
                     "{level}: fragments_tile is set but chunk {c:?} does not tile its buffer"
                 ));
             }
             if points_only && !has_objects && bins > 1 && frags > bins {
-                r.error(format!(
+                k.errors.push(format!(
                     "{level}: chunk {c:?} has {frags} fragments, exceeds bins_per_chunk product {bins}"
                 ));
             }
         }
-        census.insert(c.clone(), (n, frags));
+        k.census = Some((n, frags));
+        k
+    };
+    let checks: Vec<ChunkCheck> = store
+        .loc
+        .install(|| vertices.nonempty.par_iter().map(check).collect());
+    let mut census = Census::new();
+    let mut total = 0usize;
+    let mut non_finite = 0usize;
+    for (c, k) in vertices.nonempty.iter().zip(checks) {
+        k.errors.into_iter().for_each(|e| r.error(e));
+        total += k.rows;
+        non_finite += k.non_finite;
+        if let Some(entry) = k.census {
+            census.insert(c.clone(), entry);
+        }
     }
     if non_finite > 0 {
         r.warn(format!("{level}: {non_finite} NaN/Inf coordinates"));
