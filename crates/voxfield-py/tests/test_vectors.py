@@ -585,6 +585,38 @@ def test_pyramids_with_links_thinning_and_depth_are_zarr_vectors_own(tmp_path, k
         assert got["objects_kept"] == [200, 50, 100]
 
 
+def test_sharded_polyline_pyramids_read_as_zarr_vectors_builds_them(tmp_path):
+    """A sharded polyline store (zarr-vectors' shard_shape) coarsened unit by unit, shard batch by
+    shard batch: each level's objects and vertices, and the cross-level parents, equal zarr-vectors'
+    own build through both readers (voxfield shards coarse levels too; zarr-vectors writes them
+    unsharded, so the files differ by layout)."""
+    import os
+    import shutil
+
+    theirs, mine = tmp_path / "zv.zarrvectors", tmp_path / "vf.zarrvectors"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_polylines(str(theirs), streamlines(120, 5), chunk_shape=(25, 25, 25), bin_shape=(12.5,) * 3,
+                        shard_shape=(2, 2, 2), object_attributes={"length": np.arange(120, dtype=np.float64)})
+        shutil.copytree(theirs, mine)
+        want = build_pyramid(str(theirs), factors=[(2, 1), (2, 4)], sparsity_seed=9, cross_level_depth=2)
+    got = vv.build_pyramid(mine, factors=[(2, 1), (2, 4)], sparsity_seed=9, cross_level_depth=2, single_seed=True)
+    assert got["vertex_counts"] == [s["vertex_count"] for s in want["level_specs"]]
+    joined = lambda p: np.concatenate([np.asarray(s).reshape(-1, 3) for s in p]) if len(p) else None  # noqa: E731
+    for lv in range(3):
+        a, b = vv.read_polylines(mine, level=lv), vv.read_polylines(theirs, level=lv)
+        assert a["object_ids"].tolist() == b["object_ids"].tolist()
+        assert all(np.array_equal(x, y) for x, y in zip(a["polylines"], b["polylines"]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            z, w = read_polylines(str(mine), level=lv), read_polylines(str(theirs), level=lv)
+        assert [int(i) for i in z["object_ids"]] == [int(i) for i in w["object_ids"]]
+        assert all(np.array_equal(joined(x), joined(y)) for x, y in zip(z["polylines"], w["polylines"]))
+    for lv in range(2):
+        np.testing.assert_array_equal(vv.parents(mine, lv), vv.parents(theirs, lv))
+    assert not [f for f in os.listdir(mine) if f.startswith(".")]
+
+
 def test_pyramid_thinning_per_level_is_nested_and_keeps_object_ids(tmp_path):
     lines = streamlines(400, 21)
     path = tmp_path / "t.zarrvectors"
@@ -724,7 +756,7 @@ def test_polyline_pyramids_stream_in_bounded_memory(tmp_path):
     """Polyline pyramids coarsen unit by unit, the manifests' fragment references and the coarse
     paths sorted out through spill files (budget forced to 8 MiB): 10× the streamlines — a store
     whose vertices alone (46 MB) are more than the bound — must not need 10× the memory; and a
-    build that spills at 1 MiB writes the same files as one that holds everything."""
+    build that spills at 1 MiB writes the same files as one that spills nothing."""
     import os
     import shutil
 
@@ -739,22 +771,32 @@ def test_polyline_pyramids_stream_in_bounded_memory(tmp_path):
     for n in (12_000, 120_000):
         store = tmp_path / f"l{n}.zarrvectors"
         vv.write_polylines(store, lines(n), chunk_shape=(100, 100, 100))
-        if n == 12_000:
-            spilled = tmp_path / "spilled.zarrvectors"
-            shutil.copytree(store, spilled)
-            env = dict(os.environ, VOXFIELD_SPILL_MB="1")
-            rc, err, _ = peak_rss_anon([cli, "vectors", "build-pyramid", str(spilled), "--factors", "2:1,2:4,2:4"], env)
-            assert rc == 0, err
+        if n == 120_000:
+            # ~150k references (2.4 MB): at 1 MiB they spill into ~10 groups; at the default
+            # 128 MiB nothing spills. Both builds must write the same files.
+            builds = {}
+            for mb in ("1", None):
+                builds[mb] = tmp_path / f"budget{mb}.zarrvectors"
+                shutil.copytree(store, builds[mb])
+                env = dict(os.environ)
+                env.pop("VOXFIELD_SPILL_MB", None)
+                if mb:
+                    env["VOXFIELD_SPILL_MB"] = mb
+                rc, err, _ = peak_rss_anon([cli, "vectors", "build-pyramid", str(builds[mb]), "--factors",
+                                            "2:1,2:4,2:4"], env)
+                assert rc == 0, err
+            spilled, held = builds["1"], builds[None]
+            assert store_files(spilled) == store_files(held)
+            for f in store_files(held):
+                assert (spilled / f).read_bytes() == (held / f).read_bytes(), f
+            shutil.rmtree(spilled)
+            shutil.rmtree(held)
         env = dict(os.environ, VOXFIELD_SPILL_MB="8", RAYON_NUM_THREADS="2")
         rc, err, peaks[n] = peak_rss_anon([cli, "vectors", "build-pyramid", str(store), "--factors", "2:1,2:4,2:4"], env)
         assert rc == 0, err
         kept = [vv.read_polylines(store, level=lv)["polyline_count"] for lv in range(4)]
         assert kept == [n, n, n // 4, n // 16]
         assert not [f for f in os.listdir(store) if f.startswith(".")]
-        if n == 12_000:
-            assert store_files(spilled) == store_files(store)
-            for f in store_files(store):
-                assert (spilled / f).read_bytes() == (store / f).read_bytes(), f
         shutil.rmtree(store)
     # The bound: the spill budget, ~40 bytes an object, one unit per thread (an in-memory build
     # would hold the 3.8 M vertices: 46 MB of coordinates and ~100 bytes a vertex besides).
