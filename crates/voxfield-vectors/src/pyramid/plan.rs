@@ -3,7 +3,7 @@
 //! (in a [`Spill`], so they need not fit in memory), each object's vertex
 //! count, which objects the level keeps, and the groups of units whose
 //! paths are gathered together. Memory is a quarter of the spill budget,
-//! 4 bytes a fragment and ~20 an object — never a vertex.
+//! a byte a fragment and ~20 an object — never a vertex.
 
 use std::collections::{BTreeMap, HashMap};
 
