@@ -128,3 +128,74 @@ def test_a_fifo_in_place_of_metadata_does_not_hang_validate_or_reads(tmp_path):
     assert not r["ok"] and any("zarr.json" in e for e in r["errors"]), r["errors"]
     with pytest.raises(Exception, match="zarr.json"):
         vv.read_points(s)
+
+
+def test_pyramids_of_forged_object_stores_refuse_and_leave_level_zero(objects_store, monkeypatch):
+    """The streamed object pyramid meets an object table claiming 10^12 rows and a manifest naming
+    fragment 2^40 (zstd-valid): each a clear error before a level is published, the store unchanged;
+    absurd spill budgets (0, junk, 10^9 MiB) are clamped and build the same files."""
+    import numcodecs
+
+    s = objects_store
+    before = sorted(str(f.relative_to(s)) for f in s.rglob("*"))
+    meta = s / "0" / "object_index" / "manifests" / "zarr.json"
+    saved = meta.read_text()
+    edit_json(meta, lambda j: j.update(shape=[10 ** 12]))
+    with pytest.raises(ValueError, match="object rows|manifests for"):
+        vv.build_pyramid(s, factors=[(2, 1)])
+    meta.write_text(saved)
+    cell = s / "0" / "object_index" / "manifests" / "c" / "0"
+    good = cell.read_bytes()
+    raw = bytearray(numcodecs.Zstd().decode(good))
+    # vlen chunk: item count, then the first item's length, then its manifest: block count, chunk, mode 0, fragment.
+    assert struct.unpack_from("<B", raw, 12 + 24)[0] == 0
+    struct.pack_into("<q", raw, 12 + 24 + 1, 1 << 40)
+    cell.write_bytes(numcodecs.Zstd(level=0).encode(bytes(raw)))
+    with pytest.raises(ValueError, match=r"vertex_fragments.*has no fragment 1099511627776"):
+        vv.build_pyramid(s, factors=[(2, 1)])
+    assert sorted(str(f.relative_to(s)) for f in s.rglob("*")) == before
+    cell.write_bytes(good)
+    built = {}
+    for mb in ("0", "junk", str(10 ** 9), None):
+        copy = s.parent / f"spill{mb}.zarrvectors"
+        import shutil
+        shutil.copytree(s, copy)
+        if mb is None:
+            monkeypatch.delenv("VOXFIELD_SPILL_MB", raising=False)
+        else:
+            monkeypatch.setenv("VOXFIELD_SPILL_MB", mb)
+        vv.build_pyramid(copy, factors=[(2, 1), (2, 2)], sparsity_seed=1)
+        built[mb] = {str(f.relative_to(copy)): f.read_bytes() for f in copy.rglob("*")
+                     if f.is_file() and f.name != "zarr.json"}
+    assert built["0"] == built["junk"] == built[str(10 ** 9)] == built[None]
+
+
+def test_text_table_imports_meet_fifos_devices_lies_and_bad_ids(tmp_path):
+    """Text tables and object ids from a column: a FIFO and /dev/zero refused without blocking, an
+    .npy claiming 10^12 rows refused before allocation, ids of 1e300, -1 and NaN named, outputs
+    that are a device node or a symlink refused and left as they were."""
+    os.mkfifo(tmp_path / "fifo.csv")
+    (tmp_path / "zero.csv").symlink_to("/dev/zero")
+    for src in ("fifo.csv", "zero.csv"):
+        with pytest.raises(ValueError, match="not a regular file"):
+            vv.import_file(tmp_path / src, tmp_path / "x.zarrvectors")
+    hdr = "{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000, 5), }"
+    hdr = hdr + " " * (118 - len(hdr)) + "\n"
+    (tmp_path / "huge.npy").write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + bytes(80))
+    for kw in ({}, {"object_ids": "id"}):
+        with pytest.raises(ValueError, match="truncated"):
+            vv.import_file(tmp_path / "huge.npy", tmp_path / "x.zarrvectors", attribute_names=["id", "w"], **kw)
+    for bad, msg in [(1e300, "1e300"), (-1, "-1.0"), (float("nan"), "NaN")]:
+        np.savetxt(tmp_path / "b.csv", np.array([[1, 2, 3, 0], [4, 5, 6, bad]]), delimiter=",")
+        with pytest.raises(ValueError, match=f"point 1: object id {msg} is not a whole number"):
+            vv.import_file(tmp_path / "b.csv", tmp_path / "x.zarrvectors", attribute_names=["id"], object_ids="id")
+    assert not (tmp_path / "x.zarrvectors").exists()
+    np.savetxt(tmp_path / "ok.csv", np.array([[1, 2, 3, 0], [4, 5, 6, 1]]), delimiter=",")
+    (tmp_path / "dev.zarrvectors").symlink_to("/dev/null")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link.zarrvectors").symlink_to(tmp_path / "real")
+    for out in ("dev.zarrvectors", "link.zarrvectors"):
+        with pytest.raises(ValueError, match="already exists"):
+            vv.import_file(tmp_path / "ok.csv", tmp_path / out, attribute_names=["id"], object_ids="id")
+        assert (tmp_path / out).is_symlink()
+    assert list((tmp_path / "real").iterdir()) == []

@@ -217,7 +217,7 @@ fn write_table_points(
             } else {
                 Err(Error::format(
                     input,
-                    format!("point {i}: object id {v} is not a whole number in 0..=2^53"),
+                    format!("point {i}: object id {v:?} is not a whole number in 0..=2^53"),
                 ))
             }
         })
