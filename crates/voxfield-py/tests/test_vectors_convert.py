@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+from _stores import zv
 from voxfield import vectors as vv
 
 zv_graphs = pytest.importorskip("zarr_vectors.types.graphs")
@@ -27,12 +28,6 @@ SWC = """# a two-tree skeleton: ids not contiguous, comments and blank lines
 12 2 47.5 43.0 38.0 0.3 11
 13 4 41.0 36.0 44.0 0.6 9
 """
-
-
-def zv(fn, *a, **k):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*a, **k)
 
 
 def parse_swc(path):

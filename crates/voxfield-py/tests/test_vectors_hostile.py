@@ -12,26 +12,11 @@ import warnings
 import numpy as np
 import pytest
 
+from _stores import edit_json, first_cell, zv
 from voxfield import vectors as vv
 
 zv_points = pytest.importorskip("zarr_vectors.types.points")
 from zarr_vectors.multiresolution.coarsen import build_pyramid  # noqa: E402
-
-
-def zv(fn, *a, **k):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*a, **k)
-
-
-def first_cell(array):
-    return next(f for f in sorted((array / "c").rglob("*")) if f.is_file())
-
-
-def edit_json(path, fn):
-    j = json.loads(path.read_text())
-    fn(j)
-    path.write_text(json.dumps(j))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
+from _stores import zv
 from voxfield import vectors as vv
 
 zv_points = pytest.importorskip("zarr_vectors.types.points")
@@ -14,12 +15,6 @@ from zarr_vectors.core.arrays import read_links  # noqa: E402
 from zarr_vectors.core.store import get_resolution_level, open_store  # noqa: E402
 from zarr_vectors.multiresolution.coarsen import build_pyramid  # noqa: E402
 from zarr_vectors.types.polylines import write_polylines  # noqa: E402
-
-
-def zv(fn, *a, **k):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*a, **k)
 
 
 def zv_parents(store, level):

@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
+from _stores import edit_json, first_cell, zv
 from voxfield import vectors as vv
 
 zv_points = pytest.importorskip("zarr_vectors.types.points")
@@ -21,12 +22,6 @@ from zarr_vectors.types.polylines import write_polylines  # noqa: E402
 from zarr_vectors.validate import validate as zv_validate  # noqa: E402
 
 CLI = os.environ.get("VOXFIELD_CLI")
-
-
-def zv(fn, *a, **k):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*a, **k)
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +37,6 @@ def good(tmp_path_factory):
                     compressor="blosc")
     vv.build_pyramid(root / "mine.zarrvectors", factors=[(2, 1)])
     return root
-
-
-def edit_json(path, fn):
-    j = json.loads(path.read_text())
-    fn(j)
-    path.write_text(json.dumps(j))
-
-
-def first_cell(array):
-    return next(f for f in sorted((array / "c").rglob("*")) if f.is_file())
 
 
 def test_good_stores_pass_both(good):
