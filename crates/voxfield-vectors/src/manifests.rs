@@ -4,6 +4,7 @@
 //! plus the row → object id table) and the dense `object_attributes`
 //! arrays (65,536-row chunks, absent rows at the dtype's sentinel).
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use serde_json::{json, Value};
@@ -84,18 +85,19 @@ pub(crate) fn write_object_index(
 ) -> Result<()> {
     debug_assert_eq!(manifests.len(), ids.len());
     write_object_index_by_chunks(level, dims, ids, ids_with, |rows| {
-        Ok(manifests[rows].to_vec())
+        Ok(Cow::Borrowed(&manifests[rows]))
     })
 }
 
 /// [`write_object_index`] with the manifests made a chunk of rows at a time
-/// by `manifests(rows)`, so a pyramid level never holds them all.
-pub(crate) fn write_object_index_by_chunks(
+/// by `manifests(rows)` (borrowed when they are at hand), so a pyramid
+/// level never holds them all.
+pub(crate) fn write_object_index_by_chunks<'a>(
     level: &Path,
     dims: usize,
     ids: &[i64],
     ids_with: Option<&Compressor>,
-    mut manifests: impl FnMut(std::ops::Range<usize>) -> Result<Vec<Vec<u8>>>,
+    mut manifests: impl FnMut(std::ops::Range<usize>) -> Result<Cow<'a, [Vec<u8>]>>,
 ) -> Result<()> {
     let n = ids.len();
     let index = level.join("object_index");
@@ -121,7 +123,7 @@ pub(crate) fn write_object_index_by_chunks(
             // A chunk always holds `rows` items: the edge chunk is padded with empty ones.
             let mut b = Vec::with_capacity(4 + part.iter().map(|m| m.len() + 4).sum::<usize>());
             b.extend((rows as u32).to_le_bytes());
-            for m in &part {
+            for m in part.iter() {
                 b.extend((m.len() as u32).to_le_bytes());
                 b.extend(m);
             }

@@ -147,7 +147,7 @@ pub(super) fn write_paths(dir: &Path, dims: usize, ids: &[i64], pieces: Spill<u3
             m[..4].copy_from_slice(&blocks.to_le_bytes());
             out[row as usize - rows.start] = m;
         }
-        Ok(out)
+        Ok(std::borrow::Cow::Owned(out))
     })?;
     pieces.remove()
 }
